@@ -1,0 +1,42 @@
+"""memorch: long-term memory for AI assistants, served over MCP, usable as a library.
+
+    from memorch import Memory
+    m = Memory()
+    m.add("I am allergic to peanuts", user_id="alice")
+    m.search("what foods should I avoid?", user_id="alice")
+
+Attributes are imported on first access so that ``import memorch`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "AsyncMemory": ".orchestrator",
+    "Memory": ".sync",
+    "MemoryConfig": ".config",
+}
+_ERRORS = ("MemoryError", "ValidationError", "MemoryNotFoundError", "ConfigurationError",
+           "AuthenticationError", "NetworkError", "StorageError", "VectorSearchError", "CacheError")
+
+if TYPE_CHECKING:
+    from .config import MemoryConfig
+    from .errors import (AuthenticationError, CacheError, ConfigurationError, MemoryError,
+                         MemoryNotFoundError, NetworkError, StorageError, ValidationError,
+                         VectorSearchError)
+    from .orchestrator import AsyncMemory
+    from .sync import Memory
+
+__all__ = ["AsyncMemory", "Memory", "MemoryConfig", *_ERRORS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name], __name__), name)
+    if name in _ERRORS:
+        return getattr(import_module(".errors", __name__), name)
+    raise AttributeError(f"module 'memorch' has no attribute {name!r}")

@@ -1,0 +1,127 @@
+"""Factories for the stores and models, created lazily on first use.
+
+Nothing heavy is imported until an operation needs it: the MCP server answers ``tools/list``
+before LanceDB, LiteLLM or the embedding model is loaded. The ledger is opened first because
+it is cheap and is the source of truth; the vector index needs the embedding dimension,
+which the ledger remembers from the first embedding ever made.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .config import MemoryConfig
+from .errors import ValidationError
+from .resilience import Resilience, RetryPolicy
+
+if TYPE_CHECKING:
+    from memorch.storage.history import SQLiteLedger
+    from memorch.storage.vectors import LanceVectorIndex
+
+    from .embeddings import CachedEmbedder
+
+VECTORS = "vectors"
+GRAPH = "graph"
+META_EMBED_MODEL = "embedding_model"
+META_EMBED_DIM = "embedding_dim"
+
+
+class Components:
+    """Holds the ledger, embedder and indexes of one data directory."""
+
+    def __init__(self, config: MemoryConfig) -> None:
+        self.config = config
+        self._lock = threading.RLock()
+        self._ledger: SQLiteLedger | None = None
+        self._embedder: CachedEmbedder | None = None
+        self._vectors: LanceVectorIndex | None = None
+        self._graph: Any = None
+        self.replayed = False
+        self.resilience = Resilience(
+            RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
+            config.circuit_failure_threshold, config.circuit_cooldown,
+        )
+
+    @property
+    def ledger(self) -> SQLiteLedger:
+        with self._lock:
+            if self._ledger is None:
+                from memorch.storage.history import SQLiteLedger
+
+                self._ledger = SQLiteLedger(self.config.data_dir / "memorch.db")
+            return self._ledger
+
+    @property
+    def embedder(self) -> CachedEmbedder:
+        with self._lock:
+            if self._embedder is None:
+                from .embeddings import CachedEmbedder, make_embedder
+
+                c = self.config
+                inner = make_embedder(
+                    c.embedder, c.embedder_api_base, c.embedder_api_key, c.embedding_batch_size,
+                    call=self.resilience.caller(c.embedder, "MEMORCH_EMBEDDER"),
+                )
+                self._embedder = CachedEmbedder(inner, self.ledger, c.embedding_cache_size)
+            return self._embedder
+
+    @property
+    def vectors(self) -> LanceVectorIndex:
+        with self._lock:
+            if self._vectors is None:
+                from memorch.storage.vectors import LanceVectorIndex
+
+                self._vectors = LanceVectorIndex(self.config.data_dir / "lance", self.dimension())
+            return self._vectors
+
+    def dimension(self) -> int:
+        """The embedding dimension, recorded at first use and checked on every later start."""
+        ledger, model = self.ledger, self.embedder.model_id
+        stored_model = ledger.get_meta(META_EMBED_MODEL)
+        stored_dim = ledger.get_meta(META_EMBED_DIM)
+        if stored_model is not None and stored_dim is not None:
+            if stored_model != model:
+                raise ValidationError(
+                    f"this data directory was embedded with {stored_model}, not {model}",
+                    error_code="EMBEDDER_CHANGED",
+                    details={"stored_model": stored_model, "configured_model": model},
+                    suggestion="run `memorch reindex --re-embed` to re-embed every memory with the "
+                    "new model, or set MEMORCH_EMBEDDER back",
+                )
+            return int(stored_dim)
+        dim = int(self.embedder.embed(["dimension probe"]).shape[1])
+        ledger.set_meta(META_EMBED_MODEL, model)
+        ledger.set_meta(META_EMBED_DIM, str(dim))
+        return dim
+
+    def forget_embedding_model(self) -> None:
+        """Used by ``reindex --re-embed``: the next start records the current model."""
+        with self._lock:
+            self.ledger.set_meta(META_EMBED_MODEL, self.embedder.model_id)
+            self.ledger.set_meta(META_EMBED_DIM, str(int(self.embedder.embed(["dimension probe"]).shape[1])))
+            self._vectors = None
+
+    def sync_vectors(self, ids: list[str]) -> None:
+        """Make the vector index match the ledger for ``ids``, then clear their outbox rows."""
+        if not ids:
+            return
+        records = self.ledger.get_many(ids)
+        present = {r.id for r in records}
+        self.vectors.upsert(records)
+        self.vectors.delete([i for i in ids if i not in present])
+        self.ledger.clear_pending(VECTORS, ids)
+
+    def replay_pending(self) -> int:
+        """Finish index work a crash left behind (idempotent). Returns how many ids it touched."""
+        pending = self.ledger.pending(VECTORS)
+        for start in range(0, len(pending), 1000):
+            self.sync_vectors(pending[start : start + 1000])
+        self.replayed = True
+        return len(pending)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ledger is not None:
+                self._ledger.close()
+            self._ledger = self._embedder = self._vectors = self._graph = None

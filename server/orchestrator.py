@@ -1,0 +1,339 @@
+"""``AsyncMemory``: the one implementation of memorch's operations.
+
+Every write goes ledger first (one SQLite transaction: memory rows, history events, owed index
+work), then the derived indexes; a crash in between is repaired by replaying the outbox. Blocking
+work (SQLite, LanceDB, the embedding model, LiteLLM) runs on worker threads so the event loop of
+an MCP server stays responsive. Writes of one instance are serialized by an asyncio lock so that
+duplicate checks and the writes they decide on cannot interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.filters import compile_filters
+
+from . import validation
+from .components import VECTORS, Components
+from .config import MemoryConfig
+from .errors import MemoryNotFoundError, StorageError, ValidationError
+from .messages import Message, normalized_hash, parse_messages
+
+log = logging.getLogger("memorch")
+T = TypeVar("T")
+# A filtered search asks LanceDB for these ids directly up to this many; past it, it searches
+# the scope with over-fetching and keeps the hits that pass the filter.
+MAX_ID_PREFILTER = 2000
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def not_found(memory_id: str) -> MemoryNotFoundError:
+    return MemoryNotFoundError(
+        f"no memory with id {memory_id} in this scope",
+        details={"memory_id": memory_id},
+        suggestion="call search_memories or list_memories to find current ids; if it was deleted, "
+        "memory_history shows what it said",
+    )
+
+
+class AsyncMemory:
+    """Long-term memory: add, search, update, delete, and the history of every change."""
+
+    def __init__(self, config: MemoryConfig | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = MemoryConfig(**overrides)
+        elif overrides:
+            config = config.model_copy(update=overrides)
+        self.config = config
+        self.components = Components(config)
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | MemoryConfig) -> AsyncMemory:
+        """Build from a ``MemoryConfig`` or a dict (our flat keys or mem0's nested shape)."""
+        return cls(config if isinstance(config, MemoryConfig) else MemoryConfig.from_mapping(config))
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    async def _ready(self) -> None:
+        """Open the indexes and finish any index work a crash left behind."""
+        if not self.components.replayed:
+            await self._run(self.components.replay_pending)
+
+    def _scope(self, user_id: Any, agent_id: Any, run_id: Any, *, required: bool) -> Scope:
+        scope = Scope(
+            validation.scope_id(user_id, "user_id"),
+            validation.scope_id(agent_id, "agent_id"),
+            validation.scope_id(run_id, "run_id"),
+        )
+        if required and scope.is_empty():
+            raise ValidationError(
+                "at least one of user_id, agent_id or run_id is required",
+                error_code="SCOPE_REQUIRED",
+                suggestion="pass user_id (the MCP server fills it from MEMORCH_USER_ID)",
+            )
+        return scope
+
+    async def _commit(self, changes: list[Change]) -> None:
+        """Ledger first (durable), then the vector index. Index failures are replayed later."""
+        if not changes:
+            return
+        await self._run(self.components.ledger.apply, changes, [VECTORS])
+        try:
+            await self._run(self.components.sync_vectors, [c.record.id for c in changes])
+        except StorageError:
+            # The change is safe in the ledger and queued in its outbox; the next operation
+            # retries the index work, so the caller's write still succeeded.
+            log.warning("vector index update deferred; it will be replayed", exc_info=True)
+            self.components.replayed = False
+
+    async def _record(self, memory_id: Any, scope: Scope) -> MemoryRecord:
+        memory_id = validation.memory_id(memory_id)
+        record = await self._run(self.components.ledger.get, memory_id)
+        if record is None or not scope.contains(record):
+            raise not_found(memory_id)
+        return record
+
+    # -- add --------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool | None = None,
+        memory_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Remember ``messages``. With ``infer`` (default when an LLM is configured) an LLM
+        extracts facts and reconciles them with what is known; without, text is stored verbatim.
+        """
+        scope = self._scope(user_id, agent_id, run_id, required=True)
+        meta = validation.metadata(metadata)
+        parsed = parse_messages(messages, self.config.max_text_bytes)
+        if memory_type not in (None, "procedural_memory"):
+            raise ValidationError("memory_type must be 'procedural_memory' or omitted",
+                                  error_code="INVALID_MEMORY_TYPE")
+        infer = self.config.llm_enabled if infer is None else bool(infer)
+        if infer and self.config.llm_enabled:
+            from .inference import infer_and_apply
+
+            return await infer_and_apply(self, parsed, scope, meta, procedural=memory_type is not None)
+        return await self.add_verbatim(parsed, scope, meta)
+
+    async def add_verbatim(
+        self, messages: list[Message], scope: Scope, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store each non-system message as it is; exact and near duplicates become NONE."""
+        stored = [m for m in messages if m.role != "system"]
+        if not stored:
+            raise ValidationError("there is nothing to remember: only system messages were given",
+                                  error_code="EMPTY_TEXT")
+        async with self._write_lock:
+            await self._ready()
+            vectors = await self._run(self.components.embedder.embed, [m.content for m in stored])
+            results, changes = await self._run(self._plan_verbatim, stored, vectors, scope, metadata)
+            await self._commit(changes)
+        return {"results": results}
+
+    def _plan_verbatim(
+        self, messages: list[Message], vectors: Any, scope: Scope, metadata: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[Change]]:
+        results: list[dict[str, Any]] = []
+        changes: list[Change] = []
+        now = utc_now()
+        for message, vector in zip(messages, vectors, strict=True):
+            duplicate = self._find_duplicate(message.content, vector, scope, changes)
+            if duplicate is not None:
+                results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
+                continue
+            record = self.new_record(message.content, vector, scope, metadata, now)
+            changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
+            results.append({"id": record.id, "memory": record.memory, "event": "ADD"})
+        return results, changes
+
+    def _find_duplicate(
+        self, text: str, vector: Any, scope: Scope, pending: list[Change]
+    ) -> MemoryRecord | None:
+        text_hash = normalized_hash(text)
+        for change in pending:  # duplicates inside the same call
+            same = change.record.hash == text_hash
+            if same or float(change.record.embedding @ vector) >= self.config.dedup_threshold:
+                return change.record
+        existing = self.components.ledger.find_by_hash(scope, text_hash)
+        if existing is not None:
+            return existing
+        hits = self.components.vectors.search(vector, scope, 1)
+        if hits and hits[0].score >= self.config.dedup_threshold:
+            return self.components.ledger.get(hits[0].id)
+        return None
+
+    @staticmethod
+    def new_record(
+        text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str
+    ) -> MemoryRecord:
+        import uuid
+
+        return MemoryRecord(
+            id=str(uuid.uuid4()), memory=text, hash=normalized_hash(text),
+            user_id=scope.user_id, agent_id=scope.agent_id, run_id=scope.run_id,
+            metadata=dict(metadata), created_at=now, updated_at=now, embedding=vector,
+        )
+
+    # -- read -------------------------------------------------------------------------------
+
+    async def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
+                  run_id: str | None = None) -> dict[str, Any]:
+        """One memory by id; ``MemoryNotFoundError`` if unknown or outside the given scope."""
+        scope = self._scope(user_id, agent_id, run_id, required=False)
+        return (await self._record(memory_id, scope)).public()
+
+    async def get_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                      run_id: str | None = None, filters: dict[str, Any] | None = None,
+                      limit: int = 100) -> dict[str, Any]:
+        """The scope's memories, newest first, optionally filtered by metadata."""
+        scope = self._scope(user_id, agent_id, run_id, required=True)
+        where = compile_filters(filters)
+        records = await self._run(self.components.ledger.list, scope, where, validation.limit(limit))
+        return {"results": [r.public() for r in records]}
+
+    async def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
+                     run_id: str | None = None, limit: int = 10,
+                     filters: dict[str, Any] | None = None,
+                     threshold: float | None = None) -> dict[str, Any]:
+        """Memories of the scope closest in meaning to ``query``; scores in [0, 1]."""
+        scope = self._scope(user_id, agent_id, run_id, required=True)
+        query = validation.text(query, self.config.max_text_bytes, "query")
+        limit, min_score = validation.limit(limit), validation.threshold(threshold)
+        where = compile_filters(filters)
+        await self._ready()
+        vector = (await self._run(self.components.embedder.embed, [query]))[0]
+        hits = await self._run(self._vector_hits, vector, scope, limit, where)
+        records = {r.id: r for r in await self._run(self.components.ledger.get_many, [h.id for h in hits])}
+        results = [
+            {**records[h.id].public(), "score": round(h.score, 6)}
+            for h in hits
+            if h.id in records and (min_score is None or h.score >= min_score)
+        ]
+        return {"results": results}
+
+    def _vector_hits(self, vector: Any, scope: Scope, limit: int, where: Any) -> list[Any]:
+        vectors, ledger = self.components.vectors, self.components.ledger
+        if where is None:
+            return vectors.search(vector, scope, limit)
+        allowed = ledger.ids(scope, where)
+        if len(allowed) <= MAX_ID_PREFILTER:
+            return vectors.search(vector, scope, limit, only_ids=allowed)
+        allowed_set = set(allowed)
+        hits = vectors.search(vector, scope, limit * 20)
+        return [h for h in hits if h.id in allowed_set][:limit]
+
+    async def history(self, memory_id: str, *, user_id: str | None = None,
+                      agent_id: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Every change to one memory, oldest first (kept after the memory is deleted)."""
+        memory_id = validation.memory_id(memory_id)
+        scope = self._scope(user_id, agent_id, run_id, required=False)
+        events = await self._run(self.components.ledger.history, memory_id, scope)
+        if not events:
+            raise not_found(memory_id)
+        return [e.public() for e in events]
+
+    # -- change -----------------------------------------------------------------------------
+
+    async def update(self, memory_id: str, data: str, *, metadata: dict[str, Any] | None = None,
+                     user_id: str | None = None, agent_id: str | None = None,
+                     run_id: str | None = None) -> dict[str, Any]:
+        """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
+        scope = self._scope(user_id, agent_id, run_id, required=False)
+        text = validation.text(data, self.config.max_text_bytes, "text")
+        new_meta = None if metadata is None else validation.metadata(metadata)
+        async with self._write_lock:
+            record = await self._record(memory_id, scope)
+            if text == record.memory and (new_meta is None or new_meta == record.metadata):
+                return {"id": record.id, "memory": record.memory, "event": "NONE"}
+            await self._ready()
+            vector = (await self._run(self.components.embedder.embed, [text]))[0]
+            updated = self.replaced(record, text, vector, new_meta)
+            await self._commit([Change("UPDATE", updated, old_memory=record.memory)])
+        return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": record.memory}
+
+    @staticmethod
+    def replaced(record: MemoryRecord, text: str, vector: Any,
+                 metadata: dict[str, Any] | None) -> MemoryRecord:
+        meta = dict(record.metadata) if metadata is None else dict(metadata)
+        if validation.RESERVED_METADATA_KEY in record.metadata and metadata is not None:
+            meta[validation.RESERVED_METADATA_KEY] = record.metadata[validation.RESERVED_METADATA_KEY]
+        return MemoryRecord(
+            id=record.id, memory=text, hash=normalized_hash(text), user_id=record.user_id,
+            agent_id=record.agent_id, run_id=record.run_id, metadata=meta,
+            created_at=record.created_at, updated_at=utc_now(), embedding=vector,
+        )
+
+    async def delete(self, memory_id: str, *, user_id: str | None = None,
+                     agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Delete one memory; its history stays readable through ``history``."""
+        scope = self._scope(user_id, agent_id, run_id, required=False)
+        async with self._write_lock:
+            record = await self._record(memory_id, scope)
+            await self._commit([self.deletion(record)])
+        return {"id": record.id, "memory": record.memory, "event": "DELETE",
+                "message": "Memory deleted successfully!"}
+
+    @staticmethod
+    def deletion(record: MemoryRecord) -> Change:
+        gone = MemoryRecord(**{**record.__dict__, "updated_at": utc_now()})
+        return Change("DELETE", gone, old_memory=record.memory)
+
+    async def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                         run_id: str | None = None) -> dict[str, Any]:
+        """Delete every memory of a scope. Refuses an empty scope (see ``reset``)."""
+        scope = self._scope(user_id, agent_id, run_id, required=True)
+        async with self._write_lock:
+            ids = await self._run(self.components.ledger.ids, scope)
+            for start in range(0, len(ids), 500):
+                records = await self._run(self.components.ledger.get_many, ids[start : start + 500])
+                await self._commit([self.deletion(r) for r in records])
+        return {"deleted": len(ids), "message": f"Deleted {len(ids)} memories"}
+
+    async def reset(self, *, confirm: bool = False) -> dict[str, Any]:
+        """Drop every memory, history event and index. Needs ``confirm=True``."""
+        if confirm is not True:
+            raise ValidationError(
+                "reset deletes every memory of every user and all history",
+                error_code="CONFIRMATION_REQUIRED", suggestion="call reset(confirm=True) if you mean it",
+            )
+        async with self._write_lock:
+            await self._run(self.components.ledger.wipe)
+            await self._run(self.components.vectors.wipe)
+        return {"message": "All memories were deleted"}
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        counts = await self._run(self.components.ledger.counts)
+        return {**counts, "entities": 0, "relations": 0,
+                "circuits": self.components.resilience.states()}
+
+    async def reindex(self, *, re_embed: bool = False,
+                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Rebuild the vector index from the ledger (``re_embed`` recomputes every embedding)."""
+        from .maintenance import reindex
+
+        async with self._write_lock:
+            return await self._run(reindex, self.components, re_embed, progress)
+
+    async def close(self) -> None:
+        await self._run(self.components.close)

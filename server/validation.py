@@ -1,0 +1,110 @@
+"""Input checks at the orchestrator's edge: each raises ValidationError and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from .errors import ValidationError
+
+MAX_SCOPE_ID_CHARS = 256
+MAX_METADATA_BYTES = 64_000
+MAX_LIMIT = 1000
+RESERVED_METADATA_KEY = "_memorch"
+
+
+def memory_id(value: Any) -> str:
+    """A canonical UUID string, or a ValidationError naming the tool to find real ids."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            "memory_id must be a non-empty string",
+            error_code="INVALID_MEMORY_ID",
+            suggestion="call search_memories or list_memories to find the id",
+        )
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ValidationError(
+            f"memory_id {value[:80]!r} is not a memory id (ids are UUIDs)",
+            error_code="INVALID_MEMORY_ID",
+            details={"memory_id": value[:80]},
+            suggestion="call search_memories or list_memories to find the id",
+        ) from None
+
+
+def text(value: Any, max_bytes: int, field: str = "text") -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", error_code="INVALID_TEXT")
+    stripped = value.strip()
+    if not stripped:
+        raise ValidationError(
+            f"{field} is empty", error_code="EMPTY_TEXT",
+            suggestion=f"pass the fact to remember in '{field}'",
+        )
+    if "\x00" in stripped:
+        raise ValidationError(f"{field} contains a NUL character", error_code="INVALID_TEXT")
+    size = len(stripped.encode("utf-8"))
+    if size > max_bytes:
+        raise ValidationError(
+            f"{field} is {size} bytes; the limit is {max_bytes} bytes (MEMORCH_MAX_TEXT_BYTES)",
+            error_code="TEXT_TOO_LONG",
+            details={"bytes": size, "limit": max_bytes},
+            suggestion="split the text into smaller facts, or raise MEMORCH_MAX_TEXT_BYTES",
+        )
+    return stripped
+
+
+def scope_id(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{name} must be a non-empty string", error_code="INVALID_SCOPE")
+    if len(value) > MAX_SCOPE_ID_CHARS or any(ord(c) < 32 for c in value):
+        raise ValidationError(
+            f"{name} must be at most {MAX_SCOPE_ID_CHARS} printable characters",
+            error_code="INVALID_SCOPE",
+        )
+    return value
+
+
+def metadata(value: Any, allow_reserved: bool = False) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"metadata must be a JSON object, not {type(value).__name__}",
+            error_code="INVALID_METADATA",
+            suggestion='pass metadata like {"category": "health"}',
+        )
+    if not allow_reserved and RESERVED_METADATA_KEY in value:
+        raise ValidationError(
+            f"the metadata key {RESERVED_METADATA_KEY!r} is reserved for memorch",
+            error_code="INVALID_METADATA",
+        )
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"metadata must contain only JSON values: {exc}", error_code="INVALID_METADATA"
+        ) from exc
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise ValidationError(
+            f"metadata is {len(encoded)} bytes; the limit is {MAX_METADATA_BYTES}",
+            error_code="INVALID_METADATA",
+        )
+    return json.loads(encoded)  # a private copy: later changes by the caller cannot leak in
+
+
+def limit(value: Any, name: str = "limit") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise ValidationError(f"{name} must be an integer from 1 to {MAX_LIMIT}", error_code="INVALID_LIMIT")
+    return value
+
+
+def threshold(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValidationError("threshold must be a number from 0 to 1", error_code="INVALID_THRESHOLD")
+    return float(value)

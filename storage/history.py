@@ -1,0 +1,320 @@
+"""The SQLite ledger: the source of truth for memories, their history, and owed index work.
+
+One write transaction per operation changes ``memories``, appends to ``history`` and records
+which derived indexes (vectors, graph) still have to catch up in ``index_outbox``. The
+orchestrator clears an outbox row only after the index has the change, so a crash between the
+two leaves work that is replayed on the next start. WAL with ``synchronous=FULL``: a write that
+returned has reached the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memorch.errors import StorageError
+
+from .base import Change, HistoryEvent, MemoryRecord, Scope
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS memories (
+    id TEXT PRIMARY KEY,
+    memory TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    user_id TEXT,
+    agent_id TEXT,
+    run_id TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    embedding BLOB
+);
+CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, run_id);
+CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    memory_id TEXT NOT NULL,
+    old_memory TEXT,
+    new_memory TEXT,
+    event TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT,
+    is_deleted INTEGER NOT NULL DEFAULT 0,
+    actor_id TEXT,
+    role TEXT,
+    user_id TEXT,
+    agent_id TEXT,
+    run_id TEXT
+);
+CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
+CREATE TABLE IF NOT EXISTS index_outbox (
+    memory_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    PRIMARY KEY (memory_id, target)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS embedding_cache (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, text_hash)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
+
+
+def _blob(vector: np.ndarray | None) -> bytes | None:
+    return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def _vector(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
+
+
+def _record(row: sqlite3.Row) -> MemoryRecord:
+    return MemoryRecord(
+        id=row["id"],
+        memory=row["memory"],
+        hash=row["hash"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
+        metadata=json.loads(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        embedding=_vector(row["embedding"]),
+    )
+
+
+def _scope_sql(scope: Scope) -> tuple[str, list[Any]]:
+    items = scope.items()
+    if not items:
+        return "1 = 1", []
+    return " AND ".join(f"{key} = ?" for key, _ in items), [value for _, value in items]
+
+
+class SQLiteLedger:
+    """``HistoryStore`` on one SQLite file. Thread-safe: one connection behind a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from exc
+
+    def _error(self, action: str, exc: sqlite3.Error) -> StorageError:
+        return StorageError(
+            f"the SQLite ledger could not {action}: {exc}",
+            error_code="LEDGER_ERROR",
+            details={"path": str(self.path)},
+            suggestion="check that the data directory (MEMORCH_DATA_DIR) is writable and not full; "
+            "run `memorch doctor`",
+        )
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as exc:
+                raise self._error("read", exc) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise self._error("write", exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change], index_targets: Sequence[str]) -> None:
+        """Write memories, their history events and the owed index work in one transaction."""
+        with self._write() as conn:
+            for change in changes:
+                self._apply_change(conn, change)
+                conn.executemany(
+                    "INSERT OR IGNORE INTO index_outbox (memory_id, target) VALUES (?, ?)",
+                    [(change.record.id, target) for target in index_targets],
+                )
+
+    @staticmethod
+    def _apply_change(conn: sqlite3.Connection, change: Change) -> None:
+        r = change.record
+        if change.kind == "DELETE":
+            conn.execute("DELETE FROM memories WHERE id = ?", (r.id,))
+        else:
+            conn.execute(
+                f"INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (r.id, r.memory, r.hash, r.user_id, r.agent_id, r.run_id, json.dumps(r.metadata),
+                 r.created_at, r.updated_at, _blob(r.embedding)),
+            )
+        conn.execute(
+            "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
+            " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (str(uuid.uuid4()), r.id, change.old_memory,
+             None if change.kind == "DELETE" else r.memory, change.kind,
+             r.created_at, r.updated_at, int(change.kind == "DELETE"), change.actor_id, change.role,
+             r.user_id, r.agent_id, r.run_id),
+        )
+
+    def set_embeddings(self, vectors: dict[str, np.ndarray]) -> None:
+        """Replace stored embeddings (re-embedding is not a change of the memory: no history)."""
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE memories SET embedding = ? WHERE id = ?",
+                [(_blob(v), memory_id) for memory_id, v in vectors.items()],
+            )
+
+    def clear_pending(self, target: str, ids: Iterable[str]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "DELETE FROM index_outbox WHERE memory_id = ? AND target = ?",
+                [(memory_id, target) for memory_id in ids],
+            )
+
+    def mark_all_pending(self, target: str) -> int:
+        """Queue every current memory for ``target`` (used by reindex)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO index_outbox (memory_id, target) SELECT id, ? FROM memories",
+                (target,),
+            )
+            return conn.execute("SELECT count(*) FROM index_outbox WHERE target = ?", (target,)).fetchone()[0]
+
+    def wipe(self) -> None:
+        with self._write() as conn:
+            for table in ("memories", "history", "index_outbox", "meta"):
+                conn.execute(f"DELETE FROM {table}")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> MemoryRecord | None:
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def get_many(self, ids: Sequence[str]) -> list[MemoryRecord]:
+        """Records for ``ids`` in the order given (missing ids are skipped)."""
+        found: dict[str, MemoryRecord] = {}
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({marks})", chunk):
+                    found[row["id"]] = _record(row)
+        return [found[i] for i in ids if i in found]
+
+    def list(self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int) -> list[MemoryRecord]:
+        sql, params = self._where(scope, where)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {sql}"
+                " ORDER BY created_at DESC, id LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def ids(self, scope: Scope, where: tuple[str, list[Any]] | None = None) -> list[str]:
+        sql, params = self._where(scope, where)
+        with self._read() as conn:
+            return [row[0] for row in conn.execute(f"SELECT id FROM memories WHERE {sql}", params)]
+
+    @staticmethod
+    def _where(scope: Scope, where: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
+        sql, params = _scope_sql(scope)
+        if where is not None:
+            sql, params = f"{sql} AND ({where[0]})", [*params, *where[1]]
+        return sql, params
+
+    def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None:
+        sql, params = _scope_sql(scope)
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE hash = ? AND {sql} LIMIT 1",
+                [text_hash, *params],
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEvent]:
+        sql, params = _scope_sql(scope or Scope())
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at,"
+                f" is_deleted, actor_id, role FROM history WHERE memory_id = ? AND {sql} ORDER BY seq",
+                [memory_id, *params],
+            ).fetchall()
+        return [HistoryEvent(**{**dict(row), "is_deleted": bool(row["is_deleted"])}) for row in rows]
+
+    def pending(self, target: str) -> list[str]:
+        with self._read() as conn:
+            return [r[0] for r in conn.execute("SELECT memory_id FROM index_outbox WHERE target = ?", (target,))]
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            one = conn.execute(
+                "SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM history),"
+                " (SELECT count(*) FROM index_outbox)"
+            ).fetchone()
+        return {"memories": one[0], "history_events": one[1], "pending_index": one[2]}
+
+    # -- meta and embedding cache ---------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        with self._read() as conn:
+            for start in range(0, len(hashes), 500):
+                chunk = list(hashes[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for text_hash, blob in conn.execute(
+                    f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})",
+                    [model, *chunk],
+                ):
+                    out[text_hash] = np.frombuffer(blob, dtype=np.float32).copy()
+        return out
+
+    def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
+                [(model, h, _blob(v)) for h, v in vectors.items()],
+            )
