@@ -1,5 +1,215 @@
+"""The ``memorch`` command line (typer + rich).
+
+Examples::
+
+    memorch serve                                   # MCP over stdio (what Claude Desktop runs)
+    memorch serve --transport streamable-http --port 8765
+    memorch add "I am allergic to peanuts" --user-id alice
+    memorch search "what should I avoid eating?" --user-id alice --json
+    memorch list --user-id alice --filters '{"category": "health"}'
+    memorch history 3f1c...; memorch update 3f1c... "new text"; memorch delete 3f1c...
+    memorch stats --json; memorch reindex [--re-embed]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
 import typer
-app = typer.Typer()
+from rich.console import Console
+from rich.table import Table
+
+from .config import MemoryConfig
+from .errors import MemoryError
+
+app = typer.Typer(help="memorch: long-term memory for AI assistants over MCP.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+out = Console()
+err = Console(stderr=True)
+
+UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope (default: MEMORCH_USER_ID)")]
+AgentOpt = Annotated[str | None, typer.Option("--agent-id")]
+RunOpt = Annotated[str | None, typer.Option("--run-id")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+
+
+@contextmanager
+def _memory() -> Iterator[Any]:
+    """A Memory for one command; memorch errors become a message and exit code 1."""
+    from .sync import Memory
+
+    try:
+        with Memory() as memory:
+            yield memory
+    except MemoryError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+def _scope(memory: Any, user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, Any]:
+    return {"user_id": user_id or memory.config.user_id, "agent_id": agent_id, "run_id": run_id}
+
+
+def _json_arg(value: str | None, name: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        err.print(f"[red]error[/red] {name} is not valid JSON: {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        render(data)
+
+
+def _table(rows: list[dict[str, Any]], with_score: bool = False) -> None:
+    table = Table(show_lines=False)
+    table.add_column("id", style="dim", no_wrap=True)
+    table.add_column("memory")
+    if with_score:
+        table.add_column("score", justify="right")
+    table.add_column("updated", style="dim")
+    for row in rows:
+        cells = [row["id"], row["memory"]]
+        if with_score:
+            cells.append(f"{row.get('score', 0):.3f}")
+        cells.append(row["updated_at"][:19])
+        table.add_row(*cells)
+    out.print(table)
+
+
 @app.command()
-def serve():
-    pass
+def serve(
+    transport: Annotated[str, typer.Option(help="stdio | sse | streamable-http")] = "stdio",
+    host: Annotated[str, typer.Option(help="Address for HTTP transports")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for HTTP transports")] = 8765,
+) -> None:
+    """Run the MCP server (stdio by default, as MCP clients launch it)."""
+    if transport not in ("stdio", "sse", "streamable-http"):
+        err.print("[red]error[/red] --transport must be stdio, sse or streamable-http")
+        raise typer.Exit(2)
+    from .app import serve as run_server
+
+    run_server(transport, host, port, MemoryConfig())  # type: ignore[arg-type]
+
+
+@app.command()
+def add(
+    text: str,
+    user_id: UserOpt = None, agent_id: AgentOpt = None, run_id: RunOpt = None,
+    metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
+    infer: Annotated[bool | None, typer.Option("--infer/--no-infer")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remember TEXT.  Example: memorch add "I moved to Lisbon" --user-id alice"""
+    with _memory() as m:
+        result = m.add(text, **_scope(m, user_id, agent_id, run_id),
+                       metadata=_json_arg(metadata, "--metadata"), infer=infer)
+    _emit(result, as_json, lambda r: [out.print(f"{e['event']:<6} {e['id']}  {e['memory']}")
+                                      for e in r["results"]])
+
+
+@app.command()
+def search(
+    query: str,
+    user_id: UserOpt = None, agent_id: AgentOpt = None, run_id: RunOpt = None,
+    limit: int = 10,
+    filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
+    threshold: float | None = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find memories by meaning.  Example: memorch search "allergies" --user-id alice"""
+    with _memory() as m:
+        result = m.search(query, **_scope(m, user_id, agent_id, run_id), limit=limit,
+                          filters=_json_arg(filters, "--filters"), threshold=threshold)
+    _emit(result, as_json, lambda r: _table(r["results"], with_score=True))
+
+
+@app.command("list")
+def list_(
+    user_id: UserOpt = None, agent_id: AgentOpt = None, run_id: RunOpt = None,
+    limit: int = 100,
+    filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List memories, newest first.  Example: memorch list --user-id alice --limit 20"""
+    with _memory() as m:
+        result = m.get_all(**_scope(m, user_id, agent_id, run_id), limit=limit,
+                           filters=_json_arg(filters, "--filters"))
+    _emit(result, as_json, lambda r: _table(r["results"]))
+
+
+@app.command()
+def get(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one memory.  Example: memorch get 3f1c2d4e-..."""
+    with _memory() as m:
+        result = m.get(memory_id, user_id=user_id)
+    _emit(result, as_json, lambda r: out.print_json(data=r))
+
+
+@app.command()
+def update(memory_id: str, text: str, user_id: UserOpt = None,
+           metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
+           as_json: JsonOpt = False) -> None:
+    """Replace a memory's text.  Example: memorch update 3f1c... "I moved to Porto" """
+    with _memory() as m:
+        result = m.update(memory_id, text, metadata=_json_arg(metadata, "--metadata"), user_id=user_id)
+    _emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
+
+
+@app.command()
+def delete(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Forget one memory.  Example: memorch delete 3f1c2d4e-..."""
+    with _memory() as m:
+        result = m.delete(memory_id, user_id=user_id)
+    _emit(result, as_json, lambda r: out.print(f"deleted {r['id']}"))
+
+
+@app.command()
+def history(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
+    """Every change to one memory, oldest first.  Example: memorch history 3f1c2d4e-..."""
+    with _memory() as m:
+        result = m.history(memory_id, user_id=user_id)
+
+    def render(events: list[dict[str, Any]]) -> None:
+        table = Table("when", "event", "old", "new")
+        for e in events:
+            table.add_row(e["updated_at"][:19] if e["updated_at"] else "", e["event"],
+                          e["old_memory"] or "", e["new_memory"] or "")
+        out.print(table)
+
+    _emit(result, as_json, render)
+
+
+@app.command()
+def stats(as_json: JsonOpt = False) -> None:
+    """Counts of memories, history events, graph entities and pending index work."""
+    with _memory() as m:
+        result = m.stats()
+    _emit(result, as_json, lambda r: out.print_json(data=r))
+
+
+@app.command()
+def reindex(re_embed: Annotated[bool, typer.Option("--re-embed", help="Recompute embeddings")] = False,
+            as_json: JsonOpt = False) -> None:
+    """Rebuild the search index from the SQLite ledger (no model calls unless --re-embed)."""
+    from rich.progress import Progress
+
+    with _memory() as m, Progress(console=err, transient=True) as bar:
+        task = bar.add_task("reindexing", total=None)
+        result = m.reindex(re_embed=re_embed,
+                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    _emit(result, as_json, lambda r: out.print(f"reindexed {r['memories']} memories"))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

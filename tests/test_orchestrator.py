@@ -1,0 +1,182 @@
+"""AsyncMemory on real SQLite + LanceDB: every operation, history, dedup, filters, scopes."""
+
+from __future__ import annotations
+
+import pytest
+
+from memorch import AsyncMemory, Memory, MemoryNotFoundError, ValidationError
+
+
+async def test_add_get_search_update_delete_history(amem: AsyncMemory) -> None:
+    added = await amem.add("I am allergic to peanuts", user_id="alice")
+    [event] = added["results"]
+    assert event["event"] == "ADD"
+    memory_id = event["id"]
+    await amem.add("My favourite city is Lisbon", user_id="alice")
+    await amem.add("I play the cello on Sundays", user_id="alice")
+
+    got = await amem.get(memory_id)
+    assert got["memory"] == "I am allergic to peanuts" and got["user_id"] == "alice"
+
+    found = await amem.search("what foods should I avoid?", user_id="alice", limit=3)
+    assert found["results"][0]["id"] == memory_id
+    scores = [r["score"] for r in found["results"]]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+
+    updated = await amem.update(memory_id, "I am allergic to peanuts and shellfish")
+    assert updated["event"] == "UPDATE" and updated["previous_memory"] == "I am allergic to peanuts"
+    assert (await amem.get(memory_id))["memory"] == "I am allergic to peanuts and shellfish"
+    found = await amem.search("shellfish", user_id="alice", limit=1)
+    assert found["results"][0]["id"] == memory_id
+
+    await amem.delete(memory_id)
+    with pytest.raises(MemoryNotFoundError):
+        await amem.get(memory_id)
+    assert memory_id not in [r["id"] for r in (await amem.search("peanuts", user_id="alice"))["results"]]
+
+    events = await amem.history(memory_id)
+    assert [e["event"] for e in events] == ["ADD", "UPDATE", "DELETE"]
+    assert events[0]["new_memory"] == "I am allergic to peanuts"
+    assert events[1]["old_memory"] == "I am allergic to peanuts"
+    assert events[1]["new_memory"] == "I am allergic to peanuts and shellfish"
+    assert events[2]["is_deleted"] is True and events[2]["new_memory"] is None
+
+
+async def test_exact_and_near_duplicates_are_none(amem: AsyncMemory) -> None:
+    first = (await amem.add("I live in Berlin", user_id="u"))["results"][0]
+    exact = (await amem.add("  i live in   BERLIN ", user_id="u"))["results"][0]
+    near = (await amem.add("I live in Berlin.", user_id="u"))["results"][0]
+    assert exact["event"] == "NONE" and exact["id"] == first["id"]
+    assert near["event"] == "NONE" and near["id"] == first["id"]
+    other_user = (await amem.add("I live in Berlin", user_id="v"))["results"][0]
+    assert other_user["event"] == "ADD"  # duplicates are judged within a scope only
+    batch = await amem.add(
+        [{"role": "user", "content": "I own a red bike"}, {"role": "user", "content": "I own a red bike"},
+         {"role": "system", "content": "ignored"}],
+        user_id="u",
+    )
+    assert [r["event"] for r in batch["results"]] == ["ADD", "NONE"]
+    assert len((await amem.get_all(user_id="u"))["results"]) == 2
+
+
+async def test_messages_keep_role_and_name_in_history(amem: AsyncMemory) -> None:
+    result = await amem.add(
+        [{"role": "user", "content": "My dog is called Rex", "name": "alice"},
+         {"role": "assistant", "content": "Rex is a lovely name"}],
+        user_id="alice",
+    )
+    first, second = result["results"]
+    history = await amem.history(first["id"])
+    assert history[0]["role"] == "user" and history[0]["actor_id"] == "alice"
+    assert (await amem.history(second["id"]))[0]["role"] == "assistant"
+
+
+async def test_metadata_filters(amem: AsyncMemory) -> None:
+    rows = [
+        ("I run every morning", {"category": "health", "priority": 1, "tags": "sport"}),
+        ("I take vitamin D", {"category": "health", "priority": 3}),
+        ("I love jazz", {"category": "music", "priority": 2, "fav": True}),
+        ("I read sci-fi novels", {"category": "books", "priority": 5}),
+    ]
+    for text, meta in rows:
+        await amem.add(text, user_id="f", metadata=meta)
+
+    async def listed(filters: dict) -> set[str]:
+        return {r["memory"] for r in (await amem.get_all(user_id="f", filters=filters))["results"]}
+
+    assert await listed({"category": "health"}) == {"I run every morning", "I take vitamin D"}
+    assert await listed({"priority": {"gte": 2, "lt": 5}}) == {"I take vitamin D", "I love jazz"}
+    assert await listed({"category": {"in": ["music", "books"]}}) == {"I love jazz", "I read sci-fi novels"}
+    assert await listed({"category": {"nin": ["health"]}}) == {"I love jazz", "I read sci-fi novels"}
+    assert await listed({"OR": [{"category": "music"}, {"priority": 5}]}) == {"I love jazz", "I read sci-fi novels"}
+    assert await listed({"AND": [{"category": "health"}, {"NOT": {"priority": 1}}]}) == {"I take vitamin D"}
+    assert await listed({"fav": True}) == {"I love jazz"}
+    assert await listed({"tags": "*"}) == {"I run every morning"}
+    assert await listed({"category": {"icontains": "HEAL"}}) == {"I run every morning", "I take vitamin D"}
+    assert await listed({"created_at": {"gte": "2000-01-01"}}) == {r[0] for r in rows}
+    assert await listed({"created_at": {"lt": "2000-01-01"}}) == set()
+
+    found = await amem.search("exercise", user_id="f", filters={"category": "health"})
+    assert {r["memory"] for r in found["results"]} == {"I run every morning", "I take vitamin D"}
+    found = await amem.search("exercise", user_id="f", filters={"category": "music"}, limit=5)
+    assert [r["memory"] for r in found["results"]] == ["I love jazz"]
+
+
+async def test_threshold_and_limit(amem: AsyncMemory) -> None:
+    for text in ["I am allergic to peanuts", "The Eiffel tower is in Paris", "I drive a blue Volvo"]:
+        await amem.add(text, user_id="t")
+    everything = await amem.search("peanut allergy", user_id="t", limit=10)
+    assert len(everything["results"]) == 3
+    strict = await amem.search("peanut allergy", user_id="t", limit=10, threshold=0.5)
+    assert [r["memory"] for r in strict["results"]] == ["I am allergic to peanuts"]
+    assert all(r["score"] >= 0.5 for r in strict["results"])
+    assert len((await amem.search("peanut allergy", user_id="t", limit=2))["results"]) == 2
+
+
+async def test_scope_isolation_everywhere(amem: AsyncMemory) -> None:
+    a = (await amem.add("Alice's secret: the safe code is 1234", user_id="alice"))["results"][0]["id"]
+    await amem.add("Bob likes tea", user_id="bob")
+    await amem.add("Bob's agent note", user_id="bob", agent_id="planner")
+
+    assert [r["id"] for r in (await amem.search("safe code", user_id="bob"))["results"]].count(a) == 0
+    assert all(r["user_id"] == "bob" for r in (await amem.get_all(user_id="bob"))["results"])
+    assert len((await amem.get_all(user_id="bob", agent_id="planner"))["results"]) == 1
+    with pytest.raises(MemoryNotFoundError):
+        await amem.get(a, user_id="bob")
+    with pytest.raises(MemoryNotFoundError):
+        await amem.update(a, "hijacked", user_id="bob")
+    with pytest.raises(MemoryNotFoundError):
+        await amem.delete(a, user_id="bob")
+    with pytest.raises(MemoryNotFoundError):
+        await amem.history(a, user_id="bob")
+    result = await amem.delete_all(user_id="bob")
+    assert result["deleted"] == 2
+    assert (await amem.get(a, user_id="alice"))["memory"].startswith("Alice's secret")
+    assert (await amem.get_all(user_id="bob"))["results"] == []
+    assert len((await amem.history(a, user_id="alice"))) == 1
+
+
+async def test_delete_all_refuses_empty_scope_and_reset_needs_confirm(amem: AsyncMemory) -> None:
+    await amem.add("keep me", user_id="k")
+    with pytest.raises(ValidationError) as info:
+        await amem.delete_all()
+    assert info.value.error_code == "SCOPE_REQUIRED"
+    with pytest.raises(ValidationError):
+        await amem.reset()
+    assert len((await amem.get_all(user_id="k"))["results"]) == 1
+    await amem.reset(confirm=True)
+    assert (await amem.get_all(user_id="k"))["results"] == []
+    assert (await amem.stats())["history_events"] == 0
+    assert (await amem.add("after reset", user_id="k"))["results"][0]["event"] == "ADD"
+
+
+async def test_update_without_change_is_none(amem: AsyncMemory) -> None:
+    memory_id = (await amem.add("same text", user_id="n"))["results"][0]["id"]
+    assert (await amem.update(memory_id, "same text"))["event"] == "NONE"
+    assert len(await amem.history(memory_id)) == 1
+    assert (await amem.update(memory_id, "same text", metadata={"k": 1}))["event"] == "UPDATE"
+    assert (await amem.get(memory_id))["metadata"] == {"k": 1}
+
+
+def test_sync_facade_runs_the_async_core(mem: Memory) -> None:
+    memory_id = mem.add("I am allergic to peanuts", user_id="s")["results"][0]["id"]
+    hit = mem.search("what foods should I avoid?", user_id="s")["results"][0]
+    assert hit["id"] == memory_id
+    assert mem.update(memory_id, "I am allergic to walnuts")["event"] == "UPDATE"
+    assert [e["event"] for e in mem.history(memory_id)] == ["ADD", "UPDATE"]
+    assert mem.stats()["memories"] == 1
+
+
+def test_from_config_accepts_mem0_shape(tmp_path) -> None:
+    memory = Memory.from_config({
+        "vector_store": {"provider": "lancedb", "config": {"path": str(tmp_path / "m0")}},
+        "llm": {"provider": "openai", "config": {"model": "gpt-4.1-mini", "api_key": "k"}},
+        "graph_store": None,
+    })
+    try:
+        assert memory.config.data_dir == tmp_path / "m0"
+        assert memory.config.llm_model == "openai/gpt-4.1-mini"
+        assert memory.config.graph_enabled is False
+        assert memory.add("stored without an LLM call", user_id="x", infer=False)["results"][0]["event"] == "ADD"
+    finally:
+        memory.close()

@@ -1,0 +1,137 @@
+"""Bad input gets a clear typed error and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from memorch import AsyncMemory, MemoryConfig, MemoryNotFoundError, ValidationError
+
+HOSTILE = ["' OR 1=1 --", "x'; DROP TABLE memories; --", '"quoted"', "a\\'b", "1) OR (1=1", "*/ OR /*"]
+
+
+async def _snapshot(amem: AsyncMemory) -> dict:
+    stats = await amem.stats()
+    return {"memories": stats["memories"], "history": stats["history_events"]}
+
+
+@pytest.fixture
+async def seeded(amem: AsyncMemory) -> AsyncMemory:
+    await amem.add("I am allergic to peanuts", user_id="v", metadata={"category": "health"})
+    await amem.add("Secret of someone else", user_id="w", metadata={"category": "health"})
+    return amem
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t "])
+async def test_empty_text_is_refused(seeded: AsyncMemory, text: str) -> None:
+    before = await _snapshot(seeded)
+    with pytest.raises(ValidationError) as info:
+        await seeded.add(text, user_id="v")
+    assert info.value.error_code == "EMPTY_TEXT" and info.value.suggestion
+    assert await _snapshot(seeded) == before
+
+
+async def test_huge_text_names_the_limit(tmp_path) -> None:
+    memory = AsyncMemory(MemoryConfig(data_dir=tmp_path, graph="off", max_text_bytes=1000))
+    with pytest.raises(ValidationError) as info:
+        await memory.add("x" * 1001, user_id="v")
+    assert info.value.error_code == "TEXT_TOO_LONG"
+    assert "1000 bytes" in info.value.message and "MEMORCH_MAX_TEXT_BYTES" in info.value.message
+    assert (await memory.stats())["memories"] == 0
+    default = AsyncMemory(MemoryConfig(data_dir=tmp_path / "d", graph="off"))
+    with pytest.raises(ValidationError, match="100000 bytes"):
+        await default.add("y" * 100_001, user_id="v")
+    await memory.close()
+    await default.close()
+
+
+@pytest.mark.parametrize("bad_id", ["not-a-uuid", "", "1' OR '1'='1", "../../etc/passwd", 42, None])
+async def test_malformed_ids(seeded: AsyncMemory, bad_id) -> None:
+    before = await _snapshot(seeded)
+    for call in (seeded.get(bad_id), seeded.delete(bad_id), seeded.update(bad_id, "x"), seeded.history(bad_id)):
+        with pytest.raises(ValidationError) as info:
+            await call
+        assert info.value.error_code == "INVALID_MEMORY_ID"
+        assert "search_memories" in info.value.suggestion
+    assert await _snapshot(seeded) == before
+
+
+async def test_unknown_id_is_not_found(seeded: AsyncMemory) -> None:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    before = await _snapshot(seeded)
+    for call in (seeded.get(unknown), seeded.delete(unknown), seeded.update(unknown, "x"), seeded.history(unknown)):
+        with pytest.raises(MemoryNotFoundError) as info:
+            await call
+        assert info.value.error_code == "MEMORY_NOT_FOUND" and "search_memories" in info.value.suggestion
+    assert await _snapshot(seeded) == before
+
+
+@pytest.mark.parametrize("metadata", [["a"], "text", 3, {"_memorch": {"x": 1}}, {"bad": float("nan")}, {"o": object()}])
+async def test_bad_metadata(seeded: AsyncMemory, metadata) -> None:
+    before = await _snapshot(seeded)
+    with pytest.raises(ValidationError) as info:
+        await seeded.add("fine text", user_id="v", metadata=metadata)
+    assert info.value.error_code == "INVALID_METADATA"
+    assert await _snapshot(seeded) == before
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+async def test_hostile_filter_values_are_plain_strings(seeded: AsyncMemory, value: str) -> None:
+    before = await _snapshot(seeded)
+    for filters in ({"category": value}, {"category": {"in": [value, "x"]}}, {"category": {"contains": value}},
+                    {"OR": [{"category": value}, {"category": {"ne": "health"}}]}):
+        assert (await seeded.get_all(user_id="v", filters=filters))["results"] == []
+        assert (await seeded.search("peanuts", user_id="v", filters=filters))["results"] == []
+    assert await _snapshot(seeded) == before
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+async def test_hostile_scope_ids_stay_isolated(amem: AsyncMemory, value: str) -> None:
+    await amem.add("hostile scope memory", user_id=value)
+    await amem.add("victim memory", user_id="victim")
+    results = (await amem.search("memory", user_id=value))["results"]
+    assert [r["memory"] for r in results] == ["hostile scope memory"]
+    assert (await amem.delete_all(user_id=value))["deleted"] == 1
+    assert len((await amem.get_all(user_id="victim"))["results"]) == 1
+
+
+@pytest.mark.parametrize("filters", [
+    {"category": {"regex": ".*"}},
+    {"category": {"$where": "1"}},
+    {"bad key; drop": "x"},
+    {"AND": "not a list"},
+    {"k": {"in": "not a list"}},
+    {"k": {"gt": None}},
+    {"k": {"eq": {"nested": 1}}},
+    "category = 'x'",
+    {},  # empty is fine: no filter
+])
+async def test_bad_filters_are_rejected(seeded: AsyncMemory, filters) -> None:
+    if filters == {}:
+        assert len((await seeded.get_all(user_id="v", filters=filters))["results"]) == 1
+        return
+    with pytest.raises(ValidationError) as info:
+        await seeded.get_all(user_id="v", filters=filters)
+    assert info.value.error_code == "INVALID_FILTER" and "operators" in info.value.suggestion
+
+
+@pytest.mark.parametrize("kwargs", [{"limit": 0}, {"limit": 10_000}, {"limit": "5"}, {"threshold": 1.5}, {"threshold": -1}])
+async def test_bad_search_arguments(seeded: AsyncMemory, kwargs) -> None:
+    with pytest.raises(ValidationError):
+        await seeded.search("peanuts", user_id="v", **kwargs)
+
+
+async def test_scope_is_required_for_add_and_search(amem: AsyncMemory) -> None:
+    with pytest.raises(ValidationError) as info:
+        await amem.add("no owner")
+    assert info.value.error_code == "SCOPE_REQUIRED"
+    with pytest.raises(ValidationError):
+        await amem.search("x")
+    with pytest.raises(ValidationError):
+        await amem.add("bad scope", user_id="  ")
+
+
+async def test_bad_messages(amem: AsyncMemory) -> None:
+    for messages in ([], [{"role": "wizard", "content": "x"}], [{"role": "user"}], [42], {"content": ""}):
+        with pytest.raises(ValidationError):
+            await amem.add(messages, user_id="m")
+    assert (await amem.stats())["memories"] == 0
