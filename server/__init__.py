@@ -20,18 +20,48 @@ _EXPORTS = {
     "Memory": ".sync",
     "MemoryConfig": ".config",
 }
-_ERRORS = ("MemoryError", "ValidationError", "MemoryNotFoundError", "ConfigurationError",
-           "AuthenticationError", "NetworkError", "StorageError", "VectorSearchError", "CacheError")
+_ERRORS = (
+    "MemoryError",
+    "ValidationError",
+    "MemoryNotFoundError",
+    "ConfigurationError",
+    "AuthenticationError",
+    "NetworkError",
+    "StorageError",
+    "VectorSearchError",
+    "CacheError",
+)
 
 if TYPE_CHECKING:
     from .config import MemoryConfig
-    from .errors import (AuthenticationError, CacheError, ConfigurationError, MemoryError,
-                         MemoryNotFoundError, NetworkError, StorageError, ValidationError,
-                         VectorSearchError)
+    from .errors import (
+        AuthenticationError,
+        CacheError,
+        ConfigurationError,
+        MemoryError,
+        MemoryNotFoundError,
+        NetworkError,
+        StorageError,
+        ValidationError,
+        VectorSearchError,
+    )
     from .orchestrator import AsyncMemory
     from .sync import Memory
 
-__all__ = ["AsyncMemory", "Memory", "MemoryConfig", *_ERRORS]
+__all__ = [
+    "AsyncMemory",
+    "AuthenticationError",
+    "CacheError",
+    "ConfigurationError",
+    "Memory",
+    "MemoryConfig",
+    "MemoryError",
+    "MemoryNotFoundError",
+    "NetworkError",
+    "StorageError",
+    "ValidationError",
+    "VectorSearchError",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -49,27 +49,33 @@ class BearerAuth:
         if scope["type"] == "http":
             headers = dict(scope.get("headers") or [])
             if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body",
-                            "body": b'{"error": "unauthorized", "hint": "set the bearer token '
-                                    b'configured in MEMORCH_AUTH_TOKEN"}'})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b'{"error": "unauthorized", "hint": "set the bearer token '
+                        b'configured in MEMORCH_AUTH_TOKEN"}',
+                    }
+                )
                 return
         await self.app(scope, receive, send)
 
 
 def http_app(server: MCPServer, transport: Transport, host: str, auth_token: str | None) -> Any:
     """The Starlette app for an HTTP transport, behind bearer auth when a token is set."""
-    if transport == "sse":
-        app = server.sse_app(host=host)
-    else:
-        app = server.streamable_http_app(host=host)
+    app = server.sse_app(host=host) if transport == "sse" else server.streamable_http_app(host=host)
     return BearerAuth(app, auth_token) if auth_token else app
 
 
-def serve(transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8765,
-          config: MemoryConfig | None = None) -> None:
+def serve(
+    transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8765, config: MemoryConfig | None = None
+) -> None:
     config = config or MemoryConfig()
     logging.basicConfig(level=_sdk_level(config.log_level))
     server = build_server(config)
@@ -80,6 +86,5 @@ def serve(transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8
     import uvicorn
 
     app = http_app(server, transport, host, config.auth_token)
-    uv_config = uvicorn.Config(app, host=host, port=port, log_level=config.log_level.lower(),
-                               lifespan="on")
+    uv_config = uvicorn.Config(app, host=host, port=port, log_level=config.log_level.lower(), lifespan="on")
     anyio.run(uvicorn.Server(uv_config).serve)

@@ -26,8 +26,9 @@ from rich.table import Table
 from .config import MemoryConfig
 from .errors import MemoryError
 
-app = typer.Typer(help="memorch: long-term memory for AI assistants over MCP.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="memorch: long-term memory for AI assistants over MCP.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 out = Console()
 err = Console(stderr=True)
 
@@ -105,23 +106,27 @@ def serve(
 @app.command()
 def add(
     text: str,
-    user_id: UserOpt = None, agent_id: AgentOpt = None, run_id: RunOpt = None,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
     metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
     infer: Annotated[bool | None, typer.Option("--infer/--no-infer")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remember TEXT.  Example: memorch add "I moved to Lisbon" --user-id alice"""
     with _memory() as m:
-        result = m.add(text, **_scope(m, user_id, agent_id, run_id),
-                       metadata=_json_arg(metadata, "--metadata"), infer=infer)
-    _emit(result, as_json, lambda r: [out.print(f"{e['event']:<6} {e['id']}  {e['memory']}")
-                                      for e in r["results"]])
+        result = m.add(
+            text, **_scope(m, user_id, agent_id, run_id), metadata=_json_arg(metadata, "--metadata"), infer=infer
+        )
+    _emit(result, as_json, lambda r: [out.print(f"{e['event']:<6} {e['id']}  {e['memory']}") for e in r["results"]])
 
 
 @app.command()
 def search(
     query: str,
-    user_id: UserOpt = None, agent_id: AgentOpt = None, run_id: RunOpt = None,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
     limit: int = 10,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     threshold: float | None = None,
@@ -129,22 +134,28 @@ def search(
 ) -> None:
     """Find memories by meaning.  Example: memorch search "allergies" --user-id alice"""
     with _memory() as m:
-        result = m.search(query, **_scope(m, user_id, agent_id, run_id), limit=limit,
-                          filters=_json_arg(filters, "--filters"), threshold=threshold)
+        result = m.search(
+            query,
+            **_scope(m, user_id, agent_id, run_id),
+            limit=limit,
+            filters=_json_arg(filters, "--filters"),
+            threshold=threshold,
+        )
     _emit(result, as_json, lambda r: _table(r["results"], with_score=True))
 
 
 @app.command("list")
 def list_(
-    user_id: UserOpt = None, agent_id: AgentOpt = None, run_id: RunOpt = None,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
     limit: int = 100,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List memories, newest first.  Example: memorch list --user-id alice --limit 20"""
     with _memory() as m:
-        result = m.get_all(**_scope(m, user_id, agent_id, run_id), limit=limit,
-                           filters=_json_arg(filters, "--filters"))
+        result = m.get_all(**_scope(m, user_id, agent_id, run_id), limit=limit, filters=_json_arg(filters, "--filters"))
     _emit(result, as_json, lambda r: _table(r["results"]))
 
 
@@ -157,9 +168,13 @@ def get(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> No
 
 
 @app.command()
-def update(memory_id: str, text: str, user_id: UserOpt = None,
-           metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
-           as_json: JsonOpt = False) -> None:
+def update(
+    memory_id: str,
+    text: str,
+    user_id: UserOpt = None,
+    metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Replace a memory's text.  Example: memorch update 3f1c... "I moved to Porto" """
     with _memory() as m:
         result = m.update(memory_id, text, metadata=_json_arg(metadata, "--metadata"), user_id=user_id)
@@ -183,8 +198,12 @@ def history(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -
     def render(events: list[dict[str, Any]]) -> None:
         table = Table("when", "event", "old", "new")
         for e in events:
-            table.add_row(e["updated_at"][:19] if e["updated_at"] else "", e["event"],
-                          e["old_memory"] or "", e["new_memory"] or "")
+            table.add_row(
+                e["updated_at"][:19] if e["updated_at"] else "",
+                e["event"],
+                e["old_memory"] or "",
+                e["new_memory"] or "",
+            )
         out.print(table)
 
     _emit(result, as_json, render)
@@ -199,15 +218,17 @@ def stats(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
-def reindex(re_embed: Annotated[bool, typer.Option("--re-embed", help="Recompute embeddings")] = False,
-            as_json: JsonOpt = False) -> None:
+def reindex(
+    re_embed: Annotated[bool, typer.Option("--re-embed", help="Recompute embeddings")] = False, as_json: JsonOpt = False
+) -> None:
     """Rebuild the search index from the SQLite ledger (no model calls unless --re-embed)."""
     from rich.progress import Progress
 
     with _memory() as m, Progress(console=err, transient=True) as bar:
         task = bar.add_task("reindexing", total=None)
-        result = m.reindex(re_embed=re_embed,
-                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+        result = m.reindex(
+            re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
     _emit(result, as_json, lambda r: out.print(f"reindexed {r['memories']} memories"))
 
 

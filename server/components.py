@@ -40,7 +40,8 @@ class Components:
         self.replayed = False
         self.resilience = Resilience(
             RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
-            config.circuit_failure_threshold, config.circuit_cooldown,
+            config.circuit_failure_threshold,
+            config.circuit_cooldown,
         )
 
     @property
@@ -60,7 +61,10 @@ class Components:
 
                 c = self.config
                 inner = make_embedder(
-                    c.embedder, c.embedder_api_base, c.embedder_api_key, c.embedding_batch_size,
+                    c.embedder,
+                    c.embedder_api_base,
+                    c.embedder_api_key,
+                    c.embedding_batch_size,
                     call=self.resilience.caller(c.embedder, "MEMORCH_EMBEDDER"),
                 )
                 self._embedder = CachedEmbedder(inner, self.ledger, c.embedding_cache_size)

@@ -133,8 +133,7 @@ def _from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:
     if llm.get("model"):
         model = str(llm["model"])
         out["llm_model"] = model if "/" in model or not provider else f"{provider}/{model}"
-    for src, dst in (("api_base", "llm_api_base"), ("openai_base_url", "llm_api_base"),
-                     ("api_key", "llm_api_key")):
+    for src, dst in (("api_base", "llm_api_base"), ("openai_base_url", "llm_api_base"), ("api_key", "llm_api_key")):
         if llm.get(src):
             out[dst] = llm[src]
     embedder = (config.get("embedder") or {}).get("config") or {}

@@ -153,7 +153,10 @@ class CachedEmbedder:
 
 
 def make_embedder(
-    name: str, api_base: str | None, api_key: str | None, batch_size: int,
+    name: str,
+    api_base: str | None,
+    api_key: str | None,
+    batch_size: int,
     call: Callable[..., object] | None = None,
 ) -> Embedder:
     """The embedder factory: ``local`` (bundled model) or a LiteLLM embedding model string."""
@@ -163,7 +166,6 @@ def make_embedder(
         raise ConfigurationError(
             f"unknown embedder {name!r}",
             error_code="UNKNOWN_EMBEDDER",
-            suggestion="set MEMORCH_EMBEDDER to 'local' or a LiteLLM model such as "
-            "'openai/text-embedding-3-small'",
+            suggestion="set MEMORCH_EMBEDDER to 'local' or a LiteLLM model such as 'openai/text-embedding-3-small'",
         )
     return LiteLLMEmbedder(name, api_base, api_key, batch_size, call=call)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class MemoryError(Exception):  # noqa: A001 - the public name, see module docstring
+class MemoryError(Exception):
     """Base class. Raised only through a subclass."""
 
     default_code = "MEMORY_ERROR"

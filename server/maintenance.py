@@ -12,9 +12,7 @@ from .components import VECTORS, Components
 BATCH = 256
 
 
-def reindex(
-    components: Components, re_embed: bool, progress: Callable[[int, int], None] | None
-) -> dict[str, Any]:
+def reindex(components: Components, re_embed: bool, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """Rebuild the vector index from SQLite; with ``re_embed`` recompute embeddings first."""
     from memorch.storage.vectors import drop_index
 

@@ -43,13 +43,12 @@ def parse_messages(messages: Any, max_bytes: int) -> list[Message]:
 
 def _message(item: Any, index: int, max_bytes: int) -> Message:
     if not isinstance(item, dict):
-        raise ValidationError(f"messages[{index}] must be an object with role and content",
-                              error_code="INVALID_MESSAGES")
+        raise ValidationError(
+            f"messages[{index}] must be an object with role and content", error_code="INVALID_MESSAGES"
+        )
     role = item.get("role", "user")
     if role not in ROLES:
-        raise ValidationError(
-            f"messages[{index}].role must be one of {sorted(ROLES)}", error_code="INVALID_MESSAGES"
-        )
+        raise ValidationError(f"messages[{index}].role must be one of {sorted(ROLES)}", error_code="INVALID_MESSAGES")
     name = item.get("name")
     if name is not None and not isinstance(name, str):
         raise ValidationError(f"messages[{index}].name must be a string", error_code="INVALID_MESSAGES")

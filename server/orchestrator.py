@@ -125,8 +125,9 @@ class AsyncMemory:
         meta = validation.metadata(metadata)
         parsed = parse_messages(messages, self.config.max_text_bytes)
         if memory_type not in (None, "procedural_memory"):
-            raise ValidationError("memory_type must be 'procedural_memory' or omitted",
-                                  error_code="INVALID_MEMORY_TYPE")
+            raise ValidationError(
+                "memory_type must be 'procedural_memory' or omitted", error_code="INVALID_MEMORY_TYPE"
+            )
         infer = self.config.llm_enabled if infer is None else bool(infer)
         if infer and self.config.llm_enabled:
             from .inference import infer_and_apply
@@ -134,14 +135,13 @@ class AsyncMemory:
             return await infer_and_apply(self, parsed, scope, meta, procedural=memory_type is not None)
         return await self.add_verbatim(parsed, scope, meta)
 
-    async def add_verbatim(
-        self, messages: list[Message], scope: Scope, metadata: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def add_verbatim(self, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> dict[str, Any]:
         """Store each non-system message as it is; exact and near duplicates become NONE."""
         stored = [m for m in messages if m.role != "system"]
         if not stored:
-            raise ValidationError("there is nothing to remember: only system messages were given",
-                                  error_code="EMPTY_TEXT")
+            raise ValidationError(
+                "there is nothing to remember: only system messages were given", error_code="EMPTY_TEXT"
+            )
         async with self._write_lock:
             await self._ready()
             vectors = await self._run(self.components.embedder.embed, [m.content for m in stored])
@@ -165,9 +165,7 @@ class AsyncMemory:
             results.append({"id": record.id, "memory": record.memory, "event": "ADD"})
         return results, changes
 
-    def _find_duplicate(
-        self, text: str, vector: Any, scope: Scope, pending: list[Change]
-    ) -> MemoryRecord | None:
+    def _find_duplicate(self, text: str, vector: Any, scope: Scope, pending: list[Change]) -> MemoryRecord | None:
         text_hash = normalized_hash(text)
         for change in pending:  # duplicates inside the same call
             same = change.record.hash == text_hash
@@ -182,38 +180,57 @@ class AsyncMemory:
         return None
 
     @staticmethod
-    def new_record(
-        text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str
-    ) -> MemoryRecord:
+    def new_record(text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str) -> MemoryRecord:
         import uuid
 
         return MemoryRecord(
-            id=str(uuid.uuid4()), memory=text, hash=normalized_hash(text),
-            user_id=scope.user_id, agent_id=scope.agent_id, run_id=scope.run_id,
-            metadata=dict(metadata), created_at=now, updated_at=now, embedding=vector,
+            id=str(uuid.uuid4()),
+            memory=text,
+            hash=normalized_hash(text),
+            user_id=scope.user_id,
+            agent_id=scope.agent_id,
+            run_id=scope.run_id,
+            metadata=dict(metadata),
+            created_at=now,
+            updated_at=now,
+            embedding=vector,
         )
 
     # -- read -------------------------------------------------------------------------------
 
-    async def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
-                  run_id: str | None = None) -> dict[str, Any]:
+    async def get(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
         """One memory by id; ``MemoryNotFoundError`` if unknown or outside the given scope."""
         scope = self._scope(user_id, agent_id, run_id, required=False)
         return (await self._record(memory_id, scope)).public()
 
-    async def get_all(self, *, user_id: str | None = None, agent_id: str | None = None,
-                      run_id: str | None = None, filters: dict[str, Any] | None = None,
-                      limit: int = 100) -> dict[str, Any]:
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 100,
+    ) -> dict[str, Any]:
         """The scope's memories, newest first, optionally filtered by metadata."""
         scope = self._scope(user_id, agent_id, run_id, required=True)
         where = compile_filters(filters)
         records = await self._run(self.components.ledger.list, scope, where, validation.limit(limit))
         return {"results": [r.public() for r in records]}
 
-    async def search(self, query: str, *, user_id: str | None = None, agent_id: str | None = None,
-                     run_id: str | None = None, limit: int = 10,
-                     filters: dict[str, Any] | None = None,
-                     threshold: float | None = None) -> dict[str, Any]:
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+    ) -> dict[str, Any]:
         """Memories of the scope closest in meaning to ``query``; scores in [0, 1]."""
         scope = self._scope(user_id, agent_id, run_id, required=True)
         query = validation.text(query, self.config.max_text_bytes, "query")
@@ -241,8 +258,9 @@ class AsyncMemory:
         hits = vectors.search(vector, scope, limit * 20)
         return [h for h in hits if h.id in allowed_set][:limit]
 
-    async def history(self, memory_id: str, *, user_id: str | None = None,
-                      agent_id: str | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+    async def history(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every change to one memory, oldest first (kept after the memory is deleted)."""
         memory_id = validation.memory_id(memory_id)
         scope = self._scope(user_id, agent_id, run_id, required=False)
@@ -253,9 +271,16 @@ class AsyncMemory:
 
     # -- change -----------------------------------------------------------------------------
 
-    async def update(self, memory_id: str, data: str, *, metadata: dict[str, Any] | None = None,
-                     user_id: str | None = None, agent_id: str | None = None,
-                     run_id: str | None = None) -> dict[str, Any]:
+    async def update(
+        self,
+        memory_id: str,
+        data: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
         """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
         scope = self._scope(user_id, agent_id, run_id, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
@@ -271,34 +296,41 @@ class AsyncMemory:
         return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": record.memory}
 
     @staticmethod
-    def replaced(record: MemoryRecord, text: str, vector: Any,
-                 metadata: dict[str, Any] | None) -> MemoryRecord:
+    def replaced(record: MemoryRecord, text: str, vector: Any, metadata: dict[str, Any] | None) -> MemoryRecord:
         meta = dict(record.metadata) if metadata is None else dict(metadata)
         if validation.RESERVED_METADATA_KEY in record.metadata and metadata is not None:
             meta[validation.RESERVED_METADATA_KEY] = record.metadata[validation.RESERVED_METADATA_KEY]
         return MemoryRecord(
-            id=record.id, memory=text, hash=normalized_hash(text), user_id=record.user_id,
-            agent_id=record.agent_id, run_id=record.run_id, metadata=meta,
-            created_at=record.created_at, updated_at=utc_now(), embedding=vector,
+            id=record.id,
+            memory=text,
+            hash=normalized_hash(text),
+            user_id=record.user_id,
+            agent_id=record.agent_id,
+            run_id=record.run_id,
+            metadata=meta,
+            created_at=record.created_at,
+            updated_at=utc_now(),
+            embedding=vector,
         )
 
-    async def delete(self, memory_id: str, *, user_id: str | None = None,
-                     agent_id: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+    async def delete(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
         """Delete one memory; its history stays readable through ``history``."""
         scope = self._scope(user_id, agent_id, run_id, required=False)
         async with self._write_lock:
             record = await self._record(memory_id, scope)
             await self._commit([self.deletion(record)])
-        return {"id": record.id, "memory": record.memory, "event": "DELETE",
-                "message": "Memory deleted successfully!"}
+        return {"id": record.id, "memory": record.memory, "event": "DELETE", "message": "Memory deleted successfully!"}
 
     @staticmethod
     def deletion(record: MemoryRecord) -> Change:
         gone = MemoryRecord(**{**record.__dict__, "updated_at": utc_now()})
         return Change("DELETE", gone, old_memory=record.memory)
 
-    async def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
-                         run_id: str | None = None) -> dict[str, Any]:
+    async def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
         """Delete every memory of a scope. Refuses an empty scope (see ``reset``)."""
         scope = self._scope(user_id, agent_id, run_id, required=True)
         async with self._write_lock:
@@ -313,7 +345,8 @@ class AsyncMemory:
         if confirm is not True:
             raise ValidationError(
                 "reset deletes every memory of every user and all history",
-                error_code="CONFIRMATION_REQUIRED", suggestion="call reset(confirm=True) if you mean it",
+                error_code="CONFIRMATION_REQUIRED",
+                suggestion="call reset(confirm=True) if you mean it",
             )
         async with self._write_lock:
             await self._run(self.components.ledger.wipe)
@@ -324,11 +357,11 @@ class AsyncMemory:
 
     async def stats(self) -> dict[str, Any]:
         counts = await self._run(self.components.ledger.counts)
-        return {**counts, "entities": 0, "relations": 0,
-                "circuits": self.components.resilience.states()}
+        return {**counts, "entities": 0, "relations": 0, "circuits": self.components.resilience.states()}
 
-    async def reindex(self, *, re_embed: bool = False,
-                      progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    async def reindex(
+        self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
         """Rebuild the vector index from the ledger (``re_embed`` recomputes every embedding)."""
         from .maintenance import reindex
 

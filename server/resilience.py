@@ -97,9 +97,19 @@ def _retry_after(exc: BaseException) -> float | None:
 
 def _is_network(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
-    network = {"APIConnectionError", "Timeout", "APITimeoutError", "ConnectError", "ReadTimeout",
-               "ConnectionError", "TimeoutError", "ServiceUnavailableError", "BadGatewayError",
-               "InternalServerError", "RateLimitError"}
+    network = {
+        "APIConnectionError",
+        "Timeout",
+        "APITimeoutError",
+        "ConnectError",
+        "ReadTimeout",
+        "ConnectionError",
+        "TimeoutError",
+        "ServiceUnavailableError",
+        "BadGatewayError",
+        "InternalServerError",
+        "RateLimitError",
+    }
     return bool(names & network)
 
 
@@ -111,16 +121,20 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
     details = {"model": model, "status": status, "provider_error": str(exc)[:300]}
     if status in (401, 403):
         return AuthenticationError(
-            f"{model} refused the credentials (HTTP {status})", details=details,
+            f"{model} refused the credentials (HTTP {status})",
+            details=details,
             suggestion=f"set a valid API key in {env_hint}_API_KEY (or the provider's usual variable)",
         )
     if status in (400, 404, 422) and not _is_network(exc):
         return ValidationError(
-            f"{model} rejected the request (HTTP {status}): {str(exc)[:200]}", error_code="MODEL_REJECTED",
-            details=details, suggestion=f"check the model name in {env_hint}_MODEL and {env_hint}_API_BASE",
+            f"{model} rejected the request (HTTP {status}): {str(exc)[:200]}",
+            error_code="MODEL_REJECTED",
+            details=details,
+            suggestion=f"check the model name in {env_hint}_MODEL and {env_hint}_API_BASE",
         )
     return NetworkError(
-        f"{model} could not be reached or kept failing: {str(exc)[:200]}", details=details,
+        f"{model} could not be reached or kept failing: {str(exc)[:200]}",
+        details=details,
         suggestion=f"check {env_hint}_API_BASE and that the provider is up; memorch retries and "
         "falls back automatically",
     )
@@ -160,13 +174,14 @@ class Resilience:
         while True:
             if not breaker.allow():
                 raise NetworkError(
-                    f"{model} is failing; its circuit breaker is open", error_code="CIRCUIT_OPEN",
+                    f"{model} is failing; its circuit breaker is open",
+                    error_code="CIRCUIT_OPEN",
                     details={"model": model, "cooldown_s": breaker.cooldown},
                     suggestion="wait for the cool-down or configure fallbacks in MEMORCH_LLM_FALLBACKS",
                 )
             try:
                 result = fn(**kwargs)
-            except Exception as exc:  # noqa: BLE001 - classified below, re-raised typed
+            except Exception as exc:
                 if not _retryable(exc):  # our request or key is wrong; the model is not down
                     raise translate(exc, model, env_hint) from exc
                 breaker.failure()

@@ -13,8 +13,19 @@ from .config import MemoryConfig
 from .orchestrator import AsyncMemory
 
 T = TypeVar("T")
-FORWARDED = ("add", "get", "get_all", "search", "update", "delete", "delete_all", "history",
-             "reset", "stats", "reindex")
+FORWARDED = (
+    "add",
+    "get",
+    "get_all",
+    "search",
+    "update",
+    "delete",
+    "delete_all",
+    "history",
+    "reset",
+    "stats",
+    "reindex",
+)
 
 
 class Memory:

@@ -39,7 +39,8 @@ def text(value: Any, max_bytes: int, field: str = "text") -> str:
     stripped = value.strip()
     if not stripped:
         raise ValidationError(
-            f"{field} is empty", error_code="EMPTY_TEXT",
+            f"{field} is empty",
+            error_code="EMPTY_TEXT",
             suggestion=f"pass the fact to remember in '{field}'",
         )
     if "\x00" in stripped:
@@ -85,9 +86,7 @@ def metadata(value: Any, allow_reserved: bool = False) -> dict[str, Any]:
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(
-            f"metadata must contain only JSON values: {exc}", error_code="INVALID_METADATA"
-        ) from exc
+        raise ValidationError(f"metadata must contain only JSON values: {exc}", error_code="INVALID_METADATA") from exc
     if len(encoded) > MAX_METADATA_BYTES:
         raise ValidationError(
             f"metadata is {len(encoded)} bytes; the limit is {MAX_METADATA_BYTES}",

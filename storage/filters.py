@@ -81,9 +81,7 @@ def _logic(op: str, value: Any, params: list[Any], depth: int) -> str:
 
 def _column(key: str) -> str:
     if not KEY_PATTERN.match(key):
-        raise _invalid(
-            "filter keys may use letters, digits, '_', '.', '-' (at most 64 characters)", key=key[:80]
-        )
+        raise _invalid("filter keys may use letters, digits, '_', '.', '-' (at most 64 characters)", key=key[:80])
     if key in COLUMN_FIELDS:
         return key
     return f"json_extract(metadata, '$.\"{key}\"')"  # key matched KEY_PATTERN: no quotes inside

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from memorch.errors import StorageError
 
 from .base import Change, HistoryEvent, MemoryRecord, Scope
@@ -175,17 +174,38 @@ class SQLiteLedger:
         else:
             conn.execute(
                 f"INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (r.id, r.memory, r.hash, r.user_id, r.agent_id, r.run_id, json.dumps(r.metadata),
-                 r.created_at, r.updated_at, _blob(r.embedding)),
+                (
+                    r.id,
+                    r.memory,
+                    r.hash,
+                    r.user_id,
+                    r.agent_id,
+                    r.run_id,
+                    json.dumps(r.metadata),
+                    r.created_at,
+                    r.updated_at,
+                    _blob(r.embedding),
+                ),
             )
         conn.execute(
             "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
             " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (str(uuid.uuid4()), r.id, change.old_memory,
-             None if change.kind == "DELETE" else r.memory, change.kind,
-             r.created_at, r.updated_at, int(change.kind == "DELETE"), change.actor_id, change.role,
-             r.user_id, r.agent_id, r.run_id),
+            (
+                str(uuid.uuid4()),
+                r.id,
+                change.old_memory,
+                None if change.kind == "DELETE" else r.memory,
+                change.kind,
+                r.created_at,
+                r.updated_at,
+                int(change.kind == "DELETE"),
+                change.actor_id,
+                change.role,
+                r.user_id,
+                r.agent_id,
+                r.run_id,
+            ),
         )
 
     def set_embeddings(self, vectors: dict[str, np.ndarray]) -> None:
@@ -239,8 +259,7 @@ class SQLiteLedger:
         sql, params = self._where(scope, where)
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {sql}"
-                " ORDER BY created_at DESC, id LIMIT ?",
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {sql} ORDER BY created_at DESC, id LIMIT ?",
                 [*params, limit],
             ).fetchall()
         return [_record(row) for row in rows]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from memorch.errors import StorageError, ValidationError, VectorSearchError
 
 from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
@@ -81,8 +80,7 @@ class LanceVectorIndex:
             stored = table.schema.field("vector").type.list_size
             if stored != self.dimension:
                 raise ValidationError(
-                    f"the vector index holds {stored}-d vectors but the embedder makes "
-                    f"{self.dimension}-d ones",
+                    f"the vector index holds {stored}-d vectors but the embedder makes {self.dimension}-d ones",
                     error_code="EMBEDDING_DIMENSION_MISMATCH",
                     details={"stored": stored, "embedder": self.dimension},
                     suggestion="run `memorch reindex --re-embed` after changing MEMORCH_EMBEDDER",
@@ -131,8 +129,11 @@ class LanceVectorIndex:
                     .execute(self._rows(records))
                 )
             except (OSError, ValueError, RuntimeError) as exc:
-                raise StorageError(f"LanceDB upsert failed: {exc}", error_code="VECTOR_WRITE_FAILED",
-                                   suggestion="the ledger keeps the change; it is replayed on restart") from exc
+                raise StorageError(
+                    f"LanceDB upsert failed: {exc}",
+                    error_code="VECTOR_WRITE_FAILED",
+                    suggestion="the ledger keeps the change; it is replayed on restart",
+                ) from exc
             self._after_write(len(records))
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -143,8 +144,11 @@ class LanceVectorIndex:
                 try:
                     self._table.delete(f"id IN ({_id_list(ids[start : start + 500])})")
                 except (OSError, ValueError, RuntimeError) as exc:
-                    raise StorageError(f"LanceDB delete failed: {exc}", error_code="VECTOR_WRITE_FAILED",
-                                       suggestion="the ledger keeps the change; it is replayed on restart") from exc
+                    raise StorageError(
+                        f"LanceDB delete failed: {exc}",
+                        error_code="VECTOR_WRITE_FAILED",
+                        suggestion="the ledger keeps the change; it is replayed on restart",
+                    ) from exc
             self._after_write(len(ids))
 
     def _after_write(self, n: int) -> None:
@@ -168,8 +172,9 @@ class LanceVectorIndex:
         try:
             table = query.to_arrow()
         except (OSError, ValueError, RuntimeError) as exc:
-            raise VectorSearchError(f"LanceDB search failed: {exc}",
-                                    suggestion="retry; if it persists run `memorch reindex`") from exc
+            raise VectorSearchError(
+                f"LanceDB search failed: {exc}", suggestion="retry; if it persists run `memorch reindex`"
+            ) from exc
         ids = table.column("id").to_pylist()
         distances = table.column("_distance").to_pylist()
         return [VectorHit(i, float(min(1.0, max(0.0, 1.0 - d)))) for i, d in zip(ids, distances, strict=True)]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from memorch.embeddings import CachedEmbedder, LocalEmbedder
 from memorch.storage.history import SQLiteLedger
 

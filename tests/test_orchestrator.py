@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from memorch import AsyncMemory, Memory, MemoryNotFoundError, ValidationError
 
 
@@ -51,8 +50,11 @@ async def test_exact_and_near_duplicates_are_none(amem: AsyncMemory) -> None:
     other_user = (await amem.add("I live in Berlin", user_id="v"))["results"][0]
     assert other_user["event"] == "ADD"  # duplicates are judged within a scope only
     batch = await amem.add(
-        [{"role": "user", "content": "I own a red bike"}, {"role": "user", "content": "I own a red bike"},
-         {"role": "system", "content": "ignored"}],
+        [
+            {"role": "user", "content": "I own a red bike"},
+            {"role": "user", "content": "I own a red bike"},
+            {"role": "system", "content": "ignored"},
+        ],
         user_id="u",
     )
     assert [r["event"] for r in batch["results"]] == ["ADD", "NONE"]
@@ -61,8 +63,10 @@ async def test_exact_and_near_duplicates_are_none(amem: AsyncMemory) -> None:
 
 async def test_messages_keep_role_and_name_in_history(amem: AsyncMemory) -> None:
     result = await amem.add(
-        [{"role": "user", "content": "My dog is called Rex", "name": "alice"},
-         {"role": "assistant", "content": "Rex is a lovely name"}],
+        [
+            {"role": "user", "content": "My dog is called Rex", "name": "alice"},
+            {"role": "assistant", "content": "Rex is a lovely name"},
+        ],
         user_id="alice",
     )
     first, second = result["results"]
@@ -133,7 +137,7 @@ async def test_scope_isolation_everywhere(amem: AsyncMemory) -> None:
     assert result["deleted"] == 2
     assert (await amem.get(a, user_id="alice"))["memory"].startswith("Alice's secret")
     assert (await amem.get_all(user_id="bob"))["results"] == []
-    assert len((await amem.history(a, user_id="alice"))) == 1
+    assert len(await amem.history(a, user_id="alice")) == 1
 
 
 async def test_delete_all_refuses_empty_scope_and_reset_needs_confirm(amem: AsyncMemory) -> None:
@@ -168,11 +172,13 @@ def test_sync_facade_runs_the_async_core(mem: Memory) -> None:
 
 
 def test_from_config_accepts_mem0_shape(tmp_path) -> None:
-    memory = Memory.from_config({
-        "vector_store": {"provider": "lancedb", "config": {"path": str(tmp_path / "m0")}},
-        "llm": {"provider": "openai", "config": {"model": "gpt-4.1-mini", "api_key": "k"}},
-        "graph_store": None,
-    })
+    memory = Memory.from_config(
+        {
+            "vector_store": {"provider": "lancedb", "config": {"path": str(tmp_path / "m0")}},
+            "llm": {"provider": "openai", "config": {"model": "gpt-4.1-mini", "api_key": "k"}},
+            "graph_store": None,
+        }
+    )
     try:
         assert memory.config.data_dir == tmp_path / "m0"
         assert memory.config.llm_model == "openai/gpt-4.1-mini"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from memorch import AsyncMemory, MemoryConfig, MemoryNotFoundError, ValidationError
 
 HOSTILE = ["' OR 1=1 --", "x'; DROP TABLE memories; --", '"quoted"', "a\\'b", "1) OR (1=1", "*/ OR /*"]
@@ -77,8 +76,12 @@ async def test_bad_metadata(seeded: AsyncMemory, metadata) -> None:
 @pytest.mark.parametrize("value", HOSTILE)
 async def test_hostile_filter_values_are_plain_strings(seeded: AsyncMemory, value: str) -> None:
     before = await _snapshot(seeded)
-    for filters in ({"category": value}, {"category": {"in": [value, "x"]}}, {"category": {"contains": value}},
-                    {"OR": [{"category": value}, {"category": {"ne": "health"}}]}):
+    for filters in (
+        {"category": value},
+        {"category": {"in": [value, "x"]}},
+        {"category": {"contains": value}},
+        {"OR": [{"category": value}, {"category": {"ne": "health"}}]},
+    ):
         assert (await seeded.get_all(user_id="v", filters=filters))["results"] == []
         assert (await seeded.search("peanuts", user_id="v", filters=filters))["results"] == []
     assert await _snapshot(seeded) == before
@@ -94,17 +97,20 @@ async def test_hostile_scope_ids_stay_isolated(amem: AsyncMemory, value: str) ->
     assert len((await amem.get_all(user_id="victim"))["results"]) == 1
 
 
-@pytest.mark.parametrize("filters", [
-    {"category": {"regex": ".*"}},
-    {"category": {"$where": "1"}},
-    {"bad key; drop": "x"},
-    {"AND": "not a list"},
-    {"k": {"in": "not a list"}},
-    {"k": {"gt": None}},
-    {"k": {"eq": {"nested": 1}}},
-    "category = 'x'",
-    {},  # empty is fine: no filter
-])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"category": {"regex": ".*"}},
+        {"category": {"$where": "1"}},
+        {"bad key; drop": "x"},
+        {"AND": "not a list"},
+        {"k": {"in": "not a list"}},
+        {"k": {"gt": None}},
+        {"k": {"eq": {"nested": 1}}},
+        "category = 'x'",
+        {},  # empty is fine: no filter
+    ],
+)
 async def test_bad_filters_are_rejected(seeded: AsyncMemory, filters) -> None:
     if filters == {}:
         assert len((await seeded.get_all(user_id="v", filters=filters))["results"]) == 1
@@ -114,7 +120,9 @@ async def test_bad_filters_are_rejected(seeded: AsyncMemory, filters) -> None:
     assert info.value.error_code == "INVALID_FILTER" and "operators" in info.value.suggestion
 
 
-@pytest.mark.parametrize("kwargs", [{"limit": 0}, {"limit": 10_000}, {"limit": "5"}, {"threshold": 1.5}, {"threshold": -1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"limit": 0}, {"limit": 10_000}, {"limit": "5"}, {"threshold": 1.5}, {"threshold": -1}]
+)
 async def test_bad_search_arguments(seeded: AsyncMemory, kwargs) -> None:
     with pytest.raises(ValidationError):
         await seeded.search("peanuts", user_id="v", **kwargs)

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
 
-from . import (add_memory, delete_all_memories, delete_memory, get_memory, list_memories,
-               memory_history, search_memories, update_memory)
+from . import (
+    add_memory,
+    delete_all_memories,
+    delete_memory,
+    get_memory,
+    list_memories,
+    memory_history,
+    search_memories,
+    update_memory,
+)
 from ._common import ServerState
 
-TOOL_MODULES = (add_memory, search_memories, update_memory, delete_memory, memory_history,
-                get_memory, list_memories, delete_all_memories)
+TOOL_MODULES = (
+    add_memory,
+    search_memories,
+    update_memory,
+    delete_memory,
+    memory_history,
+    get_memory,
+    list_memories,
+    delete_all_memories,
+)
 
 
 def register_all(server: MCPServer, state: ServerState) -> None:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
-
 from memorch.errors import MemoryError
 
 if TYPE_CHECKING:
@@ -30,8 +29,9 @@ class ServerState:
             self._memory = AsyncMemory(self.config)
         return self._memory
 
-    def scope(self, user_id: str | None, agent_id: str | None = None,
-              run_id: str | None = None) -> dict[str, str | None]:
+    def scope(
+        self, user_id: str | None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, str | None]:
         """The caller's scope; ``user_id`` defaults to MEMORCH_USER_ID."""
         return {"user_id": user_id or self.config.user_id, "agent_id": agent_id, "run_id": run_id}
 

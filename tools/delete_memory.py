@@ -14,8 +14,9 @@ def register(server: MCPServer, state: ServerState) -> None:
         name="delete_memory",
         description="Forget one memory by id (find it with search_memories). Its history stays "
         "readable with memory_history.",
-        annotations=ToolAnnotations(title="Delete memory", readOnlyHint=False, destructiveHint=True,
-                                    idempotentHint=True, openWorldHint=False),
+        annotations=ToolAnnotations(
+            title="Delete memory", readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+        ),
     )
     async def delete_memory(memory_id: str, user_id: str | None = None) -> ChangeResult:
         with tool_errors():

@@ -16,7 +16,7 @@ def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="list_memories",
         description="List the user's memories, newest first, optionally filtered by metadata "
-        '(same filter syntax as search_memories). Use search_memories to find by meaning.',
+        "(same filter syntax as search_memories). Use search_memories to find by meaning.",
         annotations=ToolAnnotations(title="List memories", readOnlyHint=True, openWorldHint=False),
     )
     async def list_memories(

@@ -19,5 +19,4 @@ def register(server: MCPServer, state: ServerState) -> None:
     async def memory_history(memory_id: str, user_id: str | None = None) -> HistoryResult:
         with tool_errors():
             events = await state.memory().history(memory_id, user_id=state.scope(user_id)["user_id"])
-        return HistoryResult(memory_id=events[0]["memory_id"],
-                             events=[HistoryItem.model_validate(e) for e in events])
+        return HistoryResult(memory_id=events[0]["memory_id"], events=[HistoryItem.model_validate(e) for e in events])

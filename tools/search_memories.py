@@ -35,7 +35,10 @@ def register(server: MCPServer, state: ServerState) -> None:
     ) -> MemoryList:
         with tool_errors():
             result = await state.memory().search(
-                query, **state.scope(user_id, agent_id, run_id), limit=limit, filters=filters,
+                query,
+                **state.scope(user_id, agent_id, run_id),
+                limit=limit,
+                filters=filters,
                 threshold=threshold,
             )
         return MemoryList.model_validate(result)

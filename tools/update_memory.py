@@ -18,8 +18,9 @@ def register(server: MCPServer, state: ServerState) -> None:
         description="Replace the text of a memory (and its metadata, if given) when the user "
         "corrects or refines it. The old text stays in memory_history. Find the id with "
         "search_memories.",
-        annotations=ToolAnnotations(title="Update memory", readOnlyHint=False, destructiveHint=True,
-                                    idempotentHint=True, openWorldHint=False),
+        annotations=ToolAnnotations(
+            title="Update memory", readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+        ),
     )
     async def update_memory(
         memory_id: str,

@@ -1,0 +1,87 @@
+"""Time from launching `memorch serve` (stdio) to the answer to tools/list.
+
+    python bench/cold_start.py [--runs 5]
+
+Prints each run and the median; also the same for a bare MCP server with one tool (the
+baseline: what the SDK alone costs), so the ratio shows what memorch adds. Goal: <= 1.0 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+LIST = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+BASELINE = """
+from mcp.server.mcpserver import MCPServer
+server = MCPServer("baseline")
+@server.tool()
+def echo(text: str) -> str:
+    return text
+server.run("stdio")
+"""
+
+
+def time_to_tools_list(command: list[str], env: dict[str, str]) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+    )
+    assert proc.stdin and proc.stdout
+    for message in (INITIALIZE, INITIALIZED, LIST):
+        proc.stdin.write(json.dumps(message) + "\n")
+    proc.stdin.flush()
+    tools = 0
+    for line in proc.stdout:
+        reply = json.loads(line)
+        if reply.get("id") == 2:
+            tools = len(reply["result"]["tools"])
+            break
+    elapsed = time.perf_counter() - start
+    proc.kill()
+    proc.wait()
+    return elapsed, tools
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    import os
+
+    memorch = str(Path(sys.executable).parent / "memorch")
+    with tempfile.TemporaryDirectory() as data:
+        env = {**os.environ, "MEMORCH_DATA_DIR": data}
+        ours = [time_to_tools_list([memorch, "serve"], env) for _ in range(args.runs)]
+        base = [time_to_tools_list([sys.executable, "-c", BASELINE], env) for _ in range(args.runs)]
+    for name, runs in (("memorch serve", ours), ("bare MCPServer", base)):
+        print(f"{name:>15}: " + "  ".join(f"{t:.3f}s" for t, _ in runs) + f"  ({runs[0][1]} tools)")
+    median_ours = statistics.median(t for t, _ in ours)
+    median_base = statistics.median(t for t, _ in base)
+    print(
+        json.dumps(
+            {
+                "memorch_median_s": round(median_ours, 3),
+                "baseline_median_s": round(median_base, 3),
+                "ratio": round(median_ours / median_base, 2),
+                "goal_s": 1.0,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Helpers for MCP tests: free ports, launching `memorch serve` as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def memorch_command() -> list[str]:
+    script = Path(sys.executable).parent / "memorch"
+    return [str(script)] if script.exists() else [shutil.which("memorch") or "memorch"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORCH_")}
+    env.update({"MEMORCH_DATA_DIR": str(data_dir), "MEMORCH_GRAPH": "off", **extra})
+    return env
+
+
+def start_http_server(transport: str, data_dir: Path, **env: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*memorch_command(), "serve", "--transport", transport, "--port", str(port)],
+        env=server_env(data_dir, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start listening")

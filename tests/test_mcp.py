@@ -1,0 +1,143 @@
+"""MCP: every tool through a real client session; stdio, SSE and streamable HTTP."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from memorch import MemoryConfig
+from memorch.app import build_server
+
+from .mcp_helpers import memorch_command, server_env, start_http_server
+
+TOOLS = {
+    "add_memory",
+    "search_memories",
+    "update_memory",
+    "delete_memory",
+    "memory_history",
+    "get_memory",
+    "list_memories",
+    "delete_all_memories",
+}
+
+
+async def test_all_tools_in_process(config: MemoryConfig) -> None:
+    async with Client(build_server(config)) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        assert set(listed) == TOOLS
+        assert listed["search_memories"].annotations.read_only_hint is True
+        assert listed["delete_all_memories"].annotations.destructive_hint is True
+        assert listed["add_memory"].output_schema is not None
+
+        added = await client.call_tool(
+            "add_memory", {"text": "I am allergic to peanuts", "metadata": {"category": "health"}}
+        )
+        assert not added.is_error
+        memory_id = added.structured_content["results"][0]["id"]
+        await client.call_tool("add_memory", {"messages": [{"role": "user", "content": "I live in Lisbon"}]})
+
+        found = await client.call_tool("search_memories", {"query": "what foods should I avoid?", "limit": 2})
+        assert found.structured_content["results"][0]["id"] == memory_id
+        assert found.structured_content["results"][0]["user_id"] == "default"
+        filtered = await client.call_tool("search_memories", {"query": "city", "filters": {"category": "health"}})
+        assert [r["id"] for r in filtered.structured_content["results"]] == [memory_id]
+
+        new_text = "I am allergic to peanuts and sesame"
+        updated = await client.call_tool("update_memory", {"memory_id": memory_id, "text": new_text})
+        assert updated.structured_content["event"] == "UPDATE"
+        got = await client.call_tool("get_memory", {"memory_id": memory_id})
+        assert got.structured_content["memory"] == "I am allergic to peanuts and sesame"
+        listed_memories = await client.call_tool("list_memories", {})
+        assert len(listed_memories.structured_content["results"]) == 2
+
+        deleted = await client.call_tool("delete_memory", {"memory_id": memory_id})
+        assert deleted.structured_content["event"] == "DELETE"
+        history = await client.call_tool("memory_history", {"memory_id": memory_id})
+        assert [e["event"] for e in history.structured_content["events"]] == ["ADD", "UPDATE", "DELETE"]
+
+        refused = await client.call_tool("delete_all_memories", {"confirm": False})
+        assert refused.is_error and "CONFIRMATION_REQUIRED" in refused.content[0].text
+        assert len((await client.call_tool("list_memories", {})).structured_content["results"]) == 1
+        wiped = await client.call_tool("delete_all_memories", {"confirm": True})
+        assert wiped.structured_content["deleted"] == 1
+
+
+async def test_tool_errors_carry_code_and_next_step(config: MemoryConfig) -> None:
+    async with Client(build_server(config)) as client:
+        bad_id = await client.call_tool("get_memory", {"memory_id": "nope"})
+        assert bad_id.is_error
+        text = bad_id.content[0].text
+        assert "INVALID_MEMORY_ID" in text and "search_memories" in text and "Traceback" not in text
+        missing = await client.call_tool("delete_memory", {"memory_id": "00000000-0000-4000-8000-000000000000"})
+        assert missing.is_error and "MEMORY_NOT_FOUND" in missing.content[0].text
+        empty = await client.call_tool("add_memory", {"text": "   "})
+        assert empty.is_error and "EMPTY_TEXT" in empty.content[0].text
+        both = await client.call_tool("add_memory", {"text": "a", "messages": [{"role": "user", "content": "b"}]})
+        assert both.is_error
+        bad_filter = await client.call_tool("search_memories", {"query": "x", "filters": {"k": {"regex": "."}}})
+        assert bad_filter.is_error and "INVALID_FILTER" in bad_filter.content[0].text
+        assert (await client.call_tool("list_memories", {})).structured_content["results"] == []
+
+
+async def test_default_user_scopes_tools(tmp_path: Path) -> None:
+    config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="alice")
+    async with Client(build_server(config)) as client:
+        mine = await client.call_tool("add_memory", {"text": "alice owns a cat"})
+        other = await client.call_tool("add_memory", {"text": "bob owns a dog", "user_id": "bob"})
+        other_id = other.structured_content["results"][0]["id"]
+        found = await client.call_tool("search_memories", {"query": "pet"})
+        assert [r["memory"] for r in found.structured_content["results"]] == ["alice owns a cat"]
+        assert (await client.call_tool("get_memory", {"memory_id": other_id})).is_error
+        assert (await client.call_tool("delete_memory", {"memory_id": other_id})).is_error
+        assert not (await client.call_tool("get_memory", {"memory_id": other_id, "user_id": "bob"})).is_error
+        assert mine.structured_content["results"][0]["event"] == "ADD"
+
+
+async def test_stdio_subprocess(tmp_path: Path) -> None:
+    command = memorch_command()
+    params = StdioServerParameters(command=command[0], args=[*command[1:], "serve"], env=server_env(tmp_path))
+    async with Client(params, mode="legacy") as client:
+        assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+        added = await client.call_tool("add_memory", {"text": "I am allergic to peanuts"})
+        assert added.structured_content["results"][0]["event"] == "ADD"
+        found = await client.call_tool("search_memories", {"query": "what foods should I avoid?"})
+        assert found.structured_content["results"][0]["memory"] == "I am allergic to peanuts"
+
+
+def _status_without_token(url: str) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="GET"), timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("transport", ["sse", "streamable-http"])
+async def test_http_transports_with_bearer_token(tmp_path: Path, transport: str) -> None:
+    import httpx2
+    from mcp.client.sse import sse_client
+    from mcp.client.streamable_http import streamable_http_client
+
+    proc, port = start_http_server(transport, tmp_path, MEMORCH_AUTH_TOKEN="s3cret")
+    try:
+        path = "/sse" if transport == "sse" else "/mcp"
+        url = f"http://127.0.0.1:{port}{path}"
+        assert _status_without_token(url) == 401
+        headers = {"Authorization": "Bearer s3cret"}
+        if transport == "sse":
+            target = sse_client(url, headers=headers)
+        else:
+            target = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers))
+        async with Client(target) as client:
+            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+            added = await client.call_tool("add_memory", {"text": f"remembered over {transport}"})
+            assert added.structured_content["results"][0]["event"] == "ADD"
+            found = await client.call_tool("search_memories", {"query": transport})
+            assert found.structured_content["results"][0]["memory"] == f"remembered over {transport}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
