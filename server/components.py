@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from memorch.storage.vectors import LanceVectorIndex
 
     from .embeddings import CachedEmbedder
+    from .llm import LLMClient
 
 VECTORS = "vectors"
 GRAPH = "graph"
@@ -37,6 +38,7 @@ class Components:
         self._embedder: CachedEmbedder | None = None
         self._vectors: LanceVectorIndex | None = None
         self._graph: Any = None
+        self._llm: LLMClient | None = None
         self.replayed = False
         self.resilience = Resilience(
             RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
@@ -69,6 +71,15 @@ class Components:
                 )
                 self._embedder = CachedEmbedder(inner, self.ledger, c.embedding_cache_size)
             return self._embedder
+
+    @property
+    def llm(self) -> LLMClient:
+        with self._lock:
+            if self._llm is None:
+                from .llm import LLMClient
+
+                self._llm = LLMClient(self.config, self.resilience)
+            return self._llm
 
     @property
     def vectors(self) -> LanceVectorIndex:

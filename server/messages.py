@@ -19,6 +19,7 @@ class Message:
     role: str
     content: str
     name: str | None = None
+    timestamp: str | None = None  # when it was said, if the caller knows (helps resolve "yesterday")
 
 
 def normalized_hash(text: str) -> str:
@@ -53,4 +54,5 @@ def _message(item: Any, index: int, max_bytes: int) -> Message:
     if name is not None and not isinstance(name, str):
         raise ValidationError(f"messages[{index}].name must be a string", error_code="INVALID_MESSAGES")
     content = validation.text(item.get("content"), max_bytes, f"messages[{index}].content")
-    return Message(role, content, name)
+    timestamp = item.get("timestamp", item.get("created_at"))
+    return Message(role, content, name, str(timestamp) if timestamp is not None else None)

@@ -143,20 +143,26 @@ class AsyncMemory:
                 "there is nothing to remember: only system messages were given", error_code="EMPTY_TEXT"
             )
         async with self._write_lock:
-            await self._ready()
-            vectors = await self._run(self.components.embedder.embed, [m.content for m in stored])
-            results, changes = await self._run(self._plan_verbatim, stored, vectors, scope, metadata)
-            await self._commit(changes)
+            return await self.store_verbatim_locked(stored, scope, metadata, near_duplicates=True)
+
+    async def store_verbatim_locked(
+        self, messages: list[Message], scope: Scope, metadata: dict[str, Any], *, near_duplicates: bool
+    ) -> dict[str, Any]:
+        """The verbatim write; the caller holds the write lock."""
+        await self._ready()
+        vectors = await self._run(self.components.embedder.embed, [m.content for m in messages])
+        results, changes = await self._run(self._plan_verbatim, messages, vectors, scope, metadata, near_duplicates)
+        await self._commit(changes)
         return {"results": results}
 
     def _plan_verbatim(
-        self, messages: list[Message], vectors: Any, scope: Scope, metadata: dict[str, Any]
+        self, messages: list[Message], vectors: Any, scope: Scope, metadata: dict[str, Any], near_duplicates: bool
     ) -> tuple[list[dict[str, Any]], list[Change]]:
         results: list[dict[str, Any]] = []
         changes: list[Change] = []
         now = utc_now()
         for message, vector in zip(messages, vectors, strict=True):
-            duplicate = self._find_duplicate(message.content, vector, scope, changes)
+            duplicate = self.find_duplicate(message.content, vector, scope, changes, near_duplicates)
             if duplicate is not None:
                 results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
                 continue
@@ -165,14 +171,18 @@ class AsyncMemory:
             results.append({"id": record.id, "memory": record.memory, "event": "ADD"})
         return results, changes
 
-    def _find_duplicate(self, text: str, vector: Any, scope: Scope, pending: list[Change]) -> MemoryRecord | None:
+    def find_duplicate(
+        self, text: str, vector: Any, scope: Scope, pending: list[Change], near: bool = True
+    ) -> MemoryRecord | None:
+        """An existing (or just planned) memory of the scope saying the same thing."""
         text_hash = normalized_hash(text)
         for change in pending:  # duplicates inside the same call
             same = change.record.hash == text_hash
-            if same or float(change.record.embedding @ vector) >= self.config.dedup_threshold:
+            close = near and float(change.record.embedding @ vector) >= self.config.dedup_threshold
+            if change.kind != "DELETE" and (same or close):
                 return change.record
         existing = self.components.ledger.find_by_hash(scope, text_hash)
-        if existing is not None:
+        if existing is not None or not near:
             return existing
         hits = self.components.vectors.search(vector, scope, 1)
         if hits and hits[0].score >= self.config.dedup_threshold:
@@ -356,8 +366,21 @@ class AsyncMemory:
     # -- maintenance ------------------------------------------------------------------------
 
     async def stats(self) -> dict[str, Any]:
+        """Counts, pending work, and the health of each model's circuit breaker."""
         counts = await self._run(self.components.ledger.counts)
-        return {**counts, "entities": 0, "relations": 0, "circuits": self.components.resilience.states()}
+        return {
+            **counts,
+            "entities": 0,
+            "relations": 0,
+            "llm_model": self.config.llm_model or None,
+            "circuits": self.components.resilience.states(),
+        }
+
+    async def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
+        """Run inference over memories stored verbatim while no model could answer (each once)."""
+        from .inference import reprocess_pending
+
+        return await reprocess_pending(self, limit)
 
     async def reindex(
         self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None

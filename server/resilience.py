@@ -167,8 +167,9 @@ class Resilience:
         with self._lock:
             return {model: b.state for model, b in self._breakers.items()}
 
-    def call(self, model: str, fn: Callable[..., T], env_hint: str, **kwargs: Any) -> T:
-        """Run ``fn(**kwargs)`` with retries behind ``model``'s breaker."""
+    def call(self, model: str, fn: Callable[..., T], env_hint: str, /, **kwargs: Any) -> T:
+        """Run ``fn(**kwargs)`` with retries behind ``model``'s breaker (``kwargs`` may hold
+        ``model`` too: the parameters before ``/`` are positional-only)."""
         breaker = self.breaker(model)
         attempt = 0
         while True:
@@ -196,7 +197,7 @@ class Resilience:
     def caller(self, model: str, env_hint: str) -> Callable[..., Any]:
         """``call`` bound to one model, in the shape the embedders take."""
 
-        def run(fn: Callable[..., Any], **kwargs: Any) -> Any:
+        def run(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
             return self.call(model, fn, env_hint, **kwargs)
 
         return run

@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS embedding_cache (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
 
 
@@ -276,6 +277,15 @@ class SQLiteLedger:
             sql, params = f"{sql} AND ({where[0]})", [*params, *where[1]]
         return sql, params
 
+    def pending_inference(self, limit: int) -> list[MemoryRecord]:
+        """Memories stored verbatim while no model could answer (oldest first)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {PENDING_INFERENCE} ORDER BY created_at, id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
     def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None:
         sql, params = _scope_sql(scope)
         with self._read() as conn:
@@ -303,9 +313,9 @@ class SQLiteLedger:
         with self._read() as conn:
             one = conn.execute(
                 "SELECT (SELECT count(*) FROM memories), (SELECT count(*) FROM history),"
-                " (SELECT count(*) FROM index_outbox)"
+                f" (SELECT count(*) FROM index_outbox), (SELECT count(*) FROM memories WHERE {PENDING_INFERENCE})"
             ).fetchone()
-        return {"memories": one[0], "history_events": one[1], "pending_index": one[2]}
+        return {"memories": one[0], "history_events": one[1], "pending_index": one[2], "pending_inference": one[3]}
 
     # -- meta and embedding cache ---------------------------------------------------------------
 

@@ -1,0 +1,212 @@
+"""``add(infer=True)``: one LLM call extracts facts and reconciles them with what is known.
+
+Flow: embed the new messages → retrieve candidate memories of the scope → one structured call
+(facts + ADD/UPDATE/DELETE/NONE against candidates numbered 0..n-1) → embed the new texts in one
+batch → one ledger transaction. When no model can answer, the messages are stored verbatim,
+marked ``_memorch.pending_inference``, and ``reprocess`` runs inference on them later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from memorch.storage.base import Change, MemoryRecord, Scope
+
+from .errors import AuthenticationError, ConfigurationError, NetworkError, ValidationError
+from .messages import Message
+from .prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
+from .validation import RESERVED_METADATA_KEY
+
+if TYPE_CHECKING:
+    from .orchestrator import AsyncMemory
+
+log = logging.getLogger("memorch.inference")
+MODEL_FAILURES = (NetworkError, AuthenticationError, ValidationError)
+MAX_CANDIDATES = 30
+
+
+@dataclass
+class Plan:
+    results: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    ignored: int = 0  # decisions naming ids the model invented
+
+
+def _conversation(messages: list[Message], metadata: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    default_date = metadata.get("date") or metadata.get("timestamp")
+    return [(m.role, m.content, m.timestamp or (str(default_date) if default_date else None)) for m in messages]
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d (%A)")
+
+
+def _candidates(memory: AsyncMemory, vectors: Any, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
+    """Top memories of the scope for any of the new messages, best first, deduplicated."""
+    scores: dict[str, float] = {}
+    for vector in vectors:
+        for hit in memory.components.vectors.search(vector, scope, memory.config.candidate_limit):
+            if hit.id not in exclude:
+                scores[hit.id] = max(scores.get(hit.id, 0.0), hit.score)
+    ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:MAX_CANDIDATES]
+    return memory.components.ledger.get_many(ranked)
+
+
+def _plan(
+    memory: AsyncMemory, reply: InferenceReply, candidates: list[MemoryRecord], scope: Scope, metadata: dict[str, Any]
+) -> Plan:
+    """Turn the model's decisions into ledger changes; ids it invented are ignored."""
+    plan = Plan()
+    max_bytes = memory.config.max_text_bytes
+    wanted = [
+        d
+        for d in reply.memory
+        if d.event in ("ADD", "UPDATE") and d.text and d.text.strip() and len(d.text.encode()) <= max_bytes
+    ]
+    vectors = memory.components.embedder.embed([d.text.strip() for d in wanted]) if wanted else []
+    vector_of = {id(d): v for d, v in zip(wanted, vectors, strict=True)}
+    touched: set[str] = set()
+    now = memory_now()
+    for decision in reply.memory:
+        if decision.event == "ADD":
+            if id(decision) in vector_of:
+                _add(memory, plan, decision.text.strip(), vector_of[id(decision)], scope, metadata, now)
+            continue
+        target = candidates[decision.id] if decision.id is not None and 0 <= decision.id < len(candidates) else None
+        if target is None:
+            log.warning("ignored a %s decision for id %r, which was not offered", decision.event, decision.id)
+            plan.ignored += 1
+            continue
+        if target.id in touched:
+            continue
+        if decision.event == "NONE":
+            plan.results.append({"id": target.id, "memory": target.memory, "event": "NONE"})
+        elif decision.event == "DELETE":
+            touched.add(target.id)
+            plan.changes.append(memory.deletion(target))
+            plan.results.append({"id": target.id, "memory": target.memory, "event": "DELETE"})
+        elif id(decision) in vector_of:
+            touched.add(target.id)
+            text = decision.text.strip()
+            merged = {**target.metadata, **metadata}
+            plan.changes.append(
+                Change(
+                    "UPDATE", memory.replaced(target, text, vector_of[id(decision)], merged), old_memory=target.memory
+                )
+            )
+            plan.results.append({"id": target.id, "memory": text, "event": "UPDATE", "previous_memory": target.memory})
+    return plan
+
+
+def memory_now() -> str:
+    from .orchestrator import utc_now
+
+    return utc_now()
+
+
+def _add(
+    memory: AsyncMemory, plan: Plan, text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str
+) -> None:
+    duplicate = memory.find_duplicate(text, vector, scope, plan.changes, near=False)
+    if duplicate is not None:
+        plan.results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
+        return
+    record = memory.new_record(text, vector, scope, metadata, now)
+    plan.changes.append(Change("ADD", record))
+    plan.results.append({"id": record.id, "memory": text, "event": "ADD"})
+
+
+async def _infer(
+    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], exclude: set[str]
+) -> Plan:
+    """The one model call and its plan; raises a MODEL_FAILURES error when no model answers."""
+    said = [m for m in messages if m.role != "system"]
+    vectors = await memory._run(memory.components.embedder.embed, [m.content for m in said])
+    candidates = await memory._run(_candidates, memory, vectors, scope, exclude)
+    prompt = inference_messages(
+        _conversation(messages, metadata),
+        [c.memory for c in candidates],
+        _today(),
+        graph=memory.config.graph_enabled,
+        custom_extraction=memory.config.custom_fact_extraction_prompt,
+        custom_update=memory.config.custom_update_memory_prompt,
+    )
+    reply = await memory._run(memory.components.llm.structured, prompt, InferenceReply)
+    return await memory._run(_plan, memory, reply, candidates, scope, metadata)
+
+
+async def _procedural(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> Plan:
+    prompt = procedural_messages(_conversation(messages, metadata), _today())
+    reply = await memory._run(memory.components.llm.structured, prompt, ProceduralReply)
+    summary = reply.summary.strip()
+    if not summary:
+        raise ValidationError("the model returned an empty summary", error_code="LLM_OUTPUT_INVALID")
+    vector = (await memory._run(memory.components.embedder.embed, [summary]))[0]
+    record = memory.new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, memory_now())
+    return Plan(results=[{"id": record.id, "memory": summary, "event": "ADD"}], changes=[Change("ADD", record)])
+
+
+async def infer_and_apply(
+    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], *, procedural: bool
+) -> dict[str, Any]:
+    """``add`` with inference; degrades to verbatim storage when no model can answer."""
+    async with memory._write_lock:
+        await memory._ready()
+        try:
+            if procedural:
+                plan = await _procedural(memory, messages, scope, metadata)
+            else:
+                plan = await _infer(memory, messages, scope, metadata, exclude=set())
+        except MODEL_FAILURES as exc:
+            return await _degrade(memory, messages, scope, metadata, exc)
+        await memory._commit(plan.changes)
+    return {"results": plan.results}
+
+
+async def _degrade(
+    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: Exception
+) -> dict[str, Any]:
+    log.warning("no model could answer; storing verbatim for `memorch reprocess`: %s", exc)
+    stored = [m for m in messages if m.role != "system"]
+    marked = {
+        **metadata,
+        RESERVED_METADATA_KEY: {"pending_inference": True, "error_code": getattr(exc, "error_code", "UNKNOWN")},
+    }
+    result = await memory.store_verbatim_locked(stored, scope, marked, near_duplicates=False)
+    return {**result, "degraded": True, "reason": str(exc)}
+
+
+async def reprocess_pending(memory: AsyncMemory, limit: int) -> dict[str, Any]:
+    """Infer over verbatim-stored pending messages. Each is replaced in the same transaction
+    that stores its facts, so a second run (or a crash and rerun) never processes it twice."""
+    if not memory.config.llm_enabled:
+        raise ConfigurationError(
+            "reprocessing needs an LLM",
+            error_code="NO_LLM",
+            suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE if needed)",
+        )
+    pending = await memory._run(memory.components.ledger.pending_inference, limit)
+    processed, failed, results = 0, 0, []
+    for record in pending:
+        async with memory._write_lock:
+            current = await memory._run(memory.components.ledger.get, record.id)
+            if current is None or not current.metadata.get(RESERVED_METADATA_KEY, {}).get("pending_inference"):
+                continue  # another process got to it first
+            await memory._ready()
+            metadata = {k: v for k, v in current.metadata.items() if k != RESERVED_METADATA_KEY}
+            try:
+                plan = await _infer(
+                    memory, [Message("user", current.memory)], current.scope, metadata, exclude={current.id}
+                )
+            except MODEL_FAILURES as exc:
+                log.warning("reprocess of %s failed, left pending: %s", current.id, exc)
+                failed += 1
+                continue
+            await memory._commit([*plan.changes, memory.deletion(current)])
+            processed += 1
+            results.extend(plan.results)
+    remaining = (await memory._run(memory.components.ledger.counts))["pending_inference"]
+    return {"processed": processed, "failed": failed, "remaining": remaining, "results": results}

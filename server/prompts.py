@@ -1,0 +1,109 @@
+"""Prompts and reply schemas for the single inference call.
+
+One call does what other memory servers spread over two to five: extract facts, reconcile
+them with the candidate memories (ids shown as small integers so the model cannot invent
+UUIDs), and, with the graph on, name the entities and relations each fact states.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+EXTRACTION_RULES = """You maintain the long-term memory an AI assistant keeps about the people it talks with.
+
+Read the conversation and pick out the durable facts worth knowing in a later conversation:
+personal details, preferences and dislikes, relationships, plans and commitments, health,
+work, possessions, opinions, and events with their dates. Leave out greetings, small talk,
+questions without an answer, and anything that only matters right now. Write each fact as one
+short self-contained sentence that names who it is about ("Alice is allergic to peanuts"; use
+"User" when no name is known), in the language of the conversation. Replace relative dates
+("yesterday", "last Friday", "next month") with absolute ones, using the date of the message
+or today's date."""
+
+RECONCILE_RULES = """Then decide, for each fact, what to do with the memories already stored
+(EXISTING MEMORIES, each with a number):
+- "ADD": the fact is new. Give "text".
+- "UPDATE": the fact changes or adds detail to memory number "id". Give "id" and "text", the
+  new full text of that memory (keep what is still true of the old one).
+- "DELETE": the conversation says memory "id" is no longer true and it has no replacement.
+  Give "id" and "reason".
+- "NONE": memory "id" already says it. Give "id".
+Use only the numbers listed under EXISTING MEMORIES. When nothing is worth remembering,
+reply with an empty "memory" list."""
+
+GRAPH_RULES = """Also list the relations each fact states between named things, in "relations":
+{"fact": <position of the fact in your "memory" list, from 0>, "source": "...",
+"source_type": "person|place|organization|thing|event|concept", "relationship": "lives_in",
+"destination": "...", "destination_type": "..."}. Use the names as written (full names when
+known), relationship names in lower snake_case, and "User" for the speaker when unnamed."""
+
+REPLY_SHAPE = """Reply with only a JSON object, no prose:
+{"memory": [{"event": "ADD", "text": "..."}, {"event": "UPDATE", "id": 0, "text": "..."},
+{"event": "DELETE", "id": 1, "reason": "..."}, {"event": "NONE", "id": 2}]%s}"""
+
+PROCEDURAL_RULES = """You keep the procedural memory of an AI agent. Summarize the agent's run
+below so that the agent can continue or repeat the work later: the task, each step taken with
+its key inputs and outcomes (keep exact values, names, paths and errors), the current state,
+and what remains. Reply with only a JSON object: {"summary": "..."}"""
+
+
+class Decision(BaseModel):
+    event: Literal["ADD", "UPDATE", "DELETE", "NONE"]
+    text: str | None = None
+    id: int | None = None
+    reason: str | None = None
+
+
+class ExtractedRelation(BaseModel):
+    fact: int | None = None
+    source: str
+    source_type: str | None = None
+    relationship: str
+    destination: str
+    destination_type: str | None = None
+
+
+class InferenceReply(BaseModel):
+    memory: list[Decision] = Field(default_factory=list)
+    relations: list[ExtractedRelation] = Field(default_factory=list)
+
+
+class ProceduralReply(BaseModel):
+    summary: str
+
+
+def inference_messages(
+    conversation: list[tuple[str, str, str | None]],
+    candidates: list[str],
+    today: str,
+    graph: bool,
+    custom_extraction: str | None = None,
+    custom_update: str | None = None,
+) -> list[dict[str, str]]:
+    """``conversation`` holds (role, content, date or None); ``candidates`` are memory texts."""
+    parts = [custom_extraction or EXTRACTION_RULES, custom_update or RECONCILE_RULES]
+    if graph:
+        parts.append(GRAPH_RULES)
+    parts.append(REPLY_SHAPE % (', "relations": [...]' if graph else ""))
+    existing = "\n".join(f"{i}: {text}" for i, text in enumerate(candidates)) or "(none)"
+    lines = [f"[{date}] {role}: {content}" if date else f"{role}: {content}" for role, content, date in conversation]
+    user = f"Today's date: {today}\n\nEXISTING MEMORIES:\n{existing}\n\nCONVERSATION:\n" + "\n".join(lines)
+    return [{"role": "system", "content": "\n\n".join(parts)}, {"role": "user", "content": user}]
+
+
+def procedural_messages(conversation: list[tuple[str, str, str | None]], today: str) -> list[dict[str, str]]:
+    run = json.dumps([{"role": r, "content": c} for r, c, _ in conversation], ensure_ascii=False)
+    return [
+        {"role": "system", "content": PROCEDURAL_RULES},
+        {"role": "user", "content": f"Today's date: {today}\n\nAGENT RUN:\n{run}"},
+    ]
+
+
+def repair_message(error: str) -> dict[str, str]:
+    return {
+        "role": "user",
+        "content": f"Your reply could not be used: {error[:800]}\nReply again with only the corrected JSON object.",
+    }

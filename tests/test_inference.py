@@ -1,0 +1,281 @@
+"""add(infer=True) through the real LiteLLM HTTP path against a scripted fake server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from memorch import AsyncMemory, AuthenticationError, MemoryConfig, NetworkError
+
+from .fake_llm import Delay, Failure, FakeLLM
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+def llm_config(tmp_path: Path, fake: FakeLLM, **overrides) -> MemoryConfig:
+    settings = dict(
+        data_dir=tmp_path / "data",
+        graph="off",
+        llm_model="openai/fake-model",
+        llm_api_base=fake.url,
+        llm_api_key="test-key",
+        llm_max_retries=2,
+        llm_backoff_base=0.01,
+        llm_timeout=5,
+        circuit_failure_threshold=3,
+        circuit_cooldown=60,
+    )
+    settings.update(overrides)
+    return MemoryConfig(**settings)
+
+
+@pytest.fixture
+async def memory(tmp_path: Path, fake: FakeLLM) -> AsyncIterator[AsyncMemory]:
+    instance = AsyncMemory(llm_config(tmp_path, fake))
+    instance.components.resilience.sleep = lambda seconds: None  # keep backoff out of test time
+    yield instance
+    await instance.close()
+
+
+def add(text: str) -> dict:
+    return {"memory": [{"event": "ADD", "text": text}]}
+
+
+async def test_add_uses_exactly_one_request(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push(add("Alice is allergic to peanuts"), add("Alice lives in Lisbon"))
+    first = await memory.add("Hi, I'm Alice and peanuts make me ill", user_id="alice")
+    assert first["results"][0]["event"] == "ADD" and "degraded" not in first
+    await memory.add([{"role": "user", "content": "I moved to Lisbon", "timestamp": "2026-03-01"}], user_id="alice")
+    assert len(fake.chat_requests()) == 2  # one per add
+    prompt = fake.chat_requests()[1].prompt
+    assert "Alice is allergic to peanuts" in prompt  # candidates are shown to the model
+    assert "[2026-03-01] user: I moved to Lisbon" in prompt  # message dates reach the model
+    assert "Today's date:" in prompt
+    found = await memory.search("what should Alice not eat?", user_id="alice", limit=1)
+    assert found["results"][0]["memory"] == "Alice is allergic to peanuts"
+
+
+async def test_update_delete_none_and_history(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push({"memory": [{"event": "ADD", "text": "Bob works at Acme"}, {"event": "ADD", "text": "Bob has a cat"}]})
+    ids = {
+        r["memory"]: r["id"]
+        for r in (await memory.add("I'm Bob, I work at Acme and have a cat", user_id="bob"))["results"]
+    }
+
+    def number_of(text: str) -> int:
+        lines = fake.chat_requests()[-1].prompt.split("EXISTING MEMORIES:\n")[1].split("\n\n")[0].splitlines()
+        return next(int(line.split(":")[0]) for line in lines if line.endswith(text))
+
+    # Script the reply after seeing the numbering, by answering from the request itself.
+    fake.responder = lambda request: {
+        "memory": [
+            {"event": "UPDATE", "id": _number(request.prompt, "Bob works at Acme"), "text": "Bob works at Globex"},
+            {"event": "DELETE", "id": _number(request.prompt, "Bob has a cat"), "reason": "the cat was given away"},
+        ]
+    }
+    result = await memory.add("I left Acme for Globex, and I gave my cat away", user_id="bob")
+    events = {r["event"]: r for r in result["results"]}
+    assert events["UPDATE"]["id"] == ids["Bob works at Acme"]
+    assert events["UPDATE"]["previous_memory"] == "Bob works at Acme"
+    assert events["DELETE"]["id"] == ids["Bob has a cat"]
+    history = await memory.history(ids["Bob works at Acme"])
+    assert [(e["event"], e["old_memory"], e["new_memory"]) for e in history] == [
+        ("ADD", None, "Bob works at Acme"),
+        ("UPDATE", "Bob works at Acme", "Bob works at Globex"),
+    ]
+    assert [e["event"] for e in await memory.history(ids["Bob has a cat"])] == ["ADD", "DELETE"]
+
+    fake.responder = lambda request: {
+        "memory": [{"event": "NONE", "id": _number(request.prompt, "Bob works at Globex")}]
+    }
+    before = await memory.stats()
+    none = await memory.add("As I said, I work at Globex", user_id="bob")
+    assert none["results"] == [{"id": ids["Bob works at Acme"], "memory": "Bob works at Globex", "event": "NONE"}]
+    assert (await memory.stats())["history_events"] == before["history_events"]
+    assert number_of("Bob works at Globex") >= 0
+
+
+def _number(prompt: str, text: str) -> int:
+    block = prompt.split("EXISTING MEMORIES:\n")[1].split("\n\n")[0]
+    return next(int(line.split(":")[0]) for line in block.splitlines() if line.endswith(text))
+
+
+async def test_invented_ids_are_ignored(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push(add("Carol plays chess"))
+    memory_id = (await memory.add("I play chess", user_id="carol"))["results"][0]["id"]
+    fake.push(
+        {
+            "memory": [
+                {"event": "UPDATE", "id": 42, "text": "hijacked"},
+                {"event": "DELETE", "id": -1},
+                {"event": "ADD", "text": "Carol plays the piano"},
+            ]
+        }
+    )
+    result = await memory.add("I also play the piano", user_id="carol")
+    assert [r["event"] for r in result["results"]] == ["ADD"]
+    assert (await memory.get(memory_id))["memory"] == "Carol plays chess"
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '```json\n{"memory": [{"event": "ADD", "text": "Dan likes tea"}]}\n```',
+        'Here is the result:\n{"memory": [{"event": "ADD", "text": "Dan likes tea"}]}\nLet me know if you need more.',
+    ],
+)
+async def test_fenced_and_prose_wrapped_json(memory: AsyncMemory, fake: FakeLLM, reply: str) -> None:
+    fake.push(reply)
+    result = await memory.add("I like tea", user_id="dan")
+    assert result["results"][0]["memory"] == "Dan likes tea"
+    assert len(fake.chat_requests()) == 1
+
+
+async def test_invalid_json_gets_one_repair_then_degrades(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push("not json at all", add("Eve runs marathons"))
+    repaired = await memory.add("I run marathons", user_id="eve")
+    assert repaired["results"][0]["memory"] == "Eve runs marathons"
+    assert len(fake.chat_requests()) == 2
+    assert "could not be used" in fake.chat_requests()[1].prompt  # the repair shows the error
+
+    fake.push('{"memory": [{"event": "MAYBE"}]}', "still not json")
+    degraded = await memory.add("I swim on Mondays", user_id="eve")
+    assert len(fake.chat_requests()) == 4  # exactly one repair attempt
+    assert degraded["degraded"] is True and "LLM_OUTPUT_INVALID" in degraded["reason"]
+    stored = await memory.get(degraded["results"][0]["id"])
+    assert stored["memory"] == "I swim on Mondays"
+    assert stored["metadata"]["_memorch"]["pending_inference"] is True
+
+
+async def test_server_errors_retry_then_circuit_opens_and_recovers(tmp_path: Path, fake: FakeLLM) -> None:
+    memory = AsyncMemory(llm_config(tmp_path, fake, circuit_cooldown=0.5))
+    memory.components.resilience.sleep = lambda seconds: None
+    fake.push(*[Failure(500)] * 3)
+    first = await memory.add("I like hiking", user_id="f")
+    assert len(fake.chat_requests()) == 3  # 1 try + 2 retries, then give up
+    assert first["degraded"] is True and "NETWORK_ERROR" in first["reason"]
+    assert (await memory.stats())["circuits"]["openai/fake-model"] == "open"
+
+    second = await memory.add("I like climbing", user_id="f")
+    assert len(fake.chat_requests()) == 3  # fail fast: no request while open
+    assert "CIRCUIT_OPEN" in second["reason"]
+
+    time.sleep(0.6)  # cool-down passes: one trial call is allowed and succeeds
+    fake.push(add("F likes kayaking"))
+    third = await memory.add("I like kayaking", user_id="f")
+    assert "degraded" not in third and len(fake.chat_requests()) == 4
+    assert (await memory.stats())["circuits"]["openai/fake-model"] == "closed"
+    await memory.close()
+
+
+async def test_401_is_not_retried_and_names_the_setting(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push(Failure(401, body={"error": {"message": "bad key", "type": "invalid_request_error"}}))
+    with pytest.raises(AuthenticationError) as info:
+        memory.components.llm.structured([{"role": "user", "content": "hi"}], _Ping)
+    assert len(fake.chat_requests()) == 1
+    assert "MEMORCH_LLM_API_KEY" in info.value.suggestion
+    fake.push(Failure(401))
+    result = await memory.add("I like jazz", user_id="g")
+    assert len(fake.chat_requests()) == 2 and "AUTHENTICATION_ERROR" in result["reason"]
+
+
+async def test_429_honours_retry_after(memory: AsyncMemory, fake: FakeLLM) -> None:
+    waits: list[float] = []
+    memory.components.resilience.sleep = waits.append
+    fake.push(Failure(429, headers={"Retry-After": "7"}), add("Hal reads poetry"))
+    result = await memory.add("I read poetry", user_id="h")
+    assert result["results"][0]["memory"] == "Hal reads poetry"
+    assert waits == [7.0] and len(fake.chat_requests()) == 2
+
+
+async def test_timeout_is_retried(tmp_path: Path, fake: FakeLLM) -> None:
+    memory = AsyncMemory(llm_config(tmp_path, fake, llm_timeout=0.5))
+    memory.components.resilience.sleep = lambda seconds: None
+    fake.push(Delay(2.0, add("too late")), add("Ivy paints"))
+    result = await memory.add("I paint", user_id="i")
+    assert [r["memory"] for r in result["results"]] == ["Ivy paints"]
+    assert len(fake.chat_requests()) == 2
+    await memory.close()
+
+
+async def test_fallback_model_answers_when_primary_fails(tmp_path: Path, fake: FakeLLM) -> None:
+    memory = AsyncMemory(llm_config(tmp_path, fake, llm_fallbacks="openai/backup-model", llm_max_retries=0))
+    fake.fail_models["fake-model"] = Failure(503)
+    fake.push(add("Jo speaks Portuguese"))
+    result = await memory.add("Falo português", user_id="j")
+    assert result["results"][0]["memory"] == "Jo speaks Portuguese" and "degraded" not in result
+    assert [r.model for r in fake.chat_requests()] == ["fake-model", "backup-model"]
+    assert memory.components.llm.stats.fallbacks_used == 1
+    await memory.close()
+
+
+async def test_reprocess_drains_pending_exactly_once(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push(Failure(400), Failure(400))
+    await memory.add("I have two sisters", user_id="k", metadata={"source": "chat"})
+    await memory.add("I was born in Porto", user_id="k")
+    assert (await memory.stats())["pending_inference"] == 2
+    requests_before = len(fake.chat_requests())
+
+    def responder(request):
+        said = request.prompt.split("CONVERSATION:")[1]
+        return add("K has two sisters") if "sisters" in said else add("K was born in Porto")
+
+    fake.responder = responder
+    report = await memory.reprocess()
+    assert report["processed"] == 2 and report["remaining"] == 0
+    assert len(fake.chat_requests()) == requests_before + 2
+    memories = {r["memory"]: r for r in (await memory.get_all(user_id="k"))["results"]}
+    assert set(memories) == {"K has two sisters", "K was born in Porto"}
+    assert memories["K has two sisters"]["metadata"] == {"source": "chat"}
+
+    again = await memory.reprocess()
+    assert again["processed"] == 0 and len(fake.chat_requests()) == requests_before + 2
+
+
+async def test_procedural_memory_summarizes_a_run(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push({"summary": "Task: deploy. Ran tests (pass), built image v2, deploy pending."})
+    run = [{"role": "user", "content": "Deploy the app"}, {"role": "assistant", "content": "Tests pass; built v2"}]
+    result = await memory.add(run, agent_id="deployer", memory_type="procedural_memory")
+    stored = await memory.get(result["results"][0]["id"])
+    assert stored["metadata"]["memory_type"] == "procedural_memory"
+    assert stored["memory"].startswith("Task: deploy")
+    assert len(fake.chat_requests()) == 1 and "AGENT RUN" in fake.chat_requests()[0].prompt
+
+
+async def test_infer_false_never_calls_the_model(memory: AsyncMemory, fake: FakeLLM) -> None:
+    result = await memory.add("store me as is", user_id="l", infer=False)
+    assert result["results"][0]["memory"] == "store me as is"
+    assert fake.chat_requests() == []
+
+
+async def test_remote_embedder_through_litellm(tmp_path: Path, fake: FakeLLM) -> None:
+    memory = AsyncMemory(
+        MemoryConfig(
+            data_dir=tmp_path / "e",
+            graph="off",
+            embedder="openai/fake-embed",
+            embedder_api_base=fake.url,
+            embedder_api_key="k",
+        )
+    )
+    added = await memory.add("remote embeddings work", user_id="m")
+    found = await memory.search("remote embeddings work", user_id="m")
+    assert found["results"][0]["id"] == added["results"][0]["id"]
+    assert any(r.path.endswith("/embeddings") for r in fake.requests)
+    fake_embed_failure = Failure(500)
+    fake.fail_models["fake-embed"] = fake_embed_failure
+    memory.components.resilience.sleep = lambda seconds: None
+    with pytest.raises(NetworkError):
+        await memory.search("a query never embedded before", user_id="m")
+    await memory.close()
+
+
+class _Ping(__import__("pydantic").BaseModel):
+    ok: bool = True
