@@ -232,5 +232,35 @@ def reindex(
     _emit(result, as_json, lambda r: out.print(f"reindexed {r['memories']} memories"))
 
 
+@app.command()
+def reprocess(as_json: JsonOpt = False) -> None:
+    """Run inference over messages stored verbatim while no model could answer (each once)."""
+    with _memory() as m, err.status("reprocessing"):
+        result = m.reprocess()
+    _emit(
+        result,
+        as_json,
+        lambda r: out.print(f"processed {r['processed']}, failed {r['failed']}, {r['remaining']} still pending"),
+    )
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check the data directory, stores, embedder and LLM with one real operation each."""
+    with _memory() as m:
+        checks = m.doctor()
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        table = Table("check", "status", "detail", "time")
+        for c in rows:
+            status = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
+            table.add_row(c["name"], status, c["detail"], f"{c['seconds']:.2f}s")
+        out.print(table)
+
+    _emit(checks, as_json, render)
+    if not all(c["ok"] for c in checks):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -376,6 +376,12 @@ class AsyncMemory:
             "circuits": self.components.resilience.states(),
         }
 
+    async def doctor(self) -> list[dict[str, Any]]:
+        """Run one real operation against each part (see ``memorch doctor``)."""
+        from .maintenance import doctor
+
+        return [check.__dict__ for check in await self._run(doctor, self.components)]
+
     async def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
         """Run inference over memories stored verbatim while no model could answer (each once)."""
         from .inference import reprocess_pending

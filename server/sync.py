@@ -25,6 +25,8 @@ FORWARDED = (
     "reset",
     "stats",
     "reindex",
+    "reprocess",
+    "doctor",
 )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from memorch.errors import StorageError
 
 from .base import Change, HistoryEvent, MemoryRecord, Scope

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from memorch.errors import StorageError, ValidationError, VectorSearchError
 
 from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
 from memorch import AsyncMemory, Memory, MemoryConfig
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from memorch.embeddings import CachedEmbedder, LocalEmbedder
 from memorch.storage.history import SQLiteLedger
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+
 from memorch import MemoryConfig
 from memorch.app import build_server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from memorch import AsyncMemory, MemoryConfig, MemoryNotFoundError, ValidationError
 
 HOSTILE = ["' OR 1=1 --", "x'; DROP TABLE memories; --", '"quoted"', "a\\'b", "1) OR (1=1", "*/ OR /*"]

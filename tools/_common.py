@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
+
 from memorch.errors import MemoryError
 
 if TYPE_CHECKING:
