@@ -233,6 +233,28 @@ def reindex(
 
 
 @app.command()
+def graph(
+    entity: str,
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    hops: Annotated[int, typer.Option(help="How far from the entity (1-3)")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """What the graph knows around ENTITY.  Example: memorch graph "Alice" --user-id alice"""
+    with _memory() as m:
+        result = m.graph(entity, **_scope(m, user_id, agent_id, run_id), hops=hops)
+
+    def render(r: dict[str, Any]) -> None:
+        table = Table("source", "relationship", "destination", title=f"around {r['entity']}")
+        for rel in r["relations"]:
+            table.add_row(rel["source"], rel["relationship"], rel["destination"])
+        out.print(table)
+
+    _emit(result, as_json, render)
+
+
+@app.command()
 def reprocess(as_json: JsonOpt = False) -> None:
     """Run inference over messages stored verbatim while no model could answer (each once)."""
     with _memory() as m, err.status("reprocessing"):

@@ -16,6 +16,10 @@ from .errors import ValidationError
 from .resilience import Resilience, RetryPolicy
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
+    from memorch.storage.base import Change
+    from memorch.storage.graph import KuzuGraph
     from memorch.storage.history import SQLiteLedger
     from memorch.storage.vectors import LanceVectorIndex
 
@@ -117,18 +121,76 @@ class Components:
             self.ledger.set_meta(META_EMBED_DIM, str(int(self.embedder.embed(["dimension probe"]).shape[1])))
             self._vectors = None
 
+    @property
+    def graph(self) -> KuzuGraph:
+        with self._lock:
+            if self._graph is None:
+                from memorch.storage.graph import KuzuGraph
+
+                d = self.config.data_dir
+                self._graph = KuzuGraph(d / "graph.kuzu", d / "graph.lock")
+            return self._graph
+
+    def write(self, changes: list[Change]) -> None:
+        """The ledger transaction for ``changes``, owing index work to each derived index."""
+        self.ledger.apply(changes, [VECTORS], [GRAPH] if self.config.graph_enabled else [])
+
+    def index_targets(self) -> list[str]:
+        return [VECTORS, GRAPH] if self.config.graph_enabled else [VECTORS]
+
+    def _index_lock(self) -> FileLock:
+        # Two processes on one data directory take turns writing the derived indexes.
+        from filelock import FileLock
+
+        return FileLock(str(self.config.data_dir / "index.lock"), timeout=120)
+
     def sync_vectors(self, ids: list[str]) -> None:
         """Make the vector index match the ledger for ``ids``, then clear their outbox rows."""
         if not ids:
             return
-        records = self.ledger.get_many(ids)
-        present = {r.id for r in records}
-        self.vectors.upsert(records)
-        self.vectors.delete([i for i in ids if i not in present])
-        self.ledger.clear_pending(VECTORS, ids)
+        with self._index_lock():
+            tokens = self.ledger.outbox_tokens(VECTORS, ids)  # read before the state it covers
+            records = self.ledger.get_many(ids)
+            present = {r.id for r in records}
+            self.vectors.upsert(records)
+            self.vectors.delete([i for i in ids if i not in present])
+            self.ledger.clear_pending(VECTORS, tokens)
+
+    def sync_graph(self, ids: list[str]) -> None:
+        """Make the graph hold exactly the ledger's relations for ``ids``."""
+        if not ids or not self.config.graph_enabled:
+            return
+        from memorch.storage.graph import GraphWork
+
+        tokens = self.ledger.outbox_tokens(GRAPH, ids)  # read before the state it covers
+        records = {r.id: r for r in self.ledger.get_many(ids)}
+        relations = self.ledger.relations_for(ids)
+        work = [
+            GraphWork(
+                i,
+                records[i].scope if i in records else None,
+                relations.get(i, []),
+                records[i].updated_at if i in records else "",
+            )
+            for i in ids
+        ]
+        self.graph.apply(work)
+        self.ledger.clear_pending(GRAPH, tokens)
+
+    def drain_graph(self) -> int:
+        """Apply all graph work the ledger owes, in batches (one Kuzu open per batch)."""
+        if not self.config.graph_enabled:
+            return 0
+        pending = self.ledger.pending(GRAPH)
+        for start in range(0, len(pending), 500):
+            self.sync_graph(pending[start : start + 500])
+        return len(pending)
+
+    def graph_owed(self) -> bool:
+        return self.config.graph_enabled and bool(self.ledger.pending(GRAPH))
 
     def replay_pending(self) -> int:
-        """Finish index work a crash left behind (idempotent). Returns how many ids it touched."""
+        """Finish vector-index work a crash left behind (idempotent); the graph drains apart."""
         pending = self.ledger.pending(VECTORS)
         for start in range(0, len(pending), 1000):
             self.sync_vectors(pending[start : start + 1000])

@@ -74,6 +74,8 @@ class MemoryConfig(BaseSettings):
     embedding_cache_size: int = 4096
     # Graph
     graph: Literal["on", "off"] = "on"
+    entity_merge_threshold: float = 0.95
+    graph_flush_delay: float = 1.0  # seconds after a write before the graph catches up
     # Behaviour
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
     dedup_threshold: float = 0.95

@@ -33,6 +33,14 @@ class Plan:
     results: list[dict[str, Any]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     ignored: int = 0  # decisions naming ids the model invented
+    removed_relations: list[dict[str, Any]] = field(default_factory=list)
+
+    def relations_report(self) -> dict[str, list[dict[str, Any]]]:
+        def short(rel: dict[str, Any]) -> dict[str, Any]:
+            return {k: rel[k] for k in ("source", "relationship", "destination")}
+
+        added = [short(r) for c in self.changes if c.kind != "DELETE" for r in (c.relations or ())]
+        return {"added_entities": added, "deleted_entities": [short(r) for r in self.removed_relations]}
 
 
 def _conversation(messages: list[Message], metadata: dict[str, Any]) -> list[tuple[str, str, str | None]]:
@@ -55,6 +63,33 @@ def _candidates(memory: AsyncMemory, vectors: Any, scope: Scope, exclude: set[st
     return memory.components.ledger.get_many(ranked)
 
 
+def _candidate_entities(memory: AsyncMemory, candidates: list[MemoryRecord], limit: int = 50) -> list[str]:
+    """Entity names the candidate memories mention, so the model can reuse them."""
+    if not memory.config.graph_enabled or not candidates:
+        return []
+    relations = memory.components.ledger.relations_for([c.id for c in candidates])
+    names = dict.fromkeys(n for rels in relations.values() for r in rels for n in (r["source"], r["destination"]))
+    return list(names)[:limit]
+
+
+def _relations_by_fact(memory: AsyncMemory, reply: InferenceReply, scope: Scope) -> dict[int, tuple[dict, ...]]:
+    """The reply's relations, resolved to the scope's entities, grouped by fact position."""
+    if not memory.config.graph_enabled or not reply.relations:
+        return {}
+    from .graph_memory import EntityResolver
+
+    resolver = EntityResolver(memory.components, scope, memory.config.entity_merge_threshold)
+    grouped: dict[int, list[dict]] = {}
+    for raw in reply.relations:
+        if raw.fact is None or not 0 <= raw.fact < len(reply.memory):
+            log.warning("ignored a relation that names no fact: %s", raw)
+            continue
+        relation = resolver.relation(raw)
+        if relation is not None:
+            grouped.setdefault(raw.fact, []).append(relation)
+    return {k: tuple(v) for k, v in grouped.items()}
+
+
 def _plan(
     memory: AsyncMemory, reply: InferenceReply, candidates: list[MemoryRecord], scope: Scope, metadata: dict[str, Any]
 ) -> Plan:
@@ -68,12 +103,15 @@ def _plan(
     ]
     vectors = memory.components.embedder.embed([d.text.strip() for d in wanted]) if wanted else []
     vector_of = {id(d): v for d, v in zip(wanted, vectors, strict=True)}
+    relations = _relations_by_fact(memory, reply, scope)
+    graph_on = memory.config.graph_enabled
     touched: set[str] = set()
     now = memory_now()
-    for decision in reply.memory:
+    for position, decision in enumerate(reply.memory):
+        rels = relations.get(position, ()) if graph_on else None
         if decision.event == "ADD":
             if id(decision) in vector_of:
-                _add(memory, plan, decision.text.strip(), vector_of[id(decision)], scope, metadata, now)
+                _add(memory, plan, decision.text.strip(), vector_of[id(decision)], scope, metadata, now, rels)
             continue
         target = candidates[decision.id] if decision.id is not None and 0 <= decision.id < len(candidates) else None
         if target is None:
@@ -94,10 +132,16 @@ def _plan(
             merged = {**target.metadata, **metadata}
             plan.changes.append(
                 Change(
-                    "UPDATE", memory.replaced(target, text, vector_of[id(decision)], merged), old_memory=target.memory
+                    "UPDATE",
+                    memory.replaced(target, text, vector_of[id(decision)], merged),
+                    old_memory=target.memory,
+                    relations=rels,
                 )
             )
             plan.results.append({"id": target.id, "memory": text, "event": "UPDATE", "previous_memory": target.memory})
+    if graph_on and touched:
+        previous = memory.components.ledger.relations_for(sorted(touched))
+        plan.removed_relations = [r for rels in previous.values() for r in rels]
     return plan
 
 
@@ -108,14 +152,21 @@ def memory_now() -> str:
 
 
 def _add(
-    memory: AsyncMemory, plan: Plan, text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str
+    memory: AsyncMemory,
+    plan: Plan,
+    text: str,
+    vector: Any,
+    scope: Scope,
+    metadata: dict[str, Any],
+    now: str,
+    relations: tuple[dict, ...] | None,
 ) -> None:
     duplicate = memory.find_duplicate(text, vector, scope, plan.changes, near=False)
     if duplicate is not None:
         plan.results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
         return
     record = memory.new_record(text, vector, scope, metadata, now)
-    plan.changes.append(Change("ADD", record))
+    plan.changes.append(Change("ADD", record, relations=relations))
     plan.results.append({"id": record.id, "memory": text, "event": "ADD"})
 
 
@@ -133,6 +184,7 @@ async def _infer(
         graph=memory.config.graph_enabled,
         custom_extraction=memory.config.custom_fact_extraction_prompt,
         custom_update=memory.config.custom_update_memory_prompt,
+        entities=await memory._run(_candidate_entities, memory, candidates),
     )
     reply = await memory._run(memory.components.llm.structured, prompt, InferenceReply)
     return await memory._run(_plan, memory, reply, candidates, scope, metadata)
@@ -163,6 +215,8 @@ async def infer_and_apply(
         except MODEL_FAILURES as exc:
             return await _degrade(memory, messages, scope, metadata, exc)
         await memory._commit(plan.changes)
+    if memory.config.graph_enabled and not procedural:
+        return {"results": plan.results, "relations": plan.relations_report()}
     return {"results": plan.results}
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from memorch.storage.base import Scope
 
-from .components import VECTORS, Components
+from .components import Components
 from .errors import MemoryError, StorageError
 
 BATCH = 256
@@ -34,11 +34,15 @@ def reindex(components: Components, re_embed: bool, progress: Callable[[int, int
         drop_index(components.config.data_dir / "lance")
     else:
         components.vectors.wipe()
-    ledger.mark_all_pending(VECTORS)
+    if components.config.graph_enabled:
+        components.graph.wipe()
+    for target in components.index_targets():
+        ledger.mark_all_pending(target)
     done = len(ids) if re_embed else 0
     total = len(ids) * (2 if re_embed else 1)
     for start in range(0, len(ids), 1000):
         components.sync_vectors(ids[start : start + 1000])
+        components.drain_graph()
         if progress:
             progress(done + min(start + 1000, len(ids)), total)
     components.replayed = True

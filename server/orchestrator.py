@@ -19,7 +19,7 @@ from memorch.storage.base import Change, MemoryRecord, Scope
 from memorch.storage.filters import compile_filters
 
 from . import validation
-from .components import VECTORS, Components
+from .components import Components
 from .config import MemoryConfig
 from .errors import MemoryNotFoundError, StorageError, ValidationError
 from .messages import Message, normalized_hash, parse_messages
@@ -55,6 +55,8 @@ class AsyncMemory:
         self.config = config
         self.components = Components(config)
         self._write_lock = asyncio.Lock()
+        self._graph_lock = asyncio.Lock()
+        self._graph_task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | MemoryConfig) -> AsyncMemory:
@@ -89,7 +91,7 @@ class AsyncMemory:
         """Ledger first (durable), then the vector index. Index failures are replayed later."""
         if not changes:
             return
-        await self._run(self.components.ledger.apply, changes, [VECTORS])
+        await self._run(self.components.write, changes)
         try:
             await self._run(self.components.sync_vectors, [c.record.id for c in changes])
         except StorageError:
@@ -97,6 +99,33 @@ class AsyncMemory:
             # retries the index work, so the caller's write still succeeded.
             log.warning("vector index update deferred; it will be replayed", exc_info=True)
             self.components.replayed = False
+        if self.config.graph_enabled:
+            self._start_graph_drain()
+
+    def _start_graph_drain(self) -> None:
+        """Update the Kuzu graph in the background, a moment after the last write. Kuzu
+        checkpoints on every close (30-100 ms with relations, holding the GIL), so graph writes
+        leave the request path and a burst of adds shares one open; searches read relations
+        from the ledger, and graph reads call ``flush_graph`` first."""
+        if self._graph_task is None or self._graph_task.done():
+            self._graph_task = asyncio.get_running_loop().create_task(self._drain_graph_later())
+
+    async def _drain_graph_later(self) -> None:
+        await asyncio.sleep(self.config.graph_flush_delay)
+        await self._drain_graph_quietly()
+
+    async def _drain_graph_quietly(self) -> None:
+        try:
+            await self.flush_graph()
+        except StorageError:
+            # The work stays in the ledger's outbox (visible as pending_index in stats) and is
+            # retried by the next write, flush or start.
+            log.warning("graph update deferred; it stays queued", exc_info=True)
+
+    async def flush_graph(self) -> int:
+        """Apply every graph change the ledger still owes (from any process); raises on failure."""
+        async with self._graph_lock:
+            return await self._run(self.components.drain_graph)
 
     async def _record(self, memory_id: Any, scope: Scope) -> MemoryRecord:
         memory_id = validation.memory_id(memory_id)
@@ -255,7 +284,12 @@ class AsyncMemory:
             for h in hits
             if h.id in records and (min_score is None or h.score >= min_score)
         ]
-        return {"results": results}
+        if not self.config.graph_enabled:
+            return {"results": results}
+        from .graph_memory import search_relations
+
+        relations = await self._run(search_relations, self.components, scope, query, [r["id"] for r in results])
+        return {"results": results, "relations": relations}
 
     def _vector_hits(self, vector: Any, scope: Scope, limit: int, where: Any) -> list[Any]:
         vectors, ledger = self.components.vectors, self.components.ledger
@@ -302,7 +336,10 @@ class AsyncMemory:
             await self._ready()
             vector = (await self._run(self.components.embedder.embed, [text]))[0]
             updated = self.replaced(record, text, vector, new_meta)
-            await self._commit([Change("UPDATE", updated, old_memory=record.memory)])
+            # Relations were extracted from the old text; a hand edit clears them rather than
+            # leave the graph asserting what the memory no longer says.
+            cleared = () if self.config.graph_enabled else None
+            await self._commit([Change("UPDATE", updated, old_memory=record.memory, relations=cleared)])
         return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": record.memory}
 
     @staticmethod
@@ -361,6 +398,9 @@ class AsyncMemory:
         async with self._write_lock:
             await self._run(self.components.ledger.wipe)
             await self._run(self.components.vectors.wipe)
+            if self.config.graph_enabled:
+                async with self._graph_lock:
+                    await self._run(self.components.graph.wipe)
         return {"message": "All memories were deleted"}
 
     # -- maintenance ------------------------------------------------------------------------
@@ -368,13 +408,37 @@ class AsyncMemory:
     async def stats(self) -> dict[str, Any]:
         """Counts, pending work, and the health of each model's circuit breaker."""
         counts = await self._run(self.components.ledger.counts)
+        graph = {"entities": 0, "relations": 0}
+        if self.config.graph_enabled:
+            await self.flush_graph()
+            graph = await self._run(self.components.graph.counts)
+            counts = await self._run(self.components.ledger.counts)
         return {
             **counts,
-            "entities": 0,
-            "relations": 0,
+            **graph,
             "llm_model": self.config.llm_model or None,
             "circuits": self.components.resilience.states(),
         }
+
+    async def graph(
+        self,
+        entity: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        hops: int = 2,
+    ) -> dict[str, Any]:
+        """What the graph knows around one entity (``memorch graph ENTITY``)."""
+        from .errors import ConfigurationError
+
+        if not self.config.graph_enabled:
+            raise ConfigurationError("the graph is off", error_code="GRAPH_OFF", suggestion="set MEMORCH_GRAPH=on")
+        scope = self._scope(user_id, agent_id, run_id, required=True)
+        name = validation.text(entity, 1000, "entity")
+        await self.flush_graph()
+        relations = await self._run(self.components.graph.neighbourhood, scope, name, hops)
+        return {"entity": name, "relations": relations}
 
     async def doctor(self) -> list[dict[str, Any]]:
         """Run one real operation against each part (see ``memorch doctor``)."""
@@ -394,8 +458,13 @@ class AsyncMemory:
         """Rebuild the vector index from the ledger (``re_embed`` recomputes every embedding)."""
         from .maintenance import reindex
 
-        async with self._write_lock:
+        async with self._write_lock, self._graph_lock:
             return await self._run(reindex, self.components, re_embed, progress)
 
     async def close(self) -> None:
+        """Finish queued graph work (kept for the next start if that fails), then close."""
+        if self._graph_task is not None and not self._graph_task.done():
+            self._graph_task.cancel()  # the debounced drain; flushed right here instead
+        if self.config.graph_enabled and self.components._ledger is not None:
+            await self._drain_graph_quietly()
         await self._run(self.components.close)

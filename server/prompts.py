@@ -38,7 +38,8 @@ GRAPH_RULES = """Also list the relations each fact states between named things, 
 {"fact": <position of the fact in your "memory" list, from 0>, "source": "...",
 "source_type": "person|place|organization|thing|event|concept", "relationship": "lives_in",
 "destination": "...", "destination_type": "..."}. Use the names as written (full names when
-known), relationship names in lower snake_case, and "User" for the speaker when unnamed."""
+known), relationship names in lower snake_case, and "User" for the speaker when unnamed. When a
+name refers to one of the KNOWN ENTITIES, write it exactly as listed there."""
 
 REPLY_SHAPE = """Reply with only a JSON object, no prose:
 {"memory": [{"event": "ADD", "text": "..."}, {"event": "UPDATE", "id": 0, "text": "..."},
@@ -82,15 +83,18 @@ def inference_messages(
     graph: bool,
     custom_extraction: str | None = None,
     custom_update: str | None = None,
+    entities: list[str] | None = None,
 ) -> list[dict[str, str]]:
-    """``conversation`` holds (role, content, date or None); ``candidates`` are memory texts."""
+    """``conversation`` holds (role, content, date or None); ``candidates`` are memory texts;
+    ``entities`` the names the graph already uses near them."""
     parts = [custom_extraction or EXTRACTION_RULES, custom_update or RECONCILE_RULES]
     if graph:
         parts.append(GRAPH_RULES)
     parts.append(REPLY_SHAPE % (', "relations": [...]' if graph else ""))
     existing = "\n".join(f"{i}: {text}" for i, text in enumerate(candidates)) or "(none)"
     lines = [f"[{date}] {role}: {content}" if date else f"{role}: {content}" for role, content, date in conversation]
-    user = f"Today's date: {today}\n\nEXISTING MEMORIES:\n{existing}\n\nCONVERSATION:\n" + "\n".join(lines)
+    known = f"KNOWN ENTITIES: {', '.join(entities)}\n\n" if graph and entities else ""
+    user = f"Today's date: {today}\n\nEXISTING MEMORIES:\n{existing}\n\n{known}CONVERSATION:\n" + "\n".join(lines)
     return [{"role": "system", "content": "\n\n".join(parts)}, {"role": "user", "content": user}]
 
 

@@ -27,6 +27,7 @@ FORWARDED = (
     "reindex",
     "reprocess",
     "doctor",
+    "graph",
 )
 
 

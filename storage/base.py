@@ -7,13 +7,21 @@ implementing these protocols; nothing above ``memorch.storage`` names an engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 SCOPE_KEYS = ("user_id", "agent_id", "run_id")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_entity(name: str) -> str:
+    """Case, width and white space do not make a different entity."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,8 @@ class Change:
     old_memory: str | None = None
     actor_id: str | None = None
     role: str | None = None
+    # Entity relations this memory states: None leaves the stored ones, [] clears them.
+    relations: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,8 @@ class HistoryStore(Protocol):
     def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None: ...
     def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEvent]: ...
     def pending(self, target: str) -> list[str]: ...
-    def clear_pending(self, target: str, ids: Iterable[str]) -> None: ...
+    def outbox_tokens(self, target: str, ids: Sequence[str]) -> dict[str, str]: ...
+    def clear_pending(self, target: str, tokens: dict[str, str]) -> None: ...
 
 
 class VectorIndex(Protocol):
@@ -142,6 +153,9 @@ class VectorIndex(Protocol):
 class GraphIndex(Protocol):
     """Entities and relations extracted from memories, keyed by the memory that produced them."""
 
-    def replace_for_memory(self, memory_id: str, scope: Scope, relations: Sequence[dict[str, Any]]) -> None: ...
-    def delete_for_memory(self, memory_ids: Sequence[str]) -> None: ...
-    def relations_for_entities(self, scope: Scope, names: Sequence[str], limit: int) -> list[dict[str, Any]]: ...
+    def apply(self, work: Sequence[Any]) -> None: ...
+    def relations(
+        self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]: ...
+    def memories_mentioning(self, scope: Scope, names: Sequence[str]) -> list[str]: ...
+    def wipe(self) -> None: ...

@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 
 from memorch.errors import StorageError
 
-from .base import Change, HistoryEvent, MemoryRecord, Scope
+from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -59,6 +59,7 @@ CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
 CREATE TABLE IF NOT EXISTS index_outbox (
     memory_id TEXT NOT NULL,
     target TEXT NOT NULL,
+    token TEXT NOT NULL,
     PRIMARY KEY (memory_id, target)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS embedding_cache (
@@ -68,7 +69,25 @@ CREATE TABLE IF NOT EXISTS embedding_cache (
     PRIMARY KEY (model, text_hash)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS relations (
+    memory_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    source_type TEXT,
+    relationship TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    destination_type TEXT,
+    user_id TEXT,
+    agent_id TEXT,
+    run_id TEXT,
+    source_norm TEXT NOT NULL,
+    destination_norm TEXT NOT NULL,
+    PRIMARY KEY (memory_id, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS relations_source ON relations (user_id, source_norm);
+CREATE INDEX IF NOT EXISTS relations_destination ON relations (user_id, destination_norm);
 """
+RELATION_FIELDS = ("source", "source_type", "relationship", "destination", "destination_type")
 
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
@@ -158,14 +177,29 @@ class SQLiteLedger:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def apply(self, changes: Sequence[Change], index_targets: Sequence[str]) -> None:
-        """Write memories, their history events and the owed index work in one transaction."""
+    def apply(
+        self, changes: Sequence[Change], index_targets: Sequence[str], relation_targets: Sequence[str] = ()
+    ) -> None:
+        """Write memories, their history events and the owed index work in one transaction.
+
+        ``relation_targets`` (the graph) are owed work only when the change adds relations or
+        the memory had some: most memories state none, and their writes skip the graph.
+        """
         with self._write() as conn:
             for change in changes:
+                had_relations = (
+                    conn.execute("SELECT 1 FROM relations WHERE memory_id = ? LIMIT 1", (change.record.id,)).fetchone()
+                    is not None
+                )
                 self._apply_change(conn, change)
+                targets = list(index_targets)
+                if had_relations or (change.kind != "DELETE" and change.relations):
+                    targets += relation_targets
+                # A fresh token per enqueue: an index worker that read the memory before this
+                # change clears only the token it saw, so this change is never lost.
                 conn.executemany(
-                    "INSERT OR IGNORE INTO index_outbox (memory_id, target) VALUES (?, ?)",
-                    [(change.record.id, target) for target in index_targets],
+                    "INSERT OR REPLACE INTO index_outbox (memory_id, target, token) VALUES (?, ?, ?)",
+                    [(change.record.id, target, uuid.uuid4().hex) for target in targets],
                 )
 
     @staticmethod
@@ -187,6 +221,25 @@ class SQLiteLedger:
                     r.created_at,
                     r.updated_at,
                     _blob(r.embedding),
+                ),
+            )
+        if change.kind == "DELETE" or change.relations is not None:
+            conn.execute("DELETE FROM relations WHERE memory_id = ?", (r.id,))
+        kept = () if change.kind == "DELETE" else (change.relations or ())
+        for position, rel in enumerate(kept):
+            conn.execute(
+                "INSERT INTO relations (memory_id, position, source, source_type, relationship, destination,"
+                " destination_type, user_id, agent_id, run_id, source_norm, destination_norm)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    r.id,
+                    position,
+                    *(rel.get(f) for f in RELATION_FIELDS),
+                    r.user_id,
+                    r.agent_id,
+                    r.run_id,
+                    normalize_entity(rel["source"]),
+                    normalize_entity(rel["destination"]),
                 ),
             )
         conn.execute(
@@ -218,25 +271,42 @@ class SQLiteLedger:
                 [(_blob(v), memory_id) for memory_id, v in vectors.items()],
             )
 
-    def clear_pending(self, target: str, ids: Iterable[str]) -> None:
+    def outbox_tokens(self, target: str, ids: Sequence[str]) -> dict[str, str]:
+        """The current outbox token of each id that has work queued for ``target``."""
+        out: dict[str, str] = {}
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                out.update(
+                    conn.execute(
+                        f"SELECT memory_id, token FROM index_outbox WHERE target = ? AND memory_id IN ({marks})",
+                        [target, *chunk],
+                    ).fetchall()
+                )
+        return out
+
+    def clear_pending(self, target: str, tokens: dict[str, str]) -> None:
+        """Clear outbox rows whose token is still the one the worker read before indexing."""
         with self._write() as conn:
             conn.executemany(
-                "DELETE FROM index_outbox WHERE memory_id = ? AND target = ?",
-                [(memory_id, target) for memory_id in ids],
+                "DELETE FROM index_outbox WHERE memory_id = ? AND target = ? AND token = ?",
+                [(memory_id, target, token) for memory_id, token in tokens.items()],
             )
 
     def mark_all_pending(self, target: str) -> int:
         """Queue every current memory for ``target`` (used by reindex)."""
         with self._write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO index_outbox (memory_id, target) SELECT id, ? FROM memories",
+                "INSERT OR REPLACE INTO index_outbox (memory_id, target, token)"
+                " SELECT id, ?, lower(hex(randomblob(16))) FROM memories",
                 (target,),
             )
             return conn.execute("SELECT count(*) FROM index_outbox WHERE target = ?", (target,)).fetchone()[0]
 
     def wipe(self) -> None:
         with self._write() as conn:
-            for table in ("memories", "history", "index_outbox", "meta"):
+            for table in ("memories", "history", "index_outbox", "meta", "relations"):
                 conn.execute(f"DELETE FROM {table}")
 
     # -- reads --------------------------------------------------------------------------------
@@ -287,6 +357,65 @@ class SQLiteLedger:
             ).fetchall()
         return [_record(row) for row in rows]
 
+    def relations_for(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The relations the ledger holds for each memory id (in extraction order)."""
+        out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        columns = ", ".join(RELATION_FIELDS)
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(
+                    f"SELECT memory_id, {columns} FROM relations WHERE memory_id IN ({marks})"
+                    " ORDER BY memory_id, position",
+                    chunk,
+                ):
+                    out[row[0]].append(dict(zip(RELATION_FIELDS, row[1:], strict=True)))
+        return out
+
+    def relations_touching(
+        self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
+    ) -> list[dict[str, Any]]:
+        """One-hop lookups (entities by normalized name, or the relations of given memories) in
+        exactly this scope: served here, without opening the graph, because they are indexed."""
+        norms = list(dict.fromkeys(normalize_entity(n) for n in names))
+        items = dict(zip(("user_id", "agent_id", "run_id"), scope.values(), strict=True))
+        scope_sql = " AND ".join(f"{k} IS ?" for k in items)
+        clauses, params = [], []
+        if norms:
+            marks = ",".join("?" * len(norms))
+            clauses += [f"source_norm IN ({marks})", f"destination_norm IN ({marks})"]
+            params += norms + norms
+        if memory_ids:
+            clauses.append(f"memory_id IN ({','.join('?' * len(memory_ids))})")
+            params += list(memory_ids)
+        if not clauses:
+            return []
+        columns = ", ".join(RELATION_FIELDS)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT memory_id, {columns} FROM relations WHERE {scope_sql} AND ({' OR '.join(clauses)})"
+                " ORDER BY memory_id, position LIMIT ?",
+                [*items.values(), *params, limit],
+            ).fetchall()
+        return [{"memory_id": row[0], **dict(zip(RELATION_FIELDS, row[1:], strict=True))} for row in rows]
+
+    def entity_names(self, scope: Scope) -> dict[str, str | None]:
+        """Distinct entity names in exactly this scope, with a type each (None if unknown)."""
+        items = dict(zip(("user_id", "agent_id", "run_id"), scope.values(), strict=True))
+        sql = " AND ".join(f"{k} IS ?" for k in items)
+        params = list(items.values())
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT source, source_type FROM relations WHERE {sql}"
+                f" UNION SELECT destination, destination_type FROM relations WHERE {sql}",
+                params + params,
+            ).fetchall()
+        names: dict[str, str | None] = {}
+        for name, kind in rows:
+            names[name] = names.get(name) or kind
+        return names
+
     def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None:
         sql, params = _scope_sql(scope)
         with self._read() as conn:
@@ -317,6 +446,11 @@ class SQLiteLedger:
                 f" (SELECT count(*) FROM index_outbox), (SELECT count(*) FROM memories WHERE {PENDING_INFERENCE})"
             ).fetchone()
         return {"memories": one[0], "history_events": one[1], "pending_index": one[2], "pending_inference": one[3]}
+
+    def relation_counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            relations = conn.execute("SELECT count(*) FROM relations").fetchone()[0]
+        return {"relations": relations}
 
     # -- meta and embedding cache ---------------------------------------------------------------
 

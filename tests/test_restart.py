@@ -102,3 +102,19 @@ async def test_kill_minus_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     assert (await memory.search(text, user_id="crash", limit=1))["results"][0]["id"] == last
     await memory.close()
     json.dumps(sorted(stored))  # ids are plain strings
+
+
+async def test_an_index_worker_never_clears_a_newer_change(config: MemoryConfig) -> None:
+    """A worker that read a memory before a later change must leave that change queued."""
+    memory = AsyncMemory(config)
+    memory_id = (await memory.add("version one", user_id="o"))["results"][0]["id"]
+    ledger = memory.components.ledger
+    record = ledger.get(memory_id)
+    ledger.apply([Change("UPDATE", record, old_memory="version one")], [VECTORS])
+    stale = ledger.outbox_tokens(VECTORS, [memory_id])  # a worker reads the queue...
+    ledger.apply([Change("UPDATE", record, old_memory="version one")], [VECTORS])  # ...a newer change lands
+    ledger.clear_pending(VECTORS, stale)  # the worker finishes with what it saw
+    assert ledger.pending(VECTORS) == [memory_id]
+    ledger.clear_pending(VECTORS, ledger.outbox_tokens(VECTORS, [memory_id]))
+    assert ledger.pending(VECTORS) == []
+    await memory.close()
