@@ -18,6 +18,7 @@ from memorch.storage.base import Change, MemoryRecord, Scope
 from .errors import AuthenticationError, ConfigurationError, NetworkError, ValidationError
 from .messages import Message
 from .prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
+from .records import deletion, new_record, replaced, utc_now
 from .validation import RESERVED_METADATA_KEY
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def _plan(
     relations = _relations_by_fact(memory, reply, scope)
     graph_on = memory.config.graph_enabled
     touched: set[str] = set()
-    now = memory_now()
+    now = utc_now()
     for position, decision in enumerate(reply.memory):
         rels = relations.get(position, ()) if graph_on else None
         if decision.event == "ADD":
@@ -124,7 +125,7 @@ def _plan(
             plan.results.append({"id": target.id, "memory": target.memory, "event": "NONE"})
         elif decision.event == "DELETE":
             touched.add(target.id)
-            plan.changes.append(memory.deletion(target))
+            plan.changes.append(deletion(target))
             plan.results.append({"id": target.id, "memory": target.memory, "event": "DELETE"})
         elif id(decision) in vector_of:
             touched.add(target.id)
@@ -133,7 +134,7 @@ def _plan(
             plan.changes.append(
                 Change(
                     "UPDATE",
-                    memory.replaced(target, text, vector_of[id(decision)], merged),
+                    replaced(target, text, vector_of[id(decision)], merged),
                     old_memory=target.memory,
                     relations=rels,
                 )
@@ -143,12 +144,6 @@ def _plan(
         previous = memory.components.ledger.relations_for(sorted(touched))
         plan.removed_relations = [r for rels in previous.values() for r in rels]
     return plan
-
-
-def memory_now() -> str:
-    from .orchestrator import utc_now
-
-    return utc_now()
 
 
 def _add(
@@ -165,7 +160,7 @@ def _add(
     if duplicate is not None:
         plan.results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
         return
-    record = memory.new_record(text, vector, scope, metadata, now)
+    record = new_record(text, vector, scope, metadata, now)
     plan.changes.append(Change("ADD", record, relations=relations))
     plan.results.append({"id": record.id, "memory": text, "event": "ADD"})
 
@@ -197,7 +192,7 @@ async def _procedural(memory: AsyncMemory, messages: list[Message], scope: Scope
     if not summary:
         raise ValidationError("the model returned an empty summary", error_code="LLM_OUTPUT_INVALID")
     vector = (await memory._run(memory.components.embedder.embed, [summary]))[0]
-    record = memory.new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, memory_now())
+    record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
     return Plan(results=[{"id": record.id, "memory": summary, "event": "ADD"}], changes=[Change("ADD", record)])
 
 
@@ -259,7 +254,7 @@ async def reprocess_pending(memory: AsyncMemory, limit: int) -> dict[str, Any]:
                 log.warning("reprocess of %s failed, left pending: %s", current.id, exc)
                 failed += 1
                 continue
-            await memory._commit([*plan.changes, memory.deletion(current)])
+            await memory._commit([*plan.changes, deletion(current)])
             processed += 1
             results.extend(plan.results)
     remaining = (await memory._run(memory.components.ledger.counts))["pending_inference"]

@@ -12,17 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from memorch.storage.base import Change, MemoryRecord, Scope
 from memorch.storage.filters import compile_filters
 
 from . import validation
+from .admin import AdminMixin
 from .components import Components
 from .config import MemoryConfig
-from .errors import MemoryNotFoundError, StorageError, ValidationError
+from .errors import StorageError, ValidationError
+from .graph_sync import GraphSync
 from .messages import Message, normalized_hash, parse_messages
+from .records import deletion, new_record, not_found, replaced, utc_now
 
 log = logging.getLogger("memorch")
 T = TypeVar("T")
@@ -31,20 +33,7 @@ T = TypeVar("T")
 MAX_ID_PREFILTER = 2000
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def not_found(memory_id: str) -> MemoryNotFoundError:
-    return MemoryNotFoundError(
-        f"no memory with id {memory_id} in this scope",
-        details={"memory_id": memory_id},
-        suggestion="call search_memories or list_memories to find current ids; if it was deleted, "
-        "memory_history shows what it said",
-    )
-
-
-class AsyncMemory:
+class AsyncMemory(AdminMixin):
     """Long-term memory: add, search, update, delete, and the history of every change."""
 
     def __init__(self, config: MemoryConfig | None = None, **overrides: Any) -> None:
@@ -55,8 +44,7 @@ class AsyncMemory:
         self.config = config
         self.components = Components(config)
         self._write_lock = asyncio.Lock()
-        self._graph_lock = asyncio.Lock()
-        self._graph_task: asyncio.Task[None] | None = None
+        self.graph_sync = GraphSync(self.components, config.graph_flush_delay)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | MemoryConfig) -> AsyncMemory:
@@ -100,32 +88,7 @@ class AsyncMemory:
             log.warning("vector index update deferred; it will be replayed", exc_info=True)
             self.components.replayed = False
         if self.config.graph_enabled:
-            self._start_graph_drain()
-
-    def _start_graph_drain(self) -> None:
-        """Update the Kuzu graph in the background, a moment after the last write. Kuzu
-        checkpoints on every close (30-100 ms with relations, holding the GIL), so graph writes
-        leave the request path and a burst of adds shares one open; searches read relations
-        from the ledger, and graph reads call ``flush_graph`` first."""
-        if self._graph_task is None or self._graph_task.done():
-            self._graph_task = asyncio.get_running_loop().create_task(self._drain_graph_later())
-
-    async def _drain_graph_later(self) -> None:
-        await asyncio.sleep(self.config.graph_flush_delay)
-        await self._drain_graph_quietly()
-
-    async def _drain_graph_quietly(self) -> None:
-        try:
-            await self.flush_graph()
-        except StorageError:
-            # The work stays in the ledger's outbox (visible as pending_index in stats) and is
-            # retried by the next write, flush or start.
-            log.warning("graph update deferred; it stays queued", exc_info=True)
-
-    async def flush_graph(self) -> int:
-        """Apply every graph change the ledger still owes (from any process); raises on failure."""
-        async with self._graph_lock:
-            return await self._run(self.components.drain_graph)
+            self.graph_sync.schedule()
 
     async def _record(self, memory_id: Any, scope: Scope) -> MemoryRecord:
         memory_id = validation.memory_id(memory_id)
@@ -195,7 +158,7 @@ class AsyncMemory:
             if duplicate is not None:
                 results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
                 continue
-            record = self.new_record(message.content, vector, scope, metadata, now)
+            record = new_record(message.content, vector, scope, metadata, now)
             changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
             results.append({"id": record.id, "memory": record.memory, "event": "ADD"})
         return results, changes
@@ -217,23 +180,6 @@ class AsyncMemory:
         if hits and hits[0].score >= self.config.dedup_threshold:
             return self.components.ledger.get(hits[0].id)
         return None
-
-    @staticmethod
-    def new_record(text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str) -> MemoryRecord:
-        import uuid
-
-        return MemoryRecord(
-            id=str(uuid.uuid4()),
-            memory=text,
-            hash=normalized_hash(text),
-            user_id=scope.user_id,
-            agent_id=scope.agent_id,
-            run_id=scope.run_id,
-            metadata=dict(metadata),
-            created_at=now,
-            updated_at=now,
-            embedding=vector,
-        )
 
     # -- read -------------------------------------------------------------------------------
 
@@ -335,30 +281,12 @@ class AsyncMemory:
                 return {"id": record.id, "memory": record.memory, "event": "NONE"}
             await self._ready()
             vector = (await self._run(self.components.embedder.embed, [text]))[0]
-            updated = self.replaced(record, text, vector, new_meta)
+            updated = replaced(record, text, vector, new_meta)
             # Relations were extracted from the old text; a hand edit clears them rather than
             # leave the graph asserting what the memory no longer says.
             cleared = () if self.config.graph_enabled else None
             await self._commit([Change("UPDATE", updated, old_memory=record.memory, relations=cleared)])
         return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": record.memory}
-
-    @staticmethod
-    def replaced(record: MemoryRecord, text: str, vector: Any, metadata: dict[str, Any] | None) -> MemoryRecord:
-        meta = dict(record.metadata) if metadata is None else dict(metadata)
-        if validation.RESERVED_METADATA_KEY in record.metadata and metadata is not None:
-            meta[validation.RESERVED_METADATA_KEY] = record.metadata[validation.RESERVED_METADATA_KEY]
-        return MemoryRecord(
-            id=record.id,
-            memory=text,
-            hash=normalized_hash(text),
-            user_id=record.user_id,
-            agent_id=record.agent_id,
-            run_id=record.run_id,
-            metadata=meta,
-            created_at=record.created_at,
-            updated_at=utc_now(),
-            embedding=vector,
-        )
 
     async def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
@@ -367,13 +295,8 @@ class AsyncMemory:
         scope = self._scope(user_id, agent_id, run_id, required=False)
         async with self._write_lock:
             record = await self._record(memory_id, scope)
-            await self._commit([self.deletion(record)])
+            await self._commit([deletion(record)])
         return {"id": record.id, "memory": record.memory, "event": "DELETE", "message": "Memory deleted successfully!"}
-
-    @staticmethod
-    def deletion(record: MemoryRecord) -> Change:
-        gone = MemoryRecord(**{**record.__dict__, "updated_at": utc_now()})
-        return Change("DELETE", gone, old_memory=record.memory)
 
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
@@ -384,87 +307,5 @@ class AsyncMemory:
             ids = await self._run(self.components.ledger.ids, scope)
             for start in range(0, len(ids), 500):
                 records = await self._run(self.components.ledger.get_many, ids[start : start + 500])
-                await self._commit([self.deletion(r) for r in records])
+                await self._commit([deletion(r) for r in records])
         return {"deleted": len(ids), "message": f"Deleted {len(ids)} memories"}
-
-    async def reset(self, *, confirm: bool = False) -> dict[str, Any]:
-        """Drop every memory, history event and index. Needs ``confirm=True``."""
-        if confirm is not True:
-            raise ValidationError(
-                "reset deletes every memory of every user and all history",
-                error_code="CONFIRMATION_REQUIRED",
-                suggestion="call reset(confirm=True) if you mean it",
-            )
-        async with self._write_lock:
-            await self._run(self.components.ledger.wipe)
-            await self._run(self.components.vectors.wipe)
-            if self.config.graph_enabled:
-                async with self._graph_lock:
-                    await self._run(self.components.graph.wipe)
-        return {"message": "All memories were deleted"}
-
-    # -- maintenance ------------------------------------------------------------------------
-
-    async def stats(self) -> dict[str, Any]:
-        """Counts, pending work, and the health of each model's circuit breaker."""
-        counts = await self._run(self.components.ledger.counts)
-        graph = {"entities": 0, "relations": 0}
-        if self.config.graph_enabled:
-            await self.flush_graph()
-            graph = await self._run(self.components.graph.counts)
-            counts = await self._run(self.components.ledger.counts)
-        return {
-            **counts,
-            **graph,
-            "llm_model": self.config.llm_model or None,
-            "circuits": self.components.resilience.states(),
-        }
-
-    async def graph(
-        self,
-        entity: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        hops: int = 2,
-    ) -> dict[str, Any]:
-        """What the graph knows around one entity (``memorch graph ENTITY``)."""
-        from .errors import ConfigurationError
-
-        if not self.config.graph_enabled:
-            raise ConfigurationError("the graph is off", error_code="GRAPH_OFF", suggestion="set MEMORCH_GRAPH=on")
-        scope = self._scope(user_id, agent_id, run_id, required=True)
-        name = validation.text(entity, 1000, "entity")
-        await self.flush_graph()
-        relations = await self._run(self.components.graph.neighbourhood, scope, name, hops)
-        return {"entity": name, "relations": relations}
-
-    async def doctor(self) -> list[dict[str, Any]]:
-        """Run one real operation against each part (see ``memorch doctor``)."""
-        from .maintenance import doctor
-
-        return [check.__dict__ for check in await self._run(doctor, self.components)]
-
-    async def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
-        """Run inference over memories stored verbatim while no model could answer (each once)."""
-        from .inference import reprocess_pending
-
-        return await reprocess_pending(self, limit)
-
-    async def reindex(
-        self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None
-    ) -> dict[str, Any]:
-        """Rebuild the vector index from the ledger (``re_embed`` recomputes every embedding)."""
-        from .maintenance import reindex
-
-        async with self._write_lock, self._graph_lock:
-            return await self._run(reindex, self.components, re_embed, progress)
-
-    async def close(self) -> None:
-        """Finish queued graph work (kept for the next start if that fails), then close."""
-        if self._graph_task is not None and not self._graph_task.done():
-            self._graph_task.cancel()  # the debounced drain; flushed right here instead
-        if self.config.graph_enabled and self.components._ledger is not None:
-            await self._drain_graph_quietly()
-        await self._run(self.components.close)

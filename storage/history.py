@@ -23,6 +23,7 @@ import numpy as np
 from memorch.errors import StorageError
 
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
+from .relations import RELATION_FIELDS, RelationQueries
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -87,7 +88,6 @@ CREATE TABLE IF NOT EXISTS relations (
 CREATE INDEX IF NOT EXISTS relations_source ON relations (user_id, source_norm);
 CREATE INDEX IF NOT EXISTS relations_destination ON relations (user_id, destination_norm);
 """
-RELATION_FIELDS = ("source", "source_type", "relationship", "destination", "destination_type")
 
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
@@ -123,7 +123,7 @@ def _scope_sql(scope: Scope) -> tuple[str, list[Any]]:
     return " AND ".join(f"{key} = ?" for key, _ in items), [value for _, value in items]
 
 
-class SQLiteLedger:
+class SQLiteLedger(RelationQueries):
     """``HistoryStore`` on one SQLite file. Thread-safe: one connection behind a lock."""
 
     def __init__(self, path: Path) -> None:
@@ -357,65 +357,6 @@ class SQLiteLedger:
             ).fetchall()
         return [_record(row) for row in rows]
 
-    def relations_for(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """The relations the ledger holds for each memory id (in extraction order)."""
-        out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-        columns = ", ".join(RELATION_FIELDS)
-        with self._read() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for row in conn.execute(
-                    f"SELECT memory_id, {columns} FROM relations WHERE memory_id IN ({marks})"
-                    " ORDER BY memory_id, position",
-                    chunk,
-                ):
-                    out[row[0]].append(dict(zip(RELATION_FIELDS, row[1:], strict=True)))
-        return out
-
-    def relations_touching(
-        self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
-    ) -> list[dict[str, Any]]:
-        """One-hop lookups (entities by normalized name, or the relations of given memories) in
-        exactly this scope: served here, without opening the graph, because they are indexed."""
-        norms = list(dict.fromkeys(normalize_entity(n) for n in names))
-        items = dict(zip(("user_id", "agent_id", "run_id"), scope.values(), strict=True))
-        scope_sql = " AND ".join(f"{k} IS ?" for k in items)
-        clauses, params = [], []
-        if norms:
-            marks = ",".join("?" * len(norms))
-            clauses += [f"source_norm IN ({marks})", f"destination_norm IN ({marks})"]
-            params += norms + norms
-        if memory_ids:
-            clauses.append(f"memory_id IN ({','.join('?' * len(memory_ids))})")
-            params += list(memory_ids)
-        if not clauses:
-            return []
-        columns = ", ".join(RELATION_FIELDS)
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT memory_id, {columns} FROM relations WHERE {scope_sql} AND ({' OR '.join(clauses)})"
-                " ORDER BY memory_id, position LIMIT ?",
-                [*items.values(), *params, limit],
-            ).fetchall()
-        return [{"memory_id": row[0], **dict(zip(RELATION_FIELDS, row[1:], strict=True))} for row in rows]
-
-    def entity_names(self, scope: Scope) -> dict[str, str | None]:
-        """Distinct entity names in exactly this scope, with a type each (None if unknown)."""
-        items = dict(zip(("user_id", "agent_id", "run_id"), scope.values(), strict=True))
-        sql = " AND ".join(f"{k} IS ?" for k in items)
-        params = list(items.values())
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT source, source_type FROM relations WHERE {sql}"
-                f" UNION SELECT destination, destination_type FROM relations WHERE {sql}",
-                params + params,
-            ).fetchall()
-        names: dict[str, str | None] = {}
-        for name, kind in rows:
-            names[name] = names.get(name) or kind
-        return names
-
     def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None:
         sql, params = _scope_sql(scope)
         with self._read() as conn:
@@ -446,11 +387,6 @@ class SQLiteLedger:
                 f" (SELECT count(*) FROM index_outbox), (SELECT count(*) FROM memories WHERE {PENDING_INFERENCE})"
             ).fetchone()
         return {"memories": one[0], "history_events": one[1], "pending_index": one[2], "pending_inference": one[3]}
-
-    def relation_counts(self) -> dict[str, int]:
-        with self._read() as conn:
-            relations = conn.execute("SELECT count(*) FROM relations").fetchone()[0]
-        return {"relations": relations}
 
     # -- meta and embedding cache ---------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.components import VECTORS
+from memorch.records import deletion, new_record
 from memorch.storage.base import Change
 
 
@@ -37,10 +38,10 @@ async def test_pending_index_work_is_replayed(config: MemoryConfig) -> None:
     components = first.components
     vector = components.embedder.embed(["My sister lives in Oslo"])[0]
     scope = first._scope("p", None, None, required=True)
-    record = first.new_record("My sister lives in Oslo", vector, scope, {}, "2026-01-01T00:00:00+00:00")
+    record = new_record("My sister lives in Oslo", vector, scope, {}, "2026-01-01T00:00:00+00:00")
     # Ledger-only writes, as if the process died before touching the index:
     components.ledger.apply([Change("ADD", record)], [VECTORS])
-    components.ledger.apply([first.deletion(components.ledger.get(doomed))], [VECTORS])
+    components.ledger.apply([deletion(components.ledger.get(doomed))], [VECTORS])
     assert set(components.ledger.pending(VECTORS)) == {record.id, doomed}
     assert record.id not in components.vectors.all_ids() and doomed in components.vectors.all_ids()
     await first.close()

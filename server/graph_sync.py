@@ -1,0 +1,52 @@
+"""Keeping the Kuzu graph in step with the ledger, off the request path.
+
+Kuzu checkpoints on every close (30-100 ms once relations exist, holding the GIL) and memorch
+opens it per operation so two processes can share a data directory. So graph writes wait a
+moment after the last write (``graph_flush_delay``) and a burst of adds shares one open.
+Searches read relations from the ledger (same data), and graph reads call ``flush`` first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .components import Components
+from .errors import StorageError
+
+log = logging.getLogger("memorch.graph")
+
+
+class GraphSync:
+    def __init__(self, components: Components, delay: float) -> None:
+        self.components = components
+        self.delay = delay
+        self.lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    def schedule(self) -> None:
+        """Drain the graph outbox soon (one pending drain at a time)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._later())
+
+    async def _later(self) -> None:
+        await asyncio.sleep(self.delay)
+        await self.flush_quietly()
+
+    async def flush(self) -> int:
+        """Apply every graph change the ledger owes (from any process); raises on failure."""
+        async with self.lock:
+            return await asyncio.to_thread(self.components.drain_graph)
+
+    async def flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except StorageError:
+            # The work stays in the ledger's outbox (pending_index in stats) and is retried by
+            # the next write, flush or start.
+            log.warning("graph update deferred; it stays queued", exc_info=True)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # the debounced drain: flushed right here instead
+        await self.flush_quietly()
