@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,18 @@ def _quote(value: str) -> str:
 def _id_list(ids: Sequence[str]) -> str:
     # Ids are UUIDs made by memorch; checking them keeps the IN list free of user text.
     return ", ".join(_quote(str(uuid.UUID(i))) for i in ids)
+
+
+@contextmanager
+def _write_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise StorageError(
+            f"LanceDB {action} failed: {exc}",
+            error_code="VECTOR_WRITE_FAILED",
+            suggestion="the ledger keeps the change; it is replayed on restart",
+        ) from exc
 
 
 def scope_filter(scope: Scope) -> str | None:
@@ -122,19 +135,13 @@ class LanceVectorIndex:
         if not records:
             return
         with self._lock:
-            try:
+            with _write_errors("upsert"):
                 (
                     self._table.merge_insert("id")
                     .when_matched_update_all()
                     .when_not_matched_insert_all()
                     .execute(self._rows(records))
                 )
-            except (OSError, ValueError, RuntimeError) as exc:
-                raise StorageError(
-                    f"LanceDB upsert failed: {exc}",
-                    error_code="VECTOR_WRITE_FAILED",
-                    suggestion="the ledger keeps the change; it is replayed on restart",
-                ) from exc
             self._after_write(len(records))
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -142,14 +149,8 @@ class LanceVectorIndex:
             return
         with self._lock:
             for start in range(0, len(ids), 500):
-                try:
+                with _write_errors("delete"):
                     self._table.delete(f"id IN ({_id_list(ids[start : start + 500])})")
-                except (OSError, ValueError, RuntimeError) as exc:
-                    raise StorageError(
-                        f"LanceDB delete failed: {exc}",
-                        error_code="VECTOR_WRITE_FAILED",
-                        suggestion="the ledger keeps the change; it is replayed on restart",
-                    ) from exc
             self._after_write(len(ids))
 
     def _after_write(self, n: int) -> None:

@@ -10,6 +10,8 @@ import pytest
 
 from memorch import AsyncMemory, Memory, MemoryConfig
 
+from .fake_llm import FakeLLM
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,3 +36,25 @@ async def amem(config: MemoryConfig) -> AsyncIterator[AsyncMemory]:
 def mem(config: MemoryConfig) -> Iterator[Memory]:
     with Memory(config) as memory:
         yield memory
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    """The scripted OpenAI-compatible server on 127.0.0.1."""
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+def fake_llm_config(tmp_path: Path, fake: FakeLLM, **overrides: object) -> MemoryConfig:
+    """A config whose LLM is ``fake`` (reached through LiteLLM's real HTTP path)."""
+    settings: dict[str, object] = dict(
+        data_dir=tmp_path / "data",
+        graph="off",
+        llm_model="openai/fake-model",
+        llm_api_base=fake.url,
+        llm_api_key="test-key",
+        llm_max_retries=0,
+    )
+    settings.update(overrides)
+    return MemoryConfig(**settings)  # type: ignore[arg-type]

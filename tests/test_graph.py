@@ -8,34 +8,19 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from memorch import AsyncMemory, MemoryConfig
 
+from .conftest import fake_llm_config
 from .fake_llm import FakeLLM, Request
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
-
-
 def graph_config(tmp_path: Path, fake: FakeLLM, **overrides) -> MemoryConfig:
-    settings = dict(
-        data_dir=tmp_path / "data",
-        graph="on",
-        llm_model="openai/fake-model",
-        llm_api_base=fake.url,
-        llm_api_key="k",
-        llm_max_retries=0,
-    )
-    settings.update(overrides)
-    return MemoryConfig(**settings)
+    return fake_llm_config(tmp_path, fake, **{"graph": "on", "llm_api_key": "k", **overrides})
 
 
 @pytest.fixture

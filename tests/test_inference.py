@@ -3,38 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from memorch import AsyncMemory, AuthenticationError, MemoryConfig, NetworkError
 
+from .conftest import fake_llm_config
 from .fake_llm import Delay, Failure, FakeLLM
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    server = FakeLLM().start()
-    yield server
-    server.stop()
 
 
 def llm_config(tmp_path: Path, fake: FakeLLM, **overrides) -> MemoryConfig:
     settings = dict(
-        data_dir=tmp_path / "data",
-        graph="off",
-        llm_model="openai/fake-model",
-        llm_api_base=fake.url,
-        llm_api_key="test-key",
-        llm_max_retries=2,
-        llm_backoff_base=0.01,
-        llm_timeout=5,
-        circuit_failure_threshold=3,
-        circuit_cooldown=60,
+        llm_max_retries=2, llm_backoff_base=0.01, llm_timeout=5, circuit_failure_threshold=3, circuit_cooldown=60
     )
-    settings.update(overrides)
-    return MemoryConfig(**settings)
+    return fake_llm_config(tmp_path, fake, **{**settings, **overrides})
 
 
 @pytest.fixture
