@@ -28,9 +28,6 @@ from .records import deletion, new_record, not_found, replaced, utc_now
 
 log = logging.getLogger("memorch")
 T = TypeVar("T")
-# A filtered search asks LanceDB for these ids directly up to this many; past it, it searches
-# the scope with over-fetching and keeps the hits that pass the filter.
-MAX_ID_PREFILTER = 2000
 
 
 class AsyncMemory(AdminMixin):
@@ -215,38 +212,33 @@ class AsyncMemory(AdminMixin):
         limit: int = 10,
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
+        explain: bool = False,
     ) -> dict[str, Any]:
-        """Memories of the scope closest in meaning to ``query``; scores in [0, 1]."""
+        """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
+        graph links fused by reciprocal rank; scores in [0, 1]; ``explain`` adds per-signal ranks."""
+        from .retrieval import hybrid_search
+
         scope = self._scope(user_id, agent_id, run_id, required=True)
         query = validation.text(query, self.config.max_text_bytes, "query")
         limit, min_score = validation.limit(limit), validation.threshold(threshold)
         where = compile_filters(filters)
         await self._ready()
         vector = (await self._run(self.components.embedder.embed, [query]))[0]
-        hits = await self._run(self._vector_hits, vector, scope, limit, where)
-        records = {r.id: r for r in await self._run(self.components.ledger.get_many, [h.id for h in hits])}
-        results = [
-            {**records[h.id].public(), "score": round(h.score, 6)}
-            for h in hits
-            if h.id in records and (min_score is None or h.score >= min_score)
-        ]
+        ranked = await self._run(hybrid_search, self.components, self.config, query, vector, scope, limit, where)
+        records = {r.id: r for r in await self._run(self.components.ledger.get_many, [h.id for h in ranked])}
+        results = []
+        for hit in ranked:
+            if hit.id in records and (min_score is None or hit.score >= min_score):
+                item = {**records[hit.id].public(), "score": round(hit.score, 6)}
+                if explain:
+                    item["explain"] = hit.signals
+                results.append(item)
         if not self.config.graph_enabled:
             return {"results": results}
         from .graph_memory import search_relations
 
         relations = await self._run(search_relations, self.components, scope, query, [r["id"] for r in results])
         return {"results": results, "relations": relations}
-
-    def _vector_hits(self, vector: Any, scope: Scope, limit: int, where: Any) -> list[Any]:
-        vectors, ledger = self.components.vectors, self.components.ledger
-        if where is None:
-            return vectors.search(vector, scope, limit)
-        allowed = ledger.ids(scope, where)
-        if len(allowed) <= MAX_ID_PREFILTER:
-            return vectors.search(vector, scope, limit, only_ids=allowed)
-        allowed_set = set(allowed)
-        hits = vectors.search(vector, scope, limit * 20)
-        return [h for h in hits if h.id in allowed_set][:limit]
 
     async def history(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None

@@ -8,6 +8,7 @@ literals) or checked to be a UUID, never pasted raw.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -22,9 +23,14 @@ from memorch.errors import StorageError, ValidationError, VectorSearchError
 from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
 
 TABLE = "memories"
+_NOTHING = "false"  # a filter no row passes
 # Past this many rows written since the last optimize, fold new rows into the indexes
 # (LanceDB searches unindexed rows by brute force until then, which is correct but slower).
-OPTIMIZE_EVERY = 2000
+OPTIMIZE_EVERY = 100
+# Below this many rows brute force is exact and fast (~7 ms at 100k is not: ~200 ms); past it
+# an IVF-HNSW-SQ index is built in the background (3.5 ms at 100k, measured in DESIGN §9).
+ANN_MIN_ROWS = 50_000
+log = logging.getLogger("memorch.vectors")
 
 
 def _quote(value: str) -> str:
@@ -65,6 +71,7 @@ class LanceVectorIndex:
 
         self.dimension = dimension
         self._lock = threading.Lock()
+        self._maintaining = threading.Lock()
         self._writes_since_optimize = 0
         self._schema = pa.schema(
             [
@@ -112,7 +119,7 @@ class LanceVectorIndex:
         from lancedb.index import FTS, BTree
 
         table.create_index("memory", config=FTS(), replace=True)
-        for key in SCOPE_KEYS:
+        for key in ("id", *SCOPE_KEYS):
             table.create_index(key, config=BTree(), replace=True)
 
     def _rows(self, records: Sequence[MemoryRecord]) -> Any:
@@ -135,14 +142,24 @@ class LanceVectorIndex:
         if not records:
             return
         with self._lock:
+            # Replace-by-id as delete + append: an append costs ~3 ms whatever the table size,
+            # while merge_insert joins against the whole table (25 ms at 600 rows and growing).
+            # A crash in between leaves the id in the ledger's outbox, so it is replayed.
+            ids = [r.id for r in records]
             with _write_errors("upsert"):
-                (
-                    self._table.merge_insert("id")
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute(self._rows(records))
-                )
+                present = self._present(ids)
+                if present:
+                    self._table.delete(f"id IN ({_id_list(present)})")
+                self._table.add(self._rows(records))
             self._after_write(len(records))
+
+    def _present(self, ids: Sequence[str]) -> list[str]:
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._table.search().where(f"id IN ({_id_list(chunk)})").select(["id"]).limit(len(chunk))
+            found += rows.to_arrow().column("id").to_pylist()
+        return found
 
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:
@@ -155,22 +172,50 @@ class LanceVectorIndex:
 
     def _after_write(self, n: int) -> None:
         self._writes_since_optimize += n
-        if self._writes_since_optimize >= OPTIMIZE_EVERY:
-            self._table.optimize()
+        if self._writes_since_optimize >= OPTIMIZE_EVERY and not self._maintaining.locked():
             self._writes_since_optimize = 0
+            threading.Thread(target=self._maintain, name="memorch-lance-optimize", daemon=True).start()
+
+    def _maintain(self) -> None:
+        """Off the request path: compact small fragments, fold new rows into the FTS and scalar
+        indexes, and build the ANN index once the table is large enough. Readers keep reading
+        the previous version meanwhile."""
+        if not self._maintaining.acquire(blocking=False):
+            return
+        try:
+            if self.count() >= ANN_MIN_ROWS and not self._has_vector_index():
+                self._build_vector_index()
+            self._table.optimize()
+        except (OSError, ValueError, RuntimeError):
+            # Only performance is at stake (unoptimized data is still searched, exactly); the
+            # next write schedules another attempt.
+            log.warning("LanceDB maintenance failed; will retry", exc_info=True)
+        finally:
+            self._maintaining.release()
+
+    def _has_vector_index(self) -> bool:
+        return any(getattr(ix, "columns", []) == ["vector"] for ix in self._table.list_indices())
+
+    def _build_vector_index(self) -> None:
+        from lancedb.index import HnswSq
+
+        self._table.create_index("vector", config=HnswSq(distance_type="cosine"))
+
+    def maintain_now(self) -> None:
+        """Run maintenance in the caller's thread (benchmarks, `memorch reindex`)."""
+        self._writes_since_optimize = 0
+        self._maintain()
 
     def search(
         self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
     ) -> list[VectorHit]:
-        where = [w for w in (scope_filter(scope),) if w]
-        if only_ids is not None:
-            if not only_ids:
-                return []
-            where.append(f"id IN ({_id_list(only_ids)})")
+        where = self._where(scope, only_ids)
+        if where == _NOTHING:
+            return []
         query = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
         query = query.distance_type("cosine").select(["id", "_distance"]).limit(limit)
         if where:
-            query = query.where(" AND ".join(where), prefilter=True)
+            query = query.where(where, prefilter=True)
         try:
             table = query.to_arrow()
         except (OSError, ValueError, RuntimeError) as exc:
@@ -180,6 +225,42 @@ class LanceVectorIndex:
         ids = table.column("id").to_pylist()
         distances = table.column("_distance").to_pylist()
         return [VectorHit(i, float(min(1.0, max(0.0, 1.0 - d)))) for i, d in zip(ids, distances, strict=True)]
+
+    def text_search(
+        self, query: str, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
+    ) -> list[VectorHit]:
+        """BM25 over memory text (LanceDB native FTS). ``score`` is the raw BM25 score.
+
+        The query is a plain match query, never parsed: quotes, ``AND``, ``field:`` and any
+        script are just text.
+        """
+        from lancedb.query import MatchQuery
+
+        if not query.strip():
+            return []
+        where = self._where(scope, only_ids)
+        if where == _NOTHING:
+            return []
+        search = self._table.search(MatchQuery(query, "memory"), query_type="fts")
+        search = search.select(["id", "_score"]).limit(limit)
+        if where:
+            search = search.where(where, prefilter=True)
+        try:
+            table = search.to_arrow()
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise VectorSearchError(
+                f"LanceDB full-text search failed: {exc}", suggestion="retry; if it persists run `memorch reindex`"
+            ) from exc
+        ids, scores = table.column("id").to_pylist(), table.column("_score").to_pylist()
+        return [VectorHit(i, float(s)) for i, s in zip(ids, scores, strict=True)]
+
+    def _where(self, scope: Scope, only_ids: Sequence[str] | None) -> str | None:
+        where = [w for w in (scope_filter(scope),) if w]
+        if only_ids is not None:
+            if not only_ids:
+                return _NOTHING
+            where.append(f"id IN ({_id_list(only_ids)})")
+        return " AND ".join(where) if where else None
 
     def count(self) -> int:
         return int(self._table.count_rows())

@@ -1,0 +1,107 @@
+"""Hybrid retrieval: vector similarity + BM25 full text + graph links, fused by reciprocal rank.
+
+Each signal ranks candidates on its own; a memory's fused score is the weighted sum of
+``1 / (k + rank)`` over the signals that found it, divided by what a memory ranked first by every
+signal that found anything would get. So scores lie in [0, 1], 1 meaning "top of every list".
+Metadata filters and the scope are pre-filters of every signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from memorch.storage.base import Scope, VectorHit
+
+from .components import Components
+from .config import MemoryConfig
+
+# A filtered search hands LanceDB the matching ids up to this many; past it, each signal
+# over-fetches within the scope and keeps the hits that pass the filter.
+MAX_ID_PREFILTER = 2000
+MIN_FETCH = 30
+
+
+@dataclass
+class Ranked:
+    id: str
+    score: float
+    signals: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _graph_hits(components: Components, scope: Scope, query: str, fetch: int) -> list[VectorHit]:
+    """Memories that state relations about entities the query names, most relations first."""
+    from .graph_memory import query_ngrams
+
+    rows = components.ledger.relations_touching(scope, query_ngrams(query), [], fetch * 4)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["memory_id"]] = counts.get(row["memory_id"], 0) + 1
+    ranked = sorted(counts, key=lambda i: -counts[i])[:fetch]
+    return [VectorHit(i, float(counts[i])) for i in ranked]
+
+
+def _signals(
+    components: Components,
+    config: MemoryConfig,
+    query: str,
+    vector: np.ndarray,
+    scope: Scope,
+    fetch: int,
+    only_ids: Sequence[str] | None,
+) -> dict[str, list[VectorHit]]:
+    vectors = components.vectors
+    signals = {
+        "vector": vectors.search(vector, scope, fetch, only_ids),
+        "text": vectors.text_search(query, scope, fetch, only_ids),
+    }
+    if config.graph_enabled:
+        hits = _graph_hits(components, scope, query, fetch)
+        if only_ids is not None:
+            allowed = set(only_ids)
+            hits = [h for h in hits if h.id in allowed]
+        signals["graph"] = hits
+    return signals
+
+
+def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float], k: int) -> list[Ranked]:
+    raw_name = {"vector": "similarity", "text": "bm25", "graph": "relations"}
+    ranked: dict[str, Ranked] = {}
+    for name, hits in signals.items():
+        weight = weights.get(name, 0.0)
+        for rank, hit in enumerate(hits, start=1):
+            item = ranked.setdefault(hit.id, Ranked(hit.id, 0.0))
+            item.score += weight / (k + rank)
+            item.signals[name] = {"rank": rank, raw_name.get(name, "score"): round(hit.score, 6)}
+    best = sum(weights.get(name, 0.0) / (k + 1) for name, hits in signals.items() if hits)
+    for item in ranked.values():
+        item.score = min(1.0, item.score / best) if best else 0.0
+    # Ties (e.g. first in one list, second in the other, and vice versa) go to the closer meaning.
+    return sorted(ranked.values(), key=lambda r: (-r.score, -r.signals.get("vector", {}).get("similarity", 0.0), r.id))
+
+
+def hybrid_search(
+    components: Components,
+    config: MemoryConfig,
+    query: str,
+    vector: np.ndarray,
+    scope: Scope,
+    limit: int,
+    where: tuple[str, list[Any]] | None,
+) -> list[Ranked]:
+    fetch = max(limit * 3, MIN_FETCH)
+    only_ids: list[str] | None = None
+    allowed: set[str] | None = None
+    if where is not None:
+        matching = components.ledger.ids(scope, where)
+        if len(matching) <= MAX_ID_PREFILTER:
+            only_ids = matching
+        else:
+            allowed, fetch = set(matching), fetch * 10
+    signals = _signals(components, config, query, vector, scope, fetch, only_ids)
+    if allowed is not None:
+        signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
+    return fuse(signals, config.search_weights, config.rrf_k)[:limit]
