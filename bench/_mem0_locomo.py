@@ -29,6 +29,8 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="mem0-locomo-")
     memory = Memory.from_config(
         {
+            # mem0 builds an LLM client even when every add has infer=False; it is never called.
+            "llm": {"provider": "openai", "config": {"api_key": "unused", "openai_base_url": "http://127.0.0.1:9"}},
             "embedder": {"provider": "huggingface", "config": {"model": str(get_model_path())}},
             "vector_store": {
                 "provider": "qdrant",
