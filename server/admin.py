@@ -80,6 +80,22 @@ class AdminMixin:
         """Bring the graph up to date now (it otherwise follows writes after a short delay)."""
         return await self.graph_sync.flush()
 
+    async def import_memories(
+        self,
+        items: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Store many memories verbatim in batches: ``[{"memory", "metadata"?, "user_id"?...}]``.
+        Every item is validated before anything is written."""
+        from .bulk import import_memories
+
+        default = self._scope(user_id, agent_id, run_id, required=False)
+        return await import_memories(self, list(items), default, progress)  # type: ignore[arg-type]
+
     async def doctor(self) -> list[dict[str, Any]]:
         """Run one real operation against each part (see ``memorch doctor``)."""
         from .maintenance import doctor

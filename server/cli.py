@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -130,6 +131,7 @@ def search(
     limit: int = 10,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     threshold: float | None = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each signal's rank and score")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Find memories by meaning.  Example: memorch search "allergies" --user-id alice"""
@@ -140,6 +142,7 @@ def search(
             limit=limit,
             filters=_json_arg(filters, "--filters"),
             threshold=threshold,
+            explain=explain,
         )
     _emit(result, as_json, lambda r: _table(r["results"], with_score=True))
 
@@ -252,6 +255,44 @@ def graph(
         out.print(table)
 
     _emit(result, as_json, render)
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help='JSONL: one {"memory", "metadata"?, "user_id"?} per line')],
+    user_id: UserOpt = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import memories in batches.  Example: memorch import notes.jsonl --user-id alice"""
+    from rich.progress import Progress
+
+    try:
+        items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        err.print(f"[red]error[/red] cannot read {path}: {exc}")
+        raise typer.Exit(2) from exc
+    with _memory() as m, Progress(console=err, transient=True) as bar:
+        task = bar.add_task("importing", total=len(items))
+        result = m.import_memories(
+            items, **_scope(m, user_id, agent_id, run_id), progress=lambda done, total: bar.update(task, completed=done)
+        )
+    _emit(result, as_json, lambda r: out.print(f"imported {r['imported']}, skipped {r['duplicates']} duplicates"))
+
+
+bench_app = typer.Typer(help="Benchmarks that print numbers.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("locomo")
+def bench_locomo(path: Path) -> None:
+    """LOCOMO recall@k and latency (the protocol of bench/locomo.py).  Example:
+    memorch bench locomo ../shared/bench/locomo_dev.json"""
+    from .bench_locomo import load, run_memorch
+
+    result = run_memorch(load(path), progress=lambda m: err.print(m))
+    sys.stdout.write(json.dumps(result) + "\n")
 
 
 @app.command()

@@ -28,6 +28,7 @@ FORWARDED = (
     "reprocess",
     "doctor",
     "graph",
+    "import_memories",
 )
 
 

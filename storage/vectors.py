@@ -176,11 +176,11 @@ class LanceVectorIndex:
             self._writes_since_optimize = 0
             threading.Thread(target=self._maintain, name="memorch-lance-optimize", daemon=True).start()
 
-    def _maintain(self) -> None:
+    def _maintain(self, wait: bool = False) -> None:
         """Off the request path: compact small fragments, fold new rows into the FTS and scalar
         indexes, and build the ANN index once the table is large enough. Readers keep reading
         the previous version meanwhile."""
-        if not self._maintaining.acquire(blocking=False):
+        if not self._maintaining.acquire(blocking=wait):
             return
         try:
             if self.count() >= ANN_MIN_ROWS and not self._has_vector_index():
@@ -204,7 +204,7 @@ class LanceVectorIndex:
     def maintain_now(self) -> None:
         """Run maintenance in the caller's thread (benchmarks, `memorch reindex`)."""
         self._writes_since_optimize = 0
-        self._maintain()
+        self._maintain(wait=True)
 
     def search(
         self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None

@@ -61,3 +61,27 @@ def test_cli_errors_exit_nonzero_with_a_message(tmp_path: Path) -> None:
     code, out = run(tmp_path, "list", "--json")
     assert code == 0
     assert json.loads(out)["results"] == []
+
+
+def test_cli_import_batches_and_refuses_bad_files_whole(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    lines = [{"memory": f"imported fact number {i} about topic {i % 7}", "metadata": {"n": i}} for i in range(1200)]
+    lines.append({"memory": "imported fact number 3 about topic 3"})  # an exact duplicate
+    lines.append({"memory": "belongs to someone else", "user_id": "other"})
+    good.write_text("\n".join(json.dumps(line) for line in lines))
+    code, out = run(tmp_path, "import", str(good), "--json")
+    assert code == 0, out
+    assert json.loads(out) == {"imported": 1201, "duplicates": 1}
+    code, out = run(tmp_path, "search", "fact number 1117", "--limit", "1", "--json")
+    assert json.loads(out)["results"][0]["metadata"] == {"n": 1117}
+    code, out = run(tmp_path, "list", "--user-id", "other", "--json")
+    assert [r["memory"] for r in json.loads(out)["results"]] == ["belongs to someone else"]
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"memory": "fine"}) + "\n" + json.dumps({"memory": "   "}))
+    result = runner.invoke(
+        app, ["import", str(bad)], env={"MEMORCH_DATA_DIR": str(tmp_path), "MEMORCH_USER_ID": "cli-user"}
+    )
+    assert result.exit_code == 1 and "item 2" in result.output and "EMPTY_TEXT" in result.output
+    code, out = run(tmp_path, "stats", "--json")
+    assert json.loads(out)["memories"] == 1201  # nothing from the bad file was written

@@ -187,3 +187,28 @@ def test_from_config_accepts_mem0_shape(tmp_path) -> None:
         assert memory.add("stored without an LLM call", user_id="x", infer=False)["results"][0]["event"] == "ADD"
     finally:
         memory.close()
+
+
+async def test_hybrid_search_fuses_meaning_and_keywords_and_explains(amem: AsyncMemory) -> None:
+    texts = [
+        "My locker code is QX-7731",
+        "I keep my bike in the garage",
+        "The gym opens at six",
+        "Unicode: 東京 café naïve façade",
+        "quotes ' \" and OR 1=1 -- are just text",
+    ]
+    ids = {t: (await amem.add(t, user_id="h"))["results"][0]["id"] for t in texts}
+    found = await amem.search("QX-7731", user_id="h", limit=3, explain=True)
+    top = found["results"][0]
+    assert top["id"] == ids["My locker code is QX-7731"]  # an exact token: BM25 finds it
+    assert top["explain"]["text"]["rank"] == 1 and top["explain"]["text"]["bm25"] > 0
+    assert top["explain"]["vector"]["rank"] >= 1 and 0 <= top["score"] <= 1
+    assert "explain" not in (await amem.search("QX-7731", user_id="h"))["results"][0]
+    meaning = await amem.search("where is my bicycle stored?", user_id="h", limit=1)
+    assert meaning["results"][0]["id"] == ids["I keep my bike in the garage"]
+    for query in ["東京", "naïve", "' OR 1=1 --", 'title:" AND (', "*", "日本語の質問はどうですか"]:
+        results = (await amem.search(query, user_id="h", limit=5))["results"]
+        assert all(0 <= r["score"] <= 1 for r in results)
+    assert (await amem.search("café", user_id="h", limit=1))["results"][0]["id"] == ids[
+        "Unicode: 東京 café naïve façade"
+    ]

@@ -17,6 +17,7 @@ class MemoryItem(BaseModel):
     created_at: str
     updated_at: str
     score: float | None = None
+    explain: dict[str, dict[str, float]] | None = None  # per-signal rank and raw score (search only)
 
 
 class Relation(BaseModel):

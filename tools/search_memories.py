@@ -14,7 +14,8 @@ from .models import MemoryList
 DESCRIPTION = """Search the user's memories by meaning. Call this before answering anything that
 may depend on what the user told you earlier (preferences, facts, plans).
 
-Results are best first with a score in [0, 1]. `filters` narrows by metadata, e.g.
+Results are best first with a score in [0, 1] (meaning, keywords and entity links fused).
+`filters` narrows by metadata, e.g.
 {"category": "food"}, {"priority": {"gte": 2}}, {"tag": {"in": ["a", "b"]}}, {"OR": [...]}."""
 
 
@@ -32,6 +33,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        explain: Annotated[bool, Field(description="Add each signal's rank and score to every result")] = False,
     ) -> MemoryList:
         with tool_errors():
             result = await state.memory().search(
@@ -40,5 +42,6 @@ def register(server: MCPServer, state: ServerState) -> None:
                 limit=limit,
                 filters=filters,
                 threshold=threshold,
+                explain=explain,
             )
         return MemoryList.model_validate(result)
