@@ -23,11 +23,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from _locomo import DEFAULT_PATH, load, turns  # noqa: E402
 
+from memorch.bench_locomo import load, turns  # noqa: E402
 from tests.fake_llm import FakeLLM, Request  # noqa: E402
+
+DEFAULT_PATH = ROOT.parent / "shared" / "bench" / "locomo_dev.json"
 
 TOKEN_MODEL = "gpt-4.1-mini"
 

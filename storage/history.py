@@ -23,6 +23,7 @@ import numpy as np
 from memorch.errors import StorageError
 
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
+from .cache import CacheQueries, blob
 from .relations import RELATION_FIELDS, RelationQueries
 
 SCHEMA = """
@@ -93,10 +94,6 @@ PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
 
 
-def _blob(vector: np.ndarray | None) -> bytes | None:
-    return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
-
-
 def _vector(blob: bytes | None) -> np.ndarray | None:
     return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
 
@@ -123,7 +120,7 @@ def _scope_sql(scope: Scope) -> tuple[str, list[Any]]:
     return " AND ".join(f"{key} = ?" for key, _ in items), [value for _, value in items]
 
 
-class SQLiteLedger(RelationQueries):
+class SQLiteLedger(RelationQueries, CacheQueries):
     """``HistoryStore`` on one SQLite file. Thread-safe: one connection behind a lock."""
 
     def __init__(self, path: Path) -> None:
@@ -220,7 +217,7 @@ class SQLiteLedger(RelationQueries):
                     json.dumps(r.metadata),
                     r.created_at,
                     r.updated_at,
-                    _blob(r.embedding),
+                    blob(r.embedding),
                 ),
             )
         if change.kind == "DELETE" or change.relations is not None:
@@ -268,7 +265,7 @@ class SQLiteLedger(RelationQueries):
         with self._write() as conn:
             conn.executemany(
                 "UPDATE memories SET embedding = ? WHERE id = ?",
-                [(_blob(v), memory_id) for memory_id, v in vectors.items()],
+                [(blob(v), memory_id) for memory_id, v in vectors.items()],
             )
 
     def outbox_tokens(self, target: str, ids: Sequence[str]) -> dict[str, str]:
@@ -387,34 +384,3 @@ class SQLiteLedger(RelationQueries):
                 f" (SELECT count(*) FROM index_outbox), (SELECT count(*) FROM memories WHERE {PENDING_INFERENCE})"
             ).fetchone()
         return {"memories": one[0], "history_events": one[1], "pending_index": one[2], "pending_inference": one[3]}
-
-    # -- meta and embedding cache ---------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        with self._read() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else row[0]
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self._write() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
-    def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        with self._read() as conn:
-            for start in range(0, len(hashes), 500):
-                chunk = list(hashes[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for text_hash, blob in conn.execute(
-                    f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})",
-                    [model, *chunk],
-                ):
-                    out[text_hash] = np.frombuffer(blob, dtype=np.float32).copy()
-        return out
-
-    def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
-                [(model, h, _blob(v)) for h, v in vectors.items()],
-            )

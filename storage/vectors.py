@@ -209,22 +209,10 @@ class LanceVectorIndex:
     def search(
         self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
     ) -> list[VectorHit]:
-        where = self._where(scope, only_ids)
-        if where == _NOTHING:
-            return []
         query = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-        query = query.distance_type("cosine").select(["id", "_distance"]).limit(limit)
-        if where:
-            query = query.where(where, prefilter=True)
-        try:
-            table = query.to_arrow()
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise VectorSearchError(
-                f"LanceDB search failed: {exc}", suggestion="retry; if it persists run `memorch reindex`"
-            ) from exc
-        ids = table.column("id").to_pylist()
-        distances = table.column("_distance").to_pylist()
-        return [VectorHit(i, float(min(1.0, max(0.0, 1.0 - d)))) for i, d in zip(ids, distances, strict=True)]
+        query = query.distance_type("cosine").select(["id", "_distance"])
+        rows = self._run_query(query, scope, only_ids, limit, "vector")
+        return [VectorHit(i, float(min(1.0, max(0.0, 1.0 - d)))) for i, d in rows]
 
     def text_search(
         self, query: str, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
@@ -238,21 +226,27 @@ class LanceVectorIndex:
 
         if not query.strip():
             return []
+        search = self._table.search(MatchQuery(query, "memory"), query_type="fts").select(["id", "_score"])
+        return [VectorHit(i, float(s)) for i, s in self._run_query(search, scope, only_ids, limit, "full-text")]
+
+    def _run_query(
+        self, query: Any, scope: Scope, only_ids: Sequence[str] | None, limit: int, kind: str
+    ) -> list[tuple[str, float]]:
+        """Apply the scope (and id) pre-filter and the limit; return (id, raw score) pairs."""
         where = self._where(scope, only_ids)
         if where == _NOTHING:
             return []
-        search = self._table.search(MatchQuery(query, "memory"), query_type="fts")
-        search = search.select(["id", "_score"]).limit(limit)
+        query = query.limit(limit)
         if where:
-            search = search.where(where, prefilter=True)
+            query = query.where(where, prefilter=True)
         try:
-            table = search.to_arrow()
+            table = query.to_arrow()
         except (OSError, ValueError, RuntimeError) as exc:
             raise VectorSearchError(
-                f"LanceDB full-text search failed: {exc}", suggestion="retry; if it persists run `memorch reindex`"
+                f"LanceDB {kind} search failed: {exc}", suggestion="retry; if it persists run `memorch reindex`"
             ) from exc
-        ids, scores = table.column("id").to_pylist(), table.column("_score").to_pylist()
-        return [VectorHit(i, float(s)) for i, s in zip(ids, scores, strict=True)]
+        score = "_distance" if "_distance" in table.column_names else "_score"
+        return list(zip(table.column("id").to_pylist(), table.column(score).to_pylist(), strict=True))
 
     def _where(self, scope: Scope, only_ids: Sequence[str] | None) -> str | None:
         where = [w for w in (scope_filter(scope),) if w]

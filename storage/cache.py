@@ -1,0 +1,53 @@
+"""The ledger's small key-value ``meta`` table and the persistent embedding cache.
+
+A mixin of ``SQLiteLedger`` (same connection and locks).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+
+import numpy as np
+
+
+def blob(vector: np.ndarray | None) -> bytes | None:
+    return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
+
+
+class CacheQueries:
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by SQLiteLedger
+        raise NotImplementedError
+
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by SQLiteLedger
+        raise NotImplementedError
+
+    def get_meta(self, key: str) -> str | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        with self._read() as conn:
+            for start in range(0, len(hashes), 500):
+                chunk = list(hashes[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                for text_hash, data in conn.execute(
+                    f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})",
+                    [model, *chunk],
+                ):
+                    out[text_hash] = np.frombuffer(data, dtype=np.float32).copy()
+        return out
+
+    def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
+                [(model, h, blob(v)) for h, v in vectors.items()],
+            )
