@@ -182,7 +182,7 @@ class Resilience:
                 )
             try:
                 result = fn(**kwargs)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001, RUF100 - every provider failure is classified and re-raised typed
                 if not _retryable(exc):  # our request or key is wrong; the model is not down
                     raise translate(exc, model, env_hint) from exc
                 breaker.failure()

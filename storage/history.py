@@ -161,7 +161,7 @@ class SQLiteLedger(RelationQueries, CacheQueries):
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._conn
-                except BaseException:
+                except BaseException:  # noqa: BLE001, RUF100 - roll back on anything (even cancellation), then re-raise
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
