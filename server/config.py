@@ -80,9 +80,8 @@ class MemoryConfig(BaseSettings):
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
     dedup_threshold: float = 0.95
     candidate_limit: int = 10
-    # Hybrid search: reciprocal-rank fusion weights per signal and its k.
+    # Hybrid search: weight of each signal in the relative score fusion.
     search_weights: dict[str, float] = Field(default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 0.5})
-    rrf_k: int = 60
     # Server
     auth_token: str | None = None
     log_level: str = "WARNING"
