@@ -13,6 +13,7 @@ a standard default with nothing fitted to the data, reached 0.667 (``bench/locom
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from .config import MemoryConfig
 # over-fetches within the scope and keeps the hits that pass the filter.
 MAX_ID_PREFILTER = 2000
 MIN_FETCH = 30
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memorch-search")
 
 
 @dataclass
@@ -58,10 +60,10 @@ def _signals(
     only_ids: Sequence[str] | None,
 ) -> dict[str, list[VectorHit]]:
     vectors = components.vectors
-    signals = {
-        "vector": vectors.search(vector, scope, fetch, only_ids),
-        "text": vectors.text_search(query, scope, fetch, only_ids),
-    }
+    # The two LanceDB queries run at once: their work happens in Rust without the GIL, so a
+    # search costs the slower of the two rather than their sum.
+    text_future = _POOL.submit(vectors.text_search, query, scope, fetch, only_ids)
+    signals = {"vector": vectors.search(vector, scope, fetch, only_ids), "text": text_future.result()}
     if config.graph_enabled:
         hits = _graph_hits(components, scope, query, fetch)
         if only_ids is not None:
