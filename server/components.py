@@ -43,6 +43,7 @@ class Components:
         self._vectors: LanceVectorIndex | None = None
         self._graph: Any = None
         self._llm: LLMClient | None = None
+        self._index_file_lock: FileLock | None = None
         self.replayed = False
         self.resilience = Resilience(
             RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
@@ -91,7 +92,9 @@ class Components:
             if self._vectors is None:
                 from memorch.storage.vectors import LanceVectorIndex
 
-                self._vectors = LanceVectorIndex(self.config.data_dir / "lance", self.dimension())
+                dimension = self.dimension()
+                with self._index_lock():  # two processes may create the table and its indexes at once
+                    self._vectors = LanceVectorIndex(self.config.data_dir / "lance", dimension)
             return self._vectors
 
     def dimension(self) -> int:
@@ -139,10 +142,16 @@ class Components:
         return [VECTORS, GRAPH] if self.config.graph_enabled else [VECTORS]
 
     def _index_lock(self) -> FileLock:
-        # Two processes on one data directory take turns writing the derived indexes.
-        from filelock import FileLock
+        # Two processes on one data directory take turns writing the derived indexes. One
+        # instance per process: it is reentrant in a thread, while separate instances on the
+        # same file would block each other.
+        with self._lock:
+            if self._index_file_lock is None:
+                from filelock import FileLock
 
-        return FileLock(str(self.config.data_dir / "index.lock"), timeout=120)
+                self.config.data_dir.mkdir(parents=True, exist_ok=True)
+                self._index_file_lock = FileLock(str(self.config.data_dir / "index.lock"), timeout=120)
+            return self._index_file_lock
 
     def sync_vectors(self, ids: list[str]) -> None:
         """Make the vector index match the ledger for ``ids``, then clear their outbox rows."""

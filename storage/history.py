@@ -127,13 +127,19 @@ class SQLiteLedger(RelationQueries, CacheQueries):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        # Two processes opening a new data directory at once race on switching the journal to
+        # WAL and creating the schema, and SQLite answers "database is locked" without waiting;
+        # a cross-process lock around the open makes the second wait for the first.
+        from filelock import FileLock
+
         try:
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
+            with FileLock(str(path) + ".open.lock", timeout=60):
+                self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+                self._conn.row_factory = sqlite3.Row
+                self._conn.execute("PRAGMA busy_timeout=30000")
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise self._error("open", exc) from exc
 
