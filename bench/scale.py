@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embed-sample", type=int, default=512)
+    parser.add_argument("--layouts", default="many-users,one-user")
     args = parser.parse_args()
     from rich.console import Console
     from rich.progress import Progress
@@ -198,7 +199,7 @@ def main() -> None:
     console = Console(stderr=True)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
-        for layout in ("many-users", "one-user"):
+        for layout in args.layouts.split(","):
             with Progress(console=console, transient=True) as bar:
                 task = bar.add_task(f"importing {size:,} ({layout})", total=size)
                 row = asyncio.run(
