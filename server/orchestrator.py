@@ -215,7 +215,7 @@ class AsyncMemory(AdminMixin):
         explain: bool = False,
     ) -> dict[str, Any]:
         """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
-        graph links fused by reciprocal rank; scores in [0, 1]; ``explain`` adds per-signal ranks."""
+        graph links fused by relative score; scores in [0, 1]; ``explain`` adds per-signal ranks."""
         from .retrieval import hybrid_search
 
         scope = self._scope(user_id, agent_id, run_id, required=True)
