@@ -43,7 +43,7 @@ def _checked(memory: AsyncMemory, items: Iterable[dict[str, Any]], default: Scop
     return out
 
 
-def _store_batch(memory: AsyncMemory, batch: list[tuple[str, Scope, dict]]) -> int:
+def _plan_batch(memory: AsyncMemory, batch: list[tuple[str, Scope, dict]]) -> list[Change]:
     components = memory.components
     vectors = components.embedder.embed([text for text, _, _ in batch])
     seen: set[tuple[Scope, str]] = set()
@@ -54,10 +54,7 @@ def _store_batch(memory: AsyncMemory, batch: list[tuple[str, Scope, dict]]) -> i
             continue
         seen.add(key)
         changes.append(Change("ADD", new_record(text, vector, scope, metadata, now)))
-    if changes:
-        components.write(changes)
-        components.sync_vectors([c.record.id for c in changes])
-    return len(changes)
+    return changes
 
 
 async def import_memories(
@@ -71,7 +68,9 @@ async def import_memories(
     async with memory._write_lock:
         await memory._ready()
         for start in range(0, len(checked), BATCH):
-            imported += await asyncio.to_thread(_store_batch, memory, checked[start : start + BATCH])
+            changes = await asyncio.to_thread(_plan_batch, memory, checked[start : start + BATCH])
+            await memory._commit(changes)  # the same ledger-then-index path as every write
+            imported += len(changes)
             if progress:
                 progress(min(start + BATCH, len(checked)), len(checked))
     return {"imported": imported, "duplicates": len(checked) - imported}

@@ -195,9 +195,6 @@ class Components:
             self.sync_graph(pending[start : start + 500])
         return len(pending)
 
-    def graph_owed(self) -> bool:
-        return self.config.graph_enabled and bool(self.ledger.pending(GRAPH))
-
     def replay_pending(self) -> int:
         """Finish vector-index work a crash left behind (idempotent); the graph drains apart."""
         pending = self.ledger.pending(VECTORS)

@@ -215,18 +215,6 @@ class KuzuGraph:
             )
         return [{"source": a, "relationship": r, "destination": b, "memory_id": m} for a, r, b, m in rows]
 
-    def memories_mentioning(self, scope: Scope, names: Sequence[str]) -> list[str]:
-        keys = [entity_key(scope, n) for n in names]
-        if not keys:
-            return []
-        with self._session() as conn:
-            rows = self._rows(
-                conn,
-                "MATCH (m:Memory)-[:MENTIONS]->(e:Entity) WHERE e.key IN $keys RETURN DISTINCT m.id",
-                {"keys": keys},
-            )
-        return [r[0] for r in rows]
-
     def neighbourhood(self, scope: Scope, name: str, hops: int = 2, limit: int = 100) -> list[dict[str, Any]]:
         """Relations within ``hops`` of an entity (for ``memorch graph``)."""
         hops = max(1, min(hops, 3))
