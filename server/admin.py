@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import validation
@@ -95,6 +96,21 @@ class AdminMixin:
 
         default = self._scope(user_id, agent_id, run_id, required=False)
         return await import_memories(self, list(items), default, progress)  # type: ignore[arg-type]
+
+    async def export_memories(
+        self,
+        path: str | Path,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, int]:
+        """Write memories with their ids, metadata, relations and history to ``path`` as JSONL
+        (every memory of every scope unless a scope is given); ``import_memories`` reads it back."""
+        from .transfer import export_memories
+
+        scope = self._scope(user_id, agent_id, run_id, required=False)
+        return await export_memories(self, Path(path), scope)  # type: ignore[arg-type]
 
     async def doctor(self) -> list[dict[str, Any]]:
         """Run one real operation against each part (see ``memorch doctor``)."""

@@ -1,11 +1,15 @@
 """Bulk import: many memories in batches (one embedding call, one ledger transaction and one
 index append per batch). Duplicates are judged by exact normalized text within a scope; the
-per-memory near-duplicate search of ``add`` is skipped, which is what makes it fast."""
+per-memory near-duplicate search of ``add`` is skipped, which is what makes it fast.
+
+Lines written by ``memorch export`` (they carry an ``id``) are restored with their id,
+timestamps, relations and history (``transfer.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from memorch.storage.base import Change, Scope
@@ -14,6 +18,7 @@ from . import validation
 from .errors import ValidationError
 from .messages import normalized_hash
 from .records import new_record, utc_now
+from .transfer import ExportedMemory, parse_exported
 
 if TYPE_CHECKING:
     from .orchestrator import AsyncMemory
@@ -21,21 +26,37 @@ if TYPE_CHECKING:
 BATCH = 512
 
 
-def _checked(memory: AsyncMemory, items: Iterable[dict[str, Any]], default: Scope) -> list[tuple[str, Scope, dict]]:
+@dataclass(frozen=True)
+class Item:
+    text: str | None  # None: a deleted memory's history, from an export
+    scope: Scope
+    metadata: dict[str, Any]
+    exported: ExportedMemory | None = None  # a line of `memorch export`: restored as it was
+
+
+def _item(memory: AsyncMemory, item: Any, default: Scope) -> Item:
+    if not isinstance(item, dict):
+        raise ValidationError("each item must be an object", error_code="INVALID_ITEM")
+    exported, text = None, None
+    if "id" in item:
+        exported, text = parse_exported(item, memory.config.max_text_bytes)
+    else:
+        text = validation.text(item.get("memory", item.get("text")), memory.config.max_text_bytes, "memory")
+    scope = memory._scope(
+        item.get("user_id", default.user_id),
+        item.get("agent_id", default.agent_id),
+        item.get("run_id", default.run_id),
+        required=True,
+    )
+    return Item(text, scope, validation.metadata(item.get("metadata"), allow_reserved=exported is not None), exported)
+
+
+def _checked(memory: AsyncMemory, items: Iterable[Any], default: Scope) -> list[Item]:
     """Validate every item before anything is written: a bad line changes nothing."""
     out = []
     for number, item in enumerate(items, start=1):
         try:
-            if not isinstance(item, dict):
-                raise ValidationError("each item must be an object", error_code="INVALID_ITEM")
-            text = validation.text(item.get("memory", item.get("text")), memory.config.max_text_bytes, "memory")
-            scope = memory._scope(
-                item.get("user_id", default.user_id),
-                item.get("agent_id", default.agent_id),
-                item.get("run_id", default.run_id),
-                required=True,
-            )
-            out.append((text, scope, validation.metadata(item.get("metadata"))))
+            out.append(_item(memory, item, default))
         except ValidationError as exc:
             exc.details["item"] = number
             exc.message = f"item {number}: {exc.message}"
@@ -43,17 +64,26 @@ def _checked(memory: AsyncMemory, items: Iterable[dict[str, Any]], default: Scop
     return out
 
 
-def _plan_batch(memory: AsyncMemory, batch: list[tuple[str, Scope, dict]]) -> list[Change]:
-    components = memory.components
-    vectors = components.embedder.embed([text for text, _, _ in batch])
-    seen: set[tuple[Scope, str]] = set()
+def _plan_batch(memory: AsyncMemory, batch: list[Item], seen: set[Any]) -> list[Change]:
+    """The batch's changes. New items are judged duplicates by exact text in their scope;
+    exported ones by id (an id the ledger has seen, alive or deleted, is left as it is)."""
+    ledger = memory.components.ledger
+    known = ledger.known_ids([i.exported.id for i in batch if i.exported])
+    fresh = [i for i in batch if not (i.exported and (i.exported.id in known or i.exported.id in seen))]
+    embedded = [i for i in fresh if i.text is not None]
+    vectors = dict(zip(map(id, embedded), memory.components.embedder.embed([i.text for i in embedded]), strict=True))
     changes, now = [], utc_now()
-    for (text, scope, metadata), vector in zip(batch, vectors, strict=True):
-        key = (scope, normalized_hash(text))
-        if key in seen or components.ledger.find_by_hash(scope, key[1]) is not None:
+    for item in fresh:
+        vector = vectors.get(id(item))
+        if item.exported is not None:
+            seen.add(item.exported.id)
+            changes.append(item.exported.change(item.scope, item.text, vector))
+            continue
+        key = (item.scope, normalized_hash(item.text))
+        if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
             continue
         seen.add(key)
-        changes.append(Change("ADD", new_record(text, vector, scope, metadata, now)))
+        changes.append(Change("ADD", new_record(item.text, vector, item.scope, item.metadata, now)))
     return changes
 
 
@@ -64,13 +94,14 @@ async def import_memories(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
     checked = _checked(memory, items, default)
-    imported = 0
+    imported, seen = 0, set()
     async with memory._write_lock:
         await memory._ready()
-        for start in range(0, len(checked), BATCH):
-            changes = await asyncio.to_thread(_plan_batch, memory, checked[start : start + BATCH])
-            await memory._commit(changes)  # the same ledger-then-index path as every write
-            imported += len(changes)
-            if progress:
-                progress(min(start + BATCH, len(checked)), len(checked))
+        with memory.components.vectors.deferred_maintenance():
+            for start in range(0, len(checked), BATCH):
+                changes = await asyncio.to_thread(_plan_batch, memory, checked[start : start + BATCH], seen)
+                await memory._commit(changes)  # the same ledger-then-index path as every write
+                imported += len(changes)
+                if progress:
+                    progress(min(start + BATCH, len(checked)), len(checked))
     return {"imported": imported, "duplicates": len(checked) - imported}

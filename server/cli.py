@@ -259,13 +259,16 @@ def graph(
 
 @app.command("import")
 def import_(
-    path: Annotated[Path, typer.Argument(help='JSONL: one {"memory", "metadata"?, "user_id"?} per line')],
+    path: Annotated[
+        Path, typer.Argument(help='JSONL: one {"memory", "metadata"?, "user_id"?} per line, or a `memorch export` file')
+    ],
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import memories in batches.  Example: memorch import notes.jsonl --user-id alice"""
+    """Import memories in batches; lines from `memorch export` keep their ids and history.
+    Example: memorch import notes.jsonl --user-id alice"""
     from rich.progress import Progress
 
     try:
@@ -279,6 +282,28 @@ def import_(
             items, **_scope(m, user_id, agent_id, run_id), progress=lambda done, total: bar.update(task, completed=done)
         )
     _emit(result, as_json, lambda r: out.print(f"imported {r['imported']}, skipped {r['duplicates']} duplicates"))
+
+
+@app.command("export")
+def export(
+    path: Annotated[Path, typer.Argument(help="where to write the JSONL file")],
+    user_id: Annotated[str | None, typer.Option(help="only this user's memories (default: every scope)")] = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write memories with ids, metadata, relations and history as JSONL (every scope unless
+    one is given); `memorch import` reads the file back.  Example: memorch export backup.jsonl"""
+    with _memory() as m:
+        result = m.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id)
+    _emit(
+        result,
+        as_json,
+        lambda r: out.print(
+            f"exported {r['memories']} memories and {r['deleted']} deleted ones"
+            f" ({r['history_events']} history events) to {path}"
+        ),
+    )
 
 
 bench_app = typer.Typer(help="Benchmarks that print numbers.")

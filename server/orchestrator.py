@@ -228,8 +228,10 @@ class AsyncMemory(AdminMixin):
         records = {r.id: r for r in await self._run(self.components.ledger.get_many, [h.id for h in ranked])}
         results = []
         for hit in ranked:
-            if hit.id in records and (min_score is None or hit.score >= min_score):
-                item = {**records[hit.id].public(), "score": round(hit.score, 6)}
+            record = records.get(hit.id)
+            # The scope check is a second guard: the index already filtered by scope.
+            if record is not None and scope.contains(record) and (min_score is None or hit.score >= min_score):
+                item = {**record.public(), "score": round(hit.score, 6)}
                 if explain:
                     item["explain"] = hit.signals
                 results.append(item)

@@ -29,6 +29,7 @@ FORWARDED = (
     "doctor",
     "graph",
     "import_memories",
+    "export_memories",
 )
 
 

@@ -117,6 +117,9 @@ class Change:
     role: str | None = None
     # Entity relations this memory states: None leaves the stored ones, [] clears them.
     relations: tuple[dict[str, Any], ...] | None = None
+    # Events carried over from an export (``memorch import``): written as they are, instead of
+    # a new event describing this change.
+    history: tuple[HistoryEvent, ...] | None = None
 
 
 @dataclass(frozen=True)

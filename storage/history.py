@@ -25,6 +25,7 @@ from memorch.errors import StorageError
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from .cache import CacheQueries, blob
 from .relations import RELATION_FIELDS, RelationQueries
+from .transfer import TransferQueries
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -113,6 +114,22 @@ def _record(row: sqlite3.Row) -> MemoryRecord:
     )
 
 
+def _event_for(change: Change) -> HistoryEvent:
+    r = change.record
+    return HistoryEvent(
+        id=str(uuid.uuid4()),
+        memory_id=r.id,
+        old_memory=change.old_memory,
+        new_memory=None if change.kind == "DELETE" else r.memory,
+        event=change.kind,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        is_deleted=change.kind == "DELETE",
+        actor_id=change.actor_id,
+        role=change.role,
+    )
+
+
 def _scope_sql(scope: Scope) -> tuple[str, list[Any]]:
     items = scope.items()
     if not items:
@@ -120,7 +137,7 @@ def _scope_sql(scope: Scope) -> tuple[str, list[Any]]:
     return " AND ".join(f"{key} = ?" for key, _ in items), [value for _, value in items]
 
 
-class SQLiteLedger(RelationQueries, CacheQueries):
+class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
     """``HistoryStore`` on one SQLite file. Thread-safe: one connection behind a lock."""
 
     def __init__(self, path: Path) -> None:
@@ -245,25 +262,29 @@ class SQLiteLedger(RelationQueries, CacheQueries):
                     normalize_entity(rel["destination"]),
                 ),
             )
-        conn.execute(
+        events = change.history if change.history is not None else (_event_for(change),)
+        conn.executemany(
             "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
             " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                str(uuid.uuid4()),
-                r.id,
-                change.old_memory,
-                None if change.kind == "DELETE" else r.memory,
-                change.kind,
-                r.created_at,
-                r.updated_at,
-                int(change.kind == "DELETE"),
-                change.actor_id,
-                change.role,
-                r.user_id,
-                r.agent_id,
-                r.run_id,
-            ),
+            [
+                (
+                    e.id,
+                    r.id,
+                    e.old_memory,
+                    e.new_memory,
+                    e.event,
+                    e.created_at,
+                    e.updated_at,
+                    int(e.is_deleted),
+                    e.actor_id,
+                    e.role,
+                    r.user_id,
+                    r.agent_id,
+                    r.run_id,
+                )
+                for e in events
+            ],
         )
 
     def set_embeddings(self, vectors: dict[str, np.ndarray]) -> None:

@@ -141,6 +141,23 @@ async def test_scope_isolation_everywhere(amem: AsyncMemory) -> None:
     assert len(await amem.history(a, user_id="alice")) == 1
 
 
+async def test_a_second_scope_appearing_after_searches_stays_out(amem: AsyncMemory) -> None:
+    """A one-user store searches without LanceDB's scope filter (it would select every row);
+    the index itself must bring the filter back once another scope's rows arrive."""
+    from memorch.storage.base import Scope
+
+    await amem.add("the safe code is 1234", user_id="alice")
+    assert len((await amem.search("safe code", user_id="alice"))["results"]) == 1  # alice covers the table
+    vectors = amem.components.vectors
+    probe = amem.components.embedder.embed(["safe code"])[0]
+    assert vectors._where(Scope(user_id="alice"), None) is None
+    bob = (await amem.add("the safe code for the shed is 9876", user_id="bob"))["results"][0]["id"]
+    assert vectors._where(Scope(user_id="alice"), None) == "user_id = 'alice'"
+    assert bob not in {hit.id for hit in vectors.search(probe, Scope(user_id="alice"), 10)}
+    assert bob not in {hit.id for hit in vectors.text_search("safe code", Scope(user_id="alice"), 10)}
+    assert [r["id"] for r in (await amem.search("safe code", user_id="bob"))["results"]] == [bob]
+
+
 async def test_delete_all_refuses_empty_scope_and_reset_needs_confirm(amem: AsyncMemory) -> None:
     await amem.add("keep me", user_id="k")
     with pytest.raises(ValidationError) as info:

@@ -1,0 +1,85 @@
+"""The ledger's export queries: every memory with its history and relations, page by page.
+
+A mixin of ``SQLiteLedger`` (same connection and locks). A memory that was deleted still has
+its history, so the export walks the memory ids of ``history`` (every memory has at least its
+ADD event) in id order, which the ``history_memory`` index serves as a keyset: each page is one
+short read, and writers are never blocked for the length of an export.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .base import HistoryEvent, MemoryRecord, Scope
+
+PAGE = 500
+EVENT_COLUMNS = "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role"
+
+
+class TransferQueries:
+    # Provided by SQLiteLedger and RelationQueries.
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def get_many(self, ids: Sequence[str]) -> list[MemoryRecord]:
+        raise NotImplementedError
+
+    def relations_for(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def known_ids(self, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` the ledger has seen (alive, or deleted with history left)."""
+        found: set[str] = set()
+        with self._read() as conn:
+            for start in range(0, len(ids), PAGE):
+                chunk = list(ids[start : start + PAGE])
+                marks = ",".join("?" * len(chunk))
+                query = f"SELECT DISTINCT memory_id FROM history WHERE memory_id IN ({marks})"
+                found.update(row[0] for row in conn.execute(query, chunk))
+        return found
+
+    def export_pages(self, scope: Scope) -> Iterator[list[dict[str, Any]]]:
+        """Pages of export rows (``memorch export``): live memories with their relations, and
+        deleted ones as their history only."""
+        after = ""
+        scope_sql = "".join(f" AND {key} = ?" for key, _ in scope.items())
+        query = f"SELECT DISTINCT memory_id FROM history WHERE memory_id > ?{scope_sql} ORDER BY memory_id LIMIT ?"
+        while True:
+            with self._read() as conn:
+                ids = [row[0] for row in conn.execute(query, [after, *(v for _, v in scope.items()), PAGE])]
+            if not ids:
+                return
+            yield self._export_rows(ids)
+            after = ids[-1]
+
+    def _export_rows(self, ids: list[str]) -> list[dict[str, Any]]:
+        records = {r.id: r for r in self.get_many(ids)}
+        relations = self.relations_for(list(records))
+        events: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        scopes: dict[str, dict[str, Any]] = {}
+        marks = ",".join("?" * len(ids))
+        with self._read() as conn:
+            for row in conn.execute(
+                f"SELECT {EVENT_COLUMNS}, user_id, agent_id, run_id FROM history"
+                f" WHERE memory_id IN ({marks}) ORDER BY memory_id, seq",
+                ids,
+            ):
+                values = tuple(row)
+                event = HistoryEvent(*values[:10]).public()  # the EVENT_COLUMNS, in order
+                event["is_deleted"] = bool(event["is_deleted"])
+                del event["memory_id"]
+                events[row["memory_id"]].append(event)
+                scopes[row["memory_id"]] = dict(zip(("user_id", "agent_id", "run_id"), values[10:], strict=True))
+        rows = []
+        for memory_id in ids:
+            record = records.get(memory_id)
+            if record is None:
+                rows.append({"id": memory_id, "deleted": True, **scopes[memory_id], "history": events[memory_id]})
+                continue
+            row = record.public()
+            row.pop("hash", None)
+            rows.append({**row, "relations": relations[memory_id], "history": events[memory_id]})
+        return rows

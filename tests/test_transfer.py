@@ -1,0 +1,113 @@
+"""`memorch export` / `memorch import`: ids, metadata, relations and history survive the round
+trip into an empty store; importing again changes nothing; a bad line changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from memorch import AsyncMemory
+from memorch.errors import ValidationError
+
+from .fake_llm import FakeLLM
+from .test_cli import run
+from .test_graph import graph_config, rel, triples
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def history_of(memory: AsyncMemory, ids: list[str]) -> dict[str, list[dict]]:
+    return {i: await memory.history(i) for i in ids}
+
+
+async def test_export_import_round_trip(tmp_path: Path, fake: FakeLLM) -> None:
+    source = AsyncMemory(graph_config(tmp_path / "a", fake))
+    fake.push(
+        {
+            "memory": [
+                {"event": "ADD", "text": "Alice lives in Lisbon"},
+                {"event": "ADD", "text": "Alice works at Acme"},
+            ],
+            "relations": [rel(0, "Alice", "lives_in", "Lisbon"), rel(1, "Alice", "works_at", "Acme")],
+        }
+    )
+    added = await source.add("Alice lives in Lisbon and works at Acme", user_id="alice", metadata={"src": "chat"})
+    lisbon = next(r["id"] for r in added["results"] if "Lisbon" in r["memory"])
+    await source.update(lisbon, "Alice lives in Porto", metadata={"src": "edit", "n": 2})
+    gone = (await source.add("a passing thought", user_id="alice", infer=False))["results"][0]["id"]
+    await source.delete(gone)
+    await source.add("Bob plays chess", user_id="bob", infer=False)
+    export = tmp_path / "backup.jsonl"
+    counts = await source.export_memories(export)
+    assert counts == {"memories": 3, "deleted": 1, "history_events": 6}
+    exported = lines(export)
+    ids = [row["id"] for row in exported]
+    assert ids == sorted(ids) and gone in ids
+    assert next(row for row in exported if row["id"] == gone)["deleted"] is True
+
+    target = AsyncMemory(graph_config(tmp_path / "b", fake))
+    requests_before = len(fake.chat_requests())
+    assert await target.import_memories(lines(export)) == {"imported": 4, "duplicates": 0}
+    assert len(fake.chat_requests()) == requests_before  # restored as stored: no inference
+    for user in ("alice", "bob"):
+        assert (await target.get_all(user_id=user)) == (await source.get_all(user_id=user))
+    assert await history_of(target, ids) == await history_of(source, ids)
+    found = await target.search("where does Alice live?", user_id="alice", limit=1)
+    assert found["results"][0]["id"] == lisbon  # embedded and indexed on the way in
+    around = await target.graph("Alice", user_id="alice")
+    assert triples(around["relations"]) == triples((await source.graph("Alice", user_id="alice"))["relations"])
+    assert ("Alice", "works_at", "Acme") in triples(around["relations"])
+
+    again = tmp_path / "again.jsonl"
+    await target.export_memories(again)
+    assert again.read_text() == export.read_text()
+    stats = await target.stats()
+    assert await target.import_memories(lines(export)) == {"imported": 0, "duplicates": 4}
+    assert (await target.stats())["history_events"] == stats["history_events"]
+
+    only_bob = tmp_path / "bob.jsonl"
+    assert (await source.export_memories(only_bob, user_id="bob"))["memories"] == 1
+    assert [row["user_id"] for row in lines(only_bob)] == ["bob"]
+    await source.close()
+    await target.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"history": []}, "history"),
+        ({"history": [{"id": "x", "event": "ADD", "created_at": "2026-01-01T00:00:00+00:00"}]}, "history.0.id"),
+        ({"history": [{"id": "6b1e3f4a-1b8e-4f1e-9c1e-2f3a4b5c6d7e", "event": "MERGE", "created_at": "x"}]}, "event"),
+        ({"id": "not-a-uuid"}, "id"),
+        ({"memory": ""}, "memory"),
+    ],
+)
+async def test_a_bad_export_line_changes_nothing(amem: AsyncMemory, change: dict, field: str) -> None:
+    good = {
+        "id": "0c2d6f0e-5a3b-4c1d-8e9f-0a1b2c3d4e5f",
+        "memory": "likes tea",
+        "user_id": "u",
+        "history": [
+            {"id": "1c2d6f0e-5a3b-4c1d-8e9f-0a1b2c3d4e5f", "event": "ADD", "created_at": "2026-01-01T00:00:00+00:00"}
+        ],
+    }
+    with pytest.raises(ValidationError) as caught:
+        await amem.import_memories([{"memory": "fine", "user_id": "u"}, good, {**good, **change}])
+    assert caught.value.details["item"] == 3 and field in caught.value.message
+    assert (await amem.stats())["memories"] == 0
+
+
+def test_cli_export_then_import(tmp_path: Path) -> None:
+    code, out = run(tmp_path / "one", "add", "I am allergic to peanuts", "--json")
+    assert code == 0, out
+    memory_id = json.loads(out)["results"][0]["id"]
+    code, out = run(tmp_path / "one", "export", str(tmp_path / "all.jsonl"), "--json")
+    assert code == 0 and json.loads(out)["memories"] == 1
+    code, out = run(tmp_path / "two", "import", str(tmp_path / "all.jsonl"), "--json")
+    assert code == 0 and json.loads(out) == {"imported": 1, "duplicates": 0}
+    code, out = run(tmp_path / "two", "get", memory_id, "--json")
+    assert code == 0 and json.loads(out)["memory"] == "I am allergic to peanuts"
