@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,19 @@ MAX_VECTOR_DELTAS = 4
 # Below this many rows brute force is exact and fast (~7 ms at 100k is not: ~200 ms); past it
 # an IVF-HNSW-SQ index is built in the background (3.5 ms at 100k, measured in DESIGN §9).
 ANN_MIN_ROWS = 50_000
+# A scope (one user, agent or run) with at most this many rows is searched by brute force over
+# its rows (exact), and larger ones through the ANN index; see ``_plan``.
+FLAT_MAX_ROWS = 5_000
+SCOPE_RECHECK_S = 30.0
 log = logging.getLogger("memorch.vectors")
+
+
+@dataclass(frozen=True)
+class _ScopeRows:
+    version: int
+    at: float
+    covers: bool
+    rows: int
 
 
 def _quote(value: str) -> str:
@@ -82,7 +96,7 @@ class LanceVectorIndex:
         self._writes_since_optimize = 0
         self._optimize_interval = OPTIMIZE_EVERY
         self._deferring = 0
-        self._scope_covers: dict[str, tuple[int, bool]] = {}
+        self._scope_cache: dict[str, _ScopeRows] = {}
         self._schema = pa.schema(
             [
                 pa.field("id", pa.string(), nullable=False),
@@ -266,10 +280,12 @@ class LanceVectorIndex:
         self, query: Any, scope: Scope, only_ids: Sequence[str] | None, limit: int, kind: str
     ) -> list[tuple[str, float]]:
         """Apply the scope (and id) pre-filter and the limit; return (id, raw score) pairs."""
-        where = self._where(scope, only_ids)
+        where, flat = self._plan(scope, only_ids)
         if where == _NOTHING:
             return []
         query = query.limit(limit)
+        if flat and kind == "vector":
+            query = query.bypass_vector_index()
         if where:
             query = query.where(where, prefilter=True)
         try:
@@ -281,34 +297,44 @@ class LanceVectorIndex:
         score = "_distance" if "_distance" in table.column_names else "_score"
         return list(zip(table.column("id").to_pylist(), table.column(score).to_pylist(), strict=True))
 
-    def _where(self, scope: Scope, only_ids: Sequence[str] | None) -> str | None:
-        where = [w for w in (self._scope_where(scope),) if w]
+    def _scope_rows(self, where: str) -> tuple[bool, int]:
+        """(does the scope cover the whole table, how many rows it has), cached per filter.
+
+        Rechecked when the table version moved and the answer was "covers" (another scope's
+        rows may have arrived, and dropping the filter would then be wrong) or is older than
+        ``SCOPE_RECHECK_S`` (a scope that grew past ``FLAT_MAX_ROWS`` should use the index).
+        The orchestrator also drops any hit outside the scope, so a write racing this check
+        cannot leak another scope's memory."""
+        version, now = self._table.version, time.monotonic()
+        cached = self._scope_cache.get(where)
+        if cached is None or (cached.version != version and (cached.covers or now - cached.at > SCOPE_RECHECK_S)):
+            if len(self._scope_cache) > 1000:
+                self._scope_cache.clear()
+            rows = self._table.count_rows(where)
+            cached = _ScopeRows(version, now, rows == self._table.count_rows(), rows)
+            self._scope_cache[where] = cached
+        return cached.covers, cached.rows
+
+    def _plan(self, scope: Scope, only_ids: Sequence[str] | None) -> tuple[str | None, bool]:
+        """The filter to pass LanceDB, and whether the vector query should skip the ANN index.
+
+        - A scope that covers the table (the usual one-user store) gets no filter: the
+          prefilter would select every row for nothing (at 100k rows it cost the vector query
+          3.2 ms and BM25 1.8 ms, bench/scale.py one-user).
+        - A small scope (or an id list) is searched exactly, by brute force over its own rows:
+          for 100 rows among 100k that took 4.3 ms p50 against 6.6 ms through the ANN index,
+          which also misses true neighbours."""
+        where = scope_filter(scope)
+        flat = only_ids is not None
+        if where is not None and only_ids is None:
+            covers, rows = self._scope_rows(where)
+            where, flat = (None, False) if covers else (where, rows <= FLAT_MAX_ROWS)
         if only_ids is not None:
             if not only_ids:
-                return _NOTHING
-            where.append(f"id IN ({_id_list(only_ids)})")
-        return " AND ".join(where) if where else None
-
-    def _scope_where(self, scope: Scope) -> str | None:
-        """The scope's filter, or None when every row is in the scope (the usual one-user
-        store). There LanceDB's prefilter selects the whole table for nothing: at 100k rows it
-        cost the vector query 3.2 ms and the BM25 query 1.8 ms (bench/scale.py, one-user).
-
-        "Covers" is rechecked whenever the table version moved; "does not cover" is kept, since
-        only deletes can undo it and a stale answer then costs time, never correctness. The
-        orchestrator also drops any hit outside the scope, so a write racing this check cannot
-        leak another scope's memory."""
-        where = scope_filter(scope)
-        if where is None:
-            return None
-        cached = self._scope_covers.get(where)
-        version = self._table.version
-        if cached is None or (cached[1] and cached[0] != version):
-            if len(self._scope_covers) > 1000:
-                self._scope_covers.clear()
-            cached = (version, self._table.count_rows(where) == self._table.count_rows())
-            self._scope_covers[where] = cached
-        return None if cached[1] else where
+                return _NOTHING, flat
+            ids = f"id IN ({_id_list(only_ids)})"
+            where = f"{where} AND {ids}" if where else ids
+        return where, flat
 
     def count(self) -> int:
         return int(self._table.count_rows())

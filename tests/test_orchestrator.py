@@ -150,9 +150,9 @@ async def test_a_second_scope_appearing_after_searches_stays_out(amem: AsyncMemo
     assert len((await amem.search("safe code", user_id="alice"))["results"]) == 1  # alice covers the table
     vectors = amem.components.vectors
     probe = amem.components.embedder.embed(["safe code"])[0]
-    assert vectors._where(Scope(user_id="alice"), None) is None
+    assert vectors._plan(Scope(user_id="alice"), None) == (None, False)
     bob = (await amem.add("the safe code for the shed is 9876", user_id="bob"))["results"][0]["id"]
-    assert vectors._where(Scope(user_id="alice"), None) == "user_id = 'alice'"
+    assert vectors._plan(Scope(user_id="alice"), None) == ("user_id = 'alice'", True)  # small: exact
     assert bob not in {hit.id for hit in vectors.search(probe, Scope(user_id="alice"), 10)}
     assert bob not in {hit.id for hit in vectors.text_search("safe code", Scope(user_id="alice"), 10)}
     assert [r["id"] for r in (await amem.search("safe code", user_id="bob"))["results"]] == [bob]
