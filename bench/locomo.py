@@ -29,9 +29,10 @@ def main() -> None:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--baseline", action="store_true")
     parser.add_argument("--mem0-python")
+    parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch's side (local, static)")
     args = parser.parse_args()
     data = load(args.data)
-    result = {"memorch": run_memorch(data, progress=lambda m: print(m, file=sys.stderr))}
+    result = {"memorch": run_memorch(data, progress=lambda m: print(m, file=sys.stderr), embedder=args.embedder)}
     if args.baseline:
         result["dense_bruteforce"] = run_dense_baseline(data)
     if args.baseline and args.mem0_python:

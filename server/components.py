@@ -73,6 +73,7 @@ class Components:
                     c.embedder_api_key,
                     c.embedding_batch_size,
                     call=self.resilience.caller(c.embedder, "MEMORCH_EMBEDDER"),
+                    data_dir=c.data_dir,
                 )
                 self._embedder = CachedEmbedder(inner, self.ledger, c.embedding_cache_size)
             return self._embedder

@@ -12,6 +12,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,7 +109,9 @@ class CachedEmbedder:
     def __init__(self, inner: Embedder, store: VectorCache | None, lru_size: int = 4096) -> None:
         self.inner = inner
         self.model_id = inner.model_id
-        self._store = store
+        # An embedder that is cheaper than a SQLite lookup (the static tier) skips the
+        # persistent cache; the in-memory LRU still serves repeated texts.
+        self._store = store if getattr(inner, "persistent_cache", True) else None
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lru_size = lru_size
         self._lock = threading.Lock()
@@ -158,14 +161,21 @@ def make_embedder(
     api_key: str | None,
     batch_size: int,
     call: Callable[..., object] | None = None,
+    data_dir: Path | None = None,
 ) -> Embedder:
-    """The embedder factory: ``local`` (bundled model) or a LiteLLM embedding model string."""
+    """The embedder factory: ``local`` (bundled model), ``static`` (its fast static tier, see
+    ``memorch.static_embedder``) or a LiteLLM embedding model string."""
     if name in ("local", LOCAL_MODEL_ID, "all-MiniLM-L6-v2"):
         return LocalEmbedder(batch_size=batch_size)
+    if name in ("static", "local/static-MiniLM-L6-v2"):
+        from .static_embedder import StaticEmbedder
+
+        return StaticEmbedder(None if data_dir is None else data_dir / "static-minilm")
     if "/" not in name:
         raise ConfigurationError(
             f"unknown embedder {name!r}",
             error_code="UNKNOWN_EMBEDDER",
-            suggestion="set MEMORCH_EMBEDDER to 'local' or a LiteLLM model such as 'openai/text-embedding-3-small'",
+            suggestion="set MEMORCH_EMBEDDER to 'local', 'static' or a LiteLLM model such as "
+            "'openai/text-embedding-3-small'",
         )
     return LiteLLMEmbedder(name, api_base, api_key, batch_size, call=call)

@@ -139,16 +139,29 @@ class MiniLMEncoder:
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         types = np.array([e.type_ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.float32)
+        x = self._hidden_states(ids, types, mask)
+        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def token_states(self, token_ids: np.ndarray) -> np.ndarray:
+        """The model's output at each token when it is read alone, as ``[CLS] token [SEP]``:
+        the per-token vectors of the static embedder (``memorch.static_embedder``)."""
+        cls, sep = self.tokenizer.token_to_id("[CLS]"), self.tokenizer.token_to_id("[SEP]")
+        ids = np.stack([np.full(len(token_ids), cls), np.asarray(token_ids), np.full(len(token_ids), sep)], 1)
+        x = self._hidden_states(
+            ids.astype(np.int64), np.zeros_like(ids, dtype=np.int64), np.ones(ids.shape, np.float32)
+        )
+        return np.ascontiguousarray(x[:, 1], dtype=np.float32)
+
+    def _hidden_states(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> np.ndarray:
         batch, seq = ids.shape
         x = self.word[ids] + self.position[np.arange(seq)][None] + self.token_type[types]
         x = _layer_norm(x, *self.emb_ln, self.eps).reshape(batch * seq, self.hidden)
         bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]  # hide padding from attention
         for layer in self.layers:
             x = self._forward_layer(x, layer, bias, batch, seq)
-        x = x.reshape(batch, seq, self.hidden)
-        pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return x.reshape(batch, seq, self.hidden)
 
     def _forward_layer(self, x: np.ndarray, layer: _Layer, bias: np.ndarray, batch: int, seq: int) -> np.ndarray:
         h, d = self.heads, self.hidden // self.heads

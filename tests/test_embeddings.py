@@ -43,3 +43,45 @@ def test_cache_avoids_recomputing_in_memory_and_across_instances(tmp_path: Path)
     assert second.model_calls == 0
     np.testing.assert_allclose(a[:2], b, atol=1e-7)
     ledger.close()
+
+
+def test_static_tier_learns_tokens_once_and_keeps_them(tmp_path: Path) -> None:
+    from memorch.static_embedder import StaticEmbedder
+
+    texts = ["I love pizza", "pizza is my favourite food", "the car broke down on the highway"]
+    first = StaticEmbedder(tmp_path / "static")
+    vectors = first.embed(texts)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert first.table.learned > 0
+    learned = first.table.learned
+    first.embed(["pizza car"])  # only known tokens: nothing new to compute
+    assert first.table.learned == learned
+    # Each token's vector is MiniLM's output for it read alone, weighted by log(1 + id).
+    token = first._tokenizer.token_to_id("pizza")
+    expected = LocalEmbedder()._encoder.token_states(np.array([token]))[0] * np.log1p(token)
+    np.testing.assert_allclose(first.table.vectors[token], expected, rtol=1e-5)
+
+    again = StaticEmbedder(tmp_path / "static")  # another process, same data directory
+    np.testing.assert_allclose(again.embed(texts), vectors, atol=1e-6)
+    assert again.table.learned == 0
+    similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
+    assert similar > unrelated + 0.2
+
+
+async def test_static_tier_serves_memory_and_guards_the_switch(tmp_path: Path) -> None:
+    import pytest
+
+    from memorch import AsyncMemory, MemoryConfig, ValidationError
+
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", embedder="static")
+    memory = AsyncMemory(config)
+    await memory.add("I am allergic to peanuts", user_id="u", infer=False)
+    await memory.add("My car is a red hatchback", user_id="u", infer=False)
+    found = await memory.search("peanuts allergy", user_id="u", limit=1)
+    assert found["results"][0]["memory"] == "I am allergic to peanuts"
+    await memory.close()
+    switched = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off"))  # back to MiniLM
+    with pytest.raises(ValidationError) as caught:
+        await switched.search("peanuts", user_id="u")
+    assert caught.value.error_code == "EMBEDDER_CHANGED"
+    await switched.close()
