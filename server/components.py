@@ -206,6 +206,8 @@ class Components:
 
     def close(self) -> None:
         with self._lock:
+            if self._vectors is not None:
+                self._vectors.close()
             if self._ledger is not None:
                 self._ledger.close()
             self._ledger = self._embedder = self._vectors = self._graph = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -151,6 +152,8 @@ class VectorIndex(Protocol):
         self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
     ) -> list[VectorHit]: ...
     def count(self) -> int: ...
+    def deferred_maintenance(self) -> AbstractContextManager[None]: ...
+    def close(self) -> None: ...
 
 
 class GraphIndex(Protocol):

@@ -212,16 +212,15 @@ class LanceVectorIndex:
         self._writes_since_optimize += n
         if self._deferring:
             return
-        if self._writes_since_optimize >= self._optimize_interval and not self._maintaining.locked():
+        # The lock is taken here, before the thread starts, so close() cannot slip in between.
+        if self._writes_since_optimize >= self._optimize_interval and self._maintaining.acquire(blocking=False):
             self._writes_since_optimize = 0
-            threading.Thread(target=self._maintain, name="memorch-lance-optimize", daemon=True).start()
+            threading.Thread(target=self._maintain_held, name="memorch-lance-optimize", daemon=True).start()
 
-    def _maintain(self, wait: bool = False) -> None:
-        """Off the request path: compact small fragments, fold new rows into the FTS and scalar
-        indexes, and build the ANN index once the table is large enough. Readers keep reading
-        the previous version meanwhile."""
-        if not self._maintaining.acquire(blocking=wait):
-            return
+    def _maintain_held(self) -> None:
+        """Off the request path (the caller holds ``_maintaining``): compact small fragments,
+        fold new rows into the FTS and scalar indexes, and build the ANN index once the table
+        is large enough. Readers keep reading the previous version meanwhile."""
         try:
             rows = self.count()
             self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // 50, OPTIMIZE_MAX_INTERVAL))
@@ -248,10 +247,17 @@ class LanceVectorIndex:
         # replace=True swaps in the new index atomically; readers use the old one until then.
         self._table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
 
+    def close(self) -> None:
+        """Wait for background maintenance to finish: its commit is atomic, but a process that
+        removes the directory after closing (tests, benchmarks) must not race it."""
+        with self._maintaining:
+            pass
+
     def maintain_now(self) -> None:
         """Run maintenance in the caller's thread (benchmarks, `memorch reindex`)."""
         self._writes_since_optimize = 0
-        self._maintain(wait=True)
+        self._maintaining.acquire()
+        self._maintain_held()
 
     def search(
         self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
