@@ -1,6 +1,6 @@
 """LOCOMO recall@k and latency: memorch vs brute-force dense vs mem0, in one run.
 
-    python bench/locomo.py [../shared/bench/locomo_dev.json] [--baseline] [--mem0-python PY]
+    python bench/locomo.py [../shared/bench/locomo_dev.json] [--baseline] [--mem0-python PY] [--embedder static]
 
 The protocol is in ``memorch.bench_locomo``. ``--baseline`` adds (a) brute-force cosine in
 numpy over the same embeddings and, with ``--mem0-python`` (an interpreter with ``mem0ai``,
