@@ -1,0 +1,60 @@
+"""The LanceDB index's upkeep on a real table: the ANN index appears past its threshold, is
+rebuilt once deltas pile up, and bulk writes hold maintenance until they end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memorch.records import new_record, utc_now
+from memorch.storage import vectors as lance
+from memorch.storage.base import Scope
+
+
+def records(n: int, seed: int, user: str = "u") -> list:
+    rng = np.random.default_rng(seed)
+    unit = rng.standard_normal((n, 384)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    now = utc_now()
+    return [new_record(f"memory {seed}-{i}", v, Scope(user_id=user), {}, now) for i, v in enumerate(unit)]
+
+
+@pytest.fixture
+def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The production thresholds (50k rows) scaled down so a test can cross them in seconds.
+    monkeypatch.setattr(lance, "ANN_MIN_ROWS", 512)
+    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # only explicit maintenance in this test
+
+
+def test_vector_index_is_built_then_rebuilt_past_its_delta_limit(tmp_path: Path, small_thresholds: None) -> None:
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    index.upsert(records(600, 0))
+    index.maintain_now()
+    assert index._vector_index_segments() == 1  # built once past ANN_MIN_ROWS
+    counts = []
+    for batch in range(1, lance.MAX_VECTOR_DELTAS + 2):
+        index.upsert(records(20, batch))
+        index.maintain_now()
+        counts.append(index._vector_index_segments())
+    # Each fold of new rows adds a delta; the one past the limit triggers a rebuild.
+    assert counts[: lance.MAX_VECTOR_DELTAS - 1] == list(range(2, lance.MAX_VECTOR_DELTAS + 1))
+    assert counts[-1] <= 2
+    probe = records(1, 0)[0]
+    hits = index.search(probe.embedding, Scope(user_id="u"), 5)
+    assert hits[0].score == pytest.approx(1.0, abs=0.02)  # the same vector is found through the index
+    index.close()
+
+
+def test_bulk_writes_defer_maintenance_until_they_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 50)
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    started: list[int] = []
+    monkeypatch.setattr(index, "_maintain_held", lambda: (started.append(index.count()), index._maintaining.release()))
+    with index.deferred_maintenance():
+        for batch in range(4):
+            index.upsert(records(60, batch))
+        assert started == []  # 240 writes, past the 50-write interval, and nothing ran
+    index.close()
+    assert started == [240]  # once, after the bulk write
