@@ -96,6 +96,8 @@ class LanceVectorIndex:
         self._writes_since_optimize = 0
         self._optimize_interval = OPTIMIZE_EVERY
         self._deferring = 0
+        self._schedule_lock = threading.Lock()
+        self._rerun = False
         self._scope_cache: dict[str, _ScopeRows] = {}
         self._schema = pa.schema(
             [
@@ -196,9 +198,11 @@ class LanceVectorIndex:
 
     @contextmanager
     def deferred_maintenance(self) -> Iterator[None]:
-        """Hold index maintenance until a bulk write ends, then run it once in the background:
-        rebuilding the ANN index while an import is still appending costs the import the CPU
-        (a 100k import ran at 1,045/s with rebuilds in between, 1,900/s without)."""
+        """Hold the ANN index build/rebuild until a bulk write ends, then run it once in the
+        background. Rebuilding while an import still appends costs the import the CPU (a 100k
+        import ran at 1,045/s with rebuilds in between, 3,018/s without). The routine fold of
+        new rows into the scalar and FTS indexes goes on meanwhile: without it each batch's
+        replace-by-id lookup would scan every unindexed row, and a 1M import slowed to 870/s."""
         with self._lock:
             self._deferring += 1
         try:
@@ -206,33 +210,53 @@ class LanceVectorIndex:
         finally:
             with self._lock:
                 self._deferring -= 1
-            self._after_write(0)
+            self._schedule(force=True)
 
     def _after_write(self, n: int) -> None:
         self._writes_since_optimize += n
-        if self._deferring:
-            return
-        # The lock is taken here, before the thread starts, so close() cannot slip in between.
-        if self._writes_since_optimize >= self._optimize_interval and self._maintaining.acquire(blocking=False):
-            self._writes_since_optimize = 0
-            threading.Thread(target=self._maintain_held, name="memorch-lance-optimize", daemon=True).start()
+        self._schedule()
+
+    def _schedule(self, force: bool = False) -> None:
+        """Start a maintenance pass in a background thread when enough writes have piled up (or
+        ``force``). The lock is taken before the thread starts, so close() cannot slip in
+        between; a forced request that finds a pass running makes that pass run once more."""
+        with self._schedule_lock:
+            if force:
+                self._rerun = True
+            elif self._writes_since_optimize < self._optimize_interval:
+                return
+            if self._maintaining.acquire(blocking=False):
+                self._writes_since_optimize, self._rerun = 0, False
+                threading.Thread(target=self._maintain_held, name="memorch-lance-optimize", daemon=True).start()
 
     def _maintain_held(self) -> None:
         """Off the request path (the caller holds ``_maintaining``): compact small fragments,
         fold new rows into the FTS and scalar indexes, and build the ANN index once the table
         is large enough. Readers keep reading the previous version meanwhile."""
         try:
+            while True:
+                self._maintain_once()
+                with self._schedule_lock:
+                    if not self._rerun:
+                        self._maintaining.release()
+                        return
+                    self._rerun = False
+        except BaseException:  # noqa: BLE001, RUF100 - never leave the lock held, then re-raise
+            self._maintaining.release()
+            raise
+
+    def _maintain_once(self) -> None:
+        try:
             rows = self.count()
             self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // 50, OPTIMIZE_MAX_INTERVAL))
-            if rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
+            outside_bulk = not self._deferring
+            if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
             self._table.optimize()
         except (OSError, ValueError, RuntimeError):
             # Only performance is at stake (unoptimized data is still searched, exactly); the
             # next write schedules another attempt.
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
-        finally:
-            self._maintaining.release()
 
     def _vector_index_segments(self) -> int:
         """0 without a vector index, else its base index plus deltas."""
