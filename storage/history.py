@@ -25,71 +25,8 @@ from memorch.errors import StorageError
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from .cache import CacheQueries, blob
 from .relations import RELATION_FIELDS, RelationQueries
+from .schema import SCHEMA
 from .transfer import TransferQueries
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS memories (
-    id TEXT PRIMARY KEY,
-    memory TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    user_id TEXT,
-    agent_id TEXT,
-    run_id TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    embedding BLOB
-);
-CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, run_id);
-CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
-CREATE TABLE IF NOT EXISTS history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    memory_id TEXT NOT NULL,
-    old_memory TEXT,
-    new_memory TEXT,
-    event TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT,
-    is_deleted INTEGER NOT NULL DEFAULT 0,
-    actor_id TEXT,
-    role TEXT,
-    user_id TEXT,
-    agent_id TEXT,
-    run_id TEXT
-);
-CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
-CREATE TABLE IF NOT EXISTS index_outbox (
-    memory_id TEXT NOT NULL,
-    target TEXT NOT NULL,
-    token TEXT NOT NULL,
-    PRIMARY KEY (memory_id, target)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS embedding_cache (
-    model TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (model, text_hash)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS relations (
-    memory_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    source_type TEXT,
-    relationship TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    destination_type TEXT,
-    user_id TEXT,
-    agent_id TEXT,
-    run_id TEXT,
-    source_norm TEXT NOT NULL,
-    destination_norm TEXT NOT NULL,
-    PRIMARY KEY (memory_id, position)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS relations_source ON relations (user_id, source_norm);
-CREATE INDEX IF NOT EXISTS relations_destination ON relations (user_id, destination_norm);
-"""
 
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
