@@ -77,7 +77,7 @@ def _plan_batch(memory: AsyncMemory, batch: list[Item], seen: set[Any]) -> list[
         vector = vectors.get(id(item))
         if item.exported is not None:
             seen.add(item.exported.id)
-            changes.append(item.exported.change(item.scope, item.text, vector))
+            changes.append(item.exported.change(item.scope, item.text, vector, item.metadata))
             continue
         key = (item.scope, normalized_hash(item.text))
         if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:

@@ -94,7 +94,7 @@ class ExportedMemory(BaseModel):
     def _uuid(cls, value: str) -> str:
         return _uuid(value)
 
-    def change(self, scope: Scope, text: str | None, vector: Any) -> Change:
+    def change(self, scope: Scope, text: str | None, vector: Any, metadata: dict[str, Any]) -> Change:
         """The ledger change that restores this memory as it was."""
         events = tuple(HistoryEvent(memory_id=self.id, **e.model_dump()) for e in self.history)
         last = self.history[-1]
@@ -105,7 +105,7 @@ class ExportedMemory(BaseModel):
             user_id=scope.user_id,
             agent_id=scope.agent_id,
             run_id=scope.run_id,
-            metadata=validation.metadata(self.metadata, allow_reserved=True),
+            metadata=metadata,
             created_at=self.created_at or self.history[0].created_at,
             updated_at=self.updated_at or last.updated_at or last.created_at,
             embedding=vector,
