@@ -19,6 +19,7 @@ with MiniLM and 0.510 for mem0; the import rate is bounded by the store instead 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ class TokenTable:
             self.vectors = _open_array(directory / "vectors.npy", (vocab, dim), np.float32)
             self.done = _open_array(directory / "done.npy", (vocab,), np.bool_)
 
-    def ensure(self, token_ids: np.ndarray, compute: object) -> None:
+    def ensure(self, token_ids: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> None:
         missing = token_ids[~self.done[token_ids]]
         if not missing.size:
             return
@@ -52,7 +53,7 @@ class TokenTable:
             missing = missing[~self.done[missing]]
             for start in range(0, len(missing), LEARN_BATCH):
                 chunk = missing[start : start + LEARN_BATCH]
-                self.vectors[chunk] = compute(chunk)  # type: ignore[operator]
+                self.vectors[chunk] = compute(chunk)
                 _flush(self.vectors)
                 self.done[chunk] = True  # marked only once the vectors are on disk
                 _flush(self.done)

@@ -25,7 +25,7 @@ from memorch.errors import StorageError
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from .cache import CacheQueries, blob
 from .relations import RELATION_FIELDS, RelationQueries
-from .schema import SCHEMA
+from .schema import EVENT_COLUMNS, SCHEMA, history_event
 from .transfer import TransferQueries
 
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
@@ -331,11 +331,10 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         sql, params = _scope_sql(scope or Scope())
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT id, memory_id, old_memory, new_memory, event, created_at, updated_at,"
-                f" is_deleted, actor_id, role FROM history WHERE memory_id = ? AND {sql} ORDER BY seq",
+                f"SELECT {EVENT_COLUMNS} FROM history WHERE memory_id = ? AND {sql} ORDER BY seq",
                 [memory_id, *params],
             ).fetchall()
-        return [HistoryEvent(**{**dict(row), "is_deleted": bool(row["is_deleted"])}) for row in rows]
+        return [history_event(tuple(row)) for row in rows]
 
     def pending(self, target: str) -> list[str]:
         with self._read() as conn:

@@ -2,6 +2,13 @@
 cache, relations, and a small key/value table. ``CREATE ... IF NOT EXISTS`` throughout, so
 opening an existing ledger is a no-op."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .base import HistoryEvent
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
     id TEXT PRIMARY KEY,
@@ -65,3 +72,13 @@ CREATE TABLE IF NOT EXISTS relations (
 CREATE INDEX IF NOT EXISTS relations_source ON relations (user_id, source_norm);
 CREATE INDEX IF NOT EXISTS relations_destination ON relations (user_id, destination_norm);
 """
+
+# The columns a HistoryEvent is read from, in its field order.
+EVENT_COLUMNS = "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role"
+EVENT_COLUMN_COUNT = len(EVENT_COLUMNS.split(","))
+
+
+def history_event(values: Sequence[Any]) -> HistoryEvent:
+    """A HistoryEvent from a row that starts with ``EVENT_COLUMNS`` (SQLite keeps the flag as 0/1)."""
+    event = HistoryEvent(*values[:EVENT_COLUMN_COUNT])
+    return HistoryEvent(**{**event.__dict__, "is_deleted": bool(event.is_deleted)})

@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .base import HistoryEvent, MemoryRecord, Scope
+from .base import MemoryRecord, Scope
+from .schema import EVENT_COLUMN_COUNT, EVENT_COLUMNS, history_event
 
 PAGE = 500
-EVENT_COLUMNS = "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role"
 
 
 class TransferQueries:
@@ -68,11 +68,11 @@ class TransferQueries:
                 ids,
             ):
                 values = tuple(row)
-                event = HistoryEvent(*values[:10]).public()  # the EVENT_COLUMNS, in order
-                event["is_deleted"] = bool(event["is_deleted"])
+                event = history_event(values).public()
                 del event["memory_id"]
                 events[row["memory_id"]].append(event)
-                scopes[row["memory_id"]] = dict(zip(("user_id", "agent_id", "run_id"), values[10:], strict=True))
+                scope_values = values[EVENT_COLUMN_COUNT:]
+                scopes[row["memory_id"]] = dict(zip(("user_id", "agent_id", "run_id"), scope_values, strict=True))
         rows = []
         for memory_id in ids:
             record = records.get(memory_id)

@@ -355,16 +355,15 @@ class LanceVectorIndex:
           for 100 rows among 100k that took 4.3 ms p50 against 6.6 ms through the ANN index,
           which also misses true neighbours."""
         where = scope_filter(scope)
-        flat = only_ids is not None
-        if where is not None and only_ids is None:
-            covers, rows = self._scope_rows(where)
-            where, flat = (None, False) if covers else (where, rows <= FLAT_MAX_ROWS)
         if only_ids is not None:
             if not only_ids:
-                return _NOTHING, flat
+                return _NOTHING, True
             ids = f"id IN ({_id_list(only_ids)})"
-            where = f"{where} AND {ids}" if where else ids
-        return where, flat
+            return (f"{where} AND {ids}" if where else ids), True
+        if where is None:
+            return None, False
+        covers, rows = self._scope_rows(where)
+        return (None, False) if covers else (where, rows <= FLAT_MAX_ROWS)
 
     def count(self) -> int:
         return int(self._table.count_rows())
