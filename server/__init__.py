@@ -30,6 +30,7 @@ _ERRORS = (
     "StorageError",
     "VectorSearchError",
     "CacheError",
+    "InternalError",
 )
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         CacheError,
         ConfigurationError,
+        InternalError,
         MemoryError,
         MemoryNotFoundError,
         NetworkError,
@@ -53,6 +55,7 @@ __all__ = [
     "AuthenticationError",
     "CacheError",
     "ConfigurationError",
+    "InternalError",
     "Memory",
     "MemoryConfig",
     "MemoryError",

@@ -10,7 +10,12 @@ The hierarchy::
     ├── NetworkError                 a provider could not be reached, timed out, or kept failing
     ├── StorageError                 SQLite / LanceDB / Kuzu failed to read or write
     │   └── VectorSearchError        the vector index failed to answer a query
-    └── CacheError                   the embedding cache could not be read or written
+    ├── CacheError                   the embedding cache could not be read or written
+    └── InternalError                a bug in memorch: an exception nobody classified
+
+An exception that is not a ``MemoryError`` is never mapped to a guess (a ``TypeError`` is not a
+provider outage): it propagates, and only the outermost surface (an MCP tool, a CLI command)
+logs its traceback and reports it as ``InternalError`` (``INTERNAL_ERROR``).
 
 A ``suggestion`` is written for whoever reads it next, usually an assistant: it names the tool
 or argument to use ("call search_memories to find the id"). ``details`` holds machine-readable
@@ -108,10 +113,24 @@ class CacheError(MemoryError):
     default_code = "CACHE_ERROR"
 
 
+class InternalError(MemoryError):
+    """An unexpected exception (a bug). The surface logs the traceback; the client gets this."""
+
+    default_code = "INTERNAL_ERROR"
+
+    @classmethod
+    def wrap(cls, exc: BaseException) -> InternalError:
+        return cls(
+            f"memorch hit an internal error ({type(exc).__name__})",
+            suggestion="this is a bug in memorch: the server log has the traceback; retry once, then report it",
+        )
+
+
 __all__ = [
     "AuthenticationError",
     "CacheError",
     "ConfigurationError",
+    "InternalError",
     "MemoryError",
     "MemoryNotFoundError",
     "NetworkError",
