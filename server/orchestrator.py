@@ -221,6 +221,8 @@ class AsyncMemory(AdminMixin):
         scope = self._scope(user_id, agent_id, run_id, required=True)
         query = validation.text(query, self.config.max_text_bytes, "query")
         limit, min_score = validation.limit(limit), validation.threshold(threshold)
+        if min_score is None:
+            min_score = self.config.search_threshold
         where = compile_filters(filters)
         await self._ready()
         vector = (await self._run(self.components.embedder.embed, [query]))[0]
@@ -230,7 +232,7 @@ class AsyncMemory(AdminMixin):
         for hit in ranked:
             record = records.get(hit.id)
             # The scope check is a second guard: the index already filtered by scope.
-            if record is not None and scope.contains(record) and (min_score is None or hit.score >= min_score):
+            if record is not None and scope.contains(record) and hit.score >= min_score:
                 item = {**record.public(), "score": round(hit.score, 6)}
                 if explain:
                     item["explain"] = hit.signals
