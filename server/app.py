@@ -22,13 +22,13 @@ plans the user shares (add_memory); correct outdated ones (update_memory, delete
 
 
 def build_server(config: MemoryConfig | None = None) -> MCPServer:
-    from memorch.tools import ServerState, register_all
+    from memorch.tools import MemorchServer, ServerState, register_all
 
     config = config or MemoryConfig()
     state = ServerState(config)
     # No lifespan closes the stores: on HTTP transports a lifespan runs per session, and every
     # acknowledged write is already durable in SQLite, so process exit needs no cleanup.
-    server = MCPServer("memorch", instructions=INSTRUCTIONS, log_level=_sdk_level(config.log_level))
+    server = MemorchServer("memorch", instructions=INSTRUCTIONS, log_level=_sdk_level(config.log_level))
     register_all(server, state)
     return server
 
