@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,11 @@ from .errors import ValidationError
 
 ROLES = {"user", "assistant", "system", "tool"}
 _SPACE = re.compile(r"\s+")
+# Sentence punctuation that does not sit between two letters or digits: "peanuts." and
+# "Hi, Sam!" lose theirs, while "10:00", "3.5" and "don't" keep it. Signs and symbols (-5, +1,
+# $5, 50%) always stay: they change what is said.
+_SENTENCE_MARKS = "[.,!?;:\"'“”‘’«»()\\[\\]{}…]+"
+_LOOSE_PUNCTUATION = re.compile(rf"(?<![^\W_]){_SENTENCE_MARKS}|{_SENTENCE_MARKS}(?![^\W_])")
 
 
 @dataclass(frozen=True)
@@ -22,9 +28,16 @@ class Message:
     timestamp: str | None = None  # when it was said, if the caller knows (helps resolve "yesterday")
 
 
+def normalized_text(text: str) -> str:
+    """What makes two texts a repeat of each other: case, width, white space and punctuation
+    outside words do not count."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _SPACE.sub(" ", _LOOSE_PUNCTUATION.sub(" ", folded)).strip()
+
+
 def normalized_hash(text: str) -> str:
-    """The memory ``hash``: case and white space do not make a new memory."""
-    return hashlib.md5(_SPACE.sub(" ", text.strip().casefold()).encode("utf-8")).hexdigest()
+    """The memory ``hash``: a repeat (see ``normalized_text``) has the same hash."""
+    return hashlib.md5(normalized_text(text).encode("utf-8")).hexdigest()
 
 
 def parse_messages(messages: Any, max_bytes: int) -> list[Message]:

@@ -25,6 +25,18 @@ from .errors import StorageError, ValidationError
 from .graph_sync import GraphSync
 from .messages import Message, normalized_hash, parse_messages
 from .records import deletion, new_record, not_found, replaced, utc_now
+from .results import (
+    AddEvent,
+    AddResult,
+    ChangeResult,
+    DeleteAllResult,
+    HistoryItem,
+    MemoryItem,
+    MemoryList,
+    SimilarMemory,
+    event,
+    memory_item,
+)
 
 log = logging.getLogger("memorch")
 T = TypeVar("T")
@@ -106,7 +118,7 @@ class AsyncMemory(AdminMixin):
         metadata: dict[str, Any] | None = None,
         infer: bool | None = None,
         memory_type: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> AddResult:
         """Remember ``messages``. With ``infer`` (default when an LLM is configured) an LLM
         extracts facts and reconciles them with what is known; without, text is stored verbatim.
         """
@@ -124,68 +136,89 @@ class AsyncMemory(AdminMixin):
             return await infer_and_apply(self, parsed, scope, meta, procedural=memory_type is not None)
         return await self.add_verbatim(parsed, scope, meta)
 
-    async def add_verbatim(self, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> dict[str, Any]:
-        """Store each non-system message as it is; exact and near duplicates become NONE."""
+    async def add_verbatim(self, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
+        """Store each non-system message as it is. Only a true repeat (the same text up to case,
+        white space and punctuation) is skipped as NONE; a merely similar memory is reported."""
         stored = [m for m in messages if m.role != "system"]
         if not stored:
             raise ValidationError(
                 "there is nothing to remember: only system messages were given", error_code="EMPTY_TEXT"
             )
         async with self._write_lock:
-            return await self.store_verbatim_locked(stored, scope, metadata, near_duplicates=True)
+            return await self.store_verbatim_locked(stored, scope, metadata)
 
     async def store_verbatim_locked(
-        self, messages: list[Message], scope: Scope, metadata: dict[str, Any], *, near_duplicates: bool
-    ) -> dict[str, Any]:
+        self, messages: list[Message], scope: Scope, metadata: dict[str, Any], **_legacy: Any
+    ) -> AddResult:
         """The verbatim write; the caller holds the write lock."""
         await self._ready()
         vectors = await self._run(self.components.embedder.embed, [m.content for m in messages])
-        results, changes = await self._run(self._plan_verbatim, messages, vectors, scope, metadata, near_duplicates)
+        results, changes = await self._run(self._plan_verbatim, messages, vectors, scope, metadata)
         await self._commit(changes)
         return {"results": results}
 
     def _plan_verbatim(
-        self, messages: list[Message], vectors: Any, scope: Scope, metadata: dict[str, Any], near_duplicates: bool
-    ) -> tuple[list[dict[str, Any]], list[Change]]:
-        results: list[dict[str, Any]] = []
+        self, messages: list[Message], vectors: Any, scope: Scope, metadata: dict[str, Any]
+    ) -> tuple[list[AddEvent], list[Change]]:
+        results: list[AddEvent] = []
         changes: list[Change] = []
         now = utc_now()
         for message, vector in zip(messages, vectors, strict=True):
-            duplicate = self.find_duplicate(message.content, vector, scope, changes, near_duplicates)
-            if duplicate is not None:
-                results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
+            repeat = self.find_repeat(message.content, scope, changes)
+            if repeat is not None:
+                results.append({**event("NONE", repeat), "reason": "the same text is already stored"})
                 continue
             record = new_record(message.content, vector, scope, metadata, now)
+            item = event("ADD", record)
+            similar = self.most_similar(vector, scope, changes)
+            if similar is not None:
+                # An embedding cannot tell "Monday" from "Tuesday" or "allergic" from "not
+                # allergic", so a near-duplicate is stored and only pointed out.
+                item["similar"] = similar
             changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
-            results.append({"id": record.id, "memory": record.memory, "event": "ADD"})
+            results.append(item)
         return results, changes
 
-    def find_duplicate(
-        self, text: str, vector: Any, scope: Scope, pending: list[Change], near: bool = True
-    ) -> MemoryRecord | None:
-        """An existing (or just planned) memory of the scope saying the same thing."""
+    def find_repeat(self, text: str, scope: Scope, pending: list[Change]) -> MemoryRecord | None:
+        """A memory of the scope (stored, or planned in this call) with the same normalized text."""
         text_hash = normalized_hash(text)
-        for change in pending:  # duplicates inside the same call
-            same = change.record.hash == text_hash
-            close = near and float(change.record.embedding @ vector) >= self.config.dedup_threshold
-            if change.kind != "DELETE" and (same or close):
+        for change in pending:
+            if change.kind != "DELETE" and change.record.hash == text_hash:
                 return change.record
-        existing = self.components.ledger.find_by_hash(scope, text_hash)
-        if existing is not None or not near:
-            return existing
+        return self.components.ledger.find_by_hash(scope, text_hash)
+
+    def find_duplicate(
+        self, text: str, vector: Any, scope: Scope, pending: list[Change], near: bool = False
+    ) -> MemoryRecord | None:
+        """Kept for the inference path until it calls ``find_repeat``; only exact repeats."""
+        return self.find_repeat(text, scope, pending)
+
+    def most_similar(self, vector: Any, scope: Scope, pending: list[Change]) -> SimilarMemory | None:
+        """The scope's closest memory when at least ``dedup_threshold`` similar, else None."""
+        best: tuple[float, MemoryRecord] | None = None
+        for change in pending:
+            if change.kind != "DELETE" and change.record.embedding is not None:
+                score = float(change.record.embedding @ vector)
+                if best is None or score > best[0]:
+                    best = (score, change.record)
         hits = self.components.vectors.search(vector, scope, 1)
-        if hits and hits[0].score >= self.config.dedup_threshold:
-            return self.components.ledger.get(hits[0].id)
-        return None
+        if hits and (best is None or hits[0].score > best[0]):
+            record = self.components.ledger.get(hits[0].id)
+            if record is not None:
+                best = (hits[0].score, record)
+        if best is None or best[0] < self.config.dedup_threshold:
+            return None
+        return SimilarMemory(id=best[1].id, memory=best[1].memory, similarity=round(best[0], 4))
 
     # -- read -------------------------------------------------------------------------------
 
     async def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> dict[str, Any]:
-        """One memory by id; ``MemoryNotFoundError`` if unknown or outside the given scope."""
+    ) -> MemoryItem:
+        """One memory by id. With no scope given the id alone decides; a given scope narrows
+        (``MemoryNotFoundError`` when the memory is unknown or outside it)."""
         scope = self._scope(user_id, agent_id, run_id, required=False)
-        return (await self._record(memory_id, scope)).public()
+        return memory_item(await self._record(memory_id, scope))
 
     async def get_all(
         self,
@@ -195,12 +228,12 @@ class AsyncMemory(AdminMixin):
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
         limit: int = 100,
-    ) -> dict[str, Any]:
+    ) -> MemoryList:
         """The scope's memories, newest first, optionally filtered by metadata."""
         scope = self._scope(user_id, agent_id, run_id, required=True)
         where = compile_filters(filters)
         records = await self._run(self.components.ledger.list, scope, where, validation.limit(limit))
-        return {"results": [r.public() for r in records]}
+        return {"results": [memory_item(r) for r in records]}
 
     async def search(
         self,
@@ -213,7 +246,7 @@ class AsyncMemory(AdminMixin):
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         explain: bool = False,
-    ) -> dict[str, Any]:
+    ) -> MemoryList:
         """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
         graph links fused by relative score; scores in [0, 1]; ``explain`` adds per-signal ranks."""
         from .retrieval import hybrid_search
@@ -228,12 +261,13 @@ class AsyncMemory(AdminMixin):
         vector = (await self._run(self.components.embedder.embed, [query]))[0]
         ranked = await self._run(hybrid_search, self.components, self.config, query, vector, scope, limit, where)
         records = {r.id: r for r in await self._run(self.components.ledger.get_many, [h.id for h in ranked])}
-        results = []
+        results: list[MemoryItem] = []
         for hit in ranked:
             record = records.get(hit.id)
             # The scope check is a second guard: the index already filtered by scope.
             if record is not None and scope.contains(record) and hit.score >= min_score:
-                item = {**record.public(), "score": round(hit.score, 6)}
+                item = memory_item(record)
+                item["score"] = round(hit.score, 6)
                 if explain:
                     item["explain"] = hit.signals
                 results.append(item)
@@ -246,14 +280,14 @@ class AsyncMemory(AdminMixin):
 
     async def history(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[HistoryItem]:
         """Every change to one memory, oldest first (kept after the memory is deleted)."""
         memory_id = validation.memory_id(memory_id)
         scope = self._scope(user_id, agent_id, run_id, required=False)
         events = await self._run(self.components.ledger.history, memory_id, scope)
         if not events:
             raise not_found(memory_id)
-        return [e.public() for e in events]
+        return [HistoryItem(**e.public()) for e in events]  # type: ignore[typeddict-item]
 
     # -- change -----------------------------------------------------------------------------
 
@@ -266,7 +300,7 @@ class AsyncMemory(AdminMixin):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> ChangeResult:
         """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
         scope = self._scope(user_id, agent_id, run_id, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
@@ -274,7 +308,7 @@ class AsyncMemory(AdminMixin):
         async with self._write_lock:
             record = await self._record(memory_id, scope)
             if text == record.memory and (new_meta is None or new_meta == record.metadata):
-                return {"id": record.id, "memory": record.memory, "event": "NONE"}
+                return {"id": record.id, "memory": record.memory, "event": "NONE", "message": "already says this"}
             await self._ready()
             vector = (await self._run(self.components.embedder.embed, [text]))[0]
             updated = replaced(record, text, vector, new_meta)
@@ -286,17 +320,28 @@ class AsyncMemory(AdminMixin):
 
     async def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> dict[str, Any]:
-        """Delete one memory; its history stays readable through ``history``."""
+    ) -> ChangeResult:
+        """Delete one memory; its history stays readable through ``history``. Deleting a memory
+        that is already deleted succeeds with event NONE (so a retried call is harmless)."""
+        memory_id = validation.memory_id(memory_id)
         scope = self._scope(user_id, agent_id, run_id, required=False)
         async with self._write_lock:
-            record = await self._record(memory_id, scope)
+            record = await self._run(self.components.ledger.get, memory_id)
+            if record is None or not scope.contains(record):
+                return await self._already_deleted(memory_id, scope)
             await self._commit([deletion(record)])
         return {"id": record.id, "memory": record.memory, "event": "DELETE", "message": "Memory deleted successfully!"}
 
+    async def _already_deleted(self, memory_id: str, scope: Scope) -> ChangeResult:
+        events = await self._run(self.components.ledger.history, memory_id, scope)
+        if not events or not events[-1].is_deleted:
+            raise not_found(memory_id)
+        last_text = events[-1].old_memory or ""
+        return {"id": memory_id, "memory": last_text, "event": "NONE", "message": "Memory was already deleted"}
+
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> DeleteAllResult:
         """Delete every memory of a scope. Refuses an empty scope (see ``reset``)."""
         scope = self._scope(user_id, agent_id, run_id, required=True)
         async with self._write_lock:

@@ -84,18 +84,43 @@ async def test_tool_errors_carry_code_and_next_step(config: MemoryConfig) -> Non
         assert (await client.call_tool("list_memories", {})).structured_content["results"] == []
 
 
-async def test_default_user_scopes_tools(tmp_path: Path) -> None:
+async def test_scope_wide_tools_default_to_the_server_user(tmp_path: Path) -> None:
     config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="alice")
     async with Client(build_server(config)) as client:
         mine = await client.call_tool("add_memory", {"text": "alice owns a cat"})
-        other = await client.call_tool("add_memory", {"text": "bob owns a dog", "user_id": "bob"})
-        other_id = other.structured_content["results"][0]["id"]
-        found = await client.call_tool("search_memories", {"query": "pet"})
+        await client.call_tool("add_memory", {"text": "bob owns a dog", "user_id": "bob"})
+        found = await client.call_tool("search_memories", {"query": "pet", "threshold": 0})
         assert [r["memory"] for r in found.structured_content["results"]] == ["alice owns a cat"]
-        assert (await client.call_tool("get_memory", {"memory_id": other_id})).is_error
-        assert (await client.call_tool("delete_memory", {"memory_id": other_id})).is_error
-        assert not (await client.call_tool("get_memory", {"memory_id": other_id, "user_id": "bob"})).is_error
+        listed = await client.call_tool("list_memories", {})
+        assert [r["memory"] for r in listed.structured_content["results"]] == ["alice owns a cat"]
         assert mine.structured_content["results"][0]["event"] == "ADD"
+
+
+async def test_an_id_from_search_works_in_every_id_tool(tmp_path: Path) -> None:
+    """The id names the memory: no user_id needed; a given user_id narrows (mismatch: not found)."""
+    config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="default")
+    async with Client(build_server(config)) as client:
+        await client.call_tool("add_memory", {"text": "Alice likes hiking and kayaking", "user_id": "alice"})
+        found = await client.call_tool(
+            "search_memories", {"query": "outdoor activities", "user_id": "alice", "threshold": 0}
+        )
+        memory_id = found.structured_content["results"][0]["id"]
+        assert not (await client.call_tool("get_memory", {"memory_id": memory_id})).is_error
+        wrong = await client.call_tool("get_memory", {"memory_id": memory_id, "user_id": "bob"})
+        assert wrong.is_error and wrong.content[0].text.startswith("[MEMORY_NOT_FOUND]")
+        right = await client.call_tool("get_memory", {"memory_id": memory_id, "user_id": "alice"})
+        assert right.structured_content["user_id"] == "alice"
+        assert (
+            await client.call_tool("update_memory", {"memory_id": memory_id, "text": "Alice likes hiking"})
+        ).structured_content["event"] == "UPDATE"
+        history = await client.call_tool("memory_history", {"memory_id": memory_id})
+        assert [e["event"] for e in history.structured_content["events"]] == ["ADD", "UPDATE"]
+        assert (await client.call_tool("delete_memory", {"memory_id": memory_id, "user_id": "bob"})).is_error
+        deleted = await client.call_tool("delete_memory", {"memory_id": memory_id})
+        assert deleted.structured_content["event"] == "DELETE"
+        again = await client.call_tool("delete_memory", {"memory_id": memory_id})  # idempotent, as annotated
+        assert not again.is_error and again.structured_content["event"] == "NONE"
+        assert "already deleted" in again.structured_content["message"]
 
 
 async def test_stdio_subprocess(tmp_path: Path) -> None:

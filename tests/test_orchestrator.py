@@ -42,12 +42,12 @@ async def test_add_get_search_update_delete_history(amem: AsyncMemory) -> None:
     assert events[2]["is_deleted"] is True and events[2]["new_memory"] is None
 
 
-async def test_exact_and_near_duplicates_are_none(amem: AsyncMemory) -> None:
+async def test_only_true_repeats_are_none(amem: AsyncMemory) -> None:
     first = (await amem.add("I live in Berlin", user_id="u"))["results"][0]
     exact = (await amem.add("  i live in   BERLIN ", user_id="u"))["results"][0]
-    near = (await amem.add("I live in Berlin.", user_id="u"))["results"][0]
+    punctuated = (await amem.add("I live in Berlin.", user_id="u"))["results"][0]
     assert exact["event"] == "NONE" and exact["id"] == first["id"]
-    assert near["event"] == "NONE" and near["id"] == first["id"]
+    assert punctuated["event"] == "NONE" and punctuated["id"] == first["id"]
     other_user = (await amem.add("I live in Berlin", user_id="v"))["results"][0]
     assert other_user["event"] == "ADD"  # duplicates are judged within a scope only
     batch = await amem.add(
@@ -60,6 +60,37 @@ async def test_exact_and_near_duplicates_are_none(amem: AsyncMemory) -> None:
     )
     assert [r["event"] for r in batch["results"]] == ["ADD", "NONE"]
     assert len((await amem.get_all(user_id="u"))["results"]) == 2
+
+
+
+NEAR_DUPLICATE_PAIRS = [
+    ("My flight to Paris is on Monday at 10:00", "My flight to Paris is on Tuesday at 10:00"),
+    ("I am allergic to peanuts", "I am not allergic to peanuts"),
+    ("Meeting with Sam at 3pm on Friday", "Meeting with Sam at 4pm on Friday"),
+    ("The rent is 1200 euros a month", "The rent is 1500 euros a month"),
+    ("My sister Anna lives in Porto", "My sister Maria lives in Porto"),
+    ("It is -5 degrees outside", "It is 5 degrees outside"),
+]
+
+
+@pytest.mark.parametrize(("first", "second"), NEAR_DUPLICATE_PAIRS)
+async def test_a_changed_detail_is_stored_not_dropped(amem: AsyncMemory, first: str, second: str) -> None:
+    """Without a model, a near-duplicate is a new statement: stored, and pointed at the similar one."""
+    old = (await amem.add(first, user_id="u"))["results"][0]
+    new = (await amem.add(second, user_id="u"))["results"][0]
+    assert new["event"] == "ADD" and new["id"] != old["id"] and new["memory"] == second
+    stored = {r["memory"] for r in (await amem.get_all(user_id="u"))["results"]}
+    assert stored == {first, second}
+    if "similar" in new:  # reported when the embedding sees them as near-duplicates
+        assert new["similar"]["id"] == old["id"] and new["similar"]["similarity"] >= amem.config.dedup_threshold
+
+
+async def test_a_near_duplicate_is_reported_as_similar(amem: AsyncMemory) -> None:
+    old = (await amem.add("My flight to Paris is on Monday at 10:00", user_id="u"))["results"][0]
+    new = (await amem.add("My flight to Paris is on Tuesday at 10:00", user_id="u"))["results"][0]
+    assert new["similar"]["id"] == old["id"]
+    unrelated = (await amem.add("I play the cello", user_id="u"))["results"][0]
+    assert "similar" not in unrelated
 
 
 async def test_messages_keep_role_and_name_in_history(amem: AsyncMemory) -> None:

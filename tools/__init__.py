@@ -14,7 +14,7 @@ from . import (
     search_memories,
     update_memory,
 )
-from ._common import ServerState
+from ._common import MemorchServer, ServerState
 
 TOOL_MODULES = (
     add_memory,
@@ -33,4 +33,4 @@ def register_all(server: MCPServer, state: ServerState) -> None:
         module.register(server, state)
 
 
-__all__ = ["ServerState", "register_all"]
+__all__ = ["MemorchServer", "ServerState", "register_all"]

@@ -1,19 +1,82 @@
-"""What every tool module shares: the server's state, scope defaults and error translation."""
+"""What every tool module shares: the server's state, argument types a model can read, and the
+one place where failures become tool errors.
+
+Argument types: every parameter carries a description saying when to pass it. Optional values
+are written as a plain JSON type with no ``default: null`` (``anyOf [T, null]`` trips some
+function-calling adapters); omitting the argument is how a model says "not given".
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
-from mcp.server.mcpserver.exceptions import ToolError
+import pydantic
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from pydantic import Field, WithJsonSchema
 
-from memorch.errors import MemoryError
+from memorch.errors import InternalError, MemoryError, ValidationError
 
 if TYPE_CHECKING:
+    from mcp.server.mcpserver import Context
+    from mcp.types import CallToolResult
+
     from memorch.config import MemoryConfig
     from memorch.orchestrator import AsyncMemory
+
+log = logging.getLogger("memorch.tools")
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def optional(json_type: dict[str, Any], description: str) -> Any:
+    """``Annotated`` metadata for an optional argument shown to the model as ``json_type``."""
+    return (WithJsonSchema(json_type), Field(description=description, json_schema_extra=_no_default))
+
+
+def _optional(kind: type, json_type: dict[str, Any], description: str) -> Any:
+    return Annotated[kind | None, *optional(json_type, description)]
+
+
+_STRING = {"type": "string"}
+_OBJECT = {"type": "object"}
+
+MemoryId = Annotated[
+    str,
+    Field(
+        description="The memory's id (a UUID), as returned by search_memories, list_memories or add_memory",
+        min_length=1,
+    ),
+]
+UserId = _optional(
+    str,
+    _STRING,
+    "Whose memories. Omit to use this server's user (MEMORCH_USER_ID); pass it only when the "
+    "assistant serves several people.",
+)
+AgentId = _optional(str, _STRING, "Narrow to memories of one agent (e.g. a named assistant persona). Usually omitted.")
+RunId = _optional(str, _STRING, "Narrow to memories of one run or session. Usually omitted.")
+IdUserId = _optional(
+    str,
+    _STRING,
+    "Omit: the id alone names the memory. If given, the memory must belong to this user, else MEMORY_NOT_FOUND.",
+)
+IdAgentId = _optional(str, _STRING, "Omit normally. If given, the memory must belong to this agent.")
+IdRunId = _optional(str, _STRING, "Omit normally. If given, the memory must belong to this run.")
+Filters = _optional(
+    dict,
+    _OBJECT,
+    'Narrow by metadata: {"category": "food"}, {"priority": {"gte": 2}}, {"tag": {"in": ["a", "b"]}}, '
+    '{"note": {"icontains": "x"}}, {"topic": "*"} (key exists), {"OR": [...]}, {"AND": [...]}, {"NOT": {...}}, '
+    "and created_at / updated_at ranges. Omit for no filter.",
+)
+Metadata = _optional(
+    dict, _OBJECT, 'A JSON object stored with the memory, usable in filters later, e.g. {"category": "health"}'
+)
 
 
 @dataclass
@@ -33,14 +96,52 @@ class ServerState:
     def scope(
         self, user_id: str | None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict[str, str | None]:
-        """The caller's scope; ``user_id`` defaults to MEMORCH_USER_ID."""
+        """The scope of a scope-wide operation (add, search, list, delete all); ``user_id``
+        defaults to MEMORCH_USER_ID. Id-level tools pass only what the caller gave."""
         return {"user_id": user_id or self.config.user_id, "agent_id": agent_id, "run_id": run_id}
 
 
-@contextmanager
-def tool_errors() -> Iterator[None]:
-    """Turn memorch errors into MCP tool errors that carry the code and the next step."""
-    try:
-        yield
-    except MemoryError as exc:
-        raise ToolError(str(exc)) from exc
+def argument_error(tool: str, exc: pydantic.ValidationError) -> ValidationError:
+    """The arguments a model sent do not fit the tool's input schema: say which and how."""
+    problems, fields = [], []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = ".".join(str(part) for part in error["loc"]) or "arguments"
+        fields.append(name)
+        problems.append(f"{name} is required" if error["type"] == "missing" else f"{name}: {error['msg']}")
+    return ValidationError(
+        f"invalid arguments for {tool}: " + "; ".join(problems),
+        error_code="INVALID_ARGUMENT",
+        details={"fields": sorted(set(fields))},
+        suggestion=f"fix {', '.join(dict.fromkeys(fields))} as its description in {tool}'s input schema says, "
+        "then call it again",
+    )
+
+
+class MemorchServer(MCPServer):
+    """The SDK's server, with every tool failure reported as ``[CODE] message. Suggestion: …``.
+
+    The SDK wraps whatever a tool raises as ``Error executing tool NAME[: text]`` (a crash keeps
+    no text at all); here the cause decides instead: a ``MemoryError`` speaks for itself, invalid
+    arguments become ``INVALID_ARGUMENT`` naming the fields, and anything else is a bug, logged
+    with its traceback and reported as ``INTERNAL_ERROR``.
+    """
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:  # UnexpectedToolError included: the cause tells what happened
+            raise ToolError(str(self._explain(name, exc))) from exc
+
+    @staticmethod
+    def _explain(name: str, exc: ToolError) -> MemoryError | ToolError:
+        cause = exc.__cause__
+        if isinstance(cause, MemoryError):
+            return cause
+        if isinstance(cause, pydantic.ValidationError) and not isinstance(exc, UnexpectedToolError):
+            return argument_error(name, cause)
+        if isinstance(exc, UnexpectedToolError) or cause is not None:
+            log.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
+            return InternalError.wrap(cause or exc)
+        return exc  # the SDK's own refusal, e.g. an unknown tool name

@@ -5,19 +5,34 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
 
-from ._common import ServerState, tool_errors
-from .models import AddResult
+from memorch.errors import ValidationError
+from memorch.results import AddResult
+
+from ._common import AgentId, Metadata, RunId, ServerState, UserId, optional
 
 DESCRIPTION = """Remember something about the user for later conversations.
 
 Pass `text` (one fact or a passage) or `messages` (a conversation as [{"role", "content"}]).
 With an LLM configured, durable facts are extracted and reconciled with what is already known
-(events ADD / UPDATE / DELETE / NONE); otherwise the text is stored as given. A NONE event
-means the memory was already known. Use search_memories first to avoid asking twice."""
+(events ADD / UPDATE / DELETE / NONE, each with the memory it touched); otherwise the text is
+stored as given. NONE means the same thing was already stored (nothing new was written). An ADD
+may carry `similar`: a stored memory that reads almost the same, which you may want to update or
+delete with update_memory / delete_memory if the new one replaces it."""
+
+_MESSAGES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string", "enum": ["user", "assistant", "system", "tool"]},
+            "content": {"type": "string"},
+            "name": {"type": "string"},
+        },
+        "required": ["content"],
+    },
+}
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -29,27 +44,36 @@ def register(server: MCPServer, state: ServerState) -> None:
         ),
     )
     async def add_memory(
-        text: Annotated[str | None, Field(description="The fact or passage to remember")] = None,
-        messages: Annotated[
-            list[dict[str, Any]] | None, Field(description='Conversation turns: [{"role": "user", "content": "..."}]')
+        text: Annotated[
+            str | None, *optional({"type": "string"}, "The fact or passage to remember. Give this or `messages`.")
         ] = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        metadata: Annotated[dict[str, Any] | None, Field(description="JSON object stored with the memory")] = None,
+        messages: Annotated[
+            list[dict[str, Any]] | None,
+            *optional(
+                _MESSAGES, 'A conversation to remember from: [{"role": "user", "content": "..."}]. Give this or `text`.'
+            ),
+        ] = None,
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        run_id: RunId = None,
+        metadata: Metadata = None,
         infer: Annotated[
-            bool | None, Field(description="Extract facts with the LLM (default: on when one is configured)")
+            bool | None,
+            *optional(
+                {"type": "boolean"},
+                "Extract facts with the LLM (default: on when one is configured). false stores the text as given.",
+            ),
         ] = None,
     ) -> AddResult:
         if (text is None) == (messages is None):
-            raise ToolError(
-                "[VALIDATION_ERROR] pass exactly one of `text` or `messages`. Suggestion: put a single fact in `text`"
+            raise ValidationError(
+                "pass exactly one of `text` or `messages`",
+                error_code="INVALID_ARGUMENT",
+                suggestion="put a single fact in `text`, or a conversation in `messages`",
             )
-        with tool_errors():
-            result = await state.memory().add(
-                text if text is not None else messages,
-                **state.scope(user_id, agent_id, run_id),
-                metadata=metadata,
-                infer=infer,
-            )
-        return AddResult.model_validate(result)
+        return await state.memory().add(
+            text if text is not None else messages,
+            **state.scope(user_id, agent_id, run_id),
+            metadata=metadata,
+            infer=infer,
+        )

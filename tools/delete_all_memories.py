@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from ._common import ServerState, tool_errors
-from .models import DeleteAllResult
+from memorch.errors import ValidationError
+from memorch.results import DeleteAllResult
+
+from ._common import AgentId, RunId, ServerState, UserId
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -27,16 +28,22 @@ def register(server: MCPServer, state: ServerState) -> None:
         ),
     )
     async def delete_all_memories(
-        confirm: Annotated[bool, Field(description="Must be true: the user asked to forget everything")],
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
+        # strict: "yes", "true" or 1 must not delete a whole scope by coercion.
+        confirm: Annotated[
+            bool,
+            Field(
+                strict=True,
+                description="Must be the JSON boolean true, and only after the user asked to forget everything",
+            ),
+        ],
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        run_id: RunId = None,
     ) -> DeleteAllResult:
         if confirm is not True:
-            raise ToolError(
-                "[CONFIRMATION_REQUIRED] nothing was deleted. Suggestion: ask the user, "
-                "then call delete_all_memories with confirm=true"
+            raise ValidationError(
+                "nothing was deleted: confirm must be true",
+                error_code="CONFIRMATION_REQUIRED",
+                suggestion="ask the user, then call delete_all_memories with confirm=true",
             )
-        with tool_errors():
-            result = await state.memory().delete_all(**state.scope(user_id, agent_id, run_id))
-        return DeleteAllResult.model_validate(result)
+        return await state.memory().delete_all(**state.scope(user_id, agent_id, run_id))

@@ -5,17 +5,18 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
-from ._common import ServerState, tool_errors
-from .models import MemoryItem
+from memorch.results import MemoryItem
+
+from ._common import IdAgentId, IdRunId, IdUserId, MemoryId, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="get_memory",
-        description="Read one memory by its id (ids come from search_memories or list_memories).",
+        description="Read one memory by its id (ids come from search_memories, list_memories or add_memory).",
         annotations=ToolAnnotations(title="Get memory", readOnlyHint=True, openWorldHint=False),
     )
-    async def get_memory(memory_id: str, user_id: str | None = None) -> MemoryItem:
-        with tool_errors():
-            result = await state.memory().get(memory_id, user_id=state.scope(user_id)["user_id"])
-        return MemoryItem.model_validate(result)
+    async def get_memory(
+        memory_id: MemoryId, user_id: IdUserId = None, agent_id: IdAgentId = None, run_id: IdRunId = None
+    ) -> MemoryItem:
+        return await state.memory().get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)

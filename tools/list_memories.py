@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from ._common import ServerState, tool_errors
-from .models import MemoryList
+from memorch.results import MemoryList
+
+from ._common import AgentId, Filters, RunId, ServerState, UserId
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -20,14 +21,10 @@ def register(server: MCPServer, state: ServerState) -> None:
         annotations=ToolAnnotations(title="List memories", readOnlyHint=True, openWorldHint=False),
     )
     async def list_memories(
-        limit: Annotated[int, Field(ge=1, le=1000)] = 100,
-        filters: dict[str, Any] | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="How many memories at most (1-1000)")] = 100,
+        filters: Filters = None,
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        run_id: RunId = None,
     ) -> MemoryList:
-        with tool_errors():
-            result = await state.memory().get_all(
-                **state.scope(user_id, agent_id, run_id), filters=filters, limit=limit
-            )
-        return MemoryList.model_validate(result)
+        return await state.memory().get_all(**state.scope(user_id, agent_id, run_id), filters=filters, limit=limit)

@@ -1,47 +1,57 @@
 """search_memories: find what is known that bears on a question."""
 
-from __future__ import annotations
-
-from typing import Annotated, Any
+# No `from __future__ import annotations`: the threshold description is built per server (it
+# names the configured default), and the SDK evaluates annotations in module scope.
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from ._common import ServerState, tool_errors
-from .models import MemoryList
+from memorch.results import MemoryList
+
+from ._common import AgentId, Filters, RunId, ServerState, UserId, optional
 
 DESCRIPTION = """Search the user's memories by meaning. Call this before answering anything that
 may depend on what the user told you earlier (preferences, facts, plans).
 
-Results are best first with a score in [0, 1] (meaning, keywords and entity links fused).
-`filters` narrows by metadata, e.g.
-{"category": "food"}, {"priority": {"gte": 2}}, {"tag": {"in": ["a", "b"]}}, {"OR": [...]}."""
+Results are best first, each with a `score`: its relevance in [0, 1], comparable across searches
+(meaning, keywords and entity links together). Results below the threshold are left out, so an
+empty list means nothing relevant is stored."""
 
 
 def register(server: MCPServer, state: ServerState) -> None:
+    default_threshold = state.config.search_threshold
+
     @server.tool(
         name="search_memories",
         description=DESCRIPTION,
         annotations=ToolAnnotations(title="Search memories", readOnlyHint=True, openWorldHint=False),
     )
     async def search_memories(
-        query: Annotated[str, Field(description="What to look for, in natural language")],
-        limit: Annotated[int, Field(ge=1, le=1000, description="How many results at most")] = 10,
-        filters: Annotated[dict[str, Any] | None, Field(description="Metadata filter")] = None,
-        threshold: Annotated[float | None, Field(ge=0, le=1, description="Drop results scoring below this")] = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        explain: Annotated[bool, Field(description="Add each signal's rank and score to every result")] = False,
+        query: Annotated[str, Field(description="What to look for, in natural language", min_length=1)],
+        limit: Annotated[int, Field(ge=1, le=1000, description="How many results at most (1-1000)")] = 10,
+        filters: Filters = None,
+        threshold: Annotated[
+            float | None,
+            *optional(
+                {"type": "number", "minimum": 0, "maximum": 1},
+                f"Leave out results scoring below this (0-1). Omit for the server's default ({default_threshold}); "
+                "0 returns the best matches however weak.",
+            ),
+        ] = None,
+        user_id: UserId = None,
+        agent_id: AgentId = None,
+        run_id: RunId = None,
+        explain: Annotated[
+            bool, Field(description="Add each signal's rank and score to every result (for debugging ranking)")
+        ] = False,
     ) -> MemoryList:
-        with tool_errors():
-            result = await state.memory().search(
-                query,
-                **state.scope(user_id, agent_id, run_id),
-                limit=limit,
-                filters=filters,
-                threshold=threshold,
-                explain=explain,
-            )
-        return MemoryList.model_validate(result)
+        return await state.memory().search(
+            query,
+            **state.scope(user_id, agent_id, run_id),
+            limit=limit,
+            filters=filters,
+            threshold=threshold,
+            explain=explain,
+        )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from ._common import ServerState, tool_errors
-from .models import ChangeResult
+from memorch.results import ChangeResult
+
+from ._common import IdAgentId, IdRunId, IdUserId, MemoryId, Metadata, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -17,19 +18,19 @@ def register(server: MCPServer, state: ServerState) -> None:
         name="update_memory",
         description="Replace the text of a memory (and its metadata, if given) when the user "
         "corrects or refines it. The old text stays in memory_history. Find the id with "
-        "search_memories.",
+        "search_memories. Sending the same text again changes nothing (event NONE).",
         annotations=ToolAnnotations(
             title="Update memory", readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
         ),
     )
     async def update_memory(
-        memory_id: str,
-        text: Annotated[str, Field(description="The new text of the memory")],
-        metadata: dict[str, Any] | None = None,
-        user_id: str | None = None,
+        memory_id: MemoryId,
+        text: Annotated[str, Field(description="The new full text of the memory", min_length=1)],
+        metadata: Metadata = None,
+        user_id: IdUserId = None,
+        agent_id: IdAgentId = None,
+        run_id: IdRunId = None,
     ) -> ChangeResult:
-        with tool_errors():
-            result = await state.memory().update(
-                memory_id, text, metadata=metadata, user_id=state.scope(user_id)["user_id"]
-            )
-        return ChangeResult.model_validate(result)
+        return await state.memory().update(
+            memory_id, text, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id
+        )

@@ -1,0 +1,142 @@
+"""What every operation returns: one definition per shape, shared by the library and the MCP tools.
+
+They are ``TypedDict``s, so library callers keep mem0's plain dicts (``result["results"]``) while
+type checkers, IDEs and the MCP output schemas see the exact keys. The small builders below are
+the only places these dicts are made.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NotRequired
+
+# pydantic (and so the MCP SDK's output schemas) needs typing_extensions' TypedDict below 3.12.
+from typing_extensions import TypedDict
+
+from memorch.storage.base import MemoryRecord
+
+Event = Literal["ADD", "UPDATE", "DELETE", "NONE"]
+
+
+class MemoryItem(TypedDict):
+    """One memory as stored (get, list, search)."""
+
+    id: str
+    memory: str
+    hash: str
+    metadata: dict[str, Any]
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    created_at: str
+    updated_at: str
+    score: NotRequired[float]
+    explain: NotRequired[dict[str, dict[str, float]]]
+
+
+class Relation(TypedDict):
+    source: str
+    relationship: str
+    destination: str
+
+
+class MemoryList(TypedDict):
+    """search / list: best (or newest) first; ``relations`` only with the graph on (search)."""
+
+    results: list[MemoryItem]
+    relations: NotRequired[list[Relation]]
+
+
+class SimilarMemory(TypedDict):
+    """A stored memory close in meaning to a new one (reported, never used to drop the new one)."""
+
+    id: str
+    memory: str
+    similarity: float
+
+
+class AddEvent(TypedDict):
+    """What ``add`` did with one fact or message."""
+
+    id: str
+    memory: str
+    event: Event
+    previous_memory: NotRequired[str]
+    similar: NotRequired[SimilarMemory]
+    reason: NotRequired[str]
+
+
+class RelationsReport(TypedDict):
+    added_entities: list[Relation]
+    deleted_entities: list[Relation]
+
+
+class AddResult(TypedDict):
+    """``add``: one event per fact; ``degraded`` when no model could answer and text was kept
+    verbatim; ``reason`` says why (degraded, or why the model stored nothing)."""
+
+    results: list[AddEvent]
+    relations: NotRequired[RelationsReport]
+    degraded: NotRequired[bool]
+    reason: NotRequired[str]
+
+
+class ChangeResult(TypedDict):
+    """``update`` / ``delete`` of one memory."""
+
+    id: str
+    memory: str
+    event: Event
+    previous_memory: NotRequired[str]
+    message: NotRequired[str]
+
+
+class HistoryItem(TypedDict):
+    id: str
+    memory_id: str
+    old_memory: str | None
+    new_memory: str | None
+    event: str
+    created_at: str
+    updated_at: str | None
+    is_deleted: bool
+    actor_id: str | None
+    role: str | None
+
+
+class HistoryResult(TypedDict):
+    memory_id: str
+    events: list[HistoryItem]
+
+
+class DeleteAllResult(TypedDict):
+    deleted: int
+    message: str
+
+
+def event(kind: Event, record: MemoryRecord, *, previous: str | None = None, text: str | None = None) -> AddEvent:
+    """The event for ``record`` (``text`` when the record's text is not the one to report)."""
+    item = AddEvent(id=record.id, memory=record.memory if text is None else text, event=kind)
+    if previous is not None:
+        item["previous_memory"] = previous
+    return item
+
+
+def memory_item(record: MemoryRecord) -> MemoryItem:
+    return MemoryItem(**record.public())  # type: ignore[typeddict-item]
+
+
+__all__ = [
+    "AddEvent",
+    "AddResult",
+    "ChangeResult",
+    "DeleteAllResult",
+    "HistoryItem",
+    "HistoryResult",
+    "MemoryItem",
+    "MemoryList",
+    "Relation",
+    "RelationsReport",
+    "SimilarMemory",
+    "event",
+    "memory_item",
+]
