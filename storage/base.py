@@ -1,18 +1,17 @@
-"""Records and the small protocols every store implements.
+"""The records every store reads and writes, and the one scope rule.
 
 SQLite is the ledger (source of truth); the vector and graph stores are derived indexes that
-can be rebuilt from it. Other engines (PostgreSQL, LanceDB Cloud, Neo4j) plug in by
-implementing these protocols; nothing above ``memorch.storage`` names an engine.
+can be rebuilt from it. The orchestrator types against the concrete stores (``SQLiteLedger``,
+``LanceVectorIndex``, ``KuzuGraph``): protocols nobody typed against were removed rather than
+kept as an unchecked promise.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +26,15 @@ def normalize_entity(name: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """Who a memory belongs to. At least one part is set for every stored memory."""
+    """Who a memory belongs to. At least one part is set for every stored memory.
+
+    The scope rule, the same for every query (ledger, vector and text search, relations):
+    a scope part that is given must equal the memory's; parts not given match anything. So a
+    user-only scope sees that user's memories of every agent and run, and adding ``agent_id``
+    narrows to that agent. It is written once per engine: ``contains`` (Python),
+    ``storage.sql.scope_sql`` (SQLite), ``storage.vector_plan.scope_filter`` (LanceDB) and
+    ``storage.graph.scope_where`` (Kuzu), each built from ``items()``.
+    """
 
     user_id: str | None = None
     agent_id: str | None = None
@@ -39,11 +46,15 @@ class Scope:
     def values(self) -> tuple[str | None, str | None, str | None]:
         return (self.user_id, self.agent_id, self.run_id)
 
+    def as_dict(self) -> dict[str, str | None]:
+        """Every part by name, None for the parts not given (for rows that store all three)."""
+        return dict(zip(SCOPE_KEYS, self.values(), strict=True))
+
     def is_empty(self) -> bool:
         return not self.items()
 
     def contains(self, record: MemoryRecord) -> bool:
-        """True when every part this scope names matches the record's."""
+        """The scope rule: True when every part this scope gives equals the record's."""
         return all(getattr(record, key) == value for key, value in self.items())
 
 
@@ -127,40 +138,3 @@ class Change:
 class VectorHit:
     id: str
     score: float  # cosine similarity clipped to [0, 1]
-
-
-class HistoryStore(Protocol):
-    """The ledger: current memories, their append-only history, and index work still owed."""
-
-    def apply(self, changes: Sequence[Change], index_targets: Sequence[str]) -> None: ...
-    def get(self, memory_id: str) -> MemoryRecord | None: ...
-    def get_many(self, ids: Sequence[str]) -> list[MemoryRecord]: ...
-    def list(self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int) -> list[MemoryRecord]: ...
-    def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None: ...
-    def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEvent]: ...
-    def pending(self, target: str) -> list[str]: ...
-    def outbox_tokens(self, target: str, ids: Sequence[str]) -> dict[str, str]: ...
-    def clear_pending(self, target: str, tokens: dict[str, str]) -> None: ...
-
-
-class VectorIndex(Protocol):
-    """Nearest-neighbour (and full-text) search over memories, keyed by memory id."""
-
-    def upsert(self, records: Sequence[MemoryRecord]) -> None: ...
-    def delete(self, ids: Sequence[str]) -> None: ...
-    def search(
-        self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
-    ) -> list[VectorHit]: ...
-    def count(self) -> int: ...
-    def deferred_maintenance(self) -> AbstractContextManager[None]: ...
-    def close(self) -> None: ...
-
-
-class GraphIndex(Protocol):
-    """Entities and relations extracted from memories, keyed by the memory that produced them."""
-
-    def apply(self, work: Sequence[Any]) -> None: ...
-    def relations(
-        self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
-    ) -> list[dict[str, Any]]: ...
-    def wipe(self) -> None: ...

@@ -11,6 +11,8 @@ from contextlib import AbstractContextManager
 
 import numpy as np
 
+from .sql import select_in
+
 
 def blob(vector: np.ndarray | None) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
@@ -33,17 +35,11 @@ class CacheQueries:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
+        sql = "SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})"
         with self._read() as conn:
-            for start in range(0, len(hashes), 500):
-                chunk = list(hashes[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for text_hash, data in conn.execute(
-                    f"SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})",
-                    [model, *chunk],
-                ):
-                    out[text_hash] = np.frombuffer(data, dtype=np.float32).copy()
-        return out
+            return {
+                h: np.frombuffer(data, dtype=np.float32).copy() for h, data in select_in(conn, sql, hashes, [model])
+            }
 
     def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
         with self._write() as conn:

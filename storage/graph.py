@@ -8,7 +8,8 @@ Schema::
 
 Every relation carries the id of the memory that produced it, so updating or deleting a memory
 removes exactly its relations, and an entity no memory mentions any more is removed too. Entity
-keys include the scope: the same name in two scopes is two entities.
+keys include the scope: the same name in two scopes is two entities. Lookups follow the scope
+rule (``Scope``): a user-only lookup finds that user's entities of every agent and run.
 
 Kuzu lets one process hold a database read-write and then refuses every other process, even
 read-only ones. Two servers on one data directory (Claude Desktop and an IDE) must both work, so
@@ -29,6 +30,7 @@ from typing import Any
 from memorch.errors import StorageError
 
 from .base import Scope, normalize_entity
+from .engine import KUZU_ERRORS, log, reason
 
 SCHEMA = (
     "CREATE NODE TABLE IF NOT EXISTS Entity(key STRING, name STRING, display STRING, type STRING,"
@@ -41,6 +43,15 @@ LOCK_TIMEOUT_S = 60
 # Kuzu reserves 80% of RAM for its buffer pool by default, which makes every open ~20 ms and
 # every close slower; memory graphs are small, and 64 MB brings an open+close to ~6 ms.
 BUFFER_POOL_BYTES = 64 * 1024 * 1024
+
+
+def scope_where(scope: Scope, var: str) -> tuple[str, dict[str, str]]:
+    """The scope rule as a Cypher condition on entity ``var``: each given part must be equal.
+    Keys are the fixed scope names; values are parameters."""
+    items = scope.items()
+    if not items:
+        return "true", {}
+    return " AND ".join(f"{var}.{key} = ${key}" for key, _ in items), dict(items)
 
 
 def entity_key(scope: Scope, name: str) -> str:
@@ -94,11 +105,12 @@ class KuzuGraph:
                 error_code="GRAPH_LOCKED",
                 suggestion="retry; check for a stuck memorch process",
             ) from exc
-        except RuntimeError as exc:
+        except KUZU_ERRORS as exc:
+            log.warning("the Kuzu graph at %s failed", self.path, exc_info=True)
             raise StorageError(
-                f"the Kuzu graph failed: {exc}",
+                f"the Kuzu graph failed ({reason(exc)})",
                 error_code="GRAPH_ERROR",
-                suggestion="run `memorch reindex` to rebuild the graph from the ledger",
+                suggestion="run `memorch doctor`, then `memorch reindex` to rebuild the graph from the ledger",
             ) from exc
 
     @staticmethod
@@ -153,7 +165,7 @@ class KuzuGraph:
         relations: list[dict[str, Any]] = []
         for item in items:
             assert item.scope is not None
-            scope = dict(zip(("user_id", "agent_id", "run_id"), item.scope.values(), strict=True))
+            scope = item.scope.as_dict()
             for rel in item.relations:
                 keys = []
                 for side in ("source", "destination"):
@@ -202,34 +214,47 @@ class KuzuGraph:
     def relations(
         self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
     ) -> list[dict[str, Any]]:
-        """Relations touching the named entities, or produced by the given memories."""
-        keys = [entity_key(scope, n) for n in names]
-        if not keys and not memory_ids:
+        """Relations touching the named entities, or produced by the given memories, in scope.
+        Both ends of a relation share its memory's scope, so checking one end is enough."""
+        norms = list(dict.fromkeys(normalize_entity(n) for n in names))
+        if not norms and not memory_ids:
             return []
+        where, params = scope_where(scope, "a")
         with self._session() as conn:
             rows = self._rows(
                 conn,
-                "MATCH (a:Entity)-[r:RELATES]->(b:Entity) WHERE a.key IN $keys OR b.key IN $keys"
-                " OR r.memory_id IN $ids RETURN a.display, r.name, b.display, r.memory_id LIMIT $limit",
-                {"keys": keys, "ids": list(memory_ids), "limit": limit},
+                f"MATCH (a:Entity)-[r:RELATES]->(b:Entity) WHERE {where} AND (a.name IN $names OR b.name IN $names"
+                " OR r.memory_id IN $ids) RETURN a.display, r.name, b.display, r.memory_id LIMIT $limit",
+                {**params, "names": norms, "ids": list(memory_ids), "limit": limit},
             )
         return [{"source": a, "relationship": r, "destination": b, "memory_id": m} for a, r, b, m in rows]
 
     def neighbourhood(self, scope: Scope, name: str, hops: int = 2, limit: int = 100) -> list[dict[str, Any]]:
         """Relations within ``hops`` of an entity (for ``memorch graph``)."""
         hops = max(1, min(hops, 3))
-        start = entity_key(scope, name)
+        where, params = scope_where(scope, "s")
         with self._session() as conn:
+            # Under the scope rule one name may be several entities (one per agent or run).
+            starts = [
+                r[0]
+                for r in self._rows(
+                    conn,
+                    f"MATCH (s:Entity) WHERE s.name = $name AND {where} RETURN s.key",
+                    {**params, "name": normalize_entity(name)},
+                )
+            ]
             near = (
                 self._rows(
                     conn,
-                    f"MATCH (s:Entity {{key: $key}})-[:RELATES*1..{hops - 1 or 1}]-(n:Entity) RETURN DISTINCT n.key",
-                    {"key": start},
+                    f"MATCH (s:Entity)-[:RELATES*1..{hops - 1}]-(n:Entity) WHERE s.key IN $keys RETURN DISTINCT n.key",
+                    {"keys": starts},
                 )
-                if hops > 1
+                if hops > 1 and starts
                 else []
             )
-            keys = [start, *(r[0] for r in near)]
+            if not starts:
+                return []
+            keys = [*starts, *(r[0] for r in near)]
             rows = self._rows(
                 conn,
                 "MATCH (a:Entity)-[r:RELATES]->(b:Entity) WHERE a.key IN $keys OR b.key IN $keys"

@@ -24,10 +24,17 @@ from memorch.errors import StorageError
 
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from .cache import CacheQueries, blob
+from .engine import log, reason
 from .relations import RELATION_FIELDS, RelationQueries
 from .schema import EVENT_COLUMNS, SCHEMA, history_event
+from .sql import scope_sql, select_in
 from .transfer import TransferQueries
 
+# How long a statement waits for another process's write transaction before "database is
+# locked"; a write is milliseconds, so this is only reached when a writer is stuck.
+BUSY_TIMEOUT_S = 30
+# How long a first open waits for another process that is creating the same new ledger.
+OPEN_LOCK_TIMEOUT_S = 60
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
 
@@ -67,19 +74,11 @@ def _event_for(change: Change) -> HistoryEvent:
     )
 
 
-def _scope_sql(scope: Scope) -> tuple[str, list[Any]]:
-    items = scope.items()
-    if not items:
-        return "1 = 1", []
-    return " AND ".join(f"{key} = ?" for key, _ in items), [value for _, value in items]
-
-
 class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
     """``HistoryStore`` on one SQLite file. Thread-safe: one connection behind a lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         # Two processes opening a new data directory at once race on switching the journal to
         # WAL and creating the schema, and SQLite answers "database is locked" without waiting;
@@ -87,21 +86,26 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         from filelock import FileLock
 
         try:
-            with FileLock(str(path) + ".open.lock", timeout=60):
-                self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            # A data directory that is a file, or cannot be created, is an OSError here.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(path) + ".open.lock", timeout=OPEN_LOCK_TIMEOUT_S):
+                self._conn = sqlite3.connect(
+                    path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
+                )
                 self._conn.row_factory = sqlite3.Row
-                self._conn.execute("PRAGMA busy_timeout=30000")
+                self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.executescript(SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise self._error("open", exc) from exc
 
-    def _error(self, action: str, exc: sqlite3.Error) -> StorageError:
+    def _error(self, action: str, exc: BaseException) -> StorageError:
+        # The path and the engine's own words go to the log; the client gets a path-free reason.
+        log.warning("the SQLite ledger could not %s (%s)", action, self.path, exc_info=True)
         return StorageError(
-            f"the SQLite ledger could not {action}: {exc}",
+            f"the SQLite ledger could not {action} ({reason(exc)})",
             error_code="LEDGER_ERROR",
-            details={"path": str(self.path)},
             suggestion="check that the data directory (MEMORCH_DATA_DIR) is writable and not full; "
             "run `memorch doctor`",
         )
@@ -234,18 +238,9 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
 
     def outbox_tokens(self, target: str, ids: Sequence[str]) -> dict[str, str]:
         """The current outbox token of each id that has work queued for ``target``."""
-        out: dict[str, str] = {}
+        sql = "SELECT memory_id, token FROM index_outbox WHERE target = ? AND memory_id IN ({marks})"
         with self._read() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                out.update(
-                    conn.execute(
-                        f"SELECT memory_id, token FROM index_outbox WHERE target = ? AND memory_id IN ({marks})",
-                        [target, *chunk],
-                    ).fetchall()
-                )
-        return out
+            return {row[0]: row[1] for row in select_in(conn, sql, ids, [target])}
 
     def clear_pending(self, target: str, tokens: dict[str, str]) -> None:
         """Clear outbox rows whose token is still the one the worker read before indexing."""
@@ -279,13 +274,9 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
 
     def get_many(self, ids: Sequence[str]) -> list[MemoryRecord]:
         """Records for ``ids`` in the order given (missing ids are skipped)."""
-        found: dict[str, MemoryRecord] = {}
         with self._read() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for row in conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({marks})", chunk):
-                    found[row["id"]] = _record(row)
+            rows = select_in(conn, f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({{marks}})", ids)
+            found = {row["id"]: _record(row) for row in rows}
         return [found[i] for i in ids if i in found]
 
     def list(self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int) -> list[MemoryRecord]:
@@ -304,7 +295,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
 
     @staticmethod
     def _where(scope: Scope, where: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
-        sql, params = _scope_sql(scope)
+        sql, params = scope_sql(scope)
         if where is not None:
             sql, params = f"{sql} AND ({where[0]})", [*params, *where[1]]
         return sql, params
@@ -319,7 +310,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         return [_record(row) for row in rows]
 
     def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None:
-        sql, params = _scope_sql(scope)
+        sql, params = scope_sql(scope)
         with self._read() as conn:
             row = conn.execute(
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE hash = ? AND {sql} LIMIT 1",
@@ -328,7 +319,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         return None if row is None else _record(row)
 
     def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEvent]:
-        sql, params = _scope_sql(scope or Scope())
+        sql, params = scope_sql(scope or Scope())
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {EVENT_COLUMNS} FROM history WHERE memory_id = ? AND {sql} ORDER BY seq",

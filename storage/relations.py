@@ -12,12 +12,15 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from .base import Scope, normalize_entity
+from .sql import marks, scope_sql, select_in
 
 RELATION_FIELDS = ("source", "source_type", "relationship", "destination", "destination_type")
 
 
-def _exact_scope(scope: Scope) -> tuple[str, list[Any]]:
-    items = dict(zip(("user_id", "agent_id", "run_id"), scope.values(), strict=True))
+def _same_scope(scope: Scope) -> tuple[str, list[Any]]:
+    """Rows whose scope is exactly ``scope`` (a part not given must be NULL too). Only for entity
+    identity, which the graph keys by the full scope; queries follow the scope rule."""
+    items = scope.as_dict()
     return " AND ".join(f"{k} IS ?" for k in items), list(items.values())
 
 
@@ -28,48 +31,49 @@ class RelationQueries:
     def relations_for(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """The relations the ledger holds for each memory id (in extraction order)."""
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-        columns = ", ".join(RELATION_FIELDS)
+        sql = (
+            f"SELECT memory_id, {', '.join(RELATION_FIELDS)} FROM relations WHERE memory_id IN ({{marks}})"
+            " ORDER BY memory_id, position"
+        )
         with self._read() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = list(ids[start : start + 500])
-                marks = ",".join("?" * len(chunk))
-                for row in conn.execute(
-                    f"SELECT memory_id, {columns} FROM relations WHERE memory_id IN ({marks})"
-                    " ORDER BY memory_id, position",
-                    chunk,
-                ):
-                    out[row[0]].append(dict(zip(RELATION_FIELDS, row[1:], strict=True)))
+            for row in select_in(conn, sql, ids):
+                out[row[0]].append(dict(zip(RELATION_FIELDS, row[1:], strict=True)))
         return out
 
     def relations_touching(
         self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
     ) -> list[dict[str, Any]]:
-        """One-hop lookups (entities by normalized name, or the relations of given memories) in
-        exactly this scope: served here, without opening the graph, because they are indexed."""
+        """One-hop lookups (entities by normalized name, or the relations of given memories)
+        under the scope rule, like every other query: a user-only scope sees the relations its
+        memories of every agent and run state. Served here, without opening the graph, because
+        they are indexed."""
         norms = list(dict.fromkeys(normalize_entity(n) for n in names))
-        scope_sql, scope_params = _exact_scope(scope)
+        where_scope, scope_params = scope_sql(scope)
         clauses, params = [], []
         if norms:
-            marks = ",".join("?" * len(norms))
-            clauses += [f"source_norm IN ({marks})", f"destination_norm IN ({marks})"]
+            clauses += [f"source_norm IN ({marks(len(norms))})", f"destination_norm IN ({marks(len(norms))})"]
             params += norms + norms
         if memory_ids:
-            clauses.append(f"memory_id IN ({','.join('?' * len(memory_ids))})")
+            clauses.append(f"memory_id IN ({marks(len(memory_ids))})")
             params += list(memory_ids)
         if not clauses:
             return []
         columns = ", ".join(RELATION_FIELDS)
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT memory_id, {columns} FROM relations WHERE {scope_sql} AND ({' OR '.join(clauses)})"
+                f"SELECT memory_id, {columns} FROM relations WHERE {where_scope} AND ({' OR '.join(clauses)})"
                 " ORDER BY memory_id, position LIMIT ?",
                 [*scope_params, *params, limit],
             ).fetchall()
         return [{"memory_id": row[0], **dict(zip(RELATION_FIELDS, row[1:], strict=True))} for row in rows]
 
     def entity_names(self, scope: Scope) -> dict[str, str | None]:
-        """Distinct entity names in exactly this scope, with a type each (None if unknown)."""
-        sql, params = _exact_scope(scope)
+        """Distinct entity names in exactly this scope, with a type each (None if unknown).
+
+        Entity resolution, not a query: a new memory's names are resolved against the entities
+        of its own scope, because the graph keys an entity by its full scope (``entity_key``);
+        resolving against a wider scope would merge names into entities of another agent or run."""
+        sql, params = _same_scope(scope)
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT source, source_type FROM relations WHERE {sql}"

@@ -13,10 +13,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .base import MemoryRecord, Scope
+from .base import SCOPE_KEYS, MemoryRecord, Scope
 from .schema import EVENT_COLUMN_COUNT, EVENT_COLUMNS, history_event
+from .sql import IN_CHUNK, marks, scope_sql, select_in
 
-PAGE = 500
+PAGE = IN_CHUNK  # memories per export page: one page's ids are one IN list
 
 
 class TransferQueries:
@@ -32,24 +33,21 @@ class TransferQueries:
 
     def known_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` the ledger has seen (alive, or deleted with history left)."""
-        found: set[str] = set()
         with self._read() as conn:
-            for start in range(0, len(ids), PAGE):
-                chunk = list(ids[start : start + PAGE])
-                marks = ",".join("?" * len(chunk))
-                query = f"SELECT DISTINCT memory_id FROM history WHERE memory_id IN ({marks})"
-                found.update(row[0] for row in conn.execute(query, chunk))
-        return found
+            return {
+                row[0]
+                for row in select_in(conn, "SELECT DISTINCT memory_id FROM history WHERE memory_id IN ({marks})", ids)
+            }
 
     def export_pages(self, scope: Scope) -> Iterator[list[dict[str, Any]]]:
         """Pages of export rows (``memorch export``): live memories with their relations, and
         deleted ones as their history only."""
         after = ""
-        scope_sql = "".join(f" AND {key} = ?" for key, _ in scope.items())
-        query = f"SELECT DISTINCT memory_id FROM history WHERE memory_id > ?{scope_sql} ORDER BY memory_id LIMIT ?"
+        where, params = scope_sql(scope)
+        query = f"SELECT DISTINCT memory_id FROM history WHERE memory_id > ? AND {where} ORDER BY memory_id LIMIT ?"
         while True:
             with self._read() as conn:
-                ids = [row[0] for row in conn.execute(query, [after, *(v for _, v in scope.items()), PAGE])]
+                ids = [row[0] for row in conn.execute(query, [after, *params, PAGE])]
             if not ids:
                 return
             yield self._export_rows(ids)
@@ -60,11 +58,10 @@ class TransferQueries:
         relations = self.relations_for(list(records))
         events: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         scopes: dict[str, dict[str, Any]] = {}
-        marks = ",".join("?" * len(ids))
         with self._read() as conn:
             for row in conn.execute(
-                f"SELECT {EVENT_COLUMNS}, user_id, agent_id, run_id FROM history"
-                f" WHERE memory_id IN ({marks}) ORDER BY memory_id, seq",
+                f"SELECT {EVENT_COLUMNS}, {', '.join(SCOPE_KEYS)} FROM history"
+                f" WHERE memory_id IN ({marks(len(ids))}) ORDER BY memory_id, seq",
                 ids,
             ):
                 values = tuple(row)
@@ -72,7 +69,7 @@ class TransferQueries:
                 del event["memory_id"]
                 events[row["memory_id"]].append(event)
                 scope_values = values[EVENT_COLUMN_COUNT:]
-                scopes[row["memory_id"]] = dict(zip(("user_id", "agent_id", "run_id"), scope_values, strict=True))
+                scopes[row["memory_id"]] = dict(zip(SCOPE_KEYS, scope_values, strict=True))
         rows = []
         for memory_id in ids:
             record = records.get(memory_id)

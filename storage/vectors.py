@@ -1,8 +1,13 @@
 """The LanceDB index: vectors + native full-text over memory text, keyed by memory id.
 
 A derived index: everything in it can be rebuilt from the SQLite ledger. Scope is always a
-pre-filter; every value that reaches a LanceDB filter string is escaped by ``_quote`` (string
-literals) or checked to be a UUID, never pasted raw.
+pre-filter (``vector_plan``). Every engine call runs inside ``engine_errors``: a failure is a
+typed error without internals, and the detail goes to the log.
+
+Two processes on one data directory (two assistant windows) each hold the table open. The
+connection sets a read-consistency interval, so a process checks for versions another process
+wrote at most every ``FRESHNESS_S``, and a memory added in one window is found by the other's
+search within that interval (``bench/freshness.py`` measures the delay and the cost).
 """
 
 from __future__ import annotations
@@ -10,22 +15,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from memorch.errors import StorageError, ValidationError, VectorSearchError
+from memorch.errors import ValidationError, VectorSearchError
 
 from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
+from .engine import LANCE_ERRORS, REPAIR, engine_errors
+from .sql import chunks
+from .vector_plan import NOTHING, SearchPlanner, id_list
 
 TABLE = "memories"
-_NOTHING = "false"  # a filter no row passes
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
 # new rows into the indexes. LanceDB searches unindexed rows by brute force until then, which
 # is correct but slower; each optimize adds a delta segment to the vector index.
@@ -39,54 +44,41 @@ MAX_VECTOR_DELTAS = 4
 # Below this many rows brute force is exact and fast (~7 ms at 100k is not: ~200 ms); past it
 # an IVF-HNSW-SQ index is built in the background (3.5 ms at 100k, measured in DESIGN §9).
 ANN_MIN_ROWS = 50_000
-# A scope (one user, agent or run) with at most this many rows is searched by brute force over
-# its rows (exact), and larger ones through the ANN index; see ``_plan``.
-FLAT_MAX_ROWS = 5_000
-SCOPE_RECHECK_S = 30.0
+# How stale a process's view of the table may get: a read checks for a newer version (another
+# process's write) when this long has passed since the last check. One check costs a directory
+# read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
+# keeps "found by the other window within 1 s" with room for a slow disk.
+FRESHNESS_S = 0.25
+# Ids per ``id IN (...)`` filter: LanceDB parses the filter as SQL text, and lists of a few
+# hundred UUID literals keep each filter small.
+ID_CHUNK = 500
+WRITE_HINT = "the ledger keeps the change and replays it on the next start; if this persists, " + REPAIR
 log = logging.getLogger("memorch.vectors")
 
 
-@dataclass(frozen=True)
-class _ScopeRows:
-    version: int
-    at: float
-    covers: bool
-    rows: int
+def _search_errors(kind: str) -> Any:
+    return engine_errors(
+        f"the LanceDB {kind} search",
+        LANCE_ERRORS,
+        error_code="VECTOR_SEARCH_ERROR",
+        suggestion="retry; if it persists, " + REPAIR,
+        error=VectorSearchError,
+    )
 
 
-def _quote(value: str) -> str:
-    """A SQL string literal for a LanceDB filter: quotes doubled, NULs refused."""
-    if "\x00" in value:
-        raise ValidationError("identifiers may not contain NUL characters", error_code="INVALID_SCOPE")
-    return "'" + value.replace("'", "''") + "'"
+def _write_errors(action: str) -> Any:
+    return engine_errors(f"the LanceDB {action}", LANCE_ERRORS, error_code="VECTOR_WRITE_FAILED", suggestion=WRITE_HINT)
 
 
-def _id_list(ids: Sequence[str]) -> str:
-    # Ids are UUIDs made by memorch; checking them keeps the IN list free of user text.
-    return ", ".join(_quote(str(uuid.UUID(i))) for i in ids)
-
-
-@contextmanager
-def _write_errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise StorageError(
-            f"LanceDB {action} failed: {exc}",
-            error_code="VECTOR_WRITE_FAILED",
-            suggestion="the ledger keeps the change; it is replayed on restart",
-        ) from exc
-
-
-def scope_filter(scope: Scope) -> str | None:
-    parts = [f"{key} = {_quote(value)}" for key, value in scope.items()]
-    return " AND ".join(parts) if parts else None
+def _read_errors(action: str) -> Any:
+    return engine_errors(f"reading the LanceDB index ({action})", LANCE_ERRORS, error_code="VECTOR_READ_FAILED")
 
 
 class LanceVectorIndex:
     """``VectorIndex`` on a local (or object-storage) LanceDB directory."""
 
-    def __init__(self, uri: str | Path, dimension: int) -> None:
+    def __init__(self, uri: str | Path, dimension: int, freshness_s: float | None = FRESHNESS_S) -> None:
+        """``freshness_s``: see ``FRESHNESS_S``; None never looks for other processes' writes."""
         import lancedb
         import pyarrow as pa
 
@@ -98,7 +90,7 @@ class LanceVectorIndex:
         self._deferring = 0
         self._schedule_lock = threading.Lock()
         self._rerun = False
-        self._scope_cache: dict[str, _ScopeRows] = {}
+        self._planner = SearchPlanner(lambda: self._table.version, lambda where: self._table.count_rows(where))
         self._schema = pa.schema(
             [
                 pa.field("id", pa.string(), nullable=False),
@@ -111,15 +103,15 @@ class LanceVectorIndex:
                 pa.field("vector", pa.list_(pa.float32(), dimension)),
             ]
         )
-        try:
-            self._db = lancedb.connect(str(uri))
+        interval = None if freshness_s is None else timedelta(seconds=freshness_s)
+        with engine_errors(
+            "opening the LanceDB index",
+            LANCE_ERRORS,
+            error_code="VECTOR_STORE_OPEN_FAILED",
+            suggestion="check that MEMORCH_DATA_DIR is readable and writable; then " + REPAIR,
+        ):
+            self._db = lancedb.connect(str(uri), read_consistency_interval=interval)
             self._table = self._open_or_create()
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise StorageError(
-                f"cannot open the LanceDB index at {uri}: {exc}",
-                error_code="VECTOR_STORE_OPEN_FAILED",
-                suggestion="check MEMORCH_DATA_DIR; `memorch reindex` rebuilds the index from the ledger",
-            ) from exc
 
     def _open_or_create(self) -> Any:
         if TABLE in self._db.list_tables().tables:
@@ -173,17 +165,15 @@ class LanceVectorIndex:
             # A crash in between leaves the id in the ledger's outbox, so it is replayed.
             ids = [r.id for r in records]
             with _write_errors("upsert"):
-                present = self._present(ids)
-                if present:
-                    self._table.delete(f"id IN ({_id_list(present)})")
+                for chunk in chunks(self._present(ids), ID_CHUNK):
+                    self._table.delete(f"id IN ({id_list(chunk)})")
                 self._table.add(self._rows(records))
             self._after_write(len(records))
 
     def _present(self, ids: Sequence[str]) -> list[str]:
         found: list[str] = []
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = self._table.search().where(f"id IN ({_id_list(chunk)})").select(["id"]).limit(len(chunk))
+        for chunk in chunks(ids, ID_CHUNK):
+            rows = self._table.search().where(f"id IN ({id_list(chunk)})").select(["id"]).limit(len(chunk))
             found += rows.to_arrow().column("id").to_pylist()
         return found
 
@@ -191,9 +181,9 @@ class LanceVectorIndex:
         if not ids:
             return
         with self._lock:
-            for start in range(0, len(ids), 500):
-                with _write_errors("delete"):
-                    self._table.delete(f"id IN ({_id_list(ids[start : start + 500])})")
+            with _write_errors("delete"):
+                for chunk in chunks(ids, ID_CHUNK):
+                    self._table.delete(f"id IN ({id_list(chunk)})")
             self._after_write(len(ids))
 
     @contextmanager
@@ -247,13 +237,13 @@ class LanceVectorIndex:
 
     def _maintain_once(self) -> None:
         try:
-            rows = self.count()
+            rows = int(self._table.count_rows())
             self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // 50, OPTIMIZE_MAX_INTERVAL))
             outside_bulk = not self._deferring
             if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
             self._table.optimize()
-        except (OSError, ValueError, RuntimeError):
+        except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
             # next write schedules another attempt.
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
@@ -286,9 +276,10 @@ class LanceVectorIndex:
     def search(
         self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
     ) -> list[VectorHit]:
-        query = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-        query = query.distance_type("cosine").select(["id", "_distance"])
-        rows = self._run_query(query, scope, only_ids, limit, "vector")
+        with _search_errors("vector"):
+            query = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            query = query.distance_type("cosine").select(["id", "_distance"])
+            rows = self._run_query(query, scope, only_ids, limit, "vector")
         return [VectorHit(i, float(min(1.0, max(0.0, 1.0 - d)))) for i, d in rows]
 
     def text_search(
@@ -303,77 +294,45 @@ class LanceVectorIndex:
 
         if not query.strip():
             return []
-        search = self._table.search(MatchQuery(query, "memory"), query_type="fts").select(["id", "_score"])
-        return [VectorHit(i, float(s)) for i, s in self._run_query(search, scope, only_ids, limit, "full-text")]
+        with _search_errors("full-text"):
+            search = self._table.search(MatchQuery(query, "memory"), query_type="fts").select(["id", "_score"])
+            rows = self._run_query(search, scope, only_ids, limit, "full-text")
+        return [VectorHit(i, float(s)) for i, s in rows]
 
     def _run_query(
         self, query: Any, scope: Scope, only_ids: Sequence[str] | None, limit: int, kind: str
     ) -> list[tuple[str, float]]:
-        """Apply the scope (and id) pre-filter and the limit; return (id, raw score) pairs."""
+        """Apply the scope (and id) pre-filter and the limit; return (id, raw score) pairs. The
+        caller wraps the engine errors (the plan's row counts included)."""
         where, flat = self._plan(scope, only_ids)
-        if where == _NOTHING:
+        if where == NOTHING:
             return []
         query = query.limit(limit)
         if flat and kind == "vector":
             query = query.bypass_vector_index()
         if where:
             query = query.where(where, prefilter=True)
-        try:
-            table = query.to_arrow()
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise VectorSearchError(
-                f"LanceDB {kind} search failed: {exc}", suggestion="retry; if it persists run `memorch reindex`"
-            ) from exc
+        table = query.to_arrow()
         score = "_distance" if "_distance" in table.column_names else "_score"
         return list(zip(table.column("id").to_pylist(), table.column(score).to_pylist(), strict=True))
 
-    def _scope_rows(self, where: str) -> tuple[bool, int]:
-        """(does the scope cover the whole table, how many rows it has), cached per filter.
-
-        Rechecked when the table version moved and the answer was "covers" (another scope's
-        rows may have arrived, and dropping the filter would then be wrong) or is older than
-        ``SCOPE_RECHECK_S`` (a scope that grew past ``FLAT_MAX_ROWS`` should use the index).
-        The orchestrator also drops any hit outside the scope, so a write racing this check
-        cannot leak another scope's memory."""
-        version, now = self._table.version, time.monotonic()
-        cached = self._scope_cache.get(where)
-        if cached is None or (cached.version != version and (cached.covers or now - cached.at > SCOPE_RECHECK_S)):
-            if len(self._scope_cache) > 1000:
-                self._scope_cache.clear()
-            rows = self._table.count_rows(where)
-            cached = _ScopeRows(version, now, rows == self._table.count_rows(), rows)
-            self._scope_cache[where] = cached
-        return cached.covers, cached.rows
-
     def _plan(self, scope: Scope, only_ids: Sequence[str] | None) -> tuple[str | None, bool]:
-        """The filter to pass LanceDB, and whether the vector query should skip the ANN index.
-
-        - A scope that covers the table (the usual one-user store) gets no filter: the
-          prefilter would select every row for nothing (at 100k rows it cost the vector query
-          3.2 ms and BM25 1.8 ms, bench/scale.py one-user).
-        - A small scope (or an id list) is searched exactly, by brute force over its own rows:
-          for 100 rows among 100k that took 4.3 ms p50 against 6.6 ms through the ANN index,
-          which also misses true neighbours."""
-        where = scope_filter(scope)
-        if only_ids is not None:
-            if not only_ids:
-                return _NOTHING, True
-            ids = f"id IN ({_id_list(only_ids)})"
-            return (f"{where} AND {ids}" if where else ids), True
-        if where is None:
-            return None, False
-        covers, rows = self._scope_rows(where)
-        return (None, False) if covers else (where, rows <= FLAT_MAX_ROWS)
+        return self._planner.plan(scope, only_ids)
 
     def count(self) -> int:
-        return int(self._table.count_rows())
+        with _read_errors("count"):
+            return int(self._table.count_rows())
 
     def all_ids(self) -> set[str]:
-        return set(self._table.to_arrow().column("id").to_pylist()) if self.count() else set()
+        if not self.count():
+            return set()
+        with _read_errors("ids"):
+            return set(self._table.to_arrow().column("id").to_pylist())
 
     def wipe(self) -> None:
-        with self._lock:
+        with self._lock, _write_errors("wipe"):
             self._db.drop_table(TABLE)
+            self._planner.forget()
             self._table = self._open_or_create()
 
 
@@ -381,6 +340,7 @@ def drop_index(uri: str | Path) -> None:
     """Remove the index table (used before re-embedding with a model of another dimension)."""
     import lancedb
 
-    db = lancedb.connect(str(uri))
-    if TABLE in db.list_tables().tables:
-        db.drop_table(TABLE)
+    with _write_errors("index removal"):
+        db = lancedb.connect(str(uri))
+        if TABLE in db.list_tables().tables:
+            db.drop_table(TABLE)
