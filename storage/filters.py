@@ -12,6 +12,14 @@ Grammar (mem0-compatible)::
 
 User values never enter SQL text: keys are checked against a strict pattern and every value is
 a bound parameter, so quotes, ``OR 1=1`` or ``;--`` are just strings to compare with.
+
+Size limits (``INVALID_FILTER`` past them, checked before anything is compiled or queried):
+nesting at most ``MAX_DEPTH`` levels, at most ``MAX_TERMS`` conditions in all, at most
+``MAX_LIST`` values per ``in``/``nin`` list and ``MAX_VALUES`` bound values in all. A filter is
+a selection an assistant writes, not a data set: a longer list of ids or tags belongs in a
+narrower scope or several calls. SQLite would refuse far sooner than most JSON limits: an ``OR``
+of n conditions parses to an expression n deep (SQLITE_MAX_EXPR_DEPTH is 1,000), and a statement
+binds at most 32,766 values.
 """
 
 from __future__ import annotations
@@ -26,20 +34,32 @@ COLUMN_FIELDS = {"created_at", "updated_at"}
 COMPARISONS = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 OPERATORS = sorted([*COMPARISONS, "in", "nin", "contains", "icontains"])
 LOGIC = {"and", "or", "not"}
+# Levels of AND/OR/NOT nesting.
 MAX_DEPTH = 8
+# Conditions (field comparisons) in the whole filter: keeps the SQL expression well inside
+# SQLite's depth limit of 1,000 whatever the shape of the AND/OR tree.
+MAX_TERMS = 200
+# Values in one in/nin list, and bound values in the whole filter (well inside 32,766, with
+# room for the scope's and the query's own parameters).
 MAX_LIST = 1000
+MAX_VALUES = 5000
 
 Scalar = str | int | float | bool | None
 
 
-def _invalid(message: str, **details: Any) -> ValidationError:
-    return ValidationError(
-        message,
-        error_code="INVALID_FILTER",
-        details=details,
-        suggestion='use filters like {"category": "food"}, {"priority": {"gte": 2}}, '
-        '{"tag": {"in": ["a", "b"]}} or {"OR": [...]}; operators: ' + ", ".join(OPERATORS),
-    )
+SHAPE_HINT = (
+    'use filters like {"category": "food"}, {"priority": {"gte": 2}}, '
+    '{"tag": {"in": ["a", "b"]}} or {"OR": [...]}; operators: ' + ", ".join(OPERATORS)
+)
+SIZE_HINT = (
+    f"narrow the filter: at most {MAX_DEPTH} levels of AND/OR/NOT, {MAX_TERMS} conditions, "
+    f"{MAX_LIST} values per in/nin list and {MAX_VALUES} values in all; pass user_id/agent_id/run_id "
+    "to narrow by scope, or split the request into several calls"
+)
+
+
+def _invalid(message: str, suggestion: str = SHAPE_HINT, **details: Any) -> ValidationError:
+    return ValidationError(message, error_code="INVALID_FILTER", details=details, suggestion=suggestion)
 
 
 def compile_filters(filters: dict[str, Any] | None) -> tuple[str, list[Any]] | None:
@@ -48,13 +68,60 @@ def compile_filters(filters: dict[str, Any] | None) -> tuple[str, list[Any]] | N
         return None
     if not isinstance(filters, dict):
         raise _invalid("filters must be a JSON object", got=type(filters).__name__)
+    check_size(filters)
     params: list[Any] = []
     return _node(filters, params, 0), params
 
 
+def check_size(filters: Any) -> None:
+    """Refuse a filter past the size limits, without recursion and without walking past the
+    first limit crossed: a list of 100,000 filters or nesting 1,200 deep is refused at once."""
+    terms = values = 0
+    stack: list[tuple[Any, int]] = [(filters, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _invalid(f"filters nest deeper than {MAX_DEPTH} levels", SIZE_HINT, max_depth=MAX_DEPTH)
+        if isinstance(node, list):
+            if len(node) > MAX_TERMS:
+                raise _too_wide(len(node))
+            if any(isinstance(item, list) for item in node):
+                raise _invalid("each filter in an AND/OR list must be a JSON object, not a list")
+            stack.extend((item, depth) for item in node)
+            continue
+        if not isinstance(node, dict):
+            continue  # shape errors are reported by the compiler, with the key
+        if len(node) > MAX_TERMS:
+            raise _too_wide(len(node))
+        for key, value in node.items():
+            if isinstance(key, str) and key.lower() in LOGIC:
+                stack.append((value, depth + 1))
+                continue
+            operands = value.values() if isinstance(value, dict) else [value]
+            terms += max(1, len(operands))
+            values += sum(len(v) if isinstance(v, list) else 1 for v in operands)
+            if terms > MAX_TERMS:
+                raise _too_wide(terms)
+            if values > MAX_VALUES:
+                raise _invalid(
+                    f"filters may compare with at most {MAX_VALUES} values in all (in/nin lists included)",
+                    SIZE_HINT,
+                    max_values=MAX_VALUES,
+                )
+
+
+def _too_wide(count: int) -> ValidationError:
+    return _invalid(
+        f"filters may hold at most {MAX_TERMS} conditions in all (this one has more than {MAX_TERMS})",
+        SIZE_HINT,
+        max_terms=MAX_TERMS,
+        got_at_least=min(count, MAX_TERMS + 1),
+    )
+
+
 def _node(node: Any, params: list[Any], depth: int) -> str:
     if depth > MAX_DEPTH:
-        raise _invalid(f"filters nest deeper than {MAX_DEPTH} levels")
+        raise _invalid(f"filters nest deeper than {MAX_DEPTH} levels", SIZE_HINT, max_depth=MAX_DEPTH)
     if not isinstance(node, dict) or not node:
         raise _invalid("each filter must be a non-empty JSON object")
     parts = [_entry(key, value, params, depth) for key, value in node.items()]
@@ -110,7 +177,7 @@ def _operator(column: str, key: str, op: Any, operand: Any, params: list[Any]) -
         return _compare(column, op, _scalar(operand, key), params)
     if op in ("in", "nin"):
         if not isinstance(operand, list) or not 0 < len(operand) <= MAX_LIST:
-            raise _invalid(f"'{op}' takes a list of 1 to {MAX_LIST} values", key=key)
+            raise _invalid(f"'{op}' takes a list of 1 to {MAX_LIST} values", SIZE_HINT, key=key)
         params.extend(_scalar(item, key) for item in operand)
         marks = ", ".join("?" * len(operand))
         return f"{column} {'IN' if op == 'in' else 'NOT IN'} ({marks})"
