@@ -16,7 +16,7 @@ _SPACE = re.compile(r"\s+")
 # Sentence punctuation that does not sit between two letters or digits: "peanuts." and
 # "Hi, Sam!" lose theirs, while "10:00", "3.5" and "don't" keep it. Signs and symbols (-5, +1,
 # $5, 50%) always stay: they change what is said.
-_SENTENCE_MARKS = "[.,!?;:\"'“”‘’«»()\\[\\]{}…]+"
+_SENTENCE_MARKS = "[.,!?;:\"'“”‘’«»()\\[\\]{}…]+"  # noqa: RUF001 - curly quotes are meant
 _LOOSE_PUNCTUATION = re.compile(rf"(?<![^\W_]){_SENTENCE_MARKS}|{_SENTENCE_MARKS}(?![^\W_])")
 
 
@@ -42,8 +42,8 @@ def normalized_hash(text: str) -> str:
 
 def parse_messages(messages: Any, max_bytes: int) -> list[Message]:
     """Accept a string, one ``{"role", "content"}`` dict, or a list of them."""
-    if isinstance(messages, str):
-        return [Message("user", validation.text(messages, max_bytes, "messages"))]
+    if isinstance(messages, str):  # what the add_memory tool's `text` becomes
+        return [Message("user", validation.text(messages, max_bytes, "text"))]
     if isinstance(messages, dict):
         messages = [messages]
     if not isinstance(messages, list) or not messages:

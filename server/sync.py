@@ -1,36 +1,25 @@
 """``Memory``: the synchronous facade. It runs one ``AsyncMemory`` on a private event-loop
-thread and forwards each call there, so the logic exists once (in the async core)."""
+thread and forwards each call there, so the logic exists once (in the async core).
+
+Every method is written out, one line each, so type checkers and IDEs see the same signatures
+and result types as ``AsyncMemory``'s (mem0-shaped dicts, typed in ``memorch.results``).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import threading
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .config import MemoryConfig
+from .errors import ValidationError
 from .orchestrator import AsyncMemory
+from .results import AddResult, ChangeResult, DeleteAllResult, HistoryItem, MemoryItem, MemoryList
 
 T = TypeVar("T")
-FORWARDED = (
-    "add",
-    "get",
-    "get_all",
-    "search",
-    "update",
-    "delete",
-    "delete_all",
-    "history",
-    "reset",
-    "stats",
-    "reindex",
-    "reprocess",
-    "doctor",
-    "graph",
-    "import_memories",
-    "export_memories",
-)
+Progress = Callable[[int, int], None] | None
 
 
 class Memory:
@@ -48,7 +37,167 @@ class Memory:
         return cls(config if isinstance(config, MemoryConfig) else MemoryConfig.from_mapping(config))
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self._thread:
+            # Waiting here for the loop this very thread runs would never return.
+            coro.close()
+            raise ValidationError(
+                "a Memory method was called from memorch's own event-loop thread",
+                error_code="WRONG_THREAD",
+                suggestion="inside async code (callbacks included), use AsyncMemory and await it",
+            )
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    # -- memories ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool | None = None,
+        memory_type: str | None = None,
+    ) -> AddResult:
+        return self._run(
+            self.async_memory.add(
+                messages,
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                metadata=metadata,
+                infer=infer,
+                memory_type=memory_type,
+            )
+        )
+
+    def get(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> MemoryItem:
+        return self._run(self.async_memory.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 100,
+    ) -> MemoryList:
+        return self._run(
+            self.async_memory.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit)
+        )
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        explain: bool = False,
+    ) -> MemoryList:
+        return self._run(
+            self.async_memory.search(
+                query,
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                limit=limit,
+                filters=filters,
+                threshold=threshold,
+                explain=explain,
+            )
+        )
+
+    def history(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> list[HistoryItem]:
+        return self._run(self.async_memory.history(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+
+    def update(
+        self,
+        memory_id: str,
+        data: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> ChangeResult:
+        return self._run(
+            self.async_memory.update(
+                memory_id, data, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id
+            )
+        )
+
+    def delete(
+        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> ChangeResult:
+        return self._run(self.async_memory.delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+
+    def delete_all(
+        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> DeleteAllResult:
+        return self._run(self.async_memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id))
+
+    # -- the whole store --------------------------------------------------------------------
+
+    def reset(self, *, confirm: bool = False) -> dict[str, Any]:
+        return self._run(self.async_memory.reset(confirm=confirm))
+
+    def stats(self) -> dict[str, Any]:
+        return self._run(self.async_memory.stats())
+
+    def graph(
+        self,
+        entity: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        hops: int = 2,
+    ) -> dict[str, Any]:
+        return self._run(self.async_memory.graph(entity, user_id=user_id, agent_id=agent_id, run_id=run_id, hops=hops))
+
+    def flush_graph(self) -> int:
+        return self._run(self.async_memory.flush_graph())
+
+    def import_memories(
+        self,
+        items: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        progress: Progress = None,
+    ) -> dict[str, int]:
+        return self._run(
+            self.async_memory.import_memories(
+                items, user_id=user_id, agent_id=agent_id, run_id=run_id, progress=progress
+            )
+        )
+
+    def export_memories(
+        self, path: str | Path, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+    ) -> dict[str, int]:
+        return self._run(self.async_memory.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id))
+
+    def doctor(self) -> list[dict[str, Any]]:
+        return self._run(self.async_memory.doctor())
+
+    def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
+        return self._run(self.async_memory.reprocess(limit=limit))
+
+    def reindex(self, *, re_embed: bool = False, progress: Progress = None) -> dict[str, Any]:
+        return self._run(self.async_memory.reindex(re_embed=re_embed, progress=progress))
+
+    # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
         if self._loop.is_running():
@@ -61,17 +210,3 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _forward(name: str) -> Callable[..., Any]:
-    target = getattr(AsyncMemory, name)
-
-    @functools.wraps(target)
-    def method(self: Memory, *args: Any, **kwargs: Any) -> Any:
-        return self._run(getattr(self.async_memory, name)(*args, **kwargs))
-
-    return method
-
-
-for _name in FORWARDED:
-    setattr(Memory, _name, _forward(_name))

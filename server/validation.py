@@ -33,15 +33,25 @@ def memory_id(value: Any) -> str:
         ) from None
 
 
+# What each text argument is for, so an error can say what to put there.
+_TEXT_PURPOSE = {
+    "text": "the fact to remember",
+    "content": "the message text",
+    "query": "what to look for",
+    "entity": "the entity's name",
+}
+
+
 def text(value: Any, max_bytes: int, field: str = "text") -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", error_code="INVALID_TEXT")
     stripped = value.strip()
     if not stripped:
+        purpose = _TEXT_PURPOSE.get(field.rsplit(".", 1)[-1], "some text")
         raise ValidationError(
             f"{field} is empty",
             error_code="EMPTY_TEXT",
-            suggestion=f"pass the fact to remember in '{field}'",
+            suggestion=f"pass {purpose} in '{field}'",
         )
     if "\x00" in stripped:
         raise ValidationError(f"{field} contains a NUL character", error_code="INVALID_TEXT")
