@@ -30,7 +30,7 @@ from typing import Any
 from memorch.errors import StorageError
 
 from .base import Scope, normalize_entity
-from .engine import KUZU_ERRORS, log, reason
+from .engine import KUZU_ERRORS, REPAIR, engine_errors, log, reason
 
 SCHEMA = (
     "CREATE NODE TABLE IF NOT EXISTS Entity(key STRING, name STRING, display STRING, type STRING,"
@@ -77,7 +77,8 @@ class KuzuGraph:
         from filelock import FileLock
 
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        with engine_errors("creating the graph's directory", KUZU_ERRORS, error_code="GRAPH_ERROR", suggestion=REPAIR):
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(lock_path), timeout=LOCK_TIMEOUT_S)
         self._schema_ready = False
 
@@ -110,7 +111,7 @@ class KuzuGraph:
             raise StorageError(
                 f"the Kuzu graph failed ({reason(exc)})",
                 error_code="GRAPH_ERROR",
-                suggestion="run `memorch doctor`, then `memorch reindex` to rebuild the graph from the ledger",
+                suggestion=REPAIR,
             ) from exc
 
     @staticmethod

@@ -1,0 +1,89 @@
+"""Engine failures on a real, damaged data directory reach the caller as typed errors with a
+suggestion and without internals (no data-directory path, no Rust source location); the
+detail goes to the server log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from memorch import AsyncMemory, MemoryConfig
+from memorch.errors import StorageError, VectorSearchError
+from memorch.storage.graph import KuzuGraph
+from memorch.storage.history import SQLiteLedger
+
+SOURCE_PATH = re.compile(r"\.(rs|cpp|cc|h)\b")
+
+
+def assert_client_safe(error: StorageError, data_dir: Path) -> None:
+    for text in (str(error), repr(error.to_dict())):
+        # Lance prints paths both absolute and without the leading slash.
+        assert str(data_dir).lstrip("/") not in text, text
+        assert not SOURCE_PATH.search(text), text
+        assert "/root/" not in text and "/rustc/" not in text, text
+    assert error.suggestion and "memorch reindex" in error.suggestion
+
+
+async def filled(config: MemoryConfig) -> Path:
+    memory = AsyncMemory(config)
+    for user in ("alice", "bob"):  # two scopes: a scoped search plans with a scoped row count
+        for text in ("I like green tea", "My dog is called Rex", "I work in Lisbon"):
+            await memory.add(f"{text} ({user})", user_id=user, infer=False)
+    await memory.close()
+    return config.data_dir / "lance" / "memories.lance"
+
+
+async def search_error(config: MemoryConfig, caplog: pytest.LogCaptureFixture) -> StorageError:
+    memory = AsyncMemory(config)
+    try:
+        with caplog.at_level(logging.WARNING), pytest.raises(StorageError) as caught:
+            await memory.search("tea", user_id="alice")
+    finally:
+        await memory.close()
+    # The server log keeps what the client does not get.
+    assert any(record.exc_info for record in caplog.records)
+    return caught.value
+
+
+async def test_broken_manifest(config: MemoryConfig, caplog: pytest.LogCaptureFixture) -> None:
+    table = await filled(config)
+    # Version manifests are named so the newest sorts first; damage the one a reader opens.
+    newest = sorted((table / "_versions").glob("*.manifest"))[0]
+    newest.write_bytes(b"not a manifest" * 4)
+    error = await search_error(config, caplog)
+    assert error.error_code == "VECTOR_STORE_OPEN_FAILED"
+    assert_client_safe(error, config.data_dir)
+
+
+async def test_missing_index_folder(config: MemoryConfig, caplog: pytest.LogCaptureFixture) -> None:
+    table = await filled(config)
+    shutil.rmtree(table / "_indices")
+    error = await search_error(config, caplog)
+    assert isinstance(error, VectorSearchError)
+    assert_client_safe(error, config.data_dir)
+
+
+async def test_missing_data_file(config: MemoryConfig, caplog: pytest.LogCaptureFixture) -> None:
+    table = await filled(config)
+    for data in (table / "data").iterdir():
+        data.unlink()
+    error = await search_error(config, caplog)
+    assert isinstance(error, VectorSearchError)
+    assert_client_safe(error, config.data_dir)
+
+
+def test_ledger_and_graph_errors_hold_no_path(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("a file where the data directory should be")
+    with pytest.raises(StorageError) as ledger:
+        SQLiteLedger(not_a_dir / "memorch.db")
+    assert ledger.value.error_code == "LEDGER_ERROR"
+    with pytest.raises(StorageError) as graph:
+        KuzuGraph(not_a_dir / "graph.kuzu", not_a_dir / "graph.lock")
+    assert graph.value.error_code == "GRAPH_ERROR"
+    for error in (ledger.value, graph.value):
+        assert str(tmp_path) not in str(error) and str(tmp_path) not in repr(error.to_dict())
