@@ -29,6 +29,7 @@ class AdminMixin:
 
         async def _run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
         def _scope(self, user_id: Any, agent_id: Any, run_id: Any, *, required: bool) -> Scope: ...
+        async def _ready(self) -> None: ...
 
     async def reset(self, *, confirm: bool = False) -> dict[str, Any]:
         """Drop every memory, history event and index. Needs ``confirm=True``."""
@@ -46,7 +47,9 @@ class AdminMixin:
         return {"message": "All memories were deleted"}
 
     async def stats(self) -> dict[str, Any]:
-        """Counts, pending work, and the health of each model's circuit breaker."""
+        """Counts, pending work, and the health of each model's circuit breaker. Index work a
+        crash left owed is finished first, so the counts describe a settled store."""
+        await self._ready()
         graph = {"entities": 0, "relations": 0}
         if self.config.graph_enabled:
             await self.graph_sync.flush()
