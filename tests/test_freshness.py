@@ -1,0 +1,67 @@
+"""Two processes on one data directory (two assistant windows): a memory one process has
+stored is found by the other's search within a second, with no write of its own in between."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from memorch import Memory, MemoryConfig
+
+VISIBLE_WITHIN_S = 1.0
+GIVE_UP_S = 10.0
+
+# Process B: opens the store, searches once (so its LanceDB table is open at that version),
+# then, told when A's add was acknowledged, searches until it finds the new memory.
+READER = textwrap.dedent(
+    """
+    import json, sys, time
+    from memorch import Memory, MemoryConfig
+
+    memory = Memory(MemoryConfig(data_dir=sys.argv[1], graph="off"))
+    query, user = sys.argv[2], sys.argv[3]
+    first = memory.search(query, user_id=user, threshold=0.0)["results"]
+    print(json.dumps({"ready": [r["memory"] for r in first]}), flush=True)
+    acked, text = json.loads(sys.stdin.readline())
+    while time.time() - acked < float(sys.argv[4]):
+        found = [r["memory"] for r in memory.search(query, user_id=user, threshold=0.0)["results"]]
+        if text in found:
+            print(json.dumps({"found_after": time.time() - acked}), flush=True)
+            break
+        time.sleep(0.02)
+    else:
+        print(json.dumps({"found_after": None}), flush=True)
+    memory.close()
+    """
+)
+
+
+def test_a_write_in_one_process_is_searched_in_another(tmp_path: Path) -> None:
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off")
+    text = "The launch code word is marmalade"
+    with Memory(config) as a:
+        a.add("I keep bees on the roof", user_id="u", infer=False)
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(config.data_dir), "launch code word marmalade", "u", str(GIVE_UP_S)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert reader.stdout is not None and reader.stdin is not None
+            ready = json.loads(reader.stdout.readline())
+            assert text not in ready["ready"]
+            a.add(text, user_id="u", infer=False)
+            reader.stdin.write(json.dumps([time.time(), text]) + "\n")
+            reader.stdin.flush()
+            answer = json.loads(reader.stdout.readline())
+            assert reader.wait(timeout=60) == 0
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+    assert answer["found_after"] is not None, "the other process never found the new memory"
+    assert answer["found_after"] < VISIBLE_WITHIN_S
