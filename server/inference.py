@@ -3,7 +3,8 @@
 Flow: embed the new messages → retrieve candidate memories of the scope → one structured call
 (facts + ADD/UPDATE/DELETE/NONE against candidates numbered 0..n-1) → embed the new texts in one
 batch → one ledger transaction. When no model can answer, the messages are stored verbatim,
-marked ``_memorch.pending_inference``, and ``reprocess`` runs inference on them later.
+marked ``_memorch.pending_inference``, and ``reprocess`` runs inference on them later. Only
+model failures (``llm.MODEL_FAILURES``) degrade; a bug or bad input propagates to the caller.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from memorch.storage.base import Change, MemoryRecord, Scope
 
-from .errors import AuthenticationError, ConfigurationError, NetworkError, ValidationError
+from .errors import ConfigurationError
+from .llm import MODEL_FAILURES, LLMOutputError
 from .messages import Message
 from .prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
 from .records import deletion, new_record, replaced, utc_now
@@ -25,14 +27,17 @@ if TYPE_CHECKING:
     from .orchestrator import AsyncMemory
 
 log = logging.getLogger("memorch.inference")
-MODEL_FAILURES = (NetworkError, AuthenticationError, ValidationError)
 MAX_CANDIDATES = 30
+NOTHING_TO_REMEMBER = (
+    "the model found nothing worth remembering in these messages (small talk or questions); nothing was stored"
+)
 
 
 @dataclass
 class Plan:
     results: list[dict[str, Any]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    decisions: int = 0  # how many decisions the model returned
     ignored: int = 0  # decisions naming ids the model invented
     removed_relations: list[dict[str, Any]] = field(default_factory=list)
 
@@ -95,13 +100,12 @@ def _plan(
     memory: AsyncMemory, reply: InferenceReply, candidates: list[MemoryRecord], scope: Scope, metadata: dict[str, Any]
 ) -> Plan:
     """Turn the model's decisions into ledger changes; ids it invented are ignored."""
-    plan = Plan()
+    plan = Plan(decisions=len(reply.memory))
     max_bytes = memory.config.max_text_bytes
-    wanted = [
-        d
-        for d in reply.memory
-        if d.event in ("ADD", "UPDATE") and d.text and d.text.strip() and len(d.text.encode()) <= max_bytes
-    ]
+    texts = [d for d in reply.memory if d.event in ("ADD", "UPDATE") and d.text and d.text.strip()]
+    wanted = [d for d in texts if len(d.text.encode()) <= max_bytes]
+    if len(wanted) < len(texts):
+        log.warning("ignored %d decisions whose text is over %d bytes", len(texts) - len(wanted), max_bytes)
     vectors = memory.components.embedder.embed([d.text.strip() for d in wanted]) if wanted else []
     vector_of = {id(d): v for d, v in zip(wanted, vectors, strict=True)}
     relations = _relations_by_fact(memory, reply, scope)
@@ -143,6 +147,14 @@ def _plan(
     if graph_on and touched:
         previous = memory.components.ledger.relations_for(sorted(touched))
         plan.removed_relations = [r for rels in previous.values() for r in rels]
+    if plan.decisions and not plan.results:
+        # Every decision was unusable (ids that were not offered, over-long texts): reading
+        # that as "nothing to remember" would drop what the user said.
+        raise LLMOutputError(
+            f"none of the model's {plan.decisions} decisions could be applied (ids that were not offered)",
+            suggestion="the messages were kept verbatim for `memorch reprocess`; a model that follows "
+            "JSON instructions (MEMORCH_LLM_MODEL) avoids this",
+        )
     return plan
 
 
@@ -156,7 +168,7 @@ def _add(
     now: str,
     relations: tuple[dict, ...] | None,
 ) -> None:
-    duplicate = memory.find_duplicate(text, vector, scope, plan.changes, near=False)
+    duplicate = memory.find_repeat(text, scope, plan.changes)
     if duplicate is not None:
         plan.results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
         return
@@ -190,7 +202,7 @@ async def _procedural(memory: AsyncMemory, messages: list[Message], scope: Scope
     reply = await memory._run(memory.components.llm.structured, prompt, ProceduralReply)
     summary = reply.summary.strip()
     if not summary:
-        raise ValidationError("the model returned an empty summary", error_code="LLM_OUTPUT_INVALID")
+        raise LLMOutputError("the model returned an empty summary")
     vector = (await memory._run(memory.components.embedder.embed, [summary]))[0]
     record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
     return Plan(results=[{"id": record.id, "memory": summary, "event": "ADD"}], changes=[Change("ADD", record)])
@@ -210,9 +222,12 @@ async def infer_and_apply(
         except MODEL_FAILURES as exc:
             return await _degrade(memory, messages, scope, metadata, exc)
         await memory._commit(plan.changes)
+    result: dict[str, Any] = {"results": plan.results}
     if memory.config.graph_enabled and not procedural:
-        return {"results": plan.results, "relations": plan.relations_report()}
-    return {"results": plan.results}
+        result["relations"] = plan.relations_report()
+    if not plan.results:  # an empty decision list: allowed (small talk), but said so
+        result["reason"] = NOTHING_TO_REMEMBER
+    return result
 
 
 async def _degrade(
@@ -224,7 +239,7 @@ async def _degrade(
         **metadata,
         RESERVED_METADATA_KEY: {"pending_inference": True, "error_code": getattr(exc, "error_code", "UNKNOWN")},
     }
-    result = await memory.store_verbatim_locked(stored, scope, marked, near_duplicates=False)
+    result = await memory.store_verbatim_locked(stored, scope, marked)
     return {**result, "degraded": True, "reason": str(exc)}
 
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .config import MemoryConfig
 from .errors import AuthenticationError, MemoryError, NetworkError, ValidationError
 from .prompts import repair_message
-from .resilience import Resilience
+from .resilience import ModelRejectedError, Resilience
 
 log = logging.getLogger("memorch.llm")
 M = TypeVar("M", bound=BaseModel)
@@ -46,21 +46,32 @@ class LLMOutputError(ValidationError):
     default_code = "LLM_OUTPUT_INVALID"
 
 
+# What "no model could answer" means, and so what sends an add to degraded mode: a provider
+# that stayed unreachable, timed out or kept failing (5xx/429) after the retries, an open
+# circuit, refused credentials, a request the model rejected, or a reply that still did not
+# validate after the one repair request. Bad user input and bugs are not model failures: they
+# propagate to the caller.
+MODEL_FAILURES: tuple[type[MemoryError], ...] = (NetworkError, AuthenticationError, ModelRejectedError, LLMOutputError)
+
+
 def extract_json(text: str) -> Any:
-    """The JSON object in a reply that may wrap it in code fences or prose."""
+    """The JSON value in a reply that may wrap it in code fences or prose: the whole reply
+    when it parses, else the first object, or the first list of objects, found in the text."""
     stripped = text.strip()
     try:
         return json.loads(stripped)
     except json.JSONDecodeError:
         pass
     decoder = json.JSONDecoder()
-    for start in (i for i, ch in enumerate(stripped) if ch == "{"):
+    for start in (i for i, ch in enumerate(stripped) if ch in "{["):
         try:
             value, _ = decoder.raw_decode(stripped[start:])
         except json.JSONDecodeError:
             continue
         if isinstance(value, dict):
             return value
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            return value  # a bare list of objects; "[1]" or "[note]" in prose is skipped
     raise ValueError("no JSON object found in the reply")
 
 
@@ -99,7 +110,7 @@ class LLMClient:
         for position, model in enumerate(self.models):
             try:
                 reply = self._structured_from(model, messages, schema)
-            except (NetworkError, AuthenticationError, ValidationError) as exc:
+            except MODEL_FAILURES as exc:
                 log.warning("model %s failed: %s", model, exc)
                 failures.append(exc)
                 continue

@@ -8,9 +8,12 @@ UUIDs), and, with the graph on, name the entities and relations each fact states
 from __future__ import annotations
 
 import json
-from typing import Literal
+import logging
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+log = logging.getLogger("memorch.prompts")
 
 EXTRACTION_RULES = """You maintain the long-term memory an AI assistant keeps about the people it talks with.
 
@@ -52,10 +55,22 @@ and what remains. Reply with only a JSON object: {"summary": "..."}"""
 
 
 class Decision(BaseModel):
+    """One decision. Each event names what it needs: a decision without it is invalid (and so
+    gets the repair request), never silently dropped."""
+
     event: Literal["ADD", "UPDATE", "DELETE", "NONE"]
     text: str | None = None
     id: int | None = None
     reason: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Decision:
+        needs_text = self.event in ("ADD", "UPDATE")
+        if needs_text and not (self.text and self.text.strip()):
+            raise ValueError(f'an {self.event} decision needs a non-empty "text"')
+        if self.event != "ADD" and self.id is None:
+            raise ValueError(f'a {self.event} decision needs the "id" of an EXISTING MEMORY')
+        return self
 
 
 class ExtractedRelation(BaseModel):
@@ -68,8 +83,27 @@ class ExtractedRelation(BaseModel):
 
 
 class InferenceReply(BaseModel):
-    memory: list[Decision] = Field(default_factory=list)
+    """The inference reply. Strict: ``memory`` is required (an empty list is an answer, a
+    missing one is not), and an unknown top-level key (``facts``, ``memories``...) makes the
+    reply invalid instead of reading it as "nothing to remember". Two near-misses are
+    unambiguous and accepted, with a warning: a bare decision object and a bare list of
+    decisions. ``relations`` is asked for only with the graph on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: list[Decision]
     relations: list[ExtractedRelation] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _near_misses(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            log.warning("the model replied with a bare list of %d decisions; read as {\"memory\": [...]}", len(data))
+            return {"memory": data}
+        if isinstance(data, dict) and "memory" not in data and "event" in data:
+            log.warning("the model replied with a bare decision object; read as {\"memory\": [it]}")
+            return {"memory": [data]}
+        return data
 
 
 class ProceduralReply(BaseModel):

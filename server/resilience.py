@@ -5,8 +5,12 @@
 - One circuit breaker per model: after ``circuit_failure_threshold`` consecutive failed calls
   it opens and calls fail fast; after ``circuit_cooldown`` seconds one trial call is let
   through (half-open); its success closes the circuit, its failure opens it again.
-- Provider exceptions leave this module as memorch errors: ``AuthenticationError``,
-  ``ValidationError`` or ``NetworkError``, each naming the setting to fix.
+- Provider failures leave this module as memorch errors: ``AuthenticationError``,
+  ``ModelRejectedError`` (a ``ValidationError``) or ``NetworkError``, each naming the setting
+  to fix. A provider failure is an exception of the provider stack's own types (LiteLLM's
+  exceptions all derive from the OpenAI SDK's; httpx's transport and status errors; socket
+  timeouts and connection errors). Anything else — a ``TypeError``, a ``KeyError`` — is a bug:
+  it propagates unchanged, is not retried and does not count against the circuit breaker.
 
 Calls are synchronous and run on worker threads; the async orchestrator awaits them there,
 so this logic exists once.
@@ -20,12 +24,42 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from .errors import AuthenticationError, MemoryError, NetworkError, ValidationError
 
 T = TypeVar("T")
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class ModelRejectedError(ValidationError):
+    """The provider answered, but refused this request (HTTP 4xx other than 401/403/429):
+    an unknown model name, an unsupported parameter, a prompt over the context window."""
+
+    default_code = "MODEL_REJECTED"
+
+
+@cache
+def provider_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "the provider failed", never "memorch has a bug".
+
+    Looked up only when a call has raised (``except provider_errors()`` evaluates lazily), so
+    importing this module imports neither LiteLLM nor the OpenAI SDK; by then LiteLLM (which
+    raised) has imported both. LiteLLM's exceptions subclass ``openai.OpenAIError``.
+    """
+    import httpx
+    import openai
+
+    return (openai.OpenAIError, httpx.HTTPError, TimeoutError, ConnectionError)
+
+
+@cache
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import httpx
+    import openai
+
+    return (openai.APIConnectionError, httpx.TransportError, TimeoutError, ConnectionError)
 
 
 @dataclass
@@ -76,7 +110,11 @@ class CircuitBreaker:
 
 
 def _status(exc: BaseException) -> int | None:
+    """The HTTP status of a provider error (LiteLLM/OpenAI put it on the exception, httpx on
+    its response)."""
     status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
     return status if isinstance(status, int) else None
 
 
@@ -95,26 +133,13 @@ def _retry_after(exc: BaseException) -> float | None:
             return None
 
 
-def _is_network(exc: BaseException) -> bool:
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    network = {
-        "APIConnectionError",
-        "Timeout",
-        "APITimeoutError",
-        "ConnectError",
-        "ReadTimeout",
-        "ConnectionError",
-        "TimeoutError",
-        "ServiceUnavailableError",
-        "BadGatewayError",
-        "InternalServerError",
-        "RateLimitError",
-    }
-    return bool(names & network)
+def _is_connection(exc: BaseException) -> bool:
+    """No usable answer arrived: refused, reset, DNS, or timed out."""
+    return isinstance(exc, _connection_errors())
 
 
 def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
-    """A provider exception as the memorch error a user can act on."""
+    """A provider failure (one of ``provider_errors()``) as the memorch error a user can act on."""
     if isinstance(exc, MemoryError):
         return exc
     status = _status(exc)
@@ -125,10 +150,9 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
             details=details,
             suggestion=f"set a valid API key in {env_hint}_API_KEY (or the provider's usual variable)",
         )
-    if status in (400, 404, 422) and not _is_network(exc):
-        return ValidationError(
+    if status is not None and 400 <= status < 500 and not _retryable(exc):
+        return ModelRejectedError(
             f"{model} rejected the request (HTTP {status}): {str(exc)[:200]}",
-            error_code="MODEL_REJECTED",
             details=details,
             suggestion=f"check the model name in {env_hint}_MODEL and {env_hint}_API_BASE",
         )
@@ -141,10 +165,13 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
 
 
 def _retryable(exc: BaseException) -> bool:
+    """Worth another try: a connection failure or timeout, 429, or a transient 5xx."""
     status = _status(exc)
-    if status is not None and status in (400, 401, 403, 404, 422):
-        return False
-    return status in RETRYABLE_STATUS or _is_network(exc)
+    if status in RETRYABLE_STATUS:
+        return True
+    # LiteLLM reports a connection failure as APIConnectionError with status 500; a 4xx
+    # status on a connection-typed error still means the request itself was refused.
+    return _is_connection(exc) and (status is None or status >= 500)
 
 
 class Resilience:
@@ -182,7 +209,7 @@ class Resilience:
                 )
             try:
                 result = fn(**kwargs)
-            except Exception as exc:  # noqa: BLE001, RUF100 - every provider failure is classified and re-raised typed
+            except provider_errors() as exc:  # anything else is a bug and propagates unchanged
                 if not _retryable(exc):  # our request or key is wrong; the model is not down
                     raise translate(exc, model, env_hint) from exc
                 breaker.failure()
