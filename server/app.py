@@ -2,17 +2,23 @@
 
 Only the MCP SDK is imported here; the orchestrator, LanceDB, LiteLLM and the embedding model
 load on the first tool call, so ``tools/list`` is answered quickly after launch.
+
+``serve`` says on stderr where it listens (stdout belongs to JSON-RPC on stdio); an HTTP port that
+cannot be bound is a ``ConfigurationError`` before anything is announced.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import socket
+import sys
 from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 
-from .config import MemoryConfig
+from .config import MemoryConfig, package_version
+from .errors import ConfigurationError
 
 Transport = Literal["stdio", "sse", "streamable-http"]
 
@@ -28,7 +34,9 @@ def build_server(config: MemoryConfig | None = None) -> MCPServer:
     state = ServerState(config)
     # No lifespan closes the stores: on HTTP transports a lifespan runs per session, and every
     # acknowledged write is already durable in SQLite, so process exit needs no cleanup.
-    server = MemorchServer("memorch", instructions=INSTRUCTIONS, log_level=_sdk_level(config.log_level))
+    server = MemorchServer(
+        "memorch", version=package_version(), instructions=INSTRUCTIONS, log_level=_sdk_level(config.log_level)
+    )
     register_all(server, state)
     return server
 
@@ -73,6 +81,39 @@ def http_app(server: MCPServer, transport: Transport, host: str, auth_token: str
     return BearerAuth(app, auth_token) if auth_token else app
 
 
+def endpoint_url(transport: Transport, host: str, port: int) -> str:
+    """The URL a client connects to (``/mcp`` for streamable HTTP, ``/sse`` for SSE)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{'/sse' if transport == 'sse' else '/mcp'}"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket, or a ``ConfigurationError`` naming the address that cannot be used."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+            error_code="CANNOT_LISTEN",
+            details={"host": host, "port": port},
+            suggestion="choose another --port (or stop the program using it), or check --host",
+        ) from exc
+    return sock
+
+
+def _announce(message: str) -> None:
+    """Tell the person at the terminal; never on stdout, which carries JSON-RPC."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def serve(
     transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8765, config: MemoryConfig | None = None
 ) -> None:
@@ -80,11 +121,20 @@ def serve(
     logging.basicConfig(level=_sdk_level(config.log_level))
     server = build_server(config)
     if transport == "stdio":
+        if sys.stdin.isatty():
+            _announce(
+                f"memorch {package_version()}: MCP server on stdio, waiting for an MCP client to speak JSON-RPC "
+                "on stdin (MCP clients such as Claude Desktop start this command themselves; Ctrl+C stops it)"
+            )
         server.run("stdio")
         return
     import anyio
     import uvicorn
 
+    sock = listen(host, port)
     app = http_app(server, transport, host, config.auth_token)
+    url = endpoint_url(transport, host, port)
+    auth = " (requests need Authorization: Bearer <MEMORCH_AUTH_TOKEN>)" if config.auth_token else ""
+    _announce(f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}")
     uv_config = uvicorn.Config(app, host=host, port=port, log_level=config.log_level.lower(), lifespan="on")
-    anyio.run(uvicorn.Server(uv_config).serve)
+    anyio.run(uvicorn.Server(uv_config).serve, [sock])

@@ -7,8 +7,11 @@ Examples::
     memorch add "I am allergic to peanuts" --user-id alice
     memorch search "what should I avoid eating?" --user-id alice --json
     memorch list --user-id alice --filters '{"category": "health"}'
-    memorch history 3f1c...; memorch update 3f1c... "new text"; memorch delete 3f1c...
-    memorch stats --json; memorch reindex [--re-embed]
+    memorch history 3f1c...
+    memorch stats --json
+
+A failure is one line on stderr (``error [CODE] message. Suggestion: ...``) and a non-zero exit
+code; ``cli_errors.py`` renders it.
 """
 
 from __future__ import annotations
@@ -24,14 +27,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import MemoryConfig
+from .cli_errors import ReportingGroup, err
+from .config import MemoryConfig, package_version
 from .errors import MemoryError
+from .jsonl import at_line, read_jsonl
 
 app = typer.Typer(
-    help="memorch: long-term memory for AI assistants over MCP.", no_args_is_help=True, pretty_exceptions_enable=False
+    cls=ReportingGroup,
+    help="memorch: long-term memory for AI assistants over MCP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
 
 UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope (default: MEMORCH_USER_ID)")]
 AgentOpt = Annotated[str | None, typer.Option("--agent-id")]
@@ -39,17 +46,30 @@ RunOpt = Annotated[str | None, typer.Option("--run-id")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"memorch {package_version()}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit")
+    ] = False,
+) -> None:
+    """memorch: long-term memory for AI assistants over MCP."""
+
+
 @contextmanager
 def _memory() -> Iterator[Any]:
-    """A Memory for one command; memorch errors become a message and exit code 1."""
+    """A Memory for one command, on a data directory that exists (failures: ``cli_errors``)."""
     from .sync import Memory
 
-    try:
-        with Memory() as memory:
-            yield memory
-    except MemoryError as exc:
-        err.print(f"[red]error[/red] {exc}")
-        raise typer.Exit(1) from exc
+    config = MemoryConfig()
+    config.prepare_data_dir()
+    with Memory(config) as memory:
+        yield memory
 
 
 def _scope(memory: Any, user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, Any]:
@@ -62,8 +82,7 @@ def _json_arg(value: str | None, name: str) -> Any:
     try:
         return json.loads(value)
     except json.JSONDecodeError as exc:
-        err.print(f"[red]error[/red] {name} is not valid JSON: {exc}")
-        raise typer.Exit(2) from exc
+        raise typer.BadParameter(f"is not valid JSON: {exc}", param_hint=f"'{name}'") from exc
 
 
 def _emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
@@ -93,15 +112,20 @@ def _table(rows: list[dict[str, Any]], with_score: bool = False) -> None:
 def serve(
     transport: Annotated[str, typer.Option(help="stdio | sse | streamable-http")] = "stdio",
     host: Annotated[str, typer.Option(help="Address for HTTP transports")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port for HTTP transports")] = 8765,
+    port: Annotated[int, typer.Option(help="Port for HTTP transports (1-65535)")] = 8765,
 ) -> None:
-    """Run the MCP server (stdio by default, as MCP clients launch it)."""
+    """Run the MCP server (stdio by default, as MCP clients launch it). It says on stderr where
+    it listens; stdout carries only JSON-RPC.  Example: memorch serve --transport streamable-http"""
     if transport not in ("stdio", "sse", "streamable-http"):
-        err.print("[red]error[/red] --transport must be stdio, sse or streamable-http")
-        raise typer.Exit(2)
+        raise typer.BadParameter(
+            f"must be stdio, sse or streamable-http, not {transport!r}", param_hint="'--transport'"
+        )
+    if not 1 <= port <= 65535:
+        raise typer.BadParameter(f"must be a TCP port from 1 to 65535, not {port}", param_hint="'--port'")
+    config = MemoryConfig()
     from .app import serve as run_server
 
-    run_server(transport, host, port, MemoryConfig())  # type: ignore[arg-type]
+    run_server(transport, host, port, config)  # type: ignore[arg-type]
 
 
 @app.command()
@@ -271,16 +295,17 @@ def import_(
     Example: memorch import notes.jsonl --user-id alice"""
     from rich.progress import Progress
 
-    try:
-        items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError) as exc:
-        err.print(f"[red]error[/red] cannot read {path}: {exc}")
-        raise typer.Exit(2) from exc
+    items, line_numbers = read_jsonl(path)
     with _memory() as m, Progress(console=err, transient=True) as bar:
         task = bar.add_task("importing", total=len(items))
-        result = m.import_memories(
-            items, **_scope(m, user_id, agent_id, run_id), progress=lambda done, total: bar.update(task, completed=done)
-        )
+        try:
+            result = m.import_memories(
+                items,
+                **_scope(m, user_id, agent_id, run_id),
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+        except MemoryError as exc:
+            raise at_line(exc, path, line_numbers) from exc
     _emit(result, as_json, lambda r: out.print(f"imported {r['imported']}, skipped {r['duplicates']} duplicates"))
 
 
@@ -352,3 +377,7 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m memorch.cli
+    main()

@@ -7,16 +7,31 @@ by ``MEMORCH_CONFIG``, defaults.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from .errors import ConfigurationError
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def package_version() -> str:
+    """The installed package's version (``memorch --version``, MCP ``serverInfo.version``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("memorch")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def default_data_dir() -> Path:
@@ -57,7 +72,7 @@ class MemoryConfig(BaseSettings):
     llm_model: str = ""
     llm_api_base: str | None = None
     llm_api_key: str | None = None
-    llm_fallbacks: list[str] = Field(default_factory=list)
+    llm_fallbacks: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "a,b" from the environment
     llm_timeout: float = 60.0
     llm_max_retries: int = 3
     llm_backoff_base: float = 0.5
@@ -88,6 +103,44 @@ class MemoryConfig(BaseSettings):
     # Server
     auth_token: str | None = None
     log_level: str = "WARNING"
+
+    def __init__(self, **values: Any) -> None:
+        """As ``BaseSettings``, but a bad value is a ``ConfigurationError`` naming its variable."""
+        try:
+            super().__init__(**values)
+        except PydanticValidationError as exc:
+            raise _invalid_settings(exc, values) from None
+        except SettingsError as exc:  # a complex field (dict/list) whose environment value is not JSON
+            raise _unparsable_setting(exc) from None
+
+    def prepare_data_dir(self) -> Path:
+        """Create the data directory; a path that cannot be one is a ``ConfigurationError``."""
+        path = self.data_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            problem = "is a file, not a directory"
+        except OSError as exc:
+            problem = f"cannot be created ({exc.strerror or exc})"
+        else:
+            if os.access(path, os.W_OK | os.X_OK):
+                return path
+            problem = "is not writable"
+        raise ConfigurationError(
+            f"the data directory {path} (MEMORCH_DATA_DIR) {problem}",
+            error_code="DATA_DIR_UNUSABLE",
+            details={"variable": "MEMORCH_DATA_DIR", "path": str(path)},
+            suggestion=f"set MEMORCH_DATA_DIR to a writable directory, or unset it to use {default_data_dir()}",
+        )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().upper() or "WARNING"
+            if value not in LOG_LEVELS:
+                raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
+        return value
 
     @field_validator("llm_fallbacks", mode="before")
     @classmethod
@@ -131,6 +184,70 @@ class MemoryConfig(BaseSettings):
         flat: dict[str, Any] = {k: v for k, v in config.items() if k in cls.model_fields}
         flat.update(_from_mem0_shape(config))
         return cls(**flat)
+
+
+_EXPECTED = {
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "dict_type": "a JSON object",
+    "list_type": "a comma-separated list",
+    "string_type": "text",
+    "path_type": "a directory path",
+}
+
+
+def _setting_name(field: str, values: dict[str, Any]) -> str:
+    """How the caller gave the setting: a keyword argument, or its environment variable."""
+    env = f"MEMORCH_{field.upper()}"
+    if field in values and not any(key.upper() == env for key in os.environ):
+        return field
+    return env
+
+
+def _invalid_settings(exc: PydanticValidationError, values: dict[str, Any]) -> ConfigurationError:
+    """One line for all of pydantic's errors, each naming the setting as the caller wrote it."""
+    problems: list[str] = []
+    names: list[str] = []
+    for error in exc.errors(include_url=False):
+        loc = [str(part) for part in error.get("loc", ())]
+        name = _setting_name(loc[0], values) if loc else "a setting"
+        names.append(name)
+        where = name + "".join(f"[{part!r}]" for part in loc[1:])
+        ctx = error.get("ctx") or {}
+        if error["type"] == "literal_error":
+            wanted = "must be " + str(ctx.get("expected", "")).replace("'", "")
+        elif error["type"] in _EXPECTED:
+            wanted = "must be " + _EXPECTED[error["type"]]
+        else:
+            wanted = re.sub(r"^(Value error, |Input should be )", "", error["msg"])
+            wanted = wanted if wanted.startswith("must") else f"is invalid: {wanted}"
+        given = error.get("input")
+        got = f" (got {given!r:.60})" if isinstance(given, str | int | float) and not isinstance(given, bool) else ""
+        problems.append(f"{where} {wanted}{got}")
+    unique = list(dict.fromkeys(names))
+    fix = "fix or unset" if all(n.startswith("MEMORCH_") for n in unique) else "pass a valid"
+    return ConfigurationError(
+        "; ".join(problems),
+        error_code="INVALID_SETTING",
+        details={"settings": unique},
+        suggestion=f"{fix} {', '.join(unique)}",
+    )
+
+
+def _unparsable_setting(exc: SettingsError) -> ConfigurationError:
+    match = re.search(r'field "(\w+)"', str(exc))
+    name = f"MEMORCH_{match.group(1).upper()}" if match else "a MEMORCH_ setting"
+    return ConfigurationError(
+        f"{name} must be valid JSON (it could not be parsed)",
+        error_code="INVALID_SETTING",
+        details={"settings": [name]},
+        suggestion=f"fix or unset {name}",
+    )
 
 
 def _from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:

@@ -78,10 +78,11 @@ def test_cli_import_batches_and_refuses_bad_files_whole(tmp_path: Path) -> None:
     assert [r["memory"] for r in json.loads(out)["results"]] == ["belongs to someone else"]
 
     bad = tmp_path / "bad.jsonl"
-    bad.write_text(json.dumps({"memory": "fine"}) + "\n" + json.dumps({"memory": "   "}))
+    bad.write_text(json.dumps({"memory": "fine"}) + "\n\n" + json.dumps({"memory": "   "}))
     result = runner.invoke(
         app, ["import", str(bad)], env={"MEMORCH_DATA_DIR": str(tmp_path), "MEMORCH_USER_ID": "cli-user"}
     )
-    assert result.exit_code == 1 and "item 2" in result.output and "EMPTY_TEXT" in result.output
+    # the file's line (a blank line sits between), not the item's position
+    assert result.exit_code == 1 and "bad.jsonl line 3:" in result.output and "EMPTY_TEXT" in result.output
     code, out = run(tmp_path, "stats", "--json")
     assert json.loads(out)["memories"] == 1201  # nothing from the bad file was written

@@ -1,0 +1,5 @@
+"""``python -m memorch``: the command line."""
+
+from .cli import main
+
+main()
