@@ -40,6 +40,8 @@ SCHEMA = (
     "CREATE REL TABLE IF NOT EXISTS MENTIONS(FROM Memory TO Entity)",
 )
 LOCK_TIMEOUT_S = 60
+# `memorch graph` walks at most this far: three hops already reach most of a personal graph.
+MAX_HOPS = 3
 # Kuzu reserves 80% of RAM for its buffer pool by default, which makes every open ~20 ms and
 # every close slower; memory graphs are small, and 64 MB brings an open+close to ~6 ms.
 BUFFER_POOL_BYTES = 64 * 1024 * 1024
@@ -232,7 +234,7 @@ class KuzuGraph:
 
     def neighbourhood(self, scope: Scope, name: str, hops: int = 2, limit: int = 100) -> list[dict[str, Any]]:
         """Relations within ``hops`` of an entity (for ``memorch graph``)."""
-        hops = max(1, min(hops, 3))
+        hops = max(1, min(hops, MAX_HOPS))
         where, params = scope_where(scope, "s")
         with self._session() as conn:
             # Under the scope rule one name may be several entities (one per agent or run).

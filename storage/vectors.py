@@ -35,6 +35,7 @@ TABLE = "memories"
 # new rows into the indexes. LanceDB searches unindexed rows by brute force until then, which
 # is correct but slower; each optimize adds a delta segment to the vector index.
 OPTIMIZE_EVERY = 100
+OPTIMIZE_FRACTION = 50  # 1/50 = 2% of the table
 OPTIMIZE_MAX_INTERVAL = 5_000
 # Every vector-index delta is searched on its own: at 100k rows, 16 deltas made a query 2.5x
 # slower than one index (10.9 vs 4.3 ms, bench/scale.py). LanceDB's optimize cannot merge them,
@@ -238,7 +239,7 @@ class LanceVectorIndex:
     def _maintain_once(self) -> None:
         try:
             rows = int(self._table.count_rows())
-            self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // 50, OPTIMIZE_MAX_INTERVAL))
+            self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))
             outside_bulk = not self._deferring
             if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
