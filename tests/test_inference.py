@@ -310,7 +310,7 @@ async def test_mcp_add_memory_reports_events_and_degraded_state(tmp_path: Path, 
         fake.push(add("User drinks oat milk"))
         ok = await client.call_tool("add_memory", {"text": "I only drink oat milk"})
         assert ok.structured_content["results"][0]["event"] == "ADD"
-        assert ok.structured_content["degraded"] is False
+        assert not ok.structured_content.get("degraded")
         fake.push(Failure(503))
         degraded = await client.call_tool("add_memory", {"text": "I started learning Dutch"})
         assert not degraded.is_error
@@ -318,4 +318,170 @@ async def test_mcp_add_memory_reports_events_and_degraded_state(tmp_path: Path, 
         assert "NETWORK_ERROR" in degraded.structured_content["reason"]
         verbatim = await client.call_tool("add_memory", {"text": "raw note", "infer": False})
         assert verbatim.structured_content["results"][0]["memory"] == "raw note"
-    assert len(fake.chat_requests()) == 2
+        fake.push({"memory": []})
+        small_talk = await client.call_tool("add_memory", {"text": "Thanks, that's all for today!"})
+        assert small_talk.structured_content["results"] == []
+        assert "nothing worth remembering" in small_talk.structured_content["reason"]
+    assert len(fake.chat_requests()) == 3
+
+
+# -- a bug is never a provider outage ---------------------------------------------------------
+
+
+async def test_a_bug_in_the_llm_call_propagates_and_is_not_degraded(
+    memory: AsyncMemory, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memorch.llm import import_litellm
+
+    calls: list[dict] = []
+
+    def broken_completion(**kwargs):
+        calls.append(kwargs)
+        raise TypeError("completion() got an unexpected keyword argument 'x'")
+
+    monkeypatch.setattr(import_litellm(), "completion", broken_completion)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        await memory.add("I'm allergic to peanuts", user_id="bug")
+    assert len(calls) == 1  # a bug is not retried
+    stats = await memory.stats()
+    assert stats["pending_inference"] == 0 and stats["memories"] == 0  # nothing stored as "degraded"
+    assert stats["circuits"].get("openai/fake-model", "closed") == "closed"  # nor counted as an outage
+    assert fake.chat_requests() == []
+
+
+async def test_a_validation_error_that_is_not_the_model_propagates(
+    memory: AsyncMemory, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import memorch.inference as inference
+    from memorch import ValidationError
+
+    def bad_filter(*args, **kwargs):
+        raise ValidationError("filter too wide", error_code="INVALID_FILTER")
+
+    monkeypatch.setattr(inference, "_candidates", bad_filter)
+    with pytest.raises(ValidationError) as info:
+        await memory.add("I moved to Lisbon", user_id="val")
+    assert info.value.error_code == "INVALID_FILTER"
+    assert (await memory.stats())["pending_inference"] == 0
+
+
+def test_resilience_retries_provider_failures_only() -> None:
+    import httpx
+
+    from memorch.resilience import ModelRejectedError, Resilience, RetryPolicy
+
+    resilience = Resilience(RetryPolicy(max_retries=2, backoff_base=0), threshold=10, cooldown=60)
+    resilience.sleep = lambda seconds: None
+    attempts: list[str] = []
+
+    def fail(exc: Exception):
+        def fn() -> None:
+            attempts.append(type(exc).__name__)
+            raise exc
+
+        return fn
+
+    with pytest.raises(KeyError):  # a bug: once, unchanged, not counted
+        resilience.call("m", fail(KeyError("choices")), "MEMORCH_LLM")
+    assert attempts == ["KeyError"] and resilience.breaker("m").failures == 0
+
+    attempts.clear()
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/chat/completions")
+    with pytest.raises(NetworkError):  # a transport failure: retried, then a NetworkError
+        resilience.call("m", fail(httpx.ConnectError("refused", request=request)), "MEMORCH_LLM")
+    assert attempts == ["ConnectError"] * 3 and resilience.breaker("m").failures == 3
+
+    attempts.clear()
+    response = httpx.Response(503, request=request)
+    with pytest.raises(NetworkError):  # the status of an httpx error is on its response
+        resilience.call("m", fail(httpx.HTTPStatusError("busy", request=request, response=response)), "MEMORCH_LLM")
+    assert len(attempts) == 3
+
+    attempts.clear()
+    response = httpx.Response(404, request=request)
+    with pytest.raises(ModelRejectedError):  # the request is wrong: no retry
+        resilience.call("m", fail(httpx.HTTPStatusError("nope", request=request, response=response)), "MEMORCH_LLM")
+    assert len(attempts) == 1
+
+
+# -- a reply is never read as "nothing to remember" by accident -------------------------------
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [
+        {"facts": [{"event": "ADD", "text": "User is allergic to peanuts"}]},
+        {"memories": [{"event": "ADD", "text": "User is allergic to peanuts"}]},
+        {"memory": [{"event": "ADD", "text": "User is allergic to peanuts"}], "notes": "extra key"},
+        {},
+        {"memory": [{"event": "ADD", "fact": "User is allergic to peanuts"}]},  # no "text"
+        {"memory": [{"event": "NONE"}]},  # NONE names no memory
+    ],
+    ids=["facts", "memories", "unknown-key", "empty-object", "add-without-text", "none-without-id"],
+)
+async def test_a_reply_of_the_wrong_shape_is_repaired_then_degraded(
+    memory: AsyncMemory, fake: FakeLLM, wrong: dict
+) -> None:
+    said = "I'm allergic to peanuts, so please never suggest peanut recipes."
+    fake.push(wrong, wrong)
+    result = await memory.add(said, user_id="strict")
+    assert len(fake.chat_requests()) == 2  # the one repair request was made
+    assert "could not be used" in fake.chat_requests()[1].prompt
+    assert result["degraded"] is True and "LLM_OUTPUT_INVALID" in result["reason"]
+    stored = await memory.get(result["results"][0]["id"])
+    assert stored["memory"] == said  # the user's words, verbatim
+    assert stored["metadata"]["_memorch"]["pending_inference"] is True
+
+
+async def test_a_wrong_shape_fixed_by_the_repair_is_used(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push({"facts": ["User moved to Porto"]}, add("User moved to Porto"))
+    result = await memory.add("I just moved to Porto", user_id="repair")
+    assert [r["memory"] for r in result["results"]] == ["User moved to Porto"]
+    assert "degraded" not in result and len(fake.chat_requests()) == 2
+    assert "memory" in fake.chat_requests()[1].prompt.split("could not be used")[1]  # the error names the key
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ({"event": "ADD", "text": "User is allergic to peanuts"}, ["User is allergic to peanuts"]),
+        (
+            [{"event": "ADD", "text": "User works at Acme"}, {"event": "ADD", "text": "User lives in Lyon"}],
+            ["User works at Acme", "User lives in Lyon"],
+        ),
+        (
+            'Sure:\n```json\n[{"event": "ADD", "text": "User works at Acme"},\n'
+            ' {"event": "ADD", "text": "User has a cat"}]\n```',
+            ["User works at Acme", "User has a cat"],
+        ),
+    ],
+    ids=["bare-decision", "bare-list", "fenced-bare-list"],
+)
+async def test_unambiguous_near_misses_are_accepted_and_logged(
+    memory: AsyncMemory, fake: FakeLLM, caplog: pytest.LogCaptureFixture, reply: object, expected: list[str]
+) -> None:
+    fake.push(reply)
+    with caplog.at_level("WARNING", logger="memorch"):
+        result = await memory.add("Some facts about me", user_id="near")
+    assert [r["memory"] for r in result["results"]] == expected
+    assert all(r["event"] == "ADD" for r in result["results"]) and "degraded" not in result
+    assert len(fake.chat_requests()) == 1  # no repair needed
+    assert any("bare" in r.getMessage() for r in caplog.records)
+    listed = {m["memory"] for m in (await memory.get_all(user_id="near"))["results"]}
+    assert listed == set(expected)
+
+
+async def test_an_empty_decision_list_is_reported_with_a_reason(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push({"memory": []})
+    result = await memory.add("Thanks, that's all for today!", user_id="chat")
+    assert result["results"] == [] and "degraded" not in result
+    assert "nothing worth remembering" in result["reason"]
+    assert len(fake.chat_requests()) == 1
+    assert (await memory.stats())["memories"] == 0
+
+
+async def test_decisions_that_all_name_unoffered_ids_degrade(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push({"memory": [{"event": "UPDATE", "id": 7, "text": "User lives in Oslo"}, {"event": "NONE", "id": 3}]})
+    result = await memory.add("I live in Oslo now", user_id="ids")
+    assert result["degraded"] is True and "LLM_OUTPUT_INVALID" in result["reason"]
+    assert (await memory.get(result["results"][0]["id"]))["memory"] == "I live in Oslo now"
