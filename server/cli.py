@@ -64,10 +64,10 @@ def _main(
 @contextmanager
 def _memory() -> Iterator[Any]:
     """A Memory for one command, on a data directory that exists (failures: ``cli_errors``)."""
-    from .sync import Memory
-
     config = MemoryConfig()
     config.prepare_data_dir()
+    from .sync import Memory
+
     with Memory(config) as memory:
         yield memory
 
@@ -114,8 +114,10 @@ def serve(
     host: Annotated[str, typer.Option(help="Address for HTTP transports")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for HTTP transports (1-65535)")] = 8765,
 ) -> None:
-    """Run the MCP server (stdio by default, as MCP clients launch it). It says on stderr where
-    it listens; stdout carries only JSON-RPC.  Example: memorch serve --transport streamable-http"""
+    """Run the MCP server (stdio by default, as MCP clients launch it).
+
+    It says on stderr where it listens; stdout carries only JSON-RPC.
+    Example: memorch serve --transport streamable-http --port 8765"""
     if transport not in ("stdio", "sse", "streamable-http"):
         raise typer.BadParameter(
             f"must be stdio, sse or streamable-http, not {transport!r}", param_hint="'--transport'"
@@ -251,7 +253,7 @@ def reindex(
     """Rebuild the search index from the SQLite ledger (no model calls unless --re-embed)."""
     from rich.progress import Progress
 
-    with _memory() as m, Progress(console=err, transient=True) as bar:
+    with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("reindexing", total=None)
         result = m.reindex(
             re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total)
@@ -296,7 +298,7 @@ def import_(
     from rich.progress import Progress
 
     items, line_numbers = read_jsonl(path)
-    with _memory() as m, Progress(console=err, transient=True) as bar:
+    with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("importing", total=len(items))
         try:
             result = m.import_memories(

@@ -125,8 +125,8 @@ class ReportingGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort):
-            raise
+        except (typer.Exit, typer.Abort, EOFError, BrokenPipeError):
+            raise  # typer's own handling: exit codes, Ctrl+D, `memorch --help | head`
         except UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             report("USAGE_ERROR", exc.format_message(), f"see `{where} --help`")

@@ -1,0 +1,194 @@
+"""Every CLI command with bad input: one `error [CODE] ...` line on stderr, never a traceback.
+
+Each case is a real `memorch` process (the console script) on its own data directory; the cases
+run concurrently, once per module.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from memorch.cli_errors import cli_words
+from memorch.config import MemoryConfig, package_version
+from memorch.errors import ConfigurationError
+
+from .mcp_helpers import memorch_command, server_env
+
+MISSING = "00000000-0000-4000-8000-000000000000"
+MCP_WORDS = ("search_memories", "list_memories", "get_memory", "memory_history", "add_memory", "user_id", "memory_id")
+
+
+@dataclass
+class Case:
+    args: list[str]
+    code: str  # the error code the line must carry
+    says: str  # and a phrase it must contain
+    env: dict[str, str] = field(default_factory=dict)
+    data_dir: str | None = None  # "file" | "proc": a data directory that cannot be one
+
+
+CASES = {
+    "add-empty-text": Case(["add", ""], "EMPTY_TEXT", "TEXT"),
+    "add-bad-metadata": Case(["add", "x", "--metadata", "{bad"], "USAGE_ERROR", "'--metadata': is not valid JSON"),
+    "search-empty-query": Case(["search", ""], "EMPTY_TEXT", "QUERY"),
+    "search-bad-weights-env": Case(
+        ["search", "q"], "INVALID_SETTING", "MEMORCH_SEARCH_WEIGHTS", env={"MEMORCH_SEARCH_WEIGHTS": "{bad"}
+    ),
+    "list-bad-log-level": Case(
+        ["list"], "INVALID_SETTING", "MEMORCH_LOG_LEVEL must be", env={"MEMORCH_LOG_LEVEL": "loud"}
+    ),
+    "get-bad-id": Case(["get", "not-an-id"], "INVALID_MEMORY_ID", "run `memorch search` or `memorch list`"),
+    "update-missing": Case(["update", MISSING, "new text"], "MEMORY_NOT_FOUND", "`memorch search`"),
+    "delete-missing": Case(["delete", MISSING], "MEMORY_NOT_FOUND", "`memorch list`"),
+    "history-bad-id": Case(["history", "nope"], "INVALID_MEMORY_ID", "`memorch search`"),
+    "stats-data-dir-is-a-file": Case(["stats"], "DATA_DIR_UNUSABLE", "(MEMORCH_DATA_DIR) is a file", data_dir="file"),
+    "reindex-data-dir-in-proc": Case(
+        ["reindex"], "DATA_DIR_UNUSABLE", "(MEMORCH_DATA_DIR) cannot be created", data_dir="proc"
+    ),
+    "graph-bad-flag": Case(
+        ["graph", "Alice"],
+        "INVALID_SETTING",
+        "MEMORCH_GRAPH must be on or off (got 'maybe')",
+        env={"MEMORCH_GRAPH": "maybe"},
+    ),
+    "import-not-utf8": Case(["import", "{latin1}"], "IMPORT_NOT_UTF8", "is not UTF-8 text (byte 0xe9 on line 2)"),
+    "import-bad-json": Case(["import", "{badjson}"], "INVALID_JSONL", "badjson.jsonl line 3 is not valid JSON"),
+    "import-missing-file": Case(["import", "{missing}"], "IMPORT_FILE_UNREADABLE", "No such file"),
+    "export-bad-size-env": Case(
+        ["export", "{out}"],
+        "INVALID_SETTING",
+        "MEMORCH_MAX_TEXT_BYTES must be a whole number (got 'abc')",
+        env={"MEMORCH_MAX_TEXT_BYTES": "abc"},
+    ),
+    "reprocess-bad-timeout-env": Case(
+        ["reprocess"], "INVALID_SETTING", "MEMORCH_LLM_TIMEOUT must be a number", env={"MEMORCH_LLM_TIMEOUT": "soon"}
+    ),
+    "doctor-data-dir-is-a-file": Case(["doctor"], "DATA_DIR_UNUSABLE", "MEMORCH_DATA_DIR", data_dir="file"),
+    "serve-port-out-of-range": Case(["serve", "--port", "99999"], "USAGE_ERROR", "'--port': must be a TCP port from 1"),
+    "serve-bad-transport": Case(["serve", "--transport", "pigeon"], "USAGE_ERROR", "'--transport': must be stdio"),
+    "serve-bad-flag": Case(["serve"], "INVALID_SETTING", "MEMORCH_GRAPH", env={"MEMORCH_GRAPH": "maybe"}),
+    "unknown-command": Case(["remember", "x"], "USAGE_ERROR", "No such command 'remember'"),
+}
+
+
+def _run(name: str, case: Case, root: Path) -> subprocess.CompletedProcess[str]:
+    work = root / name
+    work.mkdir()
+    files = {
+        "latin1": work / "latin1.jsonl",
+        "badjson": work / "badjson.jsonl",
+        "missing": work / "missing.jsonl",
+        "out": work / "out.jsonl",
+    }
+    files["latin1"].write_bytes(b'{"memory": "fine"}\n{"memory": "caf\xe9"}\n')
+    files["badjson"].write_text('{"memory": "fine"}\n\n{"memory": oops}\n')
+    data = work / "data"
+    if case.data_dir == "file":
+        data.write_text("not a directory")
+    elif case.data_dir == "proc":
+        data = Path("/proc/memorch-no-such-dir/data")
+    args = [str(files[arg[1:-1]]) if arg[1:-1] in files else arg for arg in case.args]  # "{latin1}" → its path
+    return subprocess.run(
+        [*memorch_command(), *args],
+        env=server_env(data, **case.env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    root = tmp_path_factory.mktemp("cli-errors")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(_run, name, case, root) for name, case in CASES.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def test_every_command_is_covered() -> None:
+    commands = {"add", "search", "list", "get", "update", "delete", "history", "stats", "reindex", "graph"}
+    commands |= {"import", "export", "reprocess", "doctor", "serve"}
+    assert commands <= {case.args[0] for case in CASES.values()}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_is_one_line_in_the_cli_words(
+    results: dict[str, subprocess.CompletedProcess[str]], name: str
+) -> None:
+    case, done = CASES[name], results[name]
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr  # one line, nothing else
+    assert lines[0].startswith(f"error [{case.code}] "), lines[0]
+    assert case.says in lines[0], lines[0]
+    suggestion = lines[0].partition(". Suggestion: ")[2]
+    assert not any(word in suggestion for word in MCP_WORDS), suggestion  # tools are the MCP surface's words
+
+
+BUG = "import sys, memorch.sync as s; s.Memory.stats = lambda self: [][1]; from memorch.cli import main; main()"
+
+
+@pytest.mark.parametrize("log_level", [None, "ERROR"])
+def test_a_bug_is_an_internal_error_with_the_traceback_only_in_the_log(tmp_path: Path, log_level: str | None) -> None:
+    env = server_env(tmp_path, **({"MEMORCH_LOG_LEVEL": log_level} if log_level else {}))
+    done = subprocess.run(
+        [sys.executable, "-c", BUG, "stats"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error [")]
+    assert errors == [
+        "error [INTERNAL_ERROR] memorch hit an internal error (IndexError). Suggestion: this is a bug in memorch: "
+        + ("the traceback is in the log above" if log_level else "run it again with MEMORCH_LOG_LEVEL=DEBUG")
+        + ", then report it"
+    ]
+    if log_level:  # the log (stderr here) has it, with the command
+        assert "internal error in `" in done.stderr and "Traceback" in done.stderr and "IndexError" in done.stderr
+    else:
+        assert done.stderr.strip() == errors[0]
+
+
+def test_version() -> None:
+    done = subprocess.run([*memorch_command(), "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == f"memorch {package_version()}\n" and package_version()
+
+
+def test_invalid_settings_name_the_variable_for_library_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        MemoryConfig(graph="maybe", max_text_bytes="x")  # type: ignore[arg-type]
+    assert raised.value.error_code == "INVALID_SETTING"
+    assert (
+        raised.value.message == "graph must be on or off (got 'maybe'); max_text_bytes must be a whole number (got 'x')"
+    )
+    monkeypatch.setenv("MEMORCH_EMBEDDING_BATCH_SIZE", "many")
+    with pytest.raises(ConfigurationError, match=r"MEMORCH_EMBEDDING_BATCH_SIZE must be a whole number \(got 'many'\)"):
+        MemoryConfig()
+    monkeypatch.delenv("MEMORCH_EMBEDDING_BATCH_SIZE")
+    monkeypatch.setenv("MEMORCH_LLM_FALLBACKS", "openai/a, ollama/b")  # the documented comma list
+    config = MemoryConfig(graph=False)
+    assert config.llm_fallbacks == ["openai/a", "ollama/b"] and config.graph == "off"
+    assert config.model_copy(update={"graph": "on"}).graph_enabled
+
+
+def test_suggestions_use_the_cli_words() -> None:
+    assert cli_words("call search_memories or list_memories to find the id") == (
+        "run `memorch search` or `memorch list` to find the id"
+    )
+    assert cli_words("pass user_id (the MCP server fills it from MEMORCH_USER_ID)") == (
+        "pass --user-id (the MCP server fills it from MEMORCH_USER_ID)"
+    )
+    assert cli_words("memory_history shows it; pass the text in 'text'") == (
+        "`memorch history` shows it; pass the text in TEXT"
+    )
