@@ -202,11 +202,14 @@ _EXPECTED = {
 
 
 def _setting_name(field: str, values: dict[str, Any]) -> str:
-    """How the caller gave the setting: a keyword argument, or its environment variable."""
+    """How the caller gave the setting: keyword argument, environment variable or config file."""
     env = f"MEMORCH_{field.upper()}"
-    if field in values and not any(key.upper() == env for key in os.environ):
+    if field in values:  # the same precedence as the settings sources
         return field
-    return env
+    if any(key.upper() == env for key in os.environ):
+        return env
+    config_file = os.environ.get("MEMORCH_CONFIG")
+    return f"{field} in {config_file} (MEMORCH_CONFIG)" if config_file else env
 
 
 def _invalid_settings(exc: PydanticValidationError, values: dict[str, Any]) -> ConfigurationError:
@@ -230,7 +233,7 @@ def _invalid_settings(exc: PydanticValidationError, values: dict[str, Any]) -> C
         got = f" (got {given!r:.60})" if isinstance(given, str | int | float) and not isinstance(given, bool) else ""
         problems.append(f"{where} {wanted}{got}")
     unique = list(dict.fromkeys(names))
-    fix = "fix or unset" if all(n.startswith("MEMORCH_") for n in unique) else "pass a valid"
+    fix = "fix or unset" if all(n.startswith("MEMORCH_") for n in unique) else "fix"
     return ConfigurationError(
         "; ".join(problems),
         error_code="INVALID_SETTING",
