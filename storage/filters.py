@@ -177,7 +177,8 @@ def _operator(column: str, key: str, op: Any, operand: Any, params: list[Any]) -
         return _compare(column, op, _scalar(operand, key), params)
     if op in ("in", "nin"):
         if not isinstance(operand, list) or not 0 < len(operand) <= MAX_LIST:
-            raise _invalid(f"'{op}' takes a list of 1 to {MAX_LIST} values", SIZE_HINT, key=key)
+            hint = SIZE_HINT if isinstance(operand, list) and operand else SHAPE_HINT  # too long, or not a list
+            raise _invalid(f"'{op}' takes a list of 1 to {MAX_LIST} values", hint, key=key)
         params.extend(_scalar(item, key) for item in operand)
         marks = ", ".join("?" * len(operand))
         return f"{column} {'IN' if op == 'in' else 'NOT IN'} ({marks})"
