@@ -157,7 +157,7 @@ async def test_http_transports_with_bearer_token(tmp_path: Path, transport: str)
         if transport == "sse":
             target = sse_client(url, headers=headers)
         else:
-            target = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers))
+            target = streamable_http_client(url, http_client=httpx2.AsyncClient(headers=headers, timeout=60))
         async with Client(target) as client:
             assert {t.name for t in (await client.list_tools()).tools} == TOOLS
             added = await client.call_tool("add_memory", {"text": f"remembered over {transport}"})
