@@ -338,7 +338,9 @@ app.add_typer(bench_app, name="bench")
 
 
 @bench_app.command("locomo")
-def bench_locomo(path: Path) -> None:
+def bench_locomo(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="a LOCOMO JSON file")],
+) -> None:
     """LOCOMO recall@k and latency (the protocol of bench/locomo.py).  Example:
     memorch bench locomo ../shared/bench/locomo_dev.json"""
     from .bench_locomo import load, run_memorch
