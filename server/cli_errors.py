@@ -95,7 +95,7 @@ def error_line(code: str, message: str, suggestion: str | None) -> str:
     line = f"[{code}] {message.strip().rstrip('.')}"
     if suggestion:
         line += f". Suggestion: {suggestion.strip()}"
-    return " ".join(line.split())  # one line, whatever the message held
+    return re.sub(r"\s*[\r\n]+\s*", " ", line)  # one line, whatever the message held
 
 
 def report(code: str, message: str, suggestion: str | None) -> None:
