@@ -98,8 +98,9 @@ class MemoryConfig(BaseSettings):
     # Hybrid search: weight of each signal in the relative score fusion.
     search_weights: dict[str, float] = Field(default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 0.5})
     # Results scoring below this are dropped when a search gives no threshold of its own
-    # (scores are absolute relevance; the default is chosen by bench/relevance.py).
-    search_threshold: float = 0.0
+    # (scores are absolute relevance; the default is chosen by bench/relevance.py, see README
+    # "Search": it keeps every LOCOMO own-scope top hit and LOCOMO recall unchanged).
+    search_threshold: float = 0.3
     # Server
     auth_token: str | None = None
     log_level: str = "WARNING"

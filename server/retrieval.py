@@ -1,17 +1,39 @@
-"""Hybrid retrieval: vector similarity + BM25 full text + graph links, fused by relative score.
+"""Hybrid retrieval: vector similarity + BM25 full text + graph links.
 
-Each signal finds candidates on its own (fetching 3x the limit, at least 30); a memory's score
-is the weighted mean of its min-max-scaled raw scores, so it lies in [0, 1] and 1 means "the best
-of every list". Metadata filters and the scope are pre-filters of every signal.
+Two steps, kept apart because they answer different questions.
 
-Why relative score fusion and not reciprocal rank fusion: on LOCOMO dev, RRF (k=60) ranked
-below BM25 alone (recall@10 0.583 vs 0.618), because a rank carries no strength: a weak
-dense match counted as much as a strong keyword match. Min-max score fusion with equal weights,
-a standard default with nothing fitted to the data, reached 0.667 (``bench/locomo.py``).
+**Order** (which memory answers best): relative score fusion, as before. Each signal finds
+candidates on its own (3x the limit, at least 30); a memory's fused value is the weighted mean of
+its min-max-scaled raw scores. On LOCOMO dev, RRF (k=60) ranked below BM25 alone (recall@10 0.583
+vs 0.618) because a rank carries no strength; min-max fusion with equal weights reached 0.664.
+
+**Score** (how relevant, in absolute terms): min-max makes the best hit of every search 1.0, so
+it cannot tell "nothing relevant is stored" from a match (AUROC 0.72 on ``bench/relevance.py``).
+The returned score is instead each hit's own evidence, on fixed scales:
+
+- vector: ``(cosine - chance) / (1 - chance)``, clipped to [0, 1], where ``chance`` is the median
+  cosine between the query and ``CHANCE_SENTENCES`` (24 unrelated everyday sentences, not
+  benchmark data, embedded once per embedder model). 0 means "no closer than unrelated
+  sentences are to this query", 1 "identical". This is what carries to other embedders: chance is
+  ~0.05 for all-MiniLM-L6-v2 but ~0.4 for static-tier sentences (0.15 for a one-word query), and
+  remote models differ again; a fixed cosine cut would be wrong for all but one of them.
+- text: ``bm25 / (bm25 + TEXT_HALF)``, a saturating transform (BM25 has no upper bound).
+- evidence = ``1 - (1 - vector)(1 - text)``: either signal alone can establish relevance.
+- graph links order results but add no absolute evidence (a relation count has no fixed scale).
+
+A hit's score is the lowest evidence among it and every hit ranked above it, so scores never
+rise down the list (score order = fused order, ``threshold`` cuts a prefix) and no hit scores
+above its own evidence. A memory the vector signal did not return gets the lowest
+similarity it did return (a bound: it ranked below all of them); one BM25 did not return has no
+text evidence.
+
+``explain`` keeps each signal's rank, raw score, min-max ``scaled`` value and calibrated
+``relevance``, plus ``fusion``: the fused (ordering) value, the hit's evidence and its score.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,6 +51,44 @@ from .config import MemoryConfig
 MAX_ID_PREFILTER = 2000
 MIN_FETCH = 30
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memorch-search")
+
+# BM25 score at which the text signal alone counts as relevance 0.5. Chosen on two LOCOMO
+# conversations (conv-26, conv-30) from 5, 10, 20, 40, 80 by AUROC, then reported on the other
+# three (README "Search"). BM25's IDF grows with the log of the table's size, so in a much
+# smaller or larger store the text signal weighs a little less or more; the vector scale does not
+# depend on the store.
+TEXT_HALF = 40.0
+
+# Unrelated everyday sentences (no benchmark data): their mean pairwise cosine is the embedder's
+# chance level, the similarity that means "nothing in common".
+CHANCE_SENTENCES = (
+    "I am allergic to shellfish",
+    "The train to the airport leaves every twenty minutes",
+    "My daughter started learning the violin",
+    "We repainted the kitchen a pale green last spring",
+    "How do I reset the router password?",
+    "The quarterly report is due on Friday",
+    "She ran her first marathon in under four hours",
+    "Our cat refuses to eat dry food",
+    "What time does the pharmacy close on Sundays?",
+    "He collects vintage fountain pens",
+    "The museum has a new exhibit on ancient Egypt",
+    "I prefer tea without sugar",
+    "The basement flooded after the storm",
+    "Remind me to renew my passport in March",
+    "They adopted a rescue dog named Biscuit",
+    "The lecture covered the history of the printing press",
+    "My landlord raised the rent by five percent",
+    "I usually go hiking in the mountains in autumn",
+    "Which laptop has the longest battery life?",
+    "Grandma's recipe uses cardamom and orange zest",
+    "The football match was postponed because of snow",
+    "I am learning to speak Japanese",
+    "The dentist appointment moved to next Tuesday",
+    "We planted tomatoes and basil on the balcony",
+)
+_reference: dict[str, np.ndarray] = {}
+_chance_lock = threading.Lock()
 
 
 @dataclass
@@ -101,6 +161,57 @@ def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list
     return sorted(ranked.values(), key=lambda r: (-r.score, -r.signals.get("vector", {}).get("similarity", 0.0), r.id))
 
 
+def _reference_vectors(embedder: Any) -> np.ndarray:
+    """The embedder's unit vectors of ``CHANCE_SENTENCES``, once per model (the embedding cache
+    keeps them too, so a later process pays a lookup, not a model call)."""
+    model = embedder.model_id
+    with _chance_lock:
+        if model in _reference:
+            return _reference[model]
+    vectors = np.asarray(embedder.embed(list(CHANCE_SENTENCES)), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    with _chance_lock:
+        _reference[model] = vectors
+    return vectors
+
+
+def chance_similarity(embedder: Any, query_vector: np.ndarray) -> float:
+    """How similar this query is to unrelated sentences: the median cosine between it and
+    ``CHANCE_SENTENCES`` (the median, so one reference sentence on the query's topic does not
+    move it). Per query because it varies with the embedder and with the query's length (the
+    static tier gives a one-word query ~0.15 against them and a sentence ~0.4)."""
+    vector = np.asarray(query_vector, dtype=np.float32)
+    cosines = _reference_vectors(embedder) @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
+    # Clamped: a negative or near-1 level would make the scale meaningless.
+    return float(min(max(np.median(cosines), 0.0), 0.9))
+
+
+def calibrate(ranked: list[Ranked], signals: dict[str, list[VectorHit]], chance: float) -> list[Ranked]:
+    """Replace each fused value by absolute relevance, keeping the fused order (module docstring)."""
+    vector_hits = signals.get("vector") or []
+    floor = min((h.score for h in vector_hits), default=chance)
+    ceiling = 1.0
+    for item in ranked:
+        vector = item.signals.get("vector")
+        similarity = vector["similarity"] if vector else floor
+        v = min(1.0, max(0.0, (similarity - chance) / (1.0 - chance)))
+        text = item.signals.get("text")
+        t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
+        if vector:
+            vector["relevance"] = round(v, 6)
+        if text:
+            text["relevance"] = round(t, 6)
+        evidence = 1.0 - (1.0 - v) * (1.0 - t)
+        ceiling = min(ceiling, evidence)
+        item.signals["fusion"] = {
+            "fused": round(item.score, 6),
+            "evidence": round(evidence, 6),
+            "score": round(ceiling, 6),
+        }
+        item.score = ceiling
+    return ranked
+
+
 def hybrid_search(
     components: Components,
     config: MemoryConfig,
@@ -122,4 +233,5 @@ def hybrid_search(
     signals = _signals(components, config, query, vector, scope, fetch, only_ids)
     if allowed is not None:
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
-    return fuse(signals, config.search_weights)[:limit]
+    ranked = fuse(signals, config.search_weights)[:limit]
+    return calibrate(ranked, signals, chance_similarity(components.embedder, vector))

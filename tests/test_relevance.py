@@ -1,0 +1,127 @@
+"""Search scores are absolute relevance: unrelated queries score low and come back empty at the
+default threshold, related ones score high, and a score means the same in every scope."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memorch import AsyncMemory, MemoryConfig
+
+FACTS = (
+    "I am allergic to peanuts",
+    "My favourite city is Lisbon",
+    "I play the cello on Sundays",
+    "My sister Ana lives in Porto",
+    "I work as a nurse at the city hospital",
+)
+UNRELATED = ("xyzzy", "quantum chromodynamics lecture schedule", "stock price of Nvidia")
+# Other people's everyday facts: a larger scope that holds nothing about food or allergies.
+FILLER = (
+    "The train to the office leaves at 7:40",
+    "Our neighbour's dog is called Rex",
+    "I repainted the hallway last weekend",
+    "The library closes at eight on weekdays",
+    "I bought a new winter coat",
+    "My laptop battery lasts about six hours",
+)
+
+
+async def _store(amem: AsyncMemory, user: str, texts: tuple[str, ...]) -> dict[str, str]:
+    ids = {}
+    for text in texts:
+        ids[text] = (await amem.add(text, user_id=user, infer=False))["results"][0]["id"]
+    return ids
+
+
+async def test_unrelated_queries_return_nothing_at_the_default_threshold(amem: AsyncMemory) -> None:
+    await _store(amem, "alice", FACTS)
+    for query in UNRELATED:
+        assert (await amem.search(query, user_id="alice"))["results"] == [], query
+        scored = await amem.search(query, user_id="alice", threshold=0.0)
+        assert scored["results"], "with threshold 0 every search returns its candidates"
+        assert scored["results"][0]["score"] < amem.config.search_threshold, query
+
+
+async def test_related_queries_score_high_and_keep_their_top_hit(amem: AsyncMemory) -> None:
+    ids = await _store(amem, "alice", FACTS)
+    related = {
+        "what foods should I avoid?": "I am allergic to peanuts",
+        "peanuts": "I am allergic to peanuts",
+        "what is my job?": "I work as a nurse at the city hospital",
+        "musical instruments": "I play the cello on Sundays",
+    }
+    unrelated_top = max(
+        [(await amem.search(q, user_id="alice", threshold=0.0))["results"][0]["score"] for q in UNRELATED]
+    )
+    for query, fact in related.items():
+        found = await amem.search(query, user_id="alice")
+        assert found["results"] and found["results"][0]["id"] == ids[fact], query
+        score = found["results"][0]["score"]
+        assert score >= amem.config.search_threshold
+        # Not merely above the cut: clearly apart from the best unrelated query.
+        assert score > unrelated_top + 0.15, (query, score, unrelated_top)
+
+
+async def test_a_score_means_the_same_in_every_scope(amem: AsyncMemory) -> None:
+    await _store(amem, "small", FACTS)
+    await _store(amem, "large", FACTS[1:] + FILLER)
+    await _store(amem, "twin", FACTS + FILLER)
+    query = "which foods am I allergic to?"
+    small = (await amem.search(query, user_id="small", threshold=0.0))["results"]
+    twin = (await amem.search(query, user_id="twin", threshold=0.0))["results"]
+    large = (await amem.search(query, user_id="large", threshold=0.0))["results"]
+    # The same memory answers with the same score whatever else its scope holds...
+    assert small[0]["memory"] == twin[0]["memory"] == "I am allergic to peanuts"
+    assert abs(small[0]["score"] - twin[0]["score"]) < 0.05
+    # ...and a scope without it does not promote its best guess to a high score.
+    assert large[0]["score"] < small[0]["score"] - 0.2
+    assert (await amem.search(query, user_id="large"))["results"] == []
+
+
+async def test_threshold_filters_on_the_score(amem: AsyncMemory) -> None:
+    await _store(amem, "alice", FACTS)
+    everything = (await amem.search("where does my sister live?", user_id="alice", threshold=0.0))["results"]
+    scores = [r["score"] for r in everything]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    assert everything[0]["memory"] == "My sister Ana lives in Porto"
+    cut = (scores[0] + scores[1]) / 2
+    kept = (await amem.search("where does my sister live?", user_id="alice", threshold=cut))["results"]
+    assert [r["id"] for r in kept] == [everything[0]["id"]]
+    # The case the issue reports: a high threshold must drop an unrelated "best" hit.
+    quantum = await amem.search("quantum chromodynamics lecture schedule", user_id="alice", threshold=0.9)
+    assert quantum["results"] == []
+
+
+async def test_explain_keeps_per_signal_detail(amem: AsyncMemory) -> None:
+    await _store(amem, "alice", FACTS)
+    found = (await amem.search("peanuts allergy", user_id="alice", threshold=0.0, explain=True))["results"]
+    top = found[0]
+    vector, text, fusion = top["explain"]["vector"], top["explain"]["text"], top["explain"]["fusion"]
+    assert set(vector) == {"rank", "similarity", "scaled", "relevance"}
+    assert set(text) == {"rank", "bm25", "scaled", "relevance"}
+    assert vector["rank"] == 1 and text["rank"] == 1 and text["bm25"] > 0
+    assert 0 < vector["relevance"] < vector["similarity"] <= 1  # calibrated below the raw cosine
+    assert fusion["score"] == top["score"] and fusion["score"] <= fusion["evidence"]
+    # Evidence combines the two calibrated signals: either can establish relevance on its own.
+    expected = 1 - (1 - vector["relevance"]) * (1 - text["relevance"])
+    assert fusion["evidence"] == pytest.approx(expected, abs=1e-5)
+    for result in found:
+        assert result["score"] == result["explain"]["fusion"]["score"] <= result["explain"]["fusion"]["evidence"]
+
+
+async def test_the_static_tier_is_calibrated_to_its_own_chance_level(tmp_path: Path) -> None:
+    """Static vectors of unrelated sentences have cosine ~0.4 (MiniLM's ~0.05): the same raw
+    cosine must not mean the same relevance, or every static search would look relevant."""
+    memory = AsyncMemory(MemoryConfig(data_dir=tmp_path / "static", graph="off", embedder="static"))
+    try:
+        await _store(memory, "alice", FACTS)
+        for query in UNRELATED:
+            found = (await memory.search(query, user_id="alice", threshold=0.0, explain=True))["results"]
+            assert found[0]["explain"]["vector"]["similarity"] > 0.2  # raw cosine alone would look related
+            assert found[0]["score"] < memory.config.search_threshold, query
+        peanuts = (await memory.search("peanuts", user_id="alice"))["results"]
+        assert peanuts and peanuts[0]["memory"] == "I am allergic to peanuts"
+    finally:
+        await memory.close()
