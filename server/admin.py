@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from memorch.storage.graph import MAX_HOPS
+
 from . import validation
 from .errors import ConfigurationError, ValidationError
 
@@ -76,6 +78,7 @@ class AdminMixin:
             raise ConfigurationError("the graph is off", error_code="GRAPH_OFF", suggestion="set MEMORCH_GRAPH=on")
         scope = self._scope(user_id, agent_id, run_id, required=True)
         name = validation.text(entity, 1000, "entity")
+        hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
         await self.graph_sync.flush()
         relations = await self._run(self.components.graph.neighbourhood, scope, name, hops)
         return {"entity": name, "relations": relations}

@@ -57,7 +57,7 @@ class Components:
             if self._ledger is None:
                 from memorch.storage.history import SQLiteLedger
 
-                self._ledger = SQLiteLedger(self.config.data_dir / "memorch.db")
+                self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
             return self._ledger
 
     @property
@@ -123,7 +123,16 @@ class Components:
         with self._lock:
             self.ledger.set_meta(META_EMBED_MODEL, self.embedder.model_id)
             self.ledger.set_meta(META_EMBED_DIM, str(int(self.embedder.embed(["dimension probe"]).shape[1])))
-            self._vectors = None
+
+    def drop_vectors(self) -> None:
+        """Remove the vector index from disk without opening it (``reindex`` rebuilds it)."""
+        from memorch.storage.vectors import drop_index
+
+        with self._lock, self._index_lock():
+            if self._vectors is not None:
+                self._vectors.close()
+                self._vectors = None
+            drop_index(self.config.data_dir / "lance")
 
     @property
     def graph(self) -> KuzuGraph:
@@ -150,7 +159,7 @@ class Components:
             if self._index_file_lock is None:
                 from filelock import FileLock
 
-                self.config.data_dir.mkdir(parents=True, exist_ok=True)
+                self.config.prepare_data_dir()
                 self._index_file_lock = FileLock(str(self.config.data_dir / "index.lock"), timeout=120)
             return self._index_file_lock
 

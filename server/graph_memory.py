@@ -91,9 +91,14 @@ class EntityResolver:
         }
 
 
+# A query's first words only: each n-gram is two bound values in the relation lookup, and a
+# 100 kB query would otherwise pass SQLite's limit on bound values (and name no more entities).
+MAX_QUERY_WORDS = 200
+
+
 def query_ngrams(text: str, longest: int = 5) -> list[str]:
     """Every run of 1..``longest`` words of ``text``, normalized: the names it could mention."""
-    words = _NOT_WORD.sub(" ", normalize_entity(text)).split()
+    words = _NOT_WORD.sub(" ", normalize_entity(text)).split()[:MAX_QUERY_WORDS]
     return [" ".join(words[i : i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)]
 
 

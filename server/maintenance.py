@@ -18,9 +18,8 @@ BATCH = 256
 
 
 def reindex(components: Components, re_embed: bool, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
-    """Rebuild the vector index from SQLite; with ``re_embed`` recompute embeddings first."""
-    from memorch.storage.vectors import drop_index
-
+    """Rebuild the vector index from SQLite; with ``re_embed`` recompute embeddings first. The
+    old index is dropped without being opened, so a damaged one (a broken manifest) is repaired too."""
     ledger = components.ledger
     ids = ledger.ids(Scope())
     if re_embed:
@@ -31,9 +30,7 @@ def reindex(components: Components, re_embed: bool, progress: Callable[[int, int
             if progress:
                 progress(min(start + BATCH, len(ids)), len(ids) * 2)
         components.forget_embedding_model()
-        drop_index(components.config.data_dir / "lance")
-    else:
-        components.vectors.wipe()
+    components.drop_vectors()
     if components.config.graph_enabled:
         components.graph.wipe()
     for target in components.index_targets():

@@ -80,7 +80,7 @@ class AsyncMemory(AdminMixin):
             raise ValidationError(
                 "at least one of user_id, agent_id or run_id is required",
                 error_code="SCOPE_REQUIRED",
-                suggestion="pass user_id (the MCP server fills it from MEMORCH_USER_ID)",
+                suggestion="pass user_id (servers and the CLI default it to MEMORCH_USER_ID)",
             )
         return scope
 

@@ -105,10 +105,14 @@ def metadata(value: Any, allow_reserved: bool = False) -> dict[str, Any]:
     return json.loads(encoded)  # a private copy: later changes by the caller cannot leak in
 
 
-def limit(value: Any, name: str = "limit") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
-        raise ValidationError(f"{name} must be an integer from 1 to {MAX_LIMIT}", error_code="INVALID_LIMIT")
+def bounded_int(value: Any, name: str, low: int, high: int, code: str = "INVALID_ARGUMENT") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{name} must be an integer from {low} to {high}", error_code=code)
     return value
+
+
+def limit(value: Any, name: str = "limit") -> int:
+    return bounded_int(value, name, 1, MAX_LIMIT, "INVALID_LIMIT")
 
 
 def threshold(value: Any) -> float | None:

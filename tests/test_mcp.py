@@ -44,7 +44,9 @@ async def test_all_tools_in_process(config: MemoryConfig) -> None:
         found = await client.call_tool("search_memories", {"query": "what foods should I avoid?", "limit": 2})
         assert found.structured_content["results"][0]["id"] == memory_id
         assert found.structured_content["results"][0]["user_id"] == "default"
-        filtered = await client.call_tool("search_memories", {"query": "city", "filters": {"category": "health"}})
+        filtered = await client.call_tool(
+            "search_memories", {"query": "city", "filters": {"category": "health"}, "threshold": 0}
+        )
         assert [r["id"] for r in filtered.structured_content["results"]] == [memory_id]
 
         new_text = "I am allergic to peanuts and sesame"

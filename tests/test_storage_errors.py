@@ -87,3 +87,20 @@ def test_ledger_and_graph_errors_hold_no_path(tmp_path: Path) -> None:
     assert graph.value.error_code == "GRAPH_ERROR"
     for error in (ledger.value, graph.value):
         assert str(tmp_path) not in str(error) and str(tmp_path) not in repr(error.to_dict())
+
+
+@pytest.mark.parametrize("damage", ["manifest", "indices"])
+async def test_reindex_repairs_a_damaged_vector_index(config: MemoryConfig, damage: str) -> None:
+    """The error's suggestion is `memorch reindex`: it must work on exactly that damage."""
+    table = await filled(config)
+    if damage == "manifest":
+        sorted((table / "_versions").glob("*.manifest"))[0].write_bytes(b"not a manifest" * 4)
+    else:
+        shutil.rmtree(table / "_indices")
+    memory = AsyncMemory(config)
+    try:
+        assert (await memory.reindex())["memories"] == 6
+        found = await memory.search("green tea", user_id="alice", threshold=0)
+        assert found["results"][0]["memory"] == "I like green tea (alice)"
+    finally:
+        await memory.close()
