@@ -29,8 +29,6 @@ from rich.table import Table
 
 from .cli_errors import ReportingGroup, err
 from .config import MemoryConfig, package_version
-from .errors import MemoryError
-from .jsonl import at_line, read_jsonl
 
 app = typer.Typer(
     cls=ReportingGroup,
@@ -285,30 +283,24 @@ def graph(
 
 @app.command("import")
 def import_(
-    path: Annotated[
-        Path, typer.Argument(help='JSONL: one {"memory", "metadata"?, "user_id"?} per line, or a `memorch export` file')
-    ],
+    path: Annotated[Path, typer.Argument(help="the file or folder to import (JSONL from `memorch export` by default)")],
+    source: Annotated[
+        str, typer.Option("--from", help="memorch | mem0 | openmemory | mcp-memory | basic-memory | text")
+    ] = "memorch",
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
+    split: Annotated[str | None, typer.Option(help="text: line | paragraph (default: paragraph for .md)")] = None,
+    infer: Annotated[bool, typer.Option("--infer", help="text: extract facts with the LLM")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and show what would be imported")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import memories in batches; lines from `memorch export` keep their ids and history.
-    Example: memorch import notes.jsonl --user-id alice"""
-    from rich.progress import Progress
+    """Import memories in batches: `memorch export` files keep their ids and history; --from reads
+    another server's export (given scope options replace the source's users). Every item is checked
+    first.  Example: memorch import memory.jsonl --from mcp-memory --dry-run"""
+    from .importers.command import run
 
-    items, line_numbers = read_jsonl(path)
-    with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("importing", total=len(items))
-        try:
-            result = m.import_memories(
-                items,
-                **_scope(m, user_id, agent_id, run_id),
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
-        except MemoryError as exc:
-            raise at_line(exc, path, line_numbers) from exc
-    _emit(result, as_json, lambda r: out.print(f"imported {r['imported']}, skipped {r['duplicates']} duplicates"))
+    run(path, source, (user_id, agent_id, run_id), split=split, infer=infer, dry_run=dry_run, as_json=as_json)
 
 
 @app.command("export")

@@ -1,0 +1,148 @@
+"""Moving in from other memory servers (``memorch import --from FORMAT FILE_OR_DIR``).
+
+Each module reads one format into a ``Batch`` of lines for ``AsyncMemory.import_memories``
+(``base.py`` says how): ``mem0``, ``openmemory``, ``mcp_memory`` (the reference MCP memory
+server), ``basic_memory`` and ``text``; ``memorch`` is memorch's own JSONL (``memorch export``
+files, or ``{"memory": ...}`` lines). Every line is checked before anything is written.
+
+    from memorch.importers import import_source
+    await import_source(memory, "mcp-memory", "memory.jsonl", user_id="alice")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError, MemoryError, ValidationError
+from ..jsonl import read_jsonl
+from . import basic_memory, mcp_memory, mem0, openmemory, text
+from .base import Batch, Options
+
+if TYPE_CHECKING:
+    from ..config import MemoryConfig
+    from ..orchestrator import AsyncMemory
+
+__all__ = ["FORMATS", "Batch", "Options", "import_source", "load", "options_for", "write"]
+
+
+def _memorch(path: Path, options: Options) -> Batch:
+    items, numbers = read_jsonl(path)
+    batch = Batch("memorch")
+    for item, number in zip(items, numbers, strict=True):
+        batch.add(item, f"{path} line {number}", "restored" if isinstance(item, dict) and "id" in item else "memory")
+    return batch
+
+
+READERS: dict[str, Callable[[Path, Options], Batch]] = {
+    "memorch": _memorch,
+    "mem0": mem0.read,
+    "openmemory": openmemory.read,
+    "mcp-memory": mcp_memory.read,
+    "basic-memory": basic_memory.read,
+    "text": text.read,
+}
+FORMATS = tuple(READERS)
+
+
+def options_for(
+    config: MemoryConfig,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    split: str | None = None,
+) -> Options:
+    return Options(user_id, agent_id, run_id, config.user_id, split, config.max_text_bytes)
+
+
+def load(source: str, path: str | Path, options: Options) -> Batch:
+    """The source read and checked: a bad item is refused, naming its file and line or item."""
+    if source not in READERS:
+        raise ValidationError(
+            f"unknown import format {source!r}",
+            error_code="UNKNOWN_IMPORT_FORMAT",
+            suggestion=f"pass --from with one of: {', '.join(FORMATS)}",
+        )
+    batch = READERS[source](Path(path), options)
+    batch.check(options.max_text_bytes)
+    return batch
+
+
+def need_llm(config: MemoryConfig, source: str) -> None:
+    """``--infer`` runs extraction through ``add``: text sources only, and only with a model."""
+    if source != "text":
+        raise ValidationError(
+            f"--infer works with --from text, not {source}",
+            error_code="INFER_NOT_SUPPORTED",
+            suggestion=f"drop --infer: {source} memories are facts already and are imported as they are",
+        )
+    if not config.llm_enabled:
+        raise ConfigurationError(
+            "--infer needs an LLM to extract facts, and none is configured",
+            error_code="LLM_NOT_CONFIGURED",
+            suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE / MEMORCH_LLM_API_KEY), "
+            "or import without --infer to store each line or paragraph as it is",
+        )
+
+
+async def import_source(
+    memory: AsyncMemory,
+    source: str,
+    path: str | Path,
+    *,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    split: str | None = None,
+    dry_run: bool = False,
+    infer: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Import a file or folder of another server's memories; ``dry_run`` only reads and checks it.
+    Scope parts given here replace the source's; without them the source's users are kept."""
+    if infer:
+        need_llm(memory.config, source)
+    batch = load(source, path, options_for(memory.config, user_id, agent_id, run_id, split))
+    if dry_run:
+        return batch.summary()
+    return await write(memory, batch, user_id=user_id, agent_id=agent_id, run_id=run_id, infer=infer, progress=progress)
+
+
+async def write(
+    memory: AsyncMemory,
+    batch: Batch,
+    *,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    infer: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Write a loaded batch through ``import_memories`` (or ``add`` with inference)."""
+    if infer:
+        return await infer_batch(memory, batch, progress)
+    try:
+        result = await memory.import_memories(
+            batch.items, user_id=user_id or memory.config.user_id, agent_id=agent_id, run_id=run_id, progress=progress
+        )
+    except MemoryError as exc:
+        raise batch.locate(exc) from exc
+    return {**result, **({"skipped": dict(batch.skipped)} if batch.skipped else {})}
+
+
+async def infer_batch(
+    memory: AsyncMemory, batch: Batch, progress: Callable[[int, int], None] | None = None
+) -> dict[str, Any]:
+    """Each chunk through ``add`` with inference: the model extracts and reconciles the facts."""
+    counts = {"chunks": len(batch.items), "added": 0, "updated": 0, "deleted": 0, "unchanged": 0, "degraded": 0}
+    names = {"ADD": "added", "UPDATE": "updated", "DELETE": "deleted", "NONE": "unchanged"}
+    for done, item in enumerate(batch.items, 1):
+        scope = {k: item.get(k) for k in ("user_id", "agent_id", "run_id")}
+        result = await memory.add(item["memory"], **scope, metadata=item["metadata"], infer=True)
+        counts["degraded"] += bool(result.get("degraded"))
+        for event in result["results"]:
+            counts[names[event["event"]]] += 1
+        if progress:
+            progress(done, len(batch.items))
+    return counts

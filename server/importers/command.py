@@ -1,0 +1,72 @@
+"""``memorch import``'s work, kept out of ``cli.py``: read and check the source before the store
+is opened (a bad file changes nothing, a dry run touches nothing), then write with a progress bar
+on a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ..config import MemoryConfig
+from . import load, need_llm, options_for, write
+
+
+def run(
+    path: Path,
+    source: str,
+    scope: tuple[str | None, str | None, str | None],
+    *,
+    split: str | None,
+    infer: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    from rich.progress import Progress
+
+    from ..cli import _emit, _memory, out
+    from ..cli_errors import err
+
+    config = MemoryConfig()
+    if infer:
+        need_llm(config, source)
+    batch = load(source, path, options_for(config, *scope, split=split))
+    if dry_run:
+        _emit(batch.summary(), as_json, lambda r: _report(out, r))
+        return
+    user_id, agent_id, run_id = scope
+    with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"importing from {source}", total=len(batch.items))
+        result = m._run(  # the sync facade's loop runs the one async implementation
+            write(
+                m.async_memory,
+                batch,
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                infer=infer,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+        )
+    _emit(result, as_json, lambda r: out.print(_done(r)))
+
+
+def _done(r: dict[str, Any]) -> str:
+    if "chunks" in r:
+        line = f"{r['chunks']} chunks: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged"
+        return line + (f", {r['degraded']} stored verbatim (no model answered)" if r["degraded"] else "")
+    skipped = "".join(f", skipped {n} {kind}" for kind, n in r.get("skipped", {}).items())
+    return f"imported {r['imported']}, skipped {r['duplicates']} duplicates{skipped}"
+
+
+def _report(out: Console, r: dict[str, Any]) -> None:
+    kinds = ", ".join(f"{n} {kind}" for kind, n in r["kinds"].items()) or "nothing"
+    out.print(
+        f"dry run, nothing written: {r['memories']} memories from {r['source']} ({kinds}), {r['relations']} relations"
+    )
+    for kind, n in r["skipped"].items():
+        out.print(f"  would skip {n} {kind}")
+    for sample in r["samples"]:
+        out.print(f"  e.g. {sample.get('memory')!r}", highlight=False)
+    out.print("memories the store already holds are skipped when importing")
