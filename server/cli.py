@@ -27,21 +27,29 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_errors import ReportingGroup, err
+from .cli_errors import err
+from .cli_options import (
+    AgentOpt,
+    HelpGroup,
+    JsonOpt,
+    LimitOpt,
+    MemoryIdArg,
+    RunOpt,
+    ThresholdOpt,
+    UserOpt,
+    memory_table,
+    plural,
+)
+from .cli_setup import setup
 from .config import MemoryConfig, package_version
 
 app = typer.Typer(
-    cls=ReportingGroup,
+    cls=HelpGroup,
     help="memorch: long-term memory for AI assistants over MCP.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 out = Console()
-
-UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope (default: MEMORCH_USER_ID)")]
-AgentOpt = Annotated[str | None, typer.Option("--agent-id")]
-RunOpt = Annotated[str | None, typer.Option("--run-id")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
 
 
 def _version(value: bool) -> None:
@@ -90,22 +98,6 @@ def _emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
         render(data)
 
 
-def _table(rows: list[dict[str, Any]], with_score: bool = False) -> None:
-    table = Table(show_lines=False)
-    table.add_column("id", style="dim", no_wrap=True)
-    table.add_column("memory")
-    if with_score:
-        table.add_column("score", justify="right")
-    table.add_column("updated", style="dim")
-    for row in rows:
-        cells = [row["id"], row["memory"]]
-        if with_score:
-            cells.append(f"{row.get('score', 0):.3f}")
-        cells.append(row["updated_at"][:19])
-        table.add_row(*cells)
-    out.print(table)
-
-
 @app.command()
 def serve(
     transport: Annotated[str, typer.Option(help="stdio | sse | streamable-http")] = "stdio",
@@ -130,12 +122,14 @@ def serve(
 
 @app.command()
 def add(
-    text: str,
+    text: Annotated[str, typer.Argument(help="What to remember")],
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
     metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
-    infer: Annotated[bool | None, typer.Option("--infer/--no-infer")] = None,
+    infer: Annotated[
+        bool | None, typer.Option("--infer/--no-infer", help="Extract facts with the LLM (default: when one is set)")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remember TEXT.  Example: memorch add "I moved to Lisbon" --user-id alice"""
@@ -148,13 +142,13 @@ def add(
 
 @app.command()
 def search(
-    query: str,
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words")],
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
-    limit: int = 10,
+    limit: LimitOpt = 10,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
-    threshold: float | None = None,
+    threshold: ThresholdOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each signal's rank and score")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -162,13 +156,13 @@ def search(
     with _memory() as m:
         result = m.search(
             query,
-            **_scope(m, user_id, agent_id, run_id),
+            **(scope := _scope(m, user_id, agent_id, run_id)),
             limit=limit,
             filters=_json_arg(filters, "--filters"),
             threshold=threshold,
             explain=explain,
         )
-    _emit(result, as_json, lambda r: _table(r["results"], with_score=True))
+    _emit(result, as_json, lambda r: memory_table(out, r["results"], with_score=True, scope=scope))
 
 
 @app.command("list")
@@ -176,18 +170,19 @@ def list_(
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
-    limit: int = 100,
+    limit: LimitOpt = 100,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List memories, newest first.  Example: memorch list --user-id alice --limit 20"""
     with _memory() as m:
-        result = m.get_all(**_scope(m, user_id, agent_id, run_id), limit=limit, filters=_json_arg(filters, "--filters"))
-    _emit(result, as_json, lambda r: _table(r["results"]))
+        scope = _scope(m, user_id, agent_id, run_id)
+        result = m.get_all(**scope, limit=limit, filters=_json_arg(filters, "--filters"))
+    _emit(result, as_json, lambda r: memory_table(out, r["results"], scope=scope))
 
 
 @app.command()
-def get(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
+def get(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Show one memory.  Example: memorch get 3f1c2d4e-..."""
     with _memory() as m:
         result = m.get(memory_id, user_id=user_id)
@@ -196,8 +191,8 @@ def get(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> No
 
 @app.command()
 def update(
-    memory_id: str,
-    text: str,
+    memory_id: MemoryIdArg,
+    text: Annotated[str, typer.Argument(help="The memory's new text")],
     user_id: UserOpt = None,
     metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
     as_json: JsonOpt = False,
@@ -209,7 +204,7 @@ def update(
 
 
 @app.command()
-def delete(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
+def delete(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Forget one memory.  Example: memorch delete 3f1c2d4e-..."""
     with _memory() as m:
         result = m.delete(memory_id, user_id=user_id)
@@ -217,7 +212,7 @@ def delete(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) ->
 
 
 @app.command()
-def history(memory_id: str, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
+def history(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Every change to one memory, oldest first.  Example: memorch history 3f1c2d4e-..."""
     with _memory() as m:
         result = m.history(memory_id, user_id=user_id)
@@ -256,12 +251,12 @@ def reindex(
         result = m.reindex(
             re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
-    _emit(result, as_json, lambda r: out.print(f"reindexed {r['memories']} memories"))
+    _emit(result, as_json, lambda r: out.print(f"reindexed {plural(r['memories'], 'memory', 'memories')}"))
 
 
 @app.command()
 def graph(
-    entity: str,
+    entity: Annotated[str, typer.Argument(help="A person, place or thing the graph knows")],
     user_id: UserOpt = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
@@ -319,13 +314,13 @@ def export(
         result,
         as_json,
         lambda r: out.print(
-            f"exported {r['memories']} memories and {r['deleted']} deleted ones"
-            f" ({r['history_events']} history events) to {path}"
+            f"exported {plural(r['memories'], 'memory', 'memories')} and {plural(r['deleted'], 'deleted one')}"
+            f" ({plural(r['history_events'], 'history event')}) to {path}"
         ),
     )
 
 
-bench_app = typer.Typer(help="Benchmarks that print numbers.")
+bench_app = typer.Typer(cls=HelpGroup, help="Benchmarks that print numbers.")
 app.add_typer(bench_app, name="bench")
 
 
@@ -369,6 +364,9 @@ def doctor(as_json: JsonOpt = False) -> None:
     _emit(checks, as_json, render)
     if not all(c["ok"] for c in checks):
         raise typer.Exit(1)
+
+
+app.command("setup")(setup)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,79 @@
+"""Options shared by the ``memorch`` commands, and how their help is shown.
+
+``HelpGroup`` is the CLI's command group: ``ReportingGroup`` (one error line per failure) plus
+flag rows without a type. Typer's rich help prints a type column for every option, so flags
+read as if they took a value (``--json <bool>``, even ``--help <bool>``); a flag takes none,
+so its row shows no type, as click's plain help already does.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .cli_errors import ReportingGroup
+
+UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope: whose memories (default: MEMORCH_USER_ID)")]
+AgentOpt = Annotated[str | None, typer.Option("--agent-id", help="Narrow the scope to one agent's memories")]
+RunOpt = Annotated[str | None, typer.Option("--run-id", help="Narrow the scope to one run or session")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+MemoryIdArg = Annotated[str, typer.Argument(help="A memory's id, from `memorch search` or `memorch list`")]
+LimitOpt = Annotated[int, typer.Option(help="At most this many memories")]
+ThresholdOpt = Annotated[
+    float | None, typer.Option(help="Drop results below this relevance, 0-1 (default: MEMORCH_SEARCH_THRESHOLD, 0.3)")
+]
+
+
+def _flags_without_type(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # the rich help prints a type column from metavar; a flag has no value
+    return params
+
+
+class HelpGroup(ReportingGroup):
+    """The command group: failures reported as one line; flags shown without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _flags_without_type(command.get_params(ctx))
+        return command
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 memory``, ``2 memories``, ``0 duplicates``."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+def scope_words(scope: dict[str, Any]) -> str:
+    """``user_id 'alice'`` or ``user_id 'alice', agent_id 'bot'``: the scope a command looked in."""
+    return ", ".join(f"{key} {value!r}" for key, value in scope.items() if value is not None)
+
+
+def memory_table(
+    console: Console, rows: list[dict[str, Any]], with_score: bool = False, scope: dict[str, Any] | None = None
+) -> None:
+    """Memories as a table; with none, the scope that was searched (``no memories for user_id 'alice'``)."""
+    if not rows and scope is not None:
+        console.print(f"no memories for {scope_words(scope)}", soft_wrap=True, highlight=False)
+        return
+    table = Table(show_lines=False)
+    table.add_column("id", style="dim", no_wrap=True)
+    table.add_column("memory")
+    if with_score:
+        table.add_column("score", justify="right")
+    table.add_column("updated", style="dim")
+    for row in rows:
+        cells = [row["id"], row["memory"]]
+        if with_score:
+            cells.append(f"{row.get('score', 0):.3f}")
+        cells.append(row["updated_at"][:19])
+        table.add_row(*cells)
+    console.print(table)
