@@ -9,7 +9,6 @@ cannot be bound is a ``ConfigurationError`` before anything is announced.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import socket
 import sys
@@ -19,6 +18,7 @@ from mcp.server.mcpserver import MCPServer
 
 from .config import MemoryConfig, package_version
 from .errors import ConfigurationError
+from .http_edge import HttpEdge, check_exposure, run_stdio, transport_security
 
 Transport = Literal["stdio", "sse", "streamable-http"]
 
@@ -46,39 +46,25 @@ def _sdk_level(level: str) -> Any:
     return level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "WARNING"
 
 
-class BearerAuth:
-    """ASGI middleware: every HTTP request must carry ``Authorization: Bearer <token>``."""
+def http_app(
+    server: MCPServer,
+    transport: Transport,
+    host: str,
+    config: MemoryConfig,
+    allowed_hosts: list[str] | None = None,
+) -> Any:
+    """The Starlette app for an HTTP transport, behind ``HttpEdge`` (bearer token, OAuth discovery 404).
 
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode()
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 401,
-                        "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
-                    }
-                )
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": b'{"error": "unauthorized", "hint": "set the bearer token '
-                        b'configured in MEMORCH_AUTH_TOKEN"}',
-                    }
-                )
-                return
-        await self.app(scope, receive, send)
-
-
-def http_app(server: MCPServer, transport: Transport, host: str, auth_token: str | None) -> Any:
-    """The Starlette app for an HTTP transport, behind bearer auth when a token is set."""
-    app = server.sse_app(host=host) if transport == "sse" else server.streamable_http_app(host=host)
-    return BearerAuth(app, auth_token) if auth_token else app
+    Host/Origin validation stays on for every bind (``http_edge.transport_security``) and bodies over
+    ``config.max_request_bytes`` get 413 from the SDK before they are parsed.
+    """
+    security = transport_security(host, [*config.allowed_hosts, *(allowed_hosts or [])])
+    limit = config.max_request_bytes
+    if transport == "sse":
+        app = server.sse_app(host=host, transport_security=security, max_request_body_size=limit)
+    else:
+        app = server.streamable_http_app(host=host, transport_security=security, max_request_body_size=limit)
+    return HttpEdge(app, config.auth_token)
 
 
 def endpoint_url(transport: Transport, host: str, port: int) -> str:
@@ -109,30 +95,44 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _has_token(config: MemoryConfig) -> bool:
+    """A bearer token, or a tokens file of per-caller tokens when the configuration has one."""
+    return bool(config.auth_token or getattr(config, "tokens_file", None))
+
+
 def _announce(message: str) -> None:
     """Tell the person at the terminal; never on stdout, which carries JSON-RPC."""
     print(message, file=sys.stderr, flush=True)
 
 
 def serve(
-    transport: Transport = "stdio", host: str = "127.0.0.1", port: int = 8765, config: MemoryConfig | None = None
+    transport: Transport = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    config: MemoryConfig | None = None,
+    allowed_hosts: list[str] | None = None,
+    allow_unauthenticated: bool = False,
 ) -> None:
     config = config or MemoryConfig()
+    if transport != "stdio":  # before anything loads: a refused bind is one error line
+        check_exposure(host, _has_token(config), allow_unauthenticated)
+        transport_security(host, [*config.allowed_hosts, *(allowed_hosts or [])])  # names checked up front
     logging.basicConfig(level=_sdk_level(config.log_level))
     server = build_server(config)
+    import anyio
+
     if transport == "stdio":
         if sys.stdin.isatty():
             _announce(
                 f"memorch {package_version()}: MCP server on stdio, waiting for an MCP client to speak JSON-RPC "
                 "on stdin (MCP clients such as Claude Desktop start this command themselves; Ctrl+C stops it)"
             )
-        server.run("stdio")
+        anyio.run(run_stdio, server)  # malformed lines get a JSON-RPC error (http_edge.ReplyingReadStream)
         return
-    import anyio
     import uvicorn
 
     sock = listen(host, port)
-    app = http_app(server, transport, host, config.auth_token)
+    app = http_app(server, transport, host, config, allowed_hosts)
     url = endpoint_url(transport, host, port)
     auth = " (requests need Authorization: Bearer <MEMORCH_AUTH_TOKEN>)" if config.auth_token else ""
     _announce(f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}")

@@ -103,6 +103,13 @@ def serve(
     transport: Annotated[str, typer.Option(help="stdio | sse | streamable-http")] = "stdio",
     host: Annotated[str, typer.Option(help="Address for HTTP transports")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port for HTTP transports (1-65535)")] = 8765,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(help="Also accept this Host name, e.g. a tunnel's (repeatable; MEMORCH_ALLOWED_HOSTS)"),
+    ] = None,
+    allow_unauthenticated: Annotated[
+        bool, typer.Option(help="Serve a non-loopback --host without MEMORCH_AUTH_TOKEN (trusted networks only)")
+    ] = False,
 ) -> None:
     """Run the MCP server (stdio by default, as MCP clients launch it).
 
@@ -117,7 +124,7 @@ def serve(
     config = MemoryConfig()
     from .app import serve as run_server
 
-    run_server(transport, host, port, config)  # type: ignore[arg-type]
+    run_server(transport, host, port, config, allowed_host, allow_unauthenticated)  # type: ignore[arg-type]
 
 
 @app.command()

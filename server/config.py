@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from .errors import ConfigurationError
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -104,6 +105,9 @@ class MemoryConfig(BaseSettings):
     # Server
     auth_token: str | None = None
     log_level: str = "WARNING"
+    # HTTP edge (server/http_edge.py): extra Host names accepted (a tunnel's), and the body limit.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "a,b" from the environment
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
     def __init__(self, **values: Any) -> None:
         """As ``BaseSettings``, but a bad value is a ``ConfigurationError`` naming its variable."""
@@ -143,11 +147,18 @@ class MemoryConfig(BaseSettings):
                 raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
         return value
 
-    @field_validator("llm_fallbacks", mode="before")
+    @field_validator("llm_fallbacks", "allowed_hosts", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("max_request_bytes")
+    @classmethod
+    def _positive_bytes(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be a positive number of bytes")
         return value
 
     @field_validator("graph", mode="before")

@@ -28,10 +28,11 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def start_http_server(transport: str, data_dir: Path, **env: str) -> tuple[subprocess.Popen, int]:
+def start_http_server(transport: str, data_dir: Path, *args: str, **env: str) -> tuple[subprocess.Popen, int]:
+    """``memorch serve`` on 127.0.0.1 and a free port (``args``: more ``serve`` options), once it listens."""
     port = free_port()
     proc = subprocess.Popen(
-        [*memorch_command(), "serve", "--transport", transport, "--port", str(port)],
+        [*memorch_command(), "serve", "--transport", transport, "--port", str(port), *args],
         env=server_env(data_dir, **env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
