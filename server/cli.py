@@ -105,10 +105,16 @@ def serve(
     port: Annotated[int, typer.Option(help="Port for HTTP transports (1-65535)")] = 8765,
     allowed_host: Annotated[
         list[str] | None,
-        typer.Option(help="Also accept this Host name, e.g. a tunnel's (repeatable; MEMORCH_ALLOWED_HOSTS)"),
+        typer.Option(
+            metavar="NAME", help="Also accept this Host name, e.g. a tunnel's (repeatable; MEMORCH_ALLOWED_HOSTS)"
+        ),
     ] = None,
     allow_unauthenticated: Annotated[
-        bool, typer.Option(help="Serve a non-loopback --host without MEMORCH_AUTH_TOKEN (trusted networks only)")
+        bool,
+        typer.Option(
+            "--allow-unauthenticated",
+            help="Serve a non-loopback --host without MEMORCH_AUTH_TOKEN (trusted networks only)",
+        ),
     ] = False,
 ) -> None:
     """Run the MCP server (stdio by default, as MCP clients launch it).

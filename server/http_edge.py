@@ -58,7 +58,7 @@ def _host_name(value: str) -> str:
     name = value.strip().lower()
     if not name or any(ch in name for ch in "/@?# \t,") or name.startswith(":"):
         raise ConfigurationError(
-            f"--allowed-host {value!r} is not a host name",
+            f"allowed host {value!r} (--allowed-host, MEMORCH_ALLOWED_HOSTS) is not a host name",
             error_code="INVALID_ALLOWED_HOST",
             details={"value": value},
             suggestion="give the bare name clients use in the URL, e.g. --allowed-host abc.ngrok.app "
