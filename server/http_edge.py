@@ -28,12 +28,15 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import logging
 from typing import Any
 
+import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 
 from .errors import ConfigurationError
 
+log = logging.getLogger("memorch.http_edge")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -85,7 +88,7 @@ def transport_security(bind_host: str, allowed_hosts: list[str]) -> TransportSec
     settings keep it on everywhere and add the names a deployment is really reached by.
     """
     names = list(LOOPBACK_NAMES)
-    if not is_loopback(bind_host) and not _unspecified(bind_host):
+    if not _unspecified(bind_host):  # e.g. --host 127.0.0.2 or 192.168.1.20: clients use that address
         names.append(_host_name(bind_host))
     names += [_host_name(value) for value in allowed_hosts]
     hosts: list[str] = []
@@ -220,15 +223,17 @@ class ReplyingReadStream:
             if not isinstance(item, Exception):
                 return item
             reply = error_reply(item)
-            if reply is not None:
+            if reply is None:
+                continue
+            try:
                 await self._write.send(reply)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                log.debug("dropped the reply to a malformed line: write stream closed")
 
     def __aiter__(self) -> ReplyingReadStream:
         return self
 
     async def __anext__(self) -> Any:
-        import anyio
-
         try:
             return await self.receive()
         except anyio.EndOfStream:

@@ -164,6 +164,10 @@ def test_allowed_host_values_are_checked() -> None:
     settings = transport_security("127.0.0.1", ["fd00::1", "abc.ngrok.app:8443"])
     assert "[fd00::1]:*" in settings.allowed_hosts and "abc.ngrok.app:8443" in settings.allowed_hosts
     assert "abc.ngrok.app" not in settings.allowed_hosts  # a given port is the only one
+    assert "127.0.0.2:*" in transport_security("127.0.0.2", []).allowed_hosts  # a loopback bind's own address
+    wildcard = transport_security("0.0.0.0", ["lan.example"])
+    assert wildcard.enable_dns_rebinding_protection and "lan.example:*" in wildcard.allowed_hosts
+    assert not any(host.startswith("0.0.0.0") for host in wildcard.allowed_hosts)
 
 
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
