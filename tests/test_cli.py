@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import typer
 from typer.testing import CliRunner
 
 from memorch.cli import app
@@ -86,3 +89,58 @@ def test_cli_import_batches_and_refuses_bad_files_whole(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "bad.jsonl line 3:" in result.output and "EMPTY_TEXT" in result.output
     code, out = run(tmp_path, "stats", "--json")
     assert json.loads(out)["memories"] == 1201  # nothing from the bad file was written
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+    """Every command and group of the CLI, with its path and a context to read its parameters."""
+    ctx = command.context_class(command, info_name=path[-1] if path else "memorch")
+    yield path, command, ctx
+    if hasattr(command, "list_commands"):
+        for name in command.list_commands(ctx):
+            yield from _commands(command.get_command(ctx, name), (*path, name))
+
+
+def test_every_option_and_argument_has_a_help_text_and_flags_take_no_value() -> None:
+    root = typer.main.get_command(app)
+    paths = [path for path, _, _ in _commands(root)]
+    assert ("setup",) in paths and ("bench", "locomo") in paths
+    for path, command, ctx in _commands(root):
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        shown = result.output
+        assert "<bool>" not in shown, f"`memorch {' '.join(path)} --help` shows a flag as taking a value"
+        for param in command.get_params(ctx):
+            name = param.opts[-1]
+            assert param.help, f"{name} of `memorch {' '.join(path)}` has no help text"
+            help_start = " ".join(param.help.split())[:40]
+            if param.param_type_name == "option":  # its row: the option, then the start of its help
+                assert any(name in line and help_start in line for line in shown.splitlines()), (path, name)
+            else:
+                assert help_start in shown, (path, name)
+
+
+def test_counts_in_words_and_an_empty_scope_named(tmp_path: Path) -> None:
+    code, out = run(tmp_path, "list")
+    assert code == 0 and out.strip() == "no memories for user_id 'cli-user'"
+    code, out = run(tmp_path, "list", "--user-id", "alice", "--agent-id", "planner")
+    assert out.strip() == "no memories for user_id 'alice', agent_id 'planner'"
+    code, out = run(tmp_path, "search", "anything", "--user-id", "alice")
+    assert out.strip() == "no memories for user_id 'alice'"
+
+    run(tmp_path, "add", "I am allergic to peanuts")
+    code, out = run(tmp_path, "reindex")
+    assert code == 0 and out.strip() == "reindexed 1 memory"
+    code, out = run(tmp_path, "export", str(tmp_path / "backup.jsonl"))
+    assert code == 0 and " ".join(out.split()).startswith("exported 1 memory and 0 deleted ones (1 history event) to")
+
+
+def test_shell_completion_works_offline(tmp_path: Path) -> None:
+    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="memorch")
+    assert script.exit_code == 0 and "_MEMORCH_COMPLETE=complete_bash" in script.output
+    complete = {"_MEMORCH_COMPLETE": "complete_bash", "COMP_WORDS": "memorch setup c", "COMP_CWORD": "2"}
+    words = runner.invoke(app, [], prog_name="memorch", env=complete)
+    assert words.output.split() == ["claude-desktop", "claude-code", "cursor"]
+    installed = runner.invoke(app, ["--install-completion", "bash"], prog_name="memorch", env={"HOME": str(tmp_path)})
+    assert installed.exit_code == 0, installed.output
+    assert "memorch" in (tmp_path / ".bashrc").read_text()
+    assert "_memorch_completion" in (tmp_path / ".bash_completions" / "memorch.sh").read_text()

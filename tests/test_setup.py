@@ -1,0 +1,197 @@
+"""`memorch setup CLIENT`: real config files in temporary home directories, and a real server
+started from what was written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from mcp import Client, StdioServerParameters
+from typer.testing import CliRunner
+
+from memorch.cli import app
+from memorch.setup_clients import config_path
+
+from .mcp_helpers import memorch_command
+
+runner = CliRunner()
+
+# Each client's documented user-scope file (Linux layout), relative to HOME, and its servers key.
+USER_FILES = {
+    "claude-desktop": (".config/Claude/claude_desktop_config.json", "mcpServers"),
+    "claude-code": (".claude.json", "mcpServers"),
+    "cursor": (".cursor/mcp.json", "mcpServers"),
+    "vscode": (".config/Code/User/mcp.json", "servers"),
+    "windsurf": (".codeium/windsurf/mcp_config.json", "mcpServers"),
+}
+PROJECT_FILES = {"claude-code": ".mcp.json", "cursor": ".cursor/mcp.json", "vscode": ".vscode/mcp.json"}
+STDIO_TYPED = {"claude-code", "vscode"}
+
+
+def setup(home: Path, *args: str) -> tuple[int, str]:
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": None, "APPDATA": None, "CLAUDE_CONFIG_DIR": None}
+    result = runner.invoke(app, ["setup", *args], env=env)
+    return result.exit_code, result.output
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("client", sorted(USER_FILES))
+def test_fresh_file_in_the_clients_documented_place_and_shape(tmp_path: Path, client: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    code, out = setup(home, client, "--user-id", "alice", "--data-dir", str(tmp_path / "data"))
+    assert code == 0, out
+    relative, servers_key = USER_FILES[client]
+    assert files_under(home) == [relative]  # nothing else written, no backup of a file that did not exist
+    entry = json.loads((home / relative).read_text())[servers_key]["memorch"]
+    command = Path(entry["command"])
+    assert command.is_absolute() and command.is_file() and os.access(command, os.X_OK)
+    assert entry["args"][-1] == "serve"
+    assert entry["env"] == {"MEMORCH_USER_ID": "alice", "MEMORCH_DATA_DIR": str(tmp_path / "data")}
+    assert ("type" in entry) == (client in STDIO_TYPED)
+    if client in STDIO_TYPED:
+        assert entry["type"] == "stdio"
+    assert str(home / relative) in " ".join(out.split())
+
+
+@pytest.mark.parametrize("client", sorted(USER_FILES))
+def test_merges_into_an_existing_file_keeping_other_servers_and_keys_with_a_backup(tmp_path: Path, client: str) -> None:
+    relative, servers_key = USER_FILES[client]
+    path = tmp_path / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    other = {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]}
+    original = {"numStartups": 7, servers_key: {"filesystem": other}, "inputs": [{"id": "k", "type": "promptString"}]}
+    original_text = json.dumps(original, indent=4)
+    path.write_text(original_text)
+    path.chmod(0o600)
+
+    code, out = setup(tmp_path, client, "--name", "memory")
+    assert code == 0, out
+    written = json.loads(path.read_text())
+    assert written["numStartups"] == 7 and written["inputs"] == original["inputs"]
+    assert list(written[servers_key]) == ["filesystem", "memory"] and written[servers_key]["filesystem"] == other
+    assert "env" not in written[servers_key]["memory"]  # nothing to set: the server's own defaults
+    assert path.stat().st_mode & 0o777 == 0o600  # the file keeps its permissions
+    backups = [p for p in path.parent.iterdir() if p.name.startswith(path.name) and p.name.endswith(".bak")]
+    assert len(backups) == 1 and backups[0].read_text() == original_text
+    assert str(backups[0]) in " ".join(out.split())
+
+    code, out = setup(tmp_path, client, "--name", "memory")  # again: nothing to change, no new backup
+    assert code == 0 and "already up to date" in out
+    assert len([p for p in path.parent.iterdir() if p.name.endswith(".bak")]) == 1
+
+    code, out = setup(tmp_path, client, "--name", "memory", "--user-id", "bob")  # an update: second backup
+    assert code == 0 and "updated" in out
+    assert json.loads(path.read_text())[servers_key]["memory"]["env"] == {"MEMORCH_USER_ID": "bob"}
+    assert len([p for p in path.parent.iterdir() if p.name.endswith(".bak")]) == 2
+
+
+@pytest.mark.parametrize("client", sorted(PROJECT_FILES))
+def test_project_scope_writes_in_the_current_directory(
+    tmp_path: Path, client: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, project = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    project.mkdir()
+    monkeypatch.chdir(project)
+    code, out = setup(home, client, "--scope", "project")
+    assert code == 0, out
+    assert files_under(home) == [] and files_under(project) == [PROJECT_FILES[client]]
+    servers_key = "servers" if client == "vscode" else "mcpServers"
+    assert Path(json.loads((project / PROJECT_FILES[client]).read_text())[servers_key]["memorch"]["command"]).is_file()
+
+
+@pytest.mark.parametrize("client", ["claude-desktop", "windsurf"])
+def test_clients_without_a_project_file_refuse_project_scope(tmp_path: Path, client: str) -> None:
+    code, out = setup(tmp_path, client, "--scope", "project")
+    assert code == 2 and "USAGE_ERROR" in out and "no project scope" in out
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("client", sorted(USER_FILES))
+def test_print_writes_nothing(tmp_path: Path, client: str) -> None:
+    result = runner.invoke(app, ["setup", client, "--print", "--user-id", "alice"], env={"HOME": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    servers_key = USER_FILES[client][1]
+    printed = json.loads(result.stdout)
+    assert list(printed) == [servers_key] and printed[servers_key]["memorch"]["env"] == {"MEMORCH_USER_ID": "alice"}
+    assert files_under(tmp_path) == []
+    assert "nothing was written" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"mcpServers": {"x": {"command": "y"}},}', "[1, 2]", '{"mcpServers": []}', "// comment\n{}"],
+    ids=["trailing-comma", "array", "servers-not-object", "comment"],
+)
+def test_unparseable_file_is_refused_and_left_untouched(tmp_path: Path, content: str) -> None:
+    path = tmp_path / ".cursor" / "mcp.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    code, out = setup(tmp_path, "cursor")
+    assert code == 1
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error [CONFIG_FILE_UNPARSEABLE]") and str(path) in lines[0]
+    assert "--print" in lines[0]
+    assert path.read_text() == content and files_under(tmp_path) == [".cursor/mcp.json"]  # no backup, no temp file
+
+
+def test_blank_file_is_filled_and_symlinked_file_written_where_it_points(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "claude.json").write_text("\n")
+    (tmp_path / ".claude.json").symlink_to(dotfiles / "claude.json")
+    code, out = setup(tmp_path, "claude-code")
+    assert code == 0, out
+    assert (tmp_path / ".claude.json").is_symlink()
+    assert "memorch" in json.loads((dotfiles / "claude.json").read_text())["mcpServers"]
+
+
+def test_config_locations_on_each_platform(tmp_path: Path) -> None:
+    home = Path("/home/u")
+
+    def where(client: str, platform: str, **env: str) -> str:
+        return str(config_path(client, platform=platform, env=env, home=home, cwd=Path("/work/p")))
+
+    assert where("claude-desktop", "darwin") == "/home/u/Library/Application Support/Claude/claude_desktop_config.json"
+    assert where("claude-desktop", "win32", APPDATA="/c/Roaming") == "/c/Roaming/Claude/claude_desktop_config.json"
+    assert where("claude-desktop", "linux") == "/home/u/.config/Claude/claude_desktop_config.json"
+    assert where("claude-desktop", "linux", XDG_CONFIG_HOME="/x") == "/x/Claude/claude_desktop_config.json"
+    assert where("vscode", "darwin") == "/home/u/Library/Application Support/Code/User/mcp.json"
+    assert where("vscode", "win32", APPDATA="/c/Roaming") == "/c/Roaming/Code/User/mcp.json"
+    assert where("vscode", "linux") == "/home/u/.config/Code/User/mcp.json"
+    assert where("claude-code", "darwin") == "/home/u/.claude.json"
+    assert where("claude-code", "linux", CLAUDE_CONFIG_DIR="/cc") == "/cc/.claude.json"
+    for platform in ("darwin", "win32", "linux"):
+        assert where("cursor", platform) == "/home/u/.cursor/mcp.json"
+        assert where("windsurf", platform) == "/home/u/.codeium/windsurf/mcp_config.json"
+    assert str(config_path("vscode", "project", cwd=Path("/work/p"))) == "/work/p/.vscode/mcp.json"
+
+
+async def test_written_config_starts_the_server(tmp_path: Path) -> None:
+    """The real `memorch setup`, then the configured command + args + env launched the way a GUI
+    app does (its own PATH, without this virtualenv) and spoken to over MCP stdio."""
+    home, data = tmp_path / "home", tmp_path / "data"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEMORCH_", "XDG_CONFIG_HOME"))}
+    subprocess.run(
+        [*memorch_command(), "setup", "claude-desktop", "--user-id", "alice", "--data-dir", str(data)],
+        env={**env, "HOME": str(home)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    entry = json.loads((home / USER_FILES["claude-desktop"][0]).read_text())["mcpServers"]["memorch"]
+    gui_env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "MEMORCH_GRAPH": "off", **entry["env"]}
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=gui_env)
+    async with Client(params, mode="legacy") as client:
+        assert "add_memory" in {t.name for t in (await client.list_tools()).tools}
+        added = await client.call_tool("add_memory", {"text": "I keep my bike in the cellar"})
+        assert added.structured_content["results"][0]["event"] == "ADD"
+    assert any(data.iterdir())  # the configured MEMORCH_DATA_DIR is where it stored the memory
