@@ -144,6 +144,7 @@ class Batch:
             except MemoryError as exc:
                 exc.message = f"{where}: {exc.message}"
                 exc.details["where"] = where
+                exc.suggestion = exc.suggestion or "fix or remove that item and import again (nothing was written)"
                 raise
 
     def locate(self, exc: MemoryError) -> MemoryError:

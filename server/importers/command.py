@@ -49,7 +49,7 @@ def run(
                 progress=lambda done, total: bar.update(task, completed=done),
             )
         )
-    _emit(result, as_json, lambda r: out.print(_done(r)))
+    _emit(result, as_json, lambda r: out.print(_done(r), soft_wrap=True))
 
 
 def _done(r: dict[str, Any]) -> str:
@@ -62,11 +62,10 @@ def _done(r: dict[str, Any]) -> str:
 
 def _report(out: Console, r: dict[str, Any]) -> None:
     kinds = ", ".join(f"{n} {kind}" for kind, n in r["kinds"].items()) or "nothing"
-    out.print(
-        f"dry run, nothing written: {r['memories']} memories from {r['source']} ({kinds}), {r['relations']} relations"
-    )
+    head = f"dry run, nothing written: {r['memories']} memories from {r['source']} ({kinds})"
+    out.print(f"{head}, {r['relations']} relations", soft_wrap=True)
     for kind, n in r["skipped"].items():
         out.print(f"  would skip {n} {kind}")
     for sample in r["samples"]:
-        out.print(f"  e.g. {sample.get('memory')!r}", highlight=False)
+        out.print(f"  e.g. {sample.get('memory')!r}", highlight=False, soft_wrap=True)
     out.print("memories the store already holds are skipped when importing")
