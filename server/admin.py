@@ -1,37 +1,42 @@
-"""Whole-store operations of ``AsyncMemory``: reset, stats, graph view, doctor, reprocess,
-reindex. A mixin so the orchestrator module stays about memories themselves."""
+"""Whole-store operations of ``AsyncMemory`` (reset, stats, graph view, import, export, doctor,
+reprocess, reindex) and ``write``, the one way an operation reaches the writer thread. A mixin
+over ``AsyncMemory``'s public parts (``store``, ``workers``, ``graph_sync``), so the orchestrator
+module stays about memories themselves.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from memorch.storage.graph import MAX_HOPS
 
 from . import validation
+from .components import Components
+from .config import MemoryConfig
 from .errors import ConfigurationError, ValidationError
+from .graph_sync import GraphSync
+from .store import Store
+from .workers import Workers
 
-if TYPE_CHECKING:
-    from memorch.storage.base import Scope
-
-    from .components import Components
-    from .config import MemoryConfig
-    from .graph_sync import GraphSync
+T = TypeVar("T")
 
 
 class AdminMixin:
     config: MemoryConfig
     components: Components
+    store: Store
+    workers: Workers
     graph_sync: GraphSync
-    _write_lock: asyncio.Lock
 
-    if TYPE_CHECKING:
-
-        async def _run(self, fn: Callable[..., Any], *args: Any) -> Any: ...
-        def _scope(self, user_id: Any, agent_id: Any, run_id: Any, *, required: bool) -> Scope: ...
-        async def _ready(self) -> None: ...
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the writer thread; graph work it owes is scheduled on this loop."""
+        loop = asyncio.get_running_loop()
+        self.store.on_graph_work = functools.partial(loop.call_soon_threadsafe, self.graph_sync.schedule)
+        return await self.workers.write(fn, *args)
 
     async def reset(self, *, confirm: bool = False) -> dict[str, Any]:
         """Drop every memory, history event and index. Needs ``confirm=True``."""
@@ -41,22 +46,19 @@ class AdminMixin:
                 error_code="CONFIRMATION_REQUIRED",
                 suggestion="call reset(confirm=True) if you mean it",
             )
-        async with self._write_lock, self.graph_sync.lock:
-            await self._run(self.components.ledger.wipe)
-            await self._run(self.components.vectors.wipe)
-            if self.config.graph_enabled:
-                await self._run(self.components.graph.wipe)
+        async with self.graph_sync.lock:
+            await self.write(self.store.reset)
         return {"message": "All memories were deleted"}
 
     async def stats(self) -> dict[str, Any]:
         """Counts, pending work, and the health of each model's circuit breaker. Index work a
         crash left owed is finished first, so the counts describe a settled store."""
-        await self._ready()
+        await self.workers.read(self.store.ready)
         graph = {"entities": 0, "relations": 0}
         if self.config.graph_enabled:
             await self.graph_sync.flush()
-            graph = await self._run(self.components.graph.counts)
-        counts = await self._run(self.components.ledger.counts)
+            graph = await self.workers.read(self.components.graph.counts)
+        counts = await self.workers.read(self.components.ledger.counts)
         return {
             **counts,
             **graph,
@@ -76,11 +78,11 @@ class AdminMixin:
         """What the graph knows around one entity (``memorch graph ENTITY``)."""
         if not self.config.graph_enabled:
             raise ConfigurationError("the graph is off", error_code="GRAPH_OFF", suggestion="set MEMORCH_GRAPH=on")
-        scope = self._scope(user_id, agent_id, run_id, required=True)
+        scope = validation.scope(user_id, agent_id, run_id, required=True)
         name = validation.text(entity, 1000, "entity")
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
         await self.graph_sync.flush()
-        relations = await self._run(self.components.graph.neighbourhood, scope, name, hops)
+        relations = await self.workers.read(self.components.graph.neighbourhood, scope, name, hops)
         return {"entity": name, "relations": relations}
 
     async def flush_graph(self) -> int:
@@ -100,8 +102,8 @@ class AdminMixin:
         Every item is validated before anything is written."""
         from .bulk import import_memories
 
-        default = self._scope(user_id, agent_id, run_id, required=False)
-        return await import_memories(self, list(items), default, progress)  # type: ignore[arg-type]
+        default = validation.scope(user_id, agent_id, run_id, required=False)
+        return await self.write(import_memories, self.store, list(items), default, progress)
 
     async def export_memories(
         self,
@@ -115,20 +117,20 @@ class AdminMixin:
         (every memory of every scope unless a scope is given); ``import_memories`` reads it back."""
         from .transfer import export_memories
 
-        scope = self._scope(user_id, agent_id, run_id, required=False)
-        return await export_memories(self, Path(path), scope)  # type: ignore[arg-type]
+        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        return await self.workers.read(export_memories, self.store, Path(path), scope)
 
     async def doctor(self) -> list[dict[str, Any]]:
         """Run one real operation against each part (see ``memorch doctor``)."""
         from .maintenance import doctor
 
-        return [check.__dict__ for check in await self._run(doctor, self.components)]
+        return [check.__dict__ for check in await self.workers.read(doctor, self.components)]
 
     async def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
         """Run inference over memories stored verbatim while no model could answer (each once)."""
         from .inference import reprocess_pending
 
-        return await reprocess_pending(self, limit)  # type: ignore[arg-type]
+        return await reprocess_pending(self, limit)
 
     async def reindex(
         self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None
@@ -136,11 +138,12 @@ class AdminMixin:
         """Rebuild the indexes from the ledger (``re_embed`` recomputes every embedding)."""
         from .maintenance import reindex
 
-        async with self._write_lock, self.graph_sync.lock:
-            return await self._run(reindex, self.components, re_embed, progress)
+        async with self.graph_sync.lock:
+            return await self.write(reindex, self.store, re_embed, progress)
 
     async def close(self) -> None:
         """Finish queued graph work (kept for the next start if that fails), then close."""
-        if self.config.graph_enabled and self.components._ledger is not None:
+        if self.config.graph_enabled and self.components.opened:
             await self.graph_sync.close()
-        await self._run(self.components.close)
+        self.workers.close()
+        await asyncio.to_thread(self.components.close)

@@ -7,7 +7,6 @@ timestamps, relations and history (``transfer.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from .records import new_record, utc_now
 from .transfer import ExportedMemory, parse_exported
 
 if TYPE_CHECKING:
-    from .orchestrator import AsyncMemory
+    from .store import Store
 
 BATCH = 512
 
@@ -34,15 +33,15 @@ class Item:
     exported: ExportedMemory | None = None  # a line of `memorch export`: restored as it was
 
 
-def _item(memory: AsyncMemory, item: Any, default: Scope) -> Item:
+def _item(store: Store, item: Any, default: Scope) -> Item:
     if not isinstance(item, dict):
         raise ValidationError("each item must be an object", error_code="INVALID_ITEM")
     exported, text = None, None
     if "id" in item:
-        exported, text = parse_exported(item, memory.config.max_text_bytes)
+        exported, text = parse_exported(item, store.config.max_text_bytes)
     else:
-        text = validation.text(item.get("memory", item.get("text")), memory.config.max_text_bytes, "memory")
-    scope = memory._scope(
+        text = validation.text(item.get("memory", item.get("text")), store.config.max_text_bytes, "memory")
+    scope = validation.scope(
         item.get("user_id", default.user_id),
         item.get("agent_id", default.agent_id),
         item.get("run_id", default.run_id),
@@ -51,12 +50,12 @@ def _item(memory: AsyncMemory, item: Any, default: Scope) -> Item:
     return Item(text, scope, validation.metadata(item.get("metadata"), allow_reserved=exported is not None), exported)
 
 
-def _checked(memory: AsyncMemory, items: Iterable[Any], default: Scope) -> list[Item]:
+def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
     """Validate every item before anything is written: a bad line changes nothing."""
     out = []
     for number, item in enumerate(items, start=1):
         try:
-            out.append(_item(memory, item, default))
+            out.append(_item(store, item, default))
         except ValidationError as exc:
             exc.details["item"] = number
             exc.message = f"item {number}: {exc.message}"
@@ -64,14 +63,14 @@ def _checked(memory: AsyncMemory, items: Iterable[Any], default: Scope) -> list[
     return out
 
 
-def _plan_batch(memory: AsyncMemory, batch: list[Item], seen: set[Any]) -> list[Change]:
+def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]:
     """The batch's changes. New items are judged duplicates by exact text in their scope;
     exported ones by id (an id the ledger has seen, alive or deleted, is left as it is)."""
-    ledger = memory.components.ledger
+    ledger = store.parts.ledger
     known = ledger.known_ids([i.exported.id for i in batch if i.exported])
     fresh = [i for i in batch if not (i.exported and (i.exported.id in known or i.exported.id in seen))]
     embedded = [i for i in fresh if i.text is not None]
-    vectors = dict(zip(map(id, embedded), memory.components.embedder.embed([i.text for i in embedded]), strict=True))
+    vectors = dict(zip(map(id, embedded), store.parts.embedder.embed([i.text for i in embedded]), strict=True))
     changes, now = [], utc_now()
     for item in fresh:
         vector = vectors.get(id(item))
@@ -87,21 +86,20 @@ def _plan_batch(memory: AsyncMemory, batch: list[Item], seen: set[Any]) -> list[
     return changes
 
 
-async def import_memories(
-    memory: AsyncMemory,
+def import_memories(
+    store: Store,
     items: Iterable[dict[str, Any]],
     default: Scope,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
-    checked = _checked(memory, items, default)
+    """Validate every item, then write them in batches through the store's one commit path."""
+    checked = _checked(store, items, default)
     imported, seen = 0, set()
-    async with memory._write_lock:
-        await memory._ready()
-        with memory.components.vectors.deferred_maintenance():
-            for start in range(0, len(checked), BATCH):
-                changes = await asyncio.to_thread(_plan_batch, memory, checked[start : start + BATCH], seen)
-                await memory._commit(changes)  # the same ledger-then-index path as every write
-                imported += len(changes)
-                if progress:
-                    progress(min(start + BATCH, len(checked)), len(checked))
+    with store.writing(), store.parts.vectors.deferred_maintenance():
+        for start in range(0, len(checked), BATCH):
+            changes = _plan_batch(store, checked[start : start + BATCH], seen)
+            store.commit(changes)
+            imported += len(changes)
+            if progress:
+                progress(min(start + BATCH, len(checked)), len(checked))
     return {"imported": imported, "duplicates": len(checked) - imported}

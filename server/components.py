@@ -18,7 +18,6 @@ from .resilience import Resilience, RetryPolicy
 if TYPE_CHECKING:
     from filelock import FileLock
 
-    from memorch.storage.base import Change
     from memorch.storage.graph import KuzuGraph
     from memorch.storage.history import SQLiteLedger
     from memorch.storage.vectors import LanceVectorIndex
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
     from .embeddings import CachedEmbedder
     from .llm import LLMClient
 
-VECTORS = "vectors"
-GRAPH = "graph"
 META_EMBED_MODEL = "embedding_model"
 META_EMBED_DIM = "embedding_dim"
 
@@ -44,7 +41,6 @@ class Components:
         self._graph: Any = None
         self._llm: LLMClient | None = None
         self._index_file_lock: FileLock | None = None
-        self.replayed = False
         self.resilience = Resilience(
             RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
             config.circuit_failure_threshold,
@@ -94,7 +90,7 @@ class Components:
                 from memorch.storage.vectors import LanceVectorIndex
 
                 dimension = self.dimension()
-                with self._index_lock():  # two processes may create the table and its indexes at once
+                with self.index_lock():  # two processes may create the table and its indexes at once
                     self._vectors = LanceVectorIndex(self.config.data_dir / "lance", dimension)
             return self._vectors
 
@@ -128,7 +124,7 @@ class Components:
         """Remove the vector index from disk without opening it (``reindex`` rebuilds it)."""
         from memorch.storage.vectors import drop_index
 
-        with self._lock, self._index_lock():
+        with self._lock, self.index_lock():
             if self._vectors is not None:
                 self._vectors.close()
                 self._vectors = None
@@ -144,14 +140,7 @@ class Components:
                 self._graph = KuzuGraph(d / "graph.kuzu", d / "graph.lock")
             return self._graph
 
-    def write(self, changes: list[Change]) -> None:
-        """The ledger transaction for ``changes``, owing index work to each derived index."""
-        self.ledger.apply(changes, [VECTORS], [GRAPH] if self.config.graph_enabled else [])
-
-    def index_targets(self) -> list[str]:
-        return [VECTORS, GRAPH] if self.config.graph_enabled else [VECTORS]
-
-    def _index_lock(self) -> FileLock:
+    def index_lock(self) -> FileLock:
         # Two processes on one data directory take turns writing the derived indexes. One
         # instance per process: it is reentrant in a thread, while separate instances on the
         # same file would block each other.
@@ -163,55 +152,14 @@ class Components:
                 self._index_file_lock = FileLock(str(self.config.data_dir / "index.lock"), timeout=120)
             return self._index_file_lock
 
-    def sync_vectors(self, ids: list[str]) -> None:
-        """Make the vector index match the ledger for ``ids``, then clear their outbox rows."""
-        if not ids:
-            return
-        with self._index_lock():
-            tokens = self.ledger.outbox_tokens(VECTORS, ids)  # read before the state it covers
-            records = self.ledger.get_many(ids)
-            present = {r.id for r in records}
-            self.vectors.upsert(records)
-            self.vectors.delete([i for i in ids if i not in present])
-            self.ledger.clear_pending(VECTORS, tokens)
+    @property
+    def opened(self) -> bool:
+        """Whether anything has opened the ledger (a close then has work to finish)."""
+        return self._ledger is not None
 
-    def sync_graph(self, ids: list[str]) -> None:
-        """Make the graph hold exactly the ledger's relations for ``ids``."""
-        if not ids or not self.config.graph_enabled:
-            return
-        from memorch.storage.graph import GraphWork
-
-        tokens = self.ledger.outbox_tokens(GRAPH, ids)  # read before the state it covers
-        records = {r.id: r for r in self.ledger.get_many(ids)}
-        relations = self.ledger.relations_for(ids)
-        work = [
-            GraphWork(
-                i,
-                records[i].scope if i in records else None,
-                relations.get(i, []),
-                records[i].updated_at if i in records else "",
-            )
-            for i in ids
-        ]
-        self.graph.apply(work)
-        self.ledger.clear_pending(GRAPH, tokens)
-
-    def drain_graph(self) -> int:
-        """Apply all graph work the ledger owes, in batches (one Kuzu open per batch)."""
-        if not self.config.graph_enabled:
-            return 0
-        pending = self.ledger.pending(GRAPH)
-        for start in range(0, len(pending), 500):
-            self.sync_graph(pending[start : start + 500])
-        return len(pending)
-
-    def replay_pending(self) -> int:
-        """Finish vector-index work a crash left behind (idempotent); the graph drains apart."""
-        pending = self.ledger.pending(VECTORS)
-        for start in range(0, len(pending), 1000):
-            self.sync_vectors(pending[start : start + 1000])
-        self.replayed = True
-        return len(pending)
+    def loaded_embedder(self) -> CachedEmbedder | None:
+        """The embedder if something already made it (a delete need not load a model)."""
+        return self._embedder
 
     def close(self) -> None:
         with self._lock:

@@ -104,7 +104,13 @@ class VectorCache(Protocol):
 
 
 class CachedEmbedder:
-    """LRU in memory, then the persistent cache, then the model (one batched call for misses)."""
+    """LRU in memory, then the persistent cache, then the model (one batched call for misses).
+
+    New vectors are not written to the persistent cache here: they wait in ``take_unsaved`` for
+    the next ledger transaction, so embedding costs no commit of its own and a search writes
+    nothing. At most ``lru_size`` wait; past that the oldest are dropped (a cache entry can always
+    be recomputed).
+    """
 
     def __init__(self, inner: Embedder, store: VectorCache | None, lru_size: int = 4096) -> None:
         self.inner = inner
@@ -114,6 +120,7 @@ class CachedEmbedder:
         self._store = store if getattr(inner, "persistent_cache", True) else None
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lru_size = lru_size
+        self._unsaved: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.model_calls = 0  # texts actually sent to the model; read by tests and benchmarks
 
@@ -131,10 +138,8 @@ class CachedEmbedder:
             computed = self.inner.embed([text_of[h] for h in missing])
             fresh = dict(zip(missing, computed, strict=True))
             self.model_calls += len(missing)
-            if self._store is not None:
-                self._store.cache_vectors(self.model_id, fresh)
             found.update(fresh)
-            self._remember(fresh)
+            self._remember(fresh, unsaved=self._store is not None)
         return np.stack([found[h] for h in hashes]) if hashes else np.zeros((0, 0), np.float32)
 
     def _from_lru(self, hashes: list[str]) -> dict[str, np.ndarray]:
@@ -146,13 +151,23 @@ class CachedEmbedder:
                     out[h] = self._lru[h]
             return out
 
-    def _remember(self, vectors: dict[str, np.ndarray]) -> None:
+    def _remember(self, vectors: dict[str, np.ndarray], unsaved: bool = False) -> None:
         with self._lock:
             for h, v in vectors.items():
                 self._lru[h] = v
                 self._lru.move_to_end(h)
+                if unsaved:
+                    self._unsaved[h] = v
             while len(self._lru) > self._lru_size:
                 self._lru.popitem(last=False)
+            while len(self._unsaved) > self._lru_size:
+                self._unsaved.popitem(last=False)
+
+    def take_unsaved(self) -> tuple[str, dict[str, np.ndarray]]:
+        """(model, vectors) computed since the last call, for the persistent cache."""
+        with self._lock:
+            taken, self._unsaved = dict(self._unsaved), OrderedDict()
+        return self.model_id, taken
 
 
 def make_embedder(

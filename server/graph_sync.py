@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
-from .components import Components
 from .errors import StorageError
 
 log = logging.getLogger("memorch.graph")
 
 
 class GraphSync:
-    def __init__(self, components: Components, delay: float) -> None:
-        self.components = components
+    def __init__(self, drain: Callable[[], int], delay: float) -> None:
+        self._drain = drain  # applies the graph work the ledger owes (``Store.drain_graph``)
         self.delay = delay
         self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -36,7 +36,7 @@ class GraphSync:
     async def flush(self) -> int:
         """Apply every graph change the ledger owes (from any process); raises on failure."""
         async with self.lock:
-            return await asyncio.to_thread(self.components.drain_graph)
+            return await asyncio.to_thread(self._drain)
 
     async def flush_quietly(self) -> None:
         try:

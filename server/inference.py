@@ -1,10 +1,20 @@
 """``add(infer=True)``: one LLM call extracts facts and reconciles them with what is known.
 
-Flow: embed the new messages → retrieve candidate memories of the scope → one structured call
-(facts + ADD/UPDATE/DELETE/NONE against candidates numbered 0..n-1) → embed the new texts in one
-batch → one ledger transaction. When no model can answer, the messages are stored verbatim,
-marked ``_memorch.pending_inference``, and ``reprocess`` runs inference on them later. Only
-model failures (``llm.MODEL_FAILURES``) degrade; a bug or bad input propagates to the caller.
+Three steps, each on its own kind of worker (``Workers``), so that no write waits for a model:
+
+1. ``prepare`` (reader): embed the new messages, retrieve candidate memories of the scope, build
+   the prompt (candidates numbered 0..n-1, so the model cannot invent ids).
+2. ``ask`` (model pool): the one structured call (a second only to repair an invalid reply).
+3. ``apply`` (writer, under the store's lock): check that the candidates the model saw are
+   unchanged, turn its decisions into changes, commit them in one ledger transaction. When a
+   candidate changed meanwhile (another write touched it during the call), the add is planned
+   again once; if it changed again, decisions about changed memories are applied conservatively
+   (an UPDATE becomes an ADD of the new text, a DELETE is skipped): nothing is lost, and nothing
+   is destroyed on a stale view.
+
+When no model can answer, the messages are stored verbatim, marked
+``_memorch.pending_inference``, and ``reprocess`` runs inference on them later. Only model
+failures (``llm.MODEL_FAILURES``) degrade; a bug or bad input propagates to the caller.
 """
 
 from __future__ import annotations
@@ -21,25 +31,40 @@ from .llm import MODEL_FAILURES, LLMOutputError
 from .messages import Message
 from .prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
 from .records import deletion, new_record, replaced, utc_now
+from .results import AddEvent, AddResult, event
 from .validation import RESERVED_METADATA_KEY
 
 if TYPE_CHECKING:
     from .orchestrator import AsyncMemory
+    from .store import Store
 
 log = logging.getLogger("memorch.inference")
 MAX_CANDIDATES = 30
+REPLANS = 1  # extra model calls when candidates changed during the first one
 NOTHING_TO_REMEMBER = (
     "the model found nothing worth remembering in these messages (small talk or questions); nothing was stored"
 )
 
 
 @dataclass
+class Prepared:
+    """What the model is shown: the prompt and the candidate memories as they were then."""
+
+    messages: list[Message]
+    scope: Scope
+    metadata: dict[str, Any]
+    candidates: list[MemoryRecord]
+    prompt: list[dict[str, str]]
+
+
+@dataclass
 class Plan:
-    results: list[dict[str, Any]] = field(default_factory=list)
+    results: list[AddEvent] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     decisions: int = 0  # how many decisions the model returned
     ignored: int = 0  # decisions naming ids the model invented
     removed_relations: list[dict[str, Any]] = field(default_factory=list)
+    skipped: bool = False  # reprocess: the pending message was handled elsewhere meanwhile
 
     def relations_report(self) -> dict[str, list[dict[str, Any]]]:
         def short(rel: dict[str, Any]) -> dict[str, Any]:
@@ -58,33 +83,33 @@ def _today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d (%A)")
 
 
-def _candidates(memory: AsyncMemory, vectors: Any, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
+def _candidates(store: Store, vectors: Any, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
     """Top memories of the scope for any of the new messages, best first, deduplicated."""
     scores: dict[str, float] = {}
     for vector in vectors:
-        for hit in memory.components.vectors.search(vector, scope, memory.config.candidate_limit):
+        for hit in store.parts.vectors.search(vector, scope, store.config.candidate_limit):
             if hit.id not in exclude:
                 scores[hit.id] = max(scores.get(hit.id, 0.0), hit.score)
     ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:MAX_CANDIDATES]
-    return memory.components.ledger.get_many(ranked)
+    return store.parts.ledger.get_many(ranked)
 
 
-def _candidate_entities(memory: AsyncMemory, candidates: list[MemoryRecord], limit: int = 50) -> list[str]:
+def _candidate_entities(store: Store, candidates: list[MemoryRecord], limit: int = 50) -> list[str]:
     """Entity names the candidate memories mention, so the model can reuse them."""
-    if not memory.config.graph_enabled or not candidates:
+    if not store.config.graph_enabled or not candidates:
         return []
-    relations = memory.components.ledger.relations_for([c.id for c in candidates])
+    relations = store.parts.ledger.relations_for([c.id for c in candidates])
     names = dict.fromkeys(n for rels in relations.values() for r in rels for n in (r["source"], r["destination"]))
     return list(names)[:limit]
 
 
-def _relations_by_fact(memory: AsyncMemory, reply: InferenceReply, scope: Scope) -> dict[int, tuple[dict, ...]]:
+def _relations_by_fact(store: Store, reply: InferenceReply, scope: Scope) -> dict[int, tuple[dict, ...]]:
     """The reply's relations, resolved to the scope's entities, grouped by fact position."""
-    if not memory.config.graph_enabled or not reply.relations:
+    if not store.config.graph_enabled or not reply.relations:
         return {}
     from .graph_memory import EntityResolver
 
-    resolver = EntityResolver(memory.components, scope, memory.config.entity_merge_threshold)
+    resolver = EntityResolver(store.parts, scope, store.config.entity_merge_threshold)
     grouped: dict[int, list[dict]] = {}
     for raw in reply.relations:
         if raw.fact is None or not 0 <= raw.fact < len(reply.memory):
@@ -96,58 +121,66 @@ def _relations_by_fact(memory: AsyncMemory, reply: InferenceReply, scope: Scope)
     return {k: tuple(v) for k, v in grouped.items()}
 
 
+def _embed_texts(store: Store, reply: InferenceReply) -> dict[int, Any]:
+    """Vectors of the decisions' new texts (position → vector), one batch, before the lock."""
+    max_bytes = store.config.max_text_bytes
+    texts = [(i, d.text.strip()) for i, d in enumerate(reply.memory) if d.event in ("ADD", "UPDATE") and d.text]
+    wanted = [(i, t) for i, t in texts if t and len(t.encode()) <= max_bytes]
+    if len(wanted) < len([t for _, t in texts if t]):
+        log.warning("ignored decisions whose text is over %d bytes", max_bytes)
+    vectors = store.parts.embedder.embed([t for _, t in wanted]) if wanted else []
+    return {i: v for (i, _), v in zip(wanted, vectors, strict=True)}
+
+
 def _plan(
-    memory: AsyncMemory, reply: InferenceReply, candidates: list[MemoryRecord], scope: Scope, metadata: dict[str, Any]
+    store: Store,
+    reply: InferenceReply,
+    prepared: Prepared,
+    vector_of: dict[int, Any],
+    changed: set[str],
 ) -> Plan:
-    """Turn the model's decisions into ledger changes; ids it invented are ignored."""
+    """Turn the model's decisions into ledger changes; ids it invented are ignored, and
+    decisions about memories in ``changed`` (edited since the model saw them) are conservative."""
     plan = Plan(decisions=len(reply.memory))
-    max_bytes = memory.config.max_text_bytes
-    texts = [d for d in reply.memory if d.event in ("ADD", "UPDATE") and d.text and d.text.strip()]
-    wanted = [d for d in texts if len(d.text.encode()) <= max_bytes]
-    if len(wanted) < len(texts):
-        log.warning("ignored %d decisions whose text is over %d bytes", len(texts) - len(wanted), max_bytes)
-    vectors = memory.components.embedder.embed([d.text.strip() for d in wanted]) if wanted else []
-    vector_of = {id(d): v for d, v in zip(wanted, vectors, strict=True)}
-    relations = _relations_by_fact(memory, reply, scope)
-    graph_on = memory.config.graph_enabled
+    scope, metadata, candidates = prepared.scope, prepared.metadata, prepared.candidates
+    relations = _relations_by_fact(store, reply, scope)
+    graph_on = store.config.graph_enabled
     touched: set[str] = set()
     now = utc_now()
     for position, decision in enumerate(reply.memory):
         rels = relations.get(position, ()) if graph_on else None
-        if decision.event == "ADD":
-            if id(decision) in vector_of:
-                _add(memory, plan, decision.text.strip(), vector_of[id(decision)], scope, metadata, now, rels)
-            continue
+        vector = vector_of.get(position)
+        text = decision.text.strip() if decision.text else ""
         target = candidates[decision.id] if decision.id is not None and 0 <= decision.id < len(candidates) else None
+        if decision.event == "ADD" or (decision.event == "UPDATE" and target is not None and target.id in changed):
+            if vector is not None:
+                _add(store, plan, text, vector, scope, metadata, now, rels)
+            continue
         if target is None:
             log.warning("ignored a %s decision for id %r, which was not offered", decision.event, decision.id)
             plan.ignored += 1
             continue
         if target.id in touched:
             continue
+        if target.id in changed:
+            log.info("kept %s of memory %s: it changed while the model was answering", decision.event, target.id)
+            continue
         if decision.event == "NONE":
-            plan.results.append({"id": target.id, "memory": target.memory, "event": "NONE"})
+            plan.results.append(event("NONE", target))
         elif decision.event == "DELETE":
             touched.add(target.id)
             plan.changes.append(deletion(target))
-            plan.results.append({"id": target.id, "memory": target.memory, "event": "DELETE"})
-        elif id(decision) in vector_of:
+            plan.results.append(event("DELETE", target))
+        elif vector is not None:
             touched.add(target.id)
-            text = decision.text.strip()
             merged = {**target.metadata, **metadata}
-            plan.changes.append(
-                Change(
-                    "UPDATE",
-                    replaced(target, text, vector_of[id(decision)], merged),
-                    old_memory=target.memory,
-                    relations=rels,
-                )
-            )
-            plan.results.append({"id": target.id, "memory": text, "event": "UPDATE", "previous_memory": target.memory})
+            updated = replaced(target, text, vector, merged)
+            plan.changes.append(Change("UPDATE", updated, old_memory=target.memory, relations=rels))
+            plan.results.append(event("UPDATE", updated, previous=target.memory))
     if graph_on and touched:
-        previous = memory.components.ledger.relations_for(sorted(touched))
+        previous = store.parts.ledger.relations_for(sorted(touched))
         plan.removed_relations = [r for rels in previous.values() for r in rels]
-    if plan.decisions and not plan.results:
+    if plan.decisions and not plan.results and not changed:
         # Every decision was unusable (ids that were not offered, over-long texts): reading
         # that as "nothing to remember" would drop what the user said.
         raise LLMOutputError(
@@ -159,7 +192,7 @@ def _plan(
 
 
 def _add(
-    memory: AsyncMemory,
+    store: Store,
     plan: Plan,
     text: str,
     vector: Any,
@@ -168,63 +201,130 @@ def _add(
     now: str,
     relations: tuple[dict, ...] | None,
 ) -> None:
-    duplicate = memory.find_repeat(text, scope, plan.changes)
+    duplicate = store.find_repeat(text, scope, plan.changes)
     if duplicate is not None:
-        plan.results.append({"id": duplicate.id, "memory": duplicate.memory, "event": "NONE"})
+        plan.results.append(event("NONE", duplicate))
         return
     record = new_record(text, vector, scope, metadata, now)
     plan.changes.append(Change("ADD", record, relations=relations))
-    plan.results.append({"id": record.id, "memory": text, "event": "ADD"})
+    plan.results.append(event("ADD", record))
 
 
-async def _infer(
-    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], exclude: set[str]
-) -> Plan:
-    """The one model call and its plan; raises a MODEL_FAILURES error when no model answers."""
+# -- the three steps ---------------------------------------------------------------------------
+
+
+def prepare(
+    store: Store, messages: list[Message], scope: Scope, metadata: dict[str, Any], exclude: set[str]
+) -> Prepared:
+    store.ready()
     said = [m for m in messages if m.role != "system"]
-    vectors = await memory._run(memory.components.embedder.embed, [m.content for m in said])
-    candidates = await memory._run(_candidates, memory, vectors, scope, exclude)
+    vectors = store.parts.embedder.embed([m.content for m in said])
+    candidates = _candidates(store, vectors, scope, exclude)
+    config = store.config
     prompt = inference_messages(
         _conversation(messages, metadata),
         [c.memory for c in candidates],
         _today(),
-        graph=memory.config.graph_enabled,
-        custom_extraction=memory.config.custom_fact_extraction_prompt,
-        custom_update=memory.config.custom_update_memory_prompt,
-        entities=await memory._run(_candidate_entities, memory, candidates),
+        graph=config.graph_enabled,
+        custom_extraction=config.custom_fact_extraction_prompt,
+        custom_update=config.custom_update_memory_prompt,
+        entities=_candidate_entities(store, candidates),
     )
-    reply = await memory._run(memory.components.llm.structured, prompt, InferenceReply)
-    return await memory._run(_plan, memory, reply, candidates, scope, metadata)
+    return Prepared(messages, scope, metadata, candidates, prompt)
+
+
+def ask(store: Store, prepared: Prepared) -> InferenceReply:
+    return store.parts.llm.structured(prepared.prompt, InferenceReply)
+
+
+def apply(
+    store: Store, prepared: Prepared, reply: InferenceReply, retire: MemoryRecord | None, final: bool
+) -> Plan | None:
+    """Commit the reply's decisions, or None when a candidate changed and a new plan is wanted."""
+    vector_of = _embed_texts(store, reply)  # outside the lock
+    with store.writing():
+        if retire is not None:
+            retire = _still_pending(store, retire.id)  # as it is now, under the lock
+            if retire is None:
+                return Plan(skipped=True)  # another process reprocessed it first
+        changed = _changed(store, prepared.candidates)
+        if changed and not final:
+            return None
+        plan = _plan(store, reply, prepared, vector_of, changed)
+        store.commit([*plan.changes, *([deletion(retire)] if retire is not None else [])])
+    return plan
+
+
+def _changed(store: Store, candidates: list[MemoryRecord]) -> set[str]:
+    """Candidates that were updated or deleted since the model was shown them."""
+    now = {r.id: r.updated_at for r in store.parts.ledger.get_many([c.id for c in candidates])}
+    return {c.id for c in candidates if now.get(c.id) != c.updated_at}
+
+
+def _still_pending(store: Store, memory_id: str) -> MemoryRecord | None:
+    """The memory if it still waits for inference, else None."""
+    current = store.parts.ledger.get(memory_id)
+    if current is None or not current.metadata.get(RESERVED_METADATA_KEY, {}).get("pending_inference"):
+        return None
+    return current
+
+
+async def _infer(
+    memory: AsyncMemory,
+    messages: list[Message],
+    scope: Scope,
+    metadata: dict[str, Any],
+    exclude: set[str],
+    retire: MemoryRecord | None = None,
+) -> Plan:
+    """Prepare, ask, apply; planned again when candidates changed during the model call.
+    Raises a MODEL_FAILURES error when no model answers."""
+    store, workers = memory.store, memory.workers
+    for attempt in range(REPLANS + 1):
+        prepared = await workers.read(prepare, store, messages, scope, metadata, exclude)
+        reply = await workers.model(ask, store, prepared)
+        plan = await memory.write(apply, store, prepared, reply, retire, attempt == REPLANS)
+        if plan is not None:
+            return plan
+        log.info("candidate memories changed during the model call; planning again")
+    raise AssertionError("unreachable: the last attempt always applies")
+
+
+def _summarize(store: Store, messages: list[Message], metadata: dict[str, Any]) -> ProceduralReply:
+    prompt = procedural_messages(_conversation(messages, metadata), _today())
+    return store.parts.llm.structured(prompt, ProceduralReply)
+
+
+def _store_summary(store: Store, summary: str, scope: Scope, metadata: dict[str, Any]) -> Plan:
+    vector = store.parts.embedder.embed([summary])[0]
+    record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
+    with store.writing():
+        store.commit([Change("ADD", record)])
+    return Plan(results=[event("ADD", record)], changes=[Change("ADD", record)])
 
 
 async def _procedural(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> Plan:
-    prompt = procedural_messages(_conversation(messages, metadata), _today())
-    reply = await memory._run(memory.components.llm.structured, prompt, ProceduralReply)
+    reply = await memory.workers.model(_summarize, memory.store, messages, metadata)
     summary = reply.summary.strip()
     if not summary:
         raise LLMOutputError("the model returned an empty summary")
-    vector = (await memory._run(memory.components.embedder.embed, [summary]))[0]
-    record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
-    return Plan(results=[{"id": record.id, "memory": summary, "event": "ADD"}], changes=[Change("ADD", record)])
+    return await memory.write(_store_summary, memory.store, summary, scope, metadata)
 
 
 async def infer_and_apply(
     memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], *, procedural: bool
-) -> dict[str, Any]:
+) -> AddResult:
     """``add`` with inference; degrades to verbatim storage when no model can answer."""
-    async with memory._write_lock:
-        await memory._ready()
-        try:
-            if procedural:
-                plan = await _procedural(memory, messages, scope, metadata)
-            else:
-                plan = await _infer(memory, messages, scope, metadata, exclude=set())
-        except MODEL_FAILURES as exc:
-            return await _degrade(memory, messages, scope, metadata, exc)
-        await memory._commit(plan.changes)
-    result: dict[str, Any] = {"results": plan.results}
+    try:
+        if procedural:
+            plan = await _procedural(memory, messages, scope, metadata)
+        else:
+            plan = await _infer(memory, messages, scope, metadata, exclude=set())
+    except MODEL_FAILURES as exc:
+        return await _degrade(memory, messages, scope, metadata, exc)
+    result: AddResult = {"results": plan.results}
     if memory.config.graph_enabled and not procedural:
-        result["relations"] = plan.relations_report()
+        result["relations"] = plan.relations_report()  # type: ignore[typeddict-item]
     if not plan.results:  # an empty decision list: allowed (small talk), but said so
         result["reason"] = NOTHING_TO_REMEMBER
     return result
@@ -232,14 +332,14 @@ async def infer_and_apply(
 
 async def _degrade(
     memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: Exception
-) -> dict[str, Any]:
+) -> AddResult:
     log.warning("no model could answer; storing verbatim for `memorch reprocess`: %s", exc)
     stored = [m for m in messages if m.role != "system"]
     marked = {
         **metadata,
         RESERVED_METADATA_KEY: {"pending_inference": True, "error_code": getattr(exc, "error_code", "UNKNOWN")},
     }
-    result = await memory.store_verbatim_locked(stored, scope, marked)
+    result = await memory.write(memory.store.add_verbatim, stored, scope, marked)
     return {**result, "degraded": True, "reason": str(exc)}
 
 
@@ -252,25 +352,23 @@ async def reprocess_pending(memory: AsyncMemory, limit: int) -> dict[str, Any]:
             error_code="NO_LLM",
             suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE if needed)",
         )
-    pending = await memory._run(memory.components.ledger.pending_inference, limit)
+    ledger = memory.components.ledger
+    pending = await memory.workers.read(ledger.pending_inference, limit)
     processed, failed, results = 0, 0, []
     for record in pending:
-        async with memory._write_lock:
-            current = await memory._run(memory.components.ledger.get, record.id)
-            if current is None or not current.metadata.get(RESERVED_METADATA_KEY, {}).get("pending_inference"):
-                continue  # another process got to it first
-            await memory._ready()
-            metadata = {k: v for k, v in current.metadata.items() if k != RESERVED_METADATA_KEY}
-            try:
-                plan = await _infer(
-                    memory, [Message("user", current.memory)], current.scope, metadata, exclude={current.id}
-                )
-            except MODEL_FAILURES as exc:
-                log.warning("reprocess of %s failed, left pending: %s", current.id, exc)
-                failed += 1
-                continue
-            await memory._commit([*plan.changes, deletion(current)])
+        if await memory.workers.read(_still_pending, memory.store, record.id) is None:
+            continue  # another process got to it first
+        metadata = {k: v for k, v in record.metadata.items() if k != RESERVED_METADATA_KEY}
+        try:
+            plan = await _infer(
+                memory, [Message("user", record.memory)], record.scope, metadata, exclude={record.id}, retire=record
+            )
+        except MODEL_FAILURES as exc:
+            log.warning("reprocess of %s failed, left pending: %s", record.id, exc)
+            failed += 1
+            continue
+        if not plan.skipped:
             processed += 1
             results.extend(plan.results)
-    remaining = (await memory._run(memory.components.ledger.counts))["pending_inference"]
+    remaining = (await memory.workers.read(ledger.counts))["pending_inference"]
     return {"processed": processed, "failed": failed, "remaining": remaining, "results": results}

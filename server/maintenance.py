@@ -13,36 +13,39 @@ from memorch.storage.base import Scope
 
 from .components import Components
 from .errors import MemoryError, StorageError
+from .store import REPLAY_BATCH, Store
 
 BATCH = 256
 
 
-def reindex(components: Components, re_embed: bool, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+def reindex(store: Store, re_embed: bool, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """Rebuild the vector index from SQLite; with ``re_embed`` recompute embeddings first. The
     old index is dropped without being opened, so a damaged one (a broken manifest) is repaired too."""
-    ledger = components.ledger
-    ids = ledger.ids(Scope())
-    if re_embed:
-        for start in range(0, len(ids), BATCH):
-            records = ledger.get_many(ids[start : start + BATCH])
-            vectors = components.embedder.embed([r.memory for r in records])
-            ledger.set_embeddings({r.id: v for r, v in zip(records, vectors, strict=True)})
+    parts = store.parts
+    ledger = parts.ledger
+    with store.locked():  # not ``writing``: replaying into the damaged index is what fails
+        ids = ledger.ids(Scope())
+        if re_embed:
+            for start in range(0, len(ids), BATCH):
+                records = ledger.get_many(ids[start : start + BATCH])
+                vectors = parts.embedder.embed([r.memory for r in records])
+                ledger.set_embeddings({r.id: v for r, v in zip(records, vectors, strict=True)})
+                if progress:
+                    progress(min(start + BATCH, len(ids)), len(ids) * 2)
+            parts.forget_embedding_model()
+        parts.drop_vectors()
+        if store.config.graph_enabled:
+            parts.graph.wipe()
+        for target in store.index_targets():
+            ledger.mark_all_pending(target)
+        done = len(ids) if re_embed else 0
+        total = len(ids) * (2 if re_embed else 1)
+        for start in range(0, len(ids), REPLAY_BATCH):
+            store.sync_vectors(ids[start : start + REPLAY_BATCH])
+            store.drain_graph()
             if progress:
-                progress(min(start + BATCH, len(ids)), len(ids) * 2)
-        components.forget_embedding_model()
-    components.drop_vectors()
-    if components.config.graph_enabled:
-        components.graph.wipe()
-    for target in components.index_targets():
-        ledger.mark_all_pending(target)
-    done = len(ids) if re_embed else 0
-    total = len(ids) * (2 if re_embed else 1)
-    for start in range(0, len(ids), 1000):
-        components.sync_vectors(ids[start : start + 1000])
-        components.drain_graph()
-        if progress:
-            progress(done + min(start + 1000, len(ids)), total)
-    components.replayed = True
+                progress(done + min(start + REPLAY_BATCH, len(ids)), total)
+        store.mark_ready()
     return {"memories": len(ids), "re_embedded": re_embed}
 
 

@@ -25,7 +25,7 @@ from .errors import StorageError, ValidationError
 from .messages import normalized_hash
 
 if TYPE_CHECKING:
-    from .orchestrator import AsyncMemory
+    from .store import Store
 
 
 # Both raise ValueError, which pydantic reports with the field's path.
@@ -130,25 +130,20 @@ def parse_exported(item: dict[str, Any], max_text_bytes: int) -> tuple[ExportedM
     return exported, text
 
 
-async def export_memories(memory: AsyncMemory, path: Path, scope: Scope) -> dict[str, int]:
+def export_memories(store: Store, path: Path, scope: Scope) -> dict[str, int]:
     """Write the scope's memories (every memory when the scope is empty) to ``path`` as JSONL.
     The file is written next to its destination and renamed, so a failed export leaves no
-    half-written file behind."""
+    half-written file behind. It reads the ledger only (the source of truth)."""
     counts = {"memories": 0, "deleted": 0, "history_events": 0}
     partial = path.with_name(path.name + ".partial")
-
-    def write() -> None:
+    try:
         with partial.open("w", encoding="utf-8") as out:
-            for page in memory.components.ledger.export_pages(scope):
+            for page in store.parts.ledger.export_pages(scope):
                 for row in page:
                     counts["deleted" if row.get("deleted") else "memories"] += 1
                     counts["history_events"] += len(row["history"])
                     out.write(json.dumps(row, ensure_ascii=False) + "\n")
         partial.replace(path)
-
-    await memory._ready()
-    try:
-        await memory._run(write)
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise StorageError(

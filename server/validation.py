@@ -6,6 +6,8 @@ import json
 import uuid
 from typing import Any
 
+from memorch.storage.base import Scope
+
 from .errors import ValidationError
 
 MAX_SCOPE_ID_CHARS = 256
@@ -77,6 +79,18 @@ def scope_id(value: Any, name: str) -> str | None:
             error_code="INVALID_SCOPE",
         )
     return value
+
+
+def scope(user_id: Any, agent_id: Any, run_id: Any, *, required: bool) -> Scope:
+    """The scope named by the three ids; ``required`` refuses an empty one (scope-wide operations)."""
+    checked = Scope(scope_id(user_id, "user_id"), scope_id(agent_id, "agent_id"), scope_id(run_id, "run_id"))
+    if required and checked.is_empty():
+        raise ValidationError(
+            "at least one of user_id, agent_id or run_id is required",
+            error_code="SCOPE_REQUIRED",
+            suggestion="pass user_id (servers and the CLI default it to MEMORCH_USER_ID)",
+        )
+    return checked
 
 
 def metadata(value: Any, allow_reserved: bool = False) -> dict[str, Any]:

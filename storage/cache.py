@@ -22,7 +22,7 @@ class CacheQueries:
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by SQLiteLedger
         raise NotImplementedError
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by SQLiteLedger
+    def _write(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:  # by SQLiteLedger
         raise NotImplementedError
 
     def get_meta(self, key: str) -> str | None:
@@ -42,8 +42,13 @@ class CacheQueries:
             }
 
     def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
-                [(model, h, blob(v)) for h, v in vectors.items()],
-            )
+        """Store embeddings on their own (not fsync'd: a lost entry is recomputed)."""
+        with self._write(durable=False) as conn:
+            self._store_vectors(conn, model, vectors)
+
+    @staticmethod
+    def _store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.ndarray]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
+            [(model, h, blob(v)) for h, v in vectors.items()],
+        )

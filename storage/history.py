@@ -119,9 +119,13 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 raise self._error("read", exc) from exc
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction. ``durable=False`` skips the fsync at commit, for writes a crash may
+        lose because they are redone anyway (clearing done index work, cached embeddings)."""
         with self._lock:
             try:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=NORMAL")  # only outside a transaction
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._conn
@@ -131,6 +135,9 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise self._error("write", exc) from exc
+            finally:
+                if not durable:
+                    self._conn.execute("PRAGMA synchronous=FULL")
 
     def close(self) -> None:
         with self._lock:
@@ -139,14 +146,24 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
     # -- writes -------------------------------------------------------------------------------
 
     def apply(
-        self, changes: Sequence[Change], index_targets: Sequence[str], relation_targets: Sequence[str] = ()
-    ) -> None:
-        """Write memories, their history events and the owed index work in one transaction.
+        self,
+        changes: Sequence[Change],
+        index_targets: Sequence[str],
+        relation_targets: Sequence[str] = (),
+        cached: tuple[str, dict[str, np.ndarray]] | None = None,
+    ) -> dict[str, dict[str, str]]:
+        """Write memories, their history events and the owed index work in one transaction, and
+        return the outbox token of each (target → memory id → token) for ``clear_pending``.
 
         ``relation_targets`` (the graph) are owed work only when the change adds relations or
         the memory had some: most memories state none, and their writes skip the graph.
+        ``cached`` (model, text hash → vector) rides along into the embedding cache, so that
+        cache costs no commit of its own.
         """
+        tokens: dict[str, dict[str, str]] = {}
         with self._write() as conn:
+            if cached is not None and cached[1]:
+                self._store_vectors(conn, *cached)
             for change in changes:
                 had_relations = (
                     conn.execute("SELECT 1 FROM relations WHERE memory_id = ? LIMIT 1", (change.record.id,)).fetchone()
@@ -158,10 +175,13 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                     targets += relation_targets
                 # A fresh token per enqueue: an index worker that read the memory before this
                 # change clears only the token it saw, so this change is never lost.
+                queued = [(change.record.id, target, uuid.uuid4().hex) for target in targets]
                 conn.executemany(
-                    "INSERT OR REPLACE INTO index_outbox (memory_id, target, token) VALUES (?, ?, ?)",
-                    [(change.record.id, target, uuid.uuid4().hex) for target in targets],
+                    "INSERT OR REPLACE INTO index_outbox (memory_id, target, token) VALUES (?, ?, ?)", queued
                 )
+                for memory_id, target, token in queued:
+                    tokens.setdefault(target, {})[memory_id] = token
+        return tokens
 
     @staticmethod
     def _apply_change(conn: sqlite3.Connection, change: Change) -> None:
@@ -243,8 +263,9 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
             return {row[0]: row[1] for row in select_in(conn, sql, ids, [target])}
 
     def clear_pending(self, target: str, tokens: dict[str, str]) -> None:
-        """Clear outbox rows whose token is still the one the worker read before indexing."""
-        with self._write() as conn:
+        """Clear outbox rows whose token is still the one the worker read before indexing. Not
+        fsync'd: a clear a crash loses only makes the next start index those memories again."""
+        with self._write(durable=False) as conn:
             conn.executemany(
                 "DELETE FROM index_outbox WHERE memory_id = ? AND target = ? AND token = ?",
                 [(memory_id, target, token) for memory_id, token in tokens.items()],

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from memorch import AsyncMemory, MemoryConfig
+from memorch.storage.base import Scope
 
 from .conftest import fake_llm_config
 from .fake_llm import FakeLLM, Request
@@ -95,7 +96,7 @@ async def test_update_replaces_exactly_its_relations_and_delete_removes_orphans(
     graph = memory.components.graph
     assert {
         (r["relationship"], r["destination"])
-        for r in graph.relations(memory._scope("b", None, None, required=True), ["Bob"], [], 50)
+        for r in graph.relations(Scope(user_id="b"), ["Bob"], [], 50)
     } == {("lives_in", "Berlin"), ("owns", "Rex")}
     assert (await memory.stats())["entities"] == 3  # Paris is gone: nothing mentions it any more
 

@@ -14,7 +14,7 @@ from memorch.errors import ValidationError
 PUBLIC = sorted(
     name
     for name, member in inspect.getmembers(AsyncMemory, inspect.iscoroutinefunction)
-    if not name.startswith("_") and name not in {"add_verbatim", "store_verbatim_locked"}
+    if not name.startswith("_") and name not in {"add_verbatim", "write"}
 )
 
 

@@ -132,21 +132,23 @@ async def test_metadata_filters(amem: AsyncMemory) -> None:
     assert await listed({"created_at": {"gte": "2000-01-01"}}) == {r[0] for r in rows}
     assert await listed({"created_at": {"lt": "2000-01-01"}}) == set()
 
-    found = await amem.search("exercise", user_id="f", filters={"category": "health"})
+    found = await amem.search("exercise", user_id="f", filters={"category": "health"}, threshold=0)
     assert {r["memory"] for r in found["results"]} == {"I run every morning", "I take vitamin D"}
-    found = await amem.search("exercise", user_id="f", filters={"category": "music"}, limit=5)
+    found = await amem.search("exercise", user_id="f", filters={"category": "music"}, limit=5, threshold=0)
     assert [r["memory"] for r in found["results"]] == ["I love jazz"]
 
 
 async def test_threshold_and_limit(amem: AsyncMemory) -> None:
     for text in ["I am allergic to peanuts", "The Eiffel tower is in Paris", "I drive a blue Volvo"]:
         await amem.add(text, user_id="t")
-    everything = await amem.search("peanut allergy", user_id="t", limit=10)
+    everything = await amem.search("peanut allergy", user_id="t", limit=10, threshold=0)
     assert len(everything["results"]) == 3
+    relevant = await amem.search("peanut allergy", user_id="t", limit=10)  # the default threshold
+    assert [r["memory"] for r in relevant["results"]] == ["I am allergic to peanuts"]
     strict = await amem.search("peanut allergy", user_id="t", limit=10, threshold=0.5)
     assert [r["memory"] for r in strict["results"]] == ["I am allergic to peanuts"]
     assert all(r["score"] >= 0.5 for r in strict["results"])
-    assert len((await amem.search("peanut allergy", user_id="t", limit=2))["results"]) == 2
+    assert len((await amem.search("peanut allergy", user_id="t", limit=2, threshold=0))["results"]) == 2
 
 
 async def test_scope_isolation_everywhere(amem: AsyncMemory) -> None:

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.components import VECTORS
 from memorch.records import deletion, new_record
-from memorch.storage.base import Change
+from memorch.storage.base import Change, Scope
+from memorch.store import VECTORS
 
 
 async def test_memories_survive_a_restart(config: MemoryConfig) -> None:
@@ -37,7 +37,7 @@ async def test_pending_index_work_is_replayed(config: MemoryConfig) -> None:
     doomed = (await first.add("I collect stamps", user_id="p"))["results"][0]["id"]
     components = first.components
     vector = components.embedder.embed(["My sister lives in Oslo"])[0]
-    scope = first._scope("p", None, None, required=True)
+    scope = Scope(user_id="p")
     record = new_record("My sister lives in Oslo", vector, scope, {}, "2026-01-01T00:00:00+00:00")
     # Ledger-only writes, as if the process died before touching the index:
     components.ledger.apply([Change("ADD", record)], [VECTORS])

@@ -1,0 +1,261 @@
+"""``Store``: the one owner of writes.
+
+Everything that changes memories goes through it, synchronously, on a worker thread:
+
+- ``writing()`` holds the write lock: a thread lock for this process and the data directory's
+  index lock for other processes (two assistant windows on one directory), so a duplicate check
+  and the write it decides on, and a ledger commit and the index append that follows, never
+  interleave with another writer's.
+- ``ready()`` finishes index work a crash left owed, once, before the first write or search.
+- ``commit(changes)`` is one durable ledger transaction (the memories, their history events,
+  the index work they owe and the embeddings computed since the last commit), then the vector
+  index from the records in hand (nothing is read back), then the graph is told there is work.
+
+The operations on single memories (verbatim add, update, delete, delete all) are planned here
+too, under the lock; inference, import, export and maintenance call ``writing``/``commit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.sql import chunks
+
+from .components import Components
+from .config import MemoryConfig
+from .errors import StorageError
+from .messages import Message, normalized_hash
+from .records import deletion, new_record, not_found, replaced, utc_now
+from .results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
+
+log = logging.getLogger("memorch")
+
+VECTORS = "vectors"
+GRAPH = "graph"
+# Memories per index batch when replaying owed work, and per ledger transaction in delete_all
+# (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
+REPLAY_BATCH = 1000
+DELETE_BATCH = 500
+GRAPH_BATCH = 500  # memories per Kuzu open when draining the graph outbox
+
+
+class Store:
+    def __init__(self, config: MemoryConfig, parts: Components) -> None:
+        self.config = config
+        self.parts = parts
+        self._lock = threading.RLock()
+        self._replayed = False
+        # Set by the async side: called (from a worker thread) when the graph has work owed.
+        self.on_graph_work: Callable[[], None] = lambda: None
+
+    # -- the lock, readiness, commit ---------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """The write lock alone (``reindex``, which rebuilds what ``ready`` would replay into)."""
+        with self._lock, self.parts.index_lock():
+            yield
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self.locked():
+            self.ready()
+            yield
+
+    def ready(self) -> None:
+        """Finish vector-index work a crash (or a failed index write) left owed; idempotent."""
+        if self._replayed:
+            return
+        with self._lock, self.parts.index_lock():
+            if not self._replayed:
+                for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
+                    self.sync_vectors(batch)
+                self._replayed = True
+
+    def mark_ready(self) -> None:
+        """The indexes were rebuilt from the ledger as a whole (``reindex``)."""
+        self._replayed = True
+
+    def commit(self, changes: Sequence[Change]) -> None:
+        """Ledger first (durable), then the vector index; the caller is inside ``writing``."""
+        if not changes:
+            return
+        graph = [GRAPH] if self.config.graph_enabled else []
+        embedder = self.parts.loaded_embedder()
+        cached = embedder.take_unsaved() if embedder is not None else None
+        tokens = self.parts.ledger.apply(changes, [VECTORS], graph, cached=cached)
+        try:
+            self._index(changes, tokens.get(VECTORS, {}))
+        except StorageError:
+            # The change is safe in the ledger and queued in its outbox; the next operation
+            # replays the index work, so the caller's write still succeeded.
+            log.warning("vector index update deferred; it will be replayed", exc_info=True)
+            self._replayed = False
+        if graph:
+            self.on_graph_work()
+
+    def _index(self, changes: Sequence[Change], tokens: dict[str, str]) -> None:
+        latest = {c.record.id: c for c in changes}  # a memory changed twice in one commit: its last state
+        vectors = self.parts.vectors
+        vectors.upsert([c.record for c in latest.values() if c.kind != "DELETE"])
+        vectors.delete([i for i, c in latest.items() if c.kind == "DELETE"])
+        self.parts.ledger.clear_pending(VECTORS, tokens)
+
+    # -- owed index work (replay and the graph) ---------------------------------------------
+
+    def sync_vectors(self, ids: list[str]) -> None:
+        """Make the vector index match the ledger for ``ids``, then clear their outbox rows."""
+        if not ids:
+            return
+        ledger = self.parts.ledger
+        with self.parts.index_lock():
+            tokens = ledger.outbox_tokens(VECTORS, ids)  # read before the state it covers
+            records = ledger.get_many(ids)
+            present = {r.id for r in records}
+            self.parts.vectors.upsert(records)
+            self.parts.vectors.delete([i for i in ids if i not in present])
+            ledger.clear_pending(VECTORS, tokens)
+
+    def sync_graph(self, ids: list[str]) -> None:
+        """Make the graph hold exactly the ledger's relations for ``ids``."""
+        from memorch.storage.graph import GraphWork
+
+        ledger = self.parts.ledger
+        tokens = ledger.outbox_tokens(GRAPH, ids)  # read before the state it covers
+        records = {r.id: r for r in ledger.get_many(ids)}
+        relations = ledger.relations_for(ids)
+        work = [
+            GraphWork(
+                i,
+                records[i].scope if i in records else None,
+                relations.get(i, []),
+                records[i].updated_at if i in records else "",
+            )
+            for i in ids
+        ]
+        self.parts.graph.apply(work)
+        ledger.clear_pending(GRAPH, tokens)
+
+    def drain_graph(self) -> int:
+        """Apply all graph work the ledger owes, in batches (one Kuzu open per batch)."""
+        if not self.config.graph_enabled:
+            return 0
+        pending = self.parts.ledger.pending(GRAPH)
+        for batch in chunks(pending, GRAPH_BATCH):
+            self.sync_graph(batch)
+        return len(pending)
+
+    def index_targets(self) -> list[str]:
+        return [VECTORS, GRAPH] if self.config.graph_enabled else [VECTORS]
+
+    # -- lookups the write operations share ----------------------------------------------------
+
+    def record(self, memory_id: str, scope: Scope) -> MemoryRecord:
+        record = self.parts.ledger.get(memory_id)
+        if record is None or not scope.contains(record):
+            raise not_found(memory_id)
+        return record
+
+    def find_repeat(self, text: str, scope: Scope, pending: Sequence[Change]) -> MemoryRecord | None:
+        """A memory of the scope (stored, or planned in this call) with the same normalized text."""
+        text_hash = normalized_hash(text)
+        for change in pending:
+            if change.kind != "DELETE" and change.record.hash == text_hash:
+                return change.record
+        return self.parts.ledger.find_by_hash(scope, text_hash)
+
+    def most_similar(self, vector: Any, scope: Scope, pending: Sequence[Change]) -> SimilarMemory | None:
+        """The scope's closest memory when at least ``dedup_threshold`` similar, else None."""
+        best: tuple[float, MemoryRecord] | None = None
+        for change in pending:
+            if change.kind != "DELETE" and change.record.embedding is not None:
+                score = float(change.record.embedding @ vector)
+                if best is None or score > best[0]:
+                    best = (score, change.record)
+        hits = self.parts.vectors.search(vector, scope, 1)
+        if hits and (best is None or hits[0].score > best[0]):
+            record = self.parts.ledger.get(hits[0].id)
+            if record is not None:
+                best = (hits[0].score, record)
+        if best is None or best[0] < self.config.dedup_threshold:
+            return None
+        return SimilarMemory(id=best[1].id, memory=best[1].memory, similarity=round(best[0], 4))
+
+    # -- the operations -----------------------------------------------------------------------
+
+    def add_verbatim(self, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
+        """Store each message as it is. Only a true repeat (same normalized text) is NONE; a
+        merely similar memory is reported as ``similar`` (an embedding cannot tell "Monday" from
+        "Tuesday", so dropping it would lose what was just said)."""
+        vectors = self.parts.embedder.embed([m.content for m in messages])  # outside the lock
+        results: list[AddEvent] = []
+        changes: list[Change] = []
+        with self.writing():
+            now = utc_now()
+            for message, vector in zip(messages, vectors, strict=True):
+                repeat = self.find_repeat(message.content, scope, changes)
+                if repeat is not None:
+                    results.append({**event("NONE", repeat), "reason": "the same text is already stored"})
+                    continue
+                record = new_record(message.content, vector, scope, metadata, now)
+                item = event("ADD", record)
+                similar = self.most_similar(vector, scope, changes)
+                if similar is not None:
+                    item["similar"] = similar
+                changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
+                results.append(item)
+            self.commit(changes)
+        return {"results": results}
+
+    def update(self, memory_id: str, scope: Scope, text: str, metadata: dict[str, Any] | None) -> ChangeResult:
+        """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
+        before = self.record(memory_id, scope)
+        if text == before.memory and (metadata is None or metadata == before.metadata):
+            return {"id": before.id, "memory": before.memory, "event": "NONE", "message": "already says this"}
+        vector = self.parts.embedder.embed([text])[0]  # outside the lock
+        with self.writing():
+            record = self.record(memory_id, scope)  # as it is now, under the lock
+            updated = replaced(record, text, vector, metadata)
+            # Relations were extracted from the old text; a hand edit clears them rather than
+            # leave the graph asserting what the memory no longer says.
+            cleared = () if self.config.graph_enabled else None
+            self.commit([Change("UPDATE", updated, old_memory=record.memory, relations=cleared)])
+        return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": record.memory}
+
+    def delete(self, memory_id: str, scope: Scope) -> ChangeResult:
+        """Delete one memory; deleting one that is already deleted answers NONE (a retry is harmless)."""
+        with self.writing():
+            record = self.parts.ledger.get(memory_id)
+            if record is not None and scope.contains(record):
+                self.commit([deletion(record)])
+                return {
+                    "id": record.id,
+                    "memory": record.memory,
+                    "event": "DELETE",
+                    "message": "Memory deleted successfully!",
+                }
+        events = self.parts.ledger.history(memory_id, scope)
+        if not events or not events[-1].is_deleted:
+            raise not_found(memory_id)
+        last_text = events[-1].old_memory or ""
+        return {"id": memory_id, "memory": last_text, "event": "NONE", "message": "Memory was already deleted"}
+
+    def reset(self) -> None:
+        """Drop every memory, history event and index (``AsyncMemory.reset`` asks first)."""
+        with self.writing():
+            self.parts.ledger.wipe()
+            self.parts.vectors.wipe()
+            if self.config.graph_enabled:
+                self.parts.graph.wipe()
+
+    def delete_all(self, scope: Scope) -> DeleteAllResult:
+        with self.writing():
+            ids = self.parts.ledger.ids(scope)
+            for batch in chunks(ids, DELETE_BATCH):
+                self.commit([deletion(r) for r in self.parts.ledger.get_many(batch)])
+        return {"deleted": len(ids), "message": f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"}
