@@ -98,10 +98,10 @@ class InferenceReply(BaseModel):
     @classmethod
     def _near_misses(cls, data: Any) -> Any:
         if isinstance(data, list):
-            log.warning("the model replied with a bare list of %d decisions; read as {\"memory\": [...]}", len(data))
+            log.warning('the model replied with a bare list of %d decisions; read as {"memory": [...]}', len(data))
             return {"memory": data}
         if isinstance(data, dict) and "memory" not in data and "event" in data:
-            log.warning("the model replied with a bare decision object; read as {\"memory\": [it]}")
+            log.warning('the model replied with a bare decision object; read as {"memory": [it]}')
             return {"memory": [data]}
         return data
 
