@@ -105,6 +105,13 @@ def test_cache_avoids_recomputing_in_memory_and_across_instances(tmp_path: Path)
     assert first.model_calls == 2  # the repeated text is embedded once
     first.embed(["beta"])
     assert first.model_calls == 2
+    # Embedding writes nothing (a search must not commit); the vectors ride along with the next
+    # ledger transaction.
+    unsaved = CachedEmbedder(LocalEmbedder(), ledger, lru_size=8)
+    unsaved.embed(["alpha"])
+    assert unsaved.model_calls == 1
+    ledger.apply([], [], cached=first.take_unsaved())
+    assert first.take_unsaved()[1] == {}  # taken once
     second = CachedEmbedder(LocalEmbedder(), ledger, lru_size=8)  # fresh LRU, same ledger
     b = second.embed(["alpha", "beta"])
     assert second.model_calls == 0
