@@ -29,7 +29,6 @@ _ERRORS = (
     "NetworkError",
     "StorageError",
     "VectorSearchError",
-    "CacheError",
     "InternalError",
 )
 
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from .config import MemoryConfig
     from .errors import (
         AuthenticationError,
-        CacheError,
         ConfigurationError,
         InternalError,
         MemoryError,
@@ -53,7 +51,6 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncMemory",
     "AuthenticationError",
-    "CacheError",
     "ConfigurationError",
     "InternalError",
     "Memory",

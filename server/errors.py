@@ -2,7 +2,7 @@
 
 The hierarchy::
 
-    MemoryError                      base: message, error_code, details, suggestion, debug_info
+    MemoryError                      base: message, error_code, details, suggestion
     ├── ValidationError              bad input (empty/huge text, bad id, bad filter, dim mismatch)
     ├── MemoryNotFoundError          an id that is not (or no longer) in the given scope
     ├── ConfigurationError           settings that cannot work (unknown embedder, missing model)
@@ -10,7 +10,6 @@ The hierarchy::
     ├── NetworkError                 a provider could not be reached, timed out, or kept failing
     ├── StorageError                 SQLite / LanceDB / Kuzu failed to read or write
     │   └── VectorSearchError        the vector index failed to answer a query
-    ├── CacheError                   the embedding cache could not be read or written
     └── InternalError                a bug in memorch: an exception nobody classified
 
 An exception that is not a ``MemoryError`` is never mapped to a guess (a ``TypeError`` is not a
@@ -19,7 +18,7 @@ logs its traceback and reports it as ``InternalError`` (``INTERNAL_ERROR``).
 
 A ``suggestion`` is written for whoever reads it next, usually an assistant: it names the tool
 or argument to use ("call search_memories to find the id"). ``details`` holds machine-readable
-context; ``debug_info`` carries internals that never reach an MCP client.
+context safe to show a client; internals (paths, engine messages) go to the log only.
 
 ``MemoryError`` shadows the builtin of the same name inside this package on purpose (the public
 API is mem0-compatible); the builtin is never raised by memorch.
@@ -42,17 +41,15 @@ class MemoryError(Exception):
         error_code: str | None = None,
         details: dict[str, Any] | None = None,
         suggestion: str | None = None,
-        debug_info: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.error_code = error_code or self.default_code
         self.details = details or {}
         self.suggestion = suggestion
-        self.debug_info = debug_info or {}
 
     def to_dict(self) -> dict[str, Any]:
-        """The client-safe view (no debug_info)."""
+        """The client-safe view."""
         return {
             "error_code": self.error_code,
             "message": self.message,
@@ -107,12 +104,6 @@ class VectorSearchError(StorageError):
     default_code = "VECTOR_SEARCH_ERROR"
 
 
-class CacheError(MemoryError):
-    """The persistent embedding cache failed."""
-
-    default_code = "CACHE_ERROR"
-
-
 class InternalError(MemoryError):
     """An unexpected exception (a bug). The surface logs the traceback; the client gets this."""
 
@@ -128,7 +119,6 @@ class InternalError(MemoryError):
 
 __all__ = [
     "AuthenticationError",
-    "CacheError",
     "ConfigurationError",
     "InternalError",
     "MemoryError",

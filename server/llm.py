@@ -85,7 +85,6 @@ def parse_reply(text: str | None, schema: type[M]) -> M:
 class LLMStats:
     requests: int = 0
     prompt_tokens: int = 0
-    repairs: int = 0
     fallbacks_used: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -131,7 +130,6 @@ class LLMClient:
         try:
             return parse_reply(text, schema)
         except (ValueError, PydanticValidationError) as first_error:
-            self.stats.repairs += 1
             retry = [*messages, {"role": "assistant", "content": text or ""}, repair_message(str(first_error))]
             text = self._complete(model, retry, schema)
             try:
