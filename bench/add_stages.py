@@ -44,8 +44,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(data: Path, adds: int, embedder: str) -> dict[str, Any]:
+    from locomo_protocol import load, turns
+
     from memorch import AsyncMemory, MemoryConfig
-    from memorch.bench_locomo import load, turns
 
     samples = load(data)
     items = [t for sample in samples for t in turns(sample)][: adds + 20]

@@ -28,7 +28,7 @@ DEFAULT = ROOT.parent / "shared" / "bench" / "locomo_dev.json"
 
 
 def items(path: Path, limit: int | None) -> list[dict]:
-    from memorch.bench_locomo import load, turns
+    from locomo_protocol import load, turns
 
     every = [t for sample in load(path) for t in turns(sample)]
     out = [{"memory": t.content, "user_id": t.sample_id, "metadata": t.metadata} for t in every]

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-from memorch.bench_locomo import load, turns  # noqa: E402
+from locomo_protocol import load, turns  # noqa: E402
+
 from tests.fake_llm import FakeLLM, Request  # noqa: E402
 
 DEFAULT_PATH = ROOT.parent / "shared" / "bench" / "locomo_dev.json"

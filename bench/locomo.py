@@ -2,7 +2,7 @@
 
     python bench/locomo.py [../shared/bench/locomo_dev.json] [--baseline] [--mem0-python PY] [--embedder static]
 
-The protocol is in ``memorch.bench_locomo``. ``--baseline`` adds (a) brute-force cosine in
+The protocol is in ``bench/locomo_protocol.py``. ``--baseline`` adds (a) brute-force cosine in
 numpy over the same embeddings and, with ``--mem0-python`` (an interpreter with ``mem0ai``,
 ``sentence-transformers`` and the CPU torch wheel; never memorch's environment), (b) the mem0
 OSS library with the same all-MiniLM-L6-v2 weights, its default local vector store and
@@ -23,7 +23,7 @@ DEFAULT = ROOT.parent / "shared" / "bench" / "locomo_dev.json"
 
 
 def main() -> None:
-    from memorch.bench_locomo import load, run_dense_baseline, run_memorch
+    from locomo_protocol import load, run_dense_baseline, run_memorch
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT)

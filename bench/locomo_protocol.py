@@ -1,4 +1,4 @@
-"""The LOCOMO retrieval benchmark (``memorch bench locomo FILE``, ``bench/locomo.py``).
+"""The LOCOMO retrieval protocol shared by `bench/locomo.py`, `bench/relevance.py` and the other benchmarks.
 
 Protocol: for each conversation, every turn is stored verbatim (``infer=False``) as
 ``"<speaker>: <text>"`` (plus ``" [shares <caption>]"`` when an image was shared), with metadata

@@ -2,7 +2,7 @@
 
     python bench/relevance.py [../shared/bench/locomo_dev.json] [--embedder static] [--fit 2]
 
-Every conversation's turns are stored as ``memorch.bench_locomo`` stores them (verbatim, one user
+Every conversation's turns are stored as ``bench/locomo_protocol.py`` stores them (verbatim, one user
 per conversation). Every category 1-4 question is then searched three times:
 
 - own: in its own conversation's scope (relevant turns exist);
@@ -68,7 +68,8 @@ def top_features(found: dict[str, Any]) -> dict[str, float]:
 
 
 def collect(data: list[dict[str, Any]], embedder: str) -> tuple[list[dict[str, Any]], list[float]]:
-    from memorch.bench_locomo import questions, turns
+    from locomo_protocol import questions, turns
+
     from memorch.config import MemoryConfig
     from memorch.sync import Memory
 

@@ -333,22 +333,6 @@ def export(
     )
 
 
-bench_app = typer.Typer(cls=HelpGroup, help="Benchmarks that print numbers.")
-app.add_typer(bench_app, name="bench")
-
-
-@bench_app.command("locomo")
-def bench_locomo(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="a LOCOMO JSON file")],
-) -> None:
-    """LOCOMO recall@k and latency (the protocol of bench/locomo.py).  Example:
-    memorch bench locomo ../shared/bench/locomo_dev.json"""
-    from .bench_locomo import load, run_memorch
-
-    result = run_memorch(load(path), progress=lambda m: err.print(m))
-    sys.stdout.write(json.dumps(result) + "\n")
-
-
 @app.command()
 def reprocess(as_json: JsonOpt = False) -> None:
     """Run inference over messages stored verbatim while no model could answer (each once)."""

@@ -73,7 +73,6 @@ CASES = {
     "serve-port-out-of-range": Case(["serve", "--port", "99999"], "USAGE_ERROR", "'--port': must be a TCP port from 1"),
     "serve-bad-transport": Case(["serve", "--transport", "pigeon"], "USAGE_ERROR", "'--transport': must be stdio"),
     "serve-bad-flag": Case(["serve"], "INVALID_SETTING", "MEMORCH_GRAPH", env={"MEMORCH_GRAPH": "maybe"}),
-    "bench-missing-file": Case(["bench", "locomo", "{missing}"], "USAGE_ERROR", "does not exist"),
     "unknown-command": Case(["remember", "x"], "USAGE_ERROR", "No such command 'remember'"),
 }
 
@@ -108,7 +107,7 @@ def _run(name: str, case: Case, root: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
     commands = {"add", "search", "list", "get", "update", "delete", "history", "stats", "reindex", "graph"}
-    commands |= {"import", "export", "reprocess", "doctor", "serve", "bench"}
+    commands |= {"import", "export", "reprocess", "doctor", "serve"}
     assert commands <= {case.args[0] for case in CASES.values()}  # every command meets bad input
     root = tmp_path_factory.mktemp("cli-errors")
     with ThreadPoolExecutor(max_workers=4) as pool:
