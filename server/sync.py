@@ -36,7 +36,9 @@ class Memory:
     def from_config(cls, config: dict[str, Any] | MemoryConfig) -> Memory:
         return cls(config if isinstance(config, MemoryConfig) else MemoryConfig.from_mapping(config))
 
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine of ``self.async_memory`` (or one that awaits it) on this Memory's loop
+        and wait for its result: for async helpers that have no sync twin."""
         if threading.current_thread() is self._thread:
             # Waiting here for the loop this very thread runs would never return.
             coro.close()
@@ -60,7 +62,7 @@ class Memory:
         infer: bool | None = None,
         memory_type: str | None = None,
     ) -> AddResult:
-        return self._run(
+        return self.run_sync(
             self.async_memory.add(
                 messages,
                 user_id=user_id,
@@ -75,7 +77,7 @@ class Memory:
     def get(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> MemoryItem:
-        return self._run(self.async_memory.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(self.async_memory.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
 
     def get_all(
         self,
@@ -86,7 +88,7 @@ class Memory:
         filters: dict[str, Any] | None = None,
         limit: int = 100,
     ) -> MemoryList:
-        return self._run(
+        return self.run_sync(
             self.async_memory.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit)
         )
 
@@ -102,7 +104,7 @@ class Memory:
         threshold: float | None = None,
         explain: bool = False,
     ) -> MemoryList:
-        return self._run(
+        return self.run_sync(
             self.async_memory.search(
                 query,
                 user_id=user_id,
@@ -118,7 +120,7 @@ class Memory:
     def history(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> list[HistoryItem]:
-        return self._run(self.async_memory.history(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(self.async_memory.history(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
 
     def update(
         self,
@@ -130,7 +132,7 @@ class Memory:
         agent_id: str | None = None,
         run_id: str | None = None,
     ) -> ChangeResult:
-        return self._run(
+        return self.run_sync(
             self.async_memory.update(
                 memory_id, data, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id
             )
@@ -139,20 +141,20 @@ class Memory:
     def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> ChangeResult:
-        return self._run(self.async_memory.delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(self.async_memory.delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
 
     def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> DeleteAllResult:
-        return self._run(self.async_memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(self.async_memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id))
 
     # -- the whole store --------------------------------------------------------------------
 
     def reset(self, *, confirm: bool = False) -> dict[str, Any]:
-        return self._run(self.async_memory.reset(confirm=confirm))
+        return self.run_sync(self.async_memory.reset(confirm=confirm))
 
     def stats(self) -> dict[str, Any]:
-        return self._run(self.async_memory.stats())
+        return self.run_sync(self.async_memory.stats())
 
     def graph(
         self,
@@ -163,10 +165,12 @@ class Memory:
         run_id: str | None = None,
         hops: int = 2,
     ) -> dict[str, Any]:
-        return self._run(self.async_memory.graph(entity, user_id=user_id, agent_id=agent_id, run_id=run_id, hops=hops))
+        return self.run_sync(
+            self.async_memory.graph(entity, user_id=user_id, agent_id=agent_id, run_id=run_id, hops=hops)
+        )
 
     def flush_graph(self) -> int:
-        return self._run(self.async_memory.flush_graph())
+        return self.run_sync(self.async_memory.flush_graph())
 
     def import_memories(
         self,
@@ -177,7 +181,7 @@ class Memory:
         run_id: str | None = None,
         progress: Progress = None,
     ) -> dict[str, int]:
-        return self._run(
+        return self.run_sync(
             self.async_memory.import_memories(
                 items, user_id=user_id, agent_id=agent_id, run_id=run_id, progress=progress
             )
@@ -186,22 +190,22 @@ class Memory:
     def export_memories(
         self, path: str | Path, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict[str, int]:
-        return self._run(self.async_memory.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(self.async_memory.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id))
 
     def doctor(self) -> list[dict[str, Any]]:
-        return self._run(self.async_memory.doctor())
+        return self.run_sync(self.async_memory.doctor())
 
     def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
-        return self._run(self.async_memory.reprocess(limit=limit))
+        return self.run_sync(self.async_memory.reprocess(limit=limit))
 
     def reindex(self, *, re_embed: bool = False, progress: Progress = None) -> dict[str, Any]:
-        return self._run(self.async_memory.reindex(re_embed=re_embed, progress=progress))
+        return self.run_sync(self.async_memory.reindex(re_embed=re_embed, progress=progress))
 
     # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
         if self._loop.is_running():
-            self._run(self.async_memory.close())
+            self.run_sync(self.async_memory.close())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
 

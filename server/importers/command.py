@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
+from ..cli_options import plural
 from ..config import MemoryConfig
 from . import load, need_llm, options_for, write
 
@@ -38,7 +39,7 @@ def run(
     user_id, agent_id, run_id = scope
     with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing from {source}", total=len(batch.items))
-        result = m._run(  # the sync facade's loop runs the one async implementation
+        result = m.run_sync(
             write(
                 m.async_memory,
                 batch,
@@ -57,7 +58,8 @@ def _done(r: dict[str, Any]) -> str:
         line = f"{r['chunks']} chunks: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged"
         return line + (f", {r['degraded']} stored verbatim (no model answered)" if r["degraded"] else "")
     skipped = "".join(f", skipped {n} {kind}" for kind, n in r.get("skipped", {}).items())
-    return f"imported {r['imported']}, skipped {r['duplicates']} duplicates{skipped}"
+    imported, duplicates = plural(r["imported"], "memory", "memories"), plural(r["duplicates"], "duplicate")
+    return f"imported {imported}, skipped {duplicates}{skipped}"
 
 
 def _report(out: Console, r: dict[str, Any]) -> None:
