@@ -45,11 +45,14 @@ TOOL_COMMANDS = {
     "update_memory": "memorch update",
     "delete_memory": "memorch delete",
     "memory_history": "memorch history",
+    "restore_memory": "memorch restore",
+    "delete_all_memories": "memorch list (then memorch delete)",
 }
 # Tool argument → the CLI option or argument. Names without "_" are English words too
 # ("the text"), so those are replaced only when written as a name: 'text', text=, `text`.
 ARGUMENT_OPTIONS = {
     "memory_id": "MEMORY_ID",
+    "event_id": "--event",
     "user_id": "--user-id",
     "agent_id": "--agent-id",
     "run_id": "--run-id",

@@ -208,6 +208,23 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(user_id, agent_id, run_id, required=False)
         return await self.write(self.store.delete, memory_id, scope)
 
+    async def restore(
+        self,
+        memory_id: str,
+        event_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> ChangeResult:
+        """Undo a change: the memory's text as it was before history event ``event_id`` (default:
+        before its last change), recorded as a RESTORE event; deleted memories come back too."""
+        memory_id = validation.memory_id(memory_id)
+        if event_id is not None:
+            event_id = validation.memory_id(event_id, "event_id")
+        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        return await self.write(self.store.restore, memory_id, scope, event_id)
+
     async def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> DeleteAllResult:

@@ -14,7 +14,7 @@ from typing_extensions import TypedDict
 
 from memorch.storage.base import MemoryRecord
 
-Event = Literal["ADD", "UPDATE", "DELETE", "NONE"]
+Event = Literal["ADD", "UPDATE", "DELETE", "NONE", "RESTORE"]
 
 
 class MemoryItem(TypedDict):

@@ -28,7 +28,7 @@ from memorch.storage.sql import chunks
 
 from .components import Components
 from .config import MemoryConfig
-from .errors import StorageError
+from .errors import StorageError, ValidationError
 from .messages import Message, normalized_hash
 from .records import deletion, new_record, not_found, replaced, utc_now
 from .results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
@@ -226,6 +226,51 @@ class Store:
             cleared = () if self.config.graph_enabled else None
             self.commit([Change("UPDATE", updated, old_memory=record.memory, relations=cleared)])
         return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": record.memory}
+
+    def restore(self, memory_id: str, scope: Scope, event_id: str | None) -> ChangeResult:
+        """Bring back the text a memory had before one of its history events (default: before
+        the last change), as a new RESTORE event; a deleted memory comes back under its old id."""
+        with self.writing():
+            events = self.parts.ledger.history(memory_id, scope)
+            if not events:
+                raise not_found(memory_id)
+            event_ = events[-1] if event_id is None else next((e for e in events if e.id == event_id), None)
+            if event_ is None:
+                raise ValidationError(
+                    f"memory {memory_id} has no history event {event_id}",
+                    error_code="EVENT_NOT_FOUND",
+                    suggestion="call memory_history to see the memory's event ids",
+                )
+            if event_.old_memory is None:
+                raise ValidationError(
+                    f"there is no version before event {event_.id} ({event_.event}: the memory was created there)",
+                    error_code="NOTHING_TO_RESTORE",
+                    suggestion="pick a later event from memory_history, or delete_memory to remove it",
+                )
+            text, current = event_.old_memory, self.parts.ledger.get(memory_id)
+            if current is not None and current.memory == text:
+                return {"id": memory_id, "memory": text, "event": "NONE", "message": "already says this"}
+            vector = self.parts.embedder.embed([text])[0]
+            if current is not None:
+                restored = replaced(current, text, vector, None)
+            else:  # deleted: its scope and creation time come from its history
+                first = events[0]
+                owner = self.parts.ledger.history_scope(memory_id) or scope
+                restored = new_record(text, vector, owner, {}, utc_now())
+                restored.id, restored.created_at = memory_id, first.created_at
+            # The relations of the old text are not versioned; as with a hand edit they are cleared.
+            cleared = () if self.config.graph_enabled else None
+            previous = current.memory if current is not None else None
+            self.commit([Change("RESTORE", restored, old_memory=previous, relations=cleared)])
+        result: ChangeResult = {
+            "id": memory_id,
+            "memory": text,
+            "event": "RESTORE",
+            "message": f"restored from before {event_.id}",
+        }
+        if previous is not None:
+            result["previous_memory"] = previous
+        return result
 
     def delete(self, memory_id: str, scope: Scope) -> ChangeResult:
         """Delete one memory; deleting one that is already deleted answers NONE (a retry is harmless)."""

@@ -143,6 +143,19 @@ class Memory:
     ) -> ChangeResult:
         return self.run_sync(self.async_memory.delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
 
+    def restore(
+        self,
+        memory_id: str,
+        event_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> ChangeResult:
+        return self.run_sync(
+            self.async_memory.restore(memory_id, event_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        )
+
     def delete_all(
         self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> DeleteAllResult:

@@ -42,7 +42,7 @@ class ExportedEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: str
-    event: Literal["ADD", "UPDATE", "DELETE"]
+    event: Literal["ADD", "UPDATE", "DELETE", "RESTORE"]
     old_memory: str | None = None
     new_memory: str | None = None
     created_at: str

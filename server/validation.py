@@ -16,22 +16,22 @@ MAX_LIMIT = 1000
 RESERVED_METADATA_KEY = "_memorch"
 
 
-def memory_id(value: Any) -> str:
+def memory_id(value: Any, name: str = "memory_id") -> str:
     """A canonical UUID string, or a ValidationError naming the tool to find real ids."""
+    where = "memory_history" if name == "event_id" else "search_memories or list_memories"
+    code = "INVALID_EVENT_ID" if name == "event_id" else "INVALID_MEMORY_ID"
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
-            "memory_id must be a non-empty string",
-            error_code="INVALID_MEMORY_ID",
-            suggestion="call search_memories or list_memories to find the id",
+            f"{name} must be a non-empty string", error_code=code, suggestion=f"call {where} to find the id"
         )
     try:
         return str(uuid.UUID(value.strip()))
     except ValueError:
         raise ValidationError(
-            f"memory_id {value[:80]!r} is not a memory id (ids are UUIDs)",
-            error_code="INVALID_MEMORY_ID",
-            details={"memory_id": value[:80]},
-            suggestion="call search_memories or list_memories to find the id",
+            f"{name} {value[:80]!r} is not {'an event' if name == 'event_id' else 'a memory'} id (ids are UUIDs)",
+            error_code=code,
+            details={name: value[:80]},
+            suggestion=f"call {where} to find the id",
         ) from None
 
 

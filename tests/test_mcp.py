@@ -23,6 +23,7 @@ TOOLS = {
     "get_memory",
     "list_memories",
     "delete_all_memories",
+    "restore_memory",
 }
 
 

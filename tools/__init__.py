@@ -11,6 +11,7 @@ from . import (
     get_memory,
     list_memories,
     memory_history,
+    restore_memory,
     search_memories,
     update_memory,
 )
@@ -22,6 +23,7 @@ TOOL_MODULES = (
     update_memory,
     delete_memory,
     memory_history,
+    restore_memory,
     get_memory,
     list_memories,
     delete_all_memories,
