@@ -225,6 +225,19 @@ def delete(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = F
 
 
 @app.command()
+def restore(
+    memory_id: MemoryIdArg,
+    event: Annotated[str | None, typer.Option(help="history event id (default: undo the last change)")] = None,
+    user_id: UserOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Undo a change (also a deletion).  Example: memorch restore 3f1c... --event 9a2b..."""
+    with _memory() as m:
+        result = m.restore(memory_id, event, user_id=user_id)
+    _emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
+
+
+@app.command()
 def history(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Every change to one memory, oldest first.  Example: memorch history 3f1c2d4e-..."""
     with _memory() as m:
@@ -364,6 +377,8 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 
 app.command("setup")(setup)
+
+
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -348,6 +348,15 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
             ).fetchall()
         return [history_event(tuple(row)) for row in rows]
 
+    def history_scope(self, memory_id: str) -> Scope | None:
+        """The scope a memory had, from its history (also after it was deleted)."""
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT user_id, agent_id, run_id FROM history WHERE memory_id = ? ORDER BY seq DESC LIMIT 1",
+                (memory_id,),
+            ).fetchone()
+        return None if row is None else Scope(*row)
+
     def pending(self, target: str) -> list[str]:
         with self._read() as conn:
             return [r[0] for r in conn.execute("SELECT memory_id FROM index_outbox WHERE target = ?", (target,))]
