@@ -378,7 +378,9 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 app.command("setup")(setup)
 
+from .ui import register_ui  # noqa: E402 - `memorch ui` lives with its web page
 
+register_ui(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

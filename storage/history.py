@@ -361,6 +361,15 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         with self._read() as conn:
             return [r[0] for r in conn.execute("SELECT memory_id FROM index_outbox WHERE target = ?", (target,))]
 
+    def scopes(self) -> list[dict[str, Any]]:
+        """The user_ids that hold memories, with how many each (most first; the UI's scope list)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT user_id, count(*) FROM memories WHERE user_id IS NOT NULL"
+                " GROUP BY user_id ORDER BY count(*) DESC, user_id"
+            ).fetchall()
+        return [{"user_id": row[0], "memories": row[1]} for row in rows]
+
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             one = conn.execute(
