@@ -9,12 +9,13 @@ holds no lock and no writer (inference re-checks its candidates under the lock b
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from memorch.storage.base import Scope
 from memorch.storage.filters import compile_filters
 
-from . import validation
+from . import timeline, validation
 from .admin import AdminMixin
 from .components import Components
 from .config import MemoryConfig
@@ -29,12 +30,15 @@ from .results import (
     HistoryItem,
     MemoryItem,
     MemoryList,
+    Redaction,
     memory_item,
 )
 from .store import Store
+from .validation import RESERVED_METADATA_KEY
 from .workers import Workers
 
 log = logging.getLogger("memorch")
+MAX_TOKENS = 1_000_000
 
 
 class AsyncMemory(AdminMixin):
@@ -75,6 +79,9 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(user_id, agent_id, run_id, required=True)
         meta = validation.metadata(metadata)
         parsed = parse_messages(messages, self.config.max_text_bytes)
+        parsed, redacted = self._redact_messages(parsed)  # before anything is stored, embedded or sent
+        if redacted:
+            meta = {**meta, RESERVED_METADATA_KEY: {"redacted": redacted}}
         if memory_type not in (None, "procedural_memory"):
             raise ValidationError(
                 "memory_type must be 'procedural_memory' or omitted", error_code="INVALID_MEMORY_TYPE"
@@ -83,8 +90,24 @@ class AsyncMemory(AdminMixin):
         if infer and self.config.llm_enabled:
             from .inference import infer_and_apply
 
-            return await infer_and_apply(self, parsed, scope, meta, procedural=memory_type is not None)
-        return await self.add_verbatim(parsed, scope, meta)
+            result = await infer_and_apply(self, parsed, scope, meta, procedural=memory_type is not None)
+        else:
+            result = await self.add_verbatim(parsed, scope, meta)
+        if redacted:
+            result["redacted"] = redacted
+        return result
+
+    def _redact_messages(self, messages: list[Message]) -> tuple[list[Message], list[Redaction]]:
+        """Each message's content with credentials replaced (``MEMORCH_REDACT``), and what went."""
+        if not self.config.redact_enabled:
+            return messages, []
+        from .redaction import redact, summarize
+
+        done = [redact(m.content) for m in messages]
+        if not any(r.findings for r in done):
+            return messages, []
+        cleaned = [replace(m, content=r.text) for m, r in zip(messages, done, strict=True)]
+        return cleaned, summarize([f for r in done for f in r.findings])
 
     async def add_verbatim(self, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
         """Store each non-system message as it is (see ``Store.add_verbatim``)."""
@@ -114,12 +137,22 @@ class AsyncMemory(AdminMixin):
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
         limit: int = 100,
+        as_of: str | None = None,
+        max_tokens: int | None = None,
     ) -> MemoryList:
-        """The scope's memories, newest first, optionally filtered by metadata."""
+        """The scope's memories, newest first, optionally filtered by metadata. ``as_of``: as they
+        stood then (from the history; each item says if it is still ``current``); ``max_tokens``:
+        only as many as fit that many tokens of text (``omitted`` counts the rest)."""
         scope = validation.scope(user_id, agent_id, run_id, required=True)
+        limit, budget = validation.limit(limit), _budget(max_tokens)
+        if as_of is not None:
+            if filters:
+                raise ValidationError("filters cannot be combined with as_of", error_code="INVALID_ARGUMENT")
+            result = await self.workers.read(timeline.list_at, self.store, scope, timeline.parse_as_of(as_of), limit)
+            return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        records = await self.workers.read(self.components.ledger.list, scope, where, validation.limit(limit))
-        return {"results": [memory_item(r) for r in records]}
+        records = await self.workers.read(self.components.ledger.list, scope, where, limit)
+        return timeline.within_budget({"results": [memory_item(r) for r in records]}, budget)
 
     async def search(
         self,
@@ -132,17 +165,28 @@ class AsyncMemory(AdminMixin):
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         explain: bool = False,
+        as_of: str | None = None,
+        max_tokens: int | None = None,
     ) -> MemoryList:
         """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
-        graph links fused by relative score; scores in [0, 1]; ``explain`` adds per-signal ranks."""
-
+        graph links; ``score`` is absolute relevance in [0, 1]; ``explain`` adds per-signal detail.
+        ``as_of`` searches the memories as they stood then; ``max_tokens`` keeps the best results
+        that fit that many tokens of text."""
         scope = validation.scope(user_id, agent_id, run_id, required=True)
         query = validation.text(query, self.config.max_text_bytes, "query")
         limit, min_score = validation.limit(limit), validation.threshold(threshold)
+        budget = _budget(max_tokens)
         if min_score is None:
             min_score = self.config.search_threshold
+        if as_of is not None:
+            if filters:
+                raise ValidationError("filters cannot be combined with as_of", error_code="INVALID_ARGUMENT")
+            when = timeline.parse_as_of(as_of)
+            result = await self.workers.read(timeline.search_at, self.store, query, scope, when, limit, min_score)
+            return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        return await self.workers.read(self._search, query, scope, limit, where, min_score, explain)
+        result = await self.workers.read(self._search, query, scope, limit, where, min_score, explain)
+        return timeline.within_budget(result, budget)
 
     def _search(
         self, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool
@@ -197,7 +241,11 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(user_id, agent_id, run_id, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
         new_meta = None if metadata is None else validation.metadata(metadata)
-        return await self.write(self.store.update, validation.memory_id(memory_id), scope, text, new_meta)
+        [message], redacted = self._redact_messages([Message("user", text)])
+        result = await self.write(self.store.update, validation.memory_id(memory_id), scope, message.content, new_meta)
+        if redacted:
+            result["redacted"] = redacted
+        return result
 
     async def delete(
         self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
@@ -231,3 +279,7 @@ class AsyncMemory(AdminMixin):
         """Delete every memory of a scope. Refuses an empty scope (see ``reset``)."""
         scope = validation.scope(user_id, agent_id, run_id, required=True)
         return await self.write(self.store.delete_all, scope)
+
+
+def _budget(max_tokens: Any) -> int | None:
+    return None if max_tokens is None else validation.bounded_int(max_tokens, "max_tokens", 1, MAX_TOKENS)

@@ -31,6 +31,7 @@ class MemoryItem(TypedDict):
     updated_at: str
     score: NotRequired[float]
     explain: NotRequired[dict[str, dict[str, float]]]
+    current: NotRequired[bool]  # with as_of: whether this is still the memory's text
 
 
 class Relation(TypedDict):
@@ -44,6 +45,7 @@ class MemoryList(TypedDict):
 
     results: list[MemoryItem]
     relations: NotRequired[list[Relation]]
+    omitted: NotRequired[int]  # with max_tokens: results left out to fit the budget
 
 
 class SimilarMemory(TypedDict):
@@ -65,6 +67,13 @@ class AddEvent(TypedDict):
     reason: NotRequired[str]
 
 
+class Redaction(TypedDict):
+    """How many credentials of one kind were replaced by ``[REDACTED:<kind>]``."""
+
+    kind: str
+    count: int
+
+
 class RelationsReport(TypedDict):
     added_entities: list[Relation]
     deleted_entities: list[Relation]
@@ -78,6 +87,7 @@ class AddResult(TypedDict):
     relations: NotRequired[RelationsReport]
     degraded: NotRequired[bool]
     reason: NotRequired[str]
+    redacted: NotRequired[list[Redaction]]  # credentials replaced before storing (server/redaction.py)
 
 
 class ChangeResult(TypedDict):
@@ -88,6 +98,7 @@ class ChangeResult(TypedDict):
     event: Event
     previous_memory: NotRequired[str]
     message: NotRequired[str]
+    redacted: NotRequired[list[Redaction]]
 
 
 class HistoryItem(TypedDict):

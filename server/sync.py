@@ -87,9 +87,19 @@ class Memory:
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
         limit: int = 100,
+        as_of: str | None = None,
+        max_tokens: int | None = None,
     ) -> MemoryList:
         return self.run_sync(
-            self.async_memory.get_all(user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, limit=limit)
+            self.async_memory.get_all(
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                filters=filters,
+                limit=limit,
+                as_of=as_of,
+                max_tokens=max_tokens,
+            )
         )
 
     def search(
@@ -103,6 +113,8 @@ class Memory:
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         explain: bool = False,
+        as_of: str | None = None,
+        max_tokens: int | None = None,
     ) -> MemoryList:
         return self.run_sync(
             self.async_memory.search(
@@ -114,6 +126,8 @@ class Memory:
                 filters=filters,
                 threshold=threshold,
                 explain=explain,
+                as_of=as_of,
+                max_tokens=max_tokens,
             )
         )
 

@@ -348,6 +348,20 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
             ).fetchall()
         return [history_event(tuple(row)) for row in rows]
 
+    def versions_at(self, scope: Scope, when: str, limit: int) -> list[tuple[HistoryEvent, Scope]]:
+        """Each memory of the scope as it stood at ``when`` (an ISO UTC time): its last history
+        event at or before then, unless that was a deletion; newest change first."""
+        sql, params = scope_sql(scope)
+        at = "COALESCE(updated_at, created_at)"
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {EVENT_COLUMNS}, user_id, agent_id, run_id FROM history WHERE seq IN ("
+                f" SELECT MAX(seq) FROM history WHERE {sql} AND {at} <= ? GROUP BY memory_id)"
+                f" AND event != 'DELETE' ORDER BY {at} DESC, seq DESC LIMIT ?",
+                [*params, when, limit],
+            ).fetchall()
+        return [(history_event(tuple(row)), Scope(*tuple(row)[-3:])) for row in rows]
+
     def history_scope(self, memory_id: str) -> Scope | None:
         """The scope a memory had, from its history (also after it was deleted)."""
         with self._read() as conn:

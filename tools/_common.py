@@ -74,6 +74,18 @@ Filters = _optional(
     '{"note": {"icontains": "x"}}, {"topic": "*"} (key exists), {"OR": [...]}, {"AND": [...]}, {"NOT": {...}}, '
     "and created_at / updated_at ranges. Omit for no filter.",
 )
+AsOf = _optional(
+    str,
+    _STRING,
+    'Read the memories as they stood at this time: an ISO date ("2026-03-01", the end of that day) or '
+    "datetime. Each result then says whether it is still `current`. Omit for now.",
+)
+MaxTokens = _optional(
+    int,
+    {"type": "integer", "minimum": 1},
+    "Return only the best results whose text fits this many tokens (about 4 characters each); `omitted` "
+    "says how many more there were. Omit for no budget.",
+)
 Metadata = _optional(
     dict, _OBJECT, 'A JSON object stored with the memory, usable in filters later, e.g. {"category": "health"}'
 )

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from memorch.results import MemoryList
 
-from ._common import AgentId, Filters, RunId, ServerState, UserId
+from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -26,5 +26,9 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
+        as_of: AsOf = None,
+        max_tokens: MaxTokens = None,
     ) -> MemoryList:
-        return await state.memory().get_all(**state.scope(user_id, agent_id, run_id), filters=filters, limit=limit)
+        return await state.memory().get_all(
+            **state.scope(user_id, agent_id, run_id), filters=filters, limit=limit, as_of=as_of, max_tokens=max_tokens
+        )

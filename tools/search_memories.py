@@ -10,7 +10,7 @@ from pydantic import Field
 
 from memorch.results import MemoryList
 
-from ._common import AgentId, Filters, RunId, ServerState, UserId, optional
+from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId, optional
 
 DESCRIPTION = """Search the user's memories by meaning. Call this before answering anything that
 may depend on what the user told you earlier (preferences, facts, plans).
@@ -46,6 +46,8 @@ def register(server: MCPServer, state: ServerState) -> None:
         explain: Annotated[
             bool, Field(description="Add each signal's rank and score to every result (for debugging ranking)")
         ] = False,
+        as_of: AsOf = None,
+        max_tokens: MaxTokens = None,
     ) -> MemoryList:
         return await state.memory().search(
             query,
@@ -54,4 +56,6 @@ def register(server: MCPServer, state: ServerState) -> None:
             filters=filters,
             threshold=threshold,
             explain=explain,
+            as_of=as_of,
+            max_tokens=max_tokens,
         )
