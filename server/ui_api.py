@@ -9,6 +9,7 @@ public methods plus the ledger's scope listing:
 - ``GET /api/memories?user_id=&filters=<json>&limit=``: ``get_all``
 - ``GET|PUT|DELETE /api/memories/{id}``: ``get`` / ``update`` (body ``{"text", "metadata"?}``) / ``delete``
 - ``GET /api/memories/{id}/history``: every change, oldest first
+- ``POST /api/memories/{id}/restore`` ``{"event_id"}``: the version before that event back
 - ``GET /api/graph?entity=&user_id=&hops=``: relations around an entity
 - ``GET /api/stats``
 
@@ -127,6 +128,15 @@ class UiApi:
     async def history(self, request: Request) -> Any:
         return await self.memory.history(request.path_params["memory_id"])
 
+    async def restore(self, request: Request) -> Any:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except json.JSONDecodeError as exc:
+            raise _bad(f"the body is not valid JSON: {exc}", 'send {"event_id": "..."}') from exc
+        if not isinstance(body, dict):
+            raise _bad("the body must be a JSON object", 'send {"event_id": "..."}')
+        return await self.memory.restore(request.path_params["memory_id"], body.get("event_id"))
+
     async def graph(self, request: Request) -> Any:
         return await self.memory.graph(
             request.query_params.get("entity", ""), user_id=self.user(request), hops=_number(request, "hops", 2)
@@ -238,6 +248,7 @@ def build_app(config: MemoryConfig, host: str = "127.0.0.1") -> Any:
         Route("/api/memories", _endpoint(api.memories)),
         Route("/api/memories/{memory_id}", _endpoint(api.one), methods=["GET", "PUT", "DELETE"]),
         Route("/api/memories/{memory_id}/history", _endpoint(api.history)),
+        Route("/api/memories/{memory_id}/restore", _endpoint(api.restore), methods=["POST"]),
         Route("/api/graph", _endpoint(api.graph)),
         Route("/api/stats", _endpoint(api.stats)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -245,6 +245,14 @@ def test_edit_in_the_page_shows_in_history_and_the_ledger(browser, ui_url: str, 
     assert text == "I am allergic to peanuts and kiwis"
     assert [e[0] for e in events] == ["ADD", "UPDATE"]
 
+    # Undo the edit from the history view: the old text is back, and the restore is in the history.
+    update.find_element(By.CSS_SELECTOR, "button.restore").click()
+    restored = wait_for(browser, "#history-results tr.event-restore")
+    assert [ins.text.strip() for ins in restored.find_elements(By.TAG_NAME, "del")] == ["and kiwis"]
+    with sqlite3.connect(f"file:{seeded['data'] / 'memorch.db'}?mode=ro", uri=True) as db:
+        (text,) = db.execute("SELECT memory FROM memories WHERE id = ?", (memory_id,)).fetchone()
+    assert text == "I am allergic to peanuts"
+
 
 def test_token_protects_every_request(tmp_path: Path) -> None:
     proc, url = start_ui(ui_env(tmp_path / "data", MEMORCH_AUTH_TOKEN="s3cret"))

@@ -144,10 +144,21 @@ async function runHistory() {
   const rows = events.map((e) => el("tr", { class: "event event-" + e.event.toLowerCase() },
     el("td", { class: "mono when" }, (e.updated_at || e.created_at || "").slice(0, 19).replace("T", " ")),
     el("td", {}, e.event),
-    el("td", { class: "diff" }, wordDiff(e.old_memory, e.new_memory))));
-  const head = el("tr", {}, el("th", {}, "when"), el("th", {}, "event"), el("th", {}, "change (old → new)"));
+    el("td", { class: "diff" }, wordDiff(e.old_memory, e.new_memory)),
+    el("td", {}, e.old_memory === null ? "" :
+      el("button", { class: "restore", title: "Bring back the text before this change",
+        onclick: () => restoreBefore(id, e.id) }, "Restore"))));
+  const head = el("tr", {}, el("th", {}, "when"), el("th", {}, "event"), el("th", {}, "change (old → new)"),
+    el("th", {}, ""));
   $("#history-results").replaceChildren(el("p", { class: "mono" }, id),
     el("table", { class: "history" }, el("thead", {}, head), el("tbody", {}, rows)));
+}
+
+async function restoreBefore(id, eventId) {
+  await api("/api/memories/" + encodeURIComponent(id) + "/restore", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ event_id: eventId }),
+  });
+  runHistory();
 }
 
 function relationTable(relations) {
