@@ -94,6 +94,7 @@ class MemoryConfig(BaseSettings):
     graph_flush_delay: float = 1.0  # seconds after a write before the graph catches up
     # Behaviour
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+    redact: Literal["on", "off"] = "on"  # credentials replaced before storing (server/redaction.py)
     dedup_threshold: float = 0.95
     candidate_limit: int = 10
     # Hybrid search: weight of each signal in the relative score fusion.
@@ -161,7 +162,7 @@ class MemoryConfig(BaseSettings):
             raise ValueError("must be a positive number of bytes")
         return value
 
-    @field_validator("graph", mode="before")
+    @field_validator("graph", "redact", mode="before")
     @classmethod
     def _graph_flag(cls, value: Any) -> Any:
         if isinstance(value, bool):
@@ -185,6 +186,10 @@ class MemoryConfig(BaseSettings):
     @property
     def graph_enabled(self) -> bool:
         return self.graph == "on"
+
+    @property
+    def redact_enabled(self) -> bool:
+        return self.redact == "on"
 
     @property
     def llm_enabled(self) -> bool:

@@ -337,7 +337,11 @@ async def _degrade(
     stored = [m for m in messages if m.role != "system"]
     marked = {
         **metadata,
-        RESERVED_METADATA_KEY: {"pending_inference": True, "error_code": getattr(exc, "error_code", "UNKNOWN")},
+        RESERVED_METADATA_KEY: {
+            **metadata.get(RESERVED_METADATA_KEY, {}),  # e.g. what redaction replaced
+            "pending_inference": True,
+            "error_code": getattr(exc, "error_code", "UNKNOWN"),
+        },
     }
     result = await memory.write(memory.store.add_verbatim, stored, scope, marked)
     return {**result, "degraded": True, "reason": str(exc)}
