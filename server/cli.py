@@ -378,6 +378,10 @@ def doctor(as_json: JsonOpt = False) -> None:
 
 app.command("setup")(setup)
 
+from .cli_backup import register_backup  # noqa: E402 - `memorch backup` / `restore-backup`
+
+register_backup(app)
+
 from .ui import register_ui  # noqa: E402 - `memorch ui` lives with its web page
 
 register_ui(app)

@@ -143,6 +143,20 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         with self._lock:
             self._conn.close()
 
+    def backup_to(self, path: Path) -> None:
+        """A consistent copy of the whole ledger into a new SQLite file (SQLite's online backup:
+        one step under this connection's lock and a read transaction, so no commit is split)."""
+        with self._lock:
+            try:
+                target = sqlite3.connect(path)
+                try:
+                    self._conn.backup(target)
+                    target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal
+                finally:
+                    target.close()
+            except sqlite3.Error as exc:
+                raise self._error("be backed up", exc) from exc
+
     # -- writes -------------------------------------------------------------------------------
 
     def apply(

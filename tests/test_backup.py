@@ -1,0 +1,117 @@
+"""memorch backup / restore-backup: a consistent ledger snapshot under concurrent writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from memorch import AsyncMemory, Memory, MemoryConfig, ValidationError
+from memorch.backup import LEDGER, backup, restore
+from memorch.storage.history import SQLiteLedger
+
+
+def _config(path: Path) -> MemoryConfig:
+    return MemoryConfig(data_dir=path, graph="off", embedder="static")
+
+
+async def test_backup_under_concurrent_writes_restores_every_acknowledged_memory(tmp_path: Path) -> None:
+    source = _config(tmp_path / "live")
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    started = threading.Event()
+
+    def writer() -> None:
+        with Memory(source) as memory:
+            n = 0
+            while not stop.is_set() and n < 400:
+                result = memory.add(f"fact number {n} about the garden", user_id="alice", infer=False)
+                acknowledged.append(result["results"][0]["id"])
+                n += 1
+                if n == 20:
+                    started.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert started.wait(60)
+        before = list(acknowledged)  # acknowledged before the backup started
+        ledger = SQLiteLedger(source.data_dir / LEDGER)  # a second connection, as the CLI opens it
+        try:
+            manifest = backup(ledger, tmp_path / "snap")
+        finally:
+            ledger.close()
+    finally:
+        stop.set()
+        thread.join(60)
+    assert manifest["memories"] >= len(before)
+    saved = json.loads((tmp_path / "snap" / "backup.json").read_text())
+    assert saved["memories"] == manifest["memories"] and saved["memorch_version"]
+    assert sorted(p.name for p in (tmp_path / "snap").iterdir()) == ["backup.json", LEDGER]  # no index copied
+
+    fresh = _config(tmp_path / "fresh")
+    result = await restore(fresh, tmp_path / "snap")
+    assert result["memories"] == manifest["memories"] and result["kept"] is None
+    memory = AsyncMemory(fresh)
+    try:
+        listed = {m["id"] for m in (await memory.get_all(user_id="alice", limit=1000))["results"]}
+        assert set(before) <= listed
+        assert len(listed) == manifest["memories"]  # whole commits only: nothing half-present
+        found = await memory.search("fact number 7 about the garden", user_id="alice", limit=3)
+        assert found["results"][0]["memory"] == "fact number 7 about the garden"
+    finally:
+        await memory.close()
+
+
+async def test_restore_refuses_a_directory_with_memories_unless_forced(tmp_path: Path) -> None:
+    snap_from, target = _config(tmp_path / "a"), _config(tmp_path / "b")
+    for config, text in ((snap_from, "Alice likes tea"), (target, "Bob likes coffee")):
+        memory = AsyncMemory(config)
+        await memory.add(text, user_id="u")
+        await memory.close()
+    ledger = SQLiteLedger(snap_from.data_dir / LEDGER)
+    backup(ledger, tmp_path / "snap")
+    ledger.close()
+    with pytest.raises(ValidationError) as refused:
+        await restore(target, tmp_path / "snap")
+    assert refused.value.error_code == "RESTORE_WOULD_REPLACE"
+    result = await restore(target, tmp_path / "snap", force=True)
+    assert Path(result["kept"]).name.startswith(f"{LEDGER}.before-restore-")
+    memory = AsyncMemory(target)
+    try:
+        texts = [m["memory"] for m in (await memory.get_all(user_id="u"))["results"]]
+        assert texts == ["Alice likes tea"]
+        assert (await memory.search("tea", user_id="u"))["results"][0]["memory"] == "Alice likes tea"
+    finally:
+        await memory.close()
+    with pytest.raises(ValidationError) as again:
+        backup(SQLiteLedger(target.data_dir / LEDGER), tmp_path / "snap")
+    assert again.value.error_code == "BACKUP_EXISTS"
+
+
+def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORCH_")}
+    env.update(MEMORCH_DATA_DIR=str(data_dir), MEMORCH_GRAPH="off", MEMORCH_EMBEDDER="static")
+    return subprocess.run(
+        [sys.executable, "-m", "memorch", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_cli_round_trip(tmp_path: Path) -> None:
+    live, fresh, snap = tmp_path / "live", tmp_path / "fresh", tmp_path / "snap"
+    assert _cli("add", "I keep bees on the roof", "--user-id", "alice", data_dir=live).returncode == 0
+    made = _cli("backup", str(snap), "--json", data_dir=live)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["memories"] == 1
+    assert _cli("add", "Bob has a boat", "--user-id", "bob", data_dir=fresh).returncode == 0
+    refused = _cli("restore-backup", str(snap), data_dir=fresh)
+    assert refused.returncode == 1 and "RESTORE_WOULD_REPLACE" in refused.stderr and "Traceback" not in refused.stderr
+    done = _cli("restore-backup", str(snap), "--force", data_dir=fresh)
+    assert done.returncode == 0, done.stderr
+    found = _cli("search", "bees", "--user-id", "alice", "--json", data_dir=fresh)
+    assert json.loads(found.stdout)["results"][0]["memory"] == "I keep bees on the roof"
