@@ -58,14 +58,24 @@ def parse_messages(messages: Any, max_bytes: int) -> list[Message]:
 def _message(item: Any, index: int, max_bytes: int) -> Message:
     if not isinstance(item, dict):
         raise ValidationError(
-            f"messages[{index}] must be an object with role and content", error_code="INVALID_MESSAGES"
+            f"messages[{index}] must be an object with role and content",
+            error_code="INVALID_MESSAGES",
+            suggestion='pass messages=[{"role": "user", "content": "..."}]',
         )
     role = item.get("role", "user")
     if role not in ROLES:
-        raise ValidationError(f"messages[{index}].role must be one of {sorted(ROLES)}", error_code="INVALID_MESSAGES")
+        raise ValidationError(
+            f"messages[{index}].role must be one of {sorted(ROLES)}",
+            error_code="INVALID_MESSAGES",
+            suggestion=f"set messages[{index}].role to one of {', '.join(sorted(ROLES))}, or omit it (user)",
+        )
     name = item.get("name")
     if name is not None and not isinstance(name, str):
-        raise ValidationError(f"messages[{index}].name must be a string", error_code="INVALID_MESSAGES")
+        raise ValidationError(
+            f"messages[{index}].name must be a string",
+            error_code="INVALID_MESSAGES",
+            suggestion=f"pass messages[{index}].name as a string, or omit it",
+        )
     content = validation.text(item.get("content"), max_bytes, f"messages[{index}].content")
     timestamp = item.get("timestamp", item.get("created_at"))
     return Message(role, content, name, str(timestamp) if timestamp is not None else None)

@@ -46,17 +46,28 @@ _TEXT_PURPOSE = {
 
 def text(value: Any, max_bytes: int, field: str = "text") -> str:
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a string", error_code="INVALID_TEXT")
+        raise ValidationError(
+            f"{field} must be a string", error_code="INVALID_TEXT", suggestion=f"pass {_purpose(field)} as a string"
+        )
     stripped = value.strip()
     if not stripped:
-        purpose = _TEXT_PURPOSE.get(field.rsplit(".", 1)[-1], "some text")
         raise ValidationError(
             f"{field} is empty",
             error_code="EMPTY_TEXT",
-            suggestion=f"pass {purpose} in '{field}'",
+            suggestion=f"pass {_purpose(field)} in '{field}'",
         )
     if "\x00" in stripped:
-        raise ValidationError(f"{field} contains a NUL character", error_code="INVALID_TEXT")
+        raise ValidationError(
+            f"{field} contains a NUL character",
+            error_code="INVALID_TEXT",
+            suggestion=f"remove the NUL characters (\\u0000) from '{field}'",
+        )
+    if _has_surrogate(stripped):
+        raise ValidationError(
+            f"{field} contains a lone UTF-16 surrogate, which is not text",
+            error_code="INVALID_TEXT",
+            suggestion=f"send '{field}' as valid Unicode (a surrogate pair for characters beyond U+FFFF)",
+        )
     size = len(stripped.encode("utf-8"))
     if size > max_bytes:
         raise ValidationError(
@@ -68,15 +79,35 @@ def text(value: Any, max_bytes: int, field: str = "text") -> str:
     return stripped
 
 
+def _purpose(field: str) -> str:
+    return _TEXT_PURPOSE.get(field.rsplit(".", 1)[-1], "some text")
+
+
+def _has_surrogate(value: str) -> bool:
+    """A lone surrogate (a Python str can hold one; JSON transports refuse it) cannot be stored
+    as UTF-8: found by tests/test_fuzz.py as an INTERNAL_ERROR (UnicodeEncodeError in SQLite)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def scope_id(value: Any, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{name} must be a non-empty string", error_code="INVALID_SCOPE")
-    if len(value) > MAX_SCOPE_ID_CHARS or any(ord(c) < 32 for c in value):
+        raise ValidationError(
+            f"{name} must be a non-empty string",
+            error_code="INVALID_SCOPE",
+            suggestion=f"omit {name}, or pass a short name such as 'alice'",
+        )
+    # Surrogates too (fuzzer: an INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
+    if len(value) > MAX_SCOPE_ID_CHARS or any(ord(c) < 32 for c in value) or _has_surrogate(value):
         raise ValidationError(
             f"{name} must be at most {MAX_SCOPE_ID_CHARS} printable characters",
             error_code="INVALID_SCOPE",
+            suggestion=f"omit {name}, or pass a short name without control characters",
         )
     return value
 
@@ -106,22 +137,48 @@ def metadata(value: Any, allow_reserved: bool = False) -> dict[str, Any]:
         raise ValidationError(
             f"the metadata key {RESERVED_METADATA_KEY!r} is reserved for memorch",
             error_code="INVALID_METADATA",
+            suggestion=f"rename the key {RESERVED_METADATA_KEY!r}",
         )
     try:
         encoded = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"metadata must contain only JSON values: {exc}", error_code="INVALID_METADATA") from exc
+        raise ValidationError(
+            f"metadata must contain only JSON values: {exc}",
+            error_code="INVALID_METADATA",
+            suggestion="use strings, finite numbers, booleans, null, lists and objects only",
+        ) from exc
+    except RecursionError:
+        # Nesting past Python's recursion limit (fuzzer: metadata 1,000 levels deep was an INTERNAL_ERROR).
+        raise ValidationError(
+            "metadata nests too deeply",
+            error_code="INVALID_METADATA",
+            suggestion='pass a flat object like {"category": "health"}',
+        ) from None
     if len(encoded) > MAX_METADATA_BYTES:
         raise ValidationError(
             f"metadata is {len(encoded)} bytes; the limit is {MAX_METADATA_BYTES}",
             error_code="INVALID_METADATA",
+            suggestion="keep metadata to a few short fields; put long text in the memory itself",
         )
-    return json.loads(encoded)  # a private copy: later changes by the caller cannot leak in
+    copy = json.loads(encoded)  # a private copy: later changes by the caller cannot leak in
+    # json.dumps escapes a lone surrogate, so it would be stored and then break every later read
+    # of the scope (fuzzer: list_memories failed with INTERNAL_ERROR after such an add).
+    if _has_surrogate(json.dumps(copy, ensure_ascii=False)):
+        raise ValidationError(
+            "metadata contains a lone UTF-16 surrogate, which is not text",
+            error_code="INVALID_METADATA",
+            suggestion="send metadata keys and values as valid Unicode",
+        )
+    return copy
 
 
 def bounded_int(value: Any, name: str, low: int, high: int, code: str = "INVALID_ARGUMENT") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{name} must be an integer from {low} to {high}", error_code=code)
+        raise ValidationError(
+            f"{name} must be an integer from {low} to {high}",
+            error_code=code,
+            suggestion=f"pass {name} as a whole number from {low} to {high}, or omit it",
+        )
     return value
 
 
@@ -133,5 +190,9 @@ def threshold(value: Any) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ValidationError("threshold must be a number from 0 to 1", error_code="INVALID_THRESHOLD")
+        raise ValidationError(
+            "threshold must be a number from 0 to 1",
+            error_code="INVALID_THRESHOLD",
+            suggestion="pass a number from 0 to 1, or omit threshold for the server's default",
+        )
     return float(value)

@@ -44,6 +44,9 @@ MAX_TERMS = 200
 MAX_LIST = 1000
 MAX_VALUES = 5000
 
+# SQLite integers are 64-bit.
+SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1
+
 Scalar = str | int | float | bool | None
 
 
@@ -155,9 +158,24 @@ def _column(key: str) -> str:
 
 
 def _scalar(value: Any, key: str) -> Scalar:
-    if value is None or isinstance(value, str | bool | int | float):
+    if isinstance(value, str):
+        return _text(value, key)
+    if isinstance(value, int) and not isinstance(value, bool) and not SQLITE_INT_MIN <= value <= SQLITE_INT_MAX:
+        # sqlite3 raises OverflowError binding it (fuzzer: an INTERNAL_ERROR for {"priority": 2**63}).
+        raise _invalid(f"filter numbers must be within ±2**63 (got {str(value)[:40]})", key=key)
+    if value is None or isinstance(value, bool | int | float):
         return value
     raise _invalid("filter values must be strings, numbers, booleans or null", key=key)
+
+
+def _text(value: str, key: str) -> str:
+    """A string SQLite can bind: a lone surrogate cannot be encoded as UTF-8 (tests/test_fuzz.py
+    found it as an INTERNAL_ERROR, a UnicodeEncodeError from sqlite3)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _invalid("filter values must be valid Unicode text (no lone surrogates)", key=key) from None
+    return value
 
 
 def _field(key: str, value: Any, params: list[Any]) -> str:
@@ -185,6 +203,7 @@ def _operator(column: str, key: str, op: Any, operand: Any, params: list[Any]) -
     if op in ("contains", "icontains"):
         if not isinstance(operand, str):
             raise _invalid(f"'{op}' takes a string", key=key)
+        operand = _text(operand, key)
         if op == "icontains":
             params.append(operand.lower())
             return f"instr(lower({column}), ?) > 0"

@@ -150,6 +150,8 @@ class MemorchServer(MCPServer):
     def _explain(name: str, exc: ToolError) -> MemoryError | ToolError:
         cause = exc.__cause__
         if isinstance(cause, MemoryError):
+            if not cause.suggestion:  # the one form always names a next step (tests/test_fuzz.py found errors without)
+                cause.suggestion = _fallback_suggestion(name, cause)
             return cause
         if isinstance(cause, pydantic.ValidationError) and not isinstance(exc, UnexpectedToolError):
             return argument_error(name, cause)
@@ -157,3 +159,10 @@ class MemorchServer(MCPServer):
             log.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
             return InternalError.wrap(cause or exc)
         return exc  # the SDK's own refusal, e.g. an unknown tool name
+
+
+def _fallback_suggestion(tool: str, exc: MemoryError) -> str:
+    """A next step for an error raised without one (a specific suggestion where it is raised is better)."""
+    if isinstance(exc, ValidationError):
+        return f"fix the argument the message names, as {tool}'s input schema describes, then call {tool} again"
+    return f"retry {tool} once; if it fails again, tell the user what the message says"
