@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -50,6 +51,25 @@ ANN_MIN_ROWS = 50_000
 # read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
+# Old dataset versions: every write adds one (an upsert two) and LanceDB keeps them all unless
+# told otherwise (12,171 versions, ~130 kB per memory after a 20,000-operation soak). Each
+# maintenance pass removes the versions nobody can still be reading. A reader in another process
+# holds a version for at most FRESHNESS_S plus one query after a newer one appears (then it
+# reloads), and this process reads the version it wrote last; crash recovery replays the SQLite
+# outbox, never an old LanceDB version. So a version whose successor is older than this is kept
+# by nobody: 60 s is 240 freshness intervals, room for a query stalled by a slow disk. The hold
+# counts from the successor, not from the version's own creation: a version written long ago
+# and replaced a moment ago may still be in a reader's hands.
+VERSION_HOLD_S = 60.0
+# LanceDB's optimize prunes versions older than 7 days unless told otherwise, which would remove
+# a version created 8 days ago and replaced a moment ago; pruning is done by ``_prune`` instead.
+_NO_PRUNE = timedelta(days=36_500)
+PRUNE_MARGIN_S = 5.0
+# LanceDB's per-connection caches (index pages, manifests and file metadata). The library's
+# defaults (several GB) let a long-running server grow toward them; these hold the indexes of
+# a 100k-row table (~60 MB of HNSW-SQ + FTS) with room.
+INDEX_CACHE_BYTES = 256 * 1024 * 1024
+METADATA_CACHE_BYTES = 64 * 1024 * 1024
 # Ids per ``id IN (...)`` filter: LanceDB parses the filter as SQL text, and lists of a few
 # hundred UUID literals keep each filter small.
 ID_CHUNK = 500
@@ -78,12 +98,21 @@ def _read_errors(action: str) -> Any:
 class LanceVectorIndex:
     """``VectorIndex`` on a local (or object-storage) LanceDB directory."""
 
-    def __init__(self, uri: str | Path, dimension: int, freshness_s: float | None = FRESHNESS_S) -> None:
-        """``freshness_s``: see ``FRESHNESS_S``; None never looks for other processes' writes."""
+    def __init__(
+        self,
+        uri: str | Path,
+        dimension: int,
+        freshness_s: float | None = FRESHNESS_S,
+        version_hold_s: float = VERSION_HOLD_S,
+    ) -> None:
+        """``freshness_s``: see ``FRESHNESS_S``; None never looks for other processes' writes (a
+        single-process reader only: it keeps its version, which another process's maintenance
+        removes after ``version_hold_s``, see ``VERSION_HOLD_S``)."""
         import lancedb
         import pyarrow as pa
 
         self.dimension = dimension
+        self._version_hold_s = version_hold_s
         self._lock = threading.Lock()
         self._maintaining = threading.Lock()
         self._writes_since_optimize = 0
@@ -111,7 +140,10 @@ class LanceVectorIndex:
             error_code="VECTOR_STORE_OPEN_FAILED",
             suggestion="check that MEMORCH_DATA_DIR is readable and writable; then " + REPAIR,
         ):
-            self._db = lancedb.connect(str(uri), read_consistency_interval=interval)
+            session = lancedb.Session(
+                index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
+            )
+            self._db = lancedb.connect(str(uri), read_consistency_interval=interval, session=session)
             self._table = self._open_or_create()
 
     def _open_or_create(self) -> Any:
@@ -243,11 +275,32 @@ class LanceVectorIndex:
             outside_bulk = not self._deferring
             if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
-            self._table.optimize()
+            self._table.optimize(cleanup_older_than=_NO_PRUNE)
+            self._prune()
         except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
             # next write schedules another attempt.
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
+
+    def _prune(self) -> None:
+        """Remove the versions whose successor is older than the hold (see ``VERSION_HOLD_S``).
+
+        LanceDB removes every version created before a cutoff (never the latest), so the cutoff
+        is the creation time of the oldest version still held: the first one whose successor is
+        younger than the hold. The prune is a second ``optimize`` (its compaction and index fold
+        find little or nothing left to do: ~15 ms); ``PRUNE_MARGIN_S`` (at most half the hold)
+        covers timestamp rounding and that optimize's own compaction, which runs before its prune."""
+        versions = sorted(self._table.list_versions(), key=lambda v: v["version"])
+        now = time.time()
+        # list_versions gives naive local datetimes; .timestamp() reads them as local time.
+        created = [v["timestamp"].timestamp() for v in versions]
+        held = next((i for i in range(len(created) - 1) if created[i + 1] > now - self._version_hold_s), None)
+        if held == 0 or len(versions) < 2:
+            return
+        oldest_kept = created[-1 if held is None else held]
+        margin = min(PRUNE_MARGIN_S, self._version_hold_s / 2)
+        keep = timedelta(seconds=max(0.0, now - oldest_kept) + margin)
+        self._table.optimize(cleanup_older_than=keep)
 
     def _vector_index_segments(self) -> int:
         """0 without a vector index, else its base index plus deltas."""

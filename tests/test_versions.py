@@ -1,0 +1,141 @@
+"""Old LanceDB versions are pruned by the background maintenance: the version count stays
+bounded while writes go on, the data and search stay intact, and a second process searching
+the same directory during the pruning never fails."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memorch.records import new_record, utc_now
+from memorch.storage import vectors as lance
+from memorch.storage.base import Scope
+
+HOLD_S = 1.0  # the production hold (60 s) scaled down so the test crosses it in seconds
+
+
+def records(n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    unit = rng.standard_normal((n, 384)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    now = utc_now()
+    return [new_record(f"memory {seed}-{i}", v, Scope(user_id="u"), {}, now) for i, v in enumerate(unit)]
+
+
+@pytest.fixture
+def explicit_maintenance(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # only maintain_now runs maintenance
+
+
+def test_versions_stay_bounded_and_data_intact(tmp_path: Path, explicit_maintenance: None) -> None:
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384, version_hold_s=HOLD_S)
+    kept = records(50, 0)
+    index.upsert(kept)
+    remaining = []
+    for round_ in range(5):
+        for i in range(40):  # 40 single-row writes, and a replacement (a delete and an append)
+            index.upsert([records(1, 1000 + round_ * 100 + i)[0]])
+        index.upsert([kept[round_]])
+        time.sleep(HOLD_S + 0.2)
+        index.maintain_now()
+        remaining.append(len(index._table.list_versions()))
+    made = index._table.version
+    assert made > 5 * 41  # an upsert of a new id is one append
+    # What remains is the last burst's tail (within the margin) and maintenance's own versions:
+    # the same after every round, not growing with the writes.
+    assert max(remaining) <= 41 + 15, (remaining, made)  # one burst plus maintenance's own
+    assert remaining[-1] <= remaining[0] + 10, remaining
+    assert index.count() == 50 + 200
+    assert index.all_ids() >= {r.id for r in kept}
+    hit = index.search(kept[7].embedding, Scope(user_id="u"), 3)[0]
+    assert hit.id == kept[7].id and hit.score == pytest.approx(1.0, abs=1e-3)
+    text = index.text_search("memory 0-7", Scope(user_id="u"), 5)
+    assert kept[7].id in [h.id for h in text]
+    index.close()
+
+
+def test_recent_versions_are_kept(tmp_path: Path, explicit_maintenance: None) -> None:
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384, version_hold_s=60.0)
+    for i in range(10):
+        index.upsert(records(1, i))
+    before = len(index._table.list_versions())
+    index.maintain_now()
+    # Nothing was replaced more than the hold ago: every version is still there (plus maintenance's).
+    assert len(index._table.list_versions()) >= before
+    index.close()
+
+
+# A second process searches the directory in a loop while this one writes and prunes; it prints
+# how many searches ran and the errors it met.
+READER = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np
+    from memorch.storage.vectors import LanceVectorIndex
+    from memorch.storage.base import Scope
+
+    index = LanceVectorIndex(sys.argv[1], 384)
+    probe = np.asarray(json.loads(sys.argv[2]), dtype=np.float32)
+    print("ready", flush=True)
+    searches, errors, misses = 0, [], 0
+    deadline = time.monotonic() + float(sys.argv[3])
+    while time.monotonic() < deadline:
+        try:
+            hits = index.search(probe, Scope(user_id="u"), 3)
+            index.text_search("memory", Scope(user_id="u"), 3)
+            misses += not hits or hits[0].id != sys.argv[4]
+        except Exception as exc:  # noqa: BLE001 - the test reports every failure
+            errors.append(repr(exc)[:300])
+        searches += 1
+    print(json.dumps({"searches": searches, "errors": errors, "misses": misses}), flush=True)
+    """
+)
+
+
+def test_a_reader_in_another_process_searches_through_pruning(tmp_path: Path, explicit_maintenance: None) -> None:
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384, version_hold_s=HOLD_S)
+    anchor = records(1, 0)[0]
+    index.upsert([anchor, *records(30, 1)])
+    index.maintain_now()
+    run_s = 6.0
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            READER,
+            str(tmp_path / "lance"),
+            json.dumps(anchor.embedding.tolist()),
+            str(run_s),
+            anchor.id,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None
+        assert reader.stdout.readline().strip() == "ready"
+        pruned_rounds, seed, end = 0, 100, time.monotonic() + run_s - 0.5
+        while time.monotonic() < end:
+            for _ in range(10):
+                seed += 1
+                index.upsert(records(1, seed))
+            before = len(index._table.list_versions())
+            index.maintain_now()  # compaction rewrites the fragments the reader may be reading
+            pruned_rounds += len(index._table.list_versions()) < before
+            time.sleep(0.2)
+        result = json.loads(reader.stdout.readline())
+        assert reader.wait(timeout=60) == 0
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    index.close()
+    assert pruned_rounds >= 2
+    assert result["errors"] == []
+    assert result["searches"] > 20 and result["misses"] == 0
