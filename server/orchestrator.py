@@ -114,7 +114,9 @@ class AsyncMemory(AdminMixin):
         stored = [m for m in messages if m.role != "system"]
         if not stored:
             raise ValidationError(
-                "there is nothing to remember: only system messages were given", error_code="EMPTY_TEXT"
+                "there is nothing to remember: only system messages were given",
+                error_code="EMPTY_TEXT",
+                suggestion='add the user\'s words as {"role": "user", "content": "..."}',
             )
         return await self.write(self.store.add_verbatim, stored, scope, metadata)
 
@@ -147,7 +149,7 @@ class AsyncMemory(AdminMixin):
         limit, budget = validation.limit(limit), _budget(max_tokens)
         if as_of is not None:
             if filters:
-                raise ValidationError("filters cannot be combined with as_of", error_code="INVALID_ARGUMENT")
+                raise _as_of_with_filters()
             result = await self.workers.read(timeline.list_at, self.store, scope, timeline.parse_as_of(as_of), limit)
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
@@ -180,7 +182,7 @@ class AsyncMemory(AdminMixin):
             min_score = self.config.search_threshold
         if as_of is not None:
             if filters:
-                raise ValidationError("filters cannot be combined with as_of", error_code="INVALID_ARGUMENT")
+                raise _as_of_with_filters()
             when = timeline.parse_as_of(as_of)
             result = await self.workers.read(timeline.search_at, self.store, query, scope, when, limit, min_score)
             return timeline.within_budget(result, budget)
@@ -283,3 +285,11 @@ class AsyncMemory(AdminMixin):
 
 def _budget(max_tokens: Any) -> int | None:
     return None if max_tokens is None else validation.bounded_int(max_tokens, "max_tokens", 1, MAX_TOKENS)
+
+
+def _as_of_with_filters() -> ValidationError:
+    return ValidationError(
+        "filters cannot be combined with as_of (past versions carry no metadata history)",
+        error_code="INVALID_ARGUMENT",
+        suggestion="drop filters, or drop as_of to filter today's memories",
+    )
