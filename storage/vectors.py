@@ -61,8 +61,7 @@ FRESHNESS_S = 0.25
 # counts from the successor, not from the version's own creation: a version written long ago
 # and replaced a moment ago may still be in a reader's hands.
 VERSION_HOLD_S = 60.0
-# optimize's own default prune (versions created over 7 days ago) could remove one replaced a
-# moment ago; ``_prune`` prunes instead.
+# optimize's own prune (created > 7 days ago) could remove one just replaced; ``_prune`` prunes.
 _NO_PRUNE = timedelta(days=36_500)
 PRUNE_MARGIN_S = 5.0
 # LanceDB's per-connection caches (index pages, manifests and file metadata). The library's
