@@ -140,7 +140,7 @@ class ReportingGroup(TyperGroup):
         except MemoryError as exc:
             report_error(exc)
             raise typer.Exit(1) from exc
-        except Exception as exc:  # the CLI's outermost catch-all (re-raised as Exit): a bug is INTERNAL_ERROR
+        except Exception as exc:  # noqa: BLE001, RUF100 - the CLI's outermost catch-all: a bug is reported as INTERNAL_ERROR
             shown = _log_bug(exc, f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip())
             bug = InternalError.wrap(exc)
             where = "the traceback is in the log above" if shown else "run it again with MEMORCH_LOG_LEVEL=DEBUG"

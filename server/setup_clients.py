@@ -217,7 +217,7 @@ def _replace(path: Path, text: str, existed: bool) -> None:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # noqa: BLE001, RUF100 - any failure (even Ctrl-C) removes the temp file, then re-raises
         Path(tmp).unlink(missing_ok=True)
         raise
 

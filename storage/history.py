@@ -26,7 +26,7 @@ from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from .cache import CacheQueries, blob
 from .engine import log, reason
 from .relations import RELATION_FIELDS, RelationQueries
-from .schema import EVENT_COLUMNS, SCHEMA, history_event
+from .schema import EVENT_COLUMNS, SCHEMA, event_for, history_event
 from .sql import scope_sql, select_in
 from .transfer import TransferQueries
 
@@ -55,22 +55,6 @@ def _record(row: sqlite3.Row) -> MemoryRecord:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         embedding=_vector(row["embedding"]),
-    )
-
-
-def _event_for(change: Change) -> HistoryEvent:
-    r = change.record
-    return HistoryEvent(
-        id=str(uuid.uuid4()),
-        memory_id=r.id,
-        old_memory=change.old_memory,
-        new_memory=None if change.kind == "DELETE" else r.memory,
-        event=change.kind,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-        is_deleted=change.kind == "DELETE",
-        actor_id=change.actor_id,
-        role=change.role,
     )
 
 
@@ -237,7 +221,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                     normalize_entity(rel["destination"]),
                 ),
             )
-        events = change.history if change.history is not None else (_event_for(change),)
+        events = change.history if change.history is not None else (event_for(change),)
         conn.executemany(
             "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
             " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id)"

@@ -4,10 +4,11 @@ opening an existing ledger is a no-op."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from .base import HistoryEvent
+from .base import Change, HistoryEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -82,3 +83,20 @@ def history_event(values: Sequence[Any]) -> HistoryEvent:
     """A HistoryEvent from a row that starts with ``EVENT_COLUMNS`` (SQLite keeps the flag as 0/1)."""
     event = HistoryEvent(*values[:EVENT_COLUMN_COUNT])
     return HistoryEvent(**{**event.__dict__, "is_deleted": bool(event.is_deleted)})
+
+
+def event_for(change: Change) -> HistoryEvent:
+    """The history event that records ``change`` (a new id; the change's own times)."""
+    r = change.record
+    return HistoryEvent(
+        id=str(uuid.uuid4()),
+        memory_id=r.id,
+        old_memory=change.old_memory,
+        new_memory=None if change.kind == "DELETE" else r.memory,
+        event=change.kind,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        is_deleted=change.kind == "DELETE",
+        actor_id=change.actor_id,
+        role=change.role,
+    )
