@@ -58,7 +58,7 @@ async def run(data: Path, adds: int, embedder: str) -> dict[str, Any]:
             await memory.add(warm.content, user_id=warm.sample_id, metadata=warm.metadata, infer=False)
         parts.embedder.embed = timed(stages, "embedding", parts.embedder.embed)
         store.find_repeat = timed(stages, "repeat check", store.find_repeat)
-        store.most_similar = timed(stages, "similar check", store.most_similar)
+        store.closest_stored = timed(stages, "similar check", store.closest_stored)
         parts.ledger.apply = timed(stages, "ledger commit", parts.ledger.apply)
         store._index = timed(stages, "index append", store._index)
         totals = []

@@ -118,7 +118,10 @@ class AsyncMemory(AdminMixin):
                 error_code="EMPTY_TEXT",
                 suggestion='add the user\'s words as {"role": "user", "content": "..."}',
             )
-        return await self.write(self.store.add_verbatim, stored, scope, metadata)
+        # Embedding and the nearest-memory lookup run beside other writes; only the plan and the
+        # commit queue on the writer thread.
+        prep = await self.workers.read(self.store.prepare_verbatim, stored, scope)
+        return await self.write(self.store.add_verbatim, stored, scope, metadata, prep)
 
     # -- read -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from memorch.storage.base import Change, MemoryRecord, Scope
@@ -42,6 +43,12 @@ GRAPH = "graph"
 REPLAY_BATCH = 1000
 DELETE_BATCH = 500
 GRAPH_BATCH = 500  # memories per Kuzu open when draining the graph outbox
+
+
+@dataclass(frozen=True)
+class VerbatimPrep:
+    vectors: Any
+    nearest: list[tuple[float, MemoryRecord] | None]
 
 
 class Store:
@@ -169,42 +176,55 @@ class Store:
                 return change.record
         return self.parts.ledger.find_by_hash(scope, text_hash)
 
-    def most_similar(self, vector: Any, scope: Scope, pending: Sequence[Change]) -> SimilarMemory | None:
-        """The scope's closest memory when at least ``dedup_threshold`` similar, else None."""
-        best: tuple[float, MemoryRecord] | None = None
+    def closest_stored(self, vector: Any, scope: Scope) -> tuple[float, MemoryRecord] | None:
+        """The scope's stored memory nearest to ``vector``, with its similarity."""
+        hits = self.parts.vectors.search(vector, scope, 1)
+        record = self.parts.ledger.get(hits[0].id) if hits else None
+        return None if record is None else (hits[0].score, record)
+
+    def similar(
+        self, vector: Any, stored: tuple[float, MemoryRecord] | None, pending: Sequence[Change]
+    ) -> SimilarMemory | None:
+        """The closest of ``stored`` and the memories planned in this call, when at least
+        ``dedup_threshold`` similar; else None. A hint for the caller, never a reason to drop."""
+        best = stored
         for change in pending:
             if change.kind != "DELETE" and change.record.embedding is not None:
                 score = float(change.record.embedding @ vector)
                 if best is None or score > best[0]:
                     best = (score, change.record)
-        hits = self.parts.vectors.search(vector, scope, 1)
-        if hits and (best is None or hits[0].score > best[0]):
-            record = self.parts.ledger.get(hits[0].id)
-            if record is not None:
-                best = (hits[0].score, record)
         if best is None or best[0] < self.config.dedup_threshold:
             return None
         return SimilarMemory(id=best[1].id, memory=best[1].memory, similarity=round(best[0], 4))
 
     # -- the operations -----------------------------------------------------------------------
 
-    def add_verbatim(self, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
+    def prepare_verbatim(self, messages: list[Message], scope: Scope) -> VerbatimPrep:
+        """The part of a verbatim add that needs no lock (so it runs beside other writes): the
+        embeddings, and each message's nearest stored memory for the ``similar`` hint."""
+        self.ready()
+        vectors = self.parts.embedder.embed([m.content for m in messages])
+        return VerbatimPrep(vectors, [self.closest_stored(v, scope) for v in vectors])
+
+    def add_verbatim(
+        self, messages: list[Message], scope: Scope, metadata: dict[str, Any], prep: VerbatimPrep | None = None
+    ) -> AddResult:
         """Store each message as it is. Only a true repeat (same normalized text) is NONE; a
         merely similar memory is reported as ``similar`` (an embedding cannot tell "Monday" from
         "Tuesday", so dropping it would lose what was just said)."""
-        vectors = self.parts.embedder.embed([m.content for m in messages])  # outside the lock
+        prep = prep or self.prepare_verbatim(messages, scope)
         results: list[AddEvent] = []
         changes: list[Change] = []
         with self.writing():
             now = utc_now()
-            for message, vector in zip(messages, vectors, strict=True):
-                repeat = self.find_repeat(message.content, scope, changes)
+            for message, vector, stored in zip(messages, prep.vectors, prep.nearest, strict=True):
+                repeat = self.find_repeat(message.content, scope, changes)  # under the lock: exact
                 if repeat is not None:
                     results.append({**event("NONE", repeat), "reason": "the same text is already stored"})
                     continue
                 record = new_record(message.content, vector, scope, metadata, now)
                 item = event("ADD", record)
-                similar = self.most_similar(vector, scope, changes)
+                similar = self.similar(vector, stored, changes)
                 if similar is not None:
                     item["similar"] = similar
                 changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
