@@ -56,6 +56,17 @@ def _status(exc: MemoryError) -> int:
     return 409 if exc.error_code == "GRAPH_OFF" else 500
 
 
+async def _json_body(request: Request, example: str) -> dict[str, Any]:
+    """The request's JSON object body (empty: ``{}``), or a ``_bad`` error showing ``example``."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise _bad(f"the body is not valid JSON: {exc}", example) from exc
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object", example)
+    return body
+
+
 def _bad(message: str, suggestion: str, code: str = "INVALID_REQUEST") -> MemoryError:
     return ValidationError(message, error_code=code, suggestion=suggestion)
 
@@ -116,12 +127,7 @@ class UiApi:
         if request.method == "DELETE":
             return await self.memory.delete(memory_id)
         if request.method == "PUT":
-            try:
-                body = json.loads(await request.body() or b"{}")
-            except json.JSONDecodeError as exc:
-                raise _bad(f"the body is not valid JSON: {exc}", 'send {"text": "..."}') from exc
-            if not isinstance(body, dict):
-                raise _bad("the body must be a JSON object", 'send {"text": "..."}')
+            body = await _json_body(request, 'send {"text": "..."}')
             return await self.memory.update(memory_id, body.get("text", ""), metadata=body.get("metadata"))
         return await self.memory.get(memory_id)
 
@@ -129,12 +135,7 @@ class UiApi:
         return await self.memory.history(request.path_params["memory_id"])
 
     async def restore(self, request: Request) -> Any:
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except json.JSONDecodeError as exc:
-            raise _bad(f"the body is not valid JSON: {exc}", 'send {"event_id": "..."}') from exc
-        if not isinstance(body, dict):
-            raise _bad("the body must be a JSON object", 'send {"event_id": "..."}')
+        body = await _json_body(request, 'send {"event_id": "..."}')
         return await self.memory.restore(request.path_params["memory_id"], body.get("event_id"))
 
     async def graph(self, request: Request) -> Any:
