@@ -19,6 +19,7 @@ from .components import Components
 from .config import MemoryConfig
 from .errors import ConfigurationError, ValidationError
 from .graph_sync import GraphSync
+from .pending import BackgroundInference
 from .store import Store
 from .workers import Workers
 
@@ -31,6 +32,7 @@ class AdminMixin:
     store: Store
     workers: Workers
     graph_sync: GraphSync
+    background: BackgroundInference
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the writer thread; graph work it owes is scheduled on this loop."""
@@ -127,10 +129,26 @@ class AdminMixin:
         return [check.__dict__ for check in await self.workers.read(doctor, self.components)]
 
     async def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
-        """Run inference over memories stored verbatim while no model could answer (each once)."""
-        from .inference import reprocess_pending
+        """Run inference over messages waiting for it (a model failed, or background inference
+        has not reached them yet), each exactly once."""
+        from .pending import reprocess_pending
 
         return await reprocess_pending(self, limit)
+
+    async def flush_inference(self) -> dict[str, Any]:
+        """Wake background inference and wait until it has done what it can now; returns how
+        many messages still wait (e.g. the model is failing) and the last model error."""
+        if self.config.background_enabled:
+            self.background.kick()
+            await self.background.idle()
+        pending = (await self.workers.read(self.components.ledger.counts))["pending_inference"]
+        return {"pending_inference": pending, "last_error": self.background.last_error}
+
+    def resume_background(self) -> None:
+        """Start background inference on what a previous run left pending (call on the event
+        loop; the server does on its first request)."""
+        if self.config.background_enabled:
+            self.background.kick()
 
     async def reindex(
         self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None
@@ -142,7 +160,9 @@ class AdminMixin:
             return await self.write(reindex, self.store, re_embed, progress)
 
     async def close(self) -> None:
-        """Finish queued graph work (kept for the next start if that fails), then close."""
+        """Finish queued graph work (kept for the next start if that fails), then close.
+        Background inference stops; what it had not done stays pending for the next start."""
+        await self.background.close()
         if self.config.graph_enabled and self.components.opened:
             await self.graph_sync.close()
         self.workers.close()

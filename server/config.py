@@ -95,6 +95,9 @@ class MemoryConfig(BaseSettings):
     # Behaviour
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
     redact: Literal["on", "off"] = "on"  # credentials replaced before storing (server/redaction.py)
+    # An inferring add acknowledges once the messages are stored; a worker extracts the facts
+    # after (server/pending.py). Unset: on for `memorch serve`, off for the library.
+    background_inference: Literal["on", "off"] | None = None
     dedup_threshold: float = 0.95
     candidate_limit: int = 10
     # Hybrid search: weight of each signal in the relative score fusion.
@@ -162,7 +165,7 @@ class MemoryConfig(BaseSettings):
             raise ValueError("must be a positive number of bytes")
         return value
 
-    @field_validator("graph", "redact", mode="before")
+    @field_validator("graph", "redact", "background_inference", mode="before")
     @classmethod
     def _graph_flag(cls, value: Any) -> Any:
         if isinstance(value, bool):
@@ -190,6 +193,10 @@ class MemoryConfig(BaseSettings):
     @property
     def redact_enabled(self) -> bool:
         return self.redact == "on"
+
+    @property
+    def background_enabled(self) -> bool:
+        return self.background_inference == "on" and self.llm_enabled
 
     @property
     def llm_enabled(self) -> bool:

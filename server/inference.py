@@ -12,21 +12,22 @@ Three steps, each on its own kind of worker (``Workers``), so that no write wait
    (an UPDATE becomes an ADD of the new text, a DELETE is skipped): nothing is lost, and nothing
    is destroyed on a stale view.
 
-When no model can answer, the messages are stored verbatim, marked
-``_memorch.pending_inference``, and ``reprocess`` runs inference on them later. Only model
-failures (``llm.MODEL_FAILURES``) degrade; a bug or bad input propagates to the caller.
+Every decision in the result says why (``reason``) and which memory it touched; ``dry_run``
+stops after step 2 and returns the plan without writing. Messages waiting for inference (a model
+that failed, or background inference) are handled in ``pending.py``. Only model failures
+(``llm.MODEL_FAILURES``) degrade; a bug or bad input propagates to the caller.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from memorch.storage.base import Change, MemoryRecord, Scope
 
-from .errors import ConfigurationError
 from .llm import MODEL_FAILURES, LLMOutputError
 from .messages import Message
 from .prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
@@ -41,6 +42,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("memorch.inference")
 MAX_CANDIDATES = 30
 REPLANS = 1  # extra model calls when candidates changed during the first one
+# Why a decision was taken, when the model gave no reason of its own.
+REASONS = {
+    "ADD": "a new fact from these messages",
+    "UPDATE": "the new messages refine or correct this memory",
+    "DELETE": "the new messages contradict this memory",
+    "NONE": "this memory already says it",
+}
+REPEAT = "the same text is already stored"
+SUMMARY = "a summary of the agent's run (procedural memory)"
 NOTHING_TO_REMEMBER = (
     "the model found nothing worth remembering in these messages (small talk or questions); nothing was stored"
 )
@@ -84,14 +94,20 @@ def _today() -> str:
 
 
 def _candidates(store: Store, vectors: Any, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
-    """Top memories of the scope for any of the new messages, best first, deduplicated."""
+    """Top memories of the scope for any of the new messages, best first, deduplicated.
+    Messages still waiting for inference are not facts yet, so they are never offered."""
     scores: dict[str, float] = {}
     for vector in vectors:
         for hit in store.parts.vectors.search(vector, scope, store.config.candidate_limit):
             if hit.id not in exclude:
                 scores[hit.id] = max(scores.get(hit.id, 0.0), hit.score)
     ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:MAX_CANDIDATES]
-    return store.parts.ledger.get_many(ranked)
+    return [r for r in store.parts.ledger.get_many(ranked) if not is_pending(r)]
+
+
+def is_pending(record: MemoryRecord) -> bool:
+    """Stored as said, waiting for inference (a failed model, or background inference)."""
+    return bool(record.metadata.get(RESERVED_METADATA_KEY, {}).get("pending_inference"))
 
 
 def _candidate_entities(store: Store, candidates: list[MemoryRecord], limit: int = 50) -> list[str]:
@@ -152,9 +168,11 @@ def _plan(
         vector = vector_of.get(position)
         text = decision.text.strip() if decision.text else ""
         target = candidates[decision.id] if decision.id is not None and 0 <= decision.id < len(candidates) else None
-        if decision.event == "ADD" or (decision.event == "UPDATE" and target is not None and target.id in changed):
+        stale = decision.event == "UPDATE" and target is not None and target.id in changed
+        if decision.event == "ADD" or stale:
             if vector is not None:
-                _add(store, plan, text, vector, scope, metadata, now, rels)
+                why = f"memory {target.id} changed while the model was answering; added beside it" if stale else None
+                _add(store, plan, text, vector, scope, metadata, now, rels, why or decision.reason or REASONS["ADD"])
             continue
         if target is None:
             log.warning("ignored a %s decision for id %r, which was not offered", decision.event, decision.id)
@@ -165,18 +183,19 @@ def _plan(
         if target.id in changed:
             log.info("kept %s of memory %s: it changed while the model was answering", decision.event, target.id)
             continue
+        reason = decision.reason or REASONS[decision.event]
         if decision.event == "NONE":
-            plan.results.append(event("NONE", target))
+            plan.results.append(event("NONE", target, reason=reason))
         elif decision.event == "DELETE":
             touched.add(target.id)
             plan.changes.append(deletion(target))
-            plan.results.append(event("DELETE", target))
+            plan.results.append(event("DELETE", target, reason=reason))
         elif vector is not None:
             touched.add(target.id)
             merged = {**target.metadata, **metadata}
             updated = replaced(target, text, vector, merged)
             plan.changes.append(Change("UPDATE", updated, old_memory=target.memory, relations=rels))
-            plan.results.append(event("UPDATE", updated, previous=target.memory))
+            plan.results.append(event("UPDATE", updated, previous=target.memory, reason=reason))
     if graph_on and touched:
         previous = store.parts.ledger.relations_for(sorted(touched))
         plan.removed_relations = [r for rels in previous.values() for r in rels]
@@ -200,14 +219,15 @@ def _add(
     metadata: dict[str, Any],
     now: str,
     relations: tuple[dict, ...] | None,
+    reason: str,
 ) -> None:
     duplicate = store.find_repeat(text, scope, plan.changes)
     if duplicate is not None:
-        plan.results.append(event("NONE", duplicate))
+        plan.results.append(event("NONE", duplicate, reason=REPEAT))
         return
     record = new_record(text, vector, scope, metadata, now)
     plan.changes.append(Change("ADD", record, relations=relations))
-    plan.results.append(event("ADD", record))
+    plan.results.append(event("ADD", record, reason=reason))
 
 
 # -- the three steps ---------------------------------------------------------------------------
@@ -238,21 +258,26 @@ def ask(store: Store, prepared: Prepared) -> InferenceReply:
 
 
 def apply(
-    store: Store, prepared: Prepared, reply: InferenceReply, retire: MemoryRecord | None, final: bool
+    store: Store, prepared: Prepared, reply: InferenceReply, retire: Sequence[MemoryRecord], final: bool
 ) -> Plan | None:
-    """Commit the reply's decisions, or None when a candidate changed and a new plan is wanted."""
+    """Commit the reply's decisions, or None when a candidate changed and a new plan is wanted.
+    ``retire``: pending messages this inference replaces, deleted in the same transaction."""
     vector_of = _embed_texts(store, reply)  # outside the lock
     with store.writing():
-        if retire is not None:
-            retire = _still_pending(store, retire.id)  # as it is now, under the lock
-            if retire is None:
-                return Plan(skipped=True)  # another process reprocessed it first
+        retired = _unchanged(store, retire)  # as they are now, under the lock
+        if retired is None:
+            return Plan(skipped=True)  # changed, deleted or already processed meanwhile
         changed = _changed(store, prepared.candidates)
         if changed and not final:
             return None
         plan = _plan(store, reply, prepared, vector_of, changed)
-        store.commit([*plan.changes, *([deletion(retire)] if retire is not None else [])])
+        store.commit([*plan.changes, *(deletion(r) for r in retired)])
     return plan
+
+
+def preview(store: Store, prepared: Prepared, reply: InferenceReply) -> Plan:
+    """What ``apply`` would commit now (``dry_run``): the same plan, nothing written."""
+    return _plan(store, reply, prepared, _embed_texts(store, reply), changed=set())
 
 
 def _changed(store: Store, candidates: list[MemoryRecord]) -> set[str]:
@@ -261,25 +286,30 @@ def _changed(store: Store, candidates: list[MemoryRecord]) -> set[str]:
     return {c.id for c in candidates if now.get(c.id) != c.updated_at}
 
 
-def _still_pending(store: Store, memory_id: str) -> MemoryRecord | None:
-    """The memory if it still waits for inference, else None."""
-    current = store.parts.ledger.get(memory_id)
-    if current is None or not current.metadata.get(RESERVED_METADATA_KEY, {}).get("pending_inference"):
-        return None
+def _unchanged(store: Store, pending: Sequence[MemoryRecord]) -> list[MemoryRecord] | None:
+    """The pending messages as they are now, or None when any was edited, deleted or already
+    replaced by its facts since inference read it (then the work is skipped, never doubled)."""
+    now = {r.id: r for r in store.parts.ledger.get_many([p.id for p in pending])}
+    current = []
+    for seen in pending:
+        record = now.get(seen.id)
+        if record is None or not is_pending(record) or record.updated_at != seen.updated_at:
+            return None
+        current.append(record)
     return current
 
 
-async def _infer(
+async def infer(
     memory: AsyncMemory,
     messages: list[Message],
     scope: Scope,
     metadata: dict[str, Any],
-    exclude: set[str],
-    retire: MemoryRecord | None = None,
+    retire: Sequence[MemoryRecord] = (),
 ) -> Plan:
     """Prepare, ask, apply; planned again when candidates changed during the model call.
     Raises a MODEL_FAILURES error when no model answers."""
     store, workers = memory.store, memory.workers
+    exclude = {r.id for r in retire}
     for attempt in range(REPLANS + 1):
         prepared = await workers.read(prepare, store, messages, scope, metadata, exclude)
         reply = await workers.model(ask, store, prepared)
@@ -290,89 +320,65 @@ async def _infer(
     raise AssertionError("unreachable: the last attempt always applies")
 
 
+async def _dry_run(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> Plan:
+    store, workers = memory.store, memory.workers
+    prepared = await workers.read(prepare, store, messages, scope, metadata, set())
+    reply = await workers.model(ask, store, prepared)
+    return await workers.read(preview, store, prepared, reply)
+
+
 def _summarize(store: Store, messages: list[Message], metadata: dict[str, Any]) -> ProceduralReply:
     prompt = procedural_messages(_conversation(messages, metadata), _today())
     return store.parts.llm.structured(prompt, ProceduralReply)
 
 
-def _store_summary(store: Store, summary: str, scope: Scope, metadata: dict[str, Any]) -> Plan:
+def _store_summary(store: Store, summary: str, scope: Scope, metadata: dict[str, Any], dry_run: bool) -> Plan:
     vector = store.parts.embedder.embed([summary])[0]
     record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
-    with store.writing():
-        store.commit([Change("ADD", record)])
-    return Plan(results=[event("ADD", record)], changes=[Change("ADD", record)])
+    if not dry_run:
+        with store.writing():
+            store.commit([Change("ADD", record)])
+    return Plan(results=[event("ADD", record, reason=SUMMARY)], changes=[Change("ADD", record)])
 
 
-async def _procedural(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> Plan:
+async def _procedural(
+    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], dry_run: bool
+) -> Plan:
     reply = await memory.workers.model(_summarize, memory.store, messages, metadata)
     summary = reply.summary.strip()
     if not summary:
         raise LLMOutputError("the model returned an empty summary")
-    return await memory.write(_store_summary, memory.store, summary, scope, metadata)
+    run = memory.workers.read if dry_run else memory.write
+    return await run(_store_summary, memory.store, summary, scope, metadata, dry_run)
 
 
 async def infer_and_apply(
-    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], *, procedural: bool
+    memory: AsyncMemory,
+    messages: list[Message],
+    scope: Scope,
+    metadata: dict[str, Any],
+    *,
+    procedural: bool,
+    dry_run: bool = False,
 ) -> AddResult:
-    """``add`` with inference; degrades to verbatim storage when no model can answer."""
+    """``add`` with inference; degrades to verbatim storage when no model can answer (a dry
+    run reports the failure instead, as it must not store anything)."""
+    from .pending import degrade
+
     try:
         if procedural:
-            plan = await _procedural(memory, messages, scope, metadata)
+            plan = await _procedural(memory, messages, scope, metadata, dry_run)
+        elif dry_run:
+            plan = await _dry_run(memory, messages, scope, metadata)
         else:
-            plan = await _infer(memory, messages, scope, metadata, exclude=set())
+            plan = await infer(memory, messages, scope, metadata)
     except MODEL_FAILURES as exc:
-        return await _degrade(memory, messages, scope, metadata, exc)
+        if dry_run:
+            raise
+        return await degrade(memory, messages, scope, metadata, exc)
     result: AddResult = {"results": plan.results}
     if memory.config.graph_enabled and not procedural:
         result["relations"] = plan.relations_report()  # type: ignore[typeddict-item]
     if not plan.results:  # an empty decision list: allowed (small talk), but said so
         result["reason"] = NOTHING_TO_REMEMBER
     return result
-
-
-async def _degrade(
-    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: Exception
-) -> AddResult:
-    log.warning("no model could answer; storing verbatim for `memorch reprocess`: %s", exc)
-    stored = [m for m in messages if m.role != "system"]
-    marked = {
-        **metadata,
-        RESERVED_METADATA_KEY: {
-            **metadata.get(RESERVED_METADATA_KEY, {}),  # e.g. what redaction replaced
-            "pending_inference": True,
-            "error_code": getattr(exc, "error_code", "UNKNOWN"),
-        },
-    }
-    result = await memory.write(memory.store.add_verbatim, stored, scope, marked)
-    return {**result, "degraded": True, "reason": str(exc)}
-
-
-async def reprocess_pending(memory: AsyncMemory, limit: int) -> dict[str, Any]:
-    """Infer over verbatim-stored pending messages. Each is replaced in the same transaction
-    that stores its facts, so a second run (or a crash and rerun) never processes it twice."""
-    if not memory.config.llm_enabled:
-        raise ConfigurationError(
-            "reprocessing needs an LLM",
-            error_code="NO_LLM",
-            suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE if needed)",
-        )
-    ledger = memory.components.ledger
-    pending = await memory.workers.read(ledger.pending_inference, limit)
-    processed, failed, results = 0, 0, []
-    for record in pending:
-        if await memory.workers.read(_still_pending, memory.store, record.id) is None:
-            continue  # another process got to it first
-        metadata = {k: v for k, v in record.metadata.items() if k != RESERVED_METADATA_KEY}
-        try:
-            plan = await _infer(
-                memory, [Message("user", record.memory)], record.scope, metadata, exclude={record.id}, retire=record
-            )
-        except MODEL_FAILURES as exc:
-            log.warning("reprocess of %s failed, left pending: %s", record.id, exc)
-            failed += 1
-            continue
-        if not plan.skipped:
-            processed += 1
-            results.extend(plan.results)
-    remaining = (await memory.workers.read(ledger.counts))["pending_inference"]
-    return {"processed": processed, "failed": failed, "remaining": remaining, "results": results}

@@ -22,6 +22,7 @@ from .config import MemoryConfig
 from .errors import ValidationError
 from .graph_sync import GraphSync
 from .messages import Message, parse_messages
+from .pending import BackgroundInference, defer
 from .records import not_found
 from .results import (
     AddResult,
@@ -54,6 +55,7 @@ class AsyncMemory(AdminMixin):
         self.store = Store(config, self.components)
         self.workers = Workers()
         self.graph_sync = GraphSync(self.store.drain_graph, config.graph_flush_delay)
+        self.background = BackgroundInference(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | MemoryConfig) -> AsyncMemory:
@@ -72,9 +74,13 @@ class AsyncMemory(AdminMixin):
         metadata: dict[str, Any] | None = None,
         infer: bool | None = None,
         memory_type: str | None = None,
+        dry_run: bool = False,
     ) -> AddResult:
         """Remember ``messages``. With ``infer`` (default when an LLM is configured) an LLM
         extracts facts and reconciles them with what is known; without, text is stored verbatim.
+        Each event says why (``reason``). ``dry_run``: the decisions, with nothing written.
+        With background inference on (``MEMORCH_BACKGROUND_INFERENCE``), an inferring add returns
+        once the messages are stored (``pending``) and the model's facts replace them later.
         """
         scope = validation.scope(user_id, agent_id, run_id, required=True)
         meta = validation.metadata(metadata)
@@ -89,12 +95,20 @@ class AsyncMemory(AdminMixin):
                 "memory_type must be 'procedural_memory' or omitted", error_code="INVALID_MEMORY_TYPE"
             )
         infer = self.config.llm_enabled if infer is None else bool(infer)
+        if not isinstance(dry_run, bool):
+            raise ValidationError("dry_run must be true or false", error_code="INVALID_ARGUMENT")
+        procedural = memory_type is not None
         if infer and self.config.llm_enabled:
             from .inference import infer_and_apply
 
-            result = await infer_and_apply(self, parsed, scope, meta, procedural=memory_type is not None)
+            if self.config.background_enabled and not (dry_run or procedural):
+                result = await defer(self, parsed, scope, meta)
+            else:
+                result = await infer_and_apply(self, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
         else:
-            result = await self.add_verbatim(parsed, scope, meta)
+            result = await self.add_verbatim(parsed, scope, meta, dry_run=dry_run)
+        if dry_run:
+            result = {**result, "dry_run": True}
         if redacted:
             result["redacted"] = redacted
         return result
@@ -111,7 +125,15 @@ class AsyncMemory(AdminMixin):
         cleaned = [replace(m, content=r.text) for m, r in zip(messages, done, strict=True)]
         return cleaned, summarize([f for r in done for f in r.findings])
 
-    async def add_verbatim(self, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
+    async def add_verbatim(
+        self,
+        messages: list[Message],
+        scope: Scope,
+        metadata: dict[str, Any],
+        marks: list[dict[str, Any]] | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> AddResult:
         """Store each non-system message as it is (see ``Store.add_verbatim``)."""
         stored = [m for m in messages if m.role != "system"]
         if not stored:
@@ -123,7 +145,7 @@ class AsyncMemory(AdminMixin):
         # Embedding and the nearest-memory lookup run beside other writes; only the plan and the
         # commit queue on the writer thread.
         prep = await self.workers.read(self.store.prepare_verbatim, stored, scope)
-        return await self.write(self.store.add_verbatim, stored, scope, metadata, prep)
+        return await self.write(self.store.add_verbatim, stored, scope, metadata, prep, marks, dry_run)
 
     # -- read -------------------------------------------------------------------------------
 

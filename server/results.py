@@ -81,11 +81,14 @@ class RelationsReport(TypedDict):
 
 class AddResult(TypedDict):
     """``add``: one event per fact; ``degraded`` when no model could answer and text was kept
-    verbatim; ``reason`` says why (degraded, or why the model stored nothing)."""
+    verbatim; ``pending`` when the text was kept verbatim for background inference (the events'
+    ids are the pending memories); ``dry_run`` when nothing was written; ``reason`` says why."""
 
     results: list[AddEvent]
     relations: NotRequired[RelationsReport]
     degraded: NotRequired[bool]
+    pending: NotRequired[bool]
+    dry_run: NotRequired[bool]
     reason: NotRequired[str]
     redacted: NotRequired[list[Redaction]]  # credentials replaced before storing (server/redaction.py)
 
@@ -124,11 +127,20 @@ class DeleteAllResult(TypedDict):
     message: str
 
 
-def event(kind: Event, record: MemoryRecord, *, previous: str | None = None, text: str | None = None) -> AddEvent:
+def event(
+    kind: Event,
+    record: MemoryRecord,
+    *,
+    previous: str | None = None,
+    text: str | None = None,
+    reason: str | None = None,
+) -> AddEvent:
     """The event for ``record`` (``text`` when the record's text is not the one to report)."""
     item = AddEvent(id=record.id, memory=record.memory if text is None else text, event=kind)
     if previous is not None:
         item["previous_memory"] = previous
+    if reason is not None:
+        item["reason"] = reason
     return item
 
 

@@ -33,6 +33,7 @@ from .errors import StorageError, ValidationError
 from .messages import Message, normalized_hash
 from .records import deletion, new_record, not_found, replaced, utc_now
 from .results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
+from .validation import RESERVED_METADATA_KEY
 
 log = logging.getLogger("memorch")
 
@@ -207,29 +208,37 @@ class Store:
         return VerbatimPrep(vectors, [self.closest_stored(v, scope) for v in vectors])
 
     def add_verbatim(
-        self, messages: list[Message], scope: Scope, metadata: dict[str, Any], prep: VerbatimPrep | None = None
+        self,
+        messages: list[Message],
+        scope: Scope,
+        metadata: dict[str, Any],
+        prep: VerbatimPrep | None = None,
+        marks: Sequence[dict[str, Any]] | None = None,
+        dry_run: bool = False,
     ) -> AddResult:
         """Store each message as it is. Only a true repeat (same normalized text) is NONE; a
         merely similar memory is reported as ``similar`` (an embedding cannot tell "Monday" from
-        "Tuesday", so dropping it would lose what was just said)."""
+        "Tuesday", so dropping it would lose what was just said). ``marks``: per message, added
+        to its reserved ``_memorch`` metadata; ``dry_run``: the same answer, nothing written."""
         prep = prep or self.prepare_verbatim(messages, scope)
         results: list[AddEvent] = []
         changes: list[Change] = []
         with self.writing():
             now = utc_now()
-            for message, vector, stored in zip(messages, prep.vectors, prep.nearest, strict=True):
+            for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
                 repeat = self.find_repeat(message.content, scope, changes)  # under the lock: exact
                 if repeat is not None:
-                    results.append({**event("NONE", repeat), "reason": "the same text is already stored"})
+                    results.append(event("NONE", repeat, reason="the same text is already stored"))
                     continue
-                record = new_record(message.content, vector, scope, metadata, now)
-                item = event("ADD", record)
+                record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), now)
+                item = event("ADD", record, reason="stored as said (no inference)")
                 similar = self.similar(vector, stored, changes)
                 if similar is not None:
                     item["similar"] = similar
                 changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
                 results.append(item)
-            self.commit(changes)
+            if not dry_run:
+                self.commit(changes)
         return {"results": results}
 
     def update(self, memory_id: str, scope: Scope, text: str, metadata: dict[str, Any] | None) -> ChangeResult:
@@ -324,3 +333,10 @@ class Store:
             for batch in chunks(ids, DELETE_BATCH):
                 self.commit([deletion(r) for r in self.parts.ledger.get_many(batch)])
         return {"deleted": len(ids), "message": f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"}
+
+
+def _with_marks(metadata: dict[str, Any], marks: Sequence[dict[str, Any]] | None, position: int) -> dict[str, Any]:
+    if marks is None:
+        return metadata
+    reserved = {**metadata.get(RESERVED_METADATA_KEY, {}), **marks[position]}
+    return {**metadata, RESERVED_METADATA_KEY: reserved}

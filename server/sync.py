@@ -61,6 +61,7 @@ class Memory:
         metadata: dict[str, Any] | None = None,
         infer: bool | None = None,
         memory_type: str | None = None,
+        dry_run: bool = False,
     ) -> AddResult:
         return self.run_sync(
             self.async_memory.add(
@@ -71,6 +72,7 @@ class Memory:
                 metadata=metadata,
                 infer=infer,
                 memory_type=memory_type,
+                dry_run=dry_run,
             )
         )
 
@@ -224,6 +226,9 @@ class Memory:
 
     def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
         return self.run_sync(self.async_memory.reprocess(limit=limit))
+
+    def flush_inference(self) -> dict[str, Any]:
+        return self.run_sync(self.async_memory.flush_inference())
 
     def reindex(self, *, re_embed: bool = False, progress: Progress = None) -> dict[str, Any]:
         return self.run_sync(self.async_memory.reindex(re_embed=re_embed, progress=progress))

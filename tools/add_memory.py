@@ -17,9 +17,13 @@ DESCRIPTION = """Remember something about the user for later conversations.
 Pass `text` (one fact or a passage) or `messages` (a conversation as [{"role", "content"}]).
 With an LLM configured, durable facts are extracted and reconciled with what is already known
 (events ADD / UPDATE / DELETE / NONE, each with the memory it touched); otherwise the text is
-stored as given. NONE means the same thing was already stored (nothing new was written). An ADD
-may carry `similar`: a stored memory that reads almost the same, which you may want to update or
-delete with update_memory / delete_memory if the new one replaces it."""
+stored as given. Every event carries a short `reason`; NONE names the memory that already says
+it. An ADD may carry `similar`: a stored memory that reads almost the same, which you may want to
+update or delete with update_memory / delete_memory if the new one replaces it.
+
+`pending: true` in the result means the server acknowledged at once and the model extracts the
+facts in the background: the text is already searchable, and memory_history on a returned id
+shows what it became. `dry_run: true` returns the decisions without writing anything."""
 
 _MESSAGES = {
     "type": "array",
@@ -64,6 +68,13 @@ def register(server: MCPServer, state: ServerState) -> None:
                 "Extract facts with the LLM (default: on when one is configured). false stores the text as given.",
             ),
         ] = None,
+        dry_run: Annotated[
+            bool,
+            *optional(
+                {"type": "boolean"},
+                "Only report what would be added, updated or deleted (and why); nothing is written.",
+            ),
+        ] = False,
     ) -> AddResult:
         if (text is None) == (messages is None):
             raise ValidationError(
@@ -76,4 +87,5 @@ def register(server: MCPServer, state: ServerState) -> None:
             **state.scope(user_id, agent_id, run_id),
             metadata=metadata,
             infer=infer,
+            dry_run=dry_run,
         )
