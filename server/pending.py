@@ -140,10 +140,13 @@ class BackgroundInference:
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._retry = RETRY_FIRST
+        self._closed = False
         self.last_error: str | None = None
 
     def kick(self) -> None:
         """Make sure the worker runs (call from the event loop)."""
+        if self._closed:
+            return
         if self._task is not None and not self._task.done():
             self._again = True
             return
@@ -156,6 +159,7 @@ class BackgroundInference:
             await asyncio.shield(self._task)
 
     async def close(self) -> None:
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
