@@ -103,6 +103,8 @@ class ServerState:
             from memorch.orchestrator import AsyncMemory
 
             self._memory = AsyncMemory(self.config)
+            # Inference a previous run left pending (a crash, a stop) resumes with the first request.
+            self._memory.resume_background()
         return self._memory
 
     def scope(
