@@ -61,6 +61,8 @@ class Memory:
         metadata: dict[str, Any] | None = None,
         infer: bool | None = None,
         memory_type: str | None = None,
+        project: str | None = None,
+        layer: str | None = None,
     ) -> AddResult:
         return self.run_sync(
             self.async_memory.add(
@@ -71,6 +73,8 @@ class Memory:
                 metadata=metadata,
                 infer=infer,
                 memory_type=memory_type,
+                project=project,
+                layer=layer,
             )
         )
 
@@ -89,6 +93,7 @@ class Memory:
         limit: int = 100,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        project: str | None = None,
     ) -> MemoryList:
         return self.run_sync(
             self.async_memory.get_all(
@@ -99,6 +104,7 @@ class Memory:
                 limit=limit,
                 as_of=as_of,
                 max_tokens=max_tokens,
+                project=project,
             )
         )
 
@@ -115,6 +121,7 @@ class Memory:
         explain: bool = False,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        project: str | None = None,
     ) -> MemoryList:
         return self.run_sync(
             self.async_memory.search(
@@ -128,6 +135,7 @@ class Memory:
                 explain=explain,
                 as_of=as_of,
                 max_tokens=max_tokens,
+                project=project,
             )
         )
 

@@ -19,7 +19,11 @@ With an LLM configured, durable facts are extracted and reconciled with what is 
 (events ADD / UPDATE / DELETE / NONE, each with the memory it touched); otherwise the text is
 stored as given. NONE means the same thing was already stored (nothing new was written). An ADD
 may carry `similar`: a stored memory that reads almost the same, which you may want to update or
-delete with update_memory / delete_memory if the new one replaces it."""
+delete with update_memory / delete_memory if the new one replaces it.
+
+When this server works for a project (an IDE's repository), memories go to that project's layer
+unless `layer` is "global": use "global" for what holds in every project (the user's own
+preferences, name, habits) and omit it for facts about this codebase."""
 
 _MESSAGES = {
     "type": "array",
@@ -64,6 +68,14 @@ def register(server: MCPServer, state: ServerState) -> None:
                 "Extract facts with the LLM (default: on when one is configured). false stores the text as given.",
             ),
         ] = None,
+        layer: Annotated[
+            str | None,
+            *optional(
+                {"type": "string", "enum": ["project", "global"]},
+                '"global": keep it for every project (the user\'s preferences, not this codebase). Omit for the '
+                "default: this server's project layer when it has a project, else global.",
+            ),
+        ] = None,
     ) -> AddResult:
         if (text is None) == (messages is None):
             raise ValidationError(
@@ -76,4 +88,5 @@ def register(server: MCPServer, state: ServerState) -> None:
             **state.scope(user_id, agent_id, run_id),
             metadata=metadata,
             infer=infer,
+            layer=layer,
         )
