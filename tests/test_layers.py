@@ -325,3 +325,29 @@ async def test_stdio_server_with_project_auto_in_a_worktree(tmp_path: Path) -> N
     async with Client(params, mode="legacy") as client:
         found = await client.call_tool("search_memories", {"query": "what does the branch add?", "threshold": 0})
         assert labels(found.structured_content) == {"The feature branch adds OAuth": ("project", "github.com/acme/app")}
+
+
+async def test_export_and_import_keep_the_layer(config: MemoryConfig, tmp_path: Path) -> None:
+    import json
+
+    source = AsyncMemory(config)
+    target = AsyncMemory(config.model_copy(update={"data_dir": tmp_path / "restored"}))
+    try:
+        await source.add("Deploy with make release", user_id="u", project="A", infer=False)
+        await source.add("I use vim keybindings", user_id="u", infer=False)
+        export = tmp_path / "backup.jsonl"
+        await source.export_memories(export)
+        lines = [json.loads(line) for line in export.read_text().splitlines()]
+        assert {line["memory"]: line["project"] for line in lines} == {
+            "Deploy with make release": "A",
+            "I use vim keybindings": None,
+        }
+        assert (await target.import_memories(lines))["imported"] == 2
+        assert labels(await target.get_all(user_id="u", project="A")) == {
+            "Deploy with make release": ("project", "A"),
+            "I use vim keybindings": ("global", None),
+        }
+        assert texts(await target.search("how do I deploy?", user_id="u", project="B")) == []
+    finally:
+        await source.close()
+        await target.close()
