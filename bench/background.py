@@ -13,7 +13,7 @@ adds run twice in one process, on fresh data directories:
 
 Prints add latency p50 / p95 for both, their ratio, and for the background run how long the
 worker took to replace every pending message with its facts (it works through them one model
-call at a time, so that is about adds × delay).
+call at a time, so that is about adds times the delay).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from memorch import AsyncMemory, MemoryConfig  # noqa: E402
-from tests.fake_llm import FakeLLM, Request  # noqa: E402
+from memorch import AsyncMemory, MemoryConfig
+from tests.fake_llm import FakeLLM, Request
 
 SENTENCES = [
     "I started learning the cello last spring",

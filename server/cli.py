@@ -34,6 +34,7 @@ from .cli_options import (
     JsonOpt,
     LimitOpt,
     MemoryIdArg,
+    ProjectOpt,
     RunOpt,
     ThresholdOpt,
     UserOpt,
@@ -116,6 +117,7 @@ def serve(
             help="Serve a non-loopback --host without MEMORCH_AUTH_TOKEN (trusted networks only)",
         ),
     ] = False,
+    project: ProjectOpt = None,
 ) -> None:
     """Run the MCP server (stdio by default, as MCP clients launch it).
 
@@ -127,7 +129,7 @@ def serve(
         )
     if not 1 <= port <= 65535:
         raise typer.BadParameter(f"must be a TCP port from 1 to 65535, not {port}", param_hint="'--port'")
-    config = MemoryConfig()
+    config = MemoryConfig(**({"project": project} if project is not None else {}))  # "auto" resolved here
     if config.background_inference is None:  # the server never makes the assistant wait for the model
         config = config.model_copy(update={"background_inference": "on"})
     from .app import serve as run_server

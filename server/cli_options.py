@@ -19,6 +19,15 @@ from .cli_errors import ReportingGroup
 UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope: whose memories (default: MEMORCH_USER_ID)")]
 AgentOpt = Annotated[str | None, typer.Option("--agent-id", help="Narrow the scope to one agent's memories")]
 RunOpt = Annotated[str | None, typer.Option("--run-id", help="Narrow the scope to one run or session")]
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        metavar="auto|NAME",
+        help="Work for a project: adds go to its layer, reads see it and the global layer; "
+        "auto names it from the working directory's git repository (MEMORCH_PROJECT)",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
 MemoryIdArg = Annotated[str, typer.Argument(help="A memory's id, from `memorch search` or `memorch list`")]
 LimitOpt = Annotated[int, typer.Option(help="At most this many memories")]

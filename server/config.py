@@ -69,6 +69,9 @@ class MemoryConfig(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir)
     user_id: str = "default"
+    # The project layer (README "Projects"): adds go to it, reads see it and the global layer.
+    # "auto" names it from the working directory's git repository (server/project.py).
+    project: str | None = None
     # LLM (empty model = no LLM: add() stores verbatim)
     llm_model: str = ""
     llm_api_base: str | None = None
@@ -150,6 +153,13 @@ class MemoryConfig(BaseSettings):
             if value not in LOG_LEVELS:
                 raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
         return value
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        from .project import resolve_project  # runs git only for "auto"
+
+        return resolve_project(value)
 
     @field_validator("llm_fallbacks", "allowed_hosts", mode="before")
     @classmethod

@@ -75,14 +75,18 @@ class AsyncMemory(AdminMixin):
         infer: bool | None = None,
         memory_type: str | None = None,
         dry_run: bool = False,
+        project: str | None = None,
+        layer: str | None = None,
     ) -> AddResult:
         """Remember ``messages``. With ``infer`` (default when an LLM is configured) an LLM
         extracts facts and reconciles them with what is known; without, text is stored verbatim.
         Each event says why (``reason``). ``dry_run``: the decisions, with nothing written.
         With background inference on (``MEMORCH_BACKGROUND_INFERENCE``), an inferring add returns
         once the messages are stored (``pending``) and the model's facts replace them later.
+        ``project`` (default: the configured one) and ``layer``: README "Projects".
         """
-        scope = validation.scope(user_id, agent_id, run_id, required=True)
+        project = project or self.config.project
+        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project, layer=layer)
         meta = validation.metadata(metadata)
         parsed = parse_messages(messages, self.config.max_text_bytes)
         # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
@@ -168,11 +172,12 @@ class AsyncMemory(AdminMixin):
         limit: int = 100,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        project: str | None = None,
     ) -> MemoryList:
         """The scope's memories, newest first, optionally filtered by metadata. ``as_of``: as they
         stood then (from the history; each item says if it is still ``current``); ``max_tokens``:
         only as many as fit that many tokens of text (``omitted`` counts the rest)."""
-        scope = validation.scope(user_id, agent_id, run_id, required=True)
+        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project or self.config.project)
         limit, budget = validation.limit(limit), _budget(max_tokens)
         if as_of is not None:
             if filters:
@@ -196,12 +201,13 @@ class AsyncMemory(AdminMixin):
         explain: bool = False,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        project: str | None = None,
     ) -> MemoryList:
         """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
         graph links; ``score`` is absolute relevance in [0, 1]; ``explain`` adds per-signal detail.
         ``as_of`` searches the memories as they stood then; ``max_tokens`` keeps the best results
         that fit that many tokens of text."""
-        scope = validation.scope(user_id, agent_id, run_id, required=True)
+        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project or self.config.project)
         query = validation.text(query, self.config.max_text_bytes, "query")
         limit, min_score = validation.limit(limit), validation.threshold(threshold)
         budget = _budget(max_tokens)

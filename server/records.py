@@ -38,6 +38,7 @@ def new_record(text: str, vector: Any, scope: Scope, metadata: dict[str, Any], n
         created_at=now,
         updated_at=now,
         embedding=vector,
+        project=scope.write_project,
     )
 
 
@@ -57,6 +58,7 @@ def replaced(record: MemoryRecord, text: str, vector: Any, metadata: dict[str, A
         created_at=record.created_at,
         updated_at=utc_now(),
         embedding=vector,
+        project=record.project,  # an update keeps the memory in its layer
     )
 
 

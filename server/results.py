@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 from memorch.storage.base import MemoryRecord
 
 Event = Literal["ADD", "UPDATE", "DELETE", "NONE", "RESTORE"]
+Layer = Literal["project", "global"]
 
 
 class MemoryItem(TypedDict):
@@ -27,6 +28,8 @@ class MemoryItem(TypedDict):
     user_id: str | None
     agent_id: str | None
     run_id: str | None
+    project: str | None  # the project whose layer holds the memory; None in the global layer
+    layer: Layer  # "project" (one project's) or "global" (the owner's, seen from every project)
     created_at: str
     updated_at: str
     score: NotRequired[float]
@@ -144,8 +147,12 @@ def event(
     return item
 
 
+def layer_of(project: str | None) -> Layer:
+    return "global" if project is None else "project"
+
+
 def memory_item(record: MemoryRecord) -> MemoryItem:
-    return MemoryItem(**record.public())  # type: ignore[typeddict-item]
+    return MemoryItem(**record.public(), layer=layer_of(record.project))  # type: ignore[typeddict-item]
 
 
 __all__ = [
@@ -155,11 +162,13 @@ __all__ = [
     "DeleteAllResult",
     "HistoryItem",
     "HistoryResult",
+    "Layer",
     "MemoryItem",
     "MemoryList",
     "Relation",
     "RelationsReport",
     "SimilarMemory",
     "event",
+    "layer_of",
     "memory_item",
 ]

@@ -62,6 +62,8 @@ class Memory:
         infer: bool | None = None,
         memory_type: str | None = None,
         dry_run: bool = False,
+        project: str | None = None,
+        layer: str | None = None,
     ) -> AddResult:
         return self.run_sync(
             self.async_memory.add(
@@ -73,6 +75,8 @@ class Memory:
                 infer=infer,
                 memory_type=memory_type,
                 dry_run=dry_run,
+                project=project,
+                layer=layer,
             )
         )
 
@@ -91,6 +95,7 @@ class Memory:
         limit: int = 100,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        project: str | None = None,
     ) -> MemoryList:
         return self.run_sync(
             self.async_memory.get_all(
@@ -101,6 +106,7 @@ class Memory:
                 limit=limit,
                 as_of=as_of,
                 max_tokens=max_tokens,
+                project=project,
             )
         )
 
@@ -117,6 +123,7 @@ class Memory:
         explain: bool = False,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        project: str | None = None,
     ) -> MemoryList:
         return self.run_sync(
             self.async_memory.search(
@@ -130,6 +137,7 @@ class Memory:
                 explain=explain,
                 as_of=as_of,
                 max_tokens=max_tokens,
+                project=project,
             )
         )
 

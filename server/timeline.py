@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ValidationError
 from .messages import normalized_hash
-from .results import MemoryItem, MemoryList
+from .results import MemoryItem, MemoryList, layer_of
 
 if TYPE_CHECKING:
     from memorch.storage.base import HistoryEvent, MemoryRecord, Scope
@@ -83,6 +83,8 @@ def _item(event: HistoryEvent, scope: Scope, current: MemoryRecord | None) -> Me
         "user_id": scope.user_id,
         "agent_id": scope.agent_id,
         "run_id": scope.run_id,
+        "project": scope.project,
+        "layer": layer_of(scope.project),
         "created_at": event.created_at,
         "updated_at": event.updated_at or event.created_at,
         "current": current is not None and current.memory == text,

@@ -83,6 +83,7 @@ class ExportedMemory(BaseModel):
     user_id: str | None = None
     agent_id: str | None = None
     run_id: str | None = None
+    project: str | None = None  # the layer (None: global); exports made before layers have none
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: str | None = None
     updated_at: str | None = None
@@ -109,6 +110,7 @@ class ExportedMemory(BaseModel):
             created_at=self.created_at or self.history[0].created_at,
             updated_at=self.updated_at or last.updated_at or last.created_at,
             embedding=vector,
+            project=self.project,
         )
         relations = tuple(r.model_dump() for r in self.relations)
         return Change("DELETE" if self.deleted else "ADD", record, relations=relations, history=events)

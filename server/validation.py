@@ -112,9 +112,20 @@ def scope_id(value: Any, name: str) -> str | None:
     return value
 
 
-def scope(user_id: Any, agent_id: Any, run_id: Any, *, required: bool) -> Scope:
-    """The scope named by the three ids; ``required`` refuses an empty one (scope-wide operations)."""
-    checked = Scope(scope_id(user_id, "user_id"), scope_id(agent_id, "agent_id"), scope_id(run_id, "run_id"))
+LAYERS = ("project", "global")
+
+
+def scope(user_id: Any, agent_id: Any, run_id: Any, *, required: bool, project: Any = None, layer: Any = None) -> Scope:
+    """The scope named by the three ids; ``required`` refuses an empty one (scope-wide operations).
+    ``project``: the project layer it sees besides the global one; ``layer``: where an add
+    writes ("global", or "project", the default when there is a project)."""
+    checked = Scope(
+        scope_id(user_id, "user_id"),
+        scope_id(agent_id, "agent_id"),
+        scope_id(run_id, "run_id"),
+        scope_id(project, "project"),
+        global_writes=_global_layer(layer, project),
+    )
     if required and checked.is_empty():
         raise ValidationError(
             "at least one of user_id, agent_id or run_id is required",
@@ -122,6 +133,27 @@ def scope(user_id: Any, agent_id: Any, run_id: Any, *, required: bool) -> Scope:
             suggestion="pass user_id (servers and the CLI default it to MEMORCH_USER_ID)",
         )
     return checked
+
+
+def _global_layer(layer: Any, project: Any) -> bool:
+    """Whether an add goes to the global layer although the scope has a project."""
+    if layer is None:
+        return False
+    if layer not in LAYERS:
+        raise ValidationError(
+            f"layer must be 'project' or 'global', not {str(layer)[:40]!r}",
+            error_code="INVALID_LAYER",
+            suggestion="omit layer (this project's layer when there is one), or pass 'global' for a fact "
+            "that holds in every project",
+        )
+    if layer == "project" and project is None:
+        raise ValidationError(
+            "there is no project layer: no project is configured",
+            error_code="PROJECT_REQUIRED",
+            suggestion="omit layer (the memory goes to the global layer), or start the server with "
+            "--project auto (or MEMORCH_PROJECT)",
+        )
+    return layer == "global"
 
 
 def metadata(value: Any, allow_reserved: bool = False) -> dict[str, Any]:

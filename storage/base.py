@@ -34,11 +34,20 @@ class Scope:
     narrows to that agent. It is written once per engine: ``contains`` (Python),
     ``storage.sql.scope_sql`` (SQLite), ``storage.vector_plan.scope_filter`` (LanceDB) and
     ``storage.graph.scope_where`` (Kuzu), each built from ``items()``.
+
+    Layers (``project``): a memory with a project belongs to that project's layer, one without
+    to its owner's global layer. A scope with ``project`` sees that project's layer and the
+    global one (never another project's); a scope without sees every layer, as a part not given
+    does. New memories of a scope go to its project's layer, or to the global layer when
+    ``global_writes`` (or no project) says so. ``items()`` stays the three identity parts: the
+    graph keys entities by them, so an entity is shared by a user's layers.
     """
 
     user_id: str | None = None
     agent_id: str | None = None
     run_id: str | None = None
+    project: str | None = None
+    global_writes: bool = False
 
     def items(self) -> list[tuple[str, str]]:
         return [(k, v) for k, v in zip(SCOPE_KEYS, self.values(), strict=True) if v is not None]
@@ -54,8 +63,15 @@ class Scope:
         return not self.items()
 
     def contains(self, record: MemoryRecord) -> bool:
-        """The scope rule: True when every part this scope gives equals the record's."""
-        return all(getattr(record, key) == value for key, value in self.items())
+        """The scope rule: True when every part this scope gives equals the record's, and the
+        record is in a layer the scope sees (its project's or the global one)."""
+        in_layer = self.project is None or record.project in (None, self.project)
+        return in_layer and all(getattr(record, key) == value for key, value in self.items())
+
+    @property
+    def write_project(self) -> str | None:
+        """The project new memories of this scope belong to (None: the global layer)."""
+        return None if self.global_writes else self.project
 
 
 @dataclass
@@ -70,10 +86,11 @@ class MemoryRecord:
     created_at: str
     updated_at: str
     embedding: np.ndarray | None = field(default=None, repr=False)
+    project: str | None = None  # None: the owner's global layer
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.user_id, self.agent_id, self.run_id)
+        return Scope(self.user_id, self.agent_id, self.run_id, self.project)
 
     def public(self) -> dict[str, Any]:
         """The mem0-compatible dict returned by get / get_all / search."""
@@ -85,6 +102,7 @@ class MemoryRecord:
             "user_id": self.user_id,
             "agent_id": self.agent_id,
             "run_id": self.run_id,
+            "project": self.project,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -9,7 +9,6 @@ returned has reached the disk.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import uuid
@@ -26,8 +25,8 @@ from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from .cache import CacheQueries, blob
 from .engine import log, reason
 from .relations import RELATION_FIELDS, RelationQueries
-from .schema import EVENT_COLUMNS, SCHEMA, event_for, history_event
-from .sql import scope_sql, select_in
+from .schema import EVENT_COLUMNS, MEMORY_COLUMNS, SCHEMA, event_for, history_event, memory_record, memory_row, migrate
+from .sql import marks, scope_sql, select_in
 from .transfer import TransferQueries
 
 # How long a statement waits for another process's write transaction before "database is
@@ -36,26 +35,6 @@ BUSY_TIMEOUT_S = 30
 # How long a first open waits for another process that is creating the same new ledger.
 OPEN_LOCK_TIMEOUT_S = 60
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
-MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding"
-
-
-def _vector(blob: bytes | None) -> np.ndarray | None:
-    return None if blob is None else np.frombuffer(blob, dtype=np.float32).copy()
-
-
-def _record(row: sqlite3.Row) -> MemoryRecord:
-    return MemoryRecord(
-        id=row["id"],
-        memory=row["memory"],
-        hash=row["hash"],
-        user_id=row["user_id"],
-        agent_id=row["agent_id"],
-        run_id=row["run_id"],
-        metadata=json.loads(row["metadata"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        embedding=_vector(row["embedding"]),
-    )
 
 
 class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
@@ -81,6 +60,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.executescript(SCHEMA)
+                migrate(self._conn)
         except (sqlite3.Error, OSError) as exc:
             raise self._error("open", exc) from exc
 
@@ -187,29 +167,15 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         if change.kind == "DELETE":
             conn.execute("DELETE FROM memories WHERE id = ?", (r.id,))
         else:
-            conn.execute(
-                f"INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    r.id,
-                    r.memory,
-                    r.hash,
-                    r.user_id,
-                    r.agent_id,
-                    r.run_id,
-                    json.dumps(r.metadata),
-                    r.created_at,
-                    r.updated_at,
-                    blob(r.embedding),
-                ),
-            )
+            conn.execute(f"INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES ({marks(11)})", memory_row(r))
         if change.kind == "DELETE" or change.relations is not None:
             conn.execute("DELETE FROM relations WHERE memory_id = ?", (r.id,))
         kept = () if change.kind == "DELETE" else (change.relations or ())
         for position, rel in enumerate(kept):
             conn.execute(
                 "INSERT INTO relations (memory_id, position, source, source_type, relationship, destination,"
-                " destination_type, user_id, agent_id, run_id, source_norm, destination_norm)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " destination_type, user_id, agent_id, run_id, source_norm, destination_norm, project)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     r.id,
                     position,
@@ -219,13 +185,14 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                     r.run_id,
                     normalize_entity(rel["source"]),
                     normalize_entity(rel["destination"]),
+                    r.project,
                 ),
             )
         events = change.history if change.history is not None else (event_for(change),)
         conn.executemany(
             "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
-            " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id, project)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     e.id,
@@ -241,6 +208,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                     r.user_id,
                     r.agent_id,
                     r.run_id,
+                    r.project,
                 )
                 for e in events
             ],
@@ -289,13 +257,13 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
     def get(self, memory_id: str) -> MemoryRecord | None:
         with self._read() as conn:
             row = conn.execute(f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ?", (memory_id,)).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else memory_record(row)
 
     def get_many(self, ids: Sequence[str]) -> list[MemoryRecord]:
         """Records for ``ids`` in the order given (missing ids are skipped)."""
         with self._read() as conn:
             rows = select_in(conn, f"SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN ({{marks}})", ids)
-            found = {row["id"]: _record(row) for row in rows}
+            found = {row["id"]: memory_record(row) for row in rows}
         return [found[i] for i in ids if i in found]
 
     def list(self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int) -> list[MemoryRecord]:
@@ -305,7 +273,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {sql} ORDER BY created_at DESC, id LIMIT ?",
                 [*params, limit],
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [memory_record(row) for row in rows]
 
     def ids(self, scope: Scope, where: tuple[str, list[Any]] | None = None) -> list[str]:
         sql, params = self._where(scope, where)
@@ -326,7 +294,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {PENDING_INFERENCE} ORDER BY created_at, id LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [memory_record(row) for row in rows]
 
     def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None:
         sql, params = scope_sql(scope)
@@ -335,7 +303,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE hash = ? AND {sql} LIMIT 1",
                 [text_hash, *params],
             ).fetchone()
-        return None if row is None else _record(row)
+        return None if row is None else memory_record(row)
 
     def history(self, memory_id: str, scope: Scope | None = None) -> list[HistoryEvent]:
         sql, params = scope_sql(scope or Scope())
@@ -353,18 +321,18 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         at = "COALESCE(updated_at, created_at)"
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT {EVENT_COLUMNS}, user_id, agent_id, run_id FROM history WHERE seq IN ("
+                f"SELECT {EVENT_COLUMNS}, user_id, agent_id, run_id, project FROM history WHERE seq IN ("
                 f" SELECT MAX(seq) FROM history WHERE {sql} AND {at} <= ? GROUP BY memory_id)"
                 f" AND event != 'DELETE' ORDER BY {at} DESC, seq DESC LIMIT ?",
                 [*params, when, limit],
             ).fetchall()
-        return [(history_event(tuple(row)), Scope(*tuple(row)[-3:])) for row in rows]
+        return [(history_event(tuple(row)), Scope(*tuple(row)[-4:])) for row in rows]
 
     def history_scope(self, memory_id: str) -> Scope | None:
-        """The scope a memory had, from its history (also after it was deleted)."""
+        """The scope (and layer) a memory had, from its history (also after it was deleted)."""
         with self._read() as conn:
             row = conn.execute(
-                "SELECT user_id, agent_id, run_id FROM history WHERE memory_id = ? ORDER BY seq DESC LIMIT 1",
+                "SELECT user_id, agent_id, run_id, project FROM history WHERE memory_id = ? ORDER BY seq DESC LIMIT 1",
                 (memory_id,),
             ).fetchone()
         return None if row is None else Scope(*row)

@@ -1,14 +1,20 @@
 """The ledger's tables: memories, their append-only history, the index outbox, the embedding
 cache, relations, and a small key/value table. ``CREATE ... IF NOT EXISTS`` throughout, so
-opening an existing ledger is a no-op."""
+opening an existing ledger is a no-op; ``migrate`` adds what later versions added to a ledger
+made before them. Also how a ``memories`` row becomes a ``MemoryRecord`` and back."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Change, HistoryEvent
+import numpy as np
+
+from .base import Change, HistoryEvent, MemoryRecord
+from .cache import blob
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
@@ -21,7 +27,8 @@ CREATE TABLE IF NOT EXISTS memories (
     metadata TEXT NOT NULL DEFAULT '{}',
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    embedding BLOB
+    embedding BLOB,
+    project TEXT
 );
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, run_id);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
@@ -39,7 +46,8 @@ CREATE TABLE IF NOT EXISTS history (
     role TEXT,
     user_id TEXT,
     agent_id TEXT,
-    run_id TEXT
+    run_id TEXT,
+    project TEXT
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
 CREATE TABLE IF NOT EXISTS index_outbox (
@@ -68,11 +76,69 @@ CREATE TABLE IF NOT EXISTS relations (
     run_id TEXT,
     source_norm TEXT NOT NULL,
     destination_norm TEXT NOT NULL,
+    project TEXT,
     PRIMARY KEY (memory_id, position)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS relations_source ON relations (user_id, source_norm);
 CREATE INDEX IF NOT EXISTS relations_destination ON relations (user_id, destination_norm);
 """
+
+# Tables that carry a memory's layer (``project``; NULL = its owner's global layer), and the index
+# a layered read of one user uses.
+LAYERED_TABLES = ("memories", "history", "relations")
+LAYER_INDEX = "CREATE INDEX IF NOT EXISTS memories_layer ON memories (user_id, project)"
+
+MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding, project"
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring a ledger made by an earlier version up to this schema. Layers: every memory stored
+    before there were projects is in its owner's global layer, which is what a NULL ``project``
+    says, so adding the column (no table rewrite in SQLite) is the whole migration."""
+    for table in LAYERED_TABLES:
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if "project" not in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN project TEXT")
+    conn.execute(LAYER_INDEX)
+
+
+def _vector(data: bytes | None) -> np.ndarray | None:
+    return None if data is None else np.frombuffer(data, dtype=np.float32).copy()
+
+
+def memory_record(row: sqlite3.Row) -> MemoryRecord:
+    """The record a ``SELECT {MEMORY_COLUMNS}`` row holds."""
+    return MemoryRecord(
+        id=row["id"],
+        memory=row["memory"],
+        hash=row["hash"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
+        metadata=json.loads(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        embedding=_vector(row["embedding"]),
+        project=row["project"],
+    )
+
+
+def memory_row(r: MemoryRecord) -> tuple[Any, ...]:
+    """The values of ``MEMORY_COLUMNS`` for ``r``, in order."""
+    return (
+        r.id,
+        r.memory,
+        r.hash,
+        r.user_id,
+        r.agent_id,
+        r.run_id,
+        json.dumps(r.metadata),
+        r.created_at,
+        r.updated_at,
+        blob(r.embedding),
+        r.project,
+    )
+
 
 # The columns a HistoryEvent is read from, in its field order.
 EVENT_COLUMNS = "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role"

@@ -22,12 +22,16 @@ IN_CHUNK = 500
 
 def scope_sql(scope: Scope, prefix: str = "") -> tuple[str, list[Any]]:
     """The scope rule (see ``Scope``) as a parameterized condition: one ``key = ?`` per given
-    part, nothing for the parts not given (``1 = 1`` for an empty scope). ``prefix`` qualifies
+    part, nothing for the parts not given (``1 = 1`` for an empty scope), and the layers a
+    project sees when the scope names one. ``prefix`` qualifies
     the columns (``"h."``) when a query joins tables."""
-    items = scope.items()
-    if not items:
-        return "1 = 1", []
-    return " AND ".join(f"{prefix}{key} = ?" for key, _ in items), [value for _, value in items]
+    parts = [f"{prefix}{key} = ?" for key, _ in scope.items()]
+    params: list[Any] = [value for _, value in scope.items()]
+    if scope.project is not None:
+        # The project's layer and the global one (see ``Scope``); both columns are indexed.
+        parts.append(f"({prefix}project = ? OR {prefix}project IS NULL)")
+        params.append(scope.project)
+    return (" AND ".join(parts), params) if parts else ("1 = 1", [])
 
 
 def chunks(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[list[T]]:

@@ -1,4 +1,5 @@
-"""How a LanceDB query is filtered: the scope rule as a LanceDB filter, and the search plan.
+"""How a LanceDB query is filtered: the scope rule as a LanceDB filter, and the search plan;
+and the layer column (``project``) a table made before layers existed gets on open.
 
 Every value that reaches a LanceDB filter string is escaped by ``quote`` (string literals) or
 checked to be a UUID, never pasted raw.
@@ -6,15 +7,25 @@ checked to be a UUID, never pasted raw.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from memorch.errors import ValidationError
 
-from .base import Scope
+from .base import SCOPE_KEYS, Scope
+from .engine import LANCE_ERRORS
 
+# The layer column: a memory's project, NULL for its owner's global layer (see ``Scope``). Last
+# in the table, where ``add_columns`` puts it in a table made before layers, so new and migrated
+# tables have one column order.
+LAYER = "project"
+# Columns with a scalar (B-tree) index: each is part of every scoped query's pre-filter.
+FILTER_COLUMNS = (*SCOPE_KEYS, LAYER)
+log = logging.getLogger("memorch.vectors")
 NOTHING = "false"  # a filter no row passes
 # A scope (one user, agent or run) with at most this many rows is searched by brute force over
 # its rows (exact), and larger ones through the ANN index; see ``SearchPlanner.plan``.
@@ -40,9 +51,32 @@ def id_list(ids: Sequence[str]) -> str:
 
 
 def scope_filter(scope: Scope) -> str | None:
-    """The scope rule (see ``Scope``) as a LanceDB filter: each given part must be equal."""
+    """The scope rule (see ``Scope``) as a LanceDB filter: each given part must be equal, and a
+    project sees its own layer and the global one."""
     parts = [f"{key} = {quote(value)}" for key, value in scope.items()]
+    if scope.project is not None:
+        parts.append(f"({LAYER} = {quote(scope.project)} OR {LAYER} IS NULL)")
     return " AND ".join(parts) if parts else None
+
+
+def with_layer_column(table: Any, reopen: Callable[[], Any]) -> Any:
+    """``table`` with the layer column, added (all NULL: every memory indexed before layers is in
+    its owner's global layer, as in the ledger) and indexed when the table predates it. Another
+    process opening the same old table may add it first; then the reopened table has it."""
+    if LAYER in table.schema.names:
+        return table
+    import pyarrow as pa
+    from lancedb.index import BTree
+
+    try:
+        table.add_columns(pa.field(LAYER, pa.string()))
+    except LANCE_ERRORS:
+        table = reopen()
+        if LAYER not in table.schema.names:
+            raise
+        log.info("another process added the layer column first")
+    table.create_index(LAYER, config=BTree(), replace=True)
+    return table
 
 
 @dataclass(frozen=True)

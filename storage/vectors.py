@@ -29,7 +29,7 @@ from memorch.errors import ValidationError, VectorSearchError
 from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
 from .engine import LANCE_ERRORS, REPAIR, engine_errors
 from .sql import chunks
-from .vector_plan import NOTHING, SearchPlanner, id_list
+from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
 
 TABLE = "memories"
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
@@ -130,6 +130,7 @@ class LanceVectorIndex:
                 pa.field("created_at", pa.string()),
                 pa.field("updated_at", pa.string()),
                 pa.field("vector", pa.list_(pa.float32(), dimension)),
+                pa.field(LAYER, pa.string()),
             ]
         )
         interval = None if freshness_s is None else timedelta(seconds=freshness_s)
@@ -156,7 +157,7 @@ class LanceVectorIndex:
                     details={"stored": stored, "embedder": self.dimension},
                     suggestion="run `memorch reindex --re-embed` after changing MEMORCH_EMBEDDER",
                 )
-            return table
+            return with_layer_column(table, lambda: self._db.open_table(TABLE))
         table = self._db.create_table(TABLE, schema=self._schema, exist_ok=True)
         self._create_indexes(table)
         return table
@@ -169,7 +170,7 @@ class LanceVectorIndex:
         from lancedb.index import FTS, BTree
 
         table.create_index("memory", config=FTS(), replace=True)
-        for key in ("id", *SCOPE_KEYS):
+        for key in ("id", *FILTER_COLUMNS):
             table.create_index(key, config=BTree(), replace=True)
 
     def _rows(self, records: Sequence[MemoryRecord]) -> Any:
@@ -185,6 +186,7 @@ class LanceVectorIndex:
             "created_at": [r.created_at for r in records],
             "updated_at": [r.updated_at for r in records],
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), self.dimension),
+            LAYER: [r.project for r in records],
         }
         return pa.table(columns, schema=self._schema)
 

@@ -48,12 +48,13 @@ async def texts(memory: AsyncMemory, query: str, user: str = "u") -> list[str]:
 
 
 async def test_add_acknowledges_before_the_model_answers(memory: AsyncMemory, fake: FakeLLM) -> None:
-    await memory.search("warm up", user_id="u")  # load the embedder and open the stores first
-    fake.push(Delay(1.5, facts(FACT)))
+    # Load the embedder and the secret detector, and open the stores, before timing.
+    await memory.add("warm up", user_id="warm", infer=False)
+    fake.push(Delay(2.5, facts(FACT)))
     started = time.perf_counter()
     result = await memory.add(SAID, user_id="u")
     acknowledged = time.perf_counter() - started
-    assert acknowledged < 1.0, acknowledged  # the model takes 1.5 s
+    assert acknowledged < 1.5, acknowledged  # the model takes 2.5 s
     assert result["pending"] is True and "background" in result["reason"]
     [event] = result["results"]
     assert event["event"] == "ADD" and event["memory"] == SAID and "background" in event["reason"]

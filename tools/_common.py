@@ -115,6 +115,16 @@ class ServerState:
         return {"user_id": user_id or self.config.user_id, "agent_id": agent_id, "run_id": run_id}
 
 
+def layers_note(config: MemoryConfig) -> str:
+    """What a reading tool's description adds when the server works for a project."""
+    if config.project is None:
+        return ""
+    return (
+        f"\n\nThis server works for the project {config.project!r}: results come from that project's layer "
+        "and the user's global layer (never another project's), and each result's `layer` says which."
+    )
+
+
 def argument_error(tool: str, exc: pydantic.ValidationError) -> ValidationError:
     """The arguments a model sent do not fit the tool's input schema: say which and how."""
     problems, fields = [], []

@@ -23,7 +23,11 @@ update or delete with update_memory / delete_memory if the new one replaces it.
 
 `pending: true` in the result means the server acknowledged at once and the model extracts the
 facts in the background: the text is already searchable, and memory_history on a returned id
-shows what it became. `dry_run: true` returns the decisions without writing anything."""
+shows what it became. `dry_run: true` returns the decisions without writing anything.
+
+When this server works for a project (an IDE's repository), memories go to that project's layer
+unless `layer` is "global": use "global" for what holds in every project (the user's own
+preferences, name, habits) and omit it for facts about this codebase."""
 
 _MESSAGES = {
     "type": "array",
@@ -75,6 +79,14 @@ def register(server: MCPServer, state: ServerState) -> None:
                 "Only report what would be added, updated or deleted (and why); nothing is written.",
             ),
         ] = False,
+        layer: Annotated[
+            str | None,
+            *optional(
+                {"type": "string", "enum": ["project", "global"]},
+                '"global": keep it for every project (the user\'s preferences, not this codebase). Omit for the '
+                "default: this server's project layer when it has a project, else global.",
+            ),
+        ] = None,
     ) -> AddResult:
         if (text is None) == (messages is None):
             raise ValidationError(
@@ -88,4 +100,5 @@ def register(server: MCPServer, state: ServerState) -> None:
             metadata=metadata,
             infer=infer,
             dry_run=dry_run,
+            layer=layer,
         )

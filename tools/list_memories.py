@@ -10,14 +10,14 @@ from pydantic import Field
 
 from memorch.results import MemoryList
 
-from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId
+from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId, layers_note
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="list_memories",
         description="List the user's memories, newest first, optionally filtered by metadata "
-        "(same filter syntax as search_memories). Use search_memories to find by meaning.",
+        "(same filter syntax as search_memories). Use search_memories to find by meaning." + layers_note(state.config),
         annotations=ToolAnnotations(title="List memories", readOnlyHint=True, openWorldHint=False),
     )
     async def list_memories(

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from memorch.results import MemoryList
 
-from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId, optional
+from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId, layers_note, optional
 
 DESCRIPTION = """Search the user's memories by meaning. Call this before answering anything that
 may depend on what the user told you earlier (preferences, facts, plans).
@@ -25,7 +25,7 @@ def register(server: MCPServer, state: ServerState) -> None:
 
     @server.tool(
         name="search_memories",
-        description=DESCRIPTION,
+        description=DESCRIPTION + layers_note(state.config),
         annotations=ToolAnnotations(title="Search memories", readOnlyHint=True, openWorldHint=False),
     )
     async def search_memories(
