@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -188,13 +188,13 @@ def _plan(
             plan.results.append(event("NONE", target, reason=reason))
         elif decision.event == "DELETE":
             touched.add(target.id)
-            plan.changes.append(deletion(target))
+            plan.changes.append(replace(deletion(target), reason=reason))
             plan.results.append(event("DELETE", target, reason=reason))
         elif vector is not None:
             touched.add(target.id)
             merged = {**target.metadata, **metadata}
             updated = replaced(target, text, vector, merged)
-            plan.changes.append(Change("UPDATE", updated, old_memory=target.memory, relations=rels))
+            plan.changes.append(Change("UPDATE", updated, old_memory=target.memory, relations=rels, reason=reason))
             plan.results.append(event("UPDATE", updated, previous=target.memory, reason=reason))
     if graph_on and touched:
         previous = store.parts.ledger.relations_for(sorted(touched))
@@ -226,7 +226,7 @@ def _add(
         plan.results.append(event("NONE", duplicate, reason=REPEAT))
         return
     record = new_record(text, vector, scope, metadata, now)
-    plan.changes.append(Change("ADD", record, relations=relations))
+    plan.changes.append(Change("ADD", record, relations=relations, reason=reason))
     plan.results.append(event("ADD", record, reason=reason))
 
 
@@ -271,8 +271,17 @@ def apply(
         if changed and not final:
             return None
         plan = _plan(store, reply, prepared, vector_of, changed)
-        store.commit([*plan.changes, *(deletion(r) for r in retired)])
+        outcome = _outcome(plan)
+        store.commit([*plan.changes, *(replace(deletion(r), reason=outcome) for r in retired)])
     return plan
+
+
+def _outcome(plan: Plan) -> str:
+    """What a pending message became, for its history (``memory_history`` on a pending id)."""
+    if not plan.results:
+        return "inference found nothing worth remembering in it"
+    done = "; ".join(f"{r['event']} {r['id']}: {r['memory']}" for r in plan.results)
+    return f"replaced by what inference made of it: {done}"
 
 
 def preview(store: Store, prepared: Prepared, reply: InferenceReply) -> Plan:

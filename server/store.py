@@ -287,10 +287,12 @@ class Store:
                 owner = self.parts.ledger.history_scope(memory_id) or scope
                 restored = new_record(text, vector, owner, {}, utc_now())
                 restored.id, restored.created_at = memory_id, first.created_at
-            # The relations of the old text are not versioned; as with a hand edit they are cleared.
-            cleared = () if self.config.graph_enabled else None
+            # The relations the memory had just before that event come back with its text (events
+            # recorded before relations were versioned have none: then they are cleared).
+            relations = (event_.relations_before or ()) if self.config.graph_enabled else None
             previous = current.memory if current is not None else None
-            self.commit([Change("RESTORE", restored, old_memory=previous, relations=cleared)])
+            reason = f"restored the version from before event {event_.id}"
+            self.commit([Change("RESTORE", restored, old_memory=previous, relations=relations, reason=reason)])
         result: ChangeResult = {
             "id": memory_id,
             "memory": text,

@@ -50,6 +50,7 @@ class ExportedEvent(BaseModel):
     is_deleted: bool = False
     actor_id: str | None = None
     role: str | None = None
+    reason: str | None = None
 
     @field_validator("id")
     @classmethod

@@ -120,9 +120,13 @@ class HistoryEvent:
     is_deleted: bool
     actor_id: str | None = None
     role: str | None = None
+    reason: str | None = None  # why the change was made (the model's reason, a restore, inference)
+    # The memory's relations just before this event (None: not recorded), so a restore to the
+    # version before it brings its relations back too.
+    relations_before: tuple[dict[str, Any], ...] | None = None
 
     def public(self) -> dict[str, Any]:
-        return {
+        item = {
             "id": self.id,
             "memory_id": self.memory_id,
             "old_memory": self.old_memory,
@@ -134,6 +138,9 @@ class HistoryEvent:
             "actor_id": self.actor_id,
             "role": self.role,
         }
+        if self.reason is not None:
+            item["reason"] = self.reason
+        return item
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,7 @@ class Change:
     # Events carried over from an export (``memorch import``): written as they are, instead of
     # a new event describing this change.
     history: tuple[HistoryEvent, ...] | None = None
+    reason: str | None = None  # kept in the change's history event
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ returned has reached the disk.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import uuid
@@ -168,7 +169,12 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
             conn.execute("DELETE FROM memories WHERE id = ?", (r.id,))
         else:
             conn.execute(f"INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES ({marks(11)})", memory_row(r))
+        before = None  # the relations this change replaces, kept in its history event for restore
         if change.kind == "DELETE" or change.relations is not None:
+            rows = conn.execute(
+                f"SELECT {', '.join(RELATION_FIELDS)} FROM relations WHERE memory_id = ? ORDER BY position", (r.id,)
+            ).fetchall()
+            before = json.dumps([dict(zip(RELATION_FIELDS, row, strict=True)) for row in rows])
             conn.execute("DELETE FROM relations WHERE memory_id = ?", (r.id,))
         kept = () if change.kind == "DELETE" else (change.relations or ())
         for position, rel in enumerate(kept):
@@ -191,8 +197,8 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         events = change.history if change.history is not None else (event_for(change),)
         conn.executemany(
             "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
-            " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id, project)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id, project, reason, relations_before)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     e.id,
@@ -209,6 +215,8 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                     r.agent_id,
                     r.run_id,
                     r.project,
+                    e.reason,
+                    before,
                 )
                 for e in events
             ],

@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS history (
     user_id TEXT,
     agent_id TEXT,
     run_id TEXT,
-    project TEXT
+    project TEXT,
+    reason TEXT,
+    relations_before TEXT
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
 CREATE TABLE IF NOT EXISTS index_outbox (
@@ -100,6 +102,11 @@ def migrate(conn: sqlite3.Connection) -> None:
         if "project" not in columns:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN project TEXT")
     conn.execute(LAYER_INDEX)
+    # Explained and reversible history: events before this version have neither (NULL).
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
+    for column in ("reason", "relations_before"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE history ADD COLUMN {column} TEXT")
 
 
 def _vector(data: bytes | None) -> np.ndarray | None:
@@ -141,14 +148,19 @@ def memory_row(r: MemoryRecord) -> tuple[Any, ...]:
 
 
 # The columns a HistoryEvent is read from, in its field order.
-EVENT_COLUMNS = "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role"
+EVENT_COLUMNS = (
+    "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role,"
+    " reason, relations_before"
+)
 EVENT_COLUMN_COUNT = len(EVENT_COLUMNS.split(","))
 
 
 def history_event(values: Sequence[Any]) -> HistoryEvent:
-    """A HistoryEvent from a row that starts with ``EVENT_COLUMNS`` (SQLite keeps the flag as 0/1)."""
+    """A HistoryEvent from a row that starts with ``EVENT_COLUMNS`` (SQLite keeps the flag as 0/1,
+    the relations as JSON)."""
     event = HistoryEvent(*values[:EVENT_COLUMN_COUNT])
-    return HistoryEvent(**{**event.__dict__, "is_deleted": bool(event.is_deleted)})
+    before = None if event.relations_before is None else tuple(json.loads(event.relations_before))
+    return HistoryEvent(**{**event.__dict__, "is_deleted": bool(event.is_deleted), "relations_before": before})
 
 
 def event_for(change: Change) -> HistoryEvent:
@@ -165,4 +177,5 @@ def event_for(change: Change) -> HistoryEvent:
         is_deleted=change.kind == "DELETE",
         actor_id=change.actor_id,
         role=change.role,
+        reason=change.reason,
     )

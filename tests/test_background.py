@@ -50,11 +50,11 @@ async def texts(memory: AsyncMemory, query: str, user: str = "u") -> list[str]:
 async def test_add_acknowledges_before_the_model_answers(memory: AsyncMemory, fake: FakeLLM) -> None:
     # Load the embedder and the secret detector, and open the stores, before timing.
     await memory.add("warm up", user_id="warm", infer=False)
-    fake.push(Delay(2.5, facts(FACT)))
+    fake.push(Delay(3.0, facts(FACT)))
     started = time.perf_counter()
     result = await memory.add(SAID, user_id="u")
     acknowledged = time.perf_counter() - started
-    assert acknowledged < 1.5, acknowledged  # the model takes 2.5 s
+    assert acknowledged < 2.0, acknowledged  # the model takes 3 s (a loaded machine is slow)
     assert result["pending"] is True and "background" in result["reason"]
     [event] = result["results"]
     assert event["event"] == "ADD" and event["memory"] == SAID and "background" in event["reason"]
@@ -70,6 +70,8 @@ async def test_add_acknowledges_before_the_model_answers(memory: AsyncMemory, fa
     assert await texts(memory, "what pet does the user have?") == [FACT]  # the facts replaced the message
     history = await memory.history(pending_id)
     assert [(e["event"], e["old_memory"]) for e in history] == [("ADD", None), ("DELETE", SAID)]
+    [fact] = (await memory.get_all(user_id="u"))["results"]
+    assert history[1]["reason"] == f"replaced by what inference made of it: ADD {fact['id']}: {FACT}"
     assert len(fake.chat_requests()) == 1  # one model call, never repeated
 
 

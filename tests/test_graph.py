@@ -94,10 +94,10 @@ async def test_update_replaces_exactly_its_relations_and_delete_removes_orphans(
     assert triples(result["relations"]["deleted_entities"]) == {("Bob", "lives_in", "Paris")}
     await memory.flush_graph()
     graph = memory.components.graph
-    assert {
-        (r["relationship"], r["destination"])
-        for r in graph.relations(Scope(user_id="b"), ["Bob"], [], 50)
-    } == {("lives_in", "Berlin"), ("owns", "Rex")}
+    assert {(r["relationship"], r["destination"]) for r in graph.relations(Scope(user_id="b"), ["Bob"], [], 50)} == {
+        ("lives_in", "Berlin"),
+        ("owns", "Rex"),
+    }
     assert (await memory.stats())["entities"] == 3  # Paris is gone: nothing mentions it any more
 
     await memory.delete(ids["Bob has a dog"])
@@ -107,6 +107,33 @@ async def test_update_replaces_exactly_its_relations_and_delete_removes_orphans(
 
     await memory.update(ids["Bob lives in Paris"], "Bob lives somewhere else now")  # hand edit clears
     assert (await memory.stats())["relations"] == 0 and (await memory.stats())["entities"] == 0
+
+
+async def test_restore_brings_back_the_relations_of_the_restored_version(memory: AsyncMemory, fake: FakeLLM) -> None:
+    fake.push(
+        {"memory": [{"event": "ADD", "text": "Cy lives in Oslo"}], "relations": [rel(0, "Cy", "lives_in", "Oslo")]}
+    )
+    [added] = (await memory.add("I live in Oslo", user_id="c"))["results"]
+    fake.responder = lambda request: {
+        "memory": [{"event": "UPDATE", "id": _number(request, "Cy lives in Oslo"), "text": "Cy lives in Rome"}],
+        "relations": [rel(0, "Cy", "lives_in", "Rome")],
+    }
+    await memory.add("I moved to Rome", user_id="c")
+    await memory.update(added["id"], "Cy lives somewhere warm")  # a hand edit clears relations
+    history = await memory.history(added["id"])
+    assert [e["event"] for e in history] == ["ADD", "UPDATE", "UPDATE"]
+    assert history[1]["reason"]  # the model's decision is explained in the history too
+
+    await memory.restore(added["id"], history[1]["id"])  # the version before the model's update
+    await memory.flush_graph()
+    assert (await memory.get(added["id"]))["memory"] == "Cy lives in Oslo"
+    assert triples((await memory.graph("Cy", user_id="c"))["relations"]) == {("Cy", "lives_in", "Oslo")}
+    last = (await memory.history(added["id"]))[-1]
+    assert last["event"] == "RESTORE" and history[1]["id"] in last["reason"]
+
+    await memory.restore(added["id"])  # undo the restore: the hand-edited text, with no relations
+    await memory.flush_graph()
+    assert (await memory.stats())["relations"] == 0
 
 
 async def test_scopes_are_separate_graphs(memory: AsyncMemory, fake: FakeLLM) -> None:
