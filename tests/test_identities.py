@@ -341,3 +341,21 @@ async def test_stdio_and_in_process_stay_unbound(tmp_path: Path) -> None:
     async with Client(build_server(config)) as client:
         added = await call(client, "add_memory", text="Zoe likes jazz", user_id="zoe", infer=False)
         assert (await call(client, "get_memory", memory_id=added["results"][0]["id"]))["user_id"] == "zoe"
+
+
+async def test_the_sse_transport_binds_the_caller_too(tmp_path: Path) -> None:
+    from mcp.client.sse import sse_client
+
+    tokens_file = tmp_path / "tokens.json"
+    alice = add_token_record(tokens_file, "alice", [], [])[1]
+    proc, port = start_http_server("sse", tmp_path / "data", MEMORCH_TOKENS_FILE=str(tokens_file))
+    try:
+        url = f"http://127.0.0.1:{port}/sse"
+        assert httpx.get(url, timeout=10).status_code == 401
+        async with Client(sse_client(url, headers={"Authorization": f"Bearer {alice}"})) as client:
+            assert await refused(client, "list_memories", user_id="bob") == "PERMISSION_DENIED"
+            added = await call(client, "add_memory", text="Alice rides a red bike", infer=False)
+            assert (await call(client, "get_memory", memory_id=added["results"][0]["id"]))["user_id"] == "alice"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

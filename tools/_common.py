@@ -157,8 +157,10 @@ class MemorchServer(MCPServer):
 
     def _bind_to_caller(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         identity = caller_identity()
+        if identity is None:  # unbound: stdio, in-process, the MEMORCH_AUTH_TOKEN admin token
+            return arguments
         tool = self._tool_manager.get_tool(name)
-        if identity is None or tool is None:  # unbound (stdio, admin token), or the SDK refuses the name
+        if tool is None:  # the SDK refuses the unknown name itself
             return arguments
         return identity.bind(name, arguments, set(tool.parameters.get("properties", {})))
 
