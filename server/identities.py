@@ -343,11 +343,11 @@ class Identity:
         if given is not None and given in allowed:
             return given
         problem = f"{argument} is required" if given is None else f"{argument} {str(given)[:80]!r} is refused"
-        return_hint = f"pass {argument} as one of {', '.join(repr(a) for a in allowed)}"
+        choices = ", ".join(repr(value) for value in allowed)
         raise PermissionDeniedError(
             f"this token is limited to {argument} {', '.join(allowed)}: {problem}",
             details={"argument": argument, "allowed": list(allowed)},
-            suggestion=f"{return_hint} and call {tool} again",
+            suggestion=f"pass {argument} as one of {choices} and call {tool} again",
         )
 
 
