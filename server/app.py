@@ -19,6 +19,7 @@ from mcp.server.mcpserver import MCPServer
 from .config import MemoryConfig, package_version
 from .errors import ConfigurationError
 from .http_edge import HttpEdge, check_exposure, run_stdio, transport_security
+from .identities import auth_options, check_tokens_file
 
 Transport = Literal["stdio", "sse", "streamable-http"]
 
@@ -35,7 +36,11 @@ def build_server(config: MemoryConfig | None = None) -> MCPServer:
     # No lifespan closes the stores: on HTTP transports a lifespan runs per session, and every
     # acknowledged write is already durable in SQLite, so process exit needs no cleanup.
     server = MemorchServer(
-        "memorch", version=package_version(), instructions=INSTRUCTIONS, log_level=_sdk_level(config.log_level)
+        "memorch",
+        version=package_version(),
+        instructions=INSTRUCTIONS,
+        log_level=_sdk_level(config.log_level),
+        **auth_options(config),  # the SDK's bearer check on HTTP transports (identities.py)
     )
     register_all(server, state)
     return server
@@ -53,7 +58,8 @@ def http_app(
     config: MemoryConfig,
     allowed_hosts: list[str] | None = None,
 ) -> Any:
-    """The Starlette app for an HTTP transport, behind ``HttpEdge`` (bearer token, OAuth discovery 404).
+    """The Starlette app for an HTTP transport, behind ``HttpEdge`` (OAuth discovery 404); the SDK
+    checks the bearer token (``build_server`` passes ``identities.auth_options``).
 
     Host/Origin validation stays on for every bind (``http_edge.transport_security``) and bodies over
     ``config.max_request_bytes`` get 413 from the SDK before they are parsed.
@@ -64,7 +70,7 @@ def http_app(
         app = server.sse_app(host=host, transport_security=security, max_request_body_size=limit)
     else:
         app = server.streamable_http_app(host=host, transport_security=security, max_request_body_size=limit)
-    return HttpEdge(app, config.auth_token)
+    return HttpEdge(app)
 
 
 def endpoint_url(transport: Transport, host: str, port: int) -> str:
@@ -116,6 +122,7 @@ def serve(
     config = config or MemoryConfig()
     if transport != "stdio":  # before anything loads: a refused bind is one error line
         check_exposure(host, _has_token(config), allow_unauthenticated)
+        tokens = check_tokens_file(config)  # a missing or broken tokens file stops here
         transport_security(host, [*config.allowed_hosts, *(allowed_hosts or [])])  # names checked up front
     logging.basicConfig(level=_sdk_level(config.log_level))
     server = build_server(config)
@@ -135,6 +142,9 @@ def serve(
     app = http_app(server, transport, host, config, allowed_hosts)
     url = endpoint_url(transport, host, port)
     auth = " (requests need Authorization: Bearer <MEMORCH_AUTH_TOKEN>)" if config.auth_token else ""
+    if tokens is not None:
+        auth = f" (requests need Authorization: Bearer <a token>: {tokens} in {config.tokens_file}"
+        auth += ", or MEMORCH_AUTH_TOKEN)" if config.auth_token else ")"
     _announce(f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}")
     uv_config = uvicorn.Config(app, host=host, port=port, log_level=config.log_level.lower(), lifespan="on")
     anyio.run(uvicorn.Server(uv_config).serve, [sock])

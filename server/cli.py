@@ -390,6 +390,10 @@ from .ui import register_ui  # noqa: E402 - `memorch ui` lives with its web page
 
 register_ui(app)
 
+from .cli_token import register_token  # noqa: E402 - `memorch token add|list|revoke`
+
+register_token(app)
+
 
 def main() -> None:  # pragma: no cover - console entry point
     app()

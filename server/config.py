@@ -111,6 +111,8 @@ class MemoryConfig(BaseSettings):
     search_threshold: float = 0.3
     # Server
     auth_token: str | None = None
+    # Per-caller tokens bound to a user (server/identities.py, `memorch token add`); unset = none.
+    tokens_file: Path | None = None
     log_level: str = "WARNING"
     # HTTP edge (server/http_edge.py): extra Host names accepted (a tunnel's), and the body limit.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "a,b" from the environment
@@ -166,6 +168,13 @@ class MemoryConfig(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("tokens_file", mode="before")
+    @classmethod
+    def _tokens_path(cls, value: Any) -> Any:
+        if isinstance(value, str):  # MEMORCH_TOKENS_FILE="" means unset; "~/..." is the home directory
+            return Path(value.strip()).expanduser() if value.strip() else None
         return value
 
     @field_validator("max_request_bytes")

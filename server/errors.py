@@ -7,6 +7,7 @@ The hierarchy::
     ├── MemoryNotFoundError          an id that is not (or no longer) in the given scope
     ├── ConfigurationError           settings that cannot work (unknown embedder, missing model)
     ├── AuthenticationError          a provider refused our credentials (401/403)
+    ├── PermissionDeniedError        a caller bound to a user (HTTP token) asked for another scope
     ├── NetworkError                 a provider could not be reached, timed out, or kept failing
     ├── StorageError                 SQLite / LanceDB / Kuzu failed to read or write
     │   └── VectorSearchError        the vector index failed to answer a query
@@ -86,6 +87,12 @@ class AuthenticationError(MemoryError):
     default_code = "AUTHENTICATION_ERROR"
 
 
+class PermissionDeniedError(MemoryError):
+    """A caller bound to an identity (an HTTP token of the tokens file) named a scope outside it."""
+
+    default_code = "PERMISSION_DENIED"
+
+
 class NetworkError(MemoryError):
     """A provider was unreachable, timed out, rate-limited us, or failed after retries."""
 
@@ -124,6 +131,7 @@ __all__ = [
     "MemoryError",
     "MemoryNotFoundError",
     "NetworkError",
+    "PermissionDeniedError",
     "StorageError",
     "ValidationError",
     "VectorSearchError",

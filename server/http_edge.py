@@ -7,8 +7,9 @@ HTTP (``serve --transport sse|streamable-http``):
   (a tunnel's public name, a LAN name) and the bind address itself when it is a specific address.
   The SDK answers 421 to another Host and 403 to another Origin.
 - A non-loopback bind without a token refuses to start unless ``--allow-unauthenticated`` is given.
-- ``Authorization: Bearer <token>``: the scheme in any case (RFC 7235), the token compared in
-  constant time; anything else is 401.
+- ``Authorization: Bearer <token>`` is checked by the MCP SDK's own bearer middleware with
+  memorch's ``TokenVerifier`` (``identities.py``: ``MEMORCH_AUTH_TOKEN`` or a token of
+  ``MEMORCH_TOKENS_FILE``, compared in constant time); the scheme in any case, anything else 401.
 - ``/.well-known/*`` (OAuth protected-resource / authorization-server metadata, OpenID
   configuration) is 404, also without a token: memorch offers no OAuth, and a 401 there makes
   clients such as the MCP Inspector start an interactive OAuth flow instead of saying that the
@@ -25,7 +26,6 @@ it can be read, else ``null``. Blank lines are skipped.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import logging
@@ -116,12 +116,13 @@ def check_exposure(bind_host: str, has_token: bool, allow_unauthenticated: bool)
         "and change every memory",
         error_code="UNAUTHENTICATED_BIND",
         details={"host": bind_host},
-        suggestion="set MEMORCH_AUTH_TOKEN, or keep --host 127.0.0.1 (a tunnel reaches it with --allowed-host), "
+        suggestion="set MEMORCH_AUTH_TOKEN (or per-caller tokens: MEMORCH_TOKENS_FILE, `memorch token add`), "
+        "or keep --host 127.0.0.1 (a tunnel reaches it with --allowed-host), "
         "or pass --allow-unauthenticated if only trusted machines can reach this network",
     )
 
 
-# --- ASGI: bearer token and the OAuth discovery paths ------------------------------------------
+# --- ASGI: the OAuth discovery paths -----------------------------------------------------------
 
 
 async def _respond(send: Any, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:
@@ -135,40 +136,21 @@ async def _respond(send: Any, status: int, body: dict[str, str], headers: list[t
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
-def bearer_token(header: bytes) -> bytes | None:
-    """The token of an ``Authorization: Bearer <token>`` value (scheme in any case), else None."""
-    scheme, _, token = header.strip().partition(b" ")
-    token = token.strip()
-    return token if scheme.lower() == b"bearer" and token else None
-
-
 class HttpEdge:
-    """ASGI middleware in front of the SDK's app: 404 for OAuth discovery, then the bearer token."""
+    """ASGI middleware in front of the SDK's app: 404 for OAuth discovery, before any token check.
 
-    def __init__(self, app: Any, token: str | None) -> None:
+    The bearer token itself is checked behind it, by the SDK (``identities.auth_options``)."""
+
+    def __init__(self, app: Any) -> None:
         self.app = app
-        self.expected = token.encode() if token else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope.get("path", "").startswith("/.well-known/"):
+        if scope["type"] == "http" and scope.get("path", "").startswith("/.well-known/"):
             # No OAuth here: say so plainly rather than 401, which clients read as "start OAuth".
             body = {"error": "not_found", "hint": "memorch offers no OAuth; send Authorization: Bearer <token>"}
             await _respond(send, 404, body, [])
             return
-        if self.expected is not None and not self._authorized(scope):
-            body = {"error": "unauthorized", "hint": "send Authorization: Bearer <the token in MEMORCH_AUTH_TOKEN>"}
-            await _respond(send, 401, body, [(b"www-authenticate", b"Bearer")])
-            return
         await self.app(scope, receive, send)
-
-    def _authorized(self, scope: dict[str, Any]) -> bool:
-        assert self.expected is not None
-        header = next((value for key, value in scope.get("headers") or [] if key.lower() == b"authorization"), b"")
-        token = bearer_token(header)
-        return token is not None and hmac.compare_digest(token, self.expected)
 
 
 # --- stdio: a JSON-RPC error for every line the SDK's reader cannot use ----------------------

@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import Field, WithJsonSchema
 
 from memorch.errors import InternalError, MemoryError, ValidationError
+from memorch.identities import caller_identity
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -148,15 +149,32 @@ class MemorchServer(MCPServer):
     no text at all); here the cause decides instead: a ``MemoryError`` speaks for itself, invalid
     arguments become ``INVALID_ARGUMENT`` naming the fields, and anything else is a bug, logged
     with its traceback and reported as ``INTERNAL_ERROR``.
+
+    A caller bound to an identity (an HTTP token of ``MEMORCH_TOKENS_FILE``) gets that identity's
+    scope on every call, before the tool runs (``identities.Identity.bind``): its user_id always,
+    and its agent/project limits on the tools that take those arguments.
     """
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
         try:
+            arguments = self._bind_to_caller(name, arguments)
+        except MemoryError as exc:  # PermissionDeniedError: refused before the tool runs
+            raise ToolError(str(exc)) from exc
+        try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:  # UnexpectedToolError included: the cause tells what happened
             raise ToolError(str(self._explain(name, exc))) from exc
+
+    def _bind_to_caller(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        identity = caller_identity()
+        if identity is None:  # unbound: stdio, in-process, the MEMORCH_AUTH_TOKEN admin token
+            return arguments
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:  # the SDK refuses the unknown name itself
+            return arguments
+        return identity.bind(name, arguments, set(tool.parameters.get("properties", {})))
 
     @staticmethod
     def _explain(name: str, exc: ToolError) -> MemoryError | ToolError:
