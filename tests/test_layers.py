@@ -252,6 +252,9 @@ def test_auto_names_the_repository(tmp_path: Path) -> None:
     _git(local, "worktree", "add", "-q", "-b", "feature", str(worktree))
     assert detect_project(worktree) == str(local.resolve())  # worktrees of one repository: one project
     assert MemoryConfig(data_dir=tmp_path / "d", project=" explicit/name ").project == "explicit/name"
+    with pytest.raises(ConfigurationError) as bad:
+        MemoryConfig(data_dir=tmp_path / "d", project="x" * 300)
+    assert bad.value.error_code == "INVALID_SETTING" and "project" in bad.value.message
 
 
 def test_auto_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
