@@ -159,9 +159,15 @@ class MemoryConfig(BaseSettings):
     @field_validator("project")
     @classmethod
     def _project(cls, value: str | None) -> str | None:
+        from . import validation
+        from .errors import ValidationError
         from .project import resolve_project  # runs git only for "auto"
 
-        return resolve_project(value)
+        name = resolve_project(value)
+        try:  # checked here, once, rather than failing every later call
+            return validation.scope_id(name, "project")
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("llm_fallbacks", "allowed_hosts", mode="before")
     @classmethod
