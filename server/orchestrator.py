@@ -154,12 +154,18 @@ class AsyncMemory(AdminMixin):
     # -- read -------------------------------------------------------------------------------
 
     async def get(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> MemoryItem:
         """One memory by id. With no scope given the id alone decides; a given scope narrows
         (``MemoryNotFoundError`` when the memory is unknown or outside it)."""
         memory_id = validation.memory_id(memory_id)
-        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
         return memory_item(await self.workers.read(self.store.record, memory_id, scope))
 
     async def get_all(
@@ -223,9 +229,7 @@ class AsyncMemory(AdminMixin):
         result = await self.workers.read(self._search, query, scope, limit, where, min_score, explain)
         return timeline.within_budget(result, budget)
 
-    def _search(
-        self, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool
-    ) -> MemoryList:
+    def _search(self, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool) -> MemoryList:
         from .retrieval import hybrid_search
 
         self.store.ready()
@@ -250,11 +254,17 @@ class AsyncMemory(AdminMixin):
         return {"results": results, "relations": relations}
 
     async def history(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> list[HistoryItem]:
         """Every change to one memory, oldest first (kept after the memory is deleted)."""
         memory_id = validation.memory_id(memory_id)
-        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
         events = await self.workers.read(self.components.ledger.history, memory_id, scope)
         if not events:
             raise not_found(memory_id)
@@ -271,9 +281,10 @@ class AsyncMemory(AdminMixin):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        project: str | None = None,
     ) -> ChangeResult:
         """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
-        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
         text = validation.text(data, self.config.max_text_bytes, "text")
         new_meta = None if metadata is None else validation.metadata(metadata)
         [message], redacted = await self.workers.read(self._redact_messages, [Message("user", text)])
@@ -283,12 +294,18 @@ class AsyncMemory(AdminMixin):
         return result
 
     async def delete(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> ChangeResult:
         """Delete one memory; its history stays readable through ``history``. Deleting a memory
         that is already deleted succeeds with event NONE (so a retried call is harmless)."""
         memory_id = validation.memory_id(memory_id)
-        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
         return await self.write(self.store.delete, memory_id, scope)
 
     async def restore(
@@ -299,20 +316,27 @@ class AsyncMemory(AdminMixin):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        project: str | None = None,
     ) -> ChangeResult:
         """Undo a change: the memory's text as it was before history event ``event_id`` (default:
         before its last change), recorded as a RESTORE event; deleted memories come back too."""
         memory_id = validation.memory_id(memory_id)
         if event_id is not None:
             event_id = validation.memory_id(event_id, "event_id")
-        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
         return await self.write(self.store.restore, memory_id, scope, event_id)
 
     async def delete_all(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> DeleteAllResult:
-        """Delete every memory of a scope. Refuses an empty scope (see ``reset``)."""
-        scope = validation.scope(user_id, agent_id, run_id, required=True)
+        """Delete every memory of a scope (with ``project``: that project's layer and the global
+        one; without: every layer). Refuses an empty scope (see ``reset``)."""
+        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project)
         return await self.write(self.store.delete_all, scope)
 
 

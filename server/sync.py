@@ -81,9 +81,17 @@ class Memory:
         )
 
     def get(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> MemoryItem:
-        return self.run_sync(self.async_memory.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(
+            self.async_memory.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
+        )
 
     def get_all(
         self,
@@ -142,9 +150,17 @@ class Memory:
         )
 
     def history(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> list[HistoryItem]:
-        return self.run_sync(self.async_memory.history(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(
+            self.async_memory.history(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
+        )
 
     def update(
         self,
@@ -155,17 +171,26 @@ class Memory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        project: str | None = None,
     ) -> ChangeResult:
         return self.run_sync(
             self.async_memory.update(
-                memory_id, data, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id
+                memory_id, data, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
             )
         )
 
     def delete(
-        self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        memory_id: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> ChangeResult:
-        return self.run_sync(self.async_memory.delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(
+            self.async_memory.delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
+        )
 
     def restore(
         self,
@@ -175,15 +200,25 @@ class Memory:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        project: str | None = None,
     ) -> ChangeResult:
         return self.run_sync(
-            self.async_memory.restore(memory_id, event_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+            self.async_memory.restore(
+                memory_id, event_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
+            )
         )
 
     def delete_all(
-        self, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        project: str | None = None,
     ) -> DeleteAllResult:
-        return self.run_sync(self.async_memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id))
+        return self.run_sync(
+            self.async_memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
+        )
 
     # -- the whole store --------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from .mcp_helpers import memorch_command, server_env, start_http_server
 from .test_mcp import TOOLS
 
 ADMIN = "admin-s3cret"
+APP, OTHER = "github.com/acme/app", "github.com/acme/other"
 INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -76,6 +77,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "bob": add_token_record(tokens_file, "bob", [], [], "bob-laptop")[1],
         "carol": add_token_record(tokens_file, "carol", ["bot"], [])[1],
         "dave": add_token_record(tokens_file, "dave", [], [])[1],
+        "erin": add_token_record(tokens_file, "erin", [], [APP])[1],
     }
     proc, port = start_http_server(
         "streamable-http", base / "data", MEMORCH_TOKENS_FILE=str(tokens_file), MEMORCH_AUTH_TOKEN=ADMIN
@@ -359,3 +361,20 @@ async def test_the_sse_transport_binds_the_caller_too(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_a_project_limited_token_sees_its_project_and_the_global_layer_only(served: Served) -> None:
+    async with session(served, ADMIN) as admin:
+        mine = await add(admin, "Erin wants short answers", user_id="erin", layer="global")
+        other = await add(admin, "The other repo builds with yarn", user_id="erin", project=OTHER)
+    async with session(served, served.tokens["erin"]) as erin:
+        here = await add(erin, "This repo builds with make")  # the token's one project, filled in
+        listed = await call(erin, "list_memories")
+        assert {(r["id"], r["layer"]) for r in listed["results"]} == {(here, "project"), (mine, "global")}
+        assert (await call(erin, "get_memory", memory_id=here))["project"] == APP
+        assert await refused(erin, "get_memory", memory_id=other) == "MEMORY_NOT_FOUND"
+        assert await refused(erin, "delete_memory", memory_id=other) == "MEMORY_NOT_FOUND"
+        assert await refused(erin, "list_memories", project=OTHER) == "PERMISSION_DENIED"
+        assert await refused(erin, "add_memory", text="x", infer=False, project=OTHER) == "PERMISSION_DENIED"
+    async with session(served, ADMIN) as admin:
+        assert (await call(admin, "get_memory", memory_id=other))["memory"] == "The other repo builds with yarn"

@@ -68,6 +68,15 @@ IdUserId = _optional(
 )
 IdAgentId = _optional(str, _STRING, "Omit normally. If given, the memory must belong to this agent.")
 IdRunId = _optional(str, _STRING, "Omit normally. If given, the memory must belong to this run.")
+Project = _optional(
+    str,
+    _STRING,
+    "The project whose layer to use besides the user's global one, e.g. 'github.com/acme/app'. Omit for "
+    "this server's project (if it has one); clients sharing one server name their own project here.",
+)
+IdProject = _optional(
+    str, _STRING, "Omit normally. If given, the memory must be in this project's layer or the global one."
+)
 Filters = _optional(
     dict,
     _OBJECT,
@@ -109,11 +118,11 @@ class ServerState:
         return self._memory
 
     def scope(
-        self, user_id: str | None, agent_id: str | None = None, run_id: str | None = None
+        self, user_id: str | None, agent_id: str | None = None, run_id: str | None = None, project: str | None = None
     ) -> dict[str, str | None]:
         """The scope of a scope-wide operation (add, search, list, delete all); ``user_id``
         defaults to MEMORCH_USER_ID. Id-level tools pass only what the caller gave."""
-        return {"user_id": user_id or self.config.user_id, "agent_id": agent_id, "run_id": run_id}
+        return {"user_id": user_id or self.config.user_id, "agent_id": agent_id, "run_id": run_id, "project": project}
 
 
 def layers_note(config: MemoryConfig) -> str:

@@ -10,7 +10,7 @@ from mcp.types import ToolAnnotations
 from memorch.errors import ValidationError
 from memorch.results import AddResult
 
-from ._common import AgentId, Metadata, RunId, ServerState, UserId, optional
+from ._common import AgentId, Metadata, Project, RunId, ServerState, UserId, optional
 
 DESCRIPTION = """Remember something about the user for later conversations.
 
@@ -64,6 +64,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
+        project: Project = None,
         metadata: Metadata = None,
         infer: Annotated[
             bool | None,
@@ -96,7 +97,7 @@ def register(server: MCPServer, state: ServerState) -> None:
             )
         return await state.memory().add(
             text if text is not None else messages,
-            **state.scope(user_id, agent_id, run_id),
+            **state.scope(user_id, agent_id, run_id, project),
             metadata=metadata,
             infer=infer,
             dry_run=dry_run,

@@ -11,7 +11,7 @@ from pydantic import Field
 from memorch.errors import ValidationError
 from memorch.results import DeleteAllResult
 
-from ._common import AgentId, RunId, ServerState, UserId
+from ._common import AgentId, Project, RunId, ServerState, UserId
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -39,6 +39,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
+        project: Project = None,
     ) -> DeleteAllResult:
         if confirm is not True:
             raise ValidationError(
@@ -46,4 +47,4 @@ def register(server: MCPServer, state: ServerState) -> None:
                 error_code="CONFIRMATION_REQUIRED",
                 suggestion="ask the user, then call delete_all_memories with confirm=true",
             )
-        return await state.memory().delete_all(**state.scope(user_id, agent_id, run_id))
+        return await state.memory().delete_all(**state.scope(user_id, agent_id, run_id, project))

@@ -7,7 +7,7 @@ from mcp.types import ToolAnnotations
 
 from memorch.results import ChangeResult
 
-from ._common import IdAgentId, IdRunId, IdUserId, MemoryId, ServerState
+from ._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -20,6 +20,12 @@ def register(server: MCPServer, state: ServerState) -> None:
         ),
     )
     async def delete_memory(
-        memory_id: MemoryId, user_id: IdUserId = None, agent_id: IdAgentId = None, run_id: IdRunId = None
+        memory_id: MemoryId,
+        user_id: IdUserId = None,
+        agent_id: IdAgentId = None,
+        run_id: IdRunId = None,
+        project: IdProject = None,
     ) -> ChangeResult:
-        return await state.memory().delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return await state.memory().delete(
+            memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
+        )

@@ -7,7 +7,7 @@ from mcp.types import ToolAnnotations
 
 from memorch.results import MemoryItem
 
-from ._common import IdAgentId, IdRunId, IdUserId, MemoryId, ServerState
+from ._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -17,6 +17,10 @@ def register(server: MCPServer, state: ServerState) -> None:
         annotations=ToolAnnotations(title="Get memory", readOnlyHint=True, openWorldHint=False),
     )
     async def get_memory(
-        memory_id: MemoryId, user_id: IdUserId = None, agent_id: IdAgentId = None, run_id: IdRunId = None
+        memory_id: MemoryId,
+        user_id: IdUserId = None,
+        agent_id: IdAgentId = None,
+        run_id: IdRunId = None,
+        project: IdProject = None,
     ) -> MemoryItem:
-        return await state.memory().get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return await state.memory().get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)

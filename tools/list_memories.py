@@ -10,7 +10,7 @@ from pydantic import Field
 
 from memorch.results import MemoryList
 
-from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId, layers_note
+from ._common import AgentId, AsOf, Filters, MaxTokens, Project, RunId, ServerState, UserId, layers_note
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -26,9 +26,14 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
+        project: Project = None,
         as_of: AsOf = None,
         max_tokens: MaxTokens = None,
     ) -> MemoryList:
         return await state.memory().get_all(
-            **state.scope(user_id, agent_id, run_id), filters=filters, limit=limit, as_of=as_of, max_tokens=max_tokens
+            **state.scope(user_id, agent_id, run_id, project),
+            filters=filters,
+            limit=limit,
+            as_of=as_of,
+            max_tokens=max_tokens,
         )

@@ -7,7 +7,7 @@ from mcp.types import ToolAnnotations
 
 from memorch.results import HistoryResult
 
-from ._common import IdAgentId, IdRunId, IdUserId, MemoryId, ServerState
+from ._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -18,7 +18,13 @@ def register(server: MCPServer, state: ServerState) -> None:
         annotations=ToolAnnotations(title="Memory history", readOnlyHint=True, openWorldHint=False),
     )
     async def memory_history(
-        memory_id: MemoryId, user_id: IdUserId = None, agent_id: IdAgentId = None, run_id: IdRunId = None
+        memory_id: MemoryId,
+        user_id: IdUserId = None,
+        agent_id: IdAgentId = None,
+        run_id: IdRunId = None,
+        project: IdProject = None,
     ) -> HistoryResult:
-        events = await state.memory().history(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        events = await state.memory().history(
+            memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
+        )
         return {"memory_id": events[0]["memory_id"], "events": events}

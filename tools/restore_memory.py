@@ -9,7 +9,7 @@ from mcp.types import ToolAnnotations
 
 from memorch.results import ChangeResult
 
-from ._common import IdAgentId, IdRunId, IdUserId, MemoryId, ServerState, optional
+from ._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState, optional
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -35,5 +35,8 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: IdUserId = None,
         agent_id: IdAgentId = None,
         run_id: IdRunId = None,
+        project: IdProject = None,
     ) -> ChangeResult:
-        return await state.memory().restore(memory_id, event_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        return await state.memory().restore(
+            memory_id, event_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
+        )

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from memorch.results import MemoryList
 
-from ._common import AgentId, AsOf, Filters, MaxTokens, RunId, ServerState, UserId, layers_note, optional
+from ._common import AgentId, AsOf, Filters, MaxTokens, Project, RunId, ServerState, UserId, layers_note, optional
 
 DESCRIPTION = """Search the user's memories by meaning. Call this before answering anything that
 may depend on what the user told you earlier (preferences, facts, plans).
@@ -43,6 +43,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
+        project: Project = None,
         explain: Annotated[
             bool, Field(description="Add each signal's rank and score to every result (for debugging ranking)")
         ] = False,
@@ -51,7 +52,7 @@ def register(server: MCPServer, state: ServerState) -> None:
     ) -> MemoryList:
         return await state.memory().search(
             query,
-            **state.scope(user_id, agent_id, run_id),
+            **state.scope(user_id, agent_id, run_id, project),
             limit=limit,
             filters=filters,
             threshold=threshold,

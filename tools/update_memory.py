@@ -10,7 +10,7 @@ from pydantic import Field
 
 from memorch.results import ChangeResult
 
-from ._common import IdAgentId, IdRunId, IdUserId, MemoryId, Metadata, ServerState
+from ._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, Metadata, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -30,7 +30,8 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: IdUserId = None,
         agent_id: IdAgentId = None,
         run_id: IdRunId = None,
+        project: IdProject = None,
     ) -> ChangeResult:
         return await state.memory().update(
-            memory_id, text, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id
+            memory_id, text, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
         )
