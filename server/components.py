@@ -9,6 +9,7 @@ which the ledger remembers from the first embedding ever made.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import MemoryConfig
@@ -91,7 +92,7 @@ class Components:
 
                 dimension = self.dimension()
                 with self.index_lock():  # two processes may create the table and its indexes at once
-                    self._vectors = LanceVectorIndex(self.config.data_dir / "lance", dimension)
+                    self._vectors = LanceVectorIndex(self.vectors_path, dimension)
             return self._vectors
 
     def dimension(self) -> int:
@@ -120,15 +121,25 @@ class Components:
             self.ledger.set_meta(META_EMBED_MODEL, self.embedder.model_id)
             self.ledger.set_meta(META_EMBED_DIM, str(int(self.embedder.embed(["dimension probe"]).shape[1])))
 
-    def drop_vectors(self) -> None:
-        """Remove the vector index from disk without opening it (``reindex`` rebuilds it)."""
-        from memorch.storage.vectors import drop_index
-
-        with self._lock, self.index_lock():
+    def release_vectors(self) -> None:
+        """Close this process's handle on the vector index (before a rebuilt one is swapped in);
+        the next use opens whatever is then on disk."""
+        with self._lock:
             if self._vectors is not None:
                 self._vectors.close()
                 self._vectors = None
-            drop_index(self.config.data_dir / "lance")
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.config.data_dir / "lance"
+
+    @property
+    def graph_path(self) -> Path:
+        return self.config.data_dir / "graph.kuzu"
+
+    @property
+    def graph_lock_path(self) -> Path:
+        return self.config.data_dir / "graph.lock"
 
     @property
     def graph(self) -> KuzuGraph:
@@ -136,8 +147,7 @@ class Components:
             if self._graph is None:
                 from memorch.storage.graph import KuzuGraph
 
-                d = self.config.data_dir
-                self._graph = KuzuGraph(d / "graph.kuzu", d / "graph.lock")
+                self._graph = KuzuGraph(self.graph_path, self.graph_lock_path)
             return self._graph
 
     def index_lock(self) -> FileLock:

@@ -75,12 +75,19 @@ class Store:
             yield
 
     def ready(self) -> None:
-        """Finish vector-index work a crash (or a failed index write) left owed; idempotent."""
+        """Finish vector-index work a crash (or a failed index write) left owed, then check that
+        the indexes are in step with the ledger (``index_health``); idempotent."""
         if self._replayed:
             return
+        from .index_health import settle
+
         with self._lock, self.parts.index_lock():
             if not self._replayed:
                 for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
+                    self.sync_vectors(batch)
+                missing: list[str] = []
+                settle(self.parts, self.config.graph_enabled, missing)
+                for batch in chunks(missing, REPLAY_BATCH):
                     self.sync_vectors(batch)
                 self._replayed = True
 

@@ -225,8 +225,8 @@ class Memory:
     def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
         return self.run_sync(self.async_memory.reprocess(limit=limit))
 
-    def reindex(self, *, re_embed: bool = False, progress: Progress = None) -> dict[str, Any]:
-        return self.run_sync(self.async_memory.reindex(re_embed=re_embed, progress=progress))
+    def reindex(self, *, re_embed: bool = False, progress: Progress = None, force: bool = False) -> dict[str, Any]:
+        return self.run_sync(self.async_memory.reindex(re_embed=re_embed, progress=progress, force=force))
 
     # -- lifetime ---------------------------------------------------------------------------
 

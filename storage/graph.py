@@ -116,6 +116,21 @@ class KuzuGraph:
                 suggestion=REPAIR,
             ) from exc
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the graph's cross-process lock without opening it (to swap in a rebuilt copy)."""
+        from filelock import Timeout
+
+        try:
+            with self._lock:
+                yield
+        except Timeout as exc:
+            raise StorageError(
+                "another memorch process held the graph for over a minute",
+                error_code="GRAPH_LOCKED",
+                suggestion="retry; check for a stuck memorch process",
+            ) from exc
+
     @staticmethod
     def _rows(conn: Any, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         result = conn.execute(query, params or {})
