@@ -70,9 +70,11 @@ def _main(
 @contextmanager
 def _memory() -> Iterator[Any]:
     """A Memory for one command, on a data directory that exists (failures: ``cli_errors``)."""
-    config = MemoryConfig()
-    config.prepare_data_dir()
+    from .components import usable_data_dir
     from .sync import Memory
+
+    config = MemoryConfig()
+    usable_data_dir(config)  # a read-only one with a ledger is fine for reads
 
     with Memory(config) as memory:
         yield memory

@@ -8,7 +8,9 @@ which the ledger remembers from the first embedding ever made.
 
 from __future__ import annotations
 
+import os
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,15 @@ META_EMBED_MODEL = "embedding_model"
 META_EMBED_DIM = "embedding_dim"
 
 
+def usable_data_dir(config: MemoryConfig) -> None:
+    """``prepare_data_dir``, except that an existing read-only directory holding a ledger is
+    accepted: reads work there, and writes raise ``READ_ONLY`` (see ``Components.read_only``)."""
+    d = config.data_dir
+    if (d / "memorch.db").is_file() and not os.access(d, os.W_OK | os.X_OK):
+        return
+    config.prepare_data_dir()
+
+
 class Components:
     """Holds the ledger, embedder and indexes of one data directory."""
 
@@ -42,6 +53,7 @@ class Components:
         self._graph: Any = None
         self._llm: LLMClient | None = None
         self._index_file_lock: FileLock | None = None
+        self._read_only: bool | None = None
         self.resilience = Resilience(
             RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
             config.circuit_failure_threshold,
@@ -49,12 +61,26 @@ class Components:
         )
 
     @property
+    def read_only(self) -> bool:
+        """Whether the data directory exists but cannot be written (a read-only mount, no write
+        permission): then reads work and writes raise ``READ_ONLY`` (``storage.readonly``)."""
+        if self._read_only is None:
+            d = self.config.data_dir
+            self._read_only = d.is_dir() and not os.access(d, os.W_OK | os.X_OK)
+        return self._read_only
+
+    @property
     def ledger(self) -> SQLiteLedger:
         with self._lock:
             if self._ledger is None:
-                from memorch.storage.history import SQLiteLedger
+                if self.read_only:
+                    from memorch.storage.readonly import ReadOnlyLedger
 
-                self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
+                    self._ledger = ReadOnlyLedger(self.config.data_dir / "memorch.db")
+                else:
+                    from memorch.storage.history import SQLiteLedger
+
+                    self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
             return self._ledger
 
     @property
@@ -147,13 +173,16 @@ class Components:
             if self._graph is None:
                 from memorch.storage.graph import KuzuGraph
 
-                self._graph = KuzuGraph(self.graph_path, self.graph_lock_path)
+                self._graph = KuzuGraph(self.graph_path, self.graph_lock_path, read_only=self.read_only)
             return self._graph
 
-    def index_lock(self) -> FileLock:
+    def index_lock(self) -> AbstractContextManager[Any]:
         # Two processes on one data directory take turns writing the derived indexes. One
         # instance per process: it is reentrant in a thread, while separate instances on the
-        # same file would block each other.
+        # same file would block each other. A read-only directory has no writers to wait for
+        # (and no lock file can be created there).
+        if self.read_only:
+            return nullcontext()
         with self._lock:
             if self._index_file_lock is None:
                 from filelock import FileLock
