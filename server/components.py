@@ -21,7 +21,7 @@ from .resilience import Resilience, RetryPolicy
 if TYPE_CHECKING:
     from filelock import FileLock
 
-    from memorch.storage.graph import KuzuGraph
+    from memorch.storage.graph_process import GraphProcess
     from memorch.storage.history import SQLiteLedger
     from memorch.storage.vectors import LanceVectorIndex
 
@@ -168,12 +168,13 @@ class Components:
         return self.config.data_dir / "graph.lock"
 
     @property
-    def graph(self) -> KuzuGraph:
+    def graph(self) -> GraphProcess:
         with self._lock:
             if self._graph is None:
-                from memorch.storage.graph import KuzuGraph
+                # Kuzu runs in a child process: on a full disk it can abort the process it runs in.
+                from memorch.storage.graph_process import GraphProcess
 
-                self._graph = KuzuGraph(self.graph_path, self.graph_lock_path, read_only=self.read_only)
+                self._graph = GraphProcess(self.graph_path, self.graph_lock_path, read_only=self.read_only)
             return self._graph
 
     def index_lock(self) -> AbstractContextManager[Any]:
@@ -206,4 +207,6 @@ class Components:
                 self._vectors.close()
             if self._ledger is not None:
                 self._ledger.close()
+            if self._graph is not None:
+                self._graph.close()
             self._ledger = self._embedder = self._vectors = self._graph = None

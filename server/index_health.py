@@ -17,7 +17,11 @@ after owed work was replayed, so the counts of the ledger and the vector index m
 from __future__ import annotations
 
 import logging
+import shutil
+import sqlite3
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
 
 from memorch.storage.base import Scope
 
@@ -98,3 +102,96 @@ def settle(parts: Components, graph_enabled: bool, reindex_rows: list[str]) -> N
     if graph_enabled and not parts.graph_path.exists() and health.ledger:
         log.warning("the graph is missing; rebuilding it from the ledger in the background")
         parts.ledger.mark_all_pending(GRAPH)
+
+
+# -- `memorch doctor`: each probe returns a line for the report or raises a typed error --------
+
+# Below this much free space in the data directory, writes (Kuzu's checkpoints first: it grows
+# its file by megabytes at a time) are likely to fail.
+LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+def _unhealthy(message: str, code: str, suggestion: str, **details: Any) -> StorageError:
+    return StorageError(message, error_code=code, details=details, suggestion=suggestion)
+
+
+def probe_data_dir(parts: Components) -> str:
+    """Writable, with room to write."""
+    d = parts.config.data_dir
+    if parts.read_only:
+        from memorch.storage.readonly import read_only_error
+
+        raise read_only_error("write", d)
+    probe = d / ".memorch-write-test"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+        free = shutil.disk_usage(d).free
+    except OSError as exc:
+        raise _unhealthy(
+            f"cannot write to {d} ({exc.strerror or exc})",
+            "DATA_DIR_UNUSABLE",
+            "free disk space, or set MEMORCH_DATA_DIR to a writable directory",
+        ) from exc
+    if free < LOW_DISK_BYTES:
+        raise _unhealthy(
+            f"only {free // 1024} kB free in {d}; writes will fail (acknowledged ones stay in the ledger)",
+            "DISK_FULL",
+            "free disk space in MEMORCH_DATA_DIR",
+            free_bytes=free,
+        )
+    return f"{d} ({free // (1024 * 1024)} MB free)"
+
+
+def probe_ledger(parts: Components) -> str:
+    counts = parts.ledger.counts()
+    conn = sqlite3.connect(f"file:{quote(str(parts.ledger.path))}?mode=ro", uri=True)
+    try:
+        verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as exc:
+        verdict = str(exc)
+    finally:
+        conn.close()
+    if verdict != "ok":
+        raise _unhealthy(
+            f"the ledger (memorch.db) is damaged: {verdict}",
+            "LEDGER_DAMAGED",
+            "`memorch export FILE` saves what is readable; then " + RECOVERY.split("; ")[0],
+        )
+    return (
+        f"{counts['memories']} memories, {counts['pending_index']} index rows and "
+        f"{counts['pending_inference']} messages awaiting reprocess; integrity ok"
+    )
+
+
+def probe_vectors(parts: Components) -> str:
+    """The vector index against the ledger, without creating or repairing anything."""
+    health = vector_health(parts)
+    if health.ledger_lost_rows:
+        raise ledger_behind_index(health)
+    if health.index is None and parts.vectors_path.exists():
+        parts.vectors.count()  # unreadable: opening it raises the engine's typed error
+    if health.behind:
+        what = "missing" if health.index is None else f"holds {health.index} of {health.ledger} memories"
+        raise _unhealthy(
+            f"the vector index is {what}: searches miss memories until it is rebuilt",
+            "INDEX_BEHIND",
+            "run `memorch reindex` (or any search or write: the next start rebuilds it from the ledger)",
+            ledger_memories=health.ledger,
+            index_rows=health.index,
+        )
+    return f"{health.index or 0} vectors, as many as the ledger's memories"
+
+
+def probe_graph(parts: Components) -> str:
+    if not parts.graph_path.exists():
+        if parts.ledger.counts()["memories"]:
+            raise _unhealthy(
+                "the graph (graph.kuzu) is missing",
+                "GRAPH_MISSING",
+                "run `memorch reindex` (or any search or write: the next start rebuilds it from the ledger)",
+            )
+        return "empty (no memories yet)"
+    counts = parts.graph.counts()
+    return f"{counts['entities']} entities, {counts['relations']} relations"

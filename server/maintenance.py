@@ -14,7 +14,7 @@ from memorch.storage.sql import chunks
 
 from .components import Components
 from .errors import MemoryError, StorageError
-from .index_health import refuse_lost_ledger
+from .index_health import probe_data_dir, probe_graph, probe_ledger, probe_vectors, refuse_lost_ledger
 from .store import GRAPH, GRAPH_BATCH, REPLAY_BATCH, VECTORS, Store
 
 BATCH = 256
@@ -122,40 +122,21 @@ def _timed(name: str, probe: Callable[[], str]) -> Check:
 
 
 def doctor(components: Components) -> list[Check]:
-    """Check each part with a real operation: data directory, ledger, embedder, index, LLM."""
+    """Check each part with a real operation: data directory, ledger, embedder, vector index,
+    graph, LLM. Nothing is created or repaired here (see ``index_health``)."""
     config = components.config
-
-    def data_dir() -> str:
-        probe = config.data_dir / ".memorch-write-test"
-        try:
-            config.data_dir.mkdir(parents=True, exist_ok=True)
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise StorageError(
-                f"cannot write to {config.data_dir}: {exc}", suggestion="set MEMORCH_DATA_DIR to a writable directory"
-            ) from exc
-        return str(config.data_dir)
-
-    def ledger() -> str:
-        counts = components.ledger.counts()
-        return (
-            f"{counts['memories']} memories, {counts['pending_index']} index rows and "
-            f"{counts['pending_inference']} messages awaiting reprocess"
-        )
 
     def embedder() -> str:
         return f"{components.embedder.model_id}, {components.dimension()} dimensions"
 
-    def vectors() -> str:
-        return f"{components.vectors.count()} vectors"
-
     checks = [
-        _timed("data directory", data_dir),
-        _timed("ledger (SQLite)", ledger),
+        _timed("data directory", lambda: probe_data_dir(components)),
+        _timed("ledger (SQLite)", lambda: probe_ledger(components)),
         _timed("embedder", embedder),
-        _timed("vector index (LanceDB)", vectors),
+        _timed("vector index (LanceDB)", lambda: probe_vectors(components)),
     ]
+    if config.graph_enabled:
+        checks.append(_timed("graph (Kuzu)", lambda: probe_graph(components)))
     if config.llm_enabled:
 
         def llm() -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,22 @@ def scope_where(scope: Scope, var: str) -> tuple[str, dict[str, str]]:
 def entity_key(scope: Scope, name: str) -> str:
     raw = json.dumps([*scope.values(), normalize_entity(name)], ensure_ascii=False)
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()
+
+
+@contextmanager
+def held(lock: Any) -> Iterator[None]:
+    """Hold the graph's file lock; a minute's wait is ``GRAPH_LOCKED``."""
+    from filelock import Timeout
+
+    try:
+        with lock:
+            yield
+    except Timeout as exc:
+        raise StorageError(
+            "another memorch process held the graph for over a minute",
+            error_code="GRAPH_LOCKED",
+            suggestion="retry; check for a stuck memorch process",
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -124,20 +140,9 @@ class KuzuGraph:
         """A read-only directory without a graph file: an empty graph (none can be created)."""
         return self.read_only and not self.path.exists()
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> AbstractContextManager[None]:
         """Hold the graph's cross-process lock without opening it (to swap in a rebuilt copy)."""
-        from filelock import Timeout
-
-        try:
-            with self._lock:
-                yield
-        except Timeout as exc:
-            raise StorageError(
-                "another memorch process held the graph for over a minute",
-                error_code="GRAPH_LOCKED",
-                suggestion="retry; check for a stuck memorch process",
-            ) from exc
+        return held(self._lock)
 
     @staticmethod
     def _rows(conn: Any, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:

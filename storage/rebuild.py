@@ -23,7 +23,8 @@ from memorch.errors import StorageError
 
 from .base import MemoryRecord
 from .engine import LANCE_ERRORS, engine_errors
-from .graph import GraphWork, KuzuGraph
+from .graph import GraphWork
+from .graph_process import GraphProcess
 
 log = logging.getLogger("memorch.storage")
 
@@ -127,17 +128,20 @@ def build_graph(path: Path, lock: Path, batches: Iterable[Sequence[GraphWork]]) 
     with _file_errors("clearing an earlier graph rebuild"):
         for suffix in KUZU_SIDECARS:
             remove_path(sibling(staging, suffix))
-    graph = KuzuGraph(staging, sibling(staging, ".lock"))
+    graph = GraphProcess(staging, sibling(staging, ".lock"))  # the engine in a child: see graph_process
     expected = 0
-    for batch in batches:
-        graph.apply(batch)
-        expected += sum(len(w.relations) for w in batch if w.scope is not None)
-    built = graph.counts()["relations"]
+    try:
+        for batch in batches:
+            graph.apply(batch)
+            expected += sum(len(w.relations) for w in batch if w.scope is not None)
+        built = graph.counts()["relations"]
+    finally:
+        graph.close()
     if built != expected:
         for suffix in KUZU_SIDECARS:
             remove_path(sibling(staging, suffix))
         raise _incomplete("graph", built, expected)
-    with KuzuGraph(path, lock).exclusive():
+    with GraphProcess(path, lock).exclusive():
         swap_in(staging, path, KUZU_SIDECARS)
     remove_path(sibling(staging, ".lock"))
     return built
