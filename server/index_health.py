@@ -146,7 +146,10 @@ def probe_data_dir(parts: Components) -> str:
 
 def probe_ledger(parts: Components) -> str:
     counts = parts.ledger.counts()
-    conn = sqlite3.connect(f"file:{quote(str(parts.ledger.path))}?mode=ro", uri=True)
+    # A read-only directory may not allow the shared-memory file WAL readers need; nobody can
+    # write there, so reading the file as immutable is exact.
+    flags = "immutable=1" if parts.read_only else "mode=ro"
+    conn = sqlite3.connect(f"file:{quote(str(parts.ledger.path))}?{flags}", uri=True)
     try:
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.Error as exc:
