@@ -17,6 +17,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -227,12 +229,27 @@ def test_a_graph_engine_abort_is_a_typed_error_and_the_next_call_recovers(tmp_pa
         assert graph.counts() == {"entities": 0, "relations": 0}
         child = graph._child
         assert child is not None
-        os.kill(child.pid, signal.SIGABRT)  # what Kuzu does to itself on a full disk
-        child.wait(timeout=10)
-        with pytest.raises(StorageError) as caught:
-            graph.counts()
-        assert caught.value.error_code == "GRAPH_ERROR"
-        assert caught.value.details["exit_code"] == -signal.SIGABRT
+        # The child aborts while it serves a call, as Kuzu does on a full disk: stopped, asked,
+        # then sent SIGABRT (held until it continues).
+        os.kill(child.pid, signal.SIGSTOP)
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                graph.counts()
+            except StorageError as exc:
+                errors.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        time.sleep(0.3)
+        os.kill(child.pid, signal.SIGABRT)
+        os.kill(child.pid, signal.SIGCONT)
+        caller.join(30)
+        assert len(errors) == 1
+        caught = errors[0]
+        assert isinstance(caught, StorageError) and caught.error_code == "GRAPH_ERROR"
+        assert caught.details["exit_code"] == -signal.SIGABRT
         assert graph.counts() == {"entities": 0, "relations": 0}  # a new child took over
     finally:
         graph.close()
