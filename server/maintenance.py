@@ -30,6 +30,10 @@ def reindex(
     parts = store.parts
     ledger = parts.ledger
     report = progress or (lambda done, total: None)
+    if parts.read_only:
+        from memorch.storage.readonly import read_only_error
+
+        raise read_only_error("rebuild the indexes", store.config.data_dir)
     with store.locked():  # not ``writing``: its replay and health check are what this replaces
         if not force:
             refuse_lost_ledger(parts)

@@ -111,6 +111,7 @@ def test_a_read_only_data_directory_serves_every_read_and_refuses_writes(tmp_pat
             lambda: memory.add("a new fact", user_id="alice", infer=False),
             lambda: memory.update(one, "changed"),
             lambda: memory.delete(one),
+            memory.reindex,
         ):
             with pytest.raises(StorageError) as caught:
                 write()
