@@ -151,13 +151,14 @@ class AdminMixin:
             self.background.kick()
 
     async def reindex(
-        self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None
+        self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None, force: bool = False
     ) -> dict[str, Any]:
-        """Rebuild the indexes from the ledger (``re_embed`` recomputes every embedding)."""
+        """Rebuild the indexes from the ledger (``re_embed`` recomputes every embedding); ``force``
+        rebuilds even from a ledger holding fewer memories than the index (see ``index_health``)."""
         from .maintenance import reindex
 
         async with self.graph_sync.lock:
-            return await self.write(reindex, self.store, re_embed, progress)
+            return await self.write(reindex, self.store, re_embed, progress, force)
 
     async def close(self) -> None:
         """Finish queued graph work (kept for the next start if that fails), then close.

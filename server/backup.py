@@ -125,7 +125,7 @@ async def restore(config: MemoryConfig, src: Path, force: bool = False) -> dict[
     result = restore_ledger(config, src, force)
     memory = AsyncMemory(config)
     try:
-        result["reindex"] = await memory.reindex()
+        result["reindex"] = await memory.reindex(force=True)  # the restored ledger replaces what the index held
     finally:
         await memory.close()
     return result

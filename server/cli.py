@@ -71,9 +71,11 @@ def _main(
 @contextmanager
 def _memory() -> Iterator[Any]:
     """A Memory for one command, on a data directory that exists (failures: ``cli_errors``)."""
-    config = MemoryConfig()
-    config.prepare_data_dir()
+    from .components import usable_data_dir
     from .sync import Memory
+
+    config = MemoryConfig()
+    usable_data_dir(config)  # a read-only one with a ledger is fine for reads
 
     with Memory(config) as memory:
         yield memory
@@ -271,7 +273,9 @@ def stats(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def reindex(
-    re_embed: Annotated[bool, typer.Option("--re-embed", help="Recompute embeddings")] = False, as_json: JsonOpt = False
+    re_embed: Annotated[bool, typer.Option("--re-embed", help="Recompute embeddings")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even from a ledger smaller than the index")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Rebuild the search index from the SQLite ledger (no model calls unless --re-embed)."""
     from rich.progress import Progress
@@ -279,7 +283,7 @@ def reindex(
     with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("reindexing", total=None)
         result = m.reindex(
-            re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total), force=force
         )
     _emit(result, as_json, lambda r: out.print(f"reindexed {plural(r['memories'], 'memory', 'memories')}"))
 

@@ -8,7 +8,10 @@ which the ledger remembers from the first embedding ever made.
 
 from __future__ import annotations
 
+import os
 import threading
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .config import MemoryConfig
@@ -18,7 +21,7 @@ from .resilience import Resilience, RetryPolicy
 if TYPE_CHECKING:
     from filelock import FileLock
 
-    from memorch.storage.graph import KuzuGraph
+    from memorch.storage.graph_process import GraphProcess
     from memorch.storage.history import SQLiteLedger
     from memorch.storage.vectors import LanceVectorIndex
 
@@ -27,6 +30,15 @@ if TYPE_CHECKING:
 
 META_EMBED_MODEL = "embedding_model"
 META_EMBED_DIM = "embedding_dim"
+
+
+def usable_data_dir(config: MemoryConfig) -> None:
+    """``prepare_data_dir``, except that an existing read-only directory holding a ledger is
+    accepted: reads work there, and writes raise ``READ_ONLY`` (see ``Components.read_only``)."""
+    d = config.data_dir
+    if (d / "memorch.db").is_file() and not os.access(d, os.W_OK | os.X_OK):
+        return
+    config.prepare_data_dir()
 
 
 class Components:
@@ -41,6 +53,7 @@ class Components:
         self._graph: Any = None
         self._llm: LLMClient | None = None
         self._index_file_lock: FileLock | None = None
+        self._read_only: bool | None = None
         self.resilience = Resilience(
             RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
             config.circuit_failure_threshold,
@@ -48,12 +61,26 @@ class Components:
         )
 
     @property
+    def read_only(self) -> bool:
+        """Whether the data directory exists but cannot be written (a read-only mount, no write
+        permission): then reads work and writes raise ``READ_ONLY`` (``storage.readonly``)."""
+        if self._read_only is None:
+            d = self.config.data_dir
+            self._read_only = d.is_dir() and not os.access(d, os.W_OK | os.X_OK)
+        return self._read_only
+
+    @property
     def ledger(self) -> SQLiteLedger:
         with self._lock:
             if self._ledger is None:
-                from memorch.storage.history import SQLiteLedger
+                if self.read_only:
+                    from memorch.storage.readonly import ReadOnlyLedger
 
-                self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
+                    self._ledger = ReadOnlyLedger(self.config.data_dir / "memorch.db")
+                else:
+                    from memorch.storage.history import SQLiteLedger
+
+                    self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
             return self._ledger
 
     @property
@@ -91,7 +118,7 @@ class Components:
 
                 dimension = self.dimension()
                 with self.index_lock():  # two processes may create the table and its indexes at once
-                    self._vectors = LanceVectorIndex(self.config.data_dir / "lance", dimension)
+                    self._vectors = LanceVectorIndex(self.vectors_path, dimension)
             return self._vectors
 
     def dimension(self) -> int:
@@ -120,30 +147,43 @@ class Components:
             self.ledger.set_meta(META_EMBED_MODEL, self.embedder.model_id)
             self.ledger.set_meta(META_EMBED_DIM, str(int(self.embedder.embed(["dimension probe"]).shape[1])))
 
-    def drop_vectors(self) -> None:
-        """Remove the vector index from disk without opening it (``reindex`` rebuilds it)."""
-        from memorch.storage.vectors import drop_index
-
-        with self._lock, self.index_lock():
+    def release_vectors(self) -> None:
+        """Close this process's handle on the vector index (before a rebuilt one is swapped in);
+        the next use opens whatever is then on disk."""
+        with self._lock:
             if self._vectors is not None:
                 self._vectors.close()
                 self._vectors = None
-            drop_index(self.config.data_dir / "lance")
 
     @property
-    def graph(self) -> KuzuGraph:
+    def vectors_path(self) -> Path:
+        return self.config.data_dir / "lance"
+
+    @property
+    def graph_path(self) -> Path:
+        return self.config.data_dir / "graph.kuzu"
+
+    @property
+    def graph_lock_path(self) -> Path:
+        return self.config.data_dir / "graph.lock"
+
+    @property
+    def graph(self) -> GraphProcess:
         with self._lock:
             if self._graph is None:
-                from memorch.storage.graph import KuzuGraph
+                # Kuzu runs in a child process: on a full disk it can abort the process it runs in.
+                from memorch.storage.graph_process import GraphProcess
 
-                d = self.config.data_dir
-                self._graph = KuzuGraph(d / "graph.kuzu", d / "graph.lock")
+                self._graph = GraphProcess(self.graph_path, self.graph_lock_path, read_only=self.read_only)
             return self._graph
 
-    def index_lock(self) -> FileLock:
+    def index_lock(self) -> AbstractContextManager[Any]:
         # Two processes on one data directory take turns writing the derived indexes. One
         # instance per process: it is reentrant in a thread, while separate instances on the
-        # same file would block each other.
+        # same file would block each other. A read-only directory has no writers to wait for
+        # (and no lock file can be created there).
+        if self.read_only:
+            return nullcontext()
         with self._lock:
             if self._index_file_lock is None:
                 from filelock import FileLock
@@ -167,4 +207,6 @@ class Components:
                 self._vectors.close()
             if self._ledger is not None:
                 self._ledger.close()
+            if self._graph is not None:
+                self._graph.close()
             self._ledger = self._embedder = self._vectors = self._graph = None

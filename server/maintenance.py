@@ -3,50 +3,105 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
 from memorch.storage.base import Scope
+from memorch.storage.sql import chunks
 
 from .components import Components
 from .errors import MemoryError, StorageError
-from .store import REPLAY_BATCH, Store
+from .index_health import probe_data_dir, probe_graph, probe_ledger, probe_vectors, refuse_lost_ledger
+from .store import GRAPH, GRAPH_BATCH, REPLAY_BATCH, VECTORS, Store
 
 BATCH = 256
 
 
-def reindex(store: Store, re_embed: bool, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
-    """Rebuild the vector index from SQLite; with ``re_embed`` recompute embeddings first. The
-    old index is dropped without being opened, so a damaged one (a broken manifest) is repaired too."""
+def reindex(
+    store: Store, re_embed: bool, progress: Callable[[int, int], None] | None, force: bool = False
+) -> dict[str, Any]:
+    """Rebuild the vector index and the graph from SQLite (``storage.rebuild``: each is built
+    beside the live copy and swapped in when complete, so a failure keeps the old one); with
+    ``re_embed`` recompute embeddings first. Refuses (``LEDGER_BEHIND_INDEX``) when the index
+    holds more memories than the ledger, unless ``force``."""
     parts = store.parts
     ledger = parts.ledger
-    with store.locked():  # not ``writing``: replaying into the damaged index is what fails
+    report = progress or (lambda done, total: None)
+    if parts.read_only:
+        from memorch.storage.readonly import read_only_error
+
+        raise read_only_error("rebuild the indexes", store.config.data_dir)
+    with store.locked():  # not ``writing``: its replay and health check are what this replaces
+        if not force:
+            refuse_lost_ledger(parts)
         ids = ledger.ids(Scope())
+        total = len(ids) * (2 if re_embed else 1)
         if re_embed:
             for start in range(0, len(ids), BATCH):
                 records = ledger.get_many(ids[start : start + BATCH])
                 vectors = parts.embedder.embed([r.memory for r in records])
                 ledger.set_embeddings({r.id: v for r, v in zip(records, vectors, strict=True)})
-                if progress:
-                    progress(min(start + BATCH, len(ids)), len(ids) * 2)
+                report(min(start + BATCH, len(ids)), total)
             parts.forget_embedding_model()
-        parts.drop_vectors()
-        if store.config.graph_enabled:
-            parts.graph.wipe()
-        for target in store.index_targets():
-            ledger.mark_all_pending(target)
         done = len(ids) if re_embed else 0
-        total = len(ids) * (2 if re_embed else 1)
-        for start in range(0, len(ids), REPLAY_BATCH):
-            store.sync_vectors(ids[start : start + REPLAY_BATCH])
-            store.drain_graph()
-            if progress:
-                progress(done + min(start + REPLAY_BATCH, len(ids)), total)
-        store.mark_ready()
+        failures: dict[str, StorageError] = {}
+        try:
+            _rebuild_vectors(store, ids, lambda n: report(done + n, total))
+        except StorageError as exc:
+            failures["vector index"] = exc
+        if store.config.graph_enabled:
+            try:
+                _rebuild_graph(store, ids)
+            except StorageError as exc:
+                failures["graph"] = exc
+        if not failures:
+            store.mark_ready()
+    if failures:
+        raise _partial(failures)
     return {"memories": len(ids), "re_embedded": re_embed}
+
+
+def _rebuild_vectors(store: Store, ids: list[str], progress: Callable[[int], None]) -> None:
+    from memorch.storage.rebuild import build_vectors
+
+    parts, ledger = store.parts, store.parts.ledger
+    tokens = ledger.outbox_tokens(VECTORS, ledger.pending(VECTORS))  # read before the state it covers
+    batches = (ledger.get_many(batch) for batch in chunks(ids, REPLAY_BATCH))
+    dimension = parts.dimension()
+    parts.release_vectors()  # this process's handle must not outlive the copy it points at
+    build_vectors(parts.vectors_path, dimension, batches, len(ids), progress)
+    ledger.clear_pending(VECTORS, tokens)
+
+
+def _rebuild_graph(store: Store, ids: list[str]) -> None:
+    from memorch.storage.graph import GraphWork
+    from memorch.storage.rebuild import build_graph
+
+    parts, ledger = store.parts, store.parts.ledger
+    tokens = ledger.outbox_tokens(GRAPH, ledger.pending(GRAPH))
+
+    def batches() -> Iterator[list[GraphWork]]:
+        for batch in chunks(ids, GRAPH_BATCH):
+            relations = ledger.relations_for(batch)
+            records = [r for r in ledger.get_many(batch) if relations.get(r.id)]
+            yield [GraphWork(r.id, r.scope, relations[r.id], r.updated_at) for r in records]
+
+    build_graph(parts.graph_path, parts.graph_lock_path, batches())
+    ledger.clear_pending(GRAPH, tokens)
+
+
+def _partial(failures: dict[str, StorageError]) -> StorageError:
+    """One error for what could not be rebuilt; each failed index kept its previous copy."""
+    reasons = "; ".join(f"{what}: {exc.message}" for what, exc in failures.items())
+    return StorageError(
+        f"reindex could not rebuild the {' or the '.join(failures)} ({reasons}); each kept its previous copy",
+        error_code="REINDEX_FAILED",
+        details={what: exc.error_code for what, exc in failures.items()},
+        suggestion=next(iter(failures.values())).suggestion,
+    )
 
 
 class _Ping(BaseModel):
@@ -71,40 +126,21 @@ def _timed(name: str, probe: Callable[[], str]) -> Check:
 
 
 def doctor(components: Components) -> list[Check]:
-    """Check each part with a real operation: data directory, ledger, embedder, index, LLM."""
+    """Check each part with a real operation: data directory, ledger, embedder, vector index,
+    graph, LLM. Nothing is created or repaired here (see ``index_health``)."""
     config = components.config
-
-    def data_dir() -> str:
-        probe = config.data_dir / ".memorch-write-test"
-        try:
-            config.data_dir.mkdir(parents=True, exist_ok=True)
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise StorageError(
-                f"cannot write to {config.data_dir}: {exc}", suggestion="set MEMORCH_DATA_DIR to a writable directory"
-            ) from exc
-        return str(config.data_dir)
-
-    def ledger() -> str:
-        counts = components.ledger.counts()
-        return (
-            f"{counts['memories']} memories, {counts['pending_index']} index rows and "
-            f"{counts['pending_inference']} messages awaiting reprocess"
-        )
 
     def embedder() -> str:
         return f"{components.embedder.model_id}, {components.dimension()} dimensions"
 
-    def vectors() -> str:
-        return f"{components.vectors.count()} vectors"
-
     checks = [
-        _timed("data directory", data_dir),
-        _timed("ledger (SQLite)", ledger),
+        _timed("data directory", lambda: probe_data_dir(components)),
+        _timed("ledger (SQLite)", lambda: probe_ledger(components)),
         _timed("embedder", embedder),
-        _timed("vector index (LanceDB)", vectors),
+        _timed("vector index (LanceDB)", lambda: probe_vectors(components)),
     ]
+    if config.graph_enabled:
+        checks.append(_timed("graph (Kuzu)", lambda: probe_graph(components)))
     if config.llm_enabled:
 
         def llm() -> str:

@@ -18,6 +18,7 @@ with MiniLM and 0.510 for mem0; the import rate is bounded by the store instead 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,10 @@ class TokenTable:
             return
         from filelock import FileLock
 
+        if directory.is_dir() and not os.access(directory, os.W_OK):  # a read-only data directory
+            self.vectors = _read_array(directory / "vectors.npy", (vocab, dim), np.float32)
+            self.done = _read_array(directory / "done.npy", (vocab,), np.bool_)
+            return  # tokens learned now stay in memory
         directory.mkdir(parents=True, exist_ok=True)
         with FileLock(str(directory / "open.lock"), timeout=60):
             self.vectors = _open_array(directory / "vectors.npy", (vocab, dim), np.float32)
@@ -69,6 +74,17 @@ def _open_array(path: Path, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         except (OSError, ValueError):
             pass  # unreadable or from another model: start again (it is only a cache)
     return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+
+def _read_array(path: Path, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A copy in memory of a table that cannot be written (zeros: nothing learned yet)."""
+    try:
+        array = np.load(path)
+        if array.shape == shape and array.dtype == dtype:
+            return array
+    except (OSError, ValueError):
+        pass
+    return np.zeros(shape, dtype)
 
 
 def _flush(array: np.ndarray) -> None:

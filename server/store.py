@@ -71,17 +71,34 @@ class Store:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
+        if self.parts.read_only:
+            from memorch.storage.readonly import read_only_error
+
+            raise read_only_error("change memories", self.config.data_dir)
         with self.locked():
             self.ready()
             yield
 
     def ready(self) -> None:
-        """Finish vector-index work a crash (or a failed index write) left owed; idempotent."""
+        """Finish vector-index work a crash (or a failed index write) left owed, then check that
+        the indexes are in step with the ledger (``index_health``); idempotent."""
         if self._replayed:
+            return
+        from .index_health import settle
+
+        if self.parts.read_only:  # nothing can be replayed or repaired; only a lost ledger is reported
+            from .index_health import refuse_lost_ledger
+
+            refuse_lost_ledger(self.parts)
+            self._replayed = True
             return
         with self._lock, self.parts.index_lock():
             if not self._replayed:
                 for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
+                    self.sync_vectors(batch)
+                missing: list[str] = []
+                settle(self.parts, self.config.graph_enabled, missing)
+                for batch in chunks(missing, REPLAY_BATCH):
                     self.sync_vectors(batch)
                 self._replayed = True
 
@@ -151,7 +168,7 @@ class Store:
 
     def drain_graph(self) -> int:
         """Apply all graph work the ledger owes, in batches (one Kuzu open per batch)."""
-        if not self.config.graph_enabled:
+        if not self.config.graph_enabled or self.parts.read_only:
             return 0
         pending = self.parts.ledger.pending(GRAPH)
         for batch in chunks(pending, GRAPH_BATCH):

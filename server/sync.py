@@ -273,8 +273,8 @@ class Memory:
     def flush_inference(self) -> dict[str, Any]:
         return self.run_sync(self.async_memory.flush_inference())
 
-    def reindex(self, *, re_embed: bool = False, progress: Progress = None) -> dict[str, Any]:
-        return self.run_sync(self.async_memory.reindex(re_embed=re_embed, progress=progress))
+    def reindex(self, *, re_embed: bool = False, progress: Progress = None, force: bool = False) -> dict[str, Any]:
+        return self.run_sync(self.async_memory.reindex(re_embed=re_embed, progress=progress, force=force))
 
     # -- lifetime ---------------------------------------------------------------------------
 

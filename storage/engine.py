@@ -20,6 +20,10 @@ import pyarrow as pa
 from memorch.errors import StorageError
 
 log = logging.getLogger("memorch.storage")
+# A library's warnings (each carries a traceback for the server log) must not reach a CLI's
+# stderr through Python's last-resort handler when the application configured no logging:
+# `memorch stats` on a full disk printed engine tracebacks above its one-line error.
+logging.getLogger("memorch").addHandler(logging.NullHandler())
 
 # What each engine raises when it fails. LanceDB (Rust through pyo3) raises RuntimeError for
 # most I/O and format errors, OSError / ValueError for some, and pyarrow's own ArrowException

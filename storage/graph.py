@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,22 @@ def entity_key(scope: Scope, name: str) -> str:
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()
 
 
+@contextmanager
+def held(lock: Any) -> Iterator[None]:
+    """Hold the graph's file lock; a minute's wait is ``GRAPH_LOCKED``."""
+    from filelock import Timeout
+
+    try:
+        with lock:
+            yield
+    except Timeout as exc:
+        raise StorageError(
+            "another memorch process held the graph for over a minute",
+            error_code="GRAPH_LOCKED",
+            suggestion="retry; check for a stuck memorch process",
+        ) from exc
+
+
 @dataclass(frozen=True)
 class GraphWork:
     """Make the graph hold exactly ``relations`` for ``memory_id`` (none: remove it)."""
@@ -74,15 +90,19 @@ class GraphWork:
 class KuzuGraph:
     """``GraphIndex`` on an embedded Kuzu database shared safely between processes."""
 
-    def __init__(self, path: Path, lock_path: Path) -> None:
+    def __init__(self, path: Path, lock_path: Path, read_only: bool = False) -> None:
+        """``read_only``: the data directory cannot be written, so no process can write the
+        graph either: it is opened read-only, without the lock file (which cannot be created)."""
         import kuzu  # noqa: F401 - fail at construction, not mid-operation, if it is missing
         from filelock import FileLock
 
         self.path = path
-        with engine_errors("creating the graph's directory", KUZU_ERRORS, error_code="GRAPH_ERROR", suggestion=REPAIR):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(lock_path), timeout=LOCK_TIMEOUT_S)
-        self._schema_ready = False
+        self.read_only = read_only
+        if not read_only:
+            with engine_errors("creating the graph's directory", KUZU_ERRORS, error_code="GRAPH_ERROR"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock: Any = nullcontext() if read_only else FileLock(str(lock_path), timeout=LOCK_TIMEOUT_S)
+        self._schema_ready = read_only
 
     @contextmanager
     def _session(self) -> Iterator[Any]:
@@ -91,7 +111,7 @@ class KuzuGraph:
 
         try:
             with self._lock:
-                db = kuzu.Database(str(self.path), buffer_pool_size=BUFFER_POOL_BYTES)
+                db = kuzu.Database(str(self.path), buffer_pool_size=BUFFER_POOL_BYTES, read_only=self.read_only)
                 try:
                     conn = kuzu.Connection(db)
                     if not self._schema_ready:
@@ -115,6 +135,14 @@ class KuzuGraph:
                 error_code="GRAPH_ERROR",
                 suggestion=REPAIR,
             ) from exc
+
+    def _absent(self) -> bool:
+        """A read-only directory without a graph file: an empty graph (none can be created)."""
+        return self.read_only and not self.path.exists()
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Hold the graph's cross-process lock without opening it (to swap in a rebuilt copy)."""
+        return held(self._lock)
 
     @staticmethod
     def _rows(conn: Any, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
@@ -220,7 +248,7 @@ class KuzuGraph:
         """Relations touching the named entities, or produced by the given memories, in scope.
         Both ends of a relation share its memory's scope, so checking one end is enough."""
         norms = list(dict.fromkeys(normalize_entity(n) for n in names))
-        if not norms and not memory_ids:
+        if (not norms and not memory_ids) or self._absent():
             return []
         where, params = scope_where(scope, "a")
         with self._session() as conn:
@@ -235,6 +263,8 @@ class KuzuGraph:
     def neighbourhood(self, scope: Scope, name: str, hops: int = 2, limit: int = 100) -> list[dict[str, Any]]:
         """Relations within ``hops`` of an entity (for ``memorch graph``)."""
         hops = max(1, min(hops, MAX_HOPS))
+        if self._absent():
+            return []
         where, params = scope_where(scope, "s")
         with self._session() as conn:
             # Under the scope rule one name may be several entities (one per agent or run).
@@ -273,6 +303,8 @@ class KuzuGraph:
         return sorted(tuple(r) for r in rows)  # type: ignore[misc]
 
     def counts(self) -> dict[str, int]:
+        if self._absent():
+            return {"entities": 0, "relations": 0}
         with self._session() as conn:
             entities = self._rows(conn, "MATCH (e:Entity) RETURN count(e)")[0][0]
             relations = self._rows(conn, "MATCH ()-[r:RELATES]->() RETURN count(r)")[0][0]

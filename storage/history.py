@@ -68,11 +68,14 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
     def _error(self, action: str, exc: BaseException) -> StorageError:
         # The path and the engine's own words go to the log; the client gets a path-free reason.
         log.warning("the SQLite ledger could not %s (%s)", action, self.path, exc_info=True)
+        damaged = type(exc) is sqlite3.DatabaseError  # "malformed", "not a database": the file, not the disk
         return StorageError(
             f"the SQLite ledger could not {action} ({reason(exc)})",
             error_code="LEDGER_ERROR",
-            suggestion="check that the data directory (MEMORCH_DATA_DIR) is writable and not full; "
-            "run `memorch doctor`",
+            suggestion="the ledger file is damaged: restore it with `memorch restore-backup DIR` (from `memorch "
+            "backup`); run `memorch doctor`"
+            if damaged
+            else "check that the data directory (MEMORCH_DATA_DIR) is writable and not full; run `memorch doctor`",
         )
 
     @contextmanager

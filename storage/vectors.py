@@ -204,6 +204,12 @@ class LanceVectorIndex:
                 self._table.add(self._rows(records))
             self._after_write(len(records))
 
+    def append(self, records: Sequence[MemoryRecord]) -> None:
+        """Add rows whose ids the table does not hold (a rebuild into a new table)."""
+        if records:
+            with self._lock, _write_errors("append"):
+                self._table.add(self._rows(records))
+
     def _present(self, ids: Sequence[str]) -> list[str]:
         found: list[str] = []
         for chunk in chunks(ids, ID_CHUNK):
@@ -389,13 +395,3 @@ class LanceVectorIndex:
             self._db.drop_table(TABLE)
             self._planner.forget()
             self._table = self._open_or_create()
-
-
-def drop_index(uri: str | Path) -> None:
-    """Remove the index table (used before re-embedding with a model of another dimension)."""
-    import lancedb
-
-    with _write_errors("index removal"):
-        db = lancedb.connect(str(uri))
-        if TABLE in db.list_tables().tables:
-            db.drop_table(TABLE)

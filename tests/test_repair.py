@@ -1,0 +1,174 @@
+"""Repair never destroys the last good copy (issue 14, part 6).
+
+Each test damages a real data directory the way a user's could be damaged (a corrupt or deleted
+graph, a deleted or broken LanceDB directory, a truncated ledger) and checks that every memory
+is still found afterwards, or that memorch refuses with a typed error naming the way back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from memorch import Memory, MemoryConfig, StorageError
+from memorch.backup import backup, restore_ledger
+from memorch.storage import rebuild
+from memorch.storage.history import SQLiteLedger
+from memorch.storage.rebuild import stored_row_count
+from memorch.storage.vectors import TABLE, LanceVectorIndex
+
+N = 30
+STAMP = "2026-11-25T10:00:00+00:00"
+
+
+def _config(path: Path, graph: str = "on") -> MemoryConfig:
+    return MemoryConfig(data_dir=path, graph=graph, embedder="static", graph_flush_delay=0)
+
+
+def _items(n: int = N) -> list[dict[str, object]]:
+    """Export-format items: each memory carries one relation, so the graph has something."""
+    items = []
+    for i in range(n):
+        text = f"fact {i}: person{i} keeps llamas on the hill number {i}"
+        items.append(
+            {
+                "id": str(uuid.uuid4()),
+                "memory": text,
+                "user_id": "alice",
+                "created_at": STAMP,
+                "updated_at": STAMP,
+                "relations": [{"source": f"person{i}", "relationship": "keeps", "destination": f"llama{i % 5}"}],
+                "history": [{"id": str(uuid.uuid4()), "event": "ADD", "new_memory": text, "created_at": STAMP}],
+            }
+        )
+    return items
+
+
+def _seed(config: MemoryConfig, n: int = N) -> None:
+    with Memory(config) as memory:
+        memory.import_memories(_items(n))
+        memory.flush_graph()
+
+
+def _found(memory: Memory) -> int:
+    return len(memory.search("llamas on the hill", user_id="alice", limit=100, threshold=0)["results"])
+
+
+def test_reindex_with_a_corrupt_graph_rebuilds_it_and_keeps_search(tmp_path: Path) -> None:
+    config = _config(tmp_path / "data")
+    _seed(config)
+    graph = config.data_dir / "graph.kuzu"
+    graph.write_bytes(b"\xff" * 4096 + graph.read_bytes()[4096:])  # a broken header
+    with Memory(config) as memory:
+        assert memory.reindex()["memories"] == N
+        assert _found(memory) == N
+        assert memory.stats()["relations"] == N
+    assert not list(config.data_dir.glob("*.rebuild*")) and not list(config.data_dir.glob("*.old"))
+
+
+def test_a_failing_graph_rebuild_keeps_the_old_graph_and_the_new_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tmp_path / "data")
+    _seed(config)
+
+    def no_space(self: object, work: object) -> None:
+        raise StorageError("the Kuzu graph failed (No space left on device)", error_code="GRAPH_ERROR")
+
+    monkeypatch.setattr(rebuild.GraphProcess, "apply", no_space, raising=False)
+    with Memory(config) as memory:
+        with pytest.raises(StorageError) as caught:
+            memory.reindex()
+        assert caught.value.error_code == "REINDEX_FAILED"
+        assert "graph" in caught.value.message and "kept its previous copy" in caught.value.message
+        assert _found(memory) == N  # the vector index was rebuilt regardless
+        stats = memory.stats()
+        assert stats["relations"] == N and stats["pending_index"] == 0  # the old graph answers
+
+
+def test_an_incomplete_vector_rebuild_is_not_swapped_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _config(tmp_path / "data", graph="off")
+    _seed(config)
+    original = LanceVectorIndex.append
+
+    def drops_one(self: LanceVectorIndex, records: list[object]) -> None:
+        original(self, records[:-1])  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LanceVectorIndex, "append", drops_one)
+    with Memory(config) as memory:
+        with pytest.raises(StorageError) as caught:
+            memory.reindex()
+        assert caught.value.details == {"vector index": "REBUILD_INCOMPLETE"}
+        assert _found(memory) == N
+    assert not (config.data_dir / "lance.rebuild").exists()
+
+
+def test_a_deleted_vector_index_is_reported_then_rebuilt_on_open(tmp_path: Path) -> None:
+    config = _config(tmp_path / "data", graph="off")
+    _seed(config)
+    shutil.rmtree(config.data_dir / "lance")
+    with Memory(config) as memory:
+        checks = {c["name"]: c for c in memory.doctor()}
+        assert not checks["vector index (LanceDB)"]["ok"]
+        assert "INDEX_BEHIND" in checks["vector index (LanceDB)"]["detail"]
+        assert _found(memory) == N  # the first search rebuilt it from the ledger (no model call)
+        checks = {c["name"]: c for c in memory.doctor()}
+        assert checks["vector index (LanceDB)"]["ok"]
+
+
+def test_a_broken_lance_manifest_is_repaired_by_reindex(tmp_path: Path) -> None:
+    config = _config(tmp_path / "data", graph="off")
+    _seed(config)
+    for manifest in (config.data_dir / "lance").glob("*/_versions/*"):
+        manifest.write_text("garbage")
+    with Memory(config) as memory:
+        with pytest.raises(StorageError):
+            memory.search("llamas", user_id="alice")
+        assert not {c["name"]: c for c in memory.doctor()}["vector index (LanceDB)"]["ok"]
+        assert memory.reindex()["memories"] == N
+        assert _found(memory) == N
+
+
+def test_a_deleted_graph_is_rebuilt_from_the_ledger(tmp_path: Path) -> None:
+    config = _config(tmp_path / "data")
+    _seed(config)
+    (config.data_dir / "graph.kuzu").unlink()
+    with Memory(config) as memory:
+        assert not {c["name"]: c for c in memory.doctor()}["graph (Kuzu)"]["ok"]
+        assert _found(memory) == N  # opening queued the graph again
+        assert memory.stats()["relations"] == N
+
+
+def test_a_truncated_ledger_is_refused_and_restored_from_a_backup(tmp_path: Path) -> None:
+    config = _config(tmp_path / "data", graph="off")
+    _seed(config)
+    ledger = SQLiteLedger(config.data_dir / "memorch.db")
+    backup(ledger, tmp_path / "snap")
+    ledger.close()
+    (config.data_dir / "memorch.db").write_bytes(b"")
+    with Memory(config) as memory:
+        for attempt in (lambda: memory.search("llamas", user_id="alice"), memory.stats, memory.reindex):
+            with pytest.raises(StorageError) as caught:
+                attempt()
+            assert caught.value.error_code == "LEDGER_BEHIND_INDEX"
+            assert "restore-backup" in (caught.value.suggestion or "")
+            assert caught.value.details == {"ledger_memories": 0, "index_rows": N}
+    assert stored_row_count(config.data_dir / "lance", TABLE) == N  # the last copy is still there
+    restore_ledger(config, tmp_path / "snap", force=True)
+    with Memory(config) as memory:
+        assert memory.reindex()["memories"] == N
+        assert _found(memory) == N
+
+
+def test_reindex_force_accepts_a_smaller_ledger(tmp_path: Path) -> None:
+    config = _config(tmp_path / "data", graph="off")
+    _seed(config)
+    (config.data_dir / "memorch.db").write_bytes(b"")
+    with Memory(config) as memory:
+        assert memory.reindex(force=True)["memories"] == 0
+        assert _found(memory) == 0
+        memory.add("a fresh start", user_id="alice", infer=False)
+    assert stored_row_count(config.data_dir / "lance", TABLE) == 1
