@@ -284,3 +284,79 @@ def test_crash_point(point: Point, outcomes: dict[str, Any]) -> None:
             f"the kill landed in {acks.in_flight and acks.in_flight['begin']}, not {point.in_flight}"
         )
     check(json.loads(case.state_path.read_text()), acks)
+
+
+# -- the judge itself: a damaged store must not pass --------------------------------------------
+
+
+def _acks(tmp_path: Path, *lines: dict[str, Any]) -> Any:
+    path = tmp_path / "acks.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return read_acks(path)
+
+
+def _row(memory_id: str, text: str, relations: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    event = {"event": "ADD", "new_memory": text, "is_deleted": False}
+    return {
+        "id": memory_id,
+        "memory": text,
+        "user_id": "u",
+        "agent_id": None,
+        "run_id": None,
+        "relations": relations or [],
+        "history": [event],
+    }
+
+
+def _settled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A state in which the indexes equal the ledger (as ``crash_state.collect`` would report)."""
+    from .crash_check import _relations
+
+    live = {r["id"]: r for r in rows}
+    return {
+        "rows": rows,
+        "vector_ids": sorted(live),
+        "vector_rows": len(live),
+        "pending": {"vectors": [], "graph": []},
+        "graph": _relations(live),
+        "search": {i: [i] for i in live},
+    }
+
+
+TWO_ADDS = (
+    {"begin": "add", "n": 1, "expect": [{"create": [["a", "u"]]}]},
+    {"done": "add", "n": 1, "result": {"results": [{"id": "m1", "memory": "a", "event": "ADD"}]}},
+    {"begin": "add", "n": 2, "expect": [{"create": [["b", "u"], ["c", "u"]]}]},
+)
+
+
+def test_the_judge_accepts_a_settled_store(tmp_path: Path) -> None:
+    acks = _acks(tmp_path, *TWO_ADDS)
+    assert check(_settled([_row("m1", "a")]), acks) == 0
+    assert check(_settled([_row("m1", "a"), _row("m2", "b"), _row("m3", "c")]), acks) == 1
+
+
+def test_the_judge_rejects_a_half_present_write(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="matches no allowed state"):
+        check(_settled([_row("m1", "a"), _row("m2", "b")]), _acks(tmp_path, *TWO_ADDS))
+
+
+def test_the_judge_rejects_a_lost_acknowledged_write(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="acknowledged memory m1"):
+        check(_settled([]), _acks(tmp_path, *TWO_ADDS))
+
+
+def test_the_judge_rejects_orphans_and_stale_edges(tmp_path: Path) -> None:
+    acks = _acks(tmp_path, *TWO_ADDS)
+    orphan = _settled([_row("m1", "a")])
+    orphan["vector_ids"].append("gone")
+    with pytest.raises(AssertionError, match="orphans"):
+        check(orphan, acks)
+    stale = _settled([_row("m1", "a")])
+    stale["graph"] = _settled([_row("m1", "a", [{"source": "A", "relationship": "r", "destination": "B"}])])["graph"]
+    with pytest.raises(AssertionError, match="graph relates differ"):
+        check(stale, acks)
+    unsearchable = _settled([_row("m1", "a")])
+    unsearchable["search"]["m1"] = []
+    with pytest.raises(AssertionError, match="not found by searching"):
+        check(unsearchable, acks)
