@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 WATCH_POLL_S = 0.0002  # how often a "during" watcher looks for the write it waits for
+CHILD_TIMEOUT_S = 240.0  # a victim or restart still running by then has hung (reported as such)
 
 
 @dataclass(frozen=True)
@@ -195,20 +196,33 @@ def run_restart(case: Case) -> None:
     os._exit(0)
 
 
+def _wait(pid: int, timeout_s: float) -> int | str:
+    """The child's exit code (negative: the signal that ended it), or "hung" (then killed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return "hung"
+        time.sleep(0.01)
+
+
+def _fork(target: Any, case: Case) -> int:
+    pid = os.fork()
+    if pid == 0:
+        target(case)  # never returns: each ends with os._exit
+    return pid
+
+
 def run_case(case: Case, template: Path) -> dict[str, Any]:
     started = time.monotonic()
     shutil.copytree(template, case.data_dir)
-    pid = os.fork()
-    if pid == 0:
-        run_victim(case)
-    _, status = os.waitpid(pid, 0)
-    victim = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    victim = _wait(_fork(run_victim, case), CHILD_TIMEOUT_S)
     killed = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        run_restart(case)
-    _, status = os.waitpid(pid, 0)
-    restart = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    restart = _wait(_fork(run_restart, case), CHILD_TIMEOUT_S)
     return {
         "id": case.id,
         "victim": victim,
@@ -236,7 +250,6 @@ FIRST_CALL_MODULES = (
 def preload() -> None:
     """Import what every victim and restart needs, once, before any fork."""
     warnings.filterwarnings("ignore", message=".*fork.*")
-    from memorch.embeddings import _shared_encoder
     from memorch.llm import import_litellm
 
     import_litellm()
@@ -257,6 +270,7 @@ def preload() -> None:
         "lancedb.index",
         "lancedb.query",
         "kuzu",
+        "numpy.ma",
         "tests.crash_workloads",
         "tests.crash_state",
     ):
@@ -264,7 +278,13 @@ def preload() -> None:
     for name in FIRST_CALL_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    _shared_encoder()
+    # The search's reference vectors (``retrieval.chance_similarity``) are computed once per
+    # process: here, for every fork. Tokenizers must not start its thread pool before a fork.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    from memorch.embeddings import LocalEmbedder
+    from memorch.retrieval import _reference_vectors
+
+    _reference_vectors(LocalEmbedder())
 
 
 def make_template(folder: Path) -> Path:
@@ -300,16 +320,20 @@ def serve(parallel: int) -> None:
         while cases and len(running) < parallel:
             case = cases.pop(0)
             pid = os.fork()
-            if pid == 0:
+            if pid == 0:  # the runner: it must never return into this loop
                 os.close(read_fd)
-                result = run_case(case, template)
-                os.write(write_fd, (json.dumps(result) + "\n").encode())
+                try:
+                    result = run_case(case, template)
+                    os.write(write_fd, (json.dumps(result) + "\n").encode())
+                except BaseException:  # noqa: BLE001 - the test reports the missing result
+                    traceback.print_exc()
+                    os._exit(1)
                 os._exit(0)
             running[pid] = case
         pid, _ = os.wait()
         running.pop(pid, None)
     os.close(write_fd)
-    with os.fdopen(read_fd) as results:
+    with os.fdopen(read_fd) as results:  # a pipe holds 64 kB: hundreds of result lines
         sys.stdout.write(results.read())
     sys.stdout.flush()
     shutil.rmtree(folder, ignore_errors=True)
