@@ -1,0 +1,366 @@
+"""Crash consistency: kill -9 at 77 points of the write path, restart, and check the stores.
+
+Each case is a real function of the write path (the ledger transaction, the LanceDB append,
+the Kuzu flush, maintenance, reindex, reprocess, import) that a victim process dies before,
+after or during (``crash_harness.py``), at its Nth call in a workload (``crash_workloads.py``),
+with inference off (verbatim, import) and on (the scripted model of ``crash_workloads.respond``
+served by ``fake_llm.py`` on 127.0.0.1). After the restart (``crash_state.py``):
+every acknowledged write is present and searchable, nothing unacknowledged is half-present,
+LanceDB and Kuzu equal the ledger, history is intact (``crash_check.py``).
+
+The victims and restarts are forked from one zygote that imported everything once, two at a
+time (``PARALLEL``), each from a copy of a template data directory: the 77 cases cost ~130 s of
+CPU (about a minute on two idle cores; 6 minutes on two cores shared with 15 other runners).
+``-k`` selects cases as usual; only the selected ones run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .crash_check import check, read_acks
+from .crash_harness import Case, KillPoint
+from .crash_workloads import DOWN_MODEL, respond
+from .fake_llm import Failure, FakeLLM
+
+PARALLEL = 2
+ROOT = Path(__file__).resolve().parent.parent
+SUITE_TIMEOUT_S = 600
+
+COMMIT = "memorch.store:Store.commit"
+LEDGER = "memorch.storage.history:SQLiteLedger.apply"
+LEDGER_ROW = "memorch.storage.history:SQLiteLedger._apply_change"  # inside the ledger transaction
+CLEAR = "memorch.storage.history:SQLiteLedger.clear_pending"
+UPSERT = "memorch.storage.vectors:LanceVectorIndex.upsert"
+VECTOR_DELETE = "memorch.storage.vectors:LanceVectorIndex.delete"
+LANCE_ADD = "lancedb.table:LanceTable.add"
+LANCE_DELETE = "lancedb.table:LanceTable.delete"
+LANCE_OPTIMIZE = "lancedb.table:LanceTable.optimize"
+MAINTAIN = "memorch.storage.vectors:LanceVectorIndex._maintain_once"
+PRUNE = "memorch.storage.vectors:LanceVectorIndex._prune"
+SYNC_GRAPH = "memorch.store:Store.sync_graph"
+GRAPH_APPLY = "memorch.storage.graph:KuzuGraph.apply"
+GRAPH_ADD = "memorch.storage.graph:KuzuGraph._add"  # inside the Kuzu transaction, after removals
+GRAPH_WIPE = "memorch.storage.graph:KuzuGraph.wipe"
+MODEL = "memorch.llm:LLMClient.structured"
+INFER_APPLY = "memorch.inference:apply"
+IMPORT_BATCH = "memorch.bulk:_plan_batch"
+DROP_VECTORS = "memorch.components:Components.drop_vectors"
+MARK_ALL = "memorch.storage.history:SQLiteLedger.mark_all_pending"
+SYNC_VECTORS = "memorch.store:Store.sync_vectors"
+MARK_READY = "memorch.store:Store.mark_ready"
+
+LANCE_DATA = ("lance/memories.lance/data", "")  # "during": once a data file is written
+KUZU_FILES = ("", "graph.kuzu")  # "during": once Kuzu's file or WAL changes
+LANCE_INDICES = ("lance/memories.lance/_indices", "")  # "during": once an index update is written
+
+
+@dataclass(frozen=True)
+class Point:
+    workload: str
+    in_flight: str | None  # the operation the kill must land in (None: background work, any)
+    target: str
+    when: str
+    nth: int
+    watch: tuple[str, str] = ("", "")
+    xfail: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.workload}-{self.target.rsplit(':', 1)[1]}-{self.when}-{self.nth}"
+
+    @property
+    def infer(self) -> bool:
+        return self.workload not in ("verbatim", "importing")
+
+
+REINDEX_LOSES = (
+    "reindex drops the LanceDB table and wipes the graph before it marks every memory as owed "
+    "index work; a kill in between leaves the indexes without the memories, with nothing queued "
+    "to rebuild them"
+)
+
+
+def _verbatim() -> list[Point]:
+    """add (1, 2 messages), update, delete, restore, add (other user), delete_all, add; infer off.
+    Call numbers: Store.commit, the ledger's apply, upsert and clear_pending run once per
+    operation; LanceDB's add once per upsert with rows (ops 1, 2, 3, 5, 6, 8), its delete for
+    the update's old row (op 3), the delete (op 4) and delete_all (op 7)."""
+    v = "verbatim"
+    return [
+        Point(v, "add", COMMIT, "before", 1),
+        Point(v, "add", LEDGER, "after", 1),
+        Point(v, "add", LEDGER, "after", 2),
+        Point(v, "add", LEDGER_ROW, "after", 2),  # the first of two messages written, no COMMIT yet
+        Point(v, "add", LANCE_ADD, "during", 2, LANCE_DATA),
+        Point(v, "update", COMMIT, "before", 3),
+        Point(v, "update", UPSERT, "after", 3),
+        Point(v, "update", LANCE_DELETE, "after", 1),  # the old row deleted, the new not appended
+        Point(v, "update", LANCE_ADD, "before", 3),
+        Point(v, "delete", LEDGER, "after", 4),
+        Point(v, "delete", LANCE_DELETE, "after", 2),
+        Point(v, "delete", CLEAR, "before", 4),  # indexed, the outbox row not yet cleared
+        Point(v, "restore", COMMIT, "before", 5),
+        Point(v, "restore", LEDGER, "after", 5),
+        Point(v, "restore", LANCE_ADD, "during", 4, LANCE_DATA),
+        Point(v, "add", UPSERT, "after", 6),
+        Point(v, "add", LANCE_ADD, "during", 5, LANCE_DATA),
+        Point(v, "delete_all", COMMIT, "before", 7),
+        Point(v, "delete_all", LEDGER, "after", 7),
+        Point(v, "delete_all", LEDGER_ROW, "after", 9),  # one of two deletions written
+        Point(v, "delete_all", LANCE_DELETE, "after", 3),
+        Point(v, "add", CLEAR, "after", 8),
+    ]
+
+
+def _inferring() -> list[Point]:
+    """Model adds: Alice (ADD), Bob (ADD), flush, Alice moves (UPDATE), Bob leaves (DELETE),
+    flush, Carol (ADD), Alice edited by hand, Carol deleted, flush. One model call and one commit
+    per add; clear_pending runs per commit and per graph batch (3rd: the first flush)."""
+    i = "inferring"
+    return [
+        Point(i, "add", MODEL, "before", 1),
+        Point(i, "add", MODEL, "after", 3),  # the reply in hand, nothing committed
+        Point(i, "add", INFER_APPLY, "after", 2),
+        Point(i, "add", COMMIT, "before", 3),
+        Point(i, "add", COMMIT, "before", 4),
+        Point(i, "add", LEDGER, "after", 1),
+        Point(i, "add", LEDGER, "after", 3),
+        Point(i, "add", LEDGER, "after", 4),
+        Point(i, "update", LEDGER, "after", 6),
+        Point(i, "add", UPSERT, "before", 3),
+        Point(i, "add", LANCE_ADD, "during", 3, LANCE_DATA),
+        Point(i, "flush_graph", SYNC_GRAPH, "before", 1),
+        Point(i, "flush_graph", SYNC_GRAPH, "after", 2),
+        Point(i, "flush_graph", GRAPH_APPLY, "during", 1, KUZU_FILES),
+        Point(i, "flush_graph", GRAPH_APPLY, "during", 3, KUZU_FILES),
+        Point(i, "flush_graph", GRAPH_ADD, "before", 2),  # Alice's and Bob's old edges removed, uncommitted
+        Point(i, "flush_graph", GRAPH_ADD, "before", 3),
+        Point(i, "flush_graph", CLEAR, "before", 3),  # the graph written, its outbox not cleared
+    ]
+
+
+def _background() -> list[Point]:
+    """The same adds with the graph following by itself (debounced flush, 50 ms)."""
+    b = "inferring_background"
+    return [
+        Point(b, None, SYNC_GRAPH, "before", 1),
+        Point(b, None, SYNC_GRAPH, "after", 2),
+        Point(b, None, GRAPH_APPLY, "during", 1, KUZU_FILES),
+        Point(b, None, GRAPH_ADD, "before", 2),
+    ]
+
+
+def _reprocess() -> list[Point]:
+    """Two adds while the model is down (model calls 1-2, commits 1-2), then reprocess: per
+    pending memory one model call, one apply, one commit (calls 3-4) storing its fact and
+    retiring it."""
+    r = "reprocess"
+    return [
+        Point(r, "reprocess", MODEL, "before", 3),
+        Point(r, "reprocess", MODEL, "after", 4),
+        Point(r, "reprocess", INFER_APPLY, "after", 1),
+        Point(r, "reprocess", COMMIT, "before", 4),
+        Point(r, "reprocess", LEDGER, "after", 3),
+        Point(r, "reprocess", LEDGER, "after", 4),
+        Point(r, "reprocess", UPSERT, "after", 3),
+        Point(r, "reprocess", VECTOR_DELETE, "before", 3),
+        Point(r, "flush_graph", SYNC_GRAPH, "before", 1),
+    ]
+
+
+def _importing() -> list[Point]:
+    """A 22-line JSONL import (one batch and commit; maintenance then runs in the background),
+    an explicit maintenance pass, a graph flush, reindex, an update and an add; infer off."""
+    m = "importing"
+    return [
+        Point(m, "import", IMPORT_BATCH, "after", 1),
+        Point(m, "import", LEDGER_ROW, "after", 10),  # inside the import's transaction
+        Point(m, "import", LEDGER, "after", 1),
+        Point(m, "import", UPSERT, "after", 1),
+        Point(m, "import", LANCE_ADD, "during", 1, LANCE_DATA),
+        Point(m, None, MAINTAIN, "before", 1),
+        Point(m, None, MAINTAIN, "after", 1),
+        Point(m, None, LANCE_OPTIMIZE, "during", 1, LANCE_INDICES),
+        Point(m, None, PRUNE, "before", 1),
+        # The 2nd optimize is the background pass pruning old versions (when the template's
+        # are over VERSION_HOLD_S old) or the explicit pass: maintenance either way.
+        Point(m, None, LANCE_OPTIMIZE, "before", 2),
+        Point(m, None, LANCE_OPTIMIZE, "after", 2),
+        Point(m, "flush_graph", SYNC_GRAPH, "after", 1),
+        Point(m, "reindex", DROP_VECTORS, "after", 1, xfail=REINDEX_LOSES),
+        Point(m, "reindex", GRAPH_WIPE, "after", 1, xfail=REINDEX_LOSES),
+        Point(m, "reindex", MARK_ALL, "after", 1, xfail=REINDEX_LOSES),
+        Point(m, "reindex", MARK_ALL, "after", 2),
+        Point(m, "reindex", SYNC_VECTORS, "after", 1),
+        Point(m, "reindex", MARK_READY, "before", 1),
+        Point(m, "update", COMMIT, "before", 2),
+        Point(m, "add", LEDGER, "after", 3),
+    ]
+
+
+def _importing_inferred() -> list[Point]:
+    """``import --from text --infer`` of three lines: three model adds, the third an UPDATE."""
+    t = "importing_inferred"
+    return [
+        Point(t, "import", COMMIT, "before", 2),
+        Point(t, "import", LEDGER, "after", 3),
+        Point(t, "import", MODEL, "after", 2),
+        Point(t, "import", UPSERT, "before", 3),
+    ]
+
+
+CASES = [*_verbatim(), *_inferring(), *_background(), *_reprocess(), *_importing(), *_importing_inferred()]
+
+
+def _case(point: Point, root: Path, llm_url: str) -> Case:
+    watch_dir, watch_prefix = point.watch
+    kill = KillPoint(point.target, point.when, point.nth, watch_dir, watch_prefix)
+    return Case(point.id, point.workload, kill, str(root / point.id / "data"), llm_url, point.infer)
+
+
+@pytest.fixture(scope="module")
+def outcomes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Run the selected cases (victim, then restart) through one zygote; {case id: (case, result)}."""
+    selected = {
+        item.callspec.params["point"].id
+        for item in request.session.items
+        if hasattr(item, "callspec") and "point" in item.callspec.params
+    }
+    root = tmp_path_factory.mktemp("crash")
+    fake = FakeLLM()
+    fake.responder = respond
+    fake.fail_models[DOWN_MODEL] = Failure(503)
+    fake.start()
+    cases = {p.id: _case(p, root, fake.url) for p in CASES if p.id in selected}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORCH_")}
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.crash_harness", str(PARALLEL)],
+            input="".join(c.to_json() + "\n" for c in cases.values()),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=SUITE_TIMEOUT_S,
+        )
+    finally:
+        fake.stop()
+    assert done.returncode == 0, f"the zygote failed ({done.returncode}): {done.stderr[-3000:]}"
+    results = {r["id"]: r for r in map(json.loads, done.stdout.splitlines())}
+    print(f"\n{len(cases)} kill points in {time.monotonic() - started:.1f} s")
+    yield {i: (cases[i], results.get(i)) for i in cases}
+
+
+def _params() -> list[Any]:
+    return [
+        pytest.param(p, id=p.id, marks=[pytest.mark.xfail(strict=True, reason=p.xfail)] if p.xfail else [])
+        for p in CASES
+    ]
+
+
+def test_the_kill_points_are_distinct_and_enough() -> None:
+    assert len({p.id for p in CASES}) == len(CASES) >= 50
+    assert {p.infer for p in CASES} == {True, False}
+
+
+@pytest.mark.parametrize("point", _params())
+def test_crash_point(point: Point, outcomes: dict[str, Any]) -> None:
+    case, result = outcomes[point.id]
+    assert result is not None, f"the runner of {point.id} reported nothing"
+    error = case.error_path.read_text() if case.error_path.exists() else ""
+    assert result["victim"] == -9, f"the kill point was never reached (exit {result['victim']}): {error}"
+    assert result["restart"] == 0, f"the restart failed: {error}"
+    acks = read_acks(case.ack_path)
+    if point.in_flight is not None:
+        assert acks.in_flight is not None and acks.in_flight["begin"] == point.in_flight, (
+            f"the kill landed in {acks.in_flight and acks.in_flight['begin']}, not {point.in_flight}"
+        )
+    check(json.loads(case.state_path.read_text()), acks)
+
+
+# -- the judge itself: a damaged store must not pass --------------------------------------------
+
+
+def _acks(tmp_path: Path, *lines: dict[str, Any]) -> Any:
+    path = tmp_path / "acks.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return read_acks(path)
+
+
+def _row(memory_id: str, text: str, relations: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    event = {"event": "ADD", "new_memory": text, "is_deleted": False}
+    return {
+        "id": memory_id,
+        "memory": text,
+        "user_id": "u",
+        "agent_id": None,
+        "run_id": None,
+        "relations": relations or [],
+        "history": [event],
+    }
+
+
+def _settled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A state in which the indexes equal the ledger (as ``crash_state.collect`` would report)."""
+    from .crash_check import _relations
+
+    live = {r["id"]: r for r in rows}
+    return {
+        "rows": rows,
+        "vector_ids": sorted(live),
+        "vector_rows": len(live),
+        "pending": {"vectors": [], "graph": []},
+        "graph": _relations(live),
+        "search": {i: [i] for i in live},
+    }
+
+
+TWO_ADDS = (
+    {"begin": "add", "n": 1, "expect": [{"create": [["a", "u"]]}]},
+    {"done": "add", "n": 1, "result": {"results": [{"id": "m1", "memory": "a", "event": "ADD"}]}},
+    {"begin": "add", "n": 2, "expect": [{"create": [["b", "u"], ["c", "u"]]}]},
+)
+
+
+def test_the_judge_accepts_a_settled_store(tmp_path: Path) -> None:
+    acks = _acks(tmp_path, *TWO_ADDS)
+    assert check(_settled([_row("m1", "a")]), acks) == 0
+    assert check(_settled([_row("m1", "a"), _row("m2", "b"), _row("m3", "c")]), acks) == 1
+
+
+def test_the_judge_rejects_a_half_present_write(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="matches no allowed state"):
+        check(_settled([_row("m1", "a"), _row("m2", "b")]), _acks(tmp_path, *TWO_ADDS))
+
+
+def test_the_judge_rejects_a_lost_acknowledged_write(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="acknowledged memory m1"):
+        check(_settled([]), _acks(tmp_path, *TWO_ADDS))
+
+
+def test_the_judge_rejects_orphans_and_stale_edges(tmp_path: Path) -> None:
+    acks = _acks(tmp_path, *TWO_ADDS)
+    orphan = _settled([_row("m1", "a")])
+    orphan["vector_ids"].append("gone")
+    with pytest.raises(AssertionError, match="orphans"):
+        check(orphan, acks)
+    stale = _settled([_row("m1", "a")])
+    stale["graph"] = _settled([_row("m1", "a", [{"source": "A", "relationship": "r", "destination": "B"}])])["graph"]
+    with pytest.raises(AssertionError, match="graph relates differ"):
+        check(stale, acks)
+    unsearchable = _settled([_row("m1", "a")])
+    unsearchable["search"]["m1"] = []
+    with pytest.raises(AssertionError, match="not found by searching"):
+        check(unsearchable, acks)
