@@ -20,8 +20,13 @@ SEARCH_LIMIT = 5  # a memory searched by its own text must come back among this 
 
 
 def _graph(memory: Any) -> dict[str, list[Any]]:
-    graph = memory.components.graph
-    with graph._session() as conn:  # read straight from Kuzu: the test looks for what is left behind
+    from memorch.storage.graph import KuzuGraph
+
+    # Read straight from Kuzu, in this process (the product's graph runs in a child process):
+    # the test looks for what is left behind.
+    parts = memory.components
+    graph = KuzuGraph(parts.graph_path, parts.graph_lock_path)
+    with graph._session() as conn:
         rows = graph._rows
         return {
             "relates": [list(r) for r in graph.snapshot()],
