@@ -395,3 +395,59 @@ def test_the_judge_rejects_orphans_and_stale_edges(tmp_path: Path) -> None:
     unsearchable["search"]["m1"] = []
     with pytest.raises(AssertionError, match="not found by searching"):
         check(unsearchable, acks)
+
+
+PENDING_ADD = (
+    {
+        "begin": "add",
+        "n": 1,
+        "expect": [{"create": [["Alice lives in Paris", "u"]], "retired": ["Alice: I live in Paris"]}],
+    },
+    {
+        "done": "add",
+        "n": 1,
+        "result": {"results": [{"id": "m1", "memory": "Alice: I live in Paris", "event": "ADD"}], "pending": True},
+    },
+)
+
+
+def _retired(memory_id: str, text: str) -> dict[str, Any]:
+    events = [
+        {"event": "ADD", "new_memory": text, "is_deleted": False},
+        {"event": "DELETE", "old_memory": text, "new_memory": None, "is_deleted": True},
+    ]
+    return {"id": memory_id, "deleted": True, "user_id": "u", "history": events}
+
+
+def _with_retired(live: list[dict[str, Any]], *retired: dict[str, Any]) -> dict[str, Any]:
+    state = _settled(live)
+    state["rows"] = [*live, *retired]
+    return state
+
+
+def test_the_judge_wants_a_pending_message_as_its_facts_never_both_never_neither(tmp_path: Path) -> None:
+    message = "Alice: I live in Paris"
+    acks = _acks(tmp_path, *PENDING_ADD)
+    assert check(_with_retired([_row("f1", "Alice lives in Paris")], _retired("m1", message)), acks) == 0
+    with pytest.raises(AssertionError, match="matches no allowed state"):  # both
+        check(_settled([_row("m1", message), _row("f1", "Alice lives in Paris")]), acks)
+    with pytest.raises(AssertionError, match="matches no allowed state"):  # neither
+        check(_with_retired([], _retired("m1", message)), acks)
+    with pytest.raises(AssertionError, match="matches no allowed state"):  # the facts twice
+        check(
+            _with_retired(
+                [_row("f1", "Alice lives in Paris"), _row("f2", "Alice lives in Paris")], _retired("m1", message)
+            ),
+            acks,
+        )
+
+
+def test_the_judge_allows_an_in_flight_pending_message_only_as_its_facts(tmp_path: Path) -> None:
+    message = "Alice: I live in Paris"
+    acks = _acks(tmp_path, PENDING_ADD[0])
+    assert check(_settled([]), acks) == 0
+    assert check(_with_retired([_row("f1", "Alice lives in Paris")], _retired("m9", message)), acks) == 1
+    with pytest.raises(AssertionError, match="matches no allowed state"):  # stored, never inferred
+        check(_settled([_row("m9", message)]), acks)
+    with pytest.raises(AssertionError, match="neither live nor an expected deletion"):  # another text retired
+        check(_with_retired([_row("f1", "Alice lives in Paris")], _retired("m9", "Bob: I live in Oslo")), acks)
