@@ -16,6 +16,8 @@ from .errors import ValidationError
 from .resilience import Resilience, RetryPolicy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from filelock import FileLock
 
     from memorch.storage.graph import KuzuGraph
@@ -53,7 +55,12 @@ class Components:
             if self._ledger is None:
                 from memorch.storage.history import SQLiteLedger
 
-                self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
+                if self.config.ledger_url:  # several replicas: README "Running several replicas"
+                    from memorch.storage.postgres import PostgresLedger
+
+                    self._ledger = PostgresLedger(self.config.ledger_url)
+                else:
+                    self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
             return self._ledger
 
     @property
@@ -91,8 +98,12 @@ class Components:
 
                 dimension = self.dimension()
                 with self.index_lock():  # two processes may create the table and its indexes at once
-                    self._vectors = LanceVectorIndex(self.config.data_dir / "lance", dimension)
+                    self._vectors = LanceVectorIndex(self.vector_uri(), dimension)
             return self._vectors
+
+    def vector_uri(self) -> str | Path:
+        """Where the vector dataset lives: ``MEMORCH_VECTOR_URI`` (``s3://...``), else the data directory."""
+        return self.config.vector_uri or self.config.data_dir / "lance"
 
     def dimension(self) -> int:
         """The embedding dimension, recorded at first use and checked on every later start."""
@@ -128,7 +139,7 @@ class Components:
             if self._vectors is not None:
                 self._vectors.close()
                 self._vectors = None
-            drop_index(self.config.data_dir / "lance")
+            drop_index(self.vector_uri())
 
     @property
     def graph(self) -> KuzuGraph:

@@ -242,7 +242,7 @@ def apply(
 ) -> Plan | None:
     """Commit the reply's decisions, or None when a candidate changed and a new plan is wanted."""
     vector_of = _embed_texts(store, reply)  # outside the lock
-    with store.writing():
+    with store.writing(), store.parts.ledger.scope_lock(prepared.scope):  # replicas: reconcile one scope at a time
         if retire is not None:
             retire = _still_pending(store, retire.id)  # as it is now, under the lock
             if retire is None:

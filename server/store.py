@@ -215,7 +215,7 @@ class Store:
         prep = prep or self.prepare_verbatim(messages, scope)
         results: list[AddEvent] = []
         changes: list[Change] = []
-        with self.writing():
+        with self.writing(), self.parts.ledger.scope_lock(scope):  # replicas: one check-and-add per scope
             now = utc_now()
             for message, vector, stored in zip(messages, prep.vectors, prep.nearest, strict=True):
                 repeat = self.find_repeat(message.content, scope, changes)  # under the lock: exact
