@@ -16,8 +16,6 @@ from .errors import ValidationError
 from .resilience import Resilience, RetryPolicy
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from filelock import FileLock
 
     from memorch.storage.graph import KuzuGraph
@@ -94,16 +92,12 @@ class Components:
     def vectors(self) -> LanceVectorIndex:
         with self._lock:
             if self._vectors is None:
-                from memorch.storage.vectors import LanceVectorIndex
+                from .shared_stores import open_vector_index
 
                 dimension = self.dimension()
                 with self.index_lock():  # two processes may create the table and its indexes at once
-                    self._vectors = LanceVectorIndex(self.vector_uri(), dimension)
+                    self._vectors = open_vector_index(self.config, self.ledger, dimension)
             return self._vectors
-
-    def vector_uri(self) -> str | Path:
-        """Where the vector dataset lives: ``MEMORCH_VECTOR_URI`` (``s3://...``), else the data directory."""
-        return self.config.vector_uri or self.config.data_dir / "lance"
 
     def dimension(self) -> int:
         """The embedding dimension, recorded at first use and checked on every later start."""
@@ -135,11 +129,13 @@ class Components:
         """Remove the vector index from disk without opening it (``reindex`` rebuilds it)."""
         from memorch.storage.vectors import drop_index
 
+        from .shared_stores import vector_uri
+
         with self._lock, self.index_lock():
             if self._vectors is not None:
                 self._vectors.close()
                 self._vectors = None
-            drop_index(self.vector_uri())
+            drop_index(vector_uri(self.config))
 
     @property
     def graph(self) -> KuzuGraph:

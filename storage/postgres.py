@@ -192,9 +192,14 @@ class PostgresLedger(SQLiteLedger):
         """Hold the scope's advisory lock for the block, which runs as one transaction: a
         duplicate check and the write it decides on are not interleaved with another replica's
         in the same scope. The lock goes with the commit (or rollback)."""
-        key = "\x1f".join(value or "" for value in scope.values())
+        with self.named_lock("scope\x1f" + "\x1f".join(value or "" for value in scope.values())):
+            yield
+
+    @contextmanager
+    def named_lock(self, name: str) -> Iterator[None]:
+        """Hold an advisory lock on ``name`` across replicas for the block (one transaction)."""
         with self._write() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
             yield
 
     @contextmanager
