@@ -7,20 +7,30 @@ object store.
 
 from __future__ import annotations
 
+import asyncio
+import random
+import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.records import new_record, utc_now
 from memorch.storage.base import Scope
 from memorch.storage.vectors import LanceVectorIndex
 
+from .mcp_helpers import start_http_server
 from .pg_helpers import S3_ENV, bucket_keys, fresh_bucket, fresh_schema, need_s3
 
 DIM = 4
@@ -134,3 +144,144 @@ def test_maintenance_runs_on_the_lease_holder_only(shared: tuple[str, str]) -> N
     a.close()
     b.close()
     ledger.close()
+
+
+# -- three replicas as processes ------------------------------------------------------------------
+
+
+class Replica:
+    """``memorch serve --transport streamable-http`` on 127.0.0.1 with the shared settings."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
+        self.data_dir, self.env = data_dir, env
+        self.proc, port = start_http_server("streamable-http", data_dir, **env)
+        self.url = f"http://127.0.0.1:{port}/mcp"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+async def call(target: Any, tool: str, args: dict[str, Any]) -> dict[str, Any] | None:
+    """The tool's structured answer, or None when the call was not acknowledged (refused,
+    connection lost: the replica may be dead). ``target``: a URL (one connection for this call,
+    as a stateless load balancer gives) or an open client."""
+    try:
+        if isinstance(target, str):
+            async with Client(target) as client:
+                result = await client.call_tool(tool, args)
+        else:
+            result = await target.call_tool(tool, args)
+    except (OSError, RuntimeError, ExceptionGroup, httpx.HTTPError, MCPError):
+        return None
+    return None if result.is_error else result.structured_content
+
+
+class Ledgerless:
+    """What the clients were told: the acknowledged state of each memory, and its events."""
+
+    def __init__(self) -> None:
+        self.text: dict[str, str | None] = {}  # id -> acknowledged text (None: deleted)
+        self.events: dict[str, list[str]] = {}
+        self.scope: dict[str, str] = {}
+
+
+async def client_run(name: str, urls: list[str], ops: int, seen: Ledgerless, rng: random.Random) -> None:
+    live: list[str] = []
+    for i in range(ops):
+        url = urls[i % len(urls)]  # spread over the replicas, as a load balancer would
+        roll = rng.random()
+        if roll < 0.5 or not live:
+            text = f"{name} note {i}: {' '.join(rng.choices(WORDS, k=6))}"
+            out = await call(url, "add_memory", {"text": text, "user_id": name, "infer": False})
+            if out and out["results"] and out["results"][0]["event"] == "ADD":
+                memory_id = out["results"][0]["id"]
+                seen.text[memory_id], seen.events[memory_id], seen.scope[memory_id] = text, ["ADD"], name
+                live.append(memory_id)
+        elif roll < 0.8:
+            memory_id = rng.choice(live)
+            text = f"{name} edit {i}: {' '.join(rng.choices(WORDS, k=6))}"
+            out = await call(url, "update_memory", {"memory_id": memory_id, "text": text})
+            if out and out["event"] == "UPDATE":
+                seen.text[memory_id] = text
+                seen.events[memory_id].append("UPDATE")
+        else:
+            memory_id = live.pop(rng.randrange(len(live)))
+            out = await call(url, "delete_memory", {"memory_id": memory_id})
+            if out and out["event"] == "DELETE":
+                seen.text[memory_id] = None
+                seen.events[memory_id].append("DELETE")
+            elif out is None:
+                live.append(memory_id)  # not acknowledged: it may still be there
+
+
+WORDS = ["garden", "tomato", "basil", "Lisbon", "train", "dentist", "violin", "Marta", "Sunday", "coffee"]
+
+
+async def test_three_replicas_one_killed_mid_stream(shared: tuple[str, str], tmp_path: Path) -> None:
+    url, uri = shared
+    env = {"MEMORCH_LEDGER_URL": url, "MEMORCH_VECTOR_URI": uri, **S3_ENV}
+    replicas = [Replica(tmp_path / f"replica{i}", env) for i in range(3)]
+    try:
+        urls = [r.url for r in replicas]
+        seen = Ledgerless()
+        rng = random.Random(15)
+        # Warm every replica (model and LanceDB load) so the kill lands mid-stream, not mid-start.
+        await asyncio.gather(*(call(u, "list_memories", {"user_id": "warm"}) for u in urls))
+
+        async def kill_later() -> None:
+            await asyncio.sleep(2.0)
+            replicas[2].kill()
+
+        same = "the team meets on Thursdays at ten"
+        await asyncio.gather(
+            *(client_run(f"client{c}", urls, OPS_PER_CLIENT, seen, random.Random(rng.random())) for c in range(4)),
+            # Concurrent identical adds in one scope, through every replica at once.
+            *(call(u, "add_memory", {"text": same, "user_id": "dup", "infer": False}) for u in urls * 2),
+            kill_later(),
+        )
+        assert replicas[2].proc.poll() is not None, "the replica was killed mid-stream"
+        replicas[2] = Replica(replicas[2].data_dir, env)  # restarted: same settings, its own disk
+        urls = [r.url for r in replicas]
+        await asyncio.sleep(0.5)  # past LanceDB's read-consistency interval
+
+        assert len(seen.text) >= 10, "the workload acknowledged too little to prove anything"
+        async with AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(Client(u)) for u in urls]
+            await check_replicas(clients, seen, same)
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+OPS_PER_CLIENT = 12
+
+
+async def check_replicas(clients: list[Any], seen: Ledgerless, same: str) -> None:
+    dup = await call(clients[0], "list_memories", {"user_id": "dup"})
+    assert dup is not None and [m["memory"] for m in dup["results"]] == [same]
+    for memory_id, text in seen.text.items():
+        history = await call(clients[0], "memory_history", {"memory_id": memory_id})
+        assert history is not None
+        events = [e["event"] for e in history["events"]]
+        # Every acknowledged event is there, in order; an unacknowledged one may be too.
+        it = iter(events)
+        assert all(e in it for e in seen.events[memory_id]), (events, seen.events[memory_id])
+        for client in clients:
+            got = await call(client, "get_memory", {"memory_id": memory_id})
+            if text is None:
+                assert got is None
+                continue
+            assert got is not None and got["memory"] == text
+            query = {"query": text, "user_id": seen.scope[memory_id], "limit": 3}
+            found = await call(client, "search_memories", query)
+            assert found is not None and memory_id in [r["id"] for r in found["results"]]
