@@ -36,6 +36,10 @@ def reindex(store: Store, re_embed: bool, progress: Callable[[int, int], None] |
         parts.drop_vectors()
         if store.config.graph_enabled:
             parts.graph.wipe()
+            if store.config.ledger_url:  # this replica's copy replays the ledger from the start
+                from .graph_feed import forget_cursor
+
+                forget_cursor(store.config)
         for target in store.index_targets():
             ledger.mark_all_pending(target)
         done = len(ids) if re_embed else 0

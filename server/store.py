@@ -152,6 +152,10 @@ class Store:
         """Apply all graph work the ledger owes, in batches (one Kuzu open per batch)."""
         if not self.config.graph_enabled:
             return 0
+        if self.config.ledger_url:  # several replicas: each follows the ledger's change sequence
+            from .graph_feed import replay_changes
+
+            return replay_changes(self)
         pending = self.parts.ledger.pending(GRAPH)
         for batch in chunks(pending, GRAPH_BATCH):
             self.sync_graph(batch)

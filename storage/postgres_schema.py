@@ -107,6 +107,17 @@ CREATE TABLE leases (
 );
 """,
     ),
+    (
+        3,
+        """
+-- The change sequence each replica replays into its own graph copy: the transaction that wrote
+-- each history row. Sequence numbers are handed out before commit, so a reader could pass a
+-- number whose transaction commits later; transaction ids below the oldest running one
+-- (pg_snapshot_xmin) belong to finished transactions only, which makes them a safe cursor.
+ALTER TABLE history ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+CREATE INDEX history_xid ON history (xid);
+""",
+    ),
 )
 
 VERSION_TABLE = """

@@ -285,3 +285,64 @@ async def check_replicas(clients: list[Any], seen: Ledgerless, same: str) -> Non
             query = {"query": text, "user_id": seen.scope[memory_id], "limit": 3}
             found = await call(client, "search_memories", query)
             assert found is not None and memory_id in [r["id"] for r in found["results"]]
+
+
+# -- each replica's graph ---------------------------------------------------------------------------
+
+
+def add_with_relations(store: Any, text: str, relations: list[dict[str, str]]) -> str:
+    """A memory stating ``relations``, written through the store as inference would."""
+    from memorch.storage.base import Change
+
+    record = new_record(text, store.parts.embedder.embed([text])[0], Scope("u"), {}, utc_now())
+    with store.writing():
+        store.commit([Change("ADD", record, relations=tuple(relations))])
+    return record.id
+
+
+def ledger_edges(memory: AsyncMemory) -> list[tuple[str, str]]:
+    ledger = memory.components.ledger
+    ids = ledger.known_ids(ledger.ids(Scope()))
+    return sorted((rel["relationship"], i) for i, rels in ledger.relations_for(sorted(ids)).items() for rel in rels)
+
+
+def graph_edges(memory: AsyncMemory) -> list[tuple[str, str]]:
+    return sorted((name, memory_id) for _, name, _, memory_id in memory.components.graph.snapshot())
+
+
+async def test_each_replica_graph_follows_the_ledger(shared: tuple[str, str], tmp_path: Path) -> None:
+    url, uri = shared
+    a, b = (
+        AsyncMemory(MemoryConfig(data_dir=tmp_path / f"g{i}", graph="on", ledger_url=url, vector_uri=uri))
+        for i in range(2)
+    )
+    try:
+        rex = [{"source": "Rex", "relationship": "belongs_to", "destination": "Marta"}]
+        lisbon = [{"source": "Marta", "relationship": "lives_in", "destination": "Lisbon"}]
+        first = await a.write(add_with_relations, a.store, "Rex is Marta's dog", rex)
+        await a.write(add_with_relations, a.store, "Marta lives in Lisbon", lisbon)
+        await b.write(
+            add_with_relations,
+            b.store,
+            "Marta plays the violin",
+            [{"source": "Marta", "relationship": "plays", "destination": "violin"}],
+        )
+        for replica in (a, b):
+            await replica.flush_graph()
+        expected = ledger_edges(a)
+        assert len(expected) == 3 and graph_edges(a) == graph_edges(b) == expected
+        hood = await b.graph("Marta", user_id="u", hops=2)
+        assert {r["relationship"] for r in hood["relations"]} == {"belongs_to", "lives_in", "plays"}
+
+        await b.delete(first)  # on the other replica: a's graph drops the edge on its next flush
+        await a.flush_graph()
+        await b.flush_graph()
+        assert ("belongs_to", first) not in graph_edges(a)
+        assert graph_edges(a) == graph_edges(b) == ledger_edges(a)
+
+        await b.reindex()  # rebuilds b's own copy from the ledger, from the start
+        assert graph_edges(b) == ledger_edges(a)
+        assert (await b.stats())["pending_index"] == 0
+    finally:
+        await a.close()
+        await b.close()
