@@ -5,7 +5,7 @@ its data directory and replays the ledger's changes into it: ``PostgresLedger.ch
 names the memories changed since this replica's cursor, ``Store.sync_graph`` makes the graph
 hold exactly the ledger's relations for them (idempotent), and only then is the cursor saved;
 a crash in between replays the same memories again. Graph reads call ``flush`` first, so a
-replica's graph answers with every change finished before the read, whichever replica made it.
+replica's graph answers with every change committed before the read, whichever replica made it.
 
 Why a copy and not graph reads from the ledger: search already reads one-hop relations from the
 ledger (indexed by scope and name); the graph serves the multi-hop neighbourhood

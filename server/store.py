@@ -80,8 +80,13 @@ class Store:
             return
         with self._lock, self.parts.index_lock():
             if not self._replayed:
-                for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
-                    self.sync_vectors(batch)
+                if self.config.ledger_url:  # several replicas: claim owed work, never do it twice
+                    from .outbox_claims import work_owed_vectors
+
+                    work_owed_vectors(self, VECTORS, REPLAY_BATCH)
+                else:
+                    for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
+                        self.sync_vectors(batch)
                 self._replayed = True
 
     def mark_ready(self) -> None:

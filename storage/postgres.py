@@ -231,16 +231,19 @@ class PostgresLedger(SQLiteLedger):
             raise self._error("claim index work", exc) from exc
 
     def changed_since(self, cursor: str | None) -> tuple[list[str], str]:
-        """The memories changed by transactions finished since ``cursor`` (None: since the
-        start), and the cursor to pass next time. Each replica keeps its own cursor, so every
-        replica sees every change, unlike the shared outbox, where one replica's clear is
-        everyone's. A change in flight is left for the next call (see migration 3)."""
+        """The memories changed since ``cursor`` (None: since the start), and the cursor to
+        pass next time. Each replica keeps its own cursor, so every replica sees every change,
+        unlike the shared outbox, where one replica's clear is everyone's.
+
+        Every committed change visible now is returned, but the cursor only moves up to the
+        oldest transaction still running (see migration 3): one that wrote earlier and commits
+        later is found by a later call, and the few changes between that horizon and now are
+        named again (replaying them is idempotent)."""
         with self._read() as conn:
             horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
             rows = conn.execute(
-                "SELECT memory_id FROM history WHERE xid >= ?::xid8 AND xid < ?::xid8 GROUP BY memory_id"
-                " ORDER BY memory_id",
-                (cursor or "0", horizon),
+                "SELECT memory_id FROM history WHERE xid >= ?::xid8 GROUP BY memory_id ORDER BY memory_id",
+                (cursor or "0",),
             ).fetchall()
         return [row[0] for row in rows], horizon
 

@@ -27,7 +27,7 @@ from mcp.shared.exceptions import MCPError
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.records import new_record, utc_now
-from memorch.storage.base import Scope
+from memorch.storage.base import Change, Scope
 from memorch.storage.vectors import LanceVectorIndex
 
 from .mcp_helpers import start_http_server
@@ -346,3 +346,36 @@ async def test_each_replica_graph_follows_the_ledger(shared: tuple[str, str], tm
     finally:
         await a.close()
         await b.close()
+
+
+async def test_work_a_killed_replica_owed_is_finished_once(shared: tuple[str, str], tmp_path: Path) -> None:
+    """Commits whose index writes never happened (the replica died in between) are indexed by
+    the replicas that start next, split between them by the claims."""
+    from memorch.storage.postgres import PostgresLedger
+
+    url, uri = shared
+    first = AsyncMemory(MemoryConfig(data_dir=tmp_path / "first", graph="off", ledger_url=url, vector_uri=uri))
+    await first.add("the first memory", user_id="u", infer=False)  # creates the dataset
+    vector = first.components.embedder.embed(["the boat is moored at the river"])[0]
+    await first.close()
+    ledger = PostgresLedger(url)
+    orphans = [
+        new_record(f"the boat is moored at the river, pier {i}", vector, Scope("u"), {}, utc_now()) for i in range(8)
+    ]
+    ledger.apply([Change("ADD", r) for r in orphans], ["vectors"])  # committed, never indexed
+    assert len(ledger.pending("vectors")) == 8
+    replicas = [
+        AsyncMemory(MemoryConfig(data_dir=tmp_path / f"next{i}", graph="off", ledger_url=url, vector_uri=uri))
+        for i in range(2)
+    ]
+    try:
+        await asyncio.gather(*(r.search("boat", user_id="u") for r in replicas))  # each finishes owed work first
+        assert ledger.pending("vectors") == []
+        time.sleep(0.3)
+        for replica in replicas:
+            found = (await replica.search("boat moored river pier", user_id="u", limit=20))["results"]
+            assert {r.id for r in orphans} <= {f["id"] for f in found}
+    finally:
+        for replica in replicas:
+            await replica.close()
+        ledger.close()
