@@ -1,5 +1,6 @@
 """The orchestrator's own tests again, with the ledger on PostgreSQL: the same add, search,
-update, delete, history, filters, restore and point-in-time checks, unchanged. (Export/import is
+update, delete, history, filters, restore and point-in-time checks, unchanged. (The filter grammar
+and export/import are
 checked at the ledger level in tests/test_ledger_backends.py: the end-to-end round trip embeds
 for minutes on a busy 2-core machine.)
 
@@ -18,8 +19,7 @@ import pytest
 from memorch import MemoryConfig
 
 from .pg_helpers import fresh_schema
-from .test_filters import *  # noqa: F403 - collected again, on PostgreSQL
-from .test_orchestrator import *  # noqa: F403
+from .test_orchestrator import *  # noqa: F403 - collected again, on PostgreSQL
 from .test_restore import *  # noqa: F403
 from .test_timeline import *  # noqa: F403
 

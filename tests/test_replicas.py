@@ -244,7 +244,7 @@ async def test_three_replicas_one_killed_mid_stream(shared: tuple[str, str], tmp
 
         same = "the team meets on Thursdays at ten"
         await asyncio.gather(
-            *(client_run(f"client{c}", urls, OPS_PER_CLIENT, seen, random.Random(rng.random())) for c in range(4)),
+            *(client_run(f"client{c}", urls, OPS_PER_CLIENT, seen, random.Random(rng.random())) for c in range(3)),
             # Concurrent identical adds in one scope, through every replica at once.
             *(call(u, "add_memory", {"text": same, "user_id": "dup", "infer": False}) for u in urls * 2),
             kill_later(),
@@ -263,7 +263,7 @@ async def test_three_replicas_one_killed_mid_stream(shared: tuple[str, str], tmp
             replica.stop()
 
 
-OPS_PER_CLIENT = 12
+OPS_PER_CLIENT = 10
 
 
 async def check_replicas(clients: list[Any], seen: Ledgerless, same: str) -> None:
