@@ -1,8 +1,7 @@
 """The orchestrator's own tests again, with the ledger on PostgreSQL: the same add, search,
-update, delete, history, filters, restore and point-in-time checks, unchanged. (The filter grammar
-and export/import are
-checked at the ledger level in tests/test_ledger_backends.py: the end-to-end round trip embeds
-for minutes on a busy 2-core machine.)
+update, delete, history, filters, restore and point-in-time checks, unchanged. (The filter
+grammar and export/import are checked at the ledger level in tests/test_ledger_backends.py:
+the end-to-end round trip embeds for minutes on a busy 2-core machine.)
 
 They are imported from their modules and collected here a second time; the ``config`` fixture
 below replaces the suite's (``tests/conftest.py``) for them, so every ``amem`` / ``mem`` these
