@@ -65,11 +65,15 @@ def fresh_bucket() -> str:
     return make()
 
 
-async def throughput(replicas: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+async def throughput(replicas: int, args: argparse.Namespace, root: Path, shared: bool = True) -> dict[str, Any]:
+    """Adds/s through ``replicas`` servers; ``shared=False``: one server on the single-machine
+    defaults (SQLite and LanceDB in its data directory), the baseline."""
     from mcp import Client
 
     env = {"MEMORCH_LEDGER_URL": fresh_schema(args.pg_url), "MEMORCH_VECTOR_URI": fresh_bucket(), **S3_ENV}
-    procs = [start_http_server("streamable-http", root / f"n{replicas}-r{i}", **env) for i in range(replicas)]
+    env = env if shared else {}
+    tag = "shared" if shared else "local"
+    procs = [start_http_server("streamable-http", root / f"{tag}{replicas}-r{i}", **env) for i in range(replicas)]
     urls = [f"http://127.0.0.1:{port}/mcp" for _, port in procs]
     try:
         for url in urls:  # warm: model and LanceDB loaded before the clock starts
@@ -151,6 +155,11 @@ async def main() -> None:
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        local_row = await throughput(1, args, root, shared=False)
+        print(
+            f"baseline, 1 server on local SQLite + LanceDB: {local_row['per_s']:.1f} adds/s, "
+            f"errors {len(local_row['errors'])}"
+        )
         base = None
         for n in [int(x) for x in args.replicas.split(",")]:
             row = await throughput(n, args, root)
