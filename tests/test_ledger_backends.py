@@ -403,3 +403,18 @@ def test_records_round_trip_unchanged(ledger: SQLiteLedger) -> None:
         None,
         record.created_at,
     )
+
+
+def test_backup_refuses_a_ledger_on_postgresql(tmp_path: Path) -> None:
+    """``memorch backup`` copies the SQLite file; with the ledger elsewhere it says so instead
+    of copying an empty local file."""
+    from typer.testing import CliRunner
+
+    from memorch.cli import app
+
+    env = {"MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_LEDGER_URL": "postgresql://x@127.0.0.1:9/x"}
+    for args in (["backup", str(tmp_path / "b")], ["restore-backup", str(tmp_path / "b")]):
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 1
+        assert "BACKUP_UNSUPPORTED" in result.output and "pg_dump" in result.output
+    assert not (tmp_path / "b").exists()
