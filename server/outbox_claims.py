@@ -3,12 +3,17 @@
 The outbox is shared in PostgreSQL: a replica killed between its ledger commit and its index
 write leaves rows there for any replica to finish. Rows are claimed in batches with ``FOR
 UPDATE SKIP LOCKED`` (``PostgresLedger.claim_outbox``): two replicas starting at once split the
-work instead of doing it twice, and a row is cleared only if no newer change re-queued it.
+work instead of doing it twice, and a row is cleared only if no newer change re-queued it. A
+running replica looks again every ``SWEEP_EVERY_S`` (on its next write or search).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
+
+# How often a running replica looks for work another replica died owing (one short claim query
+# on an empty outbox); until then such a memory is in the ledger but not found by search.
+SWEEP_EVERY_S = 30.0
 
 if TYPE_CHECKING:
     from memorch.storage.postgres import PostgresLedger

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class Store:
         self.parts = parts
         self._lock = threading.RLock()
         self._replayed = False
+        self._swept_at = 0.0  # several replicas: when owed index work was last looked for
         # Set by the async side: called (from a worker thread) when the graph has work owed.
         self.on_graph_work: Callable[[], None] = lambda: None
 
@@ -76,18 +78,27 @@ class Store:
 
     def ready(self) -> None:
         """Finish vector-index work a crash (or a failed index write) left owed; idempotent."""
-        if self._replayed:
+        if self._replayed and not self._sweep_due():
             return
         with self._lock, self.parts.index_lock():
-            if not self._replayed:
+            if not self._replayed or self._sweep_due():
                 if self.config.ledger_url:  # several replicas: claim owed work, never do it twice
                     from .outbox_claims import work_owed_vectors
 
                     work_owed_vectors(self, VECTORS, REPLAY_BATCH)
+                    self._swept_at = time.monotonic()
                 else:
                     for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
                         self.sync_vectors(batch)
                 self._replayed = True
+
+    def _sweep_due(self) -> bool:
+        """Several replicas: another one may have died owing index work; look again now and then."""
+        if not self.config.ledger_url:
+            return False
+        from .outbox_claims import SWEEP_EVERY_S
+
+        return time.monotonic() - self._swept_at > SWEEP_EVERY_S
 
     def mark_ready(self) -> None:
         """The indexes were rebuilt from the ledger as a whole (``reindex``)."""

@@ -25,7 +25,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from memorch import AsyncMemory, MemoryConfig
+from memorch import AsyncMemory, MemoryConfig, outbox_claims
 from memorch.records import new_record, utc_now
 from memorch.storage.base import Change, Scope
 from memorch.storage.vectors import LanceVectorIndex
@@ -348,7 +348,9 @@ async def test_each_replica_graph_follows_the_ledger(shared: tuple[str, str], tm
         await b.close()
 
 
-async def test_work_a_killed_replica_owed_is_finished_once(shared: tuple[str, str], tmp_path: Path) -> None:
+async def test_work_a_killed_replica_owed_is_finished_once(
+    shared: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Commits whose index writes never happened (the replica died in between) are indexed by
     the replicas that start next, split between them by the claims."""
     from memorch.storage.postgres import PostgresLedger
@@ -375,6 +377,15 @@ async def test_work_a_killed_replica_owed_is_finished_once(shared: tuple[str, st
         for replica in replicas:
             found = (await replica.search("boat moored river pier", user_id="u", limit=20))["results"]
             assert {r.id for r in orphans} <= {f["id"] for f in found}
+        # While they run, another replica dies owing work: the next sweep (due at once here) finds it.
+        late = new_record("the boat left the river at dawn", vector, Scope("u"), {}, utc_now())
+        ledger.apply([Change("ADD", late)], ["vectors"])
+        monkeypatch.setattr(outbox_claims, "SWEEP_EVERY_S", 0.0)
+        await replicas[1].search("boat", user_id="u")
+        assert ledger.pending("vectors") == []
+        time.sleep(0.3)
+        found = (await replicas[0].search("the boat left the river at dawn", user_id="u"))["results"]
+        assert late.id in [f["id"] for f in found]
     finally:
         for replica in replicas:
             await replica.close()
