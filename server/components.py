@@ -73,7 +73,12 @@ class Components:
     def ledger(self) -> SQLiteLedger:
         with self._lock:
             if self._ledger is None:
-                if self.read_only:
+                if self.config.ledger_url:  # several replicas: README "Running several replicas"
+                    from memorch.storage.postgres import PostgresLedger
+
+                    # Not in the data directory, so not read-only with it (the local indexes are).
+                    self._ledger = PostgresLedger(self.config.ledger_url)
+                elif self.read_only:
                     from memorch.storage.readonly import ReadOnlyLedger
 
                     self._ledger = ReadOnlyLedger(self.config.data_dir / "memorch.db")
@@ -114,11 +119,11 @@ class Components:
     def vectors(self) -> LanceVectorIndex:
         with self._lock:
             if self._vectors is None:
-                from memorch.storage.vectors import LanceVectorIndex
+                from .shared_stores import open_vector_index
 
                 dimension = self.dimension()
                 with self.index_lock():  # two processes may create the table and its indexes at once
-                    self._vectors = LanceVectorIndex(self.vectors_path, dimension)
+                    self._vectors = open_vector_index(self.config, self.ledger, dimension)
             return self._vectors
 
     def dimension(self) -> int:
@@ -157,7 +162,22 @@ class Components:
 
     @property
     def vectors_path(self) -> Path:
-        return self.config.data_dir / "lance"
+        """The vector index's local directory (rebuilt beside itself by ``reindex``); with
+        ``vectors_remote`` the index is on object storage instead (``vectors_uri``)."""
+        uri = self.vectors_uri
+        return Path(uri) if isinstance(uri, Path) or not self.vectors_remote else self.config.data_dir / "lance"
+
+    @property
+    def vectors_uri(self) -> str | Path:
+        """Where the vector dataset lives: ``MEMORCH_VECTOR_URI`` or the data directory."""
+        from .shared_stores import vector_uri
+
+        return vector_uri(self.config)
+
+    @property
+    def vectors_remote(self) -> bool:
+        """The vector index is on object storage (``s3://...``), shared by several replicas."""
+        return "://" in str(self.vectors_uri)
 
     @property
     def graph_path(self) -> Path:
