@@ -107,3 +107,26 @@ async def test_a_lost_ledger_is_refused_on_a_shared_deployment(shared: tuple[str
         assert two.components.vectors.count() == 3
     finally:
         await two.close()
+
+
+async def test_re_embedding_cannot_change_the_size_of_a_shared_index(shared: tuple[str, str], tmp_path: Path) -> None:
+    """The recorded dimension differs from what the embedder now makes (a new model): refused
+    before any embedding is rewritten, as the shared table cannot be replaced in place."""
+    from memorch.components import META_EMBED_DIM
+    from memorch.errors import ValidationError
+
+    url, uri = shared
+    one = replica(tmp_path, "one", url, uri)
+    try:
+        added = (await one.add("the kiln fires at dawn", user_id="u", infer=False))["results"][0]
+        ledger = one.components.ledger
+        before = ledger.get(added["id"]).embedding
+        ledger.set_meta(META_EMBED_DIM, "7")
+        with pytest.raises(ValidationError) as caught:
+            await one.reindex(re_embed=True)
+        assert caught.value.error_code == "REINDEX_UNSUPPORTED"
+        assert caught.value.details["stored"] == 7
+        assert (ledger.get(added["id"]).embedding == before).all()
+        assert one.components.vectors.count() == 1
+    finally:
+        await one.close()
