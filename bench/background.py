@@ -1,6 +1,6 @@
 """How long an inferring ``add`` keeps the assistant waiting, with a model that takes 2 s.
 
-    uv run python bench/background.py [--adds 10] [--delay 2.0]
+    uv run python bench/background.py [--adds 20] [--delay 2.0]
 
 The model is the fake OpenAI-compatible server of the test suite on 127.0.0.1 (LiteLLM's real
 HTTP path), answering every request after ``--delay`` seconds with one extracted fact. The same
@@ -68,7 +68,7 @@ async def run(mode: str, fake: FakeLLM, adds: int, root: Path) -> dict[str, floa
         latencies = []
         for i in range(adds):
             started = time.perf_counter()
-            await memory.add(SENTENCES[i % len(SENTENCES)], user_id="bench")
+            await memory.add(f"{SENTENCES[i % len(SENTENCES)]} (note {i})", user_id="bench")  # no repeats
             latencies.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         left = await memory.flush_inference()
@@ -87,7 +87,7 @@ async def run(mode: str, fake: FakeLLM, adds: int, root: Path) -> dict[str, floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--adds", type=int, default=10)
+    parser.add_argument("--adds", type=int, default=20)
     parser.add_argument("--delay", type=float, default=2.0)
     args = parser.parse_args()
 

@@ -117,13 +117,19 @@ class Components:
 
     @property
     def vectors(self) -> LanceVectorIndex:
-        with self._lock:
-            if self._vectors is None:
-                from .shared_stores import open_vector_index
+        vectors = self._vectors
+        if vectors is not None:
+            return vectors
+        from .shared_stores import open_vector_index
 
-                dimension = self.dimension()
-                with self.index_lock():  # two processes may create the table and its indexes at once
-                    self._vectors = open_vector_index(self.config, self.ledger, dimension)
+        dimension, ledger = self.dimension(), self.ledger
+        # Two processes may create the table and its indexes at once, hence the index lock. It
+        # is taken before this object's lock, never while holding it: a writer holds the index
+        # lock while it asks for the ledger (this object's lock), and the reverse order made the
+        # two threads wait for each other.
+        with self.index_lock(), self._lock:
+            if self._vectors is None:
+                self._vectors = open_vector_index(self.config, ledger, dimension)
             return self._vectors
 
     def dimension(self) -> int:

@@ -222,7 +222,9 @@ def _add(
     reason: str,
 ) -> None:
     duplicate = store.find_repeat(text, scope, plan.changes)
-    if duplicate is not None:
+    # A message waiting for inference is not a fact (and may be the one this plan replaces): a
+    # fact with its very words is still added, or the message would go with nothing left of it.
+    if duplicate is not None and not is_pending(duplicate):
         plan.results.append(event("NONE", duplicate, reason=REPEAT))
         return
     record = new_record(text, vector, scope, metadata, now)

@@ -42,13 +42,17 @@ class KillPoint:
     """SIGKILL at call ``nth`` of ``target`` (``module:Class.attr`` or ``module:function``):
     ``before`` it runs, ``after`` it returns, or ``during``: as soon as a file whose name starts
     with ``watch_prefix`` appears or changes size under ``watch_dir`` (relative to the data
-    directory) while it runs; after it returns if that never happened."""
+    directory) while it runs; after it returns if that never happened. ``child``: like ``during``,
+    but what is killed is the graph's engine process (``GraphProcess._child``, the call's
+    ``self``), and the victim lives on. With ``method``, only calls whose first argument after
+    ``self`` is ``method`` count (``GraphProcess._call("apply", ...)``)."""
 
     target: str
     when: str
     nth: int = 1
     watch_dir: str = ""
     watch_prefix: str = ""
+    method: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,13 +117,14 @@ class Killer:
         self.case = case
         self._marker = os.open(case.marker_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
-    def die(self, where: str) -> None:
+    def die(self, where: str, pid: int | None = None) -> None:
         # The page cache outlives the process: no fsync needed for the test to read this.
         os.write(self._marker, where.encode())
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid() if pid is None else pid, signal.SIGKILL)
 
-    def watch(self, done: threading.Event) -> None:
-        """Kill as soon as the watched files change (a data file written mid-call)."""
+    def watch(self, done: threading.Event, victim: Any = None) -> None:
+        """Kill as soon as the watched files change (a data file written mid-call): this
+        process, or the graph engine's child process of ``victim`` (a ``GraphProcess``)."""
         folder = Path(self.case.data_dir) / self.case.kill.watch_dir
         prefix = self.case.kill.watch_prefix
 
@@ -134,7 +139,10 @@ class Killer:
         def poll() -> None:
             while not done.is_set():
                 if listing() != before:
-                    self.die("during")
+                    if victim is None:
+                        self.die("during")
+                    self.die("child", victim._child.pid)
+                    return
                 time.sleep(WATCH_POLL_S)
 
         threading.Thread(target=poll, daemon=True, name="crash-watcher").start()
@@ -153,15 +161,21 @@ class Killer:
         killer = self
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if point.method and (len(args) < 2 or args[1] != point.method):
+                return original(*args, **kwargs)
             if next(calls) != point.nth:
                 return original(*args, **kwargs)
             if point.when == "before":
                 killer.die("before")
             done = threading.Event()
-            if point.when == "during":
-                killer.watch(done)
-            result = original(*args, **kwargs)
-            done.set()
+            if point.when in ("during", "child"):
+                killer.watch(done, args[0] if point.when == "child" else None)
+            try:
+                result = original(*args, **kwargs)
+            finally:
+                done.set()
+            if point.when == "child":  # the engine was killed, or the call ended first
+                return result
             killer.die("after")
             return result
 
@@ -266,6 +280,9 @@ def preload() -> None:
         "memorch.storage.history",
         "memorch.storage.vectors",
         "memorch.storage.graph",
+        "memorch.storage.graph_process",
+        "memorch.storage.rebuild",
+        "memorch.pending",
         "lancedb",
         "lancedb.index",
         "lancedb.query",

@@ -45,6 +45,9 @@ async def collect(case: Case) -> dict[str, Any]:
 
     memory = AsyncMemory(config(case))
     stats = await memory.stats()
+    # Background inference resumes what the victim left pending; its facts' graph work follows.
+    inference = await memory.flush_inference()
+    await memory.flush_graph()
     ledger = memory.components.ledger
     rows = [row for page in ledger.export_pages(Scope()) for row in page]
     vectors = memory.components.vectors
@@ -59,6 +62,7 @@ async def collect(case: Case) -> dict[str, Any]:
         "vector_ids": sorted(vectors.all_ids()),
         "vector_rows": vectors.count(),
         "pending": {target: ledger.pending(target) for target in ("vectors", "graph")},
+        "pending_inference": inference["pending_inference"],
         "graph": _graph(memory),
         "search": found,
     }

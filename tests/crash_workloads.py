@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 USER = "crash-u1"
 OTHER = "crash-u2"
 DOWN_MODEL = "down-model"  # the fake server fails every request for it (degraded adds)
+BACKGROUND_WORKLOADS = ("background_inference",)
 
 # -- the scripted model ----------------------------------------------------------------------
 
@@ -90,6 +91,8 @@ def config(case: Case, **overrides: Any) -> MemoryConfig:
         circuit_failure_threshold=1000,
         graph_flush_delay=60.0,  # graph work only when a step flushes: call counts stay fixed
     )
+    if case.workload in BACKGROUND_WORKLOADS:  # the victim's and the restart's alike
+        settings["background_inference"] = "on"
     settings.update(overrides)
     return MemoryConfig(**settings)
 
@@ -138,8 +141,31 @@ class Driver:
     async def delete_all(self, user: str, ids: list[str]) -> None:
         await self.step("delete_all", lambda: self.memory.delete_all(user_id=user), [{"delete": ids}], user=user)
 
+    async def add_pending(self, text: str, facts: dict[str, Any]) -> None:
+        """An add acknowledged before inference (background inference): ``facts`` (a
+        transaction) replace the stored message later, in one transaction. In flight, the
+        message may be stored or not; once stored, the restart's ``flush_inference`` turns it
+        into the facts: so the one transaction allowed is the facts with the message retired."""
+        await self.step(
+            "add",
+            lambda: self.memory.add([{"role": "user", "content": text}], user_id=USER, infer=True),
+            [{**facts, "retired": [text]}],
+            user=USER,
+            texts=[text],
+        )
+
     async def flush_graph(self) -> None:
-        await self.step("flush_graph", self.memory.flush_graph, [])
+        async def flush() -> Any:
+            from memorch.errors import StorageError
+
+            try:
+                return await self.memory.flush_graph()
+            except StorageError as exc:  # the engine's child killed (a "child" kill point): kept queued
+                if exc.error_code != "GRAPH_ERROR":
+                    raise
+                return {"error": exc.error_code}
+
+        await self.step("flush_graph", flush, [])
 
 
 # -- the workloads ---------------------------------------------------------------------------
@@ -206,6 +232,21 @@ async def reprocess(case: Case, ack: AckLog) -> None:
         {"create": [["Eve lives in Kyiv", USER]], "delete": [pending[1]]},
     ]
     await d.step("reprocess", d.memory.reprocess, expect)
+    await d.flush_graph()
+    await d.memory.close()
+
+
+async def background_inference(case: Case, ack: AckLog) -> None:
+    """Background inference: each add is acknowledged with the message stored as said, and the
+    worker's one transaction replaces it by the model's facts (ADD, ADD, then an UPDATE)."""
+    from memorch import AsyncMemory
+
+    d = Driver(AsyncMemory(config(case)), ack)
+    await d.add_pending("Alice: I live in Paris", {"create": [["Alice lives in Paris", USER]]})
+    await d.add_pending("Bob: I live in Oslo", {"create": [["Bob lives in Oslo", USER]]})
+    await d.step("flush_inference", d.memory.flush_inference, [])
+    await d.add_pending("Alice: I live in Rome", {"set_text": {"Alice lives in Paris": "Alice lives in Rome"}})
+    await d.step("flush_inference", d.memory.flush_inference, [])
     await d.flush_graph()
     await d.memory.close()
 
@@ -323,6 +364,7 @@ WORKLOADS: dict[str, Callable[[Case, AckLog], Awaitable[None]]] = {
     "verbatim": verbatim,
     "inferring": inferring,
     "inferring_background": inferring_background,
+    "background_inference": background_inference,
     "reprocess": reprocess,
     "importing": importing,
     "importing_inferred": importing_inferred,

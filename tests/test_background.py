@@ -295,3 +295,13 @@ async def test_mcp_add_memory_background_and_dry_run_over_stdio(tmp_path: Path, 
         assert plan.structured_content["results"][0]["memory"] == "User also has a parrot"
         listed = await client.call_tool("list_memories", {})
         assert [r["memory"] for r in listed.structured_content["results"]] == [FACT]
+
+
+async def test_a_fact_in_the_very_words_of_its_message_is_kept(memory: AsyncMemory, fake: FakeLLM) -> None:
+    """The message and the fact have one text: the fact must not be taken for a repeat of the
+    message it replaces (found by the crash suite's author through reprocess)."""
+    fake.push(facts("Dana lives in Lima"))
+    await memory.add("Dana lives in Lima", user_id="u")
+    await memory.flush_inference()
+    [kept] = (await memory.get_all(user_id="u"))["results"]
+    assert kept["memory"] == "Dana lives in Lima" and "_memorch" not in kept["metadata"]

@@ -136,7 +136,10 @@ def test_counts_in_words_and_an_empty_scope_named(tmp_path: Path) -> None:
 
 def test_shell_completion_works_offline(tmp_path: Path) -> None:
     script = runner.invoke(app, ["--show-completion", "bash"], prog_name="memorch")
-    assert script.exit_code == 0 and "_MEMORCH_COMPLETE=complete_bash" in script.output
+    assert script.exit_code == 0 and "_MEMORCH_COMPLETE=complete_bash" in script.output, (
+        script.output,
+        script.exception,
+    )
     complete = {"_MEMORCH_COMPLETE": "complete_bash", "COMP_WORDS": "memorch setup c", "COMP_CWORD": "2"}
     words = runner.invoke(app, [], prog_name="memorch", env=complete)
     assert words.output.split() == ["claude-desktop", "claude-code", "cursor"]
