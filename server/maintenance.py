@@ -23,10 +23,11 @@ BATCH = 256
 def reindex(
     store: Store, re_embed: bool, progress: Callable[[int, int], None] | None, force: bool = False
 ) -> dict[str, Any]:
-    """Rebuild the vector index and the graph from SQLite (``storage.rebuild``: each is built
-    beside the live copy and swapped in when complete, so a failure keeps the old one); with
-    ``re_embed`` recompute embeddings first. Refuses (``LEDGER_BEHIND_INDEX``) when the index
-    holds more memories than the ledger, unless ``force``."""
+    """Rebuild the vector index and the graph from the ledger (``storage.rebuild``: each is built
+    beside the live copy and swapped in when complete, so a failure keeps the old one; a vector
+    index on object storage, shared by replicas, is refilled in place instead, see
+    ``_refill_shared_vectors``); with ``re_embed`` recompute embeddings first. Refuses
+    (``LEDGER_BEHIND_INDEX``) when the index holds more memories than the ledger, unless ``force``."""
     parts = store.parts
     ledger = parts.ledger
     report = progress or (lambda done, total: None)

@@ -6,7 +6,9 @@ Everything that changes memories goes through it, synchronously, on a worker thr
   index lock for other processes (two assistant windows on one directory), so a duplicate check
   and the write it decides on, and a ledger commit and the index append that follows, never
   interleave with another writer's.
-- ``ready()`` finishes index work a crash left owed, once, before the first write or search.
+- ``ready()`` finishes index work a crash left owed and checks the indexes against the ledger,
+  once, before the first write or search (with several replicas it also looks again every
+  ``outbox_claims.SWEEP_EVERY_S`` for work another replica died owing).
 - ``commit(changes)`` is one durable ledger transaction (the memories, their history events,
   the index work they owe and the embeddings computed since the last commit), then the vector
   index from the records in hand (nothing is read back), then the graph is told there is work.
