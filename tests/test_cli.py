@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -134,7 +135,12 @@ def test_counts_in_words_and_an_empty_scope_named(tmp_path: Path) -> None:
     assert code == 0 and " ".join(out.split()).startswith("exported 1 memory and 0 deleted ones (1 history event) to")
 
 
-def test_shell_completion_works_offline(tmp_path: Path) -> None:
+def test_shell_completion_works_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Typer finds the shell by walking the process tree (shellingham); a test run with no shell
+    # among its ancestors (started detached, or by a service) has none: say it is bash.
+    import shellingham
+
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *args, **kwargs: ("bash", "/bin/bash"))
     script = runner.invoke(app, ["--show-completion", "bash"], prog_name="memorch")
     assert script.exit_code == 0 and "_MEMORCH_COMPLETE=complete_bash" in script.output, (
         script.output,
