@@ -5,15 +5,27 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from .cli_errors import err
+from .errors import ConfigurationError
 
 out = Console(highlight=False)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+
+
+def refuse_shared_ledger(config: Any) -> None:
+    """Backups copy the SQLite file; with the ledger on PostgreSQL that file is not the ledger."""
+    if config.ledger_url:
+        raise ConfigurationError(
+            "memorch backup and restore-backup copy the SQLite ledger, and MEMORCH_LEDGER_URL puts it on PostgreSQL",
+            error_code="BACKUP_UNSUPPORTED",
+            suggestion="back up PostgreSQL with pg_dump or the provider's snapshots; `memorch reindex` rebuilds "
+            "the vectors and the graph from it",
+        )
 
 
 def backup_command(
@@ -27,6 +39,7 @@ def backup_command(
     from .config import MemoryConfig
 
     config = MemoryConfig()
+    refuse_shared_ledger(config)
     ledger = SQLiteLedger(config.prepare_data_dir() / LEDGER)
     try:
         with err.status("backing up"):
@@ -48,6 +61,7 @@ def restore_command(
     from .backup import restore
     from .config import MemoryConfig
 
+    refuse_shared_ledger(MemoryConfig())
     with err.status("restoring"):
         result = asyncio.run(restore(MemoryConfig(), src, force))
     if as_json:

@@ -73,7 +73,12 @@ class Components:
     def ledger(self) -> SQLiteLedger:
         with self._lock:
             if self._ledger is None:
-                if self.read_only:
+                if self.config.ledger_url:  # several replicas: README "Running several replicas"
+                    from memorch.storage.postgres import PostgresLedger
+
+                    # Not in the data directory, so not read-only with it (the local indexes are).
+                    self._ledger = PostgresLedger(self.config.ledger_url)
+                elif self.read_only:
                     from memorch.storage.readonly import ReadOnlyLedger
 
                     self._ledger = ReadOnlyLedger(self.config.data_dir / "memorch.db")
@@ -115,16 +120,16 @@ class Components:
         vectors = self._vectors
         if vectors is not None:
             return vectors
-        from memorch.storage.vectors import LanceVectorIndex
+        from .shared_stores import open_vector_index
 
-        dimension = self.dimension()
+        dimension, ledger = self.dimension(), self.ledger
         # Two processes may create the table and its indexes at once, hence the index lock. It
         # is taken before this object's lock, never while holding it: a writer holds the index
         # lock while it asks for the ledger (this object's lock), and the reverse order made the
         # two threads wait for each other.
         with self.index_lock(), self._lock:
             if self._vectors is None:
-                self._vectors = LanceVectorIndex(self.vectors_path, dimension)
+                self._vectors = open_vector_index(self.config, ledger, dimension)
             return self._vectors
 
     def dimension(self) -> int:
@@ -163,7 +168,22 @@ class Components:
 
     @property
     def vectors_path(self) -> Path:
-        return self.config.data_dir / "lance"
+        """The vector index's local directory (rebuilt beside itself by ``reindex``); with
+        ``vectors_remote`` the index is on object storage instead (``vectors_uri``)."""
+        uri = self.vectors_uri
+        return Path(uri) if isinstance(uri, Path) or not self.vectors_remote else self.config.data_dir / "lance"
+
+    @property
+    def vectors_uri(self) -> str | Path:
+        """Where the vector dataset lives: ``MEMORCH_VECTOR_URI`` or the data directory."""
+        from .shared_stores import vector_uri
+
+        return vector_uri(self.config)
+
+    @property
+    def vectors_remote(self) -> bool:
+        """The vector index is on object storage (``s3://...``), shared by several replicas."""
+        return "://" in str(self.vectors_uri)
 
     @property
     def graph_path(self) -> Path:

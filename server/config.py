@@ -117,6 +117,11 @@ class MemoryConfig(BaseSettings):
     # HTTP edge (server/http_edge.py): extra Host names accepted (a tunnel's), and the body limit.
     allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "a,b" from the environment
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    # Several replicas (README "Running several replicas"): the ledger on PostgreSQL
+    # (``postgresql://...``; empty = SQLite in the data directory) and the vector dataset on
+    # object storage (``s3://bucket/prefix``; empty = LanceDB in the data directory).
+    ledger_url: str = ""
+    vector_uri: str = ""
 
     def __init__(self, **values: Any) -> None:
         """As ``BaseSettings``, but a bad value is a ``ConfigurationError`` naming its variable."""

@@ -60,9 +60,27 @@ def vector_health(parts: Components) -> VectorHealth:
     from memorch.storage.rebuild import stored_row_count
 
     ledger = parts.ledger
-    return VectorHealth(
-        ledger.counts()["memories"], stored_row_count(parts.vectors_path, TABLE), len(set(ledger.pending(VECTORS)))
-    )
+    # On object storage (several replicas) there is no local directory to look at, and replicas
+    # open the shared dataset anyway.
+    index = parts.vectors.count() if parts.vectors_remote else stored_row_count(parts.vectors_path, TABLE)
+    return VectorHealth(ledger.counts()["memories"], index, len(set(ledger.pending(VECTORS))))
+
+
+def _lost_for_sure(parts: Components) -> bool:
+    """Several replicas: the counts above are read one after another while other replicas
+    write, so a deletion finishing in between can make the index look ahead of the ledger.
+    Confirmed by ids: rows absent from the ledger and not owed, and still in the index when
+    read again (an index row is deleted before its outbox row is cleared, so a finished
+    deletion's row is gone by then)."""
+    first = parts.vectors.all_ids()
+    unknown = first - set(parts.ledger.ids(Scope())) - set(parts.ledger.pending(VECTORS))
+    return bool(unknown & parts.vectors.all_ids())
+
+
+def _ledger_lost_rows(parts: Components, health: VectorHealth) -> bool:
+    if not health.ledger_lost_rows:
+        return False
+    return _lost_for_sure(parts) if parts.config.ledger_url else True
 
 
 def ledger_behind_index(health: VectorHealth) -> StorageError:
@@ -78,7 +96,7 @@ def ledger_behind_index(health: VectorHealth) -> StorageError:
 def refuse_lost_ledger(parts: Components) -> None:
     """Raise ``LEDGER_BEHIND_INDEX`` when the vector index holds rows the ledger lost."""
     health = vector_health(parts)
-    if health.ledger_lost_rows:
+    if _ledger_lost_rows(parts, health):
         raise ledger_behind_index(health)
 
 
@@ -86,7 +104,7 @@ def settle(parts: Components, graph_enabled: bool, reindex_rows: list[str]) -> N
     """The check on open (see the module doc). ``reindex_rows`` receives the ids whose vector
     rows must be written again; the caller (``Store.ready``) writes them."""
     health = vector_health(parts)
-    if health.ledger_lost_rows:
+    if _ledger_lost_rows(parts, health):
         raise ledger_behind_index(health)
     if health.behind:
         indexed = parts.vectors.all_ids() if health.index else set()
@@ -102,6 +120,10 @@ def settle(parts: Components, graph_enabled: bool, reindex_rows: list[str]) -> N
     if graph_enabled and not parts.graph_path.exists() and health.ledger:
         log.warning("the graph is missing; rebuilding it from the ledger in the background")
         parts.ledger.mark_all_pending(GRAPH)
+        if parts.config.ledger_url:  # this replica's copy follows the change feed: from the start
+            from .graph_feed import forget_cursor
+
+            forget_cursor(parts.config)
 
 
 # -- `memorch doctor`: each probe returns a line for the report or raises a typed error --------
@@ -146,6 +168,8 @@ def probe_data_dir(parts: Components) -> str:
 
 def probe_ledger(parts: Components) -> str:
     counts = parts.ledger.counts()
+    if parts.config.ledger_url:  # PostgreSQL checks its own pages; a count proves the connection
+        return f"{counts['memories']} memories, {counts['pending_index']} index rows owed (PostgreSQL)"
     # A read-only directory may not allow the shared-memory file WAL readers need; nobody can
     # write there, so reading the file as immutable is exact.
     flags = "immutable=1" if parts.read_only else "mode=ro"
@@ -171,9 +195,9 @@ def probe_ledger(parts: Components) -> str:
 def probe_vectors(parts: Components) -> str:
     """The vector index against the ledger, without creating or repairing anything."""
     health = vector_health(parts)
-    if health.ledger_lost_rows:
+    if _ledger_lost_rows(parts, health):
         raise ledger_behind_index(health)
-    if health.index is None and parts.vectors_path.exists():
+    if health.index is None and not parts.vectors_remote and parts.vectors_path.exists():
         parts.vectors.count()  # unreadable: opening it raises the engine's typed error
     if health.behind:
         what = "missing" if health.index is None else f"holds {health.index} of {health.ledger} memories"

@@ -13,7 +13,7 @@ from memorch.storage.base import Scope
 from memorch.storage.sql import chunks
 
 from .components import Components
-from .errors import MemoryError, StorageError
+from .errors import MemoryError, StorageError, ValidationError
 from .index_health import probe_data_dir, probe_graph, probe_ledger, probe_vectors, refuse_lost_ledger
 from .store import GRAPH, GRAPH_BATCH, REPLAY_BATCH, VECTORS, Store
 
@@ -23,10 +23,11 @@ BATCH = 256
 def reindex(
     store: Store, re_embed: bool, progress: Callable[[int, int], None] | None, force: bool = False
 ) -> dict[str, Any]:
-    """Rebuild the vector index and the graph from SQLite (``storage.rebuild``: each is built
-    beside the live copy and swapped in when complete, so a failure keeps the old one); with
-    ``re_embed`` recompute embeddings first. Refuses (``LEDGER_BEHIND_INDEX``) when the index
-    holds more memories than the ledger, unless ``force``."""
+    """Rebuild the vector index and the graph from the ledger (``storage.rebuild``: each is built
+    beside the live copy and swapped in when complete, so a failure keeps the old one; a vector
+    index on object storage, shared by replicas, is refilled in place instead, see
+    ``_refill_shared_vectors``); with ``re_embed`` recompute embeddings first. Refuses
+    (``LEDGER_BEHIND_INDEX``) when the index holds more memories than the ledger, unless ``force``."""
     parts = store.parts
     ledger = parts.ledger
     report = progress or (lambda done, total: None)
@@ -37,6 +38,8 @@ def reindex(
     with store.locked():  # not ``writing``: its replay and health check are what this replaces
         if not force:
             refuse_lost_ledger(parts)
+        if re_embed and parts.vectors_remote:
+            _refuse_new_dimension(parts)
         ids = ledger.ids(Scope())
         total = len(ids) * (2 if re_embed else 1)
         if re_embed:
@@ -68,12 +71,52 @@ def _rebuild_vectors(store: Store, ids: list[str], progress: Callable[[int], Non
     from memorch.storage.rebuild import build_vectors
 
     parts, ledger = store.parts, store.parts.ledger
+    if parts.vectors_remote:
+        _refill_shared_vectors(store, progress)
+        return
     tokens = ledger.outbox_tokens(VECTORS, ledger.pending(VECTORS))  # read before the state it covers
     batches = (ledger.get_many(batch) for batch in chunks(ids, REPLAY_BATCH))
     dimension = parts.dimension()
     parts.release_vectors()  # this process's handle must not outlive the copy it points at
     build_vectors(parts.vectors_path, dimension, batches, len(ids), progress)
     ledger.clear_pending(VECTORS, tokens)
+
+
+def _refill_shared_vectors(store: Store, progress: Callable[[int], None]) -> None:
+    """The vector index on object storage (several replicas): there is no atomic rename to swap
+    a rebuilt copy in, and the other replicas have the dataset open, so it is refilled in place.
+    Every memory is queued and its row written again from the ledger (claimed in batches, so
+    other replicas' sweeps can share the work); rows the ledger no longer has are deleted last.
+    The index is never dropped: a failure half-way leaves old rows plus queued work, which any
+    replica's next sweep finishes."""
+    from .outbox_claims import work_owed_vectors
+
+    parts, ledger = store.parts, store.parts.ledger
+    ledger.mark_all_pending(VECTORS)
+    progress(work_owed_vectors(store, VECTORS, REPLAY_BATCH))
+    # Read the index first: a row it holds was committed to the ledger before it was written, so
+    # an id absent from the ledger read afterwards was deleted there (or lost with the ledger,
+    # which ``force`` accepted), never added by another replica meanwhile.
+    indexed = parts.vectors.all_ids()
+    parts.vectors.delete(sorted(indexed - set(ledger.ids(Scope()))))
+
+
+def _refuse_new_dimension(parts: Components) -> None:
+    """Re-embedding into a shared (object-storage) index cannot change the vector size: that
+    table would have to be replaced under the other replicas, with no copy to fall back on."""
+    from .components import META_EMBED_DIM
+
+    stored = parts.ledger.get_meta(META_EMBED_DIM)
+    new = int(parts.embedder.embed(["dimension probe"]).shape[1])
+    if stored is not None and int(stored) != new:
+        raise ValidationError(
+            f"the shared vector index holds {stored}-d vectors and the embedder makes {new}-d ones; "
+            "re-embedding in place cannot change the size",
+            error_code="REINDEX_UNSUPPORTED",
+            details={"stored": int(stored), "embedder": new},
+            suggestion="point MEMORCH_VECTOR_URI at a new, empty prefix and run `memorch reindex --re-embed` on one "
+            "replica (then on the others), or set MEMORCH_EMBEDDER back",
+        )
 
 
 def _rebuild_graph(store: Store, ids: list[str]) -> None:
@@ -89,8 +132,13 @@ def _rebuild_graph(store: Store, ids: list[str]) -> None:
             records = [r for r in ledger.get_many(batch) if relations.get(r.id)]
             yield [GraphWork(r.id, r.scope, relations[r.id], r.updated_at) for r in records]
 
-    build_graph(parts.graph_path, parts.graph_lock_path, batches())
-    ledger.clear_pending(GRAPH, tokens)
+    with store.graph_feed_lock:  # several replicas: no replay may save its cursor meanwhile
+        build_graph(parts.graph_path, parts.graph_lock_path, batches())
+        ledger.clear_pending(GRAPH, tokens)
+        if store.config.ledger_url:  # this replica's copy follows the change feed: replay it from the start
+            from .graph_feed import forget_cursor
+
+            forget_cursor(store.config)
 
 
 def _partial(failures: dict[str, StorageError]) -> StorageError:

@@ -6,7 +6,9 @@ Everything that changes memories goes through it, synchronously, on a worker thr
   index lock for other processes (two assistant windows on one directory), so a duplicate check
   and the write it decides on, and a ledger commit and the index append that follows, never
   interleave with another writer's.
-- ``ready()`` finishes index work a crash left owed, once, before the first write or search.
+- ``ready()`` finishes index work a crash left owed and checks the indexes against the ledger,
+  once, before the first write or search (with several replicas it also looks again every
+  ``outbox_claims.SWEEP_EVERY_S`` for work another replica died owing).
 - ``commit(changes)`` is one durable ledger transaction (the memories, their history events,
   the index work they owe and the embeddings computed since the last commit), then the vector
   index from the records in hand (nothing is read back), then the graph is told there is work.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,6 +61,10 @@ class Store:
         self.parts = parts
         self._lock = threading.RLock()
         self._replayed = False
+        self._swept_at = 0.0  # several replicas: when owed index work was last looked for
+        # Several replicas: held while this replica's graph copy follows the change feed, and by
+        # ``reindex`` while it swaps a rebuilt copy in (a replay then must not save its cursor).
+        self.graph_feed_lock = threading.Lock()
         # Set by the async side: called (from a worker thread) when the graph has work owed.
         self.on_graph_work: Callable[[], None] = lambda: None
 
@@ -81,8 +88,9 @@ class Store:
 
     def ready(self) -> None:
         """Finish vector-index work a crash (or a failed index write) left owed, then check that
-        the indexes are in step with the ledger (``index_health``); idempotent."""
-        if self._replayed:
+        the indexes are in step with the ledger (``index_health``); idempotent. With several
+        replicas, also look again now and then for work another replica died owing."""
+        if self._replayed and not self._sweep_due():
             return
         from .index_health import settle
 
@@ -94,13 +102,33 @@ class Store:
             return
         with self._lock, self.parts.index_lock():
             if not self._replayed:
-                for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
-                    self.sync_vectors(batch)
+                self._replay_owed()
                 missing: list[str] = []
                 settle(self.parts, self.config.graph_enabled, missing)
                 for batch in chunks(missing, REPLAY_BATCH):
                     self.sync_vectors(batch)
                 self._replayed = True
+            elif self._sweep_due():
+                self._replay_owed()
+
+    def _replay_owed(self) -> None:
+        """Index the memories the outbox says the vector index still owes."""
+        if self.config.ledger_url:  # several replicas: claim owed work, never do it twice
+            from .outbox_claims import work_owed_vectors
+
+            work_owed_vectors(self, VECTORS, REPLAY_BATCH)
+            self._swept_at = time.monotonic()
+        else:
+            for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
+                self.sync_vectors(batch)
+
+    def _sweep_due(self) -> bool:
+        """Several replicas: another one may have died owing index work; look again now and then."""
+        if not self.config.ledger_url:
+            return False
+        from .outbox_claims import SWEEP_EVERY_S
+
+        return time.monotonic() - self._swept_at > SWEEP_EVERY_S
 
     def mark_ready(self) -> None:
         """The indexes were rebuilt from the ledger as a whole (``reindex``)."""
@@ -170,6 +198,10 @@ class Store:
         """Apply all graph work the ledger owes, in batches (one Kuzu open per batch)."""
         if not self.config.graph_enabled or self.parts.read_only:
             return 0
+        if self.config.ledger_url:  # several replicas: each follows the ledger's change sequence
+            from .graph_feed import replay_changes
+
+            return replay_changes(self)
         pending = self.parts.ledger.pending(GRAPH)
         for batch in chunks(pending, GRAPH_BATCH):
             self.sync_graph(batch)
@@ -240,7 +272,7 @@ class Store:
         prep = prep or self.prepare_verbatim(messages, scope)
         results: list[AddEvent] = []
         changes: list[Change] = []
-        with self.writing():
+        with self.writing(), self.parts.ledger.scope_lock(scope):  # replicas: one check-and-add per scope
             now = utc_now()
             for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
                 repeat = self.find_repeat(message.content, scope, changes)  # under the lock: exact

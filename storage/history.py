@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,12 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                     target.close()
             except sqlite3.Error as exc:
                 raise self._error("be backed up", exc) from exc
+
+    def scope_lock(self, scope: Scope) -> AbstractContextManager[None]:
+        """Serialize a duplicate check and its write per scope across replicas: nothing to do
+        here, as every writer of this file holds the data directory's index lock
+        (``Store.writing``); the PostgreSQL ledger takes an advisory lock."""
+        return nullcontext()
 
     # -- writes -------------------------------------------------------------------------------
 

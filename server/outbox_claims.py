@@ -1,0 +1,37 @@
+"""Owed vector-index work, worked by whichever replica gets to it first (several replicas).
+
+The outbox is shared in PostgreSQL: a replica killed between its ledger commit and its index
+write leaves rows there for any replica to finish. Rows are claimed in batches with ``FOR
+UPDATE SKIP LOCKED`` (``PostgresLedger.claim_outbox``): two replicas starting at once split the
+work instead of doing it twice, and a row is cleared only if no newer change re-queued it. A
+running replica looks again every ``SWEEP_EVERY_S`` (on its next write or search).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+# How often a running replica looks for work another replica died owing (one short claim query
+# on an empty outbox); until then such a memory is in the ledger but not found by search.
+SWEEP_EVERY_S = 30.0
+
+if TYPE_CHECKING:
+    from memorch.storage.postgres import PostgresLedger
+
+    from .store import Store
+
+
+def work_owed_vectors(store: Store, target: str, batch: int) -> int:
+    """Index every owed memory this replica can claim; how many it indexed."""
+    ledger = cast("PostgresLedger", store.parts.ledger)  # only with ledger_url
+    done = 0
+    while True:
+        with ledger.claim_outbox(target, batch) as claimed:
+            if not claimed:
+                return done
+            ids = list(claimed)
+            records = ledger.get_many(ids)  # read under the claim: no change of these can commit meanwhile
+            present = {r.id for r in records}
+            store.parts.vectors.upsert(records)
+            store.parts.vectors.delete([i for i in ids if i not in present])
+            done += len(ids)

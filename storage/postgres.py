@@ -1,0 +1,282 @@
+"""The ledger on PostgreSQL (``MEMORCH_LEDGER_URL=postgresql://...``), for several replicas.
+
+Same semantics as the SQLite ledger, and the same code: ``PostgresLedger`` inherits every query
+of ``SQLiteLedger`` and only replaces the connection underneath. Each statement is translated
+once to PostgreSQL's dialect (``storage/postgres_sql.py``), so the two ledgers cannot drift.
+What several replicas need on top:
+
+- one transaction per operation (as in SQLite); a write that returned is committed;
+- ``scope_lock``: duplicate checks and the write they decide on are serialized per scope across
+  replicas with a transaction-scoped advisory lock on the scope (``pg_advisory_xact_lock``);
+- ``claim_outbox``: owed index work is claimed with ``FOR UPDATE SKIP LOCKED``, so two replicas
+  never work the same rows at once;
+- ``acquire_lease``: work one replica at a time may do (index maintenance), with an expiry so a
+  killed replica's lease lapses;
+- numbered schema migrations (``storage/postgres_schema.py``).
+
+psycopg is an optional dependency (``pip install memorch[postgres]``); it is imported only here.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from memorch.errors import ConfigurationError, StorageError
+
+from .base import Change, Scope
+from .engine import log, reason
+from .history import SQLiteLedger
+from .postgres_schema import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
+from .postgres_sql import translate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import psycopg
+
+CONNECT_TIMEOUT_S = 10
+# Index targets each replica keeps for itself (its Kuzu graph), fed by ``changed_since`` rather
+# than the shared outbox (``memorch.store.GRAPH``).
+REPLICA_LOCAL_TARGETS = ("graph",)
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for logs and messages."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+class Row(tuple):
+    """A result row readable by position and by column name, like ``sqlite3.Row``."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, values: Sequence[Any], index: dict[str, int]) -> Row:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            key = self._index[key]
+        return super().__getitem__(key)
+
+
+def _rows(cursor: Any) -> Any:
+    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: Row(values, index)
+
+
+class PgConnection:
+    """The part of ``sqlite3.Connection`` the ledger's queries use, over a psycopg connection."""
+
+    def __init__(self, raw: psycopg.Connection) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        text, values = translate(sql, params)
+        return self.raw.execute(text, values)  # type: ignore[arg-type] - translated at run time
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        rows = list(rows)
+        if rows:
+            text, _ = translate(sql)
+            with self.raw.cursor() as cursor:
+                cursor.executemany(text, rows)  # type: ignore[arg-type]
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise ConfigurationError(
+            "MEMORCH_LEDGER_URL names PostgreSQL, but psycopg is not installed",
+            error_code="POSTGRES_DRIVER_MISSING",
+            suggestion="install the extra: pip install 'memorch[postgres]' (or uv sync --extra postgres), "
+            "or unset MEMORCH_LEDGER_URL to use the SQLite ledger",
+        ) from exc
+    return psycopg
+
+
+class PostgresLedger(SQLiteLedger):
+    """``SQLiteLedger``'s queries on PostgreSQL. Thread-safe like it: one connection behind a
+    lock for the ledger's work, and separate ones for advisory locks and outbox claims, which
+    are held while other work goes on."""
+
+    def __init__(self, url: str) -> None:
+        # Not SQLiteLedger.__init__: that opens a file. The inherited queries need only these.
+        self.url = url
+        self.path = redact_url(url)  # type: ignore[assignment] - what SQLiteLedger logs as its location
+        self._lock = threading.RLock()
+        self._pg = _psycopg()
+        self._raw = self._connect()
+        self._migrate()
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return self._pg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, row_factory=_rows)
+        except self._pg.Error as exc:
+            raise self._error("connect", exc) from exc
+
+    def _live(self) -> psycopg.Connection:
+        """The connection, opened again if the server dropped it (a restart, a failover)."""
+        if self._raw.closed or self._raw.broken:
+            self._raw = self._connect()
+        return self._raw
+
+    def _error(self, action: str, exc: BaseException) -> StorageError:
+        log.warning("the PostgreSQL ledger could not %s (%s)", action, self.path, exc_info=True)
+        return StorageError(
+            f"the PostgreSQL ledger could not {action} ({reason(exc)})",
+            error_code="LEDGER_ERROR",
+            suggestion="check that PostgreSQL at MEMORCH_LEDGER_URL is reachable and accepts the "
+            "credentials; run `memorch doctor`",
+        )
+
+    def _migrate(self) -> None:
+        """Apply the migrations this database has not had, each once, whoever starts first."""
+        with self._write() as conn:
+            # The lock first: CREATE TABLE IF NOT EXISTS itself races between two sessions.
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+            conn.execute(VERSION_TABLE)
+            done = {row[0] for row in conn.execute("SELECT version FROM memorch_schema")}
+            for version, script in MIGRATIONS:
+                if version not in done:
+                    conn.raw.execute(script)  # DDL only, no parameters
+                    conn.execute("INSERT INTO memorch_schema (version) VALUES (?)", (version,))
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            return conn.execute("SELECT COALESCE(max(version), 0) FROM memorch_schema").fetchone()[0]
+
+    @contextmanager
+    def _read(self) -> Iterator[PgConnection]:  # type: ignore[override]
+        with self._lock:
+            try:
+                yield PgConnection(self._live())
+            except self._pg.Error as exc:
+                raise self._error("read", exc) from exc
+
+    @contextmanager
+    def _write(self, durable: bool = True) -> Iterator[PgConnection]:  # type: ignore[override]
+        """One transaction (a savepoint inside ``scope_lock``'s). ``durable=False`` commits
+        without waiting for the WAL flush, for writes a crash may lose because they are redone."""
+        with self._lock:
+            try:
+                raw = self._live()
+                with raw.transaction():
+                    if not durable:
+                        raw.execute("SET LOCAL synchronous_commit = off")
+                    yield PgConnection(raw)
+            except self._pg.Error as exc:
+                raise self._error("write", exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._raw.close()
+
+    def backup_to(self, path: Path) -> None:
+        raise StorageError(
+            "memorch backup copies the SQLite ledger; this ledger is on PostgreSQL",
+            error_code="BACKUP_UNSUPPORTED",
+            suggestion="back up PostgreSQL with its own tools (pg_dump, or the provider's snapshots)",
+        )
+
+    # -- what several replicas need -----------------------------------------------------------
+
+    @contextmanager
+    def scope_lock(self, scope: Scope) -> Iterator[None]:
+        """Hold the scope's advisory lock for the block, which runs as one transaction: a
+        duplicate check and the write it decides on are not interleaved with another replica's
+        in the same scope. The lock goes with the commit (or rollback)."""
+        with self.named_lock("scope\x1f" + "\x1f".join(value or "" for value in scope.values())):
+            yield
+
+    @contextmanager
+    def named_lock(self, name: str) -> Iterator[None]:
+        """Hold an advisory lock on ``name`` across replicas for the block (one transaction)."""
+        with self._write() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+            yield
+
+    @contextmanager
+    def claim_outbox(self, target: str, limit: int) -> Iterator[dict[str, str]]:
+        """Claim up to ``limit`` rows of owed ``target`` work that no other replica holds
+        (``SKIP LOCKED``), as memory id → token. The claim lasts for the block, on a connection
+        of its own; at its end the rows whose token is unchanged are cleared in the same
+        transaction (a write meanwhile waits, then leaves a new token: that work stays owed)."""
+        try:
+            raw = self._pg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            with raw, raw.transaction():
+                conn = PgConnection(raw)
+                rows = conn.execute(
+                    "SELECT memory_id, token FROM index_outbox WHERE target = ?"
+                    " ORDER BY memory_id LIMIT ? FOR UPDATE SKIP LOCKED",
+                    (target, limit),
+                ).fetchall()
+                claimed = {row[0]: row[1] for row in rows}
+                yield claimed
+                conn.executemany(
+                    "DELETE FROM index_outbox WHERE memory_id = ? AND target = ? AND token = ?",
+                    [(memory_id, target, token) for memory_id, token in claimed.items()],
+                )
+        except self._pg.Error as exc:
+            raise self._error("claim index work", exc) from exc
+
+    def changed_since(self, cursor: str | None) -> tuple[list[str], str]:
+        """The memories changed since ``cursor`` (None: since the start), and the cursor to
+        pass next time. Each replica keeps its own cursor, so every replica sees every change,
+        unlike the shared outbox, where one replica's clear is everyone's.
+
+        Every committed change visible now is returned, but the cursor only moves up to the
+        oldest transaction still running (see migration 3): one that wrote earlier and commits
+        later is found by a later call, and the few changes between that horizon and now are
+        named again (replaying them is idempotent)."""
+        with self._read() as conn:
+            horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
+            rows = conn.execute(
+                "SELECT memory_id FROM history WHERE xid >= ?::xid8 GROUP BY memory_id ORDER BY memory_id",
+                (cursor or "0",),
+            ).fetchall()
+        return [row[0] for row in rows], horizon
+
+    def apply(
+        self,
+        changes: Sequence[Change],
+        index_targets: Sequence[str],
+        relation_targets: Sequence[str] = (),
+        cached: tuple[str, dict[str, np.ndarray]] | None = None,
+    ) -> dict[str, dict[str, str]]:
+        """As ``SQLiteLedger.apply``, without graph work in the shared outbox: each replica's
+        graph follows ``changed_since`` instead (a clear by one replica would hide the change
+        from the others)."""
+        return super().apply(changes, index_targets, (), cached)
+
+    def mark_all_pending(self, target: str) -> int:
+        """As ``SQLiteLedger.mark_all_pending``, except for the graph, which each replica
+        rebuilds by replaying ``changed_since`` from the start (nothing to queue)."""
+        if target in REPLICA_LOCAL_TARGETS:
+            return len(self.ids(Scope()))
+        return super().mark_all_pending(target)
+
+    def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``seconds`` unless another holder has it unexpired."""
+        with self._write() as conn:
+            row = conn.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, now() + make_interval(secs => ?))"
+                " ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at"
+                " WHERE leases.expires_at < now() OR leases.holder = EXCLUDED.holder RETURNING holder",
+                (name, holder, float(seconds)),
+            ).fetchone()
+        return row is not None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))

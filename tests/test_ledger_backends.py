@@ -1,0 +1,420 @@
+"""One ledger suite, two engines: every ledger operation is checked on SQLite and on PostgreSQL
+(real servers: a SQLite file in a temp dir, the test PostgreSQL on 127.0.0.1 with a schema of
+its own). The PostgreSQL-only parts (migrations, outbox claims, per-scope locks, leases) follow."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from memorch.errors import StorageError
+from memorch.records import deletion, new_record, replaced, utc_now
+from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.filters import compile_filters
+from memorch.storage.history import SQLiteLedger
+
+from .pg_helpers import fresh_schema, need_postgres
+
+DIM = 4
+
+
+def vector(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLiteLedger]:
+    if request.param == "sqlite":
+        opened = SQLiteLedger(tmp_path / "memorch.db")
+        yield opened
+        opened.close()
+        return
+    from memorch.storage.postgres import PostgresLedger
+
+    with fresh_schema() as url:
+        opened = PostgresLedger(url)
+        yield opened
+        opened.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    need_postgres()
+    with fresh_schema() as url:
+        yield url
+
+
+def shared_graph_feed(ledger: SQLiteLedger) -> bool:
+    """Whether replicas' graphs follow ``changed_since`` instead of the outbox (PostgreSQL)."""
+    return hasattr(ledger, "changed_since")
+
+
+def add(ledger: SQLiteLedger, text: str, scope: Scope, metadata: dict[str, Any] | None = None, **kw: Any) -> Any:
+    record = new_record(text, vector(len(text)), scope, metadata or {}, utc_now())
+    tokens = ledger.apply([Change("ADD", record, **kw)], ["vectors"], ["graph"])
+    return record, tokens
+
+
+def test_a_change_its_history_and_its_owed_index_work(ledger: SQLiteLedger) -> None:
+    scope = Scope("alice", "planner")
+    record, tokens = add(ledger, "Rex is a dog", scope, {"kind": "pet"})
+    got = ledger.get(record.id)
+    assert got is not None and got.memory == "Rex is a dog" and got.metadata == {"kind": "pet"}
+    assert got.embedding is not None and np.allclose(got.embedding, record.embedding)
+    assert ledger.find_by_hash(Scope("alice"), record.hash) is not None
+    assert ledger.find_by_hash(Scope("bob"), record.hash) is None
+    # No relations stated: the graph owes nothing; the vectors owe the memory.
+    assert set(tokens) == {"vectors"} and ledger.pending("vectors") == [record.id]
+    assert ledger.outbox_tokens("vectors", [record.id]) == tokens["vectors"]
+
+    updated = replaced(record, "Rex is a black dog", vector(9), None)
+    newer = ledger.apply([Change("UPDATE", updated, old_memory=record.memory)], ["vectors"])
+    ledger.clear_pending("vectors", tokens["vectors"])  # a worker that saw the old state
+    assert ledger.pending("vectors") == [record.id], "the stale token must not clear the newer work"
+    ledger.clear_pending("vectors", newer["vectors"])
+    assert ledger.pending("vectors") == []
+
+    ledger.apply([deletion(updated)], ["vectors"])
+    assert ledger.get(record.id) is None
+    events = ledger.history(record.id)
+    assert [e.event for e in events] == ["ADD", "UPDATE", "DELETE"]
+    assert events[1].old_memory == "Rex is a dog" and events[2].is_deleted is True
+    assert events[0].is_deleted is False
+    assert ledger.history(record.id, Scope("bob")) == []
+    assert ledger.history_scope(record.id) == scope
+    assert ledger.known_ids([record.id, "nope"]) == {record.id}
+    assert ledger.counts() == {"memories": 0, "history_events": 3, "pending_index": 1, "pending_inference": 0}
+
+
+def test_lists_follow_the_scope_rule_and_order(ledger: SQLiteLedger) -> None:
+    a, _ = add(ledger, "first", Scope("alice", "planner", "r1"))
+    b, _ = add(ledger, "second", Scope("alice", "coder"))
+    c, _ = add(ledger, "third", Scope("bob"))
+    assert {r.id for r in ledger.list(Scope("alice"), None, 10)} == {a.id, b.id}
+    assert [r.id for r in ledger.list(Scope(agent_id="planner"), None, 10)] == [a.id]
+    assert set(ledger.ids(Scope())) == {a.id, b.id, c.id}
+    assert [r.id for r in ledger.get_many([c.id, "missing", a.id])] == [c.id, a.id]
+    assert ledger.scopes() == [{"user_id": "alice", "memories": 2}, {"user_id": "bob", "memories": 1}]
+    assert ledger.mark_all_pending("vectors") == 3
+    assert sorted(ledger.pending("vectors")) == sorted([a.id, b.id, c.id])
+    # The graph is per replica on PostgreSQL: nothing queued in the shared outbox for it.
+    assert ledger.mark_all_pending("graph") == 3
+    assert len(ledger.pending("graph")) == (0 if shared_graph_feed(ledger) else 3)
+    ledger.wipe()
+    assert ledger.counts()["memories"] == 0 and ledger.pending("vectors") == []
+
+
+METADATA = {
+    "m0": {"n": 1, "tag": "red", "flag": True, "note": "Hello World"},
+    "m1": {"n": 2.5, "tag": "blue", "flag": False},
+    "m2": {"n": 10, "tag": "red", "extra": None},
+    "m3": {"size": "ten", "dotted.key": "x"},
+    "m4": {},
+}
+FILTERS = [
+    ({"tag": "red"}, {"m0", "m2"}),
+    ({"n": {"gte": 2}}, {"m1", "m2"}),
+    ({"n": {"gt": 1, "lt": 10}}, {"m1"}),
+    ({"size": "ten"}, {"m3"}),
+    ({"n": {"in": [1, 10, "ten"]}}, {"m0", "m2"}),
+    ({"size": {"in": [10, "ten"]}}, {"m3"}),
+    ({"size": 10}, set()),  # a number never equals a text
+    ({"tag": {"nin": ["red"]}}, {"m1"}),
+    ({"flag": True}, {"m0"}),
+    ({"flag": False}, {"m1"}),
+    ({"tag": "*"}, {"m0", "m1", "m2"}),
+    ({"extra": "*"}, set()),  # a JSON null is no value, as in SQLite
+    ({"note": {"contains": "World"}}, {"m0"}),
+    ({"note": {"icontains": "hello"}}, {"m0"}),
+    ({"dotted.key": "x"}, {"m3"}),
+    ({"OR": [{"tag": "blue"}, {"n": 10}]}, {"m1", "m2"}),
+    ({"NOT": {"tag": "red"}}, {"m1"}),
+    ({"tag": {"ne": "red"}}, {"m1"}),
+    ({"created_at": {"gte": "2000-01-01"}, "tag": "red"}, {"m0", "m2"}),
+    ({"tag": "'; DROP TABLE memories; --"}, set()),
+    ({"note": {"contains": "100%"}}, set()),
+]
+
+
+def test_metadata_filters_select_the_same_memories(ledger: SQLiteLedger) -> None:
+    names = {}
+    for name, metadata in METADATA.items():
+        record, _ = add(ledger, f"memory {name}", Scope("u"), metadata)
+        names[record.id] = name
+    for filters, expected in FILTERS:
+        found = {names[r.id] for r in ledger.list(Scope("u"), compile_filters(filters), 100)}
+        assert found == expected, filters
+        assert {names[i] for i in ledger.ids(Scope("u"), compile_filters(filters))} == expected, filters
+
+
+def test_pending_inference_is_found_by_its_mark(ledger: SQLiteLedger) -> None:
+    marked, _ = add(ledger, "said while no model answered", Scope("u"), {"_memorch": {"pending_inference": True}})
+    add(ledger, "inferred", Scope("u"), {"_memorch": {"pending_inference": False}})
+    assert [r.id for r in ledger.pending_inference(10)] == [marked.id]
+    assert ledger.counts()["pending_inference"] == 1
+
+
+def test_relations_and_entities(ledger: SQLiteLedger) -> None:
+    rel = {"source": "Rex", "source_type": "dog", "relationship": "belongs_to", "destination": "Alice"}
+    record, tokens = add(ledger, "Rex belongs to Alice", Scope("alice"), relations=(rel,))
+    assert set(tokens) == ({"vectors"} if shared_graph_feed(ledger) else {"vectors", "graph"})
+    stored = ledger.relations_for([record.id])[record.id]
+    assert stored == [{**rel, "destination_type": None}]
+    touching = ledger.relations_touching(Scope("alice"), ["rex"], [], 10)
+    assert [t["memory_id"] for t in touching] == [record.id]
+    assert ledger.relations_touching(Scope("bob"), ["rex"], [], 10) == []
+    # Entity identity is the exact scope: agent and run NULL match only NULL.
+    assert ledger.entity_names(Scope("alice")) == {"Rex": "dog", "Alice": None}
+    assert ledger.entity_names(Scope("alice", "planner")) == {}
+    ledger.apply([deletion(record)], ["vectors"], ["graph"])
+    assert ledger.relations_for([record.id]) == {record.id: []}
+
+
+def test_meta_and_embedding_cache(ledger: SQLiteLedger) -> None:
+    assert ledger.get_meta("embedding_dim") is None
+    ledger.set_meta("embedding_dim", "4")
+    ledger.set_meta("embedding_dim", "8")
+    assert ledger.get_meta("embedding_dim") == "8"
+    ledger.cache_vectors("m", {"h1": vector(1)})
+    record = new_record("x", vector(2), Scope("u"), {}, utc_now())
+    ledger.apply([Change("ADD", record)], ["vectors"], cached=("m", {"h2": vector(2), "h1": vector(3)}))
+    cached = ledger.cached_vectors("m", ["h1", "h2", "h3"])
+    assert set(cached) == {"h1", "h2"} and np.allclose(cached["h1"], vector(3))
+    ledger.set_embeddings({record.id: vector(5)})
+    got = ledger.get(record.id)
+    assert got is not None and np.allclose(got.embedding, vector(5))  # type: ignore[arg-type]
+
+
+def test_export_pages_and_point_in_time(ledger: SQLiteLedger) -> None:
+    kept, _ = add(ledger, "kept", Scope("u"))
+    gone, _ = add(ledger, "gone", Scope("u"))
+    middle = utc_now()
+    time.sleep(0.002)
+    ledger.apply([deletion(gone)], [])
+    rows = [row for page in ledger.export_pages(Scope("u")) for row in page]
+    by_id = {row["id"]: row for row in rows}
+    assert by_id[gone.id]["deleted"] is True and len(by_id[gone.id]["history"]) == 2
+    assert by_id[kept.id]["memory"] == "kept" and by_id[kept.id]["relations"] == []
+    assert [row["id"] for row in rows] == sorted(by_id)
+    then = {event.memory_id for event, _ in ledger.versions_at(Scope("u"), middle, 10)}
+    now = {event.memory_id for event, _ in ledger.versions_at(Scope("u"), utc_now(), 10)}
+    assert then == {kept.id, gone.id} and now == {kept.id}
+
+
+# -- PostgreSQL only ----------------------------------------------------------------------------
+
+
+def test_migrations_are_numbered_and_run_once(pg_url: str) -> None:
+    from memorch.storage.postgres import PostgresLedger
+    from memorch.storage.postgres_schema import MIGRATIONS
+
+    ledgers: list[Any] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            ledgers.append(PostgresLedger(pg_url))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(3)]  # replicas starting together
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with ledgers[0]._read() as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM memorch_schema ORDER BY version")]
+    assert versions == [v for v, _ in MIGRATIONS]
+    assert ledgers[0].schema_version() == MIGRATIONS[-1][0]
+    for opened in ledgers:
+        opened.close()
+
+
+def test_outbox_claims_are_disjoint_and_keep_newer_work(pg_url: str) -> None:
+    from memorch.storage.postgres import PostgresLedger
+
+    a, b = PostgresLedger(pg_url), PostgresLedger(pg_url)
+    records = [add(a, f"memory {i}", Scope("u"))[0] for i in range(6)]
+    with a.claim_outbox("vectors", 4) as first:
+        with b.claim_outbox("vectors", 10) as second:
+            assert len(first) == 4 and len(second) == 2
+            assert not set(first) & set(second)
+        # b's block ended: its rows are cleared; a's are still held.
+        assert sorted(a.pending("vectors")) == sorted(first)
+    assert a.pending("vectors") == []
+
+    # A write to a claimed memory waits for the claim, then leaves its new token owed.
+    target = records[0]
+    add_done = threading.Event()
+    a.apply([Change("UPDATE", replaced(target, "changed", vector(3), None))], ["vectors"])
+    with a.claim_outbox("vectors", 10) as claimed:
+        assert list(claimed) == [target.id]
+
+        def write() -> None:
+            b.apply([Change("UPDATE", replaced(target, "changed again", vector(4), None))], ["vectors"])
+            add_done.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        assert not add_done.wait(0.3), "the write must wait for the claim"
+    writer.join(5)
+    assert add_done.is_set() and a.pending("vectors") == [target.id]
+    a.close()
+    b.close()
+
+
+def test_scope_lock_serializes_one_scope_across_replicas(pg_url: str) -> None:
+    from memorch.storage.postgres import PostgresLedger
+
+    a, b = PostgresLedger(pg_url), PostgresLedger(pg_url)
+    order: list[str] = []
+    entered = threading.Event()
+
+    def hold() -> None:
+        with a.scope_lock(Scope("alice")):
+            entered.set()
+            time.sleep(0.4)
+            order.append("a done")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert entered.wait(5)
+    started = time.perf_counter()
+    with b.scope_lock(Scope("bob")):  # another scope: not held up
+        assert time.perf_counter() - started < 0.3
+    with b.scope_lock(Scope("alice")):
+        order.append("b in")
+    holder.join()
+    assert order == ["a done", "b in"]
+    a.close()
+    b.close()
+
+
+def test_scope_lock_makes_a_check_and_its_write_atomic(pg_url: str) -> None:
+    """Ten writers on two connections add the same text in one scope, each checking first:
+    exactly one memory is stored."""
+    from memorch.storage.postgres import PostgresLedger
+
+    ledgers = [PostgresLedger(pg_url), PostgresLedger(pg_url)]
+    text = new_record("the same", vector(1), Scope("u"), {}, utc_now())
+
+    def writer(i: int) -> None:
+        ledger = ledgers[i % 2]
+        with ledger.scope_lock(Scope("u")):
+            if ledger.find_by_hash(Scope("u"), text.hash) is None:
+                time.sleep(0.01)  # widen the window a missing lock would leave open
+                ledger.apply([Change("ADD", new_record("the same", vector(1), Scope("u"), {}, utc_now()))], [])
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ledgers[0].ids(Scope("u"))) == 1
+    for opened in ledgers:
+        opened.close()
+
+
+def test_the_change_sequence_skips_nothing_committed_late(pg_url: str) -> None:
+    """A transaction that wrote first but commits last is not passed by the cursor, and a
+    change committed meanwhile is named at once."""
+    from memorch.storage.postgres import PostgresLedger
+
+    a, b = PostgresLedger(pg_url), PostgresLedger(pg_url)
+    ids, cursor = a.changed_since(None)
+    assert ids == []
+    slow_started, release = threading.Event(), threading.Event()
+    slow_id: list[str] = []
+
+    def slow() -> None:
+        with b.scope_lock(Scope("slow")):  # one open transaction around the write
+            slow_id.append(add(b, "written first, committed last", Scope("slow"))[0].id)
+            slow_started.set()
+            release.wait(5)
+
+    writer = threading.Thread(target=slow)
+    writer.start()
+    assert slow_started.wait(5)
+    quick, _ = add(a, "written second, committed first", Scope("u"))
+    ids, cursor = a.changed_since(cursor)
+    assert ids == [quick.id], "what is committed is named at once; the running write is not visible yet"
+    release.set()
+    writer.join(5)
+    ids, cursor = a.changed_since(cursor)
+    assert slow_id[0] in ids, "the cursor did not pass the write that committed last"
+    # Named again at most while some transaction (of any session) is older than them.
+    assert set(a.changed_since(cursor)[0]) <= {quick.id, slow_id[0]}
+    a.close()
+    b.close()
+
+
+def test_a_lease_has_one_holder_until_it_expires(pg_url: str) -> None:
+    from memorch.storage.postgres import PostgresLedger
+
+    a, b = PostgresLedger(pg_url), PostgresLedger(pg_url)
+    assert a.acquire_lease("maintenance", "replica-a", 0.5)
+    assert not b.acquire_lease("maintenance", "replica-b", 0.5)
+    assert a.acquire_lease("maintenance", "replica-a", 0.5)  # renewal
+    time.sleep(0.7)
+    assert b.acquire_lease("maintenance", "replica-b", 10)
+    assert not a.acquire_lease("maintenance", "replica-a", 10)
+    b.release_lease("maintenance", "replica-b")
+    assert a.acquire_lease("maintenance", "replica-a", 10)
+    a.close()
+    b.close()
+
+
+def test_an_unreachable_server_is_a_typed_error_without_the_password() -> None:
+    from memorch.storage.postgres import PostgresLedger
+
+    with pytest.raises(StorageError) as caught:
+        PostgresLedger("postgresql://memorch:s3cret-pw@127.0.0.1:9/memorch?connect_timeout=2")
+    assert caught.value.error_code == "LEDGER_ERROR"
+    assert "s3cret-pw" not in str(caught.value) and "MEMORCH_LEDGER_URL" in (caught.value.suggestion or "")
+
+
+def test_records_round_trip_unchanged(ledger: SQLiteLedger) -> None:
+    record = MemoryRecord(
+        id="00000000-0000-4000-8000-000000000001",
+        memory="ünïcödé 🐕 and 'quotes' and %s and ?",
+        hash="h",
+        user_id="u",
+        agent_id=None,
+        run_id="r",
+        metadata={"nested": {"a": [1, 2, {"b": None}]}, "pct": "50%"},
+        created_at="2026-01-01T00:00:00+00:00",
+        updated_at="2026-01-02T00:00:00+00:00",
+        embedding=vector(7),
+    )
+    ledger.apply([Change("ADD", record)], [])
+    got = ledger.get(record.id)
+    assert got is not None
+    assert (got.memory, got.metadata, got.agent_id, got.created_at) == (
+        record.memory,
+        record.metadata,
+        None,
+        record.created_at,
+    )
+
+
+def test_backup_refuses_a_ledger_on_postgresql(tmp_path: Path) -> None:
+    """``memorch backup`` copies the SQLite file; with the ledger elsewhere it says so instead
+    of copying an empty local file."""
+    from typer.testing import CliRunner
+
+    from memorch.cli import app
+
+    env = {"MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_LEDGER_URL": "postgresql://x@127.0.0.1:9/x"}
+    for args in (["backup", str(tmp_path / "b")], ["restore-backup", str(tmp_path / "b")]):
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 1
+        assert "BACKUP_UNSUPPORTED" in result.output and "pg_dump" in result.output
+    assert not (tmp_path / "b").exists()
