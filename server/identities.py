@@ -24,14 +24,13 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .atomic import replace_file
 from .errors import ConfigurationError, PermissionDeniedError, ValidationError
 
 if TYPE_CHECKING:
@@ -122,17 +121,7 @@ def write_tokens(path: Path, records: list[TokenRecord]) -> None:
     """Replace the file atomically (a reader sees the old or the new file, never half of one), 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"version": FILE_VERSION, "tokens": [{**asdict(r)} for r in records]}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp: mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(body, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, json.dumps(body, indent=2), mode=0o600)
 
 
 def _locked(path: Path) -> Any:

@@ -30,13 +30,13 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .atomic import replace_file
 from .errors import ConfigurationError, ValidationError
 
 USER, PROJECT = "user", "project"
@@ -204,24 +204,6 @@ def _backup(path: Path, now: datetime) -> Path:
     return backup
 
 
-def _replace(path: Path, text: str, existed: bool) -> None:
-    """Write ``text`` to ``path`` atomically (a temporary file beside it, then a rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        if existed:
-            shutil.copymode(path, tmp)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:  # noqa: BLE001, RUF100 - any failure (even Ctrl-C) removes the temp file, then re-raises
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_config(path: Path, client: str, name: str, entry: dict[str, Any], *, now: datetime | None = None) -> Result:
     """Add or update server ``name`` in ``path``, keeping everything else in the file."""
     if path.is_symlink():  # dotfile managers link these files: write where the link points
@@ -236,7 +218,7 @@ def write_config(path: Path, client: str, name: str, entry: dict[str, Any], *, n
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         backup = _backup(path, now or datetime.now()) if existed else None
-        _replace(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", existed)
+        replace_file(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise ConfigurationError(
             f"cannot write {path}: {exc.strerror or exc}",
