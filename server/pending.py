@@ -174,7 +174,7 @@ class BackgroundInference:
                 if not (more or self._again):
                     return
                 self._again = False
-        except Exception:
+        except Exception:  # noqa: BLE001, RUF100 - a bug: logged here (a task has no caller), then re-raised
             log.exception("background inference stopped by an unexpected error (pending work is kept)")
             raise
 

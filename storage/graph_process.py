@@ -166,7 +166,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             _send(out, ("ok", getattr(graph, method)(*args)))
         except MemoryError as exc:  # typed engine errors travel as they are
             _send(out, ("error", exc))
-        except Exception as exc:  # a bug, not a guess: the parent raises it as a bug, with this text
+        except Exception as exc:  # noqa: BLE001, RUF100 - a bug, not a guess: the parent raises it as a bug, with this text
             log.exception("graph process: %s failed", method)
             _send(out, ("bug", f"{type(exc).__name__}: {exc}"))
 
