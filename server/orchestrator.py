@@ -21,6 +21,7 @@ from .components import Components
 from .config import MemoryConfig
 from .errors import ValidationError
 from .graph_sync import GraphSync
+from .inference import infer_and_apply  # loaded with .pending anyway
 from .messages import Message, parse_messages
 from .pending import BackgroundInference, defer
 from .records import not_found
@@ -103,8 +104,6 @@ class AsyncMemory(AdminMixin):
             raise ValidationError("dry_run must be true or false", error_code="INVALID_ARGUMENT")
         procedural = memory_type is not None
         if infer and self.config.llm_enabled:
-            from .inference import infer_and_apply
-
             if self.config.background_enabled and not (dry_run or procedural):
                 result = await defer(self, parsed, scope, meta)
             else:
