@@ -265,7 +265,7 @@ def apply(
     """Commit the reply's decisions, or None when a candidate changed and a new plan is wanted.
     ``retire``: pending messages this inference replaces, deleted in the same transaction."""
     vector_of = _embed_texts(store, reply)  # outside the lock
-    with store.writing(), store.parts.ledger.scope_lock(prepared.scope):  # replicas: reconcile one scope at a time
+    with store.reconciling(prepared.scope):
         retired = _unchanged(store, retire)  # as they are now, under the lock
         if retired is None:
             return Plan(skipped=True)  # changed, deleted or already processed meanwhile

@@ -29,9 +29,25 @@ def work_owed_vectors(store: Store, target: str, batch: int) -> int:
         with ledger.claim_outbox(target, batch) as claimed:
             if not claimed:
                 return done
-            ids = list(claimed)
-            records = ledger.get_many(ids)  # read under the claim: no change of these can commit meanwhile
-            present = {r.id for r in records}
-            store.parts.vectors.upsert(records)
-            store.parts.vectors.delete([i for i in ids if i not in present])
-            done += len(ids)
+            _index_claimed(store, list(claimed))
+            done += len(claimed)
+
+
+def index_own_changes(store: Store, target: str, ids: list[str]) -> None:
+    """Index the memories this replica just committed, under their outbox rows' claim: a sweep
+    (or another replica's write) of the same memory is either finished before or waits until
+    after. A row already gone was indexed by a sweep that read this commit."""
+    ledger = cast("PostgresLedger", store.parts.ledger)
+    with ledger.claim_outbox(target, len(ids), ids=ids) as claimed:
+        if claimed:
+            _index_claimed(store, list(claimed))
+
+
+def _index_claimed(store: Store, ids: list[str]) -> None:
+    # Read under the claim: no change of these can commit meanwhile. The index write starts from
+    # the dataset's latest version (``LanceVectorIndex`` refreshes before writing), so a row
+    # another replica appended a moment ago is seen and replaced, never kept beside.
+    records = store.parts.ledger.get_many(ids)
+    present = {r.id for r in records}
+    store.parts.vectors.upsert(records)
+    store.parts.vectors.delete([i for i in ids if i not in present])

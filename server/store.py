@@ -12,6 +12,8 @@ Everything that changes memories goes through it, synchronously, on a worker thr
 - ``commit(changes)`` is one durable ledger transaction (the memories, their history events,
   the index work they owe and the embeddings computed since the last commit), then the vector
   index from the records in hand (nothing is read back), then the graph is told there is work.
+  With several replicas the index write instead reads the memories back under their shared
+  outbox rows' claim, so two replicas' index writes of one memory never interleave.
 
 The operations on single memories (verbatim add, update, delete, delete all) are planned here
 too, under the lock; inference, import, export and maintenance call ``writing``/``commit``.
@@ -67,6 +69,9 @@ class Store:
         self.graph_feed_lock = threading.Lock()
         # Set by the async side: called (from a worker thread) when the graph has work owed.
         self.on_graph_work: Callable[[], None] = lambda: None
+        # Inside ``reconciling`` with several replicas: the ids whose index work waits for its lock
+        # transaction to commit.
+        self._owed_after_lock: list[str] | None = None
 
     # -- the lock, readiness, commit ---------------------------------------------------------
 
@@ -134,6 +139,26 @@ class Store:
         """The indexes were rebuilt from the ledger as a whole (``reindex``)."""
         self._replayed = True
 
+    @contextmanager
+    def reconciling(self, scope: Scope | None = None, *, memory_id: str | None = None) -> Iterator[None]:
+        """``writing``, plus a lock across replicas on the scope (a duplicate check and the
+        write it decides on never interleave with another replica's in the same scope) or on
+        one memory (an update reads the version it replaces). With several replicas that lock's
+        transaction is the ledger commit, so the index work of what was committed inside runs
+        after it ends (still under the write lock); a failure inside rolls the ledger back and
+        leaves nothing to index."""
+        ledger = self.parts.ledger
+        with self.writing():
+            self._owed_after_lock = [] if self.config.ledger_url else None
+            try:
+                with ledger.scope_lock(scope) if scope is not None else ledger.memory_lock(str(memory_id)):
+                    yield
+                owed = self._owed_after_lock
+            finally:
+                self._owed_after_lock = None
+            if owed:
+                self._index_safely(lambda: self._index_shared(owed))
+
     def commit(self, changes: Sequence[Change]) -> None:
         """Ledger first (durable), then the vector index; the caller is inside ``writing``."""
         if not changes:
@@ -142,22 +167,36 @@ class Store:
         embedder = self.parts.loaded_embedder()
         cached = embedder.take_unsaved() if embedder is not None else None
         tokens = self.parts.ledger.apply(changes, [VECTORS], graph, cached=cached)
+        latest = {c.record.id: c for c in changes}  # a memory changed twice in one commit: its last state
+        if self._owed_after_lock is not None:  # inside ``reconciling`` with replicas: indexed after its commit
+            self._owed_after_lock.extend(latest)
+        elif self.config.ledger_url:
+            self._index_safely(lambda: self._index_shared(list(latest)))
+        else:
+            self._index_safely(lambda: self._index(latest, tokens.get(VECTORS, {})))
+        if graph:
+            self.on_graph_work()
+
+    def _index_safely(self, index: Callable[[], None]) -> None:
         try:
-            self._index(changes, tokens.get(VECTORS, {}))
+            index()
         except StorageError:
             # The change is safe in the ledger and queued in its outbox; the next operation
             # replays the index work, so the caller's write still succeeded.
             log.warning("vector index update deferred; it will be replayed", exc_info=True)
             self._replayed = False
-        if graph:
-            self.on_graph_work()
 
-    def _index(self, changes: Sequence[Change], tokens: dict[str, str]) -> None:
-        latest = {c.record.id: c for c in changes}  # a memory changed twice in one commit: its last state
+    def _index(self, latest: dict[str, Change], tokens: dict[str, str]) -> None:
         vectors = self.parts.vectors
         vectors.upsert([c.record for c in latest.values() if c.kind != "DELETE"])
         vectors.delete([i for i, c in latest.items() if c.kind == "DELETE"])
         self.parts.ledger.clear_pending(VECTORS, tokens)
+
+    def _index_shared(self, ids: list[str]) -> None:
+        """Several replicas: serialized per memory by the shared outbox (``outbox_claims``)."""
+        from .outbox_claims import index_own_changes
+
+        index_own_changes(self, VECTORS, ids)
 
     # -- owed index work (replay and the graph) ---------------------------------------------
 
@@ -166,6 +205,12 @@ class Store:
         if not ids:
             return
         ledger = self.parts.ledger
+        if self.config.ledger_url:  # several replicas: queued, then claimed like any owed work
+            from .outbox_claims import index_own_changes
+
+            ledger.mark_pending(VECTORS, ids)
+            index_own_changes(self, VECTORS, ids)
+            return
         with self.parts.index_lock():
             tokens = ledger.outbox_tokens(VECTORS, ids)  # read before the state it covers
             records = ledger.get_many(ids)
@@ -272,7 +317,7 @@ class Store:
         prep = prep or self.prepare_verbatim(messages, scope)
         results: list[AddEvent] = []
         changes: list[Change] = []
-        with self.writing(), self.parts.ledger.scope_lock(scope):  # replicas: one check-and-add per scope
+        with self.reconciling(scope):
             now = utc_now()
             for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
                 repeat = self.find_repeat(message.content, scope, changes)  # under the lock: exact
@@ -296,7 +341,7 @@ class Store:
         if text == before.memory and (metadata is None or metadata == before.metadata):
             return {"id": before.id, "memory": before.memory, "event": "NONE", "message": "already says this"}
         vector = self.parts.embedder.embed([text])[0]  # outside the lock
-        with self.writing():
+        with self.reconciling(memory_id=memory_id):
             record = self.record(memory_id, scope)  # as it is now, under the lock
             updated = replaced(record, text, vector, metadata)
             # Relations were extracted from the old text; a hand edit clears them rather than
@@ -308,7 +353,7 @@ class Store:
     def restore(self, memory_id: str, scope: Scope, event_id: str | None) -> ChangeResult:
         """Bring back the text a memory had before one of its history events (default: before
         the last change), as a new RESTORE event; a deleted memory comes back under its old id."""
-        with self.writing():
+        with self.reconciling(memory_id=memory_id):
             events = self.parts.ledger.history(memory_id, scope)
             if not events:
                 raise not_found(memory_id)
@@ -354,7 +399,7 @@ class Store:
 
     def delete(self, memory_id: str, scope: Scope) -> ChangeResult:
         """Delete one memory; deleting one that is already deleted answers NONE (a retry is harmless)."""
-        with self.writing():
+        with self.reconciling(memory_id=memory_id):
             record = self.parts.ledger.get(memory_id)
             if record is not None and scope.contains(record):
                 self.commit([deletion(record)])

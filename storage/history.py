@@ -131,6 +131,10 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         (``Store.writing``); the PostgreSQL ledger takes an advisory lock."""
         return nullcontext()
 
+    def memory_lock(self, memory_id: str) -> AbstractContextManager[None]:
+        """As ``scope_lock``, for a change of one memory (update, restore, delete)."""
+        return nullcontext()
+
     # -- writes -------------------------------------------------------------------------------
 
     def apply(
@@ -252,6 +256,14 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
             conn.executemany(
                 "DELETE FROM index_outbox WHERE memory_id = ? AND target = ? AND token = ?",
                 [(memory_id, target, token) for memory_id, token in tokens.items()],
+            )
+
+    def mark_pending(self, target: str, ids: Sequence[str]) -> None:
+        """Queue ``ids`` for ``target`` (index rows found missing on open)."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO index_outbox (memory_id, target, token) VALUES (?, ?, ?)",
+                [(memory_id, target, uuid.uuid4().hex) for memory_id in ids],
             )
 
     def mark_all_pending(self, target: str) -> int:

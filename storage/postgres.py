@@ -32,6 +32,7 @@ from .engine import log, reason
 from .history import SQLiteLedger
 from .postgres_schema import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
 from .postgres_sql import translate
+from .sql import marks
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -200,6 +201,13 @@ class PostgresLedger(SQLiteLedger):
             yield
 
     @contextmanager
+    def memory_lock(self, memory_id: str) -> Iterator[None]:
+        """As ``scope_lock``, for a change of one memory: two replicas updating it at once take
+        turns, so each reads the version the other wrote (history chains old → new)."""
+        with self.named_lock("memory\x1f" + memory_id):
+            yield
+
+    @contextmanager
     def named_lock(self, name: str) -> Iterator[None]:
         """Hold an advisory lock on ``name`` across replicas for the block (one transaction)."""
         with self._write() as conn:
@@ -207,21 +215,32 @@ class PostgresLedger(SQLiteLedger):
             yield
 
     @contextmanager
-    def claim_outbox(self, target: str, limit: int) -> Iterator[dict[str, str]]:
+    def claim_outbox(self, target: str, limit: int, ids: Sequence[str] | None = None) -> Iterator[dict[str, str]]:
         """Claim up to ``limit`` rows of owed ``target`` work that no other replica holds
         (``SKIP LOCKED``), as memory id → token. The claim lasts for the block, on a connection
         of its own; at its end the rows whose token is unchanged are cleared in the same
-        transaction (a write meanwhile waits, then leaves a new token: that work stays owed)."""
+        transaction (a write meanwhile waits, then leaves a new token: that work stays owed).
+
+        ``ids``: claim exactly these memories' rows, waiting for a replica that holds one. A
+        writer indexes its own change this way, so two replicas' index writes of one memory
+        never interleave (LanceDB would keep both appends, or a delete would miss a row)."""
+        if ids is None:
+            sql = (
+                "SELECT memory_id, token FROM index_outbox WHERE target = ?"
+                " ORDER BY memory_id LIMIT ? FOR UPDATE SKIP LOCKED"
+            )
+            params: tuple[Any, ...] = (target, limit)
+        else:
+            sql = (
+                f"SELECT memory_id, token FROM index_outbox WHERE target = ? AND memory_id IN ({marks(len(ids))})"
+                " ORDER BY memory_id FOR UPDATE"
+            )
+            params = (target, *sorted(ids))
         try:
             raw = self._pg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
             with raw, raw.transaction():
                 conn = PgConnection(raw)
-                rows = conn.execute(
-                    "SELECT memory_id, token FROM index_outbox WHERE target = ?"
-                    " ORDER BY memory_id LIMIT ? FOR UPDATE SKIP LOCKED",
-                    (target, limit),
-                ).fetchall()
-                claimed = {row[0]: row[1] for row in rows}
+                claimed = {row[0]: row[1] for row in conn.execute(sql, params).fetchall()}
                 yield claimed
                 conn.executemany(
                     "DELETE FROM index_outbox WHERE memory_id = ? AND target = ? AND token = ?",

@@ -197,8 +197,14 @@ class LanceVectorIndex:
             # Replace-by-id as delete + append: an append costs ~3 ms whatever the table size,
             # while merge_insert joins against the whole table (25 ms at 600 rows and growing).
             # A crash in between leaves the id in the ledger's outbox, so it is replayed.
+            # Both start from the latest version, not this process's view (up to FRESHNESS_S
+            # old): a delete is evaluated against the version it starts from, so from a stale
+            # one it would miss a row another process appended since, which would then outlive
+            # its memory. Callers hold the cross-process write lock (``Store.writing``, or the
+            # memory's outbox claim with several replicas), so nothing commits in between.
             ids = [r.id for r in records]
             with _write_errors("upsert"):
+                self._table.checkout_latest()
                 for chunk in chunks(self._present(ids), ID_CHUNK):
                     self._table.delete(f"id IN ({id_list(chunk)})")
                 self._table.add(self._rows(records))
@@ -222,6 +228,7 @@ class LanceVectorIndex:
             return
         with self._lock:
             with _write_errors("delete"):
+                self._table.checkout_latest()
                 for chunk in chunks(ids, ID_CHUNK):
                     self._table.delete(f"id IN ({id_list(chunk)})")
             self._after_write(len(ids))

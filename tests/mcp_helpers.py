@@ -28,19 +28,28 @@ def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def server_log(data_dir: Path) -> Path:
+    """Where ``start_http_server`` writes the server's stderr."""
+    return data_dir.with_name(data_dir.name + ".stderr.log")
+
+
 def start_http_server(transport: str, data_dir: Path, *args: str, **env: str) -> tuple[subprocess.Popen, int]:
     """``memorch serve`` on 127.0.0.1 and a free port (``args``: more ``serve`` options), once it listens."""
     port = free_port()
-    proc = subprocess.Popen(
-        [*memorch_command(), "serve", "--transport", transport, "--port", str(port), *args],
-        env=server_env(data_dir, **env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # The server's log goes to a file beside its data directory: a pipe nobody reads would block
+    # a server that logs more than the pipe holds (64 kB), and the file is there to read after.
+    log = server_log(data_dir)
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [*memorch_command(), "serve", "--transport", transport, "--port", str(port), *args],
+            env=server_env(data_dir, **env),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return proc, port

@@ -65,3 +65,34 @@ def test_a_write_in_one_process_is_searched_in_another(tmp_path: Path) -> None:
                 reader.kill()
     assert answer["found_after"] is not None, "the other process never found the new memory"
     assert answer["found_after"] < VISIBLE_WITHIN_S
+
+
+def test_a_write_starts_from_the_latest_version_not_the_process_view(tmp_path: Path) -> None:
+    """Process B's view of the table may be up to FRESHNESS_S old. A delete evaluated against
+    that view would miss the row A appended since, and the row would outlive its memory (the
+    next open then refuses with LEDGER_BEHIND_INDEX); an update would keep A's row beside B's."""
+    import dataclasses
+
+    import numpy as np
+
+    from memorch.records import new_record, utc_now
+    from memorch.storage.base import Scope
+    from memorch.storage.vectors import LanceVectorIndex
+
+    def record(text: str, memory_id: str | None = None) -> object:
+        made = new_record(text, np.ones(4, dtype=np.float32) / 2, Scope("u"), {}, utc_now())
+        return made if memory_id is None else dataclasses.replace(made, id=memory_id)
+
+    a = LanceVectorIndex(tmp_path / "lance", 4)
+    a.upsert([record("seed")])
+    b = LanceVectorIndex(tmp_path / "lance", 4, freshness_s=3600)  # a view that never refreshes itself
+    assert b.count() == 1
+    added, kept = record("added by A"), record("kept by A")
+    a.upsert([added, kept])
+    b.delete([added.id])
+    b.upsert([record("edited by B", kept.id)])
+    rows = LanceVectorIndex(tmp_path / "lance", 4)._table.to_arrow().select(["id", "memory"]).to_pylist()
+    assert added.id not in [r["id"] for r in rows]
+    assert [r["memory"] for r in rows if r["id"] == kept.id] == ["edited by B"]
+    for index in (a, b):
+        index.close()
