@@ -18,7 +18,7 @@ from . import validation
 from .components import Components
 from .config import MemoryConfig
 from .errors import ConfigurationError, ValidationError
-from .graph_sync import GraphSync
+from .graph_sync import Debounced
 from .pending import BackgroundInference
 from .store import Store
 from .workers import Workers
@@ -31,13 +31,15 @@ class AdminMixin:
     components: Components
     store: Store
     workers: Workers
-    graph_sync: GraphSync
+    graph_sync: Debounced
+    index_sync: Debounced
     background: BackgroundInference
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the writer thread; graph work it owes is scheduled on this loop."""
+        """Run ``fn`` on the writer thread; index and graph work it owes is scheduled on this loop."""
         loop = asyncio.get_running_loop()
         self.store.on_graph_work = functools.partial(loop.call_soon_threadsafe, self.graph_sync.schedule)
+        self.store.on_index_work = functools.partial(loop.call_soon_threadsafe, self.index_sync.schedule)
         return await self.workers.write(fn, *args)
 
     async def reset(self, *, confirm: bool = False) -> dict[str, Any]:
@@ -55,7 +57,7 @@ class AdminMixin:
     async def stats(self) -> dict[str, Any]:
         """Counts, pending work, and the health of each model's circuit breaker. Index work a
         crash left owed is finished first, so the counts describe a settled store."""
-        await self.workers.read(self.store.ready)
+        await self.workers.read(self.store.searchable)
         graph = {"entities": 0, "relations": 0}
         if self.config.graph_enabled:
             await self.graph_sync.flush()
@@ -164,6 +166,8 @@ class AdminMixin:
         """Finish queued graph work (kept for the next start if that fails), then close.
         Background inference stops; what it had not done stays pending for the next start."""
         await self.background.close()
+        if self.components.opened:
+            await self.index_sync.close()
         if self.config.graph_enabled and self.components.opened:
             await self.graph_sync.close()
         self.workers.close()

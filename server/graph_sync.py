@@ -1,9 +1,11 @@
-"""Keeping the Kuzu graph in step with the ledger, off the request path.
+"""Keeping the derived indexes in step with the ledger, off the request path: ``Debounced``
+runs a drain of owed work a moment after the last write, so a burst of writes shares one.
 
-Kuzu checkpoints on every close (30-100 ms once relations exist, holding the GIL) and memorch
-opens it per operation so two processes can share a data directory. So graph writes wait a
-moment after the last write (``graph_flush_delay``) and a burst of adds shares one open.
-Searches read relations from the ledger (same data), and graph reads call ``flush`` first.
+- The Kuzu graph checkpoints on every close (30-100 ms once relations exist, holding the GIL)
+  and memorch opens it per operation so two processes can share a data directory; graph writes
+  wait ``graph_flush_delay``. Searches read relations from the ledger (same data), and graph
+  reads call ``flush`` first.
+- The vector index: ``index_flush_delay`` (0.1 s), see ``Store.index_owed``.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from .errors import StorageError
 log = logging.getLogger("memorch.graph")
 
 
-class GraphSync:
-    def __init__(self, drain: Callable[[], int], delay: float) -> None:
-        self._drain = drain  # applies the graph work the ledger owes (``Store.drain_graph``)
+class Debounced:
+    def __init__(self, drain: Callable[[], int], delay: float, what: str) -> None:
+        self._drain = drain  # applies the work the ledger owes (``Store.drain_graph``, ``Store.index_owed``)
         self.delay = delay
+        self.what = what
         self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def schedule(self) -> None:
-        """Drain the graph outbox soon (one pending drain at a time)."""
+        """Drain soon (one pending drain at a time)."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._later())
 
@@ -34,7 +37,7 @@ class GraphSync:
         await self.flush_quietly()
 
     async def flush(self) -> int:
-        """Apply every graph change the ledger owes (from any process); raises on failure."""
+        """Apply the owed work now; raises on failure."""
         async with self.lock:
             return await asyncio.to_thread(self._drain)
 
@@ -44,7 +47,7 @@ class GraphSync:
         except StorageError:
             # The work stays in the ledger's outbox (pending_index in stats) and is retried by
             # the next write, flush or start.
-            log.warning("graph update deferred; it stays queued", exc_info=True)
+            log.warning("%s update deferred; it stays queued", self.what, exc_info=True)
 
     async def close(self) -> None:
         if self._task is not None and not self._task.done():

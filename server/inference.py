@@ -238,7 +238,7 @@ def _add(
 def prepare(
     store: Store, messages: list[Message], scope: Scope, metadata: dict[str, Any], exclude: set[str]
 ) -> Prepared:
-    store.ready()
+    store.searchable()
     said = [m for m in messages if m.role != "system"]
     vectors = store.parts.embedder.embed([m.content for m in said])
     candidates = _candidates(store, vectors, scope, exclude)

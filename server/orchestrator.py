@@ -20,7 +20,7 @@ from .admin import AdminMixin
 from .components import Components
 from .config import MemoryConfig
 from .errors import ValidationError
-from .graph_sync import GraphSync
+from .graph_sync import Debounced
 from .inference import infer_and_apply  # loaded with .pending anyway
 from .messages import Message, parse_messages
 from .pending import BackgroundInference, defer
@@ -55,7 +55,8 @@ class AsyncMemory(AdminMixin):
         self.components = Components(config)
         self.store = Store(config, self.components)
         self.workers = Workers()
-        self.graph_sync = GraphSync(self.store.drain_graph, config.graph_flush_delay)
+        self.graph_sync = Debounced(self.store.drain_graph, config.graph_flush_delay, "graph")
+        self.index_sync = Debounced(self.store.index_owed, config.index_flush_delay, "vector index")
         self.background = BackgroundInference(self)
 
     @classmethod
@@ -231,7 +232,7 @@ class AsyncMemory(AdminMixin):
     def _search(self, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool) -> MemoryList:
         from .retrieval import hybrid_search
 
-        self.store.ready()
+        self.store.searchable()
         vector = self.components.embedder.embed([query])[0]
         ranked = hybrid_search(self.components, self.config, query, vector, scope, limit, where)
         records = {r.id: r for r in self.components.ledger.get_many([h.id for h in ranked])}

@@ -4,16 +4,18 @@ Everything that changes memories goes through it, synchronously, on a worker thr
 
 - ``writing()`` holds the write lock: a thread lock for this process and the data directory's
   index lock for other processes (two assistant windows on one directory), so a duplicate check
-  and the write it decides on, and a ledger commit and the index append that follows, never
-  interleave with another writer's.
+  and the write it decides on, and an index write, never interleave with another writer's.
 - ``ready()`` finishes index work a crash left owed and checks the indexes against the ledger,
   once, before the first write or search (with several replicas it also looks again every
   ``outbox_claims.SWEEP_EVERY_S`` for work another replica died owing).
 - ``commit(changes)`` is one durable ledger transaction (the memories, their history events,
-  the index work they owe and the embeddings computed since the last commit), then the vector
-  index from the records in hand (nothing is read back), then the graph is told there is work.
-  With several replicas the index write instead reads the memories back under their shared
-  outbox rows' claim, so two replicas' index writes of one memory never interleave.
+  the index work they owe and the embeddings computed since the last commit); the caller is
+  answered then. The vector rows follow (``index_owed``): ``index_flush_delay`` later in one batch
+  for a burst of writes, or before the next search (``searchable``), so a search always sees
+  this process's writes, and the nearest-memory check reads the rows still owed from memory.
+  A crash in between loses nothing: the outbox replays them. With several replicas the index
+  write follows the commit at once, reading the memories back under their shared outbox rows'
+  claim, so two replicas' index writes of one memory never interleave.
 
 The operations on single memories (verbatim add, update, delete, delete all) are planned here
 too, under the lock; inference, import, export and maintenance call ``writing``/``commit``.
@@ -47,6 +49,11 @@ GRAPH = "graph"
 # Memories per index batch when replaying owed work, and per ledger transaction in delete_all
 # (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
 REPLAY_BATCH = 1000
+# A commit's vector rows are written ``index_flush_delay`` after it (0.1 s: one LanceDB append
+# per burst of writes, not per write; short against FRESHNESS_S, so another process still finds
+# a new memory within a second, tests/test_freshness.py), before the next search, or at once
+# when this many are owed.
+INDEX_BATCH = 256
 DELETE_BATCH = 500
 GRAPH_BATCH = 500  # memories per Kuzu open when draining the graph outbox
 
@@ -72,6 +79,12 @@ class Store:
         # Inside ``reconciling`` with several replicas: the ids whose index work waits for its lock
         # transaction to commit.
         self._owed_after_lock: list[str] | None = None
+        # Committed to the ledger (and owed in its outbox) but not yet in the vector index: id ->
+        # its latest change. Read by ``closest_stored``; written by ``index_owed``.
+        self._unindexed: dict[str, Change] = {}
+        self._unindexed_lock = threading.Lock()
+        # Set by the async side: called (from a worker thread) when vector rows are owed.
+        self.on_index_work: Callable[[], None] = lambda: None
 
     # -- the lock, readiness, commit ---------------------------------------------------------
 
@@ -166,16 +179,49 @@ class Store:
         graph = [GRAPH] if self.config.graph_enabled else []
         embedder = self.parts.loaded_embedder()
         cached = embedder.take_unsaved() if embedder is not None else None
-        tokens = self.parts.ledger.apply(changes, [VECTORS], graph, cached=cached)
+        self.parts.ledger.apply(changes, [VECTORS], graph, cached=cached)
         latest = {c.record.id: c for c in changes}  # a memory changed twice in one commit: its last state
         if self._owed_after_lock is not None:  # inside ``reconciling`` with replicas: indexed after its commit
             self._owed_after_lock.extend(latest)
         elif self.config.ledger_url:
             self._index_safely(lambda: self._index_shared(list(latest)))
         else:
-            self._index_safely(lambda: self._index(latest, tokens.get(VECTORS, {})))
+            self._defer_index(latest)
         if graph:
             self.on_graph_work()
+
+    def _defer_index(self, latest: dict[str, Change]) -> None:
+        """The caller's write is durable (ledger and outbox); its vector rows follow shortly."""
+        with self._unindexed_lock:
+            self._unindexed.update(latest)
+            full = len(self._unindexed) >= INDEX_BATCH
+        if full or self.config.index_flush_delay <= 0:
+            self.index_owed()
+        else:
+            self.on_index_work()
+
+    def index_owed(self) -> int:
+        """Write the vector rows of this process's commits that the index does not hold yet, as
+        the ledger has them now (another process may have changed one since: the ledger, read
+        under the write lock, is the truth), in one batch. How many memories it indexed."""
+        with self.locked():
+            with self._unindexed_lock:
+                owed = dict(self._unindexed)
+            if not owed:
+                return 0
+            self._index_safely(lambda: self.sync_vectors(list(owed)))
+            with self._unindexed_lock:
+                for memory_id, change in owed.items():
+                    if self._unindexed.get(memory_id) is change:
+                        del self._unindexed[memory_id]
+        return len(owed)
+
+    def searchable(self) -> None:
+        """``ready``, and every change this process committed is in the vector index: what a
+        search (or a count) needs."""
+        self.ready()
+        if self._unindexed:
+            self.index_owed()
 
     def _index_safely(self, index: Callable[[], None]) -> None:
         try:
@@ -185,12 +231,6 @@ class Store:
             # replays the index work, so the caller's write still succeeded.
             log.warning("vector index update deferred; it will be replayed", exc_info=True)
             self._replayed = False
-
-    def _index(self, latest: dict[str, Change], tokens: dict[str, str]) -> None:
-        vectors = self.parts.vectors
-        vectors.upsert([c.record for c in latest.values() if c.kind != "DELETE"])
-        vectors.delete([i for i, c in latest.items() if c.kind == "DELETE"])
-        self.parts.ledger.clear_pending(VECTORS, tokens)
 
     def _index_shared(self, ids: list[str]) -> None:
         """Several replicas: serialized per memory by the shared outbox (``outbox_claims``)."""
@@ -272,10 +312,20 @@ class Store:
         return self.parts.ledger.find_by_hash(scope, text_hash)
 
     def closest_stored(self, vector: Any, scope: Scope) -> tuple[float, MemoryRecord] | None:
-        """The scope's stored memory nearest to ``vector``, with its similarity."""
-        hits = self.parts.vectors.search(vector, scope, 1)
+        """The scope's stored memory nearest to ``vector``, with its similarity: from the vector
+        index, and from the commits not in it yet (whose index rows, if any, are out of date)."""
+        with self._unindexed_lock:
+            fresh = list(self._unindexed.values())
+        stale = {c.record.id for c in fresh}
+        hits = [h for h in self.parts.vectors.search(vector, scope, 1 + len(stale)) if h.id not in stale]
         record = self.parts.ledger.get(hits[0].id) if hits else None
-        return None if record is None else (hits[0].score, record)
+        best = None if record is None else (hits[0].score, record)
+        for change in fresh:
+            if change.kind != "DELETE" and change.record.embedding is not None and scope.contains(change.record):
+                score = float(change.record.embedding @ vector)
+                if best is None or score > best[0]:
+                    best = (score, change.record)
+        return best
 
     def similar(
         self, vector: Any, stored: tuple[float, MemoryRecord] | None, pending: Sequence[Change]
@@ -420,6 +470,8 @@ class Store:
         with self.writing():
             self.parts.ledger.wipe()
             self.parts.vectors.wipe()
+            with self._unindexed_lock:
+                self._unindexed.clear()
             if self.config.graph_enabled:
                 self.parts.graph.wipe()
 

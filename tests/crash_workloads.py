@@ -90,6 +90,7 @@ def config(case: Case, **overrides: Any) -> MemoryConfig:
         llm_timeout=30,
         circuit_failure_threshold=1000,
         graph_flush_delay=60.0,  # graph work only when a step flushes: call counts stay fixed
+        index_flush_delay=0.0,  # vector rows written before each answer: call counts stay fixed
     )
     if case.workload in BACKGROUND_WORKLOADS:  # the victim's and the restart's alike
         settings["background_inference"] = "on"
@@ -171,11 +172,11 @@ class Driver:
 # -- the workloads ---------------------------------------------------------------------------
 
 
-async def verbatim(case: Case, ack: AckLog) -> None:
+async def verbatim(case: Case, ack: AckLog, **overrides: Any) -> None:
     """Verbatim adds (one and two messages per call), update, delete, restore, delete_all."""
     from memorch import AsyncMemory
 
-    d = Driver(AsyncMemory(config(case)), ack)
+    d = Driver(AsyncMemory(config(case, **overrides)), ack)
     [paula] = await d.add(["Paula keeps bees in the garden"], USER, False)
     omar, _ = await d.add(["Omar collects stamps from Peru", "Omar plays the oboe"], USER, False)
     await d.update(paula, "Paula keeps bees and hens in the garden")
@@ -185,6 +186,12 @@ async def verbatim(case: Case, ack: AckLog) -> None:
     await d.delete_all(OTHER, zoe)
     await d.add(["Ivan bakes sourdough bread on Sundays"], USER, False)
     await d.memory.close()
+
+
+async def verbatim_deferred(case: Case, ack: AckLog) -> None:
+    """The verbatim workload with the default write path: vector rows written after the answer,
+    in batches (``index_flush_delay``), so index kill points land in background work."""
+    await verbatim(case, ack, index_flush_delay=0.05)
 
 
 async def _inferring(case: Case, ack: AckLog, settle: Callable[[Driver], Awaitable[None]], **overrides: Any) -> None:
@@ -362,6 +369,7 @@ async def importing_inferred(case: Case, ack: AckLog) -> None:
 
 WORKLOADS: dict[str, Callable[[Case, AckLog], Awaitable[None]]] = {
     "verbatim": verbatim,
+    "verbatim_deferred": verbatim_deferred,
     "inferring": inferring,
     "inferring_background": inferring_background,
     "background_inference": background_inference,

@@ -89,7 +89,7 @@ class Point:
 
     @property
     def infer(self) -> bool:
-        return self.workload not in ("verbatim", "importing")
+        return self.workload not in ("verbatim", "verbatim_deferred", "importing")
 
 
 def _verbatim() -> list[Point]:
@@ -117,6 +117,19 @@ def _verbatim() -> list[Point]:
         Point(v, "delete_all", LEDGER_ROW, "after", 9),  # one of two deletions written
         Point(v, "delete_all", LANCE_DELETE, "after", 3),
         Point(v, "add", CLEAR, "after", 8),
+    ]
+
+
+def _verbatim_deferred() -> list[Point]:
+    """The same operations with the vector rows written after each answer, in batches (50 ms
+    after a write, and at close): every index kill point is background work, whichever
+    operation is in flight then."""
+    w = "verbatim_deferred"
+    return [
+        Point(w, None, LANCE_ADD, "during", 1, LANCE_DATA),  # the first batch's rows half written
+        Point(w, None, UPSERT, "after", 2),  # a batch indexed, its outbox rows not yet cleared
+        Point(w, None, LANCE_DELETE, "after", 1),  # an update's old row deleted, its new one not added
+        Point(w, None, CLEAR, "before", 2),
     ]
 
 
@@ -234,6 +247,7 @@ def _importing_inferred() -> list[Point]:
 
 CASES = [
     *_verbatim(),
+    *_verbatim_deferred(),
     *_inferring(),
     *_background(),
     *_background_inference(),

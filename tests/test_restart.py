@@ -35,6 +35,7 @@ async def test_pending_index_work_is_replayed(config: MemoryConfig) -> None:
     first = AsyncMemory(config)
     kept = (await first.add("I keep bees in my garden", user_id="p"))["results"][0]["id"]
     doomed = (await first.add("I collect stamps", user_id="p"))["results"][0]["id"]
+    await first.index_sync.flush()  # their rows are written a moment after the adds
     components = first.components
     vector = components.embedder.embed(["My sister lives in Oslo"])[0]
     scope = Scope(user_id="p")
