@@ -15,6 +15,7 @@ ledger (indexed by scope and name); the graph serves the multi-hop neighbourhood
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -27,10 +28,17 @@ if TYPE_CHECKING:
     from .store import Store
 
 BATCH = 500  # memories per Kuzu open, as Store.drain_graph
+# Ledger meta: a new value each time some replica resets the store (``mark_reset``). A wipe
+# leaves no change to replay, so the other replicas compare it with the one their copy follows.
+RESET_EPOCH = "reset_epoch"
 
 
 def cursor_file(config: MemoryConfig) -> Path:
     return config.data_dir / "graph.cursor"
+
+
+def epoch_file(config: MemoryConfig) -> Path:
+    return config.data_dir / "graph.epoch"
 
 
 def forget_cursor(config: MemoryConfig) -> None:
@@ -38,17 +46,35 @@ def forget_cursor(config: MemoryConfig) -> None:
     cursor_file(config).unlink(missing_ok=True)
 
 
+def mark_reset(store: Store) -> None:
+    """This replica reset the store (and wiped its own graph): tell the others' copies."""
+    epoch = uuid.uuid4().hex
+    store.parts.ledger.set_meta(RESET_EPOCH, epoch)
+    _save(epoch_file(store.config), epoch)
+
+
+def _save(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(value)
+    os.replace(partial, path)
+
+
 def replay_changes(store: Store) -> int:
     """Bring this replica's graph up to the ledger's finished changes; how many memories."""
     ledger = cast("PostgresLedger", store.parts.ledger)  # the feed exists with ledger_url only
     path = cursor_file(store.config)
     with store.graph_feed_lock:
+        epoch, epoch_path = ledger.get_meta(RESET_EPOCH) or "", epoch_file(store.config)
+        if epoch != (epoch_path.read_text() if epoch_path.exists() else ""):
+            # Another replica reset the store: this copy describes memories that are gone.
+            store.parts.graph.wipe()
+            path.unlink(missing_ok=True)
         cursor = path.read_text().strip() if path.exists() else None
         ids, horizon = ledger.changed_since(cursor or None)
         for batch in chunks(ids, BATCH):
             store.sync_graph(batch)
         store.config.prepare_data_dir()
-        partial = path.with_suffix(".partial")
-        partial.write_text(horizon)
-        os.replace(partial, path)  # the cursor moves only after the graph has the changes
+        _save(path, horizon)  # the cursor moves only after the graph has the changes
+        _save(epoch_path, epoch)
     return len(ids)

@@ -474,6 +474,10 @@ class Store:
                 self._unindexed.clear()
             if self.config.graph_enabled:
                 self.parts.graph.wipe()
+            if self.config.ledger_url:  # the other replicas' graph copies follow on their next replay
+                from .graph_feed import mark_reset
+
+                mark_reset(self)
 
     def delete_all(self, scope: Scope) -> DeleteAllResult:
         with self.writing():

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .vectors import LanceVectorIndex
+from .vectors import LanceVectorIndex, _write_errors
 
 # Longer than one maintenance pass (the ANN build at 100k rows: ~60 s on one core), short enough
 # that a killed replica's lease lapses soon.
@@ -40,6 +40,14 @@ class SharedLanceVectorIndex(LanceVectorIndex):
         self._release_lease = release_lease
         self.passes_skipped = 0  # passes another replica's lease made this one skip
         super().__init__(uri, dimension)
+
+    def wipe(self) -> None:
+        """Delete every row, keeping the dataset: the other replicas hold it open, and a dropped
+        and re-created one would start its versions again under their handles."""
+        with self._lock, _write_errors("wipe"):
+            self._table.checkout_latest()
+            self._table.delete("true")
+            self._planner.forget()
 
     def _maintain_once(self) -> None:
         if not self._take_lease():

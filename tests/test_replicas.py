@@ -359,6 +359,18 @@ async def test_each_replica_graph_follows_the_ledger(shared: tuple[str, str], tm
         await b.reindex()  # rebuilds b's own copy from the ledger, from the start
         assert graph_edges(b) == ledger_edges(a)
         assert (await b.stats())["pending_index"] == 0
+
+        # A reset on one replica: the others' graph copies and searches follow, and what is
+        # added afterwards is all they hold.
+        await a.reset(confirm=True)
+        await b.flush_graph()
+        assert graph_edges(b) == [] and (await b.search("Marta", user_id="u"))["results"] == []
+        kept = await b.write(add_with_relations, b.store, "Marta lives in Porto", lisbon)
+        for replica in (a, b):
+            await replica.flush_graph()
+        assert graph_edges(a) == graph_edges(b) == ledger_edges(a) == [("lives_in", kept)]
+        time.sleep(0.3)  # past the read-consistency interval
+        assert [r["id"] for r in (await a.search("Marta lives in Porto", user_id="u"))["results"]] == [kept]
     finally:
         await a.close()
         await b.close()
