@@ -48,7 +48,7 @@ def pct(values: list[float], q: float) -> float:
 async def run(data: Path, adds: int, embedder: str) -> dict[str, Any]:
     from locomo_protocol import load, turns
 
-    from memorch import AsyncMemory, MemoryConfig
+    from memorch import AsyncMemory, MemoryConfig, operations
 
     samples = load(data)
     items = [t for sample in samples for t in turns(sample)][: adds + 20]
@@ -59,8 +59,8 @@ async def run(data: Path, adds: int, embedder: str) -> dict[str, Any]:
         for warm in items[:20]:  # load the model and open the stores before measuring
             await memory.add(warm.content, user_id=warm.sample_id, metadata=warm.metadata, infer=False)
         parts.embedder.embed = timed(stages, "embedding", parts.embedder.embed)
-        store.find_repeat = timed(stages, "repeat check", store.find_repeat)
-        store.closest_stored = timed(stages, "similar check", store.closest_stored)
+        operations.find_repeat = timed(stages, "repeat check", operations.find_repeat)
+        operations.closest_stored = timed(stages, "similar check", operations.closest_stored)
         parts.ledger.apply = timed(stages, "ledger commit", parts.ledger.apply)
         after: dict[str, list[float]] = defaultdict(list)  # off the add's path: not in its latency
         store.sync_vectors = timed(after, "index write", store.sync_vectors)

@@ -30,6 +30,7 @@ from memorch.storage.base import Change, MemoryRecord, Scope
 
 from .llm import MODEL_FAILURES, LLMOutputError
 from .messages import Message
+from .operations import find_repeat
 from .prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
 from .records import deletion, new_record, replaced, utc_now
 from .results import AddEvent, AddResult, event
@@ -221,7 +222,7 @@ def _add(
     relations: tuple[dict, ...] | None,
     reason: str,
 ) -> None:
-    duplicate = store.find_repeat(text, scope, plan.changes)
+    duplicate = find_repeat(store, text, scope, plan.changes)
     # A message waiting for inference is not a fact (and may be the one this plan replaces): a
     # fact with its very words is still added, or the message would go with nothing left of it.
     if duplicate is not None and not is_pending(duplicate):

@@ -15,7 +15,7 @@ from typing import Any
 from memorch.storage.base import Scope
 from memorch.storage.filters import compile_filters
 
-from . import timeline, validation
+from . import operations, timeline, validation
 from .admin import AdminMixin
 from .components import Components
 from .config import MemoryConfig
@@ -138,7 +138,7 @@ class AsyncMemory(AdminMixin):
         *,
         dry_run: bool = False,
     ) -> AddResult:
-        """Store each non-system message as it is (see ``Store.add_verbatim``)."""
+        """Store each non-system message as it is (see ``operations.add_verbatim``)."""
         stored = [m for m in messages if m.role != "system"]
         if not stored:
             raise ValidationError(
@@ -148,8 +148,8 @@ class AsyncMemory(AdminMixin):
             )
         # Embedding and the nearest-memory lookup run beside other writes; only the plan and the
         # commit queue on the writer thread.
-        prep = await self.workers.read(self.store.prepare_verbatim, stored, scope)
-        return await self.write(self.store.add_verbatim, stored, scope, metadata, prep, marks, dry_run)
+        prep = await self.workers.read(operations.prepare_verbatim, self.store, stored, scope)
+        return await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
 
     # -- read -------------------------------------------------------------------------------
 
@@ -166,7 +166,7 @@ class AsyncMemory(AdminMixin):
         (``MemoryNotFoundError`` when the memory is unknown or outside it)."""
         memory_id = validation.memory_id(memory_id)
         scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
-        return memory_item(await self.workers.read(self.store.record, memory_id, scope))
+        return memory_item(await self.workers.read(operations.in_scope, self.store, memory_id, scope))
 
     async def get_all(
         self,
@@ -288,7 +288,9 @@ class AsyncMemory(AdminMixin):
         text = validation.text(data, self.config.max_text_bytes, "text")
         new_meta = None if metadata is None else validation.metadata(metadata)
         [message], redacted = await self.workers.read(self._redact_messages, [Message("user", text)])
-        result = await self.write(self.store.update, validation.memory_id(memory_id), scope, message.content, new_meta)
+        result = await self.write(
+            operations.update, self.store, validation.memory_id(memory_id), scope, message.content, new_meta
+        )
         if redacted:
             result["redacted"] = redacted
         return result
@@ -306,7 +308,7 @@ class AsyncMemory(AdminMixin):
         that is already deleted succeeds with event NONE (so a retried call is harmless)."""
         memory_id = validation.memory_id(memory_id)
         scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
-        return await self.write(self.store.delete, memory_id, scope)
+        return await self.write(operations.delete, self.store, memory_id, scope)
 
     async def restore(
         self,
@@ -324,7 +326,7 @@ class AsyncMemory(AdminMixin):
         if event_id is not None:
             event_id = validation.memory_id(event_id, "event_id")
         scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
-        return await self.write(self.store.restore, memory_id, scope, event_id)
+        return await self.write(operations.restore, self.store, memory_id, scope, event_id)
 
     async def delete_all(
         self,
@@ -337,7 +339,7 @@ class AsyncMemory(AdminMixin):
         """Delete every memory of a scope (with ``project``: that project's layer and the global
         one; without: every layer). Refuses an empty scope (see ``reset``)."""
         scope = validation.scope(user_id, agent_id, run_id, required=True, project=project)
-        return await self.write(self.store.delete_all, scope)
+        return await self.write(operations.delete_all, self.store, scope)
 
 
 def _budget(max_tokens: Any) -> int | None:

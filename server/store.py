@@ -17,8 +17,9 @@ Everything that changes memories goes through it, synchronously, on a worker thr
   write follows the commit at once, reading the memories back under their shared outbox rows'
   claim, so two replicas' index writes of one memory never interleave.
 
-The operations on single memories (verbatim add, update, delete, delete all) are planned here
-too, under the lock; inference, import, export and maintenance call ``writing``/``commit``.
+The operations call ``writing``/``reconciling`` and ``commit``: on single memories (verbatim add,
+update, restore, delete, delete all) in ``operations``; inference, import, export and maintenance
+in their own modules.
 """
 
 from __future__ import annotations
@@ -28,19 +29,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.base import Change, Scope
 from memorch.storage.sql import chunks
 
 from .components import Components
 from .config import MemoryConfig
-from .errors import StorageError, ValidationError
-from .messages import Message, normalized_hash
-from .records import deletion, new_record, not_found, replaced, utc_now
-from .results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
-from .validation import RESERVED_METADATA_KEY
+from .errors import StorageError
+
+if TYPE_CHECKING:
+    from .nearest import NearestCache
 
 log = logging.getLogger("memorch")
 
@@ -56,12 +55,6 @@ REPLAY_BATCH = 1000
 INDEX_BATCH = 256
 DELETE_BATCH = 500
 GRAPH_BATCH = 500  # memories per Kuzu open when draining the graph outbox
-
-
-@dataclass(frozen=True)
-class VerbatimPrep:
-    vectors: Any
-    nearest: list[tuple[float, MemoryRecord] | None]
 
 
 class Store:
@@ -80,11 +73,12 @@ class Store:
         # transaction to commit.
         self._owed_after_lock: list[str] | None = None
         # Committed to the ledger (and owed in its outbox) but not yet in the vector index: id ->
-        # its latest change. Read by ``closest_stored``; written by ``index_owed``.
+        # its latest change. Read by ``operations.closest_stored``; written by ``index_owed``.
         self._unindexed: dict[str, Change] = {}
         self._unindexed_lock = threading.Lock()
         # Set by the async side: called (from a worker thread) when vector rows are owed.
         self.on_index_work: Callable[[], None] = lambda: None
+        self._nearest: NearestCache | None = None  # one data directory only (``nearest_cache``)
 
     # -- the lock, readiness, commit ---------------------------------------------------------
 
@@ -151,6 +145,8 @@ class Store:
     def mark_ready(self) -> None:
         """The indexes were rebuilt from the ledger as a whole (``reindex``)."""
         self._replayed = True
+        if self._nearest is not None:  # the embeddings may have been recomputed
+            self._nearest.clear()
 
     @contextmanager
     def reconciling(self, scope: Scope | None = None, *, memory_id: str | None = None) -> Iterator[None]:
@@ -180,6 +176,8 @@ class Store:
         embedder = self.parts.loaded_embedder()
         cached = embedder.take_unsaved() if embedder is not None else None
         self.parts.ledger.apply(changes, [VECTORS], graph, cached=cached)
+        if self._nearest is not None:
+            self._nearest.apply(changes)
         latest = {c.record.id: c for c in changes}  # a memory changed twice in one commit: its last state
         if self._owed_after_lock is not None:  # inside ``reconciling`` with replicas: indexed after its commit
             self._owed_after_lock.extend(latest)
@@ -222,6 +220,11 @@ class Store:
         self.ready()
         if self._unindexed:
             self.index_owed()
+
+    def unindexed_changes(self) -> list[Change]:
+        """This process's commits whose vector rows are not written yet (their latest change)."""
+        with self._unindexed_lock:
+            return list(self._unindexed.values())
 
     def _index_safely(self, index: Callable[[], None]) -> None:
         try:
@@ -295,175 +298,13 @@ class Store:
     def index_targets(self) -> list[str]:
         return [VECTORS, GRAPH] if self.config.graph_enabled else [VECTORS]
 
-    # -- lookups the write operations share ----------------------------------------------------
+    def nearest_cache(self) -> NearestCache | None:
+        """The scopes' embeddings in memory (``server/nearest.py``); None with several replicas."""
+        if self._nearest is None and not self.config.ledger_url:
+            from .nearest import NearestCache
 
-    def record(self, memory_id: str, scope: Scope) -> MemoryRecord:
-        record = self.parts.ledger.get(memory_id)
-        if record is None or not scope.contains(record):
-            raise not_found(memory_id)
-        return record
-
-    def find_repeat(self, text: str, scope: Scope, pending: Sequence[Change]) -> MemoryRecord | None:
-        """A memory of the scope (stored, or planned in this call) with the same normalized text."""
-        text_hash = normalized_hash(text)
-        for change in pending:
-            if change.kind != "DELETE" and change.record.hash == text_hash:
-                return change.record
-        return self.parts.ledger.find_by_hash(scope, text_hash)
-
-    def closest_stored(self, vector: Any, scope: Scope) -> tuple[float, MemoryRecord] | None:
-        """The scope's stored memory nearest to ``vector``, with its similarity: from the vector
-        index, and from the commits not in it yet (whose index rows, if any, are out of date)."""
-        with self._unindexed_lock:
-            fresh = list(self._unindexed.values())
-        stale = {c.record.id for c in fresh}
-        hits = [h for h in self.parts.vectors.search(vector, scope, 1 + len(stale)) if h.id not in stale]
-        record = self.parts.ledger.get(hits[0].id) if hits else None
-        best = None if record is None else (hits[0].score, record)
-        for change in fresh:
-            if change.kind != "DELETE" and change.record.embedding is not None and scope.contains(change.record):
-                score = float(change.record.embedding @ vector)
-                if best is None or score > best[0]:
-                    best = (score, change.record)
-        return best
-
-    def similar(
-        self, vector: Any, stored: tuple[float, MemoryRecord] | None, pending: Sequence[Change]
-    ) -> SimilarMemory | None:
-        """The closest of ``stored`` and the memories planned in this call, when at least
-        ``dedup_threshold`` similar; else None. A hint for the caller, never a reason to drop."""
-        best = stored
-        for change in pending:
-            if change.kind != "DELETE" and change.record.embedding is not None:
-                score = float(change.record.embedding @ vector)
-                if best is None or score > best[0]:
-                    best = (score, change.record)
-        if best is None or best[0] < self.config.dedup_threshold:
-            return None
-        return SimilarMemory(id=best[1].id, memory=best[1].memory, similarity=round(best[0], 4))
-
-    # -- the operations -----------------------------------------------------------------------
-
-    def prepare_verbatim(self, messages: list[Message], scope: Scope) -> VerbatimPrep:
-        """The part of a verbatim add that needs no lock (so it runs beside other writes): the
-        embeddings, and each message's nearest stored memory for the ``similar`` hint."""
-        self.ready()
-        vectors = self.parts.embedder.embed([m.content for m in messages])
-        return VerbatimPrep(vectors, [self.closest_stored(v, scope) for v in vectors])
-
-    def add_verbatim(
-        self,
-        messages: list[Message],
-        scope: Scope,
-        metadata: dict[str, Any],
-        prep: VerbatimPrep | None = None,
-        marks: Sequence[dict[str, Any]] | None = None,
-        dry_run: bool = False,
-    ) -> AddResult:
-        """Store each message as it is. Only a true repeat (same normalized text) is NONE; a
-        merely similar memory is reported as ``similar`` (an embedding cannot tell "Monday" from
-        "Tuesday", so dropping it would lose what was just said). ``marks``: per message, added
-        to its reserved ``_memorch`` metadata; ``dry_run``: the same answer, nothing written."""
-        prep = prep or self.prepare_verbatim(messages, scope)
-        results: list[AddEvent] = []
-        changes: list[Change] = []
-        with self.reconciling(scope):
-            now = utc_now()
-            for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
-                repeat = self.find_repeat(message.content, scope, changes)  # under the lock: exact
-                if repeat is not None:
-                    results.append(event("NONE", repeat, reason="the same text is already stored"))
-                    continue
-                record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), now)
-                item = event("ADD", record, reason="stored as said (no inference)")
-                similar = self.similar(vector, stored, changes)
-                if similar is not None:
-                    item["similar"] = similar
-                changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
-                results.append(item)
-            if not dry_run:
-                self.commit(changes)
-        return {"results": results}
-
-    def update(self, memory_id: str, scope: Scope, text: str, metadata: dict[str, Any] | None) -> ChangeResult:
-        """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
-        before = self.record(memory_id, scope)
-        if text == before.memory and (metadata is None or metadata == before.metadata):
-            return {"id": before.id, "memory": before.memory, "event": "NONE", "message": "already says this"}
-        vector = self.parts.embedder.embed([text])[0]  # outside the lock
-        with self.reconciling(memory_id=memory_id):
-            record = self.record(memory_id, scope)  # as it is now, under the lock
-            updated = replaced(record, text, vector, metadata)
-            # Relations were extracted from the old text; a hand edit clears them rather than
-            # leave the graph asserting what the memory no longer says.
-            cleared = () if self.config.graph_enabled else None
-            self.commit([Change("UPDATE", updated, old_memory=record.memory, relations=cleared)])
-        return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": record.memory}
-
-    def restore(self, memory_id: str, scope: Scope, event_id: str | None) -> ChangeResult:
-        """Bring back the text a memory had before one of its history events (default: before
-        the last change), as a new RESTORE event; a deleted memory comes back under its old id."""
-        with self.reconciling(memory_id=memory_id):
-            events = self.parts.ledger.history(memory_id, scope)
-            if not events:
-                raise not_found(memory_id)
-            event_ = events[-1] if event_id is None else next((e for e in events if e.id == event_id), None)
-            if event_ is None:
-                raise ValidationError(
-                    f"memory {memory_id} has no history event {event_id}",
-                    error_code="EVENT_NOT_FOUND",
-                    suggestion="call memory_history to see the memory's event ids",
-                )
-            if event_.old_memory is None:
-                raise ValidationError(
-                    f"there is no version before event {event_.id} ({event_.event}: the memory was created there)",
-                    error_code="NOTHING_TO_RESTORE",
-                    suggestion="pick a later event from memory_history, or delete_memory to remove it",
-                )
-            text, current = event_.old_memory, self.parts.ledger.get(memory_id)
-            if current is not None and current.memory == text:
-                return {"id": memory_id, "memory": text, "event": "NONE", "message": "already says this"}
-            vector = self.parts.embedder.embed([text])[0]
-            if current is not None:
-                restored = replaced(current, text, vector, None)
-            else:  # deleted: its scope and creation time come from its history
-                first = events[0]
-                owner = self.parts.ledger.history_scope(memory_id) or scope
-                restored = new_record(text, vector, owner, {}, utc_now())
-                restored.id, restored.created_at = memory_id, first.created_at
-            # The relations the memory had just before that event come back with its text (events
-            # recorded before relations were versioned have none: then they are cleared).
-            relations = (event_.relations_before or ()) if self.config.graph_enabled else None
-            previous = current.memory if current is not None else None
-            reason = f"restored the version from before event {event_.id}"
-            self.commit([Change("RESTORE", restored, old_memory=previous, relations=relations, reason=reason)])
-        result: ChangeResult = {
-            "id": memory_id,
-            "memory": text,
-            "event": "RESTORE",
-            "message": f"restored from before {event_.id}",
-        }
-        if previous is not None:
-            result["previous_memory"] = previous
-        return result
-
-    def delete(self, memory_id: str, scope: Scope) -> ChangeResult:
-        """Delete one memory; deleting one that is already deleted answers NONE (a retry is harmless)."""
-        with self.reconciling(memory_id=memory_id):
-            record = self.parts.ledger.get(memory_id)
-            if record is not None and scope.contains(record):
-                self.commit([deletion(record)])
-                return {
-                    "id": record.id,
-                    "memory": record.memory,
-                    "event": "DELETE",
-                    "message": "Memory deleted successfully!",
-                }
-        events = self.parts.ledger.history(memory_id, scope)
-        if not events or not events[-1].is_deleted:
-            raise not_found(memory_id)
-        last_text = events[-1].old_memory or ""
-        return {"id": memory_id, "memory": last_text, "event": "NONE", "message": "Memory was already deleted"}
+            self._nearest = NearestCache(self.parts.ledger)
+        return self._nearest
 
     def reset(self) -> None:
         """Drop every memory, history event and index (``AsyncMemory.reset`` asks first)."""
@@ -472,23 +313,11 @@ class Store:
             self.parts.vectors.wipe()
             with self._unindexed_lock:
                 self._unindexed.clear()
+            if self._nearest is not None:
+                self._nearest.clear()
             if self.config.graph_enabled:
                 self.parts.graph.wipe()
             if self.config.ledger_url:  # the other replicas' graph copies follow on their next replay
                 from .graph_feed import mark_reset
 
                 mark_reset(self)
-
-    def delete_all(self, scope: Scope) -> DeleteAllResult:
-        with self.writing():
-            ids = self.parts.ledger.ids(scope)
-            for batch in chunks(ids, DELETE_BATCH):
-                self.commit([deletion(r) for r in self.parts.ledger.get_many(batch)])
-        return {"deleted": len(ids), "message": f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"}
-
-
-def _with_marks(metadata: dict[str, Any], marks: Sequence[dict[str, Any]] | None, position: int) -> dict[str, Any]:
-    if marks is None:
-        return metadata
-    reserved = {**metadata.get(RESERVED_METADATA_KEY, {}), **marks[position]}
-    return {**metadata, RESERVED_METADATA_KEY: reserved}

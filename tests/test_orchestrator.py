@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from memorch import AsyncMemory, Memory, MemoryNotFoundError, ValidationError
+from memorch import AsyncMemory, Memory, MemoryConfig, MemoryNotFoundError, ValidationError
 
 
 async def test_add_get_search_update_delete_history(amem: AsyncMemory) -> None:
@@ -62,7 +64,6 @@ async def test_only_true_repeats_are_none(amem: AsyncMemory) -> None:
     assert len((await amem.get_all(user_id="u"))["results"]) == 2
 
 
-
 NEAR_DUPLICATE_PAIRS = [
     ("My flight to Paris is on Monday at 10:00", "My flight to Paris is on Tuesday at 10:00"),
     ("I am allergic to peanuts", "I am not allergic to peanuts"),
@@ -91,6 +92,39 @@ async def test_a_near_duplicate_is_reported_as_similar(amem: AsyncMemory) -> Non
     assert new["similar"]["id"] == old["id"]
     unrelated = (await amem.add("I play the cello", user_id="u"))["results"][0]
     assert "similar" not in unrelated
+
+
+FLIGHT = ("My flight to Paris is on Monday at 10:00", "My flight to Paris is on Tuesday at 10:00")
+
+
+@pytest.mark.parametrize("held_rows", [20_000, 0])  # the scope's embeddings in memory / too many: LanceDB
+async def test_the_similar_hint_follows_every_change(
+    config: MemoryConfig, monkeypatch: pytest.MonkeyPatch, held_rows: int
+) -> None:
+    """The hint sees a commit whose vector row is not written yet, forgets a deleted memory, and
+    sees what another process (another SQLite connection) stored, from either source."""
+    from memorch import nearest
+
+    monkeypatch.setattr(nearest, "MAX_ROWS", held_rows)
+    slow = config.model_copy(update={"index_flush_delay": 5.0})  # rows written only before a search
+    first, other = AsyncMemory(slow), AsyncMemory(slow)
+    try:
+        old = (await first.add(FLIGHT[0], user_id="u"))["results"][0]
+        assert first.components.vectors.count() == 0  # not indexed yet
+        new = (await first.add(FLIGHT[1], user_id="u"))["results"][0]
+        assert new["similar"]["id"] == old["id"]
+        await first.delete(old["id"])
+        await first.delete(new["id"])
+        again = (await first.add(FLIGHT[1] + " sharp", user_id="u"))["results"][0]
+        assert "similar" not in again  # the ones it resembled are deleted
+        theirs = (await other.add("I play the cello every evening", user_id="u"))["results"][0]
+        await other.index_sync.flush()
+        time.sleep(0.3)  # past the read-consistency interval (the index's view of other processes)
+        mine = (await first.add("I play the cello every single evening", user_id="u"))["results"][0]
+        assert mine["similar"]["id"] == theirs["id"]
+    finally:
+        await first.close()
+        await other.close()
 
 
 async def test_messages_keep_role_and_name_in_history(amem: AsyncMemory) -> None:
