@@ -31,6 +31,8 @@ from memorch.records import new_record, utc_now
 from memorch.storage.base import Change, Scope
 from memorch.storage.vectors import LanceVectorIndex
 
+from .crash_workloads import respond
+from .fake_llm import FakeLLM
 from .mcp_helpers import start_http_server
 from .pg_helpers import S3_ENV, bucket_keys, fresh_bucket, fresh_schema, need_s3
 
@@ -447,3 +449,51 @@ async def test_two_replicas_updating_one_memory_take_turns(shared: tuple[str, st
     finally:
         await one.close()
         await two.close()
+
+
+async def test_three_replica_processes_keep_graphs_equal_to_the_ledger(
+    shared: tuple[str, str], tmp_path: Path, fake: FakeLLM
+) -> None:
+    """Model adds stating relations, spread over three ``memorch serve`` replicas (updates and a
+    delete among them, one replica killed and restarted midway): afterwards each replica's own
+    graph copy, caught up, holds exactly the ledger's relations."""
+    url, uri = shared
+    fake.responder = respond  # "Name: I live in Place" -> the fact, and Name lives_in Place
+    env = {
+        "MEMORCH_LEDGER_URL": url,
+        "MEMORCH_VECTOR_URI": uri,
+        "MEMORCH_LLM_MODEL": "openai/fake-model",
+        "MEMORCH_LLM_API_BASE": fake.url,
+        "MEMORCH_LLM_API_KEY": "test-key",
+        "MEMORCH_BACKGROUND_INFERENCE": "off",  # each add answers with its facts
+        "MEMORCH_GRAPH": "on",
+        "MEMORCH_GRAPH_FLUSH_DELAY": "0.05",  # each replica's copy follows by itself
+        **S3_ENV,
+    }
+    replicas = [Replica(tmp_path / f"replica{i}", env) for i in range(3)]
+    said = [
+        ("Ana", "Lima"), ("Ben", "Oslo"), ("Cy", "Rome"), ("Ana", "Kyiv"),
+        ("Dee", "Baku"), ("Ben", None), ("Eli", "Riga"), ("Cy", "Pune"),
+    ]  # fmt: skip
+    try:
+        for i, (name, place) in enumerate(said):
+            if i == 4:
+                replicas[1].kill()  # mid-stream; its graph copy is behind until it catches up
+                replicas[1] = Replica(replicas[1].data_dir, env)
+            text = f"{name}: I live in {place}" if place else f"{name}: I have left"
+            out = await call(
+                replicas[i % 3].url, "add_memory", {"messages": [{"role": "user", "content": text}], "user_id": "u"}
+            )
+            assert out is not None, f"the add of {text!r} was not acknowledged"
+    finally:
+        for replica in replicas:
+            replica.stop()
+    for replica in replicas:  # each replica's own copy, opened as that replica would on start
+        memory = AsyncMemory(MemoryConfig(data_dir=replica.data_dir, graph="on", ledger_url=url, vector_uri=uri))
+        try:
+            await memory.flush_graph()
+            expected = ledger_edges(memory)
+            assert len(expected) == 4  # Ana, Cy, Dee, Eli (Ben left; Ana and Cy moved)
+            assert graph_edges(memory) == expected
+        finally:
+            await memory.close()
