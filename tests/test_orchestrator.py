@@ -110,7 +110,8 @@ async def test_the_similar_hint_follows_every_change(
     first, other = AsyncMemory(slow), AsyncMemory(slow)
     try:
         old = (await first.add(FLIGHT[0], user_id="u"))["results"][0]
-        assert first.components.vectors.count() == 0  # not indexed yet
+        if not slow.ledger_url:  # one data directory: the row is written later (replicas: at once)
+            assert first.components.vectors.count() == 0
         new = (await first.add(FLIGHT[1], user_id="u"))["results"][0]
         assert new["similar"]["id"] == old["id"]
         await first.delete(old["id"])
