@@ -87,7 +87,7 @@ def similar(
 def prepare_verbatim(store: Store, messages: list[Message], scope: Scope) -> VerbatimPrep:
     """The part of a verbatim add that needs no lock (so it runs beside other writes): the
     embeddings, and each message's nearest stored memory for the ``similar`` hint."""
-    store.ready()
+    store.ready(for_write=True)
     vectors = store.parts.embedder.embed([m.content for m in messages])
     return VerbatimPrep(vectors, [closest_stored(store, v, scope) for v in vectors])
 

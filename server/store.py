@@ -95,26 +95,36 @@ class Store:
 
             raise read_only_error("change memories", self.config.data_dir)
         with self.locked():
-            self.ready()
+            self.ready(for_write=True)
             yield
 
-    def ready(self) -> None:
+    def ready(self, for_write: bool = False) -> None:
         """Finish vector-index work a crash (or a failed index write) left owed, then check that
         the indexes are in step with the ledger (``index_health``); idempotent. With several
-        replicas, also look again now and then for work another replica died owing."""
+        replicas, also look again now and then for work another replica died owing.
+
+        ``for_write``: an index that cannot be written now (``VECTOR_WRITE_FAILED``, a full
+        disk) does not stop a write, whose ledger commit is what makes it durable: the owed work
+        stays queued and is tried again by the next operation. A search raises it instead, as
+        its answer would miss those memories."""
         if self._replayed and not self._sweep_due():
             return
-        from .index_health import settle
+        from .index_health import refuse_lost_ledger, settle
 
         if self.parts.read_only:  # nothing can be replayed or repaired; only a lost ledger is reported
-            from .index_health import refuse_lost_ledger
-
             refuse_lost_ledger(self.parts)
             self._replayed = True
             return
         with self._lock, self.parts.index_lock():
             if not self._replayed:
-                self._replay_owed()
+                try:
+                    self._replay_owed()
+                except StorageError as exc:
+                    if not for_write or exc.error_code != "VECTOR_WRITE_FAILED":
+                        raise
+                    refuse_lost_ledger(self.parts)  # the one check a write must not skip
+                    log.warning("owed index work could not be written; it stays queued", exc_info=True)
+                    return
                 missing: list[str] = []
                 settle(self.parts, self.config.graph_enabled, missing)
                 for batch in chunks(missing, REPLAY_BATCH):

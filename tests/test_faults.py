@@ -174,12 +174,19 @@ def test_adds_on_a_full_disk_fail_cleanly_and_lose_nothing(tmp_path: Path, monke
         table = memory.async_memory.components.vectors._table  # the engine itself fails, as LanceDB would
         monkeypatch.setattr(table, "add", no_space)
         late = memory.add("added while the index disk is full", user_id="alice", infer=False)
+        memory.async_memory.store.index_owed()  # its rows' write fails (logged); the work stays owed
+        # The next write tries the owed work first, fails again, and still commits.
+        later = memory.add("added later while the index disk is still full", user_id="alice", infer=False)
+        with pytest.raises(StorageError) as refused:  # a search would miss them: it says so
+            memory.search("index disk is full", user_id="alice")
+        assert refused.value.error_code == "VECTOR_WRITE_FAILED"
         monkeypatch.undo()
         assert memory.stats()["pending_index"] == 0
         listed = {m["id"] for m in memory.get_all(user_id="alice", limit=100)["results"]}
-        assert listed == {r["results"][0]["id"] for r in [*kept, late]}
-        found = memory.search("added while the index disk is full", user_id="alice", limit=3)["results"]
-        assert found[0]["id"] == late["results"][0]["id"]
+        assert listed == {r["results"][0]["id"] for r in [*kept, late, later]}
+        for added in (late, later):
+            found = memory.search(added["results"][0]["memory"], user_id="alice", limit=3)["results"]
+            assert found[0]["id"] == added["results"][0]["id"]
 
 
 @pytest.fixture
