@@ -14,12 +14,13 @@ ledger (indexed by scope and name); the graph serves the multi-hop neighbourhood
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from memorch.storage.sql import chunks
+
+from .atomic import replace_file
 
 if TYPE_CHECKING:
     from memorch.storage.postgres import PostgresLedger
@@ -50,14 +51,8 @@ def mark_reset(store: Store) -> None:
     """This replica reset the store (and wiped its own graph): tell the others' copies."""
     epoch = uuid.uuid4().hex
     store.parts.ledger.set_meta(RESET_EPOCH, epoch)
-    _save(epoch_file(store.config), epoch)
-
-
-def _save(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(value)
-    os.replace(partial, path)
+    store.config.prepare_data_dir()
+    replace_file(epoch_file(store.config), epoch)
 
 
 def replay_changes(store: Store) -> int:
@@ -66,7 +61,8 @@ def replay_changes(store: Store) -> int:
     path = cursor_file(store.config)
     with store.graph_feed_lock:
         epoch, epoch_path = ledger.get_meta(RESET_EPOCH) or "", epoch_file(store.config)
-        if epoch != (epoch_path.read_text() if epoch_path.exists() else ""):
+        reset_since = epoch != (epoch_path.read_text() if epoch_path.exists() else "")
+        if reset_since:
             # Another replica reset the store: this copy describes memories that are gone.
             store.parts.graph.wipe()
             path.unlink(missing_ok=True)
@@ -75,6 +71,7 @@ def replay_changes(store: Store) -> int:
         for batch in chunks(ids, BATCH):
             store.sync_graph(batch)
         store.config.prepare_data_dir()
-        _save(path, horizon)  # the cursor moves only after the graph has the changes
-        _save(epoch_path, epoch)
+        replace_file(path, horizon)  # the cursor moves only after the graph has the changes
+        if reset_since:
+            replace_file(epoch_path, epoch)
     return len(ids)

@@ -47,21 +47,30 @@ def find_repeat(store: Store, text: str, scope: Scope, pending: Sequence[Change]
 
 def closest_stored(store: Store, vector: Any, scope: Scope) -> tuple[float, MemoryRecord] | None:
     """The scope's stored memory nearest to ``vector``, with its similarity: from the
-    embeddings held in memory, or else from the vector index and the commits not in it yet
-    (whose index rows, if any, are out of date)."""
+    embeddings held in memory, or else from the vector index and the commits not in it yet."""
     cache = store.nearest_cache()
     if cache is not None:
         answered, best = cache.nearest(vector, scope)
-        record = store.parts.ledger.get(best[1]) if best is not None else None
-        if answered and (best is None or record is not None):
-            return None if best is None or record is None else (best[0], record)
-    fresh = store.unindexed_changes()
-    stale = {c.record.id for c in fresh}
+        if answered:
+            if best is None:
+                return None
+            record = store.parts.ledger.get(best[1])
+            if record is not None:  # else deleted by another process since: ask the index
+                return best[0], record
+    unindexed = store.unindexed_changes()  # their index rows, if any, are out of date
+    stale = {c.record.id for c in unindexed}
     hits = [h for h in store.parts.vectors.search(vector, scope, 1 + len(stale)) if h.id not in stale]
     record = store.parts.ledger.get(hits[0].id) if hits else None
-    best = None if record is None else (hits[0].score, record)
-    for change in fresh:
-        if change.kind != "DELETE" and change.record.embedding is not None and scope.contains(change.record):
+    owned = [c for c in unindexed if scope.contains(c.record)]
+    return _nearer(None if record is None else (hits[0].score, record), owned, vector)
+
+
+def _nearer(
+    best: tuple[float, MemoryRecord] | None, changes: Sequence[Change], vector: Any
+) -> tuple[float, MemoryRecord] | None:
+    """``best``, or the memory a change in ``changes`` leaves nearer to ``vector``."""
+    for change in changes:
+        if change.kind != "DELETE" and change.record.embedding is not None:
             score = float(change.record.embedding @ vector)
             if best is None or score > best[0]:
                 best = (score, change.record)
@@ -73,12 +82,7 @@ def similar(
 ) -> SimilarMemory | None:
     """The closest of ``stored`` and the memories planned in this call, when at least
     ``dedup_threshold`` similar; else None. A hint for the caller, never a reason to drop."""
-    best = stored
-    for change in pending:
-        if change.kind != "DELETE" and change.record.embedding is not None:
-            score = float(change.record.embedding @ vector)
-            if best is None or score > best[0]:
-                best = (score, change.record)
+    best = _nearer(stored, pending, vector)
     if best is None or best[0] < store.config.dedup_threshold:
         return None
     return SimilarMemory(id=best[1].id, memory=best[1].memory, similarity=round(best[0], 4))

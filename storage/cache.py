@@ -1,4 +1,5 @@
-"""The ledger's small key-value ``meta`` table and the persistent embedding cache.
+"""The ledger's small key-value ``meta`` table, the persistent embedding cache, and the
+memories' own embeddings by scope (``server/nearest.py``).
 
 A mixin of ``SQLiteLedger`` (same connection and locks).
 """
@@ -11,7 +12,8 @@ from contextlib import AbstractContextManager
 
 import numpy as np
 
-from .sql import select_in
+from .base import Scope
+from .sql import scope_sql, select_in
 
 
 def blob(vector: np.ndarray | None) -> bytes | None:
@@ -52,3 +54,22 @@ class CacheQueries:
             "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
             [(model, h, blob(v)) for h, v in vectors.items()],
         )
+
+    def embeddings(self, scope: Scope, limit: int) -> tuple[list[str], np.ndarray] | None:
+        """The ids and embeddings of the scope's memories (those stored without one are left
+        out), or None when it holds more than ``limit``."""
+        sql, params = scope_sql(scope)
+        with self._read() as conn:
+            query = f"SELECT id, embedding FROM memories WHERE {sql} AND embedding IS NOT NULL LIMIT ?"
+            rows = conn.execute(query, [*params, limit + 1]).fetchall()
+        if len(rows) > limit:
+            return None
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [row[0] for row in rows], np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
+
+    def data_version(self) -> int:
+        """Changes when another connection (another process) commits to the file; this one's own
+        commits leave it as it is."""
+        with self._read() as conn:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])

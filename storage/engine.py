@@ -13,11 +13,11 @@ import logging
 import re
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import pyarrow as pa
 
-from memorch.errors import StorageError
+from memorch.errors import StorageError, VectorSearchError
 
 log = logging.getLogger("memorch.storage")
 # A library's warnings (each carries a traceback for the server log) must not reach a CLI's
@@ -69,3 +69,28 @@ def engine_errors(
     except catch as exc:
         log.warning("%s failed", what, exc_info=True)
         raise error(f"{what} failed ({reason(exc)})", error_code=error_code, suggestion=suggestion) from exc
+
+
+# -- the LanceDB index's three kinds of failure ---------------------------------------------
+
+LANCE_WRITE_HINT = "the ledger keeps the change and replays it on the next start; if this persists, " + REPAIR
+
+
+def lance_search_errors(kind: str) -> AbstractContextManager[None]:
+    return engine_errors(
+        f"the LanceDB {kind} search",
+        LANCE_ERRORS,
+        error_code="VECTOR_SEARCH_ERROR",
+        suggestion="retry; if it persists, " + REPAIR,
+        error=VectorSearchError,
+    )
+
+
+def lance_write_errors(action: str) -> AbstractContextManager[None]:
+    return engine_errors(
+        f"the LanceDB {action}", LANCE_ERRORS, error_code="VECTOR_WRITE_FAILED", suggestion=LANCE_WRITE_HINT
+    )
+
+
+def lance_read_errors(action: str) -> AbstractContextManager[None]:
+    return engine_errors(f"reading the LanceDB index ({action})", LANCE_ERRORS, error_code="VECTOR_READ_FAILED")

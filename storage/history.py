@@ -316,25 +316,6 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
             sql, params = f"{sql} AND ({where[0]})", [*params, *where[1]]
         return sql, params
 
-    def embeddings(self, scope: Scope, limit: int) -> tuple[list[str], np.ndarray] | None:
-        """The ids and embeddings of the scope's memories (those stored without one are left
-        out), or None when it holds more than ``limit``."""
-        sql, params = scope_sql(scope)
-        with self._read() as conn:
-            query = f"SELECT id, embedding FROM memories WHERE {sql} AND embedding IS NOT NULL LIMIT ?"
-            rows = conn.execute(query, [*params, limit + 1]).fetchall()
-        if len(rows) > limit:
-            return None
-        if not rows:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [row[0] for row in rows], np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
-
-    def data_version(self) -> int:
-        """Changes when another connection (another process) commits to the file; this one's own
-        commits leave it as it is."""
-        with self._read() as conn:
-            return int(conn.execute("PRAGMA data_version").fetchone()[0])
-
     def pending_inference(self, limit: int) -> list[MemoryRecord]:
         """Memories stored verbatim while no model could answer (oldest first)."""
         with self._read() as conn:

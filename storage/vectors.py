@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from memorch.errors import ValidationError, VectorSearchError
+from memorch.errors import ValidationError
 
 from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
-from .engine import LANCE_ERRORS, REPAIR, engine_errors
+from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lance_search_errors, lance_write_errors
 from .sql import chunks
 from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
 
@@ -72,26 +72,7 @@ METADATA_CACHE_BYTES = 64 * 1024 * 1024
 # Ids per ``id IN (...)`` filter: LanceDB parses the filter as SQL text, and lists of a few
 # hundred UUID literals keep each filter small.
 ID_CHUNK = 500
-WRITE_HINT = "the ledger keeps the change and replays it on the next start; if this persists, " + REPAIR
 log = logging.getLogger("memorch.vectors")
-
-
-def _search_errors(kind: str) -> Any:
-    return engine_errors(
-        f"the LanceDB {kind} search",
-        LANCE_ERRORS,
-        error_code="VECTOR_SEARCH_ERROR",
-        suggestion="retry; if it persists, " + REPAIR,
-        error=VectorSearchError,
-    )
-
-
-def _write_errors(action: str) -> Any:
-    return engine_errors(f"the LanceDB {action}", LANCE_ERRORS, error_code="VECTOR_WRITE_FAILED", suggestion=WRITE_HINT)
-
-
-def _read_errors(action: str) -> Any:
-    return engine_errors(f"reading the LanceDB index ({action})", LANCE_ERRORS, error_code="VECTOR_READ_FAILED")
 
 
 class LanceVectorIndex:
@@ -197,23 +178,27 @@ class LanceVectorIndex:
             # Replace-by-id as delete + append: an append costs ~3 ms whatever the table size,
             # while merge_insert joins against the whole table (25 ms at 600 rows and growing).
             # A crash in between leaves the id in the ledger's outbox, so it is replayed.
-            # Both start from the latest version, not this process's view (up to FRESHNESS_S
-            # old): a delete is evaluated against the version it starts from, so from a stale
-            # one it would miss a row another process appended since, which would then outlive
-            # its memory. Callers hold the cross-process write lock (``Store.writing``, or the
-            # memory's outbox claim with several replicas), so nothing commits in between.
             ids = [r.id for r in records]
-            with _write_errors("upsert"):
-                self._table.checkout_latest()
+            with self._from_latest("upsert"):
                 for chunk in chunks(self._present(ids), ID_CHUNK):
                     self._table.delete(f"id IN ({id_list(chunk)})")
                 self._table.add(self._rows(records))
             self._after_write(len(records))
 
+    @contextmanager
+    def _from_latest(self, action: str) -> Iterator[None]:
+        """A write that starts from the table's latest version, not this process's view (up to
+        FRESHNESS_S old): a delete from a stale one would miss a row another process appended
+        since, which would outlive its memory. Callers hold the cross-process write lock
+        (``Store.writing``, or the memory's outbox claim with replicas): nothing commits between."""
+        with lance_write_errors(action):
+            self._table.checkout_latest()
+            yield
+
     def append(self, records: Sequence[MemoryRecord]) -> None:
         """Add rows whose ids the table does not hold (a rebuild into a new table)."""
         if records:
-            with self._lock, _write_errors("append"):
+            with self._lock, lance_write_errors("append"):
                 self._table.add(self._rows(records))
 
     def _present(self, ids: Sequence[str]) -> list[str]:
@@ -227,8 +212,7 @@ class LanceVectorIndex:
         if not ids:
             return
         with self._lock:
-            with _write_errors("delete"):
-                self._table.checkout_latest()
+            with self._from_latest("delete"):
                 for chunk in chunks(ids, ID_CHUNK):
                     self._table.delete(f"id IN ({id_list(chunk)})")
             self._after_write(len(ids))
@@ -344,7 +328,7 @@ class LanceVectorIndex:
     def search(
         self, vector: np.ndarray, scope: Scope, limit: int, only_ids: Sequence[str] | None = None
     ) -> list[VectorHit]:
-        with _search_errors("vector"):
+        with lance_search_errors("vector"):
             query = self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
             query = query.distance_type("cosine").select(["id", "_distance"])
             rows = self._run_query(query, scope, only_ids, limit, "vector")
@@ -362,7 +346,7 @@ class LanceVectorIndex:
 
         if not query.strip():
             return []
-        with _search_errors("full-text"):
+        with lance_search_errors("full-text"):
             search = self._table.search(MatchQuery(query, "memory"), query_type="fts").select(["id", "_score"])
             rows = self._run_query(search, scope, only_ids, limit, "full-text")
         return [VectorHit(i, float(s)) for i, s in rows]
@@ -388,17 +372,17 @@ class LanceVectorIndex:
         return self._planner.plan(scope, only_ids)
 
     def count(self) -> int:
-        with _read_errors("count"):
+        with lance_read_errors("count"):
             return int(self._table.count_rows())
 
     def all_ids(self) -> set[str]:
         if not self.count():
             return set()
-        with _read_errors("ids"):
+        with lance_read_errors("ids"):
             return set(self._table.to_arrow().column("id").to_pylist())
 
     def wipe(self) -> None:
-        with self._lock, _write_errors("wipe"):
+        with self._lock, lance_write_errors("wipe"):
             self._db.drop_table(TABLE)
             self._planner.forget()
             self._table = self._open_or_create()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .vectors import LanceVectorIndex, _write_errors
+from .vectors import LanceVectorIndex
 
 # Longer than one maintenance pass (the ANN build at 100k rows: ~60 s on one core), short enough
 # that a killed replica's lease lapses soon.
@@ -44,8 +44,7 @@ class SharedLanceVectorIndex(LanceVectorIndex):
     def wipe(self) -> None:
         """Delete every row, keeping the dataset: the other replicas hold it open, and a dropped
         and re-created one would start its versions again under their handles."""
-        with self._lock, _write_errors("wipe"):
-            self._table.checkout_latest()
+        with self._lock, self._from_latest("wipe"):
             self._table.delete("true")
             self._planner.forget()
 
