@@ -1,25 +1,42 @@
 """``Memory``: the synchronous facade. It runs one ``AsyncMemory`` on a private event-loop
 thread and forwards each call there, so the logic exists once (in the async core).
 
-Every method is written out, one line each, so type checkers and IDEs see the same signatures
-and result types as ``AsyncMemory``'s (mem0-shaped dicts, typed in ``memorch.results``).
+Each method is ``_forward(AsyncMemory.method)``: typed with a ``ParamSpec``, so type checkers see
+the async method's parameters and its result type without the ``Awaitable`` (mem0-shaped dicts,
+typed in ``memorch.results``), and ``functools.wraps`` gives IDEs, ``help()`` and
+``inspect.signature`` the same signature and docstring. Nothing is written twice
+(``tests/test_library.py`` type-checks a caller with mypy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Coroutine
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from .config import MemoryConfig
 from .errors import ValidationError
 from .orchestrator import AsyncMemory
-from .results import AddResult, ChangeResult, DeleteAllResult, HistoryItem, MemoryItem, MemoryList
 
 T = TypeVar("T")
-Progress = Callable[[int, int], None] | None
+P = ParamSpec("P")
+
+
+def _forward(
+    method: Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Memory, P], T]:
+    """``Memory.<name>``: run ``AsyncMemory.<name>`` on the Memory's loop and wait for it."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def call(self: Memory, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.run_sync(getattr(self.async_memory, name)(*args, **kwargs))
+
+    call.__module__ = __name__
+    call.__qualname__ = f"Memory.{name}"
+    return call
 
 
 class Memory:
@@ -51,230 +68,28 @@ class Memory:
 
     # -- memories ---------------------------------------------------------------------------
 
-    def add(
-        self,
-        messages: Any,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        infer: bool | None = None,
-        memory_type: str | None = None,
-        dry_run: bool = False,
-        project: str | None = None,
-        layer: str | None = None,
-    ) -> AddResult:
-        return self.run_sync(
-            self.async_memory.add(
-                messages,
-                user_id=user_id,
-                agent_id=agent_id,
-                run_id=run_id,
-                metadata=metadata,
-                infer=infer,
-                memory_type=memory_type,
-                dry_run=dry_run,
-                project=project,
-                layer=layer,
-            )
-        )
-
-    def get(
-        self,
-        memory_id: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
-    ) -> MemoryItem:
-        return self.run_sync(
-            self.async_memory.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
-        )
-
-    def get_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        filters: dict[str, Any] | None = None,
-        limit: int = 100,
-        as_of: str | None = None,
-        max_tokens: int | None = None,
-        project: str | None = None,
-    ) -> MemoryList:
-        return self.run_sync(
-            self.async_memory.get_all(
-                user_id=user_id,
-                agent_id=agent_id,
-                run_id=run_id,
-                filters=filters,
-                limit=limit,
-                as_of=as_of,
-                max_tokens=max_tokens,
-                project=project,
-            )
-        )
-
-    def search(
-        self,
-        query: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        limit: int = 10,
-        filters: dict[str, Any] | None = None,
-        threshold: float | None = None,
-        explain: bool = False,
-        as_of: str | None = None,
-        max_tokens: int | None = None,
-        project: str | None = None,
-    ) -> MemoryList:
-        return self.run_sync(
-            self.async_memory.search(
-                query,
-                user_id=user_id,
-                agent_id=agent_id,
-                run_id=run_id,
-                limit=limit,
-                filters=filters,
-                threshold=threshold,
-                explain=explain,
-                as_of=as_of,
-                max_tokens=max_tokens,
-                project=project,
-            )
-        )
-
-    def history(
-        self,
-        memory_id: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
-    ) -> list[HistoryItem]:
-        return self.run_sync(
-            self.async_memory.history(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
-        )
-
-    def update(
-        self,
-        memory_id: str,
-        data: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
-    ) -> ChangeResult:
-        return self.run_sync(
-            self.async_memory.update(
-                memory_id, data, metadata=metadata, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
-            )
-        )
-
-    def delete(
-        self,
-        memory_id: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
-    ) -> ChangeResult:
-        return self.run_sync(
-            self.async_memory.delete(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
-        )
-
-    def restore(
-        self,
-        memory_id: str,
-        event_id: str | None = None,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
-    ) -> ChangeResult:
-        return self.run_sync(
-            self.async_memory.restore(
-                memory_id, event_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
-            )
-        )
-
-    def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
-    ) -> DeleteAllResult:
-        return self.run_sync(
-            self.async_memory.delete_all(user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
-        )
+    add = _forward(AsyncMemory.add)
+    get = _forward(AsyncMemory.get)
+    get_all = _forward(AsyncMemory.get_all)
+    search = _forward(AsyncMemory.search)
+    history = _forward(AsyncMemory.history)
+    update = _forward(AsyncMemory.update)
+    delete = _forward(AsyncMemory.delete)
+    restore = _forward(AsyncMemory.restore)
+    delete_all = _forward(AsyncMemory.delete_all)
 
     # -- the whole store --------------------------------------------------------------------
 
-    def reset(self, *, confirm: bool = False) -> dict[str, Any]:
-        return self.run_sync(self.async_memory.reset(confirm=confirm))
-
-    def stats(self) -> dict[str, Any]:
-        return self.run_sync(self.async_memory.stats())
-
-    def graph(
-        self,
-        entity: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        hops: int = 2,
-    ) -> dict[str, Any]:
-        return self.run_sync(
-            self.async_memory.graph(entity, user_id=user_id, agent_id=agent_id, run_id=run_id, hops=hops)
-        )
-
-    def flush_graph(self) -> int:
-        return self.run_sync(self.async_memory.flush_graph())
-
-    def import_memories(
-        self,
-        items: Any,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        progress: Progress = None,
-    ) -> dict[str, int]:
-        return self.run_sync(
-            self.async_memory.import_memories(
-                items, user_id=user_id, agent_id=agent_id, run_id=run_id, progress=progress
-            )
-        )
-
-    def export_memories(
-        self, path: str | Path, *, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
-    ) -> dict[str, int]:
-        return self.run_sync(self.async_memory.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id))
-
-    def doctor(self) -> list[dict[str, Any]]:
-        return self.run_sync(self.async_memory.doctor())
-
-    def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
-        return self.run_sync(self.async_memory.reprocess(limit=limit))
-
-    def flush_inference(self) -> dict[str, Any]:
-        return self.run_sync(self.async_memory.flush_inference())
-
-    def reindex(self, *, re_embed: bool = False, progress: Progress = None, force: bool = False) -> dict[str, Any]:
-        return self.run_sync(self.async_memory.reindex(re_embed=re_embed, progress=progress, force=force))
+    reset = _forward(AsyncMemory.reset)
+    stats = _forward(AsyncMemory.stats)
+    graph = _forward(AsyncMemory.graph)
+    flush_graph = _forward(AsyncMemory.flush_graph)
+    import_memories = _forward(AsyncMemory.import_memories)
+    export_memories = _forward(AsyncMemory.export_memories)
+    doctor = _forward(AsyncMemory.doctor)
+    reprocess = _forward(AsyncMemory.reprocess)
+    flush_inference = _forward(AsyncMemory.flush_inference)
+    reindex = _forward(AsyncMemory.reindex)
 
     # -- lifetime ---------------------------------------------------------------------------
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import pytest
 
 from memorch import AsyncMemory, Memory, MemoryError
 from memorch.errors import ValidationError
+
+REPO = Path(__file__).resolve().parents[1]
 
 PUBLIC = sorted(
     name
@@ -55,8 +60,61 @@ def test_calling_from_the_loop_thread_is_refused_not_a_deadlock(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("name", PUBLIC)
-def test_each_sync_method_is_written_out(name: str) -> None:
-    # A forwarding loop (setattr) would hide the signature from type checkers; a written method
-    # lives in memorch.sync's source.
-    assert getattr(Memory, name).__module__ == "memorch.sync"
-    assert getattr(Memory, name).__qualname__ == f"Memory.{name}"
+def test_each_sync_method_belongs_to_the_facade(name: str) -> None:
+    # What help(), tracebacks and IDEs show: the facade's method, with the async one's docstring.
+    method = getattr(Memory, name)
+    assert method.__module__ == "memorch.sync" and method.__qualname__ == f"Memory.{name}"
+    if name != "close":  # the facade's own: it also stops the loop thread
+        assert method.__doc__ == getattr(AsyncMemory, name).__doc__
+
+
+CALLER = """
+from memorch import Memory
+
+memory = Memory()
+reveal_type(memory.add("I like tea", user_id="u"))
+reveal_type(memory.search("tea", user_id="u", limit=3))
+reveal_type(memory.flush_graph())
+memory.search("tea", user="u")
+memory.get(42)
+"""
+
+
+def test_a_type_checker_sees_the_sync_signatures_and_result_types(tmp_path: Path) -> None:
+    """mypy, run on a caller of ``Memory``, sees each method's parameters and its result type
+    (not ``Any``, not an awaitable): what a forwarding loop (setattr) would hide."""
+    package = tmp_path / "typed" / "memorch"  # the source tree as it installs (pyproject package-dir)
+    package.mkdir(parents=True)
+    for source in (REPO / "server").iterdir():
+        (package / source.name).symlink_to(source)
+    for sub in ("storage", "tools"):
+        (package / sub).symlink_to(REPO / sub)
+    caller = tmp_path / "caller.py"
+    caller.write_text(CALLER)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--follow-imports=silent",
+            "--ignore-missing-imports",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-error-summary",
+            str(caller),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MYPYPATH": str(package.parent)},
+        timeout=300,
+    )
+    lines = run.stdout.splitlines()
+    revealed = [line.split("Revealed type is ", 1)[1] for line in lines if "Revealed type is" in line]
+    assert len(revealed) == 3, run.stdout + run.stderr
+    assert revealed[0].startswith("\"TypedDict({'results': list[TypedDict({'id': str, 'memory': str, 'event'")
+    assert revealed[1].startswith("\"TypedDict({'results': list[TypedDict({'id': str, 'memory': str, 'hash'")
+    assert revealed[2] == '"int"'
+    errors = [line for line in lines if ": error:" in line]
+    assert len(errors) == 2, run.stdout
+    assert 'Unexpected keyword argument "user"' in errors[0]
+    assert 'incompatible type "int"; expected "str"' in errors[1]
