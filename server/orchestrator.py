@@ -91,11 +91,6 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(user_id, agent_id, run_id, required=True, project=project, layer=layer)
         meta = validation.metadata(metadata)
         parsed = parse_messages(messages, self.config.max_text_bytes)
-        # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
-        # (~130 ms for a 100 kB text, plus the detector's import on first use).
-        parsed, redacted = await self.workers.read(self._redact_messages, parsed)
-        if redacted:
-            meta = {**meta, RESERVED_METADATA_KEY: {"redacted": redacted}}
         if memory_type not in (None, "procedural_memory"):
             raise ValidationError(
                 "memory_type must be 'procedural_memory' or omitted", error_code="INVALID_MEMORY_TYPE"
@@ -103,14 +98,19 @@ class AsyncMemory(AdminMixin):
         infer = self.config.llm_enabled if infer is None else bool(infer)
         if not isinstance(dry_run, bool):
             raise ValidationError("dry_run must be true or false", error_code="INVALID_ARGUMENT")
+        if not (infer and self.config.llm_enabled):
+            # Redaction runs in the same worker hop as the embedding (add_verbatim).
+            result = await self.add_verbatim(parsed, scope, meta, dry_run=dry_run, redact=True)
+            return {**result, "dry_run": True} if dry_run else result
+        # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
+        # (~130 ms for a 100 kB text, plus the detector's import on first use).
+        parsed, redacted = await self.workers.read(self._redact_messages, parsed)
+        meta = _noting_redactions(meta, redacted)
         procedural = memory_type is not None
-        if infer and self.config.llm_enabled:
-            if self.config.background_enabled and not (dry_run or procedural):
-                result = await defer(self, parsed, scope, meta)
-            else:
-                result = await infer_and_apply(self, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
+        if self.config.background_enabled and not (dry_run or procedural):
+            result = await defer(self, parsed, scope, meta)
         else:
-            result = await self.add_verbatim(parsed, scope, meta, dry_run=dry_run)
+            result = await infer_and_apply(self, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
         if dry_run:
             result = {**result, "dry_run": True}
         if redacted:
@@ -137,8 +137,10 @@ class AsyncMemory(AdminMixin):
         marks: list[dict[str, Any]] | None = None,
         *,
         dry_run: bool = False,
+        redact: bool = False,
     ) -> AddResult:
-        """Store each non-system message as it is (see ``operations.add_verbatim``)."""
+        """Store each non-system message as it is (see ``operations.add_verbatim``); ``redact``:
+        take credentials out first (``MEMORCH_REDACT``)."""
         stored = [m for m in messages if m.role != "system"]
         if not stored:
             raise ValidationError(
@@ -146,10 +148,20 @@ class AsyncMemory(AdminMixin):
                 error_code="EMPTY_TEXT",
                 suggestion='add the user\'s words as {"role": "user", "content": "..."}',
             )
-        # Embedding and the nearest-memory lookup run beside other writes; only the plan and the
-        # commit queue on the writer thread.
-        prep = await self.workers.read(operations.prepare_verbatim, self.store, stored, scope)
-        return await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
+        # Redaction, embedding and the nearest-memory lookup run beside other writes, in one
+        # worker hop; only the plan and the commit queue on the writer thread.
+        stored, redacted, prep = await self.workers.read(self._prepare_verbatim, stored, scope, redact)
+        metadata = _noting_redactions(metadata, redacted)
+        result = await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
+        if redacted:
+            result["redacted"] = redacted
+        return result
+
+    def _prepare_verbatim(
+        self, messages: list[Message], scope: Scope, redact: bool
+    ) -> tuple[list[Message], list[Redaction], operations.VerbatimPrep]:
+        messages, redacted = self._redact_messages(messages) if redact else (messages, [])
+        return messages, redacted, operations.prepare_verbatim(self.store, messages, scope)
 
     # -- read -------------------------------------------------------------------------------
 
@@ -340,6 +352,11 @@ class AsyncMemory(AdminMixin):
         one; without: every layer). Refuses an empty scope (see ``reset``)."""
         scope = validation.scope(user_id, agent_id, run_id, required=True, project=project)
         return await self.write(operations.delete_all, self.store, scope)
+
+
+def _noting_redactions(metadata: dict[str, Any], redacted: list[Redaction]) -> dict[str, Any]:
+    """``metadata`` with what redaction took out recorded in its reserved ``_memorch`` object."""
+    return {**metadata, RESERVED_METADATA_KEY: {"redacted": redacted}} if redacted else metadata
 
 
 def _budget(max_tokens: Any) -> int | None:

@@ -8,54 +8,48 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 
 import numpy as np
 
 from .base import Scope
-from .sql import scope_sql, select_in
+from .sql import Transactions, scope_sql, select_in
 
 
 def blob(vector: np.ndarray | None) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
 
 
+def store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.ndarray]) -> None:
+    """Write embedding-cache entries inside the caller's transaction."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
+        [(model, h, blob(v)) for h, v in vectors.items()],
+    )
+
+
 class CacheQueries:
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by SQLiteLedger
-        raise NotImplementedError
-
-    def _write(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:  # by SQLiteLedger
-        raise NotImplementedError
-
-    def get_meta(self, key: str) -> str | None:
+    def get_meta(self: Transactions, key: str) -> str | None:
         with self._read() as conn:
             row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
-    def set_meta(self, key: str, value: str) -> None:
+    def set_meta(self: Transactions, key: str, value: str) -> None:
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def cached_vectors(self, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+    def cached_vectors(self: Transactions, model: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
         sql = "SELECT text_hash, vector FROM embedding_cache WHERE model = ? AND text_hash IN ({marks})"
         with self._read() as conn:
             return {
                 h: np.frombuffer(data, dtype=np.float32).copy() for h, data in select_in(conn, sql, hashes, [model])
             }
 
-    def cache_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+    def cache_vectors(self: Transactions, model: str, vectors: dict[str, np.ndarray]) -> None:
         """Store embeddings on their own (not fsync'd: a lost entry is recomputed)."""
         with self._write(durable=False) as conn:
-            self._store_vectors(conn, model, vectors)
+            store_vectors(conn, model, vectors)
 
-    @staticmethod
-    def _store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.ndarray]) -> None:
-        conn.executemany(
-            "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
-            [(model, h, blob(v)) for h, v in vectors.items()],
-        )
-
-    def embeddings(self, scope: Scope, limit: int) -> tuple[list[str], np.ndarray] | None:
+    def embeddings(self: Transactions, scope: Scope, limit: int) -> tuple[list[str], np.ndarray] | None:
         """The ids and embeddings of the scope's memories (those stored without one are left
         out), or None when it holds more than ``limit``."""
         sql, params = scope_sql(scope)
@@ -68,7 +62,7 @@ class CacheQueries:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [row[0] for row in rows], np.stack([np.frombuffer(row[1], dtype=np.float32) for row in rows])
 
-    def data_version(self) -> int:
+    def data_version(self: Transactions) -> int:
         """Changes when another connection (another process) commits to the file; this one's own
         commits leave it as it is."""
         with self._read() as conn:

@@ -23,7 +23,7 @@ import numpy as np
 from memorch.errors import StorageError
 
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
-from .cache import CacheQueries, blob
+from .cache import CacheQueries, blob, store_vectors
 from .engine import log, reason
 from .relations import RELATION_FIELDS, RelationQueries
 from .schema import EVENT_COLUMNS, MEMORY_COLUMNS, SCHEMA, event_for, history_event, memory_record, memory_row, migrate
@@ -155,7 +155,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         tokens: dict[str, dict[str, str]] = {}
         with self._write() as conn:
             if cached is not None and cached[1]:
-                self._store_vectors(conn, *cached)
+                store_vectors(conn, *cached)
             for change in changes:
                 had_relations = (
                     conn.execute("SELECT 1 FROM relations WHERE memory_id = ? LIMIT 1", (change.record.id,)).fetchone()

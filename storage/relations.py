@@ -6,13 +6,11 @@ here because the table is indexed by scope and normalized name.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 from .base import Scope, normalize_entity
-from .sql import marks, scope_sql, select_in
+from .sql import Transactions, marks, scope_sql, select_in
 
 RELATION_FIELDS = ("source", "source_type", "relationship", "destination", "destination_type")
 
@@ -25,10 +23,7 @@ def _same_scope(scope: Scope) -> tuple[str, list[Any]]:
 
 
 class RelationQueries:
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]:  # provided by SQLiteLedger
-        raise NotImplementedError
-
-    def relations_for(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    def relations_for(self: Transactions, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """The relations the ledger holds for each memory id (in extraction order)."""
         out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         sql = (
@@ -41,7 +36,7 @@ class RelationQueries:
         return out
 
     def relations_touching(
-        self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
+        self: Transactions, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
     ) -> list[dict[str, Any]]:
         """One-hop lookups (entities by normalized name, or the relations of given memories)
         under the scope rule, like every other query: a user-only scope sees the relations its
@@ -67,7 +62,7 @@ class RelationQueries:
             ).fetchall()
         return [{"memory_id": row[0], **dict(zip(RELATION_FIELDS, row[1:], strict=True))} for row in rows]
 
-    def entity_names(self, scope: Scope) -> dict[str, str | None]:
+    def entity_names(self: Transactions, scope: Scope) -> dict[str, str | None]:
         """Distinct entity names in exactly this scope, with a type each (None if unknown).
 
         Entity resolution, not a query: a new memory's names are resolved against the entities

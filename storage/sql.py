@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 from .base import Scope
 
@@ -18,6 +19,17 @@ T = TypeVar("T")
 # bound values per statement (999 before 3.32, 32,766 since); 500 stays under the old limit with
 # room for the statement's other parameters, and a longer list would not make a page faster.
 IN_CHUNK = 500
+
+
+class Transactions(Protocol):
+    """What the ledger's query mixins (``RelationQueries``, ``CacheQueries``, ``TransferQueries``)
+    use of ``SQLiteLedger``. They annotate ``self`` with it rather than declare stand-in methods,
+    so no two of the ledger's bases define one name and base-class order cannot change what runs
+    (``tests/test_ledger_structure.py``)."""
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _write(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]: ...
 
 
 def scope_sql(scope: Scope, prefix: str = "") -> tuple[str, list[Any]]:

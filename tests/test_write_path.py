@@ -84,3 +84,30 @@ async def test_a_stale_view_twice_never_destroys(memory: AsyncMemory, fake: Fake
     assert (await memory.get(target))["memory"] == "Dana lives in Berlin-Pankow"  # not deleted, not overwritten
     assert [e["event"] for e in result["results"]] == ["ADD"]  # the new text is kept as a new memory
     assert result["results"][0]["memory"] == "Dana left Berlin"
+
+
+async def test_a_verbatim_add_crosses_to_the_workers_once_to_prepare_and_once_to_commit(tmp_path: Path) -> None:
+    """Redaction, embedding and the nearest-memory lookup share one reader hop (beside other
+    writes); the plan and the commit one writer hop. A read crosses once."""
+    memory = AsyncMemory(data_dir=tmp_path, graph="off")
+    hops: list[str] = []
+    read, write = memory.workers.read, memory.workers.write
+
+    async def counted_read(fn, *args):  # type: ignore[no-untyped-def]
+        hops.append("read")
+        return await read(fn, *args)
+
+    async def counted_write(fn, *args):  # type: ignore[no-untyped-def]
+        hops.append("write")
+        return await write(fn, *args)
+
+    memory.workers.read, memory.workers.write = counted_read, counted_write  # type: ignore[method-assign]
+    try:
+        added = await memory.add("my password is hunter2, key sk-ant-api03-" + "a" * 80, user_id="u", infer=False)
+        assert hops == ["read", "write"]
+        assert added["redacted"] and "sk-ant" not in added["results"][0]["memory"]
+        hops.clear()
+        await memory.get(added["results"][0]["id"])
+        assert hops == ["read"]
+    finally:
+        await memory.close()
