@@ -107,10 +107,9 @@ class KuzuGraph:
     @contextmanager
     def _session(self) -> Iterator[Any]:
         import kuzu
-        from filelock import Timeout
 
         try:
-            with self._lock:
+            with held(self._lock):
                 db = kuzu.Database(str(self.path), buffer_pool_size=BUFFER_POOL_BYTES, read_only=self.read_only)
                 try:
                     conn = kuzu.Connection(db)
@@ -122,12 +121,6 @@ class KuzuGraph:
                     conn.close()
                 finally:
                     db.close()
-        except Timeout as exc:
-            raise StorageError(
-                "another memorch process held the graph for over a minute",
-                error_code="GRAPH_LOCKED",
-                suggestion="retry; check for a stuck memorch process",
-            ) from exc
         except KUZU_ERRORS as exc:
             log.warning("the Kuzu graph at %s failed", self.path, exc_info=True)
             raise StorageError(
