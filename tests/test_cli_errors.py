@@ -57,8 +57,8 @@ CASES = {
         "MEMORCH_GRAPH must be on or off (got 'maybe')",
         env={"MEMORCH_GRAPH": "maybe"},
     ),
-    "import-not-utf8": Case(["import", "{latin1}"], "IMPORT_NOT_UTF8", "is not UTF-8 text (byte 0xe9 on line 2)"),
-    "import-bad-json": Case(["import", "{badjson}"], "INVALID_JSONL", "badjson.jsonl line 3 is not valid JSON"),
+    "import-not-utf8": Case(["import", "{latin1}"], "IMPORT_NOT_UTF8", "line 2: is not UTF-8 text (byte 0xe9)"),
+    "import-bad-json": Case(["import", "{badjson}"], "INVALID_JSONL", "badjson.jsonl line 3: is not valid JSON"),
     "import-missing-file": Case(["import", "{missing}"], "IMPORT_FILE_UNREADABLE", "No such file"),
     "export-bad-size-env": Case(
         ["export", "{out}"],

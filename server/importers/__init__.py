@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, MemoryError, ValidationError
-from ..jsonl import read_jsonl
 from . import basic_memory, mcp_memory, mem0, openmemory, text
 from .base import Batch, Options
+from .files import json_lines, read_text
 
 if TYPE_CHECKING:
     from ..config import MemoryConfig
@@ -28,9 +28,10 @@ __all__ = ["FORMATS", "Batch", "Options", "import_source", "load", "options_for"
 
 
 def _memorch(path: Path, options: Options) -> Batch:
-    items, numbers = read_jsonl(path)
+    suggestion = 'write one JSON object per line, like {"memory": "..."}'
+    text = read_text(path, suggestion="check the path; `memorch export FILE.jsonl` writes a file this command reads")
     batch = Batch("memorch")
-    for item, number in zip(items, numbers, strict=True):
+    for number, item in json_lines(text, str(path), suggestion, code="INVALID_JSONL", objects_only=False):
         batch.add(item, f"{path} line {number}", "restored" if isinstance(item, dict) and "id" in item else "memory")
     return batch
 

@@ -10,8 +10,8 @@ from ..errors import ValidationError
 from .base import refuse
 
 
-def read_text(path: Path, data: bytes | None = None) -> str:
-    """A file's text; unreadable or non-UTF-8 files are refused with their name."""
+def read_text(path: Path, data: bytes | None = None, suggestion: str = "check the path and the --from format") -> str:
+    """A file's text; unreadable or non-UTF-8 files are refused with their name (and line)."""
     try:
         raw = path.read_bytes() if data is None else data
     except OSError as exc:
@@ -19,14 +19,17 @@ def read_text(path: Path, data: bytes | None = None) -> str:
             f"cannot read {path}: {exc.strerror or exc}",
             error_code="IMPORT_FILE_UNREADABLE",
             details={"path": str(path)},
-            suggestion="check the path and the --from format",
+            suggestion=suggestion,
         ) from exc
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise refuse(
-            f"{path} line {line}", "is not UTF-8 text", "convert the file to UTF-8", "IMPORT_NOT_UTF8"
+            f"{path} line {line}",
+            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+            "convert the file to UTF-8 (e.g. `iconv -t UTF-8`)",
+            "IMPORT_NOT_UTF8",
         ) from exc
 
 
@@ -37,8 +40,11 @@ def parse_json(text: str, name: str, suggestion: str) -> Any:
         raise refuse(f"{name} line {exc.lineno}", f"is not valid JSON: {exc.msg}", suggestion, "INVALID_JSON") from exc
 
 
-def json_lines(text: str, name: str, suggestion: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a JSONL text."""
+def json_lines(
+    text: str, name: str, suggestion: str, *, code: str = "INVALID_JSON", objects_only: bool = True
+) -> list[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of a JSONL text; ``objects_only``: each value
+    must be a JSON object (otherwise the caller checks each item itself)."""
     out = []
     for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is valid in JSON
         if not line.strip():
@@ -46,8 +52,9 @@ def json_lines(text: str, name: str, suggestion: str) -> list[tuple[int, dict[st
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise refuse(f"{name} line {number}", f"is not valid JSON: {exc.msg}", suggestion, "INVALID_JSON") from exc
-        if not isinstance(value, dict):
+            message = f"is not valid JSON: {exc.msg} (column {exc.colno})"
+            raise refuse(f"{name} line {number}", message, suggestion, code) from exc
+        if objects_only and not isinstance(value, dict):
             raise refuse(f"{name} line {number}", "is not a JSON object", suggestion)
         out.append((number, value))
     return out
