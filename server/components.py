@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from memorch.storage.graph_process import GraphProcess
     from memorch.storage.history import SQLiteLedger
+    from memorch.storage.ledger_graph import LedgerGraph
     from memorch.storage.vectors import LanceVectorIndex
 
     from .embeddings import CachedEmbedder
@@ -194,9 +195,13 @@ class Components:
         return self.config.data_dir / "graph.lock"
 
     @property
-    def graph(self) -> GraphProcess:
+    def graph(self) -> GraphProcess | LedgerGraph:
         with self._lock:
-            if self._graph is None:
+            if self._graph is None and self.config.ledger_url:
+                from memorch.storage.ledger_graph import LedgerGraph
+
+                self._graph = LedgerGraph(self.ledger)
+            elif self._graph is None:
                 # Kuzu runs in a child process: on a full disk it can abort the process it runs in.
                 from memorch.storage.graph_process import GraphProcess
 

@@ -224,6 +224,12 @@ class MemoryConfig(BaseSettings):
         return self.graph == "on"
 
     @property
+    def graph_copy(self) -> bool:
+        """Whether this process keeps a Kuzu graph derived from the ledger. With several replicas
+        (``ledger_url``) graph reads are answered from the ledger instead (``LedgerGraph``)."""
+        return self.graph_enabled and not self.ledger_url
+
+    @property
     def redact_enabled(self) -> bool:
         return self.redact == "on"
 

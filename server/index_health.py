@@ -100,7 +100,7 @@ def refuse_lost_ledger(parts: Components) -> None:
         raise ledger_behind_index(health)
 
 
-def settle(parts: Components, graph_enabled: bool, reindex_rows: list[str]) -> None:
+def settle(parts: Components, graph_copy: bool, reindex_rows: list[str]) -> None:
     """The check on open (see the module doc). ``reindex_rows`` receives the ids whose vector
     rows must be written again; the caller (``Store.ready``) writes them."""
     health = vector_health(parts)
@@ -117,13 +117,9 @@ def settle(parts: Components, graph_enabled: bool, reindex_rows: list[str]) -> N
         )
         reindex_rows.extend(missing)
     # Queuing every memory is cheap (one statement) and the drain skips those without relations.
-    if graph_enabled and not parts.graph_path.exists() and health.ledger:
+    if graph_copy and not parts.graph_path.exists() and health.ledger:
         log.warning("the graph is missing; rebuilding it from the ledger in the background")
         parts.ledger.mark_all_pending(GRAPH)
-        if parts.config.ledger_url:  # this replica's copy follows the change feed: from the start
-            from .graph_feed import forget_cursor
-
-            forget_cursor(parts.config)
 
 
 # -- `memorch doctor`: each probe returns a line for the report or raises a typed error --------
@@ -212,6 +208,9 @@ def probe_vectors(parts: Components) -> str:
 
 
 def probe_graph(parts: Components) -> str:
+    if parts.config.ledger_url:  # several replicas: graph reads are answered from the ledger
+        counts = parts.graph.counts()
+        return f"read from the ledger: {counts['entities']} entities, {counts['relations']} relations"
     if not parts.graph_path.exists():
         if parts.ledger.counts()["memories"]:
             raise _unhealthy(

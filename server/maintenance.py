@@ -55,7 +55,7 @@ def reindex(
             _rebuild_vectors(store, ids, lambda n: report(done + n, total))
         except StorageError as exc:
             failures["vector index"] = exc
-        if store.config.graph_enabled:
+        if store.config.graph_copy:
             try:
                 _rebuild_graph(store, ids)
             except StorageError as exc:
@@ -132,13 +132,8 @@ def _rebuild_graph(store: Store, ids: list[str]) -> None:
             records = [r for r in ledger.get_many(batch) if relations.get(r.id)]
             yield [GraphWork(r.id, r.scope, relations[r.id], r.updated_at) for r in records]
 
-    with store.graph_feed_lock:  # several replicas: no replay may save its cursor meanwhile
-        build_graph(parts.graph_path, parts.graph_lock_path, batches())
-        ledger.clear_pending(GRAPH, tokens)
-        if store.config.ledger_url:  # this replica's copy follows the change feed: replay it from the start
-            from .graph_feed import forget_cursor
-
-            forget_cursor(store.config)
+    build_graph(parts.graph_path, parts.graph_lock_path, batches())
+    ledger.clear_pending(GRAPH, tokens)
 
 
 def _partial(failures: dict[str, StorageError]) -> StorageError:
@@ -183,12 +178,12 @@ def doctor(components: Components) -> list[Check]:
 
     checks = [
         _timed("data directory", lambda: probe_data_dir(components)),
-        _timed("ledger (SQLite)", lambda: probe_ledger(components)),
+        _timed("ledger (PostgreSQL)" if config.ledger_url else "ledger (SQLite)", lambda: probe_ledger(components)),
         _timed("embedder", embedder),
         _timed("vector index (LanceDB)", lambda: probe_vectors(components)),
     ]
     if config.graph_enabled:
-        checks.append(_timed("graph (Kuzu)", lambda: probe_graph(components)))
+        checks.append(_timed("graph (Kuzu)" if config.graph_copy else "graph", lambda: probe_graph(components)))
     if config.llm_enabled:
 
         def llm() -> str:

@@ -64,9 +64,6 @@ class Store:
         self._lock = threading.RLock()
         self._replayed = False
         self._swept_at = 0.0  # several replicas: when owed index work was last looked for
-        # Several replicas: held while this replica's graph copy follows the change feed, and by
-        # ``reindex`` while it swaps a rebuilt copy in (a replay then must not save its cursor).
-        self.graph_feed_lock = threading.Lock()
         # Set by the async side: called (from a worker thread) when the graph has work owed.
         self.on_graph_work: Callable[[], None] = lambda: None
         # Inside ``reconciling`` with several replicas: the ids whose index work waits for its lock
@@ -126,7 +123,7 @@ class Store:
                     log.warning("owed index work could not be written; it stays queued", exc_info=True)
                     return
                 missing: list[str] = []
-                settle(self.parts, self.config.graph_enabled, missing)
+                settle(self.parts, self.config.graph_copy, missing)
                 for batch in chunks(missing, REPLAY_BATCH):
                     self.sync_vectors(batch)
                 self._replayed = True
@@ -182,7 +179,7 @@ class Store:
         """Ledger first (durable), then the vector index; the caller is inside ``writing``."""
         if not changes:
             return
-        graph = [GRAPH] if self.config.graph_enabled else []
+        graph = [GRAPH] if self.config.graph_copy else []
         embedder = self.parts.loaded_embedder()
         cached = embedder.take_unsaved() if embedder is not None else None
         self.parts.ledger.apply(changes, [VECTORS], graph, cached=cached)
@@ -294,19 +291,15 @@ class Store:
 
     def drain_graph(self) -> int:
         """Apply all graph work the ledger owes, in batches (one Kuzu open per batch)."""
-        if not self.config.graph_enabled or self.parts.read_only:
+        if not self.config.graph_copy or self.parts.read_only:
             return 0
-        if self.config.ledger_url:  # several replicas: each follows the ledger's change sequence
-            from .graph_feed import replay_changes
-
-            return replay_changes(self)
         pending = self.parts.ledger.pending(GRAPH)
         for batch in chunks(pending, GRAPH_BATCH):
             self.sync_graph(batch)
         return len(pending)
 
     def index_targets(self) -> list[str]:
-        return [VECTORS, GRAPH] if self.config.graph_enabled else [VECTORS]
+        return [VECTORS, GRAPH] if self.config.graph_copy else [VECTORS]
 
     def nearest_cache(self) -> NearestCache | None:
         """The scopes' embeddings in memory (``server/nearest.py``); None with several replicas."""
@@ -325,9 +318,5 @@ class Store:
                 self._unindexed.clear()
             if self._nearest is not None:
                 self._nearest.clear()
-            if self.config.graph_enabled:
+            if self.config.graph_copy:
                 self.parts.graph.wipe()
-            if self.config.ledger_url:  # the other replicas' graph copies follow on their next replay
-                from .graph_feed import mark_reset
-
-                mark_reset(self)

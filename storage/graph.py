@@ -235,24 +235,6 @@ class KuzuGraph:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def relations(
-        self, scope: Scope, names: Sequence[str], memory_ids: Sequence[str], limit: int
-    ) -> list[dict[str, Any]]:
-        """Relations touching the named entities, or produced by the given memories, in scope.
-        Both ends of a relation share its memory's scope, so checking one end is enough."""
-        norms = list(dict.fromkeys(normalize_entity(n) for n in names))
-        if (not norms and not memory_ids) or self._absent():
-            return []
-        where, params = scope_where(scope, "a")
-        with self._session() as conn:
-            rows = self._rows(
-                conn,
-                f"MATCH (a:Entity)-[r:RELATES]->(b:Entity) WHERE {where} AND (a.name IN $names OR b.name IN $names"
-                " OR r.memory_id IN $ids) RETURN a.display, r.name, b.display, r.memory_id LIMIT $limit",
-                {**params, "names": norms, "ids": list(memory_ids), "limit": limit},
-            )
-        return [{"source": a, "relationship": r, "destination": b, "memory_id": m} for a, r, b, m in rows]
-
     def neighbourhood(self, scope: Scope, name: str, hops: int = 2, limit: int = 100) -> list[dict[str, Any]]:
         """Relations within ``hops`` of an entity (for ``memorch graph``)."""
         hops = max(1, min(hops, MAX_HOPS))

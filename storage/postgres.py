@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from memorch.errors import ConfigurationError, StorageError
 
-from .base import Change, Scope
+from .base import Scope
 from .engine import log, reason
 from .history import SQLiteLedger
 from .postgres_schema import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
@@ -37,13 +37,9 @@ from .sql import marks
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import numpy as np
     import psycopg
 
 CONNECT_TIMEOUT_S = 10
-# Index targets each replica keeps for itself (its Kuzu graph), fed by ``changed_since`` rather
-# than the shared outbox (``memorch.store.GRAPH``).
-REPLICA_LOCAL_TARGETS = ("graph",)
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
@@ -248,42 +244,6 @@ class PostgresLedger(SQLiteLedger):
                 )
         except self._pg.Error as exc:
             raise self._error("claim index work", exc) from exc
-
-    def changed_since(self, cursor: str | None) -> tuple[list[str], str]:
-        """The memories changed since ``cursor`` (None: since the start), and the cursor to
-        pass next time. Each replica keeps its own cursor, so every replica sees every change,
-        unlike the shared outbox, where one replica's clear is everyone's.
-
-        Every committed change visible now is returned, but the cursor only moves up to the
-        oldest transaction still running (see migration 3): one that wrote earlier and commits
-        later is found by a later call, and the few changes between that horizon and now are
-        named again (replaying them is idempotent)."""
-        with self._read() as conn:
-            horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").fetchone()[0]
-            rows = conn.execute(
-                "SELECT memory_id FROM history WHERE xid >= ?::xid8 GROUP BY memory_id ORDER BY memory_id",
-                (cursor or "0",),
-            ).fetchall()
-        return [row[0] for row in rows], horizon
-
-    def apply(
-        self,
-        changes: Sequence[Change],
-        index_targets: Sequence[str],
-        relation_targets: Sequence[str] = (),
-        cached: tuple[str, dict[str, np.ndarray]] | None = None,
-    ) -> dict[str, dict[str, str]]:
-        """As ``SQLiteLedger.apply``, without graph work in the shared outbox: each replica's
-        graph follows ``changed_since`` instead (a clear by one replica would hide the change
-        from the others)."""
-        return super().apply(changes, index_targets, (), cached)
-
-    def mark_all_pending(self, target: str) -> int:
-        """As ``SQLiteLedger.mark_all_pending``, except for the graph, which each replica
-        rebuilds by replaying ``changed_since`` from the start (nothing to queue)."""
-        if target in REPLICA_LOCAL_TARGETS:
-            return len(self.ids(Scope()))
-        return super().mark_all_pending(target)
 
     def acquire_lease(self, name: str, holder: str, seconds: float) -> bool:
         """Take or renew the lease ``name`` for ``seconds`` unless another holder has it unexpired."""

@@ -133,6 +133,14 @@ ALTER TABLE history ADD COLUMN reason TEXT;
 ALTER TABLE history ADD COLUMN relations_before TEXT;
 """,
     ),
+    (
+        5,
+        """
+-- Replicas answer graph reads from the ledger now, instead of replaying the change sequence into
+-- a graph copy each (README "Running several replicas"): the column of migration 3 goes.
+ALTER TABLE history DROP COLUMN xid;
+""",
+    ),
 )
 
 VERSION_TABLE = """

@@ -9,10 +9,45 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import Scope, normalize_entity
-from .sql import Transactions, marks, scope_sql, select_in
+from .base import SCOPE_KEYS, Scope, normalize_entity
+from .sql import IN_CHUNK, Transactions, chunks, marks, scope_sql, select_in
 
 RELATION_FIELDS = ("source", "source_type", "relationship", "destination", "destination_type")
+
+_KEYS = ", ".join(SCOPE_KEYS)
+
+
+def _exact(values: tuple[str | None, ...]) -> tuple[str, list[Any]]:
+    """Rows of exactly this scope, as conditions an index serves (``IS ?`` would not be)."""
+    pairs = zip(SCOPE_KEYS, values, strict=True)
+    parts = [f"{key} = ?" if value is not None else f"{key} IS NULL" for key, value in pairs]
+    return " AND ".join(parts), [value for value in values if value is not None]
+
+
+def _around(conn: Any, exact: tuple[str | None, ...], norm: str, hops: int) -> set[tuple[str, str, str, str]]:
+    """(source, relationship, destination, memory id) of every relation of the exact scope that
+    touches an entity within ``hops - 1`` steps of ``norm``."""
+    same, same_params = _exact(exact)
+    seen, frontier = {norm}, [norm]
+    touching = (
+        f"SELECT {{columns}} FROM relations WHERE {same}"
+        " AND (source_norm IN ({marks}) OR destination_norm IN ({marks}))"
+    )
+    for _ in range(hops - 1):
+        reached: set[str] = set()
+        for chunk in chunks(frontier, IN_CHUNK // 2):
+            sql = touching.format(columns="source_norm, destination_norm", marks=marks(len(chunk)))
+            for source, destination in conn.execute(sql, [*same_params, *chunk, *chunk]):
+                reached.update((source, destination))
+        frontier = sorted(reached - seen)
+        seen |= reached
+        if not frontier:
+            break
+    rows: set[tuple[str, str, str, str]] = set()
+    for chunk in chunks(sorted(seen), IN_CHUNK // 2):
+        sql = touching.format(columns="source, relationship, destination, memory_id", marks=marks(len(chunk)))
+        rows.update(tuple(row) for row in conn.execute(sql, [*same_params, *chunk, *chunk]))
+    return rows
 
 
 def _same_scope(scope: Scope) -> tuple[str, list[Any]]:
@@ -79,3 +114,33 @@ class RelationQueries:
         for name, kind in rows:
             names[name] = names.get(name) or kind
         return names
+
+    def neighbourhood(self: Transactions, scope: Scope, name: str, hops: int, limit: int) -> list[dict[str, Any]]:
+        """The relations within ``hops`` of an entity, as the graph answers ``memorch graph``:
+        with several replicas graph reads are answered here instead of from a per-replica copy
+        (README "Running several replicas"). An entity is a normalized name in one exact scope
+        (as the graph keys it, ``storage.graph.entity_key``): the name is looked up under the
+        scope rule, then each entity found is walked breadth-first within its own scope, one
+        indexed query per hop."""
+        norm = normalize_entity(name)
+        where, params = scope_sql(scope)
+        found: set[tuple[str, str, str, str]] = set()
+        with self._read() as conn:
+            exact_scopes = conn.execute(
+                f"SELECT DISTINCT {_KEYS} FROM relations WHERE (source_norm = ? OR destination_norm = ?) AND {where}",
+                [norm, norm, *params],
+            ).fetchall()
+            for exact in exact_scopes:
+                found |= _around(conn, tuple(exact), norm, hops)
+        ordered = sorted(found, key=lambda row: (row[3], row[0], row[1], row[2]))[:limit]
+        return [{"source": a, "relationship": r, "destination": b, "memory_id": m} for a, r, b, m in ordered]
+
+    def relation_counts(self: Transactions) -> dict[str, int]:
+        """Entities (a normalized name in one exact scope) and relations, as the graph counts them."""
+        with self._read() as conn:
+            entities = conn.execute(
+                f"SELECT COUNT(*) FROM (SELECT {_KEYS}, source_norm FROM relations"
+                f" UNION SELECT {_KEYS}, destination_norm FROM relations) AS entities"
+            ).fetchone()[0]
+            relations = conn.execute("SELECT COUNT(*) FROM relations").fetchone()[0]
+        return {"entities": int(entities), "relations": int(relations)}

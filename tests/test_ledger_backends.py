@@ -51,11 +51,6 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-def shared_graph_feed(ledger: SQLiteLedger) -> bool:
-    """Whether replicas' graphs follow ``changed_since`` instead of the outbox (PostgreSQL)."""
-    return hasattr(ledger, "changed_since")
-
-
 def add(ledger: SQLiteLedger, text: str, scope: Scope, metadata: dict[str, Any] | None = None, **kw: Any) -> Any:
     record = new_record(text, vector(len(text)), scope, metadata or {}, utc_now())
     tokens = ledger.apply([Change("ADD", record, **kw)], ["vectors"], ["graph"])
@@ -104,9 +99,8 @@ def test_lists_follow_the_scope_rule_and_order(ledger: SQLiteLedger) -> None:
     assert ledger.scopes() == [{"user_id": "alice", "memories": 2}, {"user_id": "bob", "memories": 1}]
     assert ledger.mark_all_pending("vectors") == 3
     assert sorted(ledger.pending("vectors")) == sorted([a.id, b.id, c.id])
-    # The graph is per replica on PostgreSQL: nothing queued in the shared outbox for it.
     assert ledger.mark_all_pending("graph") == 3
-    assert len(ledger.pending("graph")) == (0 if shared_graph_feed(ledger) else 3)
+    assert len(ledger.pending("graph")) == 3
     ledger.wipe()
     assert ledger.counts()["memories"] == 0 and ledger.pending("vectors") == []
 
@@ -164,7 +158,7 @@ def test_pending_inference_is_found_by_its_mark(ledger: SQLiteLedger) -> None:
 def test_relations_and_entities(ledger: SQLiteLedger) -> None:
     rel = {"source": "Rex", "source_type": "dog", "relationship": "belongs_to", "destination": "Alice"}
     record, tokens = add(ledger, "Rex belongs to Alice", Scope("alice"), relations=(rel,))
-    assert set(tokens) == ({"vectors"} if shared_graph_feed(ledger) else {"vectors", "graph"})
+    assert set(tokens) == {"vectors", "graph"}
     stored = ledger.relations_for([record.id])[record.id]
     assert stored == [{**rel, "destination_type": None}]
     touching = ledger.relations_touching(Scope("alice"), ["rex"], [], 10)
@@ -175,6 +169,43 @@ def test_relations_and_entities(ledger: SQLiteLedger) -> None:
     assert ledger.entity_names(Scope("alice", "planner")) == {}
     ledger.apply([deletion(record)], ["vectors"], ["graph"])
     assert ledger.relations_for([record.id]) == {record.id: []}
+
+
+def test_the_ledger_answers_neighbourhoods_as_the_graph_does(ledger: SQLiteLedger, tmp_path: Path) -> None:
+    """What replicas read instead of a graph copy (``LedgerGraph``): the same relations as a
+    Kuzu graph built from the same memories, for every entity, hop count and scope tried."""
+    from memorch.storage.graph import GraphWork, KuzuGraph
+
+    scopes = [Scope("alice"), Scope("alice", "planner"), Scope("alice", "planner", "r1"), Scope("bob")]
+    kinds = ("knows", "lives_in", "likes")
+    work = []
+    for i in range(36):  # a few chains and cycles among 9 entities, in four exact scopes
+        scope = scopes[i % len(scopes)]
+        relation = {
+            "source": f"Entity {i % 9}",
+            "relationship": kinds[i % 3],
+            "destination": f"Entity {(i * 4 + 1) % 9}",
+        }
+        record, _ = add(ledger, f"fact {i}", scope, relations=(relation,))
+        work.append(GraphWork(record.id, scope, [relation], record.updated_at))
+    gone = work.pop(5)  # a deleted memory's relation is in neither
+    ledger.apply([deletion(ledger.get(gone.memory_id))], ["vectors"], ["graph"])  # type: ignore[arg-type]
+    graph = KuzuGraph(tmp_path / "graph.kuzu", tmp_path / "graph.lock")
+    graph.apply(work)
+
+    def rows(found: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+        return sorted((r["source"], r["relationship"], r["destination"], r["memory_id"]) for r in found)
+
+    compared = 0
+    for scope in [*scopes, Scope(agent_id="planner")]:
+        for name in ["Entity 0", "entity  4", "Entity 8", "Nobody"]:
+            for hops in (1, 2, 3):
+                expected = rows(graph.neighbourhood(scope, name, hops))
+                assert rows(ledger.neighbourhood(scope, name, hops, 100)) == expected, (scope, name, hops)
+                compared += bool(expected)
+    assert compared > 30  # most questions have answers: the comparison is not of empty lists
+    assert ledger.relation_counts() == graph.counts()
+    assert len(rows(ledger.neighbourhood(Scope("alice"), "Entity 0", 3, 5))) == 5  # the limit holds
 
 
 def test_meta_and_embedding_cache(ledger: SQLiteLedger) -> None:
@@ -321,39 +352,6 @@ def test_scope_lock_makes_a_check_and_its_write_atomic(pg_url: str) -> None:
     assert len(ledgers[0].ids(Scope("u"))) == 1
     for opened in ledgers:
         opened.close()
-
-
-def test_the_change_sequence_skips_nothing_committed_late(pg_url: str) -> None:
-    """A transaction that wrote first but commits last is not passed by the cursor, and a
-    change committed meanwhile is named at once."""
-    from memorch.storage.postgres import PostgresLedger
-
-    a, b = PostgresLedger(pg_url), PostgresLedger(pg_url)
-    ids, cursor = a.changed_since(None)
-    assert ids == []
-    slow_started, release = threading.Event(), threading.Event()
-    slow_id: list[str] = []
-
-    def slow() -> None:
-        with b.scope_lock(Scope("slow")):  # one open transaction around the write
-            slow_id.append(add(b, "written first, committed last", Scope("slow"))[0].id)
-            slow_started.set()
-            release.wait(5)
-
-    writer = threading.Thread(target=slow)
-    writer.start()
-    assert slow_started.wait(5)
-    quick, _ = add(a, "written second, committed first", Scope("u"))
-    ids, cursor = a.changed_since(cursor)
-    assert ids == [quick.id], "what is committed is named at once; the running write is not visible yet"
-    release.set()
-    writer.join(5)
-    ids, cursor = a.changed_since(cursor)
-    assert slow_id[0] in ids, "the cursor did not pass the write that committed last"
-    # Named again at most while some transaction (of any session) is older than them.
-    assert set(a.changed_since(cursor)[0]) <= {quick.id, slow_id[0]}
-    a.close()
-    b.close()
 
 
 def test_a_lease_has_one_holder_until_it_expires(pg_url: str) -> None:

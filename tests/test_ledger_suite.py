@@ -5,7 +5,7 @@ the end-to-end round trip embeds for minutes on a busy 2-core machine.)
 
 Also the layer tests (``project`` on memories, history and relations, the layered scope SQL) and
 the graph tests that open the ``memory`` fixture (history ``reason`` and ``relations_before``,
-restore, reindex), whose graph follows the ledger's change feed on PostgreSQL.
+restore, reindex), whose graph reads are answered from the ledger on PostgreSQL (``LedgerGraph``).
 
 They are imported from their modules and collected here a second time; the ``config`` and
 ``memory`` fixtures below replace the suite's (``tests/conftest.py``, ``tests/test_graph.py``) for

@@ -305,7 +305,7 @@ async def check_replicas(clients: list[Any], seen: Ledgerless, same: str) -> Non
             assert [r["id"] for r in found["results"]].count(memory_id) == 1, found
 
 
-# -- each replica's graph ---------------------------------------------------------------------------
+# -- the graph, read from the ledger -------------------------------------------------------------
 
 
 def add_with_relations(store: Any, text: str, relations: list[dict[str, str]]) -> str:
@@ -324,11 +324,15 @@ def ledger_edges(memory: AsyncMemory) -> list[tuple[str, str]]:
     return sorted((rel["relationship"], i) for i, rels in ledger.relations_for(sorted(ids)).items() for rel in rels)
 
 
-def graph_edges(memory: AsyncMemory) -> list[tuple[str, str]]:
-    return sorted((name, memory_id) for _, name, _, memory_id in memory.components.graph.snapshot())
+async def graph_edges(memory: AsyncMemory, name: str, hops: int = 3) -> list[tuple[str, str]]:
+    """What the replica's ``graph`` command answers around ``name``, as (relationship, memory id)."""
+    found = (await memory.graph(name, user_id="u", hops=hops))["relations"]
+    return sorted((r["relationship"], r["memory_id"]) for r in found)
 
 
-async def test_each_replica_graph_follows_the_ledger(shared: tuple[str, str], tmp_path: Path) -> None:
+async def test_replicas_read_the_graph_from_the_ledger(shared: tuple[str, str], tmp_path: Path) -> None:
+    """No replica keeps a graph copy: each answers graph reads from the ledger, so a change made
+    through one replica is in every replica's next answer, with nothing to replay or rebuild."""
     url, uri = shared
     a, b = (
         AsyncMemory(MemoryConfig(data_dir=tmp_path / f"g{i}", graph="on", ledger_url=url, vector_uri=uri))
@@ -345,37 +349,32 @@ async def test_each_replica_graph_follows_the_ledger(shared: tuple[str, str], tm
             "Marta plays the violin",
             [{"source": "Marta", "relationship": "plays", "destination": "violin"}],
         )
-        for replica in (a, b):
-            await replica.flush_graph()
         expected = ledger_edges(a)
-        assert len(expected) == 3 and graph_edges(a) == graph_edges(b) == expected
-        hood = await b.graph("Marta", user_id="u", hops=2)
-        assert {r["relationship"] for r in hood["relations"]} == {"belongs_to", "lives_in", "plays"}
+        assert len(expected) == 3
+        assert await graph_edges(a, "Marta") == await graph_edges(b, "Marta") == expected
+        assert [r for r, _ in await graph_edges(b, "Rex", hops=1)] == ["belongs_to"]
+        assert (await a.stats())["entities"] == 4 and (await b.stats())["relations"] == 3
 
-        await b.delete(first)  # on the other replica: a's graph drops the edge on its next flush
-        await a.flush_graph()
-        await b.flush_graph()
-        assert ("belongs_to", first) not in graph_edges(a)
-        assert graph_edges(a) == graph_edges(b) == ledger_edges(a)
-
-        await b.reindex()  # rebuilds b's own copy from the ledger, from the start
-        assert graph_edges(b) == ledger_edges(a)
+        await b.delete(first)  # through the other replica: a's next answer no longer has it
+        assert ("belongs_to", first) not in await graph_edges(a, "Marta")
+        assert await graph_edges(a, "Marta") == ledger_edges(a)
+        await b.reindex()  # nothing derived to rebuild for the graph; the vectors are refilled
+        assert await graph_edges(b, "Marta") == ledger_edges(a)
         assert (await b.stats())["pending_index"] == 0
 
-        # A reset on one replica: the others' graph copies and searches follow, and what is
-        # added afterwards is all they hold.
-        await a.reset(confirm=True)
-        await b.flush_graph()
-        assert graph_edges(b) == [] and (await b.search("Marta", user_id="u"))["results"] == []
+        await a.reset(confirm=True)  # the other replica's graph and search follow at once
+        assert await graph_edges(b, "Marta") == [] and (await b.search("Marta", user_id="u"))["results"] == []
         kept = await b.write(add_with_relations, b.store, "Marta lives in Porto", lisbon)
-        for replica in (a, b):
-            await replica.flush_graph()
-        assert graph_edges(a) == graph_edges(b) == ledger_edges(a) == [("lives_in", kept)]
+        assert await graph_edges(a, "Porto") == [] and await graph_edges(a, "Lisbon") == [("lives_in", kept)]
         time.sleep(0.3)  # past the read-consistency interval
         assert [r["id"] for r in (await a.search("Marta lives in Porto", user_id="u"))["results"]] == [kept]
+        graph_check = next(c for c in await a.doctor() if c["name"] == "graph")
+        assert graph_check["ok"], graph_check
+        assert "read from the ledger: 2 entities, 1 relations" in graph_check["detail"], graph_check
     finally:
         await a.close()
         await b.close()
+    assert not any((tmp_path / f"g{i}" / "graph.kuzu").exists() for i in range(2)), "a replica kept a graph copy"
 
 
 async def test_work_a_killed_replica_owed_is_finished_once(
@@ -451,12 +450,12 @@ async def test_two_replicas_updating_one_memory_take_turns(shared: tuple[str, st
         await two.close()
 
 
-async def test_three_replica_processes_keep_graphs_equal_to_the_ledger(
+async def test_three_replica_processes_answer_the_graph_from_the_ledger(
     shared: tuple[str, str], tmp_path: Path, fake: FakeLLM
 ) -> None:
     """Model adds stating relations, spread over three ``memorch serve`` replicas (updates and a
-    delete among them, one replica killed and restarted midway): afterwards each replica's own
-    graph copy, caught up, holds exactly the ledger's relations."""
+    delete among them, one replica killed and restarted midway): afterwards the ledger holds
+    exactly the relations said last, and every replica's graph answers with them."""
     url, uri = shared
     fake.responder = respond  # "Name: I live in Place" -> the fact, and Name lives_in Place
     env = {
@@ -467,7 +466,6 @@ async def test_three_replica_processes_keep_graphs_equal_to_the_ledger(
         "MEMORCH_LLM_API_KEY": "test-key",
         "MEMORCH_BACKGROUND_INFERENCE": "off",  # each add answers with its facts
         "MEMORCH_GRAPH": "on",
-        "MEMORCH_GRAPH_FLUSH_DELAY": "0.05",  # each replica's copy follows by itself
         **S3_ENV,
     }
     replicas = [Replica(tmp_path / f"replica{i}", env) for i in range(3)]
@@ -478,7 +476,7 @@ async def test_three_replica_processes_keep_graphs_equal_to_the_ledger(
     try:
         for i, (name, place) in enumerate(said):
             if i == 4:
-                replicas[1].kill()  # mid-stream; its graph copy is behind until it catches up
+                replicas[1].kill()  # mid-stream
                 replicas[1] = Replica(replicas[1].data_dir, env)
             text = f"{name}: I live in {place}" if place else f"{name}: I have left"
             out = await call(
@@ -488,12 +486,16 @@ async def test_three_replica_processes_keep_graphs_equal_to_the_ledger(
     finally:
         for replica in replicas:
             replica.stop()
-    for replica in replicas:  # each replica's own copy, opened as that replica would on start
+    for replica in replicas:  # each replica, opened as it would be on start, reads the ledger's relations
         memory = AsyncMemory(MemoryConfig(data_dir=replica.data_dir, graph="on", ledger_url=url, vector_uri=uri))
         try:
-            await memory.flush_graph()
             expected = ledger_edges(memory)
             assert len(expected) == 4  # Ana, Cy, Dee, Eli (Ben left; Ana and Cy moved)
-            assert graph_edges(memory) == expected
+            places = {"Ana": "Kyiv", "Cy": "Pune", "Dee": "Baku", "Eli": "Riga"}
+            for name, place in places.items():
+                hood = (await memory.graph(name, user_id="u", hops=1))["relations"]
+                assert [(r["relationship"], r["destination"]) for r in hood] == [("lives_in", place)], (name, hood)
+            assert (await memory.graph("Ben", user_id="u"))["relations"] == []
+            assert not (replica.data_dir / "graph.kuzu").exists()
         finally:
             await memory.close()

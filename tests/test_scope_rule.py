@@ -80,7 +80,9 @@ def paths(s: Stores) -> dict[str, Callable[[Scope], set[str]]]:
         "ledger relations": lambda scope: s.names(
             row["memory_id"] for row in s.ledger.relations_touching(scope, ["Rex"], [], 100)
         ),
-        "graph relations": lambda scope: s.names(r["memory_id"] for r in s.graph.relations(scope, ["rex"], [], 100)),
+        "ledger neighbourhood": lambda scope: s.names(
+            r["memory_id"] for r in s.ledger.neighbourhood(scope, "rex", 1, 100)
+        ),
         "graph neighbourhood": lambda scope: s.names(r["memory_id"] for r in s.graph.neighbourhood(scope, "Rex", 1)),
     }
 
