@@ -97,7 +97,7 @@ class MemoryConfig(BaseSettings):
     graph_flush_delay: float = 1.0  # seconds after a write before the graph catches up
     # Seconds after a write before its vector rows are written (batched; a search writes them
     # first); 0 writes them before the write is answered. See ``Store.index_owed``.
-    index_flush_delay: float = Field(default=0.1, ge=0.0, le=5.0)
+    index_flush_delay: float = Field(default=1.0, ge=0.0, le=5.0)
     # Behaviour
     max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
     redact: Literal["on", "off"] = "on"  # credentials replaced before storing (server/redaction.py)

@@ -5,7 +5,7 @@ runs a drain of owed work a moment after the last write, so a burst of writes sh
   and memorch opens it per operation so two processes can share a data directory; graph writes
   wait ``graph_flush_delay``. Searches read relations from the ledger (same data), and graph
   reads call ``flush`` first.
-- The vector index: ``index_flush_delay`` (0.1 s), see ``Store.index_owed``.
+- The vector index: ``index_flush_delay`` (1 s), see ``Store.index_owed``.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ Everything that changes memories goes through it, synchronously, on a worker thr
 - ``commit(changes)`` is one durable ledger transaction (the memories, their history events,
   the index work they owe and the embeddings computed since the last commit); the caller is
   answered then. The vector rows follow (``index_owed``): ``index_flush_delay`` later in one batch
-  for a burst of writes, or before the next search (``searchable``), so a search always sees
-  this process's writes, and the nearest-memory check reads the rows still owed from memory.
+  for a burst of writes, or before the next search (``searchable``, this process's or another's
+  on the same data directory), so a search always sees every answered write, and the
+  nearest-memory check reads the rows still owed from memory.
   A crash in between loses nothing: the outbox replays them. With several replicas the index
   write follows the commit at once, reading the memories back under their shared outbox rows'
   claim, so two replicas' index writes of one memory never interleave.
@@ -48,10 +49,10 @@ GRAPH = "graph"
 # Memories per index batch when replaying owed work, and per ledger transaction in delete_all
 # (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
 REPLAY_BATCH = 1000
-# A commit's vector rows are written ``index_flush_delay`` after it (0.1 s: one LanceDB append
-# per burst of writes, not per write; short against FRESHNESS_S, so another process still finds
-# a new memory within a second, tests/test_freshness.py), before the next search, or at once
-# when this many are owed.
+# A commit's vector rows are written ``index_flush_delay`` after it (1 s: one LanceDB append per
+# burst of writes, not per write; a flush every 0.1 s doubled a stream of adds' p95, see README
+# "Benchmarks"), before this process's next search, by another process's next search
+# (``searchable``), or at once when this many are owed.
 INDEX_BATCH = 256
 DELETE_BATCH = 500
 GRAPH_BATCH = 500  # memories per Kuzu open when draining the graph outbox
@@ -64,6 +65,7 @@ class Store:
         self._lock = threading.RLock()
         self._replayed = False
         self._swept_at = 0.0  # several replicas: when owed index work was last looked for
+        self._seen_data_version: int | None = None  # the ledger's, at the last look for others' owed rows
         # Set by the async side: called (from a worker thread) when the graph has work owed.
         self.on_graph_work: Callable[[], None] = lambda: None
         # Inside ``reconciling`` with several replicas: the ids whose index work waits for its lock
@@ -222,11 +224,26 @@ class Store:
         return len(owed)
 
     def searchable(self) -> None:
-        """``ready``, and every change this process committed is in the vector index: what a
-        search (or a count) needs."""
+        """``ready``, and every committed change is in the vector index: what a search (or a
+        count) needs. This process's owed rows are written now; so are another process's on the
+        same data directory (a second assistant window) that it has not written yet, which the
+        ledger's outbox names: a search never waits for the other's ``index_flush_delay``."""
         self.ready()
         if self._unindexed:
             self.index_owed()
+        if not (self.config.ledger_url or self.parts.read_only):
+            self._index_what_others_owe()
+
+    def _index_what_others_owe(self) -> None:
+        # SQLite's data_version moves only when another connection commits: one cheap pragma
+        # per search, and the outbox is read only then.
+        version = self.parts.ledger.data_version()
+        if version == self._seen_data_version:
+            return
+        with self.locked():
+            for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
+                self._index_safely(lambda batch=batch: self.sync_vectors(batch))
+        self._seen_data_version = version
 
     def unindexed_changes(self) -> list[Change]:
         """This process's commits whose vector rows are not written yet (their latest change)."""

@@ -41,7 +41,9 @@ READER = textwrap.dedent(
 
 
 def test_a_write_in_one_process_is_searched_in_another(tmp_path: Path) -> None:
-    config = MemoryConfig(data_dir=tmp_path / "data", graph="off")
+    # The writer would write its vector rows only 5 s later (or before its own next search):
+    # the other process's search writes them (Store.searchable), so it finds the memory at once.
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", index_flush_delay=5.0)
     text = "The launch code word is marmalade"
     with Memory(config) as a:
         a.add("I keep bees on the roof", user_id="u", infer=False)

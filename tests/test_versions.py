@@ -18,7 +18,7 @@ from memorch.records import new_record, utc_now
 from memorch.storage import vectors as lance
 from memorch.storage.base import Scope
 
-HOLD_S = 1.0  # the production hold (60 s) scaled down so the test crosses it in seconds
+HOLD_S = 1.0  # the production hold (10 s) scaled down so the test crosses it in seconds
 
 
 def records(n: int, seed: int) -> list:
