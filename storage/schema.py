@@ -16,7 +16,16 @@ import numpy as np
 from .base import Change, HistoryEvent, MemoryRecord
 from .cache import blob
 
-SCHEMA = """
+# A rowid table (not WITHOUT ROWID): its 1.5 kB vectors stay inline, see ``migrate``.
+EMBEDDING_CACHE = """CREATE TABLE IF NOT EXISTS embedding_cache (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, text_hash)
+);"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS memories (
     id TEXT PRIMARY KEY,
     memory TEXT NOT NULL,
@@ -58,12 +67,9 @@ CREATE TABLE IF NOT EXISTS index_outbox (
     token TEXT NOT NULL,
     PRIMARY KEY (memory_id, target)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS embedding_cache (
-    model TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (model, text_hash)
-) WITHOUT ROWID;
+"""
+    + EMBEDDING_CACHE
+    + """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS relations (
     memory_id TEXT NOT NULL,
@@ -84,6 +90,7 @@ CREATE TABLE IF NOT EXISTS relations (
 CREATE INDEX IF NOT EXISTS relations_source ON relations (user_id, source_norm);
 CREATE INDEX IF NOT EXISTS relations_destination ON relations (user_id, destination_norm);
 """
+)
 
 # Tables that carry a memory's layer (``project``; NULL = its owner's global layer), and the index
 # a layered read of one user uses.
@@ -107,6 +114,13 @@ def migrate(conn: sqlite3.Connection) -> None:
     for column in ("reason", "relations_before"):
         if column not in columns:
             conn.execute(f"ALTER TABLE history ADD COLUMN {column} TEXT")
+    # The embedding cache was a WITHOUT ROWID table: its 1.5 kB vectors overflowed the index
+    # b-tree's ~1 kB of local payload, so each entry took ~4.6 kB. A rowid table keeps them
+    # inline (~1.7 kB). It is a cache (every entry can be recomputed): dropped, not copied.
+    cache = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'embedding_cache'").fetchone()
+    if cache is not None and "WITHOUT ROWID" in cache[0].upper():
+        conn.execute("DROP TABLE embedding_cache")
+        conn.execute(EMBEDDING_CACHE)
 
 
 def _vector(data: bytes | None) -> np.ndarray | None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import sqlite3
+from pathlib import Path
+
+import numpy as np
 
 from memorch.storage.history import SQLiteLedger
 from memorch.storage.postgres import PostgresLedger
@@ -29,3 +33,32 @@ def test_every_ledger_resolves_each_query_to_its_one_definition() -> None:
                 owner = next(c for c in ledger.__mro__ if name in vars(c))
                 # Either the mixin's definition, or a deliberate override in a ledger subclass.
                 assert owner is base or issubclass(owner, SQLiteLedger), (ledger.__name__, name, owner)
+
+
+def test_an_old_without_rowid_embedding_cache_is_replaced_by_a_compact_one(tmp_path: Path) -> None:
+    """Vectors of 1.5 kB overflowed a WITHOUT ROWID table's b-tree (~4.6 kB per entry): an
+    earlier ledger's cache is dropped on open (it is only a cache) and rebuilt as a rowid table."""
+    path = tmp_path / "memorch.db"
+    SQLiteLedger(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE embedding_cache")
+        conn.execute(
+            "CREATE TABLE embedding_cache (model TEXT NOT NULL, text_hash TEXT NOT NULL, vector BLOB NOT NULL,"
+            " PRIMARY KEY (model, text_hash)) WITHOUT ROWID"
+        )
+        conn.execute("INSERT INTO embedding_cache VALUES ('m', 'h', ?)", (b"\0" * 1536,))
+    conn.close()
+    ledger = SQLiteLedger(path)
+    try:
+        assert ledger.cached_vectors("m", ["h"]) == {}
+        vectors = {f"h{i}": np.full(384, i, dtype=np.float32) for i in range(400)}
+        ledger.cache_vectors("m", vectors)
+        assert np.array_equal(ledger.cached_vectors("m", ["h7"])["h7"], vectors["h7"])
+    finally:
+        ledger.close()
+    with sqlite3.connect(path) as conn:
+        sql = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'embedding_cache'").fetchone()[0]
+        pages = conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name = 'embedding_cache'").fetchone()[0]
+    conn.close()
+    assert "WITHOUT ROWID" not in sql.upper()
+    assert pages / 400 < 2_500, f"{pages / 400:.0f} bytes per cached vector"  # ~2.1 kB; it was ~4.6 kB
