@@ -24,29 +24,40 @@ def _exact(values: tuple[str | None, ...]) -> tuple[str, list[Any]]:
     return " AND ".join(parts), [value for value in values if value is not None]
 
 
-def _around(conn: Any, exact: tuple[str | None, ...], norm: str, hops: int) -> set[tuple[str, str, str, str]]:
-    """(source, relationship, destination, memory id) of every relation of the exact scope that
-    touches an entity within ``hops - 1`` steps of ``norm``."""
+# One end of a relation in a list of names, each end through its own index (an OR of the two
+# would be a scan of the user's rows on SQLite); UNION also drops a relation found by both ends.
+_TOUCHING = (
+    "SELECT {columns} FROM relations WHERE {same} AND source_norm IN ({marks})"
+    " UNION SELECT {columns} FROM relations WHERE {same} AND destination_norm IN ({marks})"
+)
+_NEIGHBOURHOOD_ORDER = "memory_id, source, relationship, destination"
+
+
+def _around(
+    conn: Any, exact: tuple[str | None, ...], norm: str, hops: int, limit: int
+) -> set[tuple[str, str, str, str]]:
+    """(source, relationship, destination, memory id) of the first ``limit`` relations (in
+    ``_NEIGHBOURHOOD_ORDER``) of the exact scope that touch an entity within ``hops - 1`` steps
+    of ``norm``."""
     same, same_params = _exact(exact)
     seen, frontier = {norm}, [norm]
-    touching = (
-        f"SELECT {{columns}} FROM relations WHERE {same}"
-        " AND (source_norm IN ({marks}) OR destination_norm IN ({marks}))"
-    )
     for _ in range(hops - 1):
         reached: set[str] = set()
         for chunk in chunks(frontier, IN_CHUNK // 2):
-            sql = touching.format(columns="source_norm, destination_norm", marks=marks(len(chunk)))
-            for source, destination in conn.execute(sql, [*same_params, *chunk, *chunk]):
+            sql = _TOUCHING.format(columns="source_norm, destination_norm", same=same, marks=marks(len(chunk)))
+            for source, destination in conn.execute(sql, [*same_params, *chunk, *same_params, *chunk]):
                 reached.update((source, destination))
         frontier = sorted(reached - seen)
         seen |= reached
         if not frontier:
             break
     rows: set[tuple[str, str, str, str]] = set()
-    for chunk in chunks(sorted(seen), IN_CHUNK // 2):
-        sql = touching.format(columns="source, relationship, destination, memory_id", marks=marks(len(chunk)))
-        rows.update(tuple(row) for row in conn.execute(sql, [*same_params, *chunk, *chunk]))
+    for chunk in chunks(sorted(seen), IN_CHUNK // 2):  # each chunk's first ``limit``: the union's first are among them
+        touching = _TOUCHING.format(
+            columns="source, relationship, destination, memory_id", same=same, marks=marks(len(chunk))
+        )
+        sql = f"SELECT * FROM ({touching}) AS touching ORDER BY {_NEIGHBOURHOOD_ORDER} LIMIT ?"
+        rows.update(tuple(row) for row in conn.execute(sql, [*same_params, *chunk, *same_params, *chunk, limit]))
     return rows
 
 
@@ -127,11 +138,12 @@ class RelationQueries:
         found: set[tuple[str, str, str, str]] = set()
         with self._read() as conn:
             exact_scopes = conn.execute(
-                f"SELECT DISTINCT {_KEYS} FROM relations WHERE (source_norm = ? OR destination_norm = ?) AND {where}",
-                [norm, norm, *params],
+                f"SELECT {_KEYS} FROM relations WHERE source_norm = ? AND {where}"
+                f" UNION SELECT {_KEYS} FROM relations WHERE destination_norm = ? AND {where}",
+                [norm, *params, norm, *params],
             ).fetchall()
             for exact in exact_scopes:
-                found |= _around(conn, tuple(exact), norm, hops)
+                found |= _around(conn, tuple(exact), norm, hops, limit)
         ordered = sorted(found, key=lambda row: (row[3], row[0], row[1], row[2]))[:limit]
         return [{"source": a, "relationship": r, "destination": b, "memory_id": m} for a, r, b, m in ordered]
 
