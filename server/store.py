@@ -237,12 +237,23 @@ class Store:
     def _index_what_others_owe(self) -> None:
         # SQLite's data_version moves only when another connection commits: one cheap pragma
         # per search, and the outbox is read only then.
+        from filelock import Timeout
+
         version = self.parts.ledger.data_version()
         if version == self._seen_data_version:
             return
-        with self.locked():
-            for batch in chunks(self.parts.ledger.pending(VECTORS), REPLAY_BATCH):
-                self._index_safely(lambda batch=batch: self.sync_vectors(batch))
+        owed = self.parts.ledger.pending(VECTORS)
+        if owed:
+            with self._lock:
+                try:
+                    held = self.parts.index_lock().acquire(timeout=0)
+                except Timeout:
+                    # The other process is writing the index right now (a flush, a reindex):
+                    # never wait behind it; look again at the next search.
+                    return
+                with held:
+                    for batch in chunks(owed, REPLAY_BATCH):
+                        self._index_safely(lambda batch=batch: self.sync_vectors(batch))
         self._seen_data_version = version
 
     def unindexed_changes(self) -> list[Change]:

@@ -33,7 +33,7 @@ log = logging.getLogger("memorch.graph")
 
 _HEADER = struct.Struct("!Q")
 # What a child may be asked to run: the ``KuzuGraph`` methods, nothing else.
-METHODS = frozenset({"apply", "wipe", "relations", "neighbourhood", "snapshot", "counts"})
+METHODS = frozenset({"apply", "wipe", "neighbourhood", "snapshot", "counts"})
 CRASH_HINT = (
     "check free disk space in MEMORCH_DATA_DIR; run `memorch doctor`, then `memorch reindex` to rebuild the graph "
     "from the ledger (queued graph work is kept and retried)"

@@ -117,10 +117,12 @@ def migrate(conn: sqlite3.Connection) -> None:
     # The embedding cache was a WITHOUT ROWID table: its 1.5 kB vectors overflowed the index
     # b-tree's ~1 kB of local payload, so each entry took ~4.6 kB. A rowid table keeps them
     # inline (~1.7 kB). It is a cache (every entry can be recomputed): dropped, not copied.
-    cache = conn.execute("SELECT sql FROM sqlite_schema WHERE name = 'embedding_cache'").fetchone()
+    cache = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'embedding_cache'").fetchone()
     if cache is not None and "WITHOUT ROWID" in cache[0].upper():
+        conn.execute("BEGIN IMMEDIATE")  # a running older process never finds the table missing
         conn.execute("DROP TABLE embedding_cache")
         conn.execute(EMBEDDING_CACHE)
+        conn.execute("COMMIT")
 
 
 def _vector(data: bytes | None) -> np.ndarray | None:

@@ -98,3 +98,23 @@ def test_a_write_starts_from_the_latest_version_not_the_process_view(tmp_path: P
     assert [r["memory"] for r in rows if r["id"] == kept.id] == ["edited by B"]
     for index in (a, b):
         index.close()
+
+
+def test_a_search_never_waits_behind_another_process_writing_the_index(tmp_path: Path) -> None:
+    """Another process (here: another instance on the same directory) owes rows while a third
+    party holds the index lock (a long flush or a reindex): the search answers at once without
+    them, and picks them up once the lock is free."""
+    from filelock import FileLock
+
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", index_flush_delay=5.0)
+    with Memory(config) as writer, Memory(config) as reader:
+        reader.search("anything", user_id="u")  # opened and ready before the write
+        writer.add("The spare key is under the blue flowerpot", user_id="u", infer=False)
+        busy = FileLock(str(config.data_dir / "index.lock"))
+        with busy:
+            started = time.monotonic()
+            found = reader.search("where is the spare key", user_id="u", threshold=0.0)["results"]
+            assert time.monotonic() - started < 5.0, "the search waited for the index lock"
+            assert found == []  # the row is not written yet, and this search did not wait for it
+        found = reader.search("where is the spare key", user_id="u", threshold=0.0)["results"]
+        assert [r["memory"] for r in found] == ["The spare key is under the blue flowerpot"]
