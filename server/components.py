@@ -130,7 +130,9 @@ class Components:
         # two threads wait for each other.
         with self.index_lock(), self._lock:
             if self._vectors is None:
-                self._vectors = open_vector_index(self.config, ledger, dimension)
+                # On object storage the writers hold no common lock: no unverified-file cleanup.
+                writers = None if self.vectors_remote else self.index_lock
+                self._vectors = open_vector_index(self.config, ledger, dimension, writers)
             return self._vectors
 
     def dimension(self) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .config import MemoryConfig
 
@@ -28,11 +30,17 @@ def vector_uri(config: MemoryConfig) -> str | Path:
     return config.vector_uri or config.data_dir / "lance"
 
 
-def open_vector_index(config: MemoryConfig, ledger: SQLiteLedger, dimension: int) -> LanceVectorIndex:
+def open_vector_index(
+    config: MemoryConfig,
+    ledger: SQLiteLedger,
+    dimension: int,
+    writers_lock: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> LanceVectorIndex:
+    """``writers_lock``: what every writer of a local index holds (``Components.index_lock``)."""
     if not config.ledger_url:
         from memorch.storage.vectors import LanceVectorIndex
 
-        return LanceVectorIndex(vector_uri(config), dimension)
+        return LanceVectorIndex(vector_uri(config), dimension, writers_lock=writers_lock)
     from memorch.storage.postgres import PostgresLedger
     from memorch.storage.vectors_shared import MAINTENANCE_LEASE_S, SharedLanceVectorIndex
 

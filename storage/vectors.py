@@ -16,8 +16,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,12 @@ ID_CHUNK = 500
 log = logging.getLogger("memorch.vectors")
 
 
+def _file_lock(path: Path) -> Any:
+    from filelock import FileLock
+
+    return FileLock(str(path))
+
+
 class LanceVectorIndex:
     """``VectorIndex`` on a local (or object-storage) LanceDB directory."""
 
@@ -85,10 +91,13 @@ class LanceVectorIndex:
         dimension: int,
         freshness_s: float | None = FRESHNESS_S,
         version_hold_s: float = VERSION_HOLD_S,
+        writers_lock: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         """``freshness_s``: see ``FRESHNESS_S``; None never looks for other processes' writes (a
         single-process reader only: it keeps its version, which another process's maintenance
-        removes after ``version_hold_s``, see ``VERSION_HOLD_S``)."""
+        removes after ``version_hold_s``, see ``VERSION_HOLD_S``). ``writers_lock``: the lock
+        every writer of this directory holds, in every process (``Components.index_lock``);
+        given, maintenance also deletes files no version references (see ``_prune``)."""
         import lancedb
         import pyarrow as pa
 
@@ -101,6 +110,10 @@ class LanceVectorIndex:
         self._deferring = 0
         self._schedule_lock = threading.Lock()
         self._rerun = False
+        # With the writers' lock: one maintenance pass at a time across the processes on this
+        # directory (a pass that finds another running skips), see ``_prune``.
+        self._writers_lock = writers_lock
+        self._pass_lock = None if writers_lock is None else _file_lock(Path(uri).parent / "lance-maintain.lock")
         self._planner = SearchPlanner(lambda: self._table.version, lambda where: self._table.count_rows(where))
         self._schema = pa.schema(
             [
@@ -268,6 +281,18 @@ class LanceVectorIndex:
             raise
 
     def _maintain_once(self) -> None:
+        if self._pass_lock is not None:
+            from filelock import Timeout
+
+            try:
+                with self._pass_lock.acquire(timeout=0):
+                    self._maintain_pass()
+            except Timeout:
+                pass  # another process is maintaining this table (this one's rows included)
+            return
+        self._maintain_pass()
+
+    def _maintain_pass(self) -> None:
         try:
             rows = int(self._table.count_rows())
             self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))
@@ -288,7 +313,13 @@ class LanceVectorIndex:
         is the creation time of the oldest version still held: the first one whose successor is
         younger than the hold. The prune is a second ``optimize`` (its compaction and index fold
         find little or nothing left to do: ~15 ms); ``PRUNE_MARGIN_S`` (at most half the hold)
-        covers timestamp rounding and that optimize's own compaction, which runs before its prune."""
+        covers timestamp rounding and that optimize's own compaction, which runs before its prune.
+
+        With ``writers_lock`` it also deletes the files no version references ("unverified": a
+        compaction that lost its commit to a concurrent delete leaves its rewritten files
+        behind; they were 93 % of the directory after a soak). LanceDB deletes those whatever
+        their age, including a write's files before it commits, so this runs while no write can
+        (the writers' lock, in every process) and no other pass (``_pass_lock``)."""
         versions = sorted(self._table.list_versions(), key=lambda v: v["version"])
         now = time.time()
         # list_versions gives naive local datetimes; .timestamp() reads them as local time.
@@ -299,7 +330,11 @@ class LanceVectorIndex:
         oldest_kept = created[-1 if held is None else held]
         margin = min(PRUNE_MARGIN_S, self._version_hold_s / 2)
         keep = timedelta(seconds=max(0.0, now - oldest_kept) + margin)
-        self._table.optimize(cleanup_older_than=keep)
+        if self._writers_lock is None:
+            self._table.optimize(cleanup_older_than=keep)
+            return
+        with self._writers_lock(), self._lock:  # the order every writer takes them in
+            self._table.optimize(cleanup_older_than=keep, delete_unverified=True)
 
     def _vector_index_segments(self) -> int:
         """0 without a vector index, else its base index plus deltas."""
