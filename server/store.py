@@ -237,13 +237,13 @@ class Store:
     def _index_what_others_owe(self) -> None:
         # SQLite's data_version moves only when another connection commits: one cheap pragma
         # per search, and the outbox is read only then.
-        from filelock import Timeout
-
         version = self.parts.ledger.data_version()
         if version == self._seen_data_version:
             return
         owed = self.parts.ledger.pending(VECTORS)
         if owed:
+            from filelock import Timeout
+
             with self._lock:
                 try:
                     held = self.parts.index_lock().acquire(timeout=0)

@@ -30,6 +30,7 @@ from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
 from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lance_search_errors, lance_write_errors
 from .sql import chunks
 from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
+from .vector_versions import NO_PRUNE, VERSION_HOLD_S, exclusive_pass, pass_lock, prune_cutoff
 
 TABLE = "memories"
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
@@ -51,20 +52,6 @@ ANN_MIN_ROWS = 50_000
 # read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
-# Old dataset versions: every write adds one (an upsert two) and LanceDB keeps them all unless
-# told otherwise (12,171 versions, ~130 kB per memory after a 20,000-operation soak). Each
-# maintenance pass removes the versions nobody can still be reading. A reader in another process
-# holds a version for at most FRESHNESS_S plus one query after a newer one appears (then it
-# reloads), and this process reads the version it wrote last; crash recovery replays the SQLite
-# outbox, never an old LanceDB version. So a version whose successor is older than this is kept
-# by nobody: 10 s is 40 freshness intervals, room for a query stalled by a slow disk (60 s kept
-# ~1,500 versions and 117 kB per memory in a 20,000-operation soak; 10 s: 875 and 99 kB). The hold
-# counts from the successor, not from the version's own creation: a version written long ago
-# and replaced a moment ago may still be in a reader's hands.
-VERSION_HOLD_S = 10.0
-# optimize's own prune (created > 7 days ago) could remove one just replaced; ``_prune`` prunes.
-_NO_PRUNE = timedelta(days=36_500)
-PRUNE_MARGIN_S = 5.0
 # LanceDB's per-connection caches (index pages, manifests and file metadata). The library's
 # defaults (several GB) let a long-running server grow toward them; these hold the indexes of
 # a 100k-row table (~60 MB of HNSW-SQ + FTS) with room.
@@ -74,12 +61,6 @@ METADATA_CACHE_BYTES = 64 * 1024 * 1024
 # hundred UUID literals keep each filter small.
 ID_CHUNK = 500
 log = logging.getLogger("memorch.vectors")
-
-
-def _file_lock(path: Path) -> Any:
-    from filelock import FileLock
-
-    return FileLock(str(path))
 
 
 class LanceVectorIndex:
@@ -113,7 +94,7 @@ class LanceVectorIndex:
         # With the writers' lock: one maintenance pass at a time across the processes on this
         # directory (a pass that finds another running skips), see ``_prune``.
         self._writers_lock = writers_lock
-        self._pass_lock = None if writers_lock is None else _file_lock(Path(uri).parent / "lance-maintain.lock")
+        self._pass_lock = None if writers_lock is None else pass_lock(uri)
         self._planner = SearchPlanner(lambda: self._table.version, lambda where: self._table.count_rows(where))
         self._schema = pa.schema(
             [
@@ -281,16 +262,12 @@ class LanceVectorIndex:
             raise
 
     def _maintain_once(self) -> None:
-        if self._pass_lock is not None:
-            from filelock import Timeout
-
-            try:
-                with self._pass_lock.acquire(timeout=0):
-                    self._maintain_pass()
-            except Timeout:
-                pass  # another process is maintaining this table (this one's rows included)
+        if self._pass_lock is None:
+            self._maintain_pass()
             return
-        self._maintain_pass()
+        with exclusive_pass(self._pass_lock) as mine:
+            if mine:
+                self._maintain_pass()
 
     def _maintain_pass(self) -> None:
         try:
@@ -299,7 +276,7 @@ class LanceVectorIndex:
             outside_bulk = not self._deferring
             if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
-            self._table.optimize(cleanup_older_than=_NO_PRUNE)
+            self._table.optimize(cleanup_older_than=NO_PRUNE)
             self._prune()
         except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
@@ -307,29 +284,14 @@ class LanceVectorIndex:
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
 
     def _prune(self) -> None:
-        """Remove the versions whose successor is older than the hold (see ``VERSION_HOLD_S``).
-
-        LanceDB removes every version created before a cutoff (never the latest), so the cutoff
-        is the creation time of the oldest version still held: the first one whose successor is
-        younger than the hold. The prune is a second ``optimize`` (its compaction and index fold
-        find little or nothing left to do: ~15 ms); ``PRUNE_MARGIN_S`` (at most half the hold)
-        covers timestamp rounding and that optimize's own compaction, which runs before its prune.
-
-        With ``writers_lock`` it also deletes the files no version references ("unverified": a
-        compaction that lost its commit to a concurrent delete leaves its rewritten files
-        behind; they were 93 % of the directory after a soak). LanceDB deletes those whatever
-        their age, including a write's files before it commits, so this runs while no write can
-        (the writers' lock, in every process) and no other pass (``_pass_lock``)."""
+        """Remove the versions whose successor is older than the hold, and with ``writers_lock``
+        the files no version references (``storage/vector_versions.py``). The prune is a second
+        ``optimize``: its compaction and index fold find little or nothing left to do (~15 ms)."""
         versions = sorted(self._table.list_versions(), key=lambda v: v["version"])
-        now = time.time()
         # list_versions gives naive local datetimes; .timestamp() reads them as local time.
-        created = [v["timestamp"].timestamp() for v in versions]
-        held = next((i for i in range(len(created) - 1) if created[i + 1] > now - self._version_hold_s), None)
-        if held == 0 or len(versions) < 2:
+        keep = prune_cutoff([v["timestamp"].timestamp() for v in versions], time.time(), self._version_hold_s)
+        if keep is None:
             return
-        oldest_kept = created[-1 if held is None else held]
-        margin = min(PRUNE_MARGIN_S, self._version_hold_s / 2)
-        keep = timedelta(seconds=max(0.0, now - oldest_kept) + margin)
         if self._writers_lock is None:
             self._table.optimize(cleanup_older_than=keep)
             return
