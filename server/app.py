@@ -28,6 +28,15 @@ answering questions that may depend on earlier conversations; add durable facts,
 plans the user shares (add_memory); correct outdated ones (update_memory, delete_memory)."""
 
 
+def server_config(project: str | None = None) -> MemoryConfig:
+    """The server's settings: ``MEMORCH_*``, ``--project`` (``auto`` resolved here), and background
+    inference on unless set, since a server never makes the assistant wait for the model."""
+    config = MemoryConfig(**({"project": project} if project is not None else {}))
+    if config.background_inference is None:
+        config = config.model_copy(update={"background_inference": "on"})
+    return config
+
+
 def build_server(config: MemoryConfig | None = None) -> MCPServer:
     from memorch.tools import MemorchServer, ServerState, register_all
 

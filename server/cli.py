@@ -27,7 +27,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_errors import err
 from .cli_options import (
     AgentOpt,
     HelpGroup,
@@ -37,6 +36,7 @@ from .cli_options import (
     RunOpt,
     ThresholdOpt,
     UserOpt,
+    err,
     memory_table,
     plural,
 )
@@ -362,11 +362,3 @@ register_ui(app)
 from .cli_token import register_token  # noqa: E402 - `memorch token add|list|revoke`
 
 register_token(app)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover - python -m memorch.cli
-    main()

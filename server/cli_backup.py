@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from .cli_errors import err
+from .cli_options import err
 from .errors import ConfigurationError
 
 out = Console(highlight=False)

@@ -1,7 +1,8 @@
 """How the ``memorch`` command line reports a failure: one line on stderr, in the CLI's words.
 
-Every command runs inside ``ReportingGroup.invoke``, so this is the one place that decides what
-a user sees when something fails:
+Every command runs inside ``cli_options.ReportingGroup.invoke`` (``memorch serve`` without options
+inside ``launch.main``), and both report here, so this is the one place that decides what a user
+sees when something fails:
 
 - a memorch error (``MemoryError``) → ``error [CODE] message. Suggestion: ...``, exit 1;
 - bad arguments (click's usage errors) → ``error [USAGE_ERROR] ...``, exit 2;
@@ -15,26 +16,29 @@ and options, from the one table below.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
-from typing import Any
-
-import typer
-from rich.console import Console
-from rich.text import Text
-from typer.core import TyperGroup
+from typing import TYPE_CHECKING
 
 from .config import LOG_LEVELS
 from .errors import InternalError, MemoryError
 
-try:  # typer ≥ 0.22 vendors click; older releases use click itself
-    from typer._click.exceptions import ClickException, UsageError
-except ImportError:  # pragma: no cover - depends on the installed typer
-    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger("memorch.cli")
-err = Console(stderr=True, highlight=False)
+
+
+@functools.cache
+def stderr() -> Console:
+    """The console for messages and errors (stdout is for results). rich is imported on first
+    use: ``memorch serve``, started by MCP clients, prints nothing there."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
 
 # MCP tool → the CLI command that does the same.
 TOOL_COMMANDS = {
@@ -102,7 +106,9 @@ def error_line(code: str, message: str, suggestion: str | None) -> str:
 
 
 def report(code: str, message: str, suggestion: str | None) -> None:
-    err.print(Text.assemble(("error", "bold red"), " ", error_line(code, message, suggestion)), soft_wrap=True)
+    from rich.text import Text
+
+    stderr().print(Text.assemble(("error", "bold red"), " ", error_line(code, message, suggestion)), soft_wrap=True)
 
 
 def report_error(exc: MemoryError) -> None:
@@ -122,27 +128,13 @@ def _log_bug(exc: BaseException, command: str) -> bool:
     return log.isEnabledFor(logging.ERROR) and not all(isinstance(h, logging.NullHandler) for h in root.handlers)
 
 
-class ReportingGroup(TyperGroup):
-    """The CLI's command group: every failure of every command is reported here, as one line."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, EOFError, BrokenPipeError):
-            raise  # typer's own handling: exit codes, Ctrl+D, `memorch --help | head`
-        except UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-            report("USAGE_ERROR", exc.format_message(), f"see `{where} --help`")
-            raise typer.Exit(exc.exit_code) from exc
-        except ClickException as exc:
-            report("USAGE_ERROR", exc.format_message(), None)
-            raise typer.Exit(exc.exit_code) from exc
-        except MemoryError as exc:
-            report_error(exc)
-            raise typer.Exit(1) from exc
-        except Exception as exc:  # noqa: BLE001, RUF100 - the CLI's outermost catch-all: a bug is reported as INTERNAL_ERROR
-            shown = _log_bug(exc, f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip())
-            bug = InternalError.wrap(exc)
-            where = "the traceback is in the log above" if shown else "run it again with MEMORCH_LOG_LEVEL=DEBUG"
-            report(bug.error_code, bug.message, f"this is a bug in memorch: {where}, then report it")
-            raise typer.Exit(1) from exc
+def report_failure(exc: Exception, command: str) -> int:
+    """Report a memorch error, or a bug as ``INTERNAL_ERROR``, as one line; the exit code."""
+    if isinstance(exc, MemoryError):
+        report_error(exc)
+        return 1
+    shown = _log_bug(exc, command)
+    bug = InternalError.wrap(exc)
+    where = "the traceback is in the log above" if shown else "run it again with MEMORCH_LOG_LEVEL=DEBUG"
+    report(bug.error_code, bug.message, f"this is a bug in memorch: {where}, then report it")
+    return 1

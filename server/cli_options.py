@@ -1,7 +1,7 @@
 """Options shared by the ``memorch`` commands, and how their help is shown.
 
-``HelpGroup`` is the CLI's command group: ``ReportingGroup`` (one error line per failure) plus
-flag rows without a type. Typer's rich help prints a type column for every option, so flags
+``HelpGroup`` is the CLI's command group: ``ReportingGroup`` (one error line per failure, in
+``cli_errors``' words) plus flag rows without a type. Typer's rich help prints a type column for every option, so flags
 read as if they took a value (``--json <bool>``, even ``--help <bool>``); a flag takes none,
 so its row shows no type, as click's plain help already does.
 """
@@ -13,8 +13,16 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-from .cli_errors import ReportingGroup
+from .cli_errors import report, report_failure, stderr
+
+try:  # typer ≥ 0.22 vendors click; older releases use click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
+
+err = stderr()  # messages and progress on stderr; stdout carries results
 
 UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope: whose memories (default: MEMORCH_USER_ID)")]
 AgentOpt = Annotated[str | None, typer.Option("--agent-id", help="Narrow the scope to one agent's memories")]
@@ -41,6 +49,26 @@ def _flags_without_type(params: list[Any]) -> list[Any]:
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""  # the rich help prints a type column from metavar; a flag has no value
     return params
+
+
+class ReportingGroup(TyperGroup):
+    """The CLI's command group: every failure of every command is reported here, as one line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, EOFError, BrokenPipeError):
+            raise  # typer's own handling: exit codes, Ctrl+D, `memorch --help | head`
+        except UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            report("USAGE_ERROR", exc.format_message(), f"see `{where} --help`")
+            raise typer.Exit(exc.exit_code) from exc
+        except ClickException as exc:
+            report("USAGE_ERROR", exc.format_message(), None)
+            raise typer.Exit(exc.exit_code) from exc
+        except Exception as exc:  # noqa: BLE001, RUF100 - the CLI's outermost catch-all: a bug is reported as INTERNAL_ERROR
+            command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
+            raise typer.Exit(report_failure(exc, command)) from exc
 
 
 class HelpGroup(ReportingGroup):

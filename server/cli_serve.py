@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from .cli_options import ProjectOpt
-from .config import MemoryConfig
 
 
 def serve(
@@ -39,9 +38,8 @@ def serve(
         )
     if not 1 <= port <= 65535:
         raise typer.BadParameter(f"must be a TCP port from 1 to 65535, not {port}", param_hint="'--port'")
-    config = MemoryConfig(**({"project": project} if project is not None else {}))  # "auto" resolved here
-    if config.background_inference is None:  # the server never makes the assistant wait for the model
-        config = config.model_copy(update={"background_inference": "on"})
     from .app import serve as run_server
+    from .app import server_config
 
+    config = server_config(project)
     run_server(transport, host, port, config, allowed_host, allow_unauthenticated)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .cli_errors import err
+from .cli_options import err
 from .setup_clients import CLIENTS, USER, config_path, in_temporary_environment, server_entry, snippet, write_config
 
 

@@ -17,8 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_errors import err
-from .cli_options import HelpGroup
+from .cli_options import HelpGroup, err
 from .errors import ConfigurationError
 
 out = Console(highlight=False)

@@ -2,19 +2,22 @@
 
 Precedence, highest first: arguments passed in code, environment variables, the TOML file named
 by ``MEMORCH_CONFIG``, defaults.
+
+The settings are a plain pydantic model that reads its environment itself (``_environment``):
+pydantic-settings did the same for a field list this flat, and its import was a quarter of
+what memorch added to a bare MCP server's start (``bench/cold_start.py``, README "Performance").
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from .errors import ConfigurationError
 
@@ -41,31 +44,29 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("memorch", appauthor=False))
 
 
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads the file named by MEMORCH_CONFIG (flat keys, same names as the fields)."""
+def _config_file() -> dict[str, Any]:
+    """The TOML file named by MEMORCH_CONFIG (flat keys, the fields' names; or a [memorch] table)."""
+    path = os.environ.get("MEMORCH_CONFIG")
+    if not path:
+        return {}
+    import tomllib
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("MEMORCH_CONFIG")
-        if not path:
-            return {}
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(
-                f"cannot read the config file {path}: {exc}",
-                error_code="CONFIG_FILE_INVALID",
-                suggestion="fix the TOML file or unset MEMORCH_CONFIG",
-            ) from exc
-        return data.get("memorch", data)
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(
+            f"cannot read the config file {path}: {exc}",
+            error_code="CONFIG_FILE_INVALID",
+            suggestion="fix the TOML file or unset MEMORCH_CONFIG",
+        ) from exc
+    return data.get("memorch", data)
 
 
-class MemoryConfig(BaseSettings):
-    """Everything memorch can be told. Field ``x`` is read from ``MEMORCH_X``."""
+class MemoryConfig(BaseModel):
+    """Everything memorch can be told. Field ``x`` is read from ``MEMORCH_X`` (any case)."""
 
-    model_config = SettingsConfigDict(env_prefix="MEMORCH_", extra="ignore")
+    # Defaults are validated too: ``project``'s validator resolves and checks every value.
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
     user_id: str = "default"
@@ -76,7 +77,7 @@ class MemoryConfig(BaseSettings):
     llm_model: str = ""
     llm_api_base: str | None = None
     llm_api_key: str | None = None
-    llm_fallbacks: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "a,b" from the environment
+    llm_fallbacks: list[str] = Field(default_factory=list)  # "a,b" from the environment
     llm_timeout: float = 60.0
     llm_max_retries: int = 3
     llm_backoff_base: float = 0.5
@@ -118,7 +119,7 @@ class MemoryConfig(BaseSettings):
     tokens_file: Path | None = None
     log_level: str = "WARNING"
     # HTTP edge (server/http_edge.py): extra Host names accepted (a tunnel's), and the body limit.
-    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)  # "a,b" from the environment
+    allowed_hosts: list[str] = Field(default_factory=list)  # "a,b" from the environment
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     # Several replicas (README "Running several replicas"): the ledger on PostgreSQL
     # (``postgresql://...``; empty = SQLite in the data directory) and the vector dataset on
@@ -127,13 +128,12 @@ class MemoryConfig(BaseSettings):
     vector_uri: str = ""
 
     def __init__(self, **values: Any) -> None:
-        """As ``BaseSettings``, but a bad value is a ``ConfigurationError`` naming its variable."""
+        """The given values over the environment over the config file; a bad value is a
+        ``ConfigurationError`` naming its setting as the caller wrote it."""
         try:
-            super().__init__(**values)
+            super().__init__(**{**_config_file(), **_environment(type(self)), **values})
         except PydanticValidationError as exc:
             raise _invalid_settings(exc, values) from None
-        except SettingsError as exc:  # a complex field (dict/list) whose environment value is not JSON
-            raise _unparsable_setting(exc) from None
 
     def prepare_data_dir(self) -> Path:
         """Create the data directory; a path that cannot be one is a ``ConfigurationError``."""
@@ -207,17 +207,6 @@ class MemoryConfig(BaseSettings):
             lowered = value.strip().lower()
             return {"true": "on", "1": "on", "false": "off", "0": "off"}.get(lowered, lowered)
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _TomlSource(settings_cls)
 
     @property
     def graph_enabled(self) -> bool:
@@ -305,15 +294,31 @@ def _invalid_settings(exc: PydanticValidationError, values: dict[str, Any]) -> C
     )
 
 
-def _unparsable_setting(exc: SettingsError) -> ConfigurationError:
-    match = re.search(r'field "(\w+)"', str(exc))
-    name = f"MEMORCH_{match.group(1).upper()}" if match else "a MEMORCH_ setting"
-    return ConfigurationError(
-        f"{name} must be valid JSON (it could not be parsed)",
-        error_code="INVALID_SETTING",
-        details={"settings": [name]},
-        suggestion=f"fix or unset {name}",
-    )
+def _environment(model: type[BaseModel]) -> dict[str, Any]:
+    """The ``MEMORCH_<FIELD>`` variables, matched in any case. A field holding a mapping
+    (``search_weights``) takes JSON; list fields split commas in their own validator."""
+    fields = {f"MEMORCH_{name.upper()}": name for name in model.model_fields}
+    values: dict[str, Any] = {}
+    for variable, raw in os.environ.items():
+        name = fields.get(variable.upper())
+        if name is None:
+            continue
+        if name in _JSON_FIELDS:
+            try:
+                values[name] = json.loads(raw)
+            except json.JSONDecodeError:
+                raise ConfigurationError(
+                    f"{variable} must be valid JSON (it could not be parsed)",
+                    error_code="INVALID_SETTING",
+                    details={"settings": [variable]},
+                    suggestion=f"fix or unset {variable}",
+                ) from None
+        else:
+            values[name] = raw
+    return values
+
+
+_JSON_FIELDS = frozenset({"search_weights"})
 
 
 def _from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:

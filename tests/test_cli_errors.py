@@ -130,7 +130,7 @@ def test_bad_input_is_one_line_in_the_cli_words(
     assert not any(word in suggestion for word in MCP_WORDS), suggestion  # tools are the MCP surface's words
 
 
-BUG = "import sys, memorch.sync as s; s.Memory.stats = lambda self: [][1]; from memorch.cli import main; main()"
+BUG = "import sys, memorch.sync as s; s.Memory.stats = lambda self: [][1]; from memorch.launch import main; main()"
 
 
 @pytest.mark.parametrize("log_level", [None, "ERROR"])

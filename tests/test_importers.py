@@ -257,12 +257,12 @@ def test_cli_dry_run_and_refusal_touch_no_store(tmp_path: Path) -> None:
 def test_cli_imports_through_a_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_GRAPH": "off"}
     env = {k: v for k, v in env.items() if not k.startswith("MEMORCH_") or k in ("MEMORCH_DATA_DIR", "MEMORCH_GRAPH")}
-    command = [sys.executable, "-m", "memorch.cli", "import", "--from", "basic-memory", str(DATA / "basic_memory")]
+    command = [sys.executable, "-m", "memorch", "import", "--from", "basic-memory", str(DATA / "basic_memory")]
     done = subprocess.run(
         [*command, "--user-id", "cli", "--json"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"imported": 8, "duplicates": 0}
-    search = [sys.executable, "-m", "memorch.cli", "search", "heirloom beans", "--user-id", "cli", "--json"]
+    search = [sys.executable, "-m", "memorch", "search", "heirloom beans", "--user-id", "cli", "--json"]
     found = subprocess.run(search, env=env, capture_output=True, text=True, timeout=120)
     assert json.loads(found.stdout)["results"][0]["memory"] == "Marta Silva: Likes heirloom bean varieties"

@@ -43,7 +43,7 @@ def ui_env(data: Path, **extra: str) -> dict[str, str]:
 
 def start_ui(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [sys.executable, "-m", "memorch.cli", "ui", "--port", str(port), *args]
+    command = [sys.executable, "-m", "memorch", "ui", "--port", str(port), *args]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -278,7 +278,7 @@ def test_token_protects_every_request(tmp_path: Path) -> None:
 
 
 def test_refuses_a_non_loopback_host_without_a_token(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "memorch.cli", "ui", "--host", "0.0.0.0", "--port", str(free_port())]
+    command = [sys.executable, "-m", "memorch", "ui", "--host", "0.0.0.0", "--port", str(free_port())]
     result = subprocess.run(command, env=ui_env(tmp_path / "data"), capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "UNAUTHENTICATED_BIND" in result.stderr and "MEMORCH_AUTH_TOKEN" in result.stderr

@@ -27,7 +27,7 @@ def run(
     from rich.progress import Progress
 
     from ..cli import _emit, _memory, out
-    from ..cli_errors import err
+    from ..cli_options import err
 
     config = MemoryConfig()
     if infer:

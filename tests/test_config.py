@@ -1,0 +1,91 @@
+"""Settings: where each value comes from (README "Configuration"), and what a bad one says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memorch import MemoryConfig
+from memorch.errors import ConfigurationError
+
+
+@pytest.fixture(autouse=True)
+def _no_memorch_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.upper().startswith("MEMORCH_"):
+            monkeypatch.delenv(name)
+
+
+def test_arguments_beat_the_environment_which_beats_the_file_which_beats_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_file = tmp_path / "memorch.toml"
+    config_file.write_text('user_id = "from-file"\nllm_timeout = 5\ncandidate_limit = 7\n')
+    monkeypatch.setenv("MEMORCH_CONFIG", str(config_file))
+    monkeypatch.setenv("MEMORCH_LLM_TIMEOUT", "9.5")
+    monkeypatch.setenv("MEMORCH_USER_ID", "from-env")
+
+    config = MemoryConfig(user_id="from-code")
+
+    assert config.user_id == "from-code"
+    assert config.llm_timeout == 9.5  # the environment over the file
+    assert config.candidate_limit == 7  # the file over the default
+    assert config.dedup_threshold == 0.95  # the default
+
+
+def test_a_memorch_table_in_the_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "memorch.toml"
+    config_file.write_text('[memorch]\ngraph = "off"\n')
+    monkeypatch.setenv("MEMORCH_CONFIG", str(config_file))
+    assert MemoryConfig().graph == "off"
+
+
+def test_environment_names_match_in_any_case_and_structured_values_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("memorch_user_id", "lower")
+    monkeypatch.setenv("MEMORCH_SEARCH_WEIGHTS", '{"vector": 2, "text": 1, "graph": 0}')
+    monkeypatch.setenv("MEMORCH_LLM_FALLBACKS", "openai/a, openai/b,")
+    monkeypatch.setenv("MEMORCH_GRAPH", "false")
+    monkeypatch.setenv("MEMORCH_NOT_A_SETTING", "ignored")
+
+    config = MemoryConfig()
+
+    assert config.user_id == "lower"
+    assert config.search_weights == {"vector": 2.0, "text": 1.0, "graph": 0.0}
+    assert config.llm_fallbacks == ["openai/a", "openai/b"]
+    assert config.graph == "off"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("MEMORCH_SEARCH_WEIGHTS", "{bad", "MEMORCH_SEARCH_WEIGHTS must be valid JSON"),
+        ("MEMORCH_CANDIDATE_LIMIT", "many", "MEMORCH_CANDIDATE_LIMIT must be a whole number (got 'many')"),
+        ("MEMORCH_REDACT", "sometimes", "MEMORCH_REDACT must be on or off"),
+    ],
+)
+def test_a_bad_environment_value_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        MemoryConfig()
+    assert raised.value.error_code == "INVALID_SETTING" and says in raised.value.message
+    assert raised.value.details == {"settings": [variable]}
+
+
+def test_a_bad_value_from_code_names_the_argument() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        MemoryConfig(llm_timeout="soon")
+    assert raised.value.details == {"settings": ["llm_timeout"]}
+
+
+def test_an_unreadable_config_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "memorch.toml"
+    broken.write_text("user_id = \n")
+    monkeypatch.setenv("MEMORCH_CONFIG", str(broken))
+    with pytest.raises(ConfigurationError) as raised:
+        MemoryConfig()
+    assert raised.value.error_code == "CONFIG_FILE_INVALID" and str(broken) in raised.value.message
