@@ -10,7 +10,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from memorch.storage.graph import MAX_HOPS
 
@@ -21,6 +21,7 @@ from .errors import ConfigurationError, ValidationError
 from .graph_sync import Debounced
 from .pending import BackgroundInference
 from .store import Store
+from .validation import ScopeIds
 from .workers import Workers
 
 T = TypeVar("T")
@@ -74,15 +75,13 @@ class AdminMixin:
         self,
         entity: str,
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
         hops: int = 2,
+        **scope_ids: Unpack[ScopeIds],
     ) -> dict[str, Any]:
         """What the graph knows around one entity (``memorch graph ENTITY``)."""
         if not self.config.graph_enabled:
             raise ConfigurationError("the graph is off", error_code="GRAPH_OFF", suggestion="set MEMORCH_GRAPH=on")
-        scope = validation.scope(user_id, agent_id, run_id, required=True)
+        scope = validation.scope(scope_ids, required=True)
         name = validation.text(entity, 1000, "entity")
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
         await self.graph_sync.flush()
@@ -97,31 +96,26 @@ class AdminMixin:
         self,
         items: Any,
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
         progress: Callable[[int, int], None] | None = None,
+        **scope_ids: Unpack[ScopeIds],
     ) -> dict[str, int]:
         """Store many memories verbatim in batches: ``[{"memory", "metadata"?, "user_id"?...}]``.
         Every item is validated before anything is written."""
         from .bulk import import_memories
 
-        default = validation.scope(user_id, agent_id, run_id, required=False)
+        default = validation.scope(scope_ids, required=False)
         return await self.write(import_memories, self.store, list(items), default, progress)
 
     async def export_memories(
         self,
         path: str | Path,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
+        **scope_ids: Unpack[ScopeIds],
     ) -> dict[str, int]:
         """Write memories with their ids, metadata, relations and history to ``path`` as JSONL
         (every memory of every scope unless a scope is given); ``import_memories`` reads it back."""
         from .transfer import export_memories
 
-        scope = validation.scope(user_id, agent_id, run_id, required=False)
+        scope = validation.scope(scope_ids, required=False)
         return await self.workers.read(export_memories, self.store, Path(path), scope)
 
     async def doctor(self) -> list[dict[str, Any]]:

@@ -41,12 +41,7 @@ def _item(store: Store, item: Any, default: Scope) -> Item:
         exported, text = parse_exported(item, store.config.max_text_bytes)
     else:
         text = validation.text(item.get("memory", item.get("text")), store.config.max_text_bytes, "memory")
-    scope = validation.scope(
-        item.get("user_id", default.user_id),
-        item.get("agent_id", default.agent_id),
-        item.get("run_id", default.run_id),
-        required=True,
-    )
+    scope = validation.scope({key: item.get(key, value) for key, value in default.as_dict().items()}, required=True)
     return Item(text, scope, validation.metadata(item.get("metadata"), allow_reserved=exported is not None), exported)
 
 

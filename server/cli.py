@@ -293,8 +293,10 @@ def import_(
     another server's export (given scope options replace the source's users). Every item is checked
     first.  Example: memorch import memory.jsonl --from mcp-memory --dry-run"""
     from .importers.command import run
+    from .validation import ScopeIds
 
-    run(path, source, (user_id, agent_id, run_id), split=split, infer=infer, dry_run=dry_run, as_json=as_json)
+    scope = ScopeIds(user_id=user_id, agent_id=agent_id, run_id=run_id)
+    run(path, source, scope, split=split, infer=infer, dry_run=dry_run, as_json=as_json)
 
 
 @app.command("export")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import Any, Unpack
 
 from memorch.storage.base import Scope
 from memorch.storage.filters import compile_filters
@@ -36,7 +36,7 @@ from .results import (
     memory_item,
 )
 from .store import Store
-from .validation import RESERVED_METADATA_KEY
+from .validation import RESERVED_METADATA_KEY, ScopeArgs
 from .workers import Workers
 
 log = logging.getLogger("memorch")
@@ -44,7 +44,13 @@ MAX_TOKENS = 1_000_000
 
 
 class AsyncMemory(AdminMixin):
-    """Long-term memory: add, search, update, delete, and the history of every change."""
+    """Long-term memory: add, search, update, delete, and the history of every change.
+
+    Whose memories a method works on is given by keywords, the same for every method
+    (``**scope_args``, typed by ``ScopeArgs``): ``user_id``, ``agent_id``, ``run_id`` and
+    ``project``, e.g. ``await memory.search("coffee", user_id="alice")``. A misspelt one is a
+    ``TypeError``, as for any keyword.
+    """
 
     def __init__(self, config: MemoryConfig | None = None, **overrides: Any) -> None:
         if config is None:
@@ -70,15 +76,12 @@ class AsyncMemory(AdminMixin):
         self,
         messages: Any,
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         infer: bool | None = None,
         memory_type: str | None = None,
         dry_run: bool = False,
-        project: str | None = None,
         layer: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> AddResult:
         """Remember ``messages``. With ``infer`` (default when an LLM is configured) an LLM
         extracts facts and reconciles them with what is known; without, text is stored verbatim.
@@ -87,8 +90,7 @@ class AsyncMemory(AdminMixin):
         once the messages are stored (``pending``) and the model's facts replace them later.
         ``project`` (default: the configured one) and ``layer``: README "Projects".
         """
-        project = project or self.config.project
-        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project, layer=layer)
+        scope = validation.scope(scope_args, required=True, default_project=self.config.project, layer=layer)
         meta = validation.metadata(metadata)
         parsed = parse_messages(messages, self.config.max_text_bytes)
         if memory_type not in (None, "procedural_memory"):
@@ -168,34 +170,27 @@ class AsyncMemory(AdminMixin):
     async def get(
         self,
         memory_id: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> MemoryItem:
         """One memory by id. With no scope given the id alone decides; a given scope narrows
         (``MemoryNotFoundError`` when the memory is unknown or outside it)."""
         memory_id = validation.memory_id(memory_id)
-        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
+        scope = validation.scope(scope_args, required=False)
         return memory_item(await self.workers.read(operations.in_scope, self.store, memory_id, scope))
 
     async def get_all(
         self,
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
         filters: dict[str, Any] | None = None,
         limit: int = 100,
         as_of: str | None = None,
         max_tokens: int | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> MemoryList:
         """The scope's memories, newest first, optionally filtered by metadata. ``as_of``: as they
         stood then (from the history; each item says if it is still ``current``); ``max_tokens``:
         only as many as fit that many tokens of text (``omitted`` counts the rest)."""
-        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project or self.config.project)
+        scope = validation.scope(scope_args, required=True, default_project=self.config.project)
         limit, budget = validation.limit(limit), _budget(max_tokens)
         if as_of is not None:
             if filters:
@@ -210,22 +205,19 @@ class AsyncMemory(AdminMixin):
         self,
         query: str,
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
         limit: int = 10,
         filters: dict[str, Any] | None = None,
         threshold: float | None = None,
         explain: bool = False,
         as_of: str | None = None,
         max_tokens: int | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> MemoryList:
         """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
         graph links; ``score`` is absolute relevance in [0, 1]; ``explain`` adds per-signal detail.
         ``as_of`` searches the memories as they stood then; ``max_tokens`` keeps the best results
         that fit that many tokens of text."""
-        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project or self.config.project)
+        scope = validation.scope(scope_args, required=True, default_project=self.config.project)
         query = validation.text(query, self.config.max_text_bytes, "query")
         limit, min_score = validation.limit(limit), validation.threshold(threshold)
         budget = _budget(max_tokens)
@@ -268,15 +260,11 @@ class AsyncMemory(AdminMixin):
     async def history(
         self,
         memory_id: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> list[HistoryItem]:
         """Every change to one memory, oldest first (kept after the memory is deleted)."""
         memory_id = validation.memory_id(memory_id)
-        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
+        scope = validation.scope(scope_args, required=False)
         events = await self.workers.read(self.components.ledger.history, memory_id, scope)
         if not events:
             raise not_found(memory_id)
@@ -290,13 +278,10 @@ class AsyncMemory(AdminMixin):
         data: str,
         *,
         metadata: dict[str, Any] | None = None,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> ChangeResult:
         """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
-        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
+        scope = validation.scope(scope_args, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
         new_meta = None if metadata is None else validation.metadata(metadata)
         [message], redacted = await self.workers.read(self._redact_messages, [Message("user", text)])
@@ -310,47 +295,35 @@ class AsyncMemory(AdminMixin):
     async def delete(
         self,
         memory_id: str,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> ChangeResult:
         """Delete one memory; its history stays readable through ``history``. Deleting a memory
         that is already deleted succeeds with event NONE (so a retried call is harmless)."""
         memory_id = validation.memory_id(memory_id)
-        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
+        scope = validation.scope(scope_args, required=False)
         return await self.write(operations.delete, self.store, memory_id, scope)
 
     async def restore(
         self,
         memory_id: str,
         event_id: str | None = None,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> ChangeResult:
         """Undo a change: the memory's text as it was before history event ``event_id`` (default:
         before its last change), recorded as a RESTORE event; deleted memories come back too."""
         memory_id = validation.memory_id(memory_id)
         if event_id is not None:
             event_id = validation.memory_id(event_id, "event_id")
-        scope = validation.scope(user_id, agent_id, run_id, required=False, project=project)
+        scope = validation.scope(scope_args, required=False)
         return await self.write(operations.restore, self.store, memory_id, scope, event_id)
 
     async def delete_all(
         self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        project: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
     ) -> DeleteAllResult:
         """Delete every memory of a scope (with ``project``: that project's layer and the global
         one; without: every layer). Refuses an empty scope (see ``reset``)."""
-        scope = validation.scope(user_id, agent_id, run_id, required=True, project=project)
+        scope = validation.scope(scope_args, required=True)
         return await self.write(operations.delete_all, self.store, scope)
 
 

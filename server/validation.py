@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
-from memorch.storage.base import Scope
+from memorch.storage.base import SCOPE_KEYS, Scope
 
 from .errors import ValidationError
 
@@ -115,14 +116,36 @@ def scope_id(value: Any, name: str) -> str | None:
 LAYERS = ("project", "global")
 
 
-def scope(user_id: Any, agent_id: Any, run_id: Any, *, required: bool, project: Any = None, layer: Any = None) -> Scope:
-    """The scope named by the three ids; ``required`` refuses an empty one (scope-wide operations).
-    ``project``: the project layer it sees besides the global one; ``layer``: where an add
+class ScopeIds(TypedDict, total=False):
+    """Whose memories a call works on: any of the three ids (``Scope``: the scope rule)."""
+
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+
+
+class ScopeArgs(ScopeIds, total=False):
+    """The ids and the project layer a call works in (README "Projects")."""
+
+    project: str | None
+
+
+_SCOPE_ARGS = frozenset((*SCOPE_KEYS, "project"))
+
+
+def scope(args: Mapping[str, Any], *, required: bool, default_project: str | None = None, layer: Any = None) -> Scope:
+    """The scope named by a call's ``user_id``/``agent_id``/``run_id``/``project`` keywords;
+    ``required`` refuses an empty one (scope-wide operations). ``project``: the project layer it
+    sees besides the global one (``default_project`` when not given); ``layer``: where an add
     writes ("global", or "project", the default when there is a project)."""
+    unknown = sorted(set(args) - _SCOPE_ARGS)
+    if unknown:  # what Python says of a misspelt keyword, as these keywords arrive as ``**``
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    project = args.get("project") or default_project
     checked = Scope(
-        scope_id(user_id, "user_id"),
-        scope_id(agent_id, "agent_id"),
-        scope_id(run_id, "run_id"),
+        scope_id(args.get("user_id"), "user_id"),
+        scope_id(args.get("agent_id"), "agent_id"),
+        scope_id(args.get("run_id"), "run_id"),
         scope_id(project, "project"),
         global_writes=_global_layer(layer, project),
     )

@@ -144,3 +144,14 @@ async def test_bad_messages(amem: AsyncMemory) -> None:
         with pytest.raises(ValidationError):
             await amem.add(messages, user_id="m")
     assert (await amem.stats())["memories"] == 0
+
+
+async def test_a_misspelt_scope_keyword_is_refused_as_python_refuses_one(seeded: AsyncMemory) -> None:
+    """The scope keywords arrive as ``**scope_args``: a name outside them must not be ignored
+    (a silently dropped ``user=`` would widen a delete to every user)."""
+    before = await _snapshot(seeded)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'user'"):
+        await seeded.delete_all(user="v", user_id="v")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'usr_id'"):
+        await seeded.search("peanuts", usr_id="v")  # type: ignore[call-arg]
+    assert await _snapshot(seeded) == before

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ..errors import ConfigurationError, MemoryError, ValidationError
+from ..validation import ScopeIds
 from . import basic_memory, mcp_memory, mem0, openmemory, text
 from .base import Batch, Options
 from .files import json_lines, read_text
@@ -47,13 +48,8 @@ READERS: dict[str, Callable[[Path, Options], Batch]] = {
 FORMATS = tuple(READERS)
 
 
-def options_for(
-    config: MemoryConfig,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
-    split: str | None = None,
-) -> Options:
+def options_for(config: MemoryConfig, scope_ids: ScopeIds, split: str | None = None) -> Options:
+    user_id, agent_id, run_id = (scope_ids.get("user_id"), scope_ids.get("agent_id"), scope_ids.get("run_id"))
     return Options(user_id, agent_id, run_id, config.user_id, split, config.max_text_bytes)
 
 
@@ -92,41 +88,36 @@ async def import_source(
     source: str,
     path: str | Path,
     *,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
     split: str | None = None,
     dry_run: bool = False,
     infer: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    **scope_ids: Unpack[ScopeIds],
 ) -> dict[str, Any]:
     """Import a file or folder of another server's memories; ``dry_run`` only reads and checks it.
     Scope parts given here replace the source's; without them the source's users are kept."""
     if infer:
         need_llm(memory.config, source)
-    batch = load(source, path, options_for(memory.config, user_id, agent_id, run_id, split))
+    batch = load(source, path, options_for(memory.config, scope_ids, split))
     if dry_run:
         return batch.summary()
-    return await write(memory, batch, user_id=user_id, agent_id=agent_id, run_id=run_id, infer=infer, progress=progress)
+    return await write(memory, batch, infer=infer, progress=progress, **scope_ids)
 
 
 async def write(
     memory: AsyncMemory,
     batch: Batch,
     *,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
     infer: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    **scope_ids: Unpack[ScopeIds],
 ) -> dict[str, Any]:
     """Write a loaded batch through ``import_memories`` (or ``add`` with inference)."""
     if infer:
         return await infer_batch(memory, batch, progress)
     try:
-        result = await memory.import_memories(
-            batch.items, user_id=user_id or memory.config.user_id, agent_id=agent_id, run_id=run_id, progress=progress
-        )
+        ids: ScopeIds = {**scope_ids, "user_id": scope_ids.get("user_id") or memory.config.user_id}
+        result = await memory.import_memories(batch.items, progress=progress, **ids)
     except MemoryError as exc:
         raise batch.locate(exc) from exc
     return {**result, **({"skipped": dict(batch.skipped)} if batch.skipped else {})}
@@ -139,8 +130,8 @@ async def infer_batch(
     counts = {"chunks": len(batch.items), "added": 0, "updated": 0, "deleted": 0, "unchanged": 0, "degraded": 0}
     names = {"ADD": "added", "UPDATE": "updated", "DELETE": "deleted", "NONE": "unchanged"}
     for done, item in enumerate(batch.items, 1):
-        scope = {k: item.get(k) for k in ("user_id", "agent_id", "run_id")}
-        result = await memory.add(item["memory"], **scope, metadata=item["metadata"], infer=True)
+        scope = ScopeIds(user_id=item.get("user_id"), agent_id=item.get("agent_id"), run_id=item.get("run_id"))
+        result = await memory.add(item["memory"], metadata=item["metadata"], infer=True, **scope)
         counts["degraded"] += bool(result.get("degraded"))
         for event in result["results"]:
             counts[names[event["event"]]] += 1

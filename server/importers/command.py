@@ -11,13 +11,14 @@ from rich.console import Console
 
 from ..cli_options import plural
 from ..config import MemoryConfig
+from ..validation import ScopeIds
 from . import load, need_llm, options_for, write
 
 
 def run(
     path: Path,
     source: str,
-    scope: tuple[str | None, str | None, str | None],
+    scope: ScopeIds,
     *,
     split: str | None,
     infer: bool,
@@ -32,22 +33,19 @@ def run(
     config = MemoryConfig()
     if infer:
         need_llm(config, source)
-    batch = load(source, path, options_for(config, *scope, split=split))
+    batch = load(source, path, options_for(config, scope, split))
     if dry_run:
         _emit(batch.summary(), as_json, lambda r: _report(out, r))
         return
-    user_id, agent_id, run_id = scope
     with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing from {source}", total=len(batch.items))
         result = m.run_sync(
             write(
                 m.async_memory,
                 batch,
-                user_id=user_id,
-                agent_id=agent_id,
-                run_id=run_id,
                 infer=infer,
                 progress=lambda done, total: bar.update(task, completed=done),
+                **scope,
             )
         )
     _emit(result, as_json, lambda r: out.print(_done(r), soft_wrap=True))
