@@ -86,7 +86,8 @@ class Components:
                 else:
                     from memorch.storage.history import SQLiteLedger
 
-                    self._ledger = SQLiteLedger(self.config.prepare_data_dir() / "memorch.db")
+                    path = self.config.prepare_data_dir() / "memorch.db"
+                    self._ledger = SQLiteLedger(path, cache_rows=self.config.embedding_cache_size)
             return self._ledger
 
     @property

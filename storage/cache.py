@@ -19,12 +19,18 @@ def blob(vector: np.ndarray | None) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.ndarray]) -> None:
-    """Write embedding-cache entries inside the caller's transaction."""
+def store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.ndarray], keep: int | None) -> None:
+    """Write embedding-cache entries inside the caller's transaction; with ``keep``, then drop
+    every entry written before the last ``keep`` writes (so at most ``keep`` stay). Bounded
+    because it can always be recomputed and grew by 2 kB per distinct text for ever (each
+    query's and each memory's, the largest part of a soaked ledger, README "Reliability").
+    Rowid order is write order: ``INSERT OR REPLACE`` gives a rewritten entry a new rowid."""
     conn.executemany(
         "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
         [(model, h, blob(v)) for h, v in vectors.items()],
     )
+    if keep is not None:
+        conn.execute("DELETE FROM embedding_cache WHERE rowid <= (SELECT max(rowid) FROM embedding_cache) - ?", (keep,))
 
 
 class CacheQueries:
@@ -47,7 +53,7 @@ class CacheQueries:
     def cache_vectors(self: Transactions, model: str, vectors: dict[str, np.ndarray]) -> None:
         """Store embeddings on their own (not fsync'd: a lost entry is recomputed)."""
         with self._write(durable=False) as conn:
-            store_vectors(conn, model, vectors)
+            store_vectors(conn, model, vectors, self.cache_rows)
 
     def embeddings(self: Transactions, scope: Scope, limit: int) -> tuple[list[str], np.ndarray] | None:
         """The ids and embeddings of the scope's memories (those stored without one are left

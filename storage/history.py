@@ -41,8 +41,14 @@ PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
     """``HistoryStore`` on one SQLite file. Thread-safe: one connection behind a lock."""
 
-    def __init__(self, path: Path) -> None:
+    # How many embeddings the persistent cache keeps (None: all). Given for the data directory's
+    # ledger (``MEMORCH_EMBEDDING_CACHE_SIZE``); PostgreSQL's table has no rowid to order by,
+    # and a shared ledger does not sit on one laptop's disk, so it keeps all.
+    cache_rows: int | None = None
+
+    def __init__(self, path: Path, cache_rows: int | None = None) -> None:
         self.path = path
+        self.cache_rows = cache_rows
         self._lock = threading.RLock()
         # Two processes opening a new data directory at once race on switching the journal to
         # WAL and creating the schema, and SQLite answers "database is locked" without waiting;
@@ -155,7 +161,7 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
         tokens: dict[str, dict[str, str]] = {}
         with self._write() as conn:
             if cached is not None and cached[1]:
-                store_vectors(conn, *cached)
+                store_vectors(conn, *cached, self.cache_rows)
             for change in changes:
                 had_relations = (
                     conn.execute("SELECT 1 FROM relations WHERE memory_id = ? LIMIT 1", (change.record.id,)).fetchone()

@@ -27,6 +27,8 @@ class Transactions(Protocol):
     so no two of the ledger's bases define one name and base-class order cannot change what runs
     (``tests/test_ledger_structure.py``)."""
 
+    cache_rows: int | None  # how many embeddings the persistent cache keeps (``store_vectors``)
+
     def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     def _write(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]: ...

@@ -62,3 +62,34 @@ def test_an_old_without_rowid_embedding_cache_is_replaced_by_a_compact_one(tmp_p
     conn.close()
     assert "WITHOUT ROWID" not in sql.upper()
     assert pages / 400 < 2_500, f"{pages / 400:.0f} bytes per cached vector"  # ~2.1 kB; it was ~4.6 kB
+
+
+async def test_the_persistent_embedding_cache_keeps_only_the_newest_entries(tmp_path: Path) -> None:
+    """Bounded by MEMORCH_EMBEDDING_CACHE_SIZE: without a bound it grew by ~2 kB per distinct
+    text (each query's and each memory's) for ever, the largest part of a soaked ledger."""
+    from memorch import AsyncMemory, MemoryConfig
+
+    memory = AsyncMemory(MemoryConfig(data_dir=tmp_path, graph="off", embedding_cache_size=5, index_flush_delay=0))
+    texts = [f"note number {n} about the garden" for n in range(12)]
+    for text in texts:
+        await memory.add(text, user_id="u", infer=False)
+        await memory.search(f"query {text}", user_id="u")  # query embeddings reach the cache too
+    await memory.add("one more to carry the last query's embedding", user_id="u", infer=False)
+    await memory.close()
+
+    with sqlite3.connect(tmp_path / "memorch.db") as conn:
+        assert 0 < conn.execute("SELECT count(*) FROM embedding_cache").fetchone()[0] <= 5
+
+
+def test_a_ledger_with_a_bound_drops_the_oldest_cache_entries(tmp_path: Path) -> None:
+    ledger = SQLiteLedger(tmp_path / "memorch.db", cache_rows=3)
+    for n in range(6):
+        ledger.cache_vectors("m", {f"h{n}": np.full(4, n, dtype=np.float32)})
+    ledger.cache_vectors("m", {"h4": np.full(4, 40, dtype=np.float32)})  # rewritten: newest again
+    kept = ledger.cached_vectors("m", [f"h{n}" for n in range(6)])
+    # At most the last 3 writes' worth: h3 was written before the rewrite of h4, so it went.
+    assert sorted(kept) == ["h4", "h5"] and kept["h4"][0] == 40
+    for n in range(6, 9):
+        ledger.cache_vectors("m", {f"h{n}": np.zeros(4, dtype=np.float32)})
+    assert sorted(ledger.cached_vectors("m", [f"h{n}" for n in range(9)])) == ["h6", "h7", "h8"]
+    ledger.close()
