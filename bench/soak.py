@@ -118,6 +118,7 @@ class Worker:
         self.client, self.user, self.rng = client, user, rng
         self.live: list[str] = []
         self.latencies: list[float] = []
+        self.tools: list[str] = []  # which tool each latency is of
         self.errors: list[str] = []
         self.counter = 0
 
@@ -134,6 +135,7 @@ class Worker:
             return None
         finally:
             self.latencies.append((time.perf_counter() - start) * 1000)
+            self.tools.append(tool)
         if result.is_error:
             self.errors.append(f"{tool}: {result.content[0].text if result.content else '?'}"[:300])
             return None
@@ -214,9 +216,20 @@ async def soak(url: str, ops: int, pid: int, deadline: float) -> dict[str, Any]:
         "early_p95_ms": round(pct(lat[:tenth], 0.95), 1),
         "late_p50_ms": round(statistics.median(lat[-tenth:]), 1),
         "late_p95_ms": round(pct(lat[-tenth:], 0.95), 1),
+        "p95_ms_by_tool_early_late": _by_tool(worker, tenth),
         "rss_mb": rss,
         "rss_growth_last_half": round(half[-1] / half[0] - 1, 3) if len(half) > 1 else None,
         "live": len(worker.live),
+    }
+
+
+def _by_tool(worker: Worker, tenth: int) -> dict[str, tuple[float, float]]:
+    """Each tool's p95 over the first and the last tenth of the operations: which one grows."""
+    spans = {"early": slice(None, tenth), "late": slice(-tenth, None)}
+    timed = {name: list(zip(worker.tools[span], worker.latencies[span], strict=True)) for name, span in spans.items()}
+    return {
+        tool: tuple(round(pct([ms for t, ms in timed[name] if t == tool], 0.95), 1) for name in spans)  # type: ignore[misc]
+        for tool in sorted(set(worker.tools))
     }
 
 
@@ -263,6 +276,9 @@ def main() -> None:
                 f"LanceDB {lance_bytes / 1e6:.1f} MB of which indexes {indexes / 1e6:.1f} MB; "
                 f"{(total - indexes) / 1e3 / max(live, 1):.1f} kB/memory without indexes); LanceDB versions {versions}"
             )
+            parts = {p.name: dir_bytes(p) for p in lance.glob("*.lance/*") if p.is_dir()}
+            parts["ledger"] = sum(f.stat().st_size for f in data.glob("memorch.db*"))
+            print("data by part (MB):", {name: round(size / 1e6, 1) for name, size in sorted(parts.items())})
         finally:
             proc.terminate()
             try:

@@ -36,6 +36,7 @@ BUSY_TIMEOUT_S = 30
 # How long a first open waits for another process that is creating the same new ledger.
 OPEN_LOCK_TIMEOUT_S = 60
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
+WAL_SIZE_LIMIT_BYTES = 1024 * 1024  # see ``journal_size_limit`` below
 
 
 class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
@@ -65,6 +66,9 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 self._conn.row_factory = sqlite3.Row
                 self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
                 self._conn.execute("PRAGMA journal_mode=WAL")
+                # After a checkpoint the -wal file is cut back to this size; SQLite otherwise keeps
+                # it at its high-water mark (~4 MB with the 1,000-page autocheckpoint) for ever.
+                self._conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.executescript(SCHEMA)
                 migrate(self._conn)
