@@ -81,7 +81,7 @@ class AdminMixin:
         """What the graph knows around one entity (``memorch graph ENTITY``)."""
         if not self.config.graph_enabled:
             raise ConfigurationError("the graph is off", error_code="GRAPH_OFF", suggestion="set MEMORCH_GRAPH=on")
-        scope = validation.scope(scope_ids, required=True)
+        scope = validation.scope(scope_ids, required=True, allowed=validation.SCOPE_IDS)
         name = validation.text(entity, 1000, "entity")
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
         await self.graph_sync.flush()
@@ -103,7 +103,7 @@ class AdminMixin:
         Every item is validated before anything is written."""
         from .bulk import import_memories
 
-        default = validation.scope(scope_ids, required=False)
+        default = validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)
         return await self.write(import_memories, self.store, list(items), default, progress)
 
     async def export_memories(
@@ -115,7 +115,7 @@ class AdminMixin:
         (every memory of every scope unless a scope is given); ``import_memories`` reads it back."""
         from .transfer import export_memories
 
-        scope = validation.scope(scope_ids, required=False)
+        scope = validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)
         return await self.workers.read(export_memories, self.store, Path(path), scope)
 
     async def doctor(self) -> list[dict[str, Any]]:

@@ -364,3 +364,7 @@ register_ui(app)
 from .cli_token import register_token  # noqa: E402 - `memorch token add|list|revoke`
 
 register_token(app)
+
+
+if __name__ == "__main__":  # python -m memorch.cli (the entry point is launch.main)
+    app()

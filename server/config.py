@@ -5,7 +5,7 @@ by ``MEMORCH_CONFIG``, defaults.
 
 The settings are a plain pydantic model that reads its environment itself (``_environment``):
 pydantic-settings did the same for a field list this flat, and its import was a quarter of
-what memorch added to a bare MCP server's start (``bench/cold_start.py``, README "Performance").
+what memorch added to a bare MCP server's start (``bench/cold_start.py``, README "Benchmarks").
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class MemoryConfig(BaseModel):
         """The given values over the environment over the config file; a bad value is a
         ``ConfigurationError`` naming its setting as the caller wrote it."""
         try:
-            super().__init__(**{**_config_file(), **_environment(type(self)), **values})
+            super().__init__(**_layered(_config_file(), _environment(type(self)), values))
         except PydanticValidationError as exc:
             raise _invalid_settings(exc, values) from None
 
@@ -305,7 +305,7 @@ def _environment(model: type[BaseModel]) -> dict[str, Any]:
             continue
         if name in _JSON_FIELDS:
             try:
-                values[name] = json.loads(raw)
+                decoded = json.loads(raw)
             except json.JSONDecodeError:
                 raise ConfigurationError(
                     f"{variable} must be valid JSON (it could not be parsed)",
@@ -313,12 +313,25 @@ def _environment(model: type[BaseModel]) -> dict[str, Any]:
                     details={"settings": [variable]},
                     suggestion=f"fix or unset {variable}",
                 ) from None
+            if decoded is not None:  # JSON null: as if unset
+                values[name] = decoded
         else:
             values[name] = raw
     return values
 
 
 _JSON_FIELDS = frozenset({"search_weights"})
+
+
+def _layered(*sources: dict[str, Any]) -> dict[str, Any]:
+    """The sources, each over the ones before it; a mapping (``search_weights``) is merged key
+    by key, so ``{"graph": 0}`` given in code keeps the other weights from the environment."""
+    merged: dict[str, Any] = {}
+    for source in sources:
+        for name, value in source.items():
+            below = merged.get(name)
+            merged[name] = {**below, **value} if isinstance(below, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def _from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:

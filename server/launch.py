@@ -1,10 +1,11 @@
 """The ``memorch`` command's entry point.
 
 ``memorch serve`` as MCP clients run it, with no options, starts the server without the command
-line: importing typer, click and rich and building some twenty commands took about half of what
-memorch adds to a bare MCP SDK server's start (``bench/cold_start.py``). Every other command
-line (``memorch serve --help`` and ``memorch serve --port 9000`` included) goes through ``cli.py``,
-and both report a failure through ``cli_errors`` in the same one line.
+line: importing typer and building some twenty commands took about half of what memorch added
+to a bare MCP SDK server's start (``bench/cold_start.py``; click and rich load anyway, with the
+SDK's HTTP stack and log handler). Every other command line (``memorch serve --help`` and
+``memorch serve --port 9000`` included) goes through ``cli.py``. Both end a failure the same
+way: one line from ``cli_errors``; Ctrl+C says ``Aborted!``; a closed pipe ends quietly; exit 1.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ def main() -> None:
 
         serve(config=server_config())
     except KeyboardInterrupt:
-        raise SystemExit(130) from None
+        print("\nAborted!", file=sys.stderr)  # what click prints for the other commands
+        raise SystemExit(1) from None
+    except (EOFError, BrokenPipeError):
+        raise SystemExit(1) from None  # the client went away: nothing to report to
     except Exception as exc:  # the outermost catch-all, as ReportingGroup.invoke's
         raise SystemExit(report_failure(exc, "memorch serve")) from exc
 

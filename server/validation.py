@@ -130,15 +130,24 @@ class ScopeArgs(ScopeIds, total=False):
     project: str | None
 
 
-_SCOPE_ARGS = frozenset((*SCOPE_KEYS, "project"))
+SCOPE_IDS = frozenset(SCOPE_KEYS)  # the keys of ``ScopeIds``
+SCOPE_ARGS = frozenset((*SCOPE_KEYS, "project"))  # the keys of ``ScopeArgs``
 
 
-def scope(args: Mapping[str, Any], *, required: bool, default_project: str | None = None, layer: Any = None) -> Scope:
+def scope(
+    args: Mapping[str, Any],
+    *,
+    required: bool,
+    default_project: str | None = None,
+    layer: Any = None,
+    allowed: frozenset[str] = SCOPE_ARGS,
+) -> Scope:
     """The scope named by a call's ``user_id``/``agent_id``/``run_id``/``project`` keywords;
     ``required`` refuses an empty one (scope-wide operations). ``project``: the project layer it
     sees besides the global one (``default_project`` when not given); ``layer``: where an add
-    writes ("global", or "project", the default when there is a project)."""
-    unknown = sorted(set(args) - _SCOPE_ARGS)
+    writes ("global", or "project", the default when there is a project). ``allowed``: the
+    keywords the calling method takes (``SCOPE_IDS`` for one typed with ``ScopeIds``)."""
+    unknown = sorted(set(args) - allowed)
     if unknown:  # what Python says of a misspelt keyword, as these keywords arrive as ``**``
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
     project = args.get("project") or default_project

@@ -23,14 +23,19 @@ def store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.nd
     """Write embedding-cache entries inside the caller's transaction; with ``keep``, then drop
     every entry written before the last ``keep`` writes (so at most ``keep`` stay). Bounded
     because it can always be recomputed and grew by 2 kB per distinct text for ever (each
-    query's and each memory's, the largest part of a soaked ledger, README "Reliability").
+    query's and each memory's, the largest part of a soaked ledger; README "Configuration").
     Rowid order is write order: ``INSERT OR REPLACE`` gives a rewritten entry a new rowid."""
     conn.executemany(
         "INSERT OR REPLACE INTO embedding_cache (model, text_hash, vector) VALUES (?, ?, ?)",
         [(model, h, blob(v)) for h, v in vectors.items()],
     )
     if keep is not None:
-        conn.execute("DELETE FROM embedding_cache WHERE rowid <= (SELECT max(rowid) FROM embedding_cache) - ?", (keep,))
+        trim_cache(conn, keep)
+
+
+def trim_cache(conn: sqlite3.Connection, keep: int) -> None:
+    """Drop the embedding-cache entries written before the last ``keep`` writes."""
+    conn.execute("DELETE FROM embedding_cache WHERE rowid <= (SELECT max(rowid) FROM embedding_cache) - ?", (keep,))
 
 
 class CacheQueries:

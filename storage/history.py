@@ -23,7 +23,7 @@ import numpy as np
 from memorch.errors import StorageError
 
 from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
-from .cache import CacheQueries, blob, store_vectors
+from .cache import CacheQueries, blob, store_vectors, trim_cache
 from .engine import log, reason
 from .relations import RELATION_FIELDS, RelationQueries
 from .schema import EVENT_COLUMNS, MEMORY_COLUMNS, SCHEMA, event_for, history_event, memory_record, memory_row, migrate
@@ -72,6 +72,8 @@ class SQLiteLedger(RelationQueries, CacheQueries, TransferQueries):
                 self._conn.execute("PRAGMA synchronous=FULL")
                 self._conn.executescript(SCHEMA)
                 migrate(self._conn)
+                if cache_rows is not None:  # a cache grown before the bound: cut once, not in a write
+                    trim_cache(self._conn, cache_rows)
         except (sqlite3.Error, OSError) as exc:
             raise self._error("open", exc) from exc
 

@@ -189,3 +189,48 @@ def test_suggestions_use_the_cli_words() -> None:
     assert cli_words("memory_history shows it; pass the text in 'text'") == (
         "`memorch history` shows it; pass the text in TEXT"
     )
+
+
+def test_serve_as_mcp_clients_run_it_starts_without_the_command_line(tmp_path: Path) -> None:
+    """`memorch serve` with no options skips typer and the commands (server/launch.py: cold
+    start); it still serves (initialize answered) and ends quietly when the client goes away."""
+    initialize = (
+        '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
+        '"capabilities":{},"clientInfo":{"name":"t","version":"0"}}}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sys; from memorch.launch import main; main()", "serve"],
+        env=server_env(tmp_path),
+        input=initialize,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"id":1' in done.stdout.replace(" ", "") and "serverInfo" in done.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "memorch.app" in imported and "memorch.tools" in imported
+    assert not {"typer", "memorch.cli", "memorch.cli_options"} & imported
+
+
+FAST_PATH_BUG = "import memorch.app as a; a.build_server = lambda c: [][1]; from memorch.launch import main; main()"
+
+
+def test_a_bug_in_serve_without_options_is_one_internal_error_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FAST_PATH_BUG, "serve"],
+        env=server_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    # The server's log is on stderr (MEMORCH_LOG_LEVEL, WARNING by default), so the traceback is
+    # there, under the command's name, as with `memorch serve --port ...` through the full CLI.
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error [")]
+    assert errors == [
+        "error [INTERNAL_ERROR] memorch hit an internal error (IndexError). Suggestion: this is a bug in memorch: "
+        "the traceback is in the log above, then report it"
+    ]
+    assert "internal error in `memorch serve`" in done.stderr and done.stderr.strip().endswith("then report it")

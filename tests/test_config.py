@@ -89,3 +89,16 @@ def test_an_unreadable_config_file_is_one_clear_error(tmp_path: Path, monkeypatc
     with pytest.raises(ConfigurationError) as raised:
         MemoryConfig()
     assert raised.value.error_code == "CONFIG_FILE_INVALID" and str(broken) in raised.value.message
+
+
+def test_search_weights_merge_key_by_key_across_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "memorch.toml"
+    config_file.write_text("[search_weights]\ntext = 0.25\n")
+    monkeypatch.setenv("MEMORCH_CONFIG", str(config_file))
+    monkeypatch.setenv("MEMORCH_SEARCH_WEIGHTS", '{"vector": 2}')
+    assert MemoryConfig(search_weights={"graph": 0}).search_weights == {"text": 0.25, "vector": 2.0, "graph": 0.0}
+
+
+def test_a_json_null_environment_value_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMORCH_SEARCH_WEIGHTS", "null")
+    assert MemoryConfig().search_weights == MemoryConfig.model_fields["search_weights"].default_factory()  # type: ignore[misc]

@@ -93,3 +93,12 @@ def test_a_ledger_with_a_bound_drops_the_oldest_cache_entries(tmp_path: Path) ->
         ledger.cache_vectors("m", {f"h{n}": np.zeros(4, dtype=np.float32)})
     assert sorted(ledger.cached_vectors("m", [f"h{n}" for n in range(9)])) == ["h6", "h7", "h8"]
     ledger.close()
+
+
+def test_a_cache_grown_before_the_bound_is_cut_when_the_ledger_opens(tmp_path: Path) -> None:
+    unbounded = SQLiteLedger(tmp_path / "memorch.db")
+    unbounded.cache_vectors("m", {f"h{n}": np.zeros(4, dtype=np.float32) for n in range(50)})
+    unbounded.close()
+    bounded = SQLiteLedger(tmp_path / "memorch.db", cache_rows=10)
+    assert len(bounded.cached_vectors("m", [f"h{n}" for n in range(50)])) == 10  # one batch: no gaps
+    bounded.close()

@@ -155,3 +155,17 @@ async def test_a_misspelt_scope_keyword_is_refused_as_python_refuses_one(seeded:
     with pytest.raises(TypeError, match="unexpected keyword argument 'usr_id'"):
         await seeded.search("peanuts", usr_id="v")  # type: ignore[call-arg]
     assert await _snapshot(seeded) == before
+
+
+async def test_methods_of_the_three_ids_refuse_project_and_a_misspelt_one(seeded: AsyncMemory, tmp_path) -> None:
+    from memorch.importers import import_source
+
+    with pytest.raises(TypeError, match="unexpected keyword argument 'project'"):
+        await seeded.export_memories(tmp_path / "out.jsonl", project="p")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'project'"):
+        await seeded.import_memories([{"memory": "x"}], user_id="v", project="p")  # type: ignore[call-arg]
+    source = tmp_path / "notes.txt"
+    source.write_text("one note\n")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'usr_id'"):  # even a dry run
+        await import_source(seeded, "text", source, usr_id="zz", dry_run=True)  # type: ignore[call-arg]
+    assert not (tmp_path / "out.jsonl").exists()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from .. import validation
 from ..errors import ConfigurationError, MemoryError, ValidationError
 from ..validation import ScopeIds
 from . import basic_memory, mcp_memory, mem0, openmemory, text
@@ -96,6 +97,7 @@ async def import_source(
 ) -> dict[str, Any]:
     """Import a file or folder of another server's memories; ``dry_run`` only reads and checks it.
     Scope parts given here replace the source's; without them the source's users are kept."""
+    validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)  # before anything is read
     if infer:
         need_llm(memory.config, source)
     batch = load(source, path, options_for(memory.config, scope_ids, split))
