@@ -10,6 +10,7 @@ cannot be bound is a ``ConfigurationError`` before anything is announced.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from typing import Any, Literal
@@ -110,6 +111,33 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+# glibc's mallopt parameters (malloc.h), and what a server process sets them to.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+_HEAP_SETTINGS = ((_M_ARENA_MAX, 2), (_M_MMAP_THRESHOLD, 128 * 1024), (_M_TRIM_THRESHOLD, 128 * 1024))
+
+
+def steady_heap() -> None:
+    """Keep a long-running server's native heap from growing by fragmentation (glibc only).
+
+    The server's Python heap stays flat under load (tracemalloc: +7 MB over 3,000 operations),
+    but its RSS grew ~17 MB per 1,000 operations: LanceDB's and numpy's memory, freed, stayed in
+    glibc's per-thread arenas, and glibc raises its mmap threshold after each large free, which
+    moves later large buffers into those arenas too. Two arenas and a fixed 128 kB threshold
+    (the default, kept fixed) flattened it: 6,000-operation soak, RSS over the last 2,000
+    operations +9 MB instead of +25 MB (README "Reliability"). The environment variables of the
+    same names (``MALLOC_ARENA_MAX``...), when set, win."""
+    if sys.platform != "linux" or any(name.startswith("MALLOC_") for name in os.environ):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt  # glibc; musl's libc has another name
+    except (OSError, AttributeError):
+        return
+    for parameter, value in _HEAP_SETTINGS:
+        mallopt(parameter, value)
+
+
 def _has_token(config: MemoryConfig) -> bool:
     """A bearer token, or a tokens file of per-caller tokens when the configuration has one."""
     return bool(config.auth_token or getattr(config, "tokens_file", None))
@@ -129,6 +157,7 @@ def serve(
     allow_unauthenticated: bool = False,
 ) -> None:
     config = config or MemoryConfig()
+    steady_heap()
     if transport != "stdio":  # before anything loads: a refused bind is one error line
         check_exposure(host, _has_token(config), allow_unauthenticated)
         tokens = check_tokens_file(config)  # a missing or broken tokens file stops here

@@ -1,0 +1,40 @@
+"""A server process keeps glibc's heap from fragmenting: two arenas however many threads
+allocate (``memorch.app.steady_heap``; the soak's RSS figures are in README "Reliability")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import ctypes, sys, threading
+if sys.argv[1] == "tuned":
+    from memorch.app import steady_heap
+    steady_heap()
+def work():
+    for _ in range(20000):
+        del [bytearray(256) for _ in range(50)][:]
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one "Arena N:" block per arena, on stderr
+"""
+
+
+def arenas(mode: str, **env: str) -> int:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, mode], env={**clean, **env}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_a_server_process_allocates_from_two_arenas() -> None:
+    assert arenas("plain") > 2  # eight threads allocating at once: glibc adds arenas
+    assert arenas("tuned") <= 2
+    assert arenas("tuned", MALLOC_ARENA_MAX="1") == 1  # the environment's own setting wins
