@@ -245,6 +245,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients in the load phase (0 skips)")
     parser.add_argument("--requests", type=int, default=20, help="operations per load client")
     parser.add_argument("--max-seconds", type=float, default=3_600, help="stop every loop after this long")
+    parser.add_argument("--keep", type=Path, help="copy the data directory here at the end (to look inside)")
     args = parser.parse_args()
     deadline = time.monotonic() + args.max_seconds
     with tempfile.TemporaryDirectory(prefix="memorch-soak-") as tmp:
@@ -279,6 +280,8 @@ def main() -> None:
             parts = {p.name: dir_bytes(p) for p in lance.glob("*.lance/*") if p.is_dir()}
             parts["ledger"] = sum(f.stat().st_size for f in data.glob("memorch.db*"))
             print("data by part (MB):", {name: round(size / 1e6, 1) for name, size in sorted(parts.items())})
+            if args.keep:
+                shutil.copytree(data, args.keep)
         finally:
             proc.terminate()
             try:
