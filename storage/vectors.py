@@ -39,13 +39,6 @@ TABLE = "memories"
 OPTIMIZE_EVERY = 100
 OPTIMIZE_FRACTION = 50  # 1/50 = 2% of the table
 OPTIMIZE_MAX_INTERVAL = 5_000
-# And at most one routine pass per this many seconds. A pass's compaction merges every fragment
-# under LanceDB's 1M-row target, which below a million rows is the whole table (its Python API
-# takes no compaction options), and each replaced copy stays for the version hold: passes every
-# few seconds of steady writes kept several copies (20,000-operation soak: 50 MB of LanceDB
-# data files for ~10 MB of rows). Passes forced by a bulk write's end or ``maintain_now`` run
-# at once.
-MIN_PASS_INTERVAL_S = VERSION_HOLD_S
 # Every vector-index delta is searched on its own: at 100k rows, 16 deltas made a query 2.5x
 # slower than one index (10.9 vs 4.3 ms, bench/scale.py). LanceDB's optimize cannot merge them,
 # so past this many the index is rebuilt in the background (at 100k, ~50 s of one core, about
@@ -95,7 +88,6 @@ class LanceVectorIndex:
         self._maintaining = threading.Lock()
         self._writes_since_optimize = 0
         self._optimize_interval = OPTIMIZE_EVERY
-        self._next_pass_at = 0.0  # time.monotonic() before which no routine pass starts
         self._deferring = 0
         self._schedule_lock = threading.Lock()
         self._rerun = False
@@ -241,15 +233,14 @@ class LanceVectorIndex:
         self._schedule()
 
     def _schedule(self, force: bool = False) -> None:
-        """Start a maintenance pass in a background thread when enough writes have piled up and
-        ``MIN_PASS_INTERVAL_S`` has passed since the last one began (or ``force``). The lock is
-        taken before the thread starts, so close() cannot slip in between; a forced request
-        that finds a pass running makes that pass run once more."""
+        """Start a maintenance pass in a background thread when enough writes have piled up (or
+        ``force``). The lock is taken before the thread starts, so close() cannot slip in
+        between; a forced request that finds a pass running makes that pass run once more."""
         with self._schedule_lock:
             if force:
                 self._rerun = True
-            elif self._writes_since_optimize < self._optimize_interval or time.monotonic() < self._next_pass_at:
-                return  # a later write starts it
+            elif self._writes_since_optimize < self._optimize_interval:
+                return
             if self._maintaining.acquire(blocking=False):
                 self._writes_since_optimize, self._rerun = 0, False
                 threading.Thread(target=self._maintain_held, name="memorch-lance-optimize", daemon=True).start()
@@ -279,7 +270,6 @@ class LanceVectorIndex:
                 self._maintain_pass()
 
     def _maintain_pass(self) -> None:
-        self._next_pass_at = time.monotonic() + MIN_PASS_INTERVAL_S
         try:
             rows = int(self._table.count_rows())
             self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))

@@ -50,7 +50,6 @@ def test_vector_index_is_built_then_rebuilt_past_its_delta_limit(tmp_path: Path,
 def test_bulk_writes_hold_the_ann_build_until_they_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lance, "ANN_MIN_ROWS", 100)
     monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 50)
-    monkeypatch.setattr(lance, "MIN_PASS_INTERVAL_S", 0)  # a routine pass per batch here
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
     with index.deferred_maintenance():
         for batch in range(4):
@@ -63,37 +62,3 @@ def test_bulk_writes_hold_the_ann_build_until_they_end(tmp_path: Path, monkeypat
         assert index._vector_index_segments() == 0
     index.close()  # waits for the pass the end of the bulk write started
     assert index._vector_index_segments() == 1
-
-
-def test_routine_passes_start_at_most_once_per_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each pass rewrites the table (compaction below LanceDB's 1M-row target) and the old copy
-    is held for VERSION_HOLD_S: passes are spaced so that copies do not pile up."""
-    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 5)
-    monkeypatch.setattr(lance, "MIN_PASS_INTERVAL_S", 1.5)
-    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
-    passes: list[float] = []
-    original = index._maintain_pass
-
-    def counted() -> None:
-        import time
-
-        passes.append(time.monotonic())
-        original()
-
-    index._maintain_pass = counted  # type: ignore[method-assign]
-
-    def settle() -> None:
-        with index._maintaining:  # let a background pass (if one started) finish
-            pass
-
-    for batch in range(4):  # 4 x 5 writes in well under the interval: one routine pass
-        index.upsert(records(5, batch))
-        settle()
-    assert len(passes) == 1
-    import time
-
-    time.sleep(1.6)
-    index.upsert(records(5, 10))  # the interval is over: the writes piled up since start one
-    settle()
-    assert len(passes) == 2 and passes[1] - passes[0] >= 1.5
-    index.close()
