@@ -131,13 +131,24 @@ def test_bad_input_is_one_line_in_the_cli_words(
 
 
 BUG = "import sys, memorch.sync as s; s.Memory.stats = lambda self: [][1]; from memorch.launch import main; main()"
+# `memorch serve` without options: the entry point's own path, not the CLI's (server/launch.py).
+FAST_PATH_BUG = "import memorch.app as a; a.build_server = lambda c: [][1]; from memorch.launch import main; main()"
 
 
-@pytest.mark.parametrize("log_level", [None, "ERROR"])
-def test_a_bug_is_an_internal_error_with_the_traceback_only_in_the_log(tmp_path: Path, log_level: str | None) -> None:
+@pytest.mark.parametrize(
+    ("script", "command", "log_level", "logged"),
+    [
+        (BUG, "stats", None, False),
+        (BUG, "stats", "ERROR", True),
+        (FAST_PATH_BUG, "serve", None, True),  # the server logs on stderr (WARNING by default)
+    ],
+)
+def test_a_bug_is_an_internal_error_with_the_traceback_only_in_the_log(
+    tmp_path: Path, script: str, command: str, log_level: str | None, logged: bool
+) -> None:
     env = server_env(tmp_path, **({"MEMORCH_LOG_LEVEL": log_level} if log_level else {}))
     done = subprocess.run(
-        [sys.executable, "-c", BUG, "stats"],
+        [sys.executable, "-c", script, command],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -148,11 +159,12 @@ def test_a_bug_is_an_internal_error_with_the_traceback_only_in_the_log(tmp_path:
     errors = [line for line in done.stderr.splitlines() if line.startswith("error [")]
     assert errors == [
         "error [INTERNAL_ERROR] memorch hit an internal error (IndexError). Suggestion: this is a bug in memorch: "
-        + ("the traceback is in the log above" if log_level else "run it again with MEMORCH_LOG_LEVEL=DEBUG")
+        + ("the traceback is in the log above" if logged else "run it again with MEMORCH_LOG_LEVEL=DEBUG")
         + ", then report it"
     ]
-    if log_level:  # the log (stderr here) has it, with the command
+    if logged:  # the log (stderr here) has it, with the command
         assert "internal error in `" in done.stderr and "Traceback" in done.stderr and "IndexError" in done.stderr
+        assert done.stderr.strip().endswith("then report it")  # the error line comes last
     else:
         assert done.stderr.strip() == errors[0]
 
@@ -211,26 +223,3 @@ def test_serve_as_mcp_clients_run_it_starts_without_the_command_line(tmp_path: P
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "memorch.app" in imported and "memorch.tools" in imported
     assert not {"typer", "memorch.cli", "memorch.cli_options"} & imported
-
-
-FAST_PATH_BUG = "import memorch.app as a; a.build_server = lambda c: [][1]; from memorch.launch import main; main()"
-
-
-def test_a_bug_in_serve_without_options_is_one_internal_error_line(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", FAST_PATH_BUG, "serve"],
-        env=server_env(tmp_path),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 1
-    # The server's log is on stderr (MEMORCH_LOG_LEVEL, WARNING by default), so the traceback is
-    # there, under the command's name, as with `memorch serve --port ...` through the full CLI.
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error [")]
-    assert errors == [
-        "error [INTERNAL_ERROR] memorch hit an internal error (IndexError). Suggestion: this is a bug in memorch: "
-        "the traceback is in the log above, then report it"
-    ]
-    assert "internal error in `memorch serve`" in done.stderr and done.stderr.strip().endswith("then report it")
