@@ -14,7 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -298,12 +298,13 @@ def _environment(model: type[BaseModel]) -> dict[str, Any]:
     """The ``MEMORCH_<FIELD>`` variables, matched in any case. A field holding a mapping
     (``search_weights``) takes JSON; list fields split commas in their own validator."""
     fields = {f"MEMORCH_{name.upper()}": name for name in model.model_fields}
+    mappings = {name for name, field in model.model_fields.items() if get_origin(field.annotation) is dict}
     values: dict[str, Any] = {}
     for variable, raw in os.environ.items():
         name = fields.get(variable.upper())
         if name is None:
             continue
-        if name in _JSON_FIELDS:
+        if name in mappings:
             try:
                 decoded = json.loads(raw)
             except json.JSONDecodeError:
@@ -318,9 +319,6 @@ def _environment(model: type[BaseModel]) -> dict[str, Any]:
         else:
             values[name] = raw
     return values
-
-
-_JSON_FIELDS = frozenset({"search_weights"})
 
 
 def _layered(*sources: dict[str, Any]) -> dict[str, Any]:

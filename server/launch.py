@@ -30,7 +30,7 @@ def main() -> None:
         raise SystemExit(1) from None
     except (EOFError, BrokenPipeError):
         raise SystemExit(1) from None  # the client went away: nothing to report to
-    except Exception as exc:  # the outermost catch-all, as ReportingGroup.invoke's
+    except Exception as exc:  # noqa: BLE001, RUF100 - the outermost catch-all, as ReportingGroup.invoke's: a bug is INTERNAL_ERROR
         raise SystemExit(report_failure(exc, "memorch serve")) from exc
 
 

@@ -242,18 +242,15 @@ class Store:
             return
         owed = self.parts.ledger.pending(VECTORS)
         if owed:
-            from filelock import Timeout
+            from memorch.storage.vector_versions import held_if_free
 
-            with self._lock:
-                try:
-                    held = self.parts.index_lock().acquire(timeout=0)
-                except Timeout:
+            with self._lock, held_if_free(self.parts.index_lock()) as mine:
+                if not mine:
                     # The other process is writing the index right now (a flush, a reindex):
                     # never wait behind it; look again at the next search.
                     return
-                with held:
-                    for batch in chunks(owed, REPLAY_BATCH):
-                        self._index_safely(lambda batch=batch: self.sync_vectors(batch))
+                for batch in chunks(owed, REPLAY_BATCH):
+                    self._index_safely(lambda batch=batch: self.sync_vectors(batch))
         self._seen_data_version = version
 
     def unindexed_changes(self) -> list[Change]:

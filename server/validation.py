@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from memorch.storage.base import SCOPE_KEYS, Scope
+from memorch.storage.base import Scope
 
 from .errors import ValidationError
 
@@ -130,8 +130,8 @@ class ScopeArgs(ScopeIds, total=False):
     project: str | None
 
 
-SCOPE_IDS = frozenset(SCOPE_KEYS)  # the keys of ``ScopeIds``
-SCOPE_ARGS = frozenset((*SCOPE_KEYS, "project"))  # the keys of ``ScopeArgs``
+SCOPE_IDS: frozenset[str] = ScopeIds.__optional_keys__
+SCOPE_ARGS: frozenset[str] = ScopeArgs.__optional_keys__
 
 
 def scope(

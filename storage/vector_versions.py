@@ -15,7 +15,7 @@ Files no version references ("unverified": a compaction that lost its commit to 
 delete leaves its rewritten files behind; they were 93 % of the directory after a soak) are
 deleted too, where every writer of the directory holds one lock: LanceDB deletes them whatever
 their age, a write's files before its commit included, so that cleanup runs while no write can
-and while no other process runs a pass (``exclusive_pass``).
+and while no other process runs a pass (``held_if_free``).
 """
 
 from __future__ import annotations
@@ -54,9 +54,10 @@ def pass_lock(lance_dir: str | Path) -> Any:
 
 
 @contextmanager
-def exclusive_pass(lock: Any) -> Iterator[bool]:
-    """Whether this pass may run: False while another process holds ``lock`` (its pass
-    maintains the same table, this process's rows included); never waits."""
+def held_if_free(lock: Any) -> Iterator[bool]:
+    """Hold a file lock if no other process does, never waiting: True while held, False when
+    another holds it (a maintenance pass that finds another running skips: that one maintains
+    the same table, this process's rows included; a search does not wait behind a writer)."""
     from filelock import Timeout
 
     try:

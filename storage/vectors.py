@@ -30,7 +30,7 @@ from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
 from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lance_search_errors, lance_write_errors
 from .sql import chunks
 from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
-from .vector_versions import NO_PRUNE, VERSION_HOLD_S, exclusive_pass, pass_lock, prune_cutoff
+from .vector_versions import NO_PRUNE, VERSION_HOLD_S, held_if_free, pass_lock, prune_cutoff
 
 TABLE = "memories"
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
@@ -265,7 +265,7 @@ class LanceVectorIndex:
         if self._pass_lock is None:
             self._maintain_pass()
             return
-        with exclusive_pass(self._pass_lock) as mine:
+        with held_if_free(self._pass_lock) as mine:
             if mine:
                 self._maintain_pass()
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from memorch.storage.base import SCOPE_KEYS
+
 from .. import validation
 from ..errors import MemoryError, ValidationError
 from ..records import utc_now
 from ..transfer import parse_exported
 
 NAMESPACE = uuid.UUID("17fd6531-ad9e-4919-a08e-2e75578a5e06")  # memorch's importers; never change it
-SCOPE_KEYS = ("user_id", "agent_id", "run_id")
 
 
 def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPORT_ITEM") -> ValidationError:
