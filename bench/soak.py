@@ -95,9 +95,10 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start listening")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A /proc status figure in MB: VmRSS, or its parts RssAnon (heap) and RssFile (mapped files)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -205,7 +206,10 @@ async def soak(url: str, ops: int, pid: int, deadline: float) -> dict[str, Any]:
             await worker.step()
             if n % RSS_EVERY == 0:
                 rss.append((n, round(rss_mb(pid))))
-                print(f"  {n} ops: RSS {rss[-1][1]} MB, p50 {statistics.median(worker.latencies[-RSS_EVERY:]):.1f} ms")
+                print(
+                    f"  {n} ops: RSS {rss[-1][1]} MB (anon {rss_mb(pid, 'RssAnon'):.0f}, files "
+                    f"{rss_mb(pid, 'RssFile'):.0f}), p50 {statistics.median(worker.latencies[-RSS_EVERY:]):.1f} ms"
+                )
     lat, tenth = worker.latencies, max(1, len(worker.latencies) // 10)
     half = [mb for n, mb in rss if n >= len(lat) // 2]
     return {

@@ -39,10 +39,12 @@ from .cli_options import (
     err,
     memory_table,
     plural,
+    scope_options,
 )
 from .cli_serve import serve
 from .cli_setup import setup
 from .config import MemoryConfig, package_version
+from .validation import ScopeIds
 
 app = typer.Typer(
     cls=HelpGroup,
@@ -81,8 +83,9 @@ def _memory() -> Iterator[Any]:
         yield memory
 
 
-def _scope(memory: Any, user_id: str | None, agent_id: str | None, run_id: str | None) -> dict[str, Any]:
-    return {"user_id": user_id or memory.config.user_id, "agent_id": agent_id, "run_id": run_id}
+def _default_user(memory: Any, scope: ScopeIds) -> ScopeIds:
+    """The scope a command reads or writes: without ``--user-id``, ``MEMORCH_USER_ID``'s user."""
+    return {**scope, "user_id": scope.get("user_id") or memory.config.user_id}
 
 
 def _json_arg(value: str | None, name: str) -> Any:
@@ -105,11 +108,10 @@ app.command()(serve)  # `memorch serve` (server/cli_serve.py), first in --help
 
 
 @app.command()
+@scope_options
 def add(
     text: Annotated[str, typer.Argument(help="What to remember")],
-    user_id: UserOpt = None,
-    agent_id: AgentOpt = None,
-    run_id: RunOpt = None,
+    scope: ScopeIds,
     metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
     infer: Annotated[
         bool | None, typer.Option("--infer/--no-infer", help="Extract facts with the LLM (default: when one is set)")
@@ -118,18 +120,15 @@ def add(
 ) -> None:
     """Remember TEXT.  Example: memorch add "I moved to Lisbon" --user-id alice"""
     with _memory() as m:
-        result = m.add(
-            text, **_scope(m, user_id, agent_id, run_id), metadata=_json_arg(metadata, "--metadata"), infer=infer
-        )
+        result = m.add(text, **_default_user(m, scope), metadata=_json_arg(metadata, "--metadata"), infer=infer)
     _emit(result, as_json, lambda r: [out.print(f"{e['event']:<6} {e['id']}  {e['memory']}") for e in r["results"]])
 
 
 @app.command()
+@scope_options
 def search(
     query: Annotated[str, typer.Argument(help="What to look for, in your own words")],
-    user_id: UserOpt = None,
-    agent_id: AgentOpt = None,
-    run_id: RunOpt = None,
+    scope: ScopeIds,
     limit: LimitOpt = 10,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     threshold: ThresholdOpt = None,
@@ -140,7 +139,7 @@ def search(
     with _memory() as m:
         result = m.search(
             query,
-            **(scope := _scope(m, user_id, agent_id, run_id)),
+            **(scope := _default_user(m, scope)),
             limit=limit,
             filters=_json_arg(filters, "--filters"),
             threshold=threshold,
@@ -150,17 +149,16 @@ def search(
 
 
 @app.command("list")
+@scope_options
 def list_(
-    user_id: UserOpt = None,
-    agent_id: AgentOpt = None,
-    run_id: RunOpt = None,
+    scope: ScopeIds,
     limit: LimitOpt = 100,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List memories, newest first.  Example: memorch list --user-id alice --limit 20"""
     with _memory() as m:
-        scope = _scope(m, user_id, agent_id, run_id)
+        scope = _default_user(m, scope)
         result = m.get_all(**scope, limit=limit, filters=_json_arg(filters, "--filters"))
     _emit(result, as_json, lambda r: memory_table(out, r["results"], scope=scope))
 
@@ -254,17 +252,16 @@ def reindex(
 
 
 @app.command()
+@scope_options
 def graph(
     entity: Annotated[str, typer.Argument(help="A person, place or thing the graph knows")],
-    user_id: UserOpt = None,
-    agent_id: AgentOpt = None,
-    run_id: RunOpt = None,
+    scope: ScopeIds,
     hops: Annotated[int, typer.Option(help="How far from the entity (1-3)")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """What the graph knows around ENTITY.  Example: memorch graph "Alice" --user-id alice"""
     with _memory() as m:
-        result = m.graph(entity, **_scope(m, user_id, agent_id, run_id), hops=hops)
+        result = m.graph(entity, **_default_user(m, scope), hops=hops)
 
     def render(r: dict[str, Any]) -> None:
         table = Table("source", "relationship", "destination", title=f"around {r['entity']}")
@@ -276,14 +273,13 @@ def graph(
 
 
 @app.command("import")
+@scope_options
 def import_(
     path: Annotated[Path, typer.Argument(help="the file or folder to import (JSONL from `memorch export` by default)")],
+    scope: ScopeIds,
     source: Annotated[
         str, typer.Option("--from", help="memorch | mem0 | openmemory | mcp-memory | basic-memory | text")
     ] = "memorch",
-    user_id: UserOpt = None,
-    agent_id: AgentOpt = None,
-    run_id: RunOpt = None,
     split: Annotated[str | None, typer.Option(help="text: line | paragraph (default: paragraph for .md)")] = None,
     infer: Annotated[bool, typer.Option("--infer", help="text: extract facts with the LLM")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and show what would be imported")] = False,
@@ -293,9 +289,7 @@ def import_(
     another server's export (given scope options replace the source's users). Every item is checked
     first.  Example: memorch import memory.jsonl --from mcp-memory --dry-run"""
     from .importers.command import run
-    from .validation import ScopeIds
 
-    scope = ScopeIds(user_id=user_id, agent_id=agent_id, run_id=run_id)
     run(path, source, scope, split=split, infer=infer, dry_run=dry_run, as_json=as_json)
 
 

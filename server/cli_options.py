@@ -8,6 +8,9 @@ so its row shows no type, as click's plain help already does.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +19,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from .cli_errors import report, report_failure, stderr
+from .validation import ScopeIds
 
 try:  # typer ≥ 0.22 vendors click; older releases use click itself
     from typer._click.exceptions import ClickException, UsageError
@@ -42,6 +46,32 @@ LimitOpt = Annotated[int, typer.Option(help="At most this many memories")]
 ThresholdOpt = Annotated[
     float | None, typer.Option(help="Drop results below this relevance, 0-1 (default: MEMORCH_SEARCH_THRESHOLD, 0.3)")
 ]
+
+
+_SCOPE_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=option)
+    for name, option in (("user_id", UserOpt), ("agent_id", AgentOpt), ("run_id", RunOpt))
+]
+
+
+def scope_options(command: Callable[..., None]) -> Callable[..., None]:
+    """COMMAND with ``--user-id``, ``--agent-id`` and ``--run-id`` after its arguments, handed to
+    it as one ``scope`` (a ``ScopeIds``). Typer has no option groups; this is click's
+    shared-options decorator in typer's terms: typer reads the signature given here."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "scope"]
+    arguments = [p for p in own if p.default is inspect.Parameter.empty]
+    options = [p for p in own if p.default is not inspect.Parameter.empty]
+
+    @functools.wraps(command)
+    def with_scope(
+        user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, **rest: Any
+    ) -> None:
+        command(scope=ScopeIds(user_id=user_id, agent_id=agent_id, run_id=run_id), **rest)
+
+    parameters = [*arguments, *_SCOPE_OPTIONS, *options]
+    with_scope.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_scope.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_scope
 
 
 def _flags_without_type(params: list[Any]) -> list[Any]:

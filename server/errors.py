@@ -27,13 +27,17 @@ API is mem0-compatible); the builtin is never raised by memorch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class MemoryError(Exception):
-    """Base class. Raised only through a subclass."""
+    """Base class. Raised only through a subclass, which names its ``error_code`` as ``code=``."""
 
-    default_code = "MEMORY_ERROR"
+    default_code: ClassVar[str] = "MEMORY_ERROR"
+
+    def __init_subclass__(cls, *, code: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.default_code = code
 
     def __init__(
         self,
@@ -51,70 +55,47 @@ class MemoryError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """The client-safe view."""
-        return {
-            "error_code": self.error_code,
-            "message": self.message,
-            "details": self.details,
-            "suggestion": self.suggestion,
-        }
+        return {key: getattr(self, key) for key in ("error_code", "message", "details", "suggestion")}
 
     def __str__(self) -> str:
         text = f"[{self.error_code}] {self.message}"
         return f"{text}. Suggestion: {self.suggestion}" if self.suggestion else text
 
 
-class ValidationError(MemoryError):
+class ValidationError(MemoryError, code="VALIDATION_ERROR"):
     """Input that memorch refuses before changing anything."""
 
-    default_code = "VALIDATION_ERROR"
 
-
-class MemoryNotFoundError(MemoryError):
+class MemoryNotFoundError(MemoryError, code="MEMORY_NOT_FOUND"):
     """No memory with that id exists in the caller's scope."""
 
-    default_code = "MEMORY_NOT_FOUND"
 
-
-class ConfigurationError(MemoryError):
+class ConfigurationError(MemoryError, code="CONFIGURATION_ERROR"):
     """Settings that cannot work; fix the named environment variable or config key."""
 
-    default_code = "CONFIGURATION_ERROR"
 
-
-class AuthenticationError(MemoryError):
+class AuthenticationError(MemoryError, code="AUTHENTICATION_ERROR"):
     """A model provider rejected the credentials (HTTP 401/403). Never retried."""
 
-    default_code = "AUTHENTICATION_ERROR"
 
-
-class PermissionDeniedError(MemoryError):
+class PermissionDeniedError(MemoryError, code="PERMISSION_DENIED"):
     """A caller bound to an identity (an HTTP token of the tokens file) named a scope outside it."""
 
-    default_code = "PERMISSION_DENIED"
 
-
-class NetworkError(MemoryError):
+class NetworkError(MemoryError, code="NETWORK_ERROR"):
     """A provider was unreachable, timed out, rate-limited us, or failed after retries."""
 
-    default_code = "NETWORK_ERROR"
 
-
-class StorageError(MemoryError):
+class StorageError(MemoryError, code="STORAGE_ERROR"):
     """A store (SQLite ledger, LanceDB, Kuzu) failed."""
 
-    default_code = "STORAGE_ERROR"
 
-
-class VectorSearchError(StorageError):
+class VectorSearchError(StorageError, code="VECTOR_SEARCH_ERROR"):
     """The vector index failed to answer a search."""
 
-    default_code = "VECTOR_SEARCH_ERROR"
 
-
-class InternalError(MemoryError):
+class InternalError(MemoryError, code="INTERNAL_ERROR"):
     """An unexpected exception (a bug). The surface logs the traceback; the client gets this."""
-
-    default_code = "INTERNAL_ERROR"
 
     @classmethod
     def wrap(cls, exc: BaseException) -> InternalError:

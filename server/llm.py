@@ -40,10 +40,8 @@ def import_litellm() -> ModuleType:
     return litellm
 
 
-class LLMOutputError(ValidationError):
+class LLMOutputError(ValidationError, code="LLM_OUTPUT_INVALID"):
     """The model answered, but not with JSON that fits the expected shape (after a repair)."""
-
-    default_code = "LLM_OUTPUT_INVALID"
 
 
 # What "no model could answer" means, and so what sends an add to degraded mode: a provider

@@ -33,11 +33,9 @@ T = TypeVar("T")
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
-class ModelRejectedError(ValidationError):
+class ModelRejectedError(ValidationError, code="MODEL_REJECTED"):
     """The provider answered, but refused this request (HTTP 4xx other than 401/403/429):
     an unknown model name, an unsupported parameter, a prompt over the context window."""
-
-    default_code = "MODEL_REJECTED"
 
 
 @cache

@@ -75,6 +75,21 @@ class Scope:
         return None if self.global_writes else self.project
 
 
+# What get / get_all / search show of a memory, in this order (mem0's keys plus ``project``).
+PUBLIC_FIELDS = (
+    "id",
+    "memory",
+    "hash",
+    "metadata",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "project",
+    "created_at",
+    "updated_at",
+)
+
+
 @dataclass
 class MemoryRecord:
     id: str
@@ -95,18 +110,7 @@ class MemoryRecord:
 
     def public(self) -> dict[str, Any]:
         """The mem0-compatible dict returned by get / get_all / search."""
-        return {
-            "id": self.id,
-            "memory": self.memory,
-            "hash": self.hash,
-            "metadata": self.metadata,
-            "user_id": self.user_id,
-            "agent_id": self.agent_id,
-            "run_id": self.run_id,
-            "project": self.project,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        return {name: getattr(self, name) for name in PUBLIC_FIELDS}
 
 
 @dataclass(frozen=True)

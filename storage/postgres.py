@@ -30,7 +30,7 @@ from memorch.errors import ConfigurationError, StorageError
 from .base import Scope
 from .engine import log, reason
 from .history import SQLiteLedger
-from .postgres_schema import MIGRATION_LOCK, MIGRATIONS, VERSION_TABLE
+from .postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA, SCHEMA_VERSION, VERSION_TABLE
 from .postgres_sql import translate
 from .sql import marks
 
@@ -138,12 +138,17 @@ class PostgresLedger(SQLiteLedger):
         )
 
     def _migrate(self) -> None:
-        """Apply the migrations this database has not had, each once, whoever starts first."""
+        """A new database gets today's schema; an older one the migrations it has not had, each
+        once, whoever starts first."""
         with self._write() as conn:
             # The lock first: CREATE TABLE IF NOT EXISTS itself races between two sessions.
             conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             conn.execute(VERSION_TABLE)
             done = {row[0] for row in conn.execute("SELECT version FROM memorch_schema")}
+            if not done:
+                conn.raw.execute(SCHEMA)  # DDL only, no parameters
+                done = set(range(1, SCHEMA_VERSION + 1))
+                conn.executemany("INSERT INTO memorch_schema (version) VALUES (?)", [(v,) for v in sorted(done)])
             for version, script in MIGRATIONS:
                 if version not in done:
                     conn.raw.execute(script)  # DDL only, no parameters

@@ -1,82 +1,31 @@
-"""The PostgreSQL ledger's schema, as numbered migrations.
+"""The PostgreSQL ledger's schema: today's, for a new database, and numbered migrations that bring
+a database made by an earlier version up to it.
 
-The tables are SQLite's (``storage/schema.py``) with PostgreSQL's types: ``BYTEA`` for blobs, an
-identity column for the history sequence, ``COLLATE "C"`` on the text the ledger orders by (ids
-and ISO timestamps compare byte-wise, as in SQLite, whatever the database's locale). Each
-migration runs once, in its own transaction, under an advisory lock, so replicas starting
-together apply it exactly once; ``memorch_schema`` records which ran.
+The tables are SQLite's (``storage/schema.py`` ``TABLES``) in PostgreSQL's words, plus the leases
+replicas take turns with and the functions that stand in for SQLite's ``json_extract``. A new
+database gets today's schema in one transaction and is stamped with every migration's number; an
+older one gets the migrations it has not had, each once, in its own transaction. Both run under
+an advisory lock, so replicas starting together apply them exactly once; ``memorch_schema``
+records which ran. ``tests/test_ledger_backends.py`` checks that both ways give the same schema.
 """
 
 from __future__ import annotations
 
+from .schema import EMBEDDING_CACHE_TABLE, LAYER_INDEX, TABLES, ddl
+
 # A fixed advisory-lock key for migrations (any 64-bit number no other lock uses).
 MIGRATION_LOCK = 0x6D656D6F72636801
 
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (
-        1,
-        """
-CREATE TABLE memories (
-    id TEXT COLLATE "C" PRIMARY KEY,
-    memory TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    user_id TEXT,
-    agent_id TEXT,
-    run_id TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at TEXT COLLATE "C" NOT NULL,
-    updated_at TEXT COLLATE "C" NOT NULL,
-    embedding BYTEA
+LEASES = """
+-- Leases: work that one replica at a time may do (index maintenance), held until expires_at.
+CREATE TABLE leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
 );
-CREATE INDEX memories_scope ON memories (user_id, agent_id, run_id);
-CREATE INDEX memories_hash ON memories (hash);
-CREATE TABLE history (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    memory_id TEXT COLLATE "C" NOT NULL,
-    old_memory TEXT,
-    new_memory TEXT,
-    event TEXT NOT NULL,
-    created_at TEXT COLLATE "C" NOT NULL,
-    updated_at TEXT COLLATE "C",
-    is_deleted INTEGER NOT NULL DEFAULT 0,
-    actor_id TEXT,
-    role TEXT,
-    user_id TEXT,
-    agent_id TEXT,
-    run_id TEXT
-);
-CREATE INDEX history_memory ON history (memory_id, seq);
-CREATE TABLE index_outbox (
-    memory_id TEXT COLLATE "C" NOT NULL,
-    target TEXT NOT NULL,
-    token TEXT NOT NULL,
-    PRIMARY KEY (memory_id, target)
-);
-CREATE TABLE embedding_cache (
-    model TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    vector BYTEA NOT NULL,
-    PRIMARY KEY (model, text_hash)
-);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE relations (
-    memory_id TEXT COLLATE "C" NOT NULL,
-    position INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    source_type TEXT,
-    relationship TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    destination_type TEXT,
-    user_id TEXT,
-    agent_id TEXT,
-    run_id TEXT,
-    source_norm TEXT NOT NULL,
-    destination_norm TEXT NOT NULL,
-    PRIMARY KEY (memory_id, position)
-);
-CREATE INDEX relations_source ON relations (user_id, source_norm);
-CREATE INDEX relations_destination ON relations (user_id, destination_norm);
+"""
+
+JSON_FUNCTIONS = """
 -- SQLite's json_extract, typed by use (see storage/postgres_sql.py).
 CREATE FUNCTION memorch_json_num(doc TEXT, path TEXT[]) RETURNS NUMERIC
 LANGUAGE SQL IMMUTABLE PARALLEL SAFE AS $$
@@ -94,19 +43,13 @@ CREATE FUNCTION memorch_json_any(doc TEXT, path TEXT[]) RETURNS TEXT
 LANGUAGE SQL IMMUTABLE PARALLEL SAFE AS $$
     SELECT doc::jsonb #>> path
 $$;
-""",
-    ),
-    (
-        2,
-        """
--- Leases: work that one replica at a time may do (index maintenance), held until expires_at.
-CREATE TABLE leases (
-    name TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL
-);
-""",
-    ),
+"""
+
+SCHEMA = ddl(TABLES + EMBEDDING_CACHE_TABLE, "postgresql") + LAYER_INDEX + ";\n" + LEASES + JSON_FUNCTIONS
+
+# Version 1 made the tables without layers, explanations or leases (its text: tests/pg_schema_v1.sql).
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (2, LEASES),
     (
         3,
         """
@@ -142,6 +85,8 @@ ALTER TABLE history DROP COLUMN xid;
 """,
     ),
 )
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]  # what SCHEMA is: every migration applied
 
 VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS memorch_schema (

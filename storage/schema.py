@@ -16,40 +16,36 @@ import numpy as np
 from .base import Change, HistoryEvent, MemoryRecord
 from .cache import blob
 
-# A rowid table (not WITHOUT ROWID): its 1.5 kB vectors stay inline, see ``migrate``.
-EMBEDDING_CACHE = """CREATE TABLE IF NOT EXISTS embedding_cache (
-    model TEXT NOT NULL,
-    text_hash TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    PRIMARY KEY (model, text_hash)
-);"""
-
-SCHEMA = (
-    """
+# The ledger's tables, written once for both engines (``ddl`` fills in an engine's words where
+# they differ, from ``DIALECTS``): in PostgreSQL the ids and ISO timestamps the ledger orders by
+# compare byte-wise as in SQLite (COLLATE "C"), blobs are BYTEA, the history sequence is an
+# identity column, and WITHOUT ROWID is SQLite's alone. ``memories_layer`` is apart: a ledger
+# made before layers gets it from ``migrate``, after its ``project`` column.
+TABLES = """
 CREATE TABLE IF NOT EXISTS memories (
-    id TEXT PRIMARY KEY,
+    id {ordered} PRIMARY KEY,
     memory TEXT NOT NULL,
     hash TEXT NOT NULL,
     user_id TEXT,
     agent_id TEXT,
     run_id TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    embedding BLOB,
+    metadata TEXT NOT NULL DEFAULT '{{}}',
+    created_at {ordered} NOT NULL,
+    updated_at {ordered} NOT NULL,
+    embedding {blob},
     project TEXT
 );
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, run_id);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
 CREATE TABLE IF NOT EXISTS history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {sequence},
     id TEXT NOT NULL UNIQUE,
-    memory_id TEXT NOT NULL,
+    memory_id {ordered} NOT NULL,
     old_memory TEXT,
     new_memory TEXT,
     event TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT,
+    created_at {ordered} NOT NULL,
+    updated_at {ordered},
     is_deleted INTEGER NOT NULL DEFAULT 0,
     actor_id TEXT,
     role TEXT,
@@ -62,17 +58,14 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
 CREATE TABLE IF NOT EXISTS index_outbox (
-    memory_id TEXT NOT NULL,
+    memory_id {ordered} NOT NULL,
     target TEXT NOT NULL,
     token TEXT NOT NULL,
     PRIMARY KEY (memory_id, target)
-) WITHOUT ROWID;
-"""
-    + EMBEDDING_CACHE
-    + """
+){without_rowid};
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS relations (
-    memory_id TEXT NOT NULL,
+    memory_id {ordered} NOT NULL,
     position INTEGER NOT NULL,
     source TEXT NOT NULL,
     source_type TEXT,
@@ -86,11 +79,44 @@ CREATE TABLE IF NOT EXISTS relations (
     destination_norm TEXT NOT NULL,
     project TEXT,
     PRIMARY KEY (memory_id, position)
-) WITHOUT ROWID;
+){without_rowid};
 CREATE INDEX IF NOT EXISTS relations_source ON relations (user_id, source_norm);
 CREATE INDEX IF NOT EXISTS relations_destination ON relations (user_id, destination_norm);
 """
-)
+
+# A rowid table in SQLite too (not WITHOUT ROWID): its 1.5 kB vectors stay inline, see ``migrate``.
+EMBEDDING_CACHE_TABLE = """
+CREATE TABLE IF NOT EXISTS embedding_cache (
+    model TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector {blob} NOT NULL,
+    PRIMARY KEY (model, text_hash)
+);
+"""
+
+DIALECTS = {
+    "sqlite": {
+        "ordered": "TEXT",
+        "blob": "BLOB",
+        "sequence": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "without_rowid": " WITHOUT ROWID",
+    },
+    "postgresql": {
+        "ordered": 'TEXT COLLATE "C"',
+        "blob": "BYTEA",
+        "sequence": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "without_rowid": "",
+    },
+}
+
+
+def ddl(template: str, dialect: str) -> str:
+    """A table template in one engine's words."""
+    return template.format(**DIALECTS[dialect])
+
+
+EMBEDDING_CACHE = ddl(EMBEDDING_CACHE_TABLE, "sqlite")
+SCHEMA = ddl(TABLES + EMBEDDING_CACHE_TABLE, "sqlite")
 
 # Tables that carry a memory's layer (``project``; NULL = its owner's global layer), and the index
 # a layered read of one user uses.

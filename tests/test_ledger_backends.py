@@ -244,7 +244,7 @@ def test_export_pages_and_point_in_time(ledger: SQLiteLedger) -> None:
 
 def test_migrations_are_numbered_and_run_once(pg_url: str) -> None:
     from memorch.storage.postgres import PostgresLedger
-    from memorch.storage.postgres_schema import MIGRATIONS
+    from memorch.storage.postgres_schema import SCHEMA_VERSION
 
     ledgers: list[Any] = []
     errors: list[BaseException] = []
@@ -263,10 +263,62 @@ def test_migrations_are_numbered_and_run_once(pg_url: str) -> None:
     assert errors == []
     with ledgers[0]._read() as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM memorch_schema ORDER BY version")]
-    assert versions == [v for v, _ in MIGRATIONS]
-    assert ledgers[0].schema_version() == MIGRATIONS[-1][0]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    assert ledgers[0].schema_version() == SCHEMA_VERSION
     for opened in ledgers:
         opened.close()
+
+
+def _schema_of(url: str) -> dict[str, Any]:
+    """What a schema holds, in terms that do not depend on how it was made: each table's columns
+    in order with their types, collations, nullability and defaults; indexes; constraints;
+    functions."""
+    import psycopg
+
+    queries = {
+        "columns": """SELECT table_name, column_name, data_type, collation_name, is_nullable, column_default,
+                      is_identity FROM information_schema.columns WHERE table_schema = current_schema()
+                      ORDER BY table_name, ordinal_position""",
+        "indexes": """SELECT indexname, replace(indexdef, current_schema() || '.', '') FROM pg_indexes
+                      WHERE schemaname = current_schema() ORDER BY indexname""",
+        "constraints": """SELECT table_name, constraint_name, constraint_type FROM information_schema.table_constraints
+                          WHERE table_schema = current_schema() AND constraint_type <> 'CHECK' ORDER BY 1, 2""",
+        "functions": """SELECT proname, pg_get_function_arguments(oid), prosrc FROM pg_proc
+                        WHERE pronamespace = current_schema()::regnamespace ORDER BY proname""",
+    }
+    with psycopg.connect(url) as conn:
+        return {name: conn.execute(sql).fetchall() for name, sql in queries.items()}
+
+
+def test_a_database_made_at_version_1_upgrades_to_the_schema_a_new_one_gets() -> None:
+    """A new database gets today's schema at once; one made by memorch's first PostgreSQL version
+    (tests/pg_schema_v1.sql, as it was) gets the migrations, keeps its rows, and ends the same."""
+    import psycopg
+
+    from memorch.storage.postgres import PostgresLedger
+    from memorch.storage.postgres_schema import SCHEMA_VERSION, VERSION_TABLE
+
+    v1 = (Path(__file__).parent / "pg_schema_v1.sql").read_text()
+    with fresh_schema() as old_url, fresh_schema() as new_url:
+        with psycopg.connect(old_url, autocommit=True) as conn:
+            conn.execute(v1)  # type: ignore[arg-type] - DDL without parameters
+            conn.execute(VERSION_TABLE)  # type: ignore[arg-type]
+            conn.execute("INSERT INTO memorch_schema (version) VALUES (1)")
+            conn.execute(
+                "INSERT INTO memories (id, memory, hash, user_id, created_at, updated_at) "
+                "VALUES ('m1', 'kept through the upgrade', 'h', 'u', '2025-01-01', '2025-01-01')"
+            )
+        upgraded, made_new = PostgresLedger(old_url), PostgresLedger(new_url)
+        try:
+            assert upgraded.schema_version() == made_new.schema_version() == SCHEMA_VERSION
+            kept = upgraded.get("m1")
+            assert kept is not None and kept.memory == "kept through the upgrade" and kept.project is None
+        finally:
+            upgraded.close()
+            made_new.close()
+        old, new = _schema_of(old_url), _schema_of(new_url)
+        assert len(new["columns"]) > 40 and len(new["functions"]) == 3
+        assert old == new
 
 
 def test_outbox_claims_are_disjoint_and_keep_newer_work(pg_url: str) -> None:

@@ -7,6 +7,7 @@ const state = { user: null };
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined) continue; // an absent attribute (e.g. hidden: null)
     if (key === "class") node.className = value;
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value);
@@ -191,16 +192,38 @@ async function loadScopes() {
   $("#stats").textContent = stats.memories + " memories, " + stats.history_events + " history events";
 }
 
-function bind(formId, run) {
-  $(formId).addEventListener("submit", (event) => { event.preventDefault(); run().catch(() => {}); });
+// Each view: its form's inputs ([id after the view's name, label or null, attributes]), its
+// button, and what a submit runs. Its results go to #NAME-results.
+const VIEWS = [
+  { name: "search", button: "Search", run: runSearch, inputs: [
+    ["q", null, { placeholder: "what do you want to find?", size: 40 }],
+    ["threshold", "threshold", { type: "number", step: 0.05, min: 0, max: 1, placeholder: "0.3" }],
+    ["limit", "limit", { type: "number", min: 1, max: 100, value: 10 }]] },
+  { name: "list", button: "List", run: runList, inputs: [
+    ["filters", null, { placeholder: 'filters as JSON, e.g. {"category": "health"}', size: 40 }],
+    ["limit", "limit", { type: "number", min: 1, max: 1000, value: 100 }]] },
+  { name: "history", button: "Show history", run: runHistory, inputs: [
+    ["id", null, { placeholder: "memory id", size: 40 }]] },
+  { name: "graph", button: "Show", run: runGraph, inputs: [
+    ["entity", null, { placeholder: "entity, e.g. Alice", size: 30 }],
+    ["hops", "hops", { type: "number", min: 1, max: 3, value: 2 }]] },
+];
+
+function viewSection(view, index) {
+  const inputs = view.inputs.map(([id, label, attrs]) => {
+    const input = el("input", { id: view.name + "-" + id, ...attrs });
+    return label ? el("label", {}, label + " ", input) : input;
+  });
+  const form = el("form", { id: view.name + "-form" }, inputs.flatMap((input) => [input, " "]),
+    el("button", { type: "submit" }, view.button));
+  form.addEventListener("submit", (event) => { event.preventDefault(); view.run().catch(() => {}); });
+  return el("section", { id: "view-" + view.name, class: "view", hidden: index ? "" : null },
+    form, el("div", { id: view.name + "-results", class: "results" }));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  $("main").replaceChildren(...VIEWS.map(viewSection));
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
   $("#user").addEventListener("change", () => { state.user = $("#user").value; });
-  bind("#search-form", runSearch);
-  bind("#list-form", runList);
-  bind("#history-form", runHistory);
-  bind("#graph-form", runGraph);
   loadScopes().catch(() => {});
 });
