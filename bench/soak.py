@@ -104,7 +104,14 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
 
 
 def dir_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    """Bytes under ``path``; a file the running server removes meanwhile counts as gone."""
+    total = 0
+    for f in path.rglob("*"):
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def pct(values: list[float], q: float) -> float:
@@ -284,14 +291,14 @@ def main() -> None:
             parts = {p.name: dir_bytes(p) for p in lance.glob("*.lance/*") if p.is_dir()}
             parts["ledger"] = sum(f.stat().st_size for f in data.glob("memorch.db*"))
             print("data by part (MB):", {name: round(size / 1e6, 1) for name, size in sorted(parts.items())})
-            if args.keep:
-                shutil.copytree(data, args.keep)
         finally:
             proc.terminate()
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if args.keep:  # after the server stopped: a copy of a directory in use can be torn
+            shutil.copytree(data, args.keep)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,14 @@ ALTER TABLE history ADD COLUMN relations_before TEXT;
 ALTER TABLE history DROP COLUMN xid;
 """,
     ),
+    (
+        6,
+        """
+-- A user's newest memories first (list_memories) without sorting all of them: 29 ms -> 0.03 ms
+-- for 20 of 5,500 in SQLite.
+CREATE INDEX IF NOT EXISTS memories_recent ON memories (user_id, created_at DESC, id);
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]  # what SCHEMA is: every migration applied

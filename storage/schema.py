@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS memories (
 );
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, run_id);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
+CREATE INDEX IF NOT EXISTS memories_recent ON memories (user_id, created_at DESC, id);
 CREATE TABLE IF NOT EXISTS history (
     seq {sequence},
     id TEXT NOT NULL UNIQUE,

@@ -1,4 +1,4 @@
-"""Which LanceDB versions and files maintenance removes, and when (``LanceVectorIndex._prune``).
+"""Which LanceDB versions and files maintenance removes, and when (``VersionPruner``).
 
 Every write adds a dataset version (an upsert two) and LanceDB keeps them all unless told
 otherwise (12,171 versions, ~130 kB per memory after a 20,000-operation soak). Each maintenance
@@ -11,6 +11,13 @@ nobody: 10 s is 40 freshness intervals, room for a query stalled by a slow disk 
 counts from the successor, not from the version's own creation: a version written long ago and
 replaced a moment ago may still be in a reader's hands.
 
+A process that finds itself alone on the directory (no other process has it open: each holds a
+locked file in ``lance-attached/`` while it does, see ``Attachment``) need not wait that long:
+only its own reads can hold an old version, so the pass waits for the reads that began before
+it (``ReadGate``) and removes every version older than the one current then (``alone_cutoff``).
+Each pass compacts the whole table below LanceDB's 1M-row fragment target, so with the 10 s hold
+a soak's data directory held 4-6 copies of the table; alone, about one or two.
+
 Files no version references ("unverified": a compaction that lost its commit to a concurrent
 delete leaves its rewritten files behind; they were 93 % of the directory after a soak) are
 deleted too, where every writer of the directory holds one lock: LanceDB deletes them whatever
@@ -20,14 +27,31 @@ and while no other process runs a pass (``held_if_free``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 VERSION_HOLD_S = 10.0
-# optimize's own prune (created > 7 days ago) could remove one just replaced; ``_prune`` prunes.
+# Alone on the directory, after the reads that began before the pass have ended: how much older
+# than the version current then a version may be and still stay. LanceDB prunes after the
+# compaction ``optimize`` runs first and before its index fold, so with no write since the pass's
+# own compaction the version current then is still the latest when the prune runs, which LanceDB
+# never removes, and the margin only has to absorb clock reads (timestamps are microseconds from
+# this machine's clock). A write since makes that optimize compact again first, which ages every
+# version by that compaction's time: ``VersionPruner`` adds a second and three times the pass's
+# compaction then.
+ALONE_MARGIN_S = 0.03
+ATTACHED_DIR = "lance-attached"  # beside the LanceDB directory
+log = logging.getLogger("memorch.vectors")
+# optimize's own prune (created > 7 days ago) could remove one just replaced; ``VersionPruner`` prunes.
 NO_PRUNE = timedelta(days=36_500)
 # Timestamp rounding, and the compaction a pruning optimize runs before its prune.
 PRUNE_MARGIN_S = 5.0
@@ -53,6 +77,15 @@ def pass_lock(lance_dir: str | Path) -> Any:
     return FileLock(str(Path(lance_dir).parent / PASS_LOCK))
 
 
+def alone_cutoff(created: Sequence[float], began: float, now: float, margin_s: float) -> timedelta | None:
+    """``cleanup_older_than`` that keeps the version current at ``began`` and every later one
+    (versions created at ``created``, oldest first), or None when none is older."""
+    current = max((i for i, at in enumerate(created) if at <= began), default=0)
+    if current == 0:
+        return None
+    return timedelta(seconds=max(0.0, now - created[current]) + margin_s)
+
+
 @contextmanager
 def held_if_free(lock: Any) -> Iterator[bool]:
     """Hold a file lock if no other process does, never waiting: True while held, False when
@@ -67,3 +100,134 @@ def held_if_free(lock: Any) -> Iterator[bool]:
         return
     with held:
         yield True
+
+
+class ReadGate:
+    """The reads in flight, by when they began: ``wait_for_earlier`` waits for those that began
+    before it was called (which may hold a version a prune removes) and for none that begin
+    after (they read the latest), so a steady stream of reads cannot starve a prune."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._epoch = 0
+        self._active: Counter[int] = Counter()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._changed:
+            epoch = self._epoch
+            self._active[epoch] += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._active[epoch] -= 1
+                if not self._active[epoch]:
+                    del self._active[epoch]
+                self._changed.notify_all()
+
+    def wait_for_earlier(self, timeout: float) -> bool:
+        """True once every read that began before this call has ended; False after ``timeout``."""
+        with self._changed:
+            self._epoch += 1
+            barrier = self._epoch
+            return self._changed.wait_for(lambda: all(epoch >= barrier for epoch in self._active), timeout)
+
+
+class Attachment:
+    """This process's mark that it has a local LanceDB directory open: a file in
+    ``lance-attached/`` it holds locked until ``close``. ``alone`` is True when no other
+    process holds one. A process that opens the directory after that check reads the versions
+    written since, which a prune keeps. A file left by a process that died is not locked: it is
+    removed when found."""
+
+    def __init__(self, lance_dir: str | Path) -> None:
+        from filelock import FileLock
+
+        self._dir = Path(lance_dir).parent / ATTACHED_DIR
+        self._dir.mkdir(exist_ok=True)
+        self._path = self._dir / f"{os.getpid()}-{uuid.uuid4().hex}.lock"
+        self._lock = FileLock(str(self._path), thread_local=False)
+        self._lock.acquire(timeout=0)
+
+    def alone(self) -> bool:
+        from filelock import FileLock, Timeout
+
+        for path in self._dir.glob("*.lock"):
+            if path == self._path:
+                continue
+            other = FileLock(str(path), thread_local=False)
+            try:
+                other.acquire(timeout=0)
+            except Timeout:
+                return False  # another process has the directory open
+            with other:  # its process ended without removing it
+                path.unlink(missing_ok=True)
+        return True
+
+    def close(self) -> None:
+        self._lock.release()
+        self._path.unlink(missing_ok=True)
+
+
+def attach(lance_dir: str | Path) -> Attachment | None:
+    """This process's ``Attachment``, or None where it cannot mark the directory (a read-only
+    one, which no process prunes): maintenance then always holds versions ``VERSION_HOLD_S``."""
+    try:
+        return Attachment(lance_dir)
+    except OSError:
+        log.info("cannot mark %s as open; old versions are held %.0f s", lance_dir, VERSION_HOLD_S, exc_info=True)
+        return None
+
+
+class VersionPruner:
+    """Which versions of one table a maintenance pass removes (see the module doc), and the
+    reads in flight it waits for (``reads``: every read of the table runs inside
+    ``reads.reading()``)."""
+
+    def __init__(
+        self,
+        uri: str | Path,
+        hold_s: float,
+        writers_lock: Callable[[], AbstractContextManager[Any]] | None,
+    ) -> None:
+        self.reads = ReadGate()
+        self._hold_s = hold_s
+        self._writers_lock = writers_lock
+        self._attachment = attach(uri) if isinstance(uri, Path) or "://" not in uri else None
+
+    def prune(self, table: Any, table_lock: threading.Lock, compacted: int, compaction_s: float) -> None:
+        """Remove the versions replaced more than the hold ago, and with ``writers_lock`` the
+        files no version references. Alone on the directory, once this process's reads that
+        began before now have ended, every version older than the current one goes. The prune
+        is a second ``optimize``; ``compacted`` is the version the pass's compaction made, in
+        ``compaction_s``."""
+        began = None
+        if self._attachment is not None and self._attachment.alone():
+            began = time.time()
+            if not self.reads.wait_for_earlier(timeout=self._hold_s):
+                began = None
+        if self._writers_lock is None:
+            self._prune_held(table, began, compacted, compaction_s, delete_unverified=False)
+            return
+        with self._writers_lock(), table_lock:  # the order every writer takes them in
+            self._prune_held(table, began, compacted, compaction_s, delete_unverified=True)
+
+    def _prune_held(
+        self, table: Any, began: float | None, compacted: int, compaction_s: float, delete_unverified: bool
+    ) -> None:
+        versions = sorted(table.list_versions(), key=lambda v: v["version"])
+        # list_versions gives naive local datetimes; .timestamp() reads them as local time.
+        created, now = [v["timestamp"].timestamp() for v in versions], time.time()
+        if began is None:
+            keep = prune_cutoff(created, now, self._hold_s)
+        else:  # a write since the compaction makes this optimize compact again before it prunes
+            margin = ALONE_MARGIN_S if table.version == compacted else 1.0 + 3 * compaction_s
+            keep = alone_cutoff(created, began, now, margin)
+        if keep is not None:
+            table.optimize(cleanup_older_than=keep, delete_unverified=delete_unverified)
+
+    def close(self) -> None:
+        if self._attachment is not None:
+            self._attachment.close()
+            self._attachment = None

@@ -30,7 +30,7 @@ from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
 from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lance_search_errors, lance_write_errors
 from .sql import chunks
 from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
-from .vector_versions import NO_PRUNE, VERSION_HOLD_S, held_if_free, pass_lock, prune_cutoff
+from .vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock
 
 TABLE = "memories"
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
@@ -52,11 +52,13 @@ ANN_MIN_ROWS = 50_000
 # read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
-# LanceDB's per-connection caches (index pages, manifests and file metadata). The library's
-# defaults (several GB) let a long-running server grow toward them; these hold the indexes of
-# a 100k-row table (~60 MB of HNSW-SQ + FTS) with room.
-INDEX_CACHE_BYTES = 256 * 1024 * 1024
-METADATA_CACHE_BYTES = 64 * 1024 * 1024
+# LanceDB's per-connection caches (index pages, manifests and file metadata). They fill with
+# the entries of versions maintenance has replaced, never read again, so a server grows until
+# they are full: the library's defaults (several GB) are far too large, and 256/64 MB still grew
+# a soak by ~25 MB per 1,000 operations. These bounds keep search at 100k rows as fast as before
+# (bench/scale.py, README "Scale"): the replaced versions' entries are the least recently used.
+INDEX_CACHE_BYTES = 128 * 1024 * 1024
+METADATA_CACHE_BYTES = 16 * 1024 * 1024
 # Ids per ``id IN (...)`` filter: LanceDB parses the filter as SQL text, and lists of a few
 # hundred UUID literals keep each filter small.
 ID_CHUNK = 500
@@ -83,7 +85,6 @@ class LanceVectorIndex:
         import pyarrow as pa
 
         self.dimension = dimension
-        self._version_hold_s = version_hold_s
         self._lock = threading.Lock()
         self._maintaining = threading.Lock()
         self._writes_since_optimize = 0
@@ -95,6 +96,8 @@ class LanceVectorIndex:
         # directory (a pass that finds another running skips), see ``_prune``.
         self._writers_lock = writers_lock
         self._pass_lock = None if writers_lock is None else pass_lock(uri)
+        # Before the table is opened: its mark that this process has the directory open.
+        self._pruner = VersionPruner(uri, version_hold_s, writers_lock)
         self._planner = SearchPlanner(lambda: self._table.version, lambda where: self._table.count_rows(where))
         self._schema = pa.schema(
             [
@@ -276,27 +279,13 @@ class LanceVectorIndex:
             outside_bulk = not self._deferring
             if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
+            started = time.monotonic()
             self._table.optimize(cleanup_older_than=NO_PRUNE)
-            self._prune()
+            self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
         except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
             # next write schedules another attempt.
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
-
-    def _prune(self) -> None:
-        """Remove the versions whose successor is older than the hold, and with ``writers_lock``
-        the files no version references (``storage/vector_versions.py``). The prune is a second
-        ``optimize``: its compaction and index fold find little or nothing left to do (~15 ms)."""
-        versions = sorted(self._table.list_versions(), key=lambda v: v["version"])
-        # list_versions gives naive local datetimes; .timestamp() reads them as local time.
-        keep = prune_cutoff([v["timestamp"].timestamp() for v in versions], time.time(), self._version_hold_s)
-        if keep is None:
-            return
-        if self._writers_lock is None:
-            self._table.optimize(cleanup_older_than=keep)
-            return
-        with self._writers_lock(), self._lock:  # the order every writer takes them in
-            self._table.optimize(cleanup_older_than=keep, delete_unverified=True)
 
     def _vector_index_segments(self) -> int:
         """0 without a vector index, else its base index plus deltas."""
@@ -315,7 +304,7 @@ class LanceVectorIndex:
         """Wait for background maintenance to finish: its commit is atomic, but a process that
         removes the directory after closing (tests, benchmarks) must not race it."""
         with self._maintaining:
-            pass
+            self._pruner.close()
 
     def maintain_now(self) -> None:
         """Run maintenance in the caller's thread (benchmarks, `memorch reindex`)."""
@@ -354,15 +343,16 @@ class LanceVectorIndex:
     ) -> list[tuple[str, float]]:
         """Apply the scope (and id) pre-filter and the limit; return (id, raw score) pairs. The
         caller wraps the engine errors (the plan's row counts included)."""
-        where, flat = self._plan(scope, only_ids)
-        if where == NOTHING:
-            return []
-        query = query.limit(limit)
-        if flat and kind == "vector":
-            query = query.bypass_vector_index()
-        if where:
-            query = query.where(where, prefilter=True)
-        table = query.to_arrow()
+        with self._pruner.reads.reading():
+            where, flat = self._plan(scope, only_ids)
+            if where == NOTHING:
+                return []
+            query = query.limit(limit)
+            if flat and kind == "vector":
+                query = query.bypass_vector_index()
+            if where:
+                query = query.where(where, prefilter=True)
+            table = query.to_arrow()
         score = "_distance" if "_distance" in table.column_names else "_score"
         return list(zip(table.column("id").to_pylist(), table.column(score).to_pylist(), strict=True))
 
@@ -370,13 +360,13 @@ class LanceVectorIndex:
         return self._planner.plan(scope, only_ids)
 
     def count(self) -> int:
-        with lance_read_errors("count"):
+        with lance_read_errors("count"), self._pruner.reads.reading():
             return int(self._table.count_rows())
 
     def all_ids(self) -> set[str]:
         if not self.count():
             return set()
-        with lance_read_errors("ids"):
+        with lance_read_errors("ids"), self._pruner.reads.reading():
             return set(self._table.to_arrow().column("id").to_pylist())
 
     def wipe(self) -> None:

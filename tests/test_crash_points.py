@@ -51,7 +51,7 @@ LANCE_ADD = "lancedb.table:LanceTable.add"
 LANCE_DELETE = "lancedb.table:LanceTable.delete"
 LANCE_OPTIMIZE = "lancedb.table:LanceTable.optimize"
 MAINTAIN = "memorch.storage.vectors:LanceVectorIndex._maintain_once"
-PRUNE = "memorch.storage.vectors:LanceVectorIndex._prune"
+PRUNE = "memorch.storage.vector_versions:VersionPruner.prune"
 SYNC_GRAPH = "memorch.store:Store.sync_graph"
 # The graph runs in a child process (storage/graph_process.py): the victim's seam is the request
 # and its reply (``GraphProcess._call("apply", work)``); "during" kills the victim while the child

@@ -61,14 +61,20 @@ def test_versions_stay_bounded_and_data_intact(tmp_path: Path, explicit_maintena
     index.close()
 
 
-def test_recent_versions_are_kept(tmp_path: Path, explicit_maintenance: None) -> None:
+def test_recent_versions_are_kept_while_another_process_has_the_directory(
+    tmp_path: Path, explicit_maintenance: None
+) -> None:
+    from memorch.storage.vector_versions import Attachment
+
     index = lance.LanceVectorIndex(tmp_path / "lance", 384, version_hold_s=60.0)
+    other = Attachment(tmp_path / "lance")  # another process's mark: the hold applies
     for i in range(10):
         index.upsert(records(1, i))
     before = len(index._table.list_versions())
     index.maintain_now()
     # Nothing was replaced more than the hold ago: every version is still there (plus maintenance's).
     assert len(index._table.list_versions()) >= before
+    other.close()
     index.close()
 
 
@@ -174,3 +180,71 @@ def test_files_no_version_references_are_deleted_by_one_pass_at_a_time(
     assert index.count() == 35
     hit = index.search(kept[4].embedding, Scope(user_id="u"), 1)[0]
     assert hit.id == kept[4].id
+
+
+def _data_bytes(lance_dir: Path) -> int:
+    return sum(f.stat().st_size for f in (lance_dir / "memories.lance" / "data").iterdir())
+
+
+def test_alone_a_pass_keeps_one_copy_while_reads_go_on(tmp_path: Path, explicit_maintenance: None) -> None:
+    """A process alone on the directory prunes every version replaced before the pass (after
+    its own earlier reads end), so the data files hold about one copy of the table; a thread
+    searching throughout never meets a removed file. With another process attached (its file
+    in lance-attached/ locked) the production hold applies and the old copies stay."""
+    import threading
+
+    from filelock import FileLock
+
+    from memorch.storage.vector_versions import Attachment
+
+    writers = FileLock(str(tmp_path / "index.lock"))
+    stale = tmp_path / "lance-attached" / "999999-dead.lock"  # left by a process that died
+    stale.parent.mkdir()
+    stale.touch()
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384, writers_lock=lambda: writers)  # 10 s hold
+    anchor = records(1, 0)[0]
+    index.upsert([anchor, *records(200, 1)])
+    index.maintain_now()
+    one_copy = _data_bytes(tmp_path / "lance")
+    errors: list[str] = []
+    searches = 0
+    stop = threading.Event()
+
+    def search_throughout() -> None:
+        nonlocal searches
+        while not stop.is_set():
+            try:
+                hits = index.search(anchor.embedding, Scope(user_id="u"), 3)
+                index.text_search("memory", Scope(user_id="u"), 3)
+                if not hits or hits[0].id != anchor.id:
+                    errors.append(f"missed the anchor: {hits}")
+            except Exception as exc:  # noqa: BLE001 - the test reports every failure
+                errors.append(repr(exc)[:300])
+            searches += 1
+
+    reader = threading.Thread(target=search_throughout)
+    reader.start()
+    try:
+        for round_ in range(4):
+            for i in range(20):
+                index.upsert(records(1, 1000 + 100 * round_ + i))
+            index.maintain_now()  # each pass rewrites the whole table
+        alone_bytes = _data_bytes(tmp_path / "lance")
+        other = Attachment(tmp_path / "lance")  # another process opens the directory
+        try:
+            for round_ in range(4):
+                for i in range(20):
+                    index.upsert(records(1, 5000 + 100 * round_ + i))
+                index.maintain_now()
+            held_bytes = _data_bytes(tmp_path / "lance")
+        finally:
+            other.close()
+    finally:
+        stop.set()
+        reader.join()
+        index.close()
+    assert errors == [] and searches > 20
+    assert not stale.exists(), "a dead process's mark kept the directory shared"
+    assert alone_bytes < 1.6 * one_copy, (alone_bytes, one_copy)
+    assert held_bytes > 3 * one_copy, (held_bytes, one_copy)
+    assert not list((tmp_path / "lance-attached").iterdir()), "close() leaves its mark behind"
