@@ -45,10 +45,10 @@ VERSION_HOLD_S = 10.0
 # compaction ``optimize`` runs first and before its index fold, so with no write since the pass's
 # own compaction the version current then is still the latest when the prune runs, which LanceDB
 # never removes, and the margin only has to absorb clock reads (timestamps are microseconds from
-# this machine's clock). A write since makes that optimize compact again first, which ages every
-# version by that compaction's time: ``VersionPruner`` adds a second and three times the pass's
-# compaction then.
-ALONE_MARGIN_S = 0.03
+# this machine's clock): the version before it goes unless it is less than 5 ms older. A write
+# since makes that optimize compact again first, which ages every version by that compaction's
+# time: ``VersionPruner`` adds a second and three times the pass's compaction then.
+ALONE_MARGIN_S = 0.005
 ATTACHED_DIR = "lance-attached"  # beside the LanceDB directory
 log = logging.getLogger("memorch.vectors")
 # optimize's own prune (created > 7 days ago) could remove one just replaced; ``VersionPruner`` prunes.

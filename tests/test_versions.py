@@ -32,6 +32,7 @@ def records(n: int, seed: int) -> list:
 @pytest.fixture
 def explicit_maintenance(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # only maintain_now runs maintenance
+    monkeypatch.setattr(lance, "IDLE_PASS_S", 10**9)
 
 
 def test_versions_stay_bounded_and_data_intact(tmp_path: Path, explicit_maintenance: None) -> None:
@@ -248,3 +249,56 @@ def test_alone_a_pass_keeps_one_copy_while_reads_go_on(tmp_path: Path, explicit_
     assert alone_bytes < 1.6 * one_copy, (alone_bytes, one_copy)
     assert held_bytes > 3 * one_copy, (held_bytes, one_copy)
     assert not list((tmp_path / "lance-attached").iterdir()), "close() leaves its mark behind"
+
+
+def test_caches_full_of_replaced_versions_start_over(
+    tmp_path: Path, explicit_maintenance: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LanceDB's caches keep replaced versions' entries until full; once they hold more than
+    ``CACHE_RENEW_FACTOR`` times the table's data, maintenance starts a new connection with
+    empty caches, and the index answers as before."""
+    monkeypatch.setattr(lance, "CACHE_RENEW_MIN_BYTES", 0)
+    monkeypatch.setattr(lance, "CACHE_RENEW_FACTOR", 10**6)  # not yet
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    kept = records(40, 7)
+    index.upsert(kept)
+    for round_ in range(3):  # every pass replaces the table; every search loads the new version
+        index.upsert(records(5, 100 + round_))
+        index.maintain_now()
+        for record in kept[:10]:
+            index.search(record.embedding, Scope(user_id="u"), 3)
+            index.text_search(record.memory, Scope(user_id="u"), 3)
+    full = index._session
+    index.maintain_now()
+    assert index._session is full  # under the bound: kept
+    monkeypatch.setattr(lance, "CACHE_RENEW_FACTOR", 0.5)
+    assert full.size_bytes > 0.5 * index._table.stats()["total_bytes"]
+    index.maintain_now()
+    assert index._session is not full and index._session.size_bytes < full.size_bytes
+    hit = index.search(kept[3].embedding, Scope(user_id="u"), 1)[0]
+    assert hit.id == kept[3].id
+    assert kept[5].id in [h.id for h in index.text_search(kept[5].memory, Scope(user_id="u"), 3)]
+    assert index.count() == 40 + 15
+    index.close()
+
+
+def test_a_burst_is_followed_by_one_pass_once_writes_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a burst, with no further write, one more pass folds the burst's last rows into the
+    indexes and (alone on the directory) leaves one copy of the table; then nothing runs."""
+    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # no pass during the burst
+    monkeypatch.setattr(lance, "IDLE_PASS_S", 0.5)
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    for i in range(12):
+        index.upsert(records(1, 300 + i))
+    assert len(index._table.list_versions()) > 12
+    data = tmp_path / "lance" / "memories.lance" / "data"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (len(index._table.list_versions()) > 4 or len(list(data.iterdir())) > 1):
+        time.sleep(0.2)
+    settled = len(index._table.list_versions())
+    assert settled <= 4, settled  # the pass's compaction and index fold, nothing older
+    assert len(list(data.iterdir())) == 1  # one copy of the table, its 12 fragments compacted
+    time.sleep(1.5)
+    assert len(index._table.list_versions()) == settled  # one pass per burst, not one per interval
+    assert index.count() == 12
+    index.close()
