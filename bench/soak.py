@@ -7,7 +7,8 @@ directory, no graph, no model), then:
   update, delete, get, list) in its own user scope; reports throughput, errors and p50/p95;
 - soak: one client doing ``--ops`` mixed operations; reports errors, p50/p95 of the first and
   last 10 % of operations, the server's RSS every 2,000 operations (/proc/<pid>/status VmRSS),
-  the LanceDB version count and the data directory size per live memory at the end.
+  the LanceDB version count and the data directory size per live memory at the end, and again
+  at rest (``AT_REST_S`` later, after the server's pass once writes stop).
 
 Every loop is bounded by a count and by ``--max-seconds``; the server is stopped at the end.
 Goals (issue 14): 0 errors, RSS growth ≤ 10 % over the last half of the soak, data directory
@@ -61,6 +62,7 @@ WORDS = tuple(
         "train",
     ]
 )
+AT_REST_S = 6.0  # after the last request: the idle pass (2 s) and its prune
 RSS_EVERY = 2_000
 
 
@@ -112,6 +114,22 @@ def dir_bytes(path: Path) -> int:
         except FileNotFoundError:
             continue
     return total
+
+
+def report_data(title: str, data: Path, live: int) -> None:
+    """The data directory's size per live memory, and by part."""
+    lance = data / "lance"
+    versions = sum(1 for _ in lance.rglob("_versions/*.manifest"))
+    total, lance_bytes = dir_bytes(data), dir_bytes(lance)
+    indexes = sum(dir_bytes(p) for p in lance.rglob("_indices"))
+    print(
+        f"{title}: {live} live memories, {total / 1e6:.1f} MB ({total / 1e3 / max(live, 1):.1f} kB/memory; "
+        f"LanceDB {lance_bytes / 1e6:.1f} MB of which indexes {indexes / 1e6:.1f} MB; "
+        f"{(total - indexes) / 1e3 / max(live, 1):.1f} kB/memory without indexes); LanceDB versions {versions}"
+    )
+    parts = {p.name: dir_bytes(p) for p in lance.glob("*.lance/*") if p.is_dir()}
+    parts["ledger"] = sum(f.stat().st_size for f in data.glob("memorch.db*") if f.exists())
+    print("  by part (MB):", {name: round(size / 1e6, 1) for name, size in sorted(parts.items())})
 
 
 def pct(values: list[float], q: float) -> float:
@@ -279,18 +297,9 @@ def main() -> None:
                     f"{growth is not None and growth <= 0.10} ({growth}); late p95 ≤ 1.2 x early: "
                     f"{result['late_p95_ms'] <= 1.2 * result['early_p95_ms']}"
                 )
-            lance = data / "lance"
-            versions = sum(1 for _ in lance.rglob("_versions/*.manifest"))
-            total, lance_bytes = dir_bytes(data), dir_bytes(lance)
-            indexes = sum(dir_bytes(p) for p in lance.rglob("_indices"))
-            print(
-                f"data: {live} live memories, {total / 1e6:.1f} MB ({total / 1e3 / max(live, 1):.1f} kB/memory; "
-                f"LanceDB {lance_bytes / 1e6:.1f} MB of which indexes {indexes / 1e6:.1f} MB; "
-                f"{(total - indexes) / 1e3 / max(live, 1):.1f} kB/memory without indexes); LanceDB versions {versions}"
-            )
-            parts = {p.name: dir_bytes(p) for p in lance.glob("*.lance/*") if p.is_dir()}
-            parts["ledger"] = sum(f.stat().st_size for f in data.glob("memorch.db*"))
-            print("data by part (MB):", {name: round(size / 1e6, 1) for name, size in sorted(parts.items())})
+            report_data("data at the end", data, live)
+            time.sleep(AT_REST_S)  # the server's pass once writes stop (IDLE_PASS_S) and its prune
+            report_data(f"data at rest ({AT_REST_S:.0f} s later, RSS {rss_mb(proc.pid):.0f} MB)", data, live)
         finally:
             proc.terminate()
             try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 import weakref
@@ -31,6 +30,7 @@ from memorch.errors import ValidationError
 from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
 from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lance_search_errors, lance_write_errors
 from .sql import chunks
+from .vector_connection import CachedConnection, release_free_memory
 from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
 from .vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock
 
@@ -58,36 +58,10 @@ ANN_MIN_ROWS = 50_000
 # read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
-# LanceDB's per-connection caches (index pages, manifests and file metadata). They fill with
-# the entries of versions maintenance has replaced, never read again, so a server grows until
-# they are full: the library's defaults (several GB) are far too large, and 256/64 MB still grew
-# a soak by ~25 MB per 1,000 operations. These bounds keep search at 100k rows as fast as before
-# (bench/scale.py, README "Scale"): the replaced versions' entries are the least recently used.
-INDEX_CACHE_BYTES = 128 * 1024 * 1024
-METADATA_CACHE_BYTES = 16 * 1024 * 1024
-# When the caches hold this many times the table's data (and at least the minimum), most of what
-# they hold belongs to replaced versions: ``_drop_replaced_from_caches``.
-CACHE_RENEW_FACTOR = 2
-CACHE_RENEW_MIN_BYTES = 24 * 1024 * 1024
 # Ids per ``id IN (...)`` filter: LanceDB parses the filter as SQL text, and lists of a few
 # hundred UUID literals keep each filter small.
 ID_CHUNK = 500
 log = logging.getLogger("memorch.vectors")
-
-
-def release_free_memory() -> None:
-    """Return the free pages in the middle of glibc's heap to the system (``malloc_trim``; it
-    gives back only the top by itself); elsewhere nothing. Called after a cache renewal, not on
-    a timer: trimming every 5 s under 50 concurrent clients cut throughput from 46 to 13
-    requests/s (the pages are faulted back in at once)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc; musl's libc has no malloc_trim
-    except (OSError, AttributeError):
-        return
 
 
 def _idle_passes(index_ref: weakref.ref[LanceVectorIndex]) -> None:
@@ -150,44 +124,30 @@ class LanceVectorIndex:
                 pa.field(LAYER, pa.string()),
             ]
         )
-        self._uri = str(uri)
-        self._interval = None if freshness_s is None else timedelta(seconds=freshness_s)
+        interval = None if freshness_s is None else timedelta(seconds=freshness_s)
         with engine_errors(
             "opening the LanceDB index",
             LANCE_ERRORS,
             error_code="VECTOR_STORE_OPEN_FAILED",
             suggestion="check that MEMORCH_DATA_DIR is readable and writable; then " + REPAIR,
         ):
-            self._connect()
+            self._connection = CachedConnection(str(uri), interval)
             self._table = self._open_or_create()
 
-    def _connect(self) -> None:
-        """A connection with caches of its own (``INDEX_CACHE_BYTES``)."""
-        import lancedb
-
-        self._session = lancedb.Session(
-            index_cache_size_bytes=INDEX_CACHE_BYTES, metadata_cache_size_bytes=METADATA_CACHE_BYTES
-        )
-        self._db = lancedb.connect(self._uri, read_consistency_interval=self._interval, session=self._session)
-
     def _drop_replaced_from_caches(self) -> None:
-        """LanceDB's caches keep the entries of the versions maintenance replaced until they are
-        full. Past ``CACHE_RENEW_FACTOR`` times the table's data (and ``CACHE_RENEW_MIN_BYTES``),
-        a new connection starts with empty caches: the next reads load what the current version
-        needs. Reads in flight finish on the old one; writes wait on ``_lock``. What the old
-        caches held is freed in the middle of the heap, which glibc returns to the system only
-        when asked (``release_free_memory``)."""
-        replaced = CACHE_RENEW_FACTOR * self._table.stats()["total_bytes"]
-        if self._session.size_bytes <= max(CACHE_RENEW_MIN_BYTES, replaced):
+        """Past ``CachedConnection.holds_mostly_replaced``, a new connection with empty caches:
+        the next reads load what the current version needs. Reads in flight finish on the old
+        one; writes wait on ``_lock``."""
+        if not self._connection.holds_mostly_replaced(self._table.stats()["total_bytes"]):
             return
         with self._lock:
-            self._connect()
-            self._table = self._db.open_table(TABLE)
+            self._connection.open()
+            self._table = self._connection.db.open_table(TABLE)
         release_free_memory()
 
     def _open_or_create(self) -> Any:
-        if TABLE in self._db.list_tables().tables:
-            table = self._db.open_table(TABLE)
+        if TABLE in self._connection.db.list_tables().tables:
+            table = self._connection.db.open_table(TABLE)
             stored = table.schema.field("vector").type.list_size
             if stored != self.dimension:
                 raise ValidationError(
@@ -196,8 +156,8 @@ class LanceVectorIndex:
                     details={"stored": stored, "embedder": self.dimension},
                     suggestion="run `memorch reindex --re-embed` after changing MEMORCH_EMBEDDER",
                 )
-            return with_layer_column(table, lambda: self._db.open_table(TABLE))
-        table = self._db.create_table(TABLE, schema=self._schema, exist_ok=True)
+            return with_layer_column(table, lambda: self._connection.db.open_table(TABLE))
+        table = self._connection.db.create_table(TABLE, schema=self._schema, exist_ok=True)
         self._create_indexes(table)
         return table
 
@@ -440,6 +400,6 @@ class LanceVectorIndex:
 
     def wipe(self) -> None:
         with self._lock, lance_write_errors("wipe"):
-            self._db.drop_table(TABLE)
+            self._connection.db.drop_table(TABLE)
             self._planner.forget()
             self._table = self._open_or_create()

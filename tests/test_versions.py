@@ -257,8 +257,10 @@ def test_caches_full_of_replaced_versions_start_over(
     """LanceDB's caches keep replaced versions' entries until full; once they hold more than
     ``CACHE_RENEW_FACTOR`` times the table's data, maintenance starts a new connection with
     empty caches, and the index answers as before."""
-    monkeypatch.setattr(lance, "CACHE_RENEW_MIN_BYTES", 0)
-    monkeypatch.setattr(lance, "CACHE_RENEW_FACTOR", 10**6)  # not yet
+    from memorch.storage import vector_connection
+
+    monkeypatch.setattr(vector_connection, "CACHE_RENEW_MIN_BYTES", 0)
+    monkeypatch.setattr(vector_connection, "CACHE_RENEW_FACTOR", 10**6)  # not yet
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
     kept = records(40, 7)
     index.upsert(kept)
@@ -268,13 +270,13 @@ def test_caches_full_of_replaced_versions_start_over(
         for record in kept[:10]:
             index.search(record.embedding, Scope(user_id="u"), 3)
             index.text_search(record.memory, Scope(user_id="u"), 3)
-    full = index._session
+    full = index._connection.session
     index.maintain_now()
-    assert index._session is full  # under the bound: kept
-    monkeypatch.setattr(lance, "CACHE_RENEW_FACTOR", 0.5)
+    assert index._connection.session is full  # under the bound: kept
+    monkeypatch.setattr(vector_connection, "CACHE_RENEW_FACTOR", 0.5)
     assert full.size_bytes > 0.5 * index._table.stats()["total_bytes"]
     index.maintain_now()
-    assert index._session is not full and index._session.size_bytes < full.size_bytes
+    assert index._connection.session is not full and index._connection.session.size_bytes < full.size_bytes
     hit = index.search(kept[3].embedding, Scope(user_id="u"), 1)[0]
     assert hit.id == kept[3].id
     assert kept[5].id in [h.id for h in index.text_search(kept[5].memory, Scope(user_id="u"), 3)]
