@@ -166,9 +166,9 @@ class Components:
         """Close this process's handle on the vector index (before a rebuilt one is swapped in);
         the next use opens whatever is then on disk."""
         with self._lock:
-            if self._vectors is not None:
-                self._vectors.close()
-                self._vectors = None
+            vectors, self._vectors = self._vectors, None
+        if vectors is not None:  # outside the lock, as in ``close``
+            vectors.close()
 
     @property
     def vectors_path(self) -> Path:
@@ -218,6 +218,8 @@ class Components:
         # (and no lock file can be created there).
         if self.read_only:
             return nullcontext()
+        if self._index_file_lock is not None:  # without the lock: a pass asks while ``close`` holds it
+            return self._index_file_lock
         with self._lock:
             if self._index_file_lock is None:
                 from filelock import FileLock
@@ -236,11 +238,14 @@ class Components:
         return self._embedder
 
     def close(self) -> None:
+        # The stores are closed outside the lock: the vector index waits for its maintenance
+        # pass, which takes ``index_lock`` (and so this lock) to prune.
         with self._lock:
-            if self._vectors is not None:
-                self._vectors.close()
-            if self._ledger is not None:
-                self._ledger.close()
-            if self._graph is not None:
-                self._graph.close()
+            vectors, ledger, graph = self._vectors, self._ledger, self._graph
             self._ledger = self._embedder = self._vectors = self._graph = None
+        if vectors is not None:
+            vectors.close()
+        if ledger is not None:
+            ledger.close()
+        if graph is not None:
+            graph.close()

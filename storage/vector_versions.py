@@ -56,6 +56,8 @@ NO_PRUNE = timedelta(days=36_500)
 # Timestamp rounding, and the compaction a pruning optimize runs before its prune.
 PRUNE_MARGIN_S = 5.0
 PASS_LOCK = "lance-maintain.lock"  # beside the LanceDB directory
+# How long a prune waits for the writers' lock before leaving the versions to the next pass.
+PRUNE_LOCK_WAIT_S = 2.0
 
 
 def prune_cutoff(created: Sequence[float], now: float, hold_s: float) -> timedelta | None:
@@ -87,14 +89,19 @@ def alone_cutoff(created: Sequence[float], began: float, now: float, margin_s: f
 
 
 @contextmanager
-def held_if_free(lock: Any) -> Iterator[bool]:
-    """Hold a file lock if no other process does, never waiting: True while held, False when
-    another holds it (a maintenance pass that finds another running skips: that one maintains
-    the same table, this process's rows included; a search does not wait behind a writer)."""
+def held_if_free(lock: Any, wait_s: float = 0.0) -> Iterator[bool]:
+    """Hold a file lock if it is free within ``wait_s`` (by default never waiting): True while
+    held, False when another holds it (a maintenance pass that finds another running skips: that
+    one maintains the same table, this process's rows included; a search does not wait behind a
+    writer). A lock without ``acquire`` (a read-only directory's ``nullcontext``) is just held."""
     from filelock import Timeout
 
+    if not hasattr(lock, "acquire"):
+        with lock:
+            yield True
+        return
     try:
-        held = lock.acquire(timeout=0)
+        held = lock.acquire(timeout=wait_s)
     except Timeout:
         yield False
         return
@@ -210,8 +217,12 @@ class VersionPruner:
         if self._writers_lock is None:
             self._prune_held(table, began, compacted, compaction_s, delete_unverified=False)
             return
-        with self._writers_lock(), table_lock:  # the order every writer takes them in
-            self._prune_held(table, began, compacted, compaction_s, delete_unverified=True)
+        # Never an unbounded wait: a thread that holds the writers' lock may be waiting for this
+        # pass to end (``reindex`` closes the index it rebuilds); then the next pass prunes.
+        with held_if_free(self._writers_lock(), PRUNE_LOCK_WAIT_S) as held:
+            if held:
+                with table_lock:  # after the writers' lock, the order every writer takes them in
+                    self._prune_held(table, began, compacted, compaction_s, delete_unverified=True)
 
     def _prune_held(
         self, table: Any, began: float | None, compacted: int, compaction_s: float, delete_unverified: bool
