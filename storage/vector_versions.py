@@ -58,6 +58,10 @@ PRUNE_MARGIN_S = 5.0
 PASS_LOCK = "lance-maintain.lock"  # beside the LanceDB directory
 # How long a prune waits for the writers' lock before leaving the versions to the next pass.
 PRUNE_LOCK_WAIT_S = 2.0
+# Once writes have stopped this long, one more pass (``watch_idle``): the last rows of a burst
+# are folded into the indexes, and a process alone on the directory keeps one copy of the table
+# at rest (a pass during writes keeps the copy readers may still hold, see ``VersionPruner``).
+IDLE_PASS_S = 2.0
 
 
 def prune_cutoff(created: Sequence[float], now: float, hold_s: float) -> timedelta | None:
@@ -93,13 +97,9 @@ def held_if_free(lock: Any, wait_s: float = 0.0) -> Iterator[bool]:
     """Hold a file lock if it is free within ``wait_s`` (by default never waiting): True while
     held, False when another holds it (a maintenance pass that finds another running skips: that
     one maintains the same table, this process's rows included; a search does not wait behind a
-    writer). A lock without ``acquire`` (a read-only directory's ``nullcontext``) is just held."""
+    writer)."""
     from filelock import Timeout
 
-    if not hasattr(lock, "acquire"):
-        with lock:
-            yield True
-        return
     try:
         held = lock.acquire(timeout=wait_s)
     except Timeout:
@@ -107,6 +107,18 @@ def held_if_free(lock: Any, wait_s: float = 0.0) -> Iterator[bool]:
         return
     with held:
         yield True
+
+
+def watch_idle(index_ref: Any) -> None:
+    """Start a pass of the index (a ``weakref``) once its writes have stopped for ``IDLE_PASS_S``,
+    one per burst, until it is closed or gone."""
+    while True:
+        index = index_ref()
+        if index is None or index._closed.wait(IDLE_PASS_S / 4):
+            return
+        if index._idle_pass_due(IDLE_PASS_S):
+            index._schedule(force=True)
+        del index  # no reference held while waiting: an index nobody closed can still go
 
 
 class ReadGate:

@@ -32,7 +32,7 @@ from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lanc
 from .sql import chunks
 from .vector_connection import CachedConnection, release_free_memory
 from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
-from .vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock
+from .vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock, watch_idle
 
 TABLE = "memories"
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
@@ -41,10 +41,6 @@ TABLE = "memories"
 OPTIMIZE_EVERY = 100
 OPTIMIZE_FRACTION = 50  # 1/50 = 2% of the table
 OPTIMIZE_MAX_INTERVAL = 5_000
-# Once writes have stopped this long, one more pass: the last rows of a burst are folded into the
-# indexes, and a process alone on the directory keeps one copy of the table at rest (a pass
-# during writes keeps the copy readers may still hold, see ``VersionPruner``).
-IDLE_PASS_S = 2.0
 # Every vector-index delta is searched on its own: at 100k rows, 16 deltas made a query 2.5x
 # slower than one index (10.9 vs 4.3 ms, bench/scale.py). LanceDB's optimize cannot merge them,
 # so past this many the index is rebuilt in the background (at 100k, ~50 s of one core, about
@@ -62,17 +58,6 @@ FRESHNESS_S = 0.25
 # hundred UUID literals keep each filter small.
 ID_CHUNK = 500
 log = logging.getLogger("memorch.vectors")
-
-
-def _idle_passes(index_ref: weakref.ref[LanceVectorIndex]) -> None:
-    """Start a pass once writes to the index have stopped for ``IDLE_PASS_S`` (one per burst)."""
-    while True:
-        index = index_ref()
-        if index is None or index._closed.wait(IDLE_PASS_S / 4):
-            return
-        if index._idle_pass_due():
-            index._schedule(force=True)
-        del index  # no reference held while waiting: an index nobody closed can still go
 
 
 class LanceVectorIndex:
@@ -103,10 +88,9 @@ class LanceVectorIndex:
         self._rerun = False
         self._last_write, self._written_since_idle = 0.0, False
         self._closed = threading.Event()
-        threading.Thread(target=_idle_passes, args=(weakref.ref(self),), name="memorch-lance-idle", daemon=True).start()
+        threading.Thread(target=watch_idle, args=(weakref.ref(self),), name="memorch-lance-idle", daemon=True).start()
         # With the writers' lock: one maintenance pass at a time across the processes on this
-        # directory (a pass that finds another running skips), see ``_prune``.
-        self._writers_lock = writers_lock
+        # directory (a pass that finds another running skips).
         self._pass_lock = None if writers_lock is None else pass_lock(uri)
         # Before the table is opened: its mark that this process has the directory open.
         self._pruner = VersionPruner(uri, version_hold_s, writers_lock)
@@ -322,16 +306,17 @@ class LanceVectorIndex:
         # replace=True swaps in the new index atomically; readers use the old one until then.
         self._table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
 
-    def _idle_pass_due(self) -> bool:
-        if not self._written_since_idle or time.monotonic() - self._last_write < IDLE_PASS_S:
+    def _idle_pass_due(self, idle_s: float) -> bool:
+        """True once per burst of writes, when the last one is ``idle_s`` old (``watch_idle``)."""
+        if not self._written_since_idle or time.monotonic() - self._last_write < idle_s:
             return False
         self._written_since_idle = False
         return True
 
     def close(self) -> None:
-        self._closed.set()
         """Wait for background maintenance to finish: its commit is atomic, but a process that
         removes the directory after closing (tests, benchmarks) must not race it."""
+        self._closed.set()
         with self._maintaining:
             self._pruner.close()
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from memorch.records import new_record, utc_now
+from memorch.storage import vector_versions
 from memorch.storage import vectors as lance
 from memorch.storage.base import Scope
 
@@ -32,7 +33,7 @@ def records(n: int, seed: int) -> list:
 @pytest.fixture
 def explicit_maintenance(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # only maintain_now runs maintenance
-    monkeypatch.setattr(lance, "IDLE_PASS_S", 10**9)
+    monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 10**9)
 
 
 def test_versions_stay_bounded_and_data_intact(tmp_path: Path, explicit_maintenance: None) -> None:
@@ -288,7 +289,7 @@ def test_a_burst_is_followed_by_one_pass_once_writes_stop(tmp_path: Path, monkey
     """After a burst, with no further write, one more pass folds the burst's last rows into the
     indexes and (alone on the directory) leaves one copy of the table; then nothing runs."""
     monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # no pass during the burst
-    monkeypatch.setattr(lance, "IDLE_PASS_S", 0.5)
+    monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 0.5)
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
     for i in range(12):
         index.upsert(records(1, 300 + i))
