@@ -1,9 +1,15 @@
-"""The embeddings of recently used scopes, held in memory for the duplicate hint of a verbatim add.
+"""The embeddings of recently used scopes, held in memory: the duplicate hint of a verbatim add,
+and the vector signal of a search.
 
 The hint ("a similar memory is already stored") needs the scope's nearest memory. Asked of
 LanceDB that cost 7.6 ms per add (``bench/add_stages.py``: the query's setup and its round trips
 to LanceDB's event loop, whatever the scope's size), a third of the add; a dot product over the
-scope's vectors costs a fraction of a millisecond up to thousands of rows. The ledger holds every
+scope's vectors costs a fraction of a millisecond up to thousands of rows. A search's vector
+signal is the same exact (brute-force) cosine ranking LanceDB computes for a scope this small,
+and LanceDB's costs grow with the table's fragments between two compactions as well as with its
+rows: in the soak (``bench/soak.py``, 5,000 memories) its vector query took 17-25 ms p50 and
+35-90 ms p95; over the held vectors it takes under a millisecond, and it sees a commit whose
+index row is not written yet. The ledger holds every
 embedding, so a scope is loaded from it on first use and kept in step with this process's
 commits (``apply``, called by ``Store.commit``). Another process's commit changes SQLite's
 ``data_version``; then everything is loaded again. Scopes past ``MAX_ROWS`` (in all) are left to
@@ -13,13 +19,14 @@ LanceDB, and so is every scope with several replicas (their commits are not seen
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from memorch.storage.base import Change, Scope
+from memorch.storage.base import Change, Scope, VectorHit
 
 if TYPE_CHECKING:
     from memorch.storage.history import SQLiteLedger
@@ -28,6 +35,10 @@ if TYPE_CHECKING:
 # every held scope); past either, the least recently used scopes go first.
 MAX_ROWS = 20_000
 MAX_SCOPES = 64
+# A scope found too large to hold is left to the index this long before it is counted again:
+# finding out reads MAX_ROWS + 1 embeddings from the ledger, which would cost each of its
+# searches and adds more than the index query it replaces.
+TOO_LARGE_RECHECK_S = 60.0
 
 
 class _Rows:
@@ -67,6 +78,23 @@ class _Rows:
         i = int(np.argmax(scores))
         return float(scores[i]), self.ids[i]
 
+    def top(self, vector: np.ndarray, k: int, only_ids: Sequence[str] | None) -> list[VectorHit]:
+        """The ``k`` rows (of ``only_ids``, when given) most similar to ``vector``, best first;
+        the score is the cosine clipped to [0, 1], as the index's ``1 - cosine distance``."""
+        rows = np.arange(len(self.ids)) if only_ids is None else self._positions(only_ids)
+        if not len(rows) or k <= 0:
+            return []
+        # A slice is a view; only a subset is copied.
+        scores = (self.vectors[: len(self.ids)] if only_ids is None else self.vectors[rows]) @ vector
+        if len(rows) > k:
+            keep = np.argpartition(-scores, k - 1)[:k]
+            rows, scores = rows[keep], scores[keep]
+        order = np.argsort(-scores, kind="stable")
+        return [VectorHit(self.ids[rows[i]], float(min(1.0, max(0.0, scores[i])))) for i in order]
+
+    def _positions(self, ids: Sequence[str]) -> np.ndarray:
+        return np.fromiter((self.at[i] for i in set(ids) if i in self.at), dtype=np.intp)
+
 
 class NearestCache:
     def __init__(self, ledger: SQLiteLedger) -> None:
@@ -74,28 +102,51 @@ class NearestCache:
         self._max_rows = MAX_ROWS
         self._lock = threading.Lock()
         self._scopes: OrderedDict[Scope, _Rows] = OrderedDict()
+        self._too_large: dict[Scope, float] = {}  # scope -> when it was found too large (monotonic)
         self._version: int | None = None
 
     def nearest(self, vector: np.ndarray, scope: Scope) -> tuple[bool, tuple[float, str] | None]:
         """(answered, (similarity, id) of the scope's nearest memory or None when it has none).
         Not answered: the scope is too large to hold, ask the index."""
         with self._lock:
-            version = self._ledger.data_version()
-            if version != self._version:  # another process committed: what is held may be stale
-                self._scopes.clear()
-                self._version = version
-            rows = self._scopes.get(scope)
+            rows = self._held(scope)
+            return (False, None) if rows is None else (True, rows.best(np.asarray(vector, dtype=np.float32)))
+
+    def top(
+        self, vector: np.ndarray, scope: Scope, k: int, only_ids: Sequence[str] | None = None
+    ) -> list[VectorHit] | None:
+        """The scope's ``k`` memories (among ``only_ids``, when given) most similar to ``vector``,
+        best first: the exact ranking LanceDB's flat search gives. None: the scope is too large
+        to hold, ask the index."""
+        with self._lock:  # ``apply`` changes the rows in place
+            rows = self._held(scope)
+            return None if rows is None else rows.top(np.asarray(vector, dtype=np.float32), k, only_ids)
+
+    def _held(self, scope: Scope) -> _Rows | None:
+        """The scope's rows, loaded if need be; None when it is too large. The caller holds the lock."""
+        version = self._ledger.data_version()
+        if version != self._version:  # another process committed: what is held may be stale
+            self._scopes.clear()
+            self._version = version
+        rows = self._scopes.get(scope)
+        if rows is None:
+            rows = self._load(scope)
             if rows is None:
-                rows = self._load(scope)
-                if rows is None:
-                    return False, None
-            self._scopes.move_to_end(scope)
-            return True, rows.best(np.asarray(vector, dtype=np.float32))
+                return None
+        self._scopes.move_to_end(scope)
+        return rows
 
     def _load(self, scope: Scope) -> _Rows | None:
+        found_at = self._too_large.get(scope)
+        if found_at is not None and time.monotonic() - found_at < TOO_LARGE_RECHECK_S:
+            return None
         loaded = self._ledger.embeddings(scope, self._max_rows)
         if loaded is None:
+            if len(self._too_large) >= MAX_SCOPES:
+                self._too_large.clear()
+            self._too_large[scope] = time.monotonic()
             return None
+        self._too_large.pop(scope, None)
         rows = _Rows(*loaded)
         self._scopes[scope] = rows
         self._shrink()  # never this scope: it fits alone, and it is the most recently used
@@ -121,3 +172,4 @@ class NearestCache:
         """Embeddings changed wholesale (reindex, reset)."""
         with self._lock:
             self._scopes.clear()
+            self._too_large.clear()

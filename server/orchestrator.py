@@ -238,7 +238,8 @@ class AsyncMemory(AdminMixin):
 
         self.store.searchable()
         vector = self.components.embedder.embed([query])[0]
-        ranked = hybrid_search(self.components, self.config, query, vector, scope, limit, where)
+        held = self.store.nearest_cache()
+        ranked = hybrid_search(self.components, self.config, query, vector, scope, limit, where, held)
         records = {r.id: r for r in self.components.ledger.get_many([h.id for h in ranked])}
         results: list[MemoryItem] = []
         for hit in ranked:

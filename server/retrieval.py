@@ -37,7 +37,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,10 +46,16 @@ from memorch.storage.base import Scope, VectorHit
 from .components import Components
 from .config import MemoryConfig
 
+if TYPE_CHECKING:
+    from .nearest import NearestCache
+
 # A filtered search hands LanceDB the matching ids up to this many; past it, each signal
 # over-fetches within the scope and keeps the hits that pass the filter.
 MAX_ID_PREFILTER = 2000
 MIN_FETCH = 30
+# The text query runs here, beside the vector one. (Not the index flush beside the query's
+# embedding: both need the GIL between native calls, and with them side by side the search's p50
+# rose from 30 to 35 ms on ``bench/soak.py``'s mix of operations.)
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memorch-search")
 
 # BM25 score at which the text signal alone counts as relevance 0.5. Chosen on two LOCOMO
@@ -118,12 +124,17 @@ def _signals(
     scope: Scope,
     fetch: int,
     only_ids: Sequence[str] | None,
+    held: NearestCache | None,
 ) -> dict[str, list[VectorHit]]:
     vectors = components.vectors
-    # The two LanceDB queries run at once: their work happens in Rust without the GIL, so a
-    # search costs the slower of the two rather than their sum.
+    # The text query runs beside the vector one, so a search costs the slower of the two. The
+    # vector signal comes from the scope's embeddings held in memory when it fits there (the
+    # same exact ranking, see ``nearest``), else from LanceDB.
     text_future = _POOL.submit(vectors.text_search, query, scope, fetch, only_ids)
-    signals = {"vector": vectors.search(vector, scope, fetch, only_ids), "text": text_future.result()}
+    vector_hits = held.top(vector, scope, fetch, only_ids) if held is not None else None
+    if vector_hits is None:
+        vector_hits = vectors.search(vector, scope, fetch, only_ids)
+    signals = {"vector": vector_hits, "text": text_future.result()}
     if config.graph_enabled:
         hits = _graph_hits(components, scope, query, fetch)
         if only_ids is not None:
@@ -220,7 +231,10 @@ def hybrid_search(
     scope: Scope,
     limit: int,
     where: tuple[str, list[Any]] | None,
+    held: NearestCache | None = None,
 ) -> list[Ranked]:
+    """The scope's best ``limit`` memories for ``query`` (whose embedding is ``vector``), with
+    absolute scores; ``held``: the scopes' embeddings in memory, if this process keeps them."""
     fetch = max(limit * 3, MIN_FETCH)
     only_ids: list[str] | None = None
     allowed: set[str] | None = None
@@ -230,7 +244,7 @@ def hybrid_search(
             only_ids = matching
         else:
             allowed, fetch = set(matching), fetch * 10
-    signals = _signals(components, config, query, vector, scope, fetch, only_ids)
+    signals = _signals(components, config, query, vector, scope, fetch, only_ids, held)
     if allowed is not None:
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     ranked = fuse(signals, config.search_weights)[:limit]

@@ -102,8 +102,9 @@ def test_a_write_starts_from_the_latest_version_not_the_process_view(tmp_path: P
 
 def test_a_search_never_waits_behind_another_process_writing_the_index(tmp_path: Path) -> None:
     """Another process (here: another instance on the same directory) owes rows while a third
-    party holds the index lock (a long flush or a reindex): the search answers at once without
-    them, and picks them up once the lock is free."""
+    party holds the index lock (a long flush or a reindex): the search answers at once, finding
+    the new memory through the embeddings it holds from the ledger (the vector signal; the text
+    index gets the row once the lock is free)."""
     from filelock import FileLock
 
     config = MemoryConfig(data_dir=tmp_path / "data", graph="off", index_flush_delay=5.0)
@@ -115,6 +116,8 @@ def test_a_search_never_waits_behind_another_process_writing_the_index(tmp_path:
             started = time.monotonic()
             found = reader.search("where is the spare key", user_id="u", threshold=0.0)["results"]
             assert time.monotonic() - started < 5.0, "the search waited for the index lock"
-            assert found == []  # the row is not written yet, and this search did not wait for it
+            assert [r["memory"] for r in found] == ["The spare key is under the blue flowerpot"]
+            assert reader.async_memory.components.vectors.count() == 0  # its index row is not written yet
         found = reader.search("where is the spare key", user_id="u", threshold=0.0)["results"]
         assert [r["memory"] for r in found] == ["The spare key is under the blue flowerpot"]
+        assert reader.async_memory.components.vectors.count() == 1

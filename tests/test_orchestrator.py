@@ -128,6 +128,76 @@ async def test_the_similar_hint_follows_every_change(
         await other.close()
 
 
+MEALS_AND_TRIPS = [
+    f"{who} {verb} {thing}"
+    for who in ("I", "My sister", "Our neighbour", "My boss")
+    for verb in ("loves", "cooked", "booked", "hates")
+    for thing in ("spicy ramen", "a trip to Lisbon", "fresh figs", "the night train to Vienna", "tomato soup")
+]
+
+
+@pytest.mark.parametrize("filters", [None, {"topic": "food"}])
+async def test_held_vectors_rank_as_the_index_does(
+    config: MemoryConfig, monkeypatch: pytest.MonkeyPatch, filters: dict[str, str] | None
+) -> None:
+    """The vector signal from the embeddings held in memory is LanceDB's exact ranking: the same
+    memories, ranks and similarities as the index gives (held rows 0: every search asks LanceDB),
+    for a whole scope and for a filter's id list; another user's memories never enter it."""
+    from memorch import nearest
+
+    async def vector_signal(memory: AsyncMemory) -> dict[str, tuple[int, float]]:
+        found = await memory.search(
+            "what food do they like", user_id="u", limit=100, threshold=0.0, explain=True, filters=filters
+        )
+        hits = [(r["id"], r["explain"]["vector"]) for r in found["results"] if "vector" in r["explain"]]
+        return {memory_id: (v["rank"], v["similarity"]) for memory_id, v in hits}
+
+    memory = AsyncMemory(config)
+    for i, text in enumerate(MEALS_AND_TRIPS):
+        topic = "travel" if "trip" in text or "train" in text else "food"
+        await memory.add(text, user_id="u", infer=False, metadata={"topic": topic, "n": i})
+    await memory.add("Someone else loves spicy ramen", user_id="other", infer=False, metadata={"topic": "food"})
+    held = await vector_signal(memory)
+    await memory.close()
+    monkeypatch.setattr(nearest, "MAX_ROWS", 0)
+    memory = AsyncMemory(config)
+    indexed = await vector_signal(memory)
+    await memory.close()
+    expected = 48 if filters else 80  # the scope's (filtered) memories, all within the fetch
+    assert len(held) == len(indexed) == expected
+    assert [held[i][0] for i in indexed] == [indexed[i][0] for i in indexed]
+    assert all(abs(held[i][1] - indexed[i][1]) < 1e-5 for i in indexed)
+
+
+async def test_a_scope_too_large_to_hold_is_not_read_again_at_every_search(
+    config: MemoryConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding that a scope is too large reads MAX_ROWS + 1 embeddings; that answer is kept for a
+    while, so the scope's next searches and adds go straight to the index (and still find)."""
+    from memorch import nearest
+
+    monkeypatch.setattr(nearest, "MAX_ROWS", 3)
+    memory = AsyncMemory(config)
+    try:
+        for text in MEALS_AND_TRIPS[:5]:
+            await memory.add(text, user_id="u", infer=False)
+        reads: list[object] = []
+        ledger = memory.components.ledger
+        counted = ledger.embeddings
+        monkeypatch.setattr(ledger, "embeddings", lambda scope, limit: reads.append(scope) or counted(scope, limit))
+        for _ in range(3):
+            found = await memory.search("spicy ramen", user_id="u", limit=5)
+            assert found["results"][0]["memory"] == "I loves spicy ramen"
+        await memory.add("I loves green tea", user_id="u", infer=False)
+        assert len(reads) <= 1  # the adds above may have found it too large already
+        before = len(reads)
+        monkeypatch.setattr(nearest, "TOO_LARGE_RECHECK_S", 0.0)
+        await memory.search("spicy ramen", user_id="u", limit=5)
+        assert len(reads) == before + 1  # counted again once the answer is old
+    finally:
+        await memory.close()
+
+
 async def test_messages_keep_role_and_name_in_history(amem: AsyncMemory) -> None:
     result = await amem.add(
         [
