@@ -130,9 +130,9 @@ def steady_heap() -> None:
     mapped block is freed it rises to that block's size (up to 32 MB), after which multi-MB
     buffers (LanceDB reading the table to compact it, the held embeddings growing) come from
     the heap and leave holes that live blocks pin. 20,000-operation soak (``bench/soak.py``):
-    RSS over the last half +14 % (458 → 524 MB) with the moving threshold, -1 % (449 → 444 MB)
-    at 1 MB; load 49 → 53 requests/s, soak p50 16 → 17 ms. ``MALLOC_*`` in the environment,
-    when set, win."""
+    RSS over the last half +14 % (458 → 524 MB) with the moving threshold, -1.5 to +1.3 % in
+    three runs at 1 MB; load 49-53 requests/s and soak p50 15-17 ms either way. ``MALLOC_*`` in
+    the environment, when set, win."""
     if sys.platform != "linux" or any(name.startswith("MALLOC_") for name in os.environ):
         return
     import ctypes

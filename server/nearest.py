@@ -7,13 +7,13 @@ to LanceDB's event loop, whatever the scope's size), a third of the add; a dot p
 scope's vectors costs a fraction of a millisecond up to thousands of rows. A search's vector
 signal is the same exact (brute-force) cosine ranking LanceDB computes for a scope this small,
 and LanceDB's costs grow with the table's fragments between two compactions as well as with its
-rows: in the soak (``bench/soak.py``, 5,000 memories) its vector query took 17-25 ms p50 and
-35-90 ms p95; over the held vectors it takes under a millisecond, and it sees a commit whose
-index row is not written yet. The ledger holds every
-embedding, so a scope is loaded from it on first use and kept in step with this process's
-commits (``apply``, called by ``Store.commit``). Another process's commit changes SQLite's
-``data_version``; then everything is loaded again. Scopes past ``MAX_ROWS`` (in all) are left to
-LanceDB, and so is every scope with several replicas (their commits are not seen here).
+rows: in the soak's mix (``bench/soak.py``, 500-5,000 memories) its vector query took 17-25 ms
+p50 and 35-90 ms p95; over the held vectors it takes under a millisecond, and it sees a commit
+whose index row is not written yet. The ledger holds every embedding, so a scope is loaded from
+it on first use and kept in step with this process's commits (``apply``, called by
+``Store.commit``). Another process's commit changes SQLite's ``data_version``; then everything
+is loaded again. Scopes past ``MAX_ROWS`` (in all) are left to LanceDB, and so is every scope
+with several replicas (their commits are not seen here).
 """
 
 from __future__ import annotations
