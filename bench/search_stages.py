@@ -22,24 +22,13 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from soak import WORDS, pct  # beside this script: its directory is on sys.path
+from add_stages import timed  # beside this script: its directory is on sys.path
+from soak import WORDS, pct
 
 STAGES = ("search", "flush", "embed", "vector", "text", "maintenance")
-
-
-def timed(totals: dict[str, list[float]], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            totals[name].append((time.perf_counter() - started) * 1000)
-
-    return wrapper
 
 
 def instrument(memory: Any, totals: dict[str, list[float]]) -> None:
