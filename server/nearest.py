@@ -71,13 +71,6 @@ class _Rows:
             self.ids[i], self.at[last] = last, i
             self.vectors[i] = self.vectors[len(self.ids)]
 
-    def best(self, vector: np.ndarray) -> tuple[float, str] | None:
-        if not self.ids:
-            return None
-        scores = self.vectors[: len(self.ids)] @ vector
-        i = int(np.argmax(scores))
-        return float(scores[i]), self.ids[i]
-
     def top(self, vector: np.ndarray, k: int, only_ids: Sequence[str] | None) -> list[VectorHit]:
         """The ``k`` rows (of ``only_ids``, when given) most similar to ``vector``, best first;
         the score is the cosine clipped to [0, 1], as the index's ``1 - cosine distance``."""
@@ -106,11 +99,12 @@ class NearestCache:
         self._version: int | None = None
 
     def nearest(self, vector: np.ndarray, scope: Scope) -> tuple[bool, tuple[float, str] | None]:
-        """(answered, (similarity, id) of the scope's nearest memory or None when it has none).
+        """(answered, (similarity in [0, 1], id) of the scope's nearest memory or None when it has none).
         Not answered: the scope is too large to hold, ask the index."""
-        with self._lock:
-            rows = self._held(scope)
-            return (False, None) if rows is None else (True, rows.best(np.asarray(vector, dtype=np.float32)))
+        hits = self.top(vector, scope, 1)
+        if hits is None:
+            return False, None
+        return True, (hits[0].score, hits[0].id) if hits else None
 
     def top(
         self, vector: np.ndarray, scope: Scope, k: int, only_ids: Sequence[str] | None = None
