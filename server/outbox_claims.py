@@ -49,5 +49,4 @@ def _index_claimed(store: Store, ids: list[str]) -> None:
     # another replica appended a moment ago is seen and replaced, never kept beside.
     records = store.parts.ledger.get_many(ids)
     present = {r.id for r in records}
-    store.parts.vectors.upsert(records)
-    store.parts.vectors.delete([i for i in ids if i not in present])
+    store.parts.vectors.replace(records, [i for i in ids if i not in present])

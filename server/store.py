@@ -216,7 +216,10 @@ class Store:
                 owed = dict(self._unindexed)
             if not owed:
                 return 0
-            self._index_safely(lambda: self.sync_vectors(list(owed)))
+            # An update or a deletion among them: a row is there to replace, so the index deletes
+            # the batch's ids without looking for them first.
+            indexed = any(change.kind in ("UPDATE", "DELETE") for change in owed.values())
+            self._index_safely(lambda: self.sync_vectors(list(owed), some_indexed=indexed))
             with self._unindexed_lock:
                 for memory_id, change in owed.items():
                     if self._unindexed.get(memory_id) is change:
@@ -275,8 +278,9 @@ class Store:
 
     # -- owed index work (replay and the graph) ---------------------------------------------
 
-    def sync_vectors(self, ids: list[str]) -> None:
-        """Make the vector index match the ledger for ``ids``, then clear their outbox rows."""
+    def sync_vectors(self, ids: list[str], *, some_indexed: bool = False) -> None:
+        """Make the vector index match the ledger for ``ids``, then clear their outbox rows.
+        ``some_indexed``: the caller knows some of them have rows (``LanceVectorIndex.replace``)."""
         if not ids:
             return
         ledger = self.parts.ledger
@@ -290,8 +294,8 @@ class Store:
             tokens = ledger.outbox_tokens(VECTORS, ids)  # read before the state it covers
             records = ledger.get_many(ids)
             present = {r.id for r in records}
-            self.parts.vectors.upsert(records)
-            self.parts.vectors.delete([i for i in ids if i not in present])
+            gone = [i for i in ids if i not in present]
+            self.parts.vectors.replace(records, gone, look_up=not some_indexed)
             ledger.clear_pending(VECTORS, tokens)
 
     def sync_graph(self, ids: list[str]) -> None:

@@ -45,8 +45,8 @@ COMMIT = "memorch.store:Store.commit"
 LEDGER = "memorch.storage.history:SQLiteLedger.apply"
 LEDGER_ROW = "memorch.storage.history:SQLiteLedger._apply_change"  # inside the ledger transaction
 CLEAR = "memorch.storage.history:SQLiteLedger.clear_pending"
-UPSERT = "memorch.storage.vectors:LanceVectorIndex.upsert"
-VECTOR_DELETE = "memorch.storage.vectors:LanceVectorIndex.delete"
+# One index write per commit (or per deferred batch): its deletions, then its append.
+REPLACE = "memorch.storage.vectors:LanceVectorIndex.replace"
 LANCE_ADD = "lancedb.table:LanceTable.add"
 LANCE_DELETE = "lancedb.table:LanceTable.delete"
 LANCE_OPTIMIZE = "lancedb.table:LanceTable.optimize"
@@ -94,8 +94,8 @@ class Point:
 
 def _verbatim() -> list[Point]:
     """add (1, 2 messages), update, delete, restore, add (other user), delete_all, add; infer off.
-    Call numbers: Store.commit, the ledger's apply, upsert and clear_pending run once per
-    operation; LanceDB's add once per upsert with rows (ops 1, 2, 3, 5, 6, 8), its delete for
+    Call numbers: Store.commit, the ledger's apply, replace and clear_pending run once per
+    operation; LanceDB's add once per replace with rows (ops 1, 2, 3, 5, 6, 8), its delete for
     the update's old row (op 3), the delete (op 4) and delete_all (op 7)."""
     v = "verbatim"
     return [
@@ -105,14 +105,14 @@ def _verbatim() -> list[Point]:
         Point(v, "add", LEDGER_ROW, "after", 2),  # the first of two messages written, no COMMIT yet
         Point(v, "add", LANCE_ADD, "during", 2, LANCE_DATA),
         Point(v, "update", COMMIT, "before", 3),
-        Point(v, "update", UPSERT, "after", 3),
+        Point(v, "update", REPLACE, "after", 3),
         Point(v, "update", LANCE_DELETE, "after", 1),  # the old row deleted, the new not appended
         Point(v, "delete", LEDGER, "after", 4),
         Point(v, "delete", LANCE_DELETE, "after", 2),
         Point(v, "delete", CLEAR, "before", 4),  # indexed, the outbox row not yet cleared
         Point(v, "restore", LEDGER, "after", 5),
         Point(v, "restore", LANCE_ADD, "during", 4, LANCE_DATA),
-        Point(v, "add", UPSERT, "after", 6),
+        Point(v, "add", REPLACE, "after", 6),
         Point(v, "delete_all", LEDGER, "after", 7),
         Point(v, "delete_all", LEDGER_ROW, "after", 9),  # one of two deletions written
         Point(v, "delete_all", LANCE_DELETE, "after", 3),
@@ -127,7 +127,7 @@ def _verbatim_deferred() -> list[Point]:
     w = "verbatim_deferred"
     return [
         Point(w, None, LANCE_ADD, "during", 1, LANCE_DATA),  # the first batch's rows half written
-        Point(w, None, UPSERT, "after", 2),  # a batch indexed, its outbox rows not yet cleared
+        Point(w, None, REPLACE, "after", 2),  # a batch indexed, its outbox rows not yet cleared
         Point(w, None, LANCE_DELETE, "after", 1),  # an update's old row deleted, its new one not added
         Point(w, None, CLEAR, "before", 2),
     ]
@@ -145,7 +145,7 @@ def _inferring() -> list[Point]:
         Point(i, "add", LEDGER, "after", 1),
         Point(i, "add", LEDGER, "after", 3),
         Point(i, "add", LEDGER, "after", 4),
-        Point(i, "add", UPSERT, "before", 3),
+        Point(i, "add", REPLACE, "before", 3),
         Point(i, "add", LANCE_ADD, "during", 3, LANCE_DATA),
         Point(i, "flush_graph", SYNC_GRAPH, "after", 2),
         Point(i, "flush_graph", GRAPH_CALL, "before", 2, method="apply"),  # the request not sent
@@ -181,7 +181,7 @@ def _background_inference() -> list[Point]:
         Point(g, None, LEDGER, "after", 4),  # a facts commit, LanceDB not yet told
         Point(g, None, LEDGER_ROW, "after", 8),
         Point(g, None, LEDGER, "after", 6),
-        Point(g, None, VECTOR_DELETE, "before", 6),  # the fact upserted, the message's row still there
+        Point(g, None, LANCE_DELETE, "after", 3),  # the last facts commit: the message's row gone, the fact's not yet added
         Point(g, None, CLEAR, "before", 6),
     ]
 
@@ -197,8 +197,8 @@ def _reprocess() -> list[Point]:
         Point(r, "reprocess", INFER_APPLY, "after", 1),
         Point(r, "reprocess", LEDGER, "after", 3),
         Point(r, "reprocess", LEDGER, "after", 4),
-        Point(r, "reprocess", UPSERT, "after", 3),
-        Point(r, "reprocess", VECTOR_DELETE, "before", 3),
+        Point(r, "reprocess", REPLACE, "after", 3),
+        Point(r, "reprocess", LANCE_DELETE, "after", 1),  # the message's row gone, its fact's not yet added
     ]
 
 
@@ -210,7 +210,7 @@ def _importing() -> list[Point]:
         Point(m, "import", IMPORT_BATCH, "after", 1),
         Point(m, "import", LEDGER_ROW, "after", 10),  # inside the import's transaction
         Point(m, "import", LEDGER, "after", 1),
-        Point(m, "import", UPSERT, "after", 1),
+        Point(m, "import", REPLACE, "after", 1),
         Point(m, "import", LANCE_ADD, "during", 1, LANCE_DATA),
         Point(m, None, MAINTAIN, "after", 1),
         Point(m, None, LANCE_OPTIMIZE, "during", 1, LANCE_INDICES),
@@ -241,7 +241,7 @@ def _importing_inferred() -> list[Point]:
         Point(t, "import", COMMIT, "before", 2),
         Point(t, "import", LEDGER, "after", 3),
         Point(t, "import", MODEL, "after", 2),
-        Point(t, "import", UPSERT, "before", 3),
+        Point(t, "import", REPLACE, "before", 3),
     ]
 
 

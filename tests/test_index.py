@@ -62,3 +62,27 @@ def test_bulk_writes_hold_the_ann_build_until_they_end(tmp_path: Path, monkeypat
         assert index._vector_index_segments() == 0
     index.close()  # waits for the pass the end of the bulk write started
     assert index._vector_index_segments() == 1
+
+
+@pytest.mark.parametrize("look_up", [True, False])
+def test_a_replace_is_one_delete_and_one_append_and_leaves_exactly_the_ledgers_rows(
+    tmp_path: Path, small_thresholds: None, look_up: bool
+) -> None:
+    """A flush owing an update, a deletion and an add writes two versions (without looking the
+    ids up when told some are there), and afterwards the table holds one row per live memory,
+    each with its new text."""
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    kept, edited, gone = records(3, 0)
+    index.upsert([kept, edited, gone])
+    looked_up: list[int] = []
+    present = index._present
+    index._present = lambda ids: looked_up.append(len(ids)) or present(ids)  # type: ignore[method-assign]
+    edited.memory = "memory 0-1, edited"
+    [added] = records(1, 1)
+    before = index._table.version
+    index.replace([edited, added], [gone.id], look_up=look_up)
+    assert index._table.version - before == 2  # one delete, one append
+    assert looked_up == ([3] if look_up else [])
+    rows = index._table.to_arrow().select(["id", "memory"]).to_pylist()
+    assert sorted((r["id"], r["memory"]) for r in rows) == sorted((r.id, r.memory) for r in (kept, edited, added))
+    index.close()
