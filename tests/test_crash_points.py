@@ -181,7 +181,7 @@ def _background_inference() -> list[Point]:
         Point(g, None, LEDGER, "after", 4),  # a facts commit, LanceDB not yet told
         Point(g, None, LEDGER_ROW, "after", 8),
         Point(g, None, LEDGER, "after", 6),
-        Point(g, None, LANCE_DELETE, "after", 3),  # the last facts commit: the message's row gone, the fact's not yet added
+        Point(g, None, LANCE_DELETE, "after", 3),  # the last facts commit: message row gone, fact not added
         Point(g, None, CLEAR, "before", 6),
     ]
 
