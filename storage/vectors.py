@@ -178,14 +178,11 @@ class LanceVectorIndex:
 
     def replace(self, records: Sequence[MemoryRecord], gone: Sequence[str] = (), *, look_up: bool = True) -> None:
         """Make the index hold exactly ``records`` for their ids and no row for the ids in
-        ``gone``: one delete, then one append (one version each).
-
-        Replace-by-id as delete + append: an append costs ~3 ms whatever the table size, while
-        merge_insert joins against the whole table (25 ms at 600 rows and growing). A crash in
-        between leaves the ids in the ledger's outbox, so they are replayed. ``look_up``: delete
-        only the ids found in the table, since a delete that matches nothing still writes a
-        version; False when the caller knows some are there (an update or a deletion is among
-        them), which saves the lookup (5-7 ms of a flush under ``bench/soak.py``'s mix)."""
+        ``gone``: one delete, then one append (merge_insert joins against the whole table: 25 ms
+        at 600 rows and growing). A crash in between leaves the ids in the ledger's outbox, so
+        they are replayed. ``look_up``: delete only the ids found (a delete matching nothing still
+        writes a version); False when the caller knows some are there, which saves the lookup
+        (5-7 ms of a flush in ``bench/soak.py``'s mix)."""
         ids = [r.id for r in records] + list(gone)
         if not ids:
             return
@@ -296,7 +293,13 @@ class LanceVectorIndex:
             if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
             started = time.monotonic()
-            self._table.optimize(cleanup_older_than=NO_PRUNE)
+            # Under this process's write lock: a compaction that a delete commits beside loses its
+            # own commit after the rewrite ("preempted by concurrent Delete"). Once the large
+            # fragment passed LanceDB's 10 % of deleted rows, every pass rewrote it and lost, and
+            # the fragments piled up (186 in the soak's mix; each one costs every query). Writes
+            # wait for it instead: ~0.2 s at 5,000 memories, once per OPTIMIZE_EVERY rows written.
+            with self._lock:
+                self._table.optimize(cleanup_older_than=NO_PRUNE)
             self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
             self._drop_replaced_from_caches()
         except LANCE_ERRORS:
