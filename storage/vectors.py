@@ -86,6 +86,7 @@ class LanceVectorIndex:
         self._deferring = 0
         self._schedule_lock = threading.Lock()
         self._rerun = False
+        self._prune_next = False  # a forced pass prunes (``VersionPruner.due``)
         self._last_write, self._written_since_idle = 0.0, False
         self._closed = threading.Event()
         threading.Thread(target=watch_idle, args=(weakref.ref(self),), name="memorch-lance-idle", daemon=True).start()
@@ -254,7 +255,7 @@ class LanceVectorIndex:
         between; a forced request that finds a pass running makes that pass run once more."""
         with self._schedule_lock:
             if force:
-                self._rerun = True
+                self._rerun = self._prune_next = True
             elif self._writes_since_optimize < self._optimize_interval:
                 return
             if self._maintaining.acquire(blocking=False):
@@ -300,7 +301,9 @@ class LanceVectorIndex:
             # wait for it instead: ~0.2 s at 5,000 memories, once per OPTIMIZE_EVERY rows written.
             with self._lock:
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
-            self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
+            forced, self._prune_next = self._prune_next, False
+            if self._pruner.due(forced):
+                self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
             self._drop_replaced_from_caches()
         except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
@@ -336,7 +339,7 @@ class LanceVectorIndex:
 
     def maintain_now(self) -> None:
         """Run maintenance in the caller's thread (benchmarks, `memorch reindex`)."""
-        self._writes_since_optimize = 0
+        self._writes_since_optimize, self._prune_next = 0, True
         self._maintaining.acquire()
         self._maintain_held()
 

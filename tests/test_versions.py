@@ -305,3 +305,31 @@ def test_a_burst_is_followed_by_one_pass_once_writes_stop(tmp_path: Path, monkey
     assert len(index._table.list_versions()) == settled  # one pass per burst, not one per interval
     assert index.count() == 12
     index.close()
+
+
+def test_under_continuous_writes_one_pass_in_several_prunes_and_a_forced_pass_always(
+    tmp_path: Path, explicit_maintenance: None
+) -> None:
+    """A prune holds every writer's lock for a second ``optimize``: the passes that run while
+    writes go on prune one time in ``PRUNE_EVERY_PASSES``; an explicit (forced) pass prunes, and
+    a process alone on the directory is left with the current version."""
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    pruned: list[int] = []
+    prune = index._pruner.prune
+    index._pruner.prune = lambda *args: pruned.append(index._table.version) or prune(*args)  # type: ignore[method-assign]
+    passes = 2 * vector_versions.PRUNE_EVERY_PASSES + 1  # the last pass does not prune
+    kept = []
+    for seed in range(passes):
+        index.upsert(records(3, seed))
+        index._maintain_pass()  # as the background thread runs it, unforced
+        kept.append(len(index._table.list_versions()))
+    assert len(pruned) == 2
+    every = vector_versions.PRUNE_EVERY_PASSES
+    assert kept[every - 1] < kept[every - 2] and kept[2 * every - 1] < kept[2 * every - 2], kept
+    assert kept[-1] > kept[-2], kept  # the last pass kept its own and its write's versions
+    index.upsert(records(3, passes))
+    index.maintain_now()
+    assert len(pruned) == 3
+    assert len(index._table.list_versions()) <= 3
+    assert index.count() == 3 * (passes + 1)
+    index.close()
