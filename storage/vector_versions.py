@@ -224,12 +224,10 @@ class VersionPruner:
         self._attachment = attach(uri) if isinstance(uri, Path) or "://" not in uri else None
 
     def due(self, forced: bool) -> bool:
-        """Whether this pass prunes: every ``PRUNE_EVERY_PASSES``-th, and every forced one."""
+        """Whether this pass prunes: every ``PRUNE_EVERY_PASSES``-th since the last prune that
+        ran, and every forced one."""
         self._passes += 1
-        if forced or self._passes >= PRUNE_EVERY_PASSES:
-            self._passes = 0
-            return True
-        return False
+        return forced or self._passes >= PRUNE_EVERY_PASSES
 
     def prune(self, table: Any, table_lock: threading.Lock, compacted: int, compaction_s: float) -> None:
         """Remove the versions replaced more than the hold ago, and with ``writers_lock`` the
@@ -244,6 +242,7 @@ class VersionPruner:
                 began = None
         if self._writers_lock is None:
             self._prune_held(table, began, compacted, compaction_s, delete_unverified=False)
+            self._passes = 0
             return
         # Never an unbounded wait: a thread that holds the writers' lock may be waiting for this
         # pass to end (``reindex`` closes the index it rebuilds); then the next pass prunes.
@@ -251,6 +250,7 @@ class VersionPruner:
             if held:
                 with table_lock:  # after the writers' lock, the order every writer takes them in
                     self._prune_held(table, began, compacted, compaction_s, delete_unverified=True)
+                self._passes = 0
 
     def _prune_held(
         self, table: Any, began: float | None, compacted: int, compaction_s: float, delete_unverified: bool

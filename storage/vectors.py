@@ -287,6 +287,8 @@ class LanceVectorIndex:
                 self._maintain_pass()
 
     def _maintain_pass(self) -> None:
+        with self._schedule_lock:  # a force requested from now on is the rerun's to honour
+            forced, self._prune_next = self._prune_next, False
         try:
             rows = int(self._table.count_rows())
             self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))
@@ -301,7 +303,6 @@ class LanceVectorIndex:
             # wait for it instead: ~0.2 s at 5,000 memories, once per OPTIMIZE_EVERY rows written.
             with self._lock:
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
-            forced, self._prune_next = self._prune_next, False
             if self._pruner.due(forced):
                 self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
             self._drop_replaced_from_caches()
@@ -339,8 +340,9 @@ class LanceVectorIndex:
 
     def maintain_now(self) -> None:
         """Run maintenance in the caller's thread (benchmarks, `memorch reindex`)."""
-        self._writes_since_optimize, self._prune_next = 0, True
+        self._writes_since_optimize = 0
         self._maintaining.acquire()
+        self._prune_next = True  # after the acquire: a background pass ending now cannot take it
         self._maintain_held()
 
     def search(

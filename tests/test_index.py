@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from memorch.records import new_record, utc_now
+from memorch.storage import vector_versions
 from memorch.storage import vectors as lance
 from memorch.storage.base import Scope
 
@@ -26,6 +27,7 @@ def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     # The production thresholds (50k rows) scaled down so a test can cross them in seconds.
     monkeypatch.setattr(lance, "ANN_MIN_ROWS", 512)
     monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # only explicit maintenance in this test
+    monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 10**9)  # nor the pass once writes stop
 
 
 def test_vector_index_is_built_then_rebuilt_past_its_delta_limit(tmp_path: Path, small_thresholds: None) -> None:
