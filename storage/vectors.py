@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -296,12 +296,11 @@ class LanceVectorIndex:
             if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
                 self._build_vector_index()
             started = time.monotonic()
-            # Under this process's write lock: a compaction that a delete commits beside loses its
-            # own commit after the rewrite ("preempted by concurrent Delete"). Once the large
-            # fragment passed LanceDB's 10 % of deleted rows, every pass rewrote it and lost, and
-            # the fragments piled up (186 in the soak's mix; each one costs every query). Writes
-            # wait for it instead: ~0.2 s at 5,000 memories, once per OPTIMIZE_EVERY rows written.
-            with self._lock:
+            # Writes wait (~0.2 s at 5,000 memories): a compaction a delete commits beside loses
+            # its commit ("preempted by concurrent Delete"), every pass once the large fragment is
+            # past 10 % deleted rows, and fragments pile up (186 in the soak's mix). A bulk write
+            # only appends, which never preempts a compaction.
+            with self._lock if outside_bulk else nullcontext():
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
             if self._pruner.due(forced):
                 self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
