@@ -220,13 +220,7 @@ class LanceVectorIndex:
         return found
 
     def delete(self, ids: Sequence[str]) -> None:
-        if not ids:
-            return
-        with self._lock:
-            with self._from_latest("delete"):
-                for chunk in chunks(ids, ID_CHUNK):
-                    self._table.delete(f"id IN ({id_list(chunk)})")
-            self._after_write(len(ids))
+        self.replace((), ids, look_up=False)
 
     @contextmanager
     def deferred_maintenance(self) -> Iterator[None]:
