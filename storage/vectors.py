@@ -12,7 +12,6 @@ search within that interval (``bench/freshness.py`` measures the delay and the c
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,11 +26,12 @@ import numpy as np
 
 from memorch.errors import ValidationError
 
-from .base import SCOPE_KEYS, MemoryRecord, Scope, VectorHit
+from .base import MemoryRecord, Scope, VectorHit
 from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lance_search_errors, lance_write_errors
 from .sql import chunks
 from .vector_connection import CachedConnection, release_free_memory
-from .vector_plan import FILTER_COLUMNS, LAYER, NOTHING, SearchPlanner, id_list, with_layer_column
+from .vector_plan import FILTER_COLUMNS, NOTHING, SearchPlanner, id_list, with_layer_column
+from .vector_rows import arrow_rows, table_schema
 from .vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock, watch_idle
 
 TABLE = "memories"
@@ -76,8 +76,6 @@ class LanceVectorIndex:
         removes after ``version_hold_s``, see ``VERSION_HOLD_S``). ``writers_lock``: the lock
         every writer of this directory holds, in every process (``Components.index_lock``);
         given, maintenance also deletes files no version references (see ``VersionPruner``)."""
-        import pyarrow as pa
-
         self.dimension = dimension
         self._lock = threading.Lock()
         self._maintaining = threading.Lock()
@@ -96,19 +94,7 @@ class LanceVectorIndex:
         # Before the table is opened: its mark that this process has the directory open.
         self._pruner = VersionPruner(uri, version_hold_s, writers_lock)
         self._planner = SearchPlanner(lambda: self._table.version, lambda where: self._table.count_rows(where))
-        self._schema = pa.schema(
-            [
-                pa.field("id", pa.string(), nullable=False),
-                pa.field("memory", pa.string()),
-                pa.field("hash", pa.string()),
-                *(pa.field(key, pa.string()) for key in SCOPE_KEYS),
-                pa.field("metadata", pa.string()),
-                pa.field("created_at", pa.string()),
-                pa.field("updated_at", pa.string()),
-                pa.field("vector", pa.list_(pa.float32(), dimension)),
-                pa.field(LAYER, pa.string()),
-            ]
-        )
+        self._schema = table_schema(dimension)
         interval = None if freshness_s is None else timedelta(seconds=freshness_s)
         with engine_errors(
             "opening the LanceDB index",
@@ -157,23 +143,6 @@ class LanceVectorIndex:
         for key in ("id", *FILTER_COLUMNS):
             table.create_index(key, config=BTree(), replace=True)
 
-    def _rows(self, records: Sequence[MemoryRecord]) -> Any:
-        import pyarrow as pa
-
-        vectors = np.stack([np.asarray(r.embedding, dtype=np.float32) for r in records])
-        columns: dict[str, Any] = {
-            "id": [r.id for r in records],
-            "memory": [r.memory for r in records],
-            "hash": [r.hash for r in records],
-            **{key: [getattr(r, key) for r in records] for key in SCOPE_KEYS},
-            "metadata": [json.dumps(r.metadata) for r in records],
-            "created_at": [r.created_at for r in records],
-            "updated_at": [r.updated_at for r in records],
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), self.dimension),
-            LAYER: [r.project for r in records],
-        }
-        return pa.table(columns, schema=self._schema)
-
     def upsert(self, records: Sequence[MemoryRecord]) -> None:
         self.replace(records)
 
@@ -193,7 +162,7 @@ class LanceVectorIndex:
                 for chunk in chunks(doomed, ID_CHUNK):
                     self._table.delete(f"id IN ({id_list(chunk)})")
                 if records:
-                    self._table.add(self._rows(records))
+                    self._table.add(arrow_rows(records, self._schema))
             self._after_write(len(ids))
 
     @contextmanager
@@ -210,7 +179,7 @@ class LanceVectorIndex:
         """Add rows whose ids the table does not hold (a rebuild into a new table)."""
         if records:
             with self._lock, lance_write_errors("append"):
-                self._table.add(self._rows(records))
+                self._table.add(arrow_rows(records, self._schema))
 
     def _present(self, ids: Sequence[str]) -> list[str]:
         found: list[str] = []
