@@ -48,7 +48,8 @@ def pct(values: list[float], q: float) -> float:
 async def run(data: Path, adds: int, embedder: str) -> dict[str, Any]:
     from locomo_protocol import load, turns
 
-    from memorch import AsyncMemory, MemoryConfig, operations
+    import memorch.engine._operations as operations
+    from memorch import AsyncMemory, MemoryConfig
 
     samples = load(data)
     items = [t for sample in samples for t in turns(sample)][: adds + 20]

@@ -28,8 +28,8 @@ from scale import NAMES, OBJECTS, PLACES, VERBS, sentences
 
 
 def main() -> None:
-    from memorch.embeddings import make_embedder
-    from memorch.records import new_record, utc_now
+    from memorch.domain._records import new_record, utc_now
+    from memorch.models._embeddings import make_embedder
     from memorch.storage.base import Scope
     from memorch.storage.vectors import LanceVectorIndex
 

@@ -23,7 +23,7 @@ import json, sys, time
 t0 = time.perf_counter()
 kind = sys.argv[1]
 if kind == "memorch":
-    from memorch.minilm import MiniLMEncoder
+    from memorch.models._minilm import MiniLMEncoder
     model = MiniLMEncoder()
     encode = lambda texts: model.encode(texts, batch_size=32)
 else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memorch.records import new_record, utc_now
+from memorch.domain._records import new_record, utc_now
 from memorch.storage import vectors
 from memorch.storage.base import Scope
 

@@ -44,7 +44,7 @@ def pct(values: list[float], q: float) -> float:
 
 def fill(memory: Any, relations: int, entities: int, rng: random.Random) -> None:
     """Write the memories straight through the store, as inference would (no model)."""
-    from memorch.records import new_record, utc_now
+    from memorch.domain._records import new_record, utc_now
     from memorch.storage.base import Change
 
     names = [f"Entity{i}" for i in range(entities)]

@@ -46,7 +46,7 @@ async def memorch_import(batch: list[dict], embedder: str) -> dict:
         seconds = time.perf_counter() - start
         await memory.close()
     with tempfile.TemporaryDirectory() as work:
-        from memorch.embeddings import make_embedder
+        from memorch.models._embeddings import make_embedder
 
         fresh = make_embedder(embedder, None, None, 32, data_dir=Path(work))
         start = time.perf_counter()

@@ -76,7 +76,7 @@ def batches(data_path: Path, n_turns: int) -> list[dict]:
 
 
 def tokens(requests: list[Request]) -> list[int]:
-    from memorch.llm import import_litellm
+    from memorch.models._llm import import_litellm
 
     litellm = import_litellm()
     return [litellm.token_counter(model=TOKEN_MODEL, messages=r.body["messages"]) for r in requests]

@@ -119,8 +119,8 @@ def run_memorch(
     data: list[dict[str, Any]], progress: Callable[[str], None] | None = None, **config: Any
 ) -> dict[str, Any]:
     """Our side of the benchmark, with the default offline configuration (plus ``config``)."""
+    from memorch.api._memory import Memory
     from memorch.config import MemoryConfig
-    from memorch.sync import Memory
 
     scores = Scores()
     with tempfile.TemporaryDirectory() as work:
@@ -149,7 +149,7 @@ def run_dense_baseline(data: list[dict[str, Any]]) -> dict[str, Any]:
     """The dense ceiling: brute-force cosine in numpy over the same embeddings."""
     import numpy as np
 
-    from memorch.embeddings import LocalEmbedder
+    from memorch.models._embeddings import LocalEmbedder
 
     embedder = LocalEmbedder()
     scores = Scores()

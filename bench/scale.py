@@ -134,7 +134,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(size: int, layout: str, queries: int, progress=None) -> dict:
     from memorch import AsyncMemory, MemoryConfig
-    from memorch.embeddings import CachedEmbedder
+    from memorch.models._embeddings import CachedEmbedder
 
     texts = sentences(size)
     per_user = 100 if layout == "many-users" else size
@@ -170,7 +170,7 @@ async def measure(size: int, layout: str, queries: int, progress=None) -> dict:
 
 
 def embedder_costs(sample: int) -> dict:
-    from memorch.embeddings import LocalEmbedder
+    from memorch.models._embeddings import LocalEmbedder
 
     embedder = LocalEmbedder()
     texts = sentences(sample, seed=7)

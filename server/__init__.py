@@ -13,11 +13,11 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 _EXPORTS = {
-    "AsyncMemory": ".orchestrator",
-    "Memory": ".sync",
+    "AsyncMemory": ".api._async_memory",
+    "Memory": ".api._memory",
     "MemoryConfig": ".config",
 }
 _ERRORS = (
@@ -33,8 +33,10 @@ _ERRORS = (
 )
 
 if TYPE_CHECKING:
-    from .config import MemoryConfig
-    from .errors import (
+    from memorch.api._async_memory import AsyncMemory
+    from memorch.api._memory import Memory
+    from memorch.config import MemoryConfig
+    from memorch.errors import (
         AuthenticationError,
         ConfigurationError,
         InternalError,
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
         ValidationError,
         VectorSearchError,
     )
-    from .orchestrator import AsyncMemory
-    from .sync import Memory
 
 __all__ = [
     "AsyncMemory",

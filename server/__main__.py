@@ -1,5 +1,5 @@
 """``python -m memorch``: the command line."""
 
-from .launch import main
+from memorch.cli import main
 
 main()

@@ -19,7 +19,7 @@ from typing import Any, Literal, get_origin
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from .errors import ConfigurationError
+from memorch.errors import ConfigurationError
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
@@ -33,7 +33,7 @@ def package_version() -> str:
     try:
         return version("memorch")
     except PackageNotFoundError:
-        from . import __version__
+        from memorch._version import __version__
 
         return __version__
 
@@ -167,9 +167,9 @@ class MemoryConfig(BaseModel):
     @field_validator("project")
     @classmethod
     def _project(cls, value: str | None) -> str | None:
-        from . import validation
-        from .errors import ValidationError
-        from .project import resolve_project  # runs git only for "auto"
+        import memorch.domain._validation as validation
+        from memorch.domain._project import resolve_project  # runs git only for "auto"
+        from memorch.errors import ValidationError
 
         name = resolve_project(value)
         try:  # checked here, once, rather than failing every later call

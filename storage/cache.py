@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .base import Scope
-from .sql import Transactions, scope_sql, select_in
+from memorch.storage.base import Scope
+from memorch.storage.sql import Transactions, scope_sql, select_in
 
 
 def blob(vector: np.ndarray | None) -> bytes | None:

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from memorch.errors import StorageError
-
-from .base import Scope, normalize_entity
-from .engine import KUZU_ERRORS, REPAIR, engine_errors, log, reason
+from memorch.storage.base import Scope, normalize_entity
+from memorch.storage.engine import KUZU_ERRORS, REPAIR, engine_errors, log, reason
 
 SCHEMA = (
     "CREATE NODE TABLE IF NOT EXISTS Entity(key STRING, name STRING, display STRING, type STRING,"

@@ -21,14 +21,22 @@ from typing import Any
 import numpy as np
 
 from memorch.errors import StorageError
-
-from .base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
-from .cache import CacheQueries, blob, store_vectors, trim_cache
-from .engine import log, reason
-from .relations import RELATION_FIELDS, RelationQueries
-from .schema import EVENT_COLUMNS, MEMORY_COLUMNS, SCHEMA, event_for, history_event, memory_record, memory_row, migrate
-from .sql import marks, scope_sql, select_in
-from .transfer import TransferQueries
+from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
+from memorch.storage.cache import CacheQueries, blob, store_vectors, trim_cache
+from memorch.storage.engine import log, reason
+from memorch.storage.relations import RELATION_FIELDS, RelationQueries
+from memorch.storage.schema import (
+    EVENT_COLUMNS,
+    MEMORY_COLUMNS,
+    SCHEMA,
+    event_for,
+    history_event,
+    memory_record,
+    memory_row,
+    migrate,
+)
+from memorch.storage.sql import marks, scope_sql, select_in
+from memorch.storage.transfer import TransferQueries
 
 # How long a statement waits for another process's write transaction before "database is
 # locked"; a write is milliseconds, so this is only reached when a writer is stuck.

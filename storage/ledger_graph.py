@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Scope
-from .graph import MAX_HOPS
-from .history import SQLiteLedger
+from memorch.storage.base import Scope
+from memorch.storage.graph import MAX_HOPS
+from memorch.storage.history import SQLiteLedger
 
 
 class LedgerGraph:

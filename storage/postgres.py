@@ -26,13 +26,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from memorch.errors import ConfigurationError, StorageError
-
-from .base import Scope
-from .engine import log, reason
-from .history import SQLiteLedger
-from .postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA, SCHEMA_VERSION, VERSION_TABLE
-from .postgres_sql import translate
-from .sql import marks
+from memorch.storage.base import Scope
+from memorch.storage.engine import log, reason
+from memorch.storage.history import SQLiteLedger
+from memorch.storage.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA, SCHEMA_VERSION, VERSION_TABLE
+from memorch.storage.postgres_sql import translate
+from memorch.storage.sql import marks
 
 if TYPE_CHECKING:
     from pathlib import Path

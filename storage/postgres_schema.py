@@ -11,7 +11,7 @@ records which ran. ``tests/test_ledger_backends.py`` checks that both ways give 
 
 from __future__ import annotations
 
-from .schema import EMBEDDING_CACHE_TABLE, LAYER_INDEX, TABLES, ddl
+from memorch.storage.schema import EMBEDDING_CACHE_TABLE, LAYER_INDEX, TABLES, ddl
 
 # A fixed advisory-lock key for migrations (any 64-bit number no other lock uses).
 MIGRATION_LOCK = 0x6D656D6F72636801

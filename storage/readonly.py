@@ -16,9 +16,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from memorch.errors import StorageError
-
-from .engine import log, reason
-from .history import BUSY_TIMEOUT_S, SQLiteLedger
+from memorch.storage.engine import log, reason
+from memorch.storage.history import BUSY_TIMEOUT_S, SQLiteLedger
 
 READ_ONLY_HINT = (
     "the data directory (MEMORCH_DATA_DIR) is read-only: reads (search, list, get, export, stats) work; "

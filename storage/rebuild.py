@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from memorch.errors import StorageError
-
-from .base import MemoryRecord
-from .engine import LANCE_ERRORS, engine_errors
-from .graph import GraphWork
-from .graph_process import GraphProcess
+from memorch.storage.base import MemoryRecord
+from memorch.storage.engine import LANCE_ERRORS, engine_errors
+from memorch.storage.graph import GraphWork
+from memorch.storage.graph_process import GraphProcess
 
 log = logging.getLogger("memorch.storage")
 
@@ -98,7 +97,7 @@ def build_vectors(
 ) -> int:
     """Build a new vector index from ``batches`` beside ``uri`` and swap it in when it holds
     ``expected`` rows. Returns the row count."""
-    from .vectors import LanceVectorIndex
+    from memorch.storage.vectors import LanceVectorIndex
 
     staging = sibling(uri, STAGING)
     with _file_errors("clearing an earlier rebuild"):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .base import SCOPE_KEYS, Scope, normalize_entity
-from .sql import IN_CHUNK, Transactions, chunks, marks, scope_sql, select_in
+from memorch.storage.base import SCOPE_KEYS, Scope, normalize_entity
+from memorch.storage.sql import IN_CHUNK, Transactions, chunks, marks, scope_sql, select_in
 
 RELATION_FIELDS = ("source", "source_type", "relationship", "destination", "destination_type")
 

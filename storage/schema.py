@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Change, HistoryEvent, MemoryRecord
-from .cache import blob
+from memorch.storage.base import Change, HistoryEvent, MemoryRecord
+from memorch.storage.cache import blob
 
 # The ledger's tables, written once for both engines (``ddl`` fills in an engine's words where
 # they differ, from ``DIALECTS``): in PostgreSQL the ids and ISO timestamps the ledger orders by

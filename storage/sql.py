@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
-from .base import Scope
+from memorch.storage.base import Scope
 
 T = TypeVar("T")
 

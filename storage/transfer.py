@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from .base import SCOPE_KEYS, MemoryRecord, Scope
-from .schema import EVENT_COLUMN_COUNT, EVENT_COLUMNS, history_event
-from .sql import IN_CHUNK, Transactions, marks, scope_sql, select_in
+from memorch.storage.base import SCOPE_KEYS, MemoryRecord, Scope
+from memorch.storage.schema import EVENT_COLUMN_COUNT, EVENT_COLUMNS, history_event
+from memorch.storage.sql import IN_CHUNK, Transactions, marks, scope_sql, select_in
 
 PAGE = IN_CHUNK  # memories per export page: one page's ids are one IN list
 

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from memorch.errors import ValidationError
-
-from .base import SCOPE_KEYS, Scope
-from .engine import LANCE_ERRORS
+from memorch.storage.base import SCOPE_KEYS, Scope
+from memorch.storage.engine import LANCE_ERRORS
 
 # The layer column: a memory's project, NULL for its owner's global layer (see ``Scope``). Last
 # in the table, where ``add_columns`` puts it in a table made before layers, so new and migrated

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import SCOPE_KEYS, MemoryRecord
-from .vector_plan import LAYER
+from memorch.storage.base import SCOPE_KEYS, MemoryRecord
+from memorch.storage.vector_plan import LAYER
 
 
 def table_schema(dimension: int) -> Any:

@@ -25,14 +25,20 @@ from typing import Any
 import numpy as np
 
 from memorch.errors import ValidationError
-
-from .base import MemoryRecord, Scope, VectorHit
-from .engine import LANCE_ERRORS, REPAIR, engine_errors, lance_read_errors, lance_search_errors, lance_write_errors
-from .sql import chunks
-from .vector_connection import CachedConnection, release_free_memory
-from .vector_plan import FILTER_COLUMNS, NOTHING, SearchPlanner, id_list, with_layer_column
-from .vector_rows import arrow_rows, table_schema
-from .vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock, watch_idle
+from memorch.storage.base import MemoryRecord, Scope, VectorHit
+from memorch.storage.engine import (
+    LANCE_ERRORS,
+    REPAIR,
+    engine_errors,
+    lance_read_errors,
+    lance_search_errors,
+    lance_write_errors,
+)
+from memorch.storage.sql import chunks
+from memorch.storage.vector_connection import CachedConnection, release_free_memory
+from memorch.storage.vector_plan import FILTER_COLUMNS, NOTHING, SearchPlanner, id_list, with_layer_column
+from memorch.storage.vector_rows import arrow_rows, table_schema
+from memorch.storage.vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock, watch_idle
 
 TABLE = "memories"
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .vectors import LanceVectorIndex
+from memorch.storage.vectors import LanceVectorIndex
 
 # Longer than one maintenance pass (the ANN build at 100k rows: ~60 s on one core), short enough
 # that a killed replica's lease lapses soon.

@@ -264,25 +264,25 @@ FIRST_CALL_MODULES = (
 def preload() -> None:
     """Import what every victim and restart needs, once, before any fork."""
     warnings.filterwarnings("ignore", message=".*fork.*")
-    from memorch.llm import import_litellm
+    from memorch.models._llm import import_litellm
 
     import_litellm()
     for name in (
-        "memorch.orchestrator",
-        "memorch.store",
-        "memorch.inference",
-        "memorch.bulk",
-        "memorch.maintenance",
+        "memorch.api._async_memory",
+        "memorch.engine._store",
+        "memorch.inference._plan",
+        "memorch.maintenance._bulk",
+        "memorch.maintenance._reindex",
         "memorch.importers",
-        "memorch.retrieval",
-        "memorch.graph_memory",
-        "memorch.redaction",
+        "memorch.retrieval._search",
+        "memorch.retrieval._graph",
+        "memorch.domain._redaction",
         "memorch.storage.history",
         "memorch.storage.vectors",
         "memorch.storage.graph",
         "memorch.storage.graph_process",
         "memorch.storage.rebuild",
-        "memorch.pending",
+        "memorch.inference._pending",
         "lancedb",
         "lancedb.index",
         "lancedb.query",
@@ -298,8 +298,8 @@ def preload() -> None:
     # The search's reference vectors (``retrieval.chance_similarity``) are computed once per
     # process: here, for every fork. Tokenizers must not start its thread pool before a fork.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    from memorch.embeddings import LocalEmbedder
-    from memorch.retrieval import _reference_vectors
+    from memorch.models._embeddings import LocalEmbedder
+    from memorch.retrieval._search import _reference_vectors
 
     _reference_vectors(LocalEmbedder())
 

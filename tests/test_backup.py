@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from memorch import AsyncMemory, Memory, MemoryConfig, ValidationError
-from memorch.backup import LEDGER, backup, restore
+from memorch.maintenance._backup import LEDGER, backup, restore
 from memorch.storage.history import SQLiteLedger
 
 

@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from memorch.cli import app
+from memorch.cli._main import app
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from memorch.cli_errors import cli_words
+from memorch.cli._errors import cli_words
 from memorch.config import MemoryConfig, package_version
 from memorch.errors import ConfigurationError
 
@@ -130,9 +130,9 @@ def test_bad_input_is_one_line_in_the_cli_words(
     assert not any(word in suggestion for word in MCP_WORDS), suggestion  # tools are the MCP surface's words
 
 
-BUG = "import sys, memorch.sync as s; s.Memory.stats = lambda self: [][1]; from memorch.launch import main; main()"
-# `memorch serve` without options: the entry point's own path, not the CLI's (server/launch.py).
-FAST_PATH_BUG = "import memorch.app as a; a.build_server = lambda c: [][1]; from memorch.launch import main; main()"
+BUG = "import sys, memorch.api._memory as s; s.Memory.stats = lambda self: [][1]; from memorch.cli import main; main()"
+# `memorch serve` without options: the entry point's own path, not the CLI's (server/cli/_launch.py).
+FAST_PATH_BUG = "import memorch.serve._app as a; a.build_server = lambda c: [][1]; from memorch.cli import main; main()"
 
 
 @pytest.mark.parametrize(
@@ -204,14 +204,14 @@ def test_suggestions_use_the_cli_words() -> None:
 
 
 def test_serve_as_mcp_clients_run_it_starts_without_the_command_line(tmp_path: Path) -> None:
-    """`memorch serve` with no options skips typer and the commands (server/launch.py: cold
+    """`memorch serve` with no options skips typer and the commands (server/cli/_launch.py: cold
     start); it still serves (initialize answered) and ends quietly when the client goes away."""
     initialize = (
         '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18",'
         '"capabilities":{},"clientInfo":{"name":"t","version":"0"}}}\n'
     )
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import sys; from memorch.launch import main; main()", "serve"],
+        [sys.executable, "-X", "importtime", "-c", "import sys; from memorch.cli import main; main()", "serve"],
         env=server_env(tmp_path),
         input=initialize,
         capture_output=True,
@@ -221,5 +221,5 @@ def test_serve_as_mcp_clients_run_it_starts_without_the_command_line(tmp_path: P
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"id":1' in done.stdout.replace(" ", "") and "serverInfo" in done.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
-    assert "memorch.app" in imported and "memorch.tools" in imported
-    assert not {"typer", "memorch.cli", "memorch.cli_options"} & imported
+    assert "memorch.serve._app" in imported and "memorch.tools" in imported
+    assert not {"typer", "memorch.cli._main", "memorch.cli._options"} & imported

@@ -10,8 +10,8 @@ import pytest
 from mcp import Client
 
 from memorch import MemoryConfig
-from memorch.app import build_server
-from memorch.orchestrator import AsyncMemory
+from memorch.api._async_memory import AsyncMemory
+from memorch.serve._app import build_server
 
 ERROR_FORM = re.compile(r"^\[[A-Z_]+\] .+\. Suggestion: .+", re.DOTALL)
 

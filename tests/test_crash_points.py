@@ -41,7 +41,7 @@ PARALLEL = 2
 ROOT = Path(__file__).resolve().parent.parent
 SUITE_TIMEOUT_S = 600
 
-COMMIT = "memorch.store:Store.commit"
+COMMIT = "memorch.engine._store:Store.commit"
 LEDGER = "memorch.storage.history:SQLiteLedger.apply"
 LEDGER_ROW = "memorch.storage.history:SQLiteLedger._apply_change"  # inside the ledger transaction
 CLEAR = "memorch.storage.history:SQLiteLedger.clear_pending"
@@ -52,14 +52,14 @@ LANCE_DELETE = "lancedb.table:LanceTable.delete"
 LANCE_OPTIMIZE = "lancedb.table:LanceTable.optimize"
 MAINTAIN = "memorch.storage.vectors:LanceVectorIndex._maintain_once"
 PRUNE = "memorch.storage.vector_versions:VersionPruner.prune"
-SYNC_GRAPH = "memorch.store:Store.sync_graph"
+SYNC_GRAPH = "memorch.engine._store:Store.sync_graph"
 # The graph runs in a child process (storage/graph_process.py): the victim's seam is the request
 # and its reply (``GraphProcess._call("apply", work)``); "during" kills the victim while the child
 # writes (the child finishes or not, then exits at end of input), "child" kills the child itself.
 GRAPH_CALL = "memorch.storage.graph_process:GraphProcess._call"
-MODEL = "memorch.llm:LLMClient.structured"
-INFER_APPLY = "memorch.inference:apply"
-IMPORT_BATCH = "memorch.bulk:_plan_batch"
+MODEL = "memorch.models._llm:LLMClient.structured"
+INFER_APPLY = "memorch.inference._plan:apply"
+IMPORT_BATCH = "memorch.maintenance._bulk:_plan_batch"
 # reindex (storage/rebuild.py): each index built beside the live one, counted, then swapped in.
 SWAP_IN = "memorch.storage.rebuild:swap_in"
 RENAME = "os:replace"  # swap_in's renames: old aside, new in (nothing else in a victim renames)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from memorch.embeddings import CachedEmbedder, LocalEmbedder
+from memorch.models._embeddings import CachedEmbedder, LocalEmbedder
 from memorch.storage.history import SQLiteLedger
 
 REFERENCE = Path(__file__).parent / "data" / "minilm_reference.json"
@@ -39,7 +39,7 @@ class Block:
 
 sys.meta_path.insert(0, Block())
 import memorch
-from memorch.minilm import MiniLMEncoder, bundled_model_dir
+from memorch.models._minilm import MiniLMEncoder, bundled_model_dir
 
 data = json.loads(open(sys.argv[1]).read())
 vectors = MiniLMEncoder().encode(data["sentences"][:3])
@@ -63,7 +63,7 @@ def test_bundled_weights_load_without_the_weights_package() -> None:
 def test_bundled_weights_are_half_precision_with_their_licence() -> None:
     from safetensors import safe_open
 
-    from memorch.minilm import bundled_model_dir
+    from memorch.models._minilm import bundled_model_dir
 
     model_dir = bundled_model_dir()
     with safe_open(str(model_dir / "model.safetensors"), "np") as f:
@@ -80,7 +80,8 @@ def test_bundled_weights_are_half_precision_with_their_licence() -> None:
 def test_missing_weights_name_the_fix(tmp_path: Path, monkeypatch) -> None:
     import pytest
 
-    from memorch import ConfigurationError, minilm
+    import memorch.models._minilm as minilm
+    from memorch import ConfigurationError
 
     monkeypatch.setattr(minilm, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(ConfigurationError) as caught:
@@ -120,7 +121,7 @@ def test_cache_avoids_recomputing_in_memory_and_across_instances(tmp_path: Path)
 
 
 def test_static_tier_learns_tokens_once_and_keeps_them(tmp_path: Path) -> None:
-    from memorch.static_embedder import StaticEmbedder
+    from memorch.models._static_embedder import StaticEmbedder
 
     texts = ["I love pizza", "pizza is my favourite food", "the car broke down on the highway"]
     first = StaticEmbedder(tmp_path / "static")

@@ -77,7 +77,7 @@ def test_a_write_starts_from_the_latest_version_not_the_process_view(tmp_path: P
 
     import numpy as np
 
-    from memorch.records import new_record, utc_now
+    from memorch.domain._records import new_record, utc_now
     from memorch.storage.base import Scope
     from memorch.storage.vectors import LanceVectorIndex
 

@@ -37,7 +37,7 @@ from mcp import Client
 from mcp.server.mcpserver.exceptions import ToolError
 
 from memorch import MemoryConfig
-from memorch.app import build_server
+from memorch.serve._app import build_server
 
 from .mcp_helpers import memorch_command, server_env
 

@@ -1,6 +1,6 @@
 """A server process keeps glibc's heap from fragmenting: two arenas however many threads
 allocate, and blocks from 1 MB up mapped on their own however large a block freed before
-(``memorch.app.steady_heap``; the soak's RSS figures are in README "Reliability")."""
+(``memorch.serve._app.steady_heap``; the soak's RSS figures are in README "Reliability")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 PROBE = """
 import ctypes, sys, threading
 if sys.argv[1] == "tuned":
-    from memorch.app import steady_heap
+    from memorch.serve._app import steady_heap
     steady_heap()
 def work():
     for _ in range(20000):
@@ -44,7 +44,7 @@ def test_a_server_process_allocates_from_two_arenas() -> None:
 MAPPED_PROBE = """
 import ctypes, sys
 if sys.argv[1] == "tuned":
-    from memorch.app import steady_heap
+    from memorch.serve._app import steady_heap
     steady_heap()
 names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
 class Info(ctypes.Structure):

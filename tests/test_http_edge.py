@@ -143,7 +143,7 @@ def test_a_non_loopback_bind_without_a_token_refuses_to_start(tmp_path: Path) ->
 
 
 def test_which_binds_need_a_token() -> None:
-    from memorch.http_edge import check_exposure
+    from memorch.serve._http_edge import check_exposure
 
     for host in ("0.0.0.0", "::", "192.168.1.5", "memory.lan"):
         with pytest.raises(ConfigurationError) as caught:
@@ -156,7 +156,7 @@ def test_which_binds_need_a_token() -> None:
 
 
 def test_allowed_host_values_are_checked() -> None:
-    from memorch.http_edge import transport_security
+    from memorch.serve._http_edge import transport_security
 
     with pytest.raises(ConfigurationError) as caught:
         transport_security("127.0.0.1", ["https://abc.ngrok.app/"])
@@ -186,7 +186,7 @@ def wildcard_bind_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     served here on 127.0.0.1 (uvicorn in a thread), with a 1 KiB body limit."""
     import uvicorn
 
-    from memorch.app import build_server, http_app
+    from memorch.serve._app import build_server, http_app
 
     transport = request.param
     config = MemoryConfig(data_dir=tmp_path / "data", graph="off", max_request_bytes=1024)

@@ -24,8 +24,8 @@ from mcp import Client
 
 from memorch import MemoryConfig
 from memorch.errors import PermissionDeniedError
-from memorch.identities import Identity
-from memorch.identities import add_token as add_token_record
+from memorch.serve._identities import Identity
+from memorch.serve._identities import add_token as add_token_record
 
 from .mcp_helpers import memorch_command, server_env, start_http_server
 from .test_mcp import TOOLS
@@ -335,7 +335,7 @@ def test_limits_apply_to_any_argument_a_tool_has() -> None:
 
 
 async def test_stdio_and_in_process_stay_unbound(tmp_path: Path) -> None:
-    from memorch.app import build_server
+    from memorch.serve._app import build_server
 
     tokens_file = tmp_path / "tokens.json"
     add_token_record(tokens_file, "alice", [], [])

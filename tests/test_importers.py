@@ -19,7 +19,7 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.cli import app
+from memorch.cli._main import app
 from memorch.errors import ConfigurationError, ValidationError
 from memorch.importers import import_source
 

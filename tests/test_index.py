@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memorch.records import new_record, utc_now
+from memorch.domain._records import new_record, utc_now
 from memorch.storage import vector_versions
 from memorch.storage import vectors as lance
 from memorch.storage.base import Scope

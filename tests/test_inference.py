@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from memorch import AsyncMemory, AuthenticationError, MemoryConfig, NetworkError
-from memorch.inference import REASONS
+from memorch.inference._plan import REASONS
 
 from .conftest import fake_llm_config
 from .fake_llm import Delay, Failure, FakeLLM
@@ -273,7 +273,7 @@ def test_cli_doctor_stats_and_reprocess(tmp_path: Path, fake: FakeLLM) -> None:
 
     from typer.testing import CliRunner
 
-    from memorch.cli import app
+    from memorch.cli._main import app
 
     env = {
         "MEMORCH_DATA_DIR": str(tmp_path),
@@ -310,7 +310,7 @@ def test_cli_doctor_stats_and_reprocess(tmp_path: Path, fake: FakeLLM) -> None:
 async def test_mcp_add_memory_reports_events_and_degraded_state(tmp_path: Path, fake: FakeLLM) -> None:
     from mcp import Client
 
-    from memorch.app import build_server
+    from memorch.serve._app import build_server
 
     config = llm_config(tmp_path, fake, llm_max_retries=0)
     async with Client(build_server(config)) as client:
@@ -338,7 +338,7 @@ async def test_mcp_add_memory_reports_events_and_degraded_state(tmp_path: Path, 
 async def test_a_bug_in_the_llm_call_propagates_and_is_not_degraded(
     memory: AsyncMemory, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from memorch.llm import import_litellm
+    from memorch.models._llm import import_litellm
 
     calls: list[dict] = []
 
@@ -359,7 +359,7 @@ async def test_a_bug_in_the_llm_call_propagates_and_is_not_degraded(
 async def test_a_validation_error_that_is_not_the_model_propagates(
     memory: AsyncMemory, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import memorch.inference as inference
+    import memorch.inference._plan as inference
     from memorch import ValidationError
 
     def bad_filter(*args, **kwargs):
@@ -375,7 +375,7 @@ async def test_a_validation_error_that_is_not_the_model_propagates(
 def test_resilience_retries_provider_failures_only() -> None:
     import httpx
 
-    from memorch.resilience import ModelRejectedError, Resilience, RetryPolicy
+    from memorch.models._resilience import ModelRejectedError, Resilience, RetryPolicy
 
     resilience = Resilience(RetryPolicy(max_retries=2, backoff_base=0), threshold=10, cooldown=60)
     resilience.sleep = lambda seconds: None

@@ -16,9 +16,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.app import build_server
+from memorch.domain._project import detect_project, normalize_remote
 from memorch.errors import ConfigurationError, ValidationError
-from memorch.project import detect_project, normalize_remote
+from memorch.serve._app import build_server
 
 from .conftest import fake_llm_config
 from .fake_llm import FakeLLM

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from memorch.domain._records import deletion, new_record, replaced, utc_now
 from memorch.errors import StorageError
-from memorch.records import deletion, new_record, replaced, utc_now
 from memorch.storage.base import Change, MemoryRecord, Scope
 from memorch.storage.filters import compile_filters
 from memorch.storage.history import SQLiteLedger
@@ -460,7 +460,7 @@ def test_backup_refuses_a_ledger_on_postgresql(tmp_path: Path) -> None:
     of copying an empty local file."""
     from typer.testing import CliRunner
 
-    from memorch.cli import app
+    from memorch.cli._main import app
 
     env = {"MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_LEDGER_URL": "postgresql://x@127.0.0.1:9/x"}
     for args in (["backup", str(tmp_path / "b")], ["restore-backup", str(tmp_path / "b")]):

@@ -63,7 +63,7 @@ def test_calling_from_the_loop_thread_is_refused_not_a_deadlock(tmp_path: Path) 
 def test_each_sync_method_belongs_to_the_facade(name: str) -> None:
     # What help(), tracebacks and IDEs show: the facade's method, with the async one's docstring.
     method = getattr(Memory, name)
-    assert method.__module__ == "memorch.sync" and method.__qualname__ == f"Memory.{name}"
+    assert method.__module__ == "memorch.api._memory" and method.__qualname__ == f"Memory.{name}"
     if name != "close":  # the facade's own: it also stops the loop thread
         assert method.__doc__ == getattr(AsyncMemory, name).__doc__
 

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from memorch import MemoryConfig
-from memorch.app import build_server
+from memorch.serve._app import build_server
 
 from .mcp_helpers import memorch_command, server_env, start_http_server
 

@@ -103,7 +103,7 @@ async def test_the_similar_hint_follows_every_change(
 ) -> None:
     """The hint sees a commit whose vector row is not written yet, forgets a deleted memory, and
     sees what another process (another SQLite connection) stored, from either source."""
-    from memorch import nearest
+    import memorch.engine._nearest as nearest
 
     monkeypatch.setattr(nearest, "MAX_ROWS", held_rows)
     slow = config.model_copy(update={"index_flush_delay": 5.0})  # rows written only before a search
@@ -143,7 +143,7 @@ async def test_held_vectors_rank_as_the_index_does(
     """The vector signal from the embeddings held in memory is LanceDB's exact ranking: the same
     memories, ranks and similarities as the index gives (held rows 0: every search asks LanceDB),
     for a whole scope and for a filter's id list; another user's memories never enter it."""
-    from memorch import nearest
+    import memorch.engine._nearest as nearest
 
     async def vector_signal(memory: AsyncMemory) -> dict[str, tuple[int, float]]:
         found = await memory.search(
@@ -175,7 +175,7 @@ async def test_a_scope_too_large_to_hold_is_not_read_again_at_every_search(
     """Finding that a scope is too large reads MAX_ROWS + 1 embeddings; that answer is kept for a
     while, so the scope's next searches and adds go straight to the index (and still find).
     With a shared (PostgreSQL) ledger nothing is held, and nothing is read."""
-    from memorch import nearest
+    import memorch.engine._nearest as nearest
 
     monkeypatch.setattr(nearest, "MAX_ROWS", 3)
     memory = AsyncMemory(config)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.redaction import redact
+from memorch.domain._redaction import redact
 
 from .conftest import fake_llm_config
 from .fake_llm import FakeLLM

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from memorch import Memory, MemoryConfig, StorageError
-from memorch.backup import backup, restore_ledger
+from memorch.maintenance._backup import backup, restore_ledger
 from memorch.storage import rebuild
 from memorch.storage.history import SQLiteLedger
 from memorch.storage.rebuild import stored_row_count

@@ -26,8 +26,9 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from memorch import AsyncMemory, MemoryConfig, outbox_claims
-from memorch.records import new_record, utc_now
+import memorch.engine._replica_claims as outbox_claims
+from memorch import AsyncMemory, MemoryConfig
+from memorch.domain._records import new_record, utc_now
 from memorch.storage.base import Change, Scope
 from memorch.storage.vectors import LanceVectorIndex
 

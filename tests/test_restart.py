@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.records import deletion, new_record
+from memorch.domain._records import deletion, new_record
+from memorch.engine._store import VECTORS
 from memorch.storage.base import Change, Scope
-from memorch.store import VECTORS
 
 
 async def test_memories_survive_a_restart(config: MemoryConfig) -> None:

@@ -8,8 +8,8 @@ import pytest
 from mcp import Client
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.app import build_server
 from memorch.errors import MemoryNotFoundError, ValidationError
+from memorch.serve._app import build_server
 
 
 async def test_restore_undoes_the_last_change_and_is_recorded(amem: AsyncMemory) -> None:

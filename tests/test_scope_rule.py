@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memorch.records import new_record, utc_now
+from memorch.domain._records import new_record, utc_now
 from memorch.storage.base import Change, MemoryRecord, Scope
 from memorch.storage.graph import GraphWork, KuzuGraph
 from memorch.storage.history import SQLiteLedger

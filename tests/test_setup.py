@@ -12,8 +12,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from typer.testing import CliRunner
 
-from memorch.cli import app
-from memorch.setup_clients import config_path
+from memorch.cli._main import app
+from memorch.cli._setup_clients import config_path
 
 from .mcp_helpers import memorch_command
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from memorch import AsyncMemory, MemoryConfig
+from memorch.domain._records import new_record, utc_now
+from memorch.engine._store import Store
 from memorch.errors import StorageError
-from memorch.records import new_record, utc_now
 from memorch.storage.base import Scope
-from memorch.store import Store
 
 from .pg_helpers import S3_ENV, bucket_keys, fresh_bucket, fresh_schema, need_s3
 
@@ -112,7 +112,7 @@ async def test_a_lost_ledger_is_refused_on_a_shared_deployment(shared: tuple[str
 async def test_re_embedding_cannot_change_the_size_of_a_shared_index(shared: tuple[str, str], tmp_path: Path) -> None:
     """The recorded dimension differs from what the embedder now makes (a new model): refused
     before any embedding is rewritten, as the shared table cannot be replaced in place."""
-    from memorch.components import META_EMBED_DIM
+    from memorch.engine._components import META_EMBED_DIM
     from memorch.errors import ValidationError
 
     url, uri = shared

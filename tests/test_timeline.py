@@ -10,8 +10,8 @@ import pytest
 from mcp import Client
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.app import build_server
 from memorch.errors import ValidationError
+from memorch.serve._app import build_server
 
 
 async def moment() -> str:

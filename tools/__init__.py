@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcp.server.mcpserver import MCPServer
 
-from . import (
+from memorch.tools import (
     add_memory,
     delete_all_memories,
     delete_memory,
@@ -15,7 +15,7 @@ from . import (
     search_memories,
     update_memory,
 )
-from ._common import MemorchServer, ServerState
+from memorch.tools._common import MemorchServer, ServerState
 
 TOOL_MODULES = (
     add_memory,

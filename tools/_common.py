@@ -18,14 +18,14 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import Field, WithJsonSchema
 
 from memorch.errors import InternalError, MemoryError, ValidationError
-from memorch.identities import caller_identity
+from memorch.serve._identities import caller_identity
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
     from mcp.types import CallToolResult
 
+    from memorch.api._async_memory import AsyncMemory
     from memorch.config import MemoryConfig
-    from memorch.orchestrator import AsyncMemory
 
 log = logging.getLogger("memorch.tools")
 
@@ -110,7 +110,7 @@ class ServerState:
 
     def memory(self) -> AsyncMemory:
         if self._memory is None:
-            from memorch.orchestrator import AsyncMemory
+            from memorch.api._async_memory import AsyncMemory
 
             self._memory = AsyncMemory(self.config)
             # Inference a previous run left pending (a crash, a stop) resumes with the first request.

@@ -9,8 +9,7 @@ from mcp.types import ToolAnnotations
 
 from memorch.errors import ValidationError
 from memorch.results import AddResult
-
-from ._common import AgentId, Metadata, Project, RunId, ServerState, UserId, optional
+from memorch.tools._common import AgentId, Metadata, Project, RunId, ServerState, UserId, optional
 
 DESCRIPTION = """Remember something about the user for later conversations.
 

@@ -10,8 +10,7 @@ from pydantic import Field
 
 from memorch.errors import ValidationError
 from memorch.results import DeleteAllResult
-
-from ._common import AgentId, Project, RunId, ServerState, UserId
+from memorch.tools._common import AgentId, Project, RunId, ServerState, UserId
 
 
 def register(server: MCPServer, state: ServerState) -> None:

@@ -6,8 +6,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from memorch.results import ChangeResult
-
-from ._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:

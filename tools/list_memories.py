@@ -9,8 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memorch.results import MemoryList
-
-from ._common import AgentId, AsOf, Filters, MaxTokens, Project, RunId, ServerState, UserId, layers_note
+from memorch.tools._common import AgentId, AsOf, Filters, MaxTokens, Project, RunId, ServerState, UserId, layers_note
 
 
 def register(server: MCPServer, state: ServerState) -> None:

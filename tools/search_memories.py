@@ -9,8 +9,18 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memorch.results import MemoryList
-
-from ._common import AgentId, AsOf, Filters, MaxTokens, Project, RunId, ServerState, UserId, layers_note, optional
+from memorch.tools._common import (
+    AgentId,
+    AsOf,
+    Filters,
+    MaxTokens,
+    Project,
+    RunId,
+    ServerState,
+    UserId,
+    layers_note,
+    optional,
+)
 
 DESCRIPTION = """Search the user's memories by meaning. Call this before answering anything that
 may depend on what the user told you earlier (preferences, facts, plans).

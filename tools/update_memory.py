@@ -9,8 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memorch.results import ChangeResult
-
-from ._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, Metadata, ServerState
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, Metadata, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:

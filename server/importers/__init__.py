@@ -15,16 +15,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-from .. import validation
-from ..errors import ConfigurationError, MemoryError, ValidationError
-from ..validation import ScopeIds
-from . import basic_memory, mcp_memory, mem0, openmemory, text
-from .base import Batch, Options
-from .files import json_lines, read_text
+import memorch.domain._validation as validation
+import memorch.importers._basic_memory as basic_memory
+import memorch.importers._mcp_memory as mcp_memory
+import memorch.importers._mem0 as mem0
+import memorch.importers._openmemory as openmemory
+import memorch.importers._text as text
+from memorch.domain._validation import ScopeIds
+from memorch.errors import ConfigurationError, MemoryError, ValidationError
+from memorch.importers._base import Batch, Options
+from memorch.importers._files import json_lines, read_text
 
 if TYPE_CHECKING:
-    from ..config import MemoryConfig
-    from ..orchestrator import AsyncMemory
+    from memorch.api._async_memory import AsyncMemory
+    from memorch.config import MemoryConfig
 
 __all__ = ["FORMATS", "Batch", "Options", "import_source", "load", "options_for", "write"]
 

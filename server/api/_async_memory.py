@@ -1,0 +1,346 @@
+"""``AsyncMemory``: the one implementation of memorch's operations.
+
+The async layer checks input, then hands each operation to a worker thread once (``Workers``):
+writes to the one writer thread, where ``Store`` (the owner of writes) plans and commits them
+ledger first; reads to the reader pool; model calls to their own pool, so an LLM taking seconds
+holds no lock and no writer (inference re-checks its candidates under the lock before applying).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any, Unpack
+
+import memorch.domain._validation as validation
+import memorch.engine._operations as operations
+import memorch.retrieval._timeline as timeline
+from memorch.api._admin import AdminMixin
+from memorch.config import MemoryConfig
+from memorch.domain._messages import Message, parse_messages
+from memorch.domain._records import not_found
+from memorch.domain._validation import RESERVED_METADATA_KEY, ScopeArgs
+from memorch.engine._components import Components
+from memorch.engine._debounce import Debounced
+from memorch.engine._store import Store
+from memorch.engine._workers import Workers
+from memorch.errors import ValidationError
+from memorch.inference._pending import BackgroundInference, defer
+from memorch.inference._plan import infer_and_apply  # loaded with .pending anyway
+from memorch.results import (
+    AddResult,
+    ChangeResult,
+    DeleteAllResult,
+    HistoryItem,
+    MemoryItem,
+    MemoryList,
+    Redaction,
+    memory_item,
+)
+from memorch.storage.base import Scope
+from memorch.storage.filters import compile_filters
+
+log = logging.getLogger("memorch")
+MAX_TOKENS = 1_000_000
+
+
+class AsyncMemory(AdminMixin):
+    """Long-term memory: add, search, update, delete, and the history of every change.
+
+    Whose memories a method works on is given by keywords, the same for every method
+    (``**scope_args``, typed by ``ScopeArgs``): ``user_id``, ``agent_id``, ``run_id`` and
+    ``project``, e.g. ``await memory.search("coffee", user_id="alice")``. A misspelt one is a
+    ``TypeError``, as for any keyword.
+    """
+
+    def __init__(self, config: MemoryConfig | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = MemoryConfig(**overrides)
+        elif overrides:
+            config = config.model_copy(update=overrides)
+        self.config = config
+        self.components = Components(config)
+        self.store = Store(config, self.components)
+        self.workers = Workers()
+        self.graph_sync = Debounced(self.store.drain_graph, config.graph_flush_delay, "graph")
+        self.index_sync = Debounced(self.store.index_owed, config.index_flush_delay, "vector index")
+        self.background = BackgroundInference(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | MemoryConfig) -> AsyncMemory:
+        """Build from a ``MemoryConfig`` or a dict (our flat keys or mem0's nested shape)."""
+        return cls(config if isinstance(config, MemoryConfig) else MemoryConfig.from_mapping(config))
+
+    # -- add --------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        messages: Any,
+        *,
+        metadata: dict[str, Any] | None = None,
+        infer: bool | None = None,
+        memory_type: str | None = None,
+        dry_run: bool = False,
+        layer: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> AddResult:
+        """Remember ``messages``. With ``infer`` (default when an LLM is configured) an LLM
+        extracts facts and reconciles them with what is known; without, text is stored verbatim.
+        Each event says why (``reason``). ``dry_run``: the decisions, with nothing written.
+        With background inference on (``MEMORCH_BACKGROUND_INFERENCE``), an inferring add returns
+        once the messages are stored (``pending``) and the model's facts replace them later.
+        ``project`` (default: the configured one) and ``layer``: README "Projects".
+        """
+        scope = validation.scope(scope_args, required=True, default_project=self.config.project, layer=layer)
+        meta = validation.metadata(metadata)
+        parsed = parse_messages(messages, self.config.max_text_bytes)
+        if memory_type not in (None, "procedural_memory"):
+            raise ValidationError(
+                "memory_type must be 'procedural_memory' or omitted", error_code="INVALID_MEMORY_TYPE"
+            )
+        infer = self.config.llm_enabled if infer is None else bool(infer)
+        if not isinstance(dry_run, bool):
+            raise ValidationError("dry_run must be true or false", error_code="INVALID_ARGUMENT")
+        if not (infer and self.config.llm_enabled):
+            # Redaction runs in the same worker hop as the embedding (add_verbatim).
+            result = await self.add_verbatim(parsed, scope, meta, dry_run=dry_run, redact=True)
+            return {**result, "dry_run": True} if dry_run else result
+        # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
+        # (~130 ms for a 100 kB text, plus the detector's import on first use).
+        parsed, redacted = await self.workers.read(self._redact_messages, parsed)
+        meta = _noting_redactions(meta, redacted)
+        procedural = memory_type is not None
+        if self.config.background_enabled and not (dry_run or procedural):
+            result = await defer(self, parsed, scope, meta)
+        else:
+            result = await infer_and_apply(self, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
+        if dry_run:
+            result = {**result, "dry_run": True}
+        if redacted:
+            result["redacted"] = redacted
+        return result
+
+    def _redact_messages(self, messages: list[Message]) -> tuple[list[Message], list[Redaction]]:
+        """Each message's content with credentials replaced (``MEMORCH_REDACT``), and what went."""
+        if not self.config.redact_enabled:
+            return messages, []
+        from memorch.domain._redaction import redact, summarize
+
+        done = [redact(m.content) for m in messages]
+        if not any(r.findings for r in done):
+            return messages, []
+        cleaned = [replace(m, content=r.text) for m, r in zip(messages, done, strict=True)]
+        return cleaned, summarize([f for r in done for f in r.findings])
+
+    async def add_verbatim(
+        self,
+        messages: list[Message],
+        scope: Scope,
+        metadata: dict[str, Any],
+        marks: list[dict[str, Any]] | None = None,
+        *,
+        dry_run: bool = False,
+        redact: bool = False,
+    ) -> AddResult:
+        """Store each non-system message as it is (see ``operations.add_verbatim``); ``redact``:
+        take credentials out first (``MEMORCH_REDACT``)."""
+        stored = [m for m in messages if m.role != "system"]
+        if not stored:
+            raise ValidationError(
+                "there is nothing to remember: only system messages were given",
+                error_code="EMPTY_TEXT",
+                suggestion='add the user\'s words as {"role": "user", "content": "..."}',
+            )
+        # Redaction, embedding and the nearest-memory lookup run beside other writes, in one
+        # worker hop; only the plan and the commit queue on the writer thread.
+        stored, redacted, prep = await self.workers.read(self._prepare_verbatim, stored, scope, redact)
+        metadata = _noting_redactions(metadata, redacted)
+        result = await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
+        if redacted:
+            result["redacted"] = redacted
+        return result
+
+    def _prepare_verbatim(
+        self, messages: list[Message], scope: Scope, redact: bool
+    ) -> tuple[list[Message], list[Redaction], operations.VerbatimPrep]:
+        messages, redacted = self._redact_messages(messages) if redact else (messages, [])
+        return messages, redacted, operations.prepare_verbatim(self.store, messages, scope)
+
+    # -- read -------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        memory_id: str,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> MemoryItem:
+        """One memory by id. With no scope given the id alone decides; a given scope narrows
+        (``MemoryNotFoundError`` when the memory is unknown or outside it)."""
+        memory_id = validation.memory_id(memory_id)
+        scope = validation.scope(scope_args, required=False)
+        return memory_item(await self.workers.read(operations.in_scope, self.store, memory_id, scope))
+
+    async def get_all(
+        self,
+        *,
+        filters: dict[str, Any] | None = None,
+        limit: int = 100,
+        as_of: str | None = None,
+        max_tokens: int | None = None,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> MemoryList:
+        """The scope's memories, newest first, optionally filtered by metadata. ``as_of``: as they
+        stood then (from the history; each item says if it is still ``current``); ``max_tokens``:
+        only as many as fit that many tokens of text (``omitted`` counts the rest)."""
+        scope = validation.scope(scope_args, required=True, default_project=self.config.project)
+        limit, budget = validation.limit(limit), _budget(max_tokens)
+        if as_of is not None:
+            if filters:
+                raise _as_of_with_filters()
+            result = await self.workers.read(timeline.list_at, self.store, scope, timeline.parse_as_of(as_of), limit)
+            return timeline.within_budget(result, budget)
+        where = compile_filters(filters)
+        records = await self.workers.read(self.components.ledger.list, scope, where, limit)
+        return timeline.within_budget({"results": [memory_item(r) for r in records]}, budget)
+
+    async def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        filters: dict[str, Any] | None = None,
+        threshold: float | None = None,
+        explain: bool = False,
+        as_of: str | None = None,
+        max_tokens: int | None = None,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> MemoryList:
+        """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
+        graph links; ``score`` is absolute relevance in [0, 1]; ``explain`` adds per-signal detail.
+        ``as_of`` searches the memories as they stood then; ``max_tokens`` keeps the best results
+        that fit that many tokens of text."""
+        scope = validation.scope(scope_args, required=True, default_project=self.config.project)
+        query = validation.text(query, self.config.max_text_bytes, "query")
+        limit, min_score = validation.limit(limit), validation.threshold(threshold)
+        budget = _budget(max_tokens)
+        if min_score is None:
+            min_score = self.config.search_threshold
+        if as_of is not None:
+            if filters:
+                raise _as_of_with_filters()
+            when = timeline.parse_as_of(as_of)
+            result = await self.workers.read(timeline.search_at, self.store, query, scope, when, limit, min_score)
+            return timeline.within_budget(result, budget)
+        where = compile_filters(filters)
+        result = await self.workers.read(self._search, query, scope, limit, where, min_score, explain)
+        return timeline.within_budget(result, budget)
+
+    def _search(self, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool) -> MemoryList:
+        from memorch.retrieval._search import hybrid_search
+
+        self.store.searchable()
+        vector = self.components.embedder.embed([query])[0]
+        held = self.store.nearest_cache()
+        ranked = hybrid_search(self.components, self.config, query, vector, scope, limit, where, held)
+        records = {r.id: r for r in self.components.ledger.get_many([h.id for h in ranked])}
+        results: list[MemoryItem] = []
+        for hit in ranked:
+            record = records.get(hit.id)
+            # The scope check is a second guard: the index already filtered by scope.
+            if record is not None and scope.contains(record) and hit.score >= min_score:
+                item = memory_item(record)
+                item["score"] = round(hit.score, 6)
+                if explain:
+                    item["explain"] = hit.signals
+                results.append(item)
+        if not self.config.graph_enabled:
+            return {"results": results}
+        from memorch.retrieval._graph import search_relations
+
+        relations = search_relations(self.components, scope, query, [r["id"] for r in results])
+        return {"results": results, "relations": relations}
+
+    async def history(
+        self,
+        memory_id: str,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> list[HistoryItem]:
+        """Every change to one memory, oldest first (kept after the memory is deleted)."""
+        memory_id = validation.memory_id(memory_id)
+        scope = validation.scope(scope_args, required=False)
+        events = await self.workers.read(self.components.ledger.history, memory_id, scope)
+        if not events:
+            raise not_found(memory_id)
+        return [HistoryItem(**e.public()) for e in events]  # type: ignore[typeddict-item]
+
+    # -- change -----------------------------------------------------------------------------
+
+    async def update(
+        self,
+        memory_id: str,
+        data: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> ChangeResult:
+        """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
+        scope = validation.scope(scope_args, required=False)
+        text = validation.text(data, self.config.max_text_bytes, "text")
+        new_meta = None if metadata is None else validation.metadata(metadata)
+        [message], redacted = await self.workers.read(self._redact_messages, [Message("user", text)])
+        result = await self.write(
+            operations.update, self.store, validation.memory_id(memory_id), scope, message.content, new_meta
+        )
+        if redacted:
+            result["redacted"] = redacted
+        return result
+
+    async def delete(
+        self,
+        memory_id: str,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> ChangeResult:
+        """Delete one memory; its history stays readable through ``history``. Deleting a memory
+        that is already deleted succeeds with event NONE (so a retried call is harmless)."""
+        memory_id = validation.memory_id(memory_id)
+        scope = validation.scope(scope_args, required=False)
+        return await self.write(operations.delete, self.store, memory_id, scope)
+
+    async def restore(
+        self,
+        memory_id: str,
+        event_id: str | None = None,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> ChangeResult:
+        """Undo a change: the memory's text as it was before history event ``event_id`` (default:
+        before its last change), recorded as a RESTORE event; deleted memories come back too."""
+        memory_id = validation.memory_id(memory_id)
+        if event_id is not None:
+            event_id = validation.memory_id(event_id, "event_id")
+        scope = validation.scope(scope_args, required=False)
+        return await self.write(operations.restore, self.store, memory_id, scope, event_id)
+
+    async def delete_all(
+        self,
+        **scope_args: Unpack[ScopeArgs],
+    ) -> DeleteAllResult:
+        """Delete every memory of a scope (with ``project``: that project's layer and the global
+        one; without: every layer). Refuses an empty scope (see ``reset``)."""
+        scope = validation.scope(scope_args, required=True)
+        return await self.write(operations.delete_all, self.store, scope)
+
+
+def _noting_redactions(metadata: dict[str, Any], redacted: list[Redaction]) -> dict[str, Any]:
+    """``metadata`` with what redaction took out recorded in its reserved ``_memorch`` object."""
+    return {**metadata, RESERVED_METADATA_KEY: {"redacted": redacted}} if redacted else metadata
+
+
+def _budget(max_tokens: Any) -> int | None:
+    return None if max_tokens is None else validation.bounded_int(max_tokens, "max_tokens", 1, MAX_TOKENS)
+
+
+def _as_of_with_filters() -> ValidationError:
+    return ValidationError(
+        "filters cannot be combined with as_of (past versions carry no metadata history)",
+        error_code="INVALID_ARGUMENT",
+        suggestion="drop filters, or drop as_of to filter today's memories",
+    )

@@ -1,0 +1,106 @@
+"""``Memory``: the synchronous facade. It runs one ``AsyncMemory`` on a private event-loop
+thread and forwards each call there, so the logic exists once (in the async core).
+
+Each method is ``_forward(AsyncMemory.method)``: typed with a ``ParamSpec``, so type checkers see
+the async method's parameters and its result type without the ``Awaitable`` (mem0-shaped dicts,
+typed in ``memorch.results``), and ``functools.wraps`` gives IDEs, ``help()`` and
+``inspect.signature`` the same signature and docstring. Nothing is written twice
+(``tests/test_library.py`` type-checks a caller with mypy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from memorch.api._async_memory import AsyncMemory
+from memorch.config import MemoryConfig
+from memorch.errors import ValidationError
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+def _forward(
+    method: Callable[Concatenate[AsyncMemory, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Memory, P], T]:
+    """``Memory.<name>``: run ``AsyncMemory.<name>`` on the Memory's loop and wait for it."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def call(self: Memory, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.run_sync(getattr(self.async_memory, name)(*args, **kwargs))
+
+    call.__module__ = __name__
+    call.__qualname__ = f"Memory.{name}"
+    return call
+
+
+class Memory:
+    """Blocking API with the same methods and arguments as ``AsyncMemory``."""
+
+    def __init__(self, config: MemoryConfig | None = None, **overrides: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="memorch-loop", daemon=True)
+        self._thread.start()
+        self.async_memory = AsyncMemory(config, **overrides)
+        self.config = self.async_memory.config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | MemoryConfig) -> Memory:
+        return cls(config if isinstance(config, MemoryConfig) else MemoryConfig.from_mapping(config))
+
+    def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine of ``self.async_memory`` (or one that awaits it) on this Memory's loop
+        and wait for its result: for async helpers that have no sync twin."""
+        if threading.current_thread() is self._thread:
+            # Waiting here for the loop this very thread runs would never return.
+            coro.close()
+            raise ValidationError(
+                "a Memory method was called from memorch's own event-loop thread",
+                error_code="WRONG_THREAD",
+                suggestion="inside async code (callbacks included), use AsyncMemory and await it",
+            )
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    # -- memories ---------------------------------------------------------------------------
+
+    add = _forward(AsyncMemory.add)
+    get = _forward(AsyncMemory.get)
+    get_all = _forward(AsyncMemory.get_all)
+    search = _forward(AsyncMemory.search)
+    history = _forward(AsyncMemory.history)
+    update = _forward(AsyncMemory.update)
+    delete = _forward(AsyncMemory.delete)
+    restore = _forward(AsyncMemory.restore)
+    delete_all = _forward(AsyncMemory.delete_all)
+
+    # -- the whole store --------------------------------------------------------------------
+
+    reset = _forward(AsyncMemory.reset)
+    stats = _forward(AsyncMemory.stats)
+    graph = _forward(AsyncMemory.graph)
+    flush_graph = _forward(AsyncMemory.flush_graph)
+    import_memories = _forward(AsyncMemory.import_memories)
+    export_memories = _forward(AsyncMemory.export_memories)
+    doctor = _forward(AsyncMemory.doctor)
+    reprocess = _forward(AsyncMemory.reprocess)
+    flush_inference = _forward(AsyncMemory.flush_inference)
+    reindex = _forward(AsyncMemory.reindex)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self.run_sync(self.async_memory.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,75 @@
+"""``memorch backup`` and ``memorch restore-backup`` (the logic is in ``backup.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from memorch.cli._options import err
+from memorch.errors import ConfigurationError
+
+out = Console(highlight=False)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+
+
+def refuse_shared_ledger(config: Any) -> None:
+    """Backups copy the SQLite file; with the ledger on PostgreSQL that file is not the ledger."""
+    if config.ledger_url:
+        raise ConfigurationError(
+            "memorch backup and restore-backup copy the SQLite ledger, and MEMORCH_LEDGER_URL puts it on PostgreSQL",
+            error_code="BACKUP_UNSUPPORTED",
+            suggestion="back up PostgreSQL with pg_dump or the provider's snapshots; `memorch reindex` rebuilds "
+            "the vectors and the graph from it",
+        )
+
+
+def backup_command(
+    dest: Annotated[Path, typer.Argument(help="A new directory: gets memorch.db and backup.json")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Snapshot the SQLite ledger while a server may be running (indexes are rebuilt on restore)."""
+    from memorch.config import MemoryConfig
+    from memorch.maintenance._backup import LEDGER, backup
+    from memorch.storage.history import SQLiteLedger
+
+    config = MemoryConfig()
+    refuse_shared_ledger(config)
+    ledger = SQLiteLedger(config.prepare_data_dir() / LEDGER)
+    try:
+        with err.status("backing up"):
+            result = backup(ledger, dest)
+    finally:
+        ledger.close()
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        out.print(f"backed up {result['memories']} memories ({result['history_events']} history events) to {dest}")
+
+
+def restore_command(
+    src: Annotated[Path, typer.Argument(help="A directory written by `memorch backup`")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a data directory that holds memories")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put a backup's ledger back into the data directory, then rebuild the search indexes from it."""
+    from memorch.config import MemoryConfig
+    from memorch.maintenance._backup import restore
+
+    refuse_shared_ledger(MemoryConfig())
+    with err.status("restoring"):
+        result = asyncio.run(restore(MemoryConfig(), src, force))
+    if as_json:
+        out.print_json(json.dumps(result))
+    else:
+        kept = f"; the replaced ledger is kept as {result['kept']}" if result["kept"] else ""
+        out.print(f"restored {result['memories']} memories from {src} and rebuilt the indexes{kept}")
+
+
+def register_backup(app: typer.Typer) -> None:
+    app.command("backup")(backup_command)
+    app.command("restore-backup")(restore_command)

@@ -1,0 +1,71 @@
+"""``memorch import``'s work, kept out of ``cli.py``: read and check the source before the store
+is opened (a bad file changes nothing, a dry run touches nothing), then write with a progress bar
+on a terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from memorch.cli._options import plural
+from memorch.config import MemoryConfig
+from memorch.domain._validation import ScopeIds
+from memorch.importers import load, need_llm, options_for, write
+
+
+def run(
+    path: Path,
+    source: str,
+    scope: ScopeIds,
+    *,
+    split: str | None,
+    infer: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    from rich.progress import Progress
+
+    from memorch.cli._main import _emit, _memory, out
+    from memorch.cli._options import err
+
+    config = MemoryConfig()
+    if infer:
+        need_llm(config, source)
+    batch = load(source, path, options_for(config, scope, split))
+    if dry_run:
+        _emit(batch.summary(), as_json, lambda r: _report(out, r))
+        return
+    with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(f"importing from {source}", total=len(batch.items))
+        result = m.run_sync(
+            write(
+                m.async_memory,
+                batch,
+                infer=infer,
+                progress=lambda done, total: bar.update(task, completed=done),
+                **scope,
+            )
+        )
+    _emit(result, as_json, lambda r: out.print(_done(r), soft_wrap=True))
+
+
+def _done(r: dict[str, Any]) -> str:
+    if "chunks" in r:
+        line = f"{r['chunks']} chunks: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged"
+        return line + (f", {r['degraded']} stored verbatim (no model answered)" if r["degraded"] else "")
+    skipped = "".join(f", skipped {n} {kind}" for kind, n in r.get("skipped", {}).items())
+    imported, duplicates = plural(r["imported"], "memory", "memories"), plural(r["duplicates"], "duplicate")
+    return f"imported {imported}, skipped {duplicates}{skipped}"
+
+
+def _report(out: Console, r: dict[str, Any]) -> None:
+    kinds = ", ".join(f"{n} {kind}" for kind, n in r["kinds"].items()) or "nothing"
+    head = f"dry run, nothing written: {r['memories']} memories from {r['source']} ({kinds})"
+    out.print(f"{head}, {r['relations']} relations", soft_wrap=True)
+    for kind, n in r["skipped"].items():
+        out.print(f"  would skip {n} {kind}")
+    for sample in r["samples"]:
+        out.print(f"  e.g. {sample.get('memory')!r}", highlight=False, soft_wrap=True)
+    out.print("memories the store already holds are skipped when importing")

@@ -1,0 +1,146 @@
+"""Options shared by the ``memorch`` commands, and how their help is shown.
+
+``HelpGroup`` is the CLI's command group: ``ReportingGroup`` (one error line per failure, in
+``cli_errors``' words) plus flag rows without a type. Typer's rich help prints a type column for every option, so flags
+read as if they took a value (``--json <bool>``, even ``--help <bool>``); a flag takes none,
+so its row shows no type, as click's plain help already does.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from memorch.cli._errors import report, report_failure, stderr
+from memorch.domain._validation import ScopeIds
+
+try:  # typer ≥ 0.22 vendors click; older releases use click itself
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
+
+err = stderr()  # messages and progress on stderr; stdout carries results
+
+UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope: whose memories (default: MEMORCH_USER_ID)")]
+AgentOpt = Annotated[str | None, typer.Option("--agent-id", help="Narrow the scope to one agent's memories")]
+RunOpt = Annotated[str | None, typer.Option("--run-id", help="Narrow the scope to one run or session")]
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        metavar="auto|NAME",
+        help="Work for a project: adds go to its layer, reads see it and the global layer; "
+        "auto names it from the working directory's git repository (MEMORCH_PROJECT)",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
+MemoryIdArg = Annotated[str, typer.Argument(help="A memory's id, from `memorch search` or `memorch list`")]
+LimitOpt = Annotated[int, typer.Option(help="At most this many memories")]
+ThresholdOpt = Annotated[
+    float | None, typer.Option(help="Drop results below this relevance, 0-1 (default: MEMORCH_SEARCH_THRESHOLD, 0.3)")
+]
+
+
+_SCOPE_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=option)
+    for name, option in (("user_id", UserOpt), ("agent_id", AgentOpt), ("run_id", RunOpt))
+]
+
+
+def scope_options(command: Callable[..., None]) -> Callable[..., None]:
+    """COMMAND with ``--user-id``, ``--agent-id`` and ``--run-id`` after its arguments, handed to
+    it as one ``scope`` (a ``ScopeIds``). Typer has no option groups; this is click's
+    shared-options decorator in typer's terms: typer reads the signature given here."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "scope"]
+    arguments = [p for p in own if p.default is inspect.Parameter.empty]
+    options = [p for p in own if p.default is not inspect.Parameter.empty]
+
+    @functools.wraps(command)
+    def with_scope(
+        user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None, **rest: Any
+    ) -> None:
+        command(scope=ScopeIds(user_id=user_id, agent_id=agent_id, run_id=run_id), **rest)
+
+    parameters = [*arguments, *_SCOPE_OPTIONS, *options]
+    with_scope.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    with_scope.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_scope
+
+
+def _flags_without_type(params: list[Any]) -> list[Any]:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # the rich help prints a type column from metavar; a flag has no value
+    return params
+
+
+class ReportingGroup(TyperGroup):
+    """The CLI's command group: every failure of every command is reported here, as one line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, EOFError, BrokenPipeError):
+            raise  # typer's own handling: exit codes, Ctrl+D, `memorch --help | head`
+        except UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            report("USAGE_ERROR", exc.format_message(), f"see `{where} --help`")
+            raise typer.Exit(exc.exit_code) from exc
+        except ClickException as exc:
+            report("USAGE_ERROR", exc.format_message(), None)
+            raise typer.Exit(exc.exit_code) from exc
+        except Exception as exc:  # noqa: BLE001, RUF100 - the CLI's outermost catch-all: a bug is reported as INTERNAL_ERROR
+            command = f"{ctx.command_path} {ctx.invoked_subcommand or ''}".strip()
+            raise typer.Exit(report_failure(exc, command)) from exc
+
+
+class HelpGroup(ReportingGroup):
+    """The command group: failures reported as one line; flags shown without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _flags_without_type(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _flags_without_type(command.get_params(ctx))
+        return command
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 memory``, ``2 memories``, ``0 duplicates``."""
+    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
+
+
+def scope_words(scope: dict[str, Any]) -> str:
+    """``user_id 'alice'`` or ``user_id 'alice', agent_id 'bot'``: the scope a command looked in."""
+    return ", ".join(f"{key} {value!r}" for key, value in scope.items() if value is not None)
+
+
+def memory_table(
+    console: Console, rows: list[dict[str, Any]], with_score: bool = False, scope: dict[str, Any] | None = None
+) -> None:
+    """Memories as a table; with none, the scope that was searched (``no memories for user_id 'alice'``)."""
+    if not rows and scope is not None:
+        console.print(f"no memories for {scope_words(scope)}", soft_wrap=True, highlight=False)
+        return
+    table = Table(show_lines=False)
+    table.add_column("id", style="dim", no_wrap=True)
+    table.add_column("memory")
+    if with_score:
+        table.add_column("score", justify="right")
+    table.add_column("updated", style="dim")
+    for row in rows:
+        cells = [row["id"], row["memory"]]
+        if with_score:
+            cells.append(f"{row.get('score', 0):.3f}")
+        cells.append(row["updated_at"][:19])
+        table.add_row(*cells)
+    console.print(table)

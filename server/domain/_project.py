@@ -1,0 +1,102 @@
+"""Which project a server works for: ``--project auto`` names it from the git repository.
+
+The name is the repository's ``origin`` URL, normalized so that every way of writing one
+repository's address gives one name (``https://user:token@GitHub.com/acme/app.git``,
+``git@github.com:acme/app`` and ``ssh://git@github.com:22/acme/app.git`` are all
+``github.com/acme/app``): the scheme, credentials, port and ``.git`` suffix are dropped and the
+host is lower-cased. A repository without ``origin`` is named by its root directory, found from
+git's common directory, which all worktrees of one repository share, so ``git worktree add``
+checkouts are one project.
+
+git runs as a subprocess (no dependency), with a timeout; it reads only local configuration.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from memorch.errors import ConfigurationError
+
+AUTO = "auto"
+# git answers these two local reads in milliseconds; a hung git (a network file system, a
+# credential helper someone wired into config) must not hang the server's start.
+GIT_TIMEOUT_S = 10.0
+# scp-like address: [user@]host:path (no scheme, and the part before ':' has no '/').
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.+)$")
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?(?P<host>[^/:]*)(?::\d*)?(?P<path>/.*)?$")
+
+
+def normalize_remote(url: str) -> str:
+    """``host/path`` for a remote URL (see the module docstring); a local path stays a path."""
+    text = url.strip()
+    match = _URL.match(text)
+    if match and match["host"]:
+        host, path = match["host"], match["path"] or ""
+    elif match:  # file:///srv/repos/app.git: a local repository
+        host, path = "", match["path"] or ""
+    elif (scp := _SCP_LIKE.match(text)) and not text.startswith(("/", ".")):
+        host, path = scp["host"], scp["path"]
+    else:  # a plain path: /srv/repos/app.git or ../app
+        host, path = "", text
+    path = path.rstrip("/")
+    path = path.removesuffix(".git").rstrip("/")
+    if not host:
+        return path
+    return f"{host.lower()}/{path.lstrip('/')}"
+
+
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(cwd), *args],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        raise ConfigurationError(
+            "--project auto needs git, and git is not installed (or not on PATH)",
+            error_code="GIT_NOT_FOUND",
+            suggestion="install git, or name the project: --project NAME (or MEMORCH_PROJECT=NAME)",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise ConfigurationError(
+            f"--project auto: git did not answer within {GIT_TIMEOUT_S:.0f} s in {cwd}",
+            error_code="PROJECT_NOT_DETECTED",
+            suggestion="name the project: --project NAME (or MEMORCH_PROJECT=NAME)",
+        ) from None
+
+
+def detect_project(cwd: Path) -> str:
+    """The project name of the git repository ``cwd`` is in (see the module docstring)."""
+    root = _git(cwd, "rev-parse", "--path-format=absolute", "--git-common-dir")
+    if root.returncode != 0:
+        reason = (root.stderr.strip().splitlines() or ["not a git repository"])[0]
+        raise ConfigurationError(
+            f"--project auto: {cwd} is not inside a git repository ({reason})",
+            error_code="PROJECT_NOT_DETECTED",
+            details={"directory": str(cwd)},
+            suggestion="start memorch from the project's directory (set the MCP server's working directory), "
+            "or name the project: --project NAME (or MEMORCH_PROJECT=NAME)",
+        )
+    remote = _git(cwd, "config", "--get", "remote.origin.url")
+    if remote.returncode == 0 and remote.stdout.strip():
+        return normalize_remote(remote.stdout)
+    common = Path(root.stdout.strip()).resolve()
+    # A normal repository's common directory is <root>/.git; a bare one's is the repository.
+    return str(common.parent if common.name == ".git" else common)
+
+
+def resolve_project(value: str | None, cwd: Path | None = None) -> str | None:
+    """The project a setting names: None or empty for none, ``auto`` detected from ``cwd``
+    (default: the working directory), any other text as given (trimmed)."""
+    if value is None or not value.strip():
+        return None
+    name = value.strip()
+    if name.lower() == AUTO:
+        return detect_project(cwd or Path.cwd())
+    return name

@@ -1,0 +1,66 @@
+"""Building memory records and the changes that write them (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from memorch.domain._messages import normalized_hash
+from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.errors import MemoryNotFoundError
+from memorch.storage.base import Change, MemoryRecord, Scope
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def not_found(memory_id: str) -> MemoryNotFoundError:
+    return MemoryNotFoundError(
+        f"no memory with id {memory_id} in this scope",
+        details={"memory_id": memory_id},
+        suggestion="call search_memories or list_memories to find current ids; if it was deleted, "
+        "memory_history shows what it said",
+    )
+
+
+def new_record(text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str) -> MemoryRecord:
+    return MemoryRecord(
+        id=str(uuid.uuid4()),
+        memory=text,
+        hash=normalized_hash(text),
+        user_id=scope.user_id,
+        agent_id=scope.agent_id,
+        run_id=scope.run_id,
+        metadata=dict(metadata),
+        created_at=now,
+        updated_at=now,
+        embedding=vector,
+        project=scope.write_project,
+    )
+
+
+def replaced(record: MemoryRecord, text: str, vector: Any, metadata: dict[str, Any] | None) -> MemoryRecord:
+    """``record`` with new text (and metadata); memorch's own metadata key is kept."""
+    meta = dict(record.metadata) if metadata is None else dict(metadata)
+    if RESERVED_METADATA_KEY in record.metadata and metadata is not None:
+        meta[RESERVED_METADATA_KEY] = record.metadata[RESERVED_METADATA_KEY]
+    return MemoryRecord(
+        id=record.id,
+        memory=text,
+        hash=normalized_hash(text),
+        user_id=record.user_id,
+        agent_id=record.agent_id,
+        run_id=record.run_id,
+        metadata=meta,
+        created_at=record.created_at,
+        updated_at=utc_now(),
+        embedding=vector,
+        project=record.project,  # an update keeps the memory in its layer
+    )
+
+
+def deletion(record: MemoryRecord) -> Change:
+    gone = MemoryRecord(**{**record.__dict__, "updated_at": utc_now()})
+    return Change("DELETE", gone, old_memory=record.memory)

@@ -1,0 +1,261 @@
+"""Input checks at the orchestrator's edge: each raises ValidationError and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any, TypedDict
+
+from memorch.errors import ValidationError
+from memorch.storage.base import Scope
+
+MAX_SCOPE_ID_CHARS = 256
+MAX_METADATA_BYTES = 64_000
+MAX_LIMIT = 1000
+RESERVED_METADATA_KEY = "_memorch"
+
+
+def memory_id(value: Any, name: str = "memory_id") -> str:
+    """A canonical UUID string, or a ValidationError naming the tool to find real ids."""
+    where = "memory_history" if name == "event_id" else "search_memories or list_memories"
+    code = "INVALID_EVENT_ID" if name == "event_id" else "INVALID_MEMORY_ID"
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            f"{name} must be a non-empty string", error_code=code, suggestion=f"call {where} to find the id"
+        )
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise ValidationError(
+            f"{name} {value[:80]!r} is not {'an event' if name == 'event_id' else 'a memory'} id (ids are UUIDs)",
+            error_code=code,
+            details={name: value[:80]},
+            suggestion=f"call {where} to find the id",
+        ) from None
+
+
+# What each text argument is for, so an error can say what to put there.
+_TEXT_PURPOSE = {
+    "text": "the fact to remember",
+    "content": "the message text",
+    "query": "what to look for",
+    "entity": "the entity's name",
+}
+
+
+def text(value: Any, max_bytes: int, field: str = "text") -> str:
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{field} must be a string", error_code="INVALID_TEXT", suggestion=f"pass {_purpose(field)} as a string"
+        )
+    stripped = value.strip()
+    if not stripped:
+        raise ValidationError(
+            f"{field} is empty",
+            error_code="EMPTY_TEXT",
+            suggestion=f"pass {_purpose(field)} in '{field}'",
+        )
+    if "\x00" in stripped:
+        raise ValidationError(
+            f"{field} contains a NUL character",
+            error_code="INVALID_TEXT",
+            suggestion=f"remove the NUL characters (\\u0000) from '{field}'",
+        )
+    if _has_surrogate(stripped):
+        raise ValidationError(
+            f"{field} contains a lone UTF-16 surrogate, which is not text",
+            error_code="INVALID_TEXT",
+            suggestion=f"send '{field}' as valid Unicode (a surrogate pair for characters beyond U+FFFF)",
+        )
+    size = len(stripped.encode("utf-8"))
+    if size > max_bytes:
+        raise ValidationError(
+            f"{field} is {size} bytes; the limit is {max_bytes} bytes (MEMORCH_MAX_TEXT_BYTES)",
+            error_code="TEXT_TOO_LONG",
+            details={"bytes": size, "limit": max_bytes},
+            suggestion="split the text into smaller facts, or raise MEMORCH_MAX_TEXT_BYTES",
+        )
+    return stripped
+
+
+def _purpose(field: str) -> str:
+    return _TEXT_PURPOSE.get(field.rsplit(".", 1)[-1], "some text")
+
+
+def _has_surrogate(value: str) -> bool:
+    """A lone surrogate (a Python str can hold one; JSON transports refuse it) cannot be stored
+    as UTF-8: found by tests/test_fuzz.py as an INTERNAL_ERROR (UnicodeEncodeError in SQLite)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def scope_id(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            f"{name} must be a non-empty string",
+            error_code="INVALID_SCOPE",
+            suggestion=f"omit {name}, or pass a short name such as 'alice'",
+        )
+    # Surrogates too (fuzzer: an INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
+    if len(value) > MAX_SCOPE_ID_CHARS or any(ord(c) < 32 for c in value) or _has_surrogate(value):
+        raise ValidationError(
+            f"{name} must be at most {MAX_SCOPE_ID_CHARS} printable characters",
+            error_code="INVALID_SCOPE",
+            suggestion=f"omit {name}, or pass a short name without control characters",
+        )
+    return value
+
+
+LAYERS = ("project", "global")
+
+
+class ScopeIds(TypedDict, total=False):
+    """Whose memories a call works on: any of the three ids (``Scope``: the scope rule)."""
+
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+
+
+class ScopeArgs(ScopeIds, total=False):
+    """The ids and the project layer a call works in (README "Projects")."""
+
+    project: str | None
+
+
+SCOPE_IDS: frozenset[str] = ScopeIds.__optional_keys__
+SCOPE_ARGS: frozenset[str] = ScopeArgs.__optional_keys__
+
+
+def scope(
+    args: Mapping[str, Any],
+    *,
+    required: bool,
+    default_project: str | None = None,
+    layer: Any = None,
+    allowed: frozenset[str] = SCOPE_ARGS,
+) -> Scope:
+    """The scope named by a call's ``user_id``/``agent_id``/``run_id``/``project`` keywords;
+    ``required`` refuses an empty one (scope-wide operations). ``project``: the project layer it
+    sees besides the global one (``default_project`` when not given); ``layer``: where an add
+    writes ("global", or "project", the default when there is a project). ``allowed``: the
+    keywords the calling method takes (``SCOPE_IDS`` for one typed with ``ScopeIds``)."""
+    unknown = sorted(set(args) - allowed)
+    if unknown:  # what Python says of a misspelt keyword, as these keywords arrive as ``**``
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+    project = args.get("project") or default_project
+    checked = Scope(
+        scope_id(args.get("user_id"), "user_id"),
+        scope_id(args.get("agent_id"), "agent_id"),
+        scope_id(args.get("run_id"), "run_id"),
+        scope_id(project, "project"),
+        global_writes=_global_layer(layer, project),
+    )
+    if required and checked.is_empty():
+        raise ValidationError(
+            "at least one of user_id, agent_id or run_id is required",
+            error_code="SCOPE_REQUIRED",
+            suggestion="pass user_id (servers and the CLI default it to MEMORCH_USER_ID)",
+        )
+    return checked
+
+
+def _global_layer(layer: Any, project: Any) -> bool:
+    """Whether an add goes to the global layer although the scope has a project."""
+    if layer is None:
+        return False
+    if layer not in LAYERS:
+        raise ValidationError(
+            f"layer must be 'project' or 'global', not {str(layer)[:40]!r}",
+            error_code="INVALID_LAYER",
+            suggestion="omit layer (this project's layer when there is one), or pass 'global' for a fact "
+            "that holds in every project",
+        )
+    if layer == "project" and project is None:
+        raise ValidationError(
+            "there is no project layer: no project is configured",
+            error_code="PROJECT_REQUIRED",
+            suggestion="omit layer (the memory goes to the global layer), or start the server with "
+            "--project auto (or MEMORCH_PROJECT)",
+        )
+    return layer == "global"
+
+
+def metadata(value: Any, allow_reserved: bool = False) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(
+            f"metadata must be a JSON object, not {type(value).__name__}",
+            error_code="INVALID_METADATA",
+            suggestion='pass metadata like {"category": "health"}',
+        )
+    if not allow_reserved and RESERVED_METADATA_KEY in value:
+        raise ValidationError(
+            f"the metadata key {RESERVED_METADATA_KEY!r} is reserved for memorch",
+            error_code="INVALID_METADATA",
+            suggestion=f"rename the key {RESERVED_METADATA_KEY!r}",
+        )
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"metadata must contain only JSON values: {exc}",
+            error_code="INVALID_METADATA",
+            suggestion="use strings, finite numbers, booleans, null, lists and objects only",
+        ) from exc
+    except RecursionError:
+        # Nesting past Python's recursion limit (fuzzer: metadata 1,000 levels deep was an INTERNAL_ERROR).
+        raise ValidationError(
+            "metadata nests too deeply",
+            error_code="INVALID_METADATA",
+            suggestion='pass a flat object like {"category": "health"}',
+        ) from None
+    if len(encoded) > MAX_METADATA_BYTES:
+        raise ValidationError(
+            f"metadata is {len(encoded)} bytes; the limit is {MAX_METADATA_BYTES}",
+            error_code="INVALID_METADATA",
+            suggestion="keep metadata to a few short fields; put long text in the memory itself",
+        )
+    copy = json.loads(encoded)  # a private copy: later changes by the caller cannot leak in
+    # json.dumps escapes a lone surrogate, so it would be stored and then break every later read
+    # of the scope (fuzzer: list_memories failed with INTERNAL_ERROR after such an add).
+    if _has_surrogate(json.dumps(copy, ensure_ascii=False)):
+        raise ValidationError(
+            "metadata contains a lone UTF-16 surrogate, which is not text",
+            error_code="INVALID_METADATA",
+            suggestion="send metadata keys and values as valid Unicode",
+        )
+    return copy
+
+
+def bounded_int(value: Any, name: str, low: int, high: int, code: str = "INVALID_ARGUMENT") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(
+            f"{name} must be an integer from {low} to {high}",
+            error_code=code,
+            suggestion=f"pass {name} as a whole number from {low} to {high}, or omit it",
+        )
+    return value
+
+
+def limit(value: Any, name: str = "limit") -> int:
+    return bounded_int(value, name, 1, MAX_LIMIT, "INVALID_LIMIT")
+
+
+def threshold(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValidationError(
+            "threshold must be a number from 0 to 1",
+            error_code="INVALID_THRESHOLD",
+            suggestion="pass a number from 0 to 1, or omit threshold for the server's default",
+        )
+    return float(value)

@@ -1,0 +1,228 @@
+"""The operations on single memories, planned and committed through the ``Store``: a verbatim
+add (its repeat check and near-duplicate hint), update, restore, delete and delete-all. Each holds
+the store's write lock (``writing``, or ``reconciling`` where other replicas must take turns) for
+its check-and-write, and commits through ``Store.commit``; the model's additions live in
+``inference``, bulk ones in ``bulk`` and ``transfer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memorch.domain._messages import Message, normalized_hash
+from memorch.domain._records import deletion, new_record, not_found, replaced, utc_now
+from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.engine._store import DELETE_BATCH, Store
+from memorch.errors import ValidationError
+from memorch.results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
+from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.sql import chunks
+
+
+@dataclass(frozen=True)
+class VerbatimPrep:
+    vectors: Any
+    nearest: list[tuple[float, MemoryRecord] | None]
+
+
+def in_scope(store: Store, memory_id: str, scope: Scope) -> MemoryRecord:
+    """The memory, if ``scope`` may see it; else ``MEMORY_NOT_FOUND``."""
+    found = store.parts.ledger.get(memory_id)
+    if found is None or not scope.contains(found):
+        raise not_found(memory_id)
+    return found
+
+
+def find_repeat(store: Store, text: str, scope: Scope, pending: Sequence[Change]) -> MemoryRecord | None:
+    """A memory of the scope (stored, or planned in this call) with the same normalized text."""
+    text_hash = normalized_hash(text)
+    for change in pending:
+        if change.kind != "DELETE" and change.record.hash == text_hash:
+            return change.record
+    return store.parts.ledger.find_by_hash(scope, text_hash)
+
+
+def closest_stored(store: Store, vector: Any, scope: Scope) -> tuple[float, MemoryRecord] | None:
+    """The scope's stored memory nearest to ``vector``, with its similarity: from the
+    embeddings held in memory, or else from the vector index and the commits not in it yet."""
+    cache = store.nearest_cache()
+    if cache is not None:
+        answered, best = cache.nearest(vector, scope)
+        if answered:
+            if best is None:
+                return None
+            record = store.parts.ledger.get(best[1])
+            if record is not None:  # else deleted by another process since: ask the index
+                return best[0], record
+    unindexed = store.unindexed_changes()  # their index rows, if any, are out of date
+    stale = {c.record.id for c in unindexed}
+    hits = [h for h in store.parts.vectors.search(vector, scope, 1 + len(stale)) if h.id not in stale]
+    record = store.parts.ledger.get(hits[0].id) if hits else None
+    owned = [c for c in unindexed if scope.contains(c.record)]
+    return _nearer(None if record is None else (hits[0].score, record), owned, vector)
+
+
+def _nearer(
+    best: tuple[float, MemoryRecord] | None, changes: Sequence[Change], vector: Any
+) -> tuple[float, MemoryRecord] | None:
+    """``best``, or the memory a change in ``changes`` leaves nearer to ``vector``."""
+    for change in changes:
+        if change.kind != "DELETE" and change.record.embedding is not None:
+            score = float(change.record.embedding @ vector)
+            if best is None or score > best[0]:
+                best = (score, change.record)
+    return best
+
+
+def similar(
+    store: Store, vector: Any, stored: tuple[float, MemoryRecord] | None, pending: Sequence[Change]
+) -> SimilarMemory | None:
+    """The closest of ``stored`` and the memories planned in this call, when at least
+    ``dedup_threshold`` similar; else None. A hint for the caller, never a reason to drop."""
+    best = _nearer(stored, pending, vector)
+    if best is None or best[0] < store.config.dedup_threshold:
+        return None
+    return SimilarMemory(id=best[1].id, memory=best[1].memory, similarity=round(best[0], 4))
+
+
+def prepare_verbatim(store: Store, messages: list[Message], scope: Scope) -> VerbatimPrep:
+    """The part of a verbatim add that needs no lock (so it runs beside other writes): the
+    embeddings, and each message's nearest stored memory for the ``similar`` hint."""
+    store.ready(for_write=True)
+    vectors = store.parts.embedder.embed([m.content for m in messages])
+    return VerbatimPrep(vectors, [closest_stored(store, v, scope) for v in vectors])
+
+
+def add_verbatim(
+    store: Store,
+    messages: list[Message],
+    scope: Scope,
+    metadata: dict[str, Any],
+    prep: VerbatimPrep | None = None,
+    marks: Sequence[dict[str, Any]] | None = None,
+    dry_run: bool = False,
+) -> AddResult:
+    """Store each message as it is. Only a true repeat (same normalized text) is NONE; a
+    merely similar memory is reported as ``similar`` (an embedding cannot tell "Monday" from
+    "Tuesday", so dropping it would lose what was just said). ``marks``: per message, added
+    to its reserved ``_memorch`` metadata; ``dry_run``: the same answer, nothing written."""
+    prep = prep or prepare_verbatim(store, messages, scope)
+    results: list[AddEvent] = []
+    changes: list[Change] = []
+    with store.reconciling(scope):
+        now = utc_now()
+        for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
+            repeat = find_repeat(store, message.content, scope, changes)  # under the lock: exact
+            if repeat is not None:
+                results.append(event("NONE", repeat, reason="the same text is already stored"))
+                continue
+            record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), now)
+            item = event("ADD", record, reason="stored as said (no inference)")
+            hint = similar(store, vector, stored, changes)
+            if hint is not None:
+                item["similar"] = hint
+            changes.append(Change("ADD", record, actor_id=message.name, role=message.role))
+            results.append(item)
+        if not dry_run:
+            store.commit(changes)
+    return {"results": results}
+
+
+def update(store: Store, memory_id: str, scope: Scope, text: str, metadata: dict[str, Any] | None) -> ChangeResult:
+    """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
+    before = in_scope(store, memory_id, scope)
+    if text == before.memory and (metadata is None or metadata == before.metadata):
+        return {"id": before.id, "memory": before.memory, "event": "NONE", "message": "already says this"}
+    vector = store.parts.embedder.embed([text])[0]  # outside the lock
+    with store.reconciling(memory_id=memory_id):
+        current = in_scope(store, memory_id, scope)  # as it is now, under the lock
+        updated = replaced(current, text, vector, metadata)
+        # Relations were extracted from the old text; a hand edit clears them rather than
+        # leave the graph asserting what the memory no longer says.
+        cleared = () if store.config.graph_enabled else None
+        store.commit([Change("UPDATE", updated, old_memory=current.memory, relations=cleared)])
+    return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": current.memory}
+
+
+def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) -> ChangeResult:
+    """Bring back the text a memory had before one of its history events (default: before
+    the last change), as a new RESTORE event; a deleted memory comes back under its old id."""
+    with store.reconciling(memory_id=memory_id):
+        events = store.parts.ledger.history(memory_id, scope)
+        if not events:
+            raise not_found(memory_id)
+        event_ = events[-1] if event_id is None else next((e for e in events if e.id == event_id), None)
+        if event_ is None:
+            raise ValidationError(
+                f"memory {memory_id} has no history event {event_id}",
+                error_code="EVENT_NOT_FOUND",
+                suggestion="call memory_history to see the memory's event ids",
+            )
+        if event_.old_memory is None:
+            raise ValidationError(
+                f"there is no version before event {event_.id} ({event_.event}: the memory was created there)",
+                error_code="NOTHING_TO_RESTORE",
+                suggestion="pick a later event from memory_history, or delete_memory to remove it",
+            )
+        text, current = event_.old_memory, store.parts.ledger.get(memory_id)
+        if current is not None and current.memory == text:
+            return {"id": memory_id, "memory": text, "event": "NONE", "message": "already says this"}
+        vector = store.parts.embedder.embed([text])[0]
+        if current is not None:
+            restored = replaced(current, text, vector, None)
+        else:  # deleted: its scope and creation time come from its history
+            first = events[0]
+            owner = store.parts.ledger.history_scope(memory_id) or scope
+            restored = new_record(text, vector, owner, {}, utc_now())
+            restored.id, restored.created_at = memory_id, first.created_at
+        # The relations the memory had just before that event come back with its text (events
+        # recorded before relations were versioned have none: then they are cleared).
+        relations = (event_.relations_before or ()) if store.config.graph_enabled else None
+        previous = current.memory if current is not None else None
+        reason = f"restored the version from before event {event_.id}"
+        store.commit([Change("RESTORE", restored, old_memory=previous, relations=relations, reason=reason)])
+    result: ChangeResult = {
+        "id": memory_id,
+        "memory": text,
+        "event": "RESTORE",
+        "message": f"restored from before {event_.id}",
+    }
+    if previous is not None:
+        result["previous_memory"] = previous
+    return result
+
+
+def delete(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
+    """Delete one memory; deleting one that is already deleted answers NONE (a retry is harmless)."""
+    with store.reconciling(memory_id=memory_id):
+        record = store.parts.ledger.get(memory_id)
+        if record is not None and scope.contains(record):
+            store.commit([deletion(record)])
+            return {
+                "id": record.id,
+                "memory": record.memory,
+                "event": "DELETE",
+                "message": "Memory deleted successfully!",
+            }
+    events = store.parts.ledger.history(memory_id, scope)
+    if not events or not events[-1].is_deleted:
+        raise not_found(memory_id)
+    last_text = events[-1].old_memory or ""
+    return {"id": memory_id, "memory": last_text, "event": "NONE", "message": "Memory was already deleted"}
+
+
+def delete_all(store: Store, scope: Scope) -> DeleteAllResult:
+    with store.writing():
+        ids = store.parts.ledger.ids(scope)
+        for batch in chunks(ids, DELETE_BATCH):
+            store.commit([deletion(r) for r in store.parts.ledger.get_many(batch)])
+    return {"deleted": len(ids), "message": f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"}
+
+
+def _with_marks(metadata: dict[str, Any], marks: Sequence[dict[str, Any]] | None, position: int) -> dict[str, Any]:
+    if marks is None:
+        return metadata
+    reserved = {**metadata.get(RESERVED_METADATA_KEY, {}), **marks[position]}
+    return {**metadata, RESERVED_METADATA_KEY: reserved}

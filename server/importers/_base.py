@@ -1,0 +1,210 @@
+"""What every importer shares: the batch it builds, the lines it writes, the checks they pass.
+
+An importer turns a source (a file or a folder) into lines of the ``memorch export`` format
+(``transfer.ExportedMemory``): an id, the text, the scope, metadata, timestamps, the relations the
+memory states, and one ADD event. ``AsyncMemory.import_memories`` then writes them through the one
+bulk path, so ids, timestamps and graph relations land exactly as an export would restore them,
+and a line whose id the store has already seen is skipped: importing the same file twice adds
+nothing. Ids are the source's own UUIDs where it has them, otherwise derived (UUID5) from the
+source's identity of the item and its scope, so the same item always gets the same id.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import memorch.domain._validation as validation
+from memorch.domain._records import utc_now
+from memorch.errors import MemoryError, ValidationError
+from memorch.maintenance._export import parse_exported
+from memorch.storage.base import SCOPE_KEYS
+
+NAMESPACE = uuid.UUID("17fd6531-ad9e-4919-a08e-2e75578a5e06")  # memorch's importers; never change it
+
+
+def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPORT_ITEM") -> ValidationError:
+    return ValidationError(f"{where}: {message}", error_code=code, details={"where": where}, suggestion=suggestion)
+
+
+def stable_id(*parts: str | None) -> str:
+    """The same parts always give the same memory id."""
+    return str(uuid.uuid5(NAMESPACE, "\x1f".join(p or "" for p in parts)))
+
+
+def source_uuid(value: Any) -> str | None:
+    """The source's id when it is a UUID (then it stays the memory's id), else None."""
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def timestamp(value: Any, where: str, name: str) -> str | None:
+    """ISO 8601 UTC from an ISO string (any offset; none means UTC) or epoch seconds/milliseconds."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, int | float):
+            moment = datetime.fromtimestamp(value / 1000 if value > 1e11 else value, UTC)
+        else:
+            moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise refuse(
+            where, f"{name} {str(value)[:40]!r} is not a date", "give ISO 8601 dates or epoch seconds"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class Options:
+    """How to read a source: scope parts given on the command line win over the source's."""
+
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    default_user: str = "default"
+    split: str | None = None  # text: "line" | "paragraph" (default by file type)
+    max_text_bytes: int = 16_000
+
+    def scope(self, item: dict[str, Any] | None = None) -> dict[str, str | None]:
+        given = {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
+        item = item or {}
+        scope = {k: given[k] or (item.get(k) if isinstance(item.get(k), str) else None) for k in SCOPE_KEYS}
+        if not any(scope.values()):
+            scope["user_id"] = self.default_user
+        return scope
+
+
+@dataclass
+class Batch:
+    """A source, converted: the lines to import, where each came from, and what they are."""
+
+    source: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    where: list[str] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def add(self, item: dict[str, Any], where: str, kind: str) -> None:
+        self.items.append(item)
+        self.where.append(where)
+        self.kinds[kind] += 1
+
+    def record(
+        self,
+        where: str,
+        kind: str,
+        *,
+        memory_id: str,
+        text: str,
+        scope: dict[str, str | None],
+        metadata: dict[str, Any],
+        created_at: str | None = None,
+        updated_at: str | None = None,
+        relations: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """One memory as an export line: one ADD event, dated when the source says it was made."""
+        created = created_at or updated_at or utc_now()
+        updated = updated_at or created
+        event = {
+            "id": stable_id(memory_id, "ADD"),
+            "event": "ADD",
+            "old_memory": None,
+            "new_memory": text,
+            "created_at": created,
+            "updated_at": updated,
+            "is_deleted": False,
+        }
+        line = {"id": memory_id, "memory": text, **scope, "metadata": metadata, "created_at": created}
+        self.add({**line, "updated_at": updated, "relations": relations or [], "history": [event]}, where, kind)
+
+    def check(self, max_text_bytes: int) -> None:
+        """Every line passes the checks ``import_memories`` makes, named by its place in the source.
+        Only memorch's own export lines may carry memorch's reserved metadata key."""
+        for item, where in zip(self.items, self.where, strict=True):
+            try:
+                if not isinstance(item, dict):
+                    raise ValidationError("each item must be a JSON object", error_code="INVALID_ITEM")
+                for key in SCOPE_KEYS:
+                    validation.scope_id(item.get(key), key)
+                validation.metadata(item.get("metadata"), allow_reserved=self.source == "memorch" and "id" in item)
+                if "id" in item:
+                    parse_exported(item, max_text_bytes)
+                else:
+                    validation.text(item.get("memory", item.get("text")), max_text_bytes, "memory")
+            except MemoryError as exc:
+                exc.message = f"{where}: {exc.message}"
+                exc.details["where"] = where
+                exc.suggestion = exc.suggestion or "fix or remove that item and import again (nothing was written)"
+                raise
+
+    def locate(self, exc: MemoryError) -> MemoryError:
+        """Name the source's file and line instead of the item's position."""
+        item = exc.details.get("item")
+        if isinstance(item, int) and 1 <= item <= len(self.where):
+            exc.details["where"] = self.where[item - 1]
+            line = re.search(r" line (\d+)$", self.where[item - 1])
+            if line:
+                exc.details["line"] = int(line.group(1))
+            exc.message = exc.message.replace(f"item {item}: ", f"{self.where[item - 1]}: ", 1)
+        return exc
+
+    def summary(self, samples: int = 3) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "memories": len(self.items),
+            "relations": sum(len(i.get("relations", ())) for i in self.items),
+            "kinds": dict(self.kinds),
+            "skipped": dict(self.skipped),
+            "samples": [
+                {k: i.get(k) for k in ("memory", *SCOPE_KEYS, "metadata", "relations") if i.get(k)}
+                for i in self.items[:samples]
+            ],
+        }
+
+
+def text_field(value: Any, where: str, name: str, suggestion: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(where, f"{name} is missing or not a non-empty string", suggestion)
+    return value.strip()
+
+
+def add_relation(
+    batch: Batch,
+    where: str,
+    scope: dict[str, str | None],
+    triple: tuple[str, str, str],
+    types: tuple[str | None, str | None] = (None, None),
+    metadata: dict[str, Any] | None = None,
+    created_at: str | None = None,
+) -> None:
+    """A relation as a memory of its own that states it ("Alice works at Acme"): searchable by its
+    words, and deleting it removes exactly that edge (a memory owns the relations it states)."""
+    source, relationship, destination = triple
+    batch.record(
+        where,
+        "relation",
+        memory_id=stable_id(batch.source, "relation", *scope.values(), *triple),
+        text=f"{source} {relationship.replace('_', ' ')} {destination}",
+        scope=scope,
+        metadata={"imported_from": batch.source, **(metadata or {})},
+        created_at=created_at,
+        relations=[
+            {
+                "source": source,
+                "source_type": types[0],
+                "relationship": relationship,
+                "destination": destination,
+                "destination_type": types[1],
+            }
+        ],
+    )

@@ -1,0 +1,83 @@
+"""Reading source files: every problem names the file and its line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from memorch.errors import ValidationError
+from memorch.importers._base import refuse
+
+
+def read_text(path: Path, data: bytes | None = None, suggestion: str = "check the path and the --from format") -> str:
+    """A file's text; unreadable or non-UTF-8 files are refused with their name (and line)."""
+    try:
+        raw = path.read_bytes() if data is None else data
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            error_code="IMPORT_FILE_UNREADABLE",
+            details={"path": str(path)},
+            suggestion=suggestion,
+        ) from exc
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise refuse(
+            f"{path} line {line}",
+            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+            "convert the file to UTF-8 (e.g. `iconv -t UTF-8`)",
+            "IMPORT_NOT_UTF8",
+        ) from exc
+
+
+def parse_json(text: str, name: str, suggestion: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise refuse(f"{name} line {exc.lineno}", f"is not valid JSON: {exc.msg}", suggestion, "INVALID_JSON") from exc
+
+
+def json_lines(
+    text: str, name: str, suggestion: str, *, code: str = "INVALID_JSON", objects_only: bool = True
+) -> list[tuple[int, Any]]:
+    """(line number, value) for each non-blank line of a JSONL text; ``objects_only``: each value
+    must be a JSON object (otherwise the caller checks each item itself)."""
+    out = []
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is valid in JSON
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            message = f"is not valid JSON: {exc.msg} (column {exc.colno})"
+            raise refuse(f"{name} line {number}", message, suggestion, code) from exc
+        if objects_only and not isinstance(value, dict):
+            raise refuse(f"{name} line {number}", "is not a JSON object", suggestion)
+        out.append((number, value))
+    return out
+
+
+def files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The files to read: the path itself, or a folder's matching files (hidden ones skipped), sorted."""
+    if path.is_dir():
+        found = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in suffixes
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+        if not found:
+            raise refuse(str(path), f"has no {'/'.join(suffixes)} files", "point at a file or a folder of notes")
+        return found
+    if not path.exists():
+        raise ValidationError(
+            f"cannot read {path}: No such file or directory",
+            error_code="IMPORT_FILE_UNREADABLE",
+            details={"path": str(path)},
+            suggestion="check the path",
+        )
+    return [path]

@@ -1,0 +1,202 @@
+"""Messages stored as said, waiting for inference, and the work that turns them into facts.
+
+Two ways a message waits (``_memorch.pending_inference`` in its metadata):
+
+- **degraded**: no model could answer an ``add``; ``memorch reprocess`` (or the background
+  worker, when it runs) infers later.
+- **background** (``MEMORCH_BACKGROUND_INFERENCE=on``, the default of ``memorch serve``): ``add``
+  acknowledges once the messages are durable and searchable, and ``BackgroundInference`` runs the
+  one model call after. The messages of one ``add`` form a batch (``_memorch.batch``) and are
+  inferred together, with their roles and dates, as the waiting path would have.
+
+Either way one transaction stores the facts and deletes the messages they came from, after
+checking under the write lock that those messages are unchanged and still pending
+(``inference.apply``): a second worker, a rerun or a crash and restart never processes one twice,
+and a search never sees both a message and the facts extracted from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from memorch.domain._messages import Message
+from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.errors import ConfigurationError
+from memorch.inference._plan import Plan, infer
+from memorch.models._llm import MODEL_FAILURES
+from memorch.results import AddResult
+from memorch.storage.base import MemoryRecord, Scope
+
+if TYPE_CHECKING:
+    from memorch.api._async_memory import AsyncMemory
+
+log = logging.getLogger("memorch.pending")
+BATCH_FETCH = 1000  # pending messages read per round
+RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # seconds before the worker tries a failing model again
+PENDING_REASON = "stored as said; the model's facts replace it shortly (background inference)"
+
+
+def _marked(metadata: dict[str, Any], **marks: Any) -> dict[str, Any]:
+    """``metadata`` with ``marks`` added to its reserved ``_memorch`` object."""
+    return {**metadata, RESERVED_METADATA_KEY: {**metadata.get(RESERVED_METADATA_KEY, {}), **marks}}
+
+
+async def degrade(
+    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: Exception
+) -> AddResult:
+    """No model could answer: keep the messages as said, for ``reprocess``."""
+    log.warning("no model could answer; storing verbatim for `memorch reprocess`: %s", exc)
+    marked = _marked(metadata, pending_inference=True, error_code=getattr(exc, "error_code", "UNKNOWN"))
+    result = await memory.add_verbatim(messages, scope, marked, _said(messages))
+    return {**result, "degraded": True, "reason": str(exc)}
+
+
+async def defer(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
+    """Background inference: store the messages as one pending batch and acknowledge."""
+    marked = _marked(metadata, pending_inference=True, batch=str(uuid.uuid4()))
+    result = await memory.add_verbatim(messages, scope, marked, _said(messages))
+    for item in result["results"]:
+        if item["event"] == "ADD":
+            item["reason"] = PENDING_REASON
+    memory.background.kick()
+    return {
+        **result,
+        "pending": True,
+        "reason": "acknowledged: the messages are stored and searchable; facts are extracted in the background "
+        "(memory_history on an id shows the outcome)",
+    }
+
+
+def _said(messages: list[Message]) -> list[dict[str, Any]]:
+    """Per stored message: who said it and when, so later inference sees the conversation."""
+    said = [m for m in messages if m.role != "system"]
+    return [
+        {"role": m.role, "part": i, **({"said_at": m.timestamp} if m.timestamp else {})} for i, m in enumerate(said)
+    ]
+
+
+def batches(records: list[MemoryRecord]) -> list[list[MemoryRecord]]:
+    """Pending records (oldest first) grouped by the ``add`` that stored them; a degraded
+    message without a batch is its own group."""
+    grouped: dict[str, list[MemoryRecord]] = {}
+    for record in records:
+        grouped.setdefault(_marks(record).get("batch") or record.id, []).append(record)
+    return [sorted(batch, key=lambda r: _marks(r).get("part", 0)) for batch in grouped.values()]
+
+
+def _marks(record: MemoryRecord) -> dict[str, Any]:
+    return record.metadata.get(RESERVED_METADATA_KEY, {})
+
+
+async def process(memory: AsyncMemory, batch: list[MemoryRecord]) -> Plan:
+    """One model call over one batch; its facts replace its messages in one transaction.
+    Raises a MODEL_FAILURES error when no model answers (the batch stays pending)."""
+    first = batch[0]
+    metadata = {k: v for k, v in first.metadata.items() if k != RESERVED_METADATA_KEY}
+    messages = []
+    for record in batch:
+        marks = _marks(record)
+        messages.append(Message(marks.get("role") or "user", record.memory, timestamp=marks.get("said_at")))
+    return await infer(memory, messages, first.scope, metadata, retire=batch)
+
+
+async def reprocess_pending(memory: AsyncMemory, limit: int) -> dict[str, Any]:
+    """Infer over pending messages, batch by batch, each exactly once."""
+    if not memory.config.llm_enabled:
+        raise ConfigurationError(
+            "reprocessing needs an LLM",
+            error_code="NO_LLM",
+            suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE if needed)",
+        )
+    ledger = memory.components.ledger
+    pending = await memory.workers.read(ledger.pending_inference, limit)
+    processed, failed, results = 0, 0, []
+    for batch in batches(pending):
+        try:
+            plan = await process(memory, batch)
+        except MODEL_FAILURES as exc:
+            log.warning("reprocess of %s failed, left pending: %s", [r.id for r in batch], exc)
+            failed += len(batch)
+            continue
+        if not plan.skipped:
+            processed += len(batch)
+            results.extend(plan.results)
+    remaining = (await memory.workers.read(ledger.counts))["pending_inference"]
+    return {"processed": processed, "failed": failed, "remaining": remaining, "results": results}
+
+
+class BackgroundInference:
+    """The server's worker for pending messages: one task on the event loop, woken by ``kick``
+    (each deferred ``add``, and the first use after a start, so a crash's leftovers resume).
+    A model failure leaves the work pending and retries later with a growing pause; any other
+    exception is a bug: logged with its traceback, and the worker stops until the next kick."""
+
+    def __init__(self, memory: AsyncMemory) -> None:
+        self._memory = memory
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self._retry = RETRY_FIRST
+        self._closed = False
+        self.last_error: str | None = None
+
+    def kick(self) -> None:
+        """Make sure the worker runs (call from the event loop)."""
+        if self._closed:
+            return
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._again = False
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def idle(self) -> None:
+        """Wait until the worker has nothing left it can do now."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                more, failed = await self._round()
+                if failed:
+                    self._retry_later()
+                    return
+                if not (more or self._again):
+                    return
+                self._again = False
+        except Exception:  # noqa: BLE001, RUF100 - a bug: logged here (a task has no caller), then re-raised
+            log.exception("background inference stopped by an unexpected error (pending work is kept)")
+            raise
+
+    def _retry_later(self) -> None:
+        log.warning("background inference failed, retrying in %.0f s: %s", self._retry, self.last_error)
+        delay, self._retry = self._retry, min(self._retry * 2, RETRY_MAX)
+        asyncio.get_running_loop().call_later(delay, self.kick)
+
+    async def _round(self) -> tuple[bool, bool]:
+        """Process what is pending now: (a full fetch, so more may wait; some batch failed).
+        A failing batch is left pending and the others still go ahead."""
+        memory = self._memory
+        pending = await memory.workers.read(memory.components.ledger.pending_inference, BATCH_FETCH)
+        groups = batches(pending)
+        if len(pending) == BATCH_FETCH and len(groups) > 1:
+            groups = groups[:-1]  # the last batch may continue past this fetch
+        failed = False
+        for batch in groups:
+            try:
+                plan = await process(memory, batch)
+            except MODEL_FAILURES as exc:
+                failed, self.last_error = True, str(exc)
+                continue
+            self._retry, self.last_error = RETRY_FIRST, None
+            self._again = self._again or plan.skipped  # edited meanwhile: read it again
+        return len(pending) == BATCH_FETCH, failed

@@ -1,0 +1,395 @@
+"""``add(infer=True)``: one LLM call extracts facts and reconciles them with what is known.
+
+Three steps, each on its own kind of worker (``Workers``), so that no write waits for a model:
+
+1. ``prepare`` (reader): embed the new messages, retrieve candidate memories of the scope, build
+   the prompt (candidates numbered 0..n-1, so the model cannot invent ids).
+2. ``ask`` (model pool): the one structured call (a second only to repair an invalid reply).
+3. ``apply`` (writer, under the store's lock): check that the candidates the model saw are
+   unchanged, turn its decisions into changes, commit them in one ledger transaction. When a
+   candidate changed meanwhile (another write touched it during the call), the add is planned
+   again once; if it changed again, decisions about changed memories are applied conservatively
+   (an UPDATE becomes an ADD of the new text, a DELETE is skipped): nothing is lost, and nothing
+   is destroyed on a stale view.
+
+Every decision in the result says why (``reason``) and which memory it touched; ``dry_run``
+stops after step 2 and returns the plan without writing. Messages waiting for inference (a model
+that failed, or background inference) are handled in ``pending.py``. Only model failures
+(``llm.MODEL_FAILURES``) degrade; a bug or bad input propagates to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from memorch.domain._messages import Message
+from memorch.domain._records import deletion, new_record, replaced, utc_now
+from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.engine._operations import find_repeat
+from memorch.inference._prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
+from memorch.models._llm import MODEL_FAILURES, LLMOutputError
+from memorch.results import AddEvent, AddResult, event
+from memorch.storage.base import Change, MemoryRecord, Scope
+
+if TYPE_CHECKING:
+    from memorch.api._async_memory import AsyncMemory
+    from memorch.engine._store import Store
+
+log = logging.getLogger("memorch.inference")
+MAX_CANDIDATES = 30
+REPLANS = 1  # extra model calls when candidates changed during the first one
+# Why a decision was taken, when the model gave no reason of its own.
+REASONS = {
+    "ADD": "a new fact from these messages",
+    "UPDATE": "the new messages refine or correct this memory",
+    "DELETE": "the new messages contradict this memory",
+    "NONE": "this memory already says it",
+}
+REPEAT = "the same text is already stored"
+SUMMARY = "a summary of the agent's run (procedural memory)"
+NOTHING_TO_REMEMBER = (
+    "the model found nothing worth remembering in these messages (small talk or questions); nothing was stored"
+)
+
+
+@dataclass
+class Prepared:
+    """What the model is shown: the prompt and the candidate memories as they were then."""
+
+    messages: list[Message]
+    scope: Scope
+    metadata: dict[str, Any]
+    candidates: list[MemoryRecord]
+    prompt: list[dict[str, str]]
+
+
+@dataclass
+class Plan:
+    results: list[AddEvent] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    decisions: int = 0  # how many decisions the model returned
+    ignored: int = 0  # decisions naming ids the model invented
+    removed_relations: list[dict[str, Any]] = field(default_factory=list)
+    skipped: bool = False  # reprocess: the pending message was handled elsewhere meanwhile
+
+    def relations_report(self) -> dict[str, list[dict[str, Any]]]:
+        def short(rel: dict[str, Any]) -> dict[str, Any]:
+            return {k: rel[k] for k in ("source", "relationship", "destination")}
+
+        added = [short(r) for c in self.changes if c.kind != "DELETE" for r in (c.relations or ())]
+        return {"added_entities": added, "deleted_entities": [short(r) for r in self.removed_relations]}
+
+
+def _conversation(messages: list[Message], metadata: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    default_date = metadata.get("date") or metadata.get("timestamp")
+    return [(m.role, m.content, m.timestamp or (str(default_date) if default_date else None)) for m in messages]
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d (%A)")
+
+
+def _candidates(store: Store, vectors: Any, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
+    """Top memories of the scope for any of the new messages, best first, deduplicated.
+    Messages still waiting for inference are not facts yet, so they are never offered."""
+    scores: dict[str, float] = {}
+    for vector in vectors:
+        for hit in store.parts.vectors.search(vector, scope, store.config.candidate_limit):
+            if hit.id not in exclude:
+                scores[hit.id] = max(scores.get(hit.id, 0.0), hit.score)
+    ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:MAX_CANDIDATES]
+    return [r for r in store.parts.ledger.get_many(ranked) if not is_pending(r)]
+
+
+def is_pending(record: MemoryRecord) -> bool:
+    """Stored as said, waiting for inference (a failed model, or background inference)."""
+    return bool(record.metadata.get(RESERVED_METADATA_KEY, {}).get("pending_inference"))
+
+
+def _candidate_entities(store: Store, candidates: list[MemoryRecord], limit: int = 50) -> list[str]:
+    """Entity names the candidate memories mention, so the model can reuse them."""
+    if not store.config.graph_enabled or not candidates:
+        return []
+    relations = store.parts.ledger.relations_for([c.id for c in candidates])
+    names = dict.fromkeys(n for rels in relations.values() for r in rels for n in (r["source"], r["destination"]))
+    return list(names)[:limit]
+
+
+def _relations_by_fact(store: Store, reply: InferenceReply, scope: Scope) -> dict[int, tuple[dict, ...]]:
+    """The reply's relations, resolved to the scope's entities, grouped by fact position."""
+    if not store.config.graph_enabled or not reply.relations:
+        return {}
+    from memorch.retrieval._graph import EntityResolver
+
+    resolver = EntityResolver(store.parts, scope, store.config.entity_merge_threshold)
+    grouped: dict[int, list[dict]] = {}
+    for raw in reply.relations:
+        if raw.fact is None or not 0 <= raw.fact < len(reply.memory):
+            log.warning("ignored a relation that names no fact: %s", raw)
+            continue
+        relation = resolver.relation(raw)
+        if relation is not None:
+            grouped.setdefault(raw.fact, []).append(relation)
+    return {k: tuple(v) for k, v in grouped.items()}
+
+
+def _embed_texts(store: Store, reply: InferenceReply) -> dict[int, Any]:
+    """Vectors of the decisions' new texts (position → vector), one batch, before the lock."""
+    max_bytes = store.config.max_text_bytes
+    texts = [(i, d.text.strip()) for i, d in enumerate(reply.memory) if d.event in ("ADD", "UPDATE") and d.text]
+    wanted = [(i, t) for i, t in texts if t and len(t.encode()) <= max_bytes]
+    if len(wanted) < len([t for _, t in texts if t]):
+        log.warning("ignored decisions whose text is over %d bytes", max_bytes)
+    vectors = store.parts.embedder.embed([t for _, t in wanted]) if wanted else []
+    return {i: v for (i, _), v in zip(wanted, vectors, strict=True)}
+
+
+def _plan(
+    store: Store,
+    reply: InferenceReply,
+    prepared: Prepared,
+    vector_of: dict[int, Any],
+    changed: set[str],
+) -> Plan:
+    """Turn the model's decisions into ledger changes; ids it invented are ignored, and
+    decisions about memories in ``changed`` (edited since the model saw them) are conservative."""
+    plan = Plan(decisions=len(reply.memory))
+    scope, metadata, candidates = prepared.scope, prepared.metadata, prepared.candidates
+    relations = _relations_by_fact(store, reply, scope)
+    graph_on = store.config.graph_enabled
+    touched: set[str] = set()
+    now = utc_now()
+    for position, decision in enumerate(reply.memory):
+        rels = relations.get(position, ()) if graph_on else None
+        vector = vector_of.get(position)
+        text = decision.text.strip() if decision.text else ""
+        target = candidates[decision.id] if decision.id is not None and 0 <= decision.id < len(candidates) else None
+        stale = decision.event == "UPDATE" and target is not None and target.id in changed
+        if decision.event == "ADD" or stale:
+            if vector is not None:
+                why = f"memory {target.id} changed while the model was answering; added beside it" if stale else None
+                _add(store, plan, text, vector, scope, metadata, now, rels, why or decision.reason or REASONS["ADD"])
+            continue
+        if target is None:
+            log.warning("ignored a %s decision for id %r, which was not offered", decision.event, decision.id)
+            plan.ignored += 1
+            continue
+        if target.id in touched:
+            continue
+        if target.id in changed:
+            log.info("kept %s of memory %s: it changed while the model was answering", decision.event, target.id)
+            continue
+        reason = decision.reason or REASONS[decision.event]
+        if decision.event == "NONE":
+            plan.results.append(event("NONE", target, reason=reason))
+        elif decision.event == "DELETE":
+            touched.add(target.id)
+            plan.changes.append(replace(deletion(target), reason=reason))
+            plan.results.append(event("DELETE", target, reason=reason))
+        elif vector is not None:
+            touched.add(target.id)
+            merged = {**target.metadata, **metadata}
+            updated = replaced(target, text, vector, merged)
+            plan.changes.append(Change("UPDATE", updated, old_memory=target.memory, relations=rels, reason=reason))
+            plan.results.append(event("UPDATE", updated, previous=target.memory, reason=reason))
+    if graph_on and touched:
+        previous = store.parts.ledger.relations_for(sorted(touched))
+        plan.removed_relations = [r for rels in previous.values() for r in rels]
+    if plan.decisions and not plan.results and not changed:
+        # Every decision was unusable (ids that were not offered, over-long texts): reading
+        # that as "nothing to remember" would drop what the user said.
+        raise LLMOutputError(
+            f"none of the model's {plan.decisions} decisions could be applied (ids that were not offered)",
+            suggestion="the messages were kept verbatim for `memorch reprocess`; a model that follows "
+            "JSON instructions (MEMORCH_LLM_MODEL) avoids this",
+        )
+    return plan
+
+
+def _add(
+    store: Store,
+    plan: Plan,
+    text: str,
+    vector: Any,
+    scope: Scope,
+    metadata: dict[str, Any],
+    now: str,
+    relations: tuple[dict, ...] | None,
+    reason: str,
+) -> None:
+    duplicate = find_repeat(store, text, scope, plan.changes)
+    # A message waiting for inference is not a fact (and may be the one this plan replaces): a
+    # fact with its very words is still added, or the message would go with nothing left of it.
+    if duplicate is not None and not is_pending(duplicate):
+        plan.results.append(event("NONE", duplicate, reason=REPEAT))
+        return
+    record = new_record(text, vector, scope, metadata, now)
+    plan.changes.append(Change("ADD", record, relations=relations, reason=reason))
+    plan.results.append(event("ADD", record, reason=reason))
+
+
+# -- the three steps ---------------------------------------------------------------------------
+
+
+def prepare(
+    store: Store, messages: list[Message], scope: Scope, metadata: dict[str, Any], exclude: set[str]
+) -> Prepared:
+    store.searchable()
+    said = [m for m in messages if m.role != "system"]
+    vectors = store.parts.embedder.embed([m.content for m in said])
+    candidates = _candidates(store, vectors, scope, exclude)
+    config = store.config
+    prompt = inference_messages(
+        _conversation(messages, metadata),
+        [c.memory for c in candidates],
+        _today(),
+        graph=config.graph_enabled,
+        custom_extraction=config.custom_fact_extraction_prompt,
+        custom_update=config.custom_update_memory_prompt,
+        entities=_candidate_entities(store, candidates),
+    )
+    return Prepared(messages, scope, metadata, candidates, prompt)
+
+
+def ask(store: Store, prepared: Prepared) -> InferenceReply:
+    return store.parts.llm.structured(prepared.prompt, InferenceReply)
+
+
+def apply(
+    store: Store, prepared: Prepared, reply: InferenceReply, retire: Sequence[MemoryRecord], final: bool
+) -> Plan | None:
+    """Commit the reply's decisions, or None when a candidate changed and a new plan is wanted.
+    ``retire``: pending messages this inference replaces, deleted in the same transaction."""
+    vector_of = _embed_texts(store, reply)  # outside the lock
+    with store.reconciling(prepared.scope):
+        retired = _unchanged(store, retire)  # as they are now, under the lock
+        if retired is None:
+            return Plan(skipped=True)  # changed, deleted or already processed meanwhile
+        changed = _changed(store, prepared.candidates)
+        if changed and not final:
+            return None
+        plan = _plan(store, reply, prepared, vector_of, changed)
+        outcome = _outcome(plan)
+        store.commit([*plan.changes, *(replace(deletion(r), reason=outcome) for r in retired)])
+    return plan
+
+
+def _outcome(plan: Plan) -> str:
+    """What a pending message became, for its history (``memory_history`` on a pending id)."""
+    if not plan.results:
+        return "inference found nothing worth remembering in it"
+    done = "; ".join(f"{r['event']} {r['id']}: {r['memory']}" for r in plan.results)
+    return f"replaced by what inference made of it: {done}"
+
+
+def preview(store: Store, prepared: Prepared, reply: InferenceReply) -> Plan:
+    """What ``apply`` would commit now (``dry_run``): the same plan, nothing written."""
+    return _plan(store, reply, prepared, _embed_texts(store, reply), changed=set())
+
+
+def _changed(store: Store, candidates: list[MemoryRecord]) -> set[str]:
+    """Candidates that were updated or deleted since the model was shown them."""
+    now = {r.id: r.updated_at for r in store.parts.ledger.get_many([c.id for c in candidates])}
+    return {c.id for c in candidates if now.get(c.id) != c.updated_at}
+
+
+def _unchanged(store: Store, pending: Sequence[MemoryRecord]) -> list[MemoryRecord] | None:
+    """The pending messages as they are now, or None when any was edited, deleted or already
+    replaced by its facts since inference read it (then the work is skipped, never doubled)."""
+    now = {r.id: r for r in store.parts.ledger.get_many([p.id for p in pending])}
+    current = []
+    for seen in pending:
+        record = now.get(seen.id)
+        if record is None or not is_pending(record) or record.updated_at != seen.updated_at:
+            return None
+        current.append(record)
+    return current
+
+
+async def infer(
+    memory: AsyncMemory,
+    messages: list[Message],
+    scope: Scope,
+    metadata: dict[str, Any],
+    retire: Sequence[MemoryRecord] = (),
+) -> Plan:
+    """Prepare, ask, apply; planned again when candidates changed during the model call.
+    Raises a MODEL_FAILURES error when no model answers."""
+    store, workers = memory.store, memory.workers
+    exclude = {r.id for r in retire}
+    for attempt in range(REPLANS + 1):
+        prepared = await workers.read(prepare, store, messages, scope, metadata, exclude)
+        reply = await workers.model(ask, store, prepared)
+        plan = await memory.write(apply, store, prepared, reply, retire, attempt == REPLANS)
+        if plan is not None:
+            return plan
+        log.info("candidate memories changed during the model call; planning again")
+    raise AssertionError("unreachable: the last attempt always applies")
+
+
+async def _dry_run(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> Plan:
+    store, workers = memory.store, memory.workers
+    prepared = await workers.read(prepare, store, messages, scope, metadata, set())
+    reply = await workers.model(ask, store, prepared)
+    return await workers.read(preview, store, prepared, reply)
+
+
+def _summarize(store: Store, messages: list[Message], metadata: dict[str, Any]) -> ProceduralReply:
+    prompt = procedural_messages(_conversation(messages, metadata), _today())
+    return store.parts.llm.structured(prompt, ProceduralReply)
+
+
+def _store_summary(store: Store, summary: str, scope: Scope, metadata: dict[str, Any], dry_run: bool) -> Plan:
+    vector = store.parts.embedder.embed([summary])[0]
+    record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
+    if not dry_run:
+        with store.writing():
+            store.commit([Change("ADD", record)])
+    return Plan(results=[event("ADD", record, reason=SUMMARY)], changes=[Change("ADD", record)])
+
+
+async def _procedural(
+    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], dry_run: bool
+) -> Plan:
+    reply = await memory.workers.model(_summarize, memory.store, messages, metadata)
+    summary = reply.summary.strip()
+    if not summary:
+        raise LLMOutputError("the model returned an empty summary")
+    run = memory.workers.read if dry_run else memory.write
+    return await run(_store_summary, memory.store, summary, scope, metadata, dry_run)
+
+
+async def infer_and_apply(
+    memory: AsyncMemory,
+    messages: list[Message],
+    scope: Scope,
+    metadata: dict[str, Any],
+    *,
+    procedural: bool,
+    dry_run: bool = False,
+) -> AddResult:
+    """``add`` with inference; degrades to verbatim storage when no model can answer (a dry
+    run reports the failure instead, as it must not store anything)."""
+    from memorch.inference._pending import degrade
+
+    try:
+        if procedural:
+            plan = await _procedural(memory, messages, scope, metadata, dry_run)
+        elif dry_run:
+            plan = await _dry_run(memory, messages, scope, metadata)
+        else:
+            plan = await infer(memory, messages, scope, metadata)
+    except MODEL_FAILURES as exc:
+        if dry_run:
+            raise
+        return await degrade(memory, messages, scope, metadata, exc)
+    result: AddResult = {"results": plan.results}
+    if memory.config.graph_enabled and not procedural:
+        result["relations"] = plan.relations_report()  # type: ignore[typeddict-item]
+    if not plan.results:  # an empty decision list: allowed (small talk), but said so
+        result["reason"] = NOTHING_TO_REMEMBER
+    return result

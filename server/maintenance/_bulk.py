@@ -1,0 +1,99 @@
+"""Bulk import: many memories in batches (one embedding call, one ledger transaction and one
+index append per batch). Duplicates are judged by exact normalized text within a scope; the
+per-memory near-duplicate search of ``add`` is skipped, which is what makes it fast.
+
+Lines written by ``memorch export`` (they carry an ``id``) are restored with their id,
+timestamps, relations and history (``transfer.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import memorch.domain._validation as validation
+from memorch.domain._messages import normalized_hash
+from memorch.domain._records import new_record, utc_now
+from memorch.errors import ValidationError
+from memorch.maintenance._export import ExportedMemory, parse_exported
+from memorch.storage.base import Change, Scope
+
+if TYPE_CHECKING:
+    from memorch.engine._store import Store
+
+BATCH = 512
+
+
+@dataclass(frozen=True)
+class Item:
+    text: str | None  # None: a deleted memory's history, from an export
+    scope: Scope
+    metadata: dict[str, Any]
+    exported: ExportedMemory | None = None  # a line of `memorch export`: restored as it was
+
+
+def _item(store: Store, item: Any, default: Scope) -> Item:
+    if not isinstance(item, dict):
+        raise ValidationError("each item must be an object", error_code="INVALID_ITEM")
+    exported, text = None, None
+    if "id" in item:
+        exported, text = parse_exported(item, store.config.max_text_bytes)
+    else:
+        text = validation.text(item.get("memory", item.get("text")), store.config.max_text_bytes, "memory")
+    scope = validation.scope({key: item.get(key, value) for key, value in default.as_dict().items()}, required=True)
+    return Item(text, scope, validation.metadata(item.get("metadata"), allow_reserved=exported is not None), exported)
+
+
+def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
+    """Validate every item before anything is written: a bad line changes nothing."""
+    out = []
+    for number, item in enumerate(items, start=1):
+        try:
+            out.append(_item(store, item, default))
+        except ValidationError as exc:
+            exc.details["item"] = number
+            exc.message = f"item {number}: {exc.message}"
+            raise
+    return out
+
+
+def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]:
+    """The batch's changes. New items are judged duplicates by exact text in their scope;
+    exported ones by id (an id the ledger has seen, alive or deleted, is left as it is)."""
+    ledger = store.parts.ledger
+    known = ledger.known_ids([i.exported.id for i in batch if i.exported])
+    fresh = [i for i in batch if not (i.exported and (i.exported.id in known or i.exported.id in seen))]
+    embedded = [i for i in fresh if i.text is not None]
+    vectors = dict(zip(map(id, embedded), store.parts.embedder.embed([i.text for i in embedded]), strict=True))
+    changes, now = [], utc_now()
+    for item in fresh:
+        vector = vectors.get(id(item))
+        if item.exported is not None:
+            seen.add(item.exported.id)
+            changes.append(item.exported.change(item.scope, item.text, vector, item.metadata))
+            continue
+        key = (item.scope, normalized_hash(item.text))
+        if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
+            continue
+        seen.add(key)
+        changes.append(Change("ADD", new_record(item.text, vector, item.scope, item.metadata, now)))
+    return changes
+
+
+def import_memories(
+    store: Store,
+    items: Iterable[dict[str, Any]],
+    default: Scope,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, int]:
+    """Validate every item, then write them in batches through the store's one commit path."""
+    checked = _checked(store, items, default)
+    imported, seen = 0, set()
+    with store.writing(), store.parts.vectors.deferred_maintenance():
+        for start in range(0, len(checked), BATCH):
+            changes = _plan_batch(store, checked[start : start + BATCH], seen)
+            store.commit(changes)
+            imported += len(changes)
+            if progress:
+                progress(min(start + BATCH, len(checked)), len(checked))
+    return {"imported": imported, "duplicates": len(checked) - imported}

@@ -1,0 +1,228 @@
+"""Retries, circuit breakers and error translation for every remote model call.
+
+- Retry with exponential backoff and full jitter on connection errors, timeouts, 429 (honouring
+  Retry-After) and 5xx; never on 400/401/403/404 (they will not get better by waiting).
+- One circuit breaker per model: after ``circuit_failure_threshold`` consecutive failed calls
+  it opens and calls fail fast; after ``circuit_cooldown`` seconds one trial call is let
+  through (half-open); its success closes the circuit, its failure opens it again.
+- Provider failures leave this module as memorch errors: ``AuthenticationError``,
+  ``ModelRejectedError`` (a ``ValidationError``) or ``NetworkError``, each naming the setting
+  to fix. A provider failure is an exception of the provider stack's own types (LiteLLM's
+  exceptions all derive from the OpenAI SDK's; httpx's transport and status errors; socket
+  timeouts and connection errors). Anything else — a ``TypeError``, a ``KeyError`` — is a bug:
+  it propagates unchanged, is not retried and does not count against the circuit breaker.
+
+Calls are synchronous and run on worker threads; the async orchestrator awaits them there,
+so this logic exists once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from functools import cache
+from typing import Any, TypeVar
+
+from memorch.errors import AuthenticationError, MemoryError, NetworkError, ValidationError
+
+T = TypeVar("T")
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class ModelRejectedError(ValidationError, code="MODEL_REJECTED"):
+    """The provider answered, but refused this request (HTTP 4xx other than 401/403/429):
+    an unknown model name, an unsupported parameter, a prompt over the context window."""
+
+
+@cache
+def provider_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "the provider failed", never "memorch has a bug".
+
+    Looked up only when a call has raised (``except provider_errors()`` evaluates lazily), so
+    importing this module imports neither LiteLLM nor the OpenAI SDK; by then LiteLLM (which
+    raised) has imported both. LiteLLM's exceptions subclass ``openai.OpenAIError``.
+    """
+    import httpx
+    import openai
+
+    return (openai.OpenAIError, httpx.HTTPError, TimeoutError, ConnectionError)
+
+
+@cache
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import httpx
+    import openai
+
+    return (openai.APIConnectionError, httpx.TransportError, TimeoutError, ConnectionError)
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 3
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max)
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+
+
+@dataclass
+class CircuitBreaker:
+    threshold: int = 5
+    cooldown: float = 30.0
+    failures: int = 0
+    opened_at: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if time.monotonic() - self.opened_at >= self.cooldown else "open"
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self.opened_at is None:
+                return True
+            if time.monotonic() - self.opened_at >= self.cooldown:
+                # Half-open: let this one call try; until it reports, others keep failing fast.
+                self.opened_at = time.monotonic()
+                return True
+            return False
+
+    def success(self) -> None:
+        with self._lock:
+            self.failures, self.opened_at = 0, None
+
+    def failure(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.failures >= self.threshold or self.opened_at is not None:
+                self.opened_at = time.monotonic()
+
+
+def _status(exc: BaseException) -> int | None:
+    """The HTTP status of a provider error (LiteLLM/OpenAI put it on the exception, httpx on
+    its response)."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or getattr(exc, "headers", None) or {}
+    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _is_connection(exc: BaseException) -> bool:
+    """No usable answer arrived: refused, reset, DNS, or timed out."""
+    return isinstance(exc, _connection_errors())
+
+
+def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
+    """A provider failure (one of ``provider_errors()``) as the memorch error a user can act on."""
+    if isinstance(exc, MemoryError):
+        return exc
+    status = _status(exc)
+    details = {"model": model, "status": status, "provider_error": str(exc)[:300]}
+    if status in (401, 403):
+        return AuthenticationError(
+            f"{model} refused the credentials (HTTP {status})",
+            details=details,
+            suggestion=f"set a valid API key in {env_hint}_API_KEY (or the provider's usual variable)",
+        )
+    if status is not None and 400 <= status < 500 and not _retryable(exc):
+        return ModelRejectedError(
+            f"{model} rejected the request (HTTP {status}): {str(exc)[:200]}",
+            details=details,
+            suggestion=f"check the model name in {env_hint}_MODEL and {env_hint}_API_BASE",
+        )
+    return NetworkError(
+        f"{model} could not be reached or kept failing: {str(exc)[:200]}",
+        details=details,
+        suggestion=f"check {env_hint}_API_BASE and that the provider is up; memorch retries and "
+        "falls back automatically",
+    )
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Worth another try: a connection failure or timeout, 429, or a transient 5xx."""
+    status = _status(exc)
+    if status in RETRYABLE_STATUS:
+        return True
+    # LiteLLM reports a connection failure as APIConnectionError with status 500; a 4xx
+    # status on a connection-typed error still means the request itself was refused.
+    return _is_connection(exc) and (status is None or status >= 500)
+
+
+class Resilience:
+    """Breakers and retry policy shared by every remote call of one memorch instance."""
+
+    def __init__(self, policy: RetryPolicy, threshold: int, cooldown: float) -> None:
+        self.policy = policy
+        self._threshold, self._cooldown = threshold, cooldown
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._lock = threading.Lock()
+        self.sleep: Callable[[float], None] = time.sleep  # tests may shorten waits
+
+    def breaker(self, model: str) -> CircuitBreaker:
+        with self._lock:
+            if model not in self._breakers:
+                self._breakers[model] = CircuitBreaker(self._threshold, self._cooldown)
+            return self._breakers[model]
+
+    def states(self) -> dict[str, str]:
+        with self._lock:
+            return {model: b.state for model, b in self._breakers.items()}
+
+    def call(self, model: str, fn: Callable[..., T], env_hint: str, /, **kwargs: Any) -> T:
+        """Run ``fn(**kwargs)`` with retries behind ``model``'s breaker (``kwargs`` may hold
+        ``model`` too: the parameters before ``/`` are positional-only)."""
+        breaker = self.breaker(model)
+        attempt = 0
+        while True:
+            if not breaker.allow():
+                raise NetworkError(
+                    f"{model} is failing; its circuit breaker is open",
+                    error_code="CIRCUIT_OPEN",
+                    details={"model": model, "cooldown_s": breaker.cooldown},
+                    suggestion="wait for the cool-down or configure fallbacks in MEMORCH_LLM_FALLBACKS",
+                )
+            try:
+                result = fn(**kwargs)
+            except provider_errors() as exc:  # anything else is a bug and propagates unchanged
+                if not _retryable(exc):  # our request or key is wrong; the model is not down
+                    raise translate(exc, model, env_hint) from exc
+                breaker.failure()
+                if attempt >= self.policy.max_retries:
+                    raise translate(exc, model, env_hint) from exc
+                self.sleep(self.policy.delay(attempt, _retry_after(exc)))
+                attempt += 1
+                continue
+            breaker.success()
+            return result
+
+    def caller(self, model: str, env_hint: str) -> Callable[..., Any]:
+        """``call`` bound to one model, in the shape the embedders take."""
+
+        def run(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+            return self.call(model, fn, env_hint, **kwargs)
+
+        return run

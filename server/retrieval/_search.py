@@ -1,0 +1,250 @@
+"""Hybrid retrieval: vector similarity + BM25 full text + graph links.
+
+Two steps, kept apart because they answer different questions.
+
+**Order** (which memory answers best): relative score fusion, as before. Each signal finds
+candidates on its own (3x the limit, at least 30); a memory's fused value is the weighted mean of
+its min-max-scaled raw scores. On LOCOMO dev, RRF (k=60) ranked below BM25 alone (recall@10 0.583
+vs 0.618) because a rank carries no strength; min-max fusion with equal weights reached 0.664.
+
+**Score** (how relevant, in absolute terms): min-max makes the best hit of every search 1.0, so
+it cannot tell "nothing relevant is stored" from a match (AUROC 0.72 on ``bench/relevance.py``).
+The returned score is instead each hit's own evidence, on fixed scales:
+
+- vector: ``(cosine - chance) / (1 - chance)``, clipped to [0, 1], where ``chance`` is the median
+  cosine between the query and ``CHANCE_SENTENCES`` (24 unrelated everyday sentences, not
+  benchmark data, embedded once per embedder model). 0 means "no closer than unrelated
+  sentences are to this query", 1 "identical". This is what carries to other embedders: chance is
+  ~0.05 for all-MiniLM-L6-v2 but ~0.4 for static-tier sentences (0.15 for a one-word query), and
+  remote models differ again; a fixed cosine cut would be wrong for all but one of them.
+- text: ``bm25 / (bm25 + TEXT_HALF)``, a saturating transform (BM25 has no upper bound).
+- evidence = ``1 - (1 - vector)(1 - text)``: either signal alone can establish relevance.
+- graph links order results but add no absolute evidence (a relation count has no fixed scale).
+
+A hit's score is the lowest evidence among it and every hit ranked above it, so scores never
+rise down the list (score order = fused order, ``threshold`` cuts a prefix) and no hit scores
+above its own evidence. A memory the vector signal did not return gets the lowest
+similarity it did return (a bound: it ranked below all of them); one BM25 did not return has no
+text evidence.
+
+``explain`` keeps each signal's rank, raw score, min-max ``scaled`` value and calibrated
+``relevance``, plus ``fusion``: the fused (ordering) value, the hit's evidence and its score.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from memorch.config import MemoryConfig
+from memorch.engine._components import Components
+from memorch.storage.base import Scope, VectorHit
+
+if TYPE_CHECKING:
+    from memorch.engine._nearest import NearestCache
+
+# A filtered search hands LanceDB the matching ids up to this many; past it, each signal
+# over-fetches within the scope and keeps the hits that pass the filter.
+MAX_ID_PREFILTER = 2000
+MIN_FETCH = 30
+# The text query runs here, beside the vector one. (Not the index flush beside the query's
+# embedding: both need the GIL between native calls, and with them side by side the search's p50
+# rose from 30 to 35 ms on ``bench/soak.py``'s mix of operations.)
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memorch-search")
+
+# BM25 score at which the text signal alone counts as relevance 0.5. Chosen on two LOCOMO
+# conversations (conv-26, conv-30) from 5, 10, 20, 40, 80 by AUROC, then reported on the other
+# three (README "Search"). BM25's IDF grows with the log of the table's size, so in a much
+# smaller or larger store the text signal weighs a little less or more; the vector scale does not
+# depend on the store.
+TEXT_HALF = 40.0
+
+# Unrelated everyday sentences (no benchmark data): their mean pairwise cosine is the embedder's
+# chance level, the similarity that means "nothing in common".
+CHANCE_SENTENCES = (
+    "I am allergic to shellfish",
+    "The train to the airport leaves every twenty minutes",
+    "My daughter started learning the violin",
+    "We repainted the kitchen a pale green last spring",
+    "How do I reset the router password?",
+    "The quarterly report is due on Friday",
+    "She ran her first marathon in under four hours",
+    "Our cat refuses to eat dry food",
+    "What time does the pharmacy close on Sundays?",
+    "He collects vintage fountain pens",
+    "The museum has a new exhibit on ancient Egypt",
+    "I prefer tea without sugar",
+    "The basement flooded after the storm",
+    "Remind me to renew my passport in March",
+    "They adopted a rescue dog named Biscuit",
+    "The lecture covered the history of the printing press",
+    "My landlord raised the rent by five percent",
+    "I usually go hiking in the mountains in autumn",
+    "Which laptop has the longest battery life?",
+    "Grandma's recipe uses cardamom and orange zest",
+    "The football match was postponed because of snow",
+    "I am learning to speak Japanese",
+    "The dentist appointment moved to next Tuesday",
+    "We planted tomatoes and basil on the balcony",
+)
+_reference: dict[str, np.ndarray] = {}
+_chance_lock = threading.Lock()
+
+
+@dataclass
+class Ranked:
+    id: str
+    score: float
+    signals: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _graph_hits(components: Components, scope: Scope, query: str, fetch: int) -> list[VectorHit]:
+    """Memories that state relations about entities the query names, most relations first."""
+    from memorch.retrieval._graph import query_ngrams
+
+    rows = components.ledger.relations_touching(scope, query_ngrams(query), [], fetch * 4)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["memory_id"]] = counts.get(row["memory_id"], 0) + 1
+    ranked = sorted(counts, key=lambda i: -counts[i])[:fetch]
+    return [VectorHit(i, float(counts[i])) for i in ranked]
+
+
+def _signals(
+    components: Components,
+    config: MemoryConfig,
+    query: str,
+    vector: np.ndarray,
+    scope: Scope,
+    fetch: int,
+    only_ids: Sequence[str] | None,
+    held: NearestCache | None,
+) -> dict[str, list[VectorHit]]:
+    vectors = components.vectors
+    # The text query runs beside the vector one, so a search costs the slower of the two. The
+    # vector signal comes from the scope's embeddings held in memory when it fits there (the
+    # same exact ranking, see ``nearest``), else from LanceDB.
+    text_future = _POOL.submit(vectors.text_search, query, scope, fetch, only_ids)
+    vector_hits = held.top(vector, scope, fetch, only_ids) if held is not None else None
+    if vector_hits is None:
+        vector_hits = vectors.search(vector, scope, fetch, only_ids)
+    signals = {"vector": vector_hits, "text": text_future.result()}
+    if config.graph_enabled:
+        hits = _graph_hits(components, scope, query, fetch)
+        if only_ids is not None:
+            allowed = set(only_ids)
+            hits = [h for h in hits if h.id in allowed]
+        signals["graph"] = hits
+    return signals
+
+
+def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list[Ranked]:
+    """Relative score fusion: each signal's raw scores are min-max scaled to [0, 1] within its own
+    candidate list (a memory a signal did not find gets 0 from it), then averaged with the
+    signals' weights over the signals that found anything."""
+    raw_name = {"vector": "similarity", "text": "bm25", "graph": "relations"}
+    ranked: dict[str, Ranked] = {}
+    active = 0.0
+    for name, hits in signals.items():
+        weight = weights.get(name, 0.0)
+        if not hits or weight <= 0:
+            continue
+        active += weight
+        high, low = max(h.score for h in hits), min(h.score for h in hits)
+        for rank, hit in enumerate(hits, start=1):
+            scaled = (hit.score - low) / (high - low) if high > low else 1.0
+            item = ranked.setdefault(hit.id, Ranked(hit.id, 0.0))
+            item.score += weight * scaled
+            item.signals[name] = {
+                "rank": rank,
+                raw_name.get(name, "score"): round(hit.score, 6),
+                "scaled": round(scaled, 6),
+            }
+    for item in ranked.values():
+        item.score = min(1.0, item.score / active) if active else 0.0
+    # Ties go to the closer meaning, then to a stable order.
+    return sorted(ranked.values(), key=lambda r: (-r.score, -r.signals.get("vector", {}).get("similarity", 0.0), r.id))
+
+
+def _reference_vectors(embedder: Any) -> np.ndarray:
+    """The embedder's unit vectors of ``CHANCE_SENTENCES``, once per model (the embedding cache
+    keeps them too, so a later process pays a lookup, not a model call)."""
+    model = embedder.model_id
+    with _chance_lock:
+        if model in _reference:
+            return _reference[model]
+    vectors = np.asarray(embedder.embed(list(CHANCE_SENTENCES)), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    with _chance_lock:
+        _reference[model] = vectors
+    return vectors
+
+
+def chance_similarity(embedder: Any, query_vector: np.ndarray) -> float:
+    """How similar this query is to unrelated sentences: the median cosine between it and
+    ``CHANCE_SENTENCES`` (the median, so one reference sentence on the query's topic does not
+    move it). Per query because it varies with the embedder and with the query's length (the
+    static tier gives a one-word query ~0.15 against them and a sentence ~0.4)."""
+    vector = np.asarray(query_vector, dtype=np.float32)
+    cosines = _reference_vectors(embedder) @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
+    # Clamped: a negative or near-1 level would make the scale meaningless.
+    return float(min(max(np.median(cosines), 0.0), 0.9))
+
+
+def calibrate(ranked: list[Ranked], signals: dict[str, list[VectorHit]], chance: float) -> list[Ranked]:
+    """Replace each fused value by absolute relevance, keeping the fused order (module docstring)."""
+    vector_hits = signals.get("vector") or []
+    floor = min((h.score for h in vector_hits), default=chance)
+    ceiling = 1.0
+    for item in ranked:
+        vector = item.signals.get("vector")
+        similarity = vector["similarity"] if vector else floor
+        v = min(1.0, max(0.0, (similarity - chance) / (1.0 - chance)))
+        text = item.signals.get("text")
+        t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
+        if vector:
+            vector["relevance"] = round(v, 6)
+        if text:
+            text["relevance"] = round(t, 6)
+        evidence = 1.0 - (1.0 - v) * (1.0 - t)
+        ceiling = min(ceiling, evidence)
+        item.signals["fusion"] = {
+            "fused": round(item.score, 6),
+            "evidence": round(evidence, 6),
+            "score": round(ceiling, 6),
+        }
+        item.score = ceiling
+    return ranked
+
+
+def hybrid_search(
+    components: Components,
+    config: MemoryConfig,
+    query: str,
+    vector: np.ndarray,
+    scope: Scope,
+    limit: int,
+    where: tuple[str, list[Any]] | None,
+    held: NearestCache | None = None,
+) -> list[Ranked]:
+    """The scope's best ``limit`` memories for ``query`` (whose embedding is ``vector``), with
+    absolute scores; ``held``: the scopes' embeddings in memory, if this process keeps them."""
+    fetch = max(limit * 3, MIN_FETCH)
+    only_ids: list[str] | None = None
+    allowed: set[str] | None = None
+    if where is not None:
+        matching = components.ledger.ids(scope, where)
+        if len(matching) <= MAX_ID_PREFILTER:
+            only_ids = matching
+        else:
+            allowed, fetch = set(matching), fetch * 10
+    signals = _signals(components, config, query, vector, scope, fetch, only_ids, held)
+    if allowed is not None:
+        signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
+    ranked = fuse(signals, config.search_weights)[:limit]
+    return calibrate(ranked, signals, chance_similarity(components.embedder, vector))

@@ -1,0 +1,257 @@
+"""The web app behind ``memorch ui`` (``ui.py``): a small local page to see and fix memories.
+
+Starlette + uvicorn (the MCP server's stack), no build step: ``ui_static/`` holds one HTML page,
+one vanilla JS file and one CSS file. The JSON API under ``/api`` uses only ``AsyncMemory``'s
+public methods plus the ledger's scope listing:
+
+- ``GET /api/scopes``: the user_ids that hold memories (with counts) and the default user
+- ``GET /api/search?q=&user_id=&threshold=&limit=``: results with scores and ``explain`` detail
+- ``GET /api/memories?user_id=&filters=<json>&limit=``: ``get_all``
+- ``GET|PUT|DELETE /api/memories/{id}``: ``get`` / ``update`` (body ``{"text", "metadata"?}``) / ``delete``
+- ``GET /api/memories/{id}/history``: every change, oldest first
+- ``POST /api/memories/{id}/restore`` ``{"event_id"}``: the version before that event back
+- ``GET /api/graph?entity=&user_id=&hops=``: relations around an entity
+- ``GET /api/stats``
+
+Failures answer JSON ``{error_code, message, details, suggestion}`` (``MemoryError.to_dict()``).
+
+Access: loopback only by default (a non-loopback ``--host`` needs ``MEMORCH_AUTH_TOKEN``). With a
+token every request needs ``Authorization: Bearer <token>`` or the HttpOnly cookie that opening
+``/?token=<token>`` once sets (the page without it is a 401 form asking for the token). The
+``Host`` header must name the bind address or a loopback name (DNS rebinding), and a request that
+changes something must come from the page's own origin.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from memorch.config import MemoryConfig
+from memorch.errors import MemoryError, MemoryNotFoundError, ValidationError
+from memorch.serve._http_edge import LOOPBACK_NAMES, _unspecified, is_loopback
+
+STATIC = Path(__file__).parent / "ui_static"
+COOKIE = "memorch_ui_token"
+
+Handler = Callable[[Request], Awaitable[Any]]
+
+
+def _status(exc: MemoryError) -> int:
+    if isinstance(exc, MemoryNotFoundError):
+        return 404
+    if isinstance(exc, ValidationError):
+        return 400
+    return 409 if exc.error_code == "GRAPH_OFF" else 500
+
+
+async def _json_body(request: Request, example: str) -> dict[str, Any]:
+    """The request's JSON object body (empty: ``{}``), or a ``_bad`` error showing ``example``."""
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise _bad(f"the body is not valid JSON: {exc}", example) from exc
+    if not isinstance(body, dict):
+        raise _bad("the body must be a JSON object", example)
+    return body
+
+
+def _bad(message: str, suggestion: str, code: str = "INVALID_REQUEST") -> MemoryError:
+    return ValidationError(message, error_code=code, suggestion=suggestion)
+
+
+def _json_param(request: Request, name: str) -> Any:
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise _bad(f"{name} is not valid JSON: {exc}", 'write a JSON object, e.g. {"category": "health"}') from exc
+
+
+def _number(request: Request, name: str, default: Any, kind: type = int) -> Any:
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise _bad(f"{name} must be a number, not {raw!r}", f"give {name} as a number") from exc
+
+
+class UiApi:
+    """The JSON endpoints over one ``AsyncMemory`` (opened by the app's lifespan)."""
+
+    def __init__(self, config: MemoryConfig) -> None:
+        self.config = config
+        self.memory: Any = None
+
+    def user(self, request: Request) -> str:
+        return request.query_params.get("user_id") or self.config.user_id
+
+    async def scopes(self, request: Request) -> Any:
+        m = self.memory
+        rows = await m.workers.read(m.components.ledger.scopes)
+        return {"default_user_id": self.config.user_id, "scopes": rows, "graph": self.config.graph_enabled}
+
+    async def search(self, request: Request) -> Any:
+        threshold = _number(request, "threshold", None, float)
+        return await self.memory.search(
+            request.query_params.get("q", ""),
+            user_id=self.user(request),
+            limit=_number(request, "limit", 10),
+            filters=_json_param(request, "filters"),
+            threshold=threshold,
+            explain=True,
+        )
+
+    async def memories(self, request: Request) -> Any:
+        return await self.memory.get_all(
+            user_id=self.user(request), filters=_json_param(request, "filters"), limit=_number(request, "limit", 100)
+        )
+
+    async def one(self, request: Request) -> Any:
+        memory_id = request.path_params["memory_id"]
+        if request.method == "DELETE":
+            return await self.memory.delete(memory_id)
+        if request.method == "PUT":
+            body = await _json_body(request, 'send {"text": "..."}')
+            return await self.memory.update(memory_id, body.get("text", ""), metadata=body.get("metadata"))
+        return await self.memory.get(memory_id)
+
+    async def history(self, request: Request) -> Any:
+        return await self.memory.history(request.path_params["memory_id"])
+
+    async def restore(self, request: Request) -> Any:
+        body = await _json_body(request, 'send {"event_id": "..."}')
+        return await self.memory.restore(request.path_params["memory_id"], body.get("event_id"))
+
+    async def graph(self, request: Request) -> Any:
+        return await self.memory.graph(
+            request.query_params.get("entity", ""), user_id=self.user(request), hops=_number(request, "hops", 2)
+        )
+
+    async def stats(self, request: Request) -> Any:
+        return await self.memory.stats()
+
+
+def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return JSONResponse(await handler(request))
+        except MemoryError as exc:
+            return JSONResponse(exc.to_dict(), status_code=_status(exc))
+
+    return endpoint
+
+
+def _login_page(status: int = 401) -> HTMLResponse:
+    page = (STATIC / "login.html").read_text(encoding="utf-8")
+    return HTMLResponse(page, status_code=status)
+
+
+class Guard:
+    """Host check, same-origin check for changes, and the token (header, cookie or ``?token=`` once)."""
+
+    def __init__(self, app: Any, host: str, token: str | None) -> None:
+        self.app, self.token = app, token
+        self.hosts = {name.strip("[]").lower() for name in (*LOOPBACK_NAMES, host)}
+        self.any_host = _unspecified(host)  # 0.0.0.0 / :: (a token is required then): any name reaches it
+
+    def _host_ok(self, value: str | None) -> bool:
+        if not value:
+            return False
+        name = urlsplit(f"//{value}").hostname or ""
+        return self.any_host or name in self.hosts or is_loopback(name)
+
+    def _token_ok(self, request: Request) -> bool:
+        assert self.token is not None
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        given = value.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE, "")
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = self.refusal(request)
+        if response is None:
+            await self.app(scope, receive, send)
+        else:
+            await response(scope, receive, send)
+
+    def refusal(self, request: Request) -> Response | None:
+        if not self._host_ok(request.headers.get("host")):
+            return JSONResponse(_refused("HOST_NOT_ALLOWED", "this Host name is not served"), status_code=421)
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD") and origin and not self._host_ok(urlsplit(origin).netloc):
+            return JSONResponse(_refused("ORIGIN_NOT_ALLOWED", "changes come only from the page"), status_code=403)
+        if self.token is None or self._token_ok(request):
+            return None
+        given = request.query_params.get("token")
+        if given is not None and request.method == "GET":
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return _login_page()
+            response = RedirectResponse(request.url.path, status_code=303)
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
+            return response
+        if request.url.path.startswith("/api/"):
+            body = _refused("UNAUTHORIZED", "this page needs the token in MEMORCH_AUTH_TOKEN")
+            return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return _login_page()
+
+
+def _refused(code: str, message: str) -> dict[str, Any]:
+    return {
+        "error_code": code,
+        "message": message,
+        "details": {},
+        "suggestion": "open the page at http://127.0.0.1:PORT/?token=<MEMORCH_AUTH_TOKEN>, or send "
+        "Authorization: Bearer <token>",
+    }
+
+
+def build_app(config: MemoryConfig, host: str = "127.0.0.1") -> Any:
+    """The UI's ASGI app: page, static files and JSON API behind ``Guard``."""
+    api = UiApi(config)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        from memorch.api._async_memory import AsyncMemory
+
+        api.memory = AsyncMemory(config)
+        try:
+            yield
+        finally:
+            await api.memory.close()
+
+    async def index(_: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    routes = [
+        Route("/", index),
+        Route("/api/scopes", _endpoint(api.scopes)),
+        Route("/api/search", _endpoint(api.search)),
+        Route("/api/memories", _endpoint(api.memories)),
+        Route("/api/memories/{memory_id}", _endpoint(api.one), methods=["GET", "PUT", "DELETE"]),
+        Route("/api/memories/{memory_id}/history", _endpoint(api.history)),
+        Route("/api/memories/{memory_id}/restore", _endpoint(api.restore), methods=["POST"]),
+        Route("/api/graph", _endpoint(api.graph)),
+        Route("/api/stats", _endpoint(api.stats)),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Guard(Starlette(routes=routes, lifespan=lifespan), host, config.auth_token)
