@@ -56,7 +56,7 @@ async def run(data: Path, adds: int, embedder: str) -> dict[str, Any]:
     stages: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
         memory = AsyncMemory(MemoryConfig(data_dir=Path(tmp), graph="off", embedder=embedder))
-        store, parts = memory.store, memory.components
+        store, parts = memory.engine.store, memory.engine.components
         for warm in items[:20]:  # load the model and open the stores before measuring
             await memory.add(warm.content, user_id=warm.sample_id, metadata=warm.metadata, infer=False)
         parts.embedder.embed = timed(stages, "embedding", parts.embedder.embed)

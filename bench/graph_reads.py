@@ -50,7 +50,7 @@ def fill(memory: Any, relations: int, entities: int, rng: random.Random) -> None
     names = [f"Entity{i}" for i in range(entities)]
     vectors = np.random.default_rng(7).standard_normal((relations, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    store, now = memory.store, utc_now()
+    store, now = memory.engine.store, utc_now()
     for start in range(0, relations, 1000):
         changes = []
         for i in range(start, min(start + 1000, relations)):
@@ -68,7 +68,7 @@ def kuzu_copy(memory: Any, path: Path) -> Any:
     from memorch.storage.graph_process import GraphProcess
     from memorch.storage.sql import chunks
 
-    ledger = memory.components.ledger
+    ledger = memory.engine.components.ledger
     graph = GraphProcess(path / "graph.kuzu", path / "graph.lock")
     for batch in chunks(ledger.ids(Scope("u")), 1000):
         relations = ledger.relations_for(batch)
@@ -89,13 +89,13 @@ async def run(args: argparse.Namespace, url: str | None) -> None:
         memory = AsyncMemory(MemoryConfig(data_dir=Path(tmp) / "data", graph="off", ledger_url=url or ""))
         try:
             started = time.perf_counter()
-            await memory.write(fill, memory, args.relations, args.entities, rng)
+            await memory.engine.write(fill, memory, args.relations, args.entities, rng)
             graph = await asyncio.to_thread(kuzu_copy, memory, Path(tmp))
             print(
                 f"{args.relations} relations among {args.entities} entities, written and graphed in "
                 f"{time.perf_counter() - started:.1f} s ({'PostgreSQL' if url else 'SQLite'} ledger)"
             )
-            ledger, scope = memory.components.ledger, Scope("u")
+            ledger, scope = memory.engine.components.ledger, Scope("u")
             picks = [f"Entity{rng.randrange(args.entities)}" for _ in range(args.queries)]
             for hops in (1, 2, 3):
                 kuzu, sql, same = [], [], 0

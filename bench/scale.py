@@ -141,12 +141,12 @@ async def measure(size: int, layout: str, queries: int, progress=None) -> dict:
     items = [{"memory": t, "user_id": f"user-{i // per_user}", "metadata": {"i": i}} for i, t in enumerate(texts)]
     with tempfile.TemporaryDirectory() as work:
         memory = AsyncMemory(MemoryConfig(data_dir=Path(work), graph="off"))
-        memory.components._embedder = CachedEmbedder(PrecomputedEmbedder(), None, lru_size=1024)
+        memory.engine.components._embedder = CachedEmbedder(PrecomputedEmbedder(), None, lru_size=1024)
         start = time.perf_counter()
         result = await memory.import_memories(items, progress=progress)
         import_s = time.perf_counter() - start
         start = time.perf_counter()
-        await asyncio.to_thread(memory.components.vectors.maintain_now)
+        await asyncio.to_thread(memory.engine.components.vectors.maintain_now)
         maintain_s = time.perf_counter() - start
         rng = np.random.default_rng(1)
         latencies = []

@@ -34,7 +34,7 @@ STAGES = ("search", "flush", "embed", "vector", "text", "maintenance")
 def instrument(memory: Any, totals: dict[str, list[float]]) -> None:
     from memorch.storage import vectors
 
-    store, parts = memory.store, memory.components
+    store, parts = memory.engine.store, memory.engine.components
     store.searchable = timed(totals, "flush", store.searchable)
     parts.embedder.embed = timed(totals, "embed", parts.embedder.embed)
     held = store.nearest_cache()

@@ -283,6 +283,7 @@ def preload() -> None:
         "memorch.storage.graph_process",
         "memorch.storage.rebuild",
         "memorch.inference._pending",
+        "memorch.inference._add",
         "lancedb",
         "lancedb.index",
         "lancedb.query",

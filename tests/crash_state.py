@@ -24,7 +24,7 @@ def _graph(memory: Any) -> dict[str, list[Any]]:
 
     # Read straight from Kuzu, in this process (the product's graph runs in a child process):
     # the test looks for what is left behind.
-    parts = memory.components
+    parts = memory.engine.components
     graph = KuzuGraph(parts.graph_path, parts.graph_lock_path)
     with graph._session() as conn:
         rows = graph._rows
@@ -48,9 +48,9 @@ async def collect(case: Case) -> dict[str, Any]:
     # Background inference resumes what the victim left pending; its facts' graph work follows.
     inference = await memory.flush_inference()
     await memory.flush_graph()
-    ledger = memory.components.ledger
+    ledger = memory.engine.components.ledger
     rows = [row for page in ledger.export_pages(Scope()) for row in page]
-    vectors = memory.components.vectors
+    vectors = memory.engine.components.vectors
     found: dict[str, list[str]] = {}
     for row in rows:
         if not row.get("deleted"):

@@ -103,8 +103,8 @@ async def template(data_dir: str) -> None:
     from memorch import AsyncMemory, MemoryConfig
 
     memory = AsyncMemory(MemoryConfig(data_dir=data_dir, graph="on"))
-    memory.components.vectors  # noqa: B018 - creates the table, its indexes, the embedder record
-    memory.components.graph.counts()  # creates Kuzu's schema
+    memory.engine.components.vectors  # noqa: B018 - creates the table, its indexes, the embedder record
+    memory.engine.components.graph.counts()  # creates Kuzu's schema
     await memory.close()
 
 
@@ -335,7 +335,7 @@ async def importing(case: Case, ack: AckLog) -> None:
         return {**await import_source(d.memory, "memorch", path), "results": await _present(d.memory)}
 
     await d.step("import", run_import, import_expectation(), dead=[RITA])
-    await d.step("maintain", lambda: asyncio.to_thread(d.memory.components.vectors.maintain_now), [])
+    await d.step("maintain", lambda: asyncio.to_thread(d.memory.engine.components.vectors.maintain_now), [])
     await d.flush_graph()
     await d.step("reindex", d.memory.reindex, [])
     await d.update(QUINN, "Quinn repairs old clocks and watches")

@@ -158,7 +158,7 @@ def test_adds_on_a_full_disk_fail_cleanly_and_lose_nothing(tmp_path: Path, monke
     config = _config(tmp_path / "data", graph="off")
     with Memory(config) as memory:
         kept = [memory.add(f"kept fact {i} about llamas", user_id="alice", infer=False) for i in range(5)]
-        ledger = memory.async_memory.components.ledger
+        ledger = memory.async_memory.engine.components.ledger
         real = ledger._conn
         ledger._conn = _FullDisk(real)  # type: ignore[assignment]
         for i in range(3):
@@ -171,10 +171,10 @@ def test_adds_on_a_full_disk_fail_cleanly_and_lose_nothing(tmp_path: Path, monke
         def no_space(*args: Any, **kwargs: Any) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        table = memory.async_memory.components.vectors._table  # the engine itself fails, as LanceDB would
+        table = memory.async_memory.engine.components.vectors._table  # the engine itself fails, as LanceDB would
         monkeypatch.setattr(table, "add", no_space)
         late = memory.add("added while the index disk is full", user_id="alice", infer=False)
-        memory.async_memory.store.index_owed()  # its rows' write fails (logged); the work stays owed
+        memory.async_memory.engine.store.index_owed()  # its rows' write fails (logged); the work stays owed
         # The next write tries the owed work first, fails again, and still commits.
         later = memory.add("added later while the index disk is still full", user_id="alice", infer=False)
         with pytest.raises(StorageError) as refused:  # a search would miss them: it says so

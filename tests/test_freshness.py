@@ -117,7 +117,7 @@ def test_a_search_never_waits_behind_another_process_writing_the_index(tmp_path:
             found = reader.search("where is the spare key", user_id="u", threshold=0.0)["results"]
             assert time.monotonic() - started < 5.0, "the search waited for the index lock"
             assert [r["memory"] for r in found] == ["The spare key is under the blue flowerpot"]
-            assert reader.async_memory.components.vectors.count() == 0  # its index row is not written yet
+            assert reader.async_memory.engine.components.vectors.count() == 0  # its index row is not written yet
         found = reader.search("where is the spare key", user_id="u", threshold=0.0)["results"]
         assert [r["memory"] for r in found] == ["The spare key is under the blue flowerpot"]
-        assert reader.async_memory.components.vectors.count() == 1
+        assert reader.async_memory.engine.components.vectors.count() == 1

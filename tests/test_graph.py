@@ -292,5 +292,5 @@ async def test_two_processes_share_one_data_directory(tmp_path: Path, fake: Fake
     stats = await memory.stats()
     assert stats["memories"] == 2 * n and stats["relations"] == 2 * n and stats["pending_index"] == 0
     assert stats["entities"] == 2 + 2 * n
-    assert memory.components.vectors.all_ids() == set(ids)
+    assert memory.engine.components.vectors.all_ids() == set(ids)
     await memory.close()

@@ -23,8 +23,8 @@ import pytest
 from mcp import Client
 
 from memorch import MemoryConfig
+from memorch.domain._identity import Identity
 from memorch.errors import PermissionDeniedError
-from memorch.serve._identities import Identity
 from memorch.serve._identities import add_token as add_token_record
 
 from .mcp_helpers import memorch_command, server_env, start_http_server

@@ -143,7 +143,7 @@ async def test_invalid_json_gets_one_repair_then_degrades(memory: AsyncMemory, f
 async def test_server_errors_retry_then_circuit_opens_and_recovers(tmp_path: Path, fake: FakeLLM) -> None:
     # The cool-down must outlast two adds on a loaded machine, or the second gets a trial call.
     memory = AsyncMemory(llm_config(tmp_path, fake, circuit_cooldown=2.0))
-    memory.components.resilience.sleep = lambda seconds: None
+    memory.engine.components.resilience.sleep = lambda seconds: None
     fake.push(*[Failure(500)] * 3)
     first = await memory.add("I like hiking", user_id="f")
     assert len(fake.chat_requests()) == 3  # 1 try + 2 retries, then give up
@@ -165,7 +165,7 @@ async def test_server_errors_retry_then_circuit_opens_and_recovers(tmp_path: Pat
 async def test_401_is_not_retried_and_names_the_setting(memory: AsyncMemory, fake: FakeLLM) -> None:
     fake.push(Failure(401, body={"error": {"message": "bad key", "type": "invalid_request_error"}}))
     with pytest.raises(AuthenticationError) as info:
-        memory.components.llm.structured([{"role": "user", "content": "hi"}], _Ping)
+        memory.engine.components.llm.structured([{"role": "user", "content": "hi"}], _Ping)
     assert len(fake.chat_requests()) == 1
     assert "MEMORCH_LLM_API_KEY" in info.value.suggestion
     fake.push(Failure(401))
@@ -175,7 +175,7 @@ async def test_401_is_not_retried_and_names_the_setting(memory: AsyncMemory, fak
 
 async def test_429_honours_retry_after(memory: AsyncMemory, fake: FakeLLM) -> None:
     waits: list[float] = []
-    memory.components.resilience.sleep = waits.append
+    memory.engine.components.resilience.sleep = waits.append
     fake.push(Failure(429, headers={"Retry-After": "7"}), add("Hal reads poetry"))
     result = await memory.add("I read poetry", user_id="h")
     assert result["results"][0]["memory"] == "Hal reads poetry"
@@ -184,7 +184,7 @@ async def test_429_honours_retry_after(memory: AsyncMemory, fake: FakeLLM) -> No
 
 async def test_timeout_is_retried(tmp_path: Path, fake: FakeLLM) -> None:
     memory = AsyncMemory(llm_config(tmp_path, fake, llm_timeout=0.5))
-    memory.components.resilience.sleep = lambda seconds: None
+    memory.engine.components.resilience.sleep = lambda seconds: None
     fake.push(Delay(2.0, add("too late")), add("Ivy paints"))
     result = await memory.add("I paint", user_id="i")
     assert [r["memory"] for r in result["results"]] == ["Ivy paints"]
@@ -199,7 +199,7 @@ async def test_fallback_model_answers_when_primary_fails(tmp_path: Path, fake: F
     result = await memory.add("Falo português", user_id="j")
     assert result["results"][0]["memory"] == "Jo speaks Portuguese" and "degraded" not in result
     assert [r.model for r in fake.chat_requests()] == ["fake-model", "backup-model"]
-    assert memory.components.llm.stats.fallbacks_used == 1
+    assert memory.engine.components.llm.stats.fallbacks_used == 1
     await memory.close()
 
 
@@ -258,7 +258,7 @@ async def test_remote_embedder_through_litellm(tmp_path: Path, fake: FakeLLM) ->
     assert any(r.path.endswith("/embeddings") for r in fake.requests)
     fake_embed_failure = Failure(500)
     fake.fail_models["fake-embed"] = fake_embed_failure
-    memory.components.resilience.sleep = lambda seconds: None
+    memory.engine.components.resilience.sleep = lambda seconds: None
     with pytest.raises(NetworkError):
         await memory.search("a query never embedded before", user_id="m")
     await memory.close()

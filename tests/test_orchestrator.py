@@ -183,7 +183,7 @@ async def test_a_scope_too_large_to_hold_is_not_read_again_at_every_search(
         for text in MEALS_AND_TRIPS[:5]:
             await memory.add(text, user_id="u", infer=False)
         reads: list[object] = []
-        ledger = memory.components.ledger
+        ledger = memory.engine.components.ledger
         counted = ledger.embeddings
         monkeypatch.setattr(ledger, "embeddings", lambda scope, limit: reads.append(scope) or counted(scope, limit))
         for _ in range(3):
@@ -194,7 +194,7 @@ async def test_a_scope_too_large_to_hold_is_not_read_again_at_every_search(
         before = len(reads)
         monkeypatch.setattr(nearest, "TOO_LARGE_RECHECK_S", 0.0)
         await memory.search("spicy ramen", user_id="u", limit=5)
-        held = memory.store.nearest_cache() is not None
+        held = memory.engine.store.nearest_cache() is not None
         assert len(reads) == (before + 1 if held else 0)  # counted again once the answer is old
     finally:
         await memory.close()
@@ -288,11 +288,11 @@ async def test_a_second_scope_appearing_after_searches_stays_out(amem: AsyncMemo
 
     await amem.add("the safe code is 1234", user_id="alice")
     assert len((await amem.search("safe code", user_id="alice"))["results"]) == 1  # alice covers the table
-    vectors = amem.components.vectors
-    probe = amem.components.embedder.embed(["safe code"])[0]
+    vectors = amem.engine.components.vectors
+    probe = amem.engine.components.embedder.embed(["safe code"])[0]
     assert vectors._plan(Scope(user_id="alice"), None) == (None, False)
     bob = (await amem.add("the safe code for the shed is 9876", user_id="bob"))["results"][0]["id"]
-    await amem.index_sync.flush()  # its row follows the add (a search writes it first); the plan is read directly
+    await amem.engine.index_sync.flush()  # its row follows the add (a search writes it first); the plan is read directly
     assert vectors._plan(Scope(user_id="alice"), None) == ("user_id = 'alice'", True)  # small: exact
     assert bob not in {hit.id for hit in vectors.search(probe, Scope(user_id="alice"), 10)}
     assert bob not in {hit.id for hit in vectors.text_search("safe code", Scope(user_id="alice"), 10)}

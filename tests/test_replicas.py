@@ -320,7 +320,7 @@ def add_with_relations(store: Any, text: str, relations: list[dict[str, str]]) -
 
 
 def ledger_edges(memory: AsyncMemory) -> list[tuple[str, str]]:
-    ledger = memory.components.ledger
+    ledger = memory.engine.components.ledger
     ids = ledger.known_ids(ledger.ids(Scope()))
     return sorted((rel["relationship"], i) for i, rels in ledger.relations_for(sorted(ids)).items() for rel in rels)
 

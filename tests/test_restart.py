@@ -101,7 +101,7 @@ async def test_kill_minus_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     assert set(acknowledged) <= stored
     # Every stored memory is searchable (the index caught up) and no orphan vector remains.
     await memory.search("box", user_id="crash")
-    assert memory.components.vectors.all_ids() == stored
+    assert memory.engine.components.vectors.all_ids() == stored
     last = acknowledged[-1]
     text = (await memory.get(last))["memory"]
     assert (await memory.search(text, user_id="crash", limit=1))["results"][0]["id"] == last
@@ -113,7 +113,7 @@ async def test_an_index_worker_never_clears_a_newer_change(config: MemoryConfig)
     """A worker that read a memory before a later change must leave that change queued."""
     memory = AsyncMemory(config)
     memory_id = (await memory.add("version one", user_id="o"))["results"][0]["id"]
-    ledger = memory.components.ledger
+    ledger = memory.engine.components.ledger
     record = ledger.get(memory_id)
     ledger.apply([Change("UPDATE", record, old_memory="version one")], [VECTORS])
     stale = ledger.outbox_tokens(VECTORS, [memory_id])  # a worker reads the queue...

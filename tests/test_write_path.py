@@ -91,7 +91,7 @@ async def test_a_verbatim_add_crosses_to_the_workers_once_to_prepare_and_once_to
     writes); the plan and the commit one writer hop. A read crosses once."""
     memory = AsyncMemory(data_dir=tmp_path, graph="off")
     hops: list[str] = []
-    read, write = memory.workers.read, memory.workers.write
+    read, write = memory.engine.workers.read, memory.engine.workers.write
 
     async def counted_read(fn, *args):  # type: ignore[no-untyped-def]
         hops.append("read")
@@ -101,7 +101,7 @@ async def test_a_verbatim_add_crosses_to_the_workers_once_to_prepare_and_once_to
         hops.append("write")
         return await write(fn, *args)
 
-    memory.workers.read, memory.workers.write = counted_read, counted_write  # type: ignore[method-assign]
+    memory.engine.workers.read, memory.engine.workers.write = counted_read, counted_write  # type: ignore[method-assign]
     try:
         added = await memory.add("my password is hunter2, key sk-ant-api03-" + "a" * 80, user_id="u", infer=False)
         assert hops == ["read", "write"]

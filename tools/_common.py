@@ -8,6 +8,7 @@ function-calling adapters); omitting the argument is how a model says "not given
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,13 +16,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pydantic
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from pydantic import Field, WithJsonSchema
+from pydantic import ConfigDict, Field, WithJsonSchema
 
+from memorch.domain._identity import caller_identity
 from memorch.errors import InternalError, MemoryError, ValidationError
-from memorch.serve._identities import caller_identity
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from mcp.server.mcpserver import Context
+    from mcp.server.mcpserver.tools import Tool
     from mcp.types import CallToolResult
 
     from memorch.api._async_memory import AsyncMemory
@@ -135,20 +139,45 @@ def layers_note(config: MemoryConfig) -> str:
     )
 
 
-def argument_error(tool: str, exc: pydantic.ValidationError) -> ValidationError:
-    """The arguments a model sent do not fit the tool's input schema: say which and how."""
-    problems, fields = [], []
+def argument_error(tool: str, exc: pydantic.ValidationError, arguments: Sequence[str] = ()) -> ValidationError:
+    """The arguments a model sent do not fit the tool's input schema: say which and how.
+    ``arguments``: the tool's argument names, offered for one it does not take."""
+    problems, fields, unknown = [], [], []
     for error in exc.errors(include_url=False, include_input=False):
         name = ".".join(str(part) for part in error["loc"]) or "arguments"
+        if error["type"] == "extra_forbidden":  # an argument the tool does not take
+            name = name[:60]
+            close = difflib.get_close_matches(name, arguments, n=1)
+            unknown.append((name, close[0] if close else None))
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{tool} takes no argument {name!r}{hint}")
+            continue
         fields.append(name)
         problems.append(f"{name} is required" if error["type"] == "missing" else f"{name}: {error['msg']}")
+    steps = [f"fix {', '.join(dict.fromkeys(fields))} as its description in {tool}'s input schema says"] if fields else []
+    steps += [f"pass {close} instead of {name}" if close else f"leave out {name}" for name, close in unknown]
+    suggestion = ", ".join(steps)
+    if unknown and arguments:
+        suggestion += f" ({tool} takes only {', '.join(arguments)})"
+    details: dict[str, Any] = {"fields": sorted({*fields, *(name for name, _ in unknown)})}
+    if unknown:
+        details |= {"unknown": [name for name, _ in unknown], "arguments": list(arguments)}
     return ValidationError(
         f"invalid arguments for {tool}: " + "; ".join(problems),
         error_code="INVALID_ARGUMENT",
-        details={"fields": sorted(set(fields))},
-        suggestion=f"fix {', '.join(dict.fromkeys(fields))} as its description in {tool}'s input schema says, "
-        "then call it again",
+        details=details,
+        suggestion=f"{suggestion}, then call it again",
     )
+
+
+def refuse_unknown_arguments(tool: Tool) -> None:
+    """Make ``tool`` refuse arguments it does not take (the SDK's argument model ignores them):
+    its input schema says ``additionalProperties: false`` and a call naming one fails validation,
+    which ``MemorchServer`` reports as ``INVALID_ARGUMENT`` listing the arguments it takes."""
+    loose = tool.fn_metadata.arg_model
+    strict = type(loose.__name__, (loose,), {"model_config": ConfigDict(extra="forbid"), "__module__": loose.__module__})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
 
 
 class MemorchServer(MCPServer):
@@ -160,9 +189,18 @@ class MemorchServer(MCPServer):
     with its traceback and reported as ``INTERNAL_ERROR``.
 
     A caller bound to an identity (an HTTP token of ``MEMORCH_TOKENS_FILE``) gets that identity's
-    scope on every call, before the tool runs (``identities.Identity.bind``): its user_id always,
+    scope on every call, before the tool runs (``domain._identity.Identity.bind``): its user_id always,
     and its agent/project limits on the tools that take those arguments.
+
+    Every tool refuses an argument it does not take (``refuse_unknown_arguments``): a misspelt
+    ``user_idd`` or an invented ``purge`` would otherwise be dropped and the call done without it.
     """
+
+    def add_tool(self, fn: Callable[..., Any], name: str | None = None, *args: Any, **kwargs: Any) -> None:
+        super().add_tool(fn, name, *args, **kwargs)
+        tool = self._tool_manager.get_tool(name or fn.__name__)
+        if tool is not None and tool.fn is fn:  # not an earlier tool of the same name the SDK kept
+            refuse_unknown_arguments(tool)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -176,6 +214,11 @@ class MemorchServer(MCPServer):
         except ToolError as exc:  # UnexpectedToolError included: the cause tells what happened
             raise ToolError(str(self._explain(name, exc))) from exc
 
+    def _arguments(self, name: str) -> list[str]:
+        """The argument names of tool ``name``, as its input schema lists them."""
+        tool = self._tool_manager.get_tool(name)
+        return list(tool.parameters.get("properties", {})) if tool is not None else []
+
     def _bind_to_caller(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         identity = caller_identity()
         if identity is None:  # unbound: stdio, in-process, the MEMORCH_AUTH_TOKEN admin token
@@ -185,15 +228,14 @@ class MemorchServer(MCPServer):
             return arguments
         return identity.bind(name, arguments, set(tool.parameters.get("properties", {})))
 
-    @staticmethod
-    def _explain(name: str, exc: ToolError) -> MemoryError | ToolError:
+    def _explain(self, name: str, exc: ToolError) -> MemoryError | ToolError:
         cause = exc.__cause__
         if isinstance(cause, MemoryError):
             if not cause.suggestion:  # the one form always names a next step (tests/test_fuzz.py found errors without)
                 cause.suggestion = _fallback_suggestion(name, cause)
             return cause
         if isinstance(cause, pydantic.ValidationError) and not isinstance(exc, UnexpectedToolError):
-            return argument_error(name, cause)
+            return argument_error(name, cause, self._arguments(name))
         if isinstance(exc, UnexpectedToolError) or cause is not None:
             log.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
             return InternalError.wrap(cause or exc)

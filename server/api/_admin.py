@@ -1,13 +1,10 @@
 """Whole-store operations of ``AsyncMemory`` (reset, stats, graph view, import, export, doctor,
-reprocess, reindex) and ``write``, the one way an operation reaches the writer thread. A mixin
-over ``AsyncMemory``'s public parts (``store``, ``workers``, ``graph_sync``), so the orchestrator
-module stays about memories themselves.
+reprocess, reindex, close). A mixin over ``AsyncMemory``'s ``engine`` and ``background``, so the
+facade's own module stays about memories themselves.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
@@ -15,10 +12,7 @@ from typing import Any, TypeVar, Unpack
 import memorch.domain._validation as validation
 from memorch.config import MemoryConfig
 from memorch.domain._validation import ScopeIds
-from memorch.engine._components import Components
-from memorch.engine._debounce import Debounced
-from memorch.engine._store import Store
-from memorch.engine._workers import Workers
+from memorch.engine._engine import Engine
 from memorch.errors import ConfigurationError, ValidationError
 from memorch.inference._pending import BackgroundInference
 from memorch.storage.graph import MAX_HOPS
@@ -28,19 +22,8 @@ T = TypeVar("T")
 
 class AdminMixin:
     config: MemoryConfig
-    components: Components
-    store: Store
-    workers: Workers
-    graph_sync: Debounced
-    index_sync: Debounced
+    engine: Engine
     background: BackgroundInference
-
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the writer thread; index and graph work it owes is scheduled on this loop."""
-        loop = asyncio.get_running_loop()
-        self.store.on_graph_work = functools.partial(loop.call_soon_threadsafe, self.graph_sync.schedule)
-        self.store.on_index_work = functools.partial(loop.call_soon_threadsafe, self.index_sync.schedule)
-        return await self.workers.write(fn, *args)
 
     async def reset(self, *, confirm: bool = False) -> dict[str, Any]:
         """Drop every memory, history event and index. Needs ``confirm=True``."""
@@ -50,24 +33,24 @@ class AdminMixin:
                 error_code="CONFIRMATION_REQUIRED",
                 suggestion="call reset(confirm=True) if you mean it",
             )
-        async with self.graph_sync.lock:
-            await self.write(self.store.reset)
+        async with self.engine.graph_sync.lock:
+            await self.engine.write(self.engine.store.reset)
         return {"message": "All memories were deleted"}
 
     async def stats(self) -> dict[str, Any]:
         """Counts, pending work, and the health of each model's circuit breaker. Index work a
         crash left owed is finished first, so the counts describe a settled store."""
-        await self.workers.read(self.store.searchable)
+        await self.engine.workers.read(self.engine.store.searchable)
         graph = {"entities": 0, "relations": 0}
         if self.config.graph_enabled:
-            await self.graph_sync.flush()
-            graph = await self.workers.read(self.components.graph.counts)
-        counts = await self.workers.read(self.components.ledger.counts)
+            await self.engine.graph_sync.flush()
+            graph = await self.engine.workers.read(self.engine.components.graph.counts)
+        counts = await self.engine.workers.read(self.engine.components.ledger.counts)
         return {
             **counts,
             **graph,
             "llm_model": self.config.llm_model or None,
-            "circuits": self.components.resilience.states(),
+            "circuits": self.engine.components.resilience.states(),
         }
 
     async def graph(
@@ -83,13 +66,13 @@ class AdminMixin:
         scope = validation.scope(scope_ids, required=True, allowed=validation.SCOPE_IDS)
         name = validation.text(entity, 1000, "entity")
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
-        await self.graph_sync.flush()
-        relations = await self.workers.read(self.components.graph.neighbourhood, scope, name, hops)
+        await self.engine.graph_sync.flush()
+        relations = await self.engine.workers.read(self.engine.components.graph.neighbourhood, scope, name, hops)
         return {"entity": name, "relations": relations}
 
     async def flush_graph(self) -> int:
         """Bring the graph up to date now (it otherwise follows writes after a short delay)."""
-        return await self.graph_sync.flush()
+        return await self.engine.graph_sync.flush()
 
     async def import_memories(
         self,
@@ -103,7 +86,7 @@ class AdminMixin:
         from memorch.maintenance._bulk import import_memories
 
         default = validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)
-        return await self.write(import_memories, self.store, list(items), default, progress)
+        return await self.engine.write(import_memories, self.engine.store, list(items), default, progress)
 
     async def export_memories(
         self,
@@ -115,20 +98,20 @@ class AdminMixin:
         from memorch.maintenance._export import export_memories
 
         scope = validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)
-        return await self.workers.read(export_memories, self.store, Path(path), scope)
+        return await self.engine.workers.read(export_memories, self.engine.store, Path(path), scope)
 
     async def doctor(self) -> list[dict[str, Any]]:
         """Run one real operation against each part (see ``memorch doctor``)."""
         from memorch.maintenance._reindex import doctor
 
-        return [check.__dict__ for check in await self.workers.read(doctor, self.components)]
+        return [check.__dict__ for check in await self.engine.workers.read(doctor, self.engine.components)]
 
     async def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
         """Run inference over messages waiting for it (a model failed, or background inference
         has not reached them yet), each exactly once."""
         from memorch.inference._pending import reprocess_pending
 
-        return await reprocess_pending(self, limit)
+        return await reprocess_pending(self.engine, limit)
 
     async def flush_inference(self) -> dict[str, Any]:
         """Wake background inference and wait until it has done what it can now; returns how
@@ -136,7 +119,7 @@ class AdminMixin:
         if self.config.background_enabled:
             self.background.kick()
             await self.background.idle()
-        pending = (await self.workers.read(self.components.ledger.counts))["pending_inference"]
+        pending = (await self.engine.workers.read(self.engine.components.ledger.counts))["pending_inference"]
         return {"pending_inference": pending, "last_error": self.background.last_error}
 
     def resume_background(self) -> None:
@@ -150,18 +133,12 @@ class AdminMixin:
     ) -> dict[str, Any]:
         """Rebuild the indexes from the ledger (``re_embed`` recomputes every embedding); ``force``
         rebuilds even from a ledger holding fewer memories than the index (see ``index_health``)."""
-        from memorch.maintenance._reindex import reindex
+        from memorch.maintenance._reindex import rebuild
 
-        async with self.graph_sync.lock:
-            return await self.write(reindex, self.store, re_embed, progress, force)
+        return await rebuild(self.engine, re_embed=re_embed, progress=progress, force=force)
 
     async def close(self) -> None:
         """Finish queued graph work (kept for the next start if that fails), then close.
         Background inference stops; what it had not done stays pending for the next start."""
         await self.background.close()
-        if self.components.opened:
-            await self.index_sync.close()
-        if self.config.graph_enabled and self.components.opened:
-            await self.graph_sync.close()
-        self.workers.close()
-        await asyncio.to_thread(self.components.close)
+        await self.engine.close()

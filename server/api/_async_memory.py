@@ -9,7 +9,6 @@ holds no lock and no writer (inference re-checks its candidates under the lock b
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any, Unpack
 
 import memorch.domain._validation as validation
@@ -19,14 +18,11 @@ from memorch.api._admin import AdminMixin
 from memorch.config import MemoryConfig
 from memorch.domain._messages import Message, parse_messages
 from memorch.domain._records import not_found
-from memorch.domain._validation import RESERVED_METADATA_KEY, ScopeArgs
-from memorch.engine._components import Components
-from memorch.engine._debounce import Debounced
-from memorch.engine._store import Store
-from memorch.engine._workers import Workers
+from memorch.domain._validation import ScopeArgs
+from memorch.engine._engine import Engine, noting_redactions
 from memorch.errors import ValidationError
-from memorch.inference._pending import BackgroundInference, defer
-from memorch.inference._plan import infer_and_apply  # loaded with .pending anyway
+from memorch.inference._add import defer, infer_and_apply
+from memorch.inference._pending import BackgroundInference
 from memorch.results import (
     AddResult,
     ChangeResult,
@@ -34,7 +30,6 @@ from memorch.results import (
     HistoryItem,
     MemoryItem,
     MemoryList,
-    Redaction,
     memory_item,
 )
 from memorch.storage.base import Scope
@@ -59,12 +54,8 @@ class AsyncMemory(AdminMixin):
         elif overrides:
             config = config.model_copy(update=overrides)
         self.config = config
-        self.components = Components(config)
-        self.store = Store(config, self.components)
-        self.workers = Workers()
-        self.graph_sync = Debounced(self.store.drain_graph, config.graph_flush_delay, "graph")
-        self.index_sync = Debounced(self.store.index_owed, config.index_flush_delay, "vector index")
-        self.background = BackgroundInference(self)
+        self.engine = Engine(config)  # internal: the stores, workers and write path (memorch.engine)
+        self.background = BackgroundInference(self.engine)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | MemoryConfig) -> AsyncMemory:
@@ -103,68 +94,23 @@ class AsyncMemory(AdminMixin):
             raise ValidationError("dry_run must be true or false", error_code="INVALID_ARGUMENT")
         if not (infer and self.config.llm_enabled):
             # Redaction runs in the same worker hop as the embedding (add_verbatim).
-            result = await self.add_verbatim(parsed, scope, meta, dry_run=dry_run, redact=True)
+            result = await self.engine.add_verbatim(parsed, scope, meta, dry_run=dry_run, redact=True)
             return {**result, "dry_run": True} if dry_run else result
         # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
         # (~130 ms for a 100 kB text, plus the detector's import on first use).
-        parsed, redacted = await self.workers.read(self._redact_messages, parsed)
-        meta = _noting_redactions(meta, redacted)
+        parsed, redacted = await self.engine.workers.read(self.engine.redact_messages, parsed)
+        meta = noting_redactions(meta, redacted)
         procedural = memory_type is not None
         if self.config.background_enabled and not (dry_run or procedural):
-            result = await defer(self, parsed, scope, meta)
+            result = await defer(self.engine, parsed, scope, meta)
+            self.background.kick()
         else:
-            result = await infer_and_apply(self, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
+            result = await infer_and_apply(self.engine, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
         if dry_run:
             result = {**result, "dry_run": True}
         if redacted:
             result["redacted"] = redacted
         return result
-
-    def _redact_messages(self, messages: list[Message]) -> tuple[list[Message], list[Redaction]]:
-        """Each message's content with credentials replaced (``MEMORCH_REDACT``), and what went."""
-        if not self.config.redact_enabled:
-            return messages, []
-        from memorch.domain._redaction import redact, summarize
-
-        done = [redact(m.content) for m in messages]
-        if not any(r.findings for r in done):
-            return messages, []
-        cleaned = [replace(m, content=r.text) for m, r in zip(messages, done, strict=True)]
-        return cleaned, summarize([f for r in done for f in r.findings])
-
-    async def add_verbatim(
-        self,
-        messages: list[Message],
-        scope: Scope,
-        metadata: dict[str, Any],
-        marks: list[dict[str, Any]] | None = None,
-        *,
-        dry_run: bool = False,
-        redact: bool = False,
-    ) -> AddResult:
-        """Store each non-system message as it is (see ``operations.add_verbatim``); ``redact``:
-        take credentials out first (``MEMORCH_REDACT``)."""
-        stored = [m for m in messages if m.role != "system"]
-        if not stored:
-            raise ValidationError(
-                "there is nothing to remember: only system messages were given",
-                error_code="EMPTY_TEXT",
-                suggestion='add the user\'s words as {"role": "user", "content": "..."}',
-            )
-        # Redaction, embedding and the nearest-memory lookup run beside other writes, in one
-        # worker hop; only the plan and the commit queue on the writer thread.
-        stored, redacted, prep = await self.workers.read(self._prepare_verbatim, stored, scope, redact)
-        metadata = _noting_redactions(metadata, redacted)
-        result = await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
-        if redacted:
-            result["redacted"] = redacted
-        return result
-
-    def _prepare_verbatim(
-        self, messages: list[Message], scope: Scope, redact: bool
-    ) -> tuple[list[Message], list[Redaction], operations.VerbatimPrep]:
-        messages, redacted = self._redact_messages(messages) if redact else (messages, [])
-        return messages, redacted, operations.prepare_verbatim(self.store, messages, scope)
 
     # -- read -------------------------------------------------------------------------------
 
@@ -177,7 +123,7 @@ class AsyncMemory(AdminMixin):
         (``MemoryNotFoundError`` when the memory is unknown or outside it)."""
         memory_id = validation.memory_id(memory_id)
         scope = validation.scope(scope_args, required=False)
-        return memory_item(await self.workers.read(operations.in_scope, self.store, memory_id, scope))
+        return memory_item(await self.engine.workers.read(operations.in_scope, self.engine.store, memory_id, scope))
 
     async def get_all(
         self,
@@ -196,10 +142,12 @@ class AsyncMemory(AdminMixin):
         if as_of is not None:
             if filters:
                 raise _as_of_with_filters()
-            result = await self.workers.read(timeline.list_at, self.store, scope, timeline.parse_as_of(as_of), limit)
+            result = await self.engine.workers.read(
+                timeline.list_at, self.engine.store, scope, timeline.parse_as_of(as_of), limit
+            )
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        records = await self.workers.read(self.components.ledger.list, scope, where, limit)
+        records = await self.engine.workers.read(self.engine.components.ledger.list, scope, where, limit)
         return timeline.within_budget({"results": [memory_item(r) for r in records]}, budget)
 
     async def search(
@@ -228,20 +176,22 @@ class AsyncMemory(AdminMixin):
             if filters:
                 raise _as_of_with_filters()
             when = timeline.parse_as_of(as_of)
-            result = await self.workers.read(timeline.search_at, self.store, query, scope, when, limit, min_score)
+            result = await self.engine.workers.read(
+                timeline.search_at, self.engine.store, query, scope, when, limit, min_score
+            )
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        result = await self.workers.read(self._search, query, scope, limit, where, min_score, explain)
+        result = await self.engine.workers.read(self._search, query, scope, limit, where, min_score, explain)
         return timeline.within_budget(result, budget)
 
     def _search(self, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool) -> MemoryList:
         from memorch.retrieval._search import hybrid_search
 
-        self.store.searchable()
-        vector = self.components.embedder.embed([query])[0]
-        held = self.store.nearest_cache()
-        ranked = hybrid_search(self.components, self.config, query, vector, scope, limit, where, held)
-        records = {r.id: r for r in self.components.ledger.get_many([h.id for h in ranked])}
+        self.engine.store.searchable()
+        vector = self.engine.components.embedder.embed([query])[0]
+        held = self.engine.store.nearest_cache()
+        ranked = hybrid_search(self.engine.components, self.config, query, vector, scope, limit, where, held)
+        records = {r.id: r for r in self.engine.components.ledger.get_many([h.id for h in ranked])}
         results: list[MemoryItem] = []
         for hit in ranked:
             record = records.get(hit.id)
@@ -256,7 +206,7 @@ class AsyncMemory(AdminMixin):
             return {"results": results}
         from memorch.retrieval._graph import search_relations
 
-        relations = search_relations(self.components, scope, query, [r["id"] for r in results])
+        relations = search_relations(self.engine.components, scope, query, [r["id"] for r in results])
         return {"results": results, "relations": relations}
 
     async def history(
@@ -267,7 +217,7 @@ class AsyncMemory(AdminMixin):
         """Every change to one memory, oldest first (kept after the memory is deleted)."""
         memory_id = validation.memory_id(memory_id)
         scope = validation.scope(scope_args, required=False)
-        events = await self.workers.read(self.components.ledger.history, memory_id, scope)
+        events = await self.engine.workers.read(self.engine.components.ledger.history, memory_id, scope)
         if not events:
             raise not_found(memory_id)
         return [HistoryItem(**e.public()) for e in events]  # type: ignore[typeddict-item]
@@ -286,9 +236,9 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(scope_args, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
         new_meta = None if metadata is None else validation.metadata(metadata)
-        [message], redacted = await self.workers.read(self._redact_messages, [Message("user", text)])
-        result = await self.write(
-            operations.update, self.store, validation.memory_id(memory_id), scope, message.content, new_meta
+        [message], redacted = await self.engine.workers.read(self.engine.redact_messages, [Message("user", text)])
+        result = await self.engine.write(
+            operations.update, self.engine.store, validation.memory_id(memory_id), scope, message.content, new_meta
         )
         if redacted:
             result["redacted"] = redacted
@@ -303,7 +253,7 @@ class AsyncMemory(AdminMixin):
         that is already deleted succeeds with event NONE (so a retried call is harmless)."""
         memory_id = validation.memory_id(memory_id)
         scope = validation.scope(scope_args, required=False)
-        return await self.write(operations.delete, self.store, memory_id, scope)
+        return await self.engine.write(operations.delete, self.engine.store, memory_id, scope)
 
     async def restore(
         self,
@@ -317,7 +267,7 @@ class AsyncMemory(AdminMixin):
         if event_id is not None:
             event_id = validation.memory_id(event_id, "event_id")
         scope = validation.scope(scope_args, required=False)
-        return await self.write(operations.restore, self.store, memory_id, scope, event_id)
+        return await self.engine.write(operations.restore, self.engine.store, memory_id, scope, event_id)
 
     async def delete_all(
         self,
@@ -326,12 +276,7 @@ class AsyncMemory(AdminMixin):
         """Delete every memory of a scope (with ``project``: that project's layer and the global
         one; without: every layer). Refuses an empty scope (see ``reset``)."""
         scope = validation.scope(scope_args, required=True)
-        return await self.write(operations.delete_all, self.store, scope)
-
-
-def _noting_redactions(metadata: dict[str, Any], redacted: list[Redaction]) -> dict[str, Any]:
-    """``metadata`` with what redaction took out recorded in its reserved ``_memorch`` object."""
-    return {**metadata, RESERVED_METADATA_KEY: {"redacted": redacted}} if redacted else metadata
+        return await self.engine.write(operations.delete_all, self.engine.store, scope)
 
 
 def _budget(max_tokens: Any) -> int | None:

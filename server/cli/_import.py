@@ -1,4 +1,4 @@
-"""``memorch import``'s work, kept out of ``cli.py``: read and check the source before the store
+"""``memorch import``'s work, kept out of ``_main.py``: read and check the source before the store
 is opened (a bad file changes nothing, a dry run touches nothing), then write with a progress bar
 on a terminal."""
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from memorch.cli._options import plural
+from memorch.cli._options import emit, err, open_memory, out, plural
 from memorch.config import MemoryConfig
 from memorch.domain._validation import ScopeIds
 from memorch.importers import load, need_llm, options_for, write
@@ -27,17 +27,14 @@ def run(
 ) -> None:
     from rich.progress import Progress
 
-    from memorch.cli._main import _emit, _memory, out
-    from memorch.cli._options import err
-
     config = MemoryConfig()
     if infer:
         need_llm(config, source)
     batch = load(source, path, options_for(config, scope, split))
     if dry_run:
-        _emit(batch.summary(), as_json, lambda r: _report(out, r))
+        emit(batch.summary(), as_json, lambda r: _report(out, r))
         return
-    with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+    with open_memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing from {source}", total=len(batch.items))
         result = m.run_sync(
             write(
@@ -48,7 +45,7 @@ def run(
                 **scope,
             )
         )
-    _emit(result, as_json, lambda r: out.print(_done(r), soft_wrap=True))
+    emit(result, as_json, lambda r: out.print(_done(r), soft_wrap=True))
 
 
 def _done(r: dict[str, Any]) -> str:

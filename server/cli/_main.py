@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from memorch.cli._options import (
@@ -36,14 +33,17 @@ from memorch.cli._options import (
     RunOpt,
     ThresholdOpt,
     UserOpt,
+    emit,
     err,
     memory_table,
+    open_memory,
+    out,
     plural,
     scope_options,
 )
 from memorch.cli._serve import serve
 from memorch.cli._setup import setup
-from memorch.config import MemoryConfig, package_version
+from memorch.config import package_version
 from memorch.domain._validation import ScopeIds
 
 app = typer.Typer(
@@ -52,7 +52,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
 
 
 def _version(value: bool) -> None:
@@ -70,19 +69,6 @@ def _main(
     """memorch: long-term memory for AI assistants over MCP."""
 
 
-@contextmanager
-def _memory() -> Iterator[Any]:
-    """A Memory for one command, on a data directory that exists (failures: ``cli_errors``)."""
-    from memorch.api._memory import Memory
-    from memorch.engine._components import usable_data_dir
-
-    config = MemoryConfig()
-    usable_data_dir(config)  # a read-only one with a ledger is fine for reads
-
-    with Memory(config) as memory:
-        yield memory
-
-
 def _default_user(memory: Any, scope: ScopeIds) -> ScopeIds:
     """The scope a command reads or writes: without ``--user-id``, ``MEMORCH_USER_ID``'s user."""
     return {**scope, "user_id": scope.get("user_id") or memory.config.user_id}
@@ -95,13 +81,6 @@ def _json_arg(value: str | None, name: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"is not valid JSON: {exc}", param_hint=f"'{name}'") from exc
-
-
-def _emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    else:
-        render(data)
 
 
 app.command()(serve)  # `memorch serve` (server/cli_serve.py), first in --help
@@ -119,9 +98,9 @@ def add(
     as_json: JsonOpt = False,
 ) -> None:
     """Remember TEXT.  Example: memorch add "I moved to Lisbon" --user-id alice"""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.add(text, **_default_user(m, scope), metadata=_json_arg(metadata, "--metadata"), infer=infer)
-    _emit(result, as_json, lambda r: [out.print(f"{e['event']:<6} {e['id']}  {e['memory']}") for e in r["results"]])
+    emit(result, as_json, lambda r: [out.print(f"{e['event']:<6} {e['id']}  {e['memory']}") for e in r["results"]])
 
 
 @app.command()
@@ -136,7 +115,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Find memories by meaning.  Example: memorch search "allergies" --user-id alice"""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.search(
             query,
             **(scope := _default_user(m, scope)),
@@ -145,7 +124,7 @@ def search(
             threshold=threshold,
             explain=explain,
         )
-    _emit(result, as_json, lambda r: memory_table(out, r["results"], with_score=True, scope=scope))
+    emit(result, as_json, lambda r: memory_table(out, r["results"], with_score=True, scope=scope))
 
 
 @app.command("list")
@@ -157,18 +136,18 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List memories, newest first.  Example: memorch list --user-id alice --limit 20"""
-    with _memory() as m:
+    with open_memory() as m:
         scope = _default_user(m, scope)
         result = m.get_all(**scope, limit=limit, filters=_json_arg(filters, "--filters"))
-    _emit(result, as_json, lambda r: memory_table(out, r["results"], scope=scope))
+    emit(result, as_json, lambda r: memory_table(out, r["results"], scope=scope))
 
 
 @app.command()
 def get(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Show one memory.  Example: memorch get 3f1c2d4e-..."""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.get(memory_id, user_id=user_id)
-    _emit(result, as_json, lambda r: out.print_json(data=r))
+    emit(result, as_json, lambda r: out.print_json(data=r))
 
 
 @app.command()
@@ -180,17 +159,17 @@ def update(
     as_json: JsonOpt = False,
 ) -> None:
     """Replace a memory's text.  Example: memorch update 3f1c... "I moved to Porto" """
-    with _memory() as m:
+    with open_memory() as m:
         result = m.update(memory_id, text, metadata=_json_arg(metadata, "--metadata"), user_id=user_id)
-    _emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
+    emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
 
 
 @app.command()
 def delete(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Forget one memory.  Example: memorch delete 3f1c2d4e-..."""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.delete(memory_id, user_id=user_id)
-    _emit(result, as_json, lambda r: out.print(f"deleted {r['id']}"))
+    emit(result, as_json, lambda r: out.print(f"deleted {r['id']}"))
 
 
 @app.command()
@@ -201,15 +180,15 @@ def restore(
     as_json: JsonOpt = False,
 ) -> None:
     """Undo a change (also a deletion).  Example: memorch restore 3f1c... --event 9a2b..."""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.restore(memory_id, event, user_id=user_id)
-    _emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
+    emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
 
 
 @app.command()
 def history(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
     """Every change to one memory, oldest first.  Example: memorch history 3f1c2d4e-..."""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.history(memory_id, user_id=user_id)
 
     def render(events: list[dict[str, Any]]) -> None:
@@ -223,15 +202,15 @@ def history(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = 
             )
         out.print(table)
 
-    _emit(result, as_json, render)
+    emit(result, as_json, render)
 
 
 @app.command()
 def stats(as_json: JsonOpt = False) -> None:
     """Counts of memories, history events, graph entities and pending index work."""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.stats()
-    _emit(result, as_json, lambda r: out.print_json(data=r))
+    emit(result, as_json, lambda r: out.print_json(data=r))
 
 
 @app.command()
@@ -243,12 +222,12 @@ def reindex(
     """Rebuild the search index from the SQLite ledger (no model calls unless --re-embed)."""
     from rich.progress import Progress
 
-    with _memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+    with open_memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("reindexing", total=None)
         result = m.reindex(
             re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total), force=force
         )
-    _emit(result, as_json, lambda r: out.print(f"reindexed {plural(r['memories'], 'memory', 'memories')}"))
+    emit(result, as_json, lambda r: out.print(f"reindexed {plural(r['memories'], 'memory', 'memories')}"))
 
 
 @app.command()
@@ -260,7 +239,7 @@ def graph(
     as_json: JsonOpt = False,
 ) -> None:
     """What the graph knows around ENTITY.  Example: memorch graph "Alice" --user-id alice"""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.graph(entity, **_default_user(m, scope), hops=hops)
 
     def render(r: dict[str, Any]) -> None:
@@ -269,7 +248,7 @@ def graph(
             table.add_row(rel["source"], rel["relationship"], rel["destination"])
         out.print(table)
 
-    _emit(result, as_json, render)
+    emit(result, as_json, render)
 
 
 @app.command("import")
@@ -303,9 +282,9 @@ def export(
 ) -> None:
     """Write memories with ids, metadata, relations and history as JSONL (every scope unless
     one is given); `memorch import` reads the file back.  Example: memorch export backup.jsonl"""
-    with _memory() as m:
+    with open_memory() as m:
         result = m.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id)
-    _emit(
+    emit(
         result,
         as_json,
         lambda r: out.print(
@@ -318,9 +297,9 @@ def export(
 @app.command()
 def reprocess(as_json: JsonOpt = False) -> None:
     """Run inference over messages stored verbatim while no model could answer (each once)."""
-    with _memory() as m, err.status("reprocessing"):
+    with open_memory() as m, err.status("reprocessing"):
         result = m.reprocess()
-    _emit(
+    emit(
         result,
         as_json,
         lambda r: out.print(f"processed {r['processed']}, failed {r['failed']}, {r['remaining']} still pending"),
@@ -330,7 +309,7 @@ def reprocess(as_json: JsonOpt = False) -> None:
 @app.command()
 def doctor(as_json: JsonOpt = False) -> None:
     """Check the data directory, stores, embedder and LLM with one real operation each."""
-    with _memory() as m:
+    with open_memory() as m:
         checks = m.doctor()
 
     def render(rows: list[dict[str, Any]]) -> None:
@@ -340,7 +319,7 @@ def doctor(as_json: JsonOpt = False) -> None:
             table.add_row(c["name"], status, c["detail"], f"{c['seconds']:.2f}s")
         out.print(table)
 
-    _emit(checks, as_json, render)
+    emit(checks, as_json, render)
     if not all(c["ok"] for c in checks):
         raise typer.Exit(1)
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Annotated, Any
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +22,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from memorch.cli._errors import report, report_failure, stderr
+from memorch.config import MemoryConfig
 from memorch.domain._validation import ScopeIds
 
 try:  # typer ≥ 0.22 vendors click; older releases use click itself
@@ -26,7 +30,11 @@ try:  # typer ≥ 0.22 vendors click; older releases use click itself
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
 
+if TYPE_CHECKING:
+    from memorch.api._memory import Memory
+
 err = stderr()  # messages and progress on stderr; stdout carries results
+out = Console()  # results
 
 UserOpt = Annotated[str | None, typer.Option("--user-id", help="Scope: whose memories (default: MEMORCH_USER_ID)")]
 AgentOpt = Annotated[str | None, typer.Option("--agent-id", help="Narrow the scope to one agent's memories")]
@@ -144,3 +152,24 @@ def memory_table(
         cells.append(row["updated_at"][:19])
         table.add_row(*cells)
     console.print(table)
+
+
+@contextmanager
+def open_memory() -> Iterator[Memory]:
+    """A Memory for one command, on a data directory that exists (failures: ``_errors``)."""
+    from memorch.api._memory import Memory
+    from memorch.engine._components import usable_data_dir
+
+    config = MemoryConfig()
+    usable_data_dir(config)  # a read-only one with a ledger is fine for reads
+
+    with Memory(config) as memory:
+        yield memory
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+    """A command's result: JSON on stdout with ``--json``, else ``render``'s words."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        render(data)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from memorch.domain._messages import Message
@@ -27,55 +26,15 @@ from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import ConfigurationError
 from memorch.inference._plan import Plan, infer
 from memorch.models._llm import MODEL_FAILURES
-from memorch.results import AddResult
-from memorch.storage.base import MemoryRecord, Scope
+from memorch.storage.base import MemoryRecord
 
 if TYPE_CHECKING:
-    from memorch.api._async_memory import AsyncMemory
+    from memorch.engine._engine import Engine
 
 log = logging.getLogger("memorch.pending")
 BATCH_FETCH = 1000  # pending messages read per round
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # seconds before the worker tries a failing model again
 PENDING_REASON = "stored as said; the model's facts replace it shortly (background inference)"
-
-
-def _marked(metadata: dict[str, Any], **marks: Any) -> dict[str, Any]:
-    """``metadata`` with ``marks`` added to its reserved ``_memorch`` object."""
-    return {**metadata, RESERVED_METADATA_KEY: {**metadata.get(RESERVED_METADATA_KEY, {}), **marks}}
-
-
-async def degrade(
-    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: Exception
-) -> AddResult:
-    """No model could answer: keep the messages as said, for ``reprocess``."""
-    log.warning("no model could answer; storing verbatim for `memorch reprocess`: %s", exc)
-    marked = _marked(metadata, pending_inference=True, error_code=getattr(exc, "error_code", "UNKNOWN"))
-    result = await memory.add_verbatim(messages, scope, marked, _said(messages))
-    return {**result, "degraded": True, "reason": str(exc)}
-
-
-async def defer(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
-    """Background inference: store the messages as one pending batch and acknowledge."""
-    marked = _marked(metadata, pending_inference=True, batch=str(uuid.uuid4()))
-    result = await memory.add_verbatim(messages, scope, marked, _said(messages))
-    for item in result["results"]:
-        if item["event"] == "ADD":
-            item["reason"] = PENDING_REASON
-    memory.background.kick()
-    return {
-        **result,
-        "pending": True,
-        "reason": "acknowledged: the messages are stored and searchable; facts are extracted in the background "
-        "(memory_history on an id shows the outcome)",
-    }
-
-
-def _said(messages: list[Message]) -> list[dict[str, Any]]:
-    """Per stored message: who said it and when, so later inference sees the conversation."""
-    said = [m for m in messages if m.role != "system"]
-    return [
-        {"role": m.role, "part": i, **({"said_at": m.timestamp} if m.timestamp else {})} for i, m in enumerate(said)
-    ]
 
 
 def batches(records: list[MemoryRecord]) -> list[list[MemoryRecord]]:
@@ -91,7 +50,7 @@ def _marks(record: MemoryRecord) -> dict[str, Any]:
     return record.metadata.get(RESERVED_METADATA_KEY, {})
 
 
-async def process(memory: AsyncMemory, batch: list[MemoryRecord]) -> Plan:
+async def process(engine: Engine, batch: list[MemoryRecord]) -> Plan:
     """One model call over one batch; its facts replace its messages in one transaction.
     Raises a MODEL_FAILURES error when no model answers (the batch stays pending)."""
     first = batch[0]
@@ -100,23 +59,23 @@ async def process(memory: AsyncMemory, batch: list[MemoryRecord]) -> Plan:
     for record in batch:
         marks = _marks(record)
         messages.append(Message(marks.get("role") or "user", record.memory, timestamp=marks.get("said_at")))
-    return await infer(memory, messages, first.scope, metadata, retire=batch)
+    return await infer(engine, messages, first.scope, metadata, retire=batch)
 
 
-async def reprocess_pending(memory: AsyncMemory, limit: int) -> dict[str, Any]:
+async def reprocess_pending(engine: Engine, limit: int) -> dict[str, Any]:
     """Infer over pending messages, batch by batch, each exactly once."""
-    if not memory.config.llm_enabled:
+    if not engine.config.llm_enabled:
         raise ConfigurationError(
             "reprocessing needs an LLM",
             error_code="NO_LLM",
             suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE if needed)",
         )
-    ledger = memory.components.ledger
-    pending = await memory.workers.read(ledger.pending_inference, limit)
+    ledger = engine.components.ledger
+    pending = await engine.workers.read(ledger.pending_inference, limit)
     processed, failed, results = 0, 0, []
     for batch in batches(pending):
         try:
-            plan = await process(memory, batch)
+            plan = await process(engine, batch)
         except MODEL_FAILURES as exc:
             log.warning("reprocess of %s failed, left pending: %s", [r.id for r in batch], exc)
             failed += len(batch)
@@ -124,7 +83,7 @@ async def reprocess_pending(memory: AsyncMemory, limit: int) -> dict[str, Any]:
         if not plan.skipped:
             processed += len(batch)
             results.extend(plan.results)
-    remaining = (await memory.workers.read(ledger.counts))["pending_inference"]
+    remaining = (await engine.workers.read(ledger.counts))["pending_inference"]
     return {"processed": processed, "failed": failed, "remaining": remaining, "results": results}
 
 
@@ -134,8 +93,8 @@ class BackgroundInference:
     A model failure leaves the work pending and retries later with a growing pause; any other
     exception is a bug: logged with its traceback, and the worker stops until the next kick."""
 
-    def __init__(self, memory: AsyncMemory) -> None:
-        self._memory = memory
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._retry = RETRY_FIRST
@@ -185,15 +144,15 @@ class BackgroundInference:
     async def _round(self) -> tuple[bool, bool]:
         """Process what is pending now: (a full fetch, so more may wait; some batch failed).
         A failing batch is left pending and the others still go ahead."""
-        memory = self._memory
-        pending = await memory.workers.read(memory.components.ledger.pending_inference, BATCH_FETCH)
+        engine = self._engine
+        pending = await engine.workers.read(engine.components.ledger.pending_inference, BATCH_FETCH)
         groups = batches(pending)
         if len(pending) == BATCH_FETCH and len(groups) > 1:
             groups = groups[:-1]  # the last batch may continue past this fetch
         failed = False
         for batch in groups:
             try:
-                plan = await process(memory, batch)
+                plan = await process(engine, batch)
             except MODEL_FAILURES as exc:
                 failed, self.last_error = True, str(exc)
                 continue

@@ -13,9 +13,10 @@ Three steps, each on its own kind of worker (``Workers``), so that no write wait
    is destroyed on a stale view.
 
 Every decision in the result says why (``reason``) and which memory it touched; ``dry_run``
-stops after step 2 and returns the plan without writing. Messages waiting for inference (a model
-that failed, or background inference) are handled in ``pending.py``. Only model failures
-(``llm.MODEL_FAILURES``) degrade; a bug or bad input propagates to the caller.
+stops after step 2 and returns the plan without writing. ``_add.py`` runs these steps for an
+``add``; messages waiting for inference (a model that failed, or background inference) are
+handled in ``_pending.py``. Only model failures (``models._llm.MODEL_FAILURES``) degrade; a bug
+or bad input propagates to the caller.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from memorch.domain._messages import Message
 from memorch.domain._records import deletion, new_record, replaced, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._operations import find_repeat
-from memorch.inference._prompts import InferenceReply, ProceduralReply, inference_messages, procedural_messages
-from memorch.models._llm import MODEL_FAILURES, LLMOutputError
-from memorch.results import AddEvent, AddResult, event
+from memorch.inference._prompts import InferenceReply, inference_messages
+from memorch.models._llm import LLMOutputError
+from memorch.results import AddEvent, event
 from memorch.storage.base import Change, MemoryRecord, Scope
 
 if TYPE_CHECKING:
-    from memorch.api._async_memory import AsyncMemory
+    from memorch.engine._engine import Engine
     from memorch.engine._store import Store
 
 log = logging.getLogger("memorch.inference")
@@ -84,12 +85,12 @@ class Plan:
         return {"added_entities": added, "deleted_entities": [short(r) for r in self.removed_relations]}
 
 
-def _conversation(messages: list[Message], metadata: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+def conversation(messages: list[Message], metadata: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     default_date = metadata.get("date") or metadata.get("timestamp")
     return [(m.role, m.content, m.timestamp or (str(default_date) if default_date else None)) for m in messages]
 
 
-def _today() -> str:
+def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d (%A)")
 
 
@@ -244,9 +245,9 @@ def prepare(
     candidates = _candidates(store, vectors, scope, exclude)
     config = store.config
     prompt = inference_messages(
-        _conversation(messages, metadata),
+        conversation(messages, metadata),
         [c.memory for c in candidates],
-        _today(),
+        today(),
         graph=config.graph_enabled,
         custom_extraction=config.custom_fact_extraction_prompt,
         custom_update=config.custom_update_memory_prompt,
@@ -311,7 +312,7 @@ def _unchanged(store: Store, pending: Sequence[MemoryRecord]) -> list[MemoryReco
 
 
 async def infer(
-    memory: AsyncMemory,
+    engine: Engine,
     messages: list[Message],
     scope: Scope,
     metadata: dict[str, Any],
@@ -319,77 +320,13 @@ async def infer(
 ) -> Plan:
     """Prepare, ask, apply; planned again when candidates changed during the model call.
     Raises a MODEL_FAILURES error when no model answers."""
-    store, workers = memory.store, memory.workers
+    store, workers = engine.store, engine.workers
     exclude = {r.id for r in retire}
     for attempt in range(REPLANS + 1):
         prepared = await workers.read(prepare, store, messages, scope, metadata, exclude)
         reply = await workers.model(ask, store, prepared)
-        plan = await memory.write(apply, store, prepared, reply, retire, attempt == REPLANS)
+        plan = await engine.write(apply, store, prepared, reply, retire, attempt == REPLANS)
         if plan is not None:
             return plan
         log.info("candidate memories changed during the model call; planning again")
     raise AssertionError("unreachable: the last attempt always applies")
-
-
-async def _dry_run(memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> Plan:
-    store, workers = memory.store, memory.workers
-    prepared = await workers.read(prepare, store, messages, scope, metadata, set())
-    reply = await workers.model(ask, store, prepared)
-    return await workers.read(preview, store, prepared, reply)
-
-
-def _summarize(store: Store, messages: list[Message], metadata: dict[str, Any]) -> ProceduralReply:
-    prompt = procedural_messages(_conversation(messages, metadata), _today())
-    return store.parts.llm.structured(prompt, ProceduralReply)
-
-
-def _store_summary(store: Store, summary: str, scope: Scope, metadata: dict[str, Any], dry_run: bool) -> Plan:
-    vector = store.parts.embedder.embed([summary])[0]
-    record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
-    if not dry_run:
-        with store.writing():
-            store.commit([Change("ADD", record)])
-    return Plan(results=[event("ADD", record, reason=SUMMARY)], changes=[Change("ADD", record)])
-
-
-async def _procedural(
-    memory: AsyncMemory, messages: list[Message], scope: Scope, metadata: dict[str, Any], dry_run: bool
-) -> Plan:
-    reply = await memory.workers.model(_summarize, memory.store, messages, metadata)
-    summary = reply.summary.strip()
-    if not summary:
-        raise LLMOutputError("the model returned an empty summary")
-    run = memory.workers.read if dry_run else memory.write
-    return await run(_store_summary, memory.store, summary, scope, metadata, dry_run)
-
-
-async def infer_and_apply(
-    memory: AsyncMemory,
-    messages: list[Message],
-    scope: Scope,
-    metadata: dict[str, Any],
-    *,
-    procedural: bool,
-    dry_run: bool = False,
-) -> AddResult:
-    """``add`` with inference; degrades to verbatim storage when no model can answer (a dry
-    run reports the failure instead, as it must not store anything)."""
-    from memorch.inference._pending import degrade
-
-    try:
-        if procedural:
-            plan = await _procedural(memory, messages, scope, metadata, dry_run)
-        elif dry_run:
-            plan = await _dry_run(memory, messages, scope, metadata)
-        else:
-            plan = await infer(memory, messages, scope, metadata)
-    except MODEL_FAILURES as exc:
-        if dry_run:
-            raise
-        return await degrade(memory, messages, scope, metadata, exc)
-    result: AddResult = {"results": plan.results}
-    if memory.config.graph_enabled and not procedural:
-        result["relations"] = plan.relations_report()  # type: ignore[typeddict-item]
-    if not plan.results:  # an empty decision list: allowed (small talk), but said so
-        result["reason"] = NOTHING_TO_REMEMBER
-    return result

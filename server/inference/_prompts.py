@@ -138,10 +138,3 @@ def procedural_messages(conversation: list[tuple[str, str, str | None]], today: 
         {"role": "system", "content": PROCEDURAL_RULES},
         {"role": "user", "content": f"Today's date: {today}\n\nAGENT RUN:\n{run}"},
     ]
-
-
-def repair_message(error: str) -> dict[str, str]:
-    return {
-        "role": "user",
-        "content": f"Your reply could not be used: {error[:800]}\nReply again with only the corrected JSON object.",
-    }

@@ -119,12 +119,13 @@ def restore_ledger(config: MemoryConfig, src: Path, force: bool) -> dict[str, An
 
 async def restore(config: MemoryConfig, src: Path, force: bool = False) -> dict[str, Any]:
     """``restore_ledger``, then the derived indexes rebuilt from it."""
-    from memorch.api._async_memory import AsyncMemory
+    from memorch.engine._engine import Engine
+    from memorch.maintenance._reindex import rebuild
 
     result = restore_ledger(config, src, force)
-    memory = AsyncMemory(config)
+    engine = Engine(config)
     try:
-        result["reindex"] = await memory.reindex(force=True)  # the restored ledger replaces what the index held
+        result["reindex"] = await rebuild(engine, force=True)  # the restored ledger replaces what the index held
     finally:
-        await memory.close()
+        await engine.close()
     return result

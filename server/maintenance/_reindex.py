@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -16,7 +16,22 @@ from memorch.errors import MemoryError, StorageError, ValidationError
 from memorch.storage.base import Scope
 from memorch.storage.sql import chunks
 
+if TYPE_CHECKING:
+    from memorch.engine._engine import Engine
+
 BATCH = 256
+
+
+async def rebuild(
+    engine: Engine,
+    *,
+    re_embed: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """``reindex`` on the engine's writer, with the graph's debouncer held off meanwhile."""
+    async with engine.graph_sync.lock:
+        return await engine.write(reindex, engine.store, re_embed, progress, force)
 
 
 def reindex(

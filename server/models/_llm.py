@@ -21,7 +21,6 @@ from pydantic import ValidationError as PydanticValidationError
 
 from memorch.config import MemoryConfig
 from memorch.errors import AuthenticationError, MemoryError, NetworkError, ValidationError
-from memorch.inference._prompts import repair_message
 from memorch.models._resilience import ModelRejectedError, Resilience
 
 log = logging.getLogger("memorch.llm")
@@ -186,3 +185,11 @@ def _prompt_tokens(litellm: ModuleType, model: str, messages: list[dict[str, str
     if isinstance(reported, int) and reported > 0:
         return reported
     return int(litellm.token_counter(model=model, messages=messages))
+
+
+def repair_message(error: str) -> dict[str, str]:
+    """The one repair request: what was wrong with the reply, and to answer again in shape."""
+    return {
+        "role": "user",
+        "content": f"Your reply could not be used: {error[:800]}\nReply again with only the corrected JSON object.",
+    }

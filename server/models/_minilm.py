@@ -11,6 +11,7 @@ implementation produced).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,3 +182,10 @@ class MiniLMEncoder:
         x = _layer_norm(ctx @ layer.out_w + layer.out_b + x, layer.ln1_w, layer.ln1_b, self.eps)
         up = _gelu(x @ layer.up_w + layer.up_b)
         return _layer_norm(up @ layer.down_w + layer.down_b + x, layer.ln2_w, layer.ln2_b, self.eps)
+
+
+@functools.cache
+def shared_encoder() -> MiniLMEncoder:
+    """The one encoder of this process: the weights are read-only, so every memorch instance
+    (and the static embedder) shares one copy (~90 MB)."""
+    return MiniLMEncoder()

@@ -99,10 +99,9 @@ class StaticEmbedder:
     def __init__(self, directory: Path | None = None) -> None:
         from tokenizers import Tokenizer
 
-        from memorch.models._embeddings import _shared_encoder
-        from memorch.models._minilm import bundled_model_dir
+        from memorch.models._minilm import bundled_model_dir, shared_encoder
 
-        self._encoder = _shared_encoder()
+        self._encoder = shared_encoder()
         # A tokenizer of its own: the encoder's pads and truncates, which static vectors need not.
         self._tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
         vocab = self._tokenizer.get_vocab_size()

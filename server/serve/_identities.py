@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from memorch._atomic import replace_file
-from memorch.errors import ConfigurationError, PermissionDeniedError, ValidationError
+from memorch.domain._identity import IDENTITY_CLAIM, LIMITED_ARGUMENTS, Identity
+from memorch.errors import ConfigurationError, ValidationError
 
 if TYPE_CHECKING:
     from mcp.server.auth.provider import AccessToken
@@ -42,9 +43,7 @@ log = logging.getLogger("memorch.identities")
 TOKEN_PREFIX = "memorch_"
 SHOWN_CHARS = 6  # random characters of a token kept in clear, to tell tokens apart in `token list`
 FILE_VERSION = 1
-IDENTITY_CLAIM = "memorch_identity"
 # Tool arguments a token may restrict, besides user_id: argument name → record field.
-LIMITED_ARGUMENTS = ("agent_id", "project")
 
 
 # --- records and the file ----------------------------------------------------------------------
@@ -289,65 +288,3 @@ def check_tokens_file(config: MemoryConfig) -> int | None:
             suggestion="create it with `memorch token add USER`, or unset MEMORCH_TOKENS_FILE",
         )
     return len(read_tokens(path))
-
-
-# --- binding a tool call to the caller's identity ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Whom a bound caller speaks for: one user, and optionally only some agents / projects."""
-
-    name: str
-    user_id: str
-    limits: dict[str, tuple[str, ...]]  # argument name → allowed values; empty = any
-
-    def bind(self, tool: str, arguments: dict[str, Any], parameters: set[str]) -> dict[str, Any]:
-        """``arguments`` with this identity's scope filled in; a ``PermissionDeniedError`` for a
-        scope outside it. A tool without a ``user_id`` argument cannot be bound, so it is refused."""
-        if "user_id" not in parameters:
-            raise PermissionDeniedError(
-                f"{tool} is not available to a caller bound to user {self.user_id!r}",
-                details={"tool": tool},
-                suggestion="use the tools that act on your own memories (search_memories, list_memories, ...)",
-            )
-        bound = dict(arguments)
-        given = bound.get("user_id")
-        if given is not None and given != self.user_id:
-            raise PermissionDeniedError(
-                f"this token acts for user {self.user_id!r} only; user_id {str(given)[:80]!r} is refused",
-                details={"argument": "user_id", "allowed": [self.user_id]},
-                suggestion=f"omit user_id and call {tool} again: your own user is always used",
-            )
-        bound["user_id"] = self.user_id
-        for argument, allowed in self.limits.items():
-            if allowed and argument in parameters:
-                bound[argument] = self._allowed(tool, argument, bound.get(argument), allowed)
-        return bound
-
-    @staticmethod
-    def _allowed(tool: str, argument: str, given: Any, allowed: tuple[str, ...]) -> str:
-        if given is None and len(allowed) == 1:
-            return allowed[0]
-        if given is not None and given in allowed:
-            return given
-        problem = f"{argument} is required" if given is None else f"{argument} {str(given)[:80]!r} is refused"
-        choices = ", ".join(repr(value) for value in allowed)
-        raise PermissionDeniedError(
-            f"this token is limited to {argument} {', '.join(allowed)}: {problem}",
-            details={"argument": argument, "allowed": list(allowed)},
-            suggestion=f"pass {argument} as one of {choices} and call {tool} again",
-        )
-
-
-def caller_identity() -> Identity | None:
-    """The identity of the HTTP caller of the current request; None when unbound (stdio, the
-    ``MEMORCH_AUTH_TOKEN`` admin token, in-process clients)."""
-    from mcp.server.auth.middleware.auth_context import get_access_token
-
-    token = get_access_token()
-    claim = (token.claims or {}).get(IDENTITY_CLAIM) if token is not None else None
-    if not claim:
-        return None
-    limits = {argument: tuple(claim.get(argument) or ()) for argument in LIMITED_ARGUMENTS}
-    return Identity(claim["name"], claim["user_id"], limits)

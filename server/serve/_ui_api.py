@@ -103,7 +103,7 @@ class UiApi:
 
     async def scopes(self, request: Request) -> Any:
         m = self.memory
-        rows = await m.workers.read(m.components.ledger.scopes)
+        rows = await m.engine.workers.read(m.engine.components.ledger.scopes)
         return {"default_user_id": self.config.user_id, "scopes": rows, "graph": self.config.graph_enabled}
 
     async def search(self, request: Request) -> Any:

@@ -1,0 +1,114 @@
+"""``Engine``: what every operation runs on, owned in one place.
+
+The engine holds the configuration, the lazily opened parts (``Components``), the ``Store`` (the
+one owner of writes), the worker threads (``Workers``) and the two debouncers that keep the
+derived indexes in step with the ledger. ``write`` is the one way an operation reaches the writer
+thread; ``add_verbatim`` is the write path of text stored as said (redaction, embedding and the
+nearest-memory hint in one reader hop, then the plan and commit on the writer).
+
+Layers above take the engine, never the facade: inference, background work and maintenance call
+``engine.write`` and ``engine.add_verbatim``, so nothing below ``memorch.api`` knows
+``AsyncMemory`` exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from memorch.config import MemoryConfig
+from memorch.domain._messages import Message
+from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.engine import _operations as operations
+from memorch.engine._components import Components
+from memorch.engine._debounce import Debounced
+from memorch.engine._store import Store
+from memorch.engine._workers import Workers
+from memorch.errors import ValidationError
+from memorch.results import AddResult, Redaction
+from memorch.storage.base import Scope
+
+T = TypeVar("T")
+
+
+class Engine:
+    """The configuration, the stores and models, the writer and its helpers of one memory."""
+
+    def __init__(self, config: MemoryConfig) -> None:
+        self.config = config
+        self.components = Components(config)
+        self.store = Store(config, self.components)
+        self.workers = Workers()
+        self.graph_sync = Debounced(self.store.drain_graph, config.graph_flush_delay, "graph")
+        self.index_sync = Debounced(self.store.index_owed, config.index_flush_delay, "vector index")
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the writer thread; index and graph work it owes is scheduled on this loop."""
+        loop = asyncio.get_running_loop()
+        self.store.on_graph_work = functools.partial(loop.call_soon_threadsafe, self.graph_sync.schedule)
+        self.store.on_index_work = functools.partial(loop.call_soon_threadsafe, self.index_sync.schedule)
+        return await self.workers.write(fn, *args)
+
+    def redact_messages(self, messages: list[Message]) -> tuple[list[Message], list[Redaction]]:
+        """Each message's content with credentials replaced (``MEMORCH_REDACT``), and what went."""
+        if not self.config.redact_enabled:
+            return messages, []
+        from memorch.domain._redaction import redact, summarize
+
+        done = [redact(m.content) for m in messages]
+        if not any(r.findings for r in done):
+            return messages, []
+        cleaned = [replace(m, content=r.text) for m, r in zip(messages, done, strict=True)]
+        return cleaned, summarize([f for r in done for f in r.findings])
+
+    async def add_verbatim(
+        self,
+        messages: list[Message],
+        scope: Scope,
+        metadata: dict[str, Any],
+        marks: list[dict[str, Any]] | None = None,
+        *,
+        dry_run: bool = False,
+        redact: bool = False,
+    ) -> AddResult:
+        """Store each non-system message as it is (see ``operations.add_verbatim``); ``redact``:
+        take credentials out first (``MEMORCH_REDACT``)."""
+        stored = [m for m in messages if m.role != "system"]
+        if not stored:
+            raise ValidationError(
+                "there is nothing to remember: only system messages were given",
+                error_code="EMPTY_TEXT",
+                suggestion='add the user\'s words as {"role": "user", "content": "..."}',
+            )
+        # Redaction, embedding and the nearest-memory lookup run beside other writes, in one
+        # worker hop; only the plan and the commit queue on the writer thread.
+        stored, redacted, prep = await self.workers.read(self._prepare_verbatim, stored, scope, redact)
+        metadata = noting_redactions(metadata, redacted)
+        result = await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
+        if redacted:
+            result["redacted"] = redacted
+        return result
+
+    def _prepare_verbatim(
+        self, messages: list[Message], scope: Scope, redact: bool
+    ) -> tuple[list[Message], list[Redaction], operations.VerbatimPrep]:
+        messages, redacted = self.redact_messages(messages) if redact else (messages, [])
+        return messages, redacted, operations.prepare_verbatim(self.store, messages, scope)
+
+    async def close(self) -> None:
+        """Write owed index work (kept for the next start if that fails), stop the workers, close
+        the stores."""
+        if self.components.opened:
+            await self.index_sync.close()
+        if self.config.graph_enabled and self.components.opened:
+            await self.graph_sync.close()
+        self.workers.close()
+        await asyncio.to_thread(self.components.close)
+
+
+def noting_redactions(metadata: dict[str, Any], redacted: list[Redaction]) -> dict[str, Any]:
+    """``metadata`` with what redaction took out recorded in its reserved ``_memorch`` object."""
+    return {**metadata, RESERVED_METADATA_KEY: {"redacted": redacted}} if redacted else metadata

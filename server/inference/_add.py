@@ -1,0 +1,136 @@
+"""The add paths that involve a model: infer and apply (``_plan``), a procedural summary, a dry
+run, and what happens when no model answers (``degrade``: the messages are kept as said, for
+``reprocess``) or when inference runs in the background (``defer``: stored now as one pending
+batch, inferred by ``_pending.BackgroundInference``)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from memorch.domain._messages import Message
+from memorch.domain._records import new_record, utc_now
+from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.inference._plan import (
+    NOTHING_TO_REMEMBER,
+    SUMMARY,
+    Plan,
+    ask,
+    conversation,
+    infer,
+    prepare,
+    preview,
+    today,
+)
+from memorch.inference._prompts import ProceduralReply, procedural_messages
+from memorch.models._llm import MODEL_FAILURES, LLMOutputError
+from memorch.results import AddResult, event
+from memorch.storage.base import Change, Scope
+
+if TYPE_CHECKING:
+    from memorch.engine._engine import Engine
+    from memorch.engine._store import Store
+
+log = logging.getLogger("memorch.pending")
+PENDING_REASON = "stored as said; the model's facts replace it shortly (background inference)"
+
+
+def _marked(metadata: dict[str, Any], **marks: Any) -> dict[str, Any]:
+    """``metadata`` with ``marks`` added to its reserved ``_memorch`` object."""
+    return {**metadata, RESERVED_METADATA_KEY: {**metadata.get(RESERVED_METADATA_KEY, {}), **marks}}
+
+
+async def degrade(
+    engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: Exception
+) -> AddResult:
+    """No model could answer: keep the messages as said, for ``reprocess``."""
+    log.warning("no model could answer; storing verbatim for `memorch reprocess`: %s", exc)
+    marked = _marked(metadata, pending_inference=True, error_code=getattr(exc, "error_code", "UNKNOWN"))
+    result = await engine.add_verbatim(messages, scope, marked, _said(messages))
+    return {**result, "degraded": True, "reason": str(exc)}
+
+
+async def defer(engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
+    """Background inference: store the messages as one pending batch and acknowledge."""
+    marked = _marked(metadata, pending_inference=True, batch=str(uuid.uuid4()))
+    result = await engine.add_verbatim(messages, scope, marked, _said(messages))
+    for item in result["results"]:
+        if item["event"] == "ADD":
+            item["reason"] = PENDING_REASON
+    return {
+        **result,
+        "pending": True,
+        "reason": "acknowledged: the messages are stored and searchable; facts are extracted in the background "
+        "(memory_history on an id shows the outcome)",
+    }
+
+
+def _said(messages: list[Message]) -> list[dict[str, Any]]:
+    """Per stored message: who said it and when, so later inference sees the conversation."""
+    said = [m for m in messages if m.role != "system"]
+    return [
+        {"role": m.role, "part": i, **({"said_at": m.timestamp} if m.timestamp else {})} for i, m in enumerate(said)
+    ]
+
+
+async def _dry_run(engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> Plan:
+    store, workers = engine.store, engine.workers
+    prepared = await workers.read(prepare, store, messages, scope, metadata, set())
+    reply = await workers.model(ask, store, prepared)
+    return await workers.read(preview, store, prepared, reply)
+
+
+def _summarize(store: Store, messages: list[Message], metadata: dict[str, Any]) -> ProceduralReply:
+    prompt = procedural_messages(conversation(messages, metadata), today())
+    return store.parts.llm.structured(prompt, ProceduralReply)
+
+
+def _store_summary(store: Store, summary: str, scope: Scope, metadata: dict[str, Any], dry_run: bool) -> Plan:
+    vector = store.parts.embedder.embed([summary])[0]
+    record = new_record(summary, vector, scope, {**metadata, "memory_type": "procedural_memory"}, utc_now())
+    if not dry_run:
+        with store.writing():
+            store.commit([Change("ADD", record)])
+    return Plan(results=[event("ADD", record, reason=SUMMARY)], changes=[Change("ADD", record)])
+
+
+async def _procedural(
+    engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any], dry_run: bool
+) -> Plan:
+    reply = await engine.workers.model(_summarize, engine.store, messages, metadata)
+    summary = reply.summary.strip()
+    if not summary:
+        raise LLMOutputError("the model returned an empty summary")
+    run = engine.workers.read if dry_run else engine.write
+    return await run(_store_summary, engine.store, summary, scope, metadata, dry_run)
+
+
+async def infer_and_apply(
+    engine: Engine,
+    messages: list[Message],
+    scope: Scope,
+    metadata: dict[str, Any],
+    *,
+    procedural: bool,
+    dry_run: bool = False,
+) -> AddResult:
+    """``add`` with inference; degrades to verbatim storage when no model can answer (a dry
+    run reports the failure instead, as it must not store anything)."""
+    try:
+        if procedural:
+            plan = await _procedural(engine, messages, scope, metadata, dry_run)
+        elif dry_run:
+            plan = await _dry_run(engine, messages, scope, metadata)
+        else:
+            plan = await infer(engine, messages, scope, metadata)
+    except MODEL_FAILURES as exc:
+        if dry_run:
+            raise
+        return await degrade(engine, messages, scope, metadata, exc)
+    result: AddResult = {"results": plan.results}
+    if engine.config.graph_enabled and not procedural:
+        result["relations"] = plan.relations_report()  # type: ignore[typeddict-item]
+    if not plan.results:  # an empty decision list: allowed (small talk), but said so
+        result["reason"] = NOTHING_TO_REMEMBER
+    return result
