@@ -5,6 +5,17 @@
     m.add("I am allergic to peanuts", user_id="alice")
     m.search("what foods should I avoid?", user_id="alice")
 
+The public surface, listed once (everything else is internal: a leading underscore in a module's
+name, and it may change in any release):
+
+- ``memorch``: ``AsyncMemory``, ``Memory``, ``MemoryConfig`` and the errors below (``__all__``).
+- ``memorch.errors``: every failure as a typed ``MemoryError`` (the tree is in its docstring).
+- ``memorch.results``: the ``TypedDict`` of every operation's result.
+- ``memorch.config``: ``MemoryConfig``, its ``MEMORCH_*`` settings.
+- ``memorch.tools``: ``register_all(server, state)``, the MCP tools on any ``MCPServer``.
+- ``memorch.serve``: ``build_server(config)`` and ``serve``, the MCP server itself.
+
+docs/internals.md maps the sub-packages; each sub-package's docstring names its modules.
 Attributes are imported on first access so that ``import memorch`` stays cheap.
 """
 

@@ -130,6 +130,74 @@ class DeleteAllResult(TypedDict):
     message: str
 
 
+# -- the whole store (AsyncMemory's admin operations) ---------------------------------------------
+
+
+class ResetResult(TypedDict):
+    message: str
+
+
+class StatsResult(TypedDict):
+    """Counts of a settled store, and the state of each model's circuit breaker."""
+
+    memories: int
+    history_events: int
+    pending_index: int  # index work owed (a crash left it; finished before counting)
+    pending_inference: int  # messages stored as said, waiting for the model
+    entities: int
+    relations: int
+    llm_model: str | None
+    circuits: dict[str, str]  # model -> "closed" | "open" | "half-open"
+
+
+class GraphRelation(Relation):
+    memory_id: str  # the memory the relation came from
+
+
+class GraphView(TypedDict):
+    """What the graph knows around one entity."""
+
+    entity: str
+    relations: list[GraphRelation]
+
+
+class ImportResult(TypedDict):
+    imported: int
+    duplicates: int  # items whose text the scope already held
+
+
+class ExportResult(TypedDict):
+    memories: int
+    deleted: int  # deleted memories written with their history (so a restore can bring them back)
+    history_events: int
+
+
+class DoctorCheck(TypedDict):
+    """One real operation against one part."""
+
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+
+
+class ReprocessResult(TypedDict):
+    processed: int  # messages replaced by the model's facts
+    failed: int  # messages left pending because no model answered
+    remaining: int  # messages still pending after this run
+    results: list[AddEvent]
+
+
+class InferenceBacklog(TypedDict):
+    pending_inference: int
+    last_error: str | None  # the model's last failure, while messages still wait
+
+
+class ReindexResult(TypedDict):
+    memories: int
+    re_embedded: bool
+
+
 def event(
     kind: Event,
     record: MemoryRecord,

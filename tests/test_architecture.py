@@ -179,7 +179,8 @@ def _append(path: Path, text: str) -> None:
 def test_a_planted_upward_import_is_caught_as_a_cycle_and_a_breach(tmp_path: Path) -> None:
     roots = _copy_of_the_package(tmp_path)
     # domain is below api, and api imports domain: a type-only import upward closes a cycle.
-    _append(roots["memorch"] / "domain" / "_validation.py", "\nif TYPE_CHECKING:\n    from memorch.api import _memory\n")
+    upward = "\nif TYPE_CHECKING:\n    from memorch.api import _memory\n"
+    _append(roots["memorch"] / "domain" / "_validation.py", upward)
     graph = import_graph(module_files(roots))
     assert any({"memorch.domain._validation", "memorch.api._memory"} <= set(c) for c in cycles(graph))
     assert upward_edges(graph) == ["memorch.domain._validation -> memorch.api._memory"]

@@ -292,7 +292,8 @@ async def test_a_second_scope_appearing_after_searches_stays_out(amem: AsyncMemo
     probe = amem.engine.components.embedder.embed(["safe code"])[0]
     assert vectors._plan(Scope(user_id="alice"), None) == (None, False)
     bob = (await amem.add("the safe code for the shed is 9876", user_id="bob"))["results"][0]["id"]
-    await amem.engine.index_sync.flush()  # its row follows the add (a search writes it first); the plan is read directly
+    # Its row follows the add (a search writes it first); the plan is read directly.
+    await amem.engine.index_sync.flush()
     assert vectors._plan(Scope(user_id="alice"), None) == ("user_id = 'alice'", True)  # small: exact
     assert bob not in {hit.id for hit in vectors.search(probe, Scope(user_id="alice"), 10)}
     assert bob not in {hit.id for hit in vectors.text_search("safe code", Scope(user_id="alice"), 10)}

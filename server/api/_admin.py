@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import Any, Unpack
 
 import memorch.domain._validation as validation
 from memorch.config import MemoryConfig
@@ -15,9 +15,19 @@ from memorch.domain._validation import ScopeIds
 from memorch.engine._engine import Engine
 from memorch.errors import ConfigurationError, ValidationError
 from memorch.inference._pending import BackgroundInference
+from memorch.results import (
+    DoctorCheck,
+    ExportResult,
+    GraphRelation,
+    GraphView,
+    ImportResult,
+    InferenceBacklog,
+    ReindexResult,
+    ReprocessResult,
+    ResetResult,
+    StatsResult,
+)
 from memorch.storage.graph import MAX_HOPS
-
-T = TypeVar("T")
 
 
 class AdminMixin:
@@ -25,7 +35,7 @@ class AdminMixin:
     engine: Engine
     background: BackgroundInference
 
-    async def reset(self, *, confirm: bool = False) -> dict[str, Any]:
+    async def reset(self, *, confirm: bool = False) -> ResetResult:
         """Drop every memory, history event and index. Needs ``confirm=True``."""
         if confirm is not True:
             raise ValidationError(
@@ -37,7 +47,7 @@ class AdminMixin:
             await self.engine.write(self.engine.store.reset)
         return {"message": "All memories were deleted"}
 
-    async def stats(self) -> dict[str, Any]:
+    async def stats(self) -> StatsResult:
         """Counts, pending work, and the health of each model's circuit breaker. Index work a
         crash left owed is finished first, so the counts describe a settled store."""
         await self.engine.workers.read(self.engine.store.searchable)
@@ -46,12 +56,16 @@ class AdminMixin:
             await self.engine.graph_sync.flush()
             graph = await self.engine.workers.read(self.engine.components.graph.counts)
         counts = await self.engine.workers.read(self.engine.components.ledger.counts)
-        return {
-            **counts,
-            **graph,
-            "llm_model": self.config.llm_model or None,
-            "circuits": self.engine.components.resilience.states(),
-        }
+        return StatsResult(
+            memories=counts["memories"],
+            history_events=counts["history_events"],
+            pending_index=counts["pending_index"],
+            pending_inference=counts["pending_inference"],
+            entities=graph["entities"],
+            relations=graph["relations"],
+            llm_model=self.config.llm_model or None,
+            circuits=self.engine.components.resilience.states(),
+        )
 
     async def graph(
         self,
@@ -59,7 +73,7 @@ class AdminMixin:
         *,
         hops: int = 2,
         **scope_ids: Unpack[ScopeIds],
-    ) -> dict[str, Any]:
+    ) -> GraphView:
         """What the graph knows around one entity (``memorch graph ENTITY``)."""
         if not self.config.graph_enabled:
             raise ConfigurationError("the graph is off", error_code="GRAPH_OFF", suggestion="set MEMORCH_GRAPH=on")
@@ -68,7 +82,7 @@ class AdminMixin:
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
         await self.engine.graph_sync.flush()
         relations = await self.engine.workers.read(self.engine.components.graph.neighbourhood, scope, name, hops)
-        return {"entity": name, "relations": relations}
+        return {"entity": name, "relations": [GraphRelation(**r) for r in relations]}
 
     async def flush_graph(self) -> int:
         """Bring the graph up to date now (it otherwise follows writes after a short delay)."""
@@ -80,7 +94,7 @@ class AdminMixin:
         *,
         progress: Callable[[int, int], None] | None = None,
         **scope_ids: Unpack[ScopeIds],
-    ) -> dict[str, int]:
+    ) -> ImportResult:
         """Store many memories verbatim in batches: ``[{"memory", "metadata"?, "user_id"?...}]``.
         Every item is validated before anything is written."""
         from memorch.maintenance._bulk import import_memories
@@ -92,7 +106,7 @@ class AdminMixin:
         self,
         path: str | Path,
         **scope_ids: Unpack[ScopeIds],
-    ) -> dict[str, int]:
+    ) -> ExportResult:
         """Write memories with their ids, metadata, relations and history to ``path`` as JSONL
         (every memory of every scope unless a scope is given); ``import_memories`` reads it back."""
         from memorch.maintenance._export import export_memories
@@ -100,20 +114,21 @@ class AdminMixin:
         scope = validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)
         return await self.engine.workers.read(export_memories, self.engine.store, Path(path), scope)
 
-    async def doctor(self) -> list[dict[str, Any]]:
+    async def doctor(self) -> list[DoctorCheck]:
         """Run one real operation against each part (see ``memorch doctor``)."""
         from memorch.maintenance._reindex import doctor
 
-        return [check.__dict__ for check in await self.engine.workers.read(doctor, self.engine.components)]
+        checks = await self.engine.workers.read(doctor, self.engine.components)
+        return [DoctorCheck(name=c.name, ok=c.ok, detail=c.detail, seconds=c.seconds) for c in checks]
 
-    async def reprocess(self, *, limit: int = 1000) -> dict[str, Any]:
+    async def reprocess(self, *, limit: int = 1000) -> ReprocessResult:
         """Run inference over messages waiting for it (a model failed, or background inference
         has not reached them yet), each exactly once."""
         from memorch.inference._pending import reprocess_pending
 
         return await reprocess_pending(self.engine, limit)
 
-    async def flush_inference(self) -> dict[str, Any]:
+    async def flush_inference(self) -> InferenceBacklog:
         """Wake background inference and wait until it has done what it can now; returns how
         many messages still wait (e.g. the model is failing) and the last model error."""
         if self.config.background_enabled:
@@ -130,7 +145,7 @@ class AdminMixin:
 
     async def reindex(
         self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None, force: bool = False
-    ) -> dict[str, Any]:
+    ) -> ReindexResult:
         """Rebuild the indexes from the ledger (``re_embed`` recomputes every embedding); ``force``
         rebuilds even from a ledger holding fewer memories than the index (see ``index_health``)."""
         from memorch.maintenance._reindex import rebuild

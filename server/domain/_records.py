@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memorch.domain._messages import normalized_hash
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import MemoryNotFoundError
 from memorch.storage.base import Change, MemoryRecord, Scope
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def utc_now() -> str:
@@ -25,7 +28,7 @@ def not_found(memory_id: str) -> MemoryNotFoundError:
     )
 
 
-def new_record(text: str, vector: Any, scope: Scope, metadata: dict[str, Any], now: str) -> MemoryRecord:
+def new_record(text: str, vector: np.ndarray, scope: Scope, metadata: dict[str, Any], now: str) -> MemoryRecord:
     return MemoryRecord(
         id=str(uuid.uuid4()),
         memory=text,
@@ -41,7 +44,7 @@ def new_record(text: str, vector: Any, scope: Scope, metadata: dict[str, Any], n
     )
 
 
-def replaced(record: MemoryRecord, text: str, vector: Any, metadata: dict[str, Any] | None) -> MemoryRecord:
+def replaced(record: MemoryRecord, text: str, vector: np.ndarray, metadata: dict[str, Any] | None) -> MemoryRecord:
     """``record`` with new text (and metadata); memorch's own metadata key is kept."""
     meta = dict(record.metadata) if metadata is None else dict(metadata)
     if RESERVED_METADATA_KEY in record.metadata and metadata is not None:

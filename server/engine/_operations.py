@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memorch.domain._messages import Message, normalized_hash
 from memorch.domain._records import deletion, new_record, not_found, replaced, utc_now
@@ -20,10 +20,13 @@ from memorch.results import AddEvent, AddResult, ChangeResult, DeleteAllResult, 
 from memorch.storage.base import Change, MemoryRecord, Scope
 from memorch.storage.sql import chunks
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 @dataclass(frozen=True)
 class VerbatimPrep:
-    vectors: Any
+    vectors: np.ndarray
     nearest: list[tuple[float, MemoryRecord] | None]
 
 
@@ -44,7 +47,7 @@ def find_repeat(store: Store, text: str, scope: Scope, pending: Sequence[Change]
     return store.parts.ledger.find_by_hash(scope, text_hash)
 
 
-def closest_stored(store: Store, vector: Any, scope: Scope) -> tuple[float, MemoryRecord] | None:
+def closest_stored(store: Store, vector: np.ndarray, scope: Scope) -> tuple[float, MemoryRecord] | None:
     """The scope's stored memory nearest to ``vector``, with its similarity: from the
     embeddings held in memory, or else from the vector index and the commits not in it yet."""
     cache = store.nearest_cache()
@@ -65,7 +68,7 @@ def closest_stored(store: Store, vector: Any, scope: Scope) -> tuple[float, Memo
 
 
 def _nearer(
-    best: tuple[float, MemoryRecord] | None, changes: Sequence[Change], vector: Any
+    best: tuple[float, MemoryRecord] | None, changes: Sequence[Change], vector: np.ndarray
 ) -> tuple[float, MemoryRecord] | None:
     """``best``, or the memory a change in ``changes`` leaves nearer to ``vector``."""
     for change in changes:
@@ -77,7 +80,7 @@ def _nearer(
 
 
 def similar(
-    store: Store, vector: Any, stored: tuple[float, MemoryRecord] | None, pending: Sequence[Change]
+    store: Store, vector: np.ndarray, stored: tuple[float, MemoryRecord] | None, pending: Sequence[Change]
 ) -> SimilarMemory | None:
     """The closest of ``stored`` and the memories planned in this call, when at least
     ``dedup_threshold`` similar; else None. A hint for the caller, never a reason to drop."""

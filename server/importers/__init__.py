@@ -1,8 +1,8 @@
 """Moving in from other memory servers (``memorch import --from FORMAT FILE_OR_DIR``).
 
 Each module reads one format into a ``Batch`` of lines for ``AsyncMemory.import_memories``
-(``base.py`` says how): ``mem0``, ``openmemory``, ``mcp_memory`` (the reference MCP memory
-server), ``basic_memory`` and ``text``; ``memorch`` is memorch's own JSONL (``memorch export``
+(``_base`` says how): ``_mem0``, ``_openmemory``, ``_mcp_memory`` (the reference MCP memory
+server), ``_basic_memory`` and ``_text``; ``memorch`` is memorch's own JSONL (``memorch export``
 files, or ``{"memory": ...}`` lines). Every line is checked before anything is written.
 
     from memorch.importers import import_source

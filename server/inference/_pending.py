@@ -26,6 +26,7 @@ from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import ConfigurationError
 from memorch.inference._plan import Plan, infer
 from memorch.models._llm import MODEL_FAILURES
+from memorch.results import AddEvent, ReprocessResult
 from memorch.storage.base import MemoryRecord
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ async def process(engine: Engine, batch: list[MemoryRecord]) -> Plan:
     return await infer(engine, messages, first.scope, metadata, retire=batch)
 
 
-async def reprocess_pending(engine: Engine, limit: int) -> dict[str, Any]:
+async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
     """Infer over pending messages, batch by batch, each exactly once."""
     if not engine.config.llm_enabled:
         raise ConfigurationError(
@@ -72,7 +73,8 @@ async def reprocess_pending(engine: Engine, limit: int) -> dict[str, Any]:
         )
     ledger = engine.components.ledger
     pending = await engine.workers.read(ledger.pending_inference, limit)
-    processed, failed, results = 0, 0, []
+    processed, failed = 0, 0
+    results: list[AddEvent] = []
     for batch in batches(pending):
         try:
             plan = await process(engine, batch)
@@ -84,7 +86,7 @@ async def reprocess_pending(engine: Engine, limit: int) -> dict[str, Any]:
             processed += len(batch)
             results.extend(plan.results)
     remaining = (await engine.workers.read(ledger.counts))["pending_inference"]
-    return {"processed": processed, "failed": failed, "remaining": remaining, "results": results}
+    return ReprocessResult(processed=processed, failed=failed, remaining=remaining, results=results)
 
 
 class BackgroundInference:

@@ -37,6 +37,8 @@ from memorch.results import AddEvent, event
 from memorch.storage.base import Change, MemoryRecord, Scope
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from memorch.engine._engine import Engine
     from memorch.engine._store import Store
 
@@ -94,7 +96,7 @@ def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d (%A)")
 
 
-def _candidates(store: Store, vectors: Any, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
+def _candidates(store: Store, vectors: np.ndarray, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
     """Top memories of the scope for any of the new messages, best first, deduplicated.
     Messages still waiting for inference are not facts yet, so they are never offered."""
     scores: dict[str, float] = {}
@@ -138,7 +140,7 @@ def _relations_by_fact(store: Store, reply: InferenceReply, scope: Scope) -> dic
     return {k: tuple(v) for k, v in grouped.items()}
 
 
-def _embed_texts(store: Store, reply: InferenceReply) -> dict[int, Any]:
+def _embed_texts(store: Store, reply: InferenceReply) -> dict[int, np.ndarray]:
     """Vectors of the decisions' new texts (position → vector), one batch, before the lock."""
     max_bytes = store.config.max_text_bytes
     texts = [(i, d.text.strip()) for i, d in enumerate(reply.memory) if d.event in ("ADD", "UPDATE") and d.text]
@@ -153,7 +155,7 @@ def _plan(
     store: Store,
     reply: InferenceReply,
     prepared: Prepared,
-    vector_of: dict[int, Any],
+    vector_of: dict[int, np.ndarray],
     changed: set[str],
 ) -> Plan:
     """Turn the model's decisions into ledger changes; ids it invented are ignored, and
@@ -215,7 +217,7 @@ def _add(
     store: Store,
     plan: Plan,
     text: str,
-    vector: Any,
+    vector: np.ndarray,
     scope: Scope,
     metadata: dict[str, Any],
     now: str,

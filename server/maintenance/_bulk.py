@@ -16,6 +16,7 @@ from memorch.domain._messages import normalized_hash
 from memorch.domain._records import new_record, utc_now
 from memorch.errors import ValidationError
 from memorch.maintenance._export import ExportedMemory, parse_exported
+from memorch.results import ImportResult
 from memorch.storage.base import Change, Scope
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def import_memories(
     items: Iterable[dict[str, Any]],
     default: Scope,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, int]:
+) -> ImportResult:
     """Validate every item, then write them in batches through the store's one commit path."""
     checked = _checked(store, items, default)
     imported, seen = 0, set()
@@ -96,4 +97,4 @@ def import_memories(
             imported += len(changes)
             if progress:
                 progress(min(start + BATCH, len(checked)), len(checked))
-    return {"imported": imported, "duplicates": len(checked) - imported}
+    return ImportResult(imported=imported, duplicates=len(checked) - imported)

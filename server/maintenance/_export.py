@@ -21,9 +21,12 @@ from pydantic import ValidationError as PydanticError
 import memorch.domain._validation as validation
 from memorch.domain._messages import normalized_hash
 from memorch.errors import StorageError, ValidationError
+from memorch.results import ExportResult
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from memorch.engine._store import Store
 
 
@@ -95,7 +98,7 @@ class ExportedMemory(BaseModel):
     def _uuid(cls, value: str) -> str:
         return _uuid(value)
 
-    def change(self, scope: Scope, text: str | None, vector: Any, metadata: dict[str, Any]) -> Change:
+    def change(self, scope: Scope, text: str | None, vector: np.ndarray, metadata: dict[str, Any]) -> Change:
         """The ledger change that restores this memory as it was."""
         events = tuple(HistoryEvent(memory_id=self.id, **e.model_dump()) for e in self.history)
         last = self.history[-1]
@@ -132,11 +135,11 @@ def parse_exported(item: dict[str, Any], max_text_bytes: int) -> tuple[ExportedM
     return exported, text
 
 
-def export_memories(store: Store, path: Path, scope: Scope) -> dict[str, int]:
+def export_memories(store: Store, path: Path, scope: Scope) -> ExportResult:
     """Write the scope's memories (every memory when the scope is empty) to ``path`` as JSONL.
     The file is written next to its destination and renamed, so a failed export leaves no
     half-written file behind. It reads the ledger only (the source of truth)."""
-    counts = {"memories": 0, "deleted": 0, "history_events": 0}
+    counts = ExportResult(memories=0, deleted=0, history_events=0)
     partial = path.with_name(path.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8") as out:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -13,6 +13,7 @@ from memorch.engine._components import Components
 from memorch.engine._index_health import probe_data_dir, probe_graph, probe_ledger, probe_vectors, refuse_lost_ledger
 from memorch.engine._store import GRAPH, GRAPH_BATCH, REPLAY_BATCH, VECTORS, Store
 from memorch.errors import MemoryError, StorageError, ValidationError
+from memorch.results import ReindexResult
 from memorch.storage.base import Scope
 from memorch.storage.sql import chunks
 
@@ -28,7 +29,7 @@ async def rebuild(
     re_embed: bool = False,
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
-) -> dict[str, Any]:
+) -> ReindexResult:
     """``reindex`` on the engine's writer, with the graph's debouncer held off meanwhile."""
     async with engine.graph_sync.lock:
         return await engine.write(reindex, engine.store, re_embed, progress, force)
@@ -36,7 +37,7 @@ async def rebuild(
 
 def reindex(
     store: Store, re_embed: bool, progress: Callable[[int, int], None] | None, force: bool = False
-) -> dict[str, Any]:
+) -> ReindexResult:
     """Rebuild the vector index and the graph from the ledger (``storage.rebuild``: each is built
     beside the live copy and swapped in when complete, so a failure keeps the old one; a vector
     index on object storage, shared by replicas, is refilled in place instead, see
@@ -78,7 +79,7 @@ def reindex(
             store.mark_ready()
     if failures:
         raise _partial(failures)
-    return {"memories": len(ids), "re_embedded": re_embed}
+    return ReindexResult(memories=len(ids), re_embedded=re_embed)
 
 
 def _rebuild_vectors(store: Store, ids: list[str], progress: Callable[[int], None]) -> None:

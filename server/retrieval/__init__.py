@@ -1,1 +1,7 @@
-"""TODO"""
+"""Reading memories back: search, graph reads and time.
+
+- ``_search``: hybrid retrieval: vector similarity + BM25 full text + graph links, fused into an
+  absolute relevance in [0, 1].
+- ``_graph``: graph memory on the ledger and the Kuzu index: entity resolution, graph lookups.
+- ``_timeline``: what was true when (``as_of``), and answers within a token budget (``max_tokens``).
+"""
