@@ -13,8 +13,8 @@ before inference is there as its facts, never both, never neither), LanceDB and 
 ledger, history is intact (``crash_check.py``).
 
 The victims and restarts are forked from one zygote that imported everything once, two at a
-time (``PARALLEL``), each from a copy of a template data directory (see the README's
-"Reliability" section for the cost).
+time (``PARALLEL``), each from a copy of a template data directory (see
+docs/reliability.md for the cost).
 ``-k`` selects cases as usual; only the selected ones run.
 """
 

@@ -1,6 +1,6 @@
 """A server process keeps glibc's heap from fragmenting: two arenas however many threads
 allocate, and blocks from 1 MB up mapped on their own however large a block freed before
-(``memorch.serve._app.steady_heap``; the soak's RSS figures are in README "Reliability")."""
+(``memorch.serve._app.steady_heap``; the soak's RSS figures are in docs/reliability.md)."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 
 def test_known_miss_a_password_said_in_prose() -> None:
-    """A bare word after "my password is" has no format to recognise: it is kept (README, Secrets)."""
+    """A bare word after "my password is" has no format to recognise: it is kept (docs/security.md)."""
     assert redact("my password is hunter2").text == "my password is hunter2"
     assert redact('db_password = "hunter2x"').text == 'db_password = "[REDACTED:password]"'
 

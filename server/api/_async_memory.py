@@ -80,7 +80,7 @@ class AsyncMemory(AdminMixin):
         Each event says why (``reason``). ``dry_run``: the decisions, with nothing written.
         With background inference on (``MEMORCH_BACKGROUND_INFERENCE``), an inferring add returns
         once the messages are stored (``pending``) and the model's facts replace them later.
-        ``project`` (default: the configured one) and ``layer``: README "Projects".
+        ``project`` (default: the configured one) and ``layer``: docs/projects.md.
         """
         scope = validation.scope(scope_args, required=True, default_project=self.config.project, layer=layer)
         meta = validation.metadata(metadata)

@@ -1,7 +1,7 @@
 """``memorch setup CLIENT``: put this install into an MCP client's config file.
 
 Where each client reads its MCP servers, and in which shape (from each client's documentation;
-the README's "Use it from an assistant" lists the sources):
+docs/clients.md lists the sources):
 
 ================  =========================================================  ==============
 client            file (user scope / project scope)                          servers key

@@ -124,7 +124,7 @@ class ScopeIds(TypedDict, total=False):
 
 
 class ScopeArgs(ScopeIds, total=False):
-    """The ids and the project layer a call works in (README "Projects")."""
+    """The ids and the project layer a call works in (docs/projects.md)."""
 
     project: str | None
 

@@ -49,8 +49,8 @@ GRAPH = "graph"
 # (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
 REPLAY_BATCH = 1000
 # A commit's vector rows are written ``index_flush_delay`` after it (1 s: one LanceDB append per
-# burst of writes, not per write; a flush every 0.1 s doubled a stream of adds' p95, see README
-# "Benchmarks"), before this process's next search, by another process's next search
+# burst of writes, not per write; a flush every 0.1 s doubled a stream of adds' p95, see
+# docs/benchmarks.md), before this process's next search, by another process's next search
 # (``searchable``), or at once when this many are owed.
 INDEX_BATCH = 256
 DELETE_BATCH = 500

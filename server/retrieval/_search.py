@@ -59,7 +59,7 @@ _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memorch-search")
 
 # BM25 score at which the text signal alone counts as relevance 0.5. Chosen on two LOCOMO
 # conversations (conv-26, conv-30) from 5, 10, 20, 40, 80 by AUROC, then reported on the other
-# three (README "Search"). BM25's IDF grows with the log of the table's size, so in a much
+# three (docs/search.md). BM25's IDF grows with the log of the table's size, so in a much
 # smaller or larger store the text signal weighs a little less or more; the vector scale does not
 # depend on the store.
 TEXT_HALF = 40.0
