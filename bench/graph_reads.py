@@ -4,8 +4,8 @@
         [--pg-url postgresql://postgres@127.0.0.1:54329/postgres]
 
 Why replicas answer ``memorch graph ENTITY --hops N`` from the ledger (``LedgerGraph``) instead
-of each keeping a Kuzu copy, and why one process on SQLite keeps Kuzu (docs/replicas.md): this measures both on the same data. One user's memories each state one relation
-between two entities of a pool (random, seeded); then ``--queries`` neighbourhoods of random
+of each keeping a Kuzu copy, and why one process on SQLite keeps Kuzu (docs/replicas.md): this
+measures both on the same data. One user's memories each state one relation between two entities of a pool (random, seeded); then ``--queries`` neighbourhoods of random
 entities, at 1, 2 and 3 hops, are read from a Kuzu graph in its child process (``GraphProcess``,
 as a single process runs it, built from the ledger's relations) and from the ledger
 (``neighbourhood``: one recursive query over the indexed ``source_norm`` / ``destination_norm``
