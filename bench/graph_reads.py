@@ -3,16 +3,15 @@
     uv run --extra dev python bench/graph_reads.py [--relations 20000] [--entities 2000]
         [--pg-url postgresql://postgres@127.0.0.1:54329/postgres]
 
-Why replicas answer ``memorch graph ENTITY --hops N`` from the ledger (``LedgerGraph``) instead
-of each keeping a Kuzu copy, and why one process on SQLite keeps Kuzu (docs/replicas.md): this
-measures both on the same data. One user's memories each state one relation between two entities of a pool (random, seeded); then ``--queries`` neighbourhoods of random
-entities, at 1, 2 and 3 hops, are read from a Kuzu graph in its child process (``GraphProcess``,
-as a single process runs it, built from the ledger's relations) and from the ledger
-(``neighbourhood``: one recursive query over the indexed ``source_norm`` / ``destination_norm``
-columns). The ledger is SQLite, or PostgreSQL with ``--pg-url`` (a fresh schema, dropped
-afterwards). Synthetic vectors: the embedder is not measured. Prints p50/p95 per hop count, the
-ratio, and how many answers were the same set of relations.
-"""
+Why replicas answer ``memorch graph ENTITY --hops N`` from the ledger (``LedgerGraph``) instead of
+each keeping a Kuzu copy, and why one process on SQLite keeps Kuzu (docs/replicas.md): this measures
+both on the same data. One user's memories each state one relation between two entities of a pool
+(random, seeded); then ``--queries`` neighbourhoods of random entities, at 1, 2 and 3 hops, are read
+from a Kuzu graph in its child process (``GraphProcess``, as a single process runs it, built from
+the ledger's relations) and from the ledger (``neighbourhood``: one recursive query over the indexed
+``source_norm`` / ``destination_norm`` columns). The ledger is SQLite, or PostgreSQL with ``--pg-
+url`` (a fresh schema, dropped afterwards). Synthetic vectors: the embedder is not measured. Prints
+p50/p95 per hop count, the ratio, and how many answers were the same set of relations. """
 
 from __future__ import annotations
 
