@@ -3,23 +3,26 @@
 Precedence, highest first: arguments passed in code, environment variables, the TOML file named
 by ``MEMORCH_CONFIG``, defaults.
 
-The settings are a plain pydantic model that reads its environment itself (``_environment``):
+The settings are a plain pydantic model that reads its environment itself (``settings.environment``):
 pydantic-settings did the same for a field list this flat, and its import was a quarter of
 what memorch added to a bare MCP server's start (``bench/cold_start.py``, README "Benchmarks").
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+import memorch._settings as settings
 from memorch.errors import ConfigurationError
+
+log = logging.getLogger("memorch")
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
@@ -44,28 +47,13 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("memorch", appauthor=False))
 
 
-def _config_file() -> dict[str, Any]:
-    """The TOML file named by MEMORCH_CONFIG (flat keys, the fields' names; or a [memorch] table)."""
-    path = os.environ.get("MEMORCH_CONFIG")
-    if not path:
-        return {}
-    import tomllib
-
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(
-            f"cannot read the config file {path}: {exc}",
-            error_code="CONFIG_FILE_INVALID",
-            suggestion="fix the TOML file or unset MEMORCH_CONFIG",
-        ) from exc
-    return data.get("memorch", data)
-
-
 class MemoryConfig(BaseModel):
     """Everything memorch can be told. Field ``x`` is read from ``MEMORCH_X`` (any case)."""
 
     # Defaults are validated too: ``project``'s validator resolves and checks every value.
+    # An unknown keyword argument is refused in ``__init__`` (a ``TypeError``, as for any
+    # function); "ignore" is for the config file, whose unknown keys a server names at start
+    # (``unknown_setting_warnings``) instead of stopping every command.
     model_config = ConfigDict(extra="ignore", validate_default=True)
 
     data_dir: Path = Field(default_factory=default_data_dir)
@@ -129,11 +117,28 @@ class MemoryConfig(BaseModel):
 
     def __init__(self, **values: Any) -> None:
         """The given values over the environment over the config file; a bad value is a
-        ``ConfigurationError`` naming its setting as the caller wrote it."""
+        ``ConfigurationError`` naming its setting as the caller wrote it, an unknown name a
+        ``TypeError`` naming the closest setting."""
+        settings.refuse_unknown(type(self), values)
+        self._validate(settings.layered(settings.config_file(), settings.environment(type(self)), values), values)
+
+    def _validate(self, merged: dict[str, Any], given: dict[str, Any]) -> None:
         try:
-            super().__init__(**_layered(_config_file(), _environment(type(self)), values))
+            super().__init__(**merged)
         except PydanticValidationError as exc:
-            raise _invalid_settings(exc, values) from None
+            raise settings.invalid_settings(exc, given) from None
+
+    def with_overrides(self, **overrides: Any) -> Self:
+        """A copy with ``overrides`` applied, validated as the constructor validates them: a bad
+        value is the same ``ConfigurationError`` (``INVALID_SETTING`` naming the argument), an
+        unknown name the same ``TypeError``. The environment and the config file are not read
+        again; a mapping (``search_weights``) is merged key by key, as over the environment."""
+        cls = type(self)
+        settings.refuse_unknown(cls, overrides)
+        current = {name: getattr(self, name) for name in cls.model_fields}
+        copy = cls.__new__(cls)
+        copy._validate(settings.layered(current, overrides), overrides)
+        return copy
 
     def prepare_data_dir(self) -> Path:
         """Create the data directory; a path that cannot be one is a ``ConfigurationError``."""
@@ -231,129 +236,30 @@ class MemoryConfig(BaseModel):
         return bool(self.llm_model)
 
     @classmethod
-    def from_mapping(cls, config: dict[str, Any]) -> MemoryConfig:
-        """Accept our flat keys or mem0's nested dict (``{"llm": {"provider", "config"}}``)."""
+    def from_mapping(cls, config: Mapping[str, Any]) -> Self:
+        """Accept our flat keys or mem0's nested dict (``{"llm": {"provider", "config"}}``).
+
+        mem0's top-level keys (``MEM0_KEYS``) are read where memorch has the setting and ignored
+        otherwise, so a mem0 config works as it is; any other key is a typo, refused with the
+        same ``TypeError`` as an unknown keyword argument."""
+        unknown = [key for key in config if key not in cls.model_fields and key not in settings.MEM0_KEYS]
+        if unknown:
+            raise settings.unexpected(
+                "MemoryConfig.from_mapping got", "key", unknown, [*cls.model_fields, *settings.MEM0_KEYS]
+            )
         flat: dict[str, Any] = {k: v for k, v in config.items() if k in cls.model_fields}
-        flat.update(_from_mem0_shape(config))
+        flat.update(settings.from_mem0_shape(config))
         return cls(**flat)
 
 
-_EXPECTED = {
-    "int_parsing": "a whole number",
-    "int_type": "a whole number",
-    "int_from_float": "a whole number",
-    "float_parsing": "a number",
-    "float_type": "a number",
-    "bool_parsing": "true or false",
-    "bool_type": "true or false",
-    "dict_type": "a JSON object",
-    "list_type": "a comma-separated list",
-    "string_type": "text",
-    "path_type": "a directory path",
-}
+def unknown_setting_warnings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line for each ``MEMORCH_*`` variable (any case) or ``MEMORCH_CONFIG`` file key that is
+    no memorch setting, naming the closest one: such a setting is ignored, so a typo would
+    otherwise go unnoticed."""
+    return settings.unknown_setting_warnings(list(MemoryConfig.model_fields), environ)
 
 
-def _setting_name(field: str, values: dict[str, Any]) -> str:
-    """How the caller gave the setting: keyword argument, environment variable or config file."""
-    env = f"MEMORCH_{field.upper()}"
-    if field in values:  # the same precedence as the settings sources
-        return field
-    if any(key.upper() == env for key in os.environ):
-        return env
-    config_file = os.environ.get("MEMORCH_CONFIG")
-    return f"{field} in {config_file} (MEMORCH_CONFIG)" if config_file else env
-
-
-def _invalid_settings(exc: PydanticValidationError, values: dict[str, Any]) -> ConfigurationError:
-    """One line for all of pydantic's errors, each naming the setting as the caller wrote it."""
-    problems: list[str] = []
-    names: list[str] = []
-    for error in exc.errors(include_url=False):
-        loc = [str(part) for part in error.get("loc", ())]
-        name = _setting_name(loc[0], values) if loc else "a setting"
-        names.append(name)
-        where = name + "".join(f"[{part!r}]" for part in loc[1:])
-        ctx = error.get("ctx") or {}
-        if error["type"] == "literal_error":
-            wanted = "must be " + str(ctx.get("expected", "")).replace("'", "")
-        elif error["type"] in _EXPECTED:
-            wanted = "must be " + _EXPECTED[error["type"]]
-        else:
-            wanted = re.sub(r"^(Value error, |Input should be )", "", error["msg"])
-            wanted = wanted if wanted.startswith("must") else f"is invalid: {wanted}"
-        given = error.get("input")
-        got = f" (got {given!r:.60})" if isinstance(given, str | int | float) and not isinstance(given, bool) else ""
-        problems.append(f"{where} {wanted}{got}")
-    unique = list(dict.fromkeys(names))
-    fix = "fix or unset" if all(n.startswith("MEMORCH_") for n in unique) else "fix"
-    return ConfigurationError(
-        "; ".join(problems),
-        error_code="INVALID_SETTING",
-        details={"settings": unique},
-        suggestion=f"{fix} {', '.join(unique)}",
-    )
-
-
-def _environment(model: type[BaseModel]) -> dict[str, Any]:
-    """The ``MEMORCH_<FIELD>`` variables, matched in any case. A field holding a mapping
-    (``search_weights``) takes JSON; list fields split commas in their own validator."""
-    fields = {f"MEMORCH_{name.upper()}": name for name in model.model_fields}
-    mappings = {name for name, field in model.model_fields.items() if get_origin(field.annotation) is dict}
-    values: dict[str, Any] = {}
-    for variable, raw in os.environ.items():
-        name = fields.get(variable.upper())
-        if name is None:
-            continue
-        if name in mappings:
-            try:
-                decoded = json.loads(raw)
-            except json.JSONDecodeError:
-                raise ConfigurationError(
-                    f"{variable} must be valid JSON (it could not be parsed)",
-                    error_code="INVALID_SETTING",
-                    details={"settings": [variable]},
-                    suggestion=f"fix or unset {variable}",
-                ) from None
-            if decoded is not None:  # JSON null: as if unset
-                values[name] = decoded
-        else:
-            values[name] = raw
-    return values
-
-
-def _layered(*sources: dict[str, Any]) -> dict[str, Any]:
-    """The sources, each over the ones before it; a mapping (``search_weights``) is merged key
-    by key, so ``{"graph": 0}`` given in code keeps the other weights from the environment."""
-    merged: dict[str, Any] = {}
-    for source in sources:
-        for name, value in source.items():
-            below = merged.get(name)
-            merged[name] = {**below, **value} if isinstance(below, dict) and isinstance(value, dict) else value
-    return merged
-
-
-def _from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    llm = (config.get("llm") or {}).get("config") or {}
-    provider = (config.get("llm") or {}).get("provider")
-    if llm.get("model"):
-        model = str(llm["model"])
-        out["llm_model"] = model if "/" in model or not provider else f"{provider}/{model}"
-    for src, dst in (("api_base", "llm_api_base"), ("openai_base_url", "llm_api_base"), ("api_key", "llm_api_key")):
-        if llm.get(src):
-            out[dst] = llm[src]
-    embedder = (config.get("embedder") or {}).get("config") or {}
-    if embedder.get("model"):
-        out["embedder"] = embedder["model"]
-    if embedder.get("api_base"):
-        out["embedder_api_base"] = embedder["api_base"]
-    store = (config.get("vector_store") or {}).get("config") or {}
-    if store.get("path"):
-        out["data_dir"] = store["path"]
-    if "graph_store" in config:
-        out["graph"] = "on" if config["graph_store"] else "off"
-    if config.get("custom_fact_extraction_prompt"):
-        out["custom_fact_extraction_prompt"] = config["custom_fact_extraction_prompt"]
-    if config.get("custom_update_memory_prompt"):
-        out["custom_update_memory_prompt"] = config["custom_update_memory_prompt"]
-    return out
+def warn_unknown_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Log ``unknown_setting_warnings`` through the ``memorch`` logger (a server's start)."""
+    for warning in unknown_setting_warnings(environ):
+        log.warning("%s", warning)

@@ -150,11 +150,12 @@ def argument_error(tool: str, exc: pydantic.ValidationError, arguments: Sequence
             close = difflib.get_close_matches(name, arguments, n=1)
             unknown.append((name, close[0] if close else None))
             hint = f" (did you mean {close[0]}?)" if close else ""
-            problems.append(f"{tool} takes no argument {name!r}{hint}")
+            problems.append(f"it takes no argument {name!r}{hint}")
             continue
         fields.append(name)
         problems.append(f"{name} is required" if error["type"] == "missing" else f"{name}: {error['msg']}")
-    steps = [f"fix {', '.join(dict.fromkeys(fields))} as its description in {tool}'s input schema says"] if fields else []
+    to_fix = [name for name in dict.fromkeys(fields) if name not in {close for _, close in unknown}]
+    steps = [f"fix {', '.join(to_fix)} as its description in {tool}'s input schema says"] if to_fix else []
     steps += [f"pass {close} instead of {name}" if close else f"leave out {name}" for name, close in unknown]
     suggestion = ", ".join(steps)
     if unknown and arguments:
@@ -175,7 +176,9 @@ def refuse_unknown_arguments(tool: Tool) -> None:
     its input schema says ``additionalProperties: false`` and a call naming one fails validation,
     which ``MemorchServer`` reports as ``INVALID_ARGUMENT`` listing the arguments it takes."""
     loose = tool.fn_metadata.arg_model
-    strict = type(loose.__name__, (loose,), {"model_config": ConfigDict(extra="forbid"), "__module__": loose.__module__})
+    strict = type(
+        loose.__name__, (loose,), {"model_config": ConfigDict(extra="forbid"), "__module__": loose.__module__}
+    )
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)
 

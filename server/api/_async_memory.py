@@ -52,7 +52,7 @@ class AsyncMemory(AdminMixin):
         if config is None:
             config = MemoryConfig(**overrides)
         elif overrides:
-            config = config.model_copy(update=overrides)
+            config = config.with_overrides(**overrides)
         self.config = config
         self.engine = Engine(config)  # internal: the stores, workers and write path (memorch.engine)
         self.background = BackgroundInference(self.engine)

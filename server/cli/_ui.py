@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from memorch.config import MemoryConfig, package_version
+from memorch.config import MemoryConfig, package_version, warn_unknown_settings
 
 
 def serve_ui(host: str, port: int, config: MemoryConfig) -> None:
@@ -54,7 +54,8 @@ def register_ui(app: typer.Typer) -> None:
         if not 1 <= port <= 65535:
             raise typer.BadParameter(f"must be a TCP port from 1 to 65535, not {port}", param_hint="'--port'")
         config = MemoryConfig()
+        warn_unknown_settings()
         if user_id:
-            config = config.model_copy(update={"user_id": user_id})
+            config = config.with_overrides(user_id=user_id)
         config.prepare_data_dir()
         serve_ui(host, port, config)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 
-from memorch.config import MemoryConfig, package_version
+from memorch.config import MemoryConfig, package_version, warn_unknown_settings
 from memorch.errors import ConfigurationError
 from memorch.serve._http_edge import HttpEdge, check_exposure, run_stdio, transport_security
 from memorch.serve._identities import auth_options, check_tokens_file
@@ -34,7 +34,7 @@ def server_config(project: str | None = None) -> MemoryConfig:
     inference on unless set, since a server never makes the assistant wait for the model."""
     config = MemoryConfig(**({"project": project} if project is not None else {}))
     if config.background_inference is None:
-        config = config.model_copy(update={"background_inference": "on"})
+        config = config.with_overrides(background_inference="on")
     return config
 
 
@@ -164,12 +164,13 @@ def serve(
     allow_unauthenticated: bool = False,
 ) -> None:
     config = config or MemoryConfig()
+    logging.basicConfig(level=_sdk_level(config.log_level))
+    warn_unknown_settings()  # once, first: a misspelt MEMORCH_AUTH_TOKEN explains a refusal below
     steady_heap()
     if transport != "stdio":  # before anything loads: a refused bind is one error line
         check_exposure(host, _has_token(config), allow_unauthenticated)
         tokens = check_tokens_file(config)  # a missing or broken tokens file stops here
         transport_security(host, [*config.allowed_hosts, *(allowed_hosts or [])])  # names checked up front
-    logging.basicConfig(level=_sdk_level(config.log_level))
     server = build_server(config)
     import anyio
 
