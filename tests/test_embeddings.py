@@ -55,7 +55,7 @@ def test_bundled_weights_load_without_the_weights_package() -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
-    assert Path(out["dir"]) == Path(out["package"]).resolve() / "_weights"
+    assert Path(out["dir"]) == Path(out["package"]).resolve() / "models" / "_weights"
     assert out["min"] >= 0.99999
     assert out["loaded"] == []
 
@@ -134,7 +134,9 @@ def test_static_tier_learns_tokens_once_and_keeps_them(tmp_path: Path) -> None:
     # Each token's vector is MiniLM's output for it read alone, weighted by log(1 + id).
     token = first._tokenizer.token_to_id("pizza")
     expected = LocalEmbedder()._encoder.token_states(np.array([token]))[0] * np.log1p(token)
-    np.testing.assert_allclose(first.table.vectors[token], expected, rtol=1e-5)
+    # Equal up to float32 rounding: BLAS may sum in another order for another batch shape, which
+    # moves components near zero by ~1e-5 of the vector's scale (up to ~15 here).
+    np.testing.assert_allclose(first.table.vectors[token], expected, rtol=1e-5, atol=1e-5)
 
     again = StaticEmbedder(tmp_path / "static")  # another process, same data directory
     np.testing.assert_allclose(again.embed(texts), vectors, atol=1e-6)
