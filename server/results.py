@@ -43,12 +43,50 @@ class Relation(TypedDict):
     destination: str
 
 
+class BelowThreshold(TypedDict):
+    """search: ranked matches left out because they scored under the threshold."""
+
+    count: int
+    best_score: float
+    threshold: float
+
+
 class MemoryList(TypedDict):
     """search / list: best (or newest) first; ``relations`` only with the graph on (search)."""
 
     results: list[MemoryItem]
+    below_threshold: NotRequired[BelowThreshold]  # search: weaker matches exist (``threshold: 0`` shows them)
     relations: NotRequired[list[Relation]]
     omitted: NotRequired[int]  # with max_tokens: results left out to fit the budget
+
+
+class Hit(TypedDict):
+    """A memory as the MCP tools list it by default: what a model reads, without the fields that
+    are empty, internal or repeated (``MemoryItem`` with ``explain`` / ``verbose``)."""
+
+    id: str
+    memory: str
+    score: NotRequired[float]
+    created_at: str
+    updated_at: NotRequired[str]  # only when it differs from created_at
+    metadata: NotRequired[dict[str, Any]]  # only when not empty (memorch's own marks left out)
+    user_id: NotRequired[str | None]
+    agent_id: NotRequired[str | None]
+    run_id: NotRequired[str | None]
+    project: NotRequired[str | None]
+    layer: NotRequired[Layer]  # when the server works for a project
+    hash: NotRequired[str]
+    current: NotRequired[bool]
+    explain: NotRequired[dict[str, dict[str, float]]]
+
+
+class HitList(TypedDict):
+    """search_memories / list_memories over MCP."""
+
+    results: list[Hit]
+    relations: NotRequired[list[Relation]]
+    omitted: NotRequired[int]
+    below_threshold: NotRequired[BelowThreshold]
 
 
 class SimilarMemory(TypedDict):
@@ -127,6 +165,7 @@ class HistoryResult(TypedDict):
 
 class DeleteAllResult(TypedDict):
     deleted: int
+    ids: list[str]  # the memories deleted: each comes back with restore (its history is kept)
     message: str
 
 

@@ -30,7 +30,7 @@ def texts(result: dict) -> list[str]:
 
 
 def labels(result: dict) -> dict[str, tuple[str, str | None]]:
-    return {r["memory"]: (r["layer"], r["project"]) for r in result["results"]}
+    return {r["memory"]: (r["layer"], r.get("project")) for r in result["results"]}  # MCP hits omit a None
 
 
 async def _seed(amem: AsyncMemory) -> None:

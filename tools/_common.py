@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import pydantic
 from mcp.server.mcpserver import MCPServer
@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import ConfigDict, Field, WithJsonSchema
 
 from memorch.domain._identity import caller_identity
+from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import InternalError, MemoryError, ValidationError
 
 if TYPE_CHECKING:
@@ -27,11 +28,14 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
     from mcp.server.mcpserver.tools import Tool
     from mcp.types import CallToolResult
+    from mcp.types import Tool as MCPTool
 
     from memorch.api._async_memory import AsyncMemory
     from memorch.config import MemoryConfig
+    from memorch.results import Hit, HitList, MemoryList
 
 log = logging.getLogger("memorch.tools")
+UNSERVED_METHODS = ("prompts/list", "prompts/get", "resources/list", "resources/read", "resources/templates/list")
 
 
 def _no_default(schema: dict[str, Any]) -> None:
@@ -53,56 +57,47 @@ _OBJECT = {"type": "object"}
 MemoryId = Annotated[
     str,
     Field(
-        description="The memory's id (a UUID), as returned by search_memories, list_memories or add_memory",
+        description="A memory id from search_memories, list_memories or add_memory",
         min_length=1,
     ),
 ]
 UserId = _optional(
     str,
     _STRING,
-    "Whose memories. Omit to use this server's user (MEMORCH_USER_ID); pass it only when the "
-    "assistant serves several people.",
+    "Whose memories; omit for this server's user.",
 )
-AgentId = _optional(str, _STRING, "Narrow to memories of one agent (e.g. a named assistant persona). Usually omitted.")
-RunId = _optional(str, _STRING, "Narrow to memories of one run or session. Usually omitted.")
+AgentId = _optional(str, _STRING, "One agent's memories only. Usually omitted.")
+RunId = _optional(str, _STRING, "One run's (session's) memories only. Usually omitted.")
 IdUserId = _optional(
     str,
     _STRING,
-    "Omit: the id alone names the memory. If given, the memory must belong to this user, else MEMORY_NOT_FOUND.",
+    "Omit; if given, must match.",
 )
-IdAgentId = _optional(str, _STRING, "Omit normally. If given, the memory must belong to this agent.")
-IdRunId = _optional(str, _STRING, "Omit normally. If given, the memory must belong to this run.")
+IdAgentId = _optional(str, _STRING, "Omit; if given, must match.")
+IdRunId = _optional(str, _STRING, "Omit; if given, must match.")
 Project = _optional(
     str,
     _STRING,
-    "The project whose layer to use besides the user's global one, e.g. 'github.com/acme/app'. Omit for "
-    "this server's project (if it has one); clients sharing one server name their own project here.",
+    "Project layer to use with the global one; omit for the server's.",
 )
-IdProject = _optional(
-    str, _STRING, "Omit normally. If given, the memory must be in this project's layer or the global one."
-)
+IdProject = _optional(str, _STRING, "Omit; if given, must match (or be global).")
 Filters = _optional(
     dict,
     _OBJECT,
-    'Narrow by metadata: {"category": "food"}, {"priority": {"gte": 2}}, {"tag": {"in": ["a", "b"]}}, '
-    '{"note": {"icontains": "x"}}, {"topic": "*"} (key exists), {"OR": [...]}, {"AND": [...]}, {"NOT": {...}}, '
-    "and created_at / updated_at ranges. Omit for no filter.",
+    'Metadata filter: {"k": "v"}, {"k": {"gte": 2}}, {"k": {"in": [...]}}, {"k": "*"}, OR/AND/NOT; dates too.',
 )
 AsOf = _optional(
     str,
     _STRING,
-    'Read the memories as they stood at this time: an ISO date ("2026-03-01", the end of that day) or '
-    "datetime. Each result then says whether it is still `current`. Omit for now.",
+    "ISO date or datetime: the memories as they stood then.",
 )
 MaxTokens = _optional(
     int,
     {"type": "integer", "minimum": 1},
-    "Return only the best results whose text fits this many tokens (about 4 characters each); `omitted` "
-    "says how many more there were. Omit for no budget.",
+    "Token budget (~4 chars each); `omitted` counts what did not fit.",
 )
-Metadata = _optional(
-    dict, _OBJECT, 'A JSON object stored with the memory, usable in filters later, e.g. {"category": "health"}'
-)
+Metadata = _optional(dict, _OBJECT, 'JSON object kept with the memory, for filters, e.g. {"category": "health"}')
+ReplacingMetadata = _optional(dict, _OBJECT, "Replaces the memory's whole metadata object. Omit to keep it.")
 
 
 @dataclass
@@ -129,14 +124,34 @@ class ServerState:
         return {"user_id": user_id or self.config.user_id, "agent_id": agent_id, "run_id": run_id, "project": project}
 
 
+def hits(found: MemoryList, *, full: bool, project: str | None) -> HitList:
+    """``found`` as a model reads it: each memory without empty, internal or repeated fields
+    (hash, absent scope parts, memorch's own metadata marks, an unchanged ``updated_at``, the
+    layer when the server has no project), unless ``full`` (``explain`` / ``verbose``)."""
+    if full:
+        return cast("HitList", found)
+    shown: list[Hit] = []
+    for item in found["results"]:
+        hit: dict[str, Any] = {k: v for k, v in item.items() if k in _HIT_KEYS and v is not None}
+        metadata = {k: v for k, v in item["metadata"].items() if k != RESERVED_METADATA_KEY}
+        if metadata:
+            hit["metadata"] = metadata
+        if item["updated_at"] != item["created_at"]:
+            hit["updated_at"] = item["updated_at"]
+        if project is not None or item.get("project") is not None:
+            hit["layer"] = item["layer"]
+        shown.append(cast("Hit", hit))
+    return cast("HitList", {**found, "results": shown})
+
+
+_HIT_KEYS = {"id", "memory", "score", "created_at", "user_id", "agent_id", "run_id", "project", "current", "explain"}
+
+
 def layers_note(config: MemoryConfig) -> str:
     """What a reading tool's description adds when the server works for a project."""
     if config.project is None:
         return ""
-    return (
-        f"\n\nThis server works for the project {config.project!r}: results come from that project's layer "
-        "and the user's global layer (never another project's), and each result's `layer` says which."
-    )
+    return f"\n\nServer project {config.project!r}: results come from its layer and the global one (`layer`)."
 
 
 def argument_error(tool: str, exc: pydantic.ValidationError, arguments: Sequence[str] = ()) -> ValidationError:
@@ -180,7 +195,16 @@ def refuse_unknown_arguments(tool: Tool) -> None:
         loose.__name__, (loose,), {"model_config": ConfigDict(extra="forbid"), "__module__": loose.__module__}
     )
     tool.fn_metadata.arg_model = strict
-    tool.parameters = strict.model_json_schema(by_alias=True)
+    tool.parameters = _without_titles(strict.model_json_schema(by_alias=True))
+
+
+def _without_titles(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without pydantic's generated titles ("User Id"): the property names and the
+    descriptions say it, and tools/list is part of every conversation's context."""
+    schema = {k: v for k, v in schema.items() if k != "title"}
+    if "properties" in schema:
+        schema["properties"] = {name: _without_titles(prop) for name, prop in schema["properties"].items()}
+    return schema
 
 
 class MemorchServer(MCPServer):
@@ -198,6 +222,21 @@ class MemorchServer(MCPServer):
     Every tool refuses an argument it does not take (``refuse_unknown_arguments``): a misspelt
     ``user_idd`` or an invented ``purge`` would otherwise be dropped and the call done without it.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No change notifications to listen for: the tool list is fixed for the server's life.
+        super().__init__(*args, subscriptions=False, **kwargs)
+        # memorch serves tools only; the SDK registers prompt and resource handlers on every
+        # server, so clients would see capabilities that answer empty lists. Unserved, they are
+        # not advertised and a call to them is "method not found" (tests/test_first_hour.py).
+        for method in UNSERVED_METHODS:
+            self._lowlevel_server._request_handlers.pop(method, None)
+
+    async def list_tools(self) -> list[MCPTool]:
+        # Output schemas would double tools/list (about 11 KB of every conversation's context)
+        # and no model needs them: results still come as structuredContent beside the same JSON
+        # as text, which is what clients read.
+        return [tool.model_copy(update={"output_schema": None}) for tool in await super().list_tools()]
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, *args: Any, **kwargs: Any) -> None:
         super().add_tool(fn, name, *args, **kwargs)

@@ -11,22 +11,14 @@ from memorch.errors import ValidationError
 from memorch.results import AddResult
 from memorch.tools._common import AgentId, Metadata, Project, RunId, ServerState, UserId, optional
 
-DESCRIPTION = """Remember something about the user for later conversations.
+DESCRIPTION = """Remember what the user said, for later conversations: `text` (a fact) or
+`messages`. With an LLM, facts are extracted and reconciled (ADD/UPDATE/DELETE/NONE events with a
+`reason`); without, the user's words are stored as given. An ADD's `similar` names a near-duplicate
+you may update or delete. `pending: true`: facts follow in the background."""
+PROJECT_NOTE = """
 
-Pass `text` (one fact or a passage) or `messages` (a conversation as [{"role", "content"}]).
-With an LLM configured, durable facts are extracted and reconciled with what is already known
-(events ADD / UPDATE / DELETE / NONE, each with the memory it touched); otherwise the text is
-stored as given. Every event carries a short `reason`; NONE names the memory that already says
-it. An ADD may carry `similar`: a stored memory that reads almost the same, which you may want to
-update or delete with update_memory / delete_memory if the new one replaces it.
-
-`pending: true` in the result means the server acknowledged at once and the model extracts the
-facts in the background: the text is already searchable, and memory_history on a returned id
-shows what it became. `dry_run: true` returns the decisions without writing anything.
-
-When this server works for a project (an IDE's repository), memories go to that project's layer
-unless `layer` is "global": use "global" for what holds in every project (the user's own
-preferences, name, habits) and omit it for facts about this codebase."""
+This server works for a project: memories go to its layer unless `layer` is "global" (the user's
+own preferences, name, habits)."""
 
 _MESSAGES = {
     "type": "array",
@@ -45,20 +37,18 @@ _MESSAGES = {
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="add_memory",
-        description=DESCRIPTION,
+        description=DESCRIPTION + (PROJECT_NOTE if state.config.project else ""),
         annotations=ToolAnnotations(
-            title="Add memory", readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
+            readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False
         ),
     )
     async def add_memory(
         text: Annotated[
-            str | None, *optional({"type": "string"}, "The fact or passage to remember. Give this or `messages`.")
+            str | None, *optional({"type": "string"}, "The fact to remember. Give this or `messages`.")
         ] = None,
         messages: Annotated[
             list[dict[str, Any]] | None,
-            *optional(
-                _MESSAGES, 'A conversation to remember from: [{"role": "user", "content": "..."}]. Give this or `text`.'
-            ),
+            *optional(_MESSAGES, '[{"role": "user", "content": "..."}]. Give this or `text`.'),
         ] = None,
         user_id: UserId = None,
         agent_id: AgentId = None,
@@ -69,22 +59,21 @@ def register(server: MCPServer, state: ServerState) -> None:
             bool | None,
             *optional(
                 {"type": "boolean"},
-                "Extract facts with the LLM (default: on when one is configured). false stores the text as given.",
+                "false: store as given, no LLM (default: LLM when configured).",
             ),
         ] = None,
         dry_run: Annotated[
             bool,
             *optional(
                 {"type": "boolean"},
-                "Only report what would be added, updated or deleted (and why); nothing is written.",
+                "Only report the decisions; write nothing.",
             ),
         ] = False,
         layer: Annotated[
             str | None,
             *optional(
                 {"type": "string", "enum": ["project", "global"]},
-                '"global": keep it for every project (the user\'s preferences, not this codebase). Omit for the '
-                "default: this server's project layer when it has a project, else global.",
+                "\"global\": for every project (the user's own preferences). Omit for the server's project.",
             ),
         ] = None,
     ) -> AddResult:

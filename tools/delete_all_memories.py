@@ -16,10 +16,9 @@ from memorch.tools._common import AgentId, Project, RunId, ServerState, UserId
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="delete_all_memories",
-        description="Forget every memory of the user (or of the given agent/run). Irreversible: "
-        "only call it when the user explicitly asks, and pass confirm=true.",
+        description="Forget every memory of the user (or agent/run), only when the user explicitly asks. "
+        "Returns the deleted ids; restore_memory brings one back.",
         annotations=ToolAnnotations(
-            title="Delete all memories",
             readOnlyHint=False,
             destructiveHint=True,
             idempotentHint=True,
@@ -32,7 +31,7 @@ def register(server: MCPServer, state: ServerState) -> None:
             bool,
             Field(
                 strict=True,
-                description="Must be the JSON boolean true, and only after the user asked to forget everything",
+                description="true, only after the user asked to forget everything",
             ),
         ],
         user_id: UserId = None,

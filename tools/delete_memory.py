@@ -12,11 +12,9 @@ from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, Memor
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="delete_memory",
-        description="Forget one memory by id (find it with search_memories). Its history stays "
-        "readable with memory_history. Deleting an already deleted memory succeeds with event NONE.",
-        annotations=ToolAnnotations(
-            title="Delete memory", readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
-        ),
+        description="Forget one memory by id (find it with search_memories). restore_memory brings it "
+        "back; deleting it again is event NONE.",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
     )
     async def delete_memory(
         memory_id: MemoryId,

@@ -12,8 +12,8 @@ from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, Memor
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="get_memory",
-        description="Read one memory by its id (ids come from search_memories, list_memories or add_memory).",
-        annotations=ToolAnnotations(title="Get memory", readOnlyHint=True, openWorldHint=False),
+        description="Read one memory by id.",
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def get_memory(
         memory_id: MemoryId,

@@ -8,19 +8,30 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from memorch.results import MemoryList
-from memorch.tools._common import AgentId, AsOf, Filters, MaxTokens, Project, RunId, ServerState, UserId, layers_note
+from memorch.results import HitList
+from memorch.tools._common import (
+    AgentId,
+    AsOf,
+    Filters,
+    MaxTokens,
+    Project,
+    RunId,
+    ServerState,
+    UserId,
+    hits,
+    layers_note,
+)
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="list_memories",
-        description="List the user's memories, newest first, optionally filtered by metadata "
-        "(same filter syntax as search_memories). Use search_memories to find by meaning." + layers_note(state.config),
-        annotations=ToolAnnotations(title="List memories", readOnlyHint=True, openWorldHint=False),
+        description="List the user's memories, newest first, optionally filtered by metadata. "
+        "Use search_memories to find by meaning." + layers_note(state.config),
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def list_memories(
-        limit: Annotated[int, Field(ge=1, le=1000, description="How many memories at most (1-1000)")] = 100,
+        limit: Annotated[int, Field(ge=1, le=1000, description="Most results to return")] = 100,
         filters: Filters = None,
         user_id: UserId = None,
         agent_id: AgentId = None,
@@ -28,11 +39,13 @@ def register(server: MCPServer, state: ServerState) -> None:
         project: Project = None,
         as_of: AsOf = None,
         max_tokens: MaxTokens = None,
-    ) -> MemoryList:
-        return await state.memory().get_all(
+        verbose: Annotated[bool, Field(description="Every field of each memory")] = False,
+    ) -> HitList:
+        found = await state.memory().get_all(
             **state.scope(user_id, agent_id, run_id, project),
             filters=filters,
             limit=limit,
             as_of=as_of,
             max_tokens=max_tokens,
         )
+        return hits(found, full=verbose, project=project or state.config.project)

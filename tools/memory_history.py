@@ -12,9 +12,9 @@ from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, Memor
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="memory_history",
-        description="Every change to one memory (ADD, UPDATE, DELETE), oldest first, each with the old and "
-        "new text; also for memories that were deleted.",
-        annotations=ToolAnnotations(title="Memory history", readOnlyHint=True, openWorldHint=False),
+        description="Every change to one memory, oldest first, also once deleted: ADD, UPDATE, DELETE, "
+        "RESTORE with old and new text. An event's time is `updated_at` (`created_at`: the memory's).",
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def memory_history(
         memory_id: MemoryId,

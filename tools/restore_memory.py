@@ -14,11 +14,10 @@ from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, Memor
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="restore_memory",
-        description="Undo a change: bring a memory back to its text before one of its history events "
-        "(default: before its last change). Works for deleted memories too. Call memory_history first to "
-        "see the versions and their event ids. The restore is itself recorded in the history.",
+        description="Undo a change to a memory (default: its last), deleted ones too; recorded as RESTORE. "
+        "memory_history lists the event ids.",
         annotations=ToolAnnotations(
-            title="Restore memory", readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False
+            readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False
         ),
     )
     async def restore_memory(
@@ -27,8 +26,7 @@ def register(server: MCPServer, state: ServerState) -> None:
             str | None,
             *optional(
                 {"type": "string"},
-                "The history event (an id from memory_history) whose previous version to bring back. "
-                "Omit to undo the last change.",
+                "Event id (from memory_history) to undo. Omit for the last change.",
             ),
         ] = None,
         user_id: IdUserId = None,

@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from memorch.results import MemoryList
+from memorch.results import HitList
 from memorch.tools._common import (
     AgentId,
     AsOf,
@@ -18,16 +18,14 @@ from memorch.tools._common import (
     RunId,
     ServerState,
     UserId,
+    hits,
     layers_note,
     optional,
 )
 
-DESCRIPTION = """Search the user's memories by meaning. Call this before answering anything that
-may depend on what the user told you earlier (preferences, facts, plans).
-
-Results are best first, each with a `score`: its relevance in [0, 1], comparable across searches
-(meaning, keywords and entity links together). Results below the threshold are left out, so an
-empty list means nothing relevant is stored."""
+DESCRIPTION = """Search the user's memories before answering anything that may depend on what they
+said earlier. Query with a question or a few topic words. Best first; `score` is relevance (0-1).
+Weaker matches are left out: `below_threshold` says how many; `threshold: 0` returns them."""
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -36,31 +34,28 @@ def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="search_memories",
         description=DESCRIPTION + layers_note(state.config),
-        annotations=ToolAnnotations(title="Search memories", readOnlyHint=True, openWorldHint=False),
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def search_memories(
-        query: Annotated[str, Field(description="What to look for, in natural language", min_length=1)],
-        limit: Annotated[int, Field(ge=1, le=1000, description="How many results at most (1-1000)")] = 10,
+        query: Annotated[str, Field(description="A question or a few topic words", min_length=1)],
+        limit: Annotated[int, Field(ge=1, le=1000, description="Most results to return")] = 10,
         filters: Filters = None,
         threshold: Annotated[
             float | None,
             *optional(
                 {"type": "number", "minimum": 0, "maximum": 1},
-                f"Leave out results scoring below this (0-1). Omit for the server's default ({default_threshold}); "
-                "0 returns the best matches however weak.",
+                f"Minimum score, 0-1 (default {default_threshold}); 0 returns the best matches however weak.",
             ),
         ] = None,
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
         project: Project = None,
-        explain: Annotated[
-            bool, Field(description="Add each signal's rank and score to every result (for debugging ranking)")
-        ] = False,
+        explain: Annotated[bool, Field(description="Every field of each result, with each signal's score")] = False,
         as_of: AsOf = None,
         max_tokens: MaxTokens = None,
-    ) -> MemoryList:
-        return await state.memory().search(
+    ) -> HitList:
+        found = await state.memory().search(
             query,
             **state.scope(user_id, agent_id, run_id, project),
             limit=limit,
@@ -70,3 +65,4 @@ def register(server: MCPServer, state: ServerState) -> None:
             as_of=as_of,
             max_tokens=max_tokens,
         )
+        return hits(found, full=explain, project=project or state.config.project)

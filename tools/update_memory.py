@@ -9,23 +9,20 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memorch.results import ChangeResult
-from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, Metadata, ServerState
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ReplacingMetadata, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="update_memory",
-        description="Replace the text of a memory (and its metadata, if given) when the user "
-        "corrects or refines it. The old text stays in memory_history. Find the id with "
-        "search_memories. Sending the same text again changes nothing (event NONE).",
-        annotations=ToolAnnotations(
-            title="Update memory", readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
-        ),
+        description="Replace a memory's text when the user corrects it (the old text stays in "
+        "memory_history). Find the id with search_memories.",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
     )
     async def update_memory(
         memory_id: MemoryId,
-        text: Annotated[str, Field(description="The new full text of the memory", min_length=1)],
-        metadata: Metadata = None,
+        text: Annotated[str, Field(description="The new full text", min_length=1)],
+        metadata: ReplacingMetadata = None,
         user_id: IdUserId = None,
         agent_id: IdAgentId = None,
         run_id: IdRunId = None,

@@ -50,12 +50,12 @@ class AdminMixin:
     async def stats(self) -> StatsResult:
         """Counts, pending work, and the health of each model's circuit breaker. Index work a
         crash left owed is finished first, so the counts describe a settled store."""
-        await self.engine.workers.read(self.engine.store.searchable)
+        await self.engine.read(self.engine.store.searchable)
         graph = {"entities": 0, "relations": 0}
         if self.config.graph_enabled:
             await self.engine.graph_sync.flush()
-            graph = await self.engine.workers.read(self.engine.components.graph.counts)
-        counts = await self.engine.workers.read(self.engine.components.ledger.counts)
+            graph = await self.engine.read(self.engine.components.graph.counts)
+        counts = await self.engine.read(self.engine.components.ledger.counts)
         return StatsResult(
             memories=counts["memories"],
             history_events=counts["history_events"],
@@ -81,7 +81,7 @@ class AdminMixin:
         name = validation.text(entity, 1000, "entity")
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
         await self.engine.graph_sync.flush()
-        relations = await self.engine.workers.read(self.engine.components.graph.neighbourhood, scope, name, hops)
+        relations = await self.engine.read(self.engine.components.graph.neighbourhood, scope, name, hops)
         return {"entity": name, "relations": [GraphRelation(**r) for r in relations]}
 
     async def flush_graph(self) -> int:
@@ -112,13 +112,13 @@ class AdminMixin:
         from memorch.maintenance._export import export_memories
 
         scope = validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)
-        return await self.engine.workers.read(export_memories, self.engine.store, Path(path), scope)
+        return await self.engine.read(export_memories, self.engine.store, Path(path), scope)
 
     async def doctor(self) -> list[DoctorCheck]:
         """Run one real operation against each part (see ``memorch doctor``)."""
         from memorch.maintenance._reindex import doctor
 
-        checks = await self.engine.workers.read(doctor, self.engine.components)
+        checks = await self.engine.read(doctor, self.engine.components)
         return [DoctorCheck(name=c.name, ok=c.ok, detail=c.detail, seconds=c.seconds) for c in checks]
 
     async def reprocess(self, *, limit: int = 1000) -> ReprocessResult:
@@ -134,7 +134,7 @@ class AdminMixin:
         if self.config.background_enabled:
             self.background.kick()
             await self.background.idle()
-        pending = (await self.engine.workers.read(self.engine.components.ledger.counts))["pending_inference"]
+        pending = (await self.engine.read(self.engine.components.ledger.counts))["pending_inference"]
         return {"pending_inference": pending, "last_error": self.background.last_error}
 
     def resume_background(self) -> None:

@@ -32,7 +32,7 @@ from memorch.results import (
     MemoryList,
     memory_item,
 )
-from memorch.storage.base import Scope
+from memorch.retrieval._search import search_memories
 from memorch.storage.filters import compile_filters
 
 log = logging.getLogger("memorch")
@@ -94,11 +94,12 @@ class AsyncMemory(AdminMixin):
             raise ValidationError("dry_run must be true or false", error_code="INVALID_ARGUMENT")
         if not (infer and self.config.llm_enabled):
             # Redaction runs in the same worker hop as the embedding (add_verbatim).
-            result = await self.engine.add_verbatim(parsed, scope, meta, dry_run=dry_run, redact=True)
+            said = users_turns(parsed)
+            result = await self.engine.add_verbatim(said, scope, meta, dry_run=dry_run, redact=True)
             return {**result, "dry_run": True} if dry_run else result
         # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
         # (~130 ms for a 100 kB text, plus the detector's import on first use).
-        parsed, redacted = await self.engine.workers.read(self.engine.redact_messages, parsed)
+        parsed, redacted = await self.engine.read(self.engine.redact_messages, parsed)
         meta = noting_redactions(meta, redacted)
         procedural = memory_type is not None
         if self.config.background_enabled and not (dry_run or procedural):
@@ -123,7 +124,7 @@ class AsyncMemory(AdminMixin):
         (``MemoryNotFoundError`` when the memory is unknown or outside it)."""
         memory_id = validation.memory_id(memory_id)
         scope = validation.scope(scope_args, required=False)
-        return memory_item(await self.engine.workers.read(operations.in_scope, self.engine.store, memory_id, scope))
+        return memory_item(await self.engine.read(operations.in_scope, self.engine.store, memory_id, scope))
 
     async def get_all(
         self,
@@ -142,12 +143,12 @@ class AsyncMemory(AdminMixin):
         if as_of is not None:
             if filters:
                 raise _as_of_with_filters()
-            result = await self.engine.workers.read(
+            result = await self.engine.read(
                 timeline.list_at, self.engine.store, scope, timeline.parse_as_of(as_of), limit
             )
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        records = await self.engine.workers.read(self.engine.components.ledger.list, scope, where, limit)
+        records = await self.engine.read(self.engine.components.ledger.list, scope, where, limit)
         return timeline.within_budget({"results": [memory_item(r) for r in records]}, budget)
 
     async def search(
@@ -176,38 +177,11 @@ class AsyncMemory(AdminMixin):
             if filters:
                 raise _as_of_with_filters()
             when = timeline.parse_as_of(as_of)
-            result = await self.engine.workers.read(
-                timeline.search_at, self.engine.store, query, scope, when, limit, min_score
-            )
+            result = await self.engine.read(timeline.search_at, self.engine.store, query, scope, when, limit, min_score)
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        result = await self.engine.workers.read(self._search, query, scope, limit, where, min_score, explain)
+        result = await self.engine.read(search_memories, self.engine, query, scope, limit, where, min_score, explain)
         return timeline.within_budget(result, budget)
-
-    def _search(self, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool) -> MemoryList:
-        from memorch.retrieval._search import hybrid_search
-
-        self.engine.store.searchable()
-        vector = self.engine.components.embedder.embed([query])[0]
-        held = self.engine.store.nearest_cache()
-        ranked = hybrid_search(self.engine.components, self.config, query, vector, scope, limit, where, held)
-        records = {r.id: r for r in self.engine.components.ledger.get_many([h.id for h in ranked])}
-        results: list[MemoryItem] = []
-        for hit in ranked:
-            record = records.get(hit.id)
-            # The scope check is a second guard: the index already filtered by scope.
-            if record is not None and scope.contains(record) and hit.score >= min_score:
-                item = memory_item(record)
-                item["score"] = round(hit.score, 6)
-                if explain:
-                    item["explain"] = hit.signals
-                results.append(item)
-        if not self.config.graph_enabled:
-            return {"results": results}
-        from memorch.retrieval._graph import search_relations
-
-        relations = search_relations(self.engine.components, scope, query, [r["id"] for r in results])
-        return {"results": results, "relations": relations}
 
     async def history(
         self,
@@ -217,7 +191,7 @@ class AsyncMemory(AdminMixin):
         """Every change to one memory, oldest first (kept after the memory is deleted)."""
         memory_id = validation.memory_id(memory_id)
         scope = validation.scope(scope_args, required=False)
-        events = await self.engine.workers.read(self.engine.components.ledger.history, memory_id, scope)
+        events = await self.engine.read(self.engine.components.ledger.history, memory_id, scope)
         if not events:
             raise not_found(memory_id)
         return [HistoryItem(**e.public()) for e in events]  # type: ignore[typeddict-item]
@@ -236,7 +210,7 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(scope_args, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
         new_meta = None if metadata is None else validation.metadata(metadata)
-        [message], redacted = await self.engine.workers.read(self.engine.redact_messages, [Message("user", text)])
+        [message], redacted = await self.engine.read(self.engine.redact_messages, [Message("user", text)])
         result = await self.engine.write(
             operations.update, self.engine.store, validation.memory_id(memory_id), scope, message.content, new_meta
         )
@@ -277,6 +251,14 @@ class AsyncMemory(AdminMixin):
         one; without: every layer). Refuses an empty scope (see ``reset``)."""
         scope = validation.scope(scope_args, required=True)
         return await self.engine.write(operations.delete_all, self.engine.store, scope)
+
+
+def users_turns(messages: list[Message]) -> list[Message]:
+    """What a verbatim add keeps of a conversation: the user's turns (an assistant's "Nice!" is
+    no memory, and without a model nothing can tell its facts from its chatter); a conversation
+    without a user turn keeps every non-system message, as an add of one text does."""
+    users = [m for m in messages if m.role == "user"]
+    return users or messages
 
 
 def _budget(max_tokens: Any) -> int | None:

@@ -52,6 +52,10 @@ class Engine:
         self.store.on_index_work = functools.partial(loop.call_soon_threadsafe, self.index_sync.schedule)
         return await self.workers.write(fn, *args)
 
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the reader pool, beside other reads and the writer."""
+        return await self.workers.read(fn, *args)
+
     def redact_messages(self, messages: list[Message]) -> tuple[list[Message], list[Redaction]]:
         """Each message's content with credentials replaced (``MEMORCH_REDACT``), and what went."""
         if not self.config.redact_enabled:

@@ -122,7 +122,10 @@ def add_verbatim(
                 results.append(event("NONE", repeat, reason="the same text is already stored"))
                 continue
             record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), now)
-            item = event("ADD", record, reason="stored as said (no inference)")
+            said = (
+                "would be stored as said (dry run: nothing was written)" if dry_run else "stored as said (no inference)"
+            )
+            item = event("ADD", record, reason=said)
             hint = similar(store, vector, stored, changes)
             if hint is not None:
                 item["similar"] = hint
@@ -221,7 +224,8 @@ def delete_all(store: Store, scope: Scope) -> DeleteAllResult:
         ids = store.parts.ledger.ids(scope)
         for batch in chunks(ids, DELETE_BATCH):
             store.commit([deletion(r) for r in store.parts.ledger.get_many(batch)])
-    return {"deleted": len(ids), "message": f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"}
+    message = f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"
+    return {"deleted": len(ids), "ids": ids, "message": message}
 
 
 def _with_marks(metadata: dict[str, Any], marks: Sequence[dict[str, Any]] | None, position: int) -> dict[str, Any]:

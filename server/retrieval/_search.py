@@ -43,9 +43,11 @@ import numpy as np
 
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
+from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
 from memorch.storage.base import Scope, VectorHit
 
 if TYPE_CHECKING:
+    from memorch.engine._engine import Engine
     from memorch.engine._nearest import NearestCache
 
 # A filtered search hands LanceDB the matching ids up to this many; past it, each signal
@@ -248,3 +250,40 @@ def hybrid_search(
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     ranked = fuse(signals, config.search_weights)[:limit]
     return calibrate(ranked, signals, chance_similarity(components.embedder, vector))
+
+
+def search_memories(
+    engine: Engine, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool
+) -> MemoryList:
+    """``AsyncMemory.search`` on a reader: the ranked hits read back from the ledger (the source
+    of truth), those under ``min_score`` left out and counted (``below_threshold``: an empty
+    answer then says that weaker matches exist, and how weak), relations with the graph on."""
+    engine.store.searchable()
+    parts = engine.components
+    vector = parts.embedder.embed([query])[0]
+    ranked = hybrid_search(parts, engine.config, query, vector, scope, limit, where, engine.store.nearest_cache())
+    records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
+    results: list[MemoryItem] = []
+    below: list[float] = []
+    for hit in ranked:
+        record = records.get(hit.id)
+        # The scope check is a second guard: the index already filtered by scope.
+        if record is None or not scope.contains(record):
+            continue
+        if hit.score < min_score:
+            below.append(hit.score)
+            continue
+        item = memory_item(record)
+        item["score"] = round(hit.score, 6)
+        if explain:
+            item["explain"] = hit.signals
+        results.append(item)
+    found: MemoryList = {"results": results}
+    if below:
+        best = round(max(below), 6)
+        found["below_threshold"] = BelowThreshold(count=len(below), best_score=best, threshold=min_score)
+    if engine.config.graph_enabled:
+        from memorch.retrieval._graph import search_relations
+
+        found["relations"] = search_relations(parts, scope, query, [r["id"] for r in results])
+    return found
