@@ -6,6 +6,7 @@ The hierarchy::
     ├── ValidationError              bad input (empty/huge text, bad id, bad filter, dim mismatch)
     ├── MemoryNotFoundError          an id that is not (or no longer) in the given scope
     ├── ConfigurationError           settings that cannot work (unknown embedder, missing model)
+    │   └── MissingCredentialsError  a model needs an API key no setting or variable gives
     ├── AuthenticationError          a provider refused our credentials (401/403)
     ├── PermissionDeniedError        a caller bound to a user (HTTP token) asked for another scope
     ├── NetworkError                 a provider could not be reached, timed out, or kept failing
@@ -74,6 +75,10 @@ class ConfigurationError(MemoryError, code="CONFIGURATION_ERROR"):
     """Settings that cannot work; fix the named environment variable or config key."""
 
 
+class MissingCredentialsError(ConfigurationError, code="MISSING_CREDENTIALS"):
+    """A model needs an API key and none is set: found before any request, never retried."""
+
+
 class AuthenticationError(MemoryError, code="AUTHENTICATION_ERROR"):
     """A model provider rejected the credentials (HTTP 401/403). Never retried."""
 
@@ -111,6 +116,7 @@ __all__ = [
     "InternalError",
     "MemoryError",
     "MemoryNotFoundError",
+    "MissingCredentialsError",
     "NetworkError",
     "PermissionDeniedError",
     "StorageError",

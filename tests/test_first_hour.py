@@ -8,6 +8,7 @@ Real client sessions against the real server, real stores in a temporary directo
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from mcp.shared.exceptions import MCPError
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.serve._app import build_server
+
+from .conftest import fake_llm_config
+from .fake_llm import Failure, FakeLLM
 
 FAMILY = [
     "My sister Ana lives in Porto with her two kids",
@@ -56,9 +60,9 @@ async def test_the_server_advertises_only_tools(config: MemoryConfig) -> None:
         capabilities = client.server_capabilities
         assert capabilities.tools is not None
         assert capabilities.prompts is None and capabilities.resources is None
-        with pytest.raises(MCPError, match="(?i)method not found"):
+        with pytest.raises(MCPError, match=r"(?i)method not found"):
             await client.list_resources()
-        with pytest.raises(MCPError, match="(?i)method not found"):
+        with pytest.raises(MCPError, match=r"(?i)method not found"):
             await client.list_prompts()
 
 
@@ -136,3 +140,51 @@ async def test_a_dry_run_says_nothing_was_written(amem: AsyncMemory) -> None:
     assert planned["dry_run"] is True
     assert planned["results"][0]["reason"] == "would be stored as said (dry run: nothing was written)"
     assert (await amem.get_all(user_id="u"))["results"] == []
+
+
+# -- LLM setup that works the first time -----------------------------------------------------------
+
+
+@pytest.fixture
+def no_provider_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+async def test_a_local_server_needs_no_key(tmp_path: Path, fake: FakeLLM, no_provider_keys: None) -> None:
+    """The docs' recipe for a self-hosted OpenAI-compatible server: a model and an API base, no key."""
+    config = fake_llm_config(tmp_path, fake, llm_api_key=None)
+    assert config.llm_api_key in (None, "")
+    fake.push({"memory": [{"event": "ADD", "text": "User lives in Lisbon"}]})
+    async with AsyncMemory(config) as memory:
+        added = await memory.add("I live in Lisbon", user_id="u")
+    assert [r["memory"] for r in added["results"]] == ["User lives in Lisbon"]
+    assert "degraded" not in added and len(fake.chat_requests()) == 1
+
+
+async def test_a_missing_key_is_a_configuration_error_at_once(tmp_path: Path, no_provider_keys: None) -> None:
+    """A hosted model with no key anywhere: said at once, naming the settings, never retried and
+    never counted against the model's circuit breaker; the words are kept for reprocess."""
+    from memorch.models._llm import import_litellm
+
+    import_litellm()  # its import (seconds) is not what is measured
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", llm_model="openai/gpt-4.1-mini")
+    async with AsyncMemory(config) as memory:
+        started = time.perf_counter()
+        added = await memory.add("I live in Lisbon", user_id="u")
+        elapsed = time.perf_counter() - started
+        stats = await memory.stats()
+    assert added["degraded"] is True and elapsed < 5.0
+    assert added["reason"].startswith("[MISSING_CREDENTIALS] openai/gpt-4.1-mini needs an API key")
+    assert "MEMORCH_LLM_API_KEY" in added["reason"] and "OPENAI_API_KEY" in added["reason"]
+    assert stats["circuits"] == {} and stats["pending_inference"] == 1
+
+
+async def test_a_rejected_key_is_not_retried(tmp_path: Path, fake: FakeLLM) -> None:
+    config = fake_llm_config(tmp_path, fake, llm_max_retries=3)
+    fake.fail_models["fake-model"] = Failure(401, {"error": {"message": "invalid api key", "type": "auth"}})
+    async with AsyncMemory(config) as memory:
+        added = await memory.add("I live in Lisbon", user_id="u")
+    assert added["degraded"] is True and added["reason"].startswith("[AUTHENTICATION_ERROR]")
+    assert "MEMORCH_LLM_API_KEY" in added["reason"]
+    assert len(fake.chat_requests()) == 1  # one request, no retries

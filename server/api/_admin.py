@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Self, Unpack
 
 import memorch.domain._validation as validation
 from memorch.config import MemoryConfig
@@ -157,3 +157,9 @@ class AdminMixin:
         Background inference stops; what it had not done stays pending for the next start."""
         await self.background.close()
         await self.engine.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from memorch.config import MemoryConfig
-from memorch.errors import AuthenticationError, MemoryError, NetworkError, ValidationError
+from memorch.errors import AuthenticationError, MemoryError, MissingCredentialsError, NetworkError, ValidationError
 from memorch.models._resilience import ModelRejectedError, Resilience
 
 log = logging.getLogger("memorch.llm")
@@ -45,10 +45,20 @@ class LLMOutputError(ValidationError, code="LLM_OUTPUT_INVALID"):
 
 # What "no model could answer" means, and so what sends an add to degraded mode: a provider
 # that stayed unreachable, timed out or kept failing (5xx/429) after the retries, an open
-# circuit, refused credentials, a request the model rejected, or a reply that still did not
-# validate after the one repair request. Bad user input and bugs are not model failures: they
-# propagate to the caller.
-MODEL_FAILURES: tuple[type[MemoryError], ...] = (NetworkError, AuthenticationError, ModelRejectedError, LLMOutputError)
+# circuit, missing or refused credentials, a request the model rejected, or a reply that still
+# did not validate after the one repair request. Bad user input and bugs are not model failures:
+# they propagate to the caller.
+MODEL_FAILURES: tuple[type[MemoryError], ...] = (
+    NetworkError,
+    AuthenticationError,
+    MissingCredentialsError,
+    ModelRejectedError,
+    LLMOutputError,
+)
+# The key sent to a self-hosted endpoint (MEMORCH_LLM_API_BASE) when no key is set anywhere: the
+# OpenAI SDK refuses to send a request without one, servers that check none (llama.cpp, Ollama,
+# vLLM) ignore it, and one that does check answers 401 (an AuthenticationError naming the setting).
+NO_KEY = "memorch-no-key"
 
 
 def extract_json(text: str) -> Any:
@@ -139,12 +149,28 @@ class LLMClient:
                     "MEMORCH_LLM_FALLBACKS; the messages were kept for `memorch reprocess`",
                 ) from exc
 
-    def _api(self, model: str) -> dict[str, Any]:
-        """api_base / api_key apply to models of the primary model's provider."""
+    def _api(self, litellm: ModuleType, model: str) -> dict[str, Any]:
+        """api_base / api_key apply to models of the primary model's provider. A model that needs
+        a key and has none is a ``MissingCredentialsError`` before any request: waiting and
+        retrying cannot make a key appear (it was reported as a network error after 20 s)."""
         provider = self.config.llm_model.split("/", 1)[0]
-        if model.split("/", 1)[0] != provider:
-            return {}
-        return {k: v for k, v in (("api_base", self.config.llm_api_base), ("api_key", self.config.llm_api_key)) if v}
+        api: dict[str, Any] = {}
+        if model.split("/", 1)[0] == provider:
+            api = {k: v for k, v in (("api_base", self.config.llm_api_base), ("api_key", self.config.llm_api_key)) if v}
+        if "api_key" in api:
+            return api
+        missing = _missing_keys(litellm, model)
+        if missing and "api_base" in api:
+            return {**api, "api_key": NO_KEY}
+        if missing:
+            variables = " or ".join(missing)
+            raise MissingCredentialsError(
+                f"{model} needs an API key, and neither {ENV_HINT}_API_KEY nor {variables} is set",
+                details={"model": model, "variables": [f"{ENV_HINT}_API_KEY", *missing]},
+                suggestion=f"set {ENV_HINT}_API_KEY (or {variables}); a self-hosted server also needs "
+                f"{ENV_HINT}_API_BASE, and then no key",
+            )
+        return api
 
     def _response_format(self, litellm: ModuleType, model: str, schema: type[BaseModel]) -> dict[str, Any] | None:
         try:
@@ -169,7 +195,7 @@ class LLMClient:
             # memorch owns retries (resilience.py): LiteLLM's and the OpenAI SDK's are off.
             "num_retries": 0,
             "max_retries": 0,
-            **self._api(model),
+            **self._api(litellm, model),
         }
         response_format = self._response_format(litellm, model, schema)
         if response_format is not None:
@@ -177,6 +203,13 @@ class LLMClient:
         response = self.resilience.call(model, litellm.completion, ENV_HINT, **kwargs)
         self.stats.count(_prompt_tokens(litellm, model, messages, response))
         return response.choices[0].message.content  # type: ignore[no-any-return]
+
+
+def _missing_keys(litellm: ModuleType, model: str) -> list[str]:
+    """The provider's key variables LiteLLM would need and the environment lacks (its own check);
+    an unset ``*_API_BASE`` is no credential (Ollama's has a default)."""
+    missing = litellm.validate_environment(model=model).get("missing_keys") or []
+    return [name for name in missing if not name.endswith("_API_BASE")]
 
 
 def _prompt_tokens(litellm: ModuleType, model: str, messages: list[dict[str, str]], response: Any) -> int:
