@@ -116,6 +116,13 @@ class ServerState:
             self._memory.resume_background()
         return self._memory
 
+    async def close(self) -> None:
+        """Write what the store owes (index rows, graph work) and close it; called on the loop
+        the tools ran on, when an HTTP server stops (SIGTERM, Ctrl+C)."""
+        if self._memory is not None:
+            memory, self._memory = self._memory, None
+            await memory.close()
+
     def scope(
         self, user_id: str | None, agent_id: str | None = None, run_id: str | None = None, project: str | None = None
     ) -> dict[str, str | None]:
@@ -222,6 +229,8 @@ class MemorchServer(MCPServer):
     Every tool refuses an argument it does not take (``refuse_unknown_arguments``): a misspelt
     ``user_idd`` or an invented ``purge`` would otherwise be dropped and the call done without it.
     """
+
+    state: ServerState | None = None  # set by serve.build_server
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # No change notifications to listen for: the tool list is fixed for the server's life.

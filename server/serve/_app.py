@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 from typing import Any, Literal
@@ -38,6 +39,11 @@ def server_config(project: str | None = None) -> MemoryConfig:
     return config
 
 
+# How long in-flight requests may take to finish once a stop is asked for (a search or an add
+# takes milliseconds; an open event stream would otherwise hold the process forever).
+GRACEFUL_SHUTDOWN_S = 10
+
+
 def build_server(config: MemoryConfig | None = None) -> MCPServer:
     from memorch.tools import MemorchServer, ServerState, register_all
 
@@ -53,6 +59,7 @@ def build_server(config: MemoryConfig | None = None) -> MCPServer:
         **auth_options(config),  # the SDK's bearer check on HTTP transports (identities.py)
     )
     register_all(server, state)
+    server.state = state  # serve() closes it when an HTTP server stops
     return server
 
 
@@ -192,5 +199,39 @@ def serve(
         auth = f" (requests need Authorization: Bearer <a token>: {tokens} in {config.tokens_file}"
         auth += ", or MEMORCH_AUTH_TOKEN)" if config.auth_token else ")"
     _announce(f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}")
-    uv_config = uvicorn.Config(app, host=host, port=port, log_level=config.log_level.lower(), lifespan="on")
-    anyio.run(uvicorn.Server(uv_config).serve, [sock])
+    uv_config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=config.log_level.lower(),
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+    anyio.run(_serve_until_stopped, uvicorn.Server(uv_config), sock, server.state)
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived and uvicorn has finished its graceful shutdown."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
+async def _serve_until_stopped(http: Any, sock: socket.socket, state: Any) -> None:
+    """Serve until Ctrl+C or SIGTERM (``docker stop``, systemd), then stop cleanly: uvicorn stops
+    accepting, lets in-flight requests finish (at most ``GRACEFUL_SHUTDOWN_S``), and the store
+    writes the index work it owes before the process exits 0.
+
+    uvicorn re-raises the signal it caught once it has shut down, to end the process the default
+    way (SIGTERM: killed, exit -15, nothing printed); the handler installed here turns that into
+    ``_Stopped`` instead, which ends this coroutine normally."""
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        await http.serve([sock])
+    except _Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        await state.close()
+    _announce(f"memorch {package_version()}: stopped; acknowledged writes are stored and indexed")
