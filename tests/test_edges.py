@@ -69,3 +69,95 @@ async def test_sigterm_during_a_burst_of_adds_exits_0_with_every_acknowledged_ad
     async with AsyncMemory(MemoryConfig(data_dir=data, graph="off")) as memory:
         indexed = memory.engine.components.vectors.all_ids()
     assert set(acknowledged) <= indexed
+
+
+def test_a_deeply_nested_request_is_answered_with_its_id(tmp_path: Path) -> None:
+    """JSON deeper than the SDK's parser reads was answered with ``"id": null``, so the client
+    waited until its own timeout: every request gets an answer naming its id."""
+    import json
+    import subprocess
+
+    from .mcp_helpers import memorch_command, server_env
+
+    init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    lines = [
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    ]
+    depths = (50, 300, 700, 3000)
+    for depth in depths:
+        nested: object = "x"
+        for _ in range(depth):
+            nested = {"a": nested}
+        arguments = {"query": "q", "filters": nested}
+        request = {"jsonrpc": "2.0", "id": depth, "method": "tools/call", "params": {"name": "search_memories"}}
+        request["params"]["arguments"] = arguments  # type: ignore[index]
+        lines.append(_dumps_deep(request))
+    done = subprocess.run(
+        [*memorch_command(), "serve"],
+        input="\n".join(lines) + "\n",
+        env=server_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    replies = {reply["id"]: reply for reply in map(json.loads, done.stdout.splitlines())}
+    assert set(depths) <= set(replies), done.stdout[-2000:]
+    assert replies[50]["result"]["isError"] is True  # read, and refused as a bad filter
+    for depth in depths[1:]:
+        assert replies[depth]["error"]["code"] == -32600, replies[depth]
+        assert "nested deeper" in replies[depth]["error"]["message"]
+
+
+def _dumps_deep(message: object) -> str:
+    import json
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # the encoder recurses once per level
+    try:
+        return json.dumps(message)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_with_an_llm_configured_litellm_is_imported_at_start_not_at_the_first_add(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from .mcp_helpers import memorch_command, server_env
+
+    init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    env = server_env(tmp_path / "data", MEMORCH_LLM_MODEL="openai/fake", MEMORCH_LOG_LEVEL="DEBUG")
+    proc = subprocess.Popen(
+        [*memorch_command(), "serve"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}) + "\n")
+    proc.stdin.flush()
+    assert '"id":1' in proc.stdout.readline().replace(" ", "")  # answered while LiteLLM loads
+    try:
+        stderr = _stderr_until(proc, "LiteLLM imported")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert "LiteLLM imported in the background" in stderr
+
+
+def _stderr_until(proc: object, marker: str, timeout: float = 90) -> str:
+    """stderr lines until one holds ``marker`` (or the timeout), without closing stdin."""
+    import threading
+    import time
+
+    lines: list[str] = []
+    stream = proc.stderr  # type: ignore[attr-defined]
+    threading.Thread(target=lambda: [lines.append(line) for line in stream], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(marker in line for line in lines):
+        time.sleep(0.1)
+    return "".join(lines)

@@ -39,6 +39,8 @@ def server_config(project: str | None = None) -> MemoryConfig:
     return config
 
 
+log = logging.getLogger("memorch")
+
 # How long in-flight requests may take to finish once a stop is asked for (a search or an add
 # takes milliseconds; an open event stream would otherwise hold the process forever).
 GRACEFUL_SHUTDOWN_S = 10
@@ -152,6 +154,23 @@ def steady_heap() -> None:
     mallopt(_M_MMAP_THRESHOLD, _MAPPED_FROM)
 
 
+def _warm_litellm() -> None:
+    """Import LiteLLM on a thread while the server starts answering: the import takes seconds
+    (12 s measured on a loaded machine), and the first inferring add or background inference
+    would otherwise wait for it. ``tools/list`` does not: nothing it needs imports LiteLLM."""
+    import threading
+    import time
+
+    from memorch.models._llm import import_litellm
+
+    def warm() -> None:
+        started = time.perf_counter()
+        import_litellm()
+        log.debug("LiteLLM imported in the background in %.1f s", time.perf_counter() - started)
+
+    threading.Thread(target=warm, name="memorch-import-litellm", daemon=True).start()
+
+
 def _has_token(config: MemoryConfig) -> bool:
     """A bearer token, or a tokens file of per-caller tokens when the configuration has one."""
     return bool(config.auth_token or getattr(config, "tokens_file", None))
@@ -179,6 +198,8 @@ def serve(
         tokens = check_tokens_file(config)  # a missing or broken tokens file stops here
         transport_security(host, [*config.allowed_hosts, *(allowed_hosts or [])])  # names checked up front
     server = build_server(config)
+    if config.llm_enabled:
+        _warm_litellm()
     import anyio
 
     if transport == "stdio":

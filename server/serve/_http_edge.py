@@ -18,10 +18,10 @@ HTTP (``serve --transport sse|streamable-http``):
 
 stdio: the SDK's reader drops a line it cannot read as JSON-RPC without a reply (the client
 waits forever). ``ReplyingReadStream`` answers such a line with a JSON-RPC error instead:
-``-32700`` (parse error) for text that is not JSON, a lone surrogate escape or JSON nested 200
-deep or more, ``-32600`` (invalid request) for JSON that is not one JSON-RPC 2.0 message
-(batches, ``"jsonrpc": "1.0"``, ``params`` that is not an object), with the request's id when
-it can be read, else ``null``. Blank lines are skipped.
+``-32700`` (parse error) for text that is not JSON or a lone surrogate escape, ``-32600``
+(invalid request) for JSON nested deeper than the SDK's parser reads (about 250 levels) and for
+JSON that is not one JSON-RPC 2.0 message (batches, ``"jsonrpc": "1.0"``, ``params`` that is not
+an object), with the request's id when it can be read, else ``null``. Blank lines are skipped.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 from typing import Any
 
 import anyio
@@ -169,6 +170,27 @@ def _request_id(exc: Exception) -> int | str | None:
     return None
 
 
+# A message's top-level "id" before its first nested object or array: how JSON-RPC clients
+# write it ({"jsonrpc": "2.0", "id": 7, "method": ..., "params": {...}}).
+_LEADING_ID = re.compile(r'^\s*\{[^{}\[\]]*?"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")')
+
+
+def _id_of_deep_line(line: str) -> int | str | None:
+    """The id of a message too deeply nested for the SDK's parser, so the client waiting for it
+    gets its answer instead of waiting until its own timeout: Python's parser reads deeper; past
+    its recursion limit too, the id written before the first nested value."""
+    try:
+        message = json.loads(line)
+    except (ValueError, RecursionError):
+        found = _LEADING_ID.match(line)
+        if found is None:
+            return None
+        ident = json.loads(found.group(1))
+    else:
+        ident = message.get("id") if isinstance(message, dict) else None
+    return ident if isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool)) else None
+
+
 def error_reply(exc: Exception) -> Any | None:
     """The JSON-RPC error for a line the SDK could not read (None for a blank line)."""
     from mcp.shared.message import SessionMessage
@@ -180,6 +202,9 @@ def error_reply(exc: Exception) -> Any | None:
             return None
         reason = str(errors[0]["msg"]).removeprefix("Invalid JSON: ")
         code, message, ident = PARSE_ERROR, f"Parse error: {reason}", None
+        if reason.startswith("recursion limit exceeded"):  # JSON, only deeper than the SDK reads
+            code, ident = INVALID_REQUEST, _id_of_deep_line(str(errors[0].get("input", "")))
+            message = f"Invalid Request: nested deeper than the server reads ({reason})"
     else:
         code, ident = INVALID_REQUEST, _request_id(exc)
         message = 'Invalid Request: expected one JSON-RPC 2.0 object with jsonrpc "2.0", method, and object params'
