@@ -41,6 +41,14 @@ def package_version() -> str:
         return __version__
 
 
+def default_tokens_file() -> Path:
+    """Where ``memorch token add`` keeps tokens and a server reads them when MEMORCH_TOKENS_FILE
+    is unset (``~/.config/memorch/tokens.json`` on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("memorch", appauthor=False)) / "tokens.json"
+
+
 def default_data_dir() -> Path:
     import platformdirs
 
@@ -103,7 +111,8 @@ class MemoryConfig(BaseModel):
     search_threshold: float = 0.3
     # Server
     auth_token: str | None = None
-    # Per-caller tokens bound to a user (server/identities.py, `memorch token add`); unset = none.
+    # Per-caller tokens bound to a user (serve/_identities.py, `memorch token add`); unset: the
+    # default file under the user's config directory, used when it exists (``tokens_in_use``).
     tokens_file: Path | None = None
     log_level: str = "WARNING"
     # HTTP edge (server/http_edge.py): extra Host names accepted (a tunnel's), and the body limit.
@@ -212,6 +221,14 @@ class MemoryConfig(BaseModel):
             lowered = value.strip().lower()
             return {"true": "on", "1": "on", "false": "off", "0": "off"}.get(lowered, lowered)
         return value
+
+    @property
+    def tokens_in_use(self) -> Path | None:
+        """The tokens file a server reads: MEMORCH_TOKENS_FILE, else the default file if it exists."""
+        if self.tokens_file is not None:
+            return self.tokens_file
+        default = default_tokens_file()
+        return default if default.is_file() else None
 
     @property
     def graph_enabled(self) -> bool:

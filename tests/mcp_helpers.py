@@ -25,6 +25,9 @@ def free_port() -> int:
 def server_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORCH_")}
     env.update({"MEMORCH_DATA_DIR": str(data_dir), "MEMORCH_GRAPH": "off", **extra})
+    # The default tokens file lives in the user's config directory: one beside the data, never
+    # this machine's own (conftest gives in-process tests theirs).
+    env.setdefault("XDG_CONFIG_HOME", str(data_dir.parent / (data_dir.name + ".config-home")))
     return env
 
 

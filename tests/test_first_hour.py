@@ -8,6 +8,7 @@ Real client sessions against the real server, real stores in a temporary directo
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,26 @@ async def test_a_rejected_key_is_not_retried(tmp_path: Path, fake: FakeLLM) -> N
     assert added["degraded"] is True and added["reason"].startswith("[AUTHENTICATION_ERROR]")
     assert "MEMORCH_LLM_API_KEY" in added["reason"]
     assert len(fake.chat_requests()) == 1  # one request, no retries
+
+
+# -- tokens in one place ---------------------------------------------------------------------------
+
+
+async def test_the_default_tokens_file_serves_without_a_setting(tmp_path: Path) -> None:
+    """A token added to the default file (the user's config directory) binds HTTP callers with
+    no MEMORCH_TOKENS_FILE anywhere; a MEMORCH_TOKENS_FILE that does not exist is still an error."""
+    from memorch.config import default_tokens_file
+    from memorch.errors import ConfigurationError
+    from memorch.serve._identities import add_token, auth_options, check_tokens_file
+
+    config = MemoryConfig(data_dir=tmp_path / "data")
+    assert config.tokens_file is None and config.tokens_in_use is None and auth_options(config) == {}
+    _, token = add_token(default_tokens_file(), "alice", [], [])
+    assert default_tokens_file().is_relative_to(Path(os.environ["XDG_CONFIG_HOME"]))
+    assert config.tokens_in_use == default_tokens_file() and check_tokens_file(config) == 1
+    verifier = auth_options(config)["token_verifier"]
+    assert (await verifier.verify_token(token)).subject == "alice"
+    missing = MemoryConfig(data_dir=tmp_path / "data", tokens_file=tmp_path / "nope.json")
+    with pytest.raises(ConfigurationError) as raised:
+        check_tokens_file(missing)
+    assert raised.value.error_code == "TOKENS_FILE_MISSING"

@@ -173,7 +173,7 @@ def _warm_litellm() -> None:
 
 def _has_token(config: MemoryConfig) -> bool:
     """A bearer token, or a tokens file of per-caller tokens when the configuration has one."""
-    return bool(config.auth_token or getattr(config, "tokens_file", None))
+    return bool(config.auth_token or config.tokens_in_use)
 
 
 def _announce(message: str) -> None:
@@ -217,7 +217,7 @@ def serve(
     url = endpoint_url(transport, host, port)
     auth = " (requests need Authorization: Bearer <MEMORCH_AUTH_TOKEN>)" if config.auth_token else ""
     if tokens is not None:
-        auth = f" (requests need Authorization: Bearer <a token>: {tokens} in {config.tokens_file}"
+        auth = f" (requests need Authorization: Bearer <a token>: {tokens} in {config.tokens_in_use}"
         auth += ", or MEMORCH_AUTH_TOKEN)" if config.auth_token else ")"
     _announce(f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}")
     uv_config = uvicorn.Config(

@@ -266,7 +266,7 @@ def auth_options(config: MemoryConfig) -> dict[str, Any]:
     No OAuth is offered: with no ``resource_server_url`` and no authorization-server provider the
     SDK adds no ``/.well-known`` route; ``issuer_url`` is required by ``AuthSettings`` but unused.
     """
-    tokens_file = getattr(config, "tokens_file", None)
+    tokens_file = config.tokens_in_use
     if not config.auth_token and not tokens_file:
         return {}
     from mcp.server.auth.settings import AuthSettings
@@ -276,8 +276,9 @@ def auth_options(config: MemoryConfig) -> dict[str, Any]:
 
 
 def check_tokens_file(config: MemoryConfig) -> int | None:
-    """Before an HTTP server starts: the number of tokens in the file (None without one), or an error."""
-    path = getattr(config, "tokens_file", None)
+    """Before an HTTP server starts: the number of tokens in the file (None without one), or an
+    error for a MEMORCH_TOKENS_FILE that does not exist (the default file is used only if it does)."""
+    path = config.tokens_in_use
     if path is None:
         return None
     if not path.exists():
