@@ -1,9 +1,10 @@
 """The records every store reads and writes, and the one scope rule.
 
-SQLite is the ledger (source of truth); the vector and graph stores are derived indexes that
-can be rebuilt from it. The orchestrator types against the concrete stores (``SQLiteLedger``,
-``LanceVectorIndex``, ``KuzuGraph``): protocols nobody typed against were removed rather than
-kept as an unchecked promise.
+The ledger (SQLite, or PostgreSQL for several replicas) is the source of truth; the vector and
+graph stores are derived indexes that can be rebuilt from it. The orchestrator types the ledger
+against ``storage.ledger.Ledger`` (three ledgers implement it) and the indexes against the
+concrete stores (``LanceVectorIndex``, ``KuzuGraph``): protocols nobody typed against were
+removed rather than kept as an unchecked promise.
 """
 
 from __future__ import annotations

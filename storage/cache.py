@@ -1,25 +1,24 @@
 """The ledger's small key-value ``meta`` table, the persistent embedding cache, and the
 memories' own embeddings by scope (``server/nearest.py``).
 
-A mixin of ``SQLiteLedger`` (same connection and locks).
+A mixin of ``LedgerCore`` (same connection and locks).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 import numpy as np
 
 from memorch.storage.base import Scope
-from memorch.storage.sql import Transactions, scope_sql, select_in
+from memorch.storage.sql import Connection, Transactions, scope_sql, select_in
 
 
 def blob(vector: np.ndarray | None) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.ndarray], keep: int | None) -> None:
+def store_vectors(conn: Connection, model: str, vectors: dict[str, np.ndarray], keep: int | None) -> None:
     """Write embedding-cache entries inside the caller's transaction; with ``keep``, then drop
     every entry written before the last ``keep`` writes (so at most ``keep`` stay). Bounded
     because it can always be recomputed and grew by 2 kB per distinct text for ever (each
@@ -33,7 +32,7 @@ def store_vectors(conn: sqlite3.Connection, model: str, vectors: dict[str, np.nd
         trim_cache(conn, keep)
 
 
-def trim_cache(conn: sqlite3.Connection, keep: int) -> None:
+def trim_cache(conn: Connection, keep: int) -> None:
     """Drop the embedding-cache entries written before the last ``keep`` writes."""
     conn.execute("DELETE FROM embedding_cache WHERE rowid <= (SELECT max(rowid) FROM embedding_cache) - ?", (keep,))
 

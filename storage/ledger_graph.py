@@ -13,14 +13,14 @@ from typing import Any
 
 from memorch.storage.base import Scope
 from memorch.storage.graph import MAX_HOPS
-from memorch.storage.history import SQLiteLedger
+from memorch.storage.ledger import Ledger
 
 
 class LedgerGraph:
     """The read side of ``KuzuGraph`` (``neighbourhood``, ``counts``) over the ledger; there is
     nothing derived to write, rebuild or wipe."""
 
-    def __init__(self, ledger: SQLiteLedger) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
     def neighbourhood(self, scope: Scope, name: str, hops: int = 2, limit: int = 100) -> list[dict[str, Any]]:

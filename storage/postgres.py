@@ -1,9 +1,10 @@
 """The ledger on PostgreSQL (``MEMORCH_LEDGER_URL=postgresql://...``), for several replicas.
 
-Same semantics as the SQLite ledger, and the same code: ``PostgresLedger`` inherits every query
-of ``SQLiteLedger`` and only replaces the connection underneath. Each statement is translated
-once to PostgreSQL's dialect (``storage/postgres_sql.py``), so the two ledgers cannot drift.
-What several replicas need on top:
+Same semantics as the SQLite ledger, and the same code: ``PostgresLedger`` runs every query of
+``LedgerCore`` (``storage/ledger_core.py``), as ``SQLiteLedger`` does, and only supplies another
+connection underneath. Each statement is translated once to PostgreSQL's dialect
+(``storage/postgres_sql.py``), so the two ledgers cannot drift. What several replicas need on top
+(``storage.ledger.SharedLedger``):
 
 - one transaction per operation (as in SQLite); a write that returned is committed;
 - ``scope_lock``: duplicate checks and the write they decide on are serialized per scope across
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from memorch.errors import ConfigurationError, StorageError
 from memorch.storage.base import Scope
 from memorch.storage.engine import log, reason
-from memorch.storage.history import SQLiteLedger
+from memorch.storage.ledger_core import LedgerCore
 from memorch.storage.postgres_schema import MIGRATION_LOCK, MIGRATIONS, SCHEMA, SCHEMA_VERSION, VERSION_TABLE
 from memorch.storage.postgres_sql import translate
 from memorch.storage.sql import marks
@@ -47,7 +48,7 @@ def redact_url(url: str) -> str:
     return _PASSWORD.sub(r"\1***@", url)
 
 
-class Row(tuple):
+class Row(tuple[Any, ...]):
     """A result row readable by position and by column name, like ``sqlite3.Row``."""
 
     _index: dict[str, int]
@@ -57,7 +58,7 @@ class Row(tuple):
         row._index = index
         return row
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             key = self._index[key]
         return super().__getitem__(key)
@@ -76,14 +77,14 @@ class PgConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         text, values = translate(sql, params)
-        return self.raw.execute(text, values)  # type: ignore[arg-type] - translated at run time
+        return self.raw.execute(text, values)
 
     def executemany(self, sql: str, rows: Any) -> None:
         rows = list(rows)
         if rows:
             text, _ = translate(sql)
             with self.raw.cursor() as cursor:
-                cursor.executemany(text, rows)  # type: ignore[arg-type]
+                cursor.executemany(text, rows)
 
 
 def _psycopg() -> Any:
@@ -99,15 +100,14 @@ def _psycopg() -> Any:
     return psycopg
 
 
-class PostgresLedger(SQLiteLedger):
-    """``SQLiteLedger``'s queries on PostgreSQL. Thread-safe like it: one connection behind a
-    lock for the ledger's work, and separate ones for advisory locks and outbox claims, which
-    are held while other work goes on."""
+class PostgresLedger(LedgerCore):
+    """``LedgerCore``'s queries on PostgreSQL: a ``Ledger`` and a ``SharedLedger``. Thread-safe
+    like the SQLite ledger: one connection behind a lock for the ledger's work, and separate ones
+    for advisory locks and outbox claims, which are held while other work goes on."""
 
     def __init__(self, url: str) -> None:
-        # Not SQLiteLedger.__init__: that opens a file. The inherited queries need only these.
         self.url = url
-        self.path = redact_url(url)  # type: ignore[assignment] - what SQLiteLedger logs as its location
+        self.location = redact_url(url)  # what the log names (never the password)
         self._lock = threading.RLock()
         self._pg = _psycopg()
         self._raw = self._connect()
@@ -117,9 +117,12 @@ class PostgresLedger(SQLiteLedger):
 
     def _connect(self) -> psycopg.Connection:
         try:
-            return self._pg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, row_factory=_rows)
+            raw: psycopg.Connection = self._pg.connect(
+                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S, row_factory=_rows
+            )
         except self._pg.Error as exc:
             raise self._error("connect", exc) from exc
+        return raw
 
     def _live(self) -> psycopg.Connection:
         """The connection, opened again if the server dropped it (a restart, a failover)."""
@@ -128,7 +131,7 @@ class PostgresLedger(SQLiteLedger):
         return self._raw
 
     def _error(self, action: str, exc: BaseException) -> StorageError:
-        log.warning("the PostgreSQL ledger could not %s (%s)", action, self.path, exc_info=True)
+        log.warning("the PostgreSQL ledger could not %s (%s)", action, self.location, exc_info=True)
         return StorageError(
             f"the PostgreSQL ledger could not {action} ({reason(exc)})",
             error_code="LEDGER_ERROR",
@@ -155,10 +158,10 @@ class PostgresLedger(SQLiteLedger):
 
     def schema_version(self) -> int:
         with self._read() as conn:
-            return conn.execute("SELECT COALESCE(max(version), 0) FROM memorch_schema").fetchone()[0]
+            return int(conn.execute("SELECT COALESCE(max(version), 0) FROM memorch_schema").fetchone()[0])
 
     @contextmanager
-    def _read(self) -> Iterator[PgConnection]:  # type: ignore[override]
+    def _read(self) -> Iterator[PgConnection]:
         with self._lock:
             try:
                 yield PgConnection(self._live())
@@ -166,7 +169,7 @@ class PostgresLedger(SQLiteLedger):
                 raise self._error("read", exc) from exc
 
     @contextmanager
-    def _write(self, durable: bool = True) -> Iterator[PgConnection]:  # type: ignore[override]
+    def _write(self, durable: bool = True) -> Iterator[PgConnection]:
         """One transaction (a savepoint inside ``scope_lock``'s). ``durable=False`` commits
         without waiting for the WAL flush, for writes a crash may lose because they are redone."""
         with self._lock:

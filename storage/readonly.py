@@ -1,11 +1,12 @@
 """Opening the ledger of a data directory that cannot be written (a read-only mount, a
 directory without write permission): reads work, writes are refused before they start.
 
-``SQLiteLedger`` cannot open there: it creates a lock file beside the database, switches the
-journal to WAL and creates the schema, and SQLite's WAL mode needs a ``-shm`` file it may not be
-able to create. Here the file is opened ``mode=ro``; when SQLite cannot set up its shared memory
-for that (no ``-shm`` and no way to create one) and no write-ahead log holds commits the file
-lacks, it is opened ``immutable`` instead, which is exact because nobody can write the directory.
+``ReadOnlyLedger`` shares ``SQLiteLedger``'s connection (``SQLiteCore``), not its open, which
+cannot work there: it creates a lock file beside the database, switches the journal to WAL and
+creates the schema, and SQLite's WAL mode needs a ``-shm`` file it may not be able to create.
+Here the file is opened ``mode=ro``; when SQLite cannot set up its shared memory for that (no
+``-shm`` and no way to create one) and no write-ahead log holds commits the file lacks, it is
+opened ``immutable`` instead, which is exact because nobody can write the directory.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 from memorch.errors import StorageError
 from memorch.storage.engine import log, reason
-from memorch.storage.history import BUSY_TIMEOUT_S, SQLiteLedger
+from memorch.storage.history import BUSY_TIMEOUT_S, SQLiteCore
 
 READ_ONLY_HINT = (
     "the data directory (MEMORCH_DATA_DIR) is read-only: reads (search, list, get, export, stats) work; "
@@ -42,10 +44,10 @@ def _connect(path: Path, flags: str) -> sqlite3.Connection:
     return conn
 
 
-class ReadOnlyLedger(SQLiteLedger):
+class ReadOnlyLedger(SQLiteCore):
     """The ledger of a read-only data directory (every write raises ``READ_ONLY``)."""
 
-    def __init__(self, path: Path) -> None:  # replaces the read-write open entirely
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
         if not path.is_file():
@@ -66,7 +68,8 @@ class ReadOnlyLedger(SQLiteLedger):
                 raise self._error("open read-only", exc) from exc
         log.info("the data directory %s is read-only; opened the ledger read-only", path.parent)
 
-    def _write(self, durable: bool = True):  # type: ignore[no-untyped-def, override]
+    def _write(self, durable: bool = True) -> NoReturn:
+        """Every write is refused here, before it starts."""
         raise read_only_error("write", self.path.parent)
 
     def _error(self, action: str, exc: BaseException) -> StorageError:

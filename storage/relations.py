@@ -1,6 +1,6 @@
 """The ledger's relation queries: what each memory states about entities.
 
-A mixin of ``SQLiteLedger`` (same connection and locks); one-hop graph lookups are served from
+A mixin of ``LedgerCore`` (same connection and locks); one-hop graph lookups are served from
 here because the table is indexed by scope and normalized name.
 """
 

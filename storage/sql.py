@@ -6,8 +6,7 @@ cannot drift apart between the ledger's modules.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -21,17 +20,36 @@ T = TypeVar("T")
 IN_CHUNK = 500
 
 
+class Cursor(Protocol):
+    """A statement's result rows, each readable by position and by column name."""
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the ledger's queries use of a connection: ``sqlite3.Connection`` itself, or the
+    PostgreSQL ledger's ``PgConnection``, which translates the same SQL (``postgres_sql``)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> object: ...
+
+
 class Transactions(Protocol):
     """What the ledger's query mixins (``RelationQueries``, ``CacheQueries``, ``TransferQueries``)
-    use of ``SQLiteLedger``. They annotate ``self`` with it rather than declare stand-in methods,
+    use of ``LedgerCore``. They annotate ``self`` with it rather than declare stand-in methods,
     so no two of the ledger's bases define one name and base-class order cannot change what runs
     (``tests/test_ledger_structure.py``)."""
 
     cache_rows: int | None  # how many embeddings the persistent cache keeps (``store_vectors``)
 
-    def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+    def _read(self) -> AbstractContextManager[Connection]: ...
 
-    def _write(self, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]: ...
+    def _write(self, durable: bool = True) -> AbstractContextManager[Connection]: ...
 
 
 def scope_sql(scope: Scope, prefix: str = "") -> tuple[str, list[Any]]:
@@ -59,9 +77,7 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def select_in(
-    conn: sqlite3.Connection, sql: str, values: Sequence[Any], before: Sequence[Any] = ()
-) -> Iterator[sqlite3.Row]:
+def select_in(conn: Connection, sql: str, values: Sequence[Any], before: Sequence[Any] = ()) -> Iterator[Any]:
     """Rows of ``sql`` run once per chunk of ``values``; ``sql`` holds ``{marks}`` where the
     ``IN`` list goes, and ``before`` are the parameters bound ahead of it."""
     for chunk in chunks(values):

@@ -1,6 +1,6 @@
 """The ledger's export queries: every memory with its history and relations, page by page.
 
-A mixin of ``SQLiteLedger`` (same connection and locks). A memory that was deleted still has
+A mixin of ``LedgerCore`` (same connection and locks). A memory that was deleted still has
 its history, so the export walks the memory ids of ``history`` (every memory has at least its
 ADD event) in id order, which the ``history_memory`` index serves as a keyset: each page is one
 short read, and writers are never blocked for the length of an export.

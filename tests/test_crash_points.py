@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SUITE_TIMEOUT_S = 600
 
 COMMIT = "memorch.engine._store:Store.commit"
-LEDGER = "memorch.storage.history:SQLiteLedger.apply"
-LEDGER_ROW = "memorch.storage.history:SQLiteLedger._apply_change"  # inside the ledger transaction
-CLEAR = "memorch.storage.history:SQLiteLedger.clear_pending"
+LEDGER = "memorch.storage.ledger_core:LedgerCore.apply"
+LEDGER_ROW = "memorch.storage.ledger_core:LedgerCore._apply_change"  # inside the ledger transaction
+CLEAR = "memorch.storage.ledger_core:LedgerCore.clear_pending"
 # One index write per commit (or per deferred batch): its deletions, then its append.
 REPLACE = "memorch.storage.vectors:LanceVectorIndex.replace"
 LANCE_ADD = "lancedb.table:LanceTable.add"

@@ -25,7 +25,7 @@ def llm_config(tmp_path: Path, fake: FakeLLM, **overrides) -> MemoryConfig:
 @pytest.fixture
 async def memory(tmp_path: Path, fake: FakeLLM) -> AsyncIterator[AsyncMemory]:
     instance = AsyncMemory(llm_config(tmp_path, fake))
-    instance.components.resilience.sleep = lambda seconds: None  # keep backoff out of test time
+    instance.engine.components.resilience.sleep = lambda seconds: None  # keep backoff out of test time
     yield instance
     await instance.close()
 

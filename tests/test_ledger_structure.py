@@ -1,4 +1,4 @@
-"""The ledger's query mixins cannot shadow one another: base-class order changes nothing."""
+"""The ledgers' shape: one interface, one definition of each query, no ledger built on another."""
 
 from __future__ import annotations
 
@@ -7,32 +7,78 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from memorch.storage.history import SQLiteLedger
+from memorch.errors import StorageError
+from memorch.storage.history import SQLiteCore, SQLiteLedger
+from memorch.storage.ledger import Ledger, SharedLedger, shared_ledger
+from memorch.storage.ledger_core import LedgerCore
 from memorch.storage.postgres import PostgresLedger
 from memorch.storage.readonly import ReadOnlyLedger
 
+LEDGERS = (SQLiteLedger, PostgresLedger, ReadOnlyLedger)
+
 
 def defined(cls: type) -> set[str]:
-    return {name for name in vars(cls) if not (name.startswith("__") and name.endswith("__"))}
+    return {name for name in vars(cls) if not (name.startswith("__") and name.endswith("__"))} - {"_abc_impl"}
 
 
-def test_no_two_bases_of_the_ledger_define_the_same_name() -> None:
+def test_no_two_bases_of_the_ledger_core_define_the_same_name() -> None:
     # The mixins type ``self`` with a Protocol (storage/sql.Transactions) instead of declaring
     # stand-in methods; a stand-in that raised NotImplementedError would win or lose by base order.
-    bases = SQLiteLedger.__bases__
+    bases = [base for base in LedgerCore.__bases__ if base.__module__.startswith("memorch.")]
     assert len(bases) >= 3
-    for a, b in itertools.combinations([*bases, SQLiteLedger], 2):
+    for a, b in itertools.combinations([*bases, LedgerCore], 2):
         assert not defined(a) & defined(b), (a.__name__, b.__name__, defined(a) & defined(b))
 
 
 def test_every_ledger_resolves_each_query_to_its_one_definition() -> None:
-    for ledger in (SQLiteLedger, PostgresLedger, ReadOnlyLedger):
-        for base in SQLiteLedger.__bases__:
+    for ledger in LEDGERS:
+        for base in LedgerCore.__mro__[1:]:
+            if not base.__module__.startswith("memorch."):
+                continue
             for name in defined(base):
                 owner = next(c for c in ledger.__mro__ if name in vars(c))
-                # Either the mixin's definition, or a deliberate override in a ledger subclass.
-                assert owner is base or issubclass(owner, SQLiteLedger), (ledger.__name__, name, owner)
+                # Either the mixin's definition, or a deliberate override in the ledger itself.
+                assert owner is base or owner is ledger, (ledger.__name__, name, owner)
+
+
+def test_no_ledger_is_built_on_another_and_each_implements_the_whole_interface() -> None:
+    for a, b in itertools.permutations(LEDGERS, 2):
+        assert not issubclass(a, b), (a.__name__, b.__name__)
+    for core in (LedgerCore, SQLiteCore):  # shared code, not ledgers: nothing to open
+        assert core.__abstractmethods__, core.__name__
+    operations = [name for name in vars(Ledger) if not name.startswith("_")]
+    assert {"apply", "get_many", "list", "scope_lock", "backup_to"} <= set(operations)
+    for ledger in LEDGERS:
+        assert not ledger.__abstractmethods__, (ledger.__name__, ledger.__abstractmethods__)
+        for name in operations:
+            assert callable(getattr(ledger, name, None)), (ledger.__name__, name)
+
+
+def test_only_the_shared_ledger_claims_work_across_replicas(tmp_path: Path) -> None:
+    assert issubclass(PostgresLedger, SharedLedger)
+    ledger = SQLiteLedger(tmp_path / "memorch.db")
+    try:
+        assert not isinstance(ledger, SharedLedger)
+        with pytest.raises(TypeError):
+            shared_ledger(ledger)
+    finally:
+        ledger.close()
+
+
+def test_the_read_only_ledger_reads_and_refuses_every_write_before_it_starts(tmp_path: Path) -> None:
+    path = tmp_path / "memorch.db"
+    SQLiteLedger(path).close()
+    ledger = ReadOnlyLedger(path)
+    try:
+        assert ledger.counts()["memories"] == 0 and ledger.get_meta("k") is None
+        for write in (lambda: ledger.set_meta("k", "v"), lambda: ledger.mark_all_pending("vectors"), ledger.wipe):
+            with pytest.raises(StorageError) as caught:
+                write()
+            assert caught.value.error_code == "READ_ONLY"
+    finally:
+        ledger.close()
 
 
 def test_an_old_without_rowid_embedding_cache_is_replaced_by_a_compact_one(tmp_path: Path) -> None:

@@ -342,11 +342,11 @@ async def test_replicas_read_the_graph_from_the_ledger(shared: tuple[str, str], 
     try:
         rex = [{"source": "Rex", "relationship": "belongs_to", "destination": "Marta"}]
         lisbon = [{"source": "Marta", "relationship": "lives_in", "destination": "Lisbon"}]
-        first = await a.write(add_with_relations, a.store, "Rex is Marta's dog", rex)
-        await a.write(add_with_relations, a.store, "Marta lives in Lisbon", lisbon)
-        await b.write(
+        first = await a.engine.write(add_with_relations, a.engine.store, "Rex is Marta's dog", rex)
+        await a.engine.write(add_with_relations, a.engine.store, "Marta lives in Lisbon", lisbon)
+        await b.engine.write(
             add_with_relations,
-            b.store,
+            b.engine.store,
             "Marta plays the violin",
             [{"source": "Marta", "relationship": "plays", "destination": "violin"}],
         )
@@ -365,7 +365,7 @@ async def test_replicas_read_the_graph_from_the_ledger(shared: tuple[str, str], 
 
         await a.reset(confirm=True)  # the other replica's graph and search follow at once
         assert await graph_edges(b, "Marta") == [] and (await b.search("Marta", user_id="u"))["results"] == []
-        kept = await b.write(add_with_relations, b.store, "Marta lives in Porto", lisbon)
+        kept = await b.engine.write(add_with_relations, b.engine.store, "Marta lives in Porto", lisbon)
         assert await graph_edges(a, "Porto") == [] and await graph_edges(a, "Lisbon") == [("lives_in", kept)]
         time.sleep(0.3)  # past the read-consistency interval
         assert [r["id"] for r in (await a.search("Marta lives in Porto", user_id="u"))["results"]] == [kept]
@@ -388,7 +388,7 @@ async def test_work_a_killed_replica_owed_is_finished_once(
     url, uri = shared
     first = AsyncMemory(MemoryConfig(data_dir=tmp_path / "first", graph="off", ledger_url=url, vector_uri=uri))
     await first.add("the first memory", user_id="u", infer=False)  # creates the dataset
-    vector = first.components.embedder.embed(["the boat is moored at the river"])[0]
+    vector = first.engine.components.embedder.embed(["the boat is moored at the river"])[0]
     await first.close()
     ledger = PostgresLedger(url)
     orphans = [

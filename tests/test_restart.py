@@ -35,8 +35,8 @@ async def test_pending_index_work_is_replayed(config: MemoryConfig) -> None:
     first = AsyncMemory(config)
     kept = (await first.add("I keep bees in my garden", user_id="p"))["results"][0]["id"]
     doomed = (await first.add("I collect stamps", user_id="p"))["results"][0]["id"]
-    await first.index_sync.flush()  # their rows are written a moment after the adds
-    components = first.components
+    await first.engine.index_sync.flush()  # their rows are written a moment after the adds
+    components = first.engine.components
     vector = components.embedder.embed(["My sister lives in Oslo"])[0]
     scope = Scope(user_id="p")
     record = new_record("My sister lives in Oslo", vector, scope, {}, "2026-01-01T00:00:00+00:00")
@@ -54,9 +54,9 @@ async def test_pending_index_work_is_replayed(config: MemoryConfig) -> None:
     second = AsyncMemory(config)
     hits = (await second.search("where does my sister live?", user_id="p", limit=1, threshold=0))["results"]
     assert hits[0]["id"] == record.id
-    assert doomed not in second.components.vectors.all_ids()
-    assert kept in second.components.vectors.all_ids()
-    assert second.components.ledger.pending(VECTORS) == []
+    assert doomed not in second.engine.components.vectors.all_ids()
+    assert kept in second.engine.components.vectors.all_ids()
+    assert second.engine.components.ledger.pending(VECTORS) == []
     await second.close()
 
 

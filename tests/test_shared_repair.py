@@ -68,9 +68,9 @@ async def test_reindex_refills_the_shared_dataset_in_place(shared: tuple[str, st
             for i in range(4)
         ]
         await two.search("ferry", user_id="u")  # two has the dataset open
-        vectors = one.components.vectors
+        vectors = one.engine.components.vectors
         text = "a row only the index holds"
-        stray = new_record(text, one.components.embedder.embed([text])[0], Scope("u"), {}, utc_now())
+        stray = new_record(text, one.engine.components.embedder.embed([text])[0], Scope("u"), {}, utc_now())
         vectors.upsert([stray])  # never in the ledger
         version_before = vectors._table.version
         result = await one.reindex(force=True)  # the stray row makes the ledger look behind
@@ -104,7 +104,7 @@ async def test_a_lost_ledger_is_refused_on_a_shared_deployment(shared: tuple[str
         with pytest.raises(StorageError) as caught:
             await two.search("pear trees", user_id="u")
         assert caught.value.error_code == "LEDGER_BEHIND_INDEX"
-        assert two.components.vectors.count() == 3
+        assert two.engine.components.vectors.count() == 3
     finally:
         await two.close()
 
@@ -119,7 +119,7 @@ async def test_re_embedding_cannot_change_the_size_of_a_shared_index(shared: tup
     one = replica(tmp_path, "one", url, uri)
     try:
         added = (await one.add("the kiln fires at dawn", user_id="u", infer=False))["results"][0]
-        ledger = one.components.ledger
+        ledger = one.engine.components.ledger
         before = ledger.get(added["id"]).embedding
         ledger.set_meta(META_EMBED_DIM, "7")
         with pytest.raises(ValidationError) as caught:
@@ -127,6 +127,6 @@ async def test_re_embedding_cannot_change_the_size_of_a_shared_index(shared: tup
         assert caught.value.error_code == "REINDEX_UNSUPPORTED"
         assert caught.value.details["stored"] == 7
         assert (ledger.get(added["id"]).embedding == before).all()
-        assert one.components.vectors.count() == 1
+        assert one.engine.components.vectors.count() == 1
     finally:
         await one.close()

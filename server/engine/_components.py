@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from memorch.models._embeddings import CachedEmbedder
     from memorch.models._llm import LLMClient
     from memorch.storage.graph_process import GraphProcess
-    from memorch.storage.history import SQLiteLedger
+    from memorch.storage.ledger import Ledger
     from memorch.storage.ledger_graph import LedgerGraph
     from memorch.storage.vectors import LanceVectorIndex
 
@@ -47,10 +47,11 @@ class Components:
     def __init__(self, config: MemoryConfig) -> None:
         self.config = config
         self._lock = threading.RLock()
-        self._ledger: SQLiteLedger | None = None
+        self._ledger: Ledger | None = None
         self._embedder: CachedEmbedder | None = None
         self._vectors: LanceVectorIndex | None = None
-        self._graph: Any = None
+        # Kuzu in its child process (one data directory), or the ledger's relations (replicas).
+        self._graph: GraphProcess | LedgerGraph | None = None
         self._llm: LLMClient | None = None
         self._index_file_lock: FileLock | None = None
         self._read_only: bool | None = None
@@ -70,7 +71,7 @@ class Components:
         return self._read_only
 
     @property
-    def ledger(self) -> SQLiteLedger:
+    def ledger(self) -> Ledger:
         with self._lock:
             if self._ledger is None:
                 if self.config.ledger_url:  # several replicas: README "Running several replicas"

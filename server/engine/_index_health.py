@@ -162,13 +162,16 @@ def probe_data_dir(parts: Components) -> str:
 
 
 def probe_ledger(parts: Components) -> str:
-    counts = parts.ledger.counts()
-    if parts.config.ledger_url:  # PostgreSQL checks its own pages; a count proves the connection
+    from memorch.storage.history import SQLiteCore
+
+    ledger = parts.ledger
+    counts = ledger.counts()
+    if not isinstance(ledger, SQLiteCore):  # PostgreSQL checks its own pages; a count proves the connection
         return f"{counts['memories']} memories, {counts['pending_index']} index rows owed (PostgreSQL)"
     # A read-only directory may not allow the shared-memory file WAL readers need; nobody can
     # write there, so reading the file as immutable is exact.
     flags = "immutable=1" if parts.read_only else "mode=ro"
-    conn = sqlite3.connect(f"file:{quote(str(parts.ledger.path))}?{flags}", uri=True)
+    conn = sqlite3.connect(f"file:{quote(str(ledger.path))}?{flags}", uri=True)
     try:
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.Error as exc:

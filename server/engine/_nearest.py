@@ -29,7 +29,7 @@ import numpy as np
 from memorch.storage.base import Change, Scope, VectorHit
 
 if TYPE_CHECKING:
-    from memorch.storage.history import SQLiteLedger
+    from memorch.storage.ledger import Ledger
 
 # Rows held in all (~30 MB of 384-d float32 vectors), and scopes (each commit is checked against
 # every held scope); past either, the least recently used scopes go first.
@@ -90,7 +90,7 @@ class _Rows:
 
 
 class NearestCache:
-    def __init__(self, ledger: SQLiteLedger) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._max_rows = MAX_ROWS
         self._lock = threading.Lock()

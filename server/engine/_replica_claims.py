@@ -9,20 +9,28 @@ running replica looks again every ``SWEEP_EVERY_S`` (on its next write or search
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol
+
+from memorch.storage.ledger import shared_ledger
+
+if TYPE_CHECKING:
+    from memorch.engine._components import Components
 
 # How often a running replica looks for work another replica died owing (one short claim query
 # on an empty outbox); until then such a memory is in the ledger but not found by search.
 SWEEP_EVERY_S = 30.0
 
-if TYPE_CHECKING:
-    from memorch.engine._store import Store
-    from memorch.storage.postgres import PostgresLedger
+
+class Store(Protocol):
+    """What this module uses of ``engine._store.Store``, which imports this module (so it is not
+    imported back: no cycle, not even a type-only one)."""
+
+    parts: Components
 
 
 def work_owed_vectors(store: Store, target: str, batch: int) -> int:
     """Index every owed memory this replica can claim; how many it indexed."""
-    ledger = cast("PostgresLedger", store.parts.ledger)  # only with ledger_url
+    ledger = shared_ledger(store.parts.ledger)  # only with ledger_url
     done = 0
     while True:
         with ledger.claim_outbox(target, batch) as claimed:
@@ -36,7 +44,7 @@ def index_own_changes(store: Store, target: str, ids: list[str]) -> None:
     """Index the memories this replica just committed, under their outbox rows' claim: a sweep
     (or another replica's write) of the same memory is either finished before or waits until
     after. A row already gone was indexed by a sweep that read this commit."""
-    ledger = cast("PostgresLedger", store.parts.ledger)
+    ledger = shared_ledger(store.parts.ledger)
     with ledger.claim_outbox(target, len(ids), ids=ids) as claimed:
         if claimed:
             _index_claimed(store, list(claimed))

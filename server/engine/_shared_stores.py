@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from memorch.config import MemoryConfig
 
 if TYPE_CHECKING:
-    from memorch.storage.history import SQLiteLedger
+    from memorch.storage.ledger import Ledger
     from memorch.storage.vectors import LanceVectorIndex
 
 MAINTENANCE_LEASE = "vector-maintenance"
@@ -32,7 +32,7 @@ def vector_uri(config: MemoryConfig) -> str | Path:
 
 def open_vector_index(
     config: MemoryConfig,
-    ledger: SQLiteLedger,
+    ledger: Ledger,
     dimension: int,
     writers_lock: Callable[[], AbstractContextManager[Any]] | None = None,
 ) -> LanceVectorIndex:
@@ -41,10 +41,10 @@ def open_vector_index(
         from memorch.storage.vectors import LanceVectorIndex
 
         return LanceVectorIndex(vector_uri(config), dimension, writers_lock=writers_lock)
-    from memorch.storage.postgres import PostgresLedger
+    from memorch.storage.ledger import shared_ledger
     from memorch.storage.vectors_shared import MAINTENANCE_LEASE_S, SharedLanceVectorIndex
 
-    shared = cast(PostgresLedger, ledger)  # ledger_url is set: Components opened a PostgresLedger
+    shared = shared_ledger(ledger)  # ledger_url is set: Components opened a PostgresLedger
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     # Replicas starting together would each create the table and its indexes; one at a time,
     # the later ones find it made.

@@ -16,7 +16,7 @@ from typing import Any
 
 from memorch.config import MemoryConfig, package_version
 from memorch.errors import StorageError, ValidationError
-from memorch.storage.history import SQLiteLedger
+from memorch.storage.ledger import Ledger
 
 LEDGER = "memorch.db"
 MANIFEST = "backup.json"
@@ -38,7 +38,7 @@ def _counts(path: Path) -> dict[str, int]:
     return {"memories": memories, "history_events": history}
 
 
-def backup(ledger: SQLiteLedger, dest: Path) -> dict[str, Any]:
+def backup(ledger: Ledger, dest: Path) -> dict[str, Any]:
     """Write ``dest/memorch.db`` (a snapshot of ``ledger``) and ``dest/backup.json``."""
     dest = Path(dest)
     if (dest / LEDGER).exists():
