@@ -147,6 +147,11 @@ class RelationQueries:
         ordered = sorted(found, key=lambda row: (row[3], row[0], row[1], row[2]))[:limit]
         return [{"source": a, "relationship": r, "destination": b, "memory_id": m} for a, r, b, m in ordered]
 
+    def holds_relations(self: Transactions) -> bool:
+        """Whether any memory states a relation (only an LLM's extraction makes them)."""
+        with self._read() as conn:
+            return conn.execute("SELECT 1 FROM relations LIMIT 1").fetchone() is not None
+
     def relation_counts(self: Transactions) -> dict[str, int]:
         """Entities (a normalized name in one exact scope) and relations, as the graph counts them."""
         with self._read() as conn:

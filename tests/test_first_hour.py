@@ -212,3 +212,26 @@ async def test_the_default_tokens_file_serves_without_a_setting(tmp_path: Path) 
     with pytest.raises(ConfigurationError) as raised:
         check_tokens_file(missing)
     assert raised.value.error_code == "TOKENS_FILE_MISSING"
+
+
+# -- a clean first run -----------------------------------------------------------------------------
+
+
+async def test_a_first_run_without_an_llm_is_healthy_and_quiet(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No LLM means no relations, so no graph file: that is not a missing graph. ``doctor`` is
+    all ok and a restart logs nothing at WARNING or above."""
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="on")
+    async with AsyncMemory(config) as memory:
+        await memory.add("I work as a nurse at the city hospital", user_id="newbie")
+        checks = await memory.doctor()
+    assert all(check["ok"] for check in checks), checks
+    graph = next(check for check in checks if check["name"].startswith("graph"))
+    assert "relations come from an LLM" in graph["detail"]
+    caplog.set_level("WARNING")
+    async with AsyncMemory(config) as again:
+        found = await again.search("where does the user work?", user_id="newbie", threshold=0)
+        assert found["results"]
+        assert all(check["ok"] for check in await again.doctor())
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("WARNING", "ERROR", "CRITICAL")] == []

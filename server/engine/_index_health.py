@@ -116,7 +116,8 @@ def settle(parts: Components, graph_copy: bool, reindex_rows: list[str]) -> None
         )
         reindex_rows.extend(missing)
     # Queuing every memory is cheap (one statement) and the drain skips those without relations.
-    if graph_copy and not parts.graph_path.exists() and health.ledger:
+    # Without relations (no LLM has extracted any) no graph file is written, and none is missing.
+    if graph_copy and not parts.graph_path.exists() and health.ledger and parts.ledger.holds_relations():
         log.warning("the graph is missing; rebuilding it from the ledger in the background")
         parts.ledger.mark_all_pending(GRAPH)
 
@@ -214,12 +215,14 @@ def probe_graph(parts: Components) -> str:
         counts = parts.graph.counts()
         return f"read from the ledger: {counts['entities']} entities, {counts['relations']} relations"
     if not parts.graph_path.exists():
-        if parts.ledger.counts()["memories"]:
+        if parts.ledger.holds_relations():
             raise _unhealthy(
                 "the graph (graph.kuzu) is missing",
                 "GRAPH_MISSING",
                 "run `memorch reindex` (or any search or write: the next start rebuilds it from the ledger)",
             )
-        return "empty (no memories yet)"
+        if parts.config.llm_enabled:
+            return "empty: no relations yet (the LLM extracts them from what is added)"
+        return "empty: relations come from an LLM's fact extraction (set MEMORCH_LLM_MODEL)"
     counts = parts.graph.counts()
     return f"{counts['entities']} entities, {counts['relations']} relations"
