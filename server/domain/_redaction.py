@@ -1,30 +1,47 @@
 """Credentials out of text before it is stored, embedded or shown to a model.
 
-Detection is Yelp's ``detect-secrets`` (offline; its plugins are regular expressions plus
-checks such as a JWT's base64 JSON header; verification, which would call the providers, is
-never used). Two provider formats it does not know yet, Anthropic and Google API keys, are added
-as plugins of its own ``RegexBasedDetector`` kind. Its high-entropy-string plugins are left out
-(they flag quoted UUIDs and git SHAs), as are its public-IP plugin (an address is not a secret)
-and the Artifactory one (it matches words such as ``APACHESPARK``).
+Detection is memorch's own set of regular expressions (``_secret_patterns``): the providers'
+documented token formats (OpenAI, Anthropic, AWS, GitHub, Slack, Stripe, ... ~50 of them),
+private key blocks, JWTs, passwords in URLs, and values given a credential's name
+(``password = ...``, ``"api_key": ...``, "my password is ..."). All offline; nothing is verified
+with a provider. A rule runs only on a text holding its fixed start (``ghp_``, ``sk-``, ``://``),
+and a credential's name is looked for only where one of its words is (``pass``, ``key``, ...).
 
 ``redact(text)`` returns the text with each secret replaced by ``[REDACTED:<kind>]`` and the
-findings (kind and span in the given text, never the value).
+findings (kind and span in the given text, never the value). ``redact_metadata(value)`` does the
+same over a metadata object's strings (and a string given a credential's name is one).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
+from memorch.domain._secret_patterns import (
+    NAME,
+    NAMED,
+    PASSWORD_WORDS,
+    RULES,
+    TOKEN_CHARS,
+    Rule,
+    named_value,
+    password_value,
+    secret_kind,
+)
+
 PRIVATE_KEY = "private-key"
-# A private key's header is what the detector finds; the whole block goes, up to its END line
-# (or the end of the text when the END line is missing: a truncated key is still a key).
-_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.DOTALL)
-_JWT_TAIL = re.compile(r"[A-Za-z0-9_\-.+/=]*")
-_PUTTY_BLOCK = re.compile(r"PuTTY-User-Key-File-\d.*?(?:Private-MAC: \S+|\Z)", re.DOTALL)
+# A private key block goes whole, from its BEGIN line to its END line (or to the end of the text
+# when the END line is missing: a truncated key is still a key). JSON's "\n" escapes included.
+_KEY_BLOCKS = (
+    re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)", re.DOTALL),
+    re.compile(r"PuTTY-User-Key-File-\d.*?(?:Private-MAC: \S+|\Z)", re.DOTALL),
+)
+# Where a credential's name may start (lower case): ``NAMED`` is tried at each place these are.
+_NAME_STARTS = ("pass", "pwd", "key", "secret", "token", "credential", "apikey")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True)
@@ -49,144 +66,58 @@ def summarize(findings: list[Finding]) -> list[Any]:
     return [{"kind": kind, "count": n} for kind, n in sorted(counts.items())]
 
 
-def _kind_of(plugin: Any, value: str) -> str:
-    name = type(plugin).__name__
-    if name == "AWSKeyDetector":
-        return "aws-access-key" if plugin.denylist[0].fullmatch(value) else "aws-secret-key"
-    return _KINDS[name]
+def _lower(text: str) -> str:
+    """``text`` in lower case, offsets unchanged (``str.lower`` lengthens a few characters: İ)."""
+    low = text.lower()
+    return low if len(low) == len(text) else text.translate(_ASCII_LOWER)
 
 
-_KINDS = {
-    "OpenAIDetector": "openai-api-key",
-    "AnthropicDetector": "anthropic-api-key",
-    "GoogleApiKeyDetector": "google-api-key",
-    "GitHubTokenDetector": "github-token",
-    "GitLabTokenDetector": "gitlab-token",
-    "SlackDetector": "slack-token",
-    "StripeDetector": "stripe-key",
-    "SendGridDetector": "sendgrid-key",
-    "TwilioKeyDetector": "twilio-key",
-    "MailchimpDetector": "mailchimp-key",
-    "SquareOAuthDetector": "square-oauth-secret",
-    "NpmDetector": "npm-token",
-    "PypiTokenDetector": "pypi-token",
-    "DiscordBotTokenDetector": "discord-token",
-    "TelegramBotTokenDetector": "telegram-token",
-    "AzureStorageKeyDetector": "azure-storage-key",
-    "IbmCloudIamDetector": "ibm-cloud-key",
-    "IbmCosHmacDetector": "ibm-cloud-key",
-    "CloudantDetector": "cloudant-password",
-    "SoftlayerDetector": "softlayer-key",
-    "JwtTokenDetector": "jwt",
-    "BasicAuthDetector": "password",  # the password of scheme://user:password@host
-    "KeywordDetector": "password",  # password = "...", api_key = '...' (quoted assignments)
-    "PrivateKeyDetector": PRIVATE_KEY,
-}
+def _rule_spans(rule: Rule, text: str) -> Iterator[tuple[str, int, int]]:
+    for match in rule.regex.finditer(text):
+        start, end = match.span(rule.group)
+        if rule.lead is not None:
+            lead = rule.lead.search(text, max(0, match.start() - 64), match.start())
+            if lead is None:
+                continue
+            start = lead.start() if rule.group == 0 else start
+        elif rule.edge and start and text[start - 1] in TOKEN_CHARS:
+            continue  # inside a longer token (a base64 blob, a hex run)
+        value = text[start:end]
+        if rule.check is None or rule.check(value):
+            yield (rule.kind if isinstance(rule.kind, str) else rule.kind(value)), start, end
 
 
-# The plugins yield a regex's groups when it has any: the secret itself for most (the password of
-# a URL, the value of `password = "..."`), but only the prefix (``ghp``) for these two, whose
-# tokens are therefore taken as the whole match.
-_WHOLE_MATCH = {"GitHubTokenDetector", "GitLabTokenDetector"}
-
-
-@lru_cache(maxsize=1)
-def _plugins() -> tuple[Any, ...]:
-    """The detectors, built once (importing detect-secrets costs ~0.1 s; only the first add pays)."""
-    from detect_secrets.plugins import (
-        aws,
-        azure_storage_key,
-        basic_auth,
-        cloudant,
-        discord,
-        github_token,
-        gitlab_token,
-        ibm_cloud_iam,
-        ibm_cos_hmac,
-        jwt,
-        keyword,
-        mailchimp,
-        npm,
-        openai,
-        private_key,
-        pypi_token,
-        sendgrid,
-        slack,
-        softlayer,
-        square_oauth,
-        stripe,
-        telegram_token,
-        twilio,
-    )
-    from detect_secrets.plugins.base import RegexBasedDetector
-
-    class AnthropicDetector(RegexBasedDetector):
-        secret_type = "Anthropic API Key"
-        denylist = (re.compile(r"sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,}"),)
-
-    class GoogleApiKeyDetector(RegexBasedDetector):
-        secret_type = "Google API Key"
-        denylist = (re.compile(r"AIza[0-9A-Za-z_-]{35}"),)
-
-    return (
-        AnthropicDetector(),  # before OpenAI's: both start with sk-
-        openai.OpenAIDetector(),
-        GoogleApiKeyDetector(),
-        aws.AWSKeyDetector(),
-        github_token.GitHubTokenDetector(),
-        gitlab_token.GitLabTokenDetector(),
-        slack.SlackDetector(),
-        stripe.StripeDetector(),
-        sendgrid.SendGridDetector(),
-        twilio.TwilioKeyDetector(),
-        mailchimp.MailchimpDetector(),
-        square_oauth.SquareOAuthDetector(),
-        npm.NpmDetector(),
-        pypi_token.PypiTokenDetector(),
-        discord.DiscordBotTokenDetector(),
-        telegram_token.TelegramBotTokenDetector(),
-        azure_storage_key.AzureStorageKeyDetector(),
-        ibm_cloud_iam.IbmCloudIamDetector(),
-        ibm_cos_hmac.IbmCosHmacDetector(),
-        cloudant.CloudantDetector(),
-        softlayer.SoftlayerDetector(),
-        jwt.JwtTokenDetector(),
-        basic_auth.BasicAuthDetector(),
-        private_key.PrivateKeyDetector(),
-        keyword.KeywordDetector(),
-    )
+def _named_spans(text: str, low: str) -> Iterator[tuple[str, int, int]]:
+    for word in _NAME_STARTS:
+        at = low.find(word)
+        while at != -1:
+            match = NAMED.match(text, at)
+            if match is not None and (named := named_value(match, text)) is not None:
+                yield named
+            at = low.find(word, at + 1)
 
 
 def _spans(text: str) -> list[Finding]:
-    found: list[Finding] = []
-    for plugin in _plugins():
-        if type(plugin).__name__ in _WHOLE_MATCH:
-            for regex in plugin.denylist:
-                found.extend(Finding(_kind_of(plugin, ""), m.start(), m.end()) for m in regex.finditer(text))
-            continue
-        for value in set(plugin.analyze_string(text)):
-            if not value:
-                continue
-            kind = _kind_of(plugin, value)
-            if kind == PRIVATE_KEY:
-                for block in (*_KEY_BLOCK.finditer(text), *_PUTTY_BLOCK.finditer(text)):
-                    found.append(Finding(kind, block.start(), block.end()))
-                continue
-            for match in re.finditer(re.escape(value), text):
-                end = match.end()
-                if kind == "jwt":  # the detector's pattern stops before the signature (a lazy *?)
-                    end = _JWT_TAIL.match(text, end).end()  # type: ignore[union-attr]
-                found.append(Finding(kind, match.start(), end))
-    # Overlaps (a JWT inside a URL password, a key named by two plugins): the earliest, then the
-    # longest span wins and whatever it covers goes with it.
-    found.sort(key=lambda f: (f.start, -f.end))
+    low = _lower(text)
+    # (start, -end, rank, kind): on the same span a provider's format names it before a name does.
+    found: list[tuple[int, int, int, str]] = []
+    for rule in RULES:
+        if rule.needle in text:
+            found.extend((start, -end, 0, kind) for kind, start, end in _rule_spans(rule, text))
+    for block in _KEY_BLOCKS:
+        found.extend((m.start(), -m.end(), 0, PRIVATE_KEY) for m in block.finditer(text))
+    found.extend((start, -end, 1, kind) for kind, start, end in _named_spans(text, low))
+    # Overlaps (a JWT inside a URL password, a key under a name): the earliest, then the longest
+    # span wins and whatever it covers goes with it.
+    found.sort()
     kept: list[Finding] = []
-    for finding in found:
-        if kept and finding.start < kept[-1].end:
-            if finding.end > kept[-1].end:
-                kept[-1] = Finding(kept[-1].kind, kept[-1].start, finding.end)
+    for start, neg_end, _, kind in found:
+        end = -neg_end
+        if kept and start < kept[-1].end:
+            if end > kept[-1].end:
+                kept[-1] = Finding(kept[-1].kind, kept[-1].start, end)
             continue
-        kept.append(finding)
+        kept.append(Finding(kind, start, end))
     return kept
 
 
@@ -202,3 +133,45 @@ def redact(text: str) -> Redacted:
         last = finding.end
     parts.append(text[last:])
     return Redacted("".join(parts), findings)
+
+
+_NAME_IN_KEY = re.compile(NAME)
+
+
+def _named_field(name: str, value: str) -> str | None:
+    """The kind of credential a metadata string is by its key's name (``{"db_password": ...}``,
+    ``{"openai_api_key": ...}``), or None. A value given a name is treated as quoted."""
+    keyword = _NAME_IN_KEY.search(name)
+    if keyword is None:
+        return None
+    if re.match(PASSWORD_WORDS, keyword.group(0).lower()):
+        return "password" if password_value(value, quoted=True) else None
+    return secret_kind(name.lower(), value)
+
+
+def redact_metadata(value: Any, name: str = "") -> tuple[Any, list[Finding]]:
+    """``value`` (a metadata object: dicts, lists, strings, numbers) with every string redacted,
+    and the findings (their offsets are in the string each was found in). A string under a
+    credential's name goes whole. ``value`` itself is not changed."""
+    if isinstance(value, str):
+        # A value with spaces is prose ({"password_hint": "my dog's name"}): the text rules decide.
+        kind = _named_field(name, value) if name and not any(c.isspace() for c in value) else None
+        if kind is not None:
+            return f"[REDACTED:{kind}]", [Finding(kind, 0, len(value))]
+        done = redact(value)
+        return done.text, done.findings
+    findings: list[Finding] = []
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            out[key], more = redact_metadata(item, key if isinstance(key, str) else "")
+            findings.extend(more)
+        return out, findings
+    if isinstance(value, list | tuple):
+        items = []
+        for item in value:
+            new, more = redact_metadata(item, name)
+            items.append(new)
+            findings.extend(more)
+        return type(value)(items), findings
+    return value, findings

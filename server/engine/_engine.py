@@ -56,17 +56,22 @@ class Engine:
         """Run ``fn`` on the reader pool, beside other reads and the writer."""
         return await self.workers.read(fn, *args)
 
-    def redact_messages(self, messages: list[Message]) -> tuple[list[Message], list[Redaction]]:
-        """Each message's content with credentials replaced (``MEMORCH_REDACT``), and what went."""
+    def redact(
+        self, messages: list[Message], metadata: dict[str, Any]
+    ) -> tuple[list[Message], dict[str, Any], list[Redaction]]:
+        """Each message's content and every metadata string with credentials replaced
+        (``MEMORCH_REDACT``), and what went."""
         if not self.config.redact_enabled:
-            return messages, []
-        from memorch.domain._redaction import redact, summarize
+            return messages, metadata, []
+        from memorch.domain._redaction import redact, redact_metadata, summarize
 
         done = [redact(m.content) for m in messages]
-        if not any(r.findings for r in done):
-            return messages, []
+        cleaned_metadata, in_metadata = redact_metadata(metadata)
+        findings = [f for r in done for f in r.findings] + in_metadata
+        if not findings:
+            return messages, metadata, []
         cleaned = [replace(m, content=r.text) for m, r in zip(messages, done, strict=True)]
-        return cleaned, summarize([f for r in done for f in r.findings])
+        return cleaned, cleaned_metadata, summarize(findings)
 
     async def add_verbatim(
         self,
@@ -89,7 +94,9 @@ class Engine:
             )
         # Redaction, embedding and the nearest-memory lookup run beside other writes, in one
         # worker hop; only the plan and the commit queue on the writer thread.
-        stored, redacted, prep = await self.workers.read(self._prepare_verbatim, stored, scope, redact)
+        stored, metadata, redacted, prep = await self.workers.read(
+            self._prepare_verbatim, stored, scope, metadata, redact
+        )
         metadata = noting_redactions(metadata, redacted)
         result = await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
         if redacted:
@@ -97,10 +104,10 @@ class Engine:
         return result
 
     def _prepare_verbatim(
-        self, messages: list[Message], scope: Scope, redact: bool
-    ) -> tuple[list[Message], list[Redaction], operations.VerbatimPrep]:
-        messages, redacted = self.redact_messages(messages) if redact else (messages, [])
-        return messages, redacted, operations.prepare_verbatim(self.store, messages, scope)
+        self, messages: list[Message], scope: Scope, metadata: dict[str, Any], redact: bool
+    ) -> tuple[list[Message], dict[str, Any], list[Redaction], operations.VerbatimPrep]:
+        messages, metadata, redacted = self.redact(messages, metadata) if redact else (messages, metadata, [])
+        return messages, metadata, redacted, operations.prepare_verbatim(self.store, messages, scope)
 
     async def close(self) -> None:
         """Write owed index work (kept for the next start if that fails), stop the workers, close
