@@ -3,17 +3,24 @@ headless Chromium (Debian's chromium + chromium-driver, through selenium).
 
 Without Chromium the browser tests skip, unless MEMORCH_REQUIRE_BROWSER=1 (CI) makes that a failure.
 The HTTP-level tests (token, Host, loopback refusal) need no browser.
+
+Screenshots (1280 and 390 px wide) go to each test's tmp dir; with MEMORCH_UI_SCREENSHOTS=1 the ones
+docs/web-ui.md shows are also written to server/serve/ui_static/screenshots/ (not on every run, as
+each run's PNGs differ in their times and scores' last digits).
+The browser runs in America/New_York (TZ), so the page's local times are checkable.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import sqlite3
 import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import zlib
@@ -27,7 +34,12 @@ from memorch import Memory, MemoryConfig
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-WINDOW = (1200, 800)
+WINDOW = (1280, 800)
+PHONE = (390, 844)
+ZONE = "America/New_York"
+DOC_SHOTS = Path(__file__).parent.parent / "server" / "serve" / "ui_static" / "screenshots"
+REFRESH_DOC_SHOTS = os.environ.get("MEMORCH_UI_SCREENSHOTS") == "1"  # read here: conftest drops MEMORCH_*
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def free_port() -> int:
@@ -90,7 +102,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with Memory(MemoryConfig(data_dir=data, graph="on", graph_flush_delay=0)) as m:
         peanuts = m.add("I am allergic to peanuts", user_id="alice", metadata={"category": "health"})
         m.add("I prefer window seats on long flights", user_id="alice", metadata={"category": "travel"})
-        m.add("My sister is called Marta", user_id="alice")
+        marta = m.add("My sister is called Marta", user_id="alice")["results"][0]["id"]
         m.add("Bob plays chess on Sundays", user_id="bob")
         m.import_memories(
             [
@@ -100,13 +112,28 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         )
         diffed = m.add("I drink coffee every morning", user_id="alice")["results"][0]["id"]
         m.update(diffed, "I drink green tea every morning")
+        gone = m.add("I used to live in Berlin", user_id="alice")["results"][0]["id"]
+        m.delete(gone)
         m.flush_graph()
-    return {"data": data, "peanuts": peanuts["results"][0]["id"], "diffed": diffed}
+    return {"data": data, "peanuts": peanuts["results"][0]["id"], "diffed": diffed, "marta": marta, "gone": gone}
 
 
 @pytest.fixture(scope="module")
 def ui_url(seeded: dict) -> Iterator[str]:
     proc, url = start_ui(ui_env(seeded["data"]))
+    # The server loads its embedding model on the first search: have that happen while Chromium starts.
+    warm = threading.Thread(target=httpx.get, args=(url + "/api/search?q=warm&user_id=alice",), kwargs={"timeout": 60})
+    warm.start()
+    yield url
+    warm.join()
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def locked_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second server: empty data directory, a token (s3cret), the graph off."""
+    data = tmp_path_factory.mktemp("locked") / "data"
+    proc, url = start_ui(ui_env(data, MEMORCH_AUTH_TOKEN="s3cret", MEMORCH_GRAPH="off"))
     yield url
     stop(proc)
 
@@ -125,7 +152,9 @@ def browser() -> Iterator[object]:
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(arg)
     options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, e.g. a 404
+    service = Service(CHROMEDRIVER, env={**os.environ, "TZ": ZONE})
+    driver = webdriver.Chrome(options=options, service=service)
     driver.implicitly_wait(0)
     yield driver
     driver.quit()
@@ -155,9 +184,13 @@ def png_facts(png: bytes) -> tuple[int, int, int]:
     return width, height, len(set(zlib.decompress(idat)))
 
 
-def shoot(driver, path: Path) -> None:
+def shoot(driver, path: Path, doc: bool = False) -> None:
+    """A screenshot of the viewport to ``path`` (checked: the viewport's size, not blank); ``doc``:
+    also to the screenshots docs/web-ui.md shows, when MEMORCH_UI_SCREENSHOTS=1."""
     png = driver.get_screenshot_as_png()
     path.write_bytes(png)
+    if doc and REFRESH_DOC_SHOTS:
+        (DOC_SHOTS / path.name).write_bytes(png)
     ratio, inner_w, inner_h = driver.execute_script(
         "return [window.devicePixelRatio, window.innerWidth, window.innerHeight]"
     )
@@ -176,11 +209,93 @@ def submit(driver, form: str, fields: dict[str, str]) -> None:
     driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
 
 
-def test_screenshots_of_every_view(browser, ui_url: str, seeded: dict, tmp_path: Path) -> None:
+def ledger_ids(data: Path, user: str | None = None, deleted: bool = False) -> set[str]:
+    """Ids of the live memories (of ``user``, or of everyone), or of the deleted ones (history only)."""
+    with sqlite3.connect(f"file:{data / 'memorch.db'}?mode=ro", uri=True) as db:
+        if deleted:
+            sql = (
+                "SELECT DISTINCT memory_id FROM history WHERE user_id = ?"
+                " AND memory_id NOT IN (SELECT id FROM memories)"
+            )
+            return {row[0] for row in db.execute(sql, (user,))}
+        if user is None:
+            return {row[0] for row in db.execute("SELECT id FROM memories")}
+        return {row[0] for row in db.execute("SELECT id FROM memories WHERE user_id = ?", (user,))}
+
+
+def row_ids(driver, results: str) -> set[str]:
+    """The ids of the rows shown in ``results``, read in one script (rows re-render as answers come)."""
+    script = "return [...document.querySelectorAll(arguments[0])].map((r) => r.dataset.id)"
+    return set(driver.execute_script(script, f"{results} tr[data-id]"))
+
+
+def click(driver, css: str, timeout: float = 20) -> None:
+    """Click ``css`` once it is shown; again if a re-render replaced it before the click landed."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(5):
+        try:
+            wait_for(driver, css, timeout).click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError(f"{css} kept being replaced")
+
+
+def wait_until(driver, condition, timeout: float = 20) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(lambda d: condition())
+
+
+def open_page(driver, url: str, user: str = "alice") -> None:
+    """Load the page and wait until it shows ``user``'s list and counts (it loads them by itself)."""
+    driver.get(url + "/")
+    if user != "alice":
+        wait_for(driver, f"#user option[value={user}]")
+        select_user(driver, user)
+    wait_for(driver, f'#stats[data-user="{user}"]')
+    wait_for(driver, "#list-results table, #list-results .empty")
+
+
+def select_user(driver, user: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.CSS_SELECTOR, "#user")).select_by_value(user)
+
+
+def tab(driver, view: str) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(ui_url + "/")
+    driver.find_element(By.CSS_SELECTOR, f".tab[data-view={view}]").click()
+
+
+def layout_faults(driver) -> tuple[int, int, list[str]]:
+    """The document's scroll width, the window's inner width, and each shown tab or button that is
+    not wholly inside the viewport horizontally."""
+    return driver.execute_script(
+        """
+        const width = document.documentElement.clientWidth, bad = [];
+        for (const b of document.querySelectorAll("button, .tab, input, select")) {
+          const r = b.getBoundingClientRect();
+          if (!r.width && !r.height) continue;  // not shown (another view's)
+          if (r.left < 0 || r.right > width + 0.5)
+            bad.push((b.textContent || b.id || b.name) + " " + Math.round(r.left) + ".." + Math.round(r.right));
+        }
+        return [document.documentElement.scrollWidth, window.innerWidth, bad];
+        """
+    )
+
+
+def test_screenshots_of_every_view(ui_url: str, browser, seeded: dict, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, ui_url)
     wait_for(browser, "#user option[value=bob]")
+    shoot(browser, tmp_path / "list.png")
+
+    tab(browser, "search")
     submit(browser, "#search-form", {"#search-q": "what should I avoid eating?", "#search-threshold": "0"})
     first = wait_for(browser, "#search-results tr[data-id] td.score")
     assert 0 < float(first.text) <= 1
@@ -188,27 +303,31 @@ def test_screenshots_of_every_view(browser, ui_url: str, seeded: dict, tmp_path:
         browser.find_element(By.CSS_SELECTOR, "#search-results tr[data-id]").get_attribute("data-id")
         == seeded["peanuts"]
     )
-    assert "vector" in browser.find_element(By.CSS_SELECTOR, "#search-results .explain").text
-    shoot(browser, tmp_path / "search.png")
+    browser.find_element(By.CSS_SELECTOR, "#search-explain").click()
+    assert "vector" in wait_for(browser, "#search-results .explain").text
+    shoot(browser, tmp_path / "search.png", doc=True)
 
-    browser.find_element(By.CSS_SELECTOR, ".tab[data-view=list]").click()
+    tab(browser, "list")
     submit(browser, "#list-form", {"#list-filters": '{"category": "travel"}'})
     wait_for(browser, "#list-results tr[data-id]", text="window seats")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#list-results tr[data-id]")) == 1
-    shoot(browser, tmp_path / "list.png")
 
     submit(browser, "#list-form", {"#list-filters": "{not json"})
     wait_for(browser, "#error", text="INVALID_REQUEST")  # the API's error JSON, shown in the page
     assert "Suggestion" in browser.find_element(By.CSS_SELECTOR, "#error").text
 
-    browser.find_element(By.CSS_SELECTOR, ".tab[data-view=history]").click()
+    tab(browser, "deleted")
+    wait_for(browser, f'#deleted-results tr[data-id="{seeded["gone"]}"]', text="Berlin")
+    shoot(browser, tmp_path / "deleted.png", doc=True)
+
+    tab(browser, "history")
     submit(browser, "#history-form", {"#history-id": seeded["diffed"]})
     wait_for(browser, "#history-results tr.event-update")
     assert browser.find_element(By.CSS_SELECTOR, "#history-results tr.event-update del").text == "coffee"
     assert "green" in browser.find_element(By.CSS_SELECTOR, "#history-results tr.event-update").text
-    shoot(browser, tmp_path / "history.png")
+    shoot(browser, tmp_path / "history.png", doc=True)
 
-    browser.find_element(By.CSS_SELECTOR, ".tab[data-view=graph]").click()
+    tab(browser, "graph")
     submit(browser, "#graph-form", {"#graph-entity": "Alice"})
     wait_for(browser, "#graph-results tr.relation")
     triples = {
@@ -216,15 +335,246 @@ def test_screenshots_of_every_view(browser, ui_url: str, seeded: dict, tmp_path:
         for row in browser.find_elements(By.CSS_SELECTOR, "#graph-results tr.relation")
     }
     assert {("Alice", "lives_in", "Lisbon"), ("Alice", "works_at", "Acme")} <= triples
+    assert not browser.find_elements(By.CSS_SELECTOR, "#graph-results .graph-note")  # alice's graph has relations
     shoot(browser, tmp_path / "graph.png")
+
+
+def test_opens_with_the_list_and_a_user_switch_drops_the_previous_rows(browser, ui_url: str, seeded: dict) -> None:
+    from selenium.webdriver.common.by import By
+
+    data = seeded["data"]
+    open_page(browser, ui_url)  # no click: the list is there on open
+    assert row_ids(browser, "#list-results") == ledger_ids(data, "alice")
+    tab(browser, "search")
+    submit(browser, "#search-form", {"#search-q": "flights", "#search-threshold": "0"})
+    wait_for(browser, "#search-results tr[data-id]").find_element(By.CSS_SELECTOR, "button.history").click()
+    wait_for(browser, "#history-results tr.event-add")
+    tab(browser, "deleted")
+    wait_for(browser, f'#deleted-results tr[data-id="{seeded["gone"]}"]')
+    shown = ("#list-results", "#search-results", "#deleted-results", "#history-results")
+    assert all(row_ids(browser, results) or results == "#history-results" for results in shown)
+
+    # Every request of the page now takes 0.5 s longer, so what shows between the switch and
+    # bob's answers is visible: the switch must empty every view and the counts at once.
+    browser.execute_script(
+        "const f = window.fetch; window.fetch = (...a) => new Promise((r) => setTimeout(r, 500)).then(() => f(...a));"
+    )
+    select_user(browser, "bob")
+    assert browser.execute_script(
+        "return [...document.querySelectorAll('.results, #stats')].map((e) => e.childElementCount)"
+    ) == [0, 0, 0, 0, 0, 0]
+    wait_for(browser, '#stats[data-user="bob"]')
+    wait_until(browser, lambda: row_ids(browser, "#list-results") == ledger_ids(data, "bob"))
+    wait_for(browser, "#deleted-results .empty", text="no deleted memories for bob")  # the view on show
+    assert (
+        row_ids(browser, "#search-results") == set()
+        and browser.find_element(By.ID, "history-id").get_property("value") == ""
+    )
+
+    # alice, then bob before alice's answers came: they must not land in bob's page.
+    select_user(browser, "alice")
+    select_user(browser, "bob")
+    wait_for(browser, '#stats[data-user="bob"]')
+    time.sleep(0.7)  # alice's answers are in by now
+    assert row_ids(browser, "#list-results") == ledger_ids(data, "bob")
+    assert browser.find_element(By.CSS_SELECTOR, "#stats").get_attribute("data-user") == "bob"
+    assert "no deleted memories for bob" in browser.find_element(By.CSS_SELECTOR, "#deleted-results").text
+
+
+def test_header_counts_are_the_selected_users(browser, ui_url: str, seeded: dict) -> None:
+    from selenium.webdriver.common.by import By
+
+    data = seeded["data"]
+    for user in ("alice", "bob"):
+        open_page(browser, ui_url, user)
+        stats = browser.find_element(By.CSS_SELECTOR, "#stats")
+        assert stats.get_attribute("data-user") == user
+        mine = len(ledger_ids(data, user))
+        assert int(stats.get_attribute("data-memories")) == mine
+        assert int(stats.get_attribute("data-deleted")) == len(ledger_ids(data, user, deleted=True))
+        assert mine < len(ledger_ids(data))  # not the store's total
+        assert stats.text.startswith(f"{user}: {mine} memor")
+        option = browser.find_element(By.CSS_SELECTOR, f"#user option[value={user}]")
+        assert option.text == f"{user} ({mine})"
+
+
+def test_full_ids_with_a_copy_button(browser, ui_url: str, seeded: dict) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, ui_url)
+    browser.execute_cdp_cmd(
+        "Browser.grantPermissions",
+        {"origin": ui_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]},
+    )
+    rows = browser.find_elements(By.CSS_SELECTOR, "#list-results tr[data-id]")
+    assert rows
+    for row in rows:
+        shown = row.find_element(By.CSS_SELECTOR, "td.id .full-id").text
+        assert UUID_RE.match(shown) and shown == row.get_attribute("data-id")
+    row = browser.find_element(By.CSS_SELECTOR, f'#list-results tr[data-id="{seeded["diffed"]}"]')
+    row.find_element(By.CSS_SELECTOR, "button.copy").click()
+    wait_for(browser, f'#list-results tr[data-id="{seeded["diffed"]}"] button.copy', text="Copied")
+    copied = browser.execute_async_script(
+        "const done = arguments[0]; navigator.clipboard.readText().then(done, (e) => done('ERROR ' + e));"
+    )
+    assert copied == seeded["diffed"]
+
+    # The copied id is what the History form takes.
+    tab(browser, "history")
+    submit(browser, "#history-form", {"#history-id": copied})
+    wait_for(browser, "#history-results tr.event-update")
+
+
+def test_a_deleted_memory_is_listed_and_restored(browser, ui_url: str, seeded: dict) -> None:
+    from selenium.webdriver.common.by import By
+
+    data, memory_id = seeded["data"], seeded["marta"]
+    open_page(browser, ui_url)
+    deleted_before = int(browser.find_element(By.CSS_SELECTOR, "#stats").get_attribute("data-deleted"))
+    row = wait_for(browser, f'#list-results tr[data-id="{memory_id}"]')
+    row.find_element(By.CSS_SELECTOR, "button.delete").click()
+    browser.switch_to.alert.accept()
+    wait_for(browser, "#notice", text="Deleted")
+    wait_for(browser, f'#stats[data-deleted="{deleted_before + 1}"]')
+    wait_until(browser, lambda: memory_id not in row_ids(browser, "#list-results"))
+    assert memory_id in ledger_ids(data, "alice", deleted=True)
+
+    tab(browser, "deleted")
+    gone = wait_for(browser, f'#deleted-results tr[data-id="{memory_id}"]', text="Marta")
+    assert gone.find_element(By.CSS_SELECTOR, ".full-id").text == memory_id
+    assert row_ids(browser, "#deleted-results") == ledger_ids(data, "alice", deleted=True)
+    assert gone.find_element(By.CSS_SELECTOR, "time").get_attribute("datetime")
+
+    gone.find_element(By.CSS_SELECTOR, "button.history").click()  # its history, deletion last
+    wait_for(browser, "#history-results tr.event-delete")
+    tab(browser, "deleted")  # (its list loads again)
+    click(browser, f'#deleted-results tr[data-id="{memory_id}"] button.restore')
+    wait_for(browser, "#notice", text="Restored")
+    wait_for(browser, f'#stats[data-deleted="{deleted_before}"]')
+    wait_until(browser, lambda: memory_id not in row_ids(browser, "#deleted-results"))
+    wait_until(browser, lambda: memory_id in row_ids(browser, "#list-results"))
+    with sqlite3.connect(f"file:{data / 'memorch.db'}?mode=ro", uri=True) as db:
+        (text,) = db.execute("SELECT memory FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        events = [e for (e,) in db.execute("SELECT event FROM history WHERE memory_id = ? ORDER BY seq", (memory_id,))]
+    assert text == "My sister is called Marta"
+    assert events == ["ADD", "DELETE", "RESTORE"]
+
+
+def test_explain_is_behind_a_toggle(browser, ui_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, ui_url)
+    tab(browser, "search")
+    submit(browser, "#search-form", {"#search-q": "flights", "#search-threshold": "0"})
+    wait_for(browser, "#search-results tr[data-id]")
+    explains = browser.find_elements(By.CSS_SELECTOR, "#search-results .explain")
+    assert explains and not any(e.is_displayed() for e in explains)
+    toggle = browser.find_element(By.CSS_SELECTOR, "#search-explain")
+    toggle.click()
+    assert all(e.is_displayed() and "vector rank=" in e.text for e in explains)
+    toggle.click()
+    assert not any(e.is_displayed() for e in explains)
+
+
+def test_times_are_local_with_their_zone(browser, ui_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, ui_url)
+    assert browser.execute_script("return Intl.DateTimeFormat().resolvedOptions().timeZone") == ZONE
+    wait_for(browser, "#list-results", text="Lisbon")
+    row = next(r for r in browser.find_elements(By.CSS_SELECTOR, "#list-results tr[data-id]") if "Lisbon" in r.text)
+    when = row.find_element(By.CSS_SELECTOR, "td.when time")
+    assert when.text == "2025-01-01 22:04:05 EST"  # stored as 2025-01-02T03:04:05+00:00
+    assert when.get_attribute("title").startswith("2025-01-02T03:04:05")
+    assert when.get_attribute("datetime").startswith("2025-01-02T03:04:05")
+
+
+def test_an_empty_graph_says_it_needs_an_llm(browser, ui_url: str, locked_url: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, ui_url, "bob")  # the graph is on, but bob's memories have no relations
+    tab(browser, "graph")
+    note = wait_for(browser, "#graph-results .graph-note")
+    assert "MEMORCH_LLM_MODEL" in note.text and "LLM extraction" in note.text
+    shoot(browser, tmp_path / "graph-empty.png")
+    submit(browser, "#graph-form", {"#graph-entity": "Bob"})
+    wait_for(browser, "#graph-results p", text="Bob")
+    assert "MEMORCH_LLM_MODEL" in wait_for(browser, "#graph-results .graph-note").text
+
+    # The graph off (and a token: the page opened once with ?token= works from its cookie).
+    browser.get(locked_url + "/?token=s3cret")
+    wait_for(browser, '#stats[data-user="alice"]')
+    wait_for(browser, "#list-results .empty", text="no memories")
+    assert "graph off" in browser.find_element(By.CSS_SELECTOR, "#stats").text
+    tab(browser, "graph")
+    note = wait_for(browser, "#graph-results .graph-note")
+    assert "MEMORCH_GRAPH=off" in note.text and "MEMORCH_LLM_MODEL" in note.text
+    submit(browser, "#graph-form", {"#graph-entity": "Alice"})
+    wait_for(browser, "#error", text="GRAPH_OFF")
+    assert "MEMORCH_GRAPH=off" in wait_for(browser, "#graph-results .graph-note").text
+
+
+def test_fits_a_390_px_wide_screen(browser, ui_url: str, seeded: dict, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    metrics = {"width": PHONE[0], "height": PHONE[1], "deviceScaleFactor": 2, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    try:
+        open_page(browser, ui_url)
+        assert browser.execute_script("return window.innerWidth") == PHONE[0]
+
+        def check(name: str, doc: bool = False) -> None:
+            scroll, inner, bad = layout_faults(browser)
+            assert scroll <= inner, f"{name}: the page is {scroll} px wide in a {inner} px window"
+            assert not bad, f"{name}: outside the viewport: {bad}"
+            shoot(browser, tmp_path / f"phone-{name}.png", doc=doc)
+
+        check("list", doc=True)
+        tab(browser, "search")
+        submit(browser, "#search-form", {"#search-q": "what should I avoid eating?", "#search-threshold": "0"})
+        wait_for(browser, "#search-results tr[data-id]")
+        browser.find_element(By.CSS_SELECTOR, "#search-explain").click()
+        check("search")
+        tab(browser, "deleted")
+        wait_for(browser, "#deleted-results tr[data-id]")
+        check("deleted")
+        tab(browser, "history")
+        submit(browser, "#history-form", {"#history-id": seeded["diffed"]})
+        wait_for(browser, "#history-results tr.event-update")
+        check("history")
+        tab(browser, "graph")
+        submit(browser, "#graph-form", {"#graph-entity": "Alice"})
+        wait_for(browser, "#graph-results tr.relation")
+        check("graph")
+        tab(browser, "list")
+        row = wait_for(browser, "#list-results tr[data-id]")
+        row.find_element(By.CSS_SELECTOR, "button.edit").click()  # the edit box and its buttons fit too
+        wait_for(browser, "#list-results textarea.edit")
+        check("edit")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_favicon_and_no_failed_requests(browser, ui_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get_log("browser")  # drop what earlier tests logged
+    open_page(browser, ui_url)
+    icon = browser.find_element(By.CSS_SELECTOR, "link[rel=icon]").get_attribute("href")
+    assert icon.startswith("data:image/svg+xml,")
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors  # a 404 (the favicon's, or any other) is logged as SEVERE
+    served = httpx.get(ui_url + "/favicon.ico")
+    assert served.status_code == 200 and served.headers["content-type"].startswith("image/svg+xml")
+    assert served.text.startswith("<svg")
 
 
 def test_edit_in_the_page_shows_in_history_and_the_ledger(browser, ui_url: str, seeded: dict) -> None:
     from selenium.webdriver.common.by import By
 
     memory_id = seeded["peanuts"]
-    browser.get(ui_url + "/")
-    wait_for(browser, "#user option[value=alice]")
+    open_page(browser, ui_url)
+    tab(browser, "search")
     submit(browser, "#search-form", {"#search-q": "peanuts", "#search-threshold": "0"})
     row = wait_for(browser, f'#search-results tr[data-id="{memory_id}"]')
     row.find_element(By.CSS_SELECTOR, "button.edit").click()
@@ -254,27 +604,27 @@ def test_edit_in_the_page_shows_in_history_and_the_ledger(browser, ui_url: str, 
     assert text == "I am allergic to peanuts"
 
 
-def test_token_protects_every_request(tmp_path: Path) -> None:
-    proc, url = start_ui(ui_env(tmp_path / "data", MEMORCH_AUTH_TOKEN="s3cret"))
-    try:
-        refused = httpx.get(url + "/api/scopes")
-        assert refused.status_code == 401 and refused.json()["error_code"] == "UNAUTHORIZED"
-        assert httpx.get(url + "/api/scopes", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        page = httpx.get(url + "/")
-        assert page.status_code == 401 and 'name="token"' in page.text  # the page asks for the token
-        ok = httpx.get(url + "/api/scopes", headers={"Authorization": "bearer s3cret"})
-        assert ok.status_code == 200 and ok.json()["default_user_id"] == "alice"
+def test_token_protects_every_request(locked_url: str) -> None:
+    url = locked_url  # empty data directory, token s3cret
+    refused = httpx.get(url + "/api/scopes")
+    assert refused.status_code == 401 and refused.json()["error_code"] == "UNAUTHORIZED"
+    assert httpx.get(url + "/api/scopes", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    page = httpx.get(url + "/")
+    assert page.status_code == 401 and 'name="token"' in page.text  # the page asks for the token
+    assert httpx.get(url + "/favicon.ico").status_code == 200  # the form's icon and style need no token
+    assert httpx.get(url + "/static/ui.css").status_code == 200
+    assert httpx.get(url + "/static/ui.js").status_code == 401
+    ok = httpx.get(url + "/api/scopes", headers={"Authorization": "bearer s3cret"})
+    assert ok.status_code == 200 and ok.json()["default_user_id"] == "alice"
 
-        with httpx.Client(base_url=url) as client:
-            login = client.get("/?token=s3cret")
-            assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
-            assert client.get(login.headers["location"]).status_code == 200
-            assert client.get("/api/stats").status_code == 200  # the cookie from now on
-            foreign = client.delete(f"/api/memories/{uuid.uuid4()}", headers={"Origin": "http://evil.example"})
-            assert foreign.status_code == 403
-            assert client.get("/", headers={"Host": "evil.example"}).status_code == 421  # DNS rebinding
-    finally:
-        stop(proc)
+    with httpx.Client(base_url=url) as client:
+        login = client.get("/?token=s3cret")
+        assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
+        assert client.get(login.headers["location"]).status_code == 200
+        assert client.get("/api/stats").status_code == 200  # the cookie from now on
+        foreign = client.delete(f"/api/memories/{uuid.uuid4()}", headers={"Origin": "http://evil.example"})
+        assert foreign.status_code == 403
+        assert client.get("/", headers={"Host": "evil.example"}).status_code == 421  # DNS rebinding
 
 
 def test_refuses_a_non_loopback_host_without_a_token(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``memorch ui``: a local web page to see and fix memories (the app itself is ``ui_api.py``).
+"""``memorch ui``: a local web page to see and fix memories (the app itself is ``serve/_ui_api.py``).
 
 Loopback only by default; a non-loopback ``--host`` is refused unless ``MEMORCH_AUTH_TOKEN`` is
 set, and then every request needs the token (``/?token=...`` once sets an HttpOnly cookie).
@@ -49,7 +49,7 @@ def register_ui(app: typer.Typer) -> None:
             str | None, typer.Option("--user-id", help="User shown first (default: MEMORCH_USER_ID)")
         ] = None,
     ) -> None:
-        """A local web page to search, list, edit and delete memories, see their history and the graph.
+        """A local web page to list, search, edit, delete and restore memories, see their history and the graph.
         Example: memorch ui --port 8766"""
         if not 1 <= port <= 65535:
             raise typer.BadParameter(f"must be a TCP port from 1 to 65535, not {port}", param_hint="'--port'")

@@ -1,23 +1,33 @@
-"""The web app behind ``memorch ui`` (``ui.py``): a small local page to see and fix memories.
+"""The web app behind ``memorch ui`` (``cli/_ui.py``): a small local page to see and fix memories.
 
 Starlette + uvicorn (the MCP server's stack), no build step: ``ui_static/`` holds one HTML page,
 one vanilla JS file and one CSS file. The JSON API under ``/api`` uses only ``AsyncMemory``'s
 public methods plus the ledger's scope listing:
 
 - ``GET /api/scopes``: the user_ids that hold memories (with counts) and the default user
+- ``GET /api/summary?user_id=``: that user's counts (memories, deleted, history events,
+  relations), whether the graph is on and which LLM is configured (the page's header)
+- ``GET /api/deleted?user_id=&limit=``: that user's deleted memories (last text, when), newest
+  deletion first, to find and restore them
 - ``GET /api/search?q=&user_id=&threshold=&limit=``: results with scores and ``explain`` detail
 - ``GET /api/memories?user_id=&filters=<json>&limit=``: ``get_all``
 - ``GET|PUT|DELETE /api/memories/{id}``: ``get`` / ``update`` (body ``{"text", "metadata"?}``) / ``delete``
 - ``GET /api/memories/{id}/history``: every change, oldest first
 - ``POST /api/memories/{id}/restore`` ``{"event_id"}``: the version before that event back
 - ``GET /api/graph?entity=&user_id=&hops=``: relations around an entity
-- ``GET /api/stats``
+- ``GET /api/stats``: the whole store's counts
+- ``GET /favicon.ico``: the page's icon (also inline in the HTML)
+
+The summary and the deleted list walk the user's history with the ledger's export read
+(``export_pages``: live memories with relations, deleted ones as their history), one page of
+ids at a time; the ledger has no narrower query for them yet.
 
 Failures answer JSON ``{error_code, message, details, suggestion}`` (``MemoryError.to_dict()``).
 
 Access: loopback only by default (a non-loopback ``--host`` needs ``MEMORCH_AUTH_TOKEN``). With a
 token every request needs ``Authorization: Bearer <token>`` or the HttpOnly cookie that opening
-``/?token=<token>`` once sets (the page without it is a 401 form asking for the token). The
+``/?token=<token>`` once sets (the page without it is a 401 form asking for the token), except
+the icon and the stylesheet, which the form uses too. The
 ``Host`` header must name the bind address or a loopback name (DNS rebinding), and a request that
 changes something must come from the page's own origin.
 """
@@ -39,11 +49,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from memorch.config import MemoryConfig
+from memorch.domain import _validation as validation
 from memorch.errors import MemoryError, MemoryNotFoundError, ValidationError
 from memorch.serve._http_edge import LOOPBACK_NAMES, _unspecified, is_loopback
 
 STATIC = Path(__file__).parent / "ui_static"
 COOKIE = "memorch_ui_token"
+PUBLIC = frozenset({"/favicon.ico", "/static/ui.css"})  # no data in them: the token form shows them too
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#24364b"/>'
+    '<path d="M7 24V9l9 9 9-9v15" fill="none" stroke="#f0c05a" stroke-width="3.5" stroke-linejoin="round"/></svg>'
+)
 
 Handler = Callable[[Request], Awaitable[Any]]
 
@@ -101,10 +117,49 @@ class UiApi:
     def user(self, request: Request) -> str:
         return request.query_params.get("user_id") or self.config.user_id
 
+    def scope(self, request: Request) -> Any:
+        """The selected user's scope, as ``get_all`` sees it (the configured project's layer too)."""
+        args = {"user_id": self.user(request)}
+        return validation.scope(args, required=True, default_project=self.config.project)
+
     async def scopes(self, request: Request) -> Any:
         m = self.memory
         rows = await m.engine.workers.read(m.engine.components.ledger.scopes)
         return {"default_user_id": self.config.user_id, "scopes": rows, "graph": self.config.graph_enabled}
+
+    async def walk(self, request: Request) -> dict[str, Any]:
+        """The user's counts and deleted memories, from one walk over the ledger's export rows."""
+        scope, ledger = self.scope(request), self.memory.engine.components.ledger
+
+        def read() -> dict[str, Any]:
+            seen: dict[str, Any] = {"memories": 0, "history_events": 0, "relations": 0, "deleted": []}
+            for page in ledger.export_pages(scope):
+                for row in page:
+                    seen["history_events"] += len(row.get("history") or ())
+                    if row.get("deleted"):
+                        seen["deleted"].append(_deleted_item(row))
+                    else:
+                        seen["memories"] += 1
+                        seen["relations"] += len(row.get("relations") or ())
+            return seen
+
+        return await self.memory.engine.workers.read(read)
+
+    async def summary(self, request: Request) -> Any:
+        seen = await self.walk(request)
+        return {
+            **seen,
+            "user_id": self.user(request),
+            "deleted": len(seen["deleted"]),
+            "graph": self.config.graph_enabled,
+            "llm_model": self.config.llm_model or None,
+        }
+
+    async def deleted(self, request: Request) -> Any:
+        limit = validation.limit(_number(request, "limit", 100))
+        rows = (await self.walk(request))["deleted"]
+        rows.sort(key=lambda item: item["deleted_at"] or "", reverse=True)
+        return {"results": rows[:limit]}
 
     async def search(self, request: Request) -> Any:
         threshold = _number(request, "threshold", None, float)
@@ -145,6 +200,24 @@ class UiApi:
 
     async def stats(self, request: Request) -> Any:
         return await self.memory.stats()
+
+
+def _deleted_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A deleted memory's export row as the page lists it: its last text and when it went."""
+    events = row.get("history") or []
+    last = events[-1] if events else {}
+    texts = [e.get("new_memory") or e.get("old_memory") for e in events]
+    text = last.get("old_memory") or next((t for t in reversed(texts) if t), "")
+    return {
+        "id": row["id"],
+        "memory": text,
+        "user_id": row.get("user_id"),
+        "agent_id": row.get("agent_id"),
+        "run_id": row.get("run_id"),
+        "created_at": events[0].get("created_at") if events else None,
+        "deleted_at": last.get("updated_at") or last.get("created_at"),
+        "events": len(events),
+    }
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -200,7 +273,7 @@ class Guard:
         origin = request.headers.get("origin")
         if request.method not in ("GET", "HEAD") and origin and not self._host_ok(urlsplit(origin).netloc):
             return JSONResponse(_refused("ORIGIN_NOT_ALLOWED", "changes come only from the page"), status_code=403)
-        if self.token is None or self._token_ok(request):
+        if self.token is None or request.url.path in PUBLIC or self._token_ok(request):
             return None
         given = request.query_params.get("token")
         if given is not None and request.method == "GET":
@@ -242,9 +315,15 @@ def build_app(config: MemoryConfig, host: str = "127.0.0.1") -> Any:
     async def index(_: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
+    async def favicon(_: Request) -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
     routes = [
         Route("/", index),
+        Route("/favicon.ico", favicon),
         Route("/api/scopes", _endpoint(api.scopes)),
+        Route("/api/summary", _endpoint(api.summary)),
+        Route("/api/deleted", _endpoint(api.deleted)),
         Route("/api/search", _endpoint(api.search)),
         Route("/api/memories", _endpoint(api.memories)),
         Route("/api/memories/{memory_id}", _endpoint(api.one), methods=["GET", "PUT", "DELETE"]),

@@ -1,8 +1,11 @@
-// memorch ui: search, list, edit, delete, history (word diff) and graph, over /api (see ui_api.py).
+// memorch ui: list, search, deleted memories, history (word diff) and graph, over /api (see _ui_api.py).
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { user: null };
+const state = { user: null, view: "list", summary: null };
+const VIEW_NAMES = ["list", "search", "deleted", "history", "graph"];
+// A response for a user that is no longer selected: dropped (its rows must not reappear).
+class Stale extends Error {}
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -28,6 +31,14 @@ function showError(body) {
   box.hidden = false;
 }
 
+// A short line above the views (what just happened), with an optional button (e.g. Restore).
+function showNotice(text, button) {
+  const box = $("#notice");
+  if (!text) { box.hidden = true; box.replaceChildren(); return; }
+  box.replaceChildren(el("span", {}, text), button || null);
+  box.hidden = false;
+}
+
 async function api(path, options) {
   const response = await fetch(path, { credentials: "same-origin", ...options });
   let body;
@@ -37,10 +48,58 @@ async function api(path, options) {
   return body;
 }
 
-function query(params) {
-  const search = new URLSearchParams({ user_id: state.user || "" });
-  for (const [key, value] of Object.entries(params)) if (value !== "" && value !== null) search.set(key, value);
-  return search.toString();
+// GET for the selected user; throws Stale when the user changed while it was on its way.
+async function userApi(path, params) {
+  const user = state.user;
+  const search = new URLSearchParams({ user_id: user || "" });
+  for (const [key, value] of Object.entries(params || {})) if (value !== "" && value !== null) search.set(key, value);
+  const body = await api(path + "?" + search.toString());
+  if (user !== state.user) throw new Stale();
+  return body;
+}
+
+const post = (path, body) => api(path, {
+  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
+});
+
+// --- times: local, with the zone's name; the stored ISO time in the title -------------------------
+const pad = (n) => String(n).padStart(2, "0");
+
+function zoneName(date) {
+  const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(date)
+    .find((p) => p.type === "timeZoneName");
+  return part ? part.value : "";
+}
+
+function timeNode(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const text = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+    pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + zoneName(d);
+  return el("time", { datetime: iso, title: iso + " (stored, UTC)" }, text);
+}
+
+// --- ids: shown whole, with a copy button -------------------------------------------------------
+async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (_) { // no clipboard API (a page served over plain http on another host): the old way
+    const area = el("textarea", { readonly: "", class: "offscreen" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = "Copy"; }, 1500);
+}
+
+function idNode(id) {
+  const button = el("button", { type: "button", class: "copy", title: "Copy the id" }, "Copy");
+  button.addEventListener("click", () => copyText(id, button).catch(() => {}));
+  return el("span", { class: "id-line" }, el("code", { class: "full-id" }, id), " ", button);
 }
 
 // --- word-level diff (LCS over words and spaces) -------------------------------------------------
@@ -74,28 +133,34 @@ function explainText(explain) {
     .join("; ");
 }
 
+// A table whose cells carry their column's name (data-label: the narrow layout shows it).
+function table(cls, labels, rows) {
+  const head = el("tr", {}, labels.map((label) => el("th", {}, label)));
+  for (const row of rows)
+    [...row.children].forEach((cell, i) => { if (labels[i]) cell.setAttribute("data-label", labels[i]); });
+  return el("table", { class: cls }, el("thead", {}, head), el("tbody", {}, rows));
+}
+
 function memoryTable(items, withScore, refresh) {
-  if (!items.length) return el("p", { class: "empty" }, "no memories");
-  const head = el("tr", {}, withScore ? el("th", {}, "score") : null, el("th", {}, "memory"),
-    el("th", {}, "metadata"), el("th", {}, "updated"), el("th", {}, "id"), el("th", {}, ""));
-  const rows = items.map((item) => memoryRow(item, withScore, refresh));
-  return el("table", { class: "memories" }, el("thead", {}, head), el("tbody", {}, rows));
+  if (!items.length) return el("p", { class: "empty" }, "no memories for " + state.user);
+  const labels = [...(withScore ? ["score"] : []), "memory", "metadata", "updated", "id", ""];
+  return table("memories", labels, items.map((item) => memoryRow(item, withScore, refresh)));
 }
 
 function memoryRow(item, withScore, refresh) {
   const text = el("td", { class: "text" }, item.memory,
     withScore && item.explain ? el("div", { class: "explain" }, explainText(item.explain)) : null);
-  const row = el("tr", { "data-id": item.id },
+  const meta = Object.keys(item.metadata || {}).length ? JSON.stringify(item.metadata) : "";
+  return el("tr", { "data-id": item.id },
     withScore ? el("td", { class: "score" }, Number(item.score).toFixed(3)) : null,
     text,
-    el("td", { class: "mono" }, Object.keys(item.metadata || {}).length ? JSON.stringify(item.metadata) : ""),
-    el("td", { class: "mono when" }, (item.updated_at || item.created_at || "").slice(0, 19).replace("T", " ")),
-    el("td", { class: "id" }, item.id.slice(0, 8)),
+    el("td", { class: meta ? "mono" : "mono none" }, meta),
+    el("td", { class: "mono when" }, timeNode(item.updated_at || item.created_at)),
+    el("td", { class: "id" }, idNode(item.id)),
     el("td", { class: "actions" },
       el("button", { class: "edit", onclick: () => startEdit(item, text, refresh) }, "Edit"),
-      el("button", { class: "delete", onclick: () => remove(item, refresh).catch(() => {}) }, "Delete"),
+      el("button", { class: "delete", onclick: () => remove(item).catch(quiet) }, "Delete"),
       el("button", { class: "history", onclick: () => openHistory(item.id) }, "History")));
-  return row;
 }
 
 function startEdit(item, cell, refresh) {
@@ -105,79 +170,172 @@ function startEdit(item, cell, refresh) {
     await api("/api/memories/" + encodeURIComponent(item.id), {
       method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: box.value }),
     });
-    refresh();
+    await afterChange();
   };
   cell.replaceChildren(box, el("div", {},
-    el("button", { class: "save", onclick: () => save().catch(() => {}) }, "Save"),
-    el("button", { class: "cancel", onclick: refresh }, "Cancel")));
+    el("button", { class: "save", onclick: () => save().catch(quiet) }, "Save"),
+    el("button", { class: "cancel", onclick: () => refresh().catch(quiet) }, "Cancel")));
   box.focus();
 }
 
-async function remove(item, refresh) {
-  if (!window.confirm("Delete this memory? Its history stays.\n\n" + item.memory)) return;
+async function remove(item) {
+  if (!window.confirm("Delete this memory? Its history stays, and the Deleted tab can restore it.\n\n" + item.memory)) return;
   await api("/api/memories/" + encodeURIComponent(item.id), { method: "DELETE" });
-  refresh();
+  showNotice("Deleted “" + item.memory + "”. ",
+    el("button", { class: "undo", onclick: () => restoreDeleted(item.id, item.memory).catch(quiet) }, "Restore"));
+  await afterChange();
+}
+
+// Restore a deleted memory: its text before its last change (the deletion) comes back.
+async function restoreDeleted(id, text) {
+  await post("/api/memories/" + encodeURIComponent(id) + "/restore");
+  showNotice("Restored “" + text + "”.");
+  await afterChange();
+}
+
+// After a change: the list, the counts and the view on show load again.
+async function afterChange() {
+  const work = [runList(), loadSummary()];
+  if (state.view === "search" && $("#search-q").value.trim()) work.push(runSearch());
+  if (state.view === "deleted") work.push(runDeleted());
+  if (state.view === "history" && $("#history-id").value.trim()) work.push(runHistory());
+  await Promise.all(work.map((p) => p.catch(quiet)));
 }
 
 // --- views ------------------------------------------------------------------------------------------
+function quiet(error) {
+  if (!(error instanceof Stale) && !error.body) console.error(error);
+}
+
 async function runSearch() {
-  const params = { q: $("#search-q").value, threshold: $("#search-threshold").value, limit: $("#search-limit").value };
-  const body = await api("/api/search?" + query(params));
+  const q = $("#search-q").value;
+  const body = await userApi("/api/search", { q, threshold: $("#search-threshold").value, limit: $("#search-limit").value });
   const parts = [memoryTable(body.results, true, runSearch)];
   if (body.relations && body.relations.length) parts.push(el("h3", {}, "relations"), relationTable(body.relations));
   $("#search-results").replaceChildren(...parts);
 }
 
 async function runList() {
-  const body = await api("/api/memories?" + query({ filters: $("#list-filters").value, limit: $("#list-limit").value }));
+  const body = await userApi("/api/memories", { filters: $("#list-filters").value, limit: $("#list-limit").value });
   $("#list-results").replaceChildren(memoryTable(body.results, false, runList));
+}
+
+async function runDeleted() {
+  const body = await userApi("/api/deleted", { limit: $("#deleted-limit").value });
+  if (!body.results.length) {
+    $("#deleted-results").replaceChildren(el("p", { class: "empty" }, "no deleted memories for " + state.user));
+    return;
+  }
+  const rows = body.results.map((item) => el("tr", { "data-id": item.id, class: "deleted" },
+    el("td", { class: "text" }, item.memory),
+    el("td", { class: "mono when" }, timeNode(item.deleted_at)),
+    el("td", { class: "id" }, idNode(item.id)),
+    el("td", { class: "actions" },
+      el("button", { class: "restore", title: "Bring this memory back (recorded as a RESTORE event)",
+        onclick: () => restoreDeleted(item.id, item.memory).catch(quiet) }, "Restore"),
+      el("button", { class: "history", onclick: () => openHistory(item.id) }, "History"))));
+  $("#deleted-results").replaceChildren(table("memories deleted", ["memory", "deleted", "id", ""], rows));
 }
 
 function openHistory(id) {
   $("#history-id").value = id;
   showView("history");
-  runHistory();
+  runHistory().catch(quiet);
 }
 
 async function runHistory() {
   const id = $("#history-id").value.trim();
   const events = await api("/api/memories/" + encodeURIComponent(id) + "/history");
   const rows = events.map((e) => el("tr", { class: "event event-" + e.event.toLowerCase() },
-    el("td", { class: "mono when" }, (e.updated_at || e.created_at || "").slice(0, 19).replace("T", " ")),
+    el("td", { class: "mono when" }, timeNode(e.updated_at || e.created_at)),
     el("td", {}, e.event),
     el("td", { class: "diff" }, wordDiff(e.old_memory, e.new_memory)),
-    el("td", {}, e.old_memory === null ? "" :
+    el("td", { class: "actions" }, e.old_memory === null ? "" :
       el("button", { class: "restore", title: "Bring back the text before this change",
-        onclick: () => restoreBefore(id, e.id) }, "Restore"))));
-  const head = el("tr", {}, el("th", {}, "when"), el("th", {}, "event"), el("th", {}, "change (old → new)"),
-    el("th", {}, ""));
-  $("#history-results").replaceChildren(el("p", { class: "mono" }, id),
-    el("table", { class: "history" }, el("thead", {}, head), el("tbody", {}, rows)));
+        onclick: () => restoreBefore(id, e.id).catch(quiet) }, "Restore"))));
+  $("#history-results").replaceChildren(el("p", {}, idNode(id)),
+    table("history", ["when", "event", "change (old → new)", ""], rows));
 }
 
 async function restoreBefore(id, eventId) {
-  await api("/api/memories/" + encodeURIComponent(id) + "/restore", {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ event_id: eventId }),
-  });
-  runHistory();
+  await post("/api/memories/" + encodeURIComponent(id) + "/restore", { event_id: eventId });
+  await afterChange();
 }
 
 function relationTable(relations) {
   if (!relations.length) return el("p", { class: "empty" }, "no relations");
-  const head = el("tr", {}, el("th", {}, "source"), el("th", {}, "relationship"), el("th", {}, "destination"));
   const rows = relations.map((r) => el("tr", { class: "relation" },
     el("td", {}, r.source), el("td", { class: "mono" }, r.relationship), el("td", {}, r.destination)));
-  return el("table", { class: "relations" }, el("thead", {}, head), el("tbody", {}, rows));
+  return table("relations", ["source", "relationship", "destination"], rows);
+}
+
+// Why the graph is empty: it is off, or nothing has relations (only LLM extraction makes them).
+function graphNote() {
+  const s = state.summary;
+  if (!s || (s.graph && s.relations > 0)) return null;
+  const llm = s.llm_model
+    ? "An LLM is configured (" + s.llm_model + "): memories added with inference from now on bring their relations."
+    : "No LLM is configured: set MEMORCH_LLM_MODEL (and its API key) so that new memories bring relations.";
+  const why = s.graph
+    ? "The graph is empty for " + s.user_id + ": its relations come only from LLM extraction when memories are added. "
+    : "The graph is off (MEMORCH_GRAPH=off); turn it on with MEMORCH_GRAPH=on. Its relations come only from LLM extraction. ";
+  return el("div", { class: "graph-note" }, why, llm);
+}
+
+function showGraphNote() {
+  const note = graphNote();
+  const results = $("#graph-results");
+  if (note) results.replaceChildren(note);
+  else if (results.querySelector(".graph-note")) results.replaceChildren();
 }
 
 async function runGraph() {
-  const body = await api("/api/graph?" + query({ entity: $("#graph-entity").value, hops: $("#graph-hops").value }));
-  $("#graph-results").replaceChildren(el("p", {}, "around ", el("b", {}, body.entity)), relationTable(body.relations));
+  let body;
+  try {
+    body = await userApi("/api/graph", { entity: $("#graph-entity").value, hops: $("#graph-hops").value });
+  } catch (error) {
+    if (error.body && error.body.error_code === "GRAPH_OFF") showGraphNote();
+    throw error;
+  }
+  const note = body.relations.length ? null : graphNote();
+  $("#graph-results").replaceChildren(el("p", {}, "around ", el("b", {}, body.entity)), note || relationTable(body.relations));
 }
 
 function showView(name) {
+  state.view = name;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === name);
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== "view-" + name;
+  if (name === "deleted") runDeleted().catch(quiet);
+  if (name === "graph" && !$("#graph-results").children.length) showGraphNote();
+}
+
+// The header: the selected user's counts (not the whole store's).
+async function loadSummary() {
+  const s = await userApi("/api/summary");
+  state.summary = s;
+  const count = (n, one, many) => n + " " + (n === 1 ? one : many);
+  const stats = $("#stats");
+  stats.dataset.user = s.user_id;
+  stats.dataset.memories = s.memories;
+  stats.dataset.deleted = s.deleted;
+  stats.replaceChildren(el("b", {}, s.user_id), ": ", count(s.memories, "memory", "memories"),
+    " · ", s.deleted + " deleted", " · ", count(s.history_events, "change", "changes"),
+    " · ", s.graph ? count(s.relations, "relation", "relations") : "graph off");
+  const option = $("#user option[value=\"" + CSS.escape(s.user_id) + "\"]");
+  if (option) option.textContent = s.user_id + " (" + s.memories + ")";
+  if (state.view === "graph") showGraphNote();
+}
+
+// Switch user: the previous user's rows go first, then this user's list and counts load.
+async function selectUser(user) {
+  state.user = user;
+  state.summary = null;
+  for (const name of VIEW_NAMES) $("#" + name + "-results").replaceChildren();
+  $("#stats").replaceChildren();
+  $("#history-id").value = ""; // a memory of the previous user: its history is not shown again
+  showNotice(null);
+  showError(null);
+  await afterChange();
 }
 
 async function loadScopes() {
@@ -186,21 +344,22 @@ async function loadScopes() {
   if (!users.includes(body.default_user_id)) users.unshift(body.default_user_id);
   const counts = Object.fromEntries(body.scopes.map((s) => [s.user_id, s.memories]));
   $("#user").replaceChildren(...users.map((u) => el("option", { value: u }, u + " (" + (counts[u] || 0) + ")")));
-  state.user = body.default_user_id;
-  $("#user").value = state.user;
-  const stats = await api("/api/stats");
-  $("#stats").textContent = stats.memories + " memories, " + stats.history_events + " history events";
+  $("#user").value = body.default_user_id;
+  await selectUser(body.default_user_id);
 }
 
 // Each view: its form's inputs ([id after the view's name, label or null, attributes]), its
 // button, and what a submit runs. Its results go to #NAME-results.
 const VIEWS = [
+  { name: "list", button: "List", run: runList, inputs: [
+    ["filters", null, { placeholder: 'filters as JSON, e.g. {"category": "health"}', size: 40 }],
+    ["limit", "limit", { type: "number", min: 1, max: 1000, value: 100 }]] },
   { name: "search", button: "Search", run: runSearch, inputs: [
     ["q", null, { placeholder: "what do you want to find?", size: 40 }],
     ["threshold", "threshold", { type: "number", step: 0.05, min: 0, max: 1, placeholder: "0.3" }],
-    ["limit", "limit", { type: "number", min: 1, max: 100, value: 10 }]] },
-  { name: "list", button: "List", run: runList, inputs: [
-    ["filters", null, { placeholder: 'filters as JSON, e.g. {"category": "health"}', size: 40 }],
+    ["limit", "limit", { type: "number", min: 1, max: 100, value: 10 }],
+    ["explain", "explain scores", { type: "checkbox", title: "show each signal's rank and relevance under each hit" }]] },
+  { name: "deleted", button: "Refresh", run: runDeleted, inputs: [
     ["limit", "limit", { type: "number", min: 1, max: 1000, value: 100 }]] },
   { name: "history", button: "Show history", run: runHistory, inputs: [
     ["id", null, { placeholder: "memory id", size: 40 }]] },
@@ -212,11 +371,12 @@ const VIEWS = [
 function viewSection(view, index) {
   const inputs = view.inputs.map(([id, label, attrs]) => {
     const input = el("input", { id: view.name + "-" + id, ...attrs });
+    if (attrs.type === "checkbox") return el("label", { class: "check" }, input, " " + label);
     return label ? el("label", {}, label + " ", input) : input;
   });
   const form = el("form", { id: view.name + "-form" }, inputs.flatMap((input) => [input, " "]),
     el("button", { type: "submit" }, view.button));
-  form.addEventListener("submit", (event) => { event.preventDefault(); view.run().catch(() => {}); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); view.run().catch(quiet); });
   return el("section", { id: "view-" + view.name, class: "view", hidden: index ? "" : null },
     form, el("div", { id: view.name + "-results", class: "results" }));
 }
@@ -224,6 +384,9 @@ function viewSection(view, index) {
 document.addEventListener("DOMContentLoaded", () => {
   $("main").replaceChildren(...VIEWS.map(viewSection));
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showView(tab.dataset.view));
-  $("#user").addEventListener("change", () => { state.user = $("#user").value; });
-  loadScopes().catch(() => {});
+  $("#user").addEventListener("change", () => selectUser($("#user").value));
+  $("#search-explain").addEventListener("change", (event) => {
+    $("#search-results").classList.toggle("explaining", event.target.checked);
+  });
+  loadScopes().catch(quiet);
 });
