@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +154,215 @@ def test_shell_completion_works_offline(tmp_path: Path, monkeypatch: pytest.Monk
     assert installed.exit_code == 0, installed.output
     assert "memorch" in (tmp_path / ".bashrc").read_text()
     assert "_memorch_completion" in (tmp_path / ".bash_completions" / "memorch.sh").read_text()
+
+
+# --- issue 28: delete-all, plurals, tables at 80 columns, stats, add notes, below the threshold ---
+
+
+def invoke(data: Path, *args: str, columns: int = 80, input: str | None = None, **env: str) -> Any:
+    """The CLI at a terminal width (rich reads COLUMNS), with stdout and stderr apart."""
+    base = {"MEMORCH_DATA_DIR": str(data), "MEMORCH_GRAPH": "off", "MEMORCH_USER_ID": "cli-user"}
+    return runner.invoke(app, list(args), env={**base, "COLUMNS": str(columns), **env}, input=input)
+
+
+def added_id(data: Path, text: str, *args: str) -> str:
+    result = invoke(data, "add", text, "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["results"][0]["id"]
+
+
+def test_delete_all_needs_a_scope_and_a_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memorch.cli._main as cli_main
+
+    kept = added_id(tmp_path, "I live in Lisbon", "--user-id", "bob")
+    first = added_id(tmp_path, "I am allergic to peanuts")
+    added_id(tmp_path, "I play the cello")
+
+    refused = invoke(tmp_path, "delete-all")  # MEMORCH_USER_ID alone is no scope for this
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert refused.stderr.strip().startswith("error [SCOPE_REQUIRED] memorch delete-all needs a scope")
+    no_terminal = invoke(tmp_path, "delete-all", "--user-id", "cli-user")
+    assert no_terminal.exit_code == 1
+    assert "error [CONFIRMATION_REQUIRED]" in no_terminal.stderr and "pass --yes" in no_terminal.stderr
+
+    monkeypatch.setattr(cli_main, "interactive", lambda: True)
+    declined = invoke(tmp_path, "delete-all", "--user-id", "cli-user", input="n\n")
+    assert declined.exit_code == 1 and declined.stdout.strip() == "n"  # the runner echoes what was typed
+    assert "Delete all 2 memories of user_id 'cli-user'? [y/N]" in declined.stderr
+    assert "nothing was deleted" in declined.stderr
+    assert len(json.loads(invoke(tmp_path, "list", "--json").stdout)["results"]) == 2
+
+    confirmed = invoke(tmp_path, "delete-all", "--user-id", "cli-user", input="y\n")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert confirmed.stdout.splitlines()[-1] == "deleted 2 memories of user_id 'cli-user'"
+    assert json.loads(invoke(tmp_path, "list", "--json").stdout)["results"] == []
+    assert [r["id"] for r in json.loads(invoke(tmp_path, "list", "--user-id", "bob", "--json").stdout)["results"]] == [
+        kept
+    ]
+    assert invoke(tmp_path, "restore", first).exit_code == 0  # the history stays: one comes back
+
+    one = invoke(tmp_path, "delete-all", "--user-id", "bob", "--yes")
+    assert one.exit_code == 0 and one.stdout.strip() == "deleted 1 memory of user_id 'bob'"
+    none = invoke(tmp_path, "delete-all", "--user-id", "bob", "-y", "--json")
+    assert json.loads(none.stdout)["deleted"] == 0
+    none = invoke(tmp_path, "delete-all", "--user-id", "bob", "--yes")
+    assert none.stdout.strip() == "no memories for user_id 'bob'; nothing was deleted"
+
+
+LONG = (
+    "I am allergic to peanuts and tree nuts, so I carry an epinephrine auto-injector on every trip "
+    "and ask restaurants about their cooking oil before I order anything at all"
+)
+STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}"
+
+
+def local(stamp: str) -> str:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def test_tables_fit_80_columns_one_line_per_row(tmp_path: Path) -> None:
+    import re
+
+    long_id = added_id(tmp_path, LONG)
+    short_id = added_id(tmp_path, "I live in Lisbon")
+    invoke(tmp_path, "update", short_id, "I live in Porto now,\nnear the river")
+    rows = {r["id"]: r for r in json.loads(invoke(tmp_path, "list", "--json").stdout)["results"]}
+
+    for args in (["list"], ["search", "what foods should I avoid?", "--threshold", "0"]):
+        shown = invoke(tmp_path, *args)
+        assert shown.exit_code == 0, shown.output
+        lines = shown.stdout.rstrip("\n").splitlines()
+        assert all(len(line) <= 80 for line in lines), lines
+        for memory_id, row in rows.items():
+            [line] = [line for line in lines if memory_id[:8] + "…" in line]  # one line per memory, id cut
+            assert re.search(STAMP + r"\s*$", line) and local(row["updated_at"]) in line  # the whole local time
+            assert memory_id not in line
+        [long_line] = [line for line in lines if long_id[:8] in line]
+        assert LONG[:30] in long_line and "…" in long_line.replace(long_id[:8] + "…", "") and LONG not in long_line
+        assert "I live in Porto now, near the river" in shown.stdout  # a newline in a memory stays in its row
+        assert lines[-1].strip() == "ids cut to fit: --full-ids shows them whole"
+
+        whole = invoke(tmp_path, *args, "--full-ids")
+        assert all(len(line) <= 80 for line in whole.stdout.splitlines())
+        assert all(sum(memory_id in line for line in whole.stdout.splitlines()) == 1 for memory_id in rows)
+        wide = invoke(tmp_path, *args, columns=120)  # room for whole ids and the text: no caption
+        assert all(memory_id in wide.stdout for memory_id in rows) and "--full-ids" not in wide.stdout
+
+    events = json.loads(invoke(tmp_path, "history", short_id, "--json").stdout)
+    shown = invoke(tmp_path, "history", short_id)
+    lines = shown.stdout.rstrip("\n").splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    for event, text in zip(events, ["I live in Lisbon", "I live in Porto now, near the river"], strict=True):
+        [line] = [line for line in lines if event["id"][:8] + "…" in line]
+        assert local(event["updated_at"]) in line and event["event"] in line and text in line
+    whole = invoke(tmp_path, "history", short_id, "--full-ids").stdout
+    assert all(event["id"] in whole for event in events)  # what `memorch restore --event` takes
+
+
+def test_stats_is_a_table_and_json_only_when_asked(tmp_path: Path) -> None:
+    added_id(tmp_path, "I am allergic to peanuts")
+    shown = invoke(tmp_path, "stats")
+    assert shown.exit_code == 0 and not shown.stdout.lstrip().startswith("{")
+    words = {" ".join(line.split()[:-1]): line.split()[-1] for line in shown.stdout.splitlines() if line.strip()}
+    assert words["memories"] == "1" and words["history events"] == "1" and words["messages awaiting the model"] == "0"
+    assert "LLM none (memories are stored as said)" in " ".join(shown.stdout.split())
+    data = json.loads(invoke(tmp_path, "stats", "--json").stdout)
+    assert data["memories"] == 1 and data["llm_model"] is None
+
+
+def test_add_says_when_nothing_was_inferred_and_what_repeats(tmp_path: Path, fake: Any) -> None:
+    from .fake_llm import Failure
+
+    model = {
+        "MEMORCH_LLM_MODEL": "openai/fake-model",
+        "MEMORCH_LLM_API_BASE": fake.url,
+        "MEMORCH_LLM_API_KEY": "k",
+        "MEMORCH_LLM_MAX_RETRIES": "0",
+    }
+    fake.push(Failure(500))
+    degraded = invoke(tmp_path, "add", "I collect vinyl", **model)
+    assert degraded.exit_code == 0, degraded.output
+    line = " ".join(degraded.stdout.split())
+    assert line.startswith("ADD ") and "I collect vinyl (stored as said: no model answered — [" in line
+    assert line.endswith("; run `memorch reprocess` once one does)") and "Suggestion:" not in line
+    fake.push({"memory": [{"event": "ADD", "text": "Collects vinyl records"}]})
+    reprocessed = invoke(tmp_path, "reprocess", **model)
+    assert reprocessed.stdout.strip() == "processed 1 message, 0 failed, 0 still pending"
+
+    fake.responder = lambda request: {"memory": []}
+    pending = invoke(tmp_path, "add", "I keep bees", **model, MEMORCH_BACKGROUND_INFERENCE="on")
+    assert pending.exit_code == 0, pending.output
+    assert " ".join(pending.stdout.split()).endswith("I keep bees (pending: facts are extracted in the background)")
+
+    plain = invoke(tmp_path, "add", "I [bold]like[/bold] tea")  # no model: no note; text is not markup
+    assert plain.stdout.strip().endswith("  I [bold]like[/bold] tea")
+    again = invoke(tmp_path, "add", "I [bold]like[/bold] tea")
+    assert again.stdout.strip().startswith("NONE ")
+    assert again.stdout.strip().endswith("I [bold]like[/bold] tea  (the same text is already stored)")
+    secret = invoke(tmp_path, "add", "my openai key is sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH")
+    assert secret.stdout.splitlines()[-1] == "1 credential replaced before storing: openai-api-key"
+
+
+def test_search_says_what_scored_below_the_threshold(tmp_path: Path) -> None:
+    for text in ("I am allergic to peanuts", "I live in Lisbon", "My sister is called Ana"):
+        added_id(tmp_path, text, "--user-id", "newbie")
+    found = json.loads(invoke(tmp_path, "search", "weather in the mountains", "--user-id", "newbie", "--json").stdout)
+    assert found["results"] == [] and found["below_threshold"]["count"] == 3  # the library's key
+    best = found["below_threshold"]["best_score"]
+
+    shown = invoke(tmp_path, "search", "weather in the mountains", "--user-id", "newbie")
+    floor = f"{int(best * 100) / 100:.2f}"
+    assert shown.stdout.strip() == (
+        f"no memory scored 0.30 or more for user_id 'newbie' (3 below it, best {floor}); --threshold 0 shows them"
+    )
+    every = invoke(tmp_path, "search", "weather in the mountains", "--user-id", "newbie", "--threshold", "0")
+    assert "I live in Lisbon" in every.stdout and "below" not in every.stdout
+
+    some = invoke(tmp_path, "search", "which foods should I avoid? peanuts", "--user-id", "newbie")
+    assert "I am allergic to peanuts" in some.stdout
+    assert some.stdout.rstrip().splitlines()[-1].startswith("2 more memories scored below 0.30 (best 0.")
+    nobody = invoke(tmp_path, "search", "anything", "--user-id", "nobody")
+    assert nobody.stdout.strip() == "no memories for user_id 'nobody'"  # a scope with no memories at all
+
+
+def test_counts_are_plural_only_when_they_are_many(tmp_path: Path) -> None:
+    lines = tmp_path / "one.jsonl"
+    lines.write_text(json.dumps({"memory": "I am allergic to peanuts"}) + "\n")
+    dry = invoke(tmp_path, "import", str(lines), "--dry-run")
+    assert " ".join(dry.stdout.split()).startswith(
+        "dry run, nothing written: 1 memory from memorch (1 memory), 0 relations"
+    )
+    done = invoke(tmp_path, "import", str(lines))
+    assert done.stdout.strip() == "imported 1 memory, skipped 0 duplicates"
+    backup = invoke(tmp_path, "backup", str(tmp_path / "backup"))
+    assert backup.exit_code == 0, backup.output
+    assert " ".join(backup.stdout.split()).startswith("backed up 1 memory (1 history event) to ")
+
+
+def test_help_fits_80_columns_and_wraps_only_where_the_line_is_full() -> None:
+    """Every --help at 80 columns: no line longer, each paragraph of a command's description
+    wrapped only where the next word would not fit (a docstring's own line breaks used to split
+    sentences), and the command list shows each command's one-paragraph summary."""
+    from memorch.cli._options import reflow
+
+    root = typer.main.get_command(app)
+    for path, command, _ctx in _commands(root):
+        shown = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80"})
+        assert shown.exit_code == 0, shown.output
+        lines = shown.stdout.splitlines()
+        assert all(len(line) <= 80 for line in lines), (path, [line for line in lines if len(line) > 80])
+        start = next(i for i, line in enumerate(lines) if line.strip().startswith("Usage:")) + 1
+        end = next(i for i, line in enumerate(lines) if line.startswith("╭"))
+        words = [line.strip() for line in lines[start:end]]
+        for line, following in itertools.pairwise(words):
+            if line and following:  # the same paragraph: the next word did not fit on this line
+                assert len(line) + 1 + len(following.split()[0]) > 78, (path, line, following)
+        if command.help and path:
+            paragraphs = reflow(command.help).split("\n\n")
+            assert " ".join(" ".join(words).split()) == " ".join(" ".join(paragraphs).split()), path
+    listing = " ".join(runner.invoke(app, ["--help"], env={"COLUMNS": "80"}).stdout.split())
+    for name in ("delete-all", "stats", "setup"):
+        summary = reflow(root.get_command(typer.Context(root), name).help).split("\n\n")[0]
+        assert f"{name} {summary[:30]}" in listing.replace("│ ", "").replace(" │", "")

@@ -47,6 +47,11 @@ CASES = {
     "update-missing": Case(["update", MISSING, "new text"], "MEMORY_NOT_FOUND", "`memorch search`"),
     "delete-missing": Case(["delete", MISSING], "MEMORY_NOT_FOUND", "`memorch list`"),
     "history-bad-id": Case(["history", "nope"], "INVALID_MEMORY_ID", "`memorch search`"),
+    "delete-all-without-scope": Case(["delete-all"], "SCOPE_REQUIRED", "does not default to MEMORCH_USER_ID"),
+    "delete-all-without-terminal": Case(
+        ["delete-all", "--user-id", "alice"], "CONFIRMATION_REQUIRED", "no terminal to ask on"
+    ),
+    "delete-all-bad-scope": Case(["delete-all", "--user-id", " ", "--yes"], "INVALID_SCOPE", "must be a non-empty"),
     "stats-data-dir-is-a-file": Case(["stats"], "DATA_DIR_UNUSABLE", "(MEMORCH_DATA_DIR) is a file", data_dir="file"),
     "reindex-data-dir-in-proc": Case(
         ["reindex"], "DATA_DIR_UNUSABLE", "(MEMORCH_DATA_DIR) cannot be created", data_dir="proc"
@@ -106,7 +111,19 @@ def _run(name: str, case: Case, root: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
-    commands = {"add", "search", "list", "get", "update", "delete", "history", "stats", "reindex", "graph"}
+    commands = {
+        "add",
+        "search",
+        "list",
+        "get",
+        "update",
+        "delete",
+        "delete-all",
+        "history",
+        "stats",
+        "reindex",
+        "graph",
+    }
     commands |= {"import", "export", "reprocess", "doctor", "serve"}
     assert commands <= {case.args[0] for case in CASES.values()}  # every command meets bad input
     root = tmp_path_factory.mktemp("cli-errors")

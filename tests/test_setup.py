@@ -195,3 +195,144 @@ async def test_written_config_starts_the_server(tmp_path: Path) -> None:
         added = await client.call_tool("add_memory", {"text": "I keep my bike in the cellar"})
         assert added.structured_content["results"][0]["event"] == "ADD"
     assert any(data.iterdir())  # the configured MEMORCH_DATA_DIR is where it stored the memory
+
+
+# --- issue 28: the server's settings, and entries for a memorch served over HTTP ---
+
+HTTP_ENTRIES = {  # each client's documented shape for a server at a URL
+    "claude-code": {"type": "http", "url": "URL", "headers": {"Authorization": "Bearer tok-123"}},
+    "cursor": {"url": "URL", "headers": {"Authorization": "Bearer tok-123"}},
+    "vscode": {"type": "http", "url": "URL", "headers": {"Authorization": "Bearer tok-123"}},
+    "windsurf": {"serverUrl": "URL", "headers": {"Authorization": "Bearer tok-123"}},
+}
+
+
+@pytest.mark.parametrize("client", sorted(USER_FILES))
+def test_llm_settings_and_project_go_into_the_entry(tmp_path: Path, client: str) -> None:
+    code, out = setup(
+        tmp_path,
+        client,
+        "--user-id",
+        "alice",
+        "--llm",
+        "openai/gpt-4o-mini",
+        "--llm-api-base",
+        "http://localhost:11434",
+        "--env",
+        "MEMORCH_LLM_API_KEY=sk-test",
+        "--env",
+        "memorch_graph=on",  # settings match in any case; written as the documented name
+        "--project",
+        "auto",
+    )
+    assert code == 0, out
+    relative, servers_key = USER_FILES[client]
+    entry = json.loads((tmp_path / relative).read_text())[servers_key]["memorch"]
+    assert entry["env"] == {
+        "MEMORCH_USER_ID": "alice",
+        "MEMORCH_LLM_MODEL": "openai/gpt-4o-mini",
+        "MEMORCH_LLM_API_BASE": "http://localhost:11434",
+        "MEMORCH_LLM_API_KEY": "sk-test",
+        "MEMORCH_GRAPH": "on",
+    }
+    assert entry["args"][-3:] == ["serve", "--project", "auto"] and Path(entry["command"]).is_file()
+    said = " ".join(out.split())
+    assert "--project auto (with MEMORCH_USER_ID, MEMORCH_LLM_MODEL" in said and "sk-test" not in said
+    assert ("may not start its servers in your project's folder" in said) == (client in {"claude-desktop", "windsurf"})
+
+
+@pytest.mark.parametrize("client", sorted(HTTP_ENTRIES))
+@pytest.mark.parametrize("endpoint", ["/mcp", "/sse"])
+def test_http_entry_in_each_clients_documented_shape(tmp_path: Path, client: str, endpoint: str) -> None:
+    url = f"http://127.0.0.1:8765{endpoint}"
+    code, out = setup(tmp_path, client, "--url", url, "--header", "Authorization: Bearer tok-123")
+    assert code == 0, out
+    relative, servers_key = USER_FILES[client]
+    expected = {key: url if value == "URL" else value for key, value in HTTP_ENTRIES[client].items()}
+    if "type" in expected:
+        expected["type"] = "sse" if endpoint == "/sse" else "http"
+    assert json.loads((tmp_path / relative).read_text())[servers_key] == {"memorch": expected}
+    said = " ".join(out.split())
+    assert f"it connects to {url} (sending Authorization)" in said and "tok-123" not in said
+
+    printed = runner.invoke(app, ["setup", client, "--url", url, "--print"], env={"HOME": str(tmp_path / "other")})
+    assert printed.exit_code == 0, printed.output
+    entry = json.loads(printed.stdout)[servers_key]["memorch"]
+    assert "headers" not in entry and url in entry.values() and files_under(tmp_path / "other") == []
+
+
+def test_a_client_that_takes_no_url_refuses_one(tmp_path: Path) -> None:
+    code, out = setup(tmp_path, "claude-desktop", "--url", "http://127.0.0.1:8765/mcp")
+    lines = out.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error [USAGE_ERROR] Invalid value for '--url': ")
+    assert "Claude Desktop's config file takes only servers it starts itself" in lines[0]
+    assert "claude-code, cursor, vscode and windsurf take one" in lines[0]
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["--env", "MEMORCH_USR_ID=x"],
+            "MEMORCH_USR_ID is not a memorch setting (did you mean MEMORCH_USER_ID?)",
+        ),
+        (["--env", "OPENAI_API_KEY=sk"], "OPENAI_API_KEY is not a memorch setting (MEMORCH_*)"),
+        (["--env", "MEMORCH_GRAPH=maybe"], "'--env': MEMORCH_GRAPH must be on or off (got 'maybe')"),
+        (["--env", "MEMORCH_LLM_TIMEOUT=soon"], "MEMORCH_LLM_TIMEOUT must be a number (got 'soon')"),
+        (["--env", "MEMORCH_LLM_MODEL"], "'MEMORCH_LLM_MODEL' is not NAME=VALUE"),
+        (["--user-id", "a", "--env", "MEMORCH_USER_ID=b"], "'--env': MEMORCH_USER_ID is already set by --user-id"),
+        (["--llm", "a", "--env", "MEMORCH_LLM_MODEL=b"], "MEMORCH_LLM_MODEL is already set by --llm"),
+        (["--project", " "], "'--project': project must be a non-empty string"),
+        (["--header", "Authorization: Bearer x"], "'--header': goes with --url"),
+        (["--url", "ftp://example.com/mcp"], "'--url': 'ftp://example.com/mcp' is not an http:// or https:// URL"),
+        (["--url", "http://127.0.0.1:99999/mcp"], "'--url': 'http://127.0.0.1:99999/mcp' is not a URL"),
+        (["--url", "http://h/mcp", "--header", "Bearer x"], "'--header': 'Bearer x' is not NAME: VALUE"),
+        (["--url", "http://h/mcp", "--llm", "m", "--user-id", "u"], "so --user-id and --llm do not apply"),
+    ],
+    ids=[
+        "unknown-setting",
+        "not-memorch",
+        "bad-flag",
+        "bad-number",
+        "no-equals",
+        "set-twice",
+        "llm-twice",
+        "blank-project",
+        "header-without-url",
+        "not-http",
+        "bad-port",
+        "bad-header",
+        "url-with-server-settings",
+    ],
+)
+def test_bad_setup_arguments_are_one_line_and_write_nothing(tmp_path: Path, args: list[str], says: str) -> None:
+    code, out = setup(tmp_path, "cursor", *args)
+    lines = out.strip().splitlines()
+    assert code == 2 and len(lines) == 1, out
+    assert lines[0].startswith("error [USAGE_ERROR] Invalid value for ") and says in lines[0], lines[0]
+    assert files_under(tmp_path) == []
+
+
+async def test_written_http_entry_reaches_a_served_memorch(tmp_path: Path) -> None:
+    """The real `memorch setup --url --header`, then an MCP client connecting with exactly the
+    URL and headers the entry holds, to a memorch that requires that bearer token."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    from .mcp_helpers import start_http_server
+
+    proc, port = start_http_server("streamable-http", tmp_path / "data", MEMORCH_AUTH_TOKEN="tok-123")
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        code, out = setup(tmp_path, "claude-code", "--url", url, "--header", "Authorization: Bearer tok-123")
+        assert code == 0, out
+        entry = json.loads((tmp_path / ".claude.json").read_text())["mcpServers"]["memorch"]
+        assert entry["type"] == "http"
+        target = streamable_http_client(entry["url"], http_client=httpx2.AsyncClient(headers=entry["headers"]))
+        async with Client(target) as client:
+            added = await client.call_tool("add_memory", {"text": "I keep my bike in the cellar"})
+            assert added.structured_content["results"][0]["event"] == "ADD"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)

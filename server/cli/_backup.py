@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from memorch.cli._options import err
+from memorch.cli._options import err, memories, plural
 from memorch.errors import ConfigurationError
 
 out = Console(highlight=False)
@@ -32,7 +32,9 @@ def backup_command(
     dest: Annotated[Path, typer.Argument(help="A new directory: gets memorch.db and backup.json")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Snapshot the SQLite ledger while a server may be running (indexes are rebuilt on restore)."""
+    """Snapshot the SQLite ledger, also while a server runs.
+
+    The indexes are rebuilt on restore.  Example: memorch backup ~/memorch-backups/today"""
     from memorch.config import MemoryConfig
     from memorch.maintenance._backup import LEDGER, backup
     from memorch.storage.history import SQLiteLedger
@@ -48,7 +50,8 @@ def backup_command(
     if as_json:
         out.print_json(json.dumps(result))
     else:
-        out.print(f"backed up {result['memories']} memories ({result['history_events']} history events) to {dest}")
+        events = plural(result["history_events"], "history event")
+        out.print(f"backed up {memories(result['memories'])} ({events}) to {dest}", soft_wrap=True)
 
 
 def restore_command(
@@ -56,7 +59,10 @@ def restore_command(
     force: Annotated[bool, typer.Option("--force", help="Replace a data directory that holds memories")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Put a backup's ledger back into the data directory, then rebuild the search indexes from it."""
+    """Put a backup's ledger back, then rebuild the indexes.
+
+    Into MEMORCH_DATA_DIR; one that holds memories needs --force.
+    Example: memorch restore-backup ~/memorch-backups/today"""
     from memorch.config import MemoryConfig
     from memorch.maintenance._backup import restore
 
@@ -67,7 +73,7 @@ def restore_command(
         out.print_json(json.dumps(result))
     else:
         kept = f"; the replaced ledger is kept as {result['kept']}" if result["kept"] else ""
-        out.print(f"restored {result['memories']} memories from {src} and rebuilt the indexes{kept}")
+        out.print(f"restored {memories(result['memories'])} from {src} and rebuilt the indexes{kept}", soft_wrap=True)
 
 
 def register_backup(app: typer.Typer) -> None:

@@ -50,7 +50,7 @@ TOOL_COMMANDS = {
     "delete_memory": "memorch delete",
     "memory_history": "memorch history",
     "restore_memory": "memorch restore",
-    "delete_all_memories": "memorch list (then memorch delete)",
+    "delete_all_memories": "memorch delete-all",
 }
 # Tool argument → the CLI option or argument. Names without "_" are English words too
 # ("the text"), so those are replaced only when written as a name: 'text', text=, `text`.

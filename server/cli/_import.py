@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from memorch.cli._options import emit, err, open_memory, out, plural
+from memorch.cli._options import emit, err, memories, open_memory, out, plural
 from memorch.config import MemoryConfig
 from memorch.domain._validation import ScopeIds
 from memorch.importers import load, need_llm, options_for, write
@@ -48,19 +48,22 @@ def run(
     emit(result, as_json, lambda r: out.print(_done(r), soft_wrap=True))
 
 
+# What the importers call their items (``Batch.kinds``), when there are several of one.
+KIND_PLURALS = {"memory": "memories", "restored": "restored"}
+
+
 def _done(r: dict[str, Any]) -> str:
     if "chunks" in r:
-        line = f"{r['chunks']} chunks: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged"
+        line = f"{plural(r['chunks'], 'chunk')}: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged"
         return line + (f", {r['degraded']} stored verbatim (no model answered)" if r["degraded"] else "")
     skipped = "".join(f", skipped {n} {kind}" for kind, n in r.get("skipped", {}).items())
-    imported, duplicates = plural(r["imported"], "memory", "memories"), plural(r["duplicates"], "duplicate")
-    return f"imported {imported}, skipped {duplicates}{skipped}"
+    return f"imported {memories(r['imported'])}, skipped {plural(r['duplicates'], 'duplicate')}{skipped}"
 
 
 def _report(out: Console, r: dict[str, Any]) -> None:
-    kinds = ", ".join(f"{n} {kind}" for kind, n in r["kinds"].items()) or "nothing"
-    head = f"dry run, nothing written: {r['memories']} memories from {r['source']} ({kinds})"
-    out.print(f"{head}, {r['relations']} relations", soft_wrap=True)
+    kinds = ", ".join(plural(n, kind, KIND_PLURALS.get(kind)) for kind, n in r["kinds"].items()) or "nothing"
+    head = f"dry run, nothing written: {memories(r['memories'])} from {r['source']} ({kinds})"
+    out.print(f"{head}, {plural(r['relations'], 'relation')}", soft_wrap=True)
     for kind, n in r["skipped"].items():
         out.print(f"  would skip {n} {kind}")
     for sample in r["samples"]:

@@ -1,4 +1,4 @@
-"""The ``memorch`` command line (typer + rich).
+"""The ``memorch`` command line (typer + rich): the app and the memory commands.
 
 Examples::
 
@@ -8,10 +8,12 @@ Examples::
     memorch search "what should I avoid eating?" --user-id alice --json
     memorch list --user-id alice --filters '{"category": "health"}'
     memorch history 3f1c...
+    memorch delete-all --user-id alice --yes
     memorch stats --json
 
 A failure is one line on stderr (``error [CODE] message. Suggestion: ...``) and a non-zero exit
-code; ``cli_errors.py`` renders it.
+code; ``_errors.py`` renders it. The admin commands (stats, reindex, reprocess, doctor) are in
+``_commands_admin.py``; how results are printed in ``_render.py``.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from memorch.cli._options import (
     AgentOpt,
+    FullIdsOpt,
     HelpGroup,
     JsonOpt,
     LimitOpt,
@@ -33,18 +37,22 @@ from memorch.cli._options import (
     RunOpt,
     ThresholdOpt,
     UserOpt,
+    YesOpt,
     emit,
     err,
-    memory_table,
+    memories,
     open_memory,
     out,
     plural,
     scope_options,
+    scope_words,
 )
+from memorch.cli._render import below_threshold_line, history_table, memory_table, print_added, print_change
 from memorch.cli._serve import serve
 from memorch.cli._setup import setup
 from memorch.config import package_version
-from memorch.domain._validation import ScopeIds
+from memorch.domain._validation import MAX_LIMIT, ScopeIds
+from memorch.errors import ValidationError
 
 app = typer.Typer(
     cls=HelpGroup,
@@ -83,7 +91,7 @@ def _json_arg(value: str | None, name: str) -> Any:
         raise typer.BadParameter(f"is not valid JSON: {exc}", param_hint=f"'{name}'") from exc
 
 
-app.command()(serve)  # `memorch serve` (server/cli_serve.py), first in --help
+app.command()(serve)  # `memorch serve` (_serve.py), first in --help
 
 
 @app.command()
@@ -97,10 +105,15 @@ def add(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remember TEXT.  Example: memorch add "I moved to Lisbon" --user-id alice"""
+    """Remember TEXT.
+
+    Each line says what happened (ADD, UPDATE, DELETE or NONE) to which memory, and when no model
+    answered (the text is stored as said, for `memorch reprocess`) or the facts come later
+    (background inference).
+    Example: memorch add "I moved to Lisbon" --user-id alice"""
     with open_memory() as m:
         result = m.add(text, **_default_user(m, scope), metadata=_json_arg(metadata, "--metadata"), infer=infer)
-    emit(result, as_json, lambda r: [out.print(f"{e['event']:<6} {e['id']}  {e['memory']}") for e in r["results"]])
+    emit(result, as_json, print_added)
 
 
 @app.command()
@@ -112,9 +125,13 @@ def search(
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     threshold: ThresholdOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each signal's rank and score")] = False,
+    full_ids: FullIdsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find memories by meaning.  Example: memorch search "allergies" --user-id alice"""
+    """Find memories by meaning.
+
+    Matches that score under the threshold are left out and counted; `--threshold 0` shows them.
+    Example: memorch search "allergies" --user-id alice"""
     with open_memory() as m:
         result = m.search(
             query,
@@ -124,7 +141,21 @@ def search(
             threshold=threshold,
             explain=explain,
         )
-    emit(result, as_json, lambda r: memory_table(out, r["results"], with_score=True, scope=scope))
+
+    def render(r: dict[str, Any]) -> None:
+        rows, below = r["results"], r.get("below_threshold")
+        if rows:
+            memory_table(out, rows, with_score=True, full_ids=full_ids)
+        if below:
+            out.print(below_threshold_line(below, scope, len(rows)), soft_wrap=True, highlight=False)
+        elif not rows:
+            _print_none(scope)
+
+    emit(result, as_json, render)
+
+
+def _print_none(scope: dict[str, Any], then: str = "") -> None:
+    out.print(f"no memories for {scope_words(scope)}{then}", soft_wrap=True, highlight=False)
 
 
 @app.command("list")
@@ -133,18 +164,26 @@ def list_(
     scope: ScopeIds,
     limit: LimitOpt = 100,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
+    full_ids: FullIdsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List memories, newest first.  Example: memorch list --user-id alice --limit 20"""
     with open_memory() as m:
         scope = _default_user(m, scope)
         result = m.get_all(**scope, limit=limit, filters=_json_arg(filters, "--filters"))
-    emit(result, as_json, lambda r: memory_table(out, r["results"], scope=scope))
+
+    def render(r: dict[str, Any]) -> None:
+        if r["results"]:
+            memory_table(out, r["results"], with_score=False, full_ids=full_ids)
+        else:
+            _print_none(scope)
+
+    emit(result, as_json, render)
 
 
 @app.command()
 def get(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
-    """Show one memory.  Example: memorch get 3f1c2d4e-..."""
+    """Show one memory, whole.  Example: memorch get 3f1c2d4e-..."""
     with open_memory() as m:
         result = m.get(memory_id, user_id=user_id)
     emit(result, as_json, lambda r: out.print_json(data=r))
@@ -161,15 +200,70 @@ def update(
     """Replace a memory's text.  Example: memorch update 3f1c... "I moved to Porto" """
     with open_memory() as m:
         result = m.update(memory_id, text, metadata=_json_arg(metadata, "--metadata"), user_id=user_id)
-    emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
+    emit(result, as_json, print_change)
 
 
 @app.command()
 def delete(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
-    """Forget one memory.  Example: memorch delete 3f1c2d4e-..."""
+    """Forget one memory (its history stays).  Example: memorch delete 3f1c2d4e-..."""
     with open_memory() as m:
         result = m.delete(memory_id, user_id=user_id)
-    emit(result, as_json, lambda r: out.print(f"deleted {r['id']}"))
+    emit(result, as_json, lambda r: out.print(f"{'already deleted' if r['event'] == 'NONE' else 'deleted'} {r['id']}"))
+
+
+def interactive() -> bool:
+    """Whether someone can answer a question on this terminal (tests patch it)."""
+    return sys.stdin.isatty()
+
+
+@app.command("delete-all")
+@scope_options
+def delete_all(scope: ScopeIds, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
+    """Forget every memory of a scope.
+
+    Needs --user-id, --agent-id or --run-id (MEMORCH_USER_ID alone is not enough) and deletes what
+    `memorch list` shows with the same options, all of it. Asks first; with no terminal to ask on
+    it needs --yes. The history stays: `memorch restore ID` brings a memory back.
+    Example: memorch delete-all --user-id alice --yes"""
+    if not any(scope.values()):
+        raise ValidationError(
+            "memorch delete-all needs a scope; it does not default to MEMORCH_USER_ID",
+            error_code="SCOPE_REQUIRED",
+            suggestion="pass --user-id (--agent-id or --run-id narrow it); "
+            "`memorch list` with the same options shows what would be deleted",
+        )
+    if not yes and not interactive():
+        raise ValidationError(
+            "memorch delete-all asks before deleting, and there is no terminal to ask on",
+            error_code="CONFIRMATION_REQUIRED",
+            suggestion="pass --yes to delete without asking",
+        )
+    with open_memory() as m:
+        scope = _default_user(m, scope)
+        layers = {"project": m.config.project} if m.config.project else {}  # as `list`: this project and global
+        if not yes:
+            count = len(m.get_all(**scope, limit=MAX_LIMIT)["results"])
+            if count:
+                _confirm(f"Delete {'all ' if count > 1 else ''}{_count_words(count)} of {scope_words(scope)}?")
+        result = m.delete_all(**scope, **layers)
+
+    def render(r: dict[str, Any]) -> None:
+        if r["deleted"]:
+            out.print(f"deleted {memories(r['deleted'])} of {scope_words(scope)}", soft_wrap=True, highlight=False)
+        else:
+            _print_none(scope, "; nothing was deleted")
+
+    emit(result, as_json, render)
+
+
+def _count_words(count: int) -> str:
+    return f"{MAX_LIMIT} or more memories" if count >= MAX_LIMIT else memories(count)
+
+
+def _confirm(question: str) -> None:
+    if not typer.confirm(question, default=False, err=True):
+        err.print("nothing was deleted")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -182,52 +276,20 @@ def restore(
     """Undo a change (also a deletion).  Example: memorch restore 3f1c... --event 9a2b..."""
     with open_memory() as m:
         result = m.restore(memory_id, event, user_id=user_id)
-    emit(result, as_json, lambda r: out.print(f"{r['event']} {r['id']}  {r['memory']}"))
+    emit(result, as_json, print_change)
 
 
 @app.command()
-def history(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
-    """Every change to one memory, oldest first.  Example: memorch history 3f1c2d4e-..."""
+def history(
+    memory_id: MemoryIdArg, user_id: UserOpt = None, full_ids: FullIdsOpt = False, as_json: JsonOpt = False
+) -> None:
+    """Every change to one memory, oldest first.
+
+    Each event's id (for `memorch restore --event`), when, what, and the text after it.
+    Example: memorch history 3f1c2d4e-..."""
     with open_memory() as m:
         result = m.history(memory_id, user_id=user_id)
-
-    def render(events: list[dict[str, Any]]) -> None:
-        table = Table("when", "event", "old", "new")
-        for e in events:
-            table.add_row(
-                e["updated_at"][:19] if e["updated_at"] else "",
-                e["event"],
-                e["old_memory"] or "",
-                e["new_memory"] or "",
-            )
-        out.print(table)
-
-    emit(result, as_json, render)
-
-
-@app.command()
-def stats(as_json: JsonOpt = False) -> None:
-    """Counts of memories, history events, graph entities and pending index work."""
-    with open_memory() as m:
-        result = m.stats()
-    emit(result, as_json, lambda r: out.print_json(data=r))
-
-
-@app.command()
-def reindex(
-    re_embed: Annotated[bool, typer.Option("--re-embed", help="Recompute embeddings")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even from a ledger smaller than the index")] = False,
-    as_json: JsonOpt = False,
-) -> None:
-    """Rebuild the search index from the SQLite ledger (no model calls unless --re-embed)."""
-    from rich.progress import Progress
-
-    with open_memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("reindexing", total=None)
-        result = m.reindex(
-            re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total), force=force
-        )
-    emit(result, as_json, lambda r: out.print(f"reindexed {plural(r['memories'], 'memory', 'memories')}"))
+    emit(result, as_json, lambda events: history_table(out, events, full_ids=full_ids))
 
 
 @app.command()
@@ -243,9 +305,9 @@ def graph(
         result = m.graph(entity, **_default_user(m, scope), hops=hops)
 
     def render(r: dict[str, Any]) -> None:
-        table = Table("source", "relationship", "destination", title=f"around {r['entity']}")
+        table = Table("source", "relationship", "destination", title=Text(f"around {r['entity']}"))
         for rel in r["relations"]:
-            table.add_row(rel["source"], rel["relationship"], rel["destination"])
+            table.add_row(Text(rel["source"]), Text(rel["relationship"]), Text(rel["destination"]))
         out.print(table)
 
     emit(result, as_json, render)
@@ -264,9 +326,11 @@ def import_(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and show what would be imported")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import memories in batches: `memorch export` files keep their ids and history; --from reads
-    another server's export (given scope options replace the source's users). Every item is checked
-    first.  Example: memorch import memory.jsonl --from mcp-memory --dry-run"""
+    """Import memories in batches, every item checked first.
+
+    `memorch export` files keep their ids and history; --from reads another server's export
+    (scope options given replace the source's users).
+    Example: memorch import memory.jsonl --from mcp-memory --dry-run"""
     from memorch.cli._import import run
 
     run(path, source, scope, split=split, infer=infer, dry_run=dry_run, as_json=as_json)
@@ -280,49 +344,26 @@ def export(
     run_id: RunOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write memories with ids, metadata, relations and history as JSONL (every scope unless
-    one is given); `memorch import` reads the file back.  Example: memorch export backup.jsonl"""
+    """Write memories, with their history, to a JSONL file.
+
+    Ids, metadata, relations and history, of every scope unless one is given; `memorch import`
+    reads the file back.
+    Example: memorch export backup.jsonl"""
     with open_memory() as m:
         result = m.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id)
     emit(
         result,
         as_json,
         lambda r: out.print(
-            f"exported {plural(r['memories'], 'memory', 'memories')} and {plural(r['deleted'], 'deleted one')}"
+            f"exported {memories(r['memories'])} and {plural(r['deleted'], 'deleted one')}"
             f" ({plural(r['history_events'], 'history event')}) to {path}"
         ),
     )
 
 
-@app.command()
-def reprocess(as_json: JsonOpt = False) -> None:
-    """Run inference over messages stored verbatim while no model could answer (each once)."""
-    with open_memory() as m, err.status("reprocessing"):
-        result = m.reprocess()
-    emit(
-        result,
-        as_json,
-        lambda r: out.print(f"processed {r['processed']}, failed {r['failed']}, {r['remaining']} still pending"),
-    )
+from memorch.cli._commands_admin import register_admin  # noqa: E402 - stats, reindex, reprocess, doctor
 
-
-@app.command()
-def doctor(as_json: JsonOpt = False) -> None:
-    """Check the data directory, stores, embedder and LLM with one real operation each."""
-    with open_memory() as m:
-        checks = m.doctor()
-
-    def render(rows: list[dict[str, Any]]) -> None:
-        table = Table("check", "status", "detail", "time")
-        for c in rows:
-            status = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
-            table.add_row(c["name"], status, c["detail"], f"{c['seconds']:.2f}s")
-        out.print(table)
-
-    emit(checks, as_json, render)
-    if not all(c["ok"] for c in checks):
-        raise typer.Exit(1)
-
+register_admin(app)
 
 app.command("setup")(setup)
 
@@ -339,5 +380,5 @@ from memorch.cli._token import register_token  # noqa: E402 - `memorch token add
 register_token(app)
 
 
-if __name__ == "__main__":  # python -m memorch.cli (the entry point is launch.main)
+if __name__ == "__main__":  # python -m memorch.cli._main (the entry point is _launch.main)
     app()

@@ -1,9 +1,11 @@
 """Options shared by the ``memorch`` commands, and how their help is shown.
 
 ``HelpGroup`` is the CLI's command group: ``ReportingGroup`` (one error line per failure, in
-``cli_errors``' words) plus flag rows without a type. Typer's rich help prints a type column for every option, so flags
-read as if they took a value (``--json <bool>``, even ``--help <bool>``); a flag takes none,
-so its row shows no type, as click's plain help already does.
+``_errors``' words) plus flag rows without a type and help text that wraps where the terminal
+ends. Typer's rich help prints a type column for every option, so flags read as if they took a
+value (``--json <bool>``, even ``--help <bool>``); a flag takes none, so its row shows no type,
+as click's plain help already does. It also keeps a docstring's line breaks, so a sentence
+broke where the source line did (``reflow``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +21,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from typer.core import TyperGroup
 
 from memorch.cli._errors import report, report_failure, stderr
@@ -54,6 +56,10 @@ LimitOpt = Annotated[int, typer.Option(help="At most this many memories")]
 ThresholdOpt = Annotated[
     float | None, typer.Option(help="Drop results below this relevance, 0-1 (default: MEMORCH_SEARCH_THRESHOLD, 0.3)")
 ]
+FullIdsOpt = Annotated[
+    bool, typer.Option("--full-ids", help="Show ids whole (a narrow terminal shows their first 8 characters)")
+]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking")]
 
 
 _SCOPE_OPTIONS = [
@@ -109,8 +115,25 @@ class ReportingGroup(TyperGroup):
             raise typer.Exit(report_failure(exc, command)) from exc
 
 
+_EXAMPLE = re.compile(r"\s*\bExample:\s*")
+
+
+def reflow(text: str) -> str:
+    """A command's help as typer's rich help shows it well at any width: each paragraph one line
+    (the terminal wraps it; typer would keep the docstring's line breaks, breaking sentences
+    mid-way at 80 columns), and each ``Example: ...`` a paragraph of its own, so the command
+    list shows only the summary before it."""
+    paragraphs: list[str] = []
+    for block in re.split(r"\n\s*\n", inspect.cleandoc(text).partition("\f")[0]):
+        prose, *examples = _EXAMPLE.split(" ".join(block.split()))
+        paragraphs += [prose] if prose else []
+        paragraphs += [f"Example: {example}" for example in examples if example]
+    return "\n\n".join(paragraphs)
+
+
 class HelpGroup(ReportingGroup):
-    """The command group: failures reported as one line; flags shown without a value type."""
+    """The command group: failures reported as one line; flags shown without a value type; help
+    text reflowed (``reflow``)."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _flags_without_type(super().get_params(ctx))
@@ -119,6 +142,8 @@ class HelpGroup(ReportingGroup):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             _flags_without_type(command.get_params(ctx))
+            if command.help:
+                command.help = reflow(command.help)
         return command
 
 
@@ -127,31 +152,14 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
 
 
+def memories(count: int) -> str:
+    """``1 memory``, ``3 memories``."""
+    return plural(count, "memory", "memories")
+
+
 def scope_words(scope: dict[str, Any]) -> str:
     """``user_id 'alice'`` or ``user_id 'alice', agent_id 'bot'``: the scope a command looked in."""
     return ", ".join(f"{key} {value!r}" for key, value in scope.items() if value is not None)
-
-
-def memory_table(
-    console: Console, rows: list[dict[str, Any]], with_score: bool = False, scope: dict[str, Any] | None = None
-) -> None:
-    """Memories as a table; with none, the scope that was searched (``no memories for user_id 'alice'``)."""
-    if not rows and scope is not None:
-        console.print(f"no memories for {scope_words(scope)}", soft_wrap=True, highlight=False)
-        return
-    table = Table(show_lines=False)
-    table.add_column("id", style="dim", no_wrap=True)
-    table.add_column("memory")
-    if with_score:
-        table.add_column("score", justify="right")
-    table.add_column("updated", style="dim")
-    for row in rows:
-        cells = [row["id"], row["memory"]]
-        if with_score:
-            cells.append(f"{row.get('score', 0):.3f}")
-        cells.append(row["updated_at"][:19])
-        table.add_row(*cells)
-    console.print(table)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ def serve(
     ] = False,
     project: ProjectOpt = None,
 ) -> None:
-    """Run the MCP server (stdio by default, as MCP clients launch it).
+    """Run the MCP server (stdio, as MCP clients launch it).
 
     It says on stderr where it listens; stdout carries only JSON-RPC.
     Example: memorch serve --transport streamable-http --port 8765"""

@@ -3,19 +3,28 @@
 Where each client reads its MCP servers, and in which shape (from each client's documentation;
 docs/clients.md lists the sources):
 
-================  =========================================================  ==============
-client            file (user scope / project scope)                          servers key
-================  =========================================================  ==============
-claude-desktop    macOS ``~/Library/Application Support/Claude/``,           ``mcpServers``
+================  =========================================================  ==============  ================
+client            file (user scope / project scope)                          servers key     HTTP entry
+================  =========================================================  ==============  ================
+claude-desktop    macOS ``~/Library/Application Support/Claude/``,           ``mcpServers``  none (stdio only)
                   Windows ``%APPDATA%\\Claude\\``, Linux ``~/.config/Claude/``
                   + ``claude_desktop_config.json``
-claude-code       ``~/.claude.json`` (``$CLAUDE_CONFIG_DIR/.claude.json``)    ``mcpServers``
-                  / ``./.mcp.json``                                           (``type: stdio``)
-cursor            ``~/.cursor/mcp.json`` / ``./.cursor/mcp.json``            ``mcpServers``
-vscode            the user profile's ``mcp.json`` (``Code/User/mcp.json``     ``servers``
-                  in VS Code's config folder) / ``./.vscode/mcp.json``        (``type: stdio``)
-windsurf          ``~/.codeium/windsurf/mcp_config.json``                    ``mcpServers``
-================  =========================================================  ==============
+claude-code       ``~/.claude.json`` (``$CLAUDE_CONFIG_DIR/.claude.json``)    ``mcpServers``  ``type: http``,
+                  / ``./.mcp.json``                                           (``type:        ``url``,
+                                                                             stdio``)        ``headers``
+cursor            ``~/.cursor/mcp.json`` / ``./.cursor/mcp.json``            ``mcpServers``  ``url``,
+                                                                                             ``headers``
+vscode            the user profile's ``mcp.json`` (``Code/User/mcp.json``     ``servers``     ``type: http``,
+                  in VS Code's config folder) / ``./.vscode/mcp.json``        (``type:        ``url``,
+                                                                             stdio``)        ``headers``
+windsurf          ``~/.codeium/windsurf/mcp_config.json``                    ``mcpServers``  ``serverUrl``,
+                                                                                             ``headers``
+================  =========================================================  ==============  ================
+
+An HTTP entry (``--url``) connects to a memorch that runs on its own (``memorch serve --transport
+streamable-http``); a typed entry says ``sse`` for an ``/sse`` endpoint. Settings for a server
+the client starts (``--llm``, ``--env``, ``--project``...) go into the entry's ``env`` and
+``args``; their names and values are checked here, as the server would check them at start.
 
 GUI apps do not inherit the shell's PATH, so the entry names the absolute path of the
 ``memorch`` that is running (or this interpreter with ``-m memorch``). Writing merges into the
@@ -34,9 +43,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 from memorch._atomic import replace_file
+from memorch._settings import OTHER_VARIABLES, invalid_settings
+from memorch.config import MemoryConfig, unknown_setting_warnings
 from memorch.errors import ConfigurationError, ValidationError
 
 USER, PROJECT = "user", "project"
@@ -47,21 +62,31 @@ class Client:
     key: str
     title: str
     servers_key: str  # the object that maps server names to entries
-    stdio_type: bool  # entries carry "type": "stdio"
+    typed: bool  # entries carry "type": "stdio" (or "http" / "sse")
     scopes: tuple[str, ...]
     after: str  # what the user does next for the client to load the server
+    url_key: str | None  # the key of an HTTP entry's URL; None: the file takes only servers it starts
 
 
 CLIENTS: dict[str, Client] = {
     c.key: c
     for c in (
-        Client("claude-desktop", "Claude Desktop", "mcpServers", False, (USER,), "quit and reopen Claude Desktop"),
-        Client("claude-code", "Claude Code", "mcpServers", True, (USER, PROJECT), "start a new Claude Code session"),
-        Client("cursor", "Cursor", "mcpServers", False, (USER, PROJECT), "reload Cursor's MCP settings"),
-        Client("vscode", "VS Code", "servers", True, (USER, PROJECT), "run 'MCP: List Servers' in VS Code"),
-        Client("windsurf", "Windsurf", "mcpServers", False, (USER,), "press refresh in Windsurf's MCP panel"),
+        Client(
+            "claude-desktop", "Claude Desktop", "mcpServers", False, (USER,), "quit and reopen Claude Desktop", None
+        ),
+        Client(
+            "claude-code", "Claude Code", "mcpServers", True, (USER, PROJECT), "start a new Claude Code session", "url"
+        ),
+        Client("cursor", "Cursor", "mcpServers", False, (USER, PROJECT), "reload Cursor's MCP settings", "url"),
+        Client("vscode", "VS Code", "servers", True, (USER, PROJECT), "run 'MCP: List Servers' in VS Code", "url"),
+        Client(
+            "windsurf", "Windsurf", "mcpServers", False, (USER,), "press refresh in Windsurf's MCP panel", "serverUrl"
+        ),
     )
 }
+HTTP_CLIENTS = tuple(key for key, client in CLIENTS.items() if client.url_key)
+# Clients that start a server in the open workspace folder, where ``--project auto`` looks.
+WORKSPACE_CLIENTS = ("claude-code", "cursor", "vscode")
 
 
 @dataclass(frozen=True)
@@ -134,20 +159,105 @@ def in_temporary_environment(command: list[str]) -> bool:
 
 
 def server_entry(
-    client: str, *, user_id: str | None = None, data_dir: Path | None = None, command: list[str] | None = None
+    client: str,
+    *,
+    user_id: str | None = None,
+    data_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    project: str | None = None,
+    command: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The client's entry for memorch over stdio, with absolute paths."""
+    """The client's entry for memorch over stdio, with absolute paths: ``env`` for the server's
+    settings (after ``MEMORCH_USER_ID`` / ``MEMORCH_DATA_DIR``), ``project`` as ``serve --project``."""
     command = command or server_command()
-    entry: dict[str, Any] = {"type": "stdio"} if CLIENTS[client].stdio_type else {}
-    entry.update(command=command[0], args=command[1:])
-    env = {}
+    entry: dict[str, Any] = {"type": "stdio"} if CLIENTS[client].typed else {}
+    entry.update(command=command[0], args=[*command[1:], *(["--project", project] if project else [])])
+    settings: dict[str, str] = {}
     if user_id is not None:
-        env["MEMORCH_USER_ID"] = user_id
+        settings["MEMORCH_USER_ID"] = user_id
     if data_dir is not None:
-        env["MEMORCH_DATA_DIR"] = str(data_dir.expanduser().resolve())
-    if env:
-        entry["env"] = env
+        settings["MEMORCH_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    settings.update(env or {})
+    if settings:
+        entry["env"] = settings
     return entry
+
+
+def http_entry(client: str, url: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The client's entry for a memorch served over HTTP at ``url`` (``check_url`` first), in the
+    client's documented shape; ``ValueError`` for a client whose file takes no URL."""
+    spec = CLIENTS[client]
+    if spec.url_key is None:
+        raise ValueError(f"{client} takes no HTTP entry")
+    entry: dict[str, Any] = {}
+    if spec.typed:  # the SSE transport's endpoint is /sse (memorch serve --transport sse)
+        entry["type"] = "sse" if urlsplit(url).path.rstrip("/").endswith("/sse") else "http"
+    entry[spec.url_key] = url
+    if headers:
+        entry["headers"] = dict(headers)
+    return entry
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an MCP endpoint, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError as exc:
+        return f"{url!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{url!r} is not an http:// or https:// URL"
+    return None
+
+
+def header_pair(text: str) -> tuple[str, str] | None:
+    """``"Authorization: Bearer x"`` as (name, value), or None when it is not ``NAME: VALUE``."""
+    name, colon, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not colon or not name or not value or any(c.isspace() or not c.isprintable() for c in name):
+        return None
+    return name, value
+
+
+def _mappings() -> set[str]:
+    return {name for name, field in MemoryConfig.model_fields.items() if get_origin(field.annotation) is dict}
+
+
+def setting_problems(env: Mapping[str, str]) -> str | None:
+    """What is wrong with these ``MEMORCH_*`` settings for the server, or None: a name that is no
+    setting (naming the closest), or a value the server would refuse at start. ``project`` and
+    ``data_dir`` are left to the server: ``auto`` looks where it runs, a path is made there."""
+    for name in env:
+        if not name.startswith("MEMORCH_"):
+            return f"{name} is not a memorch setting (MEMORCH_*); a model's API key goes in MEMORCH_LLM_API_KEY"
+    unknown = [w for w in unknown_setting_warnings({n: v for n, v in env.items() if n != "MEMORCH_CONFIG"})]
+    if unknown:  # "X is not a memorch setting; did you mean Y?" (a question mark would end the message)
+        return "; ".join(w.replace("; did you mean ", " (did you mean ").replace("?", "?)") for w in unknown)
+    values: dict[str, Any] = {}
+    for name, value in env.items():
+        field = name.removeprefix("MEMORCH_").lower()
+        if name in OTHER_VARIABLES or field in ("project", "data_dir"):
+            continue
+        if field in _mappings():
+            try:
+                values[field] = json.loads(value)
+            except json.JSONDecodeError:
+                return f"{name} must be valid JSON"
+        else:
+            values[field] = value
+    try:  # the model's own validation of these values alone: not this shell's MEMORCH_* or config file
+        BaseModel.__init__(MemoryConfig.__new__(MemoryConfig), **values)
+    except PydanticValidationError as exc:
+        # Each problem names its field as a keyword ("graph must be ..."): name the variable instead.
+        problems = [p.partition(" ") for p in invalid_settings(exc, values).message.split("; ")]
+        return "; ".join(f"{_variable(where)} {says}" for where, _, says in problems)
+    return None
+
+
+def _variable(where: str) -> str:
+    """``graph`` as ``MEMORCH_GRAPH``; ``search_weights['x']`` as ``MEMORCH_SEARCH_WEIGHTS['x']``."""
+    field, bracket, key = where.partition("[")
+    return f"MEMORCH_{field.upper()}{bracket}{key}"
 
 
 def snippet(client: str, name: str, entry: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -23,7 +24,8 @@ from memorch.errors import ConfigurationError
 out = Console(highlight=False)
 token_app = typer.Typer(
     cls=HelpGroup,
-    help="Per-caller bearer tokens for the HTTP transports, each bound to one user (MEMORCH_TOKENS_FILE).",
+    help="Bearer tokens for HTTP callers, each bound to one user.\n\n"
+    "The tokens file is MEMORCH_TOKENS_FILE (or --file); it keeps each token's hash, never the token.",
     no_args_is_help=True,
 )
 FileOpt = Annotated[
@@ -82,8 +84,11 @@ def add_command(
 
 @token_app.command("list")
 def list_command(file: FileOpt = None, as_json: JsonOpt = False) -> None:
-    """Show the tokens: name, user, allowed agents and projects, prefix, created (never the tokens).
+    """Show the tokens (never the tokens themselves).
+
+    Name, user, allowed agents and projects, prefix, created.
     Example: memorch token list"""
+    from memorch.cli._render import local_time
     from memorch.serve._identities import read_tokens
 
     path = _tokens_file(file)
@@ -94,10 +99,14 @@ def list_command(file: FileOpt = None, as_json: JsonOpt = False) -> None:
     if not records:
         out.print(f"no tokens in {path}; add one with `memorch token add USER`")
         return
-    table = Table("name", "user", "agents", "projects", "prefix", "created")
+    table = Table(
+        "name", "user", "agents", "projects", "prefix", "created", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
+    )
+    for column in table.columns[-2:]:  # the prefix and the date whole (revoke takes the prefix)
+        column.no_wrap = True
     for row in records:
         agents, projects = ", ".join(row["agent_id"]) or "any", ", ".join(row["project"]) or "any"
-        table.add_row(row["name"], row["user_id"], agents, projects, row["prefix"] + "…", row["created_at"])
+        table.add_row(row["name"], row["user_id"], agents, projects, row["prefix"] + "…", local_time(row["created_at"]))
     out.print(table)
 
 
@@ -107,7 +116,9 @@ def revoke_command(
     file: FileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove a token; a running server refuses it from the next request on.
+    """Remove a token.
+
+    A running server refuses it from the next request on.
     Example: memorch token revoke alice-laptop"""
     from memorch.serve._identities import revoke_token
 

@@ -1,0 +1,79 @@
+"""The ``memorch`` commands about the whole store: ``stats``, ``reindex``, ``reprocess``, ``doctor``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from memorch.cli._options import JsonOpt, emit, err, memories, open_memory, out, plural
+from memorch.cli._render import stats_table
+
+
+def stats(as_json: JsonOpt = False) -> None:
+    """Counts of memories, history and pending work; the LLM.
+
+    A table; --json for the numbers as JSON.  Example: memorch stats --json"""
+    with open_memory() as m:
+        result = m.stats()
+    emit(result, as_json, lambda r: stats_table(out, r))
+
+
+def reindex(
+    re_embed: Annotated[bool, typer.Option("--re-embed", help="Recompute embeddings")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even from a ledger smaller than the index")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the search index from the SQLite ledger.
+
+    No model calls unless --re-embed.  Example: memorch reindex --re-embed"""
+    from rich.progress import Progress
+
+    with open_memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("reindexing", total=None)
+        result = m.reindex(
+            re_embed=re_embed, progress=lambda done, total: bar.update(task, completed=done, total=total), force=force
+        )
+    emit(result, as_json, lambda r: out.print(f"reindexed {memories(r['memories'])}"))
+
+
+def reprocess(as_json: JsonOpt = False) -> None:
+    """Extract facts from messages stored while no model answered.
+
+    Each message once; those the model still cannot answer stay pending.  Example: memorch reprocess"""
+    with open_memory() as m, err.status("reprocessing"):
+        result = m.reprocess()
+    emit(
+        result,
+        as_json,
+        lambda r: out.print(
+            f"processed {plural(r['processed'], 'message')}, {r['failed']} failed, {r['remaining']} still pending"
+        ),
+    )
+
+
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check each part with one real operation.
+
+    The data directory, the stores, the embedder and the LLM; exits 1 if one fails.
+    Example: memorch doctor"""
+    with open_memory() as m:
+        checks = m.doctor()
+
+    def render(rows: list[dict[str, Any]]) -> None:
+        table = Table("check", "status", "detail", "time")
+        for c in rows:
+            status = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
+            table.add_row(c["name"], status, Text(c["detail"]), f"{c['seconds']:.2f}s")
+        out.print(table)
+
+    emit(checks, as_json, render)
+    if not all(c["ok"] for c in checks):
+        raise typer.Exit(1)
+
+
+def register_admin(app: typer.Typer) -> None:
+    for command in (stats, reindex, reprocess, doctor):
+        app.command()(command)
