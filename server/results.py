@@ -58,6 +58,7 @@ class MemoryList(TypedDict):
     below_threshold: NotRequired[BelowThreshold]  # search: weaker matches exist (``threshold: 0`` shows them)
     relations: NotRequired[list[Relation]]
     omitted: NotRequired[int]  # with max_tokens: results left out to fit the budget
+    next_cursor: NotRequired[str]  # list: more memories remain; pass it as cursor for the next page
 
 
 class Hit(TypedDict):
@@ -86,6 +87,7 @@ class HitList(TypedDict):
     results: list[Hit]
     relations: NotRequired[list[Relation]]
     omitted: NotRequired[int]
+    next_cursor: NotRequired[str]
     below_threshold: NotRequired[BelowThreshold]
 
 

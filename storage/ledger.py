@@ -127,7 +127,9 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
     # Last: a method named ``list`` hides the builtin from the annotations after it.
-    def list(self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int) -> list[MemoryRecord]: ...
+    def list(
+        self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int, after: tuple[str, str] | None = None
+    ) -> list[MemoryRecord]: ...
 
 
 @runtime_checkable

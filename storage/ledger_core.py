@@ -316,8 +316,15 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, ABC):
         return {"memories": one[0], "history_events": one[1], "pending_index": one[2], "pending_inference": one[3]}
 
     # Last: a method named ``list`` hides the builtin from the annotations after it.
-    def list(self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int) -> list[MemoryRecord]:
+    def list(
+        self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int, after: tuple[str, str] | None = None
+    ) -> list[MemoryRecord]:
+        """Newest first; ``after``: the (created_at, id) of the last memory of the page before (a
+        keyset, so a page costs the same however deep, and writes meanwhile shift nothing)."""
         sql, params = self._where(scope, where)
+        if after is not None:
+            sql += " AND (created_at < ? OR (created_at = ? AND id > ?))"
+            params = [*params, after[0], after[0], after[1]]
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {MEMORY_COLUMNS} FROM memories WHERE {sql} ORDER BY created_at DESC, id LIMIT ?",

@@ -161,3 +161,34 @@ def _stderr_until(proc: object, marker: str, timeout: float = 90) -> str:
     while time.monotonic() < deadline and not any(marker in line for line in lines):
         time.sleep(0.1)
     return "".join(lines)
+
+
+async def test_a_list_of_2500_memories_is_paged_completely(tmp_path: Path) -> None:
+    """list_memories stopped at 1,000 with no way on: ``next_cursor`` pages through all of them,
+    newest first, each once, while a write between pages shifts nothing."""
+    from memorch.serve._app import build_server
+
+    # The static embedder: paging is under test, not 2,500 MiniLM passes (~100 s on two cores).
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", embedder="static")
+    async with AsyncMemory(config) as memory:
+        items = [{"memory": f"fact number {n} about the garden"} for n in range(2500)]
+        assert (await memory.import_memories(items, user_id="u"))["imported"] == 2500
+    seen: list[str] = []
+    pages = 0
+    async with Client(build_server(config)) as client:
+        arguments: dict[str, object] = {"user_id": "u", "limit": 1000}
+        while True:
+            page = (await client.call_tool("list_memories", arguments)).structured_content
+            seen += [hit["id"] for hit in page["results"]]
+            pages += 1
+            if pages == 1:  # a new memory after the first page lands before it, not inside the rest
+                await client.call_tool("add_memory", {"text": "a newer fact", "user_id": "u"})
+            if "next_cursor" not in page:
+                break
+            arguments["cursor"] = page["next_cursor"]
+        bad = await client.call_tool("list_memories", {"user_id": "u", "cursor": "not-a-cursor"})
+    assert pages == 3 and len(seen) == 2500 and len(set(seen)) == 2500
+    async with AsyncMemory(config) as memory:
+        newest = (await memory.get_all(user_id="u", limit=1))["results"][0]
+    assert newest["memory"] == "a newer fact" and newest["id"] not in seen
+    assert bad.is_error and "INVALID_CURSOR" in bad.content[0].text

@@ -20,14 +20,15 @@ from memorch.tools._common import (
     UserId,
     hits,
     layers_note,
+    optional,
 )
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="list_memories",
-        description="List the user's memories, newest first, optionally filtered by metadata. "
-        "Use search_memories to find by meaning." + layers_note(state.config),
+        description="List the user's memories, newest first, optionally filtered by metadata; "
+        "`next_cursor` pages on. Use search_memories to find by meaning." + layers_note(state.config),
         annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def list_memories(
@@ -40,6 +41,9 @@ def register(server: MCPServer, state: ServerState) -> None:
         as_of: AsOf = None,
         max_tokens: MaxTokens = None,
         verbose: Annotated[bool, Field(description="Every field of each memory")] = False,
+        cursor: Annotated[
+            str | None, *optional({"type": "string"}, "The next_cursor of the page before; omit for the first.")
+        ] = None,
     ) -> HitList:
         found = await state.memory().get_all(
             **state.scope(user_id, agent_id, run_id, project),
@@ -47,5 +51,6 @@ def register(server: MCPServer, state: ServerState) -> None:
             limit=limit,
             as_of=as_of,
             max_tokens=max_tokens,
+            cursor=cursor,
         )
         return hits(found, full=verbose, project=project or state.config.project)

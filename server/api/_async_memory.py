@@ -99,7 +99,7 @@ class AsyncMemory(AdminMixin):
             return {**result, "dry_run": True} if dry_run else result
         # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
         # (~130 ms for a 100 kB text, plus the detector's import on first use).
-        parsed, redacted = await self.engine.read(self.engine.redact_messages, parsed)
+        parsed, meta, redacted = await self.engine.read(self.engine.redact, parsed, meta)
         meta = noting_redactions(meta, redacted)
         procedural = memory_type is not None
         if self.config.background_enabled and not (dry_run or procedural):
@@ -133,23 +133,35 @@ class AsyncMemory(AdminMixin):
         limit: int = 100,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        cursor: str | None = None,
         **scope_args: Unpack[ScopeArgs],
     ) -> MemoryList:
         """The scope's memories, newest first, optionally filtered by metadata. ``as_of``: as they
         stood then (from the history; each item says if it is still ``current``); ``max_tokens``:
-        only as many as fit that many tokens of text (``omitted`` counts the rest)."""
+        only as many as fit that many tokens of text (``omitted`` counts the rest). When more
+        remain, ``next_cursor`` is returned: pass it as ``cursor`` for the next page."""
         scope = validation.scope(scope_args, required=True, default_project=self.config.project)
-        limit, budget = validation.limit(limit), _budget(max_tokens)
+        limit, budget, after = validation.limit(limit), _budget(max_tokens), validation.cursor(cursor)
         if as_of is not None:
             if filters:
                 raise _as_of_with_filters()
+            if after is not None:
+                raise ValidationError(
+                    "cursor cannot be combined with as_of (a past view is read whole, up to limit)",
+                    error_code="INVALID_ARGUMENT",
+                    suggestion="drop cursor, or drop as_of to page through today's memories",
+                )
             result = await self.engine.read(
                 timeline.list_at, self.engine.store, scope, timeline.parse_as_of(as_of), limit
             )
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        records = await self.engine.read(self.engine.components.ledger.list, scope, where, limit)
-        return timeline.within_budget({"results": [memory_item(r) for r in records]}, budget)
+        records = await self.engine.read(self.engine.components.ledger.list, scope, where, limit + 1, after)
+        page = timeline.within_budget({"results": [memory_item(r) for r in records[:limit]]}, budget)
+        kept = page["results"]
+        if kept and (len(records) > limit or page.get("omitted")):
+            page["next_cursor"] = validation.page_cursor(kept[-1]["created_at"], kept[-1]["id"])
+        return page
 
     async def search(
         self,
@@ -210,7 +222,10 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(scope_args, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
         new_meta = None if metadata is None else validation.metadata(metadata)
-        [message], redacted = await self.engine.read(self.engine.redact_messages, [Message("user", text)])
+        [message], redacted_meta, redacted = await self.engine.read(
+            self.engine.redact, [Message("user", text)], new_meta or {}
+        )
+        new_meta = None if new_meta is None else redacted_meta
         result = await self.engine.write(
             operations.update, self.engine.store, validation.memory_id(memory_id), scope, message.content, new_meta
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Mapping
@@ -247,6 +248,30 @@ def bounded_int(value: Any, name: str, low: int, high: int, code: str = "INVALID
 
 def limit(value: Any, name: str = "limit") -> int:
     return bounded_int(value, name, 1, MAX_LIMIT, "INVALID_LIMIT")
+
+
+def page_cursor(created_at: str, memory_id: str) -> str:
+    """The opaque cursor of the page after the memory (created_at, id) of a newest-first list."""
+    return base64.urlsafe_b64encode(json.dumps([created_at, memory_id]).encode()).decode().rstrip("=")
+
+
+def cursor(value: Any) -> tuple[str, str] | None:
+    """A ``next_cursor`` a list returned, read back; anything else is ``INVALID_CURSOR``."""
+    if value is None:
+        return None
+    try:
+        text = str(value)
+        decoded = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        created_at, memory_id = decoded
+        if isinstance(created_at, str) and isinstance(memory_id, str) and len(created_at) + len(memory_id) < 200:
+            return created_at, memory_id
+    except (ValueError, TypeError):
+        pass
+    raise ValidationError(
+        "cursor is not one a list returned",
+        error_code="INVALID_CURSOR",
+        suggestion="pass the next_cursor of the previous page unchanged, or omit cursor for the first page",
+    )
 
 
 def threshold(value: Any) -> float | None:
