@@ -11,7 +11,7 @@ from a Kuzu graph in its child process (``GraphProcess``, as a single process ru
 the ledger's relations) and from the ledger (``neighbourhood``: one recursive query over the indexed
 ``source_norm`` / ``destination_norm`` columns). The ledger is SQLite, or PostgreSQL with ``--pg-
 url`` (a fresh schema, dropped afterwards). Synthetic vectors: the embedder is not measured. Prints
-p50/p95 per hop count, the ratio, and how many answers were the same set of relations. """
+p50/p95 per hop count, the ratio, and how many answers were the same set of relations."""
 
 from __future__ import annotations
 
