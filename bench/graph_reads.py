@@ -9,8 +9,8 @@ both on the same data. One user's memories each state one relation between two e
 (random, seeded); then ``--queries`` neighbourhoods of random entities, at 1, 2 and 3 hops, are read
 from a Kuzu graph in its child process (``GraphProcess``, as a single process runs it, built from
 the ledger's relations) and from the ledger (``neighbourhood``: one recursive query over the indexed
-``source_norm`` / ``destination_norm`` columns). The ledger is SQLite, or PostgreSQL with ``--pg-
-url`` (a fresh schema, dropped afterwards). Synthetic vectors: the embedder is not measured. Prints
+``source_norm`` / ``destination_norm`` columns). The ledger is SQLite, or PostgreSQL with
+``--pg-url`` (a fresh schema, dropped afterwards). Synthetic vectors: the embedder is not measured. Prints
 p50/p95 per hop count, the ratio, and how many answers were the same set of relations."""
 
 from __future__ import annotations
