@@ -27,7 +27,7 @@ from memorch.domain._identity import Identity
 from memorch.errors import PermissionDeniedError
 from memorch.serve._identities import add_token as add_token_record
 
-from .mcp_helpers import memorch_command, server_env, start_http_server
+from .mcp_helpers import memorch_command, server_env, server_log, start_http_server
 from .test_mcp import TOOLS
 
 ADMIN = "admin-s3cret"
@@ -292,11 +292,35 @@ def test_token_cli_add_list_revoke(tmp_path: Path) -> None:
     assert json.loads(token_cli(tokens_file, "list", "--json").stdout) == []
 
 
-def test_token_cli_needs_a_tokens_file(tmp_path: Path) -> None:
-    env = server_env(tmp_path)
-    result = subprocess.run([*memorch_command(), "token", "list"], env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and "[TOKENS_FILE_NOT_SET]" in result.stderr
-    assert "MEMORCH_TOKENS_FILE" in result.stderr
+async def test_token_add_and_serve_share_the_default_file(tmp_path: Path) -> None:
+    """No MEMORCH_TOKENS_FILE anywhere: ``memorch token add`` writes the default file in the
+    user's config directory and ``memorch serve`` reads it (it needed the variable in both)."""
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
+
+    env = server_env(tmp_path / "data")
+    assert "MEMORCH_TOKENS_FILE" not in env
+    added = subprocess.run(
+        [*memorch_command(), "token", "add", "alice"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.strip()
+    default = Path(env["XDG_CONFIG_HOME"]) / "memorch" / "tokens.json"
+    assert default.is_file() and token not in default.read_text()
+    proc, port = start_http_server("streamable-http", tmp_path / "data", XDG_CONFIG_HOME=env["XDG_CONFIG_HOME"])
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        async with Client(streamable_http_client(url, http_client=http)) as client:
+            stored = await call(client, "add_memory", text="I keep bees")
+            assert stored["results"][0]["event"] == "ADD"
+        async with httpx2.AsyncClient(timeout=10) as anonymous:
+            refused = await anonymous.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert refused.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert str(default) in server_log(tmp_path / "data").read_text()
 
 
 def test_serve_refuses_a_missing_tokens_file(tmp_path: Path) -> None:

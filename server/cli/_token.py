@@ -1,7 +1,8 @@
 """``memorch token add|list|revoke``: per-caller bearer tokens for the HTTP transports.
 
 Each token acts for one user (and, if given, only some agents / projects); the tokens file
-(``MEMORCH_TOKENS_FILE``, or ``--file``) keeps its hash, never the token. ``add`` prints the token
+(``--file``, else ``MEMORCH_TOKENS_FILE``, else ``tokens.json`` in the user's config directory,
+which ``memorch serve`` reads too) keeps its hash, never the token. ``add`` prints the token
 once, alone on stdout (so ``TOKEN=$(memorch token add alice)`` works), and what it is for on
 stderr. A running server sees changes on the caller's next request.
 """
@@ -19,37 +20,34 @@ from rich.console import Console
 from rich.table import Table
 
 from memorch.cli._options import HelpGroup, err
-from memorch.errors import ConfigurationError
 
 out = Console(highlight=False)
 token_app = typer.Typer(
     cls=HelpGroup,
     help="Bearer tokens for HTTP callers, each bound to one user.\n\n"
-    "The tokens file is MEMORCH_TOKENS_FILE (or --file); it keeps each token's hash, never the token.",
+    "The tokens file is --file, else MEMORCH_TOKENS_FILE, else ~/.config/memorch/tokens.json (which the server "
+    "reads too); it keeps each token's hash, never the token.",
     no_args_is_help=True,
 )
 FileOpt = Annotated[
-    Path | None, typer.Option("--file", metavar="PATH", help="The tokens file (default: MEMORCH_TOKENS_FILE)")
+    Path | None,
+    typer.Option(
+        "--file",
+        metavar="PATH",
+        help="The tokens file (default: MEMORCH_TOKENS_FILE, else ~/.config/memorch/tokens.json)",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
 
 
 def _tokens_file(given: Path | None) -> Path:
-    """``--file``, else MEMORCH_TOKENS_FILE: the server must read the same file, so no silent default."""
+    """``--file``, else MEMORCH_TOKENS_FILE, else the default file in the user's config directory:
+    the one ``memorch serve`` reads when MEMORCH_TOKENS_FILE is unset, so both agree."""
     if given is not None:
         return given.expanduser()
-    from memorch.config import MemoryConfig
+    from memorch.config import MemoryConfig, default_tokens_file
 
-    path = MemoryConfig().tokens_file
-    if path is None:
-        raise ConfigurationError(
-            "no tokens file: MEMORCH_TOKENS_FILE is not set",
-            error_code="TOKENS_FILE_NOT_SET",
-            details={"variable": "MEMORCH_TOKENS_FILE"},
-            suggestion="set MEMORCH_TOKENS_FILE (e.g. to ~/.config/memorch/tokens.json) for both this command "
-            "and `memorch serve`, or pass --file PATH",
-        )
-    return path
+    return MemoryConfig().tokens_file or default_tokens_file()
 
 
 @token_app.command("add")
