@@ -66,7 +66,8 @@ class FakeLLM:
         return self
 
     def chat_requests(self, model: str | None = None) -> list[Request]:
-        return [r for r in self.requests if r.path.endswith("chat/completions") and (model is None or r.model == model)]
+        chats = ("chat/completions", "/api/chat", "/v1/messages")  # OpenAI's route, Ollama's, Anthropic's
+        return [r for r in self.requests if r.path.endswith(chats) and (model is None or r.model == model)]
 
     @property
     def url(self) -> str:
@@ -125,7 +126,12 @@ class FakeLLM:
             self._send(handler, reply.status, reply.body, reply.headers)
             return
         content = reply if isinstance(reply, str) else json.dumps(reply)
-        self._send(handler, 200, _completion(request, content))
+        if request.path.endswith("/api/chat"):
+            self._send(handler, 200, _ollama_chat(request, content))
+        elif request.path.endswith("/v1/messages"):
+            self._send(handler, 200, _anthropic_message(request, reply, content))
+        else:
+            self._send(handler, 200, _completion(request, content))
 
     @staticmethod
     def _send(
@@ -157,6 +163,39 @@ def _completion(request: Request, content: str) -> dict[str, Any]:
             "completion_tokens": len(content) // 4,
             "total_tokens": prompt_tokens + len(content) // 4,
         },
+    }
+
+
+def _ollama_chat(request: Request, content: str) -> dict[str, Any]:
+    """Ollama's native /api/chat reply (what LiteLLM's ``ollama_chat/`` provider reads)."""
+    return {
+        "model": request.model or "fake",
+        "created_at": "2026-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": content},
+        "done": True,
+        "done_reason": "stop",
+        "prompt_eval_count": max(1, len(request.prompt) // 4),
+        "eval_count": max(1, len(content) // 4),
+    }
+
+
+def _anthropic_message(request: Request, reply: Any, content: str) -> dict[str, Any]:
+    """Anthropic's /v1/messages reply; a request that forces a tool (LiteLLM's way to ask for a
+    JSON schema) gets the reply as that tool's input, as Claude answers."""
+    tools = request.body.get("tools") or []
+    if tools and isinstance(reply, dict):
+        block: dict[str, Any] = {"type": "tool_use", "id": "toolu_fake", "name": tools[0]["name"], "input": reply}
+    else:
+        block = {"type": "text", "text": content}
+    usage = {"input_tokens": max(1, len(request.prompt) // 4), "output_tokens": max(1, len(content) // 4)}
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": request.model or "fake",
+        "content": [block],
+        "stop_reason": "tool_use" if block["type"] == "tool_use" else "end_turn",
+        "usage": usage,
     }
 
 

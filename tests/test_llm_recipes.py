@@ -1,0 +1,78 @@
+"""docs/llm-setup.md's recipes run as written (issue 28 item 3).
+
+Each recipe's shell block runs in bash with `memorch` on the PATH, a fresh data directory and no
+other MEMORCH_* setting. Its server is the local stand-in (tests/fake_llm.py speaks OpenAI's,
+Ollama's and Anthropic's routes): the addresses a recipe names for a local server are pointed at
+it, and the hosted providers' base URL variables too (never part of a recipe). The model's reply
+must come back as the add's facts, not as a degraded verbatim store.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .fake_llm import FakeLLM
+from .mcp_helpers import server_env
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "llm-setup.md"
+FACT = "User moved to Lisbon in March"
+# The recipe (its heading) -> the model name the server must be asked for.
+RECIPES = {
+    "OpenAI": "gpt-4.1-mini",
+    "Anthropic": "claude-haiku-4-5",
+    "Ollama": "llama3.1",
+    "llama.cpp's server": "local-model",
+    "Any OpenAI-compatible endpoint": "my-model",
+}
+
+
+def recipes() -> dict[str, str]:
+    """Heading -> the first bash block under it."""
+    found: dict[str, str] = {}
+    for section in re.split(r"^## ", PAGE.read_text(), flags=re.MULTILINE)[1:]:
+        heading, _, body = section.partition("\n")
+        block = re.search(r"```bash\n(.*?)```", body, re.DOTALL)
+        if block:
+            found[heading.strip()] = block.group(1)
+    return found
+
+
+def test_every_recipe_is_tested() -> None:
+    assert set(recipes()) == set(RECIPES)
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_the_recipe_runs_as_written(name: str, tmp_path: Path, fake: FakeLLM) -> None:
+    script = recipes()[name]
+    root = fake.url.removesuffix("/v1")
+    # Local servers' addresses, as the recipes write them, are the stand-in's.
+    script = script.replace("http://localhost:11434", root)
+    script = re.sub(r"http://127\.0\.0\.1:\d+/v1", fake.url, script)
+    env = server_env(tmp_path / "data")
+    env.pop("MEMORCH_GRAPH", None)
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        env.pop(variable, None)
+    env.update(OPENAI_BASE_URL=fake.url, OPENAI_API_BASE=fake.url, ANTHROPIC_API_BASE=root)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    fake.push({"memory": [{"event": "ADD", "text": FACT}]})
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(rf"^ADD\s+\S+\s+{FACT}", done.stdout, re.MULTILINE), done.stdout + done.stderr[-2000:]
+    assert "stored as said" not in done.stdout
+    assert [request.model for request in fake.chat_requests()] == [RECIPES[name]]
+
+
+def test_without_its_key_a_hosted_recipe_says_which_variable_at_once(tmp_path: Path, fake: FakeLLM) -> None:
+    script = "\n".join(line for line in recipes()["Anthropic"].splitlines() if "API_KEY" not in line)
+    env = server_env(tmp_path / "data")
+    env.pop("ANTHROPIC_API_KEY", None)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MISSING_CREDENTIALS" in done.stdout and "ANTHROPIC_API_KEY" in done.stdout
+    assert fake.chat_requests() == []
