@@ -60,7 +60,9 @@ def test_the_recipe_runs_as_written(name: str, tmp_path: Path, fake: FakeLLM) ->
     env.update(OPENAI_BASE_URL=fake.url, OPENAI_API_BASE=fake.url, ANTHROPIC_API_BASE=root)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     fake.push({"memory": [{"event": "ADD", "text": FACT}]})
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.search(rf"^ADD\s+\S+\s+{FACT}", done.stdout, re.MULTILINE), done.stdout + done.stderr[-2000:]
     assert "stored as said" not in done.stdout
@@ -72,7 +74,9 @@ def test_without_its_key_a_hosted_recipe_says_which_variable_at_once(tmp_path: P
     env = server_env(tmp_path / "data")
     env.pop("ANTHROPIC_API_KEY", None)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MISSING_CREDENTIALS" in done.stdout and "ANTHROPIC_API_KEY" in done.stdout
     assert fake.chat_requests() == []
