@@ -242,7 +242,8 @@ def test_host_and_origin_are_checked_on_a_wildcard_bind(wildcard_bind_app: tuple
 MALFORMED = [
     # (line, expected code, expected id)
     ('{"jsonrpc":"2.0","id":11,"method":"ping","params":{"x":"\\ud800"}}', -32700, None),  # lone surrogate
-    ('{"jsonrpc":"2.0","id":12,"method":"ping","params":{"x":' + "[" * 250 + "]" * 250 + "}}", -32700, None),
+    # JSON deeper than the SDK reads: refused with its id, so the client is not left waiting.
+    ('{"jsonrpc":"2.0","id":12,"method":"ping","params":{"x":' + "[" * 250 + "]" * 250 + "}}", -32600, 12),
     ('[{"jsonrpc":"2.0","id":13,"method":"ping"}]', -32600, None),  # batch
     ('{"jsonrpc":"1.0","id":14,"method":"ping"}', -32600, 14),
     ('{"jsonrpc": "2.0", "id": 15, ', -32700, None),  # invalid JSON
