@@ -234,7 +234,7 @@ async def test_dry_run_without_inference_and_in_background_mode(memory: AsyncMem
     )
     assert [(r["event"], r["reason"]) for r in plan["results"]] == [
         ("NONE", "the same text is already stored"),
-        ("ADD", "stored as said (no inference)"),
+        ("ADD", "would be stored as said (dry run: nothing was written)"),
     ]
     assert await texts(memory, "jazz") == ["I like tea"]
     # Background mode: a dry run still waits for the model (it is the answer) and writes nothing.
