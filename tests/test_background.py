@@ -48,8 +48,10 @@ async def texts(memory: AsyncMemory, query: str, user: str = "u") -> list[str]:
 
 
 async def test_add_acknowledges_before_the_model_answers(memory: AsyncMemory, fake: FakeLLM) -> None:
-    # Load the embedder and the secret detector, and open the stores, before timing.
+    # Load the embedder and the secret detector, and open the stores (the vector index too: its
+    # first write imports LanceDB under the store's lock, seconds on a loaded machine), before timing.
     await memory.add("warm up", user_id="warm", infer=False)
+    await memory.engine.index_sync.flush()
     fake.push(Delay(3.0, facts(FACT)))
     started = time.perf_counter()
     result = await memory.add(SAID, user_id="u")
