@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 from memorch.storage.base import MemoryRecord
 
 Event = Literal["ADD", "UPDATE", "DELETE", "NONE", "RESTORE"]
+ChangeEvent = Literal["ADD", "UPDATE", "DELETE", "NONE", "RESTORE", "PURGE"]  # PURGE: delete with purge
 Layer = Literal["project", "global"]
 
 
@@ -141,10 +142,11 @@ class ChangeResult(TypedDict):
 
     id: str
     memory: str
-    event: Event
+    event: ChangeEvent
     previous_memory: NotRequired[str]
     message: NotRequired[str]
     redacted: NotRequired[list[Redaction]]
+    purged: NotRequired[bool]  # delete with purge: gone for good, restore cannot bring it back
 
 
 class HistoryItem(TypedDict):
@@ -167,8 +169,9 @@ class HistoryResult(TypedDict):
 
 class DeleteAllResult(TypedDict):
     deleted: int
-    ids: list[str]  # the memories deleted: each comes back with restore (its history is kept)
+    ids: list[str]  # the memories deleted: each comes back with restore (its history is kept), unless purged
     message: str
+    purged: NotRequired[bool]  # with purge: gone for good, history included
 
 
 # -- the whole store (AsyncMemory's admin operations) ---------------------------------------------

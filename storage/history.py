@@ -127,6 +127,41 @@ class SQLiteLedger(SQLiteCore):
         )
 
     @contextmanager
+    def _purging(self) -> Iterator[None]:
+        """A purge's transaction overwrites what it deletes with zeros (``secure_delete``: the
+        text leaves the page it was on, not only the b-tree); every other write stays as fast."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA secure_delete=ON")
+            except sqlite3.Error as exc:
+                raise self._error("write", exc) from exc
+            try:
+                yield
+            finally:
+                self._conn.execute("PRAGMA secure_delete=OFF")
+
+    def scrub(self) -> None:
+        """After a purge: ``VACUUM`` rewrites the file, so no free page or unused part of one
+        keeps a copy a purge removed (an earlier update or delete leaves its old bytes there),
+        then a truncating checkpoint empties the WAL, which held the pages as they were written.
+        ``VACUUM`` writes the whole ledger once (its temporary copy goes to SQLite's temporary
+        directory, not the data directory); a checkpoint waits up to ``BUSY_TIMEOUT_S`` for
+        another process's read of an older snapshot, else the WAL keeps those pages until the next
+        checkpoint that completes (logged)."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA secure_delete=ON")
+                try:
+                    self._conn.execute("VACUUM")
+                finally:
+                    self._conn.execute("PRAGMA secure_delete=OFF")
+                busy, _, _ = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            except sqlite3.Error as exc:
+                raise self._error("be scrubbed after a purge", exc) from exc
+        if busy:
+            log.warning("the WAL of %s could not be emptied after a purge: another process is reading", self.path)
+
+    @contextmanager
     def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One transaction. ``durable=False`` skips the fsync at commit, for writes a crash may
         lose because they are redone anyway (clearing done index work, cached embeddings)."""

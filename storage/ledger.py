@@ -12,7 +12,7 @@ needs that narrows with ``shared_ledger`` (a checked narrowing, not a cast).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -36,6 +36,21 @@ class Ledger(Protocol):
         relation_targets: Sequence[str] = (),
         cached: tuple[str, dict[str, np.ndarray]] | None = None,
     ) -> dict[str, dict[str, str]]: ...
+
+    def purge(
+        self,
+        memory_ids: Sequence[str],
+        index_targets: Sequence[str],
+        relation_targets: Sequence[str],
+        cache_key: Callable[[str], str],
+        now: str,
+        cached: tuple[str, dict[str, np.ndarray]] | None = None,
+    ) -> dict[str, str | None]: ...
+
+    def scrub(self) -> None:
+        """After a purge, outside any transaction: leave no copy of what it removed in the
+        engine's files where that can be done."""
+        ...
 
     def set_embeddings(self, vectors: dict[str, np.ndarray]) -> None: ...
 
@@ -80,6 +95,8 @@ class Ledger(Protocol):
     def versions_at(self, scope: Scope, when: str, limit: int) -> list[tuple[HistoryEvent, Scope]]: ...
 
     def history_scope(self, memory_id: str) -> Scope | None: ...
+
+    def deleted_ids(self, scope: Scope) -> list[str]: ...
 
     def scopes(self) -> list[dict[str, Any]]: ...
 

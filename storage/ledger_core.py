@@ -18,11 +18,12 @@ import json
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from memorch.storage.cache import CacheQueries, blob, store_vectors
+from memorch.storage.purge import PURGE, PurgeQueries
 from memorch.storage.relations import RELATION_FIELDS, RelationQueries
 from memorch.storage.schema import EVENT_COLUMNS, MEMORY_COLUMNS, event_for, history_event, memory_record, memory_row
 from memorch.storage.sql import Connection, marks, scope_sql, select_in
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 
 
-class LedgerCore(RelationQueries, CacheQueries, TransferQueries, ABC):
+class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, ABC):
     """Every query of ``storage.ledger.Ledger`` over an abstract connection: a ledger derives from
     this and defines how a connection is had (the abstract methods below)."""
 
@@ -71,6 +72,15 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, ABC):
     @abstractmethod
     def memory_lock(self, memory_id: str) -> AbstractContextManager[None]:
         """As ``scope_lock``, for a change of one memory (update, restore, delete)."""
+
+    def _purging(self) -> AbstractContextManager[None]:
+        """Around a purge's transaction: SQLite overwrites what it deletes (``secure_delete``)."""
+        return nullcontext()
+
+    def scrub(self) -> None:
+        """After a purge, outside any transaction: leave no copy of what it removed in the
+        engine's files where that can be done (SQLite: ``VACUUM`` and a truncating checkpoint;
+        PostgreSQL: ``VACUUM`` of the tables a purge touches). Nothing by default."""
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -280,7 +290,7 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, ABC):
             rows = conn.execute(
                 f"SELECT {EVENT_COLUMNS}, user_id, agent_id, run_id, project FROM history WHERE seq IN ("
                 f" SELECT MAX(seq) FROM history WHERE {sql} AND {at} <= ? GROUP BY memory_id)"
-                f" AND event != 'DELETE' ORDER BY {at} DESC, seq DESC LIMIT ?",
+                f" AND event NOT IN ('DELETE', '{PURGE}') ORDER BY {at} DESC, seq DESC LIMIT ?",
                 [*params, when, limit],
             ).fetchall()
         return [(history_event(tuple(row)), Scope(*tuple(row)[-4:])) for row in rows]

@@ -182,6 +182,18 @@ class PostgresLedger(LedgerCore):
             except self._pg.Error as exc:
                 raise self._error("write", exc) from exc
 
+    def scrub(self) -> None:
+        """After a purge (outside its transaction): ``VACUUM`` the tables it touched, so the
+        space of the rows it deleted is marked free (their bytes stay in the table's files until
+        PostgreSQL reuses that space, and in its WAL, archives and replicas until they are
+        recycled; ``VACUUM FULL`` rewrites a table, under a lock that stops every reader, and is
+        left to the database's administrator). A failure is logged: the purge itself is done."""
+        with self._lock:
+            try:
+                self._live().execute("VACUUM memories, history, relations, embedding_cache")
+            except self._pg.Error:
+                log.warning("VACUUM after a purge failed (%s)", self.location, exc_info=True)
+
     def close(self) -> None:
         with self._lock:
             self._raw.close()

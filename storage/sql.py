@@ -51,6 +51,8 @@ class Transactions(Protocol):
 
     def _write(self, durable: bool = True) -> AbstractContextManager[Connection]: ...
 
+    def _purging(self) -> AbstractContextManager[None]: ...
+
 
 def scope_sql(scope: Scope, prefix: str = "") -> tuple[str, list[Any]]:
     """The scope rule (see ``Scope``) as a parameterized condition: one ``key = ?`` per given

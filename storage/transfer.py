@@ -40,7 +40,11 @@ class TransferQueries:
         deleted ones as their history only."""
         after = ""
         where, params = scope_sql(scope)
-        query = f"SELECT DISTINCT memory_id FROM history WHERE memory_id > ? AND {where} ORDER BY memory_id LIMIT ?"
+        # A purged memory (its one event the text-free PURGE) has nothing to export.
+        query = (
+            f"SELECT DISTINCT memory_id FROM history WHERE memory_id > ? AND {where} AND event != 'PURGE'"
+            " ORDER BY memory_id LIMIT ?"
+        )
         while True:
             with self._read() as conn:
                 ids = [row[0] for row in conn.execute(query, [after, *params, PAGE])]

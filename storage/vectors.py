@@ -37,6 +37,7 @@ from memorch.storage.engine import (
 from memorch.storage.sql import chunks
 from memorch.storage.vector_connection import CachedConnection, release_free_memory
 from memorch.storage.vector_plan import FILTER_COLUMNS, NOTHING, SearchPlanner, id_list, with_layer_column
+from memorch.storage.vector_purge import ID_CHUNK, VectorPurge
 from memorch.storage.vector_rows import arrow_rows, table_schema
 from memorch.storage.vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock, watch_idle
 
@@ -60,13 +61,10 @@ ANN_MIN_ROWS = 50_000
 # read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
-# Ids per ``id IN (...)`` filter: LanceDB parses the filter as SQL text, and lists of a few
-# hundred UUID literals keep each filter small.
-ID_CHUNK = 500
 log = logging.getLogger("memorch.vectors")
 
 
-class LanceVectorIndex:
+class LanceVectorIndex(VectorPurge):
     """``VectorIndex`` on a local (or object-storage) LanceDB directory."""
 
     def __init__(
@@ -99,6 +97,7 @@ class LanceVectorIndex:
         self._pass_lock = None if writers_lock is None else pass_lock(uri)
         # Before the table is opened: its mark that this process has the directory open.
         self._pruner = VersionPruner(uri, version_hold_s, writers_lock)
+        self._pruner_hold_s = version_hold_s
         self._planner = SearchPlanner(lambda: self._table.version, lambda where: self._table.count_rows(where))
         self._schema = table_schema(dimension)
         interval = None if freshness_s is None else timedelta(seconds=freshness_s)

@@ -130,7 +130,7 @@ def test_unknown_variables_are_named_with_the_closest_setting(tmp_path: Path) ->
 
 async def test_stdio_server_warns_once_and_refuses_an_argument_delete_memory_does_not_take(tmp_path: Path) -> None:
     """A real ``memorch serve`` on stdio: the typo'd variable is one warning on stderr (the test
-    variables none), and ``delete_memory`` with ``purge`` is refused with the memory still there."""
+    variables none), and ``delete_memory`` with ``shred`` is refused with the memory still there."""
     command = memorch_command()
     env = server_env(tmp_path / "data", MEMORCH_GRPAH="off", **TEST_VARIABLES)
     params = StdioServerParameters(command=command[0], args=[*command[1:], "serve"], env=env)
@@ -142,11 +142,11 @@ async def test_stdio_server_warns_once_and_refuses_an_argument_delete_memory_doe
             added = await client.call_tool("add_memory", {"text": "I keep bees"})
             memory_id = added.structured_content["results"][0]["id"]
 
-            refused = await client.call_tool("delete_memory", {"memory_id": memory_id, "purge": True})
+            refused = await client.call_tool("delete_memory", {"memory_id": memory_id, "shred": True})
             assert refused.is_error and refused.structured_content is None
             assert refused.content[0].text == (
-                "[INVALID_ARGUMENT] invalid arguments for delete_memory: it takes no argument 'purge'. "
-                "Suggestion: leave out purge (delete_memory takes only memory_id, user_id, agent_id, run_id, "
+                "[INVALID_ARGUMENT] invalid arguments for delete_memory: it takes no argument 'shred'. "
+                "Suggestion: leave out shred (delete_memory takes only memory_id, purge, user_id, agent_id, run_id, "
                 "project), then call it again"
             )
             still = await client.call_tool("get_memory", {"memory_id": memory_id})
@@ -214,8 +214,8 @@ async def test_every_tool_refuses_an_argument_it_does_not_take(config: MemoryCon
         tools = {tool.name: tool.input_schema for tool in (await client.list_tools()).tools}
         for name, schema in tools.items():
             assert schema["additionalProperties"] is False, name
-            text = _refusal(await client.call_tool(name, {"purge": True}))
-            assert "it takes no argument 'purge'" in text, text
+            text = _refusal(await client.call_tool(name, {"shred": True}))
+            assert "it takes no argument 'shred'" in text, text
             assert f"({name} takes only {', '.join(schema['properties'])})" in text, text
 
 

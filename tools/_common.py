@@ -57,7 +57,7 @@ _OBJECT = {"type": "object"}
 MemoryId = Annotated[
     str,
     Field(
-        description="A memory id from search_memories, list_memories or add_memory",
+        description="A memory id (from search_memories or list_memories)",
         min_length=1,
     ),
 ]
@@ -66,8 +66,8 @@ UserId = _optional(
     _STRING,
     "Whose memories; omit for this server's user.",
 )
-AgentId = _optional(str, _STRING, "One agent's memories only. Usually omitted.")
-RunId = _optional(str, _STRING, "One run's (session's) memories only. Usually omitted.")
+AgentId = _optional(str, _STRING, "One agent's memories only.")
+RunId = _optional(str, _STRING, "One run's (session's) memories only.")
 IdUserId = _optional(
     str,
     _STRING,
@@ -80,7 +80,7 @@ Project = _optional(
     _STRING,
     "Project layer to use with the global one; omit for the server's.",
 )
-IdProject = _optional(str, _STRING, "Omit; if given, must match (or be global).")
+IdProject = _optional(str, _STRING, "Omit; if given, must match or be global.")
 Filters = _optional(
     dict,
     _OBJECT,
@@ -96,6 +96,15 @@ MaxTokens = _optional(
     {"type": "integer", "minimum": 1},
     "Token budget (~4 chars each); `omitted` counts what did not fit.",
 )
+# strict: "yes", "true" or 1 must not erase a memory for good by coercion.
+Purge = Annotated[
+    bool,
+    Field(strict=True),
+    *optional(
+        {"type": "boolean"},
+        "true if the user says to forget it for good: history erased, no restore.",
+    ),
+]
 Metadata = _optional(dict, _OBJECT, 'JSON object kept with the memory, for filters, e.g. {"category": "health"}')
 ReplacingMetadata = _optional(dict, _OBJECT, "Replaces the memory's whole metadata object. Omit to keep it.")
 

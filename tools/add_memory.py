@@ -59,7 +59,7 @@ def register(server: MCPServer, state: ServerState) -> None:
             bool | None,
             *optional(
                 {"type": "boolean"},
-                "false: store as given, no LLM (default: LLM when configured).",
+                "false: store as given, without the LLM.",
             ),
         ] = None,
         dry_run: Annotated[

@@ -10,14 +10,14 @@ from pydantic import Field
 
 from memorch.errors import ValidationError
 from memorch.results import DeleteAllResult
-from memorch.tools._common import AgentId, Project, RunId, ServerState, UserId
+from memorch.tools._common import AgentId, Project, Purge, RunId, ServerState, UserId
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="delete_all_memories",
-        description="Forget every memory of the user (or agent/run), only when the user explicitly asks. "
-        "Returns the deleted ids; restore_memory brings one back.",
+        description="Forget every memory of the user (or agent/run), only if the user explicitly asks. "
+        "Returns the ids; restore_memory brings one back unless purged.",
         annotations=ToolAnnotations(
             readOnlyHint=False,
             destructiveHint=True,
@@ -34,6 +34,7 @@ def register(server: MCPServer, state: ServerState) -> None:
                 description="true, only after the user asked to forget everything",
             ),
         ],
+        purge: Purge = False,
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
@@ -45,4 +46,4 @@ def register(server: MCPServer, state: ServerState) -> None:
                 error_code="CONFIRMATION_REQUIRED",
                 suggestion="ask the user, then call delete_all_memories with confirm=true",
             )
-        return await state.memory().delete_all(**state.scope(user_id, agent_id, run_id, project))
+        return await state.memory().delete_all(purge=purge, **state.scope(user_id, agent_id, run_id, project))

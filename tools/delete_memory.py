@@ -6,23 +6,24 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from memorch.results import ChangeResult
-from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, Purge, ServerState
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="delete_memory",
-        description="Forget one memory by id (find it with search_memories). restore_memory brings it "
-        "back; deleting it again is event NONE.",
+        description="Forget one memory by id. restore_memory brings it back, unless purged; deleting it "
+        "again is event NONE.",
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
     )
     async def delete_memory(
         memory_id: MemoryId,
+        purge: Purge = False,
         user_id: IdUserId = None,
         agent_id: IdAgentId = None,
         run_id: IdRunId = None,
         project: IdProject = None,
     ) -> ChangeResult:
         return await state.memory().delete(
-            memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
+            memory_id, purge=purge, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
         )

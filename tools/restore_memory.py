@@ -26,7 +26,7 @@ def register(server: MCPServer, state: ServerState) -> None:
             str | None,
             *optional(
                 {"type": "string"},
-                "Event id (from memory_history) to undo. Omit for the last change.",
+                "Event id (from memory_history) to undo; omit for the last.",
             ),
         ] = None,
         user_id: IdUserId = None,

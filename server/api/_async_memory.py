@@ -236,13 +236,26 @@ class AsyncMemory(AdminMixin):
     async def delete(
         self,
         memory_id: str,
+        *,
+        purge: bool = False,
         **scope_args: Unpack[ScopeArgs],
     ) -> ChangeResult:
         """Delete one memory; its history stays readable through ``history``. Deleting a memory
-        that is already deleted succeeds with event NONE (so a retried call is harmless)."""
+        that is already deleted succeeds with event NONE (so a retried call is harmless).
+
+        ``purge=True`` forgets it for good (event PURGE, ``purged: True``), also one deleted
+        before: its text leaves the ledger with its history (one text-free PURGE event stays),
+        its relations and embedding-cache entry go, and before this returns its vector rows and
+        every LanceDB version that held them are removed, the graph drops its relations and
+        SQLite's free pages and WAL are cleared. ``restore`` then raises ``MEMORY_PURGED``.
+        See docs/security.md, "Forgetting for good"."""
         memory_id = validation.memory_id(memory_id)
+        purge = validation.flag(purge, "purge")
         scope = validation.scope(scope_args, required=False)
-        return await self.engine.write(operations.delete, self.engine.store, memory_id, scope)
+        if not purge:
+            return await self.engine.write(operations.delete, self.engine.store, memory_id, scope)
+        async with self.engine.graph_sync.lock:  # no graph sync beside a purge's (see ``Store.purge_indexes``)
+            return await self.engine.write(operations.delete, self.engine.store, memory_id, scope, True)
 
     async def restore(
         self,
@@ -260,11 +273,18 @@ class AsyncMemory(AdminMixin):
 
     async def delete_all(
         self,
+        *,
+        purge: bool = False,
         **scope_args: Unpack[ScopeArgs],
     ) -> DeleteAllResult:
         """Delete every memory of a scope (with ``project``: that project's layer and the global
-        one; without: every layer). Refuses an empty scope (see ``reset``)."""
+        one; without: every layer). Refuses an empty scope (see ``reset``). ``purge=True``:
+        each one is purged as ``delete`` does, and so is the history of those deleted before."""
+        purge = validation.flag(purge, "purge")
         scope = validation.scope(scope_args, required=True)
+        if purge:
+            async with self.engine.graph_sync.lock:
+                return await self.engine.write(operations.purge_all, self.engine.store, scope)
         return await self.engine.write(operations.delete_all, self.engine.store, scope)
 
 

@@ -246,6 +246,19 @@ def bounded_int(value: Any, name: str, low: int, high: int, code: str = "INVALID
     return value
 
 
+def flag(value: Any, name: str) -> bool:
+    """A true/false switch: only a real boolean (``"false"`` is truthy, so a string is refused
+    where the switch destroys, e.g. ``purge``)."""
+    if not isinstance(value, bool):
+        raise ValidationError(
+            f"{name} must be true or false",
+            error_code="INVALID_ARGUMENT",
+            details={"field": name},
+            suggestion=f"pass {name}=True or {name}=False",
+        )
+    return value
+
+
 def limit(value: Any, name: str = "limit") -> int:
     return bounded_int(value, name, 1, MAX_LIMIT, "INVALID_LIMIT")
 

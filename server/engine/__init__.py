@@ -2,7 +2,8 @@
 
 - ``_engine``: ``Engine``: owns the config, the components, the ``Store``, the workers and the two
   debouncers; ``write`` (the one hop to the writer thread) and ``add_verbatim``.
-- ``_store``: ``Store``: the one owner of writes: ledger first, then the derived indexes.
+- ``_store``: ``Store``: the one owner of writes: ledger first, then the derived indexes;
+  ``_purge``: its part for a purge (forget for good), and the outbox's targets.
 - ``_operations``: single-memory operations planned and committed through the store (verbatim
   add with its duplicate check, update, restore, delete, delete_all).
 - ``_components``: the stores and models, created lazily from the config on first use.

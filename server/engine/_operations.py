@@ -15,9 +15,10 @@ from memorch.domain._messages import Message, normalized_hash
 from memorch.domain._records import deletion, new_record, not_found, replaced, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._store import DELETE_BATCH, Store
-from memorch.errors import ValidationError
+from memorch.errors import MemoryNotFoundError, ValidationError
 from memorch.results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
-from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope
+from memorch.storage.purge import PURGE
 from memorch.storage.sql import chunks
 
 if TYPE_CHECKING:
@@ -160,6 +161,8 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
         if not events:
             raise not_found(memory_id)
         event_ = events[-1] if event_id is None else next((e for e in events if e.id == event_id), None)
+        if is_purged(events):
+            raise purged(memory_id)
         if event_ is None:
             raise ValidationError(
                 f"memory {memory_id} has no history event {event_id}",
@@ -200,8 +203,24 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
     return result
 
 
-def delete(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
-    """Delete one memory; deleting one that is already deleted answers NONE (a retry is harmless)."""
+def purged(memory_id: str) -> MemoryNotFoundError:
+    return MemoryNotFoundError(
+        f"memory {memory_id} was purged: its text and history were removed for good",
+        error_code="MEMORY_PURGED",
+        details={"memory_id": memory_id},
+        suggestion="nothing can bring it back; add it again if the user wants it remembered",
+    )
+
+
+def is_purged(events: Sequence[HistoryEvent]) -> bool:
+    return bool(events) and events[-1].event == PURGE
+
+
+def delete(store: Store, memory_id: str, scope: Scope, purge: bool = False) -> ChangeResult:
+    """Delete one memory; deleting one that is already deleted answers NONE (a retry is harmless).
+    ``purge``: remove it for good (``Store.purge``), also one deleted before."""
+    if purge:
+        return _purge_one(store, memory_id, scope)
     with store.reconciling(memory_id=memory_id):
         record = store.parts.ledger.get(memory_id)
         if record is not None and scope.contains(record):
@@ -215,8 +234,58 @@ def delete(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
     events = store.parts.ledger.history(memory_id, scope)
     if not events or not events[-1].is_deleted:
         raise not_found(memory_id)
+    if is_purged(events):
+        return {"id": memory_id, "memory": "", "event": "NONE", "message": "Memory was already purged"}
     last_text = events[-1].old_memory or ""
     return {"id": memory_id, "memory": last_text, "event": "NONE", "message": "Memory was already deleted"}
+
+
+def _purge_one(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
+    said: str | None = None
+    with store.reconciling(memory_id=memory_id):
+        record = store.parts.ledger.get(memory_id)
+        if record is not None and not scope.contains(record):
+            raise not_found(memory_id)
+        events = store.parts.ledger.history(memory_id, scope)
+        if record is None and not events:
+            raise not_found(memory_id)
+        if is_purged(events):
+            # A retry: the ledger's part is done; the index and file steps run again (a failure
+            # of one of them the first time is finished now), and change nothing else.
+            store.purge_indexes([memory_id])
+            done = True
+        else:
+            said = store.purge([] if record is None else [record], [memory_id]).get(memory_id)
+            done = False
+    store.scrub()
+    if done:
+        return {"id": memory_id, "memory": "", "event": "NONE", "message": "Memory was already purged"}
+    return {
+        "id": memory_id,
+        "memory": said or "",  # what it said (empty when it was deleted before): in this answer only
+        "event": "PURGE",
+        "purged": True,
+        "message": "Memory purged: its text, history and relations are gone for good (restore cannot bring it back)",
+    }
+
+
+def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
+    """``delete_all`` with ``purge``: every memory of the scope, and those deleted before (only
+    their history was left), removed for good; one ``scrub`` at the end."""
+    with store.writing():
+        ids = store.parts.ledger.ids(scope)
+        earlier = store.parts.ledger.deleted_ids(scope)
+        for batch in chunks(ids, DELETE_BATCH):
+            store.purge(store.parts.ledger.get_many(batch), batch, indexes=False)
+        for batch in chunks(earlier, DELETE_BATCH):
+            store.purge([], batch, indexes=False)
+        store.purge_indexes([*ids, *earlier])
+    store.scrub()
+    noun = "memory" if len(ids) == 1 else "memories"
+    message = f"Purged {len(ids)} {noun} for good"
+    if earlier:
+        message += f", and the history of {len(earlier)} deleted before"
+    return {"deleted": len(ids), "ids": ids, "purged": True, "message": message}
 
 
 def delete_all(store: Store, scope: Scope) -> DeleteAllResult:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
+from memorch.engine._purge import GRAPH, GRAPH_BATCH, REPLAY_BATCH, VECTORS, StorePurge
 from memorch.errors import StorageError
 from memorch.storage.base import Change, Scope
 from memorch.storage.sql import chunks
@@ -43,21 +44,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memorch")
 
-VECTORS = "vectors"
-GRAPH = "graph"
-# Memories per index batch when replaying owed work, and per ledger transaction in delete_all
-# (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
-REPLAY_BATCH = 1000
 # A commit's vector rows are written ``index_flush_delay`` after it (1 s: one LanceDB append per
 # burst of writes, not per write; a flush every 0.1 s doubled a stream of adds' p95, see
 # docs/benchmarks.md), before this process's next search, by another process's next search
 # (``searchable``), or at once when this many are owed.
 INDEX_BATCH = 256
 DELETE_BATCH = 500
-GRAPH_BATCH = 500  # memories per Kuzu open when draining the graph outbox
 
 
-class Store:
+class Store(StorePurge):
     def __init__(self, config: MemoryConfig, parts: Components) -> None:
         self.config = config
         self.parts = parts
@@ -195,6 +190,10 @@ class Store:
             self._defer_index(latest)
         if graph:
             self.on_graph_work()
+
+    def scrub(self) -> None:
+        """After a purge, outside the ledger transaction of ``reconciling``: ``Ledger.scrub``."""
+        self.parts.ledger.scrub()
 
     def _defer_index(self, latest: dict[str, Change]) -> None:
         """The caller's write is durable (ledger and outbox); its vector rows follow shortly."""

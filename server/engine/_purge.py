@@ -1,0 +1,112 @@
+"""A purge's part of the ``Store`` (a mixin): what "forget this" removes from the ledger and,
+before the call returns, from the derived indexes. Also the outbox's targets and batch sizes,
+shared with the rest of the Store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from memorch.config import MemoryConfig
+from memorch.engine._components import Components
+from memorch.storage.base import MemoryRecord, Scope
+from memorch.storage.sql import chunks
+
+if TYPE_CHECKING:
+    from memorch.engine._nearest import NearestCache
+
+VECTORS = "vectors"
+GRAPH = "graph"
+# Memories per index batch when replaying owed work, and per ledger transaction in delete_all
+# (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
+REPLAY_BATCH = 1000
+GRAPH_BATCH = 500  # memories per Kuzu open when draining the graph outbox
+
+
+class StorePurge:
+    """What a purge uses of the ``Store``."""
+
+    config: MemoryConfig
+    parts: Components
+    _nearest: NearestCache | None
+    _unindexed: dict[str, Any]
+    _unindexed_lock: threading.Lock
+    _owed_after_lock: list[str] | None
+
+    def _index_safely(self, work: Callable[[], None]) -> None: ...
+
+    def _index_shared(self, ids: list[str]) -> None: ...
+
+    def sync_graph(self, ids: list[str]) -> None: ...
+
+    def purge(
+        self, records: Sequence[MemoryRecord], ids: Sequence[str], *, indexes: bool = True
+    ) -> dict[str, str | None]:
+        """Remove memories for good (the caller is inside ``writing`` and checked the scope;
+        ``records``: the live ones among ``ids``, as read under the lock): the ledger's rows,
+        history (a text-free PURGE event stays), relations and embedding-cache entries in one
+        transaction; then, before answering, ``purge_indexes`` (``indexes=False``: the caller
+        does, once for several batches). ``scrub`` (after the caller's lock transaction) clears
+        the ledger's files. Returns what ``Ledger.purge`` does."""
+        from memorch.domain._records import deletion, utc_now
+        from memorch.models._embeddings import text_hash
+
+        if not ids:
+            return {}
+        graph = [GRAPH] if self.config.graph_copy else []
+        embedder = self.parts.loaded_embedder()
+        # Embeddings computed since the last commit go to the cache first, so that the purge's
+        # own transaction removes a purged text's among them (none is saved after it).
+        cached = embedder.take_unsaved() if embedder is not None else None
+        purged = self.parts.ledger.purge(ids, [VECTORS], graph, text_hash, utc_now(), cached=cached)
+        if self._nearest is not None:
+            self._nearest.apply([deletion(r) for r in records])
+        with self._unindexed_lock:  # rows owed but not written: nothing left to write
+            for memory_id in ids:
+                self._unindexed.pop(memory_id, None)
+        if indexes:
+            self.purge_indexes(ids)
+        return purged
+
+    def purge_indexes(self, ids: Sequence[str]) -> None:
+        """The derived indexes' part of a purge (inside ``writing``): the vector rows and every
+        LanceDB version that held them (``LanceVectorIndex.purge``), and the graph's relations
+        (the graph's own sync, at once)."""
+        if not ids:
+            return
+        self.parts.vectors.purge(list(ids))
+        if self._owed_after_lock is not None:  # several replicas: their outbox rows, after the lock's commit
+            self._owed_after_lock.extend(ids)
+        elif self.config.ledger_url:
+            self._index_safely(lambda: self._index_shared(list(ids)))
+        else:  # the rows are gone: the work the purge queued is done
+            for batch in chunks(list(ids), REPLAY_BATCH):
+                self.parts.ledger.clear_pending(VECTORS, self.parts.ledger.outbox_tokens(VECTORS, batch))
+        if self.config.graph_copy:
+            # The purge queued graph work only for the memories that had relations.
+            related = self.parts.ledger.outbox_tokens(GRAPH, ids)
+            for batch in chunks(list(ids), GRAPH_BATCH):
+                self.sync_graph(batch)
+            if related:
+                self._rebuild_graph()
+
+    def _rebuild_graph(self) -> None:
+        """A new Kuzu graph from the ledger's relations, swapped in (``storage.rebuild``): Kuzu
+        keeps a deleted entity's name in its file, and has no vacuum. The caller holds the write
+        lock, and the async side the graph's debouncer lock, so no change and no graph sync
+        happens meanwhile."""
+        from memorch.storage.graph import GraphWork
+        from memorch.storage.rebuild import build_graph
+
+        ledger = self.parts.ledger
+        tokens = ledger.outbox_tokens(GRAPH, ledger.pending(GRAPH))
+
+        def batches() -> Iterator[list[GraphWork]]:
+            for batch in chunks(ledger.ids(Scope()), GRAPH_BATCH):
+                relations = ledger.relations_for(batch)
+                records = [r for r in ledger.get_many(batch) if relations.get(r.id)]
+                yield [GraphWork(r.id, r.scope, relations[r.id], r.updated_at) for r in records]
+
+        build_graph(self.parts.graph_path, self.parts.graph_lock_path, batches())
+        ledger.clear_pending(GRAPH, tokens)

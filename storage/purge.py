@@ -1,0 +1,103 @@
+"""The ledger's purge: what "forget this" removes for good (a mixin of ``LedgerCore``).
+
+A purge deletes a memory's row, its whole history (one ``PURGE`` event without text stays, so
+the timeline shows that something was there and was purged), its relations and the embedding
+cache entries of every text it ever had that no other memory says now, in one transaction. Each
+ledger's ``scrub`` then removes what the engine's files still keep (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from memorch.storage.base import Scope
+from memorch.storage.cache import store_vectors
+from memorch.storage.sql import Transactions, scope_sql, select_in
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# The history event a purge leaves: no text, no relations.
+PURGE = "PURGE"
+PURGE_REASON = "purged: its text, history and relations were removed for good"
+
+
+class PurgeQueries:
+    def purge(
+        self: Transactions,
+        memory_ids: Sequence[str],
+        index_targets: Sequence[str],
+        relation_targets: Sequence[str],
+        cache_key: Callable[[str], str],
+        now: str,
+        cached: tuple[str, dict[str, np.ndarray]] | None = None,
+    ) -> dict[str, str | None]:
+        """Remove memories for good, in one transaction: the row, every history event (replaced
+        by one ``PURGE`` event without text, so the timeline still shows that something was
+        there and was purged), the relations, and the embedding-cache entries of every text the
+        memory ever had (``cache_key``: the cache's key of a text) that no other memory says now.
+        ``now`` is the purge event's time. The index work is owed like a deletion's. Returns each
+        purged id's text at the purge (None: it was deleted before); ids already purged, or never
+        seen, are left out. The caller checks the scope; ``scrub`` afterwards removes what the
+        engine's files still keep."""
+        purged: dict[str, str | None] = {}
+        texts: set[str] = set()
+        with self._purging(), self._write() as conn:
+            if cached is not None and cached[1]:  # saved first, so a purged text's vector goes below
+                store_vectors(conn, *cached, self.cache_rows)
+            for memory_id in memory_ids:
+                row = conn.execute("SELECT memory FROM memories WHERE id = ?", (memory_id,)).fetchone()
+                events = conn.execute(
+                    "SELECT old_memory, new_memory, event, user_id, agent_id, run_id, project FROM history"
+                    " WHERE memory_id = ? ORDER BY seq",
+                    (memory_id,),
+                ).fetchall()
+                if row is None and (not events or events[-1][2] == PURGE):
+                    continue
+                purged[memory_id] = None if row is None else row[0]
+                texts.update(t for e in events for t in (e[0], e[1]) if t is not None)
+                if row is not None:
+                    texts.add(row[0])
+                had_relations = (
+                    conn.execute("SELECT 1 FROM relations WHERE memory_id = ? LIMIT 1", (memory_id,)).fetchone()
+                    is not None
+                )
+                if events:
+                    scope = tuple(events[-1][3:7])
+                else:
+                    scope = tuple(
+                        conn.execute(
+                            "SELECT user_id, agent_id, run_id, project FROM memories WHERE id = ?", (memory_id,)
+                        ).fetchone()
+                    )
+                for table, column in (("memories", "id"), ("relations", "memory_id"), ("history", "memory_id")):
+                    conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (memory_id,))
+                conn.execute(
+                    "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at, updated_at,"
+                    " is_deleted, user_id, agent_id, run_id, project, reason) VALUES (?,?,NULL,NULL,?,?,?,1,?,?,?,?,?)",
+                    (str(uuid.uuid4()), memory_id, PURGE, now, now, *scope, PURGE_REASON),
+                )
+                targets = [*index_targets, *(relation_targets if had_relations else ())]
+                conn.executemany(
+                    "INSERT OR REPLACE INTO index_outbox (memory_id, target, token) VALUES (?, ?, ?)",
+                    [(memory_id, target, uuid.uuid4().hex) for target in targets],
+                )
+            said = {
+                row[0] for row in select_in(conn, "SELECT memory FROM memories WHERE memory IN ({marks})", list(texts))
+            }
+            conn.executemany("DELETE FROM embedding_cache WHERE text_hash = ?", [(cache_key(t),) for t in texts - said])
+        return purged
+
+    def deleted_ids(self: Transactions, scope: Scope) -> list[str]:
+        """The memories of the scope that are gone but whose history is not purged yet
+        (deleted ones): what ``delete_all`` with ``purge`` removes besides the live ones."""
+        sql, params = scope_sql(scope)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT memory_id FROM history WHERE {sql} AND event != '{PURGE}'"
+                " AND memory_id NOT IN (SELECT id FROM memories) GROUP BY memory_id",
+                params,
+            ).fetchall()
+        return [row[0] for row in rows]
