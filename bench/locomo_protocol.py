@@ -9,6 +9,7 @@ question's evidence turns among the top k, averaged over questions.
 
 from __future__ import annotations
 
+import gzip
 import json
 import statistics
 import tempfile
@@ -74,7 +75,17 @@ def questions(sample: dict[str, Any]) -> Iterator[Question]:
 
 
 def load(path: Path | str) -> list[dict[str, Any]]:
-    return json.loads(Path(path).read_text())
+    """A benchmark's JSON data file, plain or gzipped (``.gz``)."""
+    path = Path(path)
+    return json.loads(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text())
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0-1) of ``values``, rounded to 0.01 (0.0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
 @dataclass
@@ -94,12 +105,7 @@ class Scores:
             category[k].append(recall)
 
     def summary(self) -> dict[str, Any]:
-        def pct(values: list[float], q: float) -> float:
-            if not values:
-                return 0.0
-            ordered = sorted(values)
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
+        pct = percentile
         mean = statistics.fmean
         return {
             "questions": len(self.hits[KS[0]]),
