@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 import string
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,12 +21,11 @@ from memorch.errors import MemoryNotFoundError, ValidationError
 from memorch.models._embeddings import text_hash
 from memorch.serve._app import build_server
 from memorch.storage.base import Change, Scope
-from memorch.storage.history import SQLiteLedger
 from memorch.storage.ledger import Ledger
 
 from .conftest import fake_llm_config
 from .fake_llm import FakeLLM
-from .pg_helpers import fresh_schema
+from .test_ledger_backends import ledger  # noqa: F401 - the SQLite and PostgreSQL ledgers, one test each
 
 
 def token() -> str:
@@ -51,18 +49,6 @@ def cached(memory: AsyncMemory, text: str) -> bool:
     """The persistent embedding cache has the text's vector."""
     parts = memory.engine.components
     return bool(parts.ledger.cached_vectors(parts.embedder.model_id, [text_hash(text)]))
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> MemoryConfig:
-    return MemoryConfig(data_dir=tmp_path / "data", graph="off")
-
-
-@pytest.fixture
-async def amem(config: MemoryConfig) -> AsyncIterator[AsyncMemory]:
-    memory = AsyncMemory(config)
-    yield memory
-    await memory.close()
 
 
 async def test_a_purge_during_reads_and_writes_leaves_no_byte_of_the_text(
@@ -251,22 +237,7 @@ def test_the_sync_facade_purges(config: MemoryConfig) -> None:
         assert gone.value.error_code == "MEMORY_PURGED"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "sqlite":
-        opened = SQLiteLedger(tmp_path / "memorch.db")
-        yield opened
-        opened.close()
-        return
-    from memorch.storage.postgres import PostgresLedger
-
-    with fresh_schema() as url:
-        pg = PostgresLedger(url)
-        yield pg
-        pg.close()
-
-
-def test_the_ledgers_purge(ledger: Ledger) -> None:
+def test_the_ledgers_purge(ledger: Ledger) -> None:  # noqa: F811 - the fixture imported above
     """Both ledgers: one transaction leaves a text-free PURGE event, no relations, no cache entry
     (unless another memory says the text), owed index work, and ``scrub`` runs after it."""
     scope, vector = Scope(user_id="u"), np.ones(4, dtype=np.float32) / 2
