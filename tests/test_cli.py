@@ -172,7 +172,7 @@ def added_id(data: Path, text: str, *args: str) -> str:
 
 
 def test_delete_all_needs_a_scope_and_a_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import memorch.cli._main as cli_main
+    import memorch.cli._options as cli_options
 
     kept = added_id(tmp_path, "I live in Lisbon", "--user-id", "bob")
     first = added_id(tmp_path, "I am allergic to peanuts")
@@ -185,7 +185,7 @@ def test_delete_all_needs_a_scope_and_a_yes(tmp_path: Path, monkeypatch: pytest.
     assert no_terminal.exit_code == 1
     assert "error [CONFIRMATION_REQUIRED]" in no_terminal.stderr and "pass --yes" in no_terminal.stderr
 
-    monkeypatch.setattr(cli_main, "interactive", lambda: True)
+    monkeypatch.setattr(cli_options, "interactive", lambda: True)
     declined = invoke(tmp_path, "delete-all", "--user-id", "cli-user", input="n\n")
     assert declined.exit_code == 1 and declined.stdout.strip() == "n"  # the runner echoes what was typed
     assert "Delete all 2 memories of user_id 'cli-user'? [y/N]" in declined.stderr

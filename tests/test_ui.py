@@ -32,6 +32,8 @@ import pytest
 
 from memorch import Memory, MemoryConfig
 
+from .test_purge import occurrences, token
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 WINDOW = (1280, 800)
@@ -114,8 +116,22 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         m.update(diffed, "I drink green tea every morning")
         gone = m.add("I used to live in Berlin", user_id="alice")["results"][0]["id"]
         m.delete(gone)
+        # carol's memories are forgotten by test_forget_*: each says a word found nowhere else.
+        secrets = [token() for _ in range(3)]
+        carol = [
+            m.add(f"My locker {i} code is {w}", user_id="carol")["results"][0]["id"] for i, w in enumerate(secrets)
+        ]
+        m.delete(carol[1])
         m.flush_graph()
-    return {"data": data, "peanuts": peanuts["results"][0]["id"], "diffed": diffed, "marta": marta, "gone": gone}
+    return {
+        "data": data,
+        "peanuts": peanuts["results"][0]["id"],
+        "diffed": diffed,
+        "marta": marta,
+        "gone": gone,
+        "carol": carol,
+        "secrets": secrets,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -632,3 +648,75 @@ def test_refuses_a_non_loopback_host_without_a_token(tmp_path: Path) -> None:
     result = subprocess.run(command, env=ui_env(tmp_path / "data"), capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "UNAUTHENTICATED_BIND" in result.stderr and "MEMORCH_AUTH_TOKEN" in result.stderr
+
+
+def history_events(data: Path, memory_id: str) -> list[tuple[str, str | None, str | None]]:
+    with sqlite3.connect(f"file:{data / 'memorch.db'}?mode=ro", uri=True) as db:
+        sql = "SELECT event, old_memory, new_memory FROM history WHERE memory_id = ? ORDER BY seq"
+        return list(db.execute(sql, (memory_id,)))
+
+
+def test_forget_a_memory_and_a_whole_user_for_good(browser, ui_url: str, seeded: dict, tmp_path: Path) -> None:
+    """Forget (a purge) in the page: a confirmation that says it cannot be undone, then no byte of
+    the text under the data directory, a text-free PURGE event as the whole history, and Restore
+    refused; for the whole user, the user's name typed to confirm."""
+    from selenium.webdriver.common.by import By
+
+    data, (first, deleted, last), secrets = seeded["data"], seeded["carol"], seeded["secrets"]
+    open_page(browser, ui_url, "carol")
+    assert row_ids(browser, "#list-results") == {first, last}
+
+    click(browser, f'#list-results tr[data-id="{first}"] button.forget')
+    alert = browser.switch_to.alert
+    assert "for good" in alert.text and "cannot be undone" in alert.text and secrets[0] in alert.text
+    alert.dismiss()  # said no: nothing happens
+    time.sleep(0.3)
+    assert first in ledger_ids(data, "carol") and occurrences(data, [secrets[0]])
+    click(browser, f'#list-results tr[data-id="{first}"] button.forget')
+    browser.switch_to.alert.accept()
+    wait_for(browser, "#notice", text="for good")
+    wait_until(browser, lambda: first not in row_ids(browser, "#list-results"))
+    assert history_events(data, first) == [("PURGE", None, None)]
+    assert occurrences(data, [secrets[0]]) == []
+    refused = httpx.post(f"{ui_url}/api/memories/{first}/restore", json={})
+    assert refused.status_code == 404 and refused.json()["error_code"] == "MEMORY_PURGED"
+    shoot(browser, tmp_path / "forgot.png")
+
+    # A deleted memory: the Deleted view forgets it too, and it leaves that view.
+    tab(browser, "deleted")
+    click(browser, f'#deleted-results tr[data-id="{deleted}"] button.forget')
+    browser.switch_to.alert.accept()
+    wait_for(browser, '#stats[data-deleted="0"]')
+    wait_for(browser, "#deleted-results .empty", text="no deleted memories for carol")
+    assert history_events(data, deleted) == [("PURGE", None, None)] and occurrences(data, [secrets[1]]) == []
+
+    # The whole user: a wrong name forgets nothing; carol's name does.
+    tab(browser, "list")
+    click(browser, "#list-form button.forget-all")
+    prompt = browser.switch_to.alert
+    assert "carol" in prompt.text and "cannot be undone" in prompt.text
+    prompt.send_keys("bob")
+    prompt.accept()
+    wait_for(browser, "#notice", text="Nothing was forgotten")
+    assert ledger_ids(data, "carol") == {last}
+    click(browser, "#list-form button.forget-all")
+    prompt = browser.switch_to.alert
+    prompt.send_keys("carol")
+    prompt.accept()
+    wait_for(browser, "#notice", text="Purged 1 memory")
+    wait_for(browser, '#stats[data-memories="0"]')
+    wait_for(browser, "#list-results .empty", text="no memories for carol")
+    assert ledger_ids(data, "carol") == set() and history_events(data, last) == [("PURGE", None, None)]
+    assert occurrences(data, secrets) == []
+    assert ledger_ids(data, "bob") and ledger_ids(data, "alice")  # the other users are untouched
+    shoot(browser, tmp_path / "forgot-all.png")
+    assert browser.find_element(By.CSS_SELECTOR, "#stats").get_attribute("data-user") == "carol"
+
+
+def test_forgetting_a_user_needs_its_name_and_confirm(ui_url: str) -> None:
+    for body in ({"user_id": "bob"}, {"user_id": "bob", "confirm": "yes"}, {"confirm": True}):
+        refused = httpx.post(ui_url + "/api/forget", json=body)
+        assert refused.status_code == 400 and refused.json()["error_code"] == "CONFIRMATION_REQUIRED", body
+    unknown = httpx.post(f"{ui_url}/api/memories/{uuid.uuid4()}/forget")
+    assert unknown.status_code == 404 and unknown.json()["error_code"] == "MEMORY_NOT_FOUND"
+    assert httpx.get(ui_url + "/api/memories?user_id=bob").json()["results"]  # nothing was forgotten

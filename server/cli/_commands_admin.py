@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from memorch.cli._options import JsonOpt, emit, err, memories, open_memory, out, plural
-from memorch.cli._render import stats_table
+from memorch.cli._render import doctor_table, stats_table
 
 
 def stats(as_json: JsonOpt = False) -> None:
@@ -62,14 +60,7 @@ def doctor(as_json: JsonOpt = False) -> None:
     with open_memory() as m:
         checks = m.doctor()
 
-    def render(rows: list[dict[str, Any]]) -> None:
-        table = Table("check", "status", "detail", "time")
-        for c in rows:
-            status = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
-            table.add_row(c["name"], status, Text(c["detail"]), f"{c['seconds']:.2f}s")
-        out.print(table)
-
-    emit(checks, as_json, render)
+    emit(checks, as_json, lambda rows: doctor_table(out, rows))
     if not all(c["ok"] for c in checks):
         raise typer.Exit(1)
 

@@ -7,13 +7,14 @@ Examples::
     memorch add "I am allergic to peanuts" --user-id alice
     memorch search "what should I avoid eating?" --user-id alice --json
     memorch list --user-id alice --filters '{"category": "health"}'
+    memorch list --user-id alice --all --json       # every page (or --cursor for the next one)
     memorch history 3f1c...
-    memorch delete-all --user-id alice --yes
     memorch stats --json
 
 A failure is one line on stderr (``error [CODE] message. Suggestion: ...``) and a non-zero exit
 code; ``_errors.py`` renders it. The admin commands (stats, reindex, reprocess, doctor) are in
-``_commands_admin.py``; how results are printed in ``_render.py``.
+``_commands_admin.py``; delete, delete-all and forget in ``_delete.py``; how results are
+printed in ``_render.py``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from memorch.cli._options import (
@@ -37,22 +37,29 @@ from memorch.cli._options import (
     RunOpt,
     ThresholdOpt,
     UserOpt,
-    YesOpt,
+    default_user,
     emit,
-    err,
     memories,
     open_memory,
     out,
     plural,
+    print_none,
     scope_options,
     scope_words,
 )
-from memorch.cli._render import below_threshold_line, history_table, memory_table, print_added, print_change
+from memorch.cli._render import (
+    below_threshold_line,
+    explain_table,
+    history_table,
+    memory_table,
+    print_added,
+    print_change,
+    relation_table,
+)
 from memorch.cli._serve import serve
 from memorch.cli._setup import setup
 from memorch.config import package_version
 from memorch.domain._validation import MAX_LIMIT, ScopeIds
-from memorch.errors import ValidationError
 
 app = typer.Typer(
     cls=HelpGroup,
@@ -75,11 +82,6 @@ def _main(
     ] = False,
 ) -> None:
     """memorch: long-term memory for AI assistants over MCP."""
-
-
-def _default_user(memory: Any, scope: ScopeIds) -> ScopeIds:
-    """The scope a command reads or writes: without ``--user-id``, ``MEMORCH_USER_ID``'s user."""
-    return {**scope, "user_id": scope.get("user_id") or memory.config.user_id}
 
 
 def _json_arg(value: str | None, name: str) -> Any:
@@ -112,7 +114,7 @@ def add(
     (background inference).
     Example: memorch add "I moved to Lisbon" --user-id alice"""
     with open_memory() as m:
-        result = m.add(text, **_default_user(m, scope), metadata=_json_arg(metadata, "--metadata"), infer=infer)
+        result = m.add(text, **default_user(m, scope), metadata=_json_arg(metadata, "--metadata"), infer=infer)
     emit(result, as_json, print_added)
 
 
@@ -124,18 +126,22 @@ def search(
     limit: LimitOpt = 10,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
     threshold: ThresholdOpt = None,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each signal's rank and score")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show why each hit scored: each signal's rank and relevance")
+    ] = False,
     full_ids: FullIdsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Find memories by meaning.
 
     Matches that score under the threshold are left out and counted; `--threshold 0` shows them.
-    Example: memorch search "allergies" --user-id alice"""
+    --explain adds a second table: each hit's rank and relevance in the vector, text and graph
+    signals (--json has every number).
+    Example: memorch search "allergies" --user-id alice --explain"""
     with open_memory() as m:
         result = m.search(
             query,
-            **(scope := _default_user(m, scope)),
+            **(scope := default_user(m, scope)),
             limit=limit,
             filters=_json_arg(filters, "--filters"),
             threshold=threshold,
@@ -146,39 +152,65 @@ def search(
         rows, below = r["results"], r.get("below_threshold")
         if rows:
             memory_table(out, rows, with_score=True, full_ids=full_ids)
+            if explain:
+                explain_table(out, rows)
         if below:
             out.print(below_threshold_line(below, scope, len(rows)), soft_wrap=True, highlight=False)
         elif not rows:
-            _print_none(scope)
+            print_none(scope)
 
     emit(result, as_json, render)
-
-
-def _print_none(scope: dict[str, Any], then: str = "") -> None:
-    out.print(f"no memories for {scope_words(scope)}{then}", soft_wrap=True, highlight=False)
 
 
 @app.command("list")
 @scope_options
 def list_(
     scope: ScopeIds,
-    limit: LimitOpt = 100,
+    limit: Annotated[
+        int | None, typer.Option(help="At most this many memories a page (default 100; with --all, 1000)")
+    ] = None,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
+    cursor: Annotated[
+        str | None, typer.Option(metavar="CURSOR", help="The next page: the cursor the page before printed")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every memory, page after page")] = False,
     full_ids: FullIdsOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List memories, newest first.  Example: memorch list --user-id alice --limit 20"""
+    """List memories, newest first, a page at a time.
+
+    When more remain, the last line gives the --cursor of the next page (--json: next_cursor);
+    --all lists every one.
+    Example: memorch list --user-id alice --limit 20
+    Example: memorch list --user-id alice --all --json"""
     with open_memory() as m:
-        scope = _default_user(m, scope)
-        result = m.get_all(**scope, limit=limit, filters=_json_arg(filters, "--filters"))
+        scope = default_user(m, scope)
+        size = limit or (MAX_LIMIT if every else 100)
+        result = _pages(m, scope, size, _json_arg(filters, "--filters"), cursor, every)
 
     def render(r: dict[str, Any]) -> None:
         if r["results"]:
             memory_table(out, r["results"], with_score=False, full_ids=full_ids)
+        elif cursor is None:
+            print_none(scope)
         else:
-            _print_none(scope)
+            out.print(f"no more memories for {scope_words(scope)}", soft_wrap=True, highlight=False)
+        if r.get("next_cursor"):
+            shown = memories(len(r["results"]))
+            out.print(f"{shown} shown, more remain: --cursor {r['next_cursor']} (or --all)", soft_wrap=True)
 
     emit(result, as_json, render)
+
+
+def _pages(m: Any, scope: ScopeIds, limit: int, filters: Any, cursor: str | None, every: bool) -> dict[str, Any]:
+    """One page of ``get_all`` from ``cursor``; ``every``: that page and all after it, joined."""
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = m.get_all(**scope, limit=limit, filters=filters, cursor=cursor)
+        rows += page["results"]
+        cursor = page.get("next_cursor")
+        if not every or cursor is None:
+            return {**page, "results": rows}
 
 
 @app.command()
@@ -203,67 +235,9 @@ def update(
     emit(result, as_json, print_change)
 
 
-@app.command()
-def delete(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = False) -> None:
-    """Forget one memory (its history stays).  Example: memorch delete 3f1c2d4e-..."""
-    with open_memory() as m:
-        result = m.delete(memory_id, user_id=user_id)
-    emit(result, as_json, lambda r: out.print(f"{'already deleted' if r['event'] == 'NONE' else 'deleted'} {r['id']}"))
+from memorch.cli._delete import register_delete  # noqa: E402 - delete, delete-all, forget
 
-
-def interactive() -> bool:
-    """Whether someone can answer a question on this terminal (tests patch it)."""
-    return sys.stdin.isatty()
-
-
-@app.command("delete-all")
-@scope_options
-def delete_all(scope: ScopeIds, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
-    """Forget every memory of a scope.
-
-    Needs --user-id, --agent-id or --run-id (MEMORCH_USER_ID alone is not enough) and deletes what
-    `memorch list` shows with the same options, all of it. Asks first; with no terminal to ask on
-    it needs --yes. The history stays: `memorch restore ID` brings a memory back.
-    Example: memorch delete-all --user-id alice --yes"""
-    if not any(scope.values()):
-        raise ValidationError(
-            "memorch delete-all needs a scope; it does not default to MEMORCH_USER_ID",
-            error_code="SCOPE_REQUIRED",
-            suggestion="pass --user-id (--agent-id or --run-id narrow it); "
-            "`memorch list` with the same options shows what would be deleted",
-        )
-    if not yes and not interactive():
-        raise ValidationError(
-            "memorch delete-all asks before deleting, and there is no terminal to ask on",
-            error_code="CONFIRMATION_REQUIRED",
-            suggestion="pass --yes to delete without asking",
-        )
-    with open_memory() as m:
-        scope = _default_user(m, scope)
-        layers = {"project": m.config.project} if m.config.project else {}  # as `list`: this project and global
-        if not yes:
-            count = len(m.get_all(**scope, limit=MAX_LIMIT)["results"])
-            if count:
-                _confirm(f"Delete {'all ' if count > 1 else ''}{_count_words(count)} of {scope_words(scope)}?")
-        result = m.delete_all(**scope, **layers)
-
-    def render(r: dict[str, Any]) -> None:
-        if r["deleted"]:
-            out.print(f"deleted {memories(r['deleted'])} of {scope_words(scope)}", soft_wrap=True, highlight=False)
-        else:
-            _print_none(scope, "; nothing was deleted")
-
-    emit(result, as_json, render)
-
-
-def _count_words(count: int) -> str:
-    return f"{MAX_LIMIT} or more memories" if count >= MAX_LIMIT else memories(count)
-
-
-def _confirm(question: str) -> None:
-    if not typer.confirm(question, default=False, err=True):
-        err.print("nothing was deleted")
-        raise typer.Exit(1)
+register_delete(app)
 
 
 @app.command()
@@ -302,13 +276,14 @@ def graph(
 ) -> None:
     """What the graph knows around ENTITY.  Example: memorch graph "Alice" --user-id alice"""
     with open_memory() as m:
-        result = m.graph(entity, **_default_user(m, scope), hops=hops)
+        result = m.graph(entity, **(scope := default_user(m, scope)), hops=hops)
 
     def render(r: dict[str, Any]) -> None:
-        table = Table("source", "relationship", "destination", title=Text(f"around {r['entity']}"))
-        for rel in r["relations"]:
-            table.add_row(Text(rel["source"]), Text(rel["relationship"]), Text(rel["destination"]))
-        out.print(table)
+        if r["relations"]:
+            relation_table(out, r["entity"], r["relations"])
+        else:
+            why = "relations come from an LLM when memories are added"
+            out.print(Text(f"no relations around {r['entity']} for {scope_words(scope)} ({why})"), soft_wrap=True)
 
     emit(result, as_json, render)
 

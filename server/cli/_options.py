@@ -162,6 +162,28 @@ def scope_words(scope: dict[str, Any]) -> str:
     return ", ".join(f"{key} {value!r}" for key, value in scope.items() if value is not None)
 
 
+def default_user(memory: Any, scope: ScopeIds) -> ScopeIds:
+    """The scope a command reads or writes: without ``--user-id``, ``MEMORCH_USER_ID``'s user."""
+    return {**scope, "user_id": scope.get("user_id") or memory.config.user_id}
+
+
+def print_none(scope: dict[str, Any], then: str = "") -> None:
+    """``no memories for user_id 'alice'`` (and what did not happen, ``then``)."""
+    out.print(f"no memories for {scope_words(scope)}{then}", soft_wrap=True, highlight=False)
+
+
+def interactive() -> bool:
+    """Whether someone can answer a question on this terminal (tests patch it)."""
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, refused: str) -> None:
+    """Ask ``question`` on stderr; anything but yes prints ``refused`` and exits 1."""
+    if not typer.confirm(question, default=False, err=True):
+        err.print(refused)
+        raise typer.Exit(1)
+
+
 @contextmanager
 def open_memory() -> Iterator[Memory]:
     """A Memory for one command, on a data directory that exists (failures: ``_errors``)."""

@@ -113,6 +113,68 @@ def history_table(console: Console, events: list[dict[str, Any]], *, full_ids: b
     console.print(table)
 
 
+SIGNALS = ("vector", "text", "graph")
+SIGNAL_WIDTH = 10  # "#100 0.441"
+EXPLAINED = "#rank and relevance in each signal (graph: relations); --json has every number"
+
+
+def _signal(detail: dict[str, Any] | None, name: str) -> str:
+    """A signal's part in one hit: ``#2 0.441`` (rank, calibrated relevance), ``-`` if it missed."""
+    if not detail:
+        return "-"
+    value = detail.get("relations") if name == "graph" else detail.get("relevance", detail.get("scaled"))
+    shown = f"{value:g}" if name == "graph" and value is not None else f"{value or 0:.3f}"
+    return f"#{detail.get('rank', '?')} {shown}"
+
+
+def explain_table(console: Console, rows: list[dict[str, Any]]) -> None:
+    """``search --explain``: why each hit scored, one row per hit in the results' order: its rank
+    and relevance in each signal, the fused value that orders the hits, and the score."""
+    columns = [Column(name, SIGNAL_WIDTH) for name in SIGNALS]
+    columns += [Column("fused", 5, "right"), Column("score", 5, "right")]
+    fixed = sum(c.width or 0 for c in columns) + GAP * len(columns)
+    # Whole ids where they fit, else cut: the results' table above says how to see them whole.
+    table = fitted_table(console, "id", columns, full_ids=console.width >= ID_WIDTH + fixed)
+    table.caption = None
+    for row in rows:
+        explain = row.get("explain") or {}
+        fusion = explain.get("fusion") or {}
+        cells = [_signal(explain.get(name), name) for name in SIGNALS]
+        table.add_row(row["id"], *cells, f"{fusion.get('fused', 0):.3f}", f"{row.get('score', 0):.3f}")
+    console.print(table)
+    console.print(Text(EXPLAINED, style="dim"), soft_wrap=True)
+
+
+def relation_table(console: Console, entity: str, relations: list[dict[str, Any]]) -> None:
+    """``graph``: source, relationship, destination; long names wrap inside their column."""
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        title=one_line(f"around {entity}"),
+        title_justify="left",
+    )
+    for header in ("source", "relationship", "destination"):
+        table.add_column(header, ratio=1, overflow="fold")
+    for rel in relations:
+        table.add_row(one_line(rel["source"]), one_line(rel["relationship"]), one_line(rel["destination"]))
+    console.print(table)
+
+
+def doctor_table(console: Console, checks: list[dict[str, Any]]) -> None:
+    """``doctor``: each check, ok or FAIL, what it found (wrapped in its column) and its time."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    table.add_column("check", no_wrap=True, max_width=24, overflow="ellipsis")
+    table.add_column("status", width=6, no_wrap=True)
+    table.add_column("detail", ratio=1, overflow="fold")
+    table.add_column("time", width=6, no_wrap=True, justify="right", style="dim")
+    for c in checks:
+        status = Text("ok", style="green") if c["ok"] else Text("FAIL", style="bold red")
+        table.add_row(one_line(c["name"]), status, one_line(c["detail"]), f"{c['seconds']:.2f}s")
+    console.print(table)
+
+
 _STATS = {
     "memories": "memories",
     "history_events": "history events",

@@ -1,26 +1,27 @@
 """The web app behind ``memorch ui`` (``cli/_ui.py``): a small local page to see and fix memories.
 
 Starlette + uvicorn (the MCP server's stack), no build step: ``ui_static/`` holds one HTML page,
-one vanilla JS file and one CSS file. The JSON API under ``/api`` uses only ``AsyncMemory``'s
-public methods plus the ledger's scope listing:
+vanilla JS (``ui.js``; forgetting for good in ``forget.js``) and one CSS file. The JSON API under
+``/api`` uses ``AsyncMemory``'s public methods plus the ledger's scope queries (read-only):
 
 - ``GET /api/scopes``: the user_ids that hold memories (with counts) and the default user
-- ``GET /api/summary?user_id=``: that user's counts (memories, deleted, history events,
-  relations), whether the graph is on and which LLM is configured (the page's header)
+- ``GET /api/summary?user_id=``: that user's counts (memories, deleted, relations), whether the
+  graph is on and which LLM is configured (the page's header)
 - ``GET /api/deleted?user_id=&limit=``: that user's deleted memories (last text, when), newest
-  deletion first, to find and restore them
+  deletion first, to find and restore (or forget) them
 - ``GET /api/search?q=&user_id=&threshold=&limit=``: results with scores and ``explain`` detail
 - ``GET /api/memories?user_id=&filters=<json>&limit=``: ``get_all``
 - ``GET|PUT|DELETE /api/memories/{id}``: ``get`` / ``update`` (body ``{"text", "metadata"?}``) / ``delete``
 - ``GET /api/memories/{id}/history``: every change, oldest first
 - ``POST /api/memories/{id}/restore`` ``{"event_id"}``: the version before that event back
+- ``POST /api/memories/{id}/forget``: ``delete(purge=True)``, the text and history gone for good
+- ``POST /api/forget`` ``{"user_id", "confirm": true}``: ``delete_all(purge=True)`` for that user
 - ``GET /api/graph?entity=&user_id=&hops=``: relations around an entity
 - ``GET /api/stats``: the whole store's counts
 - ``GET /favicon.ico``: the page's icon (also inline in the HTML)
 
-The summary and the deleted list walk the user's history with the ledger's export read
-(``export_pages``: live memories with relations, deleted ones as their history), one page of
-ids at a time; the ledger has no narrower query for them yet.
+The summary and the deleted list use the ledger's scope queries (``ids``, ``deleted_ids``,
+``relations_for``, and ``history`` of each deleted memory), not a walk over every history.
 
 Failures answer JSON ``{error_code, message, details, suggestion}`` (``MemoryError.to_dict()``).
 
@@ -127,37 +128,33 @@ class UiApi:
         rows = await m.engine.workers.read(m.engine.components.ledger.scopes)
         return {"default_user_id": self.config.user_id, "scopes": rows, "graph": self.config.graph_enabled}
 
-    async def walk(self, request: Request) -> dict[str, Any]:
-        """The user's counts and deleted memories, from one walk over the ledger's export rows."""
+    async def summary(self, request: Request) -> Any:
+        """The user's counts from the ledger's scope queries: live ids, deleted ids, relations."""
         scope, ledger = self.scope(request), self.memory.engine.components.ledger
 
-        def read() -> dict[str, Any]:
-            seen: dict[str, Any] = {"memories": 0, "history_events": 0, "relations": 0, "deleted": []}
-            for page in ledger.export_pages(scope):
-                for row in page:
-                    seen["history_events"] += len(row.get("history") or ())
-                    if row.get("deleted"):
-                        seen["deleted"].append(_deleted_item(row))
-                    else:
-                        seen["memories"] += 1
-                        seen["relations"] += len(row.get("relations") or ())
-            return seen
+        def read() -> dict[str, int]:
+            ids = ledger.ids(scope)
+            relations = sum(len(found) for found in ledger.relations_for(ids).values()) if ids else 0
+            return {"memories": len(ids), "deleted": len(ledger.deleted_ids(scope)), "relations": relations}
 
-        return await self.memory.engine.workers.read(read)
-
-    async def summary(self, request: Request) -> Any:
-        seen = await self.walk(request)
         return {
-            **seen,
+            **await self.memory.engine.read(read),
             "user_id": self.user(request),
-            "deleted": len(seen["deleted"]),
             "graph": self.config.graph_enabled,
             "llm_model": self.config.llm_model or None,
         }
 
     async def deleted(self, request: Request) -> Any:
+        """The user's deleted memories (not purged), newest deletion first: each one's history."""
         limit = validation.limit(_number(request, "limit", 100))
-        rows = (await self.walk(request))["deleted"]
+        scope, ledger = self.scope(request), self.memory.engine.components.ledger
+
+        def read() -> list[dict[str, Any]]:
+            return [
+                _deleted_item(memory_id, ledger.history(memory_id, scope)) for memory_id in ledger.deleted_ids(scope)
+            ]
+
+        rows = await self.memory.engine.read(read)
         rows.sort(key=lambda item: item["deleted_at"] or "", reverse=True)
         return {"results": rows[:limit]}
 
@@ -186,6 +183,24 @@ class UiApi:
             return await self.memory.update(memory_id, body.get("text", ""), metadata=body.get("metadata"))
         return await self.memory.get(memory_id)
 
+    async def forget(self, request: Request) -> Any:
+        """Purge one memory (also a deleted one): its text and history are gone for good."""
+        return await self.memory.delete(request.path_params["memory_id"], purge=True)
+
+    async def forget_user(self, request: Request) -> Any:
+        """Purge every memory of the user named in the body, and the history of those deleted
+        before; the body must also say ``"confirm": true``."""
+        body = await _json_body(request, 'send {"user_id": "...", "confirm": true}')
+        user = body.get("user_id")
+        if not isinstance(user, str) or not user or body.get("confirm") is not True:
+            raise _bad(
+                "forgetting a whole user needs its user_id and confirm: true in the body",
+                'send {"user_id": "...", "confirm": true}',
+                "CONFIRMATION_REQUIRED",
+            )
+        layers = {"project": self.config.project} if self.config.project else {}  # as the list: project and global
+        return await self.memory.delete_all(purge=True, user_id=user, **layers)
+
     async def history(self, request: Request) -> Any:
         return await self.memory.history(request.path_params["memory_id"])
 
@@ -202,20 +217,16 @@ class UiApi:
         return await self.memory.stats()
 
 
-def _deleted_item(row: dict[str, Any]) -> dict[str, Any]:
-    """A deleted memory's export row as the page lists it: its last text and when it went."""
-    events = row.get("history") or []
-    last = events[-1] if events else {}
-    texts = [e.get("new_memory") or e.get("old_memory") for e in events]
-    text = last.get("old_memory") or next((t for t in reversed(texts) if t), "")
+def _deleted_item(memory_id: str, events: list[Any]) -> dict[str, Any]:
+    """A deleted memory as the page lists it, from its history: its last text and when it went."""
+    last = events[-1] if events else None
+    texts = [e.new_memory or e.old_memory for e in events]
+    text = (last.old_memory if last else None) or next((t for t in reversed(texts) if t), "")
     return {
-        "id": row["id"],
+        "id": memory_id,
         "memory": text,
-        "user_id": row.get("user_id"),
-        "agent_id": row.get("agent_id"),
-        "run_id": row.get("run_id"),
-        "created_at": events[0].get("created_at") if events else None,
-        "deleted_at": last.get("updated_at") or last.get("created_at"),
+        "created_at": events[0].created_at if events else None,
+        "deleted_at": (last.updated_at or last.created_at) if last else None,
         "events": len(events),
     }
 
@@ -329,6 +340,8 @@ def build_app(config: MemoryConfig, host: str = "127.0.0.1") -> Any:
         Route("/api/memories/{memory_id}", _endpoint(api.one), methods=["GET", "PUT", "DELETE"]),
         Route("/api/memories/{memory_id}/history", _endpoint(api.history)),
         Route("/api/memories/{memory_id}/restore", _endpoint(api.restore), methods=["POST"]),
+        Route("/api/memories/{memory_id}/forget", _endpoint(api.forget), methods=["POST"]),
+        Route("/api/forget", _endpoint(api.forget_user), methods=["POST"]),
         Route("/api/graph", _endpoint(api.graph)),
         Route("/api/stats", _endpoint(api.stats)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

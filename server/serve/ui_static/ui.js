@@ -1,4 +1,5 @@
 // memorch ui: list, search, deleted memories, history (word diff) and graph, over /api (see _ui_api.py).
+// Forgetting for good (Forget, Forget all…) is in forget.js.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -160,7 +161,8 @@ function memoryRow(item, withScore, refresh) {
     el("td", { class: "actions" },
       el("button", { class: "edit", onclick: () => startEdit(item, text, refresh) }, "Edit"),
       el("button", { class: "delete", onclick: () => remove(item).catch(quiet) }, "Delete"),
-      el("button", { class: "history", onclick: () => openHistory(item.id) }, "History")));
+      el("button", { class: "history", onclick: () => openHistory(item.id) }, "History"),
+      forgetButton(item)));
 }
 
 function startEdit(item, cell, refresh) {
@@ -233,7 +235,8 @@ async function runDeleted() {
     el("td", { class: "actions" },
       el("button", { class: "restore", title: "Bring this memory back (recorded as a RESTORE event)",
         onclick: () => restoreDeleted(item.id, item.memory).catch(quiet) }, "Restore"),
-      el("button", { class: "history", onclick: () => openHistory(item.id) }, "History"))));
+      el("button", { class: "history", onclick: () => openHistory(item.id) }, "History"),
+      forgetButton(item))));
   $("#deleted-results").replaceChildren(table("memories deleted", ["memory", "deleted", "id", ""], rows));
 }
 
@@ -319,8 +322,7 @@ async function loadSummary() {
   stats.dataset.memories = s.memories;
   stats.dataset.deleted = s.deleted;
   stats.replaceChildren(el("b", {}, s.user_id), ": ", count(s.memories, "memory", "memories"),
-    " · ", s.deleted + " deleted", " · ", count(s.history_events, "change", "changes"),
-    " · ", s.graph ? count(s.relations, "relation", "relations") : "graph off");
+    " · ", s.deleted + " deleted", " · ", s.graph ? count(s.relations, "relation", "relations") : "graph off");
   const option = $("#user option[value=\"" + CSS.escape(s.user_id) + "\"]");
   if (option) option.textContent = s.user_id + " (" + s.memories + ")";
   if (state.view === "graph") showGraphNote();
