@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -80,6 +81,16 @@ class MemoryConfig(BaseModel):
     llm_backoff_max: float = 20.0
     circuit_failure_threshold: int = 5
     circuit_cooldown: float = 30.0
+    # How requests carry the reply schema (models/_structured.py): "auto" probes the endpoint once
+    # per model, API base and server version; "schema", "json" (JSON mode, schema in the prompt)
+    # and "prompt" (schema in the prompt only) skip the probe.
+    llm_structured: Literal["auto", "schema", "json", "prompt"] = "auto"
+    # The inference prompt: "compact" for small context windows; "auto" picks it when the
+    # server reports a context of at most 4,096 tokens.
+    llm_prompt: Literal["auto", "full", "compact"] = "auto"
+    llm_num_ctx: int | None = Field(default=None, gt=0)  # Ollama's context window (its native route)
+    # Seconds an add waits for the model before storing the messages as pending (unset: waits).
+    llm_add_timeout: float | None = Field(default=None, gt=0)
     custom_fact_extraction_prompt: str | None = None
     custom_update_memory_prompt: str | None = None
     # Embeddings
@@ -109,6 +120,11 @@ class MemoryConfig(BaseModel):
     # (scores are absolute relevance; the default is chosen by bench/relevance.py, see README
     # "Search": it keeps every LOCOMO own-scope top hit and LOCOMO recall unchanged).
     search_threshold: float = 0.3
+    # Expiry and retention (docs/security.md). A new memory's expiry when its add names none, by the
+    # most specific scope part it has: {"run_id": "7d"} (JSON from the environment); empty: never.
+    default_expiry: dict[str, str] = Field(default_factory=dict)
+    # History events older than this ("90d") lose their text at maintenance; unset: kept for ever.
+    history_retention: str | None = None
     # Server
     auth_token: str | None = None
     # Per-caller tokens bound to a user (serve/_identities.py, `memorch token add`); unset: the
@@ -204,6 +220,30 @@ class MemoryConfig(BaseModel):
         if isinstance(value, str):  # MEMORCH_TOKENS_FILE="" means unset; "~/..." is the home directory
             return Path(value.strip()).expanduser() if value.strip() else None
         return value
+
+    @field_validator("default_expiry", mode="before")
+    @classmethod
+    def _default_expiry(cls, value: Any) -> Any:
+        from memorch.domain._expiry import default_rules
+
+        return default_rules(value)
+
+    @field_validator("history_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        from memorch.domain._expiry import duration
+
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        duration(value, "the history retention")
+        return value.strip()
+
+    @property
+    def retention(self) -> timedelta | None:
+        """``history_retention`` as a duration (None: history keeps its text)."""
+        from memorch.domain._expiry import duration
+
+        return None if self.history_retention is None else duration(self.history_retention, "history_retention")
 
     @field_validator("max_request_bytes")
     @classmethod

@@ -36,6 +36,7 @@ class MemoryItem(TypedDict):
     score: NotRequired[float]
     explain: NotRequired[dict[str, dict[str, float]]]
     current: NotRequired[bool]  # with as_of: whether this is still the memory's text
+    expires_at: NotRequired[str]  # when it stops being returned (ISO UTC); absent: never
 
 
 class Relation(TypedDict):
@@ -79,6 +80,7 @@ class Hit(TypedDict):
     layer: NotRequired[Layer]  # when the server works for a project
     hash: NotRequired[str]
     current: NotRequired[bool]
+    expires_at: NotRequired[str]
     explain: NotRequired[dict[str, dict[str, float]]]
 
 
@@ -135,6 +137,7 @@ class AddResult(TypedDict):
     dry_run: NotRequired[bool]
     reason: NotRequired[str]
     redacted: NotRequired[list[Redaction]]  # credentials replaced before storing (server/redaction.py)
+    expires_at: NotRequired[str]  # what this add stores stops being returned then (ISO UTC)
 
 
 class ChangeResult(TypedDict):
@@ -240,6 +243,16 @@ class InferenceBacklog(TypedDict):
 class ReindexResult(TypedDict):
     memories: int
     re_embedded: bool
+    expired: NotRequired[int]  # expired memories purged before the rebuild (``maintain``)
+    history_events_cleared: NotRequired[int]
+
+
+class MaintainResult(TypedDict):
+    """``maintain``: expired memories purged, and history events whose text retention removed."""
+
+    expired: int
+    expired_ids: list[str]
+    history_events_cleared: int
 
 
 def event(
@@ -275,6 +288,7 @@ __all__ = [
     "HistoryItem",
     "HistoryResult",
     "Layer",
+    "MaintainResult",
     "MemoryItem",
     "MemoryList",
     "Relation",

@@ -104,14 +104,24 @@ class MemoryRecord:
     updated_at: str
     embedding: np.ndarray | None = field(default=None, repr=False)
     project: str | None = None  # None: the owner's global layer
+    # When the memory stops being true (an ISO UTC time, as the ledger writes its times; None:
+    # never): reads stop returning it then, and maintenance purges it (storage/expiry.py).
+    expires_at: str | None = None
 
     @property
     def scope(self) -> Scope:
         return Scope(self.user_id, self.agent_id, self.run_id, self.project)
 
+    def expired(self, now: str) -> bool:
+        """Whether the memory has expired at ``now`` (an ISO UTC time as the ledger writes them)."""
+        return self.expires_at is not None and self.expires_at <= now
+
     def public(self) -> dict[str, Any]:
-        """The mem0-compatible dict returned by get / get_all / search."""
-        return {name: getattr(self, name) for name in PUBLIC_FIELDS}
+        """The mem0-compatible dict returned by get / get_all / search (``expires_at`` when set)."""
+        item = {name: getattr(self, name) for name in PUBLIC_FIELDS}
+        if self.expires_at is not None:
+            item["expires_at"] = self.expires_at
+        return item
 
 
 @dataclass(frozen=True)

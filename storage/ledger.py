@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # annotations only: numpy stays out of the server's start-up
 
     import numpy as np
 
+    from memorch.storage.expiry import HistoryStrip
+
 
 class Ledger(Protocol):
     """The source of truth: memories, their history, their relations, and the index work owed."""
@@ -45,7 +47,10 @@ class Ledger(Protocol):
         cache_key: Callable[[str], str],
         now: str,
         cached: tuple[str, dict[str, np.ndarray]] | None = None,
+        reason: str = ...,
     ) -> dict[str, str | None]: ...
+
+    def strip_history(self, before: str, cache_key: Callable[[str], str]) -> HistoryStrip: ...
 
     def scrub(self) -> None:
         """After a purge, outside any transaction: leave no copy of what it removed in the
@@ -97,6 +102,8 @@ class Ledger(Protocol):
     def history_scope(self, memory_id: str) -> Scope | None: ...
 
     def deleted_ids(self, scope: Scope) -> list[str]: ...
+
+    def expired_ids(self, now: str) -> set[str]: ...
 
     def scopes(self) -> list[dict[str, Any]]: ...
 

@@ -23,9 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from memorch.storage.cache import CacheQueries, blob, store_vectors
+from memorch.storage.expiry import EXPIRED_IDS, LIVE, ExpiryQueries, stamp
 from memorch.storage.purge import PURGE, PurgeQueries
 from memorch.storage.relations import RELATION_FIELDS, RelationQueries
-from memorch.storage.schema import EVENT_COLUMNS, MEMORY_COLUMNS, event_for, history_event, memory_record, memory_row
+from memorch.storage.schema import (
+    EVENT_COLUMNS,
+    MEMORY_COLUMN_COUNT,
+    MEMORY_COLUMNS,
+    event_for,
+    history_event,
+    memory_record,
+    memory_row,
+)
 from memorch.storage.sql import Connection, marks, scope_sql, select_in
 from memorch.storage.transfer import TransferQueries
 
@@ -37,7 +46,7 @@ if TYPE_CHECKING:
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 
 
-class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, ABC):
+class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, ExpiryQueries, ABC):
     """Every query of ``storage.ledger.Ledger`` over an abstract connection: a ledger derives from
     this and defines how a connection is had (the abstract methods below)."""
 
@@ -128,7 +137,10 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, A
         if change.kind == "DELETE":
             conn.execute("DELETE FROM memories WHERE id = ?", (r.id,))
         else:
-            conn.execute(f"INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES ({marks(11)})", memory_row(r))
+            conn.execute(
+                f"INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES ({marks(MEMORY_COLUMN_COUNT)})",
+                memory_row(r),
+            )
         before = None  # the relations this change replaces, kept in its history event for restore
         if change.kind == "DELETE" or change.relations is not None:
             rows = conn.execute(
@@ -264,11 +276,12 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, A
         return [memory_record(row) for row in rows]
 
     def find_by_hash(self, scope: Scope, text_hash: str) -> MemoryRecord | None:
+        """A memory of the scope with this text hash (an expired one is no repeat: it is gone)."""
         sql, params = scope_sql(scope)
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE hash = ? AND {sql} LIMIT 1",
-                [text_hash, *params],
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE hash = ? AND {sql} AND {LIVE} LIMIT 1",
+                [text_hash, *params, stamp()],
             ).fetchone()
         return None if row is None else memory_record(row)
 
@@ -283,15 +296,17 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, A
 
     def versions_at(self, scope: Scope, when: str, limit: int) -> list[tuple[HistoryEvent, Scope]]:
         """Each memory of the scope as it stood at ``when`` (an ISO UTC time): its last history
-        event at or before then, unless that was a deletion; newest change first."""
+        event at or before then, unless that was a deletion or its text is gone (history
+        retention); newest change first. A memory expired now is left out: it is forgotten."""
         sql, params = scope_sql(scope)
         at = "COALESCE(updated_at, created_at)"
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {EVENT_COLUMNS}, user_id, agent_id, run_id, project FROM history WHERE seq IN ("
                 f" SELECT MAX(seq) FROM history WHERE {sql} AND {at} <= ? GROUP BY memory_id)"
-                f" AND event NOT IN ('DELETE', '{PURGE}') ORDER BY {at} DESC, seq DESC LIMIT ?",
-                [*params, when, limit],
+                f" AND event NOT IN ('DELETE', '{PURGE}') AND new_memory IS NOT NULL"
+                f" AND memory_id NOT IN ({EXPIRED_IDS}) ORDER BY {at} DESC, seq DESC LIMIT ?",
+                [*params, when, stamp(), limit],
             ).fetchall()
         return [(history_event(tuple(row)), Scope(*tuple(row)[-4:])) for row in rows]
 
@@ -329,9 +344,11 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, A
     def list(
         self, scope: Scope, where: tuple[str, list[Any]] | None, limit: int, after: tuple[str, str] | None = None
     ) -> list[MemoryRecord]:
-        """Newest first; ``after``: the (created_at, id) of the last memory of the page before (a
-        keyset, so a page costs the same however deep, and writes meanwhile shift nothing)."""
-        sql, params = self._where(scope, where)
+        """Newest first, expired memories left out; ``after``: the (created_at, id) of the last
+        memory of the page before (a keyset, so a page costs the same however deep, and writes
+        meanwhile shift nothing)."""
+        live = (LIVE, [stamp()]) if where is None else (f"{LIVE} AND ({where[0]})", [stamp(), *where[1]])
+        sql, params = self._where(scope, live)
         if after is not None:
             sql += " AND (created_at < ? OR (created_at = ? AND id > ?))"
             params = [*params, after[0], after[0], after[1]]

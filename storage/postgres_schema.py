@@ -11,7 +11,7 @@ records which ran. ``tests/test_ledger_backends.py`` checks that both ways give 
 
 from __future__ import annotations
 
-from memorch.storage.schema import EMBEDDING_CACHE_TABLE, LAYER_INDEX, TABLES, ddl
+from memorch.storage.schema import EMBEDDING_CACHE_TABLE, EXPIRY_INDEX, LAYER_INDEX, TABLES, ddl
 
 # A fixed advisory-lock key for migrations (any 64-bit number no other lock uses).
 MIGRATION_LOCK = 0x6D656D6F72636801
@@ -45,7 +45,15 @@ LANGUAGE SQL IMMUTABLE PARALLEL SAFE AS $$
 $$;
 """
 
-SCHEMA = ddl(TABLES + EMBEDDING_CACHE_TABLE, "postgresql") + LAYER_INDEX + ";\n" + LEASES + JSON_FUNCTIONS
+SCHEMA = (
+    ddl(TABLES + EMBEDDING_CACHE_TABLE, "postgresql")
+    + LAYER_INDEX
+    + ";\n"
+    + EXPIRY_INDEX
+    + ";\n"
+    + LEASES
+    + JSON_FUNCTIONS
+)
 
 # Version 1 made the tables without layers, explanations or leases (its text: tests/pg_schema_v1.sql).
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -90,6 +98,16 @@ ALTER TABLE history DROP COLUMN xid;
 -- A user's newest memories first (list_memories) without sorting all of them: 29 ms -> 0.03 ms
 -- for 20 of 5,500 in SQLite.
 CREATE INDEX IF NOT EXISTS memories_recent ON memories (user_id, created_at DESC, id);
+""",
+    ),
+    (
+        7,
+        f"""
+-- Expiry (storage/expiry.py): when a memory stops being true (ISO UTC text, compared byte-wise
+-- like the other times; NULL: never, which is what every earlier memory is), and the partial
+-- index reads and maintenance find expired memories by.
+ALTER TABLE memories ADD COLUMN expires_at TEXT COLLATE "C";
+{EXPIRY_INDEX};
 """,
     ),
 )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from memorch.storage.base import Scope
 from memorch.storage.cache import store_vectors
-from memorch.storage.sql import Transactions, scope_sql, select_in
+from memorch.storage.sql import Connection, Transactions, scope_sql, select_in
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,6 +22,13 @@ if TYPE_CHECKING:
 # The history event a purge leaves: no text, no relations.
 PURGE = "PURGE"
 PURGE_REASON = "purged: its text, history and relations were removed for good"
+
+
+def forget_cached(conn: Connection, texts: set[str], cache_key: Callable[[str], str]) -> None:
+    """Remove the embedding-cache entries of ``texts`` that no memory says now (inside the
+    caller's transaction): a vector is not the text, but it is derived from it."""
+    said = {row[0] for row in select_in(conn, "SELECT memory FROM memories WHERE memory IN ({marks})", list(texts))}
+    conn.executemany("DELETE FROM embedding_cache WHERE text_hash = ?", [(cache_key(t),) for t in texts - said])
 
 
 class PurgeQueries:
@@ -33,15 +40,16 @@ class PurgeQueries:
         cache_key: Callable[[str], str],
         now: str,
         cached: tuple[str, dict[str, np.ndarray]] | None = None,
+        reason: str = PURGE_REASON,
     ) -> dict[str, str | None]:
         """Remove memories for good, in one transaction: the row, every history event (replaced
         by one ``PURGE`` event without text, so the timeline still shows that something was
         there and was purged), the relations, and the embedding-cache entries of every text the
         memory ever had (``cache_key``: the cache's key of a text) that no other memory says now.
-        ``now`` is the purge event's time. The index work is owed like a deletion's. Returns each
-        purged id's text at the purge (None: it was deleted before); ids already purged, or never
-        seen, are left out. The caller checks the scope; ``scrub`` afterwards removes what the
-        engine's files still keep."""
+        ``now`` is the purge event's time, ``reason`` its explanation. The index work is owed
+        like a deletion's. Returns each purged id's text at the purge (None: it was deleted
+        before); ids already purged, or never seen, are left out. The caller checks the scope;
+        ``scrub`` afterwards removes what the engine's files still keep."""
         purged: dict[str, str | None] = {}
         texts: set[str] = set()
         with self._purging(), self._write() as conn:
@@ -77,17 +85,14 @@ class PurgeQueries:
                 conn.execute(
                     "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at, updated_at,"
                     " is_deleted, user_id, agent_id, run_id, project, reason) VALUES (?,?,NULL,NULL,?,?,?,1,?,?,?,?,?)",
-                    (str(uuid.uuid4()), memory_id, PURGE, now, now, *scope, PURGE_REASON),
+                    (str(uuid.uuid4()), memory_id, PURGE, now, now, *scope, reason),
                 )
                 targets = [*index_targets, *(relation_targets if had_relations else ())]
                 conn.executemany(
                     "INSERT OR REPLACE INTO index_outbox (memory_id, target, token) VALUES (?, ?, ?)",
                     [(memory_id, target, uuid.uuid4().hex) for target in targets],
                 )
-            said = {
-                row[0] for row in select_in(conn, "SELECT memory FROM memories WHERE memory IN ({marks})", list(texts))
-            }
-            conn.executemany("DELETE FROM embedding_cache WHERE text_hash = ?", [(cache_key(t),) for t in texts - said])
+            forget_cached(conn, texts, cache_key)
         return purged
 
     def deleted_ids(self: Transactions, scope: Scope) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from memorch.storage.base import SCOPE_KEYS, Scope, normalize_entity
+from memorch.storage.expiry import EXPIRED_IDS, stamp
 from memorch.storage.sql import IN_CHUNK, Transactions, chunks, marks, scope_sql, select_in
 
 RELATION_FIELDS = ("source", "source_type", "relationship", "destination", "destination_type")
@@ -100,11 +101,11 @@ class RelationQueries:
         if not clauses:
             return []
         columns = ", ".join(RELATION_FIELDS)
-        with self._read() as conn:
+        with self._read() as conn:  # an expired memory's relations are forgotten with it
             rows = conn.execute(
                 f"SELECT memory_id, {columns} FROM relations WHERE {where_scope} AND ({' OR '.join(clauses)})"
-                " ORDER BY memory_id, position LIMIT ?",
-                [*scope_params, *params, limit],
+                f" AND memory_id NOT IN ({EXPIRED_IDS}) ORDER BY memory_id, position LIMIT ?",
+                [*scope_params, *params, stamp(), limit],
             ).fetchall()
         return [{"memory_id": row[0], **dict(zip(RELATION_FIELDS, row[1:], strict=True))} for row in rows]
 

@@ -19,8 +19,9 @@ from memorch.storage.cache import blob
 # The ledger's tables, written once for both engines (``ddl`` fills in an engine's words where
 # they differ, from ``DIALECTS``): in PostgreSQL the ids and ISO timestamps the ledger orders by
 # compare byte-wise as in SQLite (COLLATE "C"), blobs are BYTEA, the history sequence is an
-# identity column, and WITHOUT ROWID is SQLite's alone. ``memories_layer`` is apart: a ledger
-# made before layers gets it from ``migrate``, after its ``project`` column.
+# identity column, and WITHOUT ROWID is SQLite's alone. ``memories_layer`` and
+# ``memories_expiry`` are apart: a ledger made before layers (or expiry) gets them from
+# ``migrate``, after their columns.
 TABLES = """
 CREATE TABLE IF NOT EXISTS memories (
     id {ordered} PRIMARY KEY,
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS memories (
     created_at {ordered} NOT NULL,
     updated_at {ordered} NOT NULL,
     embedding {blob},
-    project TEXT
+    project TEXT,
+    expires_at {ordered}
 );
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (user_id, agent_id, run_id);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories (hash);
@@ -123,8 +125,14 @@ SCHEMA = ddl(TABLES + EMBEDDING_CACHE_TABLE, "sqlite")
 # a layered read of one user uses.
 LAYERED_TABLES = ("memories", "history", "relations")
 LAYER_INDEX = "CREATE INDEX IF NOT EXISTS memories_layer ON memories (user_id, project)"
+# The memories that expire, by time: what a read hides and maintenance purges (storage/expiry.py).
+# Partial: most memories never expire and cost the index nothing.
+EXPIRY_INDEX = "CREATE INDEX IF NOT EXISTS memories_expiry ON memories (expires_at) WHERE expires_at IS NOT NULL"
 
-MEMORY_COLUMNS = "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding, project"
+MEMORY_COLUMNS = (
+    "id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, embedding, project, expires_at"
+)
+MEMORY_COLUMN_COUNT = len(MEMORY_COLUMNS.split(","))
 
 
 def migrate(conn: sqlite3.Connection) -> None:
@@ -136,6 +144,10 @@ def migrate(conn: sqlite3.Connection) -> None:
         if "project" not in columns:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN project TEXT")
     conn.execute(LAYER_INDEX)
+    # Expiry: a memory stored before it never expires (NULL).
+    if "expires_at" not in {row[1] for row in conn.execute("PRAGMA table_info(memories)")}:
+        conn.execute("ALTER TABLE memories ADD COLUMN expires_at TEXT")
+    conn.execute(EXPIRY_INDEX)
     # Explained and reversible history: events before this version have neither (NULL).
     columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
     for column in ("reason", "relations_before"):
@@ -170,6 +182,7 @@ def memory_record(row: sqlite3.Row) -> MemoryRecord:
         updated_at=row["updated_at"],
         embedding=_vector(row["embedding"]),
         project=row["project"],
+        expires_at=row["expires_at"],
     )
 
 
@@ -187,6 +200,7 @@ def memory_row(r: MemoryRecord) -> tuple[Any, ...]:
         r.updated_at,
         blob(r.embedding),
         r.project,
+        r.expires_at,
     )
 
 

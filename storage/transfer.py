@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from memorch.storage.base import SCOPE_KEYS, MemoryRecord, Scope
+from memorch.storage.expiry import EXPIRED_IDS, stamp
 from memorch.storage.schema import EVENT_COLUMN_COUNT, EVENT_COLUMNS, history_event
 from memorch.storage.sql import IN_CHUNK, Transactions, marks, scope_sql, select_in
 
@@ -40,14 +41,15 @@ class TransferQueries:
         deleted ones as their history only."""
         after = ""
         where, params = scope_sql(scope)
-        # A purged memory (its one event the text-free PURGE) has nothing to export.
+        # A purged memory (its one event the text-free PURGE) has nothing to export, and an
+        # expired one is forgotten (maintenance purges it).
         query = (
             f"SELECT DISTINCT memory_id FROM history WHERE memory_id > ? AND {where} AND event != 'PURGE'"
-            " ORDER BY memory_id LIMIT ?"
+            f" AND memory_id NOT IN ({EXPIRED_IDS}) ORDER BY memory_id LIMIT ?"
         )
         while True:
             with self._read() as conn:
-                ids = [row[0] for row in conn.execute(query, [after, *params, PAGE])]
+                ids = [row[0] for row in conn.execute(query, [after, *params, stamp(), PAGE])]
             if not ids:
                 return
             yield _export_rows(self, ids)

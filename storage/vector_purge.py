@@ -13,8 +13,10 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from typing import Any
 
+from memorch.storage.base import MemoryRecord
 from memorch.storage.sql import chunks
 from memorch.storage.vector_plan import SearchPlanner, id_list
+from memorch.storage.vector_rows import arrow_rows
 from memorch.storage.vector_versions import NO_PRUNE, VersionPruner, held_if_free
 
 # How long a purge waits for another process's maintenance pass to end, and how long after its
@@ -38,13 +40,16 @@ class VectorPurge:
     _pruner: VersionPruner
     _pruner_hold_s: float
     _planner: SearchPlanner
+    _schema: Any
 
     def _from_latest(self, action: str) -> AbstractContextManager[None]: ...
 
-    def purge(self, ids: Sequence[str]) -> None:
+    def purge(self, ids: Sequence[str], keep: Sequence[MemoryRecord] = ()) -> None:
         """Remove the rows of ``ids`` for good, at once (a purge; the caller holds every
-        writer's lock, ``Store.writing``). A delete only marks rows deleted, and every earlier
-        version keeps them, so: delete; make the table's fragment that still holds them smaller
+        writer's lock, ``Store.writing``); ``keep``: records among them written again as they are
+        now (history retention: a memory that stays, whose older rows held a text that goes).
+        A delete only marks rows deleted, and every earlier version keeps them, so: delete
+        (and append ``keep``); make the table's fragment that still holds them smaller
         than LanceDB's compaction target a candidate to merge (one surviving row is deleted and
         appended again), so the compaction rewrites it without them; rebuild the full-text index
         from the rows left (its terms came from the purged text too); then remove every version
@@ -58,6 +63,8 @@ class VectorPurge:
         with self._maintaining, self._other_passes_held(), self._lock, self._from_latest("purge"):
             for chunk in chunks(list(ids), ID_CHUNK):
                 self._table.delete(f"id IN ({id_list(chunk)})")
+            if keep:
+                self._table.add(arrow_rows(keep, self._schema))
             survivor = self._table.search().select(list(self._table.schema.names)).limit(1).to_arrow()
             if survivor.num_rows:
                 self._table.delete(f"id IN ({id_list(survivor.column('id').to_pylist())})")

@@ -57,7 +57,7 @@ _OBJECT = {"type": "object"}
 MemoryId = Annotated[
     str,
     Field(
-        description="A memory id (from search_memories or list_memories)",
+        description="Id from search_memories or list_memories",
         min_length=1,
     ),
 ]
@@ -102,9 +102,14 @@ Purge = Annotated[
     Field(strict=True),
     *optional(
         {"type": "boolean"},
-        "true if the user says to forget it for good: history erased, no restore.",
+        "true when the user says to forget it: text and history erased for good, no restore.",
     ),
 ]
+ExpiresAt = _optional(
+    str,
+    _STRING,
+    'Time-bound facts ("until Friday", "this week"): when to forget it, ISO time or "7d".',
+)
 Metadata = _optional(dict, _OBJECT, 'JSON object kept with the memory, for filters, e.g. {"category": "health"}')
 ReplacingMetadata = _optional(dict, _OBJECT, "Replaces the memory's whole metadata object. Omit to keep it.")
 
@@ -160,7 +165,19 @@ def hits(found: MemoryList, *, full: bool, project: str | None) -> HitList:
     return cast("HitList", {**found, "results": shown})
 
 
-_HIT_KEYS = {"id", "memory", "score", "created_at", "user_id", "agent_id", "run_id", "project", "current", "explain"}
+_HIT_KEYS = {
+    "id",
+    "memory",
+    "score",
+    "created_at",
+    "expires_at",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "project",
+    "current",
+    "explain",
+}
 
 
 def layers_note(config: MemoryConfig) -> str:

@@ -9,16 +9,15 @@ from mcp.types import ToolAnnotations
 
 from memorch.errors import ValidationError
 from memorch.results import AddResult
-from memorch.tools._common import AgentId, Metadata, Project, RunId, ServerState, UserId, optional
+from memorch.tools._common import AgentId, ExpiresAt, Metadata, Project, RunId, ServerState, UserId, optional
 
-DESCRIPTION = """Remember what the user said, for later conversations: `text` (a fact) or
-`messages`. With an LLM, facts are extracted and reconciled (ADD/UPDATE/DELETE/NONE events with a
-`reason`); without, the user's words are stored as given. An ADD's `similar` names a near-duplicate
-you may update or delete. `pending: true`: facts follow in the background."""
+DESCRIPTION = """Remember what the user said: `text` (a fact) or `messages`. With an LLM, facts are
+extracted and reconciled (ADD/UPDATE/DELETE/NONE, each with a `reason`); without, the user's words
+are stored as given. An ADD's `similar` names a near-duplicate to update or delete. `pending: true`:
+facts follow in the background."""
 PROJECT_NOTE = """
 
-This server works for a project: memories go to its layer unless `layer` is "global" (the user's
-own preferences, name, habits)."""
+Memories go to this server's project layer unless `layer` is "global"."""
 
 _MESSAGES = {
     "type": "array",
@@ -69,6 +68,7 @@ def register(server: MCPServer, state: ServerState) -> None:
                 "Only report the decisions; write nothing.",
             ),
         ] = False,
+        expires_at: ExpiresAt = None,
         layer: Annotated[
             str | None,
             *optional(
@@ -90,4 +90,5 @@ def register(server: MCPServer, state: ServerState) -> None:
             infer=infer,
             dry_run=dry_run,
             layer=layer,
+            expires_at=expires_at,
         )

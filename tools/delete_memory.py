@@ -12,8 +12,7 @@ from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, Memor
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="delete_memory",
-        description="Forget one memory by id. restore_memory brings it back, unless purged; deleting it "
-        "again is event NONE.",
+        description="Forget one memory by id; restore_memory brings it back unless purged.",
         annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
     )
     async def delete_memory(

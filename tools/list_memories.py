@@ -27,7 +27,7 @@ from memorch.tools._common import (
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="list_memories",
-        description="List the user's memories, newest first, optionally filtered by metadata; "
+        description="List the user's memories, newest first; "
         "`next_cursor` pages on. Use search_memories to find by meaning." + layers_note(state.config),
         annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )

@@ -14,8 +14,7 @@ from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, Memor
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="restore_memory",
-        description="Undo a change to a memory (default: its last), deleted ones too; recorded as RESTORE. "
-        "memory_history lists the event ids.",
+        description="Undo a change to a memory (default: its last), deleted ones too; recorded as RESTORE.",
         annotations=ToolAnnotations(
             readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=False
         ),

@@ -24,7 +24,7 @@ from memorch.tools._common import (
 )
 
 DESCRIPTION = """Search the user's memories before answering anything that may depend on what they
-said earlier. Query with a question or a few topic words. Best first; `score` is relevance (0-1).
+said earlier. Best first; `score` is relevance (0-1).
 Weaker matches are left out: `below_threshold` says how many; `threshold: 0` returns them."""
 
 

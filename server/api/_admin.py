@@ -22,11 +22,13 @@ from memorch.results import (
     GraphView,
     ImportResult,
     InferenceBacklog,
+    MaintainResult,
     ReindexResult,
     ReprocessResult,
     ResetResult,
     StatsResult,
 )
+from memorch.storage.expiry import stamp
 from memorch.storage.graph import MAX_HOPS
 
 
@@ -82,7 +84,9 @@ class AdminMixin:
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
         await self.engine.graph_sync.flush()
         relations = await self.engine.read(self.engine.components.graph.neighbourhood, scope, name, hops)
-        return {"entity": name, "relations": [GraphRelation(**r) for r in relations]}
+        # An expired memory's relations are forgotten with it, before maintenance purges them.
+        hidden = await self.engine.read(self.engine.components.ledger.expired_ids, stamp())
+        return {"entity": name, "relations": [GraphRelation(**r) for r in relations if r["memory_id"] not in hidden]}
 
     async def flush_graph(self) -> int:
         """Bring the graph up to date now (it otherwise follows writes after a short delay)."""
@@ -143,11 +147,18 @@ class AdminMixin:
         if self.config.background_enabled:
             self.background.kick()
 
+    async def maintain(self) -> MaintainResult:
+        """Purge the memories whose expiry has passed, as ``delete(purge=True)`` does, and with
+        ``MEMORCH_HISTORY_RETENTION`` remove the text of older history events; a process also
+        does this by itself, soon after it starts and then hourly (docs/security.md)."""
+        return await self.engine.maintain()
+
     async def reindex(
         self, *, re_embed: bool = False, progress: Callable[[int, int], None] | None = None, force: bool = False
     ) -> ReindexResult:
         """Rebuild the indexes from the ledger (``re_embed`` recomputes every embedding); ``force``
-        rebuilds even from a ledger holding fewer memories than the index (see ``index_health``)."""
+        rebuilds even from a ledger holding fewer memories than the index (see ``index_health``).
+        Expired memories are purged first (``maintain``), unless ``force``."""
         from memorch.maintenance._reindex import rebuild
 
         return await rebuild(self.engine, re_embed=re_embed, progress=progress, force=force)

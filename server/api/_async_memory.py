@@ -9,8 +9,10 @@ holds no lock and no writer (inference re-checks its candidates under the lock b
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any, Unpack
 
+import memorch.domain._expiry as expiry_rules
 import memorch.domain._validation as validation
 import memorch.engine._operations as operations
 import memorch.retrieval._timeline as timeline
@@ -73,6 +75,7 @@ class AsyncMemory(AdminMixin):
         memory_type: str | None = None,
         dry_run: bool = False,
         layer: str | None = None,
+        expires_at: str | None = None,
         **scope_args: Unpack[ScopeArgs],
     ) -> AddResult:
         """Remember ``messages``. With ``infer`` (default when an LLM is configured) an LLM
@@ -81,9 +84,16 @@ class AsyncMemory(AdminMixin):
         With background inference on (``MEMORCH_BACKGROUND_INFERENCE``), an inferring add returns
         once the messages are stored (``pending``) and the model's facts replace them later.
         ``project`` (default: the configured one) and ``layer``: docs/projects.md.
+        ``expires_at`` (an ISO date or time, or a duration such as ``"7d"``; default: the scope's
+        ``MEMORCH_DEFAULT_EXPIRY``): what this add stores, facts inferred from it included, is
+        not returned after then, and maintenance purges it (docs/security.md).
         """
         scope = validation.scope(scope_args, required=True, default_project=self.config.project, layer=layer)
-        meta = validation.metadata(metadata)
+        now = datetime.now(UTC)
+        expiry = expiry_rules.expires_at(expires_at, now) or expiry_rules.default_expiry(
+            self.config.default_expiry, scope, now
+        )
+        meta = expiry_rules.with_expiry(validation.metadata(metadata), expiry)
         parsed = parse_messages(messages, self.config.max_text_bytes)
         if memory_type not in (None, "procedural_memory"):
             raise ValidationError(
@@ -96,7 +106,7 @@ class AsyncMemory(AdminMixin):
             # Redaction runs in the same worker hop as the embedding (add_verbatim).
             said = users_turns(parsed)
             result = await self.engine.add_verbatim(said, scope, meta, dry_run=dry_run, redact=True)
-            return {**result, "dry_run": True} if dry_run else result
+            return _with_expiry({**result, "dry_run": True} if dry_run else result, expiry)
         # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
         # (~130 ms for a 100 kB text, plus the detector's import on first use).
         parsed, meta, redacted = await self.engine.read(self.engine.redact, parsed, meta)
@@ -111,7 +121,7 @@ class AsyncMemory(AdminMixin):
             result = {**result, "dry_run": True}
         if redacted:
             result["redacted"] = redacted
-        return result
+        return _with_expiry(result, expiry)
 
     # -- read -------------------------------------------------------------------------------
 
@@ -216,18 +226,27 @@ class AsyncMemory(AdminMixin):
         data: str,
         *,
         metadata: dict[str, Any] | None = None,
+        expires_at: str | None = None,
         **scope_args: Unpack[ScopeArgs],
     ) -> ChangeResult:
-        """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
+        """Replace a memory's text (and, if given, its metadata); history keeps the old text.
+        ``expires_at``: a new expiry (as for ``add``), or ``"never"`` to remove it; omitted: kept."""
         scope = validation.scope(scope_args, required=False)
         text = validation.text(data, self.config.max_text_bytes, "text")
+        expiry = expiry_rules.expires_at(expires_at, datetime.now(UTC), allow_never=True)
         new_meta = None if metadata is None else validation.metadata(metadata)
         [message], redacted_meta, redacted = await self.engine.read(
             self.engine.redact, [Message("user", text)], new_meta or {}
         )
         new_meta = None if new_meta is None else redacted_meta
         result = await self.engine.write(
-            operations.update, self.engine.store, validation.memory_id(memory_id), scope, message.content, new_meta
+            operations.update,
+            self.engine.store,
+            validation.memory_id(memory_id),
+            scope,
+            message.content,
+            new_meta,
+            expiry,
         )
         if redacted:
             result["redacted"] = redacted
@@ -286,6 +305,12 @@ class AsyncMemory(AdminMixin):
             async with self.engine.graph_sync.lock:
                 return await self.engine.write(operations.purge_all, self.engine.store, scope)
         return await self.engine.write(operations.delete_all, self.engine.store, scope)
+
+
+def _with_expiry(result: AddResult, expiry: str | None) -> AddResult:
+    if expiry is not None:
+        result["expires_at"] = expiry
+    return result
 
 
 def users_turns(messages: list[Message]) -> list[Message]:

@@ -90,6 +90,7 @@ class Memory:
     reprocess = _forward(AsyncMemory.reprocess)
     flush_inference = _forward(AsyncMemory.flush_inference)
     reindex = _forward(AsyncMemory.reindex)
+    maintain = _forward(AsyncMemory.maintain)
 
     # -- lifetime ---------------------------------------------------------------------------
 

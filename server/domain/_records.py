@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from memorch.domain._expiry import take_expiry
 from memorch.domain._messages import normalized_hash
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import MemoryNotFoundError
@@ -28,7 +29,20 @@ def not_found(memory_id: str) -> MemoryNotFoundError:
     )
 
 
+def expired(record: MemoryRecord) -> MemoryNotFoundError:
+    """The error for a memory whose expiry has passed: it is forgotten, whatever maintenance
+    has not removed yet."""
+    return MemoryNotFoundError(
+        f"memory {record.id} expired at {record.expires_at}: it is forgotten (maintenance removes it for good)",
+        error_code="MEMORY_EXPIRED",
+        details={"memory_id": record.id, "expires_at": record.expires_at},
+        suggestion="add it again (with a later expires_at, or none) if it still holds",
+    )
+
+
 def new_record(text: str, vector: np.ndarray, scope: Scope, metadata: dict[str, Any], now: str) -> MemoryRecord:
+    """A new memory; an expiry mark in ``metadata`` (an add's ``expires_at``) becomes its expiry."""
+    metadata, expiry = take_expiry(metadata)
     return MemoryRecord(
         id=str(uuid.uuid4()),
         memory=text,
@@ -41,11 +55,18 @@ def new_record(text: str, vector: np.ndarray, scope: Scope, metadata: dict[str, 
         updated_at=now,
         embedding=vector,
         project=scope.write_project,
+        expires_at=expiry,
     )
 
 
 def replaced(record: MemoryRecord, text: str, vector: np.ndarray, metadata: dict[str, Any] | None) -> MemoryRecord:
-    """``record`` with new text (and metadata); memorch's own metadata key is kept."""
+    """``record`` with new text (and metadata); memorch's own metadata key is kept, and so is the
+    expiry, unless ``metadata`` carries an add's expiry mark (inference updating a memory from a
+    time-bound add: what it says now holds as long as that add)."""
+    expiry = record.expires_at
+    if metadata is not None:
+        metadata, marked = take_expiry(metadata)
+        expiry = marked or expiry
     meta = dict(record.metadata) if metadata is None else dict(metadata)
     if RESERVED_METADATA_KEY in record.metadata and metadata is not None:
         meta[RESERVED_METADATA_KEY] = record.metadata[RESERVED_METADATA_KEY]
@@ -61,6 +82,7 @@ def replaced(record: MemoryRecord, text: str, vector: np.ndarray, metadata: dict
         updated_at=utc_now(),
         embedding=vector,
         project=record.project,  # an update keeps the memory in its layer
+        expires_at=expiry,
     )
 
 

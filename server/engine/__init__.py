@@ -10,6 +10,8 @@
 - ``_workers``: the writer thread, the reader pool and the model pool.
 - ``_debounce``: ``Debounced``: index and graph work drained a moment after the last write.
 - ``_nearest``: embeddings of recently used scopes held in memory (duplicate hint, vector signal).
+- ``_expiry``: maintenance of expiry and history retention: expired memories purged, old history
+  text removed (``sweep``), now and then by itself (``Sweeper``) and on request.
 - ``_index_health``: is each derived index in step with the ledger, and what to do if not.
 - ``_shared_stores``, ``_replica_claims``: several replicas: the shared vector index, and owed
   index work claimed by whichever replica gets to it first.

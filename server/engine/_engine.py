@@ -17,6 +17,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from memorch.config import MemoryConfig
@@ -25,10 +26,11 @@ from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine import _operations as operations
 from memorch.engine._components import Components
 from memorch.engine._debounce import Debounced
+from memorch.engine._expiry import Sweeper, sweep
 from memorch.engine._store import Store
 from memorch.engine._workers import Workers
 from memorch.errors import ValidationError
-from memorch.results import AddResult, Redaction
+from memorch.results import AddResult, MaintainResult, Redaction
 from memorch.storage.base import Scope
 
 T = TypeVar("T")
@@ -44,17 +46,30 @@ class Engine:
         self.workers = Workers()
         self.graph_sync = Debounced(self.store.drain_graph, config.graph_flush_delay, "graph")
         self.index_sync = Debounced(self.store.index_owed, config.index_flush_delay, "vector index")
+        self.sweeper = Sweeper()  # expiry and history retention, now and then (``_expiry``)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the writer thread; index and graph work it owes is scheduled on this loop."""
         loop = asyncio.get_running_loop()
         self.store.on_graph_work = functools.partial(loop.call_soon_threadsafe, self.graph_sync.schedule)
         self.store.on_index_work = functools.partial(loop.call_soon_threadsafe, self.index_sync.schedule)
-        return await self.workers.write(fn, *args)
+        try:
+            return await self.workers.write(fn, *args)
+        finally:
+            self.sweeper.maybe_start(self.store, self.maintain)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the reader pool, beside other reads and the writer."""
-        return await self.workers.read(fn, *args)
+        try:
+            return await self.workers.read(fn, *args)
+        finally:
+            self.sweeper.maybe_start(self.store, self.maintain)
+
+    async def maintain(self, now: datetime | None = None) -> MaintainResult:
+        """Purge expired memories and, with ``MEMORCH_HISTORY_RETENTION``, old history text
+        (``_expiry.sweep``); ``now``: the time to judge by (default: now)."""
+        async with self.graph_sync.lock:  # no graph sync beside a purge's (see ``Store.purge_indexes``)
+            return await self.workers.write(sweep, self.store, now)
 
     def redact(
         self, messages: list[Message], metadata: dict[str, Any]
@@ -112,6 +127,7 @@ class Engine:
     async def close(self) -> None:
         """Write owed index work (kept for the next start if that fails), stop the workers, close
         the stores."""
+        await self.sweeper.close()
         if self.components.opened:
             await self.index_sync.close()
         if self.config.graph_enabled and self.components.opened:
@@ -122,4 +138,6 @@ class Engine:
 
 def noting_redactions(metadata: dict[str, Any], redacted: list[Redaction]) -> dict[str, Any]:
     """``metadata`` with what redaction took out recorded in its reserved ``_memorch`` object."""
-    return {**metadata, RESERVED_METADATA_KEY: {"redacted": redacted}} if redacted else metadata
+    if not redacted:
+        return metadata
+    return {**metadata, RESERVED_METADATA_KEY: {**metadata.get(RESERVED_METADATA_KEY, {}), "redacted": redacted}}

@@ -8,16 +8,18 @@ its check-and-write, and commits through ``Store.commit``; the model's additions
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from memorch.domain._expiry import NEVER
 from memorch.domain._messages import Message, normalized_hash
-from memorch.domain._records import deletion, new_record, not_found, replaced, utc_now
+from memorch.domain._records import deletion, expired, new_record, not_found, replaced, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._store import DELETE_BATCH, Store
 from memorch.errors import MemoryNotFoundError, ValidationError
 from memorch.results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope
+from memorch.storage.expiry import RETENTION_REASON
 from memorch.storage.purge import PURGE
 from memorch.storage.sql import chunks
 
@@ -32,10 +34,13 @@ class VerbatimPrep:
 
 
 def in_scope(store: Store, memory_id: str, scope: Scope) -> MemoryRecord:
-    """The memory, if ``scope`` may see it; else ``MEMORY_NOT_FOUND``."""
+    """The memory, if ``scope`` may see it; else ``MEMORY_NOT_FOUND`` (``MEMORY_EXPIRED`` once
+    its expiry has passed: from that moment on, not only once maintenance purged it)."""
     found = store.parts.ledger.get(memory_id)
     if found is None or not scope.contains(found):
         raise not_found(memory_id)
+    if found.expired(utc_now()):
+        raise expired(found)
     return found
 
 
@@ -58,12 +63,14 @@ def closest_stored(store: Store, vector: np.ndarray, scope: Scope) -> tuple[floa
             if best is None:
                 return None
             record = store.parts.ledger.get(best[1])
-            if record is not None:  # else deleted by another process since: ask the index
+            if record is not None and not record.expired(utc_now()):  # else gone since: ask the index
                 return best[0], record
     unindexed = store.unindexed_changes()  # their index rows, if any, are out of date
     stale = {c.record.id for c in unindexed}
     hits = [h for h in store.parts.vectors.search(vector, scope, 1 + len(stale)) if h.id not in stale]
     record = store.parts.ledger.get(hits[0].id) if hits else None
+    if record is not None and record.expired(utc_now()):  # forgotten: no near-duplicate of anything
+        record = None
     owned = [c for c in unindexed if scope.contains(c.record)]
     return _nearer(None if record is None else (hits[0].score, record), owned, vector)
 
@@ -137,15 +144,24 @@ def add_verbatim(
     return {"results": results}
 
 
-def update(store: Store, memory_id: str, scope: Scope, text: str, metadata: dict[str, Any] | None) -> ChangeResult:
-    """Replace a memory's text (and, if given, its metadata); history keeps the old text."""
+def update(
+    store: Store,
+    memory_id: str,
+    scope: Scope,
+    text: str,
+    metadata: dict[str, Any] | None,
+    expiry: str | None = None,
+) -> ChangeResult:
+    """Replace a memory's text (and, if given, its metadata and expiry: ``NEVER`` removes it);
+    history keeps the old text."""
     before = in_scope(store, memory_id, scope)
-    if text == before.memory and (metadata is None or metadata == before.metadata):
+    expires = before.expires_at if expiry is None else (None if expiry == NEVER else expiry)
+    if text == before.memory and (metadata is None or metadata == before.metadata) and expires == before.expires_at:
         return {"id": before.id, "memory": before.memory, "event": "NONE", "message": "already says this"}
     vector = store.parts.embedder.embed([text])[0]  # outside the lock
     with store.reconciling(memory_id=memory_id):
         current = in_scope(store, memory_id, scope)  # as it is now, under the lock
-        updated = replaced(current, text, vector, metadata)
+        updated = replace(replaced(current, text, vector, metadata), expires_at=expires)
         # Relations were extracted from the old text; a hand edit clears them rather than
         # leave the graph asserting what the memory no longer says.
         cleared = () if store.config.graph_enabled else None
@@ -169,6 +185,13 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
                 error_code="EVENT_NOT_FOUND",
                 suggestion="call memory_history to see the memory's event ids",
             )
+        if event_.old_memory is None and event_.reason == RETENTION_REASON and event_.event != "ADD":
+            raise ValidationError(
+                f"the version before event {event_.id} is gone: history retention removed its text",
+                error_code="HISTORY_EXPIRED",
+                details={"memory_id": memory_id, "event_id": event_.id},
+                suggestion="pick a later event from memory_history, or update_memory with the text the user gives",
+            )
         if event_.old_memory is None:
             raise ValidationError(
                 f"there is no version before event {event_.id} ({event_.event}: the memory was created there)",
@@ -176,6 +199,8 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
                 suggestion="pick a later event from memory_history, or delete_memory to remove it",
             )
         text, current = event_.old_memory, store.parts.ledger.get(memory_id)
+        if current is not None and current.expired(utc_now()):
+            raise expired(current)
         if current is not None and current.memory == text:
             return {"id": memory_id, "memory": text, "event": "NONE", "message": "already says this"}
         vector = store.parts.embedder.embed([text])[0]
@@ -224,6 +249,8 @@ def delete(store: Store, memory_id: str, scope: Scope, purge: bool = False) -> C
     with store.reconciling(memory_id=memory_id):
         record = store.parts.ledger.get(memory_id)
         if record is not None and scope.contains(record):
+            if record.expired(utc_now()):  # forgotten already; a plain delete would keep its text in history
+                raise expired(record)
             store.commit([deletion(record)])
             return {
                 "id": record.id,
@@ -289,8 +316,11 @@ def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
 
 
 def delete_all(store: Store, scope: Scope) -> DeleteAllResult:
+    """Delete every memory of the scope but the expired ones: those are forgotten already, and
+    maintenance purges them (a plain delete would keep their text in history)."""
     with store.writing():
-        ids = store.parts.ledger.ids(scope)
+        hidden = store.parts.ledger.expired_ids(utc_now())
+        ids = [i for i in store.parts.ledger.ids(scope) if i not in hidden]
         for batch in chunks(ids, DELETE_BATCH):
             store.commit([deletion(r) for r in store.parts.ledger.get_many(batch)])
     message = f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"

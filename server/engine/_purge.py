@@ -41,13 +41,14 @@ class StorePurge:
     def sync_graph(self, ids: list[str]) -> None: ...
 
     def purge(
-        self, records: Sequence[MemoryRecord], ids: Sequence[str], *, indexes: bool = True
+        self, records: Sequence[MemoryRecord], ids: Sequence[str], *, indexes: bool = True, reason: str | None = None
     ) -> dict[str, str | None]:
         """Remove memories for good (the caller is inside ``writing`` and checked the scope;
         ``records``: the live ones among ``ids``, as read under the lock): the ledger's rows,
         history (a text-free PURGE event stays), relations and embedding-cache entries in one
         transaction; then, before answering, ``purge_indexes`` (``indexes=False``: the caller
-        does, once for several batches). ``scrub`` (after the caller's lock transaction) clears
+        does, once for several batches); ``reason``: the PURGE event's, if not a user's purge
+        (an expiry). ``scrub`` (after the caller's lock transaction) clears
         the ledger's files. Returns what ``Ledger.purge`` does."""
         from memorch.domain._records import deletion, utc_now
         from memorch.models._embeddings import text_hash
@@ -59,7 +60,8 @@ class StorePurge:
         # Embeddings computed since the last commit go to the cache first, so that the purge's
         # own transaction removes a purged text's among them (none is saved after it).
         cached = embedder.take_unsaved() if embedder is not None else None
-        purged = self.parts.ledger.purge(ids, [VECTORS], graph, text_hash, utc_now(), cached=cached)
+        why = {} if reason is None else {"reason": reason}
+        purged = self.parts.ledger.purge(ids, [VECTORS], graph, text_hash, utc_now(), cached=cached, **why)
         if self._nearest is not None:
             self._nearest.apply([deletion(r) for r in records])
         with self._unindexed_lock:  # rows owed but not written: nothing left to write
@@ -90,6 +92,17 @@ class StorePurge:
                 self.sync_graph(batch)
             if related:
                 self._rebuild_graph()
+
+    def rewrite_indexes(self, ids: Sequence[str], relations: bool) -> None:
+        """History retention removed old texts of ``ids`` from the ledger (inside ``writing``):
+        their vector rows are written again from the ledger as it is now, and every LanceDB
+        version and file that held the older rows is removed (``LanceVectorIndex.purge`` with
+        ``keep``); ``relations``: some relations went with them, and the graph file, which keeps
+        the names of entities it no longer holds, is rebuilt from the ledger."""
+        if ids:  # one pass: each rewrites the table's small fragments and its full-text index
+            self.parts.vectors.purge(list(ids), keep=self.parts.ledger.get_many(list(ids)))
+        if relations and self.config.graph_copy and self.parts.graph_path.exists():
+            self._rebuild_graph()
 
     def _rebuild_graph(self) -> None:
         """A new Kuzu graph from the ledger's relations, swapped in (``storage.rebuild``): Kuzu

@@ -23,6 +23,7 @@ from memorch.domain._messages import normalized_hash
 from memorch.errors import StorageError, ValidationError
 from memorch.results import ExportResult
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope
+from memorch.storage.expiry import stamp
 
 if TYPE_CHECKING:
     import numpy as np
@@ -90,6 +91,7 @@ class ExportedMemory(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: str | None = None
     updated_at: str | None = None
+    expires_at: str | None = None  # an expiring memory's (exports made before expiry have none)
     relations: list[ExportedRelation] = Field(default_factory=list)
     history: list[ExportedEvent] = Field(min_length=1)
 
@@ -97,6 +99,12 @@ class ExportedMemory(BaseModel):
     @classmethod
     def _uuid(cls, value: str) -> str:
         return _uuid(value)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _expiry(cls, value: str | None) -> str | None:
+        """Written back as the ledger writes times (UTC, microseconds), so reads compare it right."""
+        return None if value is None else stamp(datetime.fromisoformat(value.replace("Z", "+00:00")))
 
     def change(self, scope: Scope, text: str | None, vector: np.ndarray, metadata: dict[str, Any]) -> Change:
         """The ledger change that restores this memory as it was."""
@@ -114,6 +122,7 @@ class ExportedMemory(BaseModel):
             updated_at=self.updated_at or last.updated_at or last.created_at,
             embedding=vector,
             project=self.project,
+            expires_at=None if self.deleted else self.expires_at,
         )
         relations = tuple(r.model_dump() for r in self.relations)
         return Change("DELETE" if self.deleted else "ADD", record, relations=relations, history=events)

@@ -30,9 +30,15 @@ async def rebuild(
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
 ) -> ReindexResult:
-    """``reindex`` on the engine's writer, with the graph's debouncer held off meanwhile."""
+    """``reindex`` on the engine's writer, with the graph's debouncer held off meanwhile; first
+    (unless ``force``, for a ledger the index is ahead of) expired memories are purged and old
+    history text removed (``Engine.maintain``), so the rebuilt indexes never hold them."""
+    swept = None if force else await engine.maintain()
     async with engine.graph_sync.lock:
-        return await engine.write(reindex, engine.store, re_embed, progress, force)
+        result = await engine.write(reindex, engine.store, re_embed, progress, force)
+    if swept is not None and (swept["expired"] or swept["history_events_cleared"]):
+        result["expired"], result["history_events_cleared"] = swept["expired"], swept["history_events_cleared"]
+    return result
 
 
 def reindex(
@@ -207,6 +213,8 @@ def doctor(components: Components) -> list[Check]:
             return ", ".join(components.llm.models)
 
         checks.append(_timed("LLM", llm))
+        # How the reply schema travels, as the probe found it ("enforced (json_schema)", "JSON mode only, ...").
+        checks.append(_timed("structured output", components.llm.structure_report))
     else:
         checks.append(Check("LLM", True, "none configured: add() stores text verbatim (set MEMORCH_LLM_MODEL)", 0.0))
     return checks
