@@ -94,6 +94,26 @@ async def test_threshold_filters_on_the_score(amem: AsyncMemory) -> None:
     assert quantum["results"] == []
 
 
+async def test_one_or_two_words_find_what_the_question_finds(amem: AsyncMemory) -> None:
+    """A model often searches with a word or two. With the ceiling fixed at a full sentence's,
+    "job", "family" and "food" came back empty at the default threshold where "what is my job?"
+    found the nurse fact: a short query is never as close to any sentence as a question is. (Not
+    "food" for the peanut allergy: all-MiniLM-L6-v2 puts them at cosine 0.18, no closer than
+    unrelated words; the model, not the scale, misses that one.)"""
+    ids = await _store(amem, "alice", FACTS)
+    keywords = {
+        "job": "I work as a nurse at the city hospital",
+        "family": "My sister Ana lives in Porto",
+        "music": "I play the cello on Sundays",
+        "nurse hospital": "I work as a nurse at the city hospital",
+    }
+    for query, fact in keywords.items():
+        found = (await amem.search(query, user_id="alice"))["results"]
+        assert found and found[0]["id"] == ids[fact], query
+    for query in ("xyzzy", "weather", "quantum chromodynamics"):  # short and unrelated: still nothing
+        assert (await amem.search(query, user_id="alice"))["results"] == [], query
+
+
 async def test_explain_keeps_per_signal_detail(amem: AsyncMemory) -> None:
     await _store(amem, "alice", FACTS)
     found = (await amem.search("peanuts allergy", user_id="alice", threshold=0.0, explain=True))["results"]
@@ -102,7 +122,8 @@ async def test_explain_keeps_per_signal_detail(amem: AsyncMemory) -> None:
     assert set(vector) == {"rank", "similarity", "scaled", "relevance"}
     assert set(text) == {"rank", "bm25", "scaled", "relevance"}
     assert vector["rank"] == 1 and text["rank"] == 1 and text["bm25"] > 0
-    assert 0 < vector["relevance"] < vector["similarity"] <= 1  # calibrated below the raw cosine
+    # Calibrated: not the raw cosine (a two-word query this close is as close as such a query gets).
+    assert 0 < vector["relevance"] <= 1 and vector["relevance"] != vector["similarity"]
     assert fusion["score"] == top["score"] and fusion["score"] <= fusion["evidence"]
     # Evidence combines the two calibrated signals: either can establish relevance on its own.
     expected = 1 - (1 - vector["relevance"]) * (1 - text["relevance"])

@@ -11,12 +11,14 @@ vs 0.618) because a rank carries no strength; min-max fusion with equal weights 
 it cannot tell "nothing relevant is stored" from a match (AUROC 0.72 on ``bench/relevance.py``).
 The returned score is instead each hit's own evidence, on fixed scales:
 
-- vector: ``(cosine - chance) / (1 - chance)``, clipped to [0, 1], where ``chance`` is the median
-  cosine between the query and ``CHANCE_SENTENCES`` (24 unrelated everyday sentences, not
-  benchmark data, embedded once per embedder model). 0 means "no closer than unrelated
-  sentences are to this query", 1 "identical". This is what carries to other embedders: chance is
-  ~0.05 for all-MiniLM-L6-v2 but ~0.4 for static-tier sentences (0.15 for a one-word query), and
-  remote models differ again; a fixed cosine cut would be wrong for all but one of them.
+- vector: ``(cosine - chance) / (ceiling - chance)``, clipped to [0, 1], where ``chance`` is the
+  median cosine between the query and ``CHANCE_SENTENCES`` (24 unrelated everyday sentences, not
+  benchmark data, embedded once per embedder model) and ``ceiling`` how close a sentence on the
+  query's topic gets to a query of its length (``memorch.retrieval._calibration``, where the scale
+  lives). 0 means "no closer than unrelated sentences are to this query", 1 "as close as a query
+  this short gets". This is what carries to other embedders: chance is ~0.05 for
+  all-MiniLM-L6-v2 but ~0.4 for static-tier sentences (0.15 for a one-word query), and remote
+  models differ again; a fixed cosine cut would be wrong for all but one of them.
 - text: ``bm25 / (bm25 + TEXT_HALF)``, a saturating transform (BM25 has no upper bound).
 - evidence = ``1 - (1 - vector)(1 - text)``: either signal alone can establish relevance.
 - graph links order results but add no absolute evidence (a relation count has no fixed scale).
@@ -33,10 +35,8 @@ text evidence.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +44,9 @@ import numpy as np
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
 from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
+from memorch.retrieval._calibration import Ranked, calibrate, vector_scale
 from memorch.storage.base import Scope, VectorHit
+from memorch.storage.expiry import stamp
 
 if TYPE_CHECKING:
     from memorch.engine._engine import Engine
@@ -58,51 +60,6 @@ MIN_FETCH = 30
 # embedding: both need the GIL between native calls, and with them side by side the search's p50
 # rose from 30 to 35 ms on ``bench/soak.py``'s mix of operations.)
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memorch-search")
-
-# BM25 score at which the text signal alone counts as relevance 0.5. Chosen on two LOCOMO
-# conversations (conv-26, conv-30) from 5, 10, 20, 40, 80 by AUROC, then reported on the other
-# three (docs/search.md). BM25's IDF grows with the log of the table's size, so in a much
-# smaller or larger store the text signal weighs a little less or more; the vector scale does not
-# depend on the store.
-TEXT_HALF = 40.0
-
-# Unrelated everyday sentences (no benchmark data): their mean pairwise cosine is the embedder's
-# chance level, the similarity that means "nothing in common".
-CHANCE_SENTENCES = (
-    "I am allergic to shellfish",
-    "The train to the airport leaves every twenty minutes",
-    "My daughter started learning the violin",
-    "We repainted the kitchen a pale green last spring",
-    "How do I reset the router password?",
-    "The quarterly report is due on Friday",
-    "She ran her first marathon in under four hours",
-    "Our cat refuses to eat dry food",
-    "What time does the pharmacy close on Sundays?",
-    "He collects vintage fountain pens",
-    "The museum has a new exhibit on ancient Egypt",
-    "I prefer tea without sugar",
-    "The basement flooded after the storm",
-    "Remind me to renew my passport in March",
-    "They adopted a rescue dog named Biscuit",
-    "The lecture covered the history of the printing press",
-    "My landlord raised the rent by five percent",
-    "I usually go hiking in the mountains in autumn",
-    "Which laptop has the longest battery life?",
-    "Grandma's recipe uses cardamom and orange zest",
-    "The football match was postponed because of snow",
-    "I am learning to speak Japanese",
-    "The dentist appointment moved to next Tuesday",
-    "We planted tomatoes and basil on the balcony",
-)
-_reference: dict[str, np.ndarray] = {}
-_chance_lock = threading.Lock()
-
-
-@dataclass
-class Ranked:
-    id: str
-    score: float
-    signals: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _graph_hits(components: Components, scope: Scope, query: str, fetch: int) -> list[VectorHit]:
@@ -173,57 +130,6 @@ def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list
     return sorted(ranked.values(), key=lambda r: (-r.score, -r.signals.get("vector", {}).get("similarity", 0.0), r.id))
 
 
-def _reference_vectors(embedder: Any) -> np.ndarray:
-    """The embedder's unit vectors of ``CHANCE_SENTENCES``, once per model (the embedding cache
-    keeps them too, so a later process pays a lookup, not a model call)."""
-    model = embedder.model_id
-    with _chance_lock:
-        if model in _reference:
-            return _reference[model]
-    vectors = np.asarray(embedder.embed(list(CHANCE_SENTENCES)), dtype=np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    with _chance_lock:
-        _reference[model] = vectors
-    return vectors
-
-
-def chance_similarity(embedder: Any, query_vector: np.ndarray) -> float:
-    """How similar this query is to unrelated sentences: the median cosine between it and
-    ``CHANCE_SENTENCES`` (the median, so one reference sentence on the query's topic does not
-    move it). Per query because it varies with the embedder and with the query's length (the
-    static tier gives a one-word query ~0.15 against them and a sentence ~0.4)."""
-    vector = np.asarray(query_vector, dtype=np.float32)
-    cosines = _reference_vectors(embedder) @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
-    # Clamped: a negative or near-1 level would make the scale meaningless.
-    return float(min(max(np.median(cosines), 0.0), 0.9))
-
-
-def calibrate(ranked: list[Ranked], signals: dict[str, list[VectorHit]], chance: float) -> list[Ranked]:
-    """Replace each fused value by absolute relevance, keeping the fused order (module docstring)."""
-    vector_hits = signals.get("vector") or []
-    floor = min((h.score for h in vector_hits), default=chance)
-    ceiling = 1.0
-    for item in ranked:
-        vector = item.signals.get("vector")
-        similarity = vector["similarity"] if vector else floor
-        v = min(1.0, max(0.0, (similarity - chance) / (1.0 - chance)))
-        text = item.signals.get("text")
-        t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
-        if vector:
-            vector["relevance"] = round(v, 6)
-        if text:
-            text["relevance"] = round(t, 6)
-        evidence = 1.0 - (1.0 - v) * (1.0 - t)
-        ceiling = min(ceiling, evidence)
-        item.signals["fusion"] = {
-            "fused": round(item.score, 6),
-            "evidence": round(evidence, 6),
-            "score": round(ceiling, 6),
-        }
-        item.score = ceiling
-    return ranked
-
-
 def hybrid_search(
     components: Components,
     config: MemoryConfig,
@@ -236,11 +142,14 @@ def hybrid_search(
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query`` (whose embedding is ``vector``), with
     absolute scores; ``held``: the scopes' embeddings in memory, if this process keeps them."""
-    fetch = max(limit * 3, MIN_FETCH)
+    # Expired memories are left out from their expiry on, before maintenance purges them: few
+    # (one indexed read finds them), so each signal fetches that many more and drops them.
+    hidden = components.ledger.expired_ids(stamp())
+    fetch = max(limit * 3, MIN_FETCH) + min(len(hidden), MAX_ID_PREFILTER)
     only_ids: list[str] | None = None
     allowed: set[str] | None = None
     if where is not None:
-        matching = components.ledger.ids(scope, where)
+        matching = [i for i in components.ledger.ids(scope, where) if i not in hidden]
         if len(matching) <= MAX_ID_PREFILTER:
             only_ids = matching
         else:
@@ -248,8 +157,10 @@ def hybrid_search(
     signals = _signals(components, config, query, vector, scope, fetch, only_ids, held)
     if allowed is not None:
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
+    if hidden:
+        signals = {name: [h for h in hits if h.id not in hidden] for name, hits in signals.items()}
     ranked = fuse(signals, config.search_weights)[:limit]
-    return calibrate(ranked, signals, chance_similarity(components.embedder, vector))
+    return calibrate(ranked, signals, vector_scale(components.embedder, query, vector))
 
 
 def search_memories(

@@ -103,7 +103,7 @@ def list_at(store: Store, scope: Scope, when: str, limit: int) -> MemoryList:
 
 
 def search_at(store: Store, query: str, scope: Scope, when: str, limit: int, min_score: float) -> MemoryList:
-    from memorch.retrieval._search import chance_similarity
+    from memorch.retrieval._calibration import vector_scale
 
     versions = _versions(store, scope, when, MAX_VERSIONS_SEARCHED)
     if not versions:
@@ -115,9 +115,8 @@ def search_at(store: Store, query: str, scope: Scope, when: str, limit: int, min
         for i, vector in zip(missing, embedder.embed([versions[i][0]["memory"] for i in missing]), strict=True):
             stored[i] = vector
     query_vector = embedder.embed([query])[0]
-    chance = chance_similarity(embedder, query_vector)
     similarity = np.stack(stored) @ query_vector
-    relevance = np.clip((similarity - chance) / (1.0 - chance), 0.0, 1.0)
+    relevance = vector_scale(embedder, query, query_vector).relevance(similarity)
     results: list[MemoryItem] = []
     for index in np.argsort(-relevance, kind="stable")[:limit]:
         if relevance[index] < min_score:

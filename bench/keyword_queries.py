@@ -1,0 +1,331 @@
+"""Keyword queries vs full questions: does a one- or two-word search find what the question finds?
+
+    python bench/keyword_queries.py [../shared/bench/locomo_dev.json] [--out rows.json]
+
+An assistant often searches with one or two words ("job", "adoption agency") rather than a
+question. Protocol: LOCOMO stored as ``bench/locomo_protocol.py`` stores it (one scope per
+conversation, every turn verbatim); for every category 1-4 question, three searches in its
+conversation's scope: the question, its two key words and its one key word. Key words, by a
+fixed rule and no model: the question's last content words (its lowercase words minus English
+function words, ``STOP``, words that date it, ``TIME``, numbers, and the conversation's two speaker
+names: every stored turn starts with one, so a name is no topic), in the question's order.
+Each search asks for 30 hits with ``threshold: 0`` and ``explain``; recall@k is then computed
+at threshold 0 (ranking only) and at the default threshold (``MemoryConfig.search_threshold``)
+from the returned scores, for each form.
+The goal (issue 25): keyword forms at the default threshold reach >= 0.9 x the question's recall.
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from locomo_protocol import KS, load, questions, turns
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT = ROOT.parent / "shared" / "bench" / "locomo_dev.json"
+WORD = re.compile(r"[a-z0-9']+")
+STOP = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "might",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "s",
+        "t",
+        "ever",
+        "also",
+        "many",
+        "much",
+        "get",
+        "got",
+        "go",
+        "going",
+        "went",
+        "like",
+        "likely",
+        "kind",
+        "sort",
+        "thing",
+        "things",
+        "one",
+        "ones",
+        "way",
+        "ways",
+        "did",
+        "done",
+        "do",
+        "does",
+        "make",
+        "made",
+    ]
+)
+# Words that date a question rather than name its topic.
+TIME = frozenset(
+    [
+        "ago",
+        "years",
+        "year",
+        "months",
+        "month",
+        "weeks",
+        "week",
+        "days",
+        "day",
+        "time",
+        "times",
+        "long",
+        "first",
+        "last",
+        "current",
+        "currently",
+        "recently",
+        "planning",
+        "plan",
+        "plans",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+)
+
+
+def key_words(question: str, names: set[str], count: int) -> str:
+    """The question's last ``count`` content words (in English questions the topic usually comes
+    last: "When did X go to the LGBTQ support group?" -> "support group"), in order."""
+    words = [w.strip("'").removesuffix("'s") for w in WORD.findall(question.lower())]
+    content = [w for w in words if w and w not in STOP and w not in TIME and w not in names and not w.isdigit()]
+    content = list(dict.fromkeys(content))
+    return " ".join(content[-count:]) if content else question
+
+
+def hit(result: dict[str, Any]) -> dict[str, Any]:
+    return {"dia_id": result["metadata"].get("dia_id"), "score": result["score"], "explain": result["explain"]}
+
+
+def collect(data: list[dict[str, Any]], embedder: str) -> list[dict[str, Any]]:
+    from memorch.api._memory import Memory
+    from memorch.config import MemoryConfig
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as work:
+        memory = Memory(MemoryConfig(data_dir=Path(work), embedder=embedder))
+        try:
+            for sample in data:
+                print(f"importing {sample['sample_id']}", file=sys.stderr, flush=True)
+                stored = list(turns(sample))
+                items = [{"memory": t.content, "user_id": t.sample_id, "metadata": t.metadata} for t in stored]
+                memory.import_memories(items)
+                names = {t.speaker.lower() for t in stored}
+                for question in questions(sample):
+                    forms = {
+                        "question": question.text,
+                        "two words": key_words(question.text, names, 2),
+                        "one word": key_words(question.text, names, 1),
+                    }
+                    for form, query in forms.items():
+                        found = memory.search(
+                            query, user_id=question.sample_id, limit=max(KS), threshold=0, explain=True
+                        )
+                        rows.append(
+                            {
+                                "form": form,
+                                "query": query,
+                                "category": question.category,
+                                "evidence": list(question.evidence),
+                                "hits": [hit(r) for r in found["results"]],
+                            }
+                        )
+        finally:
+            memory.close()
+    return rows
+
+
+def recall(rows: list[dict[str, Any]], threshold: float, score: Any = None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k in KS:
+        values = []
+        for row in rows:
+            kept = [h["dia_id"] for h in row["hits"][:k] if (score(h) if score else h["score"]) >= threshold]
+            values.append(len(set(row["evidence"]) & set(kept)) / len(row["evidence"]))
+        out[f"recall@{k}"] = round(statistics.fmean(values), 4)
+    out["empty"] = round(
+        statistics.fmean(not any((score(h) if score else h["score"]) >= threshold for h in r["hits"]) for r in rows), 4
+    )
+    return out
+
+
+def main() -> None:
+    from memorch.config import MemoryConfig
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--embedder", default="local")
+    parser.add_argument("--out", type=Path, help="also write every search's hits here (JSON)")
+    args = parser.parse_args()
+    rows = collect(load(args.data), args.embedder)
+    if args.out:
+        args.out.write_text(json.dumps(rows))
+    threshold = MemoryConfig().search_threshold
+    result: dict[str, Any] = {"threshold": threshold}
+    for form in ("question", "two words", "one word"):
+        subset = [r for r in rows if r["form"] == form]
+        result[form] = {"ranking": recall(subset, 0.0), "at_threshold": recall(subset, threshold)}
+    base = result["question"]["at_threshold"]["recall@10"]
+    for form in ("two words", "one word"):
+        result[form]["ratio_recall@10_to_question"] = round(result[form]["at_threshold"]["recall@10"] / base, 3)
+    for form in ("question", "two words", "one word"):
+        r = result[form]
+        print(
+            f"{form:>10}: recall@10 {r['ranking']['recall@10']:.3f} ranked, {r['at_threshold']['recall@10']:.3f} "
+            f"at threshold {threshold} (empty {r['at_threshold']['empty']:.1%})"
+        )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

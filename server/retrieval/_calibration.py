@@ -1,0 +1,190 @@
+"""The score's absolute scale: what a hit's similarity and BM25 mean as evidence of relevance.
+
+The order of a search comes from fusion (``memorch.retrieval._search``); the score each hit
+carries comes from here. Each signal is put on a fixed scale, then combined (docstring of
+``_search`` for the whole argument):
+
+- vector: ``(cosine - chance) / (ceiling - chance)``, clipped to [0, 1]. ``chance`` is the median
+  cosine between the query and ``CHANCE_SENTENCES`` (unrelated everyday sentences): "no closer
+  than unrelated sentences are". ``ceiling`` is how close a text about exactly the query's topic
+  can get to a query this short: a one-word query sits far from every sentence, including the one
+  that answers it (all-MiniLM-L6-v2: a sentence's best single content word has median cosine 0.59
+  to the sentence, its best two consecutive ones 0.77, three 0.86). Both are measured on the embedder
+  itself, once per model, from the same sentences (``EXCERPT_WORDS``), never from benchmark data:
+  with ``ceiling`` fixed at 1, "job" scored 0.25 against "I work as a nurse" where "what is my
+  job?" scored 0.40, and keyword searches came back empty at the default threshold.
+- text: ``bm25 / (bm25 + TEXT_HALF)``, a saturating transform (BM25 has no upper bound).
+- evidence = ``1 - (1 - vector)(1 - text)``; a hit's score is the lowest evidence among it and every
+  hit above it, so scores never rise down the list.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from memorch.storage.base import VectorHit
+
+# BM25 score at which the text signal alone counts as relevance 0.5. Chosen on two LOCOMO
+# conversations (conv-26, conv-30) from 5, 10, 20, 40, 80 by AUROC, then reported on the other
+# three (docs/search.md). BM25's IDF grows with the log of the table's size, so in a much
+# smaller or larger store the text signal weighs a little less or more; the vector scale does not
+# depend on the store.
+TEXT_HALF = 40.0
+
+# Unrelated everyday sentences (no benchmark data): their mean pairwise cosine is the embedder's
+# chance level, the similarity that means "nothing in common".
+CHANCE_SENTENCES = (
+    "I am allergic to shellfish",
+    "The train to the airport leaves every twenty minutes",
+    "My daughter started learning the violin",
+    "We repainted the kitchen a pale green last spring",
+    "How do I reset the router password?",
+    "The quarterly report is due on Friday",
+    "She ran her first marathon in under four hours",
+    "Our cat refuses to eat dry food",
+    "What time does the pharmacy close on Sundays?",
+    "He collects vintage fountain pens",
+    "The museum has a new exhibit on ancient Egypt",
+    "I prefer tea without sugar",
+    "The basement flooded after the storm",
+    "Remind me to renew my passport in March",
+    "They adopted a rescue dog named Biscuit",
+    "The lecture covered the history of the printing press",
+    "My landlord raised the rent by five percent",
+    "I usually go hiking in the mountains in autumn",
+    "Which laptop has the longest battery life?",
+    "Grandma's recipe uses cardamom and orange zest",
+    "The football match was postponed because of snow",
+    "I am learning to speak Japanese",
+    "The dentist appointment moved to next Tuesday",
+    "We planted tomatoes and basil on the balcony",
+)
+
+# Query lengths (content words) at which the ceiling is measured; between two, it is
+# interpolated; past the last, the last holds.
+EXCERPT_WORDS = (1, 2, 3, 4, 6)
+# Words that carry no topic: left out when counting a query's words and cutting excerpts.
+_FUNCTION_WORDS = """a an the i me my we our you your he him his she her it its they them their am is are
+was were be been do does did to of in on at by for from with about as and or but if so what which who
+whom when where why how that this these those there here any some all every have has had can could
+will would should may might must not no"""
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_scales: dict[str, tuple[np.ndarray, dict[int, float]]] = {}
+_scale_lock = threading.Lock()
+
+
+@dataclass
+class Ranked:
+    id: str
+    score: float
+    signals: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in FUNCTION_WORDS]
+
+
+def _unit(vectors: Any) -> np.ndarray:
+    array = np.asarray(vectors, dtype=np.float32)
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+
+
+def _windows() -> list[tuple[int, int, list[str], int]]:
+    """Every run of n consecutive content words of every reference sentence, per n in
+    ``EXCERPT_WORDS`` (the whole sentence when it has fewer): (n, sentence, words, start)."""
+    out = []
+    for n in EXCERPT_WORDS:
+        for i, sentence in enumerate(CHANCE_SENTENCES):
+            words = content_words(sentence)
+            out += [(n, i, words, j) for j in range(max(1, len(words) - n + 1))]
+    return out
+
+
+def _reference(embedder: Any) -> tuple[np.ndarray, dict[int, float]]:
+    """Per embedder model: the unit vectors of ``CHANCE_SENTENCES`` and the ceiling per query
+    length: over the sentences, the median of the best cosine between a sentence and any n
+    consecutive content words of it (how close n words that name a topic as well as n words can
+    get to a sentence on it). Computed once per process (~360 short texts); the embedding cache
+    keeps their vectors for the next one."""
+    model = embedder.model_id
+    with _scale_lock:
+        if model in _scales:
+            return _scales[model]
+    sentences = _unit(embedder.embed(list(CHANCE_SENTENCES)))
+    windows = [(n, i, " ".join(words[j : j + n])) for n, i, words, j in _windows()]
+    cosines = (_unit(embedder.embed([text for _, _, text in windows])) * sentences[[i for _, i, _ in windows]]).sum(1)
+    best: dict[tuple[int, int], float] = {}
+    for (n, i, _), cosine in zip(windows, cosines, strict=True):
+        best[n, i] = max(best.get((n, i), -1.0), float(cosine))
+    ceilings = {n: float(np.median([best[n, i] for i in range(len(CHANCE_SENTENCES))])) for n in EXCERPT_WORDS}
+    with _scale_lock:
+        _scales[model] = (sentences, ceilings)
+    return sentences, ceilings
+
+
+@dataclass(frozen=True)
+class VectorScale:
+    """Where a query's cosines mean nothing (``chance``) and everything (``ceiling``)."""
+
+    chance: float
+    ceiling: float
+
+    def relevance(self, similarity: Any) -> Any:
+        return np.clip((similarity - self.chance) / (self.ceiling - self.chance), 0.0, 1.0)
+
+
+def _ceiling(ceilings: dict[int, float], words: int) -> float:
+    lengths = sorted(ceilings)
+    if words <= lengths[0]:
+        return ceilings[lengths[0]]
+    for low, high in itertools.pairwise(lengths):
+        if words <= high:
+            return ceilings[low] + (ceilings[high] - ceilings[low]) * (words - low) / (high - low)
+    return ceilings[lengths[-1]]
+
+
+def vector_scale(embedder: Any, query: str, query_vector: np.ndarray) -> VectorScale:
+    """The query's scale: ``chance`` is the median cosine between it and ``CHANCE_SENTENCES``
+    (the median, so one reference sentence on the query's topic does not move it; per query,
+    because it varies with the embedder and the query's length); ``ceiling`` the embedder's
+    measured ceiling for a query of this many content words."""
+    sentences, ceilings = _reference(embedder)
+    vector = np.asarray(query_vector, dtype=np.float32)
+    cosines = sentences @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
+    # Clamped: a negative or near-1 level would make the scale meaningless.
+    chance = float(min(max(np.median(cosines), 0.0), 0.9))
+    ceiling = _ceiling(ceilings, max(1, len(content_words(query))))
+    return VectorScale(chance, max(ceiling, chance + 0.05))
+
+
+def calibrate(ranked: list[Ranked], signals: dict[str, list[VectorHit]], scale: VectorScale) -> list[Ranked]:
+    """Replace each fused value by absolute relevance, keeping the fused order (module docstring)."""
+    vector_hits = signals.get("vector") or []
+    floor = min((h.score for h in vector_hits), default=scale.chance)
+    running = 1.0  # the lowest evidence so far down the list
+    for item in ranked:
+        vector = item.signals.get("vector")
+        similarity = vector["similarity"] if vector else floor
+        v = float(scale.relevance(similarity))
+        text = item.signals.get("text")
+        t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
+        if vector:
+            vector["relevance"] = round(v, 6)
+        if text:
+            text["relevance"] = round(t, 6)
+        evidence = 1.0 - (1.0 - v) * (1.0 - t)
+        running = min(running, evidence)
+        item.signals["fusion"] = {
+            "fused": round(item.score, 6),
+            "evidence": round(evidence, 6),
+            "score": round(running, 6),
+        }
+        item.score = running
+    return ranked
