@@ -27,8 +27,13 @@ RECIPES = {
     "Anthropic": "claude-haiku-4-5",
     "Ollama": "llama3.1",
     "llama.cpp's server": "local-model",
+    "llama-cpp-python's server": "local-model",
     "Any OpenAI-compatible endpoint": "my-model",
 }
+# The stand-in imitates the recipe's server (tests/fake_llm.py routes), and the add must carry
+# its schema in the form that server enforces (found by memorch's probe).
+ROUTES = {"Ollama": "ollama", "llama.cpp's server": "llama-server", "llama-cpp-python's server": "llama-cpp-python"}
+FORMS = {"ollama": "format", "llama-server": "json_schema", "llama-cpp-python": "json_object+schema"}
 
 
 def recipes() -> dict[str, str]:
@@ -46,8 +51,23 @@ def test_every_recipe_is_tested() -> None:
     assert set(recipes()) == set(RECIPES)
 
 
+def _form(body: dict) -> str:
+    if "format" in body:
+        return "format"
+    response_format = body.get("response_format") or {}
+    return response_format.get("type", "none") + ("+schema" if "schema" in response_format else "")
+
+
 @pytest.mark.parametrize("name", RECIPES)
-def test_the_recipe_runs_as_written(name: str, tmp_path: Path, fake: FakeLLM) -> None:
+def test_the_recipe_runs_as_written(name: str, tmp_path: Path) -> None:
+    fake = FakeLLM(route=ROUTES.get(name, "openai")).start()
+    try:
+        _run_recipe(name, tmp_path, fake)
+    finally:
+        fake.stop()
+
+
+def _run_recipe(name: str, tmp_path: Path, fake: FakeLLM) -> None:
     script = recipes()[name]
     root = fake.url.removesuffix("/v1")
     # Local servers' addresses, as the recipes write them, are the stand-in's.
@@ -67,6 +87,8 @@ def test_the_recipe_runs_as_written(name: str, tmp_path: Path, fake: FakeLLM) ->
     assert re.search(rf"^ADD\s+\S+\s+{FACT}", done.stdout, re.MULTILINE), done.stdout + done.stderr[-2000:]
     assert "stored as said" not in done.stdout
     assert [request.model for request in fake.chat_requests()] == [RECIPES[name]]
+    if name in ROUTES:
+        assert _form(fake.chat_requests()[0].body) == FORMS[ROUTES[name]]
 
 
 def test_without_its_key_a_hosted_recipe_says_which_variable_at_once(tmp_path: Path, fake: FakeLLM) -> None:

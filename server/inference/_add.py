@@ -5,6 +5,7 @@ batch, inferred by ``_pending.BackgroundInference``)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.inference._plan import (
     NOTHING_TO_REMEMBER,
     SUMMARY,
+    ModelOverdue,
     Plan,
     ask,
     conversation,
@@ -63,6 +65,25 @@ async def defer(engine: Engine, messages: list[Message], scope: Scope, metadata:
         "pending": True,
         "reason": "acknowledged: the messages are stored and searchable; facts are extracted in the background "
         "(memory_history on an id shows the outcome)",
+    }
+
+
+def _deadline(engine: Engine) -> float | None:
+    timeout = engine.config.llm_add_timeout
+    return None if timeout is None else asyncio.get_running_loop().time() + timeout
+
+
+async def overdue(engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
+    """The model did not answer within MEMORCH_LLM_ADD_TIMEOUT: store the messages as one
+    pending batch, as background inference does, instead of keeping the caller waiting."""
+    timeout = engine.config.llm_add_timeout
+    log.warning("the model did not answer within %s s; the messages wait for inference", timeout)
+    result = await defer(engine, messages, scope, metadata)
+    return {
+        **result,
+        "reason": f"the model did not answer within {timeout:g} s (MEMORCH_LLM_ADD_TIMEOUT): the messages are "
+        "stored as said and searchable, marked pending; background inference or `memorch reprocess` "
+        "extracts the facts",
     }
 
 
@@ -123,11 +144,13 @@ async def infer_and_apply(
         elif dry_run:
             plan = await _dry_run(engine, messages, scope, metadata)
         else:
-            plan = await infer(engine, messages, scope, metadata)
+            plan = await infer(engine, messages, scope, metadata, deadline=_deadline(engine))
     except MODEL_FAILURES as exc:
         if dry_run:
             raise
         return await degrade(engine, messages, scope, metadata, exc)
+    except ModelOverdue:
+        return await overdue(engine, messages, scope, metadata)
     result: AddResult = {"results": plan.results}
     if engine.config.graph_enabled and not procedural:
         result["relations"] = plan.relations_report()  # type: ignore[typeddict-item]

@@ -21,6 +21,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from memorch.domain._expiry import with_expiry
 from memorch.domain._messages import Message
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import ConfigurationError
@@ -56,6 +57,7 @@ async def process(engine: Engine, batch: list[MemoryRecord]) -> Plan:
     Raises a MODEL_FAILURES error when no model answers (the batch stays pending)."""
     first = batch[0]
     metadata = {k: v for k, v in first.metadata.items() if k != RESERVED_METADATA_KEY}
+    metadata = with_expiry(metadata, first.expires_at)  # the add's expiry goes on to its facts
     messages = []
     for record in batch:
         marks = _marks(record)

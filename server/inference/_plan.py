@@ -21,8 +21,9 @@ or bad input propagates to the caller.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from memorch.domain._messages import Message
 from memorch.domain._records import deletion, new_record, replaced, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._operations import find_repeat
-from memorch.inference._prompts import InferenceReply, inference_messages
+from memorch.inference._prompts import COMPACT_CANDIDATES, InferenceReply, inference_messages, reply_schema
 from memorch.models._llm import LLMOutputError
 from memorch.results import AddEvent, event
 from memorch.storage.base import Change, MemoryRecord, Scope
@@ -59,15 +60,21 @@ NOTHING_TO_REMEMBER = (
 )
 
 
+class ModelOverdue(Exception):
+    """The model did not answer within the add's deadline (MEMORCH_LLM_ADD_TIMEOUT)."""
+
+
 @dataclass
 class Prepared:
-    """What the model is shown: the prompt and the candidate memories as they were then."""
+    """What the model is shown: the candidate memories as they were then, and the prompt
+    (written by ``ask``, which knows whether the model gets the compact one)."""
 
     messages: list[Message]
     scope: Scope
     metadata: dict[str, Any]
     candidates: list[MemoryRecord]
-    prompt: list[dict[str, str]]
+    entities: list[str]
+    prompt: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -105,7 +112,8 @@ def _candidates(store: Store, vectors: np.ndarray, scope: Scope, exclude: set[st
             if hit.id not in exclude:
                 scores[hit.id] = max(scores.get(hit.id, 0.0), hit.score)
     ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:MAX_CANDIDATES]
-    return [r for r in store.parts.ledger.get_many(ranked) if not is_pending(r)]
+    now = utc_now()  # an expired memory is forgotten: never offered for the model to update
+    return [r for r in store.parts.ledger.get_many(ranked) if not is_pending(r) and not r.expired(now)]
 
 
 def is_pending(record: MemoryRecord) -> bool:
@@ -245,21 +253,27 @@ def prepare(
     said = [m for m in messages if m.role != "system"]
     vectors = store.parts.embedder.embed([m.content for m in said])
     candidates = _candidates(store, vectors, scope, exclude)
-    config = store.config
-    prompt = inference_messages(
-        conversation(messages, metadata),
-        [c.memory for c in candidates],
+    return Prepared(messages, scope, metadata, candidates, _candidate_entities(store, candidates))
+
+
+def ask(store: Store, prepared: Prepared) -> InferenceReply:
+    """The one structured call. The compact prompt (a small model, or a small context window)
+    shows fewer candidates: ``prepared`` keeps only those, so an id can only name one shown."""
+    llm, config = store.parts.llm, store.config
+    compact = llm.compact_prompt()
+    if compact:
+        prepared.candidates = prepared.candidates[:COMPACT_CANDIDATES]
+    prepared.prompt = inference_messages(
+        conversation(prepared.messages, prepared.metadata),
+        [c.memory for c in prepared.candidates],
         today(),
         graph=config.graph_enabled,
         custom_extraction=config.custom_fact_extraction_prompt,
         custom_update=config.custom_update_memory_prompt,
-        entities=_candidate_entities(store, candidates),
+        entities=prepared.entities,
+        compact=compact,
     )
-    return Prepared(messages, scope, metadata, candidates, prompt)
-
-
-def ask(store: Store, prepared: Prepared) -> InferenceReply:
-    return store.parts.llm.structured(prepared.prompt, InferenceReply)
+    return llm.structured(prepared.prompt, InferenceReply, reply_schema(config.graph_enabled, compact))
 
 
 def apply(
@@ -319,16 +333,31 @@ async def infer(
     scope: Scope,
     metadata: dict[str, Any],
     retire: Sequence[MemoryRecord] = (),
+    deadline: float | None = None,
 ) -> Plan:
     """Prepare, ask, apply; planned again when candidates changed during the model call.
-    Raises a MODEL_FAILURES error when no model answers."""
+    Raises a MODEL_FAILURES error when no model answers, and ``ModelOverdue`` when it has not
+    answered by ``deadline`` (``loop.time()``)."""
     store, workers = engine.store, engine.workers
     exclude = {r.id for r in retire}
     for attempt in range(REPLANS + 1):
         prepared = await workers.read(prepare, store, messages, scope, metadata, exclude)
-        reply = await workers.model(ask, store, prepared)
+        reply = await _answer(workers.model(ask, store, prepared), deadline)
         plan = await engine.write(apply, store, prepared, reply, retire, attempt == REPLANS)
         if plan is not None:
             return plan
         log.info("candidate memories changed during the model call; planning again")
     raise AssertionError("unreachable: the last attempt always applies")
+
+
+async def _answer(asking: Coroutine[Any, Any, InferenceReply], deadline: float | None) -> InferenceReply:
+    """The model's reply; ``ModelOverdue`` past ``deadline``. Only this wait is cut short: the
+    model's thread finishes on its own and its late reply is dropped; no write is interrupted."""
+    if deadline is None:
+        return await asking
+    task = asyncio.ensure_future(asking)
+    done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - asyncio.get_running_loop().time()))
+    if not done:
+        task.cancel()
+        raise ModelOverdue
+    return task.result()

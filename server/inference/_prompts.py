@@ -48,6 +48,21 @@ REPLY_SHAPE = """Reply with only a JSON object, no prose:
 {"memory": [{"event": "ADD", "text": "..."}, {"event": "UPDATE", "id": 0, "text": "..."},
 {"event": "DELETE", "id": 1, "reason": "..."}, {"event": "NONE", "id": 2}]%s}"""
 
+# The compact variant (MEMORCH_LLM_PROMPT, or a small context window): the same contract in
+# about a third of the tokens, for small models that lose the thread of a long system prompt.
+COMPACT_RULES = """Extract durable facts about the people in the conversation: personal details,
+preferences, relationships, plans, health, work, possessions, dated events. One short sentence per
+fact, naming who it is about ("User" if unnamed). Skip greetings, small talk and questions.
+For each fact: "ADD" with "text" if new; "UPDATE" with "id" and the new "text" if it changes
+EXISTING MEMORY "id"; "DELETE" with "id" if that memory is no longer true; "NONE" with "id" if
+it is already stored. Use only the listed ids. Nothing to remember: an empty "memory" list."""
+
+COMPACT_GRAPH_RULES = """List in "relations" what each fact says links two named things:
+{"fact": <its position in "memory">, "source": "User", "source_type": "person",
+"relationship": "lives_in", "destination": "Lisbon", "destination_type": "place"}."""
+
+COMPACT_CANDIDATES = 10  # existing memories shown with the compact prompt
+
 PROCEDURAL_RULES = """You keep the procedural memory of an AI agent. Summarize the agent's run
 below so that the agent can continue or repeat the work later: the task, each step taken with
 its key inputs and outcomes (keep exact values, names, paths and errors), the current state,
@@ -110,6 +125,53 @@ class ProceduralReply(BaseModel):
     summary: str
 
 
+ENTITY_TYPES = ["person", "place", "organization", "thing", "event", "concept"]
+
+
+def _strict_object(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+
+
+def _decision_variant(event: str, *fields: str) -> dict[str, Any]:
+    kinds = {"text": {"type": "string"}, "id": {"type": "integer"}, "reason": {"type": "string"}}
+    return _strict_object({"event": {"type": "string", "enum": [event]}, **{f: kinds[f] for f in fields}})
+
+
+def reply_schema(graph: bool, compact: bool = False) -> dict[str, Any]:
+    """The JSON schema sent with the inference request: one variant per event, each with exactly
+    the fields its event needs (so a grammar-constrained small model cannot write an ADD without
+    text), no additional properties, and a bound on list lengths for small models."""
+    decisions: dict[str, Any] = {
+        "type": "array",
+        "items": {
+            "anyOf": [
+                _decision_variant("ADD", "text"),
+                _decision_variant("UPDATE", "id", "text"),
+                _decision_variant("DELETE", "id", "reason"),
+                _decision_variant("NONE", "id"),
+            ]
+        },
+    }
+    properties: dict[str, Any] = {"memory": decisions}
+    if graph:
+        kind = {"type": "string", "enum": ENTITY_TYPES}
+        relation = _strict_object(
+            {
+                "fact": {"type": "integer"},
+                "source": {"type": "string"},
+                "source_type": kind,
+                "relationship": {"type": "string"},
+                "destination": {"type": "string"},
+                "destination_type": kind,
+            }
+        )
+        properties["relations"] = {"type": "array", "items": relation}
+    if compact:  # a small model under a grammar can repeat an item until its tokens run out
+        for array in properties.values():
+            array["maxItems"] = 8
+    return _strict_object(properties)
+
+
 def inference_messages(
     conversation: list[tuple[str, str, str | None]],
     candidates: list[str],
@@ -118,12 +180,18 @@ def inference_messages(
     custom_extraction: str | None = None,
     custom_update: str | None = None,
     entities: list[str] | None = None,
+    compact: bool = False,
 ) -> list[dict[str, str]]:
     """``conversation`` holds (role, content, date or None); ``candidates`` are memory texts;
-    ``entities`` the names the graph already uses near them."""
-    parts = [custom_extraction or EXTRACTION_RULES, custom_update or RECONCILE_RULES]
-    if graph:
-        parts.append(GRAPH_RULES)
+    ``entities`` the names the graph already uses near them; ``compact``: the short prompt."""
+    if compact:
+        parts = [custom_extraction or COMPACT_RULES]
+        parts += [custom_update] if custom_update else []
+        parts += [COMPACT_GRAPH_RULES] if graph else []
+        candidates = candidates[:COMPACT_CANDIDATES]
+    else:
+        parts = [custom_extraction or EXTRACTION_RULES, custom_update or RECONCILE_RULES]
+        parts += [GRAPH_RULES] if graph else []
     parts.append(REPLY_SHAPE % (', "relations": [...]' if graph else ""))
     existing = "\n".join(f"{i}: {text}" for i, text in enumerate(candidates)) or "(none)"
     lines = [f"[{date}] {role}: {content}" if date else f"{role}: {content}" for role, content, date in conversation]

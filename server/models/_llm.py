@@ -1,5 +1,6 @@
-"""Structured LLM calls through LiteLLM: schema-constrained where the provider supports it,
-tolerant parsing everywhere, one repair attempt, ordered fallback models.
+"""Structured LLM calls through LiteLLM: the schema sent in the form the endpoint enforces
+(``_structured``: probed once per model, API base and server version), tolerant parsing
+everywhere (reasoning blocks stripped), one repair attempt, ordered fallback models.
 
 LiteLLM is imported only on the first call (it costs ~3 s and, by default, fetches a cost map
 from the internet: we point it at its bundled copy and switch its telemetry off).
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from types import ModuleType
@@ -22,6 +25,22 @@ from pydantic import ValidationError as PydanticValidationError
 from memorch.config import MemoryConfig
 from memorch.errors import AuthenticationError, MemoryError, MissingCredentialsError, NetworkError, ValidationError
 from memorch.models._resilience import ModelRejectedError, Resilience
+from memorch.models._structured import (
+    PROBE_MAX_TOKENS,
+    PROBE_MESSAGES,
+    PROBE_RETRY_S,
+    PROBE_TITLE,
+    ProbeFailed,
+    Server,
+    Structure,
+    StructureCache,
+    chosen_by_setting,
+    identify,
+    request_params,
+    run_probe,
+    unprobed,
+    with_schema_in_prompt,
+)
 
 log = logging.getLogger("memorch.llm")
 M = TypeVar("M", bound=BaseModel)
@@ -59,6 +78,15 @@ MODEL_FAILURES: tuple[type[MemoryError], ...] = (
 # OpenAI SDK refuses to send a request without one, servers that check none (llama.cpp, Ollama,
 # vLLM) ignore it, and one that does check answers 401 (an AuthenticationError naming the setting).
 NO_KEY = "memorch-no-key"
+# A server reporting a context window this small gets the compact prompt (MEMORCH_LLM_PROMPT=auto).
+COMPACT_CONTEXT = 4096
+# What of an unusable reply goes back in the repair request: a runaway reply from a small model
+# would otherwise push the repair past its context window.
+REPAIR_ECHO_CHARS = 2000
+# Reasoning a model wrote before its answer ("thinking"): closed blocks, and the end of a block a
+# chat template opened in the prompt.
+REASONING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
+REASONING_END = re.compile(r"^.*</(?:think|thinking|reasoning)>", re.DOTALL | re.IGNORECASE)
 
 
 def extract_json(text: str) -> Any:
@@ -82,17 +110,52 @@ def extract_json(text: str) -> Any:
     raise ValueError("no JSON object found in the reply")
 
 
+def strip_reasoning(text: str) -> str:
+    """The reply without the reasoning a model may write before its answer."""
+    return REASONING_END.sub("", REASONING.sub("", text))
+
+
 def parse_reply(text: str | None, schema: type[M]) -> M:
-    if not text:
+    answer = strip_reasoning(text or "").strip()
+    if not answer:
         raise ValueError("the reply was empty")
-    return schema.model_validate(extract_json(text))
+    return schema.model_validate(extract_json(answer))
+
+
+def reply_json(text: str | None) -> Any:
+    """The JSON value of a reply (reasoning stripped); ``ValueError`` when it has none."""
+    return extract_json(strip_reasoning(text or ""))
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema as strict structured output wants it: references inlined, every
+    property required, no additional properties, no titles."""
+    raw = model.model_json_schema()
+    definitions = raw.pop("$defs", {})
+
+    def strict(node: Any) -> Any:
+        if isinstance(node, list):
+            return [strict(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return strict(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        out = {k: strict(v) for k, v in node.items() if k not in ("title", "default", "description")}
+        if out.get("type") == "object" and "properties" in out:
+            out["required"] = list(out["properties"])
+            out["additionalProperties"] = False
+        return out
+
+    return strict(raw)  # type: ignore[no-any-return]
 
 
 @dataclass
 class LLMStats:
-    requests: int = 0
+    requests: int = 0  # answered requests, repairs included; probes apart
     prompt_tokens: int = 0
     fallbacks_used: int = 0
+    repairs: int = 0
+    probe_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, prompt_tokens: int) -> None:
@@ -109,13 +172,18 @@ class LLMClient:
         self.models = [config.llm_model, *config.llm_fallbacks]
         self.resilience = resilience
         self.stats = LLMStats()
+        self._cache = StructureCache(config.data_dir)
+        self._structures: dict[str, tuple[Structure, float]] = {}  # model -> (decision, when)
+        self._structure_lock = threading.Lock()
 
-    def structured(self, messages: list[dict[str, str]], schema: type[M]) -> M:
-        """Ask each model in turn until one returns a reply that validates against ``schema``."""
+    def structured(self, messages: list[dict[str, str]], schema: type[M], wire: dict[str, Any] | None = None) -> M:
+        """Ask each model in turn until one returns a reply that validates against ``schema``.
+        ``wire``: the JSON schema sent to the model (default: ``schema``'s, made strict)."""
+        wire = wire if wire is not None else strict_schema(schema)
         failures: list[MemoryError] = []
         for position, model in enumerate(self.models):
             try:
-                reply = self._structured_from(model, messages, schema)
+                reply = self._structured_from(model, messages, schema, wire)
             except MODEL_FAILURES as exc:
                 log.warning("model %s failed: %s", model, exc)
                 failures.append(exc)
@@ -132,13 +200,18 @@ class LLMClient:
             suggestion=failures[-1].suggestion,
         )
 
-    def _structured_from(self, model: str, messages: list[dict[str, str]], schema: type[M]) -> M:
-        text = self._complete(model, messages, schema)
+    def _structured_from(self, model: str, messages: list[dict[str, str]], schema: type[M], wire: dict[str, Any]) -> M:
+        structure = self.structure(model)
+        if structure.schema_in_prompt:
+            messages = with_schema_in_prompt(messages, wire)
+        text = self._complete(model, messages, structure, schema.__name__, wire)
         try:
             return parse_reply(text, schema)
         except (ValueError, PydanticValidationError) as first_error:
-            retry = [*messages, {"role": "assistant", "content": text or ""}, repair_message(str(first_error))]
-            text = self._complete(model, retry, schema)
+            echo = (text or "")[:REPAIR_ECHO_CHARS]
+            retry = [*messages, {"role": "assistant", "content": echo}, repair_message(str(first_error))]
+            self.stats.repairs += 1
+            text = self._complete(model, retry, structure, schema.__name__, wire)
             try:
                 return parse_reply(text, schema)
             except (ValueError, PydanticValidationError) as exc:
@@ -148,6 +221,86 @@ class LLMClient:
                     suggestion="use a model that follows JSON instructions (MEMORCH_LLM_MODEL) or add "
                     "MEMORCH_LLM_FALLBACKS; the messages were kept for `memorch reprocess`",
                 ) from exc
+
+    # -- which form of structured output ------------------------------------------------------
+
+    def structure(self, model: str) -> Structure:
+        """How ``model``'s requests carry the schema: decided once (setting, LiteLLM's model map,
+        the on-disk cache, or a probe) and kept; a probe the server could not answer is
+        retried after ``PROBE_RETRY_S``."""
+        with self._structure_lock:
+            known = self._structures.get(model)
+            if known is not None and (known[0].how != "unprobed" or time.monotonic() - known[1] < PROBE_RETRY_S):
+                return known[0]
+            decided = self._decide(model)
+            self._structures[model] = (decided, time.monotonic())
+            return decided
+
+    def _decide(self, model: str) -> Structure:
+        litellm = import_litellm()
+        base = self._api(litellm, model).get("api_base")
+        ollama = model.split("/", 1)[0] in ("ollama", "ollama_chat")
+        if base is None and not ollama:
+            return self._hosted(litellm, model)
+        base = base or "http://localhost:11434"
+        server = identify(base, ollama)
+        setting = self.config.llm_structured
+        if setting != "auto":
+            return chosen_by_setting(setting, server)
+        key = StructureCache.key(model, base, server)
+        cached = self._cache.get(key, server)
+        if cached is not None:
+            return cached
+        try:
+            decided = run_probe(server, lambda *form: self._probe(litellm, model, server, *form), reply_json)
+        except ProbeFailed as exc:
+            log.warning("could not probe %s's structured output (%s); assuming the usual form", model, exc)
+            return unprobed(chosen_by_setting("schema", server))
+        log.info("structured output for %s: %s", model, decided.describe())
+        self._cache.put(key, decided)
+        return decided
+
+    def _hosted(self, litellm: ModuleType, model: str) -> Structure:
+        """A hosted provider: LiteLLM's model map says whether it enforces a schema."""
+        server = Server("hosted")
+        setting = self.config.llm_structured
+        if setting != "auto":
+            return chosen_by_setting(setting, server)
+        try:
+            if litellm.supports_response_schema(model=model):
+                return Structure("json_schema", "model map", server)
+            params = litellm.get_supported_openai_params(model=model) or []
+        except (ValueError, KeyError, TypeError) as exc:  # unknown to LiteLLM's model map
+            log.debug("no capability data for %s: %s", model, exc)
+            params = []
+        return Structure("json" if "response_format" in params else "prompt", "model map", server)
+
+    def _probe(
+        self, litellm: ModuleType, model: str, server: Server, form: str, think_off: bool, schema: dict[str, Any]
+    ) -> str | None:
+        """One probe request, outside the retries and the circuit breaker (a refused form is
+        an answer here, not a failure)."""
+        trial = Structure(form, "probe", server, think_off)
+        kwargs = self._request(litellm, model, PROBE_MESSAGES, trial, PROBE_TITLE, schema)
+        kwargs["max_tokens"] = PROBE_MAX_TOKENS
+        self.stats.probe_requests += 1
+        response = litellm.completion(**kwargs)
+        return response.choices[0].message.content  # type: ignore[no-any-return]
+
+    def structure_report(self) -> str:
+        """``memorch doctor``'s line: each model's form of structured output and why."""
+        return "; ".join(f"{model}: {self.structure(model).describe()}" for model in self.models)
+
+    def compact_prompt(self) -> bool:
+        """Whether inference uses the compact prompt: ``MEMORCH_LLM_PROMPT``, or (``auto``) the
+        primary model's server reports a context window of at most ``COMPACT_CONTEXT`` tokens."""
+        if self.config.llm_prompt != "auto":
+            return self.config.llm_prompt == "compact"
+        server = self.structure(self.models[0]).server
+        context = self.config.llm_num_ctx if server.kind == "ollama" else server.context
+        return context is not None and context <= COMPACT_CONTEXT
+
+    # -- requests -------------------------------------------------------------------------------
 
     def _api(self, litellm: ModuleType, model: str) -> dict[str, Any]:
         """api_base / api_key apply to models of the primary model's provider. A model that needs
@@ -172,22 +325,16 @@ class LLMClient:
             )
         return api
 
-    def _response_format(self, litellm: ModuleType, model: str, schema: type[BaseModel]) -> dict[str, Any] | None:
-        try:
-            if litellm.supports_response_schema(model=model):
-                return {
-                    "type": "json_schema",
-                    "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
-                }
-            params = litellm.get_supported_openai_params(model=model) or []
-        except (ValueError, KeyError, TypeError) as exc:  # unknown to LiteLLM's model map
-            log.debug("no capability data for %s: %s", model, exc)
-            return None
-        return {"type": "json_object"} if "response_format" in params else None
-
-    def _complete(self, model: str, messages: list[dict[str, str]], schema: type[BaseModel]) -> str | None:
-        litellm = import_litellm()
-        kwargs: dict[str, Any] = {
+    def _request(
+        self,
+        litellm: ModuleType,
+        model: str,
+        messages: list[dict[str, str]],
+        structure: Structure,
+        name: str,
+        wire: dict[str, Any],
+    ) -> dict[str, Any]:
+        return {
             "model": model,
             "messages": messages,
             "temperature": 0,
@@ -196,10 +343,14 @@ class LLMClient:
             "num_retries": 0,
             "max_retries": 0,
             **self._api(litellm, model),
+            **request_params(structure, name, wire, self.config.llm_num_ctx),
         }
-        response_format = self._response_format(litellm, model, schema)
-        if response_format is not None:
-            kwargs["response_format"] = response_format
+
+    def _complete(
+        self, model: str, messages: list[dict[str, str]], structure: Structure, name: str, wire: dict[str, Any]
+    ) -> str | None:
+        litellm = import_litellm()
+        kwargs = self._request(litellm, model, messages, structure, name, wire)
         response = self.resilience.call(model, litellm.completion, ENV_HINT, **kwargs)
         self.stats.count(_prompt_tokens(litellm, model, messages, response))
         return response.choices[0].message.content  # type: ignore[no-any-return]

@@ -1,7 +1,10 @@
 """Retries, circuit breakers and error translation for every remote model call.
 
 - Retry with exponential backoff and full jitter on connection errors, timeouts, 429 (honouring
-  Retry-After) and 5xx; never on 400/401/403/404 (they will not get better by waiting).
+  Retry-After) and 5xx; never on 400/401/403/404 (they will not get better by waiting), nor on a
+  500 that names what was invalid in the request (llama-cpp-python's way to refuse a field).
+- Only a failed call counts against a breaker: a model that answered — even off-shape, or
+  refusing the request — is not an outage (``LLMClient`` judges the reply after ``call``).
 - One circuit breaker per model: after ``circuit_failure_threshold`` consecutive failed calls
   it opens and calls fail fast; after ``circuit_cooldown`` seconds one trial call is let
   through (half-open); its success closes the circuit, its failure opens it again.
@@ -107,7 +110,7 @@ class CircuitBreaker:
                 self.opened_at = time.monotonic()
 
 
-def _status(exc: BaseException) -> int | None:
+def status_of(exc: BaseException) -> int | None:
     """The HTTP status of a provider error (LiteLLM/OpenAI put it on the exception, httpx on
     its response)."""
     status = getattr(exc, "status_code", None)
@@ -131,7 +134,7 @@ def _retry_after(exc: BaseException) -> float | None:
             return None
 
 
-def _is_connection(exc: BaseException) -> bool:
+def is_connection(exc: BaseException) -> bool:
     """No usable answer arrived: refused, reset, DNS, or timed out."""
     return isinstance(exc, _connection_errors())
 
@@ -140,7 +143,7 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
     """A provider failure (one of ``provider_errors()``) as the memorch error a user can act on."""
     if isinstance(exc, MemoryError):
         return exc
-    status = _status(exc)
+    status = status_of(exc)
     details = {"model": model, "status": status, "provider_error": str(exc)[:300]}
     if status in (401, 403):
         return AuthenticationError(
@@ -148,7 +151,7 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
             details=details,
             suggestion=f"set a valid API key in {env_hint}_API_KEY (or the provider's usual variable)",
         )
-    if status is not None and 400 <= status < 500 and not _retryable(exc):
+    if status is not None and 400 <= status <= 500 and not _retryable(exc):
         return ModelRejectedError(
             f"{model} rejected the request (HTTP {status}): {str(exc)[:200]}",
             details=details,
@@ -162,14 +165,23 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
     )
 
 
+# A 500 whose body says the request itself was invalid: llama-cpp-python's server answers a
+# request its pydantic model refuses (``response_format`` of a type it does not know) with HTTP
+# 500 and "Input should be ...". Waiting cannot fix the request, and the server is not down.
+REQUEST_INVALID_MARKERS = ("Input should be", "validation error for", "Field required")
+
+
 def _retryable(exc: BaseException) -> bool:
-    """Worth another try: a connection failure or timeout, 429, or a transient 5xx."""
-    status = _status(exc)
+    """Worth another try: a connection failure or timeout, 429, or a transient 5xx (not a 500
+    that names what was invalid in the request)."""
+    status = status_of(exc)
+    if status == 500 and not is_connection(exc) and any(m in str(exc) for m in REQUEST_INVALID_MARKERS):
+        return False
     if status in RETRYABLE_STATUS:
         return True
     # LiteLLM reports a connection failure as APIConnectionError with status 500; a 4xx
     # status on a connection-typed error still means the request itself was refused.
-    return _is_connection(exc) and (status is None or status >= 500)
+    return is_connection(exc) and (status is None or status >= 500)
 
 
 class Resilience:
