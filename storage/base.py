@@ -140,6 +140,9 @@ class HistoryEvent:
     # The memory's relations just before this event (None: not recorded), so a restore to the
     # version before it brings its relations back too.
     relations_before: tuple[dict[str, Any], ...] | None = None
+    # A DELETE event's: the expiry the memory had when deleted, which ``restore`` gives it back
+    # (None on other events, and on deletions before this was recorded). Not in ``public``.
+    expires_at: str | None = None
 
     def public(self) -> dict[str, Any]:
         item = {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from memorch.storage.cache import CacheQueries, blob, store_vectors
 from memorch.storage.expiry import EXPIRED_IDS, LIVE, ExpiryQueries, stamp
-from memorch.storage.purge import PURGE, PurgeQueries
+from memorch.storage.purge import PURGE, PurgeQueries, gone
 from memorch.storage.relations import RELATION_FIELDS, RelationQueries
 from memorch.storage.schema import (
     EVENT_COLUMNS,
@@ -169,8 +169,8 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
         events = change.history if change.history is not None else (event_for(change),)
         conn.executemany(
             "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
-            " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id, project, reason, relations_before)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id, project, reason, relations_before,"
+            " expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     e.id,
@@ -189,6 +189,7 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
                     r.project,
                     e.reason,
                     before,
+                    e.expires_at,
                 )
                 for e in events
             ],
@@ -339,6 +340,20 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
                 f" (SELECT count(*) FROM index_outbox), (SELECT count(*) FROM memories WHERE {PENDING_INFERENCE})"
             ).fetchone()
         return {"memories": one[0], "history_events": one[1], "pending_index": one[2], "pending_inference": one[3]}
+
+    def scope_counts(self, scope: Scope) -> dict[str, int]:
+        """The scope's counts in one round trip: memories readable now (expired ones are
+        forgotten), deleted ones (not purged), history events, and relations."""
+        sql, params = scope_sql(scope)
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT (SELECT count(*) FROM memories WHERE {sql} AND {LIVE}),"
+                f" (SELECT count(DISTINCT memory_id) FROM history WHERE {sql} AND {gone()}),"
+                f" (SELECT count(*) FROM history WHERE {sql}),"
+                f" (SELECT count(*) FROM relations WHERE {sql})",
+                [*params, stamp(), *params, *params, *params],
+            ).fetchone()
+        return dict(zip(("memories", "deleted", "history_events", "relations"), tuple(row), strict=True))
 
     # Last: a method named ``list`` hides the builtin from the annotations after it.
     def list(

@@ -110,6 +110,13 @@ ALTER TABLE memories ADD COLUMN expires_at TEXT COLLATE "C";
 {EXPIRY_INDEX};
 """,
     ),
+    (
+        8,
+        """
+-- A deletion records the memory's expiry, so restore brings it back (NULL before: never).
+ALTER TABLE history ADD COLUMN expires_at TEXT COLLATE "C";
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]  # what SCHEMA is: every migration applied

@@ -4,13 +4,16 @@ A purge deletes a memory's row, its whole history (one ``PURGE`` event without t
 the timeline shows that something was there and was purged), its relations and the embedding
 cache entries of every text it ever had that no other memory says now, in one transaction. Each
 ledger's ``scrub`` then removes what the engine's files still keep (docs/security.md).
+
+Also what is left to purge: the deleted memories of a scope (``deleted_ids``, and ``deleted``
+for the web page's Deleted view, with each one's last text and deletion time in one query).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from memorch.storage.base import Scope
 from memorch.storage.cache import store_vectors
@@ -22,6 +25,12 @@ if TYPE_CHECKING:
 # The history event a purge leaves: no text, no relations.
 PURGE = "PURGE"
 PURGE_REASON = "purged: its text, history and relations were removed for good"
+
+
+# A memory gone from ``memories`` whose history is not purged: a deleted one (to ``restore``).
+def gone(prefix: str = "") -> str:
+    """The condition on ``history`` rows (``prefix``: their table's alias) of a deleted memory."""
+    return f"{prefix}event != '{PURGE}' AND {prefix}memory_id NOT IN (SELECT id FROM memories)"
 
 
 def forget_cached(conn: Connection, texts: set[str], cache_key: Callable[[str], str]) -> None:
@@ -106,3 +115,21 @@ class PurgeQueries:
                 params,
             ).fetchall()
         return [row[0] for row in rows]
+
+    def deleted(self: Transactions, scope: Scope, limit: int) -> list[dict[str, Any]]:
+        """The scope's deleted memories (not purged), newest deletion first, at most ``limit``,
+        in one query: each one's id, its text when deleted (the deletion event's old text; ""
+        when history retention removed it), when it was created and deleted, and how many
+        history events it has. The web page's Deleted view."""
+        sql, params = scope_sql(scope)
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT h.memory_id, COALESCE(h.old_memory, ''), f.created_at,"
+                " COALESCE(h.updated_at, h.created_at) AS deleted_at, f.events FROM history h JOIN ("
+                " SELECT memory_id, MAX(seq) AS last, MIN(created_at) AS created_at, count(*) AS events"
+                f" FROM history WHERE {sql} GROUP BY memory_id) f ON h.seq = f.last"
+                f" WHERE {gone('h.')} ORDER BY deleted_at DESC, h.memory_id LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        keys = ("id", "memory", "created_at", "deleted_at", "events")
+        return [dict(zip(keys, tuple(row), strict=True)) for row in rows]

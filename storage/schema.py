@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS history (
     run_id TEXT,
     project TEXT,
     reason TEXT,
-    relations_before TEXT
+    relations_before TEXT,
+    expires_at {ordered}
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
 CREATE TABLE IF NOT EXISTS index_outbox (
@@ -149,8 +150,9 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE memories ADD COLUMN expires_at TEXT")
     conn.execute(EXPIRY_INDEX)
     # Explained and reversible history: events before this version have neither (NULL).
+    # A deletion's record of the memory's expiry (restore brings it back): NULL before, as never.
     columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
-    for column in ("reason", "relations_before"):
+    for column in ("reason", "relations_before", "expires_at"):
         if column not in columns:
             conn.execute(f"ALTER TABLE history ADD COLUMN {column} TEXT")
     # The embedding cache was a WITHOUT ROWID table: its 1.5 kB vectors overflowed the index
@@ -207,7 +209,7 @@ def memory_row(r: MemoryRecord) -> tuple[Any, ...]:
 # The columns a HistoryEvent is read from, in its field order.
 EVENT_COLUMNS = (
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role,"
-    " reason, relations_before"
+    " reason, relations_before, expires_at"
 )
 EVENT_COLUMN_COUNT = len(EVENT_COLUMNS.split(","))
 
@@ -235,4 +237,5 @@ def event_for(change: Change) -> HistoryEvent:
         actor_id=change.actor_id,
         role=change.role,
         reason=change.reason,
+        expires_at=r.expires_at if change.kind == "DELETE" else None,
     )

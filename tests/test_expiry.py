@@ -280,3 +280,69 @@ def test_an_older_sqlite_ledger_gains_the_expiry_column(tmp_path: Path) -> None:
             assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'memories_expiry'").fetchone()
     finally:
         upgraded.close()
+
+
+async def test_a_restored_deletion_keeps_its_expiry_unless_it_passed(amem: AsyncMemory) -> None:
+    """Restore brings a deleted memory back with the expiry it had; after that time it stays
+    deleted (MEMORY_EXPIRED, nothing written), as a memory that expired undeleted is forgotten."""
+    await warm(amem)
+    kept = await amem.add("Dentist on Tuesday at nine", user_id="u", expires_at="1h")
+    kept_id = kept["results"][0]["id"]
+    await amem.delete(kept_id)
+    await amem.restore(kept_id)
+    assert (await amem.get(kept_id))["expires_at"] == kept["expires_at"]
+    plain = (await amem.add("I like plums", user_id="u"))["results"][0]["id"]
+    await amem.delete(plain)
+    await amem.restore(plain)
+    assert "expires_at" not in await amem.get(plain)
+
+    deadline = time.monotonic() + 2
+    short = (await amem.add("Parcel locker code 5521", user_id="u", expires_at="2s"))["results"][0]["id"]
+    await amem.delete(short)
+    await until(deadline)
+    events = await amem.history(short)
+    with pytest.raises(MemoryNotFoundError) as refused:
+        await amem.restore(short)
+    assert refused.value.error_code == "MEMORY_EXPIRED" and refused.value.details["memory_id"] == short
+    assert await amem.history(short) == events
+    with pytest.raises(MemoryNotFoundError):
+        await amem.get(short)
+
+
+async def test_imports_take_an_items_expiry_or_the_scopes_default(tmp_path: Path) -> None:
+    exported = {
+        "id": "0b7e7a52-3f5c-4d0e-9a59-4c1f2b3d4e5f",
+        "memory": "Exported run note",
+        "user_id": "u",
+        "run_id": "r2",
+        "created_at": "2025-01-02T03:04:05+00:00",
+        "history": [
+            {
+                "id": "5d1c0a8e-2b7f-4a51-8e0c-6f3a9b2c1d0e",
+                "event": "ADD",
+                "new_memory": "Exported run note",
+                "created_at": "2025-01-02T03:04:05+00:00",
+            }
+        ],
+    }
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", default_expiry={"run_id": "2h"})
+    async with AsyncMemory(config) as memory:
+        before = await memory.stats()
+        with pytest.raises(ValidationError) as refused:
+            await memory.import_memories(
+                [{"memory": "fine", "user_id": "u"}, {"memory": "x", "user_id": "u", "expires_at": "soon"}]
+            )
+        assert refused.value.error_code == "INVALID_EXPIRY" and refused.value.details["item"] == 2
+        assert await memory.stats() == before  # a bad item: nothing imported
+        items = [
+            {"memory": "Session scratch note", "user_id": "u", "run_id": "r1"},
+            {"memory": "Lasting fact", "user_id": "u"},
+            {"memory": "Own expiry note", "user_id": "u", "run_id": "r1", "expires_at": "10m"},
+            exported,
+        ]
+        assert (await memory.import_memories(items))["imported"] == 4
+        listed = {r["memory"]: r.get("expires_at") for r in (await memory.get_all(user_id="u"))["results"]}
+    two_hours = stamp(datetime.now(UTC) + timedelta(hours=2))[:13]
+    assert listed["Session scratch note"][:13] == listed["Exported run note"][:13] == two_hours
+    assert listed["Lasting fact"] is None
+    assert listed["Own expiry note"] < listed["Session scratch note"]  # the item's own wins

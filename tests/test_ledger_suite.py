@@ -16,14 +16,26 @@ PostgreSQL schema. Vectors stay on local LanceDB.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from memorch import AsyncMemory, MemoryConfig
+from memorch.domain._records import new_record, utc_now
+from memorch.storage.base import Change, Scope
+from memorch.storage.expiry import stamp
+from memorch.storage.ledger import Ledger
 
 from .fake_llm import FakeLLM
 from .pg_helpers import fresh_schema
+from .test_expiry import (  # noqa: F401 - collected again, on PostgreSQL
+    test_a_restored_deletion_keeps_its_expiry_unless_it_passed,
+    test_update_sets_keeps_and_removes_an_expiry,
+)
 from .test_graph import (  # noqa: F401 - collected again, on PostgreSQL
     graph_config,
     test_default_threshold_keeps_distinct_names_apart,
@@ -41,6 +53,7 @@ from .test_layers import (  # noqa: F401
     test_filters_as_of_and_max_tokens_keep_to_the_layers,
     test_projects_see_their_layer_and_the_global_one_never_another,
 )
+from .test_ledger_backends import ledger  # noqa: F401 - the SQLite and PostgreSQL ledgers, one test each
 from .test_orchestrator import *  # noqa: F403 - collected again, on PostgreSQL
 from .test_restore import *  # noqa: F403
 from .test_timeline import *  # noqa: F403
@@ -58,3 +71,47 @@ async def memory(tmp_path: Path, fake: FakeLLM) -> AsyncIterator[AsyncMemory]:
         instance = AsyncMemory(graph_config(tmp_path, fake, ledger_url=url))
         yield instance
         await instance.close()
+
+
+def _record(text: str, scope: Scope, **fields: str) -> Any:
+    record = new_record(text, np.ones(4, dtype=np.float32) / 2, scope, {}, utc_now())
+    for name, value in fields.items():
+        setattr(record, name, value)
+    return record
+
+
+def _deletion(record: Any) -> Change:
+    record.updated_at = utc_now()
+    return Change("DELETE", record, old_memory=record.memory)
+
+
+def test_the_deleted_view_and_the_scope_counts_in_one_query_each(ledger: Ledger) -> None:  # noqa: F811
+    """``deleted``: the scope's deleted memories (not purged, not another scope's), newest deletion
+    first, each with its text when deleted; ``scope_counts``: memories readable now, deleted ones,
+    history events and relations, all of the scope."""
+    me, other = Scope(user_id="u"), Scope(user_id="v")
+    relation = {"source": "A", "source_type": "", "relationship": "knows", "destination": "B", "destination_type": ""}
+    live = _record("Live text", me)
+    gone = _record("Gone text", me, expires_at=stamp(datetime.now(UTC) - timedelta(microseconds=1)))
+    first, second, purged, theirs = (_record(t, s) for t, s in (("First", me), ("Second", me), ("P", me), ("T", other)))
+    ledger.apply([Change("ADD", r) for r in (gone, first, second, purged, theirs)], ["vectors"])
+    ledger.apply([Change("ADD", live, relations=(relation, {**relation, "destination": "C"}))], ["vectors"])
+    edited = replace(first, memory="First, edited", updated_at=utc_now())
+    ledger.apply([Change("UPDATE", edited, old_memory="First")], ["vectors"])
+    for record in (edited, second, purged, theirs):
+        ledger.apply([_deletion(record)], ["vectors"])
+    ledger.purge([purged.id], ["vectors"], [], str, utc_now())
+
+    rows = ledger.deleted(me, 10)
+    assert [(r["id"], r["memory"], r["events"]) for r in rows] == [
+        (second.id, "Second", 2),
+        (edited.id, "First, edited", 3),
+    ]
+    assert rows[0]["deleted_at"] > rows[1]["deleted_at"] and rows[1]["created_at"] == first.created_at
+    assert [r["id"] for r in ledger.deleted(me, 1)] == [second.id]
+    assert ledger.deleted(Scope(user_id="nobody"), 10) == []
+    counts = ledger.scope_counts(me)
+    # history: 4 adds, first's update, 2 deletions, and the purged memory's one PURGE event (its
+    # add and deletion are gone); not v's 2. Memories: the expired one is not counted.
+    assert counts == {"memories": 1, "deleted": 2, "history_events": 8, "relations": 2}
+    assert ledger.scope_counts(other) == {"memories": 0, "deleted": 1, "history_events": 2, "relations": 0}

@@ -122,6 +122,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
             m.add(f"My locker {i} code is {w}", user_id="carol")["results"][0]["id"] for i, w in enumerate(secrets)
         ]
         m.delete(carol[1])
+        # dave's one memory expires (test_an_expiring_memory_shows_when).
+        m.add("My passport renewal is due", user_id="dave", expires_at="30d")
         m.flush_graph()
     return {
         "data": data,
@@ -408,10 +410,30 @@ def test_header_counts_are_the_selected_users(browser, ui_url: str, seeded: dict
         mine = len(ledger_ids(data, user))
         assert int(stats.get_attribute("data-memories")) == mine
         assert int(stats.get_attribute("data-deleted")) == len(ledger_ids(data, user, deleted=True))
+        assert int(stats.get_attribute("data-changes")) == history_count(data, user)
+        changes = history_count(data, user)
+        assert f" · {changes} change{'' if changes == 1 else 's'} · " in stats.text
         assert mine < len(ledger_ids(data))  # not the store's total
         assert stats.text.startswith(f"{user}: {mine} memor")
         option = browser.find_element(By.CSS_SELECTOR, f"#user option[value={user}]")
         assert option.text == f"{user} ({mine})"
+
+
+def history_count(data: Path, user: str) -> int:
+    with sqlite3.connect(f"file:{data / 'memorch.db'}?mode=ro", uri=True) as db:
+        return db.execute("SELECT count(*) FROM history WHERE user_id = ?", (user,)).fetchone()[0]
+
+
+def test_an_expiring_memory_shows_when(browser, ui_url: str, seeded: dict) -> None:
+    from selenium.webdriver.common.by import By
+
+    with sqlite3.connect(f"file:{seeded['data'] / 'memorch.db'}?mode=ro", uri=True) as db:
+        memory_id, expires = db.execute("SELECT id, expires_at FROM memories WHERE user_id = 'dave'").fetchone()
+    open_page(browser, ui_url, "dave")
+    label = wait_for(browser, f'#list-results tr[data-id="{memory_id}"] small.expires', text="expires ")
+    assert label.find_element(By.CSS_SELECTOR, "time").get_attribute("datetime") == expires
+    open_page(browser, ui_url, "alice")  # a memory without an expiry has no label
+    assert browser.find_elements(By.CSS_SELECTOR, "#list-results small.expires") == []
 
 
 def test_full_ids_with_a_copy_button(browser, ui_url: str, seeded: dict) -> None:

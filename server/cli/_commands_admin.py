@@ -1,4 +1,5 @@
-"""The ``memorch`` commands about the whole store: ``stats``, ``reindex``, ``reprocess``, ``doctor``."""
+"""The ``memorch`` commands about the whole store: ``stats``, ``reindex``, ``reprocess``, ``doctor``,
+``maintain``."""
 
 from __future__ import annotations
 
@@ -65,6 +66,23 @@ def doctor(as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
+def maintain(as_json: JsonOpt = False) -> None:
+    """Purge expired memories now, and old history text (MEMORCH_HISTORY_RETENTION).
+
+    A running server does this by itself hourly; one line says what went.
+    Example: memorch maintain"""
+    with open_memory() as m:
+        result = m.maintain()
+    emit(
+        result,
+        as_json,
+        lambda r: out.print(
+            f"purged {plural(r['expired'], 'expired memory', 'expired memories')};"
+            f" cleared the text of {plural(r['history_events_cleared'], 'old history event')}"
+        ),
+    )
+
+
 def register_admin(app: typer.Typer) -> None:
-    for command in (stats, reindex, reprocess, doctor):
+    for command in (stats, reindex, reprocess, doctor, maintain):
         app.command()(command)

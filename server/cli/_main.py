@@ -9,10 +9,11 @@ Examples::
     memorch list --user-id alice --filters '{"category": "health"}'
     memorch list --user-id alice --all --json       # every page (or --cursor for the next one)
     memorch history 3f1c...
+    memorch add "Parked on level 3" --expires-at 1d # gone after a day
     memorch stats --json
 
 A failure is one line on stderr (``error [CODE] message. Suggestion: ...``) and a non-zero exit
-code; ``_errors.py`` renders it. The admin commands (stats, reindex, reprocess, doctor) are in
+code; ``_errors.py`` renders it. The admin commands (stats, reindex, reprocess, doctor, maintain) are in
 ``_commands_admin.py``; delete, delete-all and forget in ``_delete.py``; how results are
 printed in ``_render.py``.
 """
@@ -29,6 +30,7 @@ from rich.text import Text
 
 from memorch.cli._options import (
     AgentOpt,
+    ExpiresOpt,
     FullIdsOpt,
     HelpGroup,
     JsonOpt,
@@ -105,16 +107,24 @@ def add(
     infer: Annotated[
         bool | None, typer.Option("--infer/--no-infer", help="Extract facts with the LLM (default: when one is set)")
     ] = None,
+    expires_at: ExpiresOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remember TEXT.
 
     Each line says what happened (ADD, UPDATE, DELETE or NONE) to which memory, and when no model
     answered (the text is stored as said, for `memorch reprocess`) or the facts come later
-    (background inference).
-    Example: memorch add "I moved to Lisbon" --user-id alice"""
+    (background inference). --expires-at: not returned after then, purged by maintenance.
+    Example: memorch add "I moved to Lisbon" --user-id alice
+    Example: memorch add "Parked on level 3" --expires-at 1d"""
     with open_memory() as m:
-        result = m.add(text, **default_user(m, scope), metadata=_json_arg(metadata, "--metadata"), infer=infer)
+        result = m.add(
+            text,
+            **default_user(m, scope),
+            metadata=_json_arg(metadata, "--metadata"),
+            infer=infer,
+            expires_at=expires_at,
+        )
     emit(result, as_json, print_added)
 
 
@@ -227,11 +237,22 @@ def update(
     text: Annotated[str, typer.Argument(help="The memory's new text")],
     user_id: UserOpt = None,
     metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
+    expires_at: Annotated[
+        str | None,
+        typer.Option(metavar="WHEN|never", help="A new expiry (as for add), or never to remove it; omitted: kept"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replace a memory's text.  Example: memorch update 3f1c... "I moved to Porto" """
+    """Replace a memory's text.
+
+    Example: memorch update 3f1c... "I moved to Porto"
+    Example: memorch update 3f1c... "Parked on level 3" --expires-at never"""
     with open_memory() as m:
-        result = m.update(memory_id, text, metadata=_json_arg(metadata, "--metadata"), user_id=user_id)
+        result = m.update(
+            memory_id, text, metadata=_json_arg(metadata, "--metadata"), user_id=user_id, expires_at=expires_at
+        )
+        if expires_at is not None and result["event"] != "NONE":  # say the expiry it has now
+            result["expires_at"] = m.get(memory_id, user_id=user_id).get("expires_at")
     emit(result, as_json, print_change)
 
 
@@ -336,7 +357,7 @@ def export(
     )
 
 
-from memorch.cli._commands_admin import register_admin  # noqa: E402 - stats, reindex, reprocess, doctor
+from memorch.cli._commands_admin import register_admin  # noqa: E402 - stats, reindex, reprocess, doctor, maintain
 
 register_admin(app)
 

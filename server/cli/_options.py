@@ -59,6 +59,13 @@ ThresholdOpt = Annotated[
 FullIdsOpt = Annotated[
     bool, typer.Option("--full-ids", help="Show ids whole (a narrow terminal shows their first 8 characters)")
 ]
+ExpiresOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="WHEN",
+        help="Forget it then: an ISO date or time, or a duration like 7d (default: MEMORCH_DEFAULT_EXPIRY)",
+    ),
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do it without asking")]
 
 

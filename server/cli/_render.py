@@ -94,12 +94,20 @@ def memory_table(console: Console, rows: list[dict[str, Any]], *, with_score: bo
     columns.append(Column("updated", TIME_WIDTH, style="dim"))
     table = fitted_table(console, "id", columns, full_ids)
     for row in rows:
-        cells: list[Any] = [row["id"], one_line(row["memory"])]
+        cells: list[Any] = [row["id"], with_expiry(one_line(row["memory"]), row.get("expires_at"))]
         if with_score:
             cells.append(f"{row.get('score', 0):.3f}")
         cells.append(local_time(row.get("updated_at")))
         table.add_row(*cells)
     console.print(table)
+
+
+def with_expiry(text: Text, expires_at: str | None) -> Text:
+    """A memory's text, and when it expires if it does (in its cell: no column of its own, so
+    the table keeps within 80 columns)."""
+    if expires_at:
+        text.append(f" (expires {local_time(expires_at)})", style="yellow")
+    return text
 
 
 def history_table(console: Console, events: list[dict[str, Any]], *, full_ids: bool) -> None:
@@ -240,7 +248,10 @@ def _add_note(result: dict[str, Any], event: dict[str, Any]) -> tuple[str, str] 
 
 def print_added(result: dict[str, Any]) -> None:
     for event in result["results"]:
-        line = Text.assemble(f"{event['event']:<6} {event['id']}  ", one_line(event["memory"]))
+        text = one_line(event["memory"])
+        stored = event["event"] in ("ADD", "UPDATE")  # the add's expiry is on what it stored
+        expiry = result.get("expires_at") if stored else None
+        line = Text.assemble(f"{event['event']:<6} {event['id']}  ", with_expiry(text, expiry))
         note = _add_note(result, event)
         if note is not None:
             line.append(f"  ({note[0]})", style=note[1])
@@ -261,4 +272,6 @@ def print_redacted(result: dict[str, Any]) -> None:
 
 def print_change(r: dict[str, Any]) -> None:
     out.print(Text.assemble(f"{r['event']} {r['id']}  ", one_line(r["memory"])), soft_wrap=True)
+    if "expires_at" in r:  # an update that set or removed the expiry
+        out.print(f"expires {local_time(r['expires_at'])}" if r["expires_at"] else "never expires", highlight=False)
     print_redacted(r)

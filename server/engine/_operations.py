@@ -211,6 +211,11 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
             owner = store.parts.ledger.history_scope(memory_id) or scope
             restored = new_record(text, vector, owner, {}, utc_now())
             restored.id, restored.created_at = memory_id, first.created_at
+            # The expiry it had when deleted comes back with it; one passed meanwhile is refused
+            # (``MEMORY_EXPIRED``), as for a memory that expired without being deleted.
+            restored.expires_at = next((e.expires_at for e in reversed(events) if e.event == "DELETE"), None)
+            if restored.expired(utc_now()):
+                raise expired(restored)
         # The relations the memory had just before that event come back with its text (events
         # recorded before relations were versioned have none: then they are cleared).
         relations = (event_.relations_before or ()) if store.config.graph_enabled else None

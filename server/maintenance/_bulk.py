@@ -3,14 +3,20 @@ index append per batch). Duplicates are judged by exact normalized text within a
 per-memory near-duplicate search of ``add`` is skipped, which is what makes it fast.
 
 Lines written by ``memorch export`` (they carry an ``id``) are restored with their id,
-timestamps, relations and history (``transfer.py``)."""
+timestamps, relations and history (``transfer.py``).
+
+Expiry as for ``add``: an item's own ``expires_at`` (checked like ``add``'s), else, for a memory
+that comes in live without one (an exported one too), the scope's ``MEMORCH_DEFAULT_EXPIRY``
+counted from the import: it is stored here now, as an add would be."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import memorch.domain._expiry as expiry_rules
 import memorch.domain._validation as validation
 from memorch.domain._messages import normalized_hash
 from memorch.domain._records import new_record, utc_now
@@ -31,6 +37,7 @@ class Item:
     scope: Scope
     metadata: dict[str, Any]
     exported: ExportedMemory | None = None  # a line of `memorch export`: restored as it was
+    expires_at: str | None = None  # a plain item's own, checked (an exported one's is in ``exported``)
 
 
 def _item(store: Store, item: Any, default: Scope) -> Item:
@@ -42,7 +49,9 @@ def _item(store: Store, item: Any, default: Scope) -> Item:
     else:
         text = validation.text(item.get("memory", item.get("text")), store.config.max_text_bytes, "memory")
     scope = validation.scope({key: item.get(key, value) for key, value in default.as_dict().items()}, required=True)
-    return Item(text, scope, validation.metadata(item.get("metadata"), allow_reserved=exported is not None), exported)
+    metadata = validation.metadata(item.get("metadata"), allow_reserved=exported is not None)
+    own = None if exported else expiry_rules.expires_at(item.get("expires_at"), datetime.now(UTC))
+    return Item(text, scope, metadata, exported, own)
 
 
 def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
@@ -72,13 +81,22 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
         if item.exported is not None:
             seen.add(item.exported.id)
             changes.append(item.exported.change(item.scope, item.text, vector, item.metadata))
-            continue
-        key = (item.scope, normalized_hash(item.text))
-        if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
-            continue
-        seen.add(key)
-        changes.append(Change("ADD", new_record(item.text, vector, item.scope, item.metadata, now)))
+        else:
+            key = (item.scope, normalized_hash(item.text))
+            if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
+                continue
+            seen.add(key)
+            changes.append(Change("ADD", new_record(item.text, vector, item.scope, item.metadata, now)))
+            changes[-1].record.expires_at = item.expires_at
+        _default_expiry(store, changes[-1])
     return changes
+
+
+def _default_expiry(store: Store, change: Change) -> None:
+    """A memory coming in live without an expiry gets its scope's default, as an add's would."""
+    record = change.record
+    if change.kind != "DELETE" and record.expires_at is None:
+        record.expires_at = expiry_rules.default_expiry(store.config.default_expiry, record.scope, datetime.now(UTC))
 
 
 def import_memories(

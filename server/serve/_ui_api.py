@@ -5,7 +5,7 @@ vanilla JS (``ui.js``; forgetting for good in ``forget.js``) and one CSS file. T
 ``/api`` uses ``AsyncMemory``'s public methods plus the ledger's scope queries (read-only):
 
 - ``GET /api/scopes``: the user_ids that hold memories (with counts) and the default user
-- ``GET /api/summary?user_id=``: that user's counts (memories, deleted, relations), whether the
+- ``GET /api/summary?user_id=``: that user's counts (memories, deleted, changes, relations), whether the
   graph is on and which LLM is configured (the page's header)
 - ``GET /api/deleted?user_id=&limit=``: that user's deleted memories (last text, when), newest
   deletion first, to find and restore (or forget) them
@@ -20,8 +20,8 @@ vanilla JS (``ui.js``; forgetting for good in ``forget.js``) and one CSS file. T
 - ``GET /api/stats``: the whole store's counts
 - ``GET /favicon.ico``: the page's icon (also inline in the HTML)
 
-The summary and the deleted list use the ledger's scope queries (``ids``, ``deleted_ids``,
-``relations_for``, and ``history`` of each deleted memory), not a walk over every history.
+The summary and the deleted list are one ledger query each (``scope_counts``, ``deleted``), not
+a walk over every history.
 
 Failures answer JSON ``{error_code, message, details, suggestion}`` (``MemoryError.to_dict()``).
 
@@ -129,34 +129,20 @@ class UiApi:
         return {"default_user_id": self.config.user_id, "scopes": rows, "graph": self.config.graph_enabled}
 
     async def summary(self, request: Request) -> Any:
-        """The user's counts from the ledger's scope queries: live ids, deleted ids, relations."""
+        """The user's counts, one ledger round trip: memories, deleted, changes, relations."""
         scope, ledger = self.scope(request), self.memory.engine.components.ledger
-
-        def read() -> dict[str, int]:
-            ids = ledger.ids(scope)
-            relations = sum(len(found) for found in ledger.relations_for(ids).values()) if ids else 0
-            return {"memories": len(ids), "deleted": len(ledger.deleted_ids(scope)), "relations": relations}
-
         return {
-            **await self.memory.engine.read(read),
+            **await self.memory.engine.read(ledger.scope_counts, scope),
             "user_id": self.user(request),
             "graph": self.config.graph_enabled,
             "llm_model": self.config.llm_model or None,
         }
 
     async def deleted(self, request: Request) -> Any:
-        """The user's deleted memories (not purged), newest deletion first: each one's history."""
+        """The user's deleted memories (not purged), newest deletion first, in one ledger query."""
         limit = validation.limit(_number(request, "limit", 100))
         scope, ledger = self.scope(request), self.memory.engine.components.ledger
-
-        def read() -> list[dict[str, Any]]:
-            return [
-                _deleted_item(memory_id, ledger.history(memory_id, scope)) for memory_id in ledger.deleted_ids(scope)
-            ]
-
-        rows = await self.memory.engine.read(read)
-        rows.sort(key=lambda item: item["deleted_at"] or "", reverse=True)
-        return {"results": rows[:limit]}
+        return {"results": await self.memory.engine.read(ledger.deleted, scope, limit)}
 
     async def search(self, request: Request) -> Any:
         threshold = _number(request, "threshold", None, float)
@@ -215,20 +201,6 @@ class UiApi:
 
     async def stats(self, request: Request) -> Any:
         return await self.memory.stats()
-
-
-def _deleted_item(memory_id: str, events: list[Any]) -> dict[str, Any]:
-    """A deleted memory as the page lists it, from its history: its last text and when it went."""
-    last = events[-1] if events else None
-    texts = [e.new_memory or e.old_memory for e in events]
-    text = (last.old_memory if last else None) or next((t for t in reversed(texts) if t), "")
-    return {
-        "id": memory_id,
-        "memory": text,
-        "created_at": events[0].created_at if events else None,
-        "deleted_at": (last.updated_at or last.created_at) if last else None,
-        "events": len(events),
-    }
 
 
 def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:

@@ -149,7 +149,7 @@ function memoryTable(items, withScore, refresh) {
 }
 
 function memoryRow(item, withScore, refresh) {
-  const text = el("td", { class: "text" }, item.memory,
+  const text = el("td", { class: "text" }, item.memory, expiryLabel(item.expires_at),
     withScore && item.explain ? el("div", { class: "explain" }, explainText(item.explain)) : null);
   const meta = Object.keys(item.metadata || {}).length ? JSON.stringify(item.metadata) : "";
   return el("tr", { "data-id": item.id },
@@ -163,6 +163,11 @@ function memoryRow(item, withScore, refresh) {
       el("button", { class: "delete", onclick: () => remove(item).catch(quiet) }, "Delete"),
       el("button", { class: "history", onclick: () => openHistory(item.id) }, "History"),
       forgetButton(item)));
+}
+
+// A memory that expires says when, small, after its text (it is not returned after then).
+function expiryLabel(iso) {
+  return iso ? el("small", { class: "expires" }, "expires ", timeNode(iso)) : null;
 }
 
 function startEdit(item, cell, refresh) {
@@ -321,8 +326,10 @@ async function loadSummary() {
   stats.dataset.user = s.user_id;
   stats.dataset.memories = s.memories;
   stats.dataset.deleted = s.deleted;
+  stats.dataset.changes = s.history_events;
   stats.replaceChildren(el("b", {}, s.user_id), ": ", count(s.memories, "memory", "memories"),
-    " · ", s.deleted + " deleted", " · ", s.graph ? count(s.relations, "relation", "relations") : "graph off");
+    " · ", s.deleted + " deleted", " · ", count(s.history_events, "change", "changes"),
+    " · ", s.graph ? count(s.relations, "relation", "relations") : "graph off");
   const option = $("#user option[value=\"" + CSS.escape(s.user_id) + "\"]");
   if (option) option.textContent = s.user_id + " (" + s.memories + ")";
   if (state.view === "graph") showGraphNote();
