@@ -296,13 +296,13 @@ def preload() -> None:
     for name in FIRST_CALL_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    # The search's reference vectors (``retrieval.chance_similarity``) are computed once per
-    # process: here, for every fork. Tokenizers must not start its thread pool before a fork.
+    # The search's reference vectors and ceilings (``retrieval._calibration``) are computed once
+    # per process: here, for every fork. Tokenizers must not start its thread pool before a fork.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     from memorch.models._embeddings import LocalEmbedder
-    from memorch.retrieval._search import _reference_vectors
+    from memorch.retrieval._calibration import _reference
 
-    _reference_vectors(LocalEmbedder())
+    _reference(LocalEmbedder())
 
 
 def make_template(folder: Path) -> Path:

@@ -103,15 +103,20 @@ def _cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_round_trip(tmp_path: Path) -> None:
+    # The commands under test (backup, restore-backup) run as the CLI; the memories are added and
+    # searched in this process (each CLI launch imports LanceDB, ~10 s on a loaded 2-core machine).
     live, fresh, snap = tmp_path / "live", tmp_path / "fresh", tmp_path / "snap"
-    assert _cli("add", "I keep bees on the roof", "--user-id", "alice", data_dir=live).returncode == 0
+    with Memory(_config(live)) as memory:
+        memory.add("I keep bees on the roof", user_id="alice", infer=False)
     made = _cli("backup", str(snap), "--json", data_dir=live)
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["memories"] == 1
-    assert _cli("add", "Bob has a boat", "--user-id", "bob", data_dir=fresh).returncode == 0
+    with Memory(_config(fresh)) as memory:
+        memory.add("Bob has a boat", user_id="bob", infer=False)
     refused = _cli("restore-backup", str(snap), data_dir=fresh)
     assert refused.returncode == 1 and "RESTORE_WOULD_REPLACE" in refused.stderr and "Traceback" not in refused.stderr
     done = _cli("restore-backup", str(snap), "--force", data_dir=fresh)
     assert done.returncode == 0, done.stderr
-    found = _cli("search", "bees", "--user-id", "alice", "--json", data_dir=fresh)
-    assert json.loads(found.stdout)["results"][0]["memory"] == "I keep bees on the roof"
+    with Memory(_config(fresh)) as memory:
+        found = memory.search("bees", user_id="alice")
+    assert found["results"][0]["memory"] == "I keep bees on the roof"

@@ -241,12 +241,22 @@ async def test_graph_off_imports_no_kuzu(tmp_path: Path, fake: FakeLLM) -> None:
     assert out.stdout.strip() == "False"
 
 
+# One interpreter imports LiteLLM and LanceDB once (tens of seconds each on a loaded 2-core
+# machine), then forks the writers: separate processes on one data directory, each opening its
+# own stores and its own graph child, started at the same moment. Each prints its ids on a line.
 WRITER = textwrap.dedent("""
-    import asyncio, json, sys
+    import asyncio, contextlib, importlib, json, os, sys, traceback
     from memorch import AsyncMemory, MemoryConfig
+    from memorch.models._llm import import_litellm
 
-    async def main():
-        data, url, name, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    import_litellm()
+    for name in ("memorch.api._async_memory", "memorch.engine._store", "memorch.inference._add",
+                 "memorch.storage.vectors", "memorch.storage.graph_process", "lancedb", "lancedb.query",
+                 "httpcore", "h11", "litellm.llms.openai.openai"):  # what the first add imports
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+    async def main(data, url, name, n):
         memory = AsyncMemory(MemoryConfig(data_dir=data, graph="on", llm_model="openai/" + name,
                                           llm_api_base=url, llm_api_key="k", llm_max_retries=0))
         ids = []
@@ -255,9 +265,23 @@ WRITER = textwrap.dedent("""
             assert "degraded" not in result, result
             ids += [r["id"] for r in result["results"] if r["event"] == "ADD"]
         await memory.close()
-        print(json.dumps(ids))
+        return ids
 
-    asyncio.run(main())
+    data, url, n, names = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+    children = []
+    for name in names:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                print(json.dumps(asyncio.run(main(data, url, name, n))), flush=True)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(1)
+            os._exit(0)
+        children.append(pid)
+    failed = [os.waitpid(pid, 0)[1] for pid in children]
+    sys.exit(1 if any(failed) else 0)
 """)
 
 
@@ -273,19 +297,17 @@ async def test_two_processes_share_one_data_directory(tmp_path: Path, fake: Fake
     fake.responder = responder
     data = tmp_path / "shared"
     n = 12
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(data), fake.url, name, str(n)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name in ("writer-a", "writer-b")
-    ]
-    outputs = await asyncio.gather(*(asyncio.to_thread(p.communicate, timeout=240) for p in procs))
-    for proc, (_, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err[-2000:]
-    ids = [i for out, _ in outputs for i in json.loads(out)]
+    writers = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(data), fake.url, str(n), "writer-a", "writer-b"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = await asyncio.to_thread(writers.communicate, timeout=240)
+    assert writers.returncode == 0, err[-2000:]
+    lines = out.splitlines()
+    assert len(lines) == 2, out  # one line per writer process
+    ids = [i for line in lines for i in json.loads(line)]
     assert len(ids) == 2 * n
 
     memory = AsyncMemory(MemoryConfig(data_dir=data, graph="on"))

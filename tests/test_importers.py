@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 from typer.testing import CliRunner
 
-from memorch import AsyncMemory, MemoryConfig
+from memorch import AsyncMemory, Memory, MemoryConfig
 from memorch.cli._main import app
 from memorch.errors import ConfigurationError, ValidationError
 from memorch.importers import import_source
@@ -264,6 +264,7 @@ def test_cli_imports_through_a_subprocess(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"imported": 8, "duplicates": 0}
-    search = [sys.executable, "-m", "memorch", "search", "heirloom beans", "--user-id", "cli", "--json"]
-    found = subprocess.run(search, env=env, capture_output=True, text=True, timeout=120)
-    assert json.loads(found.stdout)["results"][0]["memory"] == "Marta Silva: Likes heirloom bean varieties"
+    # What the import wrote, searched in this process (a second CLI launch costs ~10 s of imports).
+    with Memory(MemoryConfig(data_dir=tmp_path / "data", graph="off")) as memory:
+        found = memory.search("heirloom beans", user_id="cli")
+    assert found["results"][0]["memory"] == "Marta Silva: Likes heirloom bean varieties"
