@@ -75,6 +75,10 @@ was were be been do does did to of in on at by for from with about as and or but
 whom when where why how that this these those there here any some all every have has had can could
 will would should may might must not no"""
 FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
+# The bundled MiniLM's ceilings, as ``measure_ceilings`` gives them (tests/test_relevance.py
+# measures them again and compares): measuring costs a first search ~360 embeddings, seconds on a
+# busy laptop, for numbers that only change with the model.
+BUNDLED_CEILINGS = {"local/all-MiniLM-L6-v2": {1: 0.5855, 2: 0.7425, 3: 0.8299, 4: 0.9062, 6: 0.9280}}
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _scales: dict[str, tuple[np.ndarray, dict[int, float]]] = {}
 _scale_lock = threading.Lock()
@@ -107,23 +111,30 @@ def _windows() -> list[tuple[int, int, list[str], int]]:
     return out
 
 
+def measure_ceilings(embedder: Any, sentences: np.ndarray) -> dict[int, float]:
+    """The ceiling per query length for ``embedder``: over the reference sentences (``sentences``:
+    their unit vectors), the median of the best cosine between a sentence and any n consecutive
+    content words of it (how close n words that name a topic as well as n words can get to a
+    sentence on it). ~360 short texts to embed."""
+    windows = [(n, i, " ".join(words[j : j + n])) for n, i, words, j in _windows()]
+    vectors = _unit(embedder.embed([text for _, _, text in windows]))
+    cosines = (vectors * sentences[[i for _, i, _ in windows]]).sum(1)
+    best: dict[tuple[int, int], float] = {}
+    for (n, i, _), cosine in zip(windows, cosines, strict=True):
+        best[n, i] = max(best.get((n, i), -1.0), float(cosine))
+    return {n: float(np.median([best[n, i] for i in range(len(CHANCE_SENTENCES))])) for n in EXCERPT_WORDS}
+
+
 def _reference(embedder: Any) -> tuple[np.ndarray, dict[int, float]]:
-    """Per embedder model: the unit vectors of ``CHANCE_SENTENCES`` and the ceiling per query
-    length: over the sentences, the median of the best cosine between a sentence and any n
-    consecutive content words of it (how close n words that name a topic as well as n words can
-    get to a sentence on it). Computed once per process (~360 short texts); the embedding cache
-    keeps their vectors for the next one."""
+    """Per embedder model, once per process: the unit vectors of ``CHANCE_SENTENCES`` and the
+    ceilings, the bundled model's from ``BUNDLED_CEILINGS`` and any other model's measured (the
+    embedding cache keeps those texts' vectors for the next process)."""
     model = embedder.model_id
     with _scale_lock:
         if model in _scales:
             return _scales[model]
     sentences = _unit(embedder.embed(list(CHANCE_SENTENCES)))
-    windows = [(n, i, " ".join(words[j : j + n])) for n, i, words, j in _windows()]
-    cosines = (_unit(embedder.embed([text for _, _, text in windows])) * sentences[[i for _, i, _ in windows]]).sum(1)
-    best: dict[tuple[int, int], float] = {}
-    for (n, i, _), cosine in zip(windows, cosines, strict=True):
-        best[n, i] = max(best.get((n, i), -1.0), float(cosine))
-    ceilings = {n: float(np.median([best[n, i] for i in range(len(CHANCE_SENTENCES))])) for n in EXCERPT_WORDS}
+    ceilings = BUNDLED_CEILINGS.get(model) or measure_ceilings(embedder, sentences)
     with _scale_lock:
         _scales[model] = (sentences, ceilings)
     return sentences, ceilings
