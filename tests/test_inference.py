@@ -423,8 +423,9 @@ def test_resilience_retries_provider_failures_only() -> None:
         {},
         {"memory": [{"event": "ADD", "fact": "User is allergic to peanuts"}]},  # no "text"
         {"memory": [{"event": "NONE"}]},  # NONE names no memory
+        {"memory": [{"event": "ADD", "text": "..."}]},  # a text that says nothing
     ],
-    ids=["facts", "memories", "unknown-key", "empty-object", "add-without-text", "none-without-id"],
+    ids=["facts", "memories", "unknown-key", "empty-object", "add-without-text", "none-without-id", "add-dots"],
 )
 async def test_a_reply_of_the_wrong_shape_is_repaired_then_degraded(
     memory: AsyncMemory, fake: FakeLLM, wrong: dict

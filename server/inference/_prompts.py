@@ -81,8 +81,10 @@ class Decision(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> Decision:
         needs_text = self.event in ("ADD", "UPDATE")
-        if needs_text and not (self.text and self.text.strip()):
-            raise ValueError(f'an {self.event} decision needs a non-empty "text"')
+        # A text without a letter or digit ("...", "-") says nothing: SmolLM2-135M under a grammar
+        # answered ADD "..." and it was stored as a memory.
+        if needs_text and not any(c.isalnum() for c in self.text or ""):
+            raise ValueError(f'an {self.event} decision needs a "text" that says something (letters or digits)')
         if self.event != "ADD" and self.id is None:
             raise ValueError(f'a {self.event} decision needs the "id" of an EXISTING MEMORY')
         return self
