@@ -88,6 +88,23 @@ async def test_update_delete_none_and_history(memory: AsyncMemory, fake: FakeLLM
     assert (await memory.stats())["history_events"] == before["history_events"]
 
 
+async def test_a_none_naming_an_unrelated_memory_keeps_the_users_words(memory: AsyncMemory, fake: FakeLLM) -> None:
+    """SmolLM2-135M answered "My sister Clara lives in Toronto" with NONE for "I'm allergic to
+    peanuts": read as "already stored", the sister would be lost."""
+    fake.push(add("User is allergic to peanuts"))
+    await memory.add("I'm allergic to peanuts", user_id="clara")
+    fake.responder = lambda request: {"memory": [{"event": "NONE", "id": _number(request.prompt, "peanuts")}]}
+    said = "My sister Clara lives in Toronto"
+    result = await memory.add(said, user_id="clara")
+    assert result["degraded"] is True and "unrelated" in result["reason"]
+    stored = await memory.get(result["results"][0]["id"])
+    assert stored["memory"] == said and stored["metadata"]["_memorch"]["pending_inference"] is True
+    # A NONE naming the memory that does say it is still "already stored" (above: Globex).
+    fake.responder = lambda request: {"memory": [{"event": "NONE", "id": _number(request.prompt, "peanuts")}]}
+    again = await memory.add("Remember, peanuts make me ill", user_id="clara")
+    assert "degraded" not in again and [r["event"] for r in again["results"]] == ["NONE"]
+
+
 def _number(prompt: str, text: str) -> int:
     block = prompt.split("EXISTING MEMORIES:\n")[1].split("\n\n")[0]
     return next(int(line.split(":")[0]) for line in block.splitlines() if line.endswith(text))

@@ -75,6 +75,7 @@ class Prepared:
     candidates: list[MemoryRecord]
     entities: list[str]
     prompt: list[dict[str, str]] = field(default_factory=list)
+    said: list[tuple[str, np.ndarray]] = field(default_factory=list)  # each message and its vector
 
 
 @dataclass
@@ -210,6 +211,7 @@ def _plan(
     if graph_on and touched:
         previous = store.parts.ledger.relations_for(sorted(touched))
         plan.removed_relations = [r for rels in previous.values() for r in rels]
+    _refuse_unrelated_nones(store, prepared, plan)
     if plan.decisions and not plan.results and not changed:
         # Every decision was unusable (ids that were not offered, over-long texts): reading
         # that as "nothing to remember" would drop what the user said.
@@ -219,6 +221,31 @@ def _plan(
             "JSON instructions (MEMORCH_LLM_MODEL) avoids this",
         )
     return plan
+
+
+def _refuse_unrelated_nones(store: Store, prepared: Prepared, plan: Plan) -> None:
+    """A reply that only says "already stored" (NONE), each time naming a memory unrelated to every
+    message, is a model that misread the list, not a fact already known: SmolLM2-135M answered
+    "My sister Clara lives in Toronto" with NONE for "I'm allergic to peanuts", and the sister
+    was never stored. Unrelated = below the search threshold on the search's own scale."""
+    if not prepared.said or not plan.results or plan.changes or any(r["event"] != "NONE" for r in plan.results):
+        return
+    from memorch.retrieval._calibration import vector_scale
+
+    named = {r["id"] for r in plan.results}
+    targets = [c for c in prepared.candidates if c.id in named and c.embedding is not None]
+    if len(targets) < len(named):
+        return  # a NONE from the duplicate check, or a memory without its vector: not judged here
+    embedder, threshold = store.parts.embedder, store.config.search_threshold
+    for text, vector in prepared.said:
+        scale = vector_scale(embedder, text, vector)
+        if any(float(scale.relevance(float(t.embedding @ vector))) >= threshold for t in targets):
+            return
+    raise LLMOutputError(
+        "the model said these messages are already stored, naming memories unrelated to them",
+        suggestion="the messages were kept verbatim for `memorch reprocess`; a larger model "
+        "(MEMORCH_LLM_MODEL) reconciles better",
+    )
 
 
 def _add(
@@ -253,7 +280,9 @@ def prepare(
     said = [m for m in messages if m.role != "system"]
     vectors = store.parts.embedder.embed([m.content for m in said])
     candidates = _candidates(store, vectors, scope, exclude)
-    return Prepared(messages, scope, metadata, candidates, _candidate_entities(store, candidates))
+    entities = _candidate_entities(store, candidates)
+    texts = [(m.content, vector) for m, vector in zip(said, vectors, strict=True)]
+    return Prepared(messages, scope, metadata, candidates, entities, said=texts)
 
 
 def ask(store: Store, prepared: Prepared) -> InferenceReply:
