@@ -79,7 +79,12 @@ async def test_real_model_never_drops_user_content(llama_server_base: str, tmp_p
                 kept = [await memory.get(r["id"]) for r in result["results"]]
                 assert [k["memory"] for k in kept] == [said], result
                 assert all(k["metadata"]["_memorch"]["pending_inference"] for k in kept)
-                outcomes.append(f"degraded ({result['reason'][:80]}) {elapsed:.1f}s")
+                # A reply in shape can still be refused for what it says (NONE naming an unrelated
+                # memory, a text of dots): the content guards, apart from the shape.
+                kind = (
+                    "guarded" if "unrelated" in result["reason"] or "says something" in result["reason"] else "degraded"
+                )
+                outcomes.append(f"{kind} ({result['reason'][:80]}) {elapsed:.1f}s")
                 continue
             # The model's facts: at least one, and each reported memory is really stored.
             assert result["results"], f"nothing stored and not degraded for {said!r}: {result}"
@@ -92,9 +97,10 @@ async def test_real_model_never_drops_user_content(llama_server_base: str, tmp_p
         # The probe found what llama-cpp-python enforces: its schema extension (it refuses json_schema).
         line = memory.engine.components.llm.structure_report()
         assert "enforced (response_format json_object + schema" in line and "llama-cpp-python" in line, line
-        # Enforced, the replies are in shape: at most one add of the four may still degrade (a
-        # grammar cannot stop an empty "text", which the reply contract refuses).
-        assert sum("degraded" in o for o in outcomes) <= 1, outcomes
+        # Enforced, the replies are in shape: at most one add of the four may still degrade for its
+        # shape (a grammar cannot stop an empty "text", which the reply contract refuses). What a
+        # 135M model says is often wrong ("guarded": the user's words kept for reprocess above).
+        assert sum(o.startswith("degraded") for o in outcomes) <= 1, outcomes
         print(line)
         print("\n".join(f"{s!r}: {o}" for s, o in zip(SAID, outcomes, strict=True)))
     finally:
