@@ -9,7 +9,9 @@ is seen, with its HTTP status and the structured-output form it carried, whether
 counted it. Each varied one-line fact is added with inference and the library's default waiting
 path (background inference off), one scope, the graph on.
 
-Printed: the share of adds answered in shape (not degraded), chat requests per add (the probe's
+Printed: the share of adds answered in shape (used, or refused only for what they said: a reply of
+NONE decisions naming memories unrelated to the message, which memorch keeps verbatim for
+reprocess; counted apart as ``guarded_unrelated_none``), chat requests per add (the probe's
 requests apart: they are made once per model, API base and server version, then cached), repair
 requests, the structured-output form memorch chose, latency per add, and what was stored. The
 model's judgement is not under test: a 135M model extracts poorly, and the last lines say
@@ -193,7 +195,12 @@ async def run(base: str, work: Path, adds: int, graph: str) -> dict[str, Any]:
                 "relations": len((result.get("relations") or {}).get("added_entities", [])),
             }
             outcomes.append(outcome)
-            shown = "DEGRADED" if outcome["degraded"] else "; ".join(f"{e} {t!r}" for e, t in outcome["events"]) or "[]"
+            shown = "; ".join(f"{e} {t!r}" for e, t in outcome["events"]) or "[]"
+            shown = (
+                (("GUARDED" if guarded(outcome) else "DEGRADED") + f" ({outcome['reason']})")
+                if outcome["degraded"]
+                else shown
+            )
             print(f"{len(outcomes):3d} {outcome['seconds']:6.1f}s  {fact!r} -> {shown}", file=sys.stderr, flush=True)
         stored = await memory.get_all(user_id="bench", limit=1000)
         choice = structured_choice(memory)
@@ -202,10 +209,17 @@ async def run(base: str, work: Path, adds: int, graph: str) -> dict[str, Any]:
     return {"outcomes": outcomes, "stored": [r["memory"] for r in stored["results"]], "choice": choice}
 
 
+def guarded(outcome: dict[str, Any]) -> bool:
+    """Degraded although the reply was in shape: it said "already stored", naming memories
+    unrelated to what was said (memorch keeps the user's words for reprocess instead)."""
+    return outcome["degraded"] and "unrelated" in (outcome["reason"] or "")
+
+
 def report(found: dict[str, Any], chats: list[dict[str, Any]]) -> dict[str, Any]:
     outcomes = found["outcomes"]
     adds = len(outcomes)
-    in_shape = sum(not o["degraded"] for o in outcomes)
+    # In shape: the reply conformed and was used, or conformed and was refused for what it said.
+    in_shape = sum(not o["degraded"] or guarded(o) for o in outcomes)
     work = [c for c in chats if not c["probe"]]
     seconds = [o["seconds"] for o in outcomes]
     events = Counter(e for o in outcomes if not o["degraded"] for e, _ in o["events"])
@@ -217,6 +231,7 @@ def report(found: dict[str, Any], chats: list[dict[str, Any]]) -> dict[str, Any]
         "in_shape": in_shape,
         "in_shape_share": round(in_shape / adds, 3),
         "degraded": adds - in_shape,
+        "guarded_unrelated_none": sum(guarded(o) for o in outcomes),
         "empty_results": sum(not o["degraded"] and not o["events"] for o in outcomes),
         "chat_requests": len(work),
         "requests_per_add": round(len(work) / adds, 3),
@@ -257,7 +272,8 @@ def main() -> None:
                 proxy.stop()
     summary = report(found, proxy.chats)
     for outcome in found["outcomes"][: args.show]:
-        shown = "DEGRADED" if outcome["degraded"] else "; ".join(f"{e} {t!r}" for e, t in outcome["events"]) or "[]"
+        shown = ("GUARDED" if guarded(outcome) else "DEGRADED") if outcome["degraded"] else None
+        shown = shown or "; ".join(f"{e} {t!r}" for e, t in outcome["events"]) or "[]"
         print(f"{outcome['seconds']:6.1f}s  {outcome['said']!r} -> {shown}")
     print(json.dumps(summary, indent=1))
     if args.json:
