@@ -66,6 +66,21 @@ def test_bulk_writes_hold_the_ann_build_until_they_end(tmp_path: Path, monkeypat
     assert index._vector_index_segments() == 1
 
 
+def test_a_bulk_write_ends_with_its_rows_in_the_text_index(tmp_path: Path, small_thresholds: None) -> None:
+    """Searches right after an import read indexes only: no flat scan of the last rows, and BM25
+    scores that do not depend on when a background pass folds them in."""
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    index._schedule = lambda force=False: None  # type: ignore[method-assign]  # no background pass to wait for
+    with index.deferred_maintenance():
+        index.upsert(records(120, 0))
+        assert index._table.index_stats("memory_idx").num_unindexed_rows == 120  # no routine fold here
+    stats = index._table.index_stats("memory_idx")
+    assert (stats.num_indexed_rows, stats.num_unindexed_rows) == (120, 0)
+    found = index.text_search("memory 0-7", Scope(user_id="u"), 3)
+    assert found and found[0].score > 0
+    index.close()
+
+
 @pytest.mark.parametrize("look_up", [True, False])
 def test_a_replace_is_one_delete_and_one_append_and_leaves_exactly_the_ledgers_rows(
     tmp_path: Path, small_thresholds: None, look_up: bool
