@@ -115,7 +115,9 @@ class MemoryConfig(BaseModel):
     dedup_threshold: float = 0.95
     candidate_limit: int = 10
     # Hybrid search: weight of each signal in the relative score fusion.
-    search_weights: dict[str, float] = Field(default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 0.5})
+    search_weights: dict[str, float] = Field(
+        default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3}
+    )
     # Results scoring below this are dropped when a search gives no threshold of its own
     # (scores are absolute relevance; the default is chosen by bench/relevance.py, see README
     # "Search": it keeps every LOCOMO own-scope top hit and LOCOMO recall unchanged).

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope, normalize_entity
 from memorch.storage.cache import CacheQueries, blob, store_vectors
 from memorch.storage.expiry import EXPIRED_IDS, LIVE, ExpiryQueries, stamp
+from memorch.storage.neighbours import NeighbourQueries
 from memorch.storage.purge import PURGE, PurgeQueries, gone
 from memorch.storage.relations import RELATION_FIELDS, RelationQueries
 from memorch.storage.schema import (
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 PENDING_INFERENCE = "json_extract(metadata, '$._memorch.pending_inference') = 1"
 
 
-class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, ExpiryQueries, ABC):
+class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, ExpiryQueries, NeighbourQueries, ABC):
     """Every query of ``storage.ledger.Ledger`` over an abstract connection: a ledger derives from
     this and defines how a connection is had (the abstract methods below)."""
 

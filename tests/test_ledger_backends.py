@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from memorch.domain._records import deletion, new_record, replaced, utc_now
 from memorch.errors import StorageError
 from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.expiry import stamp
 from memorch.storage.filters import compile_filters
 from memorch.storage.history import SQLiteLedger
 
@@ -485,3 +487,31 @@ def test_a_list_reads_the_newest_rows_in_index_order(tmp_path: Path) -> None:
     plan = " | ".join(row[3] for row in ledger._conn.execute("EXPLAIN QUERY PLAN " + listing))
     assert "memories_recent" in plan and "TEMP B-TREE" not in plan, plan
     ledger.close()
+
+
+def test_neighbours_are_the_memories_created_around_one_in_its_scope(ledger: SQLiteLedger) -> None:
+    """In creation order (ties by id), live, in the scope and within the window; an expired
+    memory is nobody's neighbour, and another scope's memories never are."""
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    me, other = Scope(user_id="me"), Scope(user_id="other")
+
+    def at(text: str, scope: Scope, minutes: float, **fields: Any) -> str:
+        record = new_record(text, vector(len(text)), scope, {}, stamp(start + timedelta(minutes=minutes)))
+        for name, value in fields.items():
+            setattr(record, name, value)
+        ledger.apply([Change("ADD", record)], ["vectors"], ["graph"])
+        return record.id
+
+    early = at("told an hour before", me, -60)
+    a = at("two before", me, 0)
+    b = at("one before", me, 1)
+    at("another user's, in between", other, 1.5)
+    gone = at("expired", me, 1.7, expires_at=stamp(datetime.now(UTC) - timedelta(minutes=1)))
+    hit = at("the hit", me, 2)
+    c = at("one after", me, 3)
+    d = at("two after", me, 4)
+    at("three after", me, 5)
+    found = ledger.neighbours(me, [hit, early], per_side=2, window_s=30 * 60)
+    assert found[hit] == [b, a, c, d]
+    assert gone not in found[hit]
+    assert found[early] == []  # the next memory is an hour later: outside the window

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from memorch.domain._expiry import take_expiry
@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def successive(start: str, step: int) -> str:
+    """``start`` (a ledger time) plus ``step`` microseconds: the memories one write creates get
+    increasing times, so the ledger's order of creation keeps the order they were said in (a
+    search brings along what was said next to a hit: ``memorch.retrieval._context``)."""
+    return (datetime.fromisoformat(start) + timedelta(microseconds=step)).isoformat(timespec="microseconds")
 
 
 def not_found(memory_id: str) -> MemoryNotFoundError:

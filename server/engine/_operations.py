@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from memorch.domain._expiry import NEVER
 from memorch.domain._messages import Message, normalized_hash
-from memorch.domain._records import deletion, expired, new_record, not_found, replaced, utc_now
+from memorch.domain._records import deletion, expired, new_record, not_found, replaced, successive, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._store import DELETE_BATCH, Store
 from memorch.errors import MemoryNotFoundError, ValidationError
@@ -129,7 +129,7 @@ def add_verbatim(
             if repeat is not None:
                 results.append(event("NONE", repeat, reason="the same text is already stored"))
                 continue
-            record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), now)
+            record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), successive(now, i))
             said = (
                 "would be stored as said (dry run: nothing was written)" if dry_run else "stored as said (no inference)"
             )

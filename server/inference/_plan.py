@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from memorch.domain._messages import Message
-from memorch.domain._records import deletion, new_record, replaced, utc_now
+from memorch.domain._records import deletion, new_record, replaced, successive, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._operations import find_repeat
 from memorch.inference._prompts import COMPACT_CANDIDATES, InferenceReply, inference_messages, reply_schema
@@ -184,7 +184,8 @@ def _plan(
         if decision.event == "ADD" or stale:
             if vector is not None:
                 why = f"memory {target.id} changed while the model was answering; added beside it" if stale else None
-                _add(store, plan, text, vector, scope, metadata, now, rels, why or decision.reason or REASONS["ADD"])
+                at = successive(now, position)
+                _add(store, plan, text, vector, scope, metadata, at, rels, why or decision.reason or REASONS["ADD"])
             continue
         if target is None:
             log.warning("ignored a %s decision for id %r, which was not offered", decision.event, decision.id)

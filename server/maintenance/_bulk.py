@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import memorch.domain._expiry as expiry_rules
 import memorch.domain._validation as validation
 from memorch.domain._messages import normalized_hash
-from memorch.domain._records import new_record, utc_now
+from memorch.domain._records import new_record, successive, utc_now
 from memorch.errors import ValidationError
 from memorch.maintenance._export import ExportedMemory, parse_exported
 from memorch.results import ImportResult
@@ -76,7 +76,7 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
     embedded = [i for i in fresh if i.text is not None]
     vectors = dict(zip(map(id, embedded), store.parts.embedder.embed([i.text for i in embedded]), strict=True))
     changes, now = [], utc_now()
-    for item in fresh:
+    for position, item in enumerate(fresh):
         vector = vectors.get(id(item))
         if item.exported is not None:
             seen.add(item.exported.id)
@@ -86,7 +86,9 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
             if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
                 continue
             seen.add(key)
-            changes.append(Change("ADD", new_record(item.text, vector, item.scope, item.metadata, now)))
+            changes.append(
+                Change("ADD", new_record(item.text, vector, item.scope, item.metadata, successive(now, position)))
+            )
             changes[-1].record.expires_at = item.expires_at
         _default_expiry(store, changes[-1])
     return changes

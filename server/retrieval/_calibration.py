@@ -88,7 +88,12 @@ _scale_lock = threading.Lock()
 class Ranked:
     id: str
     score: float
-    signals: dict[str, dict[str, float]] = field(default_factory=dict)
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def fused_order(item: Ranked) -> tuple[float, float, str]:
+    """The sort key of a search's order: fused value; ties to the closer meaning, then the id."""
+    return (-item.score, -item.signals.get("vector", {}).get("similarity", 0.0), item.id)
 
 
 def content_words(text: str) -> list[str]:
@@ -175,27 +180,40 @@ def vector_scale(embedder: Any, query: str, query_vector: np.ndarray) -> VectorS
     return VectorScale(chance, max(ceiling, chance + 0.05))
 
 
-def calibrate(ranked: list[Ranked], signals: dict[str, list[VectorHit]], scale: VectorScale) -> list[Ranked]:
-    """Replace each fused value by absolute relevance, keeping the fused order (module docstring)."""
+def calibrate(
+    ranked: list[Ranked], signals: dict[str, list[VectorHit]], scale: VectorScale, min_score: float = 0.0
+) -> list[Ranked]:
+    """Replace each fused value by absolute relevance, keeping the fused order (module docstring).
+    A hit lifted by context (``_context``) whose own evidence is under ``min_score`` is left out:
+    it is there only for its neighbour, and kept it would lower every score below it."""
     vector_hits = signals.get("vector") or []
     floor = min((h.score for h in vector_hits), default=scale.chance)
+    kept: list[Ranked] = []
     running = 1.0  # the lowest evidence so far down the list
     for item in ranked:
-        vector = item.signals.get("vector")
-        similarity = vector["similarity"] if vector else floor
-        v = float(scale.relevance(similarity))
-        text = item.signals.get("text")
-        t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
-        if vector:
-            vector["relevance"] = round(v, 6)
-        if text:
-            text["relevance"] = round(t, 6)
-        evidence = 1.0 - (1.0 - v) * (1.0 - t)
-        running = min(running, evidence)
+        value = _evidence(item, floor, scale)
+        if "context" in item.signals and value < min_score:
+            continue
+        running = min(running, value)
         item.signals["fusion"] = {
             "fused": round(item.score, 6),
-            "evidence": round(evidence, 6),
+            "evidence": round(value, 6),
             "score": round(running, 6),
         }
         item.score = running
-    return ranked
+        kept.append(item)
+    return kept
+
+
+def _evidence(item: Ranked, floor: float, scale: VectorScale) -> float:
+    """A hit's own evidence: ``1 - (1 - vector)(1 - text)``; each signal's calibrated relevance
+    is written into its explain entry."""
+    vector = item.signals.get("vector")
+    v = float(scale.relevance(vector["similarity"] if vector else floor))
+    text = item.signals.get("text")
+    t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
+    if vector:
+        vector["relevance"] = round(v, 6)
+    if text:
+        text["relevance"] = round(t, 6)
+    return 1.0 - (1.0 - v) * (1.0 - t)

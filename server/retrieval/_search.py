@@ -44,7 +44,8 @@ import numpy as np
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
 from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
-from memorch.retrieval._calibration import Ranked, calibrate, vector_scale
+from memorch.retrieval._calibration import Ranked, calibrate, fused_order, vector_scale
+from memorch.retrieval._context import with_context
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
 
@@ -127,7 +128,7 @@ def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list
     for item in ranked.values():
         item.score = min(1.0, item.score / active) if active else 0.0
     # Ties go to the closer meaning, then to a stable order.
-    return sorted(ranked.values(), key=lambda r: (-r.score, -r.signals.get("vector", {}).get("similarity", 0.0), r.id))
+    return sorted(ranked.values(), key=fused_order)
 
 
 def hybrid_search(
@@ -139,9 +140,11 @@ def hybrid_search(
     limit: int,
     where: tuple[str, list[Any]] | None,
     held: NearestCache | None = None,
+    min_score: float = 0.0,
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query`` (whose embedding is ``vector``), with
-    absolute scores; ``held``: the scopes' embeddings in memory, if this process keeps them."""
+    absolute scores; ``held``: the scopes' embeddings in memory, if this process keeps them;
+    ``min_score``: the search's threshold (hits lifted by context under it are left out)."""
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
@@ -159,8 +162,19 @@ def hybrid_search(
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     if hidden:
         signals = {name: [h for h in hits if h.id not in hidden] for name, hits in signals.items()}
-    ranked = fuse(signals, config.search_weights)[:limit]
-    return calibrate(ranked, signals, vector_scale(components.embedder, query, vector))
+    ranked = fuse(signals, config.search_weights)
+
+    only = None if only_ids is None else set(only_ids)
+
+    def visible(memory_id: str) -> bool:
+        return (
+            memory_id not in hidden
+            and (only is None or memory_id in only)
+            and (allowed is None or memory_id in allowed)
+        )
+
+    ranked = with_context(components, scope, ranked, vector, config.search_weights.get("context", 0.0), visible)
+    return calibrate(ranked, signals, vector_scale(components.embedder, query, vector), min_score)[:limit]
 
 
 def search_memories(
@@ -172,7 +186,8 @@ def search_memories(
     engine.store.searchable()
     parts = engine.components
     vector = parts.embedder.embed([query])[0]
-    ranked = hybrid_search(parts, engine.config, query, vector, scope, limit, where, engine.store.nearest_cache())
+    held = engine.store.nearest_cache()
+    ranked = hybrid_search(parts, engine.config, query, vector, scope, limit, where, held, min_score)
     records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
     results: list[MemoryItem] = []
     below: list[float] = []

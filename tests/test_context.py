@@ -1,0 +1,58 @@
+"""Context in search (``memorch.retrieval._context``): a hit brings along what was said next to it,
+in the order it was said (an import keeps its items' order), without raising anyone's score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memorch import AsyncMemory, MemoryConfig
+from memorch.retrieval._calibration import Ranked, VectorScale, calibrate
+
+CONVERSATION = [
+    "Anna: I finally booked the trip to Japan!",
+    "Ben: Nice, which cities are you going to?",
+    "Anna: Two weeks in April, leaving from Boston.",
+    "Ben: My sister moved to Berlin last year.",
+    "Anna: Does she like the weather there?",
+    "Ben: She says the winters are long and grey.",
+    "Anna: I bought new running shoes yesterday.",
+    "Ben: I have been learning to bake sourdough bread.",
+]
+
+
+async def rank_of(config: MemoryConfig, text: str, context: float) -> tuple[int, dict]:
+    async with AsyncMemory(config.with_overrides(search_weights={"context": context})) as memory:
+        found = await memory.search("Anna's trip to Japan", user_id="u", limit=8, threshold=0, explain=True)
+    texts = [r["memory"] for r in found["results"]]
+    return texts.index(text), found["results"][texts.index(text)]
+
+
+async def test_an_answer_said_next_to_the_hit_moves_up_with_context(tmp_path: Path) -> None:
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off")
+    async with AsyncMemory(config) as memory:
+        result = await memory.import_memories([{"memory": text} for text in CONVERSATION], user_id="u")
+        assert result["imported"] == len(CONVERSATION)
+        listed = await memory.get_all(user_id="u", limit=20)
+    # The import kept the conversation's order (newest first in a list).
+    assert [m["memory"] for m in listed["results"]] == CONVERSATION[::-1]
+    answer = "Ben: Nice, which cities are you going to?"
+    without, _ = await rank_of(config, answer, 0.0)
+    with_context, hit = await rank_of(config, answer, 0.3)
+    assert with_context < without
+    assert hit["explain"]["context"]["of"]  # lifted by a hit said next to it
+    # Its score is still its own evidence, not the hit's.
+    assert hit["score"] <= hit["explain"]["fusion"]["evidence"]
+
+
+def test_a_lifted_memory_under_the_threshold_is_left_out_without_lowering_the_others() -> None:
+    scale = VectorScale(chance=0.0, ceiling=1.0)
+    hit = Ranked("hit", 1.0, {"vector": {"similarity": 0.9}})
+    lifted = Ranked("next", 0.8, {"vector": {"similarity": 0.1}, "context": {"of": "hit", "lift": 0.3}})
+    other = Ranked("other", 0.5, {"vector": {"similarity": 0.6}})
+    kept = calibrate([hit, lifted, other], {"vector": []}, scale, min_score=0.3)
+    assert [(r.id, r.score) for r in kept] == [("hit", pytest.approx(0.9)), ("other", pytest.approx(0.6))]
+    # Without a threshold it stays, and the scores below it never rise above its own.
+    kept = calibrate([Ranked(r.id, s, r.signals) for r, s in ((hit, 1.0), (lifted, 0.8), (other, 0.5))], {}, scale)
+    assert [r.id for r in kept] == ["hit", "next", "other"] and kept[2].score == pytest.approx(0.1)
