@@ -4,14 +4,18 @@ In a conversation the turn that answers a question is often not the one that nam
 "What did Caroline research?" is answered by "Researching adoption agencies" two lines after
 "Caroline: I've been thinking about adoption". So the ``ANCHORS`` best hits of a search (in fused
 order) lift the memories created just before and after them in the same scope
-(``LedgerCore.neighbours``: ``PER_SIDE`` on each side, within ``WINDOW_S``) by the search weight
-``context`` times the anchor's fused value; a neighbour no signal returned joins the candidates
-with its own similarity, read from its stored embedding.
+(``LedgerCore.neighbours``: ``PER_SIDE`` on each side, within ``WINDOW_S``): each moves the
+share ``context`` (a search weight) of the way from its own fused value up to its anchor's, never
+past it; a neighbour no signal returned joins the candidates with its own similarity, read from
+its stored embedding, and a fused value of 0.
 
-Measured on LOCOMO dev (``bench/locomo.py``; offline over the same signals first, one to three
-neighbours a side, weights 0.2 to 0.5, 10 to 30 anchors): two a side lifted by 0.3 of the anchor
-moved recall@10 from 0.657 to 0.725 and recall@30 from 0.783 to 0.836; anchors past the top 10
-changed recall@10 by less than 0.002. The LongMemEval figures are in docs/search.md.
+Chosen by replaying the same signals offline on LOCOMO dev and on LongMemEval dev questions (one
+to three neighbours a side, shares 0.2 to 0.5, 10 to 30 anchors; docs/search.md#context). Adding
+the share of the anchor's value instead (0.3 x the anchor's fused value) did slightly better on
+LOCOMO (recall@10 0.727 against 0.714) but cost LongMemEval's multi-session questions half their
+evidence at 10: there the best hits sit in one or two sessions, every one of them a neighbour of
+another, so the whole cluster rose together over the evidence at its edge. Moving a neighbour
+toward its anchor leaves hits already near the anchor's level where they are.
 
 Context moves a memory up the order, never its score: a lifted memory's score is its own
 evidence (``_calibration``), since being said next to a hit does not make a memory relevant (a
@@ -52,21 +56,22 @@ def with_context(
         return ranked
     anchors = ranked[:ANCHORS]
     near = components.ledger.neighbours(scope, [a.id for a in anchors], PER_SIDE, WINDOW_S)
-    lift: dict[str, tuple[float, str]] = {}
-    for anchor in anchors:
-        for other in near.get(anchor.id, ()):
-            if other != anchor.id and visible(other) and weight * anchor.score > lift.get(other, (0.0, ""))[0]:
-                lift[other] = (weight * anchor.score, anchor.id)
     by_id = {r.id: r for r in ranked}
-    for record in components.ledger.get_many([i for i in lift if i not in by_id]):
+    joining = {i for a in anchors for i in near.get(a.id, ()) if i not in by_id and visible(i)}
+    for record in components.ledger.get_many(sorted(joining)):
         joined = Ranked(record.id, 0.0)
         if record.embedding is not None:
             joined.signals["vector"] = {"similarity": round(float(np.dot(record.embedding, vector)), 6)}
         by_id[record.id] = joined
         ranked.append(joined)
-    for other, (value, anchor_id) in lift.items():
-        if other in by_id:
-            item = by_id[other]
-            item.score += value
-            item.signals["context"] = {"of": anchor_id, "lift": round(value, 6)}  # type: ignore[dict-item]
+    fused = {r.id: r.score for r in ranked}
+    lift: dict[str, tuple[float, str]] = {}
+    for anchor in anchors:
+        for other in near.get(anchor.id, ()):
+            gain = weight * (anchor.score - fused.get(other, anchor.score))
+            if other in by_id and visible(other) and gain > lift.get(other, (0.0, ""))[0]:
+                lift[other] = (gain, anchor.id)
+    for other, (gain, anchor_id) in lift.items():
+        by_id[other].score += gain
+        by_id[other].signals["context"] = {"of": anchor_id, "lift": round(gain, 6)}
     return sorted(ranked, key=fused_order)
