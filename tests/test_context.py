@@ -46,13 +46,14 @@ async def test_an_answer_said_next_to_the_hit_moves_up_with_context(tmp_path: Pa
     assert hit["score"] <= hit["explain"]["fusion"]["evidence"]
 
 
-def test_a_lifted_memory_under_the_threshold_is_left_out_without_lowering_the_others() -> None:
+def test_a_lifted_memory_under_the_threshold_does_not_lower_the_others() -> None:
     scale = VectorScale(chance=0.0, ceiling=1.0)
     hit = Ranked("hit", 1.0, {"vector": {"similarity": 0.9}})
     lifted = Ranked("next", 0.8, {"vector": {"similarity": 0.1}, "context": {"of": "hit", "lift": 0.3}})
     other = Ranked("other", 0.5, {"vector": {"similarity": 0.6}})
-    kept = calibrate([hit, lifted, other], {"vector": []}, scale, min_score=0.3)
-    assert [(r.id, r.score) for r in kept] == [("hit", pytest.approx(0.9)), ("other", pytest.approx(0.6))]
+    scored = calibrate([hit, lifted, other], {"vector": []}, scale, min_score=0.3)
+    # The lifted one keeps its own evidence (the threshold leaves it out); the one after it keeps 0.6.
+    assert [(r.id, round(r.score, 6)) for r in scored] == [("hit", 0.9), ("next", 0.1), ("other", 0.6)]
     # Without a threshold it stays, and the scores below it never rise above its own.
     kept = calibrate([Ranked(r.id, s, r.signals) for r, s in ((hit, 1.0), (lifted, 0.8), (other, 0.5))], {}, scale)
     assert [r.id for r in kept] == ["hit", "next", "other"] and kept[2].score == pytest.approx(0.1)

@@ -184,25 +184,20 @@ def calibrate(
     ranked: list[Ranked], signals: dict[str, list[VectorHit]], scale: VectorScale, min_score: float = 0.0
 ) -> list[Ranked]:
     """Replace each fused value by absolute relevance, keeping the fused order (module docstring).
-    A hit lifted by context (``_context``) whose own evidence is under ``min_score`` is left out:
-    it is there only for its neighbour, and kept it would lower every score below it."""
+    A hit lifted by context (``_context``) whose own evidence is under ``min_score`` keeps that
+    evidence as its score and does not lower the scores below it: it is there only for its
+    neighbour, so the threshold leaves it out (and counts it) without cutting the hits after it."""
     vector_hits = signals.get("vector") or []
     floor = min((h.score for h in vector_hits), default=scale.chance)
-    kept: list[Ranked] = []
     running = 1.0  # the lowest evidence so far down the list
     for item in ranked:
         value = _evidence(item, floor, scale)
-        if "context" in item.signals and value < min_score:
-            continue
-        running = min(running, value)
-        item.signals["fusion"] = {
-            "fused": round(item.score, 6),
-            "evidence": round(value, 6),
-            "score": round(running, 6),
-        }
-        item.score = running
-        kept.append(item)
-    return kept
+        aside = "context" in item.signals and value < min_score  # there only for its neighbour
+        score = value if aside else min(running, value)
+        running = running if aside else score
+        item.signals["fusion"] = {"fused": round(item.score, 6), "evidence": round(value, 6), "score": round(score, 6)}
+        item.score = score
+    return ranked
 
 
 def _evidence(item: Ranked, floor: float, scale: VectorScale) -> float:

@@ -174,7 +174,21 @@ def hybrid_search(
         )
 
     ranked = with_context(components, scope, ranked, vector, config.search_weights.get("context", 0.0), visible)
-    return calibrate(ranked, signals, vector_scale(components.embedder, query, vector), min_score)[:limit]
+    scored = calibrate(ranked, signals, vector_scale(components.embedder, query, vector), min_score)
+    return _first(scored, limit, min_score)
+
+
+def _first(scored: list[Ranked], limit: int, min_score: float) -> list[Ranked]:
+    """The first ``limit`` hits, not counting those that context lifted and the threshold leaves
+    out (``calibrate``): they are kept, to be counted under the threshold, but take no place."""
+    kept: list[Ranked] = []
+    places = 0
+    for item in scored:
+        if places == limit:
+            break
+        kept.append(item)
+        places += not ("context" in item.signals and item.score < min_score)
+    return kept
 
 
 def search_memories(
