@@ -3,19 +3,27 @@
 
 LanceDB reads only the standard ``AWS_*`` variables here; nothing memorch-specific configures the
 object store.
+
+The replica processes share one cache of compiled modules (``bytecode_cache``): where the
+environment forbids writing it (``PYTHONDONTWRITEBYTECODE``), each of a test's four processes
+compiled the MCP SDK, LanceDB and LiteLLM from source again (a first add took 40 s), which no
+deployment's restart does. A test's three replicas start side by side.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -45,6 +53,35 @@ def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
     need_s3()
     for key, value in S3_ENV.items():
         monkeypatch.setenv(key, value)
+
+
+# What a replica process imports: compiled by one process before three start side by side
+# (three compiling the same modules at once took three times the work).
+REPLICA_IMPORTS = (
+    "import lancedb, onnxruntime, psycopg, memorch.serve._app, memorch.api._async_memory\n"
+    "from memorch.models._llm import import_litellm; import_litellm()"
+)
+
+
+@pytest.fixture(scope="module")
+def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> str | None:
+    """Where the replica processes find the modules they import compiled; None where Python's
+    own caches are written (no ``PYTHONDONTWRITEBYTECODE``)."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return None
+    cache = str(tmp_path_factory.mktemp("pycache"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", REPLICA_IMPORTS], env={**env, "PYTHONPYCACHEPREFIX": cache}, check=True)
+    return cache
+
+
+@pytest.fixture
+def compiled(bytecode_cache: str | None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The replica processes' settings for ``bytecode_cache`` (this process read its own at start)."""
+    if bytecode_cache is None:
+        return {}
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    return {"PYTHONPYCACHEPREFIX": bytecode_cache}
 
 
 @pytest.fixture
@@ -156,6 +193,19 @@ def test_maintenance_runs_on_the_lease_holder_only(shared: tuple[str, str]) -> N
 class Replica:
     """``memorch serve --transport streamable-http`` on 127.0.0.1 with the shared settings."""
 
+    @classmethod
+    def several(cls, data_dirs: list[Path], env: dict[str, str]) -> list[Replica]:
+        """Replicas started side by side, each once it listens; none left running if one fails."""
+        with ThreadPoolExecutor(len(data_dirs)) as pool:
+            starts = [pool.submit(cls, data_dir, env) for data_dir in data_dirs]
+        started = [start.result() for start in starts if start.exception() is None]
+        failure = next((start.exception() for start in starts if start.exception() is not None), None)
+        if failure is not None:
+            for replica in started:
+                replica.stop()
+            raise failure
+        return started
+
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
         self.data_dir, self.env = data_dir, env
         self.proc, port = start_http_server("streamable-http", data_dir, **env)
@@ -244,10 +294,12 @@ async def client_run(name: str, urls: list[str], ops: int, seen: Ledgerless, rng
 WORDS = ["garden", "tomato", "basil", "Lisbon", "train", "dentist", "violin", "Marta", "Sunday", "coffee"]
 
 
-async def test_three_replicas_one_killed_mid_stream(shared: tuple[str, str], tmp_path: Path) -> None:
+async def test_three_replicas_one_killed_mid_stream(
+    shared: tuple[str, str], tmp_path: Path, compiled: dict[str, str]
+) -> None:
     url, uri = shared
-    env = {"MEMORCH_LEDGER_URL": url, "MEMORCH_VECTOR_URI": uri, **S3_ENV}
-    replicas = [Replica(tmp_path / f"replica{i}", env) for i in range(3)]
+    env = {"MEMORCH_LEDGER_URL": url, "MEMORCH_VECTOR_URI": uri, **S3_ENV, **compiled}
+    replicas = Replica.several([tmp_path / f"replica{i}" for i in range(3)], env)
     try:
         urls = [r.url for r in replicas]
         seen = Ledgerless()
@@ -452,7 +504,7 @@ async def test_two_replicas_updating_one_memory_take_turns(shared: tuple[str, st
 
 
 async def test_three_replica_processes_answer_the_graph_from_the_ledger(
-    shared: tuple[str, str], tmp_path: Path, fake: FakeLLM
+    shared: tuple[str, str], tmp_path: Path, fake: FakeLLM, compiled: dict[str, str]
 ) -> None:
     """Model adds stating relations, spread over three ``memorch serve`` replicas (updates and a
     delete among them, one replica killed and restarted midway): afterwards the ledger holds
@@ -468,8 +520,9 @@ async def test_three_replica_processes_answer_the_graph_from_the_ledger(
         "MEMORCH_BACKGROUND_INFERENCE": "off",  # each add answers with its facts
         "MEMORCH_GRAPH": "on",
         **S3_ENV,
+        **compiled,
     }
-    replicas = [Replica(tmp_path / f"replica{i}", env) for i in range(3)]
+    replicas = Replica.several([tmp_path / f"replica{i}" for i in range(3)], env)
     said = [
         ("Ana", "Lima"), ("Ben", "Oslo"), ("Cy", "Rome"), ("Ana", "Kyiv"),
         ("Dee", "Baku"), ("Ben", None), ("Eli", "Riga"), ("Cy", "Pune"),

@@ -1,7 +1,8 @@
 """The ``memorch`` command line: every command, its options and how a failure is printed.
 
 - ``_launch``: the console script's entry point (``main``); ``memorch serve`` as MCP clients run
-  it skips typer entirely (cold start).
+  it skips typer entirely (cold start); any other command line ends without the interpreter's
+  teardown (``exit_now``).
 - ``_main``: the typer app and the memory commands (add, search, list, get, update, restore,
   history, graph, import, export); ``_delete``: delete, delete-all and forget (a purge, for
   good); ``_commands_admin``: stats, reindex, reprocess, doctor.

@@ -29,9 +29,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memorch._atomic import replace_file
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("memorch.llm")
 
@@ -99,11 +102,11 @@ class Structure:
 # -- the server at an API base --------------------------------------------------------------
 
 
-def _get_json(url: str, timeout: float) -> tuple[Any, dict[str, str]] | None:
+def _get_json(client: httpx.Client, url: str) -> tuple[Any, dict[str, str]] | None:
     import httpx
 
     try:
-        response = httpx.get(url, timeout=timeout)
+        response = client.get(url)
     except httpx.HTTPError:
         return None
     if response.status_code != 200:
@@ -119,32 +122,42 @@ def identify(api_base: str, ollama_route: bool, timeout: float = 5.0) -> Server:
     ``/v1/models`` (``owned_by``: llama-server says "llamacpp", vLLM "vllm"), ``/props``
     (llama-server's context), ``/version`` (vLLM), ``/openapi.json`` (llama-cpp-python's title
     and version). Nothing answering is an unknown OpenAI-compatible server."""
+    import httpx
+
     root = api_base.rstrip("/").removesuffix("/v1")
+    # One client for every question: each new client loads the CA bundle (0.1-0.2 s each on a
+    # busy machine, three times for an unnamed OpenAI-compatible server).
+    with httpx.Client(timeout=timeout) as client:
+        return _identify(lambda path: _get_json(client, root + path), ollama_route)
+
+
+def _identify(get: Callable[[str], tuple[Any, dict[str, str]] | None], ollama_route: bool) -> Server:
+    """``identify``'s questions in order; ``get(path)`` is the answer at that path, or None."""
     if ollama_route:
-        found = _get_json(f"{root}/api/version", timeout)
+        found = get("/api/version")
         version = found[0].get("version") if found and isinstance(found[0], dict) else None
         return Server("ollama", version)
-    found = _get_json(f"{root}/v1/models", timeout)
+    found = get("/v1/models")
     models = found[0].get("data") if found and isinstance(found[0], dict) else None
     first = models[0] if isinstance(models, list) and models and isinstance(models[0], dict) else {}
     owner = str(first.get("owned_by", "")).lower()
     if owner == "llamacpp" or "llama.cpp" in (found[1].get("server", "") if found else ""):
-        props = _get_json(f"{root}/props", timeout)
+        props = get("/props")
         body = props[0] if props and isinstance(props[0], dict) else {}
         context = (body.get("default_generation_settings") or {}).get("n_ctx")
         return Server("llama-server", body.get("build_info"), context if isinstance(context, int) else None)
     if owner == "vllm":
-        version = _get_json(f"{root}/version", timeout)
+        version = get("/version")
         context = first.get("max_model_len")
         return Server(
             "vllm",
             version[0].get("version") if version and isinstance(version[0], dict) else None,
             context if isinstance(context, int) else None,
         )
-    ollama = _get_json(f"{root}/api/version", timeout)
+    ollama = get("/api/version")
     if ollama and isinstance(ollama[0], dict) and "version" in ollama[0]:
         return Server("openai-compatible", f"ollama {ollama[0]['version']}")
-    spec = _get_json(f"{root}/openapi.json", timeout)
+    spec = get("/openapi.json")
     info = spec[0].get("info", {}) if spec and isinstance(spec[0], dict) else {}
     if "llama.cpp python" in str(info.get("title", "")).lower():
         return Server("llama-cpp-python", str(info.get("version")) if info.get("version") else None)
