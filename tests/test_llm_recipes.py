@@ -5,15 +5,10 @@ other MEMORCH_* setting. Its server is the local stand-in (tests/fake_llm.py spe
 Ollama's and Anthropic's routes): the addresses a recipe names for a local server are pointed at
 it, and the hosted providers' base URL variables too (never part of a recipe). The model's reply
 must come back as the add's facts, not as a degraded verbatim store.
-
-The recipes' processes share one cache of compiled modules (``bytecode_cache``): where the
-environment forbids writing it (``PYTHONDONTWRITEBYTECODE``), each process compiled LiteLLM, the
-OpenAI SDK and LanceDB from source again, about half of its time, which no user's second run does.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -52,13 +47,6 @@ def recipes() -> dict[str, str]:
     return found
 
 
-@pytest.fixture(scope="module")
-def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> str | None:
-    """Where the recipes' processes cache compiled modules for each other; None where Python's
-    own caches are written (no ``PYTHONDONTWRITEBYTECODE``)."""
-    return str(tmp_path_factory.mktemp("pycache")) if os.environ.get("PYTHONDONTWRITEBYTECODE") else None
-
-
 def test_every_recipe_is_tested() -> None:
     assert set(recipes()) == set(RECIPES)
 
@@ -71,21 +59,21 @@ def _form(body: dict) -> str:
 
 
 @pytest.mark.parametrize("name", RECIPES)
-def test_the_recipe_runs_as_written(name: str, tmp_path: Path, bytecode_cache: str | None) -> None:
+def test_the_recipe_runs_as_written(name: str, tmp_path: Path) -> None:
     fake = FakeLLM(route=ROUTES.get(name, "openai")).start()
     try:
-        _run_recipe(name, tmp_path, fake, bytecode_cache)
+        _run_recipe(name, tmp_path, fake)
     finally:
         fake.stop()
 
 
-def _run_recipe(name: str, tmp_path: Path, fake: FakeLLM, bytecode_cache: str | None) -> None:
+def _run_recipe(name: str, tmp_path: Path, fake: FakeLLM) -> None:
     script = recipes()[name]
     root = fake.url.removesuffix("/v1")
     # Local servers' addresses, as the recipes write them, are the stand-in's.
     script = script.replace("http://localhost:11434", root)
     script = re.sub(r"http://127\.0\.0\.1:\d+/v1", fake.url, script)
-    env = _recipe_env(tmp_path, bytecode_cache)
+    env = server_env(tmp_path / "data")
     env.pop("MEMORCH_GRAPH", None)
     for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE"):
         env.pop(variable, None)
@@ -103,11 +91,9 @@ def _run_recipe(name: str, tmp_path: Path, fake: FakeLLM, bytecode_cache: str | 
         assert _form(fake.chat_requests()[0].body) == FORMS[ROUTES[name]]
 
 
-def test_without_its_key_a_hosted_recipe_says_which_variable_at_once(
-    tmp_path: Path, fake: FakeLLM, bytecode_cache: str | None
-) -> None:
+def test_without_its_key_a_hosted_recipe_says_which_variable_at_once(tmp_path: Path, fake: FakeLLM) -> None:
     script = "\n".join(line for line in recipes()["Anthropic"].splitlines() if "API_KEY" not in line)
-    env = _recipe_env(tmp_path, bytecode_cache)
+    env = server_env(tmp_path / "data")
     env.pop("ANTHROPIC_API_KEY", None)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     done = subprocess.run(
@@ -116,12 +102,3 @@ def test_without_its_key_a_hosted_recipe_says_which_variable_at_once(
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MISSING_CREDENTIALS" in done.stdout and "ANTHROPIC_API_KEY" in done.stdout
     assert fake.chat_requests() == []
-
-
-def _recipe_env(tmp_path: Path, bytecode_cache: str | None) -> dict[str, str]:
-    """``server_env``'s (no MEMORCH_* setting, a fresh data directory), compiled modules cached."""
-    env = server_env(tmp_path / "data")
-    if bytecode_cache is not None:
-        env.pop("PYTHONDONTWRITEBYTECODE")
-        env["PYTHONPYCACHEPREFIX"] = bytecode_cache
-    return env

@@ -4,10 +4,9 @@
 LanceDB reads only the standard ``AWS_*`` variables here; nothing memorch-specific configures the
 object store.
 
-The replica processes share one cache of compiled modules (``bytecode_cache``): where the
-environment forbids writing it (``PYTHONDONTWRITEBYTECODE``), each of a test's four processes
-compiled the MCP SDK, LanceDB and LiteLLM from source again (a first add took 40 s), which no
-deployment's restart does. A test's three replicas start side by side.
+A test's three replicas start side by side, after one process has compiled what they import into
+the tests' shared cache of compiled modules (``tests/conftest.py``), where there is one: three
+compiling the same modules at once took three times the work (a first add took 40 s).
 """
 
 from __future__ import annotations
@@ -64,24 +63,10 @@ REPLICA_IMPORTS = (
 
 
 @pytest.fixture(scope="module")
-def bytecode_cache(tmp_path_factory: pytest.TempPathFactory) -> str | None:
-    """Where the replica processes find the modules they import compiled; None where Python's
-    own caches are written (no ``PYTHONDONTWRITEBYTECODE``)."""
-    if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        return None
-    cache = str(tmp_path_factory.mktemp("pycache"))
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-c", REPLICA_IMPORTS], env={**env, "PYTHONPYCACHEPREFIX": cache}, check=True)
-    return cache
-
-
-@pytest.fixture
-def compiled(bytecode_cache: str | None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The replica processes' settings for ``bytecode_cache`` (this process read its own at start)."""
-    if bytecode_cache is None:
-        return {}
-    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
-    return {"PYTHONPYCACHEPREFIX": bytecode_cache}
+def compiled() -> None:
+    """What the replica processes import, compiled once into the shared cache (if there is one)."""
+    if os.environ.get("PYTHONPYCACHEPREFIX"):
+        subprocess.run([sys.executable, "-c", REPLICA_IMPORTS], check=True)
 
 
 @pytest.fixture
@@ -294,11 +279,9 @@ async def client_run(name: str, urls: list[str], ops: int, seen: Ledgerless, rng
 WORDS = ["garden", "tomato", "basil", "Lisbon", "train", "dentist", "violin", "Marta", "Sunday", "coffee"]
 
 
-async def test_three_replicas_one_killed_mid_stream(
-    shared: tuple[str, str], tmp_path: Path, compiled: dict[str, str]
-) -> None:
+async def test_three_replicas_one_killed_mid_stream(shared: tuple[str, str], tmp_path: Path, compiled: None) -> None:
     url, uri = shared
-    env = {"MEMORCH_LEDGER_URL": url, "MEMORCH_VECTOR_URI": uri, **S3_ENV, **compiled}
+    env = {"MEMORCH_LEDGER_URL": url, "MEMORCH_VECTOR_URI": uri, **S3_ENV}
     replicas = Replica.several([tmp_path / f"replica{i}" for i in range(3)], env)
     try:
         urls = [r.url for r in replicas]
@@ -504,7 +487,7 @@ async def test_two_replicas_updating_one_memory_take_turns(shared: tuple[str, st
 
 
 async def test_three_replica_processes_answer_the_graph_from_the_ledger(
-    shared: tuple[str, str], tmp_path: Path, fake: FakeLLM, compiled: dict[str, str]
+    shared: tuple[str, str], tmp_path: Path, fake: FakeLLM, compiled: None
 ) -> None:
     """Model adds stating relations, spread over three ``memorch serve`` replicas (updates and a
     delete among them, one replica killed and restarted midway): afterwards the ledger holds
@@ -520,7 +503,6 @@ async def test_three_replica_processes_answer_the_graph_from_the_ledger(
         "MEMORCH_BACKGROUND_INFERENCE": "off",  # each add answers with its facts
         "MEMORCH_GRAPH": "on",
         **S3_ENV,
-        **compiled,
     }
     replicas = Replica.several([tmp_path / f"replica{i}" for i in range(3)], env)
     said = [
