@@ -192,12 +192,18 @@ def calibrate(
     running = 1.0  # the lowest evidence so far down the list
     for item in ranked:
         value = _evidence(item, floor, scale)
-        aside = "context" in item.signals and value < min_score  # there only for its neighbour
+        aside = set_aside(item, value, min_score)
         score = value if aside else min(running, value)
         running = running if aside else score
         item.signals["fusion"] = {"fused": round(item.score, 6), "evidence": round(value, 6), "score": round(score, 6)}
         item.score = score
     return ranked
+
+
+def set_aside(item: Ranked, score: float, min_score: float) -> bool:
+    """Whether a hit scoring ``score`` is there only for its neighbour: lifted by context
+    (``_context``) and under the threshold. The threshold leaves it out, and it takes no place."""
+    return "context" in item.signals and score < min_score
 
 
 def _evidence(item: Ranked, floor: float, scale: VectorScale) -> float:

@@ -64,12 +64,13 @@ def with_context(
             joined.signals["vector"] = {"similarity": round(float(np.dot(record.embedding, vector)), 6)}
         by_id[record.id] = joined
         ranked.append(joined)
-    fused = {r.id: r.score for r in ranked}
+    # Every candidate passed the filter and every one joining was checked, so the ones in
+    # ``by_id`` are exactly the neighbours that may be lifted; scores change only after this loop.
     lift: dict[str, tuple[float, str]] = {}
     for anchor in anchors:
         for other in near.get(anchor.id, ()):
-            gain = weight * (anchor.score - fused.get(other, anchor.score))
-            if other in by_id and visible(other) and gain > lift.get(other, (0.0, ""))[0]:
+            gain = weight * (anchor.score - by_id[other].score) if other in by_id else 0.0
+            if gain > lift.get(other, (0.0, ""))[0]:
                 lift[other] = (gain, anchor.id)
     for other, (gain, anchor_id) in lift.items():
         by_id[other].score += gain

@@ -44,7 +44,7 @@ import numpy as np
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
 from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
-from memorch.retrieval._calibration import Ranked, calibrate, fused_order, vector_scale
+from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, vector_scale
 from memorch.retrieval._context import with_context
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
@@ -166,12 +166,8 @@ def hybrid_search(
 
     only = None if only_ids is None else set(only_ids)
 
-    def visible(memory_id: str) -> bool:
-        return (
-            memory_id not in hidden
-            and (only is None or memory_id in only)
-            and (allowed is None or memory_id in allowed)
-        )
+    def visible(memory_id: str) -> bool:  # the filter's; the ledger leaves expired memories out
+        return (only is None or memory_id in only) and (allowed is None or memory_id in allowed)
 
     ranked = with_context(components, scope, ranked, vector, config.search_weights.get("context", 0.0), visible)
     scored = calibrate(ranked, signals, vector_scale(components.embedder, query, vector), min_score)
@@ -187,7 +183,7 @@ def _first(scored: list[Ranked], limit: int, min_score: float) -> list[Ranked]:
         if places == limit:
             break
         kept.append(item)
-        places += not ("context" in item.signals and item.score < min_score)
+        places += not set_aside(item, item.score, min_score)
     return kept
 
 
