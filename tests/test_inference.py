@@ -105,6 +105,31 @@ async def test_a_none_naming_an_unrelated_memory_keeps_the_users_words(memory: A
     assert "degraded" not in again and [r["event"] for r in again["results"]] == ["NONE"]
 
 
+async def test_an_update_rewriting_an_unrelated_memory_to_itself_keeps_the_users_words(
+    memory: AsyncMemory, fake: FakeLLM
+) -> None:
+    """With its grammar tightened, SmolLM2-135M answered the sister with NONE for the peanuts and
+    an UPDATE writing the peanuts again: nothing new, nothing about the sister."""
+    fake.push(add("User is allergic to peanuts"))
+    peanuts = (await memory.add("I'm allergic to peanuts", user_id="clara"))["results"][0]["id"]
+    fake.responder = lambda request: {
+        "memory": [
+            {"event": "UPDATE", "id": _number(request.prompt, "peanuts"), "text": "User is allergic to peanuts!"}
+        ]
+    }
+    said = "My sister Clara lives in Toronto"
+    result = await memory.add(said, user_id="clara")
+    assert result["degraded"] is True and "unrelated" in result["reason"]
+    assert (await memory.get(result["results"][0]["id"]))["memory"] == said
+    assert [e["event"] for e in await memory.history(peanuts)] == ["ADD"]  # the copy changed nothing
+    # An UPDATE that says something new is the model's judgement, related or not by the scale.
+    fake.responder = lambda request: {
+        "memory": [{"event": "UPDATE", "id": _number(request.prompt, "peanuts"), "text": "User is allergic to cashews"}]
+    }
+    changed = await memory.add("Actually it's cashews, not peanuts", user_id="clara")
+    assert "degraded" not in changed and [r["event"] for r in changed["results"]] == ["UPDATE"]
+
+
 def _number(prompt: str, text: str) -> int:
     block = prompt.split("EXISTING MEMORIES:\n")[1].split("\n\n")[0]
     return next(int(line.split(":")[0]) for line in block.splitlines() if line.endswith(text))

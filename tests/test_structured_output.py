@@ -22,6 +22,7 @@ import pytest
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.inference._prompts import COMPACT_RULES, EXTRACTION_RULES, reply_schema
+from memorch.models._structured import LOCAL_ONLY, fitted
 
 from .fake_llm import Delay, Failure, FakeLLM
 
@@ -273,6 +274,25 @@ async def test_the_compact_prompt_for_small_context_windows(
         fake.stop()
 
 
+async def test_a_local_server_that_timed_out_is_not_sent_the_request_again(tmp_path: Path) -> None:
+    """llama-cpp-python goes on computing a request its client gave up on: a retry would queue
+    behind it. The add degrades after one request (an OpenAI-compatible server of unknown kind
+    is still retried: tests/test_inference.py::test_timeout_is_retried)."""
+    fake = FakeLLM(route="llama-cpp-python").start()
+    try:
+        memory = AsyncMemory(_config(tmp_path, fake, llm_timeout=0.5, llm_max_retries=2))
+        memory.engine.components.resilience.sleep = lambda seconds: None
+        try:
+            fake.push(Delay(2.0, FACT), FACT, FACT)
+            result = await memory.add("I drink tea every morning", user_id="u")
+        finally:
+            await memory.close()
+        assert result["degraded"] is True and result["results"][0]["memory"] == "I drink tea every morning"
+        assert len(fake.chat_requests()) == 1
+    finally:
+        fake.stop()
+
+
 async def test_a_slow_model_leaves_the_messages_pending_instead_of_blocking(tmp_path: Path) -> None:
     fake = FakeLLM().start()
     try:
@@ -318,10 +338,95 @@ def test_the_reply_schema_is_strict_and_small() -> None:
         return found
 
     for graph in (False, True):
-        schema = reply_schema(graph)
+        schema = fitted(reply_schema(graph, offered=3), local=False)  # as a hosted model or a prompt gets it
         for node in objects(schema):
             assert node["additionalProperties"] is False and node["required"] == list(node["properties"])
         events = [v["properties"]["event"]["enum"] for v in schema["properties"]["memory"]["items"]["anyOf"]]
         assert events == [["ADD"], ["UPDATE"], ["DELETE"], ["NONE"]]
         # Small: about 200 tokens without the graph, 350 with it (compact JSON as the prompt shows it).
         assert len(json.dumps(schema, separators=(",", ":"))) < (1400 if graph else 900)
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += _nodes(value)
+    return found
+
+
+def test_a_local_grammar_gets_each_fields_bounds_and_a_hosted_provider_none_of_them() -> None:
+    schema = reply_schema(graph=True, offered=2)
+    hosted, local = fitted(schema, local=False), fitted(schema, local=True)
+    for fitted_schema in (hosted, local):
+        assert all(LOCAL_ONLY not in node for node in _nodes(fitted_schema))
+    # Hosted dialects get plain types: no patterns, lengths or integer enums (Gemini has none).
+    assert not [
+        n for n in _nodes(hosted) if {"pattern", "maxLength"} & set(n) or (n.get("type") == "integer" and "enum" in n)
+    ]
+    variants = {
+        v["properties"]["event"]["enum"][0]: v["properties"] for v in local["properties"]["memory"]["items"]["anyOf"]
+    }
+    assert variants["UPDATE"]["id"]["enum"] == [0, 1] == variants["NONE"]["id"]["enum"]
+    assert "pattern" in variants["ADD"]["text"] and variants["DELETE"]["reason"]["maxLength"] == 120
+    relations = local["properties"]["relations"]
+    assert relations["maxItems"] == 8 and relations["items"]["properties"]["fact"]["enum"] == list(range(12))
+    assert all("maxItems" in n for n in _nodes(local) if n.get("type") == "array")
+    # With no EXISTING MEMORIES there is nothing to update, delete or keep: only ADD is allowed.
+    events = [
+        v["properties"]["event"]["enum"]
+        for v in reply_schema(graph=False, offered=0)["properties"]["memory"]["items"]["anyOf"]
+    ]
+    assert events == [["ADD"]]
+
+
+def test_the_local_patterns_refuse_what_a_small_model_wrote_and_keep_real_text() -> None:
+    import re
+
+    from memorch.inference._prompts import NAME_PATTERN, RELATIONSHIP_PATTERN, TEXT_PATTERN
+
+    # Written by SmolLM2-135M under the old grammar, and stored or sent to repair.
+    assert not any(re.match(TEXT_PATTERN, t) for t in ("...", "-", " User", '"'))
+    assert all(
+        re.match(TEXT_PATTERN, t) for t in ("4th of July is User's birthday", "Émile vit à Paris", "東京に住んでいる")
+    )
+    assert not re.match(TEXT_PATTERN, "x" * 241) and re.match(TEXT_PATTERN, "x" * 240)
+    assert not re.match(NAME_PATTERN, 'Tofu is my favourite cat}, {"') and re.match(NAME_PATTERN, "St. Mary's hospital")
+    assert not re.match(RELATIONSHIP_PATTERN, "lives in") and re.match(RELATIONSHIP_PATTERN, "wohnt_in")
+
+
+def test_the_local_schema_compiles_to_a_grammar_llama_cpp_parses() -> None:
+    """The patterns are written for llama.cpp's JSON-schema-to-grammar converter (the dev extra
+    installs it): the fitted schema must convert and parse, or every local add would fail."""
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    for offered, graph, compact in ((0, False, False), (10, True, True), (30, True, False)):
+        grammar = LlamaGrammar.from_json_schema(json.dumps(fitted(reply_schema(graph, offered, compact), local=True)))
+        assert grammar is not None
+
+
+async def test_an_add_to_a_local_server_allows_only_the_ids_it_offered(tmp_path: Path) -> None:
+    fake = FakeLLM(route="llama-server").start()
+    try:
+        memory = AsyncMemory(_config(tmp_path, fake))
+        try:
+            fake.push(FACT, {"memory": [{"event": "NONE", "id": 0}]})
+            await memory.add("I drink tea every morning", user_id="u")
+            await memory.add("Tea in the morning, every day", user_id="u")
+        finally:
+            await memory.close()
+        first, second = (r.body["response_format"]["json_schema"]["schema"] for r in fake.chat_requests())
+        assert [v["properties"]["event"]["enum"] for v in first["properties"]["memory"]["items"]["anyOf"]] == [["ADD"]]
+        ids = [
+            v["properties"]["id"]["enum"]
+            for v in second["properties"]["memory"]["items"]["anyOf"]
+            if "id" in v["properties"]
+        ]
+        assert ids == [[0], [0], [0]]
+        assert all(LOCAL_ONLY not in json.dumps(s) for s in (first, second))
+    finally:
+        fake.stop()

@@ -212,7 +212,7 @@ def _plan(
     if graph_on and touched:
         previous = store.parts.ledger.relations_for(sorted(touched))
         plan.removed_relations = [r for rels in previous.values() for r in rels]
-    _refuse_unrelated_nones(store, prepared, plan)
+    _refuse_unrelated_replies(store, prepared, plan)
     if plan.decisions and not plan.results and not changed:
         # Every decision was unusable (ids that were not offered, over-long texts): reading
         # that as "nothing to remember" would drop what the user said.
@@ -224,26 +224,37 @@ def _plan(
     return plan
 
 
-def _refuse_unrelated_nones(store: Store, prepared: Prepared, plan: Plan) -> None:
-    """A reply that only says "already stored" (NONE), each time naming a memory unrelated to every
-    message, is a model that misread the list, not a fact already known: SmolLM2-135M answered
-    "My sister Clara lives in Toronto" with NONE for "I'm allergic to peanuts", and the sister
-    was never stored. Unrelated = below the search threshold on the search's own scale."""
-    if not prepared.said or not plan.results or plan.changes or any(r["event"] != "NONE" for r in plan.results):
+# Two texts this close in the embedding are the same memory said again (MiniLM: "I'm allergic to
+# peanuts" and "I am allergic to peanuts" are 0.98 apart from 1).
+COPY_SIMILARITY = 0.95
+
+
+def _refuse_unrelated_replies(store: Store, prepared: Prepared, plan: Plan) -> None:
+    """A reply that writes nothing new and only names memories unrelated to every message is a
+    model that misread the list, not a judgement: SmolLM2-135M answered "My sister Clara lives in
+    Toronto" with NONE for "I'm allergic to peanuts", or with an UPDATE rewriting that memory to
+    itself, and the sister was never stored. Such a reply keeps the messages verbatim for
+    reprocess instead. New = an ADD or UPDATE text that is no copy of a memory the model was
+    shown; unrelated = under the search threshold, on the search's own scale, for every message."""
+    if not prepared.said or not plan.results:
         return
     from memorch.retrieval._calibration import vector_scale
 
-    named = {r["id"] for r in plan.results}
-    targets = [c for c in prepared.candidates if c.id in named and c.embedding is not None]
-    if len(targets) < len(named):
+    shown = {c.id: c.embedding for c in prepared.candidates}
+    written = {c.record.id: c.record.embedding for c in plan.changes if c.kind != "DELETE"}
+    decided = [shown.get(r["id"]) if r["id"] in shown else written.get(r["id"]) for r in plan.results]
+    if any(v is None for v in decided):
         return  # a NONE from the duplicate check, or a memory without its vector: not judged here
+    known = [v for v in shown.values() if v is not None]
+    if any(not any(float(v @ k) >= COPY_SIMILARITY for k in known) for v in written.values()):
+        return  # it wrote something new: a judgement of its own, whatever the scale says
     embedder, threshold = store.parts.embedder, store.config.search_threshold
     for text, vector in prepared.said:
         scale = vector_scale(embedder, text, vector)
-        if any(float(scale.relevance(float(t.embedding @ vector))) >= threshold for t in targets):
+        if any(float(scale.relevance(float(v @ vector))) >= threshold for v in decided):
             return
     raise LLMOutputError(
-        "the model said these messages are already stored, naming memories unrelated to them",
+        "the model wrote nothing new and named only memories unrelated to these messages",
         suggestion="the messages were kept verbatim for `memorch reprocess`; a larger model "
         "(MEMORCH_LLM_MODEL) reconciles better",
     )
@@ -303,7 +314,9 @@ def ask(store: Store, prepared: Prepared) -> InferenceReply:
         entities=prepared.entities,
         compact=compact,
     )
-    return llm.structured(prepared.prompt, InferenceReply, reply_schema(config.graph_enabled, compact))
+    return llm.structured(
+        prepared.prompt, InferenceReply, reply_schema(config.graph_enabled, len(prepared.candidates), compact)
+    )
 
 
 def apply(

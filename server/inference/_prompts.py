@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from memorch.models._structured import LOCAL_MAX_ITEMS, LOCAL_ONLY
+
 log = logging.getLogger("memorch.prompts")
 
 EXTRACTION_RULES = """You maintain the long-term memory an AI assistant keeps about the people it talks with.
@@ -130,47 +132,72 @@ class ProceduralReply(BaseModel):
 ENTITY_TYPES = ["person", "place", "organization", "thing", "event", "concept"]
 
 
+# What a grammar-enforcing local server is also told of each field (``LOCAL_ONLY``): a fact's
+# text starts with something other than a space or punctuation (SmolLM2-135M answered "..." and
+# "-"), entity names hold no JSON punctuation (it wrote 'Tofu}, {"' into them), relationship
+# names no spaces, and every string has a length, so that 12 facts and 8 relations fit the
+# reply's token budget (a reply cut by the budget is not JSON: 118-373 s lost per add).
+TEXT_CHARS = 240
+TEXT_PATTERN = r'^[^ \t\n\r.,;:!?*#_"\\()\[\]{}<>/|~-]([^"\\\n]|\\["\\/nt]){0,' + f"{TEXT_CHARS - 1}" + "}$"
+NAME_PATTERN = r'^[^{}\[\]":\\\n]{1,60}$'
+RELATIONSHIP_PATTERN = r'^[^ \t\n\r{}\[\]":,.\\]{1,40}$'
+LOCAL_MAX_RELATIONS = 8
+COMPACT_MAX_ITEMS = 8
+
+
 def _strict_object(properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
 
 
-def _decision_variant(event: str, *fields: str) -> dict[str, Any]:
-    kinds = {"text": {"type": "string"}, "id": {"type": "integer"}, "reason": {"type": "string"}}
+def _local(field: dict[str, Any], **constraints: Any) -> dict[str, Any]:
+    return {**field, LOCAL_ONLY: constraints}
+
+
+def _decision_variant(event: str, offered: int, *fields: str) -> dict[str, Any]:
+    kinds = {
+        "text": _local({"type": "string"}, pattern=TEXT_PATTERN),
+        "id": _local({"type": "integer"}, enum=list(range(offered))),
+        "reason": _local({"type": "string"}, maxLength=120),
+    }
     return _strict_object({"event": {"type": "string", "enum": [event]}, **{f: kinds[f] for f in fields}})
 
 
-def reply_schema(graph: bool, compact: bool = False) -> dict[str, Any]:
+def _relation(facts: int) -> dict[str, Any]:
+    kind = {"type": "string", "enum": ENTITY_TYPES}
+    name = _local({"type": "string"}, pattern=NAME_PATTERN)
+    return _strict_object(
+        {
+            "fact": _local({"type": "integer"}, enum=list(range(facts))),
+            "source": name,
+            "source_type": kind,
+            "relationship": _local({"type": "string"}, pattern=RELATIONSHIP_PATTERN),
+            "destination": name,
+            "destination_type": kind,
+        }
+    )
+
+
+def reply_schema(graph: bool, offered: int, compact: bool = False) -> dict[str, Any]:
     """The JSON schema sent with the inference request: one variant per event, each with exactly
     the fields its event needs (so a grammar-constrained small model cannot write an ADD without
-    text), no additional properties, and a bound on list lengths for small models."""
-    decisions: dict[str, Any] = {
-        "type": "array",
-        "items": {
-            "anyOf": [
-                _decision_variant("ADD", "text"),
-                _decision_variant("UPDATE", "id", "text"),
-                _decision_variant("DELETE", "id", "reason"),
-                _decision_variant("NONE", "id"),
-            ]
-        },
-    }
-    properties: dict[str, Any] = {"memory": decisions}
+    text), no additional properties, and a bound on list lengths for small models. ``offered``:
+    how many EXISTING MEMORIES the prompt numbers; a local grammar allows only those ids, and no
+    UPDATE, DELETE or NONE when there are none."""
+    variants = [_decision_variant("ADD", offered, "text")]
+    if offered:
+        variants += [
+            _decision_variant("UPDATE", offered, "id", "text"),
+            _decision_variant("DELETE", offered, "id", "reason"),
+            _decision_variant("NONE", offered, "id"),
+        ]
+    facts = COMPACT_MAX_ITEMS if compact else LOCAL_MAX_ITEMS
+    properties: dict[str, Any] = {"memory": {"type": "array", "items": {"anyOf": variants}}}
     if graph:
-        kind = {"type": "string", "enum": ENTITY_TYPES}
-        relation = _strict_object(
-            {
-                "fact": {"type": "integer"},
-                "source": {"type": "string"},
-                "source_type": kind,
-                "relationship": {"type": "string"},
-                "destination": {"type": "string"},
-                "destination_type": kind,
-            }
-        )
-        properties["relations"] = {"type": "array", "items": relation}
+        relations = {"type": "array", "items": _relation(facts)}
+        properties["relations"] = _local(relations, maxItems=LOCAL_MAX_RELATIONS)
     if compact:  # a small model under a grammar can repeat an item until its tokens run out
         for array in properties.values():
-            array["maxItems"] = 8
+            array["maxItems"] = COMPACT_MAX_ITEMS
     return _strict_object(properties)
 
 

@@ -351,7 +351,8 @@ class LLMClient:
     ) -> str | None:
         litellm = import_litellm()
         kwargs = self._request(litellm, model, messages, structure, name, wire)
-        response = self.resilience.call(model, litellm.completion, ENV_HINT, **kwargs)
+        retry_timeouts = not structure.server.keeps_computing
+        response = self.resilience.call(model, litellm.completion, ENV_HINT, retry_timeouts=retry_timeouts, **kwargs)
         self.stats.count(_prompt_tokens(litellm, model, messages, response))
         return response.choices[0].message.content  # type: ignore[no-any-return]
 

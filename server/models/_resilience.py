@@ -2,7 +2,9 @@
 
 - Retry with exponential backoff and full jitter on connection errors, timeouts, 429 (honouring
   Retry-After) and 5xx; never on 400/401/403/404 (they will not get better by waiting), nor on a
-  500 that names what was invalid in the request (llama-cpp-python's way to refuse a field).
+  500 that names what was invalid in the request (llama-cpp-python's way to refuse a field), nor
+  on a timeout when the caller says the server goes on computing a request it gave up on (a
+  local model server: the retry would queue behind the first).
 - Only a failed call counts against a breaker: a model that answered — even off-shape, or
   refusing the request — is not an outage (``LLMClient`` judges the reply after ``call``).
 - One circuit breaker per model: after ``circuit_failure_threshold`` consecutive failed calls
@@ -134,6 +136,20 @@ def _retry_after(exc: BaseException) -> float | None:
             return None
 
 
+@cache
+def _timeouts() -> tuple[type[BaseException], ...]:
+    import httpx
+    import openai
+
+    return (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """The request went out and no answer came in time (LiteLLM's ``Timeout`` is the OpenAI
+    SDK's ``APITimeoutError``)."""
+    return isinstance(exc, _timeouts())
+
+
 def is_connection(exc: BaseException) -> bool:
     """No usable answer arrived: refused, reset, DNS, or timed out."""
     return isinstance(exc, _connection_errors())
@@ -204,9 +220,12 @@ class Resilience:
         with self._lock:
             return {model: b.state for model, b in self._breakers.items()}
 
-    def call(self, model: str, fn: Callable[..., T], env_hint: str, /, **kwargs: Any) -> T:
+    def call(
+        self, model: str, fn: Callable[..., T], env_hint: str, /, *, retry_timeouts: bool = True, **kwargs: Any
+    ) -> T:
         """Run ``fn(**kwargs)`` with retries behind ``model``'s breaker (``kwargs`` may hold
-        ``model`` too: the parameters before ``/`` are positional-only)."""
+        ``model`` too: the parameters before ``/`` are positional-only). ``retry_timeouts=False``:
+        a timed-out call counts as a failure but is not sent again."""
         breaker = self.breaker(model)
         attempt = 0
         while True:
@@ -223,7 +242,7 @@ class Resilience:
                 if not _retryable(exc):  # our request or key is wrong; the model is not down
                     raise translate(exc, model, env_hint) from exc
                 breaker.failure()
-                if attempt >= self.policy.max_retries:
+                if attempt >= self.policy.max_retries or (not retry_timeouts and is_timeout(exc)):
                     raise translate(exc, model, env_hint) from exc
                 self.sleep(self.policy.delay(attempt, _retry_after(exc)))
                 attempt += 1

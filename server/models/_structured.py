@@ -73,6 +73,14 @@ class Server:
     version: str | None = None
     context: int | None = None  # the context window it reports, in tokens
 
+    @property
+    def keeps_computing(self) -> bool:
+        """A server people run beside memorch on one machine, which goes on computing a request
+        whose client gave up: a retry after a timeout only queues behind it (llama-cpp-python
+        serves one request at a time; a SmolLM2 add that timed out at 300 s was retried twice
+        behind itself and failed after 1,403 s)."""
+        return self.kind in ("llama-cpp-python", "llama-server", "ollama")
+
 
 @dataclass(frozen=True)
 class Structure:
@@ -344,18 +352,25 @@ def unprobed(structure: Structure) -> Structure:
 # 12 facts or relations is still more than one add usually holds.
 LOCAL_MAX_ITEMS = 12
 LOCAL_MAX_TOKENS = 2048
+# Constraints only a grammar-enforcing local server gets, declared beside a field under this key:
+# string lengths, patterns and integer enums that hosted providers' schema dialects do not all
+# accept (Gemini has no integer enums; OpenAI's strict mode no ``maxLength``).
+LOCAL_ONLY = "x-memorch-local"
 
 
-def bounded(schema: Any) -> Any:
-    """``schema`` with every list bounded to ``LOCAL_MAX_ITEMS`` unless it has a bound already
-    (for grammar-enforcing local servers; hosted providers get the schema unchanged)."""
+def fitted(schema: Any, local: bool) -> Any:
+    """``schema`` as sent to one route: for a grammar-enforcing local server, each ``LOCAL_ONLY``
+    constraint merged into its field and every list bounded to ``LOCAL_MAX_ITEMS`` unless it has
+    a bound already; for a hosted provider, the ``LOCAL_ONLY`` constraints left out."""
     if isinstance(schema, list):
-        return [bounded(item) for item in schema]
+        return [fitted(item, local) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {key: bounded(value) for key, value in schema.items()}
-    if out.get("type") == "array":
-        out.setdefault("maxItems", LOCAL_MAX_ITEMS)
+    out = {key: fitted(value, local) for key, value in schema.items() if key != LOCAL_ONLY}
+    if local:
+        out.update(schema.get(LOCAL_ONLY, {}))
+        if out.get("type") == "array":
+            out.setdefault("maxItems", LOCAL_MAX_ITEMS)
     return out
 
 
@@ -363,8 +378,8 @@ def request_params(structure: Structure, name: str, schema: dict[str, Any], num_
     """The keyword arguments for ``litellm.completion`` that carry ``schema`` in this form."""
     form = structure.form
     params: dict[str, Any] = {}
+    schema = fitted(schema, local=structure.server.kind != "hosted")
     if structure.server.kind != "hosted":
-        schema = bounded(schema)
         params["max_tokens"] = LOCAL_MAX_TOKENS
     if form in ("json_schema", "ollama_format"):  # LiteLLM sends the latter as Ollama's ``format``
         params["response_format"] = {
@@ -390,7 +405,7 @@ def request_params(structure: Structure, name: str, schema: dict[str, Any], num_
 
 def with_schema_in_prompt(messages: list[dict[str, str]], schema: dict[str, Any]) -> list[dict[str, str]]:
     """The messages with the schema stated in the system message (when nothing enforces it)."""
-    shown = json.dumps(schema, separators=(",", ":"))
+    shown = json.dumps(fitted(schema, local=False), separators=(",", ":"))
     note = f"The reply must be one JSON object that validates against this JSON schema:\n{shown}"
     if messages and messages[0].get("role") == "system":
         return [{**messages[0], "content": f"{messages[0]['content']}\n\n{note}"}, *messages[1:]]
