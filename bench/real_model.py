@@ -9,9 +9,9 @@ is seen, with its HTTP status and the structured-output form it carried, whether
 counted it. Each varied one-line fact is added with inference and the library's default waiting
 path (background inference off), one scope, the graph on.
 
-Printed: the share of adds answered in shape (used, or refused only for what they said: a reply of
-NONE decisions naming memories unrelated to the message, which memorch keeps verbatim for
-reprocess; counted apart as ``guarded_unrelated_none``), chat requests per add (the probe's
+Printed: the share of adds answered in shape (used, or refused only for what they said: a reply that
+writes nothing new and names only memories unrelated to the message, which memorch keeps verbatim
+for reprocess; counted apart as ``guarded_unrelated``), chat requests per add (the probe's
 requests apart: they are made once per model, API base and server version, then cached), repair
 requests, the structured-output form memorch chose, latency per add, and what was stored. The
 model's judgement is not under test: a 135M model extracts poorly, and the last lines say
@@ -210,7 +210,7 @@ async def run(base: str, work: Path, adds: int, graph: str) -> dict[str, Any]:
 
 
 def guarded(outcome: dict[str, Any]) -> bool:
-    """Degraded although the reply was in shape: it said "already stored", naming memories
+    """Degraded although the reply was in shape: it wrote nothing new and named only memories
     unrelated to what was said (memorch keeps the user's words for reprocess instead)."""
     return outcome["degraded"] and "unrelated" in (outcome["reason"] or "")
 
@@ -231,7 +231,7 @@ def report(found: dict[str, Any], chats: list[dict[str, Any]]) -> dict[str, Any]
         "in_shape": in_shape,
         "in_shape_share": round(in_shape / adds, 3),
         "degraded": adds - in_shape,
-        "guarded_unrelated_none": sum(guarded(o) for o in outcomes),
+        "guarded_unrelated": sum(guarded(o) for o in outcomes),
         "empty_results": sum(not o["degraded"] and not o["events"] for o in outcomes),
         "chat_requests": len(work),
         "requests_per_add": round(len(work) / adds, 3),

@@ -22,6 +22,7 @@ whether they enforce a schema. The decision is cached per model + API base + ser
 from __future__ import annotations
 
 import json
+import re
 import logging
 import secrets
 import threading
@@ -179,9 +180,15 @@ def _token() -> str:
     return "q" + secrets.token_hex(3)
 
 
+# A pattern built the way the inference schema's are (a negated class, an alternation, a bounded
+# repetition): a server whose grammar converter cannot take them falls back to plain JSON or
+# refuses the request, and the probe must see that, not the first add.
+PROBE_PATTERN = r'^[^ .,"\\]([^"\\\n]|\\["\\/nt]){0,15}$'
+
+
 def probe_schema() -> tuple[dict[str, Any], Callable[[Any], bool]]:
     """A schema no model could answer by chance, and the check that a reply conforms to it."""
-    outer, word, number, *choices = (_token() for _ in range(5))
+    outer, word, number, said, *choices = (_token() for _ in range(6))
     variants = [
         {
             "type": "object",
@@ -193,6 +200,12 @@ def probe_schema() -> tuple[dict[str, Any], Callable[[Any], bool]]:
             "type": "object",
             "properties": {number: {"type": "integer"}},
             "required": [number],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {said: {"type": "string", "pattern": PROBE_PATTERN}},
+            "required": [said],
             "additionalProperties": False,
         },
     ]
@@ -215,6 +228,7 @@ def probe_schema() -> tuple[dict[str, Any], Callable[[Any], bool]]:
             and (
                 (set(item) == {word} and item[word] in choices)
                 or (set(item) == {number} and isinstance(item[number], int) and not isinstance(item[number], bool))
+                or (set(item) == {said} and isinstance(item[said], str) and re.match(PROBE_PATTERN, item[said]))
             )
             for item in items
         )
