@@ -22,8 +22,8 @@ whether they enforce a schema. The decision is cached per model + API base + ser
 from __future__ import annotations
 
 import json
-import re
 import logging
+import re
 import secrets
 import threading
 import time
