@@ -103,3 +103,18 @@ def test_a_replace_is_one_delete_and_one_append_and_leaves_exactly_the_ledgers_r
     rows = index._table.to_arrow().select(["id", "memory"]).to_pylist()
     assert sorted((r["id"], r["memory"]) for r in rows) == sorted((r.id, r.memory) for r in (kept, edited, added))
     index.close()
+
+
+def test_an_import_ends_with_every_row_it_wrote_folded_into_the_indexes(tmp_path: Path) -> None:
+    """Its last rows (fewer than a flush batch, owed for ``index_flush_delay``) included: an
+    import of 600 (a batch of 512, then 88) leaves nothing owed and nothing unindexed when it
+    returns."""
+    from memorch import Memory, MemoryConfig
+
+    with Memory(MemoryConfig(data_dir=tmp_path / "data", embedder="static", index_flush_delay=5.0)) as memory:
+        memory.import_memories([{"memory": f"imported fact number {i}", "user_id": "u"} for i in range(600)])
+        store = memory.async_memory.engine.store
+        table = memory.async_memory.engine.components.vectors._table
+        assert store.unindexed_changes() == []
+        assert table.count_rows() == 600
+        assert table.index_stats("memory_idx").num_unindexed_rows == 0

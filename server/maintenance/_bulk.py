@@ -117,4 +117,9 @@ def import_memories(
             imported += len(changes)
             if progress:
                 progress(min(start + BATCH, len(checked)), len(checked))
+        # The last rows the commits deferred (under ``INDEX_BATCH``) are written before the fold
+        # that ends the bulk write, or they would reach the index after it, unfolded: the first
+        # search then wrote them (12-15 ms) and read them by a flat scan, with BM25 statistics
+        # that depend on when a background pass folds them (lance-format/lance#9058).
+        store.index_owed()
     return ImportResult(imported=imported, duplicates=len(checked) - imported)
