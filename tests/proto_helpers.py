@@ -26,7 +26,8 @@ class Served:
         )
         self.stderr_lines: list[str] = []
         self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
@@ -49,14 +50,17 @@ class Served:
         raise RuntimeError(f"no line matching {pattern!r} within {timeout}s: {''.join(self.stderr_lines)}")
 
     def stop(self) -> str:
-        """Stop the server; what it wrote on stdout."""
+        """Stop the server; what it wrote on stdout. Its stderr stays the drain thread's to read
+        to the end (``communicate`` would read and close it under that thread)."""
         self.proc.terminate()
         try:
-            out, _ = self.proc.communicate(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out or ""
+            self.proc.wait()
+        self._drainer.join(timeout=10)
+        assert self.proc.stdout is not None
+        return self.proc.stdout.read() or ""
 
 
 def serve_http(transport: str, data_dir: Path, **env: str) -> tuple[Served, int, str]:
