@@ -22,7 +22,7 @@ import pytest
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.inference._prompts import COMPACT_RULES, EXTRACTION_RULES, reply_schema
-from memorch.models._structured import LOCAL_ONLY, fitted
+from memorch.models._wire import LOCAL_ONLY, fitted
 
 from .fake_llm import Delay, Failure, FakeLLM
 
@@ -324,29 +324,6 @@ async def test_a_slow_model_leaves_the_messages_pending_instead_of_blocking(tmp_
         fake.stop()
 
 
-def test_the_reply_schema_is_strict_and_small() -> None:
-    def objects(node: Any) -> list[dict[str, Any]]:
-        found = []
-        if isinstance(node, dict):
-            if node.get("type") == "object":
-                found.append(node)
-            for value in node.values():
-                found += objects(value)
-        elif isinstance(node, list):
-            for value in node:
-                found += objects(value)
-        return found
-
-    for graph in (False, True):
-        schema = fitted(reply_schema(graph, offered=3), local=False)  # as a hosted model or a prompt gets it
-        for node in objects(schema):
-            assert node["additionalProperties"] is False and node["required"] == list(node["properties"])
-        events = [v["properties"]["event"]["enum"] for v in schema["properties"]["memory"]["items"]["anyOf"]]
-        assert events == [["ADD"], ["UPDATE"], ["DELETE"], ["NONE"]]
-        # Small: about 200 tokens without the graph, 350 with it (compact JSON as the prompt shows it).
-        assert len(json.dumps(schema, separators=(",", ":"))) < (1400 if graph else 900)
-
-
 def _nodes(node: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
@@ -357,6 +334,17 @@ def _nodes(node: Any) -> list[dict[str, Any]]:
         for value in node:
             found += _nodes(value)
     return found
+
+
+def test_the_reply_schema_is_strict_and_small() -> None:
+    for graph in (False, True):
+        schema = fitted(reply_schema(graph, offered=3), local=False)  # as a hosted model or a prompt gets it
+        for node in (n for n in _nodes(schema) if n.get("type") == "object"):
+            assert node["additionalProperties"] is False and node["required"] == list(node["properties"])
+        events = [v["properties"]["event"]["enum"] for v in schema["properties"]["memory"]["items"]["anyOf"]]
+        assert events == [["ADD"], ["UPDATE"], ["DELETE"], ["NONE"]]
+        # Small: about 200 tokens without the graph, 350 with it (compact JSON as the prompt shows it).
+        assert len(json.dumps(schema, separators=(",", ":"))) < (1400 if graph else 900)
 
 
 def test_a_local_grammar_gets_each_fields_bounds_and_a_hosted_provider_none_of_them() -> None:

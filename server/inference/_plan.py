@@ -32,6 +32,7 @@ from memorch.domain._messages import Message
 from memorch.domain._records import deletion, new_record, replaced, successive, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._operations import find_repeat
+from memorch.inference._guards import refuse_unrelated_replies
 from memorch.inference._prompts import COMPACT_CANDIDATES, InferenceReply, inference_messages, reply_schema
 from memorch.models._llm import LLMOutputError
 from memorch.results import AddEvent, event
@@ -212,7 +213,7 @@ def _plan(
     if graph_on and touched:
         previous = store.parts.ledger.relations_for(sorted(touched))
         plan.removed_relations = [r for rels in previous.values() for r in rels]
-    _refuse_unrelated_replies(store, prepared, plan)
+    refuse_unrelated_replies(store, prepared.said, prepared.candidates, plan.results, plan.changes)
     if plan.decisions and not plan.results and not changed:
         # Every decision was unusable (ids that were not offered, over-long texts): reading
         # that as "nothing to remember" would drop what the user said.
@@ -222,42 +223,6 @@ def _plan(
             "JSON instructions (MEMORCH_LLM_MODEL) avoids this",
         )
     return plan
-
-
-# Two texts this close in the embedding are the same memory said again (MiniLM: "I'm allergic to
-# peanuts" and "I am allergic to peanuts" are 0.98 apart from 1).
-COPY_SIMILARITY = 0.95
-
-
-def _refuse_unrelated_replies(store: Store, prepared: Prepared, plan: Plan) -> None:
-    """A reply that writes nothing new and only names memories unrelated to every message is a
-    model that misread the list, not a judgement: SmolLM2-135M answered "My sister Clara lives in
-    Toronto" with NONE for "I'm allergic to peanuts", or with an UPDATE rewriting that memory to
-    itself, and the sister was never stored. Such a reply keeps the messages verbatim for
-    reprocess instead. New = an ADD or UPDATE text that is no copy of a memory the model was
-    shown; unrelated = under the search threshold, on the search's own scale, for every message."""
-    if not prepared.said or not plan.results:
-        return
-    from memorch.retrieval._calibration import vector_scale
-
-    shown = {c.id: c.embedding for c in prepared.candidates}
-    written = {c.record.id: c.record.embedding for c in plan.changes if c.kind != "DELETE"}
-    decided = [shown.get(r["id"]) if r["id"] in shown else written.get(r["id"]) for r in plan.results]
-    if any(v is None for v in decided):
-        return  # a NONE from the duplicate check, or a memory without its vector: not judged here
-    known = [v for v in shown.values() if v is not None]
-    if any(not any(float(v @ k) >= COPY_SIMILARITY for k in known) for v in written.values()):
-        return  # it wrote something new: a judgement of its own, whatever the scale says
-    embedder, threshold = store.parts.embedder, store.config.search_threshold
-    for text, vector in prepared.said:
-        scale = vector_scale(embedder, text, vector)
-        if any(float(scale.relevance(float(v @ vector))) >= threshold for v in decided):
-            return
-    raise LLMOutputError(
-        "the model wrote nothing new and named only memories unrelated to these messages",
-        suggestion="the messages were kept verbatim for `memorch reprocess`; a larger model "
-        "(MEMORCH_LLM_MODEL) reconciles better",
-    )
 
 
 def _add(

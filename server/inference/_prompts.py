@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from memorch.models._structured import LOCAL_MAX_ITEMS, LOCAL_ONLY
+from memorch.models._structured import JSON_STRING_CHAR
+from memorch.models._wire import LOCAL_MAX_ITEMS, LOCAL_ONLY
 
 log = logging.getLogger("memorch.prompts")
 
@@ -138,7 +139,7 @@ ENTITY_TYPES = ["person", "place", "organization", "thing", "event", "concept"]
 # names no spaces, and every string has a length, so that 12 facts and 8 relations fit the
 # reply's token budget (a reply cut by the budget is not JSON: 118-373 s lost per add).
 TEXT_CHARS = 240
-TEXT_PATTERN = r'^[^ \t\n\r.,;:!?*#_"\\()\[\]{}<>/|~-]([^"\\\n]|\\["\\/nt]){0,' + f"{TEXT_CHARS - 1}" + "}$"
+TEXT_PATTERN = r'^[^ \t\n\r.,;:!?*#_"\\()\[\]{}<>/|~-]' + JSON_STRING_CHAR + f"{{0,{TEXT_CHARS - 1}}}$"
 NAME_PATTERN = r'^[^{}\[\]":\\\n]{1,60}$'
 RELATIONSHIP_PATTERN = r'^[^ \t\n\r{}\[\]":,.\\]{1,40}$'
 LOCAL_MAX_RELATIONS = 8

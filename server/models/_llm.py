@@ -36,11 +36,10 @@ from memorch.models._structured import (
     StructureCache,
     chosen_by_setting,
     identify,
-    request_params,
     run_probe,
     unprobed,
-    with_schema_in_prompt,
 )
+from memorch.models._wire import request_params, with_schema_in_prompt
 
 log = logging.getLogger("memorch.llm")
 M = TypeVar("M", bound=BaseModel)
