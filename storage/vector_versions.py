@@ -116,6 +116,39 @@ def held_if_free(lock: Any, wait_s: float = 0.0) -> Iterator[bool]:
         yield True
 
 
+class Bursts:
+    """When the index was last written, and whether a pass is owed for that burst of writes: the
+    idle pass (``watch_idle``) runs once per burst, and not at all when a pass that began after
+    the burst's last write (after an import, the import's own) already did its work."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self._owed = False
+
+    def wrote(self) -> None:
+        with self._lock:
+            self._last, self._owed = time.monotonic(), True
+
+    def mark(self) -> float:
+        """Taken as a pass begins, for ``covered``."""
+        return self._last
+
+    def covered(self, mark: float) -> None:
+        """A pass that began at ``mark`` has ended: if nothing was written since, none is owed."""
+        with self._lock:
+            if self._last == mark:
+                self._owed = False
+
+    def idle_pass_due(self, idle_s: float) -> bool:
+        """True once per burst, when its last write is ``idle_s`` old."""
+        with self._lock:
+            if not self._owed or time.monotonic() - self._last < idle_s:
+                return False
+            self._owed = False
+            return True
+
+
 def watch_idle(index_ref: Any) -> None:
     """Start a pass of the index (a ``weakref``) once its writes have stopped for ``IDLE_PASS_S``,
     one per burst, until it is closed or gone."""
@@ -123,7 +156,7 @@ def watch_idle(index_ref: Any) -> None:
         index = index_ref()
         if index is None or index._closed.wait(IDLE_PASS_S / 4):
             return
-        if index._idle_pass_due(IDLE_PASS_S):
+        if index._bursts.idle_pass_due(IDLE_PASS_S):
             index._schedule(force=True)
         del index  # no reference held while waiting: an index nobody closed can still go
 

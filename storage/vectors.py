@@ -39,7 +39,15 @@ from memorch.storage.vector_connection import CachedConnection, release_free_mem
 from memorch.storage.vector_plan import FILTER_COLUMNS, NOTHING, SearchPlanner, id_list, with_layer_column
 from memorch.storage.vector_purge import ID_CHUNK, VectorPurge
 from memorch.storage.vector_rows import arrow_rows, table_schema
-from memorch.storage.vector_versions import NO_PRUNE, VERSION_HOLD_S, VersionPruner, held_if_free, pass_lock, watch_idle
+from memorch.storage.vector_versions import (
+    NO_PRUNE,
+    VERSION_HOLD_S,
+    Bursts,
+    VersionPruner,
+    held_if_free,
+    pass_lock,
+    watch_idle,
+)
 
 TABLE = "memories"
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
@@ -89,7 +97,7 @@ class LanceVectorIndex(VectorPurge):
         self._schedule_lock = threading.Lock()
         self._rerun = False
         self._prune_next = False  # a forced pass prunes (``VersionPruner.due``)
-        self._last_write, self._written_since_idle = 0.0, False
+        self._bursts = Bursts()
         self._closed = threading.Event()
         threading.Thread(target=watch_idle, args=(weakref.ref(self),), name="memorch-lance-idle", daemon=True).start()
         # With the writers' lock: one maintenance pass at a time across the processes on this
@@ -204,12 +212,13 @@ class LanceVectorIndex(VectorPurge):
         new rows into the scalar and FTS indexes goes on meanwhile: without it each batch's
         replace-by-id lookup would scan every unindexed row, and a 1M import slowed to 870/s.
 
-        The bulk write ends with its last rows folded in, in the caller's thread: searches from
-        then on read indexes only. Otherwise the first searches after an import competed with
-        that fold for the cores and scanned the rows it had not reached (LongMemEval: 84 / 248
-        ms p50 / p95 for the first search after a 490-turn import), and their BM25 scores
-        depended on whether it had finished (LanceDB scores unindexed rows against the
-        index's statistics: lance-format/lance#9058)."""
+        The bulk write ends with its last rows folded in, in the caller's thread (and, when no
+        ANN build is due, the whole pass: compaction and prune too, ~0.3 s after a 490-turn
+        import): searches from then on read indexes only and share the cores with no pass.
+        Otherwise the first searches after an import competed with that fold and scanned the
+        rows it had not reached (LongMemEval: 84 / 248 ms p50 / p95 for the first search after a
+        490-turn import), with BM25 scores that depended on whether it had finished (LanceDB
+        scores unindexed rows against the index's statistics: lance-format/lance#9058)."""
         with self._lock:
             self._deferring += 1
         try:
@@ -218,9 +227,12 @@ class LanceVectorIndex(VectorPurge):
             with self._lock:
                 self._deferring -= 1
                 last = not self._deferring
-            if last:
-                self._fold_new_rows()
-            self._schedule(force=True)
+            if last and not self._vector_index_due():
+                self.maintain_now()
+            else:
+                if last:
+                    self._fold_new_rows()
+                self._schedule(force=True)
 
     def _fold_new_rows(self) -> None:
         """One optimize now (after a pass already running), without the ANN build or pruning:
@@ -233,7 +245,7 @@ class LanceVectorIndex(VectorPurge):
                 log.warning("LanceDB optimize after a bulk write failed; will retry", exc_info=True)
 
     def _after_write(self, n: int) -> None:
-        self._last_write, self._written_since_idle = time.monotonic(), True
+        self._bursts.wrote()
         self._writes_since_optimize += n
         self._schedule()
 
@@ -277,11 +289,12 @@ class LanceVectorIndex(VectorPurge):
     def _maintain_pass(self) -> None:
         with self._schedule_lock:  # a force requested from now on is the rerun's to honour
             forced, self._prune_next = self._prune_next, False
+            burst = self._bursts.mark()
         try:
             rows = int(self._table.count_rows())
             self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))
             outside_bulk = not self._deferring
-            if outside_bulk and rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS:
+            if outside_bulk and self._vector_index_due(rows):
                 self._build_vector_index()
             started = time.monotonic()
             # Writes wait (~0.2 s at 5,000 memories): a compaction a delete commits beside loses
@@ -292,11 +305,17 @@ class LanceVectorIndex(VectorPurge):
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
             if self._pruner.due(forced):
                 self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
+                self._bursts.covered(burst)
             self._drop_replaced_from_caches()
         except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
             # next write schedules another attempt.
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
+
+    def _vector_index_due(self, rows: int | None = None) -> bool:
+        """Whether the ANN index should be built (or rebuilt: too many deltas) now."""
+        rows = int(self._table.count_rows()) if rows is None else rows
+        return rows >= ANN_MIN_ROWS and not 0 < self._vector_index_segments() <= MAX_VECTOR_DELTAS
 
     def _vector_index_segments(self) -> int:
         """0 without a vector index, else its base index plus deltas."""
@@ -310,13 +329,6 @@ class LanceVectorIndex(VectorPurge):
 
         # replace=True swaps in the new index atomically; readers use the old one until then.
         self._table.create_index("vector", config=HnswSq(distance_type="cosine"), replace=True)
-
-    def _idle_pass_due(self, idle_s: float) -> bool:
-        """True once per burst of writes, when the last one is ``idle_s`` old (``watch_idle``)."""
-        if not self._written_since_idle or time.monotonic() - self._last_write < idle_s:
-            return False
-        self._written_since_idle = False
-        return True
 
     def close(self) -> None:
         """Wait for background maintenance to finish: its commit is atomic, but a process that

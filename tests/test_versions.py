@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -304,6 +305,38 @@ def test_a_burst_is_followed_by_one_pass_once_writes_stop(tmp_path: Path, monkey
     time.sleep(1.5)
     assert len(index._table.list_versions()) == settled  # one pass per burst, not one per interval
     assert index.count() == 12
+    index.close()
+
+
+def test_a_bulk_write_ends_with_its_whole_pass_done_and_none_follows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import's pass (fold, compaction, prune) runs in its own thread before it returns, and
+    no idle pass follows it: the searches right after an import had shared the cores with one or
+    two background passes (the forced one, then the idle one two seconds later)."""
+    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # no pass during the burst
+    monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 0.5)
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    passes: list[str] = []
+    real_pass = index._maintain_pass
+    monkeypatch.setattr(index, "_maintain_pass", lambda: (passes.append(threading.current_thread().name), real_pass()))
+    with index.deferred_maintenance():
+        for i in range(12):
+            index.upsert(records(1, 500 + i))
+    assert passes == [threading.current_thread().name]  # in the caller's thread, once
+    assert not index._maintaining.locked()
+    settled = len(index._table.list_versions())
+    assert settled <= 4, settled  # compacted and pruned before returning
+    assert len(list((tmp_path / "lance" / "memories.lance" / "data").iterdir())) == 1
+    time.sleep(1.5)  # three idle intervals
+    assert passes == [threading.current_thread().name]  # no idle pass for a burst already covered
+    assert len(index._table.list_versions()) == settled
+    index.upsert(records(1, 600))  # a write after it is a new burst: its idle pass comes
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(passes) < 2:
+        time.sleep(0.1)
+    assert passes[1:] == ["memorch-lance-optimize"]
+    assert index.count() == 13
     index.close()
 
 
