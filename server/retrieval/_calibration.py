@@ -153,6 +153,9 @@ class VectorScale:
     ceiling: float
 
     def relevance(self, similarity: Any) -> Any:
+        """Of a cosine, or of an array of them (elementwise)."""
+        if isinstance(similarity, float):  # a search scores ~150 hits one by one: no numpy call
+            return min(max((similarity - self.chance) / (self.ceiling - self.chance), 0.0), 1.0)
         return np.clip((similarity - self.chance) / (self.ceiling - self.chance), 0.0, 1.0)
 
 
@@ -210,7 +213,7 @@ def _evidence(item: Ranked, floor: float, scale: VectorScale) -> float:
     """A hit's own evidence: ``1 - (1 - vector)(1 - text)``; each signal's calibrated relevance
     is written into its explain entry."""
     vector = item.signals.get("vector")
-    v = float(scale.relevance(vector["similarity"] if vector else floor))
+    v = scale.relevance(float(vector["similarity"] if vector else floor))
     text = item.signals.get("text")
     t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
     if vector:
