@@ -279,6 +279,7 @@ def preload() -> None:
         "memorch.domain._redaction",
         "memorch.storage.history",
         "memorch.storage.vectors",
+        "memorch.storage.vector_maintenance",
         "memorch.storage.graph",
         "memorch.storage.graph_process",
         "memorch.storage.rebuild",

@@ -50,7 +50,7 @@ REPLACE = "memorch.storage.vectors:LanceVectorIndex.replace"
 LANCE_ADD = "lancedb.table:LanceTable.add"
 LANCE_DELETE = "lancedb.table:LanceTable.delete"
 LANCE_OPTIMIZE = "lancedb.table:LanceTable.optimize"
-MAINTAIN = "memorch.storage.vectors:LanceVectorIndex._maintain_once"
+MAINTAIN = "memorch.storage.vector_maintenance:VectorMaintenance._maintain_once"
 PRUNE = "memorch.storage.vector_versions:VersionPruner.prune"
 SYNC_GRAPH = "memorch.engine._store:Store.sync_graph"
 # The graph runs in a child process (storage/graph_process.py): the victim's seam is the request

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from memorch.domain._records import new_record, utc_now
+from memorch.storage import vector_maintenance as maintenance
 from memorch.storage import vector_versions
 from memorch.storage import vectors as lance
 from memorch.storage.base import Scope
@@ -25,8 +26,8 @@ def records(n: int, seed: int, user: str = "u") -> list:
 @pytest.fixture
 def small_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     # The production thresholds (50k rows) scaled down so a test can cross them in seconds.
-    monkeypatch.setattr(lance, "ANN_MIN_ROWS", 512)
-    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # only explicit maintenance in this test
+    monkeypatch.setattr(maintenance, "ANN_MIN_ROWS", 512)
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 10**9)  # only explicit maintenance in this test
     monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 10**9)  # nor the pass once writes stop
 
 
@@ -36,12 +37,12 @@ def test_vector_index_is_built_then_rebuilt_past_its_delta_limit(tmp_path: Path,
     index.maintain_now()
     assert index._vector_index_segments() == 1  # built once past ANN_MIN_ROWS
     counts = []
-    for batch in range(1, lance.MAX_VECTOR_DELTAS + 2):
+    for batch in range(1, maintenance.MAX_VECTOR_DELTAS + 2):
         index.upsert(records(20, batch))
         index.maintain_now()
         counts.append(index._vector_index_segments())
     # Each fold of new rows adds a delta; the one past the limit triggers a rebuild.
-    assert counts[: lance.MAX_VECTOR_DELTAS - 1] == list(range(2, lance.MAX_VECTOR_DELTAS + 1))
+    assert counts[: maintenance.MAX_VECTOR_DELTAS - 1] == list(range(2, maintenance.MAX_VECTOR_DELTAS + 1))
     assert counts[-1] <= 2
     probe = records(1, 0)[0]
     hits = index.search(probe.embedding, Scope(user_id="u"), 5)
@@ -50,8 +51,8 @@ def test_vector_index_is_built_then_rebuilt_past_its_delta_limit(tmp_path: Path,
 
 
 def test_bulk_writes_hold_the_ann_build_until_they_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lance, "ANN_MIN_ROWS", 100)
-    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 50)
+    monkeypatch.setattr(maintenance, "ANN_MIN_ROWS", 100)
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 50)
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
     with index.deferred_maintenance():
         for batch in range(4):

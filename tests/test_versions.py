@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from memorch.domain._records import new_record, utc_now
+from memorch.storage import vector_maintenance as maintenance
 from memorch.storage import vector_versions
 from memorch.storage import vectors as lance
 from memorch.storage.base import Scope
@@ -39,7 +40,7 @@ def records(n: int, seed: int) -> list:
 
 @pytest.fixture
 def explicit_maintenance(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # only maintain_now runs maintenance
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 10**9)  # only maintain_now runs maintenance
     monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 10**9)
 
 
@@ -295,7 +296,7 @@ def test_caches_full_of_replaced_versions_start_over(
 def test_a_burst_is_followed_by_one_pass_once_writes_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """After a burst, with no further write, one more pass folds the burst's last rows into the
     indexes and (alone on the directory) leaves one copy of the table; then nothing runs."""
-    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # no pass during the burst
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 10**9)  # no pass during the burst
     monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 0.5)
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
     for i in range(12):
@@ -320,7 +321,7 @@ def test_a_bulk_write_ends_with_its_whole_pass_done_and_none_follows(
     """An import's pass (fold, compaction, prune) runs in its own thread before it returns, and
     no idle pass follows it: the searches right after an import had shared the cores with one or
     two background passes (the forced one, then the idle one two seconds later)."""
-    monkeypatch.setattr(lance, "OPTIMIZE_EVERY", 10**9)  # no pass during the burst
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 10**9)  # no pass during the burst
     monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 0.5)
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
     passes: list[str] = []
