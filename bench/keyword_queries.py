@@ -5,13 +5,16 @@
 An assistant often searches with one or two words ("job", "adoption agency") rather than a
 question. Protocol: LOCOMO stored as ``bench/locomo_protocol.py`` stores it (one scope per
 conversation, every turn verbatim); for every category 1-4 question, three searches in its
-conversation's scope: the question, its two key words and its one key word. Key words, by a
-fixed rule and no model: the question's last content words (its lowercase words minus English
-function words, ``STOP``, words that date it, ``TIME``, numbers, and the conversation's two speaker
-names: every stored turn starts with one, so a name is no topic), in the question's order.
-Each search asks for 30 hits with ``threshold: 0`` and ``explain``; recall@k is then computed
-at threshold 0 (ranking only) and at the default threshold (``MemoryConfig.search_threshold``)
-from the returned scores, for each form.
+conversation's scope: the question, and four keyword forms, by fixed rules and no model. The
+question's content words are its lowercase words minus English function words, ``STOP``, words
+that date it, ``TIME``, numbers, and the conversation's two speaker names (every stored turn starts
+with one, so a name is no topic). "Two nouns" / "one noun" (the issue's "key nouns"): its last
+noun (``is_noun``, by lemminflect's lexicon) with the content word before it, and that noun
+alone. "Two words" / "one word" (the earlier rule): its last two content words, and the last,
+which is often a verb ("the poetry reading that X attended" -> "attended").
+Each form is searched twice, for 30 hits: with ``threshold: 0`` and ``explain`` (recall@k of
+the ranking), and with the default threshold (``MemoryConfig.search_threshold``: recall@k and
+the empty answers of what a caller gets).
 The goal (issue 25): keyword forms at the default threshold reach >= 0.9 x the question's recall.
 The last line printed is one JSON object.
 """
@@ -234,13 +237,47 @@ TIME = frozenset(
 )
 
 
-def key_words(question: str, names: set[str], count: int) -> str:
-    """The question's last ``count`` content words (in English questions the topic usually comes
-    last: "When did X go to the LGBTQ support group?" -> "support group"), in order."""
+def content_words(question: str, names: set[str]) -> list[str]:
+    """The question's lowercase words minus function words, dating words, numbers and the
+    speakers' names, each once, in order."""
     words = [w.strip("'").removesuffix("'s") for w in WORD.findall(question.lower())]
     content = [w for w in words if w and w not in STOP and w not in TIME and w not in names and not w.isdigit()]
-    content = list(dict.fromkeys(content))
+    return list(dict.fromkeys(content))
+
+
+def key_words(question: str, names: set[str], count: int) -> str:
+    """The question's last ``count`` content words (in English questions the topic usually comes
+    last: "When did X go to the LGBTQ support group?" -> "support group"), in order. The rule
+    often ends on a verb ("poetry reading that X attended" -> "attended"): see ``key_nouns``."""
+    content = content_words(question, names)
     return " ".join(content[-count:]) if content else question
+
+
+def is_noun(word: str) -> bool:
+    """A noun in lemminflect's English lexicon, or a word it does not know (names, acronyms,
+    typos: "lgbtq", "screenplay")."""
+    from lemminflect import getAllLemmas
+
+    lemmas = getAllLemmas(word)
+    return not lemmas or "NOUN" in lemmas
+
+
+def key_nouns(question: str, names: set[str], count: int) -> str:
+    """The issue's form, "their key nouns": the question's last noun and the ``count - 1``
+    content words before it (its modifier: "poetry reading", "physical transformation"),
+    extended after it when none comes before ("event organizing"). Without a noun, the last
+    content words."""
+    content = content_words(question, names)
+    nouns = [i for i, w in enumerate(content) if is_noun(w)]
+    if not nouns:
+        return key_words(question, names, count)
+    end = nouns[-1] + 1
+    start = max(0, end - count)
+    end = min(len(content), start + count)
+    return " ".join(content[start:end])
+
+
+FORMS = ("question", "two nouns", "one noun", "two words", "one word")
 
 
 def hit(result: dict[str, Any]) -> dict[str, Any]:
@@ -264,20 +301,24 @@ def collect(data: list[dict[str, Any]], embedder: str) -> list[dict[str, Any]]:
                 for question in questions(sample):
                     forms = {
                         "question": question.text,
+                        "two nouns": key_nouns(question.text, names, 2),
+                        "one noun": key_nouns(question.text, names, 1),
                         "two words": key_words(question.text, names, 2),
                         "one word": key_words(question.text, names, 1),
                     }
                     for form, query in forms.items():
-                        found = memory.search(
+                        ranked = memory.search(
                             query, user_id=question.sample_id, limit=max(KS), threshold=0, explain=True
                         )
+                        kept = memory.search(query, user_id=question.sample_id, limit=max(KS))
                         rows.append(
                             {
                                 "form": form,
                                 "query": query,
                                 "category": question.category,
                                 "evidence": list(question.evidence),
-                                "hits": [hit(r) for r in found["results"]],
+                                "hits": [hit(r) for r in ranked["results"]],
+                                "kept": [r["metadata"].get("dia_id") for r in kept["results"]],
                             }
                         )
         finally:
@@ -285,18 +326,22 @@ def collect(data: list[dict[str, Any]], embedder: str) -> list[dict[str, Any]]:
     return rows
 
 
-def recall(rows: list[dict[str, Any]], threshold: float, score: Any = None) -> dict[str, float]:
+def recall(rows: list[dict[str, Any]], found: Any) -> dict[str, float]:
+    """Recall@k and the share of empty answers, ``found(row)`` giving a search's dia_ids."""
     out: dict[str, float] = {}
     for k in KS:
-        values = []
-        for row in rows:
-            kept = [h["dia_id"] for h in row["hits"][:k] if (score(h) if score else h["score"]) >= threshold]
-            values.append(len(set(row["evidence"]) & set(kept)) / len(row["evidence"]))
+        values = [len(set(row["evidence"]) & set(found(row)[:k])) / len(row["evidence"]) for row in rows]
         out[f"recall@{k}"] = round(statistics.fmean(values), 4)
-    out["empty"] = round(
-        statistics.fmean(not any((score(h) if score else h["score"]) >= threshold for h in r["hits"]) for r in rows), 4
-    )
+    out["empty"] = round(statistics.fmean(not found(r) for r in rows), 4)
     return out
+
+
+def ranked(row: dict[str, Any]) -> list[str]:
+    return [h["dia_id"] for h in row["hits"]]
+
+
+def kept(row: dict[str, Any]) -> list[str]:
+    return row["kept"]
 
 
 def main() -> None:
@@ -312,13 +357,13 @@ def main() -> None:
         args.out.write_text(json.dumps(rows))
     threshold = MemoryConfig().search_threshold
     result: dict[str, Any] = {"threshold": threshold}
-    for form in ("question", "two words", "one word"):
+    for form in FORMS:
         subset = [r for r in rows if r["form"] == form]
-        result[form] = {"ranking": recall(subset, 0.0), "at_threshold": recall(subset, threshold)}
+        result[form] = {"ranking": recall(subset, ranked), "at_threshold": recall(subset, kept)}
     base = result["question"]["at_threshold"]["recall@10"]
-    for form in ("two words", "one word"):
+    for form in FORMS[1:]:
         result[form]["ratio_recall@10_to_question"] = round(result[form]["at_threshold"]["recall@10"] / base, 3)
-    for form in ("question", "two words", "one word"):
+    for form in FORMS:
         r = result[form]
         print(
             f"{form:>10}: recall@10 {r['ranking']['recall@10']:.3f} ranked, {r['at_threshold']['recall@10']:.3f} "

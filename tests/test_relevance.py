@@ -114,6 +114,22 @@ async def test_one_or_two_words_find_what_the_question_finds(amem: AsyncMemory) 
         assert (await amem.search(query, user_id="alice"))["results"] == [], query
 
 
+async def test_a_short_querys_bm25_counts_on_its_own_scale(amem: AsyncMemory) -> None:
+    """BM25 sums over the query's words, so a word or two scores less than a question on the same
+    text: the text signal's half point shrinks with the query's content words (a fifth for one
+    word), and the same match counts as more evidence for a keyword search than it did."""
+    await _store(amem, "alice", FACTS + FILLER)
+    half = {}
+    for query in ("cello", "cello Sundays", "which weekday do I usually play the cello with the orchestra"):
+        top = (await amem.search(query, user_id="alice", threshold=0.0, explain=True))["results"][0]
+        assert top["memory"] == "I play the cello on Sundays", query
+        text = top["explain"]["text"]
+        half[query] = text["bm25"] * (1 - text["relevance"]) / text["relevance"]  # bm25 / (bm25 + half)
+    assert half["cello"] == pytest.approx(8.0, rel=1e-3)
+    assert half["cello Sundays"] == pytest.approx(16.0, rel=1e-3)
+    assert half["which weekday do I usually play the cello with the orchestra"] == pytest.approx(40.0, rel=1e-3)
+
+
 async def test_explain_keeps_per_signal_detail(amem: AsyncMemory) -> None:
     await _store(amem, "alice", FACTS)
     found = (await amem.search("peanuts allergy", user_id="alice", threshold=0.0, explain=True))["results"]

@@ -13,7 +13,9 @@ carries comes from here. Each signal is put on a fixed scale, then combined (doc
   itself, once per model, from the same sentences (``EXCERPT_WORDS``), never from benchmark data:
   with ``ceiling`` fixed at 1, "job" scored 0.25 against "I work as a nurse" where "what is my
   job?" scored 0.40, and keyword searches came back empty at the default threshold.
-- text: ``bm25 / (bm25 + TEXT_HALF)``, a saturating transform (BM25 has no upper bound).
+- text: ``bm25 / (bm25 + half)``, a saturating transform (BM25 has no upper bound); ``half`` is
+  ``TEXT_HALF`` for a query of ``TEXT_HALF_WORDS`` content words or more, proportionally less for
+  a shorter one (``text_half``).
 - evidence = ``1 - (1 - vector)(1 - text)``; a hit's score is the lowest evidence among it and every
   hit above it, so scores never rise down the list.
 """
@@ -36,6 +38,13 @@ from memorch.storage.base import VectorHit
 # smaller or larger store the text signal weighs a little less or more; the vector scale does not
 # depend on the store.
 TEXT_HALF = 40.0
+# ... for a query of this many content words or more (LOCOMO's questions: median 5, mean 5.4).
+# BM25 sums over the query's words, so a shorter query's best match scores less: a one-word
+# query's half is a fifth (8), as the vector scale's ceiling is lower for a short query. With 40
+# for every query, keyword searches lost 0.07-0.08 of recall@10 to the threshold on LOCOMO dev
+# (bench/keyword_queries.py; docs/search.md "Short queries"). Longer queries keep 40: their
+# BM25 can sum more words, but a hit rarely matches more than a few.
+TEXT_HALF_WORDS = 5
 
 # Unrelated everyday sentences (no benchmark data): their mean pairwise cosine is the embedder's
 # chance level, the similarity that means "nothing in common".
@@ -98,6 +107,12 @@ def fused_order(item: Ranked) -> tuple[float, float, str]:
 
 def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in FUNCTION_WORDS]
+
+
+def text_half(query: str) -> float:
+    """The BM25 score at which the text signal alone means relevance 0.5 for this query."""
+    words = min(max(1, len(content_words(query))), TEXT_HALF_WORDS)
+    return TEXT_HALF * words / TEXT_HALF_WORDS
 
 
 def _unit(vectors: Any) -> np.ndarray:
@@ -184,17 +199,22 @@ def vector_scale(embedder: Any, query: str, query_vector: np.ndarray) -> VectorS
 
 
 def calibrate(
-    ranked: list[Ranked], signals: dict[str, list[VectorHit]], scale: VectorScale, min_score: float = 0.0
+    ranked: list[Ranked],
+    signals: dict[str, list[VectorHit]],
+    scale: VectorScale,
+    min_score: float = 0.0,
+    half: float = TEXT_HALF,
 ) -> list[Ranked]:
     """Replace each fused value by absolute relevance, keeping the fused order (module docstring).
     A hit lifted by context (``_context``) whose own evidence is under ``min_score`` keeps that
     evidence as its score and does not lower the scores below it: it is there only for its
-    neighbour, so the threshold leaves it out (and counts it) without cutting the hits after it."""
+    neighbour, so the threshold leaves it out (and counts it) without cutting the hits after it.
+    ``half``: the query's ``text_half``."""
     vector_hits = signals.get("vector") or []
     floor = min((h.score for h in vector_hits), default=scale.chance)
     running = 1.0  # the lowest evidence so far down the list
     for item in ranked:
-        value = _evidence(item, floor, scale)
+        value = _evidence(item, floor, scale, half)
         aside = set_aside(item, value, min_score)
         score = value if aside else min(running, value)
         running = running if aside else score
@@ -209,13 +229,13 @@ def set_aside(item: Ranked, score: float, min_score: float) -> bool:
     return "context" in item.signals and score < min_score
 
 
-def _evidence(item: Ranked, floor: float, scale: VectorScale) -> float:
+def _evidence(item: Ranked, floor: float, scale: VectorScale, half: float) -> float:
     """A hit's own evidence: ``1 - (1 - vector)(1 - text)``; each signal's calibrated relevance
     is written into its explain entry."""
     vector = item.signals.get("vector")
     v = scale.relevance(float(vector["similarity"] if vector else floor))
     text = item.signals.get("text")
-    t = text["bm25"] / (text["bm25"] + TEXT_HALF) if text and text["bm25"] > 0 else 0.0
+    t = text["bm25"] / (text["bm25"] + half) if text and text["bm25"] > 0 else 0.0
     if vector:
         vector["relevance"] = round(v, 6)
     if text:
