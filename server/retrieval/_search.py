@@ -19,7 +19,8 @@ The returned score is instead each hit's own evidence, on fixed scales:
   this short gets". This is what carries to other embedders: chance is ~0.05 for
   all-MiniLM-L6-v2 but ~0.4 for static-tier sentences (0.15 for a one-word query), and remote
   models differ again; a fixed cosine cut would be wrong for all but one of them.
-- text: ``bm25 / (bm25 + TEXT_HALF)``, a saturating transform (BM25 has no upper bound).
+- text: ``bm25 / (bm25 + half)``, a saturating transform (BM25 has no upper bound); ``half`` is
+  smaller for a query of fewer than five content words, whose best BM25 is lower.
 - evidence = ``1 - (1 - vector)(1 - text)``: either signal alone can establish relevance.
 - graph links order results but add no absolute evidence (a relation count has no fixed scale).
 
@@ -44,7 +45,7 @@ import numpy as np
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
 from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
-from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, vector_scale
+from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, text_half, vector_scale
 from memorch.retrieval._context import with_context
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
@@ -79,17 +80,20 @@ def _signals(
     components: Components,
     config: MemoryConfig,
     query: str,
-    vector: np.ndarray,
     scope: Scope,
     fetch: int,
     only_ids: Sequence[str] | None,
     held: NearestCache | None,
-) -> dict[str, list[VectorHit]]:
+) -> tuple[dict[str, list[VectorHit]], np.ndarray]:
+    """Each signal's candidates, and the query's embedding."""
     vectors = components.vectors
-    # The text query runs beside the vector one, so a search costs the slower of the two. The
-    # vector signal comes from the scope's embeddings held in memory when it fits there (the
-    # same exact ranking, see ``nearest``), else from LanceDB.
+    # The text query runs beside the query's embedding and the vector search, so a search costs
+    # the slower of the two (onnxruntime and LanceDB release the GIL: on LongMemEval scopes the
+    # embedding, 7-10 ms, and a BM25 query's first reads of the index, 10-20 ms, overlap). The
+    # vector signal comes from the scope's embeddings held in memory when it fits there (the same
+    # exact ranking, see ``nearest``), else from LanceDB.
     text_future = _POOL.submit(vectors.text_search, query, scope, fetch, only_ids)
+    vector = components.embedder.embed([query])[0]
     vector_hits = held.top(vector, scope, fetch, only_ids) if held is not None else None
     if vector_hits is None:
         vector_hits = vectors.search(vector, scope, fetch, only_ids)
@@ -100,7 +104,7 @@ def _signals(
             allowed = set(only_ids)
             hits = [h for h in hits if h.id in allowed]
         signals["graph"] = hits
-    return signals
+    return signals, vector
 
 
 def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list[Ranked]:
@@ -135,16 +139,15 @@ def hybrid_search(
     components: Components,
     config: MemoryConfig,
     query: str,
-    vector: np.ndarray,
     scope: Scope,
     limit: int,
     where: tuple[str, list[Any]] | None,
     held: NearestCache | None = None,
     min_score: float = 0.0,
 ) -> list[Ranked]:
-    """The scope's best ``limit`` memories for ``query`` (whose embedding is ``vector``), with
-    absolute scores; ``held``: the scopes' embeddings in memory, if this process keeps them;
-    ``min_score``: the search's threshold (hits lifted by context under it are left out)."""
+    """The scope's best ``limit`` memories for ``query``, with absolute scores; ``held``: the
+    scopes' embeddings in memory, if this process keeps them; ``min_score``: the search's
+    threshold (hits lifted by context under it are left out)."""
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
@@ -157,7 +160,7 @@ def hybrid_search(
             only_ids = matching
         else:
             allowed, fetch = set(matching), fetch * 10
-    signals = _signals(components, config, query, vector, scope, fetch, only_ids, held)
+    signals, vector = _signals(components, config, query, scope, fetch, only_ids, held)
     if allowed is not None:
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     if hidden:
@@ -170,7 +173,8 @@ def hybrid_search(
         return (only is None or memory_id in only) and (allowed is None or memory_id in allowed)
 
     ranked = with_context(components, scope, ranked, vector, config.search_weights.get("context", 0.0), visible)
-    scored = calibrate(ranked, signals, vector_scale(components.embedder, query, vector), min_score)
+    scale = vector_scale(components.embedder, query, vector)
+    scored = calibrate(ranked, signals, scale, min_score, text_half(query))
     return _first(scored, limit, min_score)
 
 
@@ -195,9 +199,8 @@ def search_memories(
     answer then says that weaker matches exist, and how weak), relations with the graph on."""
     engine.store.searchable()
     parts = engine.components
-    vector = parts.embedder.embed([query])[0]
     held = engine.store.nearest_cache()
-    ranked = hybrid_search(parts, engine.config, query, vector, scope, limit, where, held, min_score)
+    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score)
     records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
     results: list[MemoryItem] = []
     below: list[float] = []
