@@ -24,7 +24,8 @@ class Mem0System:
         for turn in turns:
             self.memory.add(turn.text, user_id=scope, metadata=turn.metadata, infer=False)
 
-    def search(self, scope: str, query: str, k: int) -> list[str]:
+    def search(self, scope: str, query: str, k: int, asked_at: str) -> list[str]:
+        # mem0ai's search has no notion of when a question is asked: asked_at is not used.
         found = self.memory.search(query, filters={"user_id": scope}, top_k=k, threshold=0.0)
         return [(r.get("metadata") or {}).get("turn") for r in found["results"]]
 

@@ -44,6 +44,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,6 +66,15 @@ class Turn:
     @property
     def metadata(self) -> dict[str, str]:
         return {"session": self.session, "date": self.date, "turn": self.key}
+
+    @property
+    def said_at(self) -> str:
+        return iso(self.date)
+
+
+def iso(date: str) -> str:
+    """A LongMemEval date, "2023/05/22 (Mon) 00:37", as ISO (no zone: UTC)."""
+    return datetime.strptime(date[:10] + " " + date[-5:], "%Y/%m/%d %H:%M").isoformat()
 
 
 def turns(question: dict[str, Any]) -> Iterator[Turn]:
@@ -92,7 +102,7 @@ def warm_up_query(question: dict[str, Any]) -> str:
 
 class System(Protocol):
     def load(self, scope: str, turns: list[Turn]) -> None: ...
-    def search(self, scope: str, query: str, k: int) -> list[str]: ...
+    def search(self, scope: str, query: str, k: int, asked_at: str) -> list[str]: ...
 
 
 def measure(system: System, question: dict[str, Any]) -> dict[str, Any]:
@@ -102,10 +112,11 @@ def measure(system: System, question: dict[str, Any]) -> dict[str, Any]:
     system.load(scope, haystack)
     import_s = time.perf_counter() - start
     start = time.perf_counter()
-    system.search(scope, warm_up_query(question), max(KS))
+    asked_at = iso(question["question_date"])
+    system.search(scope, warm_up_query(question), max(KS), asked_at)
     first_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
-    ranked = system.search(scope, question["question"], max(KS))
+    ranked = system.search(scope, question["question"], max(KS), asked_at)
     search_ms = (time.perf_counter() - start) * 1000
     return {
         "question_id": scope,
@@ -163,20 +174,25 @@ def summarize(questions: list[dict[str, Any]], rows: list[dict[str, Any]]) -> di
 
 
 class MemorchSystem:
-    def __init__(self, work: Path, embedder: str) -> None:
+    def __init__(self, work: Path, embedder: str, dates: bool = True) -> None:
+        """``dates``: each turn dated by its session (``created_at``) and each question asked at its
+        date (``asked_at``), as an imported chat history would be; False: both left to the clock."""
         from memorch.api._memory import Memory
         from memorch.config import MemoryConfig
 
+        self.dates = dates
         self.memory = Memory(MemoryConfig(data_dir=work, embedder=embedder))
         self.memory.add("warm-up", user_id="warm-up", infer=False)  # load the model outside the timings
         self.memory.search("warm-up", user_id="warm-up")
 
     def load(self, scope: str, turns: list[Turn]) -> None:
         items = [{"memory": t.text, "user_id": scope, "metadata": t.metadata} for t in turns]
+        if self.dates:
+            items = [{**item, "created_at": t.said_at} for item, t in zip(items, turns, strict=True)]
         self.memory.import_memories(items)
 
-    def search(self, scope: str, query: str, k: int) -> list[str]:
-        found = self.memory.search(query, user_id=scope, limit=k)
+    def search(self, scope: str, query: str, k: int, asked_at: str) -> list[str]:
+        found = self.memory.search(query, user_id=scope, limit=k, asked_at=asked_at if self.dates else None)
         return [r["metadata"].get("turn") for r in found["results"]]
 
     def close(self) -> None:
@@ -194,7 +210,7 @@ class DenseSystem:
     def load(self, scope: str, turns: list[Turn]) -> None:
         self.scopes[scope] = (self.embedder.embed([t.text for t in turns]), [t.key for t in turns])
 
-    def search(self, scope: str, query: str, k: int) -> list[str]:
+    def search(self, scope: str, query: str, k: int, asked_at: str) -> list[str]:
         import numpy as np
 
         matrix, keys = self.scopes[scope]
@@ -216,7 +232,7 @@ class BM25System:
         df = Counter(term for doc in docs for term in doc)
         self.scopes[scope] = (docs, df, statistics.fmean(sum(d.values()) for d in docs), [t.key for t in turns])
 
-    def search(self, scope: str, query: str, k: int) -> list[str]:
+    def search(self, scope: str, query: str, k: int, asked_at: str) -> list[str]:
         docs, df, avgdl, keys = self.scopes[scope]
         terms = TOKEN.findall(query.lower())
         idf = {t: math.log(1 + (len(docs) - df[t] + 0.5) / (df[t] + 0.5)) for t in terms}
@@ -272,6 +288,7 @@ def main() -> None:
     parser.add_argument("--systems", default="memorch,dense,bm25", help="in-process systems to run")
     parser.add_argument("--mem0-python", help="an interpreter with mem0ai (adds the mem0 baseline)")
     parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch's side (local, static)")
+    parser.add_argument("--no-dates", action="store_true", help="memorch without the turns' and questions' dates")
     parser.add_argument("--time-limit", type=float, help="seconds after which no new question starts")
     args = parser.parse_args()
     began = time.monotonic()
@@ -280,7 +297,7 @@ def main() -> None:
     rows: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as work:
         makers: dict[str, Callable[[], System]] = {
-            "memorch": lambda: MemorchSystem(Path(work), args.embedder),
+            "memorch": lambda: MemorchSystem(Path(work), args.embedder, dates=not args.no_dates),
             "dense": DenseSystem,
             "bm25": BM25System,
         }

@@ -116,7 +116,7 @@ class MemoryConfig(BaseModel):
     candidate_limit: int = 10
     # Hybrid search: weight of each signal in the relative score fusion.
     search_weights: dict[str, float] = Field(
-        default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3}
+        default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0}
     )
     # Results scoring below this are dropped when a search gives no threshold of its own
     # (scores are absolute relevance; the default is chosen by bench/relevance.py, see README

@@ -183,16 +183,20 @@ class AsyncMemory(AdminMixin):
         explain: bool = False,
         as_of: str | None = None,
         max_tokens: int | None = None,
+        asked_at: str | None = None,
         **scope_args: Unpack[ScopeArgs],
     ) -> MemoryList:
         """The scope's memories that best answer ``query``: vector similarity, BM25 full text and
         graph links; ``score`` is absolute relevance in [0, 1]; ``explain`` adds per-signal detail.
         ``as_of`` searches the memories as they stood then; ``max_tokens`` keeps the best results
-        that fit that many tokens of text."""
+        that fit that many tokens of text. A time the query names ("last week", "two days ago")
+        counts from ``asked_at`` (an ISO time; default now), and the memories created then rank
+        higher."""
         scope = validation.scope(scope_args, required=True, default_project=self.config.project)
         query = validation.text(query, self.config.max_text_bytes, "query")
         limit, min_score = validation.limit(limit), validation.threshold(threshold)
         budget = _budget(max_tokens)
+        asked = validation.moment(asked_at, "asked_at")
         if min_score is None:
             min_score = self.config.search_threshold
         if as_of is not None:
@@ -202,7 +206,9 @@ class AsyncMemory(AdminMixin):
             result = await self.engine.read(timeline.search_at, self.engine.store, query, scope, when, limit, min_score)
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        result = await self.engine.read(search_memories, self.engine, query, scope, limit, where, min_score, explain)
+        result = await self.engine.read(
+            search_memories, self.engine, query, scope, limit, where, min_score, explain, asked
+        )
         return timeline.within_budget(result, budget)
 
     async def history(

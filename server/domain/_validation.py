@@ -6,6 +6,7 @@ import base64
 import json
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from memorch.errors import ValidationError
@@ -297,3 +298,23 @@ def threshold(value: Any) -> float | None:
             suggestion="pass a number from 0 to 1, or omit threshold for the server's default",
         )
     return float(value)
+
+
+def moment(value: Any, name: str, *, past: bool = False) -> datetime | None:
+    """An ISO datetime (naive: UTC; its offset kept) or date (its start, UTC) as an aware
+    datetime; None when not given. ``past``: not later than now (when a memory was said)."""
+    if value is None:
+        return None
+    code = f"INVALID_{name.upper()}"
+    hint = f'pass {name} as an ISO time like "2026-03-01T14:30:00Z" or a date like "2026-03-01"'
+    try:
+        if not isinstance(value, str):
+            raise TypeError
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        message = f"{name} {str(value)[:40]!r} is not an ISO date or time"
+        raise ValidationError(message, error_code=code, suggestion=hint) from None
+    parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if past and parsed > datetime.now(UTC):
+        raise ValidationError(f"{name} {value[:40]!r} is in the future", error_code=code, suggestion=hint)
+    return parsed

@@ -7,7 +7,10 @@ timestamps, relations and history (``transfer.py``).
 
 Expiry as for ``add``: an item's own ``expires_at`` (checked like ``add``'s), else, for a memory
 that comes in live without one (an exported one too), the scope's ``MEMORCH_DEFAULT_EXPIRY``
-counted from the import: it is stored here now, as an add would be."""
+counted from the import: it is stored here now, as an add would be.
+
+A plain item may say when it was said (``created_at``, not in the future: a chat history's
+times): the memory is dated then, so a search that names a time ("last week") finds it there."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from memorch.errors import ValidationError
 from memorch.maintenance._export import ExportedMemory, parse_exported
 from memorch.results import ImportResult
 from memorch.storage.base import Change, Scope
+from memorch.storage.expiry import stamp
 
 if TYPE_CHECKING:
     from memorch.engine._store import Store
@@ -38,6 +42,7 @@ class Item:
     metadata: dict[str, Any]
     exported: ExportedMemory | None = None  # a line of `memorch export`: restored as it was
     expires_at: str | None = None  # a plain item's own, checked (an exported one's is in ``exported``)
+    created_at: str | None = None  # a plain item's: when it was said (a chat history's times)
 
 
 def _item(store: Store, item: Any, default: Scope) -> Item:
@@ -51,7 +56,8 @@ def _item(store: Store, item: Any, default: Scope) -> Item:
     scope = validation.scope({key: item.get(key, value) for key, value in default.as_dict().items()}, required=True)
     metadata = validation.metadata(item.get("metadata"), allow_reserved=exported is not None)
     own = None if exported else expiry_rules.expires_at(item.get("expires_at"), datetime.now(UTC))
-    return Item(text, scope, metadata, exported, own)
+    said = None if exported else validation.moment(item.get("created_at"), "created_at", past=True)
+    return Item(text, scope, metadata, exported, own, None if said is None else stamp(said))
 
 
 def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
@@ -86,9 +92,9 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
             if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
                 continue
             seen.add(key)
-            changes.append(
-                Change("ADD", new_record(item.text, vector, item.scope, item.metadata, successive(now, position)))
-            )
+            # The items of one time keep their order (a chat's turns often share one).
+            created = successive(item.created_at or now, position)
+            changes.append(Change("ADD", new_record(item.text, vector, item.scope, item.metadata, created)))
             changes[-1].record.expires_at = item.expires_at
         _default_expiry(store, changes[-1])
     return changes

@@ -224,15 +224,17 @@ def calibrate(
 
 
 def set_aside(item: Ranked, score: float, min_score: float) -> bool:
-    """Whether a hit scoring ``score`` is there only for its neighbour: lifted by context
-    (``_context``) and under the threshold. The threshold leaves it out, and it takes no place."""
-    return "context" in item.signals and score < min_score
+    """Whether a hit scoring ``score`` is there only for its neighbour or its time: lifted by
+    context (``_context``) or by the time the query names (``_when``), and under the threshold.
+    The threshold leaves it out, and it takes no place."""
+    return ("context" in item.signals or "time" in item.signals) and score < min_score
 
 
 def _evidence(item: Ranked, floor: float, scale: VectorScale, half: float) -> float:
     """A hit's own evidence: ``1 - (1 - vector)(1 - text)``; each signal's calibrated relevance
     is written into its explain entry."""
-    vector = item.signals.get("vector")
+    # A memory only the time signal found has its cosine there (the same similarity).
+    vector = item.signals.get("vector") or item.signals.get("time")
     v = scale.relevance(float(vector["similarity"] if vector else floor))
     text = item.signals.get("text")
     t = text["bm25"] / (text["bm25"] + half) if text and text["bm25"] > 0 else 0.0

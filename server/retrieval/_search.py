@@ -6,6 +6,8 @@ Two steps, kept apart because they answer different questions.
 candidates on its own (3x the limit, at least 30); a memory's fused value is the weighted mean of
 its min-max-scaled raw scores. On LOCOMO dev, RRF (k=60) ranked below BM25 alone (recall@10 0.583
 vs 0.618) because a rank carries no strength; min-max fusion with equal weights reached 0.664.
+When the query names a time ("last week", ``_when``), the memories created then are a fourth
+list, ranked by similarity among themselves (``_window_hits``).
 
 **Score** (how relevant, in absolute terms): min-max makes the best hit of every search 1.0, so
 it cannot tell "nothing relevant is stored" from a match (AUROC 0.72 on ``bench/relevance.py``).
@@ -38,7 +40,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -47,8 +50,10 @@ from memorch.engine._components import Components
 from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
 from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, text_half, vector_scale
 from memorch.retrieval._context import with_context
+from memorch.retrieval._when import Window, window
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
+from memorch.storage.filters import compile_filters
 
 if TYPE_CHECKING:
     from memorch.engine._engine import Engine
@@ -107,11 +112,43 @@ def _signals(
     return signals, vector
 
 
+def _window_hits(
+    components: Components,
+    scope: Scope,
+    span: Window,
+    vector: np.ndarray,
+    fetch: int,
+    where: tuple[str, list[Any]] | None,
+    held: NearestCache | None,
+    vector_hits: list[VectorHit],
+) -> tuple[list[VectorHit], float]:
+    """The time signal: the scope's memories created in ``span`` (and matching ``where``), by
+    similarity to the query, and the share of the vector signal's candidates outside the span
+    (its weight's factor: a span that holds every candidate, "this year" in a year's chats, tells
+    nothing the meaning does not, and would only count the vector signal twice). Up to
+    ``MAX_ID_PREFILTER`` memories in the span are searched among themselves; past that, the vector
+    signal's own candidates that fall in it."""
+    within = cast(
+        "tuple[str, list[Any]]", compile_filters({"created_at": {"gte": stamp(span.start), "lt": stamp(span.end)}})
+    )
+    if where is not None:
+        within = (f"({where[0]}) AND ({within[0]})", [*where[1], *within[1]])
+    inside = set(components.ledger.ids(scope, within))
+    if not inside or not vector_hits:
+        return [], 0.0
+    outside = sum(hit.id not in inside for hit in vector_hits) / len(vector_hits)
+    if len(inside) > MAX_ID_PREFILTER:
+        return [hit for hit in vector_hits if hit.id in inside], outside
+    ids = sorted(inside)
+    hits = held.top(vector, scope, fetch, ids) if held is not None else None
+    return (hits if hits is not None else components.vectors.search(vector, scope, fetch, ids)), outside
+
+
 def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list[Ranked]:
     """Relative score fusion: each signal's raw scores are min-max scaled to [0, 1] within its own
     candidate list (a memory a signal did not find gets 0 from it), then averaged with the
     signals' weights over the signals that found anything."""
-    raw_name = {"vector": "similarity", "text": "bm25", "graph": "relations"}
+    raw_name = {"vector": "similarity", "text": "bm25", "graph": "relations", "time": "similarity"}
     ranked: dict[str, Ranked] = {}
     active = 0.0
     for name, hits in signals.items():
@@ -144,10 +181,12 @@ def hybrid_search(
     where: tuple[str, list[Any]] | None,
     held: NearestCache | None = None,
     min_score: float = 0.0,
+    span: Window | None = None,
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query``, with absolute scores; ``held``: the
     scopes' embeddings in memory, if this process keeps them; ``min_score``: the search's
-    threshold (hits lifted by context under it are left out)."""
+    threshold (hits lifted by context under it are left out); ``span``: the time the query names,
+    whose memories make a signal of their own."""
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
@@ -161,11 +200,15 @@ def hybrid_search(
         else:
             allowed, fetch = set(matching), fetch * 10
     signals, vector = _signals(components, config, query, scope, fetch, only_ids, held)
+    weights = config.search_weights
+    if span is not None and weights.get("time", 0.0) > 0:
+        signals["time"], outside = _window_hits(components, scope, span, vector, fetch, where, held, signals["vector"])
+        weights = {**weights, "time": weights["time"] * outside}
     if allowed is not None:
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     if hidden:
         signals = {name: [h for h in hits if h.id not in hidden] for name, hits in signals.items()}
-    ranked = fuse(signals, config.search_weights)
+    ranked = fuse(signals, weights)
 
     only = None if only_ids is None else set(only_ids)
 
@@ -192,15 +235,25 @@ def _first(scored: list[Ranked], limit: int, min_score: float) -> list[Ranked]:
 
 
 def search_memories(
-    engine: Engine, query: str, scope: Scope, limit: int, where: Any, min_score: float, explain: bool
+    engine: Engine,
+    query: str,
+    scope: Scope,
+    limit: int,
+    where: Any,
+    min_score: float,
+    explain: bool,
+    asked_at: datetime | None = None,
 ) -> MemoryList:
     """``AsyncMemory.search`` on a reader: the ranked hits read back from the ledger (the source
     of truth), those under ``min_score`` left out and counted (``below_threshold``: an empty
-    answer then says that weaker matches exist, and how weak), relations with the graph on."""
+    answer then says that weaker matches exist, and how weak), relations with the graph on.
+    ``asked_at``: when the query is asked, for the times it names ("last week"; default now, in
+    this machine's time zone)."""
     engine.store.searchable()
     parts = engine.components
     held = engine.store.nearest_cache()
-    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score)
+    span = window(query, asked_at or datetime.now().astimezone())
+    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score, span)
     records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
     results: list[MemoryItem] = []
     below: list[float] = []
