@@ -93,6 +93,22 @@ async def test_the_memory_said_in_the_named_time_ranks_first(amem: AsyncMemory) 
     assert {f["memory"] for f in empty} >= {m for m, _ in DINNERS[:3]}
 
 
+async def test_a_question_about_a_time_finds_what_was_said_then(amem: AsyncMemory) -> None:
+    """"What did I do yesterday?" shares few words with anything said: what was said then is part
+    of the answer, and the closest of it in meaning passes the default threshold."""
+    await amem.import_memories([{"memory": m, "user_id": "u", "created_at": at} for m, at in DINNERS])
+    asked = ASKED.isoformat()
+    found = (await amem.search("what did I do yesterday?", user_id="u", asked_at=asked, explain=True))["results"]
+    said = {f["memory"]: f for f in found}
+    pesto = said["I cooked pasta with pesto for dinner"]  # the only memory of that day
+    assert pesto["explain"]["time"]["relevance"] == pytest.approx(0.5) and pesto["score"] >= 0.5
+    order = [f["memory"] for f in found]
+    assert order.index(pesto["memory"]) < order.index("I cooked a mushroom risotto for dinner")
+    # Without the time, the same memory scores under the threshold.
+    plain = (await amem.search("what did I do?", user_id="u", asked_at=asked, threshold=0))["results"]
+    assert {f["memory"]: f["score"] for f in plain}[pesto["memory"]] < 0.3
+
+
 async def test_imported_items_keep_when_they_were_said_in_order(amem: AsyncMemory) -> None:
     await amem.import_memories(
         [{"memory": f"turn {i} of the chat", "user_id": "u", "created_at": "2023-03-01T10:00:00Z"} for i in range(3)]

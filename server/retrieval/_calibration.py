@@ -16,8 +16,10 @@ carries comes from here. Each signal is put on a fixed scale, then combined (doc
 - text: ``bm25 / (bm25 + half)``, a saturating transform (BM25 has no upper bound); ``half`` is
   ``TEXT_HALF`` for a query of ``TEXT_HALF_WORDS`` content words or more, proportionally less for
   a shorter one (``text_half``).
-- evidence = ``1 - (1 - vector)(1 - text)``; a hit's score is the lowest evidence among it and every
-  hit above it, so scores never rise down the list.
+- time (when the query names one, ``_when``): ``TIME_EVIDENCE`` times the hit's min-max place
+  among the memories created in that span.
+- evidence = ``1 - (1 - vector)(1 - text)(1 - time)``; a hit's score is the lowest evidence
+  among it and every hit above it, so scores never rise down the list.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ TEXT_HALF = 40.0
 # (bench/keyword_queries.py; docs/search.md "Short queries"). Longer queries keep 40: their
 # BM25 can sum more words, but a hit rarely matches more than a few.
 TEXT_HALF_WORDS = 5
+# What being said in the time a query names counts as evidence, for the span's memory closest in
+# meaning (the others in proportion, by their min-max place in the span's list): "what did we
+# talk about yesterday?" is about yesterday more than about any words, and its best matches from
+# then must pass the default threshold (0.3); a memory from then that also matches the words
+# scores higher still.
+TIME_EVIDENCE = 0.5
 
 # Unrelated everyday sentences (no benchmark data): their mean pairwise cosine is the embedder's
 # chance level, the similarity that means "nothing in common".
@@ -231,15 +239,19 @@ def set_aside(item: Ranked, score: float, min_score: float) -> bool:
 
 
 def _evidence(item: Ranked, floor: float, scale: VectorScale, half: float) -> float:
-    """A hit's own evidence: ``1 - (1 - vector)(1 - text)``; each signal's calibrated relevance
-    is written into its explain entry."""
+    """A hit's own evidence: ``1 - (1 - vector)(1 - text)(1 - time)``; each signal's calibrated
+    relevance is written into its explain entry."""
+    vector, time = item.signals.get("vector"), item.signals.get("time")
     # A memory only the time signal found has its cosine there (the same similarity).
-    vector = item.signals.get("vector") or item.signals.get("time")
-    v = scale.relevance(float(vector["similarity"] if vector else floor))
+    similarity = vector["similarity"] if vector else time["similarity"] if time else floor
+    v = scale.relevance(float(similarity))
     text = item.signals.get("text")
     t = text["bm25"] / (text["bm25"] + half) if text and text["bm25"] > 0 else 0.0
+    when = TIME_EVIDENCE * time["scaled"] if time else 0.0
     if vector:
         vector["relevance"] = round(v, 6)
     if text:
         text["relevance"] = round(t, 6)
-    return 1.0 - (1.0 - v) * (1.0 - t)
+    if time:
+        time["relevance"] = round(when, 6)
+    return 1.0 - (1.0 - v) * (1.0 - t) * (1.0 - when)
