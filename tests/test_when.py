@@ -94,7 +94,7 @@ async def test_the_memory_said_in_the_named_time_ranks_first(amem: AsyncMemory) 
 
 
 async def test_a_question_about_a_time_finds_what_was_said_then(amem: AsyncMemory) -> None:
-    """"What did I do yesterday?" shares few words with anything said: what was said then is part
+    """ "What did I do yesterday?" shares few words with anything said: what was said then is part
     of the answer, and the closest of it in meaning passes the default threshold."""
     await amem.import_memories([{"memory": m, "user_id": "u", "created_at": at} for m, at in DINNERS])
     asked = ASKED.isoformat()
