@@ -2,11 +2,14 @@
 
     python bench/longmemeval.py [../shared/bench/longmemeval_s_dev.json.gz] [--questions N]
         [--types single-session-user,multi-session,...] [--systems memorch,dense,bm25]
-        [--mem0-python PY] [--embedder local]
+        [--mem0-python PY] [--embedder local] [--no-dates] [--naming-a-time]
 
 Protocol (``../shared/bench/README.md``): one scope per question; every turn of its haystack is
 stored verbatim as ``"<role>: <content>"`` with metadata ``{"session", "date", "turn"}``, then the
-question is searched in that scope (top 30). Figures, by question type and overall: turn
+question is searched in that scope (top 30). memorch imports each turn dated by its session
+(``created_at``) and searches as of the question's date (``asked_at``), as an imported chat
+history would be; ``--no-dates`` leaves both to the clock, and ``--naming-a-time`` keeps the
+questions whose text names a span ("two weeks ago"), to measure what the dates do. Figures, by question type and overall: turn
 recall@k (share of the ``has_answer`` turns in the top k), session recall_any@k (some answer
 session has a turn in the top k: the figure peers publish) and recall_all@k (every answer session
 does), k = 5, 10, 30; search p50/p95 of the question searches, each made after a warm-up search
@@ -94,6 +97,16 @@ def select(data: list[dict[str, Any]], count: int | None, types: list[str] | Non
     longest = max((len(v) for v in by_type.values()), default=0)
     mixed = [v[i] for i in range(longest) for v in by_type.values() if i < len(v)]
     return mixed[:count] if count else mixed
+
+
+def names_a_time(question: dict[str, Any]) -> bool:
+    """Whether the question's text names a span of time memorch resolves ("two weeks ago")."""
+    from datetime import UTC
+
+    from memorch.retrieval._when import window
+
+    asked = datetime.fromisoformat(iso(question["question_date"])).replace(tzinfo=UTC)
+    return window(question["question"], asked) is not None
 
 
 def warm_up_query(question: dict[str, Any]) -> str:
@@ -289,10 +302,15 @@ def main() -> None:
     parser.add_argument("--mem0-python", help="an interpreter with mem0ai (adds the mem0 baseline)")
     parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch's side (local, static)")
     parser.add_argument("--no-dates", action="store_true", help="memorch without the turns' and questions' dates")
+    parser.add_argument(
+        "--naming-a-time", action="store_true", help="only the questions whose text names a span ('last week')"
+    )
     parser.add_argument("--time-limit", type=float, help="seconds after which no new question starts")
     args = parser.parse_args()
     began = time.monotonic()
     questions = select(load(args.data), args.questions, args.types.split(",") if args.types else None)
+    if args.naming_a_time:
+        questions = [q for q in questions if names_a_time(q)]
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     rows: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as work:
