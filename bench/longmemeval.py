@@ -9,13 +9,14 @@ stored verbatim as ``"<role>: <content>"`` with metadata ``{"session", "date", "
 question is searched in that scope (top 30). memorch imports each turn dated by its session
 (``created_at``) and searches as of the question's date (``asked_at``), as an imported chat
 history would be; ``--no-dates`` leaves both to the clock, and ``--naming-a-time`` keeps the
-questions whose text names a span ("two weeks ago"), to measure what the dates do. Figures, by question type and overall: turn
-recall@k (share of the ``has_answer`` turns in the top k), session recall_any@k (some answer
-session has a turn in the top k: the figure peers publish) and recall_all@k (every answer session
-does), k = 5, 10, 30; search p50/p95 of the question searches, each made after a warm-up search
-of the same scope; the first search after the import (that warm-up search, a query of its own
-so no embedding is cached) apart; import rate in turns/s (a scope's whole import, embedding
-included). Turns with the same text in one haystack count as one (memorch keeps one copy).
+questions whose text names a span ("two weeks ago"), to measure what the dates do. Figures, by
+question type and overall: turn recall@k (share of the ``has_answer`` turns in the top k), session
+recall_any@k (some answer session has a turn in the top k: the figure peers publish) and
+recall_all@k (every answer session does), k = 5, 10, 30; search p50/p95 of the question searches,
+each made after a warm-up search of the same scope; the first search after the import (that
+warm-up search, a query of its own so no embedding is cached) apart; import rate in turns/s (a
+scope's whole import, embedding included). Turns with the same text in one haystack count as one
+(memorch keeps one copy).
 
 Systems, each fed the same texts, question by question (interleaved, so machine load hits them
 alike): memorch (default offline config, ``import_memories``); ``dense``: the same embedder

@@ -16,6 +16,9 @@ MAX_SCOPE_ID_CHARS = 256
 MAX_METADATA_BYTES = 64_000
 MAX_LIMIT = 1000
 RESERVED_METADATA_KEY = "_memorch"
+# The years a moment (``created_at``, ``asked_at``) may name: a span counted from it ("999 years
+# ago") stays inside what datetime can hold.
+MIN_YEAR, MAX_YEAR = 1900, 9000
 
 
 def memory_id(value: Any, name: str = "memory_id") -> str:
@@ -315,6 +318,9 @@ def moment(value: Any, name: str, *, past: bool = False) -> datetime | None:
         message = f"{name} {str(value)[:40]!r} is not an ISO date or time"
         raise ValidationError(message, error_code=code, suggestion=hint) from None
     parsed = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:  # nor can the spans around it overflow
+        message = f"{name} {value[:40]!r} is not between the years {MIN_YEAR} and {MAX_YEAR}"
+        raise ValidationError(message, error_code=code, suggestion=hint)
     if past and parsed > datetime.now(UTC):
         raise ValidationError(f"{name} {value[:40]!r} is in the future", error_code=code, suggestion=hint)
     return parsed

@@ -17,7 +17,7 @@ carries comes from here. Each signal is put on a fixed scale, then combined (doc
   ``TEXT_HALF`` for a query of ``TEXT_HALF_WORDS`` content words or more, proportionally less for
   a shorter one (``text_half``).
 - time (when the query names one, ``_when``): ``TIME_EVIDENCE`` times the hit's min-max place
-  among the memories created in that span.
+  among the memories created in that span, times the share of candidates outside the span.
 - evidence = ``1 - (1 - vector)(1 - text)(1 - time)``; a hit's score is the lowest evidence
   among it and every hit above it, so scores never rise down the list.
 """
@@ -212,17 +212,19 @@ def calibrate(
     scale: VectorScale,
     min_score: float = 0.0,
     half: float = TEXT_HALF,
+    time_factor: float = 0.0,
 ) -> list[Ranked]:
     """Replace each fused value by absolute relevance, keeping the fused order (module docstring).
     A hit lifted by context (``_context``) whose own evidence is under ``min_score`` keeps that
     evidence as its score and does not lower the scores below it: it is there only for its
     neighbour, so the threshold leaves it out (and counts it) without cutting the hits after it.
-    ``half``: the query's ``text_half``."""
+    ``half``: the query's ``text_half``; ``time_factor``: the time signal's weight factor (the
+    share of candidates outside the span the query names), which scales its evidence too."""
     vector_hits = signals.get("vector") or []
     floor = min((h.score for h in vector_hits), default=scale.chance)
     running = 1.0  # the lowest evidence so far down the list
     for item in ranked:
-        value = _evidence(item, floor, scale, half)
+        value = _evidence(item, floor, scale, half, time_factor)
         aside = set_aside(item, value, min_score)
         score = value if aside else min(running, value)
         running = running if aside else score
@@ -238,7 +240,7 @@ def set_aside(item: Ranked, score: float, min_score: float) -> bool:
     return ("context" in item.signals or "time" in item.signals) and score < min_score
 
 
-def _evidence(item: Ranked, floor: float, scale: VectorScale, half: float) -> float:
+def _evidence(item: Ranked, floor: float, scale: VectorScale, half: float, time_factor: float) -> float:
     """A hit's own evidence: ``1 - (1 - vector)(1 - text)(1 - time)``; each signal's calibrated
     relevance is written into its explain entry."""
     vector, time = item.signals.get("vector"), item.signals.get("time")
@@ -247,7 +249,7 @@ def _evidence(item: Ranked, floor: float, scale: VectorScale, half: float) -> fl
     v = scale.relevance(float(similarity))
     text = item.signals.get("text")
     t = text["bm25"] / (text["bm25"] + half) if text and text["bm25"] > 0 else 0.0
-    when = TIME_EVIDENCE * time["scaled"] if time else 0.0
+    when = TIME_EVIDENCE * time_factor * time["scaled"] if time else 0.0
     if vector:
         vector["relevance"] = round(v, 6)
     if text:

@@ -39,7 +39,7 @@ text evidence.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -98,7 +98,13 @@ def _signals(
     # vector signal comes from the scope's embeddings held in memory when it fits there (the same
     # exact ranking, see ``nearest``), else from LanceDB.
     text_future = _POOL.submit(vectors.text_search, query, scope, fetch, only_ids)
-    vector = components.embedder.embed([query])[0]
+    try:
+        vector = components.embedder.embed([query])[0]
+    except BaseException:
+        # The embedder's error is the search's; the BM25 query does not outlive it.
+        text_future.cancel()
+        wait([text_future])
+        raise
     vector_hits = held.top(vector, scope, fetch, only_ids) if held is not None else None
     if vector_hits is None:
         vector_hits = vectors.search(vector, scope, fetch, only_ids)
@@ -121,27 +127,32 @@ def _window_hits(
     where: tuple[str, list[Any]] | None,
     held: NearestCache | None,
     vector_hits: list[VectorHit],
-) -> tuple[list[VectorHit], float]:
+) -> tuple[list[VectorHit], set[str]]:
     """The time signal: the scope's memories created in ``span`` (and matching ``where``), by
-    similarity to the query, and the share of the vector signal's candidates outside the span
-    (its weight's factor: a span that holds every candidate, "this year" in a year's chats, tells
-    nothing the meaning does not, and would only count the vector signal twice). Up to
-    ``MAX_ID_PREFILTER`` memories in the span are searched among themselves; past that, the vector
-    signal's own candidates that fall in it."""
+    similarity to the query, and their ids. Up to ``MAX_ID_PREFILTER`` of them are searched among
+    themselves; past that, the vector signal's own candidates that fall in the span."""
     within = cast(
         "tuple[str, list[Any]]", compile_filters({"created_at": {"gte": stamp(span.start), "lt": stamp(span.end)}})
     )
     if where is not None:
         within = (f"({where[0]}) AND ({within[0]})", [*where[1], *within[1]])
     inside = set(components.ledger.ids(scope, within))
-    if not inside or not vector_hits:
-        return [], 0.0
-    outside = sum(hit.id not in inside for hit in vector_hits) / len(vector_hits)
+    if not inside:
+        return [], inside
     if len(inside) > MAX_ID_PREFILTER:
-        return [hit for hit in vector_hits if hit.id in inside], outside
+        return [hit for hit in vector_hits if hit.id in inside], inside
     ids = sorted(inside)
     hits = held.top(vector, scope, fetch, ids) if held is not None else None
-    return (hits if hits is not None else components.vectors.search(vector, scope, fetch, ids)), outside
+    return (hits if hits is not None else components.vectors.search(vector, scope, fetch, ids)), inside
+
+
+def _outside(vector_hits: list[VectorHit], inside: set[str]) -> float:
+    """The share of the vector signal's candidates not created in the span: the time signal's
+    weight factor. A span that holds every candidate ("this year" in a year's chats) tells
+    nothing the meaning does not, and would only count the vector signal twice."""
+    if not vector_hits:
+        return 0.0
+    return sum(hit.id not in inside for hit in vector_hits) / len(vector_hits)
 
 
 def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list[Ranked]:
@@ -200,14 +211,15 @@ def hybrid_search(
         else:
             allowed, fetch = set(matching), fetch * 10
     signals, vector = _signals(components, config, query, scope, fetch, only_ids, held)
-    weights = config.search_weights
-    if span is not None and weights.get("time", 0.0) > 0:
-        signals["time"], outside = _window_hits(components, scope, span, vector, fetch, where, held, signals["vector"])
-        weights = {**weights, "time": weights["time"] * outside}
+    inside: set[str] | None = None
+    if span is not None and config.search_weights.get("time", 0.0) > 0:
+        signals["time"], inside = _window_hits(components, scope, span, vector, fetch, where, held, signals["vector"])
     if allowed is not None:
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     if hidden:
         signals = {name: [h for h in hits if h.id not in hidden] for name, hits in signals.items()}
+    outside = 0.0 if inside is None else _outside(signals["vector"], inside)
+    weights = {**config.search_weights, "time": config.search_weights.get("time", 0.0) * outside}
     ranked = fuse(signals, weights)
 
     only = None if only_ids is None else set(only_ids)
@@ -217,7 +229,7 @@ def hybrid_search(
 
     ranked = with_context(components, scope, ranked, vector, config.search_weights.get("context", 0.0), visible)
     scale = vector_scale(components.embedder, query, vector)
-    scored = calibrate(ranked, signals, scale, min_score, text_half(query))
+    scored = calibrate(ranked, signals, scale, min_score, text_half(query), outside)
     return _first(scored, limit, min_score)
 
 

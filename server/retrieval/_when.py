@@ -49,9 +49,13 @@ AGO = re.compile(rf"\b{_NUMBER}\s+{_UNIT}\s+ago\b", re.IGNORECASE)
 WITHIN = re.compile(rf"\b(?:past|last)\s+(?:{_NUMBER}\s+)?{_UNIT}", re.IGNORECASE)
 PERIOD = re.compile(r"\b(?P<which>last|previous|this)\s+(?P<period>week|weekend|month|year)\b", re.IGNORECASE)
 WEEKDAY = re.compile(rf"\blast\s+(?P<day>{'|'.join(WEEKDAYS)})\b", re.IGNORECASE)
+# Before "last", a noun phrase: "the last day of the trip", "my last year of college".
+OWNERS = frozenset(("the", "my", "our", "your", "his", "her", "their", "its", "that"))
 DAYS = re.compile(
     r"\b(?P<word>yesterday|today|tonight|last\s+night|this\s+(?:morning|afternoon|evening))\b", re.IGNORECASE
 )
+
+PATTERNS = (AGO, PERIOD, WEEKDAY, WITHIN, DAYS)
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,31 @@ def window(query: str, asked_at: datetime) -> Window | None:
     """The span the query's first time phrase names, widened by ``SLACK``; None without one.
     ``asked_at`` is aware: "yesterday" is a day in its time zone."""
     # The earliest phrase; at one position the first pattern listed ("last week": PERIOD).
-    found = [m for pattern in (AGO, PERIOD, WEEKDAY, WITHIN, DAYS) if (m := pattern.search(query))]
+    found = [m for pattern in PATTERNS for m in pattern.finditer(query) if not _names_a_topic(m, query)]
     if not found:
         return None
-    match = min(found, key=lambda m: m.start())
-    start, end = _span(match, asked_at)
-    return Window(start - SLACK, min(end + SLACK, asked_at + SLACK), match.group(0))
+    match = min(found, key=lambda m: (m.start(), PATTERNS.index(m.re)))
+    try:
+        start, end = _span(match, asked_at)
+        return Window(start - SLACK, min(end + SLACK, asked_at + SLACK), match.group(0))
+    except OverflowError:  # a span before year 1 or after 9999 names no time a memory has
+        return None
+
+
+def _names_a_topic(match: re.Match[str], query: str) -> bool:
+    """Whether "last ..." or "today" is part of a noun phrase, not a time counted from now: "the
+    last day of the trip", "my last year of college", "the last month I lived in Paris", "a week
+    from today" (but "last year I went to Japan", "in the last 3 days")."""
+    before = query[: match.start()].split()
+    previous = before[-1].lower() if before else ""
+    if match.re is DAYS:
+        return previous in ("from", "until", "till")
+    if not match.group(0).lower().startswith("last") or previous not in OWNERS:
+        return False
+    if match.re is WITHIN and match.group("n"):  # "the last 3 days" is a span; "... of the trip" not
+        after = query[match.end() :].split()
+        return bool(after) and after[0].lower() == "of"
+    return True
 
 
 def _span(match: re.Match[str], asked_at: datetime) -> tuple[datetime, datetime]:
