@@ -137,7 +137,9 @@ async def test_the_data_file_that_held_the_row_is_rewritten(amem: AsyncMemory) -
     fragments = stats["fragment_stats"]
     assert stats["num_rows"] == 19
     assert fragments["num_fragments"] == 1 and fragments["lengths"]["max"] == 19  # physical rows
-    assert len(vectors._table.list_versions()) == 1
+    # Counted as manifest files: list_versions reads each manifest it listed, and an idle pass's
+    # prune may remove one in between.
+    assert len(list((Path(vectors._table.uri) / "_versions").glob("*.manifest"))) == 1
 
 
 async def test_the_cache_keeps_a_text_another_memory_still_says(amem: AsyncMemory) -> None:
