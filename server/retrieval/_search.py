@@ -100,8 +100,8 @@ def _signals(
     text_future = _POOL.submit(vectors.text_search, query, scope, fetch, only_ids)
     try:
         vector = components.embedder.embed([query])[0]
-    except BaseException:
-        # The embedder's error is the search's; the BM25 query does not outlive it.
+    except BaseException:  # noqa: BLE001, RUF100 - the BM25 query must not outlive the search; re-raised
+        # The embedder's error is the search's own.
         text_future.cancel()
         wait([text_future])
         raise
