@@ -150,9 +150,17 @@ class VectorMaintenance:
             # its commit ("preempted by concurrent Delete"), every pass once the large fragment is
             # past 10 % deleted rows, and fragments pile up (186 in the soak's mix). A bulk write
             # only appends, which never preempts a compaction.
+            prune = self._pruner.due(forced)
             with self._lock if outside_bulk else nullcontext():
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
-            if self._pruner.due(forced):
+                if prune:
+                    # LanceDB compacts new (unindexed) fragments apart from indexed ones: the
+                    # first optimize merges the new ones and indexes them, this one merges them
+                    # with the rest. Without it the prune's own optimize compacted first, after
+                    # the version it keeps was chosen, and under load sometimes left the previous
+                    # copy of the table on disk beside the new one (tests/test_versions.py).
+                    self._table.optimize(cleanup_older_than=NO_PRUNE)
+            if prune:
                 self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
                 self._bursts.covered(burst)
             self._drop_replaced_from_caches()

@@ -215,8 +215,8 @@ def _importing() -> list[Point]:
         Point(m, None, MAINTAIN, "after", 1),
         Point(m, None, LANCE_OPTIMIZE, "during", 1, LANCE_INDICES),
         Point(m, None, PRUNE, "before", 1),
-        # The 2nd optimize is the background pass pruning old versions (when the template's
-        # are over VERSION_HOLD_S old) or the explicit pass: maintenance either way.
+        # The 2nd optimize is the pruning pass's second compaction (the import's own pass, or the
+        # explicit one): maintenance either way.
         Point(m, None, LANCE_OPTIMIZE, "after", 2),
         Point(m, "flush_graph", SYNC_GRAPH, "after", 1),
         # reindex: remove_path 1 clears the vector staging, 2-3 the old copy (before and after the
