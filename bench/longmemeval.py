@@ -137,12 +137,9 @@ def remember_vectors(path: Path) -> None:
         missing = [text for text, h in zip(texts, hashes, strict=True) if h not in known]
         if missing:
             fresh = compute(self, missing)
-            for text, vector in zip(missing, fresh, strict=True):
-                known[text_hash(text)] = vector
-            db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                [(text_hash(text), np.asarray(v, np.float32).tobytes()) for text, v in zip(missing, fresh, strict=True)],
-            )
+            rows = [(text_hash(text), np.asarray(v, np.float32)) for text, v in zip(missing, fresh, strict=True)]
+            known.update(rows)
+            db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", [(h, v.tobytes()) for h, v in rows])
             db.commit()
         return np.stack([known[h] for h in hashes]) if hashes else compute(self, texts)
 
