@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--baseline", action="store_true")
     parser.add_argument("--mem0-python")
-    parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch's side (local, static)")
+    parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch (local, local-int8, static)")
     args = parser.parse_args()
     data = load(args.data)
     result = {"memorch": run_memorch(data, progress=lambda m: print(m, file=sys.stderr), embedder=args.embedder)}

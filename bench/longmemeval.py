@@ -337,7 +337,7 @@ def main() -> None:
     parser.add_argument("--types", help="comma-separated question types; all by default")
     parser.add_argument("--systems", default="memorch,dense,bm25", help="in-process systems to run")
     parser.add_argument("--mem0-python", help="an interpreter with mem0ai (adds the mem0 baseline)")
-    parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch's side (local, static)")
+    parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch (local, local-int8, static)")
     parser.add_argument("--no-dates", action="store_true", help="memorch without the turns' and questions' dates")
     parser.add_argument(
         "--naming-a-time", action="store_true", help="only the questions whose text names a span ('last week')"

@@ -73,6 +73,50 @@ def test_bundled_model_is_half_precision_onnx_with_its_licence() -> None:
     assert "all-MiniLM-L6-v2" in notice and "float16" in notice and "model.onnx" in notice
 
 
+def test_the_int8_model_is_its_own_model_close_to_the_reference(tmp_path: Path) -> None:
+    """``local-int8``: the same model with int8 matrices (bench/make_int8_weights.py), half the
+    file, vectors within cosine 0.98 of the reference (measured min 0.9861), under a model id of
+    its own, so a store embedded with one refuses the other."""
+    from memorch.models._embeddings import make_embedder
+    from memorch.models._minilm import bundled_model_dir
+
+    import hashlib
+
+    int8_file = bundled_model_dir(quantized=True) / "model_int8.onnx"
+    assert 20_000_000 < int8_file.stat().st_size < 25_000_000
+    notice = (int8_file.parent / "NOTICE").read_text()  # the Apache-2.0 statement of the change
+    assert f"model_int8.onnx sha256: {hashlib.sha256(int8_file.read_bytes()).hexdigest()}" in notice
+    data = json.loads(REFERENCE.read_text())
+    int8 = make_embedder("local-int8", None, None, 32)
+    full = make_embedder("local", None, None, 32)
+    assert int8.model_id != full.model_id
+    ours = int8.embed(data["sentences"])
+    reference = np.array(data["vectors"], dtype=np.float32)
+    cosines = (ours * reference).sum(axis=1)
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert cosines.min() >= 0.98, cosines
+    assert cosines.max() < 0.99999  # int8 arithmetic, not the float model under another name
+
+
+async def test_a_store_embedded_with_int8_refuses_the_float_model(tmp_path: Path) -> None:
+    import pytest
+
+    from memorch import AsyncMemory, MemoryConfig, ValidationError
+
+    memory = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off", embedder="local-int8"))
+    await memory.add("I am allergic to peanuts", user_id="u", infer=False)
+    await memory.add("My car is a red hatchback", user_id="u", infer=False)
+    found = await memory.search("what am I allergic to?", user_id="u", limit=1)
+    assert found["results"][0]["memory"] == "I am allergic to peanuts"
+    await memory.close()
+    switched = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off"))
+    with pytest.raises(ValidationError) as caught:
+        await switched.search("peanuts", user_id="u")
+    assert caught.value.error_code == "EMBEDDER_CHANGED"
+    assert caught.value.details["stored_model"] == "local/all-MiniLM-L6-v2-int8"
+    await switched.close()
+
+
 def test_missing_weights_name_the_fix(tmp_path: Path, monkeypatch) -> None:
     import pytest
 

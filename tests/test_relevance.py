@@ -164,12 +164,13 @@ async def test_the_static_tier_is_calibrated_to_its_own_chance_level(tmp_path: P
         await memory.close()
 
 
-def test_the_bundled_models_ceilings_are_what_it_measures() -> None:
+@pytest.mark.parametrize("quantized", [False, True], ids=["local", "local-int8"])
+def test_the_bundled_models_ceilings_are_what_it_measures(quantized: bool) -> None:
     """The shipped ceilings save each process ~360 embeddings at its first search; they must be
     what measuring the bundled model gives (a new model or new reference sentences change them)."""
     from memorch.models._embeddings import LocalEmbedder
     from memorch.retrieval._calibration import BUNDLED_CEILINGS, CHANCE_SENTENCES, _unit, measure_ceilings
 
-    embedder = LocalEmbedder()
+    embedder = LocalEmbedder(quantized=quantized)
     measured = measure_ceilings(embedder, _unit(embedder.embed(list(CHANCE_SENTENCES))))
     assert measured == pytest.approx(BUNDLED_CEILINGS[embedder.model_id], abs=2e-4)

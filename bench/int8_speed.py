@@ -1,0 +1,89 @@
+"""The bundled MiniLM in float (``local``) against its int8 matrices (``local-int8``): texts/s on
+LOCOMO and LongMemEval turns, one query's time, and how far apart their vectors are.
+
+    python bench/int8_speed.py [--n 400] [--rounds 3]
+
+Both models run in this process on the same texts, alternating round by round (so a change in
+the machine's load hits both alike); each line is one round, the ratio int8 / float. The CPU's
+int8 dot-product instructions decide most of the gain (``avx512_vnni`` / ``avx_vnni`` in
+/proc/cpuinfo, printed first): docs/embeddings.md has the figures. Recall is measured by the
+retrieval benchmarks with ``--embedder local-int8`` (bench/locomo.py, bench/longmemeval.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "bench"
+
+
+def texts(n: int) -> dict[str, list[str]]:
+    import gzip
+
+    locomo = json.loads((SHARED / "locomo_dev.json").read_text())
+    short = [
+        f"{turn['speaker']}: {turn['text']}"
+        for conversation in locomo
+        for key, session in conversation["conversation"].items()
+        if key.startswith("session_") and isinstance(session, list)
+        for turn in session
+    ]
+    lme = json.loads(gzip.decompress((SHARED / "longmemeval_s_dev.json.gz").read_bytes()))
+    long = [f"{t['role']}: {t['content']}" for q in lme[:3] for session in q["haystack_sessions"] for t in session]
+    return {"LOCOMO turns": short[:n], "LongMemEval turns": long[:n]}
+
+
+def cpu_flags() -> str:
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    found = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags.split()]
+    return " ".join(found) or "none of avx2/avx512/vnni"
+
+
+def main() -> None:
+    from memorch.models._minilm import MiniLMEncoder
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    print(f"CPU flags: {cpu_flags()}")
+    models = {"float": MiniLMEncoder(), "int8": MiniLMEncoder(quantized=True)}
+    for name, batch in texts(args.n).items():
+        vectors = {}
+        for round_ in range(1, args.rounds + 1):
+            rates = {}
+            for kind, model in models.items():
+                start = time.perf_counter()
+                vectors[kind] = model.encode(batch)
+                rates[kind] = len(batch) / (time.perf_counter() - start)
+            print(
+                f"{name} round {round_}: float {rates['float']:.1f}/s  int8 {rates['int8']:.1f}/s  "
+                f"x{rates['int8'] / rates['float']:.2f}"
+            )
+        cosines = (vectors["float"] * vectors["int8"]).sum(1)
+        print(
+            f"{name}: cosine int8 to float mean {cosines.mean():.4f}, 5th percentile "
+            f"{np.percentile(cosines, 5):.4f}, min {cosines.min():.4f}"
+        )
+    query = ["How many days ago did I meet Emma?"]
+    for kind, model in models.items():
+        model.encode(query)
+        times = []
+        for _ in range(50):
+            start = time.perf_counter()
+            model.encode(query)
+            times.append((time.perf_counter() - start) * 1000)
+        print(f"one query, {kind}: p50 {statistics.median(times):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
