@@ -94,7 +94,8 @@ class MemoryConfig(BaseModel):
     custom_fact_extraction_prompt: str | None = None
     custom_update_memory_prompt: str | None = None
     # Embeddings
-    embedder: str = "local"
+    # auto: the bundled model a store was embedded with; for a new store the int8 MiniLM.
+    embedder: str = "auto"
     embedder_api_base: str | None = None
     embedder_api_key: str | None = None
     embedding_batch_size: int = 32

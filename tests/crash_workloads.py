@@ -172,13 +172,15 @@ class Driver:
 # -- the workloads ---------------------------------------------------------------------------
 
 
-async def verbatim(case: Case, ack: AckLog, **overrides: Any) -> None:
-    """Verbatim adds (one and two messages per call), update, delete, restore, delete_all."""
+async def verbatim(case: Case, ack: AckLog, pause: float = 0.0, **overrides: Any) -> None:
+    """Verbatim adds (one and two messages per call), update, delete, restore, delete_all;
+    ``pause``: seconds to wait after the second add (see ``verbatim_deferred``)."""
     from memorch import AsyncMemory
 
     d = Driver(AsyncMemory(config(case, **overrides)), ack)
     [paula] = await d.add(["Paula keeps bees in the garden"], USER, False)
     omar, _ = await d.add(["Omar collects stamps from Peru", "Omar plays the oboe"], USER, False)
+    await asyncio.sleep(pause)
     await d.update(paula, "Paula keeps bees and hens in the garden")
     await d.delete(omar)
     await d.restore(omar, "Omar collects stamps from Peru")
@@ -190,8 +192,10 @@ async def verbatim(case: Case, ack: AckLog, **overrides: Any) -> None:
 
 async def verbatim_deferred(case: Case, ack: AckLog) -> None:
     """The verbatim workload with the default write path: vector rows written after the answer,
-    in batches (``index_flush_delay``), so index kill points land in background work."""
-    await verbatim(case, ack, index_flush_delay=0.05)
+    in batches (``index_flush_delay``), so index kill points land in background work. The pause
+    (twice the delay) makes the two adds one batch and the rest at least one more, however fast
+    the embedder is: the kill points count on a second batch."""
+    await verbatim(case, ack, pause=0.1, index_flush_delay=0.05)
 
 
 async def _inferring(case: Case, ack: AckLog, settle: Callable[[Driver], Awaitable[None]], **overrides: Any) -> None:

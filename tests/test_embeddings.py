@@ -77,10 +77,10 @@ def test_the_int8_model_is_its_own_model_close_to_the_reference(tmp_path: Path) 
     """``local-int8``: the same model with int8 matrices (bench/make_int8_weights.py), half the
     file, vectors within cosine 0.98 of the reference (measured min 0.9861), under a model id of
     its own, so a store embedded with one refuses the other."""
+    import hashlib
+
     from memorch.models._embeddings import make_embedder
     from memorch.models._minilm import bundled_model_dir
-
-    import hashlib
 
     int8_file = bundled_model_dir(quantized=True) / "model_int8.onnx"
     assert 20_000_000 < int8_file.stat().st_size < 25_000_000
@@ -109,12 +109,33 @@ async def test_a_store_embedded_with_int8_refuses_the_float_model(tmp_path: Path
     found = await memory.search("what am I allergic to?", user_id="u", limit=1)
     assert found["results"][0]["memory"] == "I am allergic to peanuts"
     await memory.close()
-    switched = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off"))
+    switched = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off", embedder="local"))
     with pytest.raises(ValidationError) as caught:
         await switched.search("peanuts", user_id="u")
     assert caught.value.error_code == "EMBEDDER_CHANGED"
     assert caught.value.details["stored_model"] == "local/all-MiniLM-L6-v2-int8"
     await switched.close()
+
+
+async def test_auto_gives_a_new_store_the_int8_model_and_an_old_store_its_own(tmp_path: Path) -> None:
+    """The default (``auto``): a new store is embedded with ``local-int8``; a store embedded with
+    a bundled model before keeps it (an upgrade never asks for a re-embedding)."""
+    from memorch import AsyncMemory, MemoryConfig
+
+    async def model_of(data: Path, embedder: str | None = None) -> str:
+        config = MemoryConfig(data_dir=data, graph="off", **({"embedder": embedder} if embedder else {}))
+        async with AsyncMemory(config) as memory:
+            await memory.add("I am allergic to peanuts", user_id="u", infer=False)
+            found = await memory.search("what am I allergic to?", user_id="u", limit=1)
+            assert found["results"][0]["memory"] == "I am allergic to peanuts"
+            return memory.engine.components.embedder.model_id
+
+    assert MemoryConfig().embedder == "auto"
+    assert await model_of(tmp_path / "new") == "local/all-MiniLM-L6-v2-int8"
+    assert await model_of(tmp_path / "old", "local") == "local/all-MiniLM-L6-v2"
+    assert await model_of(tmp_path / "old") == "local/all-MiniLM-L6-v2"
+    assert await model_of(tmp_path / "static", "static") == "local/static-MiniLM-L6-v2"
+    assert await model_of(tmp_path / "static") == "local/static-MiniLM-L6-v2"
 
 
 def test_missing_weights_name_the_fix(tmp_path: Path, monkeypatch) -> None:
@@ -197,7 +218,7 @@ async def test_static_tier_serves_memory_and_guards_the_switch(tmp_path: Path) -
     found = await memory.search("peanuts allergy", user_id="u", limit=1)
     assert found["results"][0]["memory"] == "I am allergic to peanuts"
     await memory.close()
-    switched = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off"))  # back to MiniLM
+    switched = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off", embedder="local"))  # MiniLM
     with pytest.raises(ValidationError) as caught:
         await switched.search("peanuts", user_id="u")
     assert caught.value.error_code == "EMBEDDER_CHANGED"

@@ -94,11 +94,12 @@ class Components:
     def embedder(self) -> CachedEmbedder:
         with self._lock:
             if self._embedder is None:
-                from memorch.models._embeddings import CachedEmbedder, make_embedder
+                from memorch.models._embeddings import CachedEmbedder, make_embedder, resolve_auto
 
                 c = self.config
+                name = resolve_auto(self.ledger.get_meta(META_EMBED_MODEL)) if c.embedder == "auto" else c.embedder
                 inner = make_embedder(
-                    c.embedder,
+                    name,
                     c.embedder_api_base,
                     c.embedder_api_key,
                     c.embedding_batch_size,

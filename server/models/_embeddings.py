@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from memorch.errors import ConfigurationError, NetworkError
+from memorch.models._static_embedder import STATIC_MODEL_ID
 
 LOCAL_MODEL_ID = "local/all-MiniLM-L6-v2"
 INT8_MODEL_ID = "local/all-MiniLM-L6-v2-int8"
@@ -165,6 +166,19 @@ class CachedEmbedder:
         return self.model_id, taken
 
 
+# The models that ship with memorch, as a store records them.
+BUNDLED_MODEL_IDS = (LOCAL_MODEL_ID, INT8_MODEL_ID, STATIC_MODEL_ID)
+
+
+def resolve_auto(recorded: str | None) -> str:
+    """``MEMORCH_EMBEDDER=auto`` (the default) for a store that recorded ``recorded`` as its
+    model: that model if it is one memorch ships (so a store keeps the vectors it has), else the
+    int8 MiniLM (a new store; a store of a remote model is then refused with
+    ``EMBEDDER_CHANGED``, as before). The int8 model because it embeds about twice as fast on
+    CPUs with int8 dot-product instructions for the same recall (docs/embeddings.md)."""
+    return recorded if recorded in BUNDLED_MODEL_IDS else INT8_MODEL_ID
+
+
 def make_embedder(
     name: str,
     api_base: str | None,
@@ -180,7 +194,7 @@ def make_embedder(
         return LocalEmbedder(batch_size=batch_size)
     if name in ("local-int8", INT8_MODEL_ID):
         return LocalEmbedder(batch_size=batch_size, quantized=True)
-    if name in ("static", "local/static-MiniLM-L6-v2"):
+    if name in ("static", STATIC_MODEL_ID):
         from memorch.models._static_embedder import StaticEmbedder
 
         return StaticEmbedder(None if data_dir is None else data_dir / "static-minilm")
@@ -188,7 +202,7 @@ def make_embedder(
         raise ConfigurationError(
             f"unknown embedder {name!r}",
             error_code="UNKNOWN_EMBEDDER",
-            suggestion="set MEMORCH_EMBEDDER to 'local', 'local-int8', 'static' or a LiteLLM model such as "
+            suggestion="set MEMORCH_EMBEDDER to 'auto', 'local', 'local-int8', 'static' or a LiteLLM model such as "
             "'openai/text-embedding-3-small'",
         )
     return LiteLLMEmbedder(name, api_base, api_key, batch_size, call=call)
