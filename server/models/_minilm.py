@@ -8,8 +8,9 @@ The vectors are the reference implementation's (cosine >= 0.99999, checked in
 tests/test_embeddings.py against vectors sentence-transformers produced).
 
 ``model_int8.onnx`` is the same model with int8 matrices (``bench/make_int8_weights.py``), the
-opt-in ``local-int8`` embedder: about twice as fast on CPUs with int8 dot-product instructions,
-vectors at cosine ~0.99 to the reference (docs/embeddings.md has the recall it costs).
+``local-int8`` embedder (what ``auto`` gives a new data directory): about twice as fast on CPUs
+with int8 dot-product instructions, vectors at cosine ~0.99 to the reference, the same recall on
+the benchmarks (docs/embeddings.md).
 
 Why onnxruntime and not the numpy forward pass memorch had before: onnxruntime runs BERT with
 fused operators (attention, LayerNorm with the residual, GELU with its bias), so a batch makes
