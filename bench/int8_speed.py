@@ -13,7 +13,6 @@ retrieval benchmarks with ``--embedder local-int8`` (bench/locomo.py, bench/long
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -24,18 +23,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "bench"
 
 
 def texts(n: int) -> dict[str, list[str]]:
-    import gzip
+    """The first ``n`` turns of each dev file, as the retrieval benchmarks store them."""
+    import longmemeval
+    from locomo_protocol import load, turns
 
-    locomo = json.loads((SHARED / "locomo_dev.json").read_text())
-    short = [
-        f"{turn['speaker']}: {turn['text']}"
-        for conversation in locomo
-        for key, session in conversation["conversation"].items()
-        if key.startswith("session_") and isinstance(session, list)
-        for turn in session
-    ]
-    lme = json.loads(gzip.decompress((SHARED / "longmemeval_s_dev.json.gz").read_bytes()))
-    long = [f"{t['role']}: {t['content']}" for q in lme[:3] for session in q["haystack_sessions"] for t in session]
+    short = [turn.content for sample in load(SHARED / "locomo_dev.json") for turn in turns(sample)]
+    long = [turn.text for question in load(longmemeval.DEFAULT)[:3] for turn in longmemeval.turns(question)]
     return {"LOCOMO turns": short[:n], "LongMemEval turns": long[:n]}
 
 

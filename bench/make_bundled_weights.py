@@ -191,11 +191,13 @@ def build_onnx(weights: bytes, config: dict) -> bytes:
     return model.SerializeToString(deterministic=True)
 
 
-def min_cosine(model_dir: Path) -> float:
+def min_cosine(model_dir: Path, quantized: bool = False) -> float:
+    """The lowest cosine between the reference vectors and the model in ``model_dir`` (its int8
+    file with ``quantized``, bench/make_int8_weights.py)."""
     from memorch.models._minilm import MiniLMEncoder
 
     data = json.loads(REFERENCE.read_text())
-    ours = MiniLMEncoder(model_dir).encode(data["sentences"])
+    ours = MiniLMEncoder(model_dir, quantized).encode(data["sentences"])
     return float((ours * np.array(data["vectors"], dtype=np.float32)).sum(1).min())
 
 

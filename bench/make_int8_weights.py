@@ -20,15 +20,14 @@ is under cosine ``MIN_COSINE`` to the reference.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from make_bundled_weights import min_cosine
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "server" / "models" / "_weights"
-REFERENCE = ROOT / "tests" / "data" / "minilm_reference.json"
 MIN_COSINE = 0.98
 # The paragraph this script keeps at the end of NOTICE (Apache-2.0 asks modified files to say so).
 NOTICE_HEAD = "\nAlso modified by memorch (bench/make_int8_weights.py):"
@@ -66,14 +65,6 @@ def float32_constants(source: Path, target: Path) -> None:
     onnx.save(model, str(target))
 
 
-def min_cosine(model_dir: Path) -> float:
-    from memorch.models._minilm import MiniLMEncoder
-
-    data = json.loads(REFERENCE.read_text())
-    ours = MiniLMEncoder(model_dir, quantized=True).encode(data["sentences"])
-    return float((ours * np.array(data["vectors"], dtype=np.float32)).sum(1).min())
-
-
 def main() -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -91,7 +82,7 @@ def main() -> None:
             # The contrib operators (Attention) carry no type the shape inference can read.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
-        cos = min_cosine(work)
+        cos = min_cosine(work, quantized=True)
         if cos < MIN_COSINE:
             raise SystemExit(f"the int8 model gives min cosine {cos:.5f} < {MIN_COSINE}: not written")
         converted = (work / "model_int8.onnx").read_bytes()
