@@ -183,3 +183,6 @@ class Change:
 class VectorHit:
     id: str
     score: float  # cosine similarity clipped to [0, 1]
+    # What fusion scales instead of ``score``, when set: the vector signal's centered similarity
+    # (``memorch.retrieval._centering``); ``score`` stays the cosine the calibration reads.
+    order: float | None = None

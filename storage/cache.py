@@ -77,3 +77,21 @@ class CacheQueries:
         commits leave it as it is."""
         with self._read() as conn:
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def embeddings_of(self: Transactions, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The embeddings of ``ids`` (those stored without one, or missing, left out)."""
+        sql = "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND id IN ({marks})"
+        with self._read() as conn:
+            return {i: np.frombuffer(data, dtype=np.float32) for i, data in select_in(conn, sql, ids)}
+
+    def embedding_sum(self: Transactions, scope: Scope, limit: int) -> tuple[np.ndarray, int] | None:
+        """The sum (float64) and count of the scope's first ``limit`` embeddings in storage order,
+        or None when it has none: the centroid of a scope too large to hold in memory."""
+        sql, params = scope_sql(scope)
+        with self._read() as conn:
+            query = f"SELECT embedding FROM memories WHERE {sql} AND embedding IS NOT NULL LIMIT ?"
+            blobs = [row[0] for row in conn.execute(query, [*params, limit])]
+        if not blobs:
+            return None
+        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
+        return vectors.sum(0, dtype=np.float64), len(blobs)

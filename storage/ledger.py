@@ -143,6 +143,10 @@ class Ledger(Protocol):
 
     def embeddings(self, scope: Scope, limit: int) -> tuple[list[str], np.ndarray] | None: ...
 
+    def embeddings_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def embedding_sum(self, scope: Scope, limit: int) -> tuple[np.ndarray, int] | None: ...
+
     def data_version(self) -> int:
         """Changes when another connection commits (SQLite's ``PRAGMA data_version``); asked only
         of a data directory's ledger, never with ``MEMORCH_LEDGER_URL``."""

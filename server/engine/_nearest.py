@@ -1,5 +1,6 @@
 """The embeddings of recently used scopes, held in memory: the duplicate hint of a verbatim add,
-and the vector signal of a search.
+the vector signal of a search and its scope's centre (``retrieval._centering``; ``Centroids``
+for a scope too large to hold).
 
 The hint ("a similar memory is already stored") needs the scope's nearest memory. Asked of
 LanceDB that cost 7.6 ms per add (``bench/add_stages.py``: the query's setup and its round trips
@@ -48,8 +49,18 @@ class _Rows:
         self.ids = ids
         self.at = {memory_id: i for i, memory_id in enumerate(ids)}
         self.vectors = vectors if len(ids) else np.zeros((0, 0), dtype=np.float32)
+        self._total: np.ndarray | None = None  # the rows' sum, until they change
+
+    def total(self) -> tuple[np.ndarray, int] | None:
+        """The sum (float64, so the order rows were added in does not show) and count of the rows."""
+        if not self.ids:
+            return None
+        if self._total is None:
+            self._total = self.vectors[: len(self.ids)].sum(0, dtype=np.float64)
+        return self._total, len(self.ids)
 
     def put(self, memory_id: str, vector: np.ndarray) -> None:
+        self._total = None
         i = self.at.get(memory_id)
         if i is not None:
             self.vectors[i] = vector
@@ -66,6 +77,7 @@ class _Rows:
         i = self.at.pop(memory_id, None)
         if i is None:
             return
+        self._total = None
         last = self.ids.pop()
         if last != memory_id:
             self.ids[i], self.at[last] = last, i
@@ -115,6 +127,18 @@ class NearestCache:
         with self._lock:  # ``apply`` changes the rows in place
             rows = self._held(scope)
             return None if rows is None else rows.top(np.asarray(vector, dtype=np.float32), k, only_ids)
+
+    def centering(
+        self, scope: Scope, ids: Sequence[str]
+    ) -> tuple[tuple[np.ndarray, int] | None, dict[str, np.ndarray]] | None:
+        """The scope's embedding sum and count (None: it has none), and the vectors of those of
+        ``ids`` it holds: what ``retrieval._centering`` needs. None: the scope is too large to
+        hold, ask the ledger."""
+        with self._lock:
+            rows = self._held(scope)
+            if rows is None:
+                return None
+            return rows.total(), {i: rows.vectors[rows.at[i]].copy() for i in ids if i in rows.at}
 
     def _held(self, scope: Scope) -> _Rows | None:
         """The scope's rows, loaded if need be; None when it is too large. The caller holds the lock."""
@@ -167,3 +191,44 @@ class NearestCache:
         with self._lock:
             self._scopes.clear()
             self._too_large.clear()
+
+
+# The centres of scopes too large to hold (``retrieval._centering``): the mean of their first
+# MAX_CENTROID_ROWS embeddings, kept CENTROID_TTL_S.
+MAX_CENTROID_ROWS = 20_000
+CENTROID_TTL_S = 60.0
+
+
+def unit_mean(total: tuple[np.ndarray, int] | None) -> np.ndarray | None:
+    if total is None:
+        return None
+    mean = total[0] / total[1]
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm).astype(np.float32) if norm > 0 else None
+
+
+class Centroids:
+    """The centres of scopes too large to hold in memory, for ``CENTROID_TTL_S`` each."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._lock = threading.Lock()
+        self._known: OrderedDict[Scope, tuple[float, np.ndarray | None]] = OrderedDict()
+
+    def of(self, scope: Scope) -> np.ndarray | None:
+        with self._lock:
+            known = self._known.get(scope)
+        if known is not None and time.monotonic() - known[0] < CENTROID_TTL_S:
+            return known[1]
+        centre = unit_mean(self._ledger.embedding_sum(scope, MAX_CENTROID_ROWS))
+        with self._lock:
+            self._known[scope] = (time.monotonic(), centre)
+            self._known.move_to_end(scope)
+            while len(self._known) > MAX_SCOPES:
+                self._known.popitem(last=False)
+        return centre
+
+    def clear(self) -> None:
+        """Embeddings changed wholesale (reindex, reset)."""
+        with self._lock:
+            self._known.clear()

@@ -40,7 +40,7 @@ from memorch.storage.base import Change, Scope
 from memorch.storage.sql import chunks
 
 if TYPE_CHECKING:
-    from memorch.engine._nearest import NearestCache
+    from memorch.engine._nearest import Centroids, NearestCache
 
 log = logging.getLogger("memorch")
 
@@ -72,6 +72,7 @@ class Store(StorePurge):
         # Set by the async side: called (from a worker thread) when vector rows are owed.
         self.on_index_work: Callable[[], None] = lambda: None
         self._nearest: NearestCache | None = None  # one data directory only (``nearest_cache``)
+        self._centroids: Centroids | None = None
 
     # -- the lock, readiness, commit ---------------------------------------------------------
 
@@ -150,6 +151,8 @@ class Store(StorePurge):
         self._replayed = True
         if self._nearest is not None:  # the embeddings may have been recomputed
             self._nearest.clear()
+        if self._centroids is not None:
+            self._centroids.clear()
 
     @contextmanager
     def reconciling(self, scope: Scope | None = None, *, memory_id: str | None = None) -> Iterator[None]:
@@ -336,6 +339,14 @@ class Store(StorePurge):
             self._nearest = NearestCache(self.parts.ledger)
         return self._nearest
 
+    def centroids(self) -> Centroids:
+        """The centres of scopes too large to hold (``retrieval._centering``), kept between searches."""
+        if self._centroids is None:
+            from memorch.engine._nearest import Centroids
+
+            self._centroids = Centroids(self.parts.ledger)
+        return self._centroids
+
     def reset(self) -> None:
         """Drop every memory, history event and index (``AsyncMemory.reset`` asks first)."""
         with self.writing():
@@ -345,5 +356,7 @@ class Store(StorePurge):
                 self._unindexed.clear()
             if self._nearest is not None:
                 self._nearest.clear()
+            if self._centroids is not None:
+                self._centroids.clear()
             if self.config.graph_copy:
                 self.parts.graph.wipe()

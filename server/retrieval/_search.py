@@ -49,6 +49,7 @@ from memorch.config import MemoryConfig
 from memorch.engine._components import Components
 from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
 from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, text_half, vector_scale
+from memorch.retrieval._centering import Centroids, centered
 from memorch.retrieval._context import with_context
 from memorch.retrieval._when import Window, window
 from memorch.storage.base import Scope, VectorHit
@@ -89,8 +90,9 @@ def _signals(
     fetch: int,
     only_ids: Sequence[str] | None,
     held: NearestCache | None,
+    centroids: Centroids,
 ) -> tuple[dict[str, list[VectorHit]], np.ndarray]:
-    """Each signal's candidates, and the query's embedding."""
+    """Each signal's candidates (the vector signal's ``centered``), and the query's embedding."""
     vectors = components.vectors
     # The text query runs beside the query's embedding and the vector search, so a search costs
     # the slower of the two (onnxruntime and LanceDB release the GIL: on LongMemEval scopes the
@@ -107,7 +109,9 @@ def _signals(
         raise
     vector_hits = held.top(vector, scope, fetch, only_ids) if held is not None else None
     if vector_hits is None:
+        held = None  # the scope is too large to hold: its centre comes from the ledger too
         vector_hits = vectors.search(vector, scope, fetch, only_ids)
+    vector_hits = centered(vector_hits, scope, held, centroids, components.ledger)
     signals = {"vector": vector_hits, "text": text_future.result()}
     if config.graph_enabled:
         hits = _graph_hits(components, scope, query, fetch)
@@ -158,7 +162,8 @@ def _outside(vector_hits: list[VectorHit], inside: set[str]) -> float:
 def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list[Ranked]:
     """Relative score fusion: each signal's raw scores are min-max scaled to [0, 1] within its own
     candidate list (a memory a signal did not find gets 0 from it), then averaged with the
-    signals' weights over the signals that found anything."""
+    signals' weights over the signals that found anything. A hit's ``order``, when set, is what
+    is scaled (the vector signal's centered similarity; explain shows it as ``centered``)."""
     raw_name = {"vector": "similarity", "text": "bm25", "graph": "relations", "time": "similarity"}
     ranked: dict[str, Ranked] = {}
     active = 0.0
@@ -167,16 +172,16 @@ def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list
         if not hits or weight <= 0:
             continue
         active += weight
-        high, low = max(h.score for h in hits), min(h.score for h in hits)
-        for rank, hit in enumerate(hits, start=1):
-            scaled = (hit.score - low) / (high - low) if high > low else 1.0
+        values = [hit.score if hit.order is None else hit.order for hit in hits]
+        high, low = max(values), min(values)
+        for rank, (hit, value) in enumerate(zip(hits, values, strict=True), start=1):
+            scaled = (value - low) / (high - low) if high > low else 1.0
             item = ranked.setdefault(hit.id, Ranked(hit.id, 0.0))
             item.score += weight * scaled
-            item.signals[name] = {
-                "rank": rank,
-                raw_name.get(name, "score"): round(hit.score, 6),
-                "scaled": round(scaled, 6),
-            }
+            item.signals[name] = {"rank": rank, raw_name.get(name, "score"): round(hit.score, 6)}
+            if hit.order is not None:
+                item.signals[name]["centered"] = round(hit.order, 6)
+            item.signals[name]["scaled"] = round(scaled, 6)
     for item in ranked.values():
         item.score = min(1.0, item.score / active) if active else 0.0
     # Ties go to the closer meaning, then to a stable order.
@@ -193,11 +198,13 @@ def hybrid_search(
     held: NearestCache | None = None,
     min_score: float = 0.0,
     span: Window | None = None,
+    centroids: Centroids | None = None,
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query``, with absolute scores; ``held``: the
     scopes' embeddings in memory, if this process keeps them; ``min_score``: the search's
     threshold (hits lifted by context under it are left out); ``span``: the time the query names,
-    whose memories make a signal of their own."""
+    whose memories make a signal of their own; ``centroids``: the centres of scopes too large to
+    hold (``_centering``), kept by the caller between searches."""
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
@@ -210,7 +217,8 @@ def hybrid_search(
             only_ids = matching
         else:
             allowed, fetch = set(matching), fetch * 10
-    signals, vector = _signals(components, config, query, scope, fetch, only_ids, held)
+    centres = centroids if centroids is not None else Centroids(components.ledger)
+    signals, vector = _signals(components, config, query, scope, fetch, only_ids, held, centres)
     inside: set[str] | None = None
     if span is not None and config.search_weights.get("time", 0.0) > 0:
         signals["time"], inside = _window_hits(components, scope, span, vector, fetch, where, held, signals["vector"])
@@ -265,7 +273,8 @@ def search_memories(
     parts = engine.components
     held = engine.store.nearest_cache()
     span = window(query, asked_at or datetime.now().astimezone())
-    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score, span)
+    centres = engine.store.centroids()
+    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score, span, centres)
     records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
     results: list[MemoryItem] = []
     below: list[float] = []
