@@ -186,3 +186,8 @@ class VectorHit:
     # What fusion scales instead of ``score``, when set: the vector signal's centered similarity
     # (``memorch.retrieval._centering``); ``score`` stays the cosine the calibration reads.
     order: float | None = None
+
+    @property
+    def ordering(self) -> float:
+        """The value this hit is ranked and scaled by."""
+        return self.score if self.order is None else self.order

@@ -85,13 +85,13 @@ class CacheQueries:
             return {i: np.frombuffer(data, dtype=np.float32) for i, data in select_in(conn, sql, ids)}
 
     def embedding_sum(self: Transactions, scope: Scope, limit: int) -> tuple[np.ndarray, int] | None:
-        """The sum (float64) and count of the scope's first ``limit`` embeddings in storage order,
-        or None when it has none: the centroid of a scope too large to hold in memory."""
+        """The sum (float64) and count of the scope's first ``limit`` embeddings by id, or None
+        when it has none: the centre of a scope not held in memory (``engine._centroids``)."""
         sql, params = scope_sql(scope)
         with self._read() as conn:
-            query = f"SELECT embedding FROM memories WHERE {sql} AND embedding IS NOT NULL LIMIT ?"
-            blobs = [row[0] for row in conn.execute(query, [*params, limit])]
-        if not blobs:
+            query = f"SELECT embedding FROM memories WHERE {sql} AND embedding IS NOT NULL ORDER BY id LIMIT ?"
+            rows = conn.execute(query, [*params, limit]).fetchall()
+        if not rows:
             return None
-        vectors = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), -1)
-        return vectors.sum(0, dtype=np.float64), len(blobs)
+        vectors = np.stack([np.frombuffer(row[0], dtype=np.float32) for row in rows])
+        return vectors.sum(0, dtype=np.float64), len(rows)

@@ -5,13 +5,14 @@ one too large to hold (the ledger's mean), which must rank alike."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from memorch import AsyncMemory, MemoryConfig
-from memorch.engine import _nearest
+from memorch.engine import _centroids, _nearest
 from memorch.retrieval._centering import CENTERING
 from memorch.storage.base import Scope
 
@@ -68,17 +69,37 @@ async def test_the_vector_signal_is_ordered_and_scaled_by_centered_similarity(am
             assert vector["scaled"] == pytest.approx((vector["centered"] - low) / (high - low), abs=1e-5)
 
 
-async def test_generic_memories_lose_their_lead_to_the_specific_one(amem: AsyncMemory) -> None:
-    """Centering moves a memory close to everything down against one close to the query only:
-    the plain cosine's order and the centered order differ exactly as the arithmetic says."""
+async def test_a_memory_close_to_everything_loses_its_lead(amem: AsyncMemory) -> None:
+    """A pair the plain cosine orders one way and the centered value the other: the memory
+    closer to the scope's centre (a generic remark) goes below the one closer to the query only."""
     await _fill(amem)
-    moved = 0
+    swapped = []
     for query in QUERIES:
-        hits = await _ranked(amem, query)
-        by_cosine = [h["id"] for h in sorted(hits, key=lambda h: -h["explain"]["vector"]["similarity"])]
-        by_rank = [h["id"] for h in sorted(hits, key=lambda h: h["explain"]["vector"]["rank"])]
-        moved += by_cosine != by_rank
-    assert moved, "centering changed no order on these queries: the test no longer tests it"
+        hits = sorted(await _ranked(amem, query), key=lambda h: h["explain"]["vector"]["rank"])
+        for above, below in itertools.pairwise(hits):
+            a, b = above["explain"]["vector"], below["explain"]["vector"]
+            if a["similarity"] < b["similarity"] - 1e-4:  # ranked above with a clearly lower cosine
+                # ... because it is farther from the centre: its share subtracted is smaller.
+                assert a["similarity"] - a["centered"] < b["similarity"] - b["centered"]
+                swapped.append((query, above["memory"], below["memory"]))
+    assert swapped, "centering reordered nothing here: the test no longer tests it"
+    assert any(generic.startswith("assistant:") for _, _, generic in swapped), swapped
+
+
+async def test_the_centre_follows_adds_updates_and_deletes(amem: AsyncMemory) -> None:
+    """The held scope's sum is kept in step with its commits, not summed once."""
+    await _fill(amem)
+    await _ranked(amem, "tips")  # the scope is held from here on
+    added = (await amem.add("assistant: Happy to help with anything else!", user_id="alice", infer=False))["results"]
+    listed = (await amem.get_all(user_id="alice", limit=100))["results"]
+    cello = next(m["id"] for m in listed if "cello" in m["memory"])
+    await amem.update(cello, "I play the viola on Sundays")
+    await amem.delete(next(m["id"] for m in listed if "Lisbon" in m["memory"]))
+    assert added
+    for query in QUERIES:
+        expected = _expected(amem, query)
+        for hit in await _ranked(amem, query):
+            assert hit["explain"]["vector"]["centered"] == pytest.approx(expected[hit["id"]], abs=1e-4), query
 
 
 async def test_a_scope_too_large_to_hold_ranks_as_a_held_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,6 +120,39 @@ async def test_a_scope_too_large_to_hold_ranks_as_a_held_one(tmp_path: Path, mon
             assert [r["memory"] for r in a] == [r["memory"] for r in b], query
             for x, y in zip(a, b, strict=True):
                 assert x["explain"]["vector"]["centered"] == pytest.approx(y["explain"]["vector"]["centered"], abs=1e-5)
+        # A small scope not held is read again at every search: another replica's add counts at once.
+        await large.add("assistant: Glad I could help, have a nice day!", user_id="alice", infer=False)
+        for query in QUERIES:
+            expected = _expected(large, query)
+            for hit in await _ranked(large, query):
+                assert hit["explain"]["vector"]["centered"] == pytest.approx(expected[hit["id"]], abs=1e-4)
     finally:
         await held.close()
         await large.close()
+
+
+async def test_a_large_scope_keeps_its_centre_a_while_and_reset_drops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_nearest, "MAX_ROWS", 3)
+    monkeypatch.setattr(_centroids, "FRESH_ROWS", 2)  # Alice's scope counts as large
+    memory = AsyncMemory(MemoryConfig(data_dir=tmp_path / "data", graph="off"))
+    try:
+        await _fill(memory)
+        reads: list[Scope] = []
+        ledger = memory.engine.components.ledger
+        summed = ledger.embedding_sum
+        monkeypatch.setattr(ledger, "embedding_sum", lambda scope, limit: reads.append(scope) or summed(scope, limit))
+        for query in QUERIES:
+            await _ranked(memory, query)
+        assert reads == [Scope(user_id="alice")]  # read once, then kept
+        await memory.reset(confirm=True)
+        await _fill(memory)
+        await _ranked(memory, "tips")
+        assert len(reads) == 2  # reset dropped it: the new memories' centre, not the old one's
+        for query in QUERIES:
+            expected = _expected(memory, query)
+            for hit in await _ranked(memory, query):
+                assert hit["explain"]["vector"]["centered"] == pytest.approx(expected[hit["id"]], abs=1e-4)
+    finally:
+        await memory.close()

@@ -9,8 +9,9 @@
 - ``_components``: the stores and models, created lazily from the config on first use.
 - ``_workers``: the writer thread, the reader pool and the model pool.
 - ``_debounce``: ``Debounced``: index and graph work drained a moment after the last write.
-- ``_nearest``: embeddings of recently used scopes held in memory (duplicate hint, vector signal),
-  and the centres of scopes too large to hold.
+- ``_nearest``: embeddings of recently used scopes held in memory (duplicate hint, vector signal,
+  the scope's centre).
+- ``_centroids``: the centres of scopes not held in memory, from the ledger.
 - ``_expiry``: maintenance of expiry and history retention: expired memories purged, old history
   text removed (``sweep``), now and then by itself (``Sweeper``) and on request.
 - ``_index_health``: is each derived index in step with the ledger, and what to do if not.

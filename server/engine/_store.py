@@ -40,7 +40,8 @@ from memorch.storage.base import Change, Scope
 from memorch.storage.sql import chunks
 
 if TYPE_CHECKING:
-    from memorch.engine._nearest import Centroids, NearestCache
+    from memorch.engine._centroids import Centroids
+    from memorch.engine._nearest import NearestCache
 
 log = logging.getLogger("memorch")
 
@@ -340,9 +341,9 @@ class Store(StorePurge):
         return self._nearest
 
     def centroids(self) -> Centroids:
-        """The centres of scopes too large to hold (``retrieval._centering``), kept between searches."""
+        """The centres of scopes not held in memory (``engine._centroids``), kept between searches."""
         if self._centroids is None:
-            from memorch.engine._nearest import Centroids
+            from memorch.engine._centroids import Centroids
 
             self._centroids = Centroids(self.parts.ledger)
         return self._centroids

@@ -17,9 +17,9 @@ other file's mean) lowered LOCOMO to 0.663. docs/search.md has the figures of th
 
 Only the order changes: the fusion scales the centered value (``VectorHit.order``), while a
 hit's similarity and calibrated score stay the plain cosine's. A scope held in memory
-(``engine._nearest``) gives its exact mean; a larger one the mean of its first
-``MAX_CENTROID_ROWS`` embeddings, kept ``CENTROID_TTL_S`` (``engine._nearest.Centroids``: a mean
-of thousands of memories moves little in a minute).
+(``engine._nearest``) gives its exact mean, with the hits' vectors, under the lock its search
+took; any other scope's mean and vectors come from the ledger (``engine._centroids``). A hit
+whose embedding is gone by then (deleted meanwhile) is dropped: the search would drop it anyway.
 """
 
 from __future__ import annotations
@@ -28,38 +28,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from memorch.engine._nearest import Centroids, unit_mean
+from memorch.engine._nearest import Centered
 from memorch.storage.base import Scope, VectorHit
 
 if TYPE_CHECKING:
-    from memorch.engine._nearest import NearestCache
+    from memorch.engine._centroids import Centroids
     from memorch.storage.ledger import Ledger
 
 CENTERING = 0.2
 
 
-def _order(hit: VectorHit) -> float:
-    return hit.score if hit.order is None else hit.order
+def from_ledger(hits: list[VectorHit], scope: Scope, centroids: Centroids, ledger: Ledger) -> Centered:
+    """What ``centered`` needs of hits the index found: the scope's centre and their vectors."""
+    return Centered(hits, centroids.of(scope), ledger.embeddings_of([hit.id for hit in hits]))
 
 
-def centered(
-    hits: list[VectorHit], scope: Scope, held: NearestCache | None, centroids: Centroids, ledger: Ledger
-) -> list[VectorHit]:
-    """``hits`` (the vector signal's candidates) re-ordered by centered similarity, each carrying
-    it as ``order``. Unchanged when the scope has no centre or a hit's embedding is gone."""
-    if not hits:
+def centered(found: Centered) -> list[VectorHit]:
+    """The hits re-ordered by centered similarity, each carrying it as ``order`` (unchanged when
+    the scope has no centre)."""
+    hits = [hit for hit in found.hits if hit.id in found.vectors]
+    if found.centre is None or not hits:
         return hits
-    ids = [hit.id for hit in hits]
-    found = held.centering(scope, ids) if held is not None else None
-    if found is not None:
-        centre, vectors = unit_mean(found[0]), found[1]
-    else:
-        centre, vectors = centroids.of(scope), ledger.embeddings_of(ids)
-    if centre is None or len(vectors) < len(hits):
-        return hits
-    closeness = np.stack([vectors[i] for i in ids]) @ centre
+    closeness = np.stack([found.vectors[hit.id] for hit in hits]) @ found.centre
     out = [
         VectorHit(hit.id, hit.score, hit.score - CENTERING * float(near))
         for hit, near in zip(hits, closeness, strict=True)
     ]
-    return sorted(out, key=lambda hit: (-_order(hit), hit.id))
+    return sorted(out, key=lambda hit: (-hit.ordering, hit.id))

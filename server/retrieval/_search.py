@@ -49,7 +49,7 @@ from memorch.config import MemoryConfig
 from memorch.engine._components import Components
 from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
 from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, text_half, vector_scale
-from memorch.retrieval._centering import Centroids, centered
+from memorch.retrieval._centering import centered, from_ledger
 from memorch.retrieval._context import with_context
 from memorch.retrieval._when import Window, window
 from memorch.storage.base import Scope, VectorHit
@@ -57,6 +57,7 @@ from memorch.storage.expiry import stamp
 from memorch.storage.filters import compile_filters
 
 if TYPE_CHECKING:
+    from memorch.engine._centroids import Centroids
     from memorch.engine._engine import Engine
     from memorch.engine._nearest import NearestCache
 
@@ -107,12 +108,10 @@ def _signals(
         text_future.cancel()
         wait([text_future])
         raise
-    vector_hits = held.top(vector, scope, fetch, only_ids) if held is not None else None
-    if vector_hits is None:
-        held = None  # the scope is too large to hold: its centre comes from the ledger too
-        vector_hits = vectors.search(vector, scope, fetch, only_ids)
-    vector_hits = centered(vector_hits, scope, held, centroids, components.ledger)
-    signals = {"vector": vector_hits, "text": text_future.result()}
+    found = held.top_centered(vector, scope, fetch, only_ids) if held is not None else None
+    if found is None:  # not held: the index's hits, their vectors and the centre from the ledger
+        found = from_ledger(vectors.search(vector, scope, fetch, only_ids), scope, centroids, components.ledger)
+    signals = {"vector": centered(found), "text": text_future.result()}
     if config.graph_enabled:
         hits = _graph_hits(components, scope, query, fetch)
         if only_ids is not None:
@@ -143,8 +142,9 @@ def _window_hits(
     inside = set(components.ledger.ids(scope, within))
     if not inside:
         return [], inside
-    if len(inside) > MAX_ID_PREFILTER:
-        return [hit for hit in vector_hits if hit.id in inside], inside
+    if len(inside) > MAX_ID_PREFILTER:  # by plain similarity, as the list below is
+        within = sorted((h for h in vector_hits if h.id in inside), key=lambda h: (-h.score, h.id))
+        return [VectorHit(h.id, h.score) for h in within], inside
     ids = sorted(inside)
     hits = held.top(vector, scope, fetch, ids) if held is not None else None
     return (hits if hits is not None else components.vectors.search(vector, scope, fetch, ids)), inside
@@ -172,10 +172,9 @@ def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list
         if not hits or weight <= 0:
             continue
         active += weight
-        values = [hit.score if hit.order is None else hit.order for hit in hits]
-        high, low = max(values), min(values)
-        for rank, (hit, value) in enumerate(zip(hits, values, strict=True), start=1):
-            scaled = (value - low) / (high - low) if high > low else 1.0
+        high, low = max(h.ordering for h in hits), min(h.ordering for h in hits)
+        for rank, hit in enumerate(hits, start=1):
+            scaled = (hit.ordering - low) / (high - low) if high > low else 1.0
             item = ranked.setdefault(hit.id, Ranked(hit.id, 0.0))
             item.score += weight * scaled
             item.signals[name] = {"rank": rank, raw_name.get(name, "score"): round(hit.score, 6)}
@@ -198,13 +197,14 @@ def hybrid_search(
     held: NearestCache | None = None,
     min_score: float = 0.0,
     span: Window | None = None,
-    centroids: Centroids | None = None,
+    *,
+    centroids: Centroids,
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query``, with absolute scores; ``held``: the
     scopes' embeddings in memory, if this process keeps them; ``min_score``: the search's
     threshold (hits lifted by context under it are left out); ``span``: the time the query names,
-    whose memories make a signal of their own; ``centroids``: the centres of scopes too large to
-    hold (``_centering``), kept by the caller between searches."""
+    whose memories make a signal of their own; ``centroids``: the centres of scopes not held
+    (``engine._centroids``), kept by the caller between searches."""
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
@@ -217,8 +217,7 @@ def hybrid_search(
             only_ids = matching
         else:
             allowed, fetch = set(matching), fetch * 10
-    centres = centroids if centroids is not None else Centroids(components.ledger)
-    signals, vector = _signals(components, config, query, scope, fetch, only_ids, held, centres)
+    signals, vector = _signals(components, config, query, scope, fetch, only_ids, held, centroids)
     inside: set[str] | None = None
     if span is not None and config.search_weights.get("time", 0.0) > 0:
         signals["time"], inside = _window_hits(components, scope, span, vector, fetch, where, held, signals["vector"])
@@ -274,7 +273,7 @@ def search_memories(
     held = engine.store.nearest_cache()
     span = window(query, asked_at or datetime.now().astimezone())
     centres = engine.store.centroids()
-    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score, span, centres)
+    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score, span, centroids=centres)
     records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
     results: list[MemoryItem] = []
     below: list[float] = []
