@@ -174,3 +174,27 @@ def test_the_bundled_models_ceilings_are_what_it_measures(quantized: bool) -> No
     embedder = LocalEmbedder(quantized=quantized)
     measured = measure_ceilings(embedder, _unit(embedder.embed(list(CHANCE_SENTENCES))))
     assert measured == pytest.approx(BUNDLED_CEILINGS[embedder.model_id], abs=2e-4)
+
+
+async def test_a_search_starts_the_same_whatever_its_limit(amem: AsyncMemory) -> None:
+    """Each signal fetches at least 90 candidates (``MIN_FETCH``), so the fusion's min-max scales
+    see the same lists for any limit up to 30: a limit-k search is the first k of a limit-30 one.
+    On a real conversation (LOCOMO dev's first, ../shared/bench) and its own questions."""
+    import json
+
+    from tests.data.redaction_corpus import SHARED_BENCH
+
+    sample = json.loads((SHARED_BENCH / "locomo_dev.json").read_text(encoding="utf-8"))[0]
+    chat = sample["conversation"]
+    sessions = sorted(k for k in chat if k.startswith("session_") and k.count("_") == 1)
+    turns = [f"{t['speaker']}: {t['text']}" for k in sessions for t in chat[k]]
+    await amem.import_memories([{"memory": text} for text in turns], user_id="alice")
+    questions = [qa["question"] for qa in sample["qa"]][:12]
+    for query in questions:
+        full = [r["id"] for r in (await amem.search(query, user_id="alice", limit=30, threshold=0.0))["results"]]
+        assert len(full) == 30
+        for limit in (1, 5, 10):
+            first = [
+                r["id"] for r in (await amem.search(query, user_id="alice", limit=limit, threshold=0.0))["results"]
+            ]
+            assert first == full[:limit], (query, limit)
