@@ -85,11 +85,13 @@ class CacheQueries:
             return {i: np.frombuffer(data, dtype=np.float32) for i, data in select_in(conn, sql, ids)}
 
     def embedding_sum(self: Transactions, scope: Scope, limit: int) -> tuple[np.ndarray, int] | None:
-        """The sum (float64) and count of the scope's first ``limit`` embeddings by id, or None
-        when it has none: the centre of a scope not held in memory (``engine._centroids``)."""
+        """The sum (float64) and count of the scope's first ``limit`` embeddings in the scope
+        index's order, or None when it has none: the centre of a scope not held in memory
+        (``engine._centroids``). No ``ORDER BY``: sorting a large scope's rows (by id, for an even
+        sample) took 1.5 s for 20,000 of 80,000, reading them in index order 33 ms."""
         sql, params = scope_sql(scope)
         with self._read() as conn:
-            query = f"SELECT embedding FROM memories WHERE {sql} AND embedding IS NOT NULL ORDER BY id LIMIT ?"
+            query = f"SELECT embedding FROM memories WHERE {sql} AND embedding IS NOT NULL LIMIT ?"
             rows = conn.execute(query, [*params, limit]).fetchall()
         if not rows:
             return None
