@@ -119,6 +119,11 @@ class SearchPlanner:
         covers, rows = self._scope_rows(where)
         return (None, False) if covers else (where, rows <= FLAT_MAX_ROWS)
 
+    def rows(self, scope: Scope) -> int:
+        """How many rows the scope has (cached as ``plan``'s answer is)."""
+        where = scope_filter(scope)
+        return self._count_rows(None) if where is None else self._scope_rows(where)[1]
+
     def _scope_rows(self, where: str) -> tuple[bool, int]:
         """(does the scope cover the whole table, how many rows it has), cached per filter.
 

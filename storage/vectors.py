@@ -235,6 +235,11 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
     def _plan(self, scope: Scope, only_ids: Sequence[str] | None) -> tuple[str | None, bool]:
         return self._planner.plan(scope, only_ids)
 
+    def scope_rows(self, scope: Scope) -> int:
+        """How many memories the scope has in the index (the search planner's cached count)."""
+        with lance_read_errors("count"), self._pruner.reads.reading():
+            return self._planner.rows(scope)
+
     def count(self) -> int:
         with lance_read_errors("count"), self._pruner.reads.reading():
             return int(self._table.count_rows())

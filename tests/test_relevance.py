@@ -198,3 +198,22 @@ async def test_a_search_starts_the_same_whatever_its_limit(amem: AsyncMemory) ->
                 r["id"] for r in (await amem.search(query, user_id="alice", limit=limit, threshold=0.0))["results"]
             ]
             assert first == full[:limit], (query, limit)
+
+
+async def test_a_scope_too_large_to_hold_fetches_shallower_lists(
+    amem: AsyncMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past DEEP_SCOPE_ROWS each signal fetches 3x the limit, at least 30 (LanceDB's ANN query
+    at 100,000 memories costs more at 90); below it, at least 90."""
+    from memorch.retrieval import _search
+
+    await _store(amem, "alice", FACTS + FILLER)
+    vectors = amem.engine.components.vectors
+    asked: list[int] = []
+    text_search = vectors.text_search
+    monkeypatch.setattr(vectors, "text_search", lambda q, s, n, ids=None: asked.append(n) or text_search(q, s, n, ids))
+    await amem.search("cello", user_id="alice")
+    monkeypatch.setattr(_search, "DEEP_SCOPE_ROWS", len(FACTS + FILLER) - 1)
+    await amem.search("cello", user_id="alice")
+    await amem.search("cello", user_id="alice", limit=20)
+    assert asked == [90, 30, 60]

@@ -3,11 +3,12 @@
 Two steps, kept apart because they answer different questions.
 
 **Order** (which memory answers best): relative score fusion, as before. Each signal finds
-candidates on its own (3x the limit, at least 90); a memory's fused value is the weighted mean of
-its min-max-scaled raw scores. On LOCOMO dev, RRF (k=60) ranked below BM25 alone (recall@10 0.583
-vs 0.618) because a rank carries no strength; min-max fusion with equal weights reached 0.664.
-When the query names a time ("last week", ``_when``), the memories created then are a fourth
-list, ranked by similarity among themselves (``_window_hits``).
+candidates on its own (3x the limit, at least 90; 30 in a scope past 20,000 memories); a
+memory's fused value is the weighted mean of its min-max-scaled raw scores. On LOCOMO dev, RRF
+(k=60) ranked below BM25 alone (recall@10 0.583 vs 0.618) because a rank carries no strength;
+min-max fusion with equal weights reached 0.664. When the query names a time ("last week",
+``_when``), the memories created then are a fourth list, ranked by similarity among themselves
+(``_window_hits``).
 
 **Score** (how relevant, in absolute terms): min-max makes the best hit of every search 1.0, so
 it cannot tell "nothing relevant is stored" from a match (AUROC 0.72 on ``bench/relevance.py``).
@@ -68,8 +69,12 @@ MAX_ID_PREFILTER = 2000
 # best and its last hit, so a shallower list ranked differently, and a search's first 10 were not
 # the first 10 of the same search with limit 30. At 30 (the default limit 10 fetched 30) recall@10
 # was 0.713 on LOCOMO dev and 0.875 on 48 LongMemEval dev questions; at 90 0.723 and 0.896,
-# for ~1 ms more per search.
+# for ~1 ms more per search. Past DEEP_SCOPE_ROWS (a scope too large to hold in memory, searched
+# through LanceDB's ANN index) the lists stay at 30: there 90 cost ~4 ms (100,000 memories in
+# one scope: 12.5 -> 16.7 ms p50, bench/scale.py).
 MIN_FETCH = 90
+SHALLOW_FETCH = 30
+DEEP_SCOPE_ROWS = 20_000
 # The text query runs here, beside the vector one. (Not the index flush beside the query's
 # embedding: both need the GIL between native calls, and with them side by side the search's p50
 # rose from 30 to 35 ms on ``bench/soak.py``'s mix of operations.)
@@ -213,7 +218,8 @@ def hybrid_search(
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
-    fetch = max(limit * 3, MIN_FETCH) + min(len(hidden), MAX_ID_PREFILTER)
+    depth = MIN_FETCH if components.vectors.scope_rows(scope) <= DEEP_SCOPE_ROWS else SHALLOW_FETCH
+    fetch = max(limit * 3, depth) + min(len(hidden), MAX_ID_PREFILTER)
     only_ids: list[str] | None = None
     allowed: set[str] | None = None
     if where is not None:
