@@ -236,8 +236,9 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
         return self._planner.plan(scope, only_ids)
 
     def scope_rows(self, scope: Scope) -> int:
-        """How many memories the scope has in the index (the search planner's cached count)."""
-        with lance_read_errors("count"), self._pruner.reads.reading():
+        """How many memories the scope has in the index (the search planner's cached count). Asked
+        by a search before its queries, so it fails as they would (``VECTOR_SEARCH_ERROR``)."""
+        with lance_search_errors("vector"), self._pruner.reads.reading():
             return self._planner.rows(scope)
 
     def count(self) -> int:
