@@ -45,6 +45,13 @@ def _expected(memory: AsyncMemory, query: str) -> dict[str, float]:
     return {i: float(min(1.0, max(0.0, v @ q)) - CENTERING * (v @ centre)) for i, v in zip(ids, vectors, strict=True)}
 
 
+async def _assert_centered_as_the_ledger_says(memory: AsyncMemory) -> None:
+    for query in QUERIES:
+        expected = _expected(memory, query)
+        for hit in await _ranked(memory, query):
+            assert hit["explain"]["vector"]["centered"] == pytest.approx(expected[hit["id"]], abs=1e-4), query
+
+
 async def _ranked(memory: AsyncMemory, query: str) -> list[dict]:
     found = await memory.search(query, user_id="alice", threshold=0.0, explain=True, limit=len(TEXTS))
     return [r for r in found["results"] if "vector" in r["explain"]]
@@ -96,10 +103,7 @@ async def test_the_centre_follows_adds_updates_and_deletes(amem: AsyncMemory) ->
     await amem.update(cello, "I play the viola on Sundays")
     await amem.delete(next(m["id"] for m in listed if "Lisbon" in m["memory"]))
     assert added
-    for query in QUERIES:
-        expected = _expected(amem, query)
-        for hit in await _ranked(amem, query):
-            assert hit["explain"]["vector"]["centered"] == pytest.approx(expected[hit["id"]], abs=1e-4), query
+    await _assert_centered_as_the_ledger_says(amem)
 
 
 async def test_a_scope_too_large_to_hold_ranks_as_a_held_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,10 +126,7 @@ async def test_a_scope_too_large_to_hold_ranks_as_a_held_one(tmp_path: Path, mon
                 assert x["explain"]["vector"]["centered"] == pytest.approx(y["explain"]["vector"]["centered"], abs=1e-5)
         # A small scope not held is read again at every search: another replica's add counts at once.
         await large.add("assistant: Glad I could help, have a nice day!", user_id="alice", infer=False)
-        for query in QUERIES:
-            expected = _expected(large, query)
-            for hit in await _ranked(large, query):
-                assert hit["explain"]["vector"]["centered"] == pytest.approx(expected[hit["id"]], abs=1e-4)
+        await _assert_centered_as_the_ledger_says(large)
     finally:
         await held.close()
         await large.close()
@@ -150,9 +151,6 @@ async def test_a_large_scope_keeps_its_centre_a_while_and_reset_drops_it(
         await _fill(memory)
         await _ranked(memory, "tips")
         assert len(reads) == 2  # reset dropped it: the new memories' centre, not the old one's
-        for query in QUERIES:
-            expected = _expected(memory, query)
-            for hit in await _ranked(memory, query):
-                assert hit["explain"]["vector"]["centered"] == pytest.approx(expected[hit["id"]], abs=1e-4)
+        await _assert_centered_as_the_ledger_says(memory)
     finally:
         await memory.close()

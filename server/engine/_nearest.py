@@ -146,6 +146,12 @@ class NearestCache:
             rows = self._held(scope)
             return None if rows is None else rows.top(np.asarray(vector, dtype=np.float32), k, only_ids)
 
+    def rows(self, scope: Scope) -> int | None:
+        """How many memories the scope holds; None: it is too large to hold."""
+        with self._lock:
+            rows = self._held(scope)
+            return None if rows is None else len(rows.ids)
+
     def top_centered(
         self, vector: np.ndarray, scope: Scope, k: int, only_ids: Sequence[str] | None = None
     ) -> Centered | None:

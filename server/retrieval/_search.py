@@ -218,7 +218,12 @@ def hybrid_search(
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
-    depth = MIN_FETCH if components.vectors.scope_rows(scope) <= DEEP_SCOPE_ROWS else SHALLOW_FETCH
+    # A held scope's count is known here (asking LanceDB costs a count after every write); one
+    # too large to hold is not asked of ``held`` again in this search.
+    rows = held.rows(scope) if held is not None else None
+    if rows is None:
+        held, rows = None, components.vectors.scope_rows(scope)
+    depth = MIN_FETCH if rows <= DEEP_SCOPE_ROWS else SHALLOW_FETCH
     fetch = max(limit * 3, depth) + min(len(hidden), MAX_ID_PREFILTER)
     only_ids: list[str] | None = None
     allowed: set[str] | None = None
