@@ -135,8 +135,8 @@ async def test_explain_keeps_per_signal_detail(amem: AsyncMemory) -> None:
     found = (await amem.search("peanuts allergy", user_id="alice", threshold=0.0, explain=True))["results"]
     top = found[0]
     vector, text, fusion = top["explain"]["vector"], top["explain"]["text"], top["explain"]["fusion"]
-    assert set(vector) == {"rank", "similarity", "centered", "scaled", "relevance"}
-    assert set(text) == {"rank", "bm25", "scaled", "relevance"}
+    assert set(vector) == {"rank", "similarity", "centered", "scaled", "weight", "relevance"}
+    assert set(text) == {"rank", "bm25", "scaled", "weight", "relevance"}
     assert vector["rank"] == 1 and text["rank"] == 1 and text["bm25"] > 0
     # Calibrated: not the raw cosine (a two-word query this close is as close as such a query gets).
     assert 0 < vector["relevance"] <= 1 and vector["relevance"] != vector["similarity"]
