@@ -34,8 +34,8 @@ def test_a_peaked_list_outweighs_a_flat_one() -> None:
     """The same two memories, each first in one list: the list whose best stands out wins."""
     clear = [VectorHit("a", 10.0), *(VectorHit(f"x{i}", 1.0) for i in range(20)), VectorHit("b", 0.5)]
     flat = [VectorHit("b", 0.80), *(VectorHit(f"y{i}", 0.79 - i * 0.001) for i in range(20)), VectorHit("a", 0.5)]
-    assert [r.id for r in fuse({"vector": flat, "text": clear}, {"vector": 1.0, "text": 1.0})][0] == "a"
-    assert [r.id for r in fuse({"vector": clear, "text": flat}, {"vector": 1.0, "text": 1.0})][0] == "a"
+    assert fuse({"vector": flat, "text": clear}, {"vector": 1.0, "text": 1.0})[0].id == "a"
+    assert fuse({"vector": clear, "text": flat}, {"vector": 1.0, "text": 1.0})[0].id == "a"
 
 
 async def test_a_search_fuses_with_the_weights_its_own_lists_give(amem: AsyncMemory) -> None:

@@ -4,7 +4,8 @@ Two steps, kept apart because they answer different questions.
 
 **Order** (which memory answers best): relative score fusion, as before. Each signal finds
 candidates on its own (3x the limit, at least 90; 30 in a scope past 20,000 memories); a
-memory's fused value is the weighted mean of its min-max-scaled raw scores. On LOCOMO dev, RRF
+memory's fused value is the weighted mean of its min-max-scaled raw scores, the vector and text
+weights scaled by how clearly each list's best stands out (``peak``). On LOCOMO dev, RRF
 (k=60) ranked below BM25 alone (recall@10 0.583 vs 0.618) because a rank carries no strength;
 min-max fusion with equal weights reached 0.664. When the query names a time ("last week",
 ``_when``), the memories created then are a fourth list, ranked by similarity among themselves
