@@ -1,8 +1,18 @@
-"""When and how the LanceDB index is maintained (``LanceVectorIndex``'s scheduler, a mixin): each
-pass folds new rows into the full-text and scalar indexes, compacts small fragments, builds or
-rebuilds the ANN index once the table is large enough, and (see ``VersionPruner``) removes
-replaced versions. Passes run in a background thread after enough writes, once a burst of
-writes has stopped (``watch_idle``), and at the end of a bulk write in its own thread."""
+"""When and how the LanceDB index is maintained (``LanceVectorIndex``'s scheduler, a mixin): a
+fold compacts small fragments and folds new rows into the full-text and scalar indexes; a pass
+also builds or rebuilds the ANN index once the table is large enough and (see ``VersionPruner``)
+removes replaced versions.
+
+When rows are folded decides full-text scores: LanceDB scores rows not folded yet against the
+folded ones' statistics (lance-format/lance#9058), so the same searches over the same memories
+ranked differently depending on when a background pass had run (two back-to-back LOCOMO runs:
+8 of 231 questions' top 10 differed). So outside a bulk write the writer itself folds, in its
+thread, exactly when the ``_optimize_interval``-th row since the last fold is written (a write
+that crosses it is split there), and a background pass never folds rows a writer left unfolded,
+except the pass once the index has been idle (no write and no search) for ``IDLE_PASS_S``
+(``watch_idle``), an explicit one (``maintain_now``) and the end of a bulk write (which folds
+everything it wrote, in the caller's thread). The same operations in the same order then give
+the same results, however the flushes of the writes were grouped in time."""
 
 from __future__ import annotations
 
@@ -87,28 +97,54 @@ class VectorMaintenance:
         """One optimize now (after a pass already running), without the ANN build or pruning:
         the forced background pass that follows does those."""
         with self._maintaining, self._lock:
-            try:
-                self._table.optimize(cleanup_older_than=NO_PRUNE)
-            except LANCE_ERRORS:
-                # As in the background pass: only speed is at stake, unindexed rows are searched.
-                log.warning("LanceDB optimize after a bulk write failed; will retry", exc_info=True)
+            self._fold("after a bulk write")
+
+    def _fold(self, when: str) -> bool:
+        """Compact and fold every row written so far into the indexes; the caller holds
+        ``_lock``. False when LanceDB failed: only speed and the moment of the fold are at stake
+        (unfolded rows are searched), and the next write tries again."""
+        try:
+            self._table.optimize(cleanup_older_than=NO_PRUNE)
+        except LANCE_ERRORS:
+            log.warning("LanceDB optimize %s failed; will retry", when, exc_info=True)
+            return False
+        self._writes_since_optimize = 0
+        self._set_interval()
+        return True
+
+    def _set_interval(self) -> None:
+        rows = int(self._table.count_rows())
+        self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))
+
+    def _room(self) -> int:
+        """How many rows a writer may append before the next fold is due (all of them during a
+        bulk write, whose end folds everything)."""
+        if self._deferring:
+            return 1 << 62
+        return max(1, self._optimize_interval - self._writes_since_optimize)
 
     def _after_write(self, n: int) -> None:
+        """Count ``n`` rows written (the caller holds ``_lock``); at the interval, fold them in
+        this thread (outside a bulk write), then let a background pass build or prune."""
         self._bursts.wrote()
         self._writes_since_optimize += n
-        self._schedule()
+        if self._deferring or self._writes_since_optimize < self._optimize_interval:
+            self._schedule()
+        elif self._fold("after writes"):
+            self._schedule(due=True)
 
-    def _schedule(self, force: bool = False) -> None:
-        """Start a maintenance pass in a background thread when enough writes have piled up (or
-        ``force``). The lock is taken before the thread starts, so close() cannot slip in
-        between; a forced request that finds a pass running makes that pass run once more."""
+    def _schedule(self, force: bool = False, due: bool = False) -> None:
+        """Start a maintenance pass in a background thread when enough writes have piled up
+        during a bulk write, after a writer's fold (``due``), or when ``force``d. The lock is
+        taken before the thread starts, so close() cannot slip in between; a forced request that
+        finds a pass running makes that pass run once more."""
         with self._schedule_lock:
             if force:
                 self._rerun = self._prune_next = True
-            elif self._writes_since_optimize < self._optimize_interval:
+            elif not due and (not self._deferring or self._writes_since_optimize < self._optimize_interval):
                 return
             if self._maintaining.acquire(blocking=False):
-                self._writes_since_optimize, self._rerun = 0, False
+                self._rerun = False
                 threading.Thread(target=self._maintain_held, name="memorch-lance-optimize", daemon=True).start()
 
     def _maintain_held(self) -> None:
@@ -140,10 +176,8 @@ class VectorMaintenance:
             forced, self._prune_next = self._prune_next, False
             burst = self._bursts.mark()
         try:
-            rows = int(self._table.count_rows())
-            self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))
             outside_bulk = not self._deferring
-            if outside_bulk and self._vector_index_due(rows):
+            if outside_bulk and self._vector_index_due():
                 self._build_vector_index()
             started = time.monotonic()
             # Writes wait (~0.2 s at 5,000 memories): a compaction a delete commits beside loses
@@ -152,7 +186,13 @@ class VectorMaintenance:
             # only appends, which never preempts a compaction.
             prune = self._pruner.due(forced)
             with self._lock if outside_bulk else nullcontext():
+                if outside_bulk and self._writes_since_optimize and not forced:
+                    # Rows written since the writer's last fold are its to fold at its interval
+                    # (module doc): folding them now would make scores depend on this moment.
+                    return
+                self._writes_since_optimize = 0  # in a bulk write, rows from now on count anew
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
+                self._set_interval()
                 if prune:
                     # LanceDB compacts new (unindexed) fragments apart from indexed ones: the
                     # first optimize merges the new ones and indexes them, this one merges them
@@ -161,7 +201,8 @@ class VectorMaintenance:
                     # copy of the table on disk beside the new one (tests/test_versions.py).
                     self._table.optimize(cleanup_older_than=NO_PRUNE)
             if prune:
-                self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
+                unfolded = (lambda: False) if forced else (lambda: self._writes_since_optimize > 0)
+                self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started, unfolded)
                 self._bursts.covered(burst)
             self._drop_replaced_from_caches()
         except LANCE_ERRORS:

@@ -60,9 +60,11 @@ PRUNE_MARGIN_S = 5.0
 PASS_LOCK = "lance-maintain.lock"  # beside the LanceDB directory
 # How long a prune waits for the writers' lock before leaving the versions to the next pass.
 PRUNE_LOCK_WAIT_S = 2.0
-# Once writes have stopped this long, one more pass (``watch_idle``): the last rows of a burst
-# are folded into the indexes, and a process alone on the directory keeps one copy of the table
-# at rest (a pass during writes keeps the copy readers may still hold, see ``VersionPruner``).
+# Once writes have stopped, and no search has run, for this long, one more pass (``watch_idle``):
+# the last rows of a burst are folded into the indexes, and a process alone on the directory keeps
+# one copy of the table at rest (a pass during writes keeps the copy readers may still hold, see
+# ``VersionPruner``). Searches hold it off too: a fold between two searches could change the
+# second's full-text scores (``vector_maintenance``).
 IDLE_PASS_S = 2.0
 # Passes under continuous writes per prune. A prune is a second ``optimize`` under every
 # writer's lock, its index fold included (~0.25 s at 5,000 memories, during which writes and the
@@ -123,12 +125,17 @@ class Bursts:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._last = 0.0
+        self._last = self._last_use = 0.0  # the last write; the last write or search
         self._owed = False
 
     def wrote(self) -> None:
         with self._lock:
-            self._last, self._owed = time.monotonic(), True
+            self._last = self._last_use = time.monotonic()
+            self._owed = True
+
+    def read(self) -> None:
+        """A search: the index is in use, so the idle pass waits (``vector_maintenance``)."""
+        self._last_use = time.monotonic()
 
     def mark(self) -> float:
         """Taken as a pass begins, for ``covered``."""
@@ -143,7 +150,7 @@ class Bursts:
     def idle_pass_due(self, idle_s: float) -> bool:
         """True once per burst, when its last write is ``idle_s`` old."""
         with self._lock:
-            if not self._owed or time.monotonic() - self._last < idle_s:
+            if not self._owed or time.monotonic() - self._last_use < idle_s:
                 return False
             self._owed = False
             return True
@@ -262,19 +269,31 @@ class VersionPruner:
         self._passes += 1
         return forced or self._passes >= PRUNE_EVERY_PASSES
 
-    def prune(self, table: Any, table_lock: threading.Lock, compacted: int, compaction_s: float) -> None:
+    def prune(
+        self,
+        table: Any,
+        table_lock: threading.Lock,
+        compacted: int,
+        compaction_s: float,
+        unfolded: Callable[[], bool] = lambda: False,
+    ) -> None:
         """Remove the versions replaced more than the hold ago, and with ``writers_lock`` the
         files no version references. Alone on the directory, once this process's reads that
         began before now have ended, every version older than the current one goes. The prune
         is a second ``optimize``; ``compacted`` is the version the pass's compaction made, in
-        ``compaction_s``."""
+        ``compaction_s``. ``unfolded``: True when rows are there that this prune's ``optimize``
+        must not fold (``vector_maintenance``: only a writer folds between idle moments); then
+        the prune waits for the next pass."""
         began = None
         if self._attachment is not None and self._attachment.alone():
             began = time.time()
             if not self.reads.wait_for_earlier(timeout=self._hold_s):
                 began = None
         if self._writers_lock is None:
-            self._prune_held(table, began, compacted, compaction_s, delete_unverified=False)
+            with table_lock:
+                if unfolded():
+                    return
+                self._prune_held(table, began, compacted, compaction_s, delete_unverified=False)
             self._passes = 0
             return
         # Never an unbounded wait: a thread that holds the writers' lock may be waiting for this
@@ -282,6 +301,8 @@ class VersionPruner:
         with held_if_free(self._writers_lock(), PRUNE_LOCK_WAIT_S) as held:
             if held:
                 with table_lock:  # after the writers' lock, the order every writer takes them in
+                    if unfolded():
+                        return
                     self._prune_held(table, began, compacted, compaction_s, delete_unverified=True)
                 self._passes = 0
 

@@ -54,6 +54,23 @@ TABLE = "memories"
 # read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
+# LanceDB orders equal scores by where the rows lie in its files, which depends on how the
+# writes were grouped: a query asks for this many more rows than it needs, orders ties by id,
+# and leaves out a tie that may go on past the rows returned (``first_without_arbitrary_ties``).
+TIE_MARGIN = 10
+
+
+def first_without_arbitrary_ties(
+    rows: list[tuple[str, float]], limit: int, asked: int, lower_first: bool
+) -> list[tuple[str, float]]:
+    """The best ``limit`` of a query's ``rows`` (it asked for ``asked``), equal scores by id. When
+    the query was cut short (``asked`` rows came back), the rows tied with the last one are left
+    out, unless they are all there is: which of such a tie LanceDB returned is arbitrary."""
+    rows = sorted(rows, key=(lambda r: (r[1], r[0])) if lower_first else (lambda r: (-r[1], r[0])))
+    if len(rows) >= asked:
+        untied = [r for r in rows if r[1] != rows[-1][1]]
+        rows = untied or rows
+    return rows[:limit]
 
 
 class LanceVectorIndex(VectorMaintenance, VectorPurge):
@@ -151,9 +168,15 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
                 doomed = self._present(ids) if look_up else ids
                 for chunk in chunks(doomed, ID_CHUNK):
                     self._table.delete(f"id IN ({id_list(chunk)})")
-                if records:
-                    self._table.add(arrow_rows(records, self._schema))
-            self._after_write(len(ids))
+            if gone:
+                self._after_write(len(gone))
+            start = 0
+            while start < len(records):  # split where a fold is due (``vector_maintenance``)
+                part = records[start : start + self._room()]
+                with self._from_latest("write"):
+                    self._table.add(arrow_rows(part, self._schema))
+                start += len(part)
+                self._after_write(len(part))
 
     @contextmanager
     def _from_latest(self, action: str) -> Iterator[None]:
@@ -219,18 +242,26 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
     ) -> list[tuple[str, float]]:
         """Apply the scope (and id) pre-filter and the limit; return (id, raw score) pairs. The
         caller wraps the engine errors (the plan's row counts included)."""
+        self._bursts.read()
         with self._pruner.reads.reading():
             where, flat = self._plan(scope, only_ids)
             if where == NOTHING:
                 return []
-            query = query.limit(limit)
+            query = query.limit(limit + TIE_MARGIN)
             if flat and kind == "vector":
                 query = query.bypass_vector_index()
             if where:
                 query = query.where(where, prefilter=True)
             table = query.to_arrow()
-        score = "_distance" if "_distance" in table.column_names else "_score"
-        return list(zip(table.column("id").to_pylist(), table.column(score).to_pylist(), strict=True))
+        distance = "_distance" in table.column_names
+        rows = list(
+            zip(
+                table.column("id").to_pylist(),
+                table.column("_distance" if distance else "_score").to_pylist(),
+                strict=True,
+            )
+        )
+        return first_without_arbitrary_ties(rows, limit, limit + TIE_MARGIN, distance)
 
     def _plan(self, scope: Scope, only_ids: Sequence[str] | None) -> tuple[str | None, bool]:
         return self._planner.plan(scope, only_ids)

@@ -361,7 +361,9 @@ def test_under_continuous_writes_one_pass_in_several_prunes_and_a_forced_pass_al
     kept = []
     for seed in range(passes):
         index.upsert(records(3, seed))
-        index._maintain_pass()  # as the background thread runs it, unforced
+        with index._lock:
+            assert index._fold("as a writer at its interval")
+        index._maintain_pass()  # as the background thread runs it after that fold, unforced
         kept.append(len(index._table.list_versions()))
     assert len(pruned) == 2
     every = vector_versions.PRUNE_EVERY_PASSES

@@ -1,0 +1,61 @@
+"""The same operations in the same order give the same search results, however the writes'
+index flushes fell in time. A memory's LanceDB row is written a moment after its add, in groups
+that depend on timing (``index_flush_delay``, a search's flush); LanceDB scores rows it has not
+folded into its full-text index against the folded rows' statistics, so where folds fall among
+the rows decides BM25 scores. The writer folds at fixed row counts, splitting a group there
+(``storage/vector_maintenance.py``); before, two back-to-back LOCOMO runs differed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from memorch import AsyncMemory, MemoryConfig
+from memorch.storage import vector_maintenance, vector_versions
+from tests.data.redaction_corpus import SHARED_BENCH
+
+FOLD_EVERY = 25
+
+
+def _conversation() -> tuple[list[str], list[str]]:
+    sample = json.loads((SHARED_BENCH / "locomo_dev.json").read_text(encoding="utf-8"))[0]
+    chat = sample["conversation"]
+    sessions = sorted(k for k in chat if k.startswith("session_") and k.count("_") == 1)
+    turns = [f"{t['speaker']}: {t['text']}" for k in sessions for t in chat[k]][:140]
+    return turns, [qa["question"] for qa in sample["qa"]][:15]
+
+
+async def _searched_after(data: Path, flush_delay: float, search_every: int) -> list[list[tuple[str, float, float]]]:
+    """Add the turns one by one (a search every ``search_every`` adds flushes what is owed: one
+    more way to group the same writes), then search every question."""
+    turns, questions = _conversation()
+    memory = AsyncMemory(MemoryConfig(data_dir=data, graph="off", index_flush_delay=flush_delay))
+    try:
+        for number, text in enumerate(turns, start=1):
+            await memory.add(text, user_id="alice", infer=False)
+            if search_every and number % search_every == 0:
+                await memory.search(questions[number % len(questions)], user_id="alice")
+        results = []
+        for query in questions:
+            found = await memory.search(query, user_id="alice", threshold=0.0, explain=True, limit=20)
+            results.append(
+                [(r["memory"], r["score"], r["explain"].get("text", {}).get("bm25", 0.0)) for r in found["results"]]
+            )
+        return results
+    finally:
+        await memory.close()
+
+
+async def test_the_same_adds_give_the_same_results_however_their_flushes_were_grouped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vector_maintenance, "OPTIMIZE_EVERY", FOLD_EVERY)  # several folds in 140 adds
+    monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 10**9)  # a pause lets the store settle: none here
+    one_by_one = await _searched_after(tmp_path / "a", 0.0, 0)  # a flush per add
+    timed = await _searched_after(tmp_path / "b", 1.0, 0)  # a flush a second (or at a search)
+    searched = await _searched_after(tmp_path / "c", 1.0, 7)  # and a search's flush every 7 adds
+    assert any(bm25 for hits in one_by_one for _, _, bm25 in hits)  # full-text scores are compared
+    for query, a, b, c in zip(_conversation()[1], one_by_one, timed, searched, strict=True):
+        assert a == b == c, query
