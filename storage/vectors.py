@@ -55,21 +55,25 @@ TABLE = "memories"
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
 # LanceDB orders equal scores by where the rows lie in its files, which depends on how the
-# writes were grouped: a query asks for this many more rows than it needs, orders ties by id,
-# and leaves out a tie that may go on past the rows returned (``first_without_arbitrary_ties``).
+# writes were grouped: a query asks for this many more rows than it needs, and a tie its limit
+# would split is left out whole (``first_without_arbitrary_ties``).
 TIE_MARGIN = 10
 
 
 def first_without_arbitrary_ties(
     rows: list[tuple[str, float]], limit: int, asked: int, lower_first: bool
 ) -> list[tuple[str, float]]:
-    """The best ``limit`` of a query's ``rows`` (it asked for ``asked``), equal scores by id. When
-    the query was cut short (``asked`` rows came back), the rows tied with the last one are left
-    out, unless they are all there is: which of such a tie LanceDB returned is arbitrary."""
+    """The best ``limit`` of a query's ``rows`` (it asked for ``asked``), equal scores by id. A
+    tie the limit would split, or that may go on past the rows returned (``asked`` came back),
+    is left out whole (so fewer than ``limit`` may come back), unless it is all there is: which of
+    its rows made the cut would depend on where LanceDB keeps them, or on their ids (random, so
+    two stores of the same memories would differ)."""
     rows = sorted(rows, key=(lambda r: (r[1], r[0])) if lower_first else (lambda r: (-r[1], r[0])))
-    if len(rows) >= asked:
-        untied = [r for r in rows if r[1] != rows[-1][1]]
-        rows = untied or rows
+    if rows and len(rows) >= asked:
+        rows = [r for r in rows if r[1] != rows[-1][1]] or rows
+    if len(rows) > limit and rows[limit - 1][1] == rows[limit][1]:
+        tie = next(i for i, r in enumerate(rows) if r[1] == rows[limit][1])
+        rows = rows[:tie] or rows
     return rows[:limit]
 
 

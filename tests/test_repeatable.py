@@ -14,6 +14,7 @@ import pytest
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.storage import vector_maintenance, vector_versions
+from memorch.storage.vectors import first_without_arbitrary_ties
 from tests.data.redaction_corpus import SHARED_BENCH
 
 FOLD_EVERY = 25
@@ -59,3 +60,27 @@ async def test_the_same_adds_give_the_same_results_however_their_flushes_were_gr
     assert any(bm25 for hits in one_by_one for _, _, bm25 in hits)  # full-text scores are compared
     for query, a, b, c in zip(_conversation()[1], one_by_one, timed, searched, strict=True):
         assert a == b == c, query
+
+
+def test_a_tie_the_limit_would_split_is_left_out_whole() -> None:
+    """Which rows of a tie make a query's cut depends on where LanceDB keeps them or on their
+    (random) ids; so a tie at the cut goes whole, and one that may run past the rows LanceDB
+    returned (it returned all it was asked for) goes too, unless nothing else is left."""
+    rows = [("d", 0.9), ("c", 0.5), ("b", 0.5), ("a", 0.5), ("e", 0.7)]
+    assert first_without_arbitrary_ties(rows, 3, 10, lower_first=False) == [("d", 0.9), ("e", 0.7)]
+    assert first_without_arbitrary_ties(rows, 5, 10, lower_first=False) == [
+        ("d", 0.9),
+        ("e", 0.7),
+        ("a", 0.5),
+        ("b", 0.5),
+        ("c", 0.5),
+    ]
+    assert first_without_arbitrary_ties(rows, 5, 5, lower_first=False) == [("d", 0.9), ("e", 0.7)]
+    distances = [("x", 0.1), ("y", 0.3), ("z", 0.3)]
+    assert first_without_arbitrary_ties(distances, 2, 13, lower_first=True) == [("x", 0.1)]
+    assert first_without_arbitrary_ties([("b", 1.0), ("a", 1.0)], 1, 2, lower_first=False) == [("a", 1.0)]
+    # What comes back is always a prefix of the order: nothing below a tie left out.
+    steps = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.7), ("e", 0.6), ("f", 0.6), ("g", 0.6), ("h", 0.5)]
+    assert first_without_arbitrary_ties(steps, 3, 20, lower_first=False) == [("a", 0.9), ("b", 0.8)]
+    assert first_without_arbitrary_ties(steps, 4, 20, lower_first=False) == steps[:4]
+    assert first_without_arbitrary_ties(steps, 5, 8, lower_first=False) == steps[:4]  # the .6 tie may go on
