@@ -131,7 +131,22 @@ class VectorMaintenance:
         if self._deferring or self._writes_since_optimize < self._optimize_interval:
             self._schedule()
         elif self._fold("after writes"):
+            self._prune_after_fold()
             self._schedule(due=True)
+
+    def _prune_after_fold(self) -> None:
+        """Every ``PRUNE_EVERY_PASSES``-th fold, in the writer's thread right after it, remove the
+        versions replaced more than the hold ago. Nothing is written in between, so the prune's
+        own ``optimize`` folds no new row; a background pass between two folds would (module
+        doc), and under continuous writes it could never prune without."""
+        if not self._pruner.due(forced=False):
+            return
+        try:
+            # The second optimize merges the fold's fragments with the rest (see ``_maintain_pass``).
+            self._table.optimize(cleanup_older_than=NO_PRUNE)
+            self._pruner.prune_in_writer(self._table)
+        except LANCE_ERRORS:
+            log.warning("LanceDB prune after a fold failed; will retry", exc_info=True)
 
     def _schedule(self, force: bool = False, due: bool = False) -> None:
         """Start a maintenance pass in a background thread when enough writes have piled up
@@ -179,6 +194,10 @@ class VectorMaintenance:
             outside_bulk = not self._deferring
             if outside_bulk and self._vector_index_due():
                 self._build_vector_index()
+            if outside_bulk and not forced:
+                # After a writer's fold, which folded and pruned in its thread (module doc).
+                self._drop_replaced_from_caches()
+                return
             started = time.monotonic()
             # Writes wait (~0.2 s at 5,000 memories): a compaction a delete commits beside loses
             # its commit ("preempted by concurrent Delete"), every pass once the large fragment is
@@ -186,10 +205,6 @@ class VectorMaintenance:
             # only appends, which never preempts a compaction.
             prune = self._pruner.due(forced)
             with self._lock if outside_bulk else nullcontext():
-                if outside_bulk and self._writes_since_optimize and not forced:
-                    # Rows written since the writer's last fold are its to fold at its interval
-                    # (module doc): folding them now would make scores depend on this moment.
-                    return
                 self._writes_since_optimize = 0  # in a bulk write, rows from now on count anew
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
                 self._set_interval()
@@ -201,8 +216,7 @@ class VectorMaintenance:
                     # copy of the table on disk beside the new one (tests/test_versions.py).
                     self._table.optimize(cleanup_older_than=NO_PRUNE)
             if prune:
-                unfolded = (lambda: False) if forced else (lambda: self._writes_since_optimize > 0)
-                self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started, unfolded)
+                self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
                 self._bursts.covered(burst)
             self._drop_replaced_from_caches()
         except LANCE_ERRORS:

@@ -148,7 +148,7 @@ class Bursts:
                 self._owed = False
 
     def idle_pass_due(self, idle_s: float) -> bool:
-        """True once per burst, when its last write is ``idle_s`` old."""
+        """True once per burst, when the index has not been written or searched for ``idle_s``."""
         with self._lock:
             if not self._owed or time.monotonic() - self._last_use < idle_s:
                 return False
@@ -269,31 +269,15 @@ class VersionPruner:
         self._passes += 1
         return forced or self._passes >= PRUNE_EVERY_PASSES
 
-    def prune(
-        self,
-        table: Any,
-        table_lock: threading.Lock,
-        compacted: int,
-        compaction_s: float,
-        unfolded: Callable[[], bool] = lambda: False,
-    ) -> None:
+    def prune(self, table: Any, table_lock: threading.Lock, compacted: int, compaction_s: float) -> None:
         """Remove the versions replaced more than the hold ago, and with ``writers_lock`` the
         files no version references. Alone on the directory, once this process's reads that
         began before now have ended, every version older than the current one goes. The prune
         is a second ``optimize``; ``compacted`` is the version the pass's compaction made, in
-        ``compaction_s``. ``unfolded``: True when rows are there that this prune's ``optimize``
-        must not fold (``vector_maintenance``: only a writer folds between idle moments); then
-        the prune waits for the next pass."""
-        began = None
-        if self._attachment is not None and self._attachment.alone():
-            began = time.time()
-            if not self.reads.wait_for_earlier(timeout=self._hold_s):
-                began = None
+        ``compaction_s``."""
+        began = self._alone_since()
         if self._writers_lock is None:
-            with table_lock:
-                if unfolded():
-                    return
-                self._prune_held(table, began, compacted, compaction_s, delete_unverified=False)
+            self._prune_held(table, began, compacted, compaction_s, delete_unverified=False)
             self._passes = 0
             return
         # Never an unbounded wait: a thread that holds the writers' lock may be waiting for this
@@ -301,10 +285,23 @@ class VersionPruner:
         with held_if_free(self._writers_lock(), PRUNE_LOCK_WAIT_S) as held:
             if held:
                 with table_lock:  # after the writers' lock, the order every writer takes them in
-                    if unfolded():
-                        return
                     self._prune_held(table, began, compacted, compaction_s, delete_unverified=True)
                 self._passes = 0
+
+    def prune_in_writer(self, table: Any) -> None:
+        """A writer's prune, right after its fold and under its table lock (no write comes
+        between): as ``prune``, except that files no version references wait for a pass that
+        holds every writer's lock."""
+        self._prune_held(table, self._alone_since(), table.version, 0.0, delete_unverified=False)
+        self._passes = 0
+
+    def _alone_since(self) -> float | None:
+        """When alone on the directory: now, once this process's reads that began before have
+        ended (every version older than the current one may then go); else None (the hold)."""
+        if self._attachment is None or not self._attachment.alone():
+            return None
+        began = time.time()
+        return began if self.reads.wait_for_earlier(timeout=self._hold_s) else None
 
     def _prune_held(
         self, table: Any, began: float | None, compacted: int, compaction_s: float, delete_unverified: bool

@@ -347,36 +347,42 @@ def test_a_bulk_write_ends_with_its_whole_pass_done_and_none_follows(
     index.close()
 
 
-def test_under_continuous_writes_one_pass_in_several_prunes_and_a_forced_pass_always(
-    tmp_path: Path, explicit_maintenance: None
+def test_under_continuous_writes_one_fold_in_several_prunes_and_a_forced_pass_always(
+    tmp_path: Path, explicit_maintenance: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A prune holds every writer's lock for a second ``optimize``: the passes that run while
-    writes go on prune one time in ``PRUNE_EVERY_PASSES``; an explicit (forced) pass prunes, and
-    a process alone on the directory is left with the current version."""
+    """A prune is a second ``optimize`` under the writers' lock: the writer prunes after one of
+    its folds in ``PRUNE_EVERY_PASSES``, in its thread, so no row comes between its fold and the
+    prune's own optimize (which would fold it); an explicit (forced) pass prunes, and a process
+    alone on the directory is left with the current version."""
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 3)  # every upsert below ends with a fold
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
-    pruned: list[int] = []
-    prune = index._pruner.prune
-    index._pruner.prune = lambda *args: pruned.append(index._table.version) or prune(*args)  # type: ignore[method-assign]
-    passes = 2 * vector_versions.PRUNE_EVERY_PASSES + 1  # the last pass does not prune
+    pruned: list[str] = []
+    for name in ("prune", "prune_in_writer"):
+        real = getattr(index._pruner, name)
+        monkeypatch.setattr(index._pruner, name, lambda *args, name=name, real=real: pruned.append(name) or real(*args))
+    folds = 2 * vector_versions.PRUNE_EVERY_PASSES + 1  # the last fold does not prune
     kept = []
-    for seed in range(passes):
-        index.upsert(records(3, seed))
-        with index._lock:
-            assert index._fold("as a writer at its interval")
-        index._maintain_pass()  # as the background thread runs it after that fold, unforced
+    for seed in range(folds):
+        index.upsert(records(3, seed))  # its fold, and the writer's prune when due, before it returns
+        assert index._writes_since_optimize == 0
         kept.append(len(index._table.list_versions()))
-    assert len(pruned) == 2
+    assert pruned == ["prune_in_writer"] * 2
     every = vector_versions.PRUNE_EVERY_PASSES
     assert kept[every - 1] < kept[every - 2] and kept[2 * every - 1] < kept[2 * every - 2], kept
-    assert kept[-1] > kept[-2], kept  # the last pass kept its own and its write's versions
-    index.upsert(records(3, passes))
+    assert kept[-1] > kept[-2], kept  # the last fold kept its own and its write's versions
+    with index._maintaining:  # a background pass after a fold (the ANN index) folds and prunes nothing
+        pass
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 10**9)
+    index._optimize_interval = 10**9
+    index.upsert(records(3, folds))
     index._schedule(force=True)  # as the idle pass and the end of a bulk write ask for one
     with index._maintaining:  # taken before its thread started: held until the pass ends
         pass
-    assert len(pruned) == 3
-    index.upsert(records(3, passes + 1))
+    assert pruned[2:] == ["prune"]
+    assert index._writes_since_optimize == 0  # a forced pass folds what the writer left
+    index.upsert(records(3, folds + 1))
     index.maintain_now()
-    assert len(pruned) == 4
+    assert pruned[3:] == ["prune"]
     assert len(index._table.list_versions()) <= 3
-    assert index.count() == 3 * (passes + 2)
+    assert index.count() == 3 * (folds + 2)
     index.close()
