@@ -125,7 +125,8 @@ class VectorMaintenance:
 
     def _after_write(self, n: int) -> None:
         """Count ``n`` rows written (the caller holds ``_lock``); at the interval, fold them in
-        this thread (outside a bulk write), then let a background pass build or prune."""
+        this thread (outside a bulk write), prune when due, and let a background pass build the
+        ANN index if it is due."""
         self._bursts.wrote()
         self._writes_since_optimize += n
         if self._deferring or self._writes_since_optimize < self._optimize_interval:
@@ -135,10 +136,10 @@ class VectorMaintenance:
             self._schedule(due=True)
 
     def _prune_after_fold(self) -> None:
-        """Every ``PRUNE_EVERY_PASSES``-th fold, in the writer's thread right after it, remove the
-        versions replaced more than the hold ago. Nothing is written in between, so the prune's
-        own ``optimize`` folds no new row; a background pass between two folds would (module
-        doc), and under continuous writes it could never prune without."""
+        """Every ``PRUNE_EVERY_PASSES``-th fold, in the writer's thread right after it, remove
+        replaced versions (``VersionPruner.prune_in_writer``). Nothing is written in between, so
+        the prune's own ``optimize`` folds no new row; in a background pass between two folds it
+        would (module doc), and under continuous writes such a pass would never find none."""
         if not self._pruner.due(forced=False):
             return
         try:
