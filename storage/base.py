@@ -179,6 +179,13 @@ class Change:
     reason: str | None = None  # kept in the change's history event
 
 
+# A vector or full-text query asks its index for this many more rows than it returns, and never
+# splits a tie at its cut (``memorch.storage.vectors.first_without_arbitrary_ties``): which rows of
+# a tie would make the cut depends on where they lie in LanceDB's files, or on their random ids.
+# So a query may return fewer rows than its limit; a caller that needs k rows asks for k + this.
+TIE_MARGIN = 10
+
+
 @dataclass(frozen=True)
 class VectorHit:
     id: str

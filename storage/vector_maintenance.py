@@ -11,8 +11,10 @@ thread, exactly when the ``_optimize_interval``-th row since the last fold is wr
 that crosses it is split there), and a background pass never folds rows a writer left unfolded,
 except the pass once the index has been idle (no write and no search) for ``IDLE_PASS_S``
 (``watch_idle``), an explicit one (``maintain_now``) and the end of a bulk write (which folds
-everything it wrote, in the caller's thread). The same operations in the same order then give
-the same results, however the flushes of the writes were grouped in time."""
+everything it wrote, in the caller's thread); those leave the writer's count alone. The same
+adds in the same order then give the same results, however the flushes of the writes were
+grouped in time (docs/search.md "Indexes" says what stays outside). Where several replicas write
+one dataset (``folds_in_writer`` False) background passes fold, under a lease."""
 
 from __future__ import annotations
 
@@ -45,6 +47,11 @@ log = logging.getLogger("memorch.vectors")
 
 class VectorMaintenance:
     """What the maintenance passes use of ``LanceVectorIndex``, and the passes themselves."""
+
+    # Outside a bulk write the writer folds (module doc); where several replicas write one
+    # dataset, their writes interleave anyway, and a lease picks the one replica whose
+    # background passes fold (``SharedLanceVectorIndex``).
+    folds_in_writer = True
 
     _table: Any
     _lock: threading.Lock
@@ -88,6 +95,8 @@ class VectorMaintenance:
                 last = not self._deferring
             if last and not self._vector_index_due():
                 self.maintain_now()
+                with self._lock:
+                    self._restart_count()
             else:
                 if last:
                     self._fold_new_rows()
@@ -100,36 +109,61 @@ class VectorMaintenance:
             self._fold("after a bulk write")
 
     def _fold(self, when: str) -> bool:
-        """Compact and fold every row written so far into the indexes; the caller holds
-        ``_lock``. False when LanceDB failed: only speed and the moment of the fold are at stake
-        (unfolded rows are searched), and the next write tries again."""
+        """Compact and fold every row written so far into the indexes, unless another process's
+        pass is running (it folds them); the caller holds ``_lock``. The count starts again
+        either way: after a LanceDB failure, the next attempt comes at the next interval (only
+        speed and the moment of the fold are at stake: unfolded rows are searched)."""
         try:
-            self._table.optimize(cleanup_older_than=NO_PRUNE)
+            with self._fold_guard() as mine:
+                if mine:
+                    self._table.optimize(cleanup_older_than=NO_PRUNE)
         except LANCE_ERRORS:
             log.warning("LanceDB optimize %s failed; will retry", when, exc_info=True)
-            return False
+            mine = False
+        self._restart_count()
+        return mine
+
+    @contextmanager
+    def _fold_guard(self) -> Iterator[bool]:
+        """True unless another process on the directory runs a pass (``pass_lock``). Other
+        processes' writers fold under the writers' lock the caller holds; this process's own
+        pass optimizes only under ``_lock``, which the caller holds too."""
+        if self._pass_lock is None or self._maintaining.locked():
+            yield True
+            return
+        with held_if_free(self._pass_lock) as mine:
+            yield mine
+
+    def _restart_count(self) -> None:
+        """A fold point: count written rows from zero, towards an interval set by the table's
+        size (the caller holds ``_lock``)."""
         self._writes_since_optimize = 0
         self._set_interval()
-        return True
 
     def _set_interval(self) -> None:
         rows = int(self._table.count_rows())
         self._optimize_interval = max(OPTIMIZE_EVERY, min(rows // OPTIMIZE_FRACTION, OPTIMIZE_MAX_INTERVAL))
 
+    def _writer_folds(self) -> bool:
+        """Whether the writer folds now: not during a bulk write (whose end folds everything),
+        nor where several replicas write (``SharedLanceVectorIndex``: a lease decides)."""
+        return self.folds_in_writer and not self._deferring
+
     def _room(self) -> int:
-        """How many rows a writer may append before the next fold is due (all of them during a
-        bulk write, whose end folds everything)."""
-        if self._deferring:
+        """How many rows a writer may append before its next fold is due."""
+        if not self._writer_folds():
             return 1 << 62
         return max(1, self._optimize_interval - self._writes_since_optimize)
 
     def _after_write(self, n: int) -> None:
         """Count ``n`` rows written (the caller holds ``_lock``); at the interval, fold them in
-        this thread (outside a bulk write), prune when due, and let a background pass build the
-        ANN index if it is due."""
+        this thread, prune when due, and let a background pass build the ANN index if due (or,
+        in a bulk write or with replicas, start a background pass that folds)."""
         self._bursts.wrote()
         self._writes_since_optimize += n
-        if self._deferring or self._writes_since_optimize < self._optimize_interval:
+        if self._writes_since_optimize < self._optimize_interval:
+            return
+        if not self._writer_folds():
             self._schedule()
         elif self._fold("after writes"):
             self._prune_after_fold()
@@ -157,9 +191,11 @@ class VectorMaintenance:
         with self._schedule_lock:
             if force:
                 self._rerun = self._prune_next = True
-            elif not due and (not self._deferring or self._writes_since_optimize < self._optimize_interval):
+            elif not due and self._writes_since_optimize < self._optimize_interval:
                 return
             if self._maintaining.acquire(blocking=False):
+                if not (force or due):  # a background fold: rows from now on count towards the next
+                    self._writes_since_optimize = 0
                 self._rerun = False
                 threading.Thread(target=self._maintain_held, name="memorch-lance-optimize", daemon=True).start()
 
@@ -195,7 +231,7 @@ class VectorMaintenance:
             outside_bulk = not self._deferring
             if outside_bulk and self._vector_index_due():
                 self._build_vector_index()
-            if outside_bulk and not forced:
+            if outside_bulk and not forced and self.folds_in_writer:
                 # After a writer's fold, which folded and pruned in its thread (module doc).
                 self._drop_replaced_from_caches()
                 return
@@ -206,9 +242,9 @@ class VectorMaintenance:
             # only appends, which never preempts a compaction.
             prune = self._pruner.due(forced)
             with self._lock if outside_bulk else nullcontext():
-                self._writes_since_optimize = 0  # in a bulk write, rows from now on count anew
                 self._table.optimize(cleanup_older_than=NO_PRUNE)
-                self._set_interval()
+                if not (outside_bulk and self.folds_in_writer):  # else the writer's count is left alone
+                    self._set_interval()
                 if prune:
                     # LanceDB compacts new (unindexed) fragments apart from indexed ones: the
                     # first optimize merges the new ones and indexes them, this one merges them
@@ -245,7 +281,6 @@ class VectorMaintenance:
 
     def maintain_now(self) -> None:
         """Run maintenance in the caller's thread (benchmarks, `memorch reindex`)."""
-        self._writes_since_optimize = 0
         self._maintaining.acquire()
         self._prune_next = True  # after the acquire: a background pass ending now cannot take it
         self._maintain_held()

@@ -1,10 +1,10 @@
 """Which LanceDB versions and files maintenance removes, and when (``VersionPruner``).
 
 Every write adds a dataset version (an upsert two) and LanceDB keeps them all unless told
-otherwise (12,171 versions, ~130 kB per memory after a 20,000-operation soak). A maintenance
-pass (one in ``PRUNE_EVERY_PASSES`` under continuous writes, and every forced one: the idle
-pass, the end of a bulk write, an explicit pass) removes the versions nobody can still be
-reading. A reader in another process holds a
+otherwise (12,171 versions, ~130 kB per memory after a 20,000-operation soak). The writer after
+one of its folds in ``PRUNE_EVERY_PASSES`` (``prune_in_writer``; with replicas, one background
+pass in that many), and every forced pass (the idle pass, the end of a bulk write, an explicit
+one) remove the versions nobody can still be reading. A reader in another process holds a
 version for at most ``FRESHNESS_S`` plus one query after a newer one appears (then it reloads),
 and this process reads the version it wrote last; crash recovery replays the SQLite outbox, never
 an old LanceDB version. So a version whose successor is older than ``VERSION_HOLD_S`` is kept by
@@ -66,10 +66,11 @@ PRUNE_LOCK_WAIT_S = 2.0
 # ``VersionPruner``). Searches hold it off too: a fold between two searches could change the
 # second's full-text scores (``vector_maintenance``).
 IDLE_PASS_S = 2.0
-# Passes under continuous writes per prune. A prune is a second ``optimize`` under every
-# writer's lock, its index fold included (~0.25 s at 5,000 memories, during which writes and the
-# index flush a search makes wait); pruning at every pass made the soak's searches' p95 grow
-# with the table. A forced pass (the idle one, the end of a bulk write, an explicit one) prunes.
+# Folds (a writer's; with replicas, background passes) under continuous writes per prune. A prune
+# is a second ``optimize`` under the writers' lock (~0.25 s at 5,000 memories, during which
+# writes and the index flush a search makes wait); pruning at every pass made the soak's
+# searches' p95 grow with the table. A forced pass (the idle one, the end of a bulk write, an
+# explicit one) prunes.
 PRUNE_EVERY_PASSES = 4
 
 

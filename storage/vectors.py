@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from memorch.errors import ValidationError
-from memorch.storage.base import MemoryRecord, Scope, VectorHit
+from memorch.storage.base import TIE_MARGIN, MemoryRecord, Scope, VectorHit
 from memorch.storage.engine import (
     LANCE_ERRORS,
     REPAIR,
@@ -54,10 +54,6 @@ TABLE = "memories"
 # read; at most one per interval leaves search p50 unchanged (bench/freshness.py), and 0.25 s
 # keeps "found by the other window within 1 s" with room for a slow disk.
 FRESHNESS_S = 0.25
-# LanceDB orders equal scores by where the rows lie in its files, which depends on how the
-# writes were grouped: a query asks for this many more rows than it needs, and a tie its limit
-# would split is left out whole (``first_without_arbitrary_ties``).
-TIE_MARGIN = 10
 
 
 def first_without_arbitrary_ties(
@@ -169,18 +165,25 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
             return
         with self._lock:
             with self._from_latest("write"):
-                doomed = self._present(ids) if look_up else ids
-                for chunk in chunks(doomed, ID_CHUNK):
-                    self._table.delete(f"id IN ({id_list(chunk)})")
-            if gone:
-                self._after_write(len(gone))
-            start = 0
-            while start < len(records):  # split where a fold is due (``vector_maintenance``)
-                part = records[start : start + self._room()]
+                doomed = set(self._present(ids) if look_up else ids)
+            # Usually one delete and one append. Where a fold is due (``vector_maintenance``) the
+            # write is split there, each part's old rows deleted just before its new ones are
+            # appended, so a fold sees every memory once, however the writes were grouped.
+            start, deleted = 0, list(gone)
+            while start < len(records) or deleted:
+                room = self._room() - len(deleted)
+                part = records[start : start + room] if room > 0 else []
                 with self._from_latest("write"):
-                    self._table.add(arrow_rows(part, self._schema))
+                    self._delete_rows([i for i in deleted if i in doomed] + [r.id for r in part if r.id in doomed])
+                    if part:
+                        self._table.add(arrow_rows(part, self._schema))
                 start += len(part)
-                self._after_write(len(part))
+                self._after_write(len(deleted) + len(part))
+                deleted = []
+
+    def _delete_rows(self, ids: Sequence[str]) -> None:
+        for chunk in chunks(ids, ID_CHUNK):
+            self._table.delete(f"id IN ({id_list(chunk)})")
 
     @contextmanager
     def _from_latest(self, action: str) -> Iterator[None]:

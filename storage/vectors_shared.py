@@ -27,7 +27,10 @@ MAINTENANCE_LEASE_S = 600.0
 
 
 class SharedLanceVectorIndex(LanceVectorIndex):
-    """``LanceVectorIndex`` whose maintenance passes run under a lease (see the module doc)."""
+    """``LanceVectorIndex`` whose maintenance passes run under a lease (see the module doc); its
+    writers never fold (replicas' writes interleave, so no order of them is repeatable)."""
+
+    folds_in_writer = False
 
     def __init__(
         self,

@@ -84,3 +84,27 @@ def test_a_tie_the_limit_would_split_is_left_out_whole() -> None:
     assert first_without_arbitrary_ties(steps, 3, 20, lower_first=False) == [("a", 0.9), ("b", 0.8)]
     assert first_without_arbitrary_ties(steps, 4, 20, lower_first=False) == steps[:4]
     assert first_without_arbitrary_ties(steps, 5, 8, lower_first=False) == steps[:4]  # the .6 tie may go on
+
+
+def test_a_fold_that_fails_waits_for_the_next_interval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed fold restarts the count: the next writes are not cut into one-row appends, each
+    with an optimize of its own."""
+    from memorch.storage.vectors import LanceVectorIndex
+    from tests.test_versions import records
+
+    monkeypatch.setattr(vector_maintenance, "OPTIMIZE_EVERY", 5)
+    monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 10**9)
+    index = LanceVectorIndex(tmp_path / "lance", 384)
+    attempts = []
+
+    def failing(**_: object) -> None:
+        attempts.append(1)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index._table, "optimize", failing)
+    before = len(index._table.list_versions())
+    index.upsert(records(50, 0))
+    assert index.count() == 50
+    assert len(attempts) == 10  # one attempt every 5 rows, as if it had worked
+    assert len(index._table.list_versions()) - before == 10  # ten appends of 5 rows, not 46 of one
+    index.close()

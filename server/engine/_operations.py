@@ -18,7 +18,7 @@ from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._store import DELETE_BATCH, Store
 from memorch.errors import MemoryNotFoundError, ValidationError
 from memorch.results import AddEvent, AddResult, ChangeResult, DeleteAllResult, SimilarMemory, event
-from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope
+from memorch.storage.base import TIE_MARGIN, Change, HistoryEvent, MemoryRecord, Scope
 from memorch.storage.expiry import RETENTION_REASON
 from memorch.storage.purge import PURGE
 from memorch.storage.sql import chunks
@@ -67,7 +67,9 @@ def closest_stored(store: Store, vector: np.ndarray, scope: Scope) -> tuple[floa
                 return best[0], record
     unindexed = store.unindexed_changes()  # their index rows, if any, are out of date
     stale = {c.record.id for c in unindexed}
-    hits = [h for h in store.parts.vectors.search(vector, scope, 1 + len(stale)) if h.id not in stale]
+    # More than the stale ones: a tie at a query's cut is left out whole (``TIE_MARGIN``).
+    asked = 1 + len(stale) + TIE_MARGIN
+    hits = [h for h in store.parts.vectors.search(vector, scope, asked) if h.id not in stale]
     record = store.parts.ledger.get(hits[0].id) if hits else None
     if record is not None and record.expired(utc_now()):  # forgotten: no near-duplicate of anything
         record = None
