@@ -12,8 +12,8 @@ that crosses it is split there), and a background pass never folds rows a writer
 except the pass once the index has been idle (no write and no search) for ``IDLE_PASS_S``
 (``watch_idle``), an explicit one (``maintain_now``) and the end of a bulk write (which folds
 everything it wrote, in the caller's thread); those leave the writer's count alone. The same
-adds in the same order then give the same results, however the flushes of the writes were
-grouped in time (docs/search.md "Indexes" says what stays outside). Where several replicas write
+writes in the same order then give the same results, however their flushes were grouped in
+time (docs/search.md "Indexes" says what stays outside). Where several replicas write
 one dataset (``folds_in_writer`` False) background passes fold, under a lease."""
 
 from __future__ import annotations

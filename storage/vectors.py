@@ -153,33 +153,42 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
     def upsert(self, records: Sequence[MemoryRecord]) -> None:
         self.replace(records)
 
-    def replace(self, records: Sequence[MemoryRecord], gone: Sequence[str] = (), *, look_up: bool = True) -> None:
+    def replace(
+        self,
+        records: Sequence[MemoryRecord],
+        gone: Sequence[str] = (),
+        *,
+        look_up: bool = True,
+        order: Sequence[str] | None = None,
+    ) -> None:
         """Make the index hold exactly ``records`` for their ids and no row for the ids in
         ``gone``: one delete, then one append (merge_insert joins against the whole table: 25 ms
         at 600 rows and growing). A crash in between leaves the ids in the ledger's outbox, so
         they are replayed. ``look_up``: delete only the ids found (a delete matching nothing still
         writes a version); False when the caller knows some are there, which saves the lookup
-        (5-7 ms of a flush in ``bench/soak.py``'s mix)."""
-        ids = [r.id for r in records] + list(gone)
+        (5-7 ms of a flush in ``bench/soak.py``'s mix). ``order``: every id of both, in the order
+        of their changes (the ledger's), where a fold due among them splits the write."""
+        by_id = {r.id: r for r in records}
+        ids = list(order) if order is not None else [*by_id, *gone]
         if not ids:
             return
         with self._lock:
             with self._from_latest("write"):
                 doomed = set(self._present(ids) if look_up else ids)
             # Usually one delete and one append. Where a fold is due (``vector_maintenance``) the
-            # write is split there, each part's old rows deleted just before its new ones are
-            # appended, so a fold sees every memory once, however the writes were grouped.
-            start, deleted = 0, list(gone)
-            while start < len(records) or deleted:
-                room = self._room() - len(deleted)
-                part = records[start : start + room] if room > 0 else []
+            # write is split there, in the changes' order, each part's old rows deleted just
+            # before its new ones are appended: a fold sees the changes before it and no later
+            # one, however the writes were grouped.
+            start = 0
+            while start < len(ids):
+                part = ids[start : start + self._room()]
+                rows = [by_id[i] for i in part if i in by_id]
                 with self._from_latest("write"):
-                    self._delete_rows([i for i in deleted if i in doomed] + [r.id for r in part if r.id in doomed])
-                    if part:
-                        self._table.add(arrow_rows(part, self._schema))
+                    self._delete_rows([i for i in part if i in doomed])
+                    if rows:
+                        self._table.add(arrow_rows(rows, self._schema))
                 start += len(part)
-                self._after_write(len(deleted) + len(part))
-                deleted = []
+                self._after_write(len(part))
 
     def _delete_rows(self, ids: Sequence[str]) -> None:
         for chunk in chunks(ids, ID_CHUNK):

@@ -29,13 +29,26 @@ def _conversation() -> tuple[list[str], list[str]]:
 
 
 async def _searched_after(data: Path, flush_delay: float, search_every: int) -> list[list[tuple[str, float, float]]]:
-    """Add the turns one by one (a search every ``search_every`` adds flushes what is owed: one
-    more way to group the same writes), then search every question."""
+    """Add the turns one by one, update and delete some (a search every ``search_every`` writes
+    flushes what is owed: one more way to group the same writes), then search every question."""
     turns, questions = _conversation()
     memory = AsyncMemory(MemoryConfig(data_dir=data, graph="off", index_flush_delay=flush_delay))
     try:
+        ids = []
         for number, text in enumerate(turns, start=1):
-            await memory.add(text, user_id="alice", infer=False)
+            ids.append((await memory.add(text, user_id="alice", infer=False))["results"][0]["id"])
+            if search_every and number % search_every == 0:
+                await memory.search(questions[number % len(questions)], user_id="alice")
+        # A search writes what is owed: each change below meets a written row (a memory changed
+        # twice before its row is written is written once, which moves the folds after it).
+        await memory.search(questions[0], user_id="alice")
+        # Changes: an update rewrites a row (its old one deleted, the new one appended), a
+        # deletion removes one, interleaved; folds fall among them in their order.
+        for number, memory_id in enumerate(ids[:60], start=1):
+            if number % 3 == 0:
+                await memory.update(memory_id, f"{turns[number - 1]} (said again later)")
+            elif number % 7 == 0:
+                await memory.delete(memory_id)
             if search_every and number % search_every == 0:
                 await memory.search(questions[number % len(questions)], user_id="alice")
         results = []
@@ -49,10 +62,10 @@ async def _searched_after(data: Path, flush_delay: float, search_every: int) -> 
         await memory.close()
 
 
-async def test_the_same_adds_give_the_same_results_however_their_flushes_were_grouped(
+async def test_the_same_writes_give_the_same_results_however_their_flushes_were_grouped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(vector_maintenance, "OPTIMIZE_EVERY", FOLD_EVERY)  # several folds in 140 adds
+    monkeypatch.setattr(vector_maintenance, "OPTIMIZE_EVERY", FOLD_EVERY)  # several folds in 140 adds and 26 changes
     monkeypatch.setattr(vector_versions, "IDLE_PASS_S", 10**9)  # a pause lets the store settle: none here
     one_by_one = await _searched_after(tmp_path / "a", 0.0, 0)  # a flush per add
     timed = await _searched_after(tmp_path / "b", 1.0, 0)  # a flush a second (or at a search)

@@ -297,7 +297,7 @@ class Store(StorePurge):
             records = ledger.get_many(ids)
             present = {r.id for r in records}
             gone = [i for i in ids if i not in present]
-            self.parts.vectors.replace(records, gone, look_up=not some_indexed)
+            self.parts.vectors.replace(records, gone, look_up=not some_indexed, order=ids)
             ledger.clear_pending(VECTORS, tokens)
 
     def sync_graph(self, ids: list[str]) -> None:
