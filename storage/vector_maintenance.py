@@ -136,9 +136,12 @@ class VectorMaintenance:
 
     def _restart_count(self) -> None:
         """A fold point: count written rows from zero, towards an interval set by the table's
-        size (the caller holds ``_lock``)."""
+        size (the caller holds ``_lock``; if LanceDB cannot count, the interval stays)."""
         self._writes_since_optimize = 0
-        self._set_interval()
+        try:
+            self._set_interval()
+        except LANCE_ERRORS:
+            log.warning("LanceDB count after a fold failed; the fold interval stays", exc_info=True)
 
     def _set_interval(self) -> None:
         rows = int(self._table.count_rows())
@@ -194,7 +197,7 @@ class VectorMaintenance:
             elif not due and self._writes_since_optimize < self._optimize_interval:
                 return
             if self._maintaining.acquire(blocking=False):
-                if not (force or due):  # a background fold: rows from now on count towards the next
+                if not (self.folds_in_writer and (force or due)):  # a background fold: count anew
                     self._writes_since_optimize = 0
                 self._rerun = False
                 threading.Thread(target=self._maintain_held, name="memorch-lance-optimize", daemon=True).start()

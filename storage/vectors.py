@@ -169,7 +169,9 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
         (5-7 ms of a flush in ``bench/soak.py``'s mix). ``order``: every id of both, in the order
         of their changes (the ledger's), where a fold due among them splits the write."""
         by_id = {r.id: r for r in records}
-        ids = list(order) if order is not None else [*by_id, *gone]
+        ids = list(dict.fromkeys([*by_id, *gone] if order is None else order))
+        if set(ids) != {*by_id, *gone}:
+            raise ValueError("replace: `order` must name exactly the ids of `records` and `gone`")
         if not ids:
             return
         with self._lock:

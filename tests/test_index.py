@@ -82,9 +82,9 @@ def test_a_bulk_write_ends_with_its_rows_in_the_text_index(tmp_path: Path, small
     index.close()
 
 
-@pytest.mark.parametrize("look_up", [True, False])
+@pytest.mark.parametrize(("look_up", "ordered"), [(True, False), (False, False), (True, True)])
 def test_a_replace_is_one_delete_and_one_append_and_leaves_exactly_the_ledgers_rows(
-    tmp_path: Path, small_thresholds: None, look_up: bool
+    tmp_path: Path, small_thresholds: None, look_up: bool, ordered: bool
 ) -> None:
     """A flush owing an update, a deletion and an add writes two versions (without looking the
     ids up when told some are there), and afterwards the table holds one row per live memory,
@@ -98,11 +98,16 @@ def test_a_replace_is_one_delete_and_one_append_and_leaves_exactly_the_ledgers_r
     edited.memory = "memory 0-1, edited"
     [added] = records(1, 1)
     before = index._table.version
-    index.replace([edited, added], [gone.id], look_up=look_up)
+    order = [gone.id, added.id, edited.id] if ordered else None  # the changes' order, as a flush gives it
+    index.replace([edited, added], [gone.id], look_up=look_up, order=order)
     assert index._table.version - before == 2  # one delete, one append
     assert looked_up == ([3] if look_up else [])
     rows = index._table.to_arrow().select(["id", "memory"]).to_pylist()
     assert sorted((r["id"], r["memory"]) for r in rows) == sorted((r.id, r.memory) for r in (kept, edited, added))
+    with pytest.raises(ValueError, match="order"):  # a flush's ids and its order must agree
+        index.replace([edited], [], order=[edited.id, kept.id])
+    index.replace([edited], [edited.id], order=[edited.id, edited.id])  # repeated: written once
+    assert index.count() == 3
     index.close()
 
 
