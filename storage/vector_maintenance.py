@@ -19,6 +19,7 @@ one dataset (``folds_in_writer`` False) background passes fold, under a lease.""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -155,7 +156,7 @@ class VectorMaintenance:
     def _room(self) -> int:
         """How many rows a writer may append before its next fold is due."""
         if not self._writer_folds():
-            return 1 << 62
+            return sys.maxsize
         return max(1, self._optimize_interval - self._writes_since_optimize)
 
     def _after_write(self, n: int) -> None:

@@ -272,13 +272,8 @@ class LanceVectorIndex(VectorMaintenance, VectorPurge):
                 query = query.where(where, prefilter=True)
             table = query.to_arrow()
         distance = "_distance" in table.column_names
-        rows = list(
-            zip(
-                table.column("id").to_pylist(),
-                table.column("_distance" if distance else "_score").to_pylist(),
-                strict=True,
-            )
-        )
+        scores = table.column("_distance" if distance else "_score").to_pylist()
+        rows = list(zip(table.column("id").to_pylist(), scores, strict=True))
         return first_without_arbitrary_ties(rows, limit, limit + TIE_MARGIN, distance)
 
     def _plan(self, scope: Scope, only_ids: Sequence[str] | None) -> tuple[str | None, bool]:

@@ -10,13 +10,10 @@ import pytest
 from memorch import AsyncMemory
 from memorch.retrieval._search import PEAK_FLOOR, PEAK_TOP, fuse, peak
 from memorch.storage.base import VectorHit
+from tests.test_relevance import FACTS as RELEVANCE_FACTS
 
 FACTS = (
-    "I am allergic to peanuts",
-    "My favourite city is Lisbon",
-    "I play the cello on Sundays",
-    "My sister Ana lives in Porto",
-    "I work as a nurse at the city hospital",
+    *RELEVANCE_FACTS,
     "We adopted a rescue dog named Biscuit",
     "The cello teacher moved our lesson to Saturday this week",
     "Ana sent photos of the Porto riverside",

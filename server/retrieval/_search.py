@@ -167,8 +167,8 @@ def _window_hits(
     if not inside:
         return [], inside
     if len(inside) > MAX_ID_PREFILTER:  # by plain similarity, as the list below is
-        within = sorted((h for h in vector_hits if h.id in inside), key=lambda h: (-h.score, h.id))
-        return [VectorHit(h.id, h.score) for h in within], inside
+        spanned = sorted((h for h in vector_hits if h.id in inside), key=lambda h: (-h.score, h.id))
+        return [VectorHit(h.id, h.score) for h in spanned], inside
     ids = sorted(inside)
     hits = held.top(vector, scope, fetch, ids) if held is not None else None
     return (hits if hits is not None else components.vectors.search(vector, scope, fetch, ids)), inside
@@ -208,12 +208,13 @@ def fuse(signals: dict[str, list[VectorHit]], weights: dict[str, float]) -> list
         weight = weights.get(name, 0.0)
         if not hits or weight <= 0:
             continue
+        values = [hit.ordering for hit in hits]
         if name in PEAKED_SIGNALS:
-            weight *= PEAK_FLOOR + peak([h.ordering for h in hits])
+            weight *= PEAK_FLOOR + peak(values)
         active += weight
-        high, low = max(h.ordering for h in hits), min(h.ordering for h in hits)
-        for rank, hit in enumerate(hits, start=1):
-            scaled = (hit.ordering - low) / (high - low) if high > low else 1.0
+        high, low = max(values), min(values)
+        for rank, (hit, value) in enumerate(zip(hits, values, strict=True), start=1):
+            scaled = (value - low) / (high - low) if high > low else 1.0
             item = ranked.setdefault(hit.id, Ranked(hit.id, 0.0))
             item.score += weight * scaled
             item.signals[name] = {"rank": rank, raw_name.get(name, "score"): round(hit.score, 6)}
