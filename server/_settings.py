@@ -204,6 +204,16 @@ def unknown_setting_warnings(fields: list[str], environ: Mapping[str, str] | Non
     return warnings
 
 
+def mapping_defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of the fields holding a mapping: the bottom layer of ``layered``, so a source
+    naming one weight keeps the defaults of the others."""
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if get_origin(field.annotation) is dict
+    }
+
+
 def layered(*sources: dict[str, Any]) -> dict[str, Any]:
     """The sources, each over the ones before it; a mapping (``search_weights``) is merged key
     by key, so ``{"graph": 0}`` given in code keeps the other weights from the environment."""

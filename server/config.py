@@ -28,6 +28,8 @@ log = logging.getLogger("memorch")
 DEFAULT_MAX_TEXT_BYTES = 100_000
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The fusion's signals (docs/search.md "Order and score"); "context" is a share of the way to a hit.
+DEFAULT_SEARCH_WEIGHTS = {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0}
 
 
 def package_version() -> str:
@@ -116,9 +118,7 @@ class MemoryConfig(BaseModel):
     dedup_threshold: float = 0.95
     candidate_limit: int = 10
     # Hybrid search: weight of each signal in the relative score fusion.
-    search_weights: dict[str, float] = Field(
-        default_factory=lambda: {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0}
-    )
+    search_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SEARCH_WEIGHTS))
     # Results scoring below this are dropped when a search gives no threshold of its own
     # (scores are absolute relevance; the default is chosen by bench/relevance.py, see README
     # "Search": it keeps every LOCOMO own-scope top hit and LOCOMO recall unchanged).
@@ -147,8 +147,10 @@ class MemoryConfig(BaseModel):
         """The given values over the environment over the config file; a bad value is a
         ``ConfigurationError`` naming its setting as the caller wrote it, an unknown name a
         ``TypeError`` naming the closest setting."""
-        settings.refuse_unknown(type(self), values)
-        self._validate(settings.layered(settings.config_file(), settings.environment(type(self)), values), values)
+        cls = type(self)
+        settings.refuse_unknown(cls, values)
+        sources = (settings.mapping_defaults(cls), settings.config_file(), settings.environment(cls), values)
+        self._validate(settings.layered(*sources), values)
 
     def _validate(self, merged: dict[str, Any], given: dict[str, Any]) -> None:
         try:
@@ -222,6 +224,20 @@ class MemoryConfig(BaseModel):
     def _tokens_path(cls, value: Any) -> Any:
         if isinstance(value, str):  # MEMORCH_TOKENS_FILE="" means unset; "~/..." is the home directory
             return Path(value.strip()).expanduser() if value.strip() else None
+        return value
+
+    @field_validator("search_weights")
+    @classmethod
+    def _search_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        # A misspelt signal would otherwise be ignored, and its weight stay the default.
+        unknown = sorted(set(value) - set(DEFAULT_SEARCH_WEIGHTS))
+        if unknown:
+            raise ValueError(f"has no signal {', '.join(unknown)} (the signals: {', '.join(DEFAULT_SEARCH_WEIGHTS)})")
+        negative = sorted(name for name, weight in value.items() if weight < 0)
+        if negative:
+            raise ValueError(f"weights cannot be negative ({', '.join(negative)})")
+        if value.get("context", 0.0) > 1:
+            raise ValueError("context is a share of the way to a hit, at most 1")
         return value
 
     @field_validator("default_expiry", mode="before")

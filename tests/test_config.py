@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from memorch import MemoryConfig
+from memorch import Memory, MemoryConfig
+from memorch.config import DEFAULT_SEARCH_WEIGHTS
 from memorch.errors import ConfigurationError
 
 
@@ -53,7 +54,7 @@ def test_environment_names_match_in_any_case_and_structured_values_parse(monkeyp
     config = MemoryConfig()
 
     assert config.user_id == "lower"
-    assert config.search_weights == {"vector": 2.0, "text": 1.0, "graph": 0.0}
+    assert config.search_weights == {**DEFAULT_SEARCH_WEIGHTS, "vector": 2.0, "text": 1.0, "graph": 0.0}
     assert config.llm_fallbacks == ["openai/a", "openai/b"]
     assert config.graph == "off"
 
@@ -96,7 +97,36 @@ def test_search_weights_merge_key_by_key_across_sources(tmp_path: Path, monkeypa
     config_file.write_text("[search_weights]\ntext = 0.25\n")
     monkeypatch.setenv("MEMORCH_CONFIG", str(config_file))
     monkeypatch.setenv("MEMORCH_SEARCH_WEIGHTS", '{"vector": 2}')
-    assert MemoryConfig(search_weights={"graph": 0}).search_weights == {"text": 0.25, "vector": 2.0, "graph": 0.0}
+    weights = MemoryConfig(search_weights={"graph": 0}).search_weights
+    assert weights == {**DEFAULT_SEARCH_WEIGHTS, "text": 0.25, "vector": 2.0, "graph": 0.0}
+
+
+def test_one_search_weight_keeps_the_defaults_of_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting only ``context`` once dropped the vector and text weights to nothing: every search
+    came back empty."""
+    monkeypatch.setenv("MEMORCH_SEARCH_WEIGHTS", '{"context": 0}')
+    config = MemoryConfig(data_dir=tmp_path, graph="off")
+    assert config.search_weights == {**DEFAULT_SEARCH_WEIGHTS, "context": 0.0}
+    with Memory(config) as memory:
+        memory.add("My dog is called Rex", user_id="u", infer=False)
+        found = memory.search("what is my dog called?", user_id="u")["results"]
+    assert [hit["memory"] for hit in found] == ["My dog is called Rex"]
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        ('{"vectr": 2}', "has no signal vectr"),
+        ('{"text": -1}', "cannot be negative (text)"),
+        ('{"context": 1.5}', "at most 1"),
+    ],
+)
+def test_a_wrong_search_weight_names_itself(weights: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMORCH_SEARCH_WEIGHTS", weights)
+    with pytest.raises(ConfigurationError) as raised:
+        MemoryConfig()
+    assert raised.value.error_code == "INVALID_SETTING"
+    assert "MEMORCH_SEARCH_WEIGHTS" in raised.value.message and message in raised.value.message
 
 
 def test_a_json_null_environment_value_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
