@@ -28,8 +28,9 @@ log = logging.getLogger("memorch")
 DEFAULT_MAX_TEXT_BYTES = 100_000
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# The fusion's signals (docs/search.md "Order and score"); "context" is a share of the way to a hit.
-DEFAULT_SEARCH_WEIGHTS = {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0}
+# The fusion's signals (docs/search.md "Order and score"); "context" is a share of the way to a
+# hit, "words" the share of related words in re-ordering the first hits (retrieval/_words.py).
+DEFAULT_SEARCH_WEIGHTS = {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0, "words": 0.0}
 
 
 def package_version() -> str:
@@ -236,8 +237,9 @@ class MemoryConfig(BaseModel):
         negative = sorted(name for name, weight in value.items() if weight < 0)
         if negative:
             raise ValueError(f"weights cannot be negative ({', '.join(negative)})")
-        if value.get("context", 0.0) > 1:
-            raise ValueError("context is a share of the way to a hit, at most 1")
+        shares = sorted(name for name in ("context", "words") if value.get(name, 0.0) > 1)
+        if shares:
+            raise ValueError(f"{', '.join(shares)} is a share, at most 1")
         return value
 
     @field_validator("default_expiry", mode="before")

@@ -256,6 +256,14 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
             found = {row["id"]: memory_record(row) for row in rows}
         return [found[i] for i in ids if i in found]
 
+    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+        """The text of each of ``ids`` that exists (a search's candidates: no embedding, metadata
+        or times read)."""
+        with self._read() as conn:
+            rows = select_in(conn, "SELECT id, memory FROM memories WHERE id IN ({marks})", ids)
+            found = {row["id"]: row["memory"] for row in rows}
+        return {i: found[i] for i in ids if i in found}
+
     def ids(self, scope: Scope, where: tuple[str, list[Any]] | None = None) -> list[str]:
         sql, params = self._where(scope, where)
         with self._read() as conn:

@@ -118,7 +118,8 @@ def test_one_search_weight_keeps_the_defaults_of_the_others(tmp_path: Path, monk
     [
         ('{"vectr": 2}', "has no signal vectr"),
         ('{"text": -1}', "cannot be negative (text)"),
-        ('{"context": 1.5}', "at most 1"),
+        ('{"context": 1.5}', "context is a share, at most 1"),
+        ('{"words": 2}', "words is a share, at most 1"),
     ],
 )
 def test_a_wrong_search_weight_names_itself(weights: str, message: str, monkeypatch: pytest.MonkeyPatch) -> None:

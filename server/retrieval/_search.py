@@ -275,6 +275,13 @@ def hybrid_search(
     outside = 0.0 if inside is None else _outside(signals["vector"], inside)
     weights = {**config.search_weights, "time": config.search_weights.get("time", 0.0) * outside}
     ranked = fuse(signals, weights)
+    share = config.search_weights.get("words", 0.0)
+    if share > 0:
+        from memorch.models._token_vectors import word_pieces
+        from memorch.retrieval._words import DEPTH, rerank
+
+        texts = components.ledger.texts([item.id for item in ranked[:DEPTH]])
+        ranked = rerank(query, ranked, texts, share, word_pieces(config.data_dir))
 
     only = None if only_ids is None else set(only_ids)
 

@@ -1,0 +1,129 @@
+"""Related words (``retrieval._words``): BM25 over word pieces, where a piece of the query counts
+in part for a piece of like meaning. A related word counts less than the same word and more than
+an unrelated one, and in a real search the first hits are re-ordered by it only when ``words``
+has a share, which changes their order and never lifts a score over the hit's own evidence. The
+pieces are cut as the model's tokenizer cuts them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tokenizers import Tokenizer
+
+from memorch import AsyncMemory, MemoryConfig
+from memorch.models._minilm import WEIGHTS_DIR
+from memorch.models._token_vectors import DIMENSION, MAX_PIECES, TABLE, VOCABULARY, vectors, word_pieces
+from memorch.retrieval._words import word_hits
+
+SENTENCES = [
+    "Caroline: I've been researching adoption agencies this week!",
+    "Café naïve résumé — déjà vu, Zürich and São Paulo",
+    "user: Can you recommend a good 35mm f/2 lens (Canon EF)? I'm on a budget_plan...",
+    "中文字符 and 日本語 mixed with English",
+    "tabs\tnew\nlines   and  spaces; commas, periods. questions? exclamations!",
+    "supercalifragilisticexpialidocious antidisestablishmentarianism " + "x" * 150,
+    "zero\u200bwidth and soft\u00adhyphen characters",
+    " ".join(["word"] * 400),  # longer than the window
+]
+
+
+@pytest.mark.parametrize("text", SENTENCES)
+def test_the_pieces_are_the_tokenizers(text: str, tmp_path: Path) -> None:
+    tokenizer = Tokenizer.from_file(str(WEIGHTS_DIR / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    expected = tokenizer.encode(text, add_special_tokens=False).ids[:MAX_PIECES]
+    assert word_pieces(tmp_path).pieces(text).tolist() == expected
+
+
+def test_a_symbol_stands_alone_where_the_tokenizer_keeps_it_with_its_neighbours(tmp_path: Path) -> None:
+    """The one known difference: "€50" is "€" "50" here, "€" "##50" for the tokenizer."""
+    table = word_pieces(tmp_path)
+    assert table.pieces("€50").tolist() == table.pieces("€ 50").tolist()
+
+
+def test_a_text_is_read_to_the_embedders_window_and_kept(tmp_path: Path) -> None:
+    table = word_pieces(tmp_path)
+    long_text = " ".join(["wedding"] * 400)
+    assert len(table.pieces(long_text)) == MAX_PIECES
+    (bag,) = table.bags([long_text])
+    assert bag.length == MAX_PIECES and bag.counts.tolist() == [MAX_PIECES]
+    assert table.bags([long_text])[0] is bag  # kept for the next search
+    assert table.pieces("Café naïve").tolist() == table.pieces("cafe naive").tolist()  # the tokenizer's rules
+
+
+def test_a_related_word_counts_less_than_the_same_word_and_more_than_none(tmp_path: Path) -> None:
+    texts = {
+        "same": "I went to three weddings this spring",
+        "related": "We got married in June and the bride wore blue",
+        "other": "The printer on the third floor is out of toner",
+    }
+    hits = word_hits("how many weddings did I attend?", texts, word_pieces(tmp_path))
+    assert [h.id for h in hits] == ["same", "related", "other"]
+    scores = {h.id: h.score for h in hits}
+    assert scores["same"] > scores["related"] > scores["other"] == 0.0
+
+
+def test_every_candidate_is_listed_and_a_query_of_function_words_lists_none(tmp_path: Path) -> None:
+    texts = {"a": "I play the cello", "b": "", "c": "Lisbon is my favourite city"}
+    assert {h.id for h in word_hits("cello lessons", texts, word_pieces(tmp_path))} == {"a", "b", "c"}
+    assert word_hits("what is it?", texts, word_pieces(tmp_path)) == []
+    assert word_hits("cello", {}, word_pieces(tmp_path)) == []
+    assert [h.score for h in word_hits("cello", {"b": ""}, word_pieces(tmp_path))] == [0.0]
+
+
+def test_the_vectors_are_computed_once_and_kept_in_the_data_directory(tmp_path: Path) -> None:
+    rows = vectors(tmp_path / "a" / TABLE)
+    kept = np.load(tmp_path / "a" / TABLE)
+    assert kept.dtype == np.int8 and kept.shape == (VOCABULARY, DIMENSION) and np.array_equal(kept, rows)
+    cut = tmp_path / "b" / TABLE
+    cut.parent.mkdir(parents=True)
+    cut.write_bytes((tmp_path / "a" / TABLE).read_bytes()[:1000])
+    assert np.array_equal(vectors(cut), rows)  # computed again, the same
+    assert np.array_equal(np.load(cut), rows)
+    assert word_pieces(tmp_path / "c") is word_pieces(tmp_path / "d")  # one per process
+
+
+def test_related_pieces_are_closer_than_unrelated_ones(tmp_path: Path) -> None:
+    table = word_pieces(tmp_path)
+    pieces = np.array(table.pieces("wedding married bride printer"))
+    cosines = table.cosines(pieces, pieces)
+    assert np.allclose(np.diag(cosines), 1.0, atol=1e-5)
+    wedding, married, bride, printer = range(4)
+    assert cosines[wedding, bride] > cosines[wedding, printer]
+    assert cosines[wedding, married] > cosines[married, printer]
+
+
+FACTS = (
+    "I went to three weddings this spring",
+    "We got married in June and the bride wore blue",
+    "The printer on the third floor is out of toner",
+    "My sister lives in Lisbon and teaches maths",
+    "I play the cello on Sundays",
+)
+
+
+async def test_a_search_reorders_its_first_hits_only_when_words_has_a_share(config: MemoryConfig) -> None:
+    question = "how many weddings did I attend?"
+    async with AsyncMemory(config) as plain:
+        for text in FACTS:
+            await plain.add(text, user_id="u", infer=False)
+        before = await plain.search(question, user_id="u", explain=True, threshold=0)
+    assert all("words" not in hit["explain"] for hit in before["results"])
+
+    async with AsyncMemory(config.with_overrides(search_weights={"words": 1.0})) as only_words:
+        after = await only_words.search(question, user_id="u", explain=True, threshold=0)
+    words = {hit["memory"]: hit["explain"]["words"] for hit in after["results"]}
+    assert sorted(hit["memory"] for hit in after["results"]) == sorted(hit["memory"] for hit in before["results"])
+    scaled = [words[hit["memory"]]["scaled"] for hit in after["results"]]
+    assert scaled == sorted(scaled, reverse=True)  # share 1: the words alone order them (ties: fused order)
+    assert after["results"][0]["memory"] == "I went to three weddings this spring"
+    assert all(entry["share"] == 1.0 and entry["soft_bm25"] >= 0 for entry in words.values())
+    # The fused values keep their places; a score is still at most the hit's own evidence.
+    assert [h["explain"]["fusion"]["fused"] for h in after["results"]] == [
+        h["explain"]["fusion"]["fused"] for h in before["results"]
+    ]
+    for hit in after["results"]:
+        assert hit["score"] <= hit["explain"]["fusion"]["evidence"] + 1e-9
