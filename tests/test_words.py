@@ -15,7 +15,9 @@ from tokenizers import Tokenizer
 from memorch import AsyncMemory, MemoryConfig
 from memorch.models._minilm import WEIGHTS_DIR
 from memorch.models._token_vectors import DIMENSION, MAX_PIECES, TABLE, VOCABULARY, vectors, word_pieces
+from memorch.retrieval._calibration import Ranked, VectorScale, calibrate
 from memorch.retrieval._words import word_hits
+from memorch.storage.base import VectorHit
 
 SENTENCES = [
     "Caroline: I've been researching adoption agencies this week!",
@@ -127,3 +129,19 @@ async def test_a_search_reorders_its_first_hits_only_when_words_has_a_share(conf
     ]
     for hit in after["results"]:
         assert hit["score"] <= hit["explain"]["fusion"]["evidence"] + 1e-9
+
+
+@pytest.mark.parametrize("moved_by", ["words", None])
+def test_a_weak_hit_moved_up_by_its_words_does_not_cut_the_hits_after_it(moved_by: str | None) -> None:
+    """Under the threshold, a hit the re-ordering moved up is left out like one context lifted;
+    a hit ranked there by the fusion alone still lowers the scores after it (scores never rise
+    down the list)."""
+    lifted = {moved_by: {"rank": 1}} if moved_by else {}
+    weak = Ranked("weak", 0.9, {"vector": {"similarity": 0.1}, **lifted})
+    strong = Ranked("strong", 0.8, {"vector": {"similarity": 0.7}})
+    hits = {"vector": [VectorHit("strong", 0.7), VectorHit("weak", 0.1)]}
+    scored = calibrate([weak, strong], hits, VectorScale(chance=0.05, ceiling=0.75), min_score=0.3)
+    evidence = {item.id: item.signals["fusion"]["evidence"] for item in scored}
+    assert evidence["weak"] < 0.3 < evidence["strong"]
+    scores = {item.id: item.score for item in scored}
+    assert scores["strong"] == pytest.approx(evidence["strong"] if moved_by else evidence["weak"], abs=1e-6)

@@ -2,11 +2,12 @@
 (``retrieval._words``) reads them.
 
 A piece's vector is the int8 model's output at that piece read alone (``[CLS] piece [SEP]``, the
-vectors the static embedder learns one by one). The 30,522 of the vocabulary are the same for
-every store: a process reads them from the first data directory it opens them in, or computes
-them there (~6 s on two cores) and keeps them in ``<data dir>/word-pieces/vectors.npy`` as int8, each row scaled so its largest component is 127
-(11.7 MB; only the direction counts: cosines divide by the rows' norms). Shipped in the wheel
-they would have added 10.6 MB to every install for a re-ordering that is off by default.
+vectors the static embedder learns one by one). The vocabulary's 30,522 are the same for every
+store: a process reads them from the first data directory it opens them in, or computes them
+there (~6 s on two cores) and keeps them in ``<data dir>/word-pieces/vectors.npy`` as int8, each
+row scaled so its largest component is 127 (11.7 MB; only the direction counts: cosines divide by
+the rows' norms). Shipped in the wheel they would have added 10.6 MB to every install for a
+re-ordering that is off by default.
 
 A text's pieces are its first ``MAX_PIECES`` (the embedder's window; the opening of a long text is
 where its topic is named, docs/embeddings.md "Long texts"), kept as a ``Bag`` for the next search

@@ -236,11 +236,15 @@ def calibrate(
     return ranked
 
 
+LIFTS = ("context", "time", "words")
+
+
 def set_aside(item: Ranked, score: float, min_score: float) -> bool:
-    """Whether a hit scoring ``score`` is there only for its neighbour or its time: lifted by
-    context (``_context``) or by the time the query names (``_when``), and under the threshold.
-    The threshold leaves it out, and it takes no place."""
-    return ("context" in item.signals or "time" in item.signals) and score < min_score
+    """Whether a hit scoring ``score`` is there only for its neighbour, its time or its words:
+    lifted by context (``_context``), by the time the query names (``_when``) or re-ordered by
+    related words (``_words``), and under the threshold. The threshold leaves it out, and it
+    takes no place (a weak hit moved up would otherwise cut every hit after it)."""
+    return any(lift in item.signals for lift in LIFTS) and score < min_score
 
 
 def _evidence(item: Ranked, floor: float, scale: VectorScale, half: float, time_factor: float) -> float:

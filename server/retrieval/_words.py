@@ -23,9 +23,9 @@ weight (0.5 / 0.75 / 1) every variant raised recall@5 and @10 on both files. idf
 did as well as from the whole scope; without idf LOCOMO lost the gain; a best-match score
 without length normalization lowered LongMemEval (long memories match some piece of every query
 a little). Off by default (``words`` 0): through the product, at share 0.2, it raised LOCOMO dev
-recall@5 / @10 by 0.022 / 0.008 and LongMemEval's (72 questions) by 0.025 / 0.014, lowered
-LongMemEval's recall@30 by 0.021, and cost its searches ~10 ms at p50 (docs/search.md "Related
-words").
+recall@5 / @10 by 0.022 / 0.008 and LongMemEval's (72 questions) by 0.032 / 0.021, lowered no
+figure, and cost searches 4-13 ms at p50 (docs/search.md "Related words"). A hit it moves up
+whose evidence is under the threshold is set aside (``_calibration.set_aside``).
 """
 
 from __future__ import annotations
