@@ -175,8 +175,10 @@ def vectors(path: Path) -> np.ndarray:
     return rows
 
 
+@functools.cache
 def _computed() -> np.ndarray:
-    """Every piece's vector from the int8 model, as int8 rows."""
+    """Every piece's vector from the int8 model, as int8 rows (once per process: another data
+    directory that has none gets a copy of these)."""
     from memorch.models._minilm import shared_encoder
 
     encoder = shared_encoder(quantized=True)
