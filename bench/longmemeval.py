@@ -28,7 +28,9 @@ one; with ``--mem0-python`` (an interpreter with mem0ai 2.2.1, sentence-transfor
 torch wheel; never memorch's environment) mem0 adds the same turns one by one with
 ``infer=False`` (it has no batch add) through ``bench/_mem0_longmemeval.py``.
 
-``--questions N`` takes N questions round-robin over the question types (the file is sorted by
+``--settle S`` waits S seconds after each import before its searches, so they run with the index
+worker idle (by default they run right after the import, as an assistant searching what it just
+stored would). ``--questions N`` takes N questions round-robin over the question types (the file is sorted by
 type), so a small N still covers every type. Ctrl-C, or ``--time-limit S`` (no question starts
 after S seconds), ends the run early with the figures of the questions every system finished.
 The last line printed is one JSON object.
@@ -155,12 +157,14 @@ class System(Protocol):
     def search(self, scope: str, query: str, k: int, asked_at: str) -> list[str]: ...
 
 
-def measure(system: System, question: dict[str, Any]) -> dict[str, Any]:
-    """Import one question's haystack into its own scope, then a first search, then the question."""
+def measure(system: System, question: dict[str, Any], settle: float = 0.0) -> dict[str, Any]:
+    """Import one question's haystack into its own scope, then a first search, then the question;
+    ``settle``: seconds to wait between the import and the searches (the index worker idle)."""
     scope, haystack = question["question_id"], list(turns(question))
     start = time.perf_counter()
     system.load(scope, haystack)
     import_s = time.perf_counter() - start
+    time.sleep(settle)
     start = time.perf_counter()
     asked_at = iso(question["question_date"])
     system.search(scope, warm_up_query(question), max(KS), asked_at)
@@ -343,6 +347,9 @@ def main() -> None:
         "--naming-a-time", action="store_true", help="only the questions whose text names a span ('last week')"
     )
     parser.add_argument("--time-limit", type=float, help="seconds after which no new question starts")
+    parser.add_argument(
+        "--settle", type=float, default=0.0, help="seconds to wait after each import before searching (index idle)"
+    )
     parser.add_argument("--vector-cache", type=Path, help="a SQLite file memoizing the model's vectors (see above)")
     args = parser.parse_args()
     if args.vector_cache:
@@ -365,7 +372,7 @@ def main() -> None:
                 if args.time_limit and time.monotonic() - began > args.time_limit:
                     raise KeyboardInterrupt
                 for name, system in systems.items():
-                    row = measure(system, question)
+                    row = measure(system, question, args.settle)
                     rows.setdefault(name, []).append(row)
                     log(
                         f"[{number}/{len(questions)}] {question['question_type']} {name}: {row['turns']} turns "
