@@ -14,12 +14,8 @@ def replace_file(path: Path, text: str | bytes, mode: int | None = None) -> None
     file's, or the umask's default."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
     try:
-        with (
-            os.fdopen(fd, "wb")
-            if isinstance(text, bytes)
-            else os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle
-        ):
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         if mode is not None:
