@@ -30,7 +30,7 @@ DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTT
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The fusion's signals (docs/search.md "Order and score"); "context" is a share of the way to a
 # hit, "words" the share of related words in re-ordering the first hits (retrieval/_words.py).
-DEFAULT_SEARCH_WEIGHTS = {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0, "words": 0.0}
+DEFAULT_SEARCH_WEIGHTS = {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0, "words": 0.2}
 
 
 def package_version() -> str:

@@ -6,6 +6,8 @@ pieces are cut as the model's tokenizer cuts them."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +16,12 @@ from tokenizers import Tokenizer
 
 from memorch import AsyncMemory, MemoryConfig
 from memorch.models._minilm import WEIGHTS_DIR
-from memorch.models._token_vectors import DIMENSION, MAX_PIECES, TABLE, VOCABULARY, vectors, word_pieces
+from memorch.models._token_vectors import MAX_PIECES, TABLE, WordPieces, word_pieces
 from memorch.retrieval._calibration import Ranked, VectorScale, calibrate
 from memorch.retrieval._words import word_hits
 from memorch.storage.base import VectorHit
 
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 SENTENCES = [
     "Caroline: I've been researching adoption agencies this week!",
     "Café naïve résumé — déjà vu, Zürich and São Paulo",
@@ -32,22 +35,22 @@ SENTENCES = [
 
 
 @pytest.mark.parametrize("text", SENTENCES)
-def test_the_pieces_are_the_tokenizers(text: str, tmp_path: Path) -> None:
+def test_the_pieces_are_the_tokenizers(text: str) -> None:
     tokenizer = Tokenizer.from_file(str(WEIGHTS_DIR / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
     expected = tokenizer.encode(text, add_special_tokens=False).ids[:MAX_PIECES]
-    assert word_pieces(tmp_path).pieces(text).tolist() == expected
+    assert word_pieces().pieces(text).tolist() == expected
 
 
-def test_a_symbol_stands_alone_where_the_tokenizer_keeps_it_with_its_neighbours(tmp_path: Path) -> None:
+def test_a_symbol_stands_alone_where_the_tokenizer_keeps_it_with_its_neighbours() -> None:
     """The one known difference: "€50" is "€" "50" here, "€" "##50" for the tokenizer."""
-    table = word_pieces(tmp_path)
+    table = word_pieces()
     assert table.pieces("€50").tolist() == table.pieces("€ 50").tolist()
 
 
-def test_a_text_is_read_to_the_embedders_window_and_kept(tmp_path: Path) -> None:
-    table = word_pieces(tmp_path)
+def test_a_text_is_read_to_the_embedders_window_and_kept() -> None:
+    table = word_pieces()
     long_text = " ".join(["wedding"] * 400)
     assert len(table.pieces(long_text)) == MAX_PIECES
     (bag,) = table.bags([long_text])
@@ -56,40 +59,48 @@ def test_a_text_is_read_to_the_embedders_window_and_kept(tmp_path: Path) -> None
     assert table.pieces("Café naïve").tolist() == table.pieces("cafe naive").tolist()  # the tokenizer's rules
 
 
-def test_a_related_word_counts_less_than_the_same_word_and_more_than_none(tmp_path: Path) -> None:
+def test_a_related_word_counts_less_than_the_same_word_and_more_than_none() -> None:
     texts = {
         "same": "I went to three weddings this spring",
         "related": "We got married in June and the bride wore blue",
         "other": "The printer on the third floor is out of toner",
     }
-    hits = word_hits("how many weddings did I attend?", texts, word_pieces(tmp_path))
+    hits = word_hits("how many weddings did I attend?", texts, word_pieces())
     assert [h.id for h in hits] == ["same", "related", "other"]
     scores = {h.id: h.score for h in hits}
     assert scores["same"] > scores["related"] > scores["other"] == 0.0
 
 
-def test_every_candidate_is_listed_and_a_query_of_function_words_lists_none(tmp_path: Path) -> None:
+def test_every_candidate_is_listed_and_a_query_of_function_words_lists_none() -> None:
     texts = {"a": "I play the cello", "b": "", "c": "Lisbon is my favourite city"}
-    assert {h.id for h in word_hits("cello lessons", texts, word_pieces(tmp_path))} == {"a", "b", "c"}
-    assert word_hits("what is it?", texts, word_pieces(tmp_path)) == []
-    assert word_hits("cello", {}, word_pieces(tmp_path)) == []
-    assert [h.score for h in word_hits("cello", {"b": ""}, word_pieces(tmp_path))] == [0.0]
+    assert {h.id for h in word_hits("cello lessons", texts, word_pieces())} == {"a", "b", "c"}
+    assert word_hits("what is it?", texts, word_pieces()) == []
+    assert word_hits("cello", {}, word_pieces()) == []
+    assert [h.score for h in word_hits("cello", {"b": ""}, word_pieces())] == [0.0]
 
 
-def test_the_vectors_are_computed_once_and_kept_in_the_data_directory(tmp_path: Path) -> None:
-    rows = vectors(tmp_path / "a" / TABLE)
-    kept = np.load(tmp_path / "a" / TABLE)
-    assert kept.dtype == np.int8 and kept.shape == (VOCABULARY, DIMENSION) and np.array_equal(kept, rows)
-    cut = tmp_path / "b" / TABLE
-    cut.parent.mkdir(parents=True)
-    cut.write_bytes((tmp_path / "a" / TABLE).read_bytes()[:1000])
-    assert np.array_equal(vectors(cut), rows)  # computed again, the same
-    assert np.array_equal(np.load(cut), rows)
-    assert word_pieces(tmp_path / "c") is word_pieces(tmp_path / "d")  # one per process
+def test_the_shipped_vectors_are_what_the_script_makes_of_the_model() -> None:
+    """``_weights/word_pieces.npy`` (bench/make_word_pieces.py): one int8 row per vocabulary piece,
+    recorded in NOTICE, and the cosines between pieces are those the int8 model gives now."""
+    spec = importlib.util.spec_from_file_location("make_word_pieces", BENCH / "make_word_pieces.py")
+    assert spec is not None and spec.loader is not None
+    make_word_pieces = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_word_pieces)
+    shipped = np.load(WEIGHTS_DIR / TABLE)
+    vocabulary = Tokenizer.from_file(str(WEIGHTS_DIR / "tokenizer.json")).get_vocab_size()
+    assert shipped.dtype == np.int8 and shipped.shape == (vocabulary, make_word_pieces.COMPONENTS)
+    digest = hashlib.sha256((WEIGHTS_DIR / TABLE).read_bytes()).hexdigest()
+    assert f"word_pieces.npy sha256: {digest}" in (WEIGHTS_DIR / "NOTICE").read_text()
+    made = make_word_pieces.projected(make_word_pieces.piece_vectors(), make_word_pieces.COMPONENTS)
+    sample = np.random.default_rng(0).choice(vocabulary, 300, replace=False)
+    table = word_pieces()
+    assert table is word_pieces()  # one per process
+    again = WordPieces(made).cosines(sample, sample)
+    assert np.abs(table.cosines(sample, sample) - again).max() < 0.02  # axes' signs may differ
 
 
-def test_related_pieces_are_closer_than_unrelated_ones(tmp_path: Path) -> None:
-    table = word_pieces(tmp_path)
+def test_related_pieces_are_closer_than_unrelated_ones() -> None:
+    table = word_pieces()
     pieces = np.array(table.pieces("wedding married bride printer"))
     cosines = table.cosines(pieces, pieces)
     assert np.allclose(np.diag(cosines), 1.0, atol=1e-5)
@@ -109,7 +120,8 @@ FACTS = (
 
 async def test_a_search_reorders_its_first_hits_only_when_words_has_a_share(config: MemoryConfig) -> None:
     question = "how many weddings did I attend?"
-    async with AsyncMemory(config) as plain:
+    assert config.search_weights["words"] == 0.2  # on by default
+    async with AsyncMemory(config.with_overrides(search_weights={"words": 0})) as plain:
         for text in FACTS:
             await plain.add(text, user_id="u", infer=False)
         before = await plain.search(question, user_id="u", explain=True, threshold=0)

@@ -24,6 +24,7 @@ from memorch.config import MemoryConfig
 from memorch.domain._messages import Message
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine import _operations as operations
+from memorch.engine._blas import one_blas_thread
 from memorch.engine._components import Components
 from memorch.engine._debounce import Debounced
 from memorch.engine._expiry import Sweeper, sweep
@@ -40,6 +41,7 @@ class Engine:
     """The configuration, the stores and models, the writer and its helpers of one memory."""
 
     def __init__(self, config: MemoryConfig) -> None:
+        one_blas_thread()
         self.config = config
         self.components = Components(config)
         self.store = Store(config, self.components)

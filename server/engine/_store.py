@@ -304,7 +304,7 @@ class Store(StorePurge):
             # that re-order them (retrieval/_words.py: 4-7 ms a search for 30 unseen long texts).
             from memorch.models._token_vectors import word_pieces
 
-            word_pieces(self.config.data_dir).bags([record.memory for record in records])
+            word_pieces().bags([record.memory for record in records])
 
     def sync_graph(self, ids: list[str]) -> None:
         """Make the graph hold exactly the ledger's relations for ``ids``."""

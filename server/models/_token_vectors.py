@@ -1,13 +1,11 @@
 """The bundled MiniLM's word pieces, each with a vector: the search's related-words re-ordering
 (``retrieval._words``) reads them.
 
-A piece's vector is the int8 model's output at that piece read alone (``[CLS] piece [SEP]``, the
-vectors the static embedder learns one by one). The vocabulary's 30,522 are the same for every
-store: a process reads them from the first data directory it opens them in, or computes them
-there (~6 s on two cores) and keeps them in ``<data dir>/word-pieces/vectors.npy`` as int8, each
-row scaled so its largest component is 127 (11.7 MB; only the direction counts: cosines divide by
-the rows' norms). Shipped in the wheel they would have added 10.6 MB to every install for a
-re-ordering that is off by default.
+A piece's vector is the int8 model's output at that piece read alone (``[CLS] piece [SEP]``),
+centred and cut to its first 128 principal axes, as int8: ``_weights/word_pieces.npy`` (3.9 MB,
+written by ``bench/make_word_pieces.py``). It ships in the wheel because computing it took a
+store's first search ~6 s on two cores; the 128 axes re-order the fusion's first hits as the
+384 dimensions did (11.7 MB) on both dev files.
 
 A text's pieces are its first ``MAX_PIECES`` (the embedder's window; the opening of a long text is
 where its topic is named, docs/embeddings.md "Long texts"), kept as a ``Bag`` for the next search
@@ -22,25 +20,17 @@ for texts seen before. ``tests/test_words.py`` compares the cuts with the tokeni
 from __future__ import annotations
 
 import functools
-import io
-import logging
 import re
 import threading
 import unicodedata
 from collections import OrderedDict
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from memorch._atomic import replace_file
 from memorch.models._minilm import WEIGHTS_DIR
 
-log = logging.getLogger(__name__)
-
-TABLE = Path("word-pieces") / "vectors.npy"
-BATCH = 2048
-VOCABULARY, DIMENSION = 30_522, 384  # all-MiniLM-L6-v2's
+TABLE = "word_pieces.npy"
 MAX_PIECES = 256
 TEXTS_KEPT = 20_000  # the bags of this many texts stay in memory (~2 kB each at most)
 WORDS_KEPT = 200_000
@@ -142,46 +132,7 @@ def _normalized(text: str) -> str:
     )
 
 
-_OPENING = threading.Lock()
-_opened: list[WordPieces] = []
-
-
-def word_pieces(data_dir: Path) -> WordPieces:
-    """The pieces of this process (the vectors are the bundled model's, the same for every data
-    directory): read from ``data_dir`` at the first call, or computed then and kept there."""
-    with _OPENING:
-        if not _opened:
-            _opened.append(WordPieces(vectors(data_dir / TABLE)))
-        return _opened[0]
-
-
-def vectors(path: Path) -> np.ndarray:
-    """The int8 rows kept at ``path``, or computed now and kept there (in memory only when the
-    directory cannot take them)."""
-    try:
-        kept = np.load(path)
-        if kept.dtype == np.int8 and kept.shape == (VOCABULARY, DIMENSION):
-            return kept
-    except (OSError, ValueError, EOFError):  # not there yet, or cut short: computed again
-        pass
-    rows = _computed()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.save(buffer, rows)
-        replace_file(path, buffer.getvalue())
-    except OSError as exc:
-        log.warning("word-piece vectors kept in memory only: %s", exc)
-    return rows
-
-
 @functools.cache
-def _computed() -> np.ndarray:
-    """Every piece's vector from the int8 model, as int8 rows (once per process: another data
-    directory that has none gets a copy of these)."""
-    from memorch.models._minilm import shared_encoder
-
-    encoder = shared_encoder(quantized=True)
-    pieces = np.arange(encoder.tokenizer.get_vocab_size())
-    states = np.concatenate([encoder.token_states(pieces[i : i + BATCH]) for i in range(0, len(pieces), BATCH)])
-    return np.round(states / np.maximum(np.abs(states).max(1, keepdims=True), 1e-12) * 127).astype(np.int8)
+def word_pieces() -> WordPieces:
+    """The pieces of this process, with the bundled vectors."""
+    return WordPieces(np.load(WEIGHTS_DIR / TABLE))

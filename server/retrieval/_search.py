@@ -281,7 +281,7 @@ def hybrid_search(
         from memorch.retrieval._words import DEPTH, rerank
 
         texts = components.ledger.texts([item.id for item in ranked[:DEPTH]])
-        ranked = rerank(query, ranked, texts, share, word_pieces(config.data_dir))
+        ranked = rerank(query, ranked, texts, share, word_pieces())
 
     only = None if only_ids is None else set(only_ids)
 
