@@ -301,7 +301,7 @@ class Store(StorePurge):
             ledger.clear_pending(VECTORS, tokens)
         if self.config.search_weights.get("words", 0.0) > 0:
             # Cut the new texts into word pieces here, in the index worker, not in the searches
-            # that re-order them (retrieval/_words.py: 4-7 ms a search for 30 unseen long texts).
+            # that re-order them (retrieval/_words.py: 3.5-5 ms a search for 30 unseen long texts).
             from memorch.models._token_vectors import word_pieces
 
             word_pieces().bags([record.memory for record in records])

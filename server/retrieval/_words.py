@@ -22,9 +22,9 @@ Re-ordering only the first 30 at share 0.2 kept every first 30 (0.707 / 0.912 / 
 weight (0.5 / 0.75 / 1) every variant raised recall@5 and @10 on both files. idf from the hits
 did as well as from the whole scope; without idf LOCOMO lost the gain; a best-match score
 without length normalization lowered LongMemEval (long memories match some piece of every query
-a little). Off by default (``words`` 0): through the product, at share 0.2, it raised LOCOMO dev
-recall@5 / @10 by 0.022 / 0.008 and LongMemEval's (72 questions) by 0.032 / 0.021, lowered no
-figure, and cost searches 4-13 ms at p50 (docs/search.md "Related words"). A hit it moves up
+a little). On by default (``words`` 0.2): through the product it raised LOCOMO dev recall@5 /
+@10 by 0.020 / 0.010 and LongMemEval's (72 questions) by 0.032 / 0.021, lowered no figure, and
+costs a search ~1.3 ms (docs/search.md "Related words"). A hit it moves up
 whose evidence is under the threshold is set aside (``_calibration.set_aside``).
 """
 
