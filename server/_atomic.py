@@ -8,14 +8,13 @@ import tempfile
 from pathlib import Path
 
 
-def replace_file(path: Path, text: str | bytes, mode: int | None = None) -> None:
-    """Write ``text`` (UTF-8, or bytes as they are) to a temporary file beside ``path``, fsync
-    it, then rename it over ``path``. ``mode``: the new file's permissions; None keeps the old
-    file's, or the umask's default."""
+def replace_file(path: Path, text: str, mode: int | None = None) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync it, then rename it over ``path``.
+    ``mode``: the new file's permissions; None keeps the old file's, or the umask's default."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         if mode is not None:

@@ -9,7 +9,7 @@ weights scaled by how clearly each list's best stands out (``peak``). On LOCOMO 
 (k=60) ranked below BM25 alone (recall@10 0.583 vs 0.618) because a rank carries no strength;
 min-max fusion with equal weights reached 0.664. When the query names a time ("last week",
 ``_when``), the memories created then are a fourth list, ranked by similarity among themselves
-(``_window_hits``). Opt-in, related words re-order the first hits of the fusion (``_words``).
+(``_window_hits``). Related words then re-order the fusion's first hits (``_words``).
 
 **Score** (how relevant, in absolute terms): min-max makes the best hit of every search 1.0, so
 it cannot tell "nothing relevant is stored" from a match (AUROC 0.72 on ``bench/relevance.py``).
