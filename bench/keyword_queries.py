@@ -367,7 +367,7 @@ def main() -> None:
         r = result[form]
         print(
             f"{form:>10}: recall@10 {r['ranking']['recall@10']:.3f} ranked, {r['at_threshold']['recall@10']:.3f} "
-            f"at threshold {threshold} (empty {r['at_threshold']['empty']:.1%})"
+            f"by default (threshold {threshold}; empty {r['at_threshold']['empty']:.1%})"
         )
     print(json.dumps(result))
 

@@ -16,7 +16,11 @@ their top hit and of other/hard searches that return nothing. Baselines from ``e
 same run: the old min-max fused value (``fusion.fused``, what ``score`` was before), the top hit's
 raw cosine and raw BM25. Generalization: a threshold is fitted on the first ``--fit``
 conversations (the 5th percentile of their own-scope top scores) and reported on the rest.
-Recall@k of the own-scope searches is printed with no threshold (ranking) and at the default.
+Recall@k of the own-scope searches is printed with no threshold (ranking), as the default search
+returns them (an answer when the best hit reaches the threshold, hits down to half of it,
+``memorch.retrieval._cut``) and with the default threshold given as a floor for every hit; for
+other- and hard-scope searches, how often each of those two comes back empty and with how many
+hits (limit 30).
 The last line printed is one JSON object.
 """
 
@@ -67,7 +71,7 @@ def top_features(found: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def collect(data: list[dict[str, Any]], embedder: str) -> tuple[list[dict[str, Any]], list[float]]:
+def collect(data: list[dict[str, Any]], embedder: str, default: float) -> tuple[list[dict[str, Any]], list[float]]:
     from locomo_protocol import questions, turns
 
     from memorch.api._memory import Memory
@@ -78,8 +82,9 @@ def collect(data: list[dict[str, Any]], embedder: str) -> tuple[list[dict[str, A
     rows: list[dict[str, Any]] = []
     search_ms: list[float] = []
     with tempfile.TemporaryDirectory() as work:
-        # threshold 0 here: every search returns its top hit, the default is applied afterwards.
-        memory = Memory(MemoryConfig(data_dir=Path(work), embedder=embedder, search_threshold=0.0))
+        # Each search twice: with threshold 0 (every search returns its top hit, thresholds are
+        # applied to it afterwards) and as a caller gets it by default (``returned``).
+        memory = Memory(MemoryConfig(data_dir=Path(work), embedder=embedder))
         try:
             for sample in data:
                 print(f"adding {sample['sample_id']}", file=sys.stderr)
@@ -98,6 +103,9 @@ def collect(data: list[dict[str, Any]], embedder: str) -> tuple[list[dict[str, A
                         found = memory.search(text, user_id=scope, limit=max(KS), threshold=0.0, explain=True)
                         search_ms.append((time.perf_counter() - start) * 1000)
                         row[kind] = top_features(found)
+                        for key, threshold in (("returned", None), ("each_at_default", default)):
+                            got = memory.search(text, user_id=scope, limit=max(KS), threshold=threshold)["results"]
+                            row[kind][key] = [r["metadata"].get("dia_id") for r in got]
                         if kind == "own":
                             row["ranked"] = [(r["metadata"].get("dia_id"), r["score"]) for r in found["results"]]
                     rows.append(row)
@@ -106,14 +114,31 @@ def collect(data: list[dict[str, Any]], embedder: str) -> tuple[list[dict[str, A
     return rows, search_ms
 
 
-def recall(rows: list[dict[str, Any]], threshold: float) -> dict[str, float]:
+def recall(rows: list[dict[str, Any]], threshold: float | str) -> dict[str, float]:
+    """Recall@k of the own-scope searches: their ranking cut at ``threshold``, or what a search
+    returned (``"returned"``: by default; ``"each_at_default"``: with the default threshold given,
+    a floor for every hit)."""
     out = {}
     for k in KS:
         values = []
         for row in rows:
-            kept = {dia for dia, score in row["ranked"][:k] if score >= threshold}
+            if isinstance(threshold, str):
+                kept = set(row["own"][threshold][:k])
+            else:
+                kept = {dia for dia, score in row["ranked"][:k] if score >= threshold}
             values.append(len(kept & set(row["evidence"])) / len(row["evidence"]))
         out[f"recall@{k}"] = round(statistics.fmean(values), 4)
+    return out
+
+
+def returned(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """What a search (``key``, as in ``recall``) returns where nothing is relevant: the share of
+    other- and hard-scope searches with an empty answer, and their mean number of hits (limit 30)."""
+    out = {}
+    for kind in ("other", "hard"):
+        counts = [len(r[kind][key]) for r in rows]
+        out[f"{kind}_empty"] = round(statistics.fmean(c == 0 for c in counts), 4)
+        out[f"{kind}_hits"] = round(statistics.fmean(counts), 2)
     return out
 
 
@@ -150,7 +175,7 @@ def main() -> None:
     args = parser.parse_args()
     data = json.loads(args.data.read_text())
     default = MemoryConfig.model_fields["search_threshold"].default
-    rows, search_ms = collect(data, args.embedder)
+    rows, search_ms = collect(data, args.embedder, default)
 
     fit_ids = {s["sample_id"] for s in data[: args.fit]}
     fit_rows = [r for r in rows if r["conversation"] in fit_ids]
@@ -171,7 +196,10 @@ def main() -> None:
             "held_out_auroc": separation(held_rows)["score"],
         },
         "recall_no_threshold": recall(rows, 0.0),
-        "recall_at_default": recall(rows, default),
+        "recall_at_default": recall(rows, "returned"),
+        "recall_each_at_default": recall(rows, "each_at_default"),
+        "returned_by_default": returned(rows, "returned"),
+        "returned_each_at_default": returned(rows, "each_at_default"),
         "search_p50_ms": round(statistics.median(search_ms), 2),
     }
     auc = result["auroc"]
@@ -196,9 +224,17 @@ def main() -> None:
         f"{gen['held_out']['hard_empty']:.3f}, AUROC {gen['held_out_auroc']['other']:.3f} / "
         f"{gen['held_out_auroc']['hard']:.3f}"
     )
-    for label, key in (("no threshold", "recall_no_threshold"), (f"threshold {default:.2f}", "recall_at_default")):
+    each = f"threshold {default:.2f} on every hit"
+    searches = (("no threshold", "recall_no_threshold"), ("default", "recall_at_default"))
+    for label, key in (*searches, (each, "recall_each_at_default")):
         r = result[key]
         print(f"recall ({label}): @5 {r['recall@5']:.3f}  @10 {r['recall@10']:.3f}  @30 {r['recall@30']:.3f}")
+    for label, key in (("default", "returned_by_default"), (each, "returned_each_at_default")):
+        got = result[key]
+        print(
+            f"where nothing is relevant ({label}): other empty {got['other_empty']:.3f}, {got['other_hits']:.2f} hits;"
+            f" hard empty {got['hard_empty']:.3f}, {got['hard_hits']:.2f} hits"
+        )
     print(json.dumps(result))
 
 

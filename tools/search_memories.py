@@ -9,6 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memorch.results import HitList
+from memorch.retrieval._cut import TAIL_SHARE
 from memorch.tools._common import (
     AgentId,
     AsOf,
@@ -44,7 +45,8 @@ def register(server: MCPServer, state: ServerState) -> None:
             float | None,
             *optional(
                 {"type": "number", "minimum": 0, "maximum": 1},
-                f"Minimum score, 0-1 (default {default_threshold}); 0 returns the best matches however weak.",
+                f"Minimum score of every result, 0-1; by default the best must reach {default_threshold} "
+                f"and the rest {default_threshold * TAIL_SHARE:g}; 0 returns the best matches however weak.",
             ),
         ] = None,
         user_id: UserId = None,

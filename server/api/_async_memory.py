@@ -34,6 +34,7 @@ from memorch.results import (
     MemoryList,
     memory_item,
 )
+from memorch.retrieval._cut import Cut
 from memorch.retrieval._search import search_memories
 from memorch.storage.filters import compile_filters
 
@@ -194,21 +195,18 @@ class AsyncMemory(AdminMixin):
         higher."""
         scope = validation.scope(scope_args, required=True, default_project=self.config.project)
         query = validation.text(query, self.config.max_text_bytes, "query")
-        limit, min_score = validation.limit(limit), validation.threshold(threshold)
+        limit = validation.limit(limit)
+        cut = Cut.of(validation.threshold(threshold), self.config.search_threshold)
         budget = _budget(max_tokens)
         asked = validation.moment(asked_at, "asked_at")
-        if min_score is None:
-            min_score = self.config.search_threshold
         if as_of is not None:
             if filters:
                 raise _as_of_with_filters()
             when = timeline.parse_as_of(as_of)
-            result = await self.engine.read(timeline.search_at, self.engine.store, query, scope, when, limit, min_score)
+            result = await self.engine.read(timeline.search_at, self.engine.store, query, scope, when, limit, cut)
             return timeline.within_budget(result, budget)
         where = compile_filters(filters)
-        result = await self.engine.read(
-            search_memories, self.engine, query, scope, limit, where, min_score, explain, asked
-        )
+        result = await self.engine.read(search_memories, self.engine, query, scope, limit, where, cut, explain, asked)
         return timeline.within_budget(result, budget)
 
     async def history(

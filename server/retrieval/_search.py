@@ -53,6 +53,7 @@ from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
 from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, text_half, vector_scale
 from memorch.retrieval._centering import centered, from_ledger
 from memorch.retrieval._context import with_context
+from memorch.retrieval._cut import Cut
 from memorch.retrieval._when import Window, window
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
@@ -313,12 +314,12 @@ def search_memories(
     scope: Scope,
     limit: int,
     where: Any,
-    min_score: float,
+    cut: Cut,
     explain: bool,
     asked_at: datetime | None = None,
 ) -> MemoryList:
     """``AsyncMemory.search`` on a reader: the ranked hits read back from the ledger (the source
-    of truth), those under ``min_score`` left out and counted (``below_threshold``: an empty
+    of truth), those the threshold leaves out counted (``cut``, ``below_threshold``: an empty
     answer then says that weaker matches exist, and how weak), relations with the graph on.
     ``asked_at``: when the query is asked, for the times it names ("last week"; default now, in
     this machine's time zone)."""
@@ -327,7 +328,7 @@ def search_memories(
     held = engine.store.nearest_cache()
     span = window(query, asked_at or datetime.now().astimezone())
     centres = engine.store.centroids()
-    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, min_score, span, centroids=centres)
+    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, cut.each, span, centroids=centres)
     records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
     results: list[MemoryItem] = []
     below: list[float] = []
@@ -336,7 +337,7 @@ def search_memories(
         # The scope check is a second guard: the index already filtered by scope.
         if record is None or not scope.contains(record):
             continue
-        if hit.score < min_score:
+        if hit.score < cut.each:
             below.append(hit.score)
             continue
         item = memory_item(record)
@@ -344,10 +345,13 @@ def search_memories(
         if explain:
             item["explain"] = hit.signals
         results.append(item)
+    floor = cut.each
+    if not cut.answers([item["score"] for item in results]):  # an empty answer: under ``cut.answer``
+        below, results, floor = below + [item["score"] for item in results], [], cut.answer
     found: MemoryList = {"results": results}
     if below:
         best = round(max(below), 6)
-        found["below_threshold"] = BelowThreshold(count=len(below), best_score=best, threshold=min_score)
+        found["below_threshold"] = BelowThreshold(count=len(below), best_score=best, threshold=floor)
     if engine.config.graph_enabled:
         from memorch.retrieval._graph import search_relations
 

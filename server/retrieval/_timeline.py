@@ -24,6 +24,7 @@ from memorch.results import MemoryItem, MemoryList, layer_of
 
 if TYPE_CHECKING:
     from memorch.engine._store import Store
+    from memorch.retrieval._cut import Cut
     from memorch.storage.base import HistoryEvent, MemoryRecord, Scope
 
 CHARS_PER_TOKEN = 4
@@ -102,7 +103,7 @@ def list_at(store: Store, scope: Scope, when: str, limit: int) -> MemoryList:
     return {"results": [item for item, _ in _versions(store, scope, when, limit)]}
 
 
-def search_at(store: Store, query: str, scope: Scope, when: str, limit: int, min_score: float) -> MemoryList:
+def search_at(store: Store, query: str, scope: Scope, when: str, limit: int, cut: Cut) -> MemoryList:
     from memorch.retrieval._calibration import vector_scale
 
     versions = _versions(store, scope, when, MAX_VERSIONS_SEARCHED)
@@ -119,9 +120,9 @@ def search_at(store: Store, query: str, scope: Scope, when: str, limit: int, min
     relevance = vector_scale(embedder, query, query_vector).relevance(similarity)
     results: list[MemoryItem] = []
     for index in np.argsort(-relevance, kind="stable")[:limit]:
-        if relevance[index] < min_score:
+        if relevance[index] < cut.each:
             break
         item = versions[index][0]
         item["score"] = round(float(relevance[index]), 6)
         results.append(item)
-    return {"results": results}
+    return {"results": results if cut.answers([item["score"] for item in results]) else []}

@@ -1,0 +1,65 @@
+"""The threshold: a caller's is a floor for every hit; the default decides whether a search has
+an answer (its best hit at 0.3) and then keeps the hits after it down to half of that
+(``memorch.retrieval._cut``)."""
+
+from __future__ import annotations
+
+from memorch import Memory
+from memorch.retrieval._cut import TAIL_SHARE, Cut
+
+HABITS = (
+    "I am allergic to peanuts",
+    "My doctor said I should cut down on sugar",
+    "I live in Lisbon",
+    "My sister is called Ana",
+    "We had dinner at a Thai place on Friday",
+    "I ran a half marathon in April",
+    "I bought a new bike for commuting",
+)
+
+
+def test_a_given_threshold_is_a_floor_for_every_hit_and_the_default_has_a_tail() -> None:
+    assert Cut.of(0.4, 0.3) == Cut(0.4, 0.4)
+    assert Cut.of(0.0, 0.3) == Cut(0.0, 0.0)
+    assert Cut.of(None, 0.3) == Cut(0.3, 0.3 * TAIL_SHARE) == Cut(0.3, 0.15)
+    assert not Cut(0.3, 0.15).answers([]) and not Cut(0.3, 0.15).answers([0.29, 0.2])
+    assert Cut(0.3, 0.15).answers([0.3, 0.16]) and Cut(0.0, 0.0).answers([0.0])
+
+
+def test_the_default_keeps_weaker_hits_after_a_match_and_nothing_without_one(mem: Memory) -> None:
+    for text in HABITS:
+        mem.add(text, user_id="u", infer=False)
+    every = {r["memory"]: r["score"] for r in mem.search("exercise", user_id="u", threshold=0)["results"]}
+    default = mem.search("exercise", user_id="u")
+    kept = [r["memory"] for r in default["results"]]
+    assert kept[0] == "I ran a half marathon in April" and every[kept[0]] >= 0.3
+    # the commuting bike scores under 0.3 on its own, and comes with the marathon by default ...
+    assert 0.15 <= every["I bought a new bike for commuting"] < 0.3
+    assert "I bought a new bike for commuting" in kept
+    assert all(r["score"] >= 0.15 for r in default["results"])
+    assert default["below_threshold"]["threshold"] == 0.15
+    assert all(every[text] < 0.15 for text in set(HABITS) - set(kept))
+    # ... but not when the caller asks for 0.3 on every hit
+    strict = mem.search("exercise", user_id="u", threshold=0.3)
+    assert [r["memory"] for r in strict["results"]] == [kept[0]]
+    assert strict["below_threshold"]["threshold"] == 0.3
+
+    # A search whose best hit is under 0.3 has no answer, though a hit scores over 0.15.
+    weak = {r["memory"]: r["score"] for r in mem.search("sports", user_id="u", threshold=0)["results"]}
+    assert 0.15 <= max(weak.values()) < 0.3
+    none = mem.search("sports", user_id="u")
+    assert none["results"] == []
+    assert none["below_threshold"] == {"count": len(HABITS), "best_score": max(weak.values()), "threshold": 0.3}
+
+
+def test_a_search_as_of_a_time_applies_the_same_cut(mem: Memory) -> None:
+    for text in HABITS:
+        mem.add(text, user_id="u", infer=False)
+    now = "2999-01-01T00:00:00Z"
+    every = {r["memory"]: r["score"] for r in mem.search("exercise", user_id="u", threshold=0, as_of=now)["results"]}
+    kept = [r["memory"] for r in mem.search("exercise", user_id="u", as_of=now)["results"]]
+    assert kept == [text for text, score in sorted(every.items(), key=lambda x: -x[1]) if score >= 0.15]
+    assert max(every.values()) >= 0.3
+    weak = mem.search("sports", user_id="u", threshold=0, as_of=now)["results"]
+    assert weak and weak[0]["score"] < 0.3
+    assert mem.search("sports", user_id="u", as_of=now)["results"] == []
