@@ -120,9 +120,10 @@ class MemoryConfig(BaseModel):
     candidate_limit: int = 10
     # Hybrid search: weight of each signal in the relative score fusion.
     search_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SEARCH_WEIGHTS))
-    # Results scoring below this are dropped when a search gives no threshold of its own
-    # (scores are absolute relevance; the default is chosen by bench/relevance.py, see README
-    # "Search": it keeps every LOCOMO own-scope top hit and LOCOMO recall unchanged).
+    # A search that gives no threshold of its own returns nothing unless its best result scores
+    # this, and then the results down to half of it (retrieval/_cut.py). Scores are absolute
+    # relevance; the default is chosen by bench/relevance.py (docs/search.md "How the score was
+    # measured": it keeps every LOCOMO own-scope top hit).
     search_threshold: float = 0.3
     # Expiry and retention (docs/security.md). A new memory's expiry when its add names none, by the
     # most specific scope part it has: {"run_id": "7d"} (JSON from the environment); empty: never.

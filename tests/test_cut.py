@@ -4,8 +4,13 @@ an answer (its best hit at 0.3) and then keeps the hits after it down to half of
 
 from __future__ import annotations
 
+import pytest
+
 from memorch import Memory
+from memorch.retrieval._calibration import Ranked, VectorScale, calibrate
 from memorch.retrieval._cut import TAIL_SHARE, Cut
+from memorch.retrieval._search import _first
+from memorch.storage.base import VectorHit
 
 HABITS = (
     "I am allergic to peanuts",
@@ -22,8 +27,36 @@ def test_a_given_threshold_is_a_floor_for_every_hit_and_the_default_has_a_tail()
     assert Cut.of(0.4, 0.3) == Cut(0.4, 0.4)
     assert Cut.of(0.0, 0.3) == Cut(0.0, 0.0)
     assert Cut.of(None, 0.3) == Cut(0.3, 0.3 * TAIL_SHARE) == Cut(0.3, 0.15)
-    assert not Cut(0.3, 0.15).answers([]) and not Cut(0.3, 0.15).answers([0.29, 0.2])
-    assert Cut(0.3, 0.15).answers([0.3, 0.16]) and Cut(0.0, 0.0).answers([0.0])
+    default = Cut(0.3, 0.15)
+    assert default.split([]) == ([], [], 0.3)
+    # no hit at 0.3: no answer, every hit counted under 0.3
+    assert default.split([0.29, 0.2, 0.1]) == ([], [0.29, 0.2, 0.1], 0.3)
+    # an answer: the hits from 0.15 up, wherever they rank; those under 0.15 counted under it
+    assert default.split([0.2, 0.5, 0.1, 0.16]) == ([0, 1, 3], [0.1], 0.15)
+    assert Cut(0.3, 0.3).split([0.5, 0.2]) == ([0], [0.2], 0.3)
+    assert Cut(0.0, 0.0).split([0.0]) == ([0], [], 0.0)
+
+
+@pytest.mark.parametrize("lifted_evidence", [0.1, 0.2])
+def test_a_weak_lifted_first_hit_neither_empties_the_answer_nor_lowers_the_hits_after_it(
+    lifted_evidence: float,
+) -> None:
+    """A hit related words moved to the top with its own evidence under 0.3 (above or under the
+    tail's 0.15) is there for its words: the strong hit after it keeps its score, and the answer
+    is not empty."""
+    scale = VectorScale(chance=0.0, ceiling=1.0)  # relevance = similarity
+    weak = Ranked("weak", 0.9, {"vector": {"similarity": lifted_evidence}, "words": {"rank": 1}})
+    strong = Ranked("strong", 0.8, {"vector": {"similarity": 0.6}, "words": {"rank": 2}})
+    hits = {"vector": [VectorHit("strong", 0.6), VectorHit("weak", lifted_evidence)]}
+    cut = Cut.of(None, 0.3)
+    scored = _first(calibrate([weak, strong], hits, scale, cut.answer), 10, cut.each)
+    assert [item.id for item in scored] == ["weak", "strong"]
+    scores = [item.score for item in scored]
+    assert scores == pytest.approx([lifted_evidence, 0.6])
+    kept, below, floor = cut.split(scores)
+    assert [scored[i].id for i in kept] == (["weak", "strong"] if lifted_evidence >= 0.15 else ["strong"])
+    assert below == ([] if lifted_evidence >= 0.15 else [pytest.approx(lifted_evidence)])
+    assert floor == 0.15
 
 
 def test_the_default_keeps_weaker_hits_after_a_match_and_nothing_without_one(mem: Memory) -> None:
@@ -62,4 +95,6 @@ def test_a_search_as_of_a_time_applies_the_same_cut(mem: Memory) -> None:
     assert max(every.values()) >= 0.3
     weak = mem.search("sports", user_id="u", threshold=0, as_of=now)["results"]
     assert weak and weak[0]["score"] < 0.3
-    assert mem.search("sports", user_id="u", as_of=now)["results"] == []
+    none = mem.search("sports", user_id="u", as_of=now)
+    assert none["results"] == [] and none["below_threshold"]["threshold"] == 0.3
+    assert none["below_threshold"]["count"] == len(HABITS)

@@ -54,7 +54,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 MemoryIdArg = Annotated[str, typer.Argument(help="A memory's id, from `memorch search` or `memorch list`")]
 LimitOpt = Annotated[int, typer.Option(help="At most this many memories")]
 ThresholdOpt = Annotated[
-    float | None, typer.Option(help="Drop results below this relevance, 0-1 (default: MEMORCH_SEARCH_THRESHOLD, 0.3)")
+    float | None,
+    typer.Option(
+        help="Drop results below this relevance, 0-1 (default: no answer unless the best reaches "
+        "MEMORCH_SEARCH_THRESHOLD, 0.3; then the rest down to half of it)"
+    ),
 ]
 FullIdsOpt = Annotated[
     bool, typer.Option("--full-ids", help="Show ids whole (a narrow terminal shows their first 8 characters)")

@@ -20,8 +20,8 @@ toward its anchor leaves hits already near the anchor's level where they are.
 Context moves a memory up the order, never its score: a lifted memory's score is its own
 evidence (``_calibration``), since being said next to a hit does not make a memory relevant (a
 user's unrelated facts, told one after another, are each other's neighbours too). One whose own
-evidence is under the search's threshold is left out and does not lower the scores of the hits
-below it (``calibrate``).
+evidence is under the search's threshold does not lower the scores of the hits below it, and is
+left out, or returned at its own evidence above the default's tail (``calibrate``, ``_cut``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from memorch.results import BelowThreshold
+
 TAIL_SHARE = 0.5
 
 
@@ -40,6 +42,20 @@ class Cut(NamedTuple):
             return cls(threshold, threshold)
         return cls(default, default * TAIL_SHARE)
 
-    def answers(self, scores: list[float]) -> bool:
-        """Whether hits scoring ``scores`` (those at ``each`` or more) make an answer."""
-        return bool(scores) and max(scores) >= self.answer
+    def split(self, scores: list[float]) -> tuple[list[int], list[float], float]:
+        """A ranked list's hits (``scores``, in order): the places of those returned, the scores of
+        those left out, and the threshold that left them out (``answer`` when none is returned)."""
+        kept = [i for i, score in enumerate(scores) if score >= self.each]
+        if any(scores[i] >= self.answer for i in kept):
+            return kept, [s for s in scores if s < self.each], self.each
+        return [], list(scores), self.answer
+
+
+NO_CUT = Cut(0.0, 0.0)
+
+
+def below_threshold(below: list[float], threshold: float) -> BelowThreshold | None:
+    """What a search's answer says of the hits its threshold left out (none: nothing to say)."""
+    if not below:
+        return None
+    return BelowThreshold(count=len(below), best_score=round(max(below), 6), threshold=threshold)

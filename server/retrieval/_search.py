@@ -49,11 +49,11 @@ import numpy as np
 
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
-from memorch.results import BelowThreshold, MemoryItem, MemoryList, memory_item
+from memorch.results import MemoryItem, MemoryList, memory_item
 from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, text_half, vector_scale
 from memorch.retrieval._centering import centered, from_ledger
 from memorch.retrieval._context import with_context
-from memorch.retrieval._cut import Cut
+from memorch.retrieval._cut import NO_CUT, Cut, below_threshold
 from memorch.retrieval._when import Window, window
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
@@ -237,14 +237,15 @@ def hybrid_search(
     limit: int,
     where: tuple[str, list[Any]] | None,
     held: NearestCache | None = None,
-    min_score: float = 0.0,
+    cut: Cut = NO_CUT,
     span: Window | None = None,
     *,
     centroids: Centroids,
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query``, with absolute scores; ``held``: the
-    scopes' embeddings in memory, if this process keeps them; ``min_score``: the search's
-    threshold (hits lifted by context under it are left out); ``span``: the time the query names,
+    scopes' embeddings in memory, if this process keeps them; ``cut``: the search's
+    threshold (``_cut``: a hit lifted by context, time or related words under ``cut.answer`` does
+    not lower the scores after it, and one under ``cut.each`` is left out); ``span``: the time the query names,
     whose memories make a signal of their own; ``centroids``: the centres of scopes not held
     (``engine._centroids``), kept by the caller between searches."""
     # Expired memories are left out from their expiry on, before maintenance purges them: few
@@ -291,13 +292,14 @@ def hybrid_search(
 
     ranked = with_context(components, scope, ranked, vector, config.search_weights.get("context", 0.0), visible)
     scale = vector_scale(components.embedder, query, vector)
-    scored = calibrate(ranked, signals, scale, min_score, text_half(query), outside)
-    return _first(scored, limit, min_score)
+    scored = calibrate(ranked, signals, scale, cut.answer, text_half(query), outside)
+    return _first(scored, limit, cut.each)
 
 
 def _first(scored: list[Ranked], limit: int, min_score: float) -> list[Ranked]:
-    """The first ``limit`` hits, not counting those that context lifted and the threshold leaves
-    out (``calibrate``): they are kept, to be counted under the threshold, but take no place."""
+    """The first ``limit`` hits, not counting those lifted by context, time or related words that
+    the threshold leaves out (under ``min_score``, the search's ``Cut.each``): they are kept, to be
+    counted under the threshold, but take no place."""
     kept: list[Ranked] = []
     places = 0
     for item in scored:
@@ -328,30 +330,21 @@ def search_memories(
     held = engine.store.nearest_cache()
     span = window(query, asked_at or datetime.now().astimezone())
     centres = engine.store.centroids()
-    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, cut.each, span, centroids=centres)
+    ranked = hybrid_search(parts, engine.config, query, scope, limit, where, held, cut, span, centroids=centres)
     records = {r.id: r for r in parts.ledger.get_many([h.id for h in ranked])}
+    found_hits = [h for h in ranked if (r := records.get(h.id)) is not None and scope.contains(r)]
+    # (The scope check is a second guard: the index already filtered by scope.)
+    kept, below, floor = cut.split([h.score for h in found_hits])
     results: list[MemoryItem] = []
-    below: list[float] = []
-    for hit in ranked:
-        record = records.get(hit.id)
-        # The scope check is a second guard: the index already filtered by scope.
-        if record is None or not scope.contains(record):
-            continue
-        if hit.score < cut.each:
-            below.append(hit.score)
-            continue
-        item = memory_item(record)
+    for hit in (found_hits[i] for i in kept):
+        item = memory_item(records[hit.id])
         item["score"] = round(hit.score, 6)
         if explain:
             item["explain"] = hit.signals
         results.append(item)
-    floor = cut.each
-    if not cut.answers([item["score"] for item in results]):  # an empty answer: under ``cut.answer``
-        below, results, floor = below + [item["score"] for item in results], [], cut.answer
     found: MemoryList = {"results": results}
-    if below:
-        best = round(max(below), 6)
-        found["below_threshold"] = BelowThreshold(count=len(below), best_score=best, threshold=floor)
+    if (left_out := below_threshold(below, floor)) is not None:
+        found["below_threshold"] = left_out
     if engine.config.graph_enabled:
         from memorch.retrieval._graph import search_relations
 

@@ -105,6 +105,7 @@ def list_at(store: Store, scope: Scope, when: str, limit: int) -> MemoryList:
 
 def search_at(store: Store, query: str, scope: Scope, when: str, limit: int, cut: Cut) -> MemoryList:
     from memorch.retrieval._calibration import vector_scale
+    from memorch.retrieval._cut import below_threshold
 
     versions = _versions(store, scope, when, MAX_VERSIONS_SEARCHED)
     if not versions:
@@ -118,11 +119,14 @@ def search_at(store: Store, query: str, scope: Scope, when: str, limit: int, cut
     query_vector = embedder.embed([query])[0]
     similarity = np.stack(stored) @ query_vector
     relevance = vector_scale(embedder, query, query_vector).relevance(similarity)
+    order = np.argsort(-relevance, kind="stable")
+    kept, below, floor = cut.split([float(relevance[i]) for i in order])
     results: list[MemoryItem] = []
-    for index in np.argsort(-relevance, kind="stable")[:limit]:
-        if relevance[index] < cut.each:
-            break
+    for index in order[kept[:limit]]:
         item = versions[index][0]
         item["score"] = round(float(relevance[index]), 6)
         results.append(item)
-    return {"results": results if cut.answers([item["score"] for item in results]) else []}
+    found: MemoryList = {"results": results}
+    if (left_out := below_threshold(below, floor)) is not None:
+        found["below_threshold"] = left_out
+    return found

@@ -24,7 +24,7 @@ did as well as from the whole scope; without idf LOCOMO lost the gain; a best-ma
 without length normalization lowered LongMemEval (long memories match some piece of every query
 a little). On by default (``words`` 0.2): through the product it raised LOCOMO dev recall@5 /
 @10 by 0.020 / 0.010 and LongMemEval's (72 questions) by 0.032 / 0.021, lowered no figure, and
-costs a search ~1.3 ms (docs/search.md "Related words"). A hit it moves up whose evidence is
+costs a search ~1.3 ms (docs/search.md "Related words"). A hit it re-orders whose evidence is
 under the threshold is set aside (``_calibration.set_aside``).
 """
 
