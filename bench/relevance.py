@@ -11,16 +11,17 @@ per conversation). Every category 1-4 question is then searched three times:
   conversation's names (so names, the strongest keyword, match).
 
 Reported for the top hit's ``score``: AUROC separating own from other (plain) and own from hard;
-at the default threshold (``MemoryConfig.search_threshold``) the share of own searches that keep
-their top hit and of other/hard searches that return nothing. Baselines from ``explain`` in the
+at the default threshold (``MemoryConfig.search_threshold``) the share of own searches whose top
+hit scores it and of other/hard searches whose top hit does not (the first hit of the ranking at
+threshold 0; what a caller gets is reported below it). Baselines from ``explain`` in the
 same run: the old min-max fused value (``fusion.fused``, what ``score`` was before), the top hit's
 raw cosine and raw BM25. Generalization: a threshold is fitted on the first ``--fit``
 conversations (the 5th percentile of their own-scope top scores) and reported on the rest.
 Recall@k of the own-scope searches is printed with no threshold (ranking), as the default search
-returns them (an answer when the best hit reaches the threshold, hits down to half of it,
+returns them (an answer when a hit reaches the threshold, its hits down to half of it,
 ``memorch.retrieval._cut``) and with the default threshold given as a floor for every hit; for
-other- and hard-scope searches, how often each of those two comes back empty and with how many
-hits (limit 30).
+other- and hard-scope searches, how often each of those two comes back empty and how many hits
+it returns per search (limit 30; an empty answer counts 0).
 The last line printed is one JSON object.
 """
 

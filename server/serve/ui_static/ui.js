@@ -365,7 +365,7 @@ const VIEWS = [
     ["limit", "limit", { type: "number", min: 1, max: 1000, value: 100 }]] },
   { name: "search", button: "Search", run: runSearch, inputs: [
     ["q", null, { placeholder: "what do you want to find?", size: 40 }],
-    ["threshold", "threshold", { type: "number", step: 0.05, min: 0, max: 1, placeholder: "0.3" }],
+    ["threshold", "threshold", { type: "number", step: 0.05, min: 0, max: 1, placeholder: "default" }],
     ["limit", "limit", { type: "number", min: 1, max: 100, value: 10 }],
     ["explain", "explain scores", { type: "checkbox", title: "show each signal's rank and relevance under each hit" }]] },
   { name: "deleted", button: "Refresh", run: runDeleted, inputs: [
