@@ -30,7 +30,9 @@ The returned score is instead each hit's own evidence, on fixed scales:
 
 A hit's score is the lowest evidence among it and every hit ranked above it, so scores never
 rise down the list (score order = fused order, ``threshold`` cuts a prefix) and no hit scores
-above its own evidence. A memory the vector signal did not return gets the lowest
+above its own evidence; a hit lifted by context, time or related words with its own evidence
+under the threshold scores that and lowers none after it (``calibrate``). Which hits a search
+returns: ``_cut``. A memory the vector signal did not return gets the lowest
 similarity it did return (a bound: it ranked below all of them); one BM25 did not return has no
 text evidence.
 
