@@ -51,6 +51,7 @@ import numpy as np
 
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
+from memorch.engine._heap import freeze_loaded
 from memorch.results import MemoryItem, MemoryList, memory_item
 from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_aside, text_half, vector_scale
 from memorch.retrieval._centering import centered, from_ledger
@@ -351,4 +352,5 @@ def search_memories(
         from memorch.retrieval._graph import search_relations
 
         found["relations"] = search_relations(parts, scope, query, [r["id"] for r in results])
+    freeze_loaded()  # once per process: what a search loads lives as long as the process
     return found
