@@ -8,11 +8,11 @@ scopes: one search in 12 to 24, which set the p95). Those objects live as long a
 so after its first search (when they are loaded) they are collected once and frozen
 (``gc.freeze``: moved to a generation no collection walks). Objects made later are collected as
 before; whatever the process had at that moment and frees later in a cycle stays (the first
-memory's objects, once). Measured (24 LongMemEval scopes from a vector cache, a warm-up search
-and five searches each right after its import, 2 cores, two runs each way alternating): the
-longest of 120 searches 80.5 and 93.6 ms without the freeze, each during a full collection of
-~80 ms, and 22.2 and 17.0 ms with it; p50 11.9 / 11.9 and 13.0 / 11.0 ms. The one collection
-before the freeze costs the process's first search ~70 ms.
+memory's objects, once). Measured (``bench/search_outliers.py``, 24 LongMemEval scopes, 2 cores,
+two runs each way): the longest of 120 searches 70.8 and 81.7 ms without the freeze, with full
+collections of 60-89 ms beside them, and 21.4 and 15.1 ms with it (none over 20 ms); p50 about
+the same (10.3 / 9.4 and 9.8 / 8.8 ms). The one collection before the freeze costs the
+process's first search ~70 ms.
 """
 
 from __future__ import annotations
