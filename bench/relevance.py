@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,25 +116,21 @@ def collect(data: list[dict[str, Any]], embedder: str, default: float) -> tuple[
     return rows, search_ms
 
 
-def recall(rows: list[dict[str, Any]], threshold: float | str) -> dict[str, float]:
-    """Recall@k of the own-scope searches: their ranking cut at ``threshold``, or what a search
-    returned (``"returned"``: by default; ``"each_at_default"``: with the default threshold given,
-    a floor for every hit)."""
+def recall(rows: list[dict[str, Any]], found: Callable[[dict[str, Any]], list[str]]) -> dict[str, float]:
+    """Recall@k of the own-scope searches, ``found(row)`` giving a search's dia_ids in order."""
     out = {}
     for k in KS:
         values = []
         for row in rows:
-            if isinstance(threshold, str):
-                kept = set(row["own"][threshold][:k])
-            else:
-                kept = {dia for dia, score in row["ranked"][:k] if score >= threshold}
+            kept = set(found(row)[:k])
             values.append(len(kept & set(row["evidence"])) / len(row["evidence"]))
         out[f"recall@{k}"] = round(statistics.fmean(values), 4)
     return out
 
 
 def returned(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
-    """What a search (``key``, as in ``recall``) returns where nothing is relevant: the share of
+    """What a search (``key``: ``returned`` by default, ``each_at_default`` with the default
+    threshold given) returns where nothing is relevant: the share of
     other- and hard-scope searches with an empty answer, and their mean number of hits (limit 30)."""
     out = {}
     for kind in ("other", "hard"):
@@ -196,9 +193,9 @@ def main() -> None:
             "held_out": at_threshold(held_rows, fitted),
             "held_out_auroc": separation(held_rows)["score"],
         },
-        "recall_no_threshold": recall(rows, 0.0),
-        "recall_at_default": recall(rows, "returned"),
-        "recall_each_at_default": recall(rows, "each_at_default"),
+        "recall_no_threshold": recall(rows, lambda row: [dia for dia, _ in row["ranked"]]),
+        "recall_at_default": recall(rows, lambda row: row["own"]["returned"]),
+        "recall_each_at_default": recall(rows, lambda row: row["own"]["each_at_default"]),
         "returned_by_default": returned(rows, "returned"),
         "returned_each_at_default": returned(rows, "each_at_default"),
         "search_p50_ms": round(statistics.median(search_ms), 2),

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import longmemeval as lme
+from locomo_protocol import percentile
 
 LONG_COLLECTION_MS = 20.0
 
@@ -43,11 +44,6 @@ class Collections:
             self._start = time.perf_counter()
         elif info["generation"] == 2 and (ms := (time.perf_counter() - self._start) * 1000) > LONG_COLLECTION_MS:
             self.long.append(round(ms, 1))
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
@@ -86,7 +82,7 @@ def main() -> None:
         "freeze": not args.no_freeze,
         "questions": len(questions),
         "search_p50_ms": round(statistics.median(searches), 1),
-        "search_p95_ms": round(percentile(searches, 0.95), 1),
+        "search_p95_ms": percentile(searches, 0.95),
         "search_max_ms": round(max(searches), 1),
         "first_p50_ms": round(statistics.median(first), 1),
         "first_max_ms": round(max(first), 1),

@@ -9,7 +9,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from memorch.results import HitList
-from memorch.retrieval._cut import TAIL_SHARE
+from memorch.retrieval._cut import Cut
 from memorch.tools._common import (
     AgentId,
     AsOf,
@@ -30,7 +30,7 @@ Weaker matches are left out: `below_threshold` says how many; `threshold: 0` ret
 
 
 def register(server: MCPServer, state: ServerState) -> None:
-    default_threshold = state.config.search_threshold
+    default = Cut.of(None, state.config.search_threshold)
 
     @server.tool(
         name="search_memories",
@@ -45,8 +45,8 @@ def register(server: MCPServer, state: ServerState) -> None:
             float | None,
             *optional(
                 {"type": "number", "minimum": 0, "maximum": 1},
-                f"Minimum score of every result, 0-1; by default the best must reach {default_threshold} "
-                f"and the rest {default_threshold * TAIL_SHARE:g}; 0 returns the best matches however weak.",
+                f"Minimum score of every result, 0-1; by default the best must reach {default.answer:g} "
+                f"and the rest {default.each:g}; 0 returns the best matches however weak.",
             ),
         ] = None,
         user_id: UserId = None,

@@ -4,8 +4,8 @@ A ``threshold`` the caller gives is a floor for every hit: a hit scoring under i
 (and counted in ``below_threshold``). With none, the default (``search_threshold``, 0.3) answers
 two questions apart:
 
-- does the store hold anything relevant? The search returns nothing unless its best hit scores
-  at least the default: a search in the wrong scope, or for something never said, comes back
+- does the store hold anything relevant? The search returns nothing unless one of its hits
+  scores at least the default: a search in the wrong scope, or for something never said, comes back
   empty (``bench/relevance.py``: the top hit's score is what separates those, AUROC 0.986).
 - which hits come with that answer? Those scoring at least ``TAIL_SHARE`` of the default (0.15).
   Below a relevant first hit, the next memories of the same story are often weak on their own: a
@@ -15,8 +15,9 @@ two questions apart:
   dev questions recall@10 / @30 0.898 / 0.981 for the ranking and 0.884 / 0.940 once 0.3 cut
   each hit; a floor of 0.15 after a first hit of 0.3 keeps 0.898 / 0.981 (0.25: 0.898 / 0.954;
   0.1 and 0.05 as 0.15), and on LOCOMO dev questions 0.739 -> 0.745 at 10 (the ranking's figure),
-  one- and two-noun keyword queries 0.434 -> 0.450 and 0.587 -> 0.614 (docs/search.md "Order and
-  score"). Replays of the searches' ``explain`` (threshold 0), chosen as half before they ran.
+  one- and two-noun keyword queries 0.434 -> 0.450 and 0.587 -> 0.614 (docs/search.md "The
+  default threshold's tail"). Replays of the searches' ``explain`` (threshold 0), chosen as half
+  before they ran.
 """
 
 from __future__ import annotations
