@@ -160,6 +160,33 @@ def test_vectors_are_normalized_and_batch_independent() -> None:
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
+def test_runs_group_texts_by_word_pieces_under_a_budget() -> None:
+    """Runs of the model: shortest texts first, at most ``budget`` pieces once padded to a run's
+    longest text and at most ``max_texts`` texts; each text once; a text over the budget alone."""
+    from memorch.models._minilm import runs
+
+    lengths = [256, 12, 40, 256, 9, 300, 11, 40, 128]
+    grouped = runs(lengths, max_texts=3, budget=512)
+    assert sorted(i for run in grouped for i in run) == list(range(len(lengths)))
+    flat = [lengths[i] for run in grouped for i in run]
+    assert flat == sorted(lengths)
+    for run in grouped:
+        assert len(run) <= 3
+        assert len(run) == 1 or max(lengths[i] for i in run) * len(run) <= 512
+    assert [[lengths[i] for i in run] for run in grouped] == [[9, 11, 12], [40, 40, 128], [256, 256], [300]]
+    assert runs([], max_texts=32) == []
+
+
+def test_long_and_short_texts_embed_alike_in_any_run() -> None:
+    """Padding to a run's longest text changes nothing: a short text's vector beside a 256-piece
+    one is its vector alone (float model; the int8 one quantizes per run)."""
+    long_text = "The museum visit with my grandmother took the whole afternoon. " * 30
+    texts = ["what is my job?", long_text, "I work as a nurse at the county hospital"]
+    together = LocalEmbedder().embed(texts)
+    alone = np.stack([LocalEmbedder().embed([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
 def test_cache_avoids_recomputing_in_memory_and_across_instances(tmp_path: Path) -> None:
     ledger = SQLiteLedger(tmp_path / "db.sqlite")
     first = CachedEmbedder(LocalEmbedder(), ledger, lru_size=8)
