@@ -101,7 +101,7 @@ class MemoryConfig(BaseModel):
     embedder: str = "auto"
     embedder_api_base: str | None = None
     embedder_api_key: str | None = None
-    embedding_batch_size: int = 32
+    embedding_batch_size: int = Field(default=32, gt=0)
     embedding_cache_size: int = 4096
     # Graph
     graph: Literal["on", "off"] = "on"

@@ -201,6 +201,9 @@ def test_invalid_settings_name_the_variable_for_library_callers(monkeypatch: pyt
     monkeypatch.setenv("MEMORCH_EMBEDDING_BATCH_SIZE", "many")
     with pytest.raises(ConfigurationError, match=r"MEMORCH_EMBEDDING_BATCH_SIZE must be a whole number \(got 'many'\)"):
         MemoryConfig()
+    monkeypatch.setenv("MEMORCH_EMBEDDING_BATCH_SIZE", "0")  # no text would ever be embedded
+    with pytest.raises(ConfigurationError, match=r"MEMORCH_EMBEDDING_BATCH_SIZE must be greater than 0 \(got '0'\)"):
+        MemoryConfig()
     monkeypatch.delenv("MEMORCH_EMBEDDING_BATCH_SIZE")
     monkeypatch.setenv("MEMORCH_LLM_FALLBACKS", "openai/a, ollama/b")  # the documented comma list
     config = MemoryConfig(graph=False)

@@ -178,10 +178,14 @@ def test_runs_group_texts_by_word_pieces_under_a_budget() -> None:
 
 
 def test_long_and_short_texts_embed_alike_in_any_run() -> None:
-    """Padding to a run's longest text changes nothing: a short text's vector beside a 256-piece
-    one is its vector alone (float model; the int8 one quantizes per run)."""
-    long_text = "The museum visit with my grandmother took the whole afternoon. " * 30
+    """Padding to a run's longest text changes nothing: a short text's vector in a run with a
+    150-piece one is its vector alone (float model; the int8 one quantizes per run)."""
+    from memorch.models._minilm import runs, shared_encoder
+
+    long_text = "The museum visit with my grandmother took the whole afternoon. " * 14
     texts = ["what is my job?", long_text, "I work as a nurse at the county hospital"]
+    lengths = [len(e.ids) for e in shared_encoder().tokenizer.encode_batch(texts)]
+    assert 150 < lengths[1] <= 170 and runs(lengths, max_texts=32) == [[0, 2, 1]]  # one run
     together = LocalEmbedder().embed(texts)
     alone = np.stack([LocalEmbedder().embed([t])[0] for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)

@@ -35,7 +35,7 @@ MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 # Word pieces per run of the model (texts x the longest one's pieces; one text alone may reach
 # MAX_TOKENS). Smaller runs keep a run's activations in the CPU's caches: on 2 cores, texts
 # grouped by piece count under this budget embed ~1.2x as many LongMemEval or LOCOMO turns/s as
-# runs of 32 texts grouped by characters (``bench/int8_speed.py``, docs/embeddings.md).
+# runs of 32 texts grouped by characters (``bench/embedding_runs.py``, docs/embeddings.md).
 TOKEN_BUDGET = 512
 WEIGHTS_DIR = Path(__file__).resolve().parent / "_weights"
 MODEL_FILES = ("config.json", "tokenizer.json", "model.onnx")
@@ -84,21 +84,22 @@ class MiniLMEncoder:
         """Vectors of ``texts``, in their order; ``batch_size`` caps the texts per run."""
         if not texts:
             return np.zeros((0, self.hidden), dtype=np.float32)
-        pieces = self.tokenizer.encode_batch(texts)
+        encodings = self.tokenizer.encode_batch(texts)
         out = np.empty((len(texts), self.hidden), dtype=np.float32)
-        for run in runs([len(p.ids) for p in pieces], batch_size):
-            out[run] = self._encode_run([pieces[i] for i in run])
+        for run in runs([len(e.ids) for e in encodings], batch_size):
+            out[run] = self._encode_run([encodings[i] for i in run])
         return out
 
-    def _encode_run(self, pieces: list[Any]) -> np.ndarray:
-        width = max(len(p.ids) for p in pieces)
-        ids = np.full((len(pieces), width), self._pad_id, dtype=np.int64)
-        types = np.zeros((len(pieces), width), dtype=np.int64)
-        mask = np.zeros((len(pieces), width), dtype=np.float32)
-        for row, p in enumerate(pieces):
-            ids[row, : len(p.ids)] = p.ids
-            types[row, : len(p.ids)] = p.type_ids
-            mask[row, : len(p.ids)] = 1.0
+    def _encode_run(self, encodings: list[Any]) -> np.ndarray:
+        """One run of the model: pad to the run's longest text, mean-pool over real pieces."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.float32)
+        for row, e in enumerate(encodings):
+            ids[row, : len(e.ids)] = e.ids
+            types[row, : len(e.ids)] = e.type_ids
+            mask[row, : len(e.ids)] = 1.0
         x = self._hidden_states(ids, types, mask)
         pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -144,7 +145,8 @@ def _session(path: Path) -> Any:
 def runs(lengths: list[int], max_texts: int, budget: int = TOKEN_BUDGET) -> list[list[int]]:
     """Indices of texts with these piece counts, grouped for the model: shortest first (so little
     padding in a run), each run at most ``max_texts`` texts and ``budget`` pieces once padded to
-    its longest text (a text over the budget runs alone)."""
+    its longest text (a text over the budget runs alone; ``max_texts`` is positive, the
+    configuration's ``embedding_batch_size``)."""
     grouped: list[list[int]] = []
     run: list[int] = []
     for i in sorted(range(len(lengths)), key=lengths.__getitem__):

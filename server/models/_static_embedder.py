@@ -102,7 +102,8 @@ class StaticEmbedder:
         from memorch.models._minilm import bundled_model_dir, shared_encoder
 
         self._encoder = shared_encoder()
-        # A tokenizer of its own: the encoder's pads and truncates, which static vectors need not.
+        # A tokenizer of its own, as tokenizer.json sets it: texts cut at 128 pieces (as the static
+        # tier was measured) and padded to 128 with id 0, whose weight log1p(0) is 0.
         self._tokenizer = Tokenizer.from_file(str(bundled_model_dir() / "tokenizer.json"))
         vocab = self._tokenizer.get_vocab_size()
         self._weights = np.log1p(np.arange(vocab, dtype=np.float32))[:, None]
