@@ -97,7 +97,7 @@ FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
 # busy laptop, for numbers that only change with the model.
 BUNDLED_CEILINGS = {
     "local/all-MiniLM-L6-v2": {1: 0.5855, 2: 0.7425, 3: 0.8299, 4: 0.9062, 6: 0.9280},
-    "local/all-MiniLM-L6-v2-int8": {1: 0.5855, 2: 0.7258, 3: 0.8229, 4: 0.8918, 6: 0.9188},
+    "local/all-MiniLM-L6-v2-int8": {1: 0.5825, 2: 0.7309, 3: 0.8209, 4: 0.8934, 6: 0.9173},
 }
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _scales: dict[str, tuple[np.ndarray, dict[int, float]]] = {}
