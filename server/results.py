@@ -34,7 +34,7 @@ class MemoryItem(TypedDict):
     created_at: str
     updated_at: str
     score: NotRequired[float]
-    explain: NotRequired[dict[str, dict[str, float]]]
+    explain: NotRequired[dict[str, dict[str, float | str]]]  # context's "of" is an id
     current: NotRequired[bool]  # with as_of: whether this is still the memory's text
     expires_at: NotRequired[str]  # when it stops being returned (ISO UTC); absent: never
 
@@ -81,7 +81,7 @@ class Hit(TypedDict):
     hash: NotRequired[str]
     current: NotRequired[bool]
     expires_at: NotRequired[str]
-    explain: NotRequired[dict[str, dict[str, float]]]
+    explain: NotRequired[dict[str, dict[str, float | str]]]  # context's "of" is an id
 
 
 class HitList(TypedDict):

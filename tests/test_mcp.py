@@ -88,6 +88,20 @@ async def test_tool_errors_carry_code_and_next_step(config: MemoryConfig) -> Non
         assert (await client.call_tool("list_memories", {})).structured_content["results"] == []
 
 
+async def test_explain_over_mcp_carries_the_context_anchor(config: MemoryConfig) -> None:
+    """``explain`` names the hit a context lift came from by its id (a string among the scores):
+    the tool's result type must take it (it was INTERNAL_ERROR, found by a newcomer's trial)."""
+    async with Client(build_server(config)) as client:
+        for text in ("I play the violin.", "I play the violin in an orchestra."):
+            assert not (await client.call_tool("add_memory", {"text": text})).is_error
+        found = await client.call_tool("search_memories", {"query": "violin", "explain": True})
+        assert not found.is_error, found.content[0].text
+        hits = found.structured_content["results"]
+        assert len(hits) == 2 and all("vector" in hit["explain"] for hit in hits)
+        anchors = [hit["explain"]["context"]["of"] for hit in hits if "context" in hit["explain"]]
+        assert anchors and set(anchors) <= {hit["id"] for hit in hits}
+
+
 async def test_scope_wide_tools_default_to_the_server_user(tmp_path: Path) -> None:
     config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="alice")
     async with Client(build_server(config)) as client:
