@@ -182,9 +182,9 @@ async def test_a_search_starts_the_same_whatever_its_limit(amem: AsyncMemory) ->
     On a real conversation (LOCOMO dev's first, ../shared/bench) and its own questions."""
     import json
 
-    from tests.data.redaction_corpus import SHARED_BENCH
+    from tests.data.redaction_corpus import shared_bench
 
-    sample = json.loads((SHARED_BENCH / "locomo_dev.json").read_text(encoding="utf-8"))[0]
+    sample = json.loads((shared_bench() / "locomo_dev.json").read_text(encoding="utf-8"))[0]
     chat = sample["conversation"]
     sessions = sorted(k for k in chat if k.startswith("session_") and k.count("_") == 1)
     turns = [f"{t['speaker']}: {t['text']}" for k in sessions for t in chat[k]]

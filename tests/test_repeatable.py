@@ -15,13 +15,13 @@ import pytest
 from memorch import AsyncMemory, MemoryConfig
 from memorch.storage import vector_maintenance, vector_versions
 from memorch.storage.vectors import first_without_arbitrary_ties
-from tests.data.redaction_corpus import SHARED_BENCH
+from tests.data.redaction_corpus import shared_bench
 
 FOLD_EVERY = 25
 
 
 def _conversation() -> tuple[list[str], list[str]]:
-    sample = json.loads((SHARED_BENCH / "locomo_dev.json").read_text(encoding="utf-8"))[0]
+    sample = json.loads((shared_bench() / "locomo_dev.json").read_text(encoding="utf-8"))[0]
     chat = sample["conversation"]
     sessions = sorted(k for k in chat if k.startswith("session_") and k.count("_") == 1)
     turns = [f"{t['speaker']}: {t['text']}" for k in sessions for t in chat[k]][:140]
