@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -150,6 +151,15 @@ async def test_stdio_subprocess(tmp_path: Path) -> None:
         assert added.structured_content["results"][0]["event"] == "ADD"
         found = await client.call_tool("search_memories", {"query": "what foods should I avoid?"})
         assert found.structured_content["results"][0]["memory"] == "I am allergic to peanuts"
+        await client.call_tool("add_memory", {"text": "My sister lives in Porto"})
+    # The client closed stdin: the server wrote the index rows it owed before it exited (the
+    # last add's row was left queued for the next start before).
+    ledger = sqlite3.connect(tmp_path / "memorch.db")
+    try:
+        assert ledger.execute("SELECT COUNT(*) FROM memories").fetchone()[0] == 2
+        assert ledger.execute("SELECT COUNT(*) FROM index_outbox").fetchone()[0] == 0
+    finally:
+        ledger.close()
 
 
 def _status_without_token(url: str) -> int:

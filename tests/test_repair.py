@@ -119,6 +119,20 @@ def test_a_deleted_vector_index_is_reported_then_rebuilt_on_open(tmp_path: Path)
         assert checks["vector index (LanceDB)"]["ok"]
 
 
+def test_doctor_counts_queued_index_writes_apart(tmp_path: Path) -> None:
+    """Index rows still queued in the ledger (a write's ``index_flush_delay``, or a process that
+    stopped first) are named as such, not as "as many as the ledger's memories"."""
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", embedder="static", index_flush_delay=5.0)
+    with Memory(config) as memory:
+        memory.add("I play the violin", user_id="alice", infer=False)
+        checks = {c["name"]: c for c in memory.doctor()}
+        assert "0 vectors and 1 queued in the ledger" in checks["vector index (LanceDB)"]["detail"]
+        assert "1 index writes queued" in checks["ledger (SQLite)"]["detail"]
+    with Memory(config) as memory:  # closing wrote it
+        checks = {c["name"]: c for c in memory.doctor()}
+        assert "1 vectors, as many as the ledger's memories" in checks["vector index (LanceDB)"]["detail"]
+
+
 def test_a_broken_lance_manifest_is_repaired_by_reindex(tmp_path: Path) -> None:
     config = _config(tmp_path / "data", graph="off")
     _seed(config)

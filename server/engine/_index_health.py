@@ -168,7 +168,7 @@ def probe_ledger(parts: Components) -> str:
     ledger = parts.ledger
     counts = ledger.counts()
     if not isinstance(ledger, SQLiteCore):  # PostgreSQL checks its own pages; a count proves the connection
-        return f"{counts['memories']} memories, {counts['pending_index']} index rows owed (PostgreSQL)"
+        return f"{counts['memories']} memories, {counts['pending_index']} index writes queued (PostgreSQL)"
     # A read-only directory may not allow the shared-memory file WAL readers need; nobody can
     # write there, so reading the file as immutable is exact.
     flags = "immutable=1" if parts.read_only else "mode=ro"
@@ -186,7 +186,7 @@ def probe_ledger(parts: Components) -> str:
             "`memorch export FILE` saves what is readable; then " + RECOVERY.split("; ")[0],
         )
     return (
-        f"{counts['memories']} memories, {counts['pending_index']} index rows and "
+        f"{counts['memories']} memories, {counts['pending_index']} index writes queued, "
         f"{counts['pending_inference']} messages awaiting reprocess; integrity ok"
     )
 
@@ -206,6 +206,11 @@ def probe_vectors(parts: Components) -> str:
             "run `memorch reindex` (or any search or write: the next start rebuilds it from the ledger)",
             ledger_memories=health.ledger,
             index_rows=health.index,
+        )
+    if health.owed:  # a process stopped before its index write: the next start (or write) does it
+        return (
+            f"{health.index or 0} vectors and {health.owed} queued in the ledger for the next start "
+            f"or write, for {health.ledger} memories"
         )
     return f"{health.index or 0} vectors, as many as the ledger's memories"
 

@@ -208,7 +208,7 @@ def serve(
                 f"memorch {package_version()}: MCP server on stdio, waiting for an MCP client to speak JSON-RPC "
                 "on stdin (MCP clients such as Claude Desktop start this command themselves; Ctrl+C stops it)"
             )
-        anyio.run(run_stdio, server)  # malformed lines get a JSON-RPC error (http_edge.ReplyingReadStream)
+        anyio.run(_serve_stdio, server)
         return
     import uvicorn
 
@@ -237,6 +237,17 @@ class _Stopped(Exception):
 
 def _stopped(signum: int, frame: object) -> None:
     raise _Stopped(signal.Signals(signum).name)
+
+
+async def _serve_stdio(server: Any) -> None:
+    """Serve one client on stdin/stdout (malformed lines get a JSON-RPC error, see
+    ``http_edge.ReplyingReadStream``) until it closes stdin, then write the index rows and graph
+    work the store owes before the process exits, as an HTTP server does when it stops (they
+    were left queued in the ledger for the next start, and `memorch doctor` counted them owed)."""
+    try:
+        await run_stdio(server)
+    finally:
+        await server.state.close()
 
 
 async def _serve_until_stopped(http: Any, sock: socket.socket, state: Any) -> None:
