@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
 
 from memorch import MemoryConfig
 from memorch.serve._app import build_server
@@ -145,13 +146,12 @@ async def test_an_id_from_search_works_in_every_id_tool(tmp_path: Path) -> None:
 async def test_stdio_subprocess(tmp_path: Path) -> None:
     command = memorch_command()
     params = StdioServerParameters(command=command[0], args=[*command[1:], "serve"], env=server_env(tmp_path))
-    async with Client(params, mode="legacy") as client:
-        assert {t.name for t in (await client.list_tools()).tools} == TOOLS
-        added = await client.call_tool("add_memory", {"text": "I am allergic to peanuts"})
-        assert added.structured_content["results"][0]["event"] == "ADD"
-        found = await client.call_tool("search_memories", {"query": "what foods should I avoid?"})
-        assert found.structured_content["results"][0]["memory"] == "I am allergic to peanuts"
-        await client.call_tool("add_memory", {"text": "My sister lives in Porto"})
+    errors = tmp_path.with_name(tmp_path.name + ".stderr")
+    with errors.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            await _add_search_and_add_again(client)
+    # One line says which data directory this server works on (clients' logs show stderr).
+    assert f"MCP server on stdio, data directory {tmp_path}" in errors.read_text()
     # The client closed stdin: the server wrote the index rows it owed before it exited (the
     # last add's row was left queued for the next start before).
     ledger = sqlite3.connect(tmp_path / "memorch.db")
@@ -160,6 +160,15 @@ async def test_stdio_subprocess(tmp_path: Path) -> None:
         assert ledger.execute("SELECT COUNT(*) FROM index_outbox").fetchone()[0] == 0
     finally:
         ledger.close()
+
+
+async def _add_search_and_add_again(client: Client) -> None:
+    assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+    added = await client.call_tool("add_memory", {"text": "I am allergic to peanuts"})
+    assert added.structured_content["results"][0]["event"] == "ADD"
+    found = await client.call_tool("search_memories", {"query": "what foods should I avoid?"})
+    assert found.structured_content["results"][0]["memory"] == "I am allergic to peanuts"
+    await client.call_tool("add_memory", {"text": "My sister lives in Porto"})
 
 
 def _status_without_token(url: str) -> int:

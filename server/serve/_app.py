@@ -203,11 +203,15 @@ def serve(
     import anyio
 
     if transport == "stdio":
+        # One line, always: MCP clients start servers with a minimal environment, so a client's
+        # log is where one finds which data directory (and so which memories) it is serving.
+        started = f"memorch {package_version()}: MCP server on stdio, data directory {config.data_dir}"
         if sys.stdin.isatty():
-            _announce(
-                f"memorch {package_version()}: MCP server on stdio, waiting for an MCP client to speak JSON-RPC "
-                "on stdin (MCP clients such as Claude Desktop start this command themselves; Ctrl+C stops it)"
+            started += (
+                "; waiting for an MCP client to speak JSON-RPC on stdin (MCP clients such as Claude Desktop "
+                "start this command themselves; Ctrl+C stops it)"
             )
+        _announce(started)
         anyio.run(_serve_stdio, server)
         return
     import uvicorn
