@@ -122,6 +122,29 @@ async def test_a_failing_model_leaves_the_work_pending_until_it_answers(memory: 
     assert [e["event"] for e in await memory.history(result["results"][0]["id"])] == ["ADD", "DELETE"]
 
 
+async def test_a_model_without_its_key_is_said_at_the_add_not_retried_in_the_background(
+    tmp_path: Path, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hosted model with no key anywhere (no setting, no provider variable) cannot answer, and
+    waiting cannot mend it: the add stores the text as said, marked pending, and says why with
+    the code; setting the key and reprocessing extracts the facts. No request reaches a model."""
+    from memorch.models._llm import import_litellm
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    import_litellm()  # as `memorch serve` does at launch (an add never waits for the import)
+    config = background_config(tmp_path, fake, llm_api_base=None, llm_api_key=None)
+    async with AsyncMemory(config) as memory:
+        result = await memory.add(SAID, user_id="u")
+        assert result["degraded"] is True and "pending" not in result
+        assert "MISSING_CREDENTIALS" in result["reason"] and "OPENAI_API_KEY" in result["reason"]
+        assert await texts(memory, "beagle") == [SAID]  # stored and searchable
+        assert fake.requests == []
+    fake.push(facts(FACT))
+    async with AsyncMemory(background_config(tmp_path, fake)) as memory:  # the key is set now
+        assert (await memory.reprocess())["remaining"] == 0
+        assert await texts(memory, "beagle") == [FACT]
+
+
 async def test_a_message_edited_during_the_model_call_is_inferred_again(memory: AsyncMemory, fake: FakeLLM) -> None:
     answered: list[Request] = []
 

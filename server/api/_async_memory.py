@@ -23,7 +23,7 @@ from memorch.domain._records import not_found
 from memorch.domain._validation import ScopeArgs
 from memorch.engine._engine import Engine, noting_redactions
 from memorch.errors import ValidationError
-from memorch.inference._add import defer, infer_and_apply
+from memorch.inference._add import defer, degrade, infer_and_apply
 from memorch.inference._pending import BackgroundInference
 from memorch.results import (
     AddResult,
@@ -113,7 +113,12 @@ class AsyncMemory(AdminMixin):
         parsed, meta, redacted = await self.engine.read(self.engine.redact, parsed, meta)
         meta = noting_redactions(meta, redacted)
         procedural = memory_type is not None
-        if self.config.background_enabled and not (dry_run or procedural):
+        unusable = await self.engine.read(self.engine.components.llm.missing_credentials)
+        if unusable is not None and not dry_run:
+            # Stored as said and marked pending, the add says why (no background loop retrying
+            # what only a setting can mend); `memorch reprocess` extracts facts once a key is set.
+            result = await degrade(self.engine, parsed, scope, meta, unusable)
+        elif self.config.background_enabled and not (dry_run or procedural):
             result = await defer(self.engine, parsed, scope, meta)
             self.background.kick()
         else:

@@ -175,6 +175,24 @@ class LLMClient:
         self._structures: dict[str, tuple[Structure, float]] = {}  # model -> (decision, when)
         self._structure_lock = threading.Lock()
 
+    def missing_credentials(self) -> MissingCredentialsError | None:
+        """The first model's ``MissingCredentialsError`` when no configured model has the key it
+        needs (known without a request, and no retry can mend it); None when one could be asked,
+        and while LiteLLM is still loading: an add never waits seconds for that import (the server
+        starts it at launch), and background inference meets the same error on its first try."""
+        if not import_litellm.cache_info().currsize:
+            return None
+        litellm = import_litellm()
+        problems = []
+        for model in self.models:
+            try:
+                self._api(litellm, model)
+            except MissingCredentialsError as exc:
+                problems.append(exc)
+                continue
+            return None
+        return problems[0]
+
     def structured(self, messages: list[dict[str, str]], schema: type[M], wire: dict[str, Any] | None = None) -> M:
         """Ask each model in turn until one returns a reply that validates against ``schema``.
         ``wire``: the JSON schema sent to the model (default: ``schema``'s, made strict)."""
