@@ -44,6 +44,10 @@ CASES = {
         ["list"], "INVALID_SETTING", "MEMORCH_LOG_LEVEL must be", env={"MEMORCH_LOG_LEVEL": "loud"}
     ),
     "get-bad-id": Case(["get", "not-an-id"], "INVALID_MEMORY_ID", "run `memorch search` or `memorch list`"),
+    "list-zero-limit": Case(["list", "--limit", "0"], "INVALID_LIMIT", "from 1 to 1000"),
+    "get-table-id": Case(
+        ["get", "b0f8ef85"], "INVALID_MEMORY_ID", "tables shorten ids: add --full-ids to `memorch list`"
+    ),
     "update-missing": Case(["update", MISSING, "new text"], "MEMORY_NOT_FOUND", "`memorch search`"),
     "delete-missing": Case(["delete", MISSING], "MEMORY_NOT_FOUND", "`memorch list`"),
     "history-bad-id": Case(["history", "nope"], "INVALID_MEMORY_ID", "`memorch search`"),

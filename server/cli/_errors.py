@@ -111,8 +111,16 @@ def report(code: str, message: str, suggestion: str | None) -> None:
     stderr().print(Text.assemble(("error", "bold red"), " ", error_line(code, message, suggestion)), soft_wrap=True)
 
 
+# A table's shortened id ("b0f8ef85…"): the start of a UUID, which no command takes.
+_SHORT_ID = re.compile(r"[0-9a-f]{4,35}-?…?$")
+
+
 def report_error(exc: MemoryError) -> None:
-    report(exc.error_code, exc.message, cli_words(exc.suggestion) if exc.suggestion else None)
+    suggestion = cli_words(exc.suggestion) if exc.suggestion else None
+    given = exc.details.get("memory_id") if exc.error_code == "INVALID_MEMORY_ID" else None
+    if isinstance(given, str) and _SHORT_ID.match(given.strip().lower()):
+        suggestion = f"tables shorten ids: add --full-ids to `memorch list` or `memorch search`; {suggestion}"
+    report(exc.error_code, exc.message, suggestion)
 
 
 def _log_bug(exc: BaseException, command: str) -> bool:

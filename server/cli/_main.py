@@ -195,7 +195,7 @@ def list_(
     Example: memorch list --user-id alice --all --json"""
     with open_memory() as m:
         scope = default_user(m, scope)
-        size = limit or (MAX_LIMIT if every else 100)
+        size = (MAX_LIMIT if every else 100) if limit is None else limit  # 0 is refused as MCP refuses it
         result = _pages(m, scope, size, _json_arg(filters, "--filters"), cursor, every)
 
     def render(r: dict[str, Any]) -> None:

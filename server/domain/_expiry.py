@@ -28,7 +28,12 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_DURATION = timedelta(days=36_500)  # a hundred years: beyond is "never", and near datetime's end
 # The scope part whose default applies, most specific first: a run's memory gets the run default.
 DEFAULT_ORDER = ("run_id", "agent_id", "user_id")
-_EXAMPLES = '"2026-05-01", "2026-05-01T18:00:00Z" or a duration like "7d" (s, m, h, d, w)'
+
+
+def _examples() -> str:
+    """Example values for a suggestion: a month from today, so an example is a future time."""
+    ahead = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+    return f'"{ahead}", "{ahead}T18:00:00Z" or a duration like "7d" (s, m, h, d, w)'
 
 
 def duration(value: Any, name: str) -> timedelta:
@@ -56,7 +61,7 @@ def _invalid(message: str, value: Any) -> ValidationError:
         message,
         error_code="INVALID_EXPIRY",
         details={"expires_at": str(value)[:80]},
-        suggestion=f"pass expires_at as a future time or a duration: {_EXAMPLES}; omit it to keep the memory",
+        suggestion=f"pass expires_at as a future time or a duration: {_examples()}; omit it to keep the memory",
     )
 
 
