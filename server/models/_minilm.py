@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,6 @@ MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 # grouped by piece count under this budget embed ~1.2x as many LongMemEval or LOCOMO turns/s as
 # runs of 32 texts grouped by characters (``bench/embedding_runs.py``, docs/embeddings.md).
 TOKEN_BUDGET = 512
-# Threads for one run at a time (a query, an add): on 2 quiet cores two split a 256-piece turn's
-# run 1.55x faster than one (22 / 34 ms int8); more wait on each other when the cores are busy.
-THREADS = min(2, os.cpu_count() or 1)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "_weights"
 MODEL_FILES = ("config.json", "tokenizer.json", "model.onnx")
 INT8_MODEL = "model_int8.onnx"
@@ -79,10 +75,7 @@ class MiniLMEncoder:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; runs are padded to their longest
         self._pad_id = int(config.get("pad_token_id", 0))
-        self._path = model_dir / model_file(quantized)
-        self._session = _session(self._path, THREADS)  # one run at a time: a query, an add
-        self._bulk: Any = None  # one thread per run, two runs at once: imports (``_bulk_session``)
-        self._bulk_lock = threading.Lock()
+        self._session = _session(model_dir / model_file(quantized))
 
     @property
     def dimension(self) -> int:
@@ -96,25 +89,16 @@ class MiniLMEncoder:
         grouped = runs([len(e.ids) for e in encodings], batch_size)
         out = np.empty((len(texts), self.hidden), dtype=np.float32)
 
-        if len(grouped) == 1:  # a query, an add: on the caller's thread, queued behind no import
-            vectors = [self._encode_run([encodings[i] for i in grouped[0]])]
-        else:
-            bulk = self._bulk_session()
-            vectors = _run_pool().map(lambda run: self._encode_run([encodings[i] for i in run], bulk), grouped)
+        def embed(run: list[int]) -> np.ndarray:
+            return self._encode_run([encodings[i] for i in run])
+
+        # One run (a query, an add) on the caller's thread, queued behind no import.
+        vectors = _run_pool().map(embed, grouped) if len(grouped) > 1 else [embed(grouped[0])]
         for run, run_vectors in zip(grouped, vectors, strict=True):
             out[run] = run_vectors
         return out
 
-    def _bulk_session(self) -> Any:
-        """The session the run pool uses, made at the first call with more than one run (an import,
-        a reindex): a second copy of the weights (~25 MB int8) that a server only adding and
-        searching never loads."""
-        with self._bulk_lock:
-            if self._bulk is None:
-                self._bulk = _session(self._path, 1)
-            return self._bulk
-
-    def _encode_run(self, encodings: list[Any], session: Any = None) -> np.ndarray:
+    def _encode_run(self, encodings: list[Any]) -> np.ndarray:
         """One run of the model: pad to the run's longest text, mean-pool over real pieces."""
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
@@ -124,7 +108,7 @@ class MiniLMEncoder:
             ids[row, : len(e.ids)] = e.ids
             types[row, : len(e.ids)] = e.type_ids
             mask[row, : len(e.ids)] = 1.0
-        x = self._hidden_states(ids, types, mask, session)
+        x = self._hidden_states(ids, types, mask)
         pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -139,12 +123,12 @@ class MiniLMEncoder:
         )
         return np.ascontiguousarray(x[:, 1], dtype=np.float32)
 
-    def _hidden_states(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray, session: Any = None) -> np.ndarray:
+    def _hidden_states(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feed = {"input_ids": ids, "token_type_ids": types, "attention_mask": mask.astype(np.int64)}
-        return (session or self._session).run(["hidden"], feed)[0]
+        return self._session.run(["hidden"], feed)[0]
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path) -> Any:
     # onnxruntime's official wheels collect usage telemetry (on Linux and macOS since 1.2x: a
     # device id and an event cache under ~/.cache/Microsoft/DeveloperTools, uploaded to
     # Microsoft). memorch promises that nothing leaves the machine, so it is switched off before
@@ -156,10 +140,11 @@ def _session(path: Path, threads: int) -> Any:
     onnxruntime.disable_telemetry_events()
 
     options = onnxruntime.SessionOptions()
-    # ``threads`` per run (THREADS for one run at a time; 1 for the run pool, whose two runs at
-    # once keep both cores busier than one run split over two). Threads sleep between operators:
-    # spinning would take cores from the writer, the index workers and searches.
-    options.intra_op_num_threads = threads
+    # One thread per run: splitting a run's operators over two threads that sleep between
+    # operators (spinning would take cores from the writer, the index workers and searches) cost
+    # more than it gave: a query embeds in 2.9 ms on one thread, 3.3 ms on two; a 256-piece turn
+    # 41 / 38 ms. Many texts run two runs at once instead (``_run_pool``).
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about the graph are the build script's business
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -182,9 +167,9 @@ def runs(lengths: list[int], max_texts: int, budget: int = TOKEN_BUDGET) -> list
 
 @functools.cache
 def _run_pool() -> ThreadPoolExecutor:
-    """Where a call with many texts runs its runs: two at once at most, each on one thread of the
-    bulk session (thread-safe; it releases the GIL). With the runs by pieces, 1.2-1.3x the texts/s
-    of 32-text runs split over two threads (``bench/embedding_runs.py``)."""
+    """Where a call with many texts runs its runs, two at once at most (the session is
+    thread-safe and releases the GIL): ~1.1x the texts/s of one run on two threads
+    (``bench/embedding_runs.py``), and a busy machine's other work keeps a core."""
     return ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="memorch-embed")
 
 
