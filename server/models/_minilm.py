@@ -140,10 +140,13 @@ def _session(path: Path) -> Any:
     onnxruntime.disable_telemetry_events()
 
     options = onnxruntime.SessionOptions()
-    # One thread per run: splitting a run's operators over two threads that sleep between
-    # operators (spinning would take cores from the writer, the index workers and searches) cost
-    # more than it gave: a query embeds in 2.9 ms on one thread, 3.3 ms on two; a 256-piece turn
-    # 41 / 38 ms. Many texts run two runs at once instead (``_run_pool``).
+    # One thread per run; many texts run two runs at once instead (``_run_pool``). Alone on quiet
+    # cores two threads embed one 256-piece turn faster (22 vs 34 ms), but in the product they
+    # share the cores with LanceDB, the writer and the index workers, and threads that sleep
+    # between operators (spinning would take those cores) wait on each other: a second session of
+    # two threads for one-run calls measured search p50 22.3 ms, first search after an import
+    # 43.2 ms and import 87.1 turns/s, against 19.4 / 27.8 ms and 94.6 turns/s with one thread
+    # (bench/longmemeval.py --questions 12, same machine, same hour).
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about the graph are the build script's business
