@@ -7,7 +7,7 @@ count less, as in model2vec's Zipf weighting). A text's vector is the normalized
 tokens' vectors: no attention, no matrix products per text.
 
 Nothing is downloaded: a token's vector is computed from the bundled weights the first time a
-text contains it (about 0.7 ms per new token) and kept in ``<data dir>/static-minilm/`` as two
+text contains it (about 0.9 ms per new token) and kept in ``<data dir>/static-minilm/`` as two
 memory-mapped arrays (vectors, and which rows are done), so later runs and other processes
 reuse it. A crash between the two writes leaves a row marked not done: it is computed again.
 
