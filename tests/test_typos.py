@@ -180,6 +180,10 @@ def test_http_server_and_ui_warn_at_start(tmp_path: Path) -> None:
         )
     try:
         _wait_for_port(ui, port, ui_log)
+        # The socket listens a moment before the line saying so is written: wait for the line.
+        deadline = time.monotonic() + 30
+        while "memory UI on" not in ui_log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         ui.terminate()
         ui.wait(timeout=30)
