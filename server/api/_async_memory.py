@@ -113,14 +113,16 @@ class AsyncMemory(AdminMixin):
         parsed, meta, redacted = await self.engine.read(self.engine.redact, parsed, meta)
         meta = noting_redactions(meta, redacted)
         procedural = memory_type is not None
-        unusable = await self.engine.read(self.engine.components.llm.missing_credentials)
-        if unusable is not None and not dry_run:
-            # Stored as said and marked pending, the add says why (no background loop retrying
-            # what only a setting can mend); `memorch reprocess` extracts facts once a key is set.
-            result = await degrade(self.engine, parsed, scope, meta, unusable)
-        elif self.config.background_enabled and not (dry_run or procedural):
-            result = await defer(self.engine, parsed, scope, meta)
-            self.background.kick()
+        if self.config.background_enabled and not (dry_run or procedural):
+            # Models without the key they need cannot answer, and no retry mends that: degraded now,
+            # the add says why, as the waiting path below does at its first request (`memorch
+            # reprocess` extracts the facts once a key is set). A few dict lookups: no thread hop.
+            unusable = self.engine.components.llm.missing_credentials()
+            if unusable is not None:
+                result = await degrade(self.engine, parsed, scope, meta, unusable)
+            else:
+                result = await defer(self.engine, parsed, scope, meta)
+                self.background.kick()
         else:
             result = await infer_and_apply(self.engine, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
         if dry_run:

@@ -170,9 +170,9 @@ def runs(lengths: list[int], max_texts: int, budget: int = TOKEN_BUDGET) -> list
 
 @functools.cache
 def _run_pool() -> ThreadPoolExecutor:
-    """Where a call with many texts runs its runs, two at once at most (the session is
-    thread-safe and releases the GIL): ~1.1x the texts/s of one run on two threads
-    (``bench/embedding_runs.py``), and a busy machine's other work keeps a core."""
+    """Where a call with many texts runs its runs: two at once at most, each on the session's one
+    thread (the session is thread-safe and releases the GIL). With the runs by pieces, 1.2-1.3x
+    the texts/s of 32-text runs split over two threads (``bench/embedding_runs.py``)."""
     return ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="memorch-embed")
 
 
