@@ -143,6 +143,9 @@ class HistoryEvent:
     # A DELETE event's: the expiry the memory had when deleted, which ``restore`` gives it back
     # (None on other events, and on deletions before this was recorded). Not in ``public``.
     expires_at: str | None = None
+    # A DELETE event's: the metadata the memory had when deleted, which ``restore`` gives it back
+    # (None on other events, and on deletions before this was recorded). Not in ``public``.
+    metadata: dict[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
         item = {

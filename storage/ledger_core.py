@@ -171,7 +171,7 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
         conn.executemany(
             "INSERT INTO history (id, memory_id, old_memory, new_memory, event, created_at,"
             " updated_at, is_deleted, actor_id, role, user_id, agent_id, run_id, project, reason, relations_before,"
-            " expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " expires_at, metadata) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     e.id,
@@ -191,6 +191,7 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
                     e.reason,
                     before,
                     e.expires_at,
+                    None if e.metadata is None else json.dumps(e.metadata),
                 )
                 for e in events
             ],

@@ -117,6 +117,13 @@ ALTER TABLE memories ADD COLUMN expires_at TEXT COLLATE "C";
 ALTER TABLE history ADD COLUMN expires_at TEXT COLLATE "C";
 """,
     ),
+    (
+        9,
+        """
+-- ... and its metadata (JSON; NULL before: restored without it, as then).
+ALTER TABLE history ADD COLUMN metadata TEXT;
+""",
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]  # what SCHEMA is: every migration applied

@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS history (
     project TEXT,
     reason TEXT,
     relations_before TEXT,
-    expires_at {ordered}
+    expires_at {ordered},
+    metadata TEXT
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
 CREATE TABLE IF NOT EXISTS index_outbox (
@@ -150,9 +151,10 @@ def migrate(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE memories ADD COLUMN expires_at TEXT")
     conn.execute(EXPIRY_INDEX)
     # Explained and reversible history: events before this version have neither (NULL).
-    # A deletion's record of the memory's expiry (restore brings it back): NULL before, as never.
+    # A deletion's record of the memory's expiry and metadata (restore brings them back): NULL
+    # before, as never / none.
     columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
-    for column in ("reason", "relations_before", "expires_at"):
+    for column in ("reason", "relations_before", "expires_at", "metadata"):
         if column not in columns:
             conn.execute(f"ALTER TABLE history ADD COLUMN {column} TEXT")
     # The embedding cache was a WITHOUT ROWID table: its 1.5 kB vectors overflowed the index
@@ -209,17 +211,19 @@ def memory_row(r: MemoryRecord) -> tuple[Any, ...]:
 # The columns a HistoryEvent is read from, in its field order.
 EVENT_COLUMNS = (
     "id, memory_id, old_memory, new_memory, event, created_at, updated_at, is_deleted, actor_id, role,"
-    " reason, relations_before, expires_at"
+    " reason, relations_before, expires_at, metadata"
 )
 EVENT_COLUMN_COUNT = len(EVENT_COLUMNS.split(","))
 
 
 def history_event(values: Sequence[Any]) -> HistoryEvent:
     """A HistoryEvent from a row that starts with ``EVENT_COLUMNS`` (SQLite keeps the flag as 0/1,
-    the relations as JSON)."""
+    the relations and metadata as JSON)."""
     event = HistoryEvent(*values[:EVENT_COLUMN_COUNT])
     before = None if event.relations_before is None else tuple(json.loads(event.relations_before))
-    return HistoryEvent(**{**event.__dict__, "is_deleted": bool(event.is_deleted), "relations_before": before})
+    metadata = None if event.metadata is None else json.loads(event.metadata)
+    fields = {"is_deleted": bool(event.is_deleted), "relations_before": before, "metadata": metadata}
+    return HistoryEvent(**{**event.__dict__, **fields})
 
 
 def event_for(change: Change) -> HistoryEvent:
@@ -238,4 +242,5 @@ def event_for(change: Change) -> HistoryEvent:
         role=change.role,
         reason=change.reason,
         expires_at=r.expires_at if change.kind == "DELETE" else None,
+        metadata=r.metadata if change.kind == "DELETE" else None,
     )

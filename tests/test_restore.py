@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,39 @@ async def test_a_deleted_memory_comes_back_under_its_id_and_scope(amem: AsyncMem
     assert back["created_at"] == created_at
     assert (await amem.search("bees", user_id="alice", threshold=0))["results"][0]["id"] == memory_id
     assert [e["event"] for e in await amem.history(memory_id)] == ["ADD", "DELETE", "RESTORE"]
+
+
+async def test_a_deleted_memory_comes_back_with_its_metadata(amem: AsyncMemory) -> None:
+    """Deleted one by one or with its whole scope, a memory's metadata comes back with it, so a
+    filter finds it again; a memory that still exists keeps its own."""
+    bees = (await amem.add("I keep bees", user_id="al", metadata={"topic": "garden", "hives": 3}))["results"][0]["id"]
+    tea = (await amem.add("I drink green tea", user_id="al", metadata={"topic": "food"}))["results"][0]["id"]
+    await amem.delete(bees)
+    await amem.restore(bees)
+    assert (await amem.get(bees))["metadata"] == {"topic": "garden", "hives": 3}
+    listed = await amem.get_all(user_id="al", filters={"topic": "garden"})
+    assert [r["id"] for r in listed["results"]] == [bees]
+    await amem.delete_all(user_id="al")
+    await amem.restore(tea)
+    assert (await amem.get(tea))["metadata"] == {"topic": "food"}
+    found = await amem.search("tea", user_id="al", filters={"topic": "food"}, threshold=0)
+    assert [r["id"] for r in found["results"]] == [tea]
+
+
+async def test_a_deletion_recorded_before_metadata_was_kept_restores_without_it(tmp_path: Path) -> None:
+    """A ledger written before DELETE events kept the metadata (the column is NULL there, as
+    after an upgrade): the memory comes back with none, as it did then."""
+    config = MemoryConfig(data_dir=tmp_path, graph="off")
+    memory = AsyncMemory(config)
+    memory_id = (await memory.add("I keep bees", user_id="al", metadata={"topic": "garden"}))["results"][0]["id"]
+    await memory.delete(memory_id)
+    await memory.close()
+    with sqlite3.connect(tmp_path / "memorch.db") as conn:
+        conn.execute("UPDATE history SET metadata = NULL")
+    memory = AsyncMemory(config)
+    await memory.restore(memory_id)
+    assert (await memory.get(memory_id))["metadata"] == {}
+    await memory.close()
 
 
 async def test_restore_over_mcp(tmp_path: Path) -> None:

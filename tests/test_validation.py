@@ -144,6 +144,10 @@ async def test_bad_messages(amem: AsyncMemory) -> None:
         with pytest.raises(ValidationError):
             await amem.add(messages, user_id="m")
     assert (await amem.stats())["memories"] == 0
+    with pytest.raises(ValidationError) as info:  # over MCP `messages` is a list: say what is wrong with it
+        await amem.add([], user_id="m")
+    assert info.value.error_code == "INVALID_MESSAGES" and "empty" in info.value.message
+    assert "string" not in info.value.message
 
 
 async def test_a_misspelt_scope_keyword_is_refused_as_python_refuses_one(seeded: AsyncMemory) -> None:

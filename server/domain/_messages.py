@@ -46,9 +46,15 @@ def parse_messages(messages: Any, max_bytes: int) -> list[Message]:
         return [Message("user", validation.text(messages, max_bytes, "text"))]
     if isinstance(messages, dict):
         messages = [messages]
-    if not isinstance(messages, list) or not messages:
+    if isinstance(messages, list) and not messages:
         raise ValidationError(
-            "messages must be a string, a {role, content} object, or a non-empty list of them",
+            "messages is empty: nothing to remember",
+            error_code="INVALID_MESSAGES",
+            suggestion='pass at least one message, messages=[{"role": "user", "content": "..."}], or text="..."',
+        )
+    if not isinstance(messages, list):
+        raise ValidationError(
+            "messages must be a string, a {role, content} object, or a list of them",
             error_code="INVALID_MESSAGES",
             suggestion='pass text="..." or messages=[{"role": "user", "content": "..."}]',
         )

@@ -211,11 +211,12 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
         else:  # deleted: its scope and creation time come from its history
             first = events[0]
             owner = store.parts.ledger.history_scope(memory_id) or scope
-            restored = new_record(text, vector, owner, {}, utc_now())
+            deletion = next((e for e in reversed(events) if e.event == "DELETE"), None)
+            restored = new_record(text, vector, owner, (deletion and deletion.metadata) or {}, utc_now())
             restored.id, restored.created_at = memory_id, first.created_at
-            # The expiry it had when deleted comes back with it; one passed meanwhile is refused
-            # (``MEMORY_EXPIRED``), as for a memory that expired without being deleted.
-            restored.expires_at = next((e.expires_at for e in reversed(events) if e.event == "DELETE"), None)
+            # The expiry and metadata it had when deleted come back with it; an expiry passed
+            # meanwhile is refused (``MEMORY_EXPIRED``), as for a memory that expired undeleted.
+            restored.expires_at = deletion.expires_at if deletion else None
             if restored.expired(utc_now()):
                 raise expired(restored)
         # The relations the memory had just before that event come back with its text (events
