@@ -123,6 +123,15 @@ def test_the_ledgers_strip_history(ledger: Ledger) -> None:  # noqa: F811 - the 
     assert set(cached) == {text_hash("Newest text")}  # what a memory says now stays
     assert ledger.strip_history(cutoff, text_hash).events == 0
 
+    # A deletion's record of the metadata goes with its text.
+    gone = new_record("Deleted text", vector, scope, {"topic": "private"}, utc_now())
+    ledger.apply([Change("ADD", gone)], ["vectors"])
+    ledger.apply([Change("DELETE", gone, old_memory=gone.memory)], ["vectors"])
+    assert ledger.history(gone.id)[-1].metadata == {"topic": "private"}
+    time.sleep(0.001)
+    ledger.strip_history(utc_now(), text_hash)
+    assert [e.metadata for e in ledger.history(gone.id)] == [None, None]
+
 
 async def test_a_process_sweeps_by_itself(tmp_path: Path) -> None:
     """No call to ``maintain``: the first operation of a process starts a sweep, which purges a
