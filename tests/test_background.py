@@ -145,6 +145,29 @@ async def test_a_model_without_its_key_is_said_at_the_add_not_retried_in_the_bac
         assert await texts(memory, "beagle") == [FACT]
 
 
+async def test_an_add_before_litellm_loaded_meets_the_missing_key_once_in_the_background(
+    tmp_path: Path, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An add in a server's first seconds, while LiteLLM still loads, cannot check the key and is
+    deferred; the worker's first try finds the key missing, says so once and stops: no retries
+    every few seconds (the process's settings cannot gain a key), the text kept as said."""
+    from memorch.models._llm import LLMClient
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(LLMClient, "missing_credentials", lambda self: None)  # LiteLLM still loading
+    config = background_config(tmp_path, fake, llm_api_base=None, llm_api_key=None)
+    async with AsyncMemory(config) as memory:
+        assert (await memory.add(SAID, user_id="u"))["pending"] is True
+        backlog = await memory.flush_inference()
+        assert backlog["pending_inference"] == 1 and "MISSING_CREDENTIALS" in backlog["last_error"]
+        await memory.add("I also have a cat", user_id="u")
+        assert (await memory.flush_inference())["pending_inference"] == 2  # not tried again
+        assert sorted(await texts(memory, "pets")) == sorted([SAID, "I also have a cat"])
+    assert fake.requests == []
+    said = [r.getMessage() for r in caplog.records if r.name == "memorch.pending"]
+    assert len(said) == 1 and "stopped" in said[0] and "retrying" not in said[0], said
+
+
 async def test_a_message_edited_during_the_model_call_is_inferred_again(memory: AsyncMemory, fake: FakeLLM) -> None:
     answered: list[Request] = []
 

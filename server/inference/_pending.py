@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from memorch.domain._expiry import with_expiry
 from memorch.domain._messages import Message
 from memorch.domain._validation import RESERVED_METADATA_KEY
-from memorch.errors import ConfigurationError
+from memorch.errors import ConfigurationError, MissingCredentialsError
 from memorch.inference._plan import Plan, infer
 from memorch.models._llm import MODEL_FAILURES
 from memorch.results import AddEvent, ReprocessResult
@@ -94,8 +94,11 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
 class BackgroundInference:
     """The server's worker for pending messages: one task on the event loop, woken by ``kick``
     (each deferred ``add``, and the first use after a start, so a crash's leftovers resume).
-    A model failure leaves the work pending and retries later with a growing pause; any other
-    exception is a bug: logged with its traceback, and the worker stops until the next kick."""
+    A model failure leaves the work pending and retries later with a growing pause, except a
+    model without its API key: the process's settings cannot gain one, so the worker says so once
+    and stops for good (the messages stay stored as said; ``memorch reprocess`` infers once a key
+    is set). Any other exception is a bug: logged with its traceback, and the worker stops until
+    the next kick."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -103,11 +106,12 @@ class BackgroundInference:
         self._again = False
         self._retry = RETRY_FIRST
         self._closed = False
+        self._no_key = False
         self.last_error: str | None = None
 
     def kick(self) -> None:
         """Make sure the worker runs (call from the event loop)."""
-        if self._closed:
+        if self._closed or self._no_key:
             return
         if self._task is not None and not self._task.done():
             self._again = True
@@ -130,6 +134,9 @@ class BackgroundInference:
         try:
             while True:
                 more, failed = await self._round()
+                if self._no_key:
+                    log.warning("background inference stopped: %s (messages stay stored as said)", self.last_error)
+                    return
                 if failed:
                     self._retry_later()
                     return
@@ -159,6 +166,9 @@ class BackgroundInference:
                 plan = await process(engine, batch)
             except MODEL_FAILURES as exc:
                 failed, self.last_error = True, str(exc)
+                if isinstance(exc, MissingCredentialsError):  # every batch would meet it
+                    self._no_key = True
+                    break
                 continue
             self._retry, self.last_error = RETRY_FIRST, None
             self._again = self._again or plan.skipped  # edited meanwhile: read it again
