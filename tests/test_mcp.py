@@ -79,6 +79,11 @@ async def test_tool_errors_carry_code_and_next_step(config: MemoryConfig) -> Non
         assert bad_id.is_error
         text = bad_id.content[0].text
         assert "INVALID_MEMORY_ID" in text and "search_memories" in text and "Traceback" not in text
+        # The same fields typed beside the text: a client reads them without parsing.
+        error = bad_id.structured_content["error"]
+        assert set(error) == {"error_code", "message", "details", "suggestion"}
+        assert text == f"[{error['error_code']}] {error['message']}. Suggestion: {error['suggestion']}"
+        assert error["error_code"] == "INVALID_MEMORY_ID" and "search_memories" in error["suggestion"]
         missing = await client.call_tool("delete_memory", {"memory_id": "00000000-0000-4000-8000-000000000000"})
         assert missing.is_error and "MEMORY_NOT_FOUND" in missing.content[0].text
         empty = await client.call_tool("add_memory", {"text": "   "})

@@ -144,7 +144,8 @@ async def test_stdio_server_warns_once_and_refuses_an_argument_delete_memory_doe
             memory_id = added.structured_content["results"][0]["id"]
 
             refused = await client.call_tool("delete_memory", {"memory_id": memory_id, "shred": True})
-            assert refused.is_error and refused.structured_content is None
+            assert refused.is_error and refused.structured_content["error"]["error_code"] == "INVALID_ARGUMENT"
+            assert refused.structured_content["error"]["suggestion"].startswith("leave out shred")
             assert refused.content[0].text == (
                 "[INVALID_ARGUMENT] invalid arguments for delete_memory: it takes no argument 'shred'. "
                 "Suggestion: leave out shred (delete_memory takes only memory_id, purge, user_id, agent_id, run_id, "

@@ -285,11 +285,14 @@ class MemorchServer(MCPServer):
         try:
             arguments = self._bind_to_caller(name, arguments)
         except MemoryError as exc:  # PermissionDeniedError: refused before the tool runs
-            raise ToolError(str(exc)) from exc
+            return tool_error(name, exc)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:  # UnexpectedToolError included: the cause tells what happened
-            raise ToolError(str(self._explain(name, exc))) from exc
+            explained = self._explain(name, exc)
+            if isinstance(explained, MemoryError):
+                return tool_error(name, explained)
+            raise explained from exc  # the SDK's own refusal (an unknown tool name) as it words it
 
     def _arguments(self, name: str) -> list[str]:
         """The argument names of tool ``name``, as its input schema lists them."""
@@ -317,6 +320,18 @@ class MemorchServer(MCPServer):
             log.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
             return InternalError.wrap(cause or exc)
         return exc  # the SDK's own refusal, e.g. an unknown tool name
+
+
+def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
+    """A failure as the tool's error result: the one text form a model reads (``[CODE] message.
+    Suggestion: next step``) and the same fields typed in ``structuredContent.error``
+    (``error_code``, ``message``, ``details``, ``suggestion``), so a client needs no parsing."""
+    from mcp.types import CallToolResult, TextContent
+
+    log.info("tool %s failed: [%s] %s", tool, exc.error_code, exc.message)
+    return CallToolResult(
+        content=[TextContent(type="text", text=str(exc))], structured_content={"error": exc.to_dict()}, is_error=True
+    )
 
 
 def _fallback_suggestion(tool: str, exc: MemoryError) -> str:
