@@ -58,6 +58,7 @@ class MemoryList(TypedDict):
 
     results: list[MemoryItem]
     below_threshold: NotRequired[BelowThreshold]  # search: weaker matches exist (``threshold: 0`` shows them)
+    empty: NotRequired[str]  # no results and no weaker match: why (nothing stored for the scope, the filters, ...)
     relations: NotRequired[list[Relation]]
     omitted: NotRequired[int]  # with max_tokens: results left out to fit the budget
     next_cursor: NotRequired[str]  # list: more memories remain; pass it as cursor for the next page
@@ -92,6 +93,7 @@ class HitList(TypedDict):
     omitted: NotRequired[int]
     next_cursor: NotRequired[str]
     below_threshold: NotRequired[BelowThreshold]
+    empty: NotRequired[str]
 
 
 class SimilarMemory(TypedDict):

@@ -103,7 +103,34 @@ async def test_an_empty_search_says_what_fell_below_the_threshold(config: Memory
         assert len(scores) == len(FAMILY) and max(scores) == pytest.approx(below["best_score"], abs=1e-6)
         assert "below_threshold" not in everything.structured_content
         nothing_stored = await client.call_tool("search_memories", {"query": "x", "user_id": "nobody"})
-        assert nothing_stored.structured_content == {"results": []}  # nothing to fall below
+        assert nothing_stored.structured_content == {
+            "results": [],
+            "empty": "no memories are stored for user_id 'nobody'",
+        }
+
+
+async def test_every_empty_answer_says_why(config: MemoryConfig) -> None:
+    """Nothing to fall below the threshold: an empty search or list says whether the scope holds
+    nothing, the filters match nothing, or nothing existed then (a bare [] reads as "never said")."""
+    async with Client(build_server(config)) as client:
+
+        async def empty(tool: str, arguments: dict) -> str:
+            found = (await client.call_tool(tool, arguments)).structured_content
+            assert found["results"] == [] and "below_threshold" not in found, found
+            return found["empty"]
+
+        assert await empty("list_memories", {"user_id": "nobody"}) == "no memories are stored for user_id 'nobody'"
+        await client.call_tool("add_memory", {"text": "I drink green tea", "metadata": {"topic": "food"}})
+        await client.call_tool("add_memory", {"text": "I keep bees", "metadata": {"topic": "garden"}})
+        user = config.user_id
+        for tool, query in (("search_memories", {"query": "green tea", "threshold": 0}), ("list_memories", {})):
+            said = await empty(tool, {**query, "filters": {"topic": "music"}})
+            assert said == f"2 memories of user_id '{user}', none whose metadata matches the filters"
+            said = await empty(tool, {**query, "as_of": "2020-01-01"})
+            assert said == f"no memory of user_id '{user}' existed at 2020-01-01 (2 memories now)"
+        await client.call_tool("delete_all_memories", {"confirm": True})
+        said = await empty("search_memories", {"query": "green tea"})
+        assert said == f"no memories are stored for user_id '{user}'; 2 memories deleted (restore_memory brings one back)"
 
 
 async def test_delete_all_returns_the_ids_and_a_restore_brings_one_back(config: MemoryConfig) -> None:

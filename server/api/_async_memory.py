@@ -35,7 +35,9 @@ from memorch.results import (
     memory_item,
 )
 from memorch.retrieval._cut import Cut
+from memorch.retrieval._empty import why_empty
 from memorch.retrieval._search import search_memories
+from memorch.storage.base import Scope
 from memorch.storage.filters import compile_filters
 
 log = logging.getLogger("memorch")
@@ -172,14 +174,14 @@ class AsyncMemory(AdminMixin):
             result = await self.engine.read(
                 timeline.list_at, self.engine.store, scope, timeline.parse_as_of(as_of), limit
             )
-            return timeline.within_budget(result, budget)
+            return await self._said_if_empty(timeline.within_budget(result, budget), scope, False, as_of)
         where = compile_filters(filters)
         records = await self.engine.read(self.engine.components.ledger.list, scope, where, limit + 1, after)
         page = timeline.within_budget({"results": [memory_item(r) for r in records[:limit]]}, budget)
         kept = page["results"]
         if kept and (len(records) > limit or page.get("omitted")):
             page["next_cursor"] = validation.page_cursor(kept[-1]["created_at"], kept[-1]["id"])
-        return page
+        return page if after is not None else await self._said_if_empty(page, scope, bool(filters))
 
     async def search(
         self,
@@ -211,10 +213,19 @@ class AsyncMemory(AdminMixin):
                 raise _as_of_with_filters()
             when = timeline.parse_as_of(as_of)
             result = await self.engine.read(timeline.search_at, self.engine.store, query, scope, when, limit, cut)
-            return timeline.within_budget(result, budget)
+            return await self._said_if_empty(timeline.within_budget(result, budget), scope, False, as_of)
         where = compile_filters(filters)
         result = await self.engine.read(search_memories, self.engine, query, scope, limit, where, cut, explain, asked)
-        return timeline.within_budget(result, budget)
+        return await self._said_if_empty(timeline.within_budget(result, budget), scope, bool(filters))
+
+    async def _said_if_empty(
+        self, found: MemoryList, scope: Scope, filtered: bool, as_of: str | None = None
+    ) -> MemoryList:
+        """``found``, with ``empty`` saying why when it holds nothing and no weaker match was cut."""
+        if found["results"] or "below_threshold" in found:
+            return found
+        reason = await self.engine.read(why_empty, self.engine.components.ledger, scope, filtered, as_of)
+        return {**found, "empty": reason}
 
     async def history(
         self,
