@@ -83,8 +83,8 @@ class ExpiryQueries:
                     done.relations = True
                 updates.append((kept_old, kept_new, RETENTION_REASON, seq))
             conn.executemany(
-                "UPDATE history SET old_memory = ?, new_memory = ?, relations_before = NULL, metadata = NULL, reason = ?"
-                " WHERE seq = ?",
+                "UPDATE history SET old_memory = ?, new_memory = ?, relations_before = NULL, metadata = NULL,"
+                " reason = ? WHERE seq = ?",
                 updates,
             )
             if removed:

@@ -130,7 +130,8 @@ async def test_every_empty_answer_says_why(config: MemoryConfig) -> None:
             assert said == f"no memory of user_id '{user}' existed at 2020-01-01 (2 memories now)"
         await client.call_tool("delete_all_memories", {"confirm": True})
         said = await empty("search_memories", {"query": "green tea"})
-        assert said == f"no memories are stored for user_id '{user}'; 2 memories deleted (restore_memory brings one back)"
+        gone = "2 memories deleted (restore_memory brings one back)"
+        assert said == f"no memories are stored for user_id '{user}'; {gone}"
 
 
 async def test_delete_all_returns_the_ids_and_a_restore_brings_one_back(config: MemoryConfig) -> None:
