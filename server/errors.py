@@ -60,7 +60,8 @@ class MemoryError(Exception):
 
     def __str__(self) -> str:
         text = f"[{self.error_code}] {self.message}"
-        return f"{text}. Suggestion: {self.suggestion}" if self.suggestion else text
+        # A message ending its own sentence (a provider's "Connection error.") gets no second stop.
+        return f"{text.removesuffix('.')}. Suggestion: {self.suggestion}" if self.suggestion else text
 
 
 class ValidationError(MemoryError, code="VALIDATION_ERROR"):

@@ -78,6 +78,12 @@ CASES = {
     "reprocess-bad-timeout-env": Case(
         ["reprocess"], "INVALID_SETTING", "MEMORCH_LLM_TIMEOUT must be a number", env={"MEMORCH_LLM_TIMEOUT": "soon"}
     ),
+    "llm-base-without-scheme": Case(
+        ["add", "I like tea"],
+        "INVALID_SETTING",
+        "MEMORCH_LLM_API_BASE must be a URL starting with http:// or https:// (e.g. http://127.0.0.1:4000/v1)",
+        env={"MEMORCH_LLM_MODEL": "openai/local", "MEMORCH_LLM_API_BASE": "127.0.0.1:4000/v1"},
+    ),
     "doctor-data-dir-is-a-file": Case(["doctor"], "DATA_DIR_UNUSABLE", "MEMORCH_DATA_DIR", data_dir="file"),
     "serve-port-out-of-range": Case(["serve", "--port", "99999"], "USAGE_ERROR", "'--port': must be a TCP port from 1"),
     "serve-bad-transport": Case(["serve", "--transport", "pigeon"], "USAGE_ERROR", "'--transport': must be stdio"),

@@ -92,3 +92,11 @@ async def test_a_data_dir_that_is_a_file_is_a_coded_error(tmp_path: Path) -> Non
     async with Client(build_server(config)) as client:
         text = _error_text(await client.call_tool("add_memory", {"text": "I like tea"}))
     assert not text.startswith("[INTERNAL_ERROR]"), text
+
+
+def test_a_message_ending_its_own_sentence_gets_one_stop_before_the_suggestion() -> None:
+    from memorch.errors import NetworkError
+
+    said = str(NetworkError("model could not be reached: Connection error.", suggestion="check MEMORCH_LLM_API_BASE"))
+    assert said == "[NETWORK_ERROR] model could not be reached: Connection error. Suggestion: check MEMORCH_LLM_API_BASE"
+    assert ERROR_FORM.match(said)

@@ -245,6 +245,15 @@ async def test_fallback_model_answers_when_primary_fails(tmp_path: Path, fake: F
     await memory.close()
 
 
+async def test_a_server_without_the_endpoint_rejects_the_request_it_is_not_unreachable(
+    memory: AsyncMemory, fake: FakeLLM
+) -> None:
+    fake.push(Failure(501, body={"error": {"message": "Not Implemented", "type": "x"}}))
+    result = await memory.add("I was born in Porto", user_id="k")
+    assert result["degraded"] is True and "[MODEL_REJECTED]" in result["reason"] and "HTTP 501" in result["reason"]
+    assert len(fake.chat_requests()) == 1  # not retried: waiting cannot mend it
+
+
 async def test_reprocess_drains_pending_exactly_once(memory: AsyncMemory, fake: FakeLLM) -> None:
     fake.push(Failure(400), Failure(400))
     await memory.add("I have two sisters", user_id="k", metadata={"source": "chat"})
