@@ -372,3 +372,13 @@ async def test_hybrid_search_fuses_meaning_and_keywords_and_explains(amem: Async
     assert (await amem.search("café", user_id="h", limit=1))["results"][0]["id"] == ids[
         "Unicode: 東京 café naïve façade"
     ]
+
+
+async def test_infer_asked_for_without_a_model_says_so(amem: AsyncMemory) -> None:
+    """``infer: true`` with no LLM configured stores the text as said (nothing is lost) and says
+    why inference did not run; left out, the same add is the plain verbatim one."""
+    asked = (await amem.add("I like chess", user_id="c", infer=True))["results"][0]
+    assert asked["event"] == "ADD" and asked["memory"] == "I like chess"
+    assert asked["reason"] == "stored as said: infer was asked for, but no LLM is configured (set MEMORCH_LLM_MODEL)"
+    plain = (await amem.add("I like go", user_id="c"))["results"][0]
+    assert plain["reason"] == "stored as said (no inference)"

@@ -109,6 +109,8 @@ class AsyncMemory(AdminMixin):
             # Redaction runs in the same worker hop as the embedding (add_verbatim).
             said = users_turns(parsed)
             result = await self.engine.add_verbatim(said, scope, meta, dry_run=dry_run, redact=True)
+            if infer:  # asked for, and no model to ask: say so, not a bare "no inference"
+                result = _said_without_a_model(result)
             return _with_expiry({**result, "dry_run": True} if dry_run else result, expiry)
         # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
         # (~130 ms for a 100 kB text, plus the detector's import on first use).
@@ -327,6 +329,14 @@ class AsyncMemory(AdminMixin):
             async with self.engine.graph_sync.lock:
                 return await self.engine.write(operations.purge_all, self.engine.store, scope)
         return await self.engine.write(operations.delete_all, self.engine.store, scope)
+
+
+def _said_without_a_model(result: AddResult) -> AddResult:
+    for item in result["results"]:
+        if item["event"] == "ADD":
+            said = item["reason"].removesuffix(" (no inference)")
+            item["reason"] = f"{said}: infer was asked for, but no LLM is configured (set MEMORCH_LLM_MODEL)"
+    return result
 
 
 def _with_expiry(result: AddResult, expiry: str | None) -> AddResult:
