@@ -291,6 +291,17 @@ def test_add_says_when_nothing_was_inferred_and_what_repeats(tmp_path: Path, fak
     reprocessed = invoke(tmp_path, "reprocess", **model)
     assert reprocessed.stdout.strip() == "processed 1 message, 0 failed, 0 still pending"
 
+    # A message the model finds nothing in is deleted: the line says so, with the way back.
+    fake.push(Failure(500))
+    said = invoke(tmp_path, "add", "Hello there", **model).stdout.split()[1]
+    fake.push({"memory": []})
+    line = " ".join(invoke(tmp_path, "reprocess", **model).stdout.split())
+    assert line.startswith("processed 1 message (1 with nothing worth remembering, deleted: `memorch restore ID`")
+    assert line.endswith(", 0 failed, 0 still pending")
+    [deleted_id] = [w.strip(":),") for w in line.split() if w.strip(":),").startswith(said)]
+    assert invoke(tmp_path, "restore", deleted_id, **model).exit_code == 0
+    assert "Hello there" in invoke(tmp_path, "list", "--full-ids").stdout
+
     fake.responder = lambda request: {"memory": []}
     pending = invoke(tmp_path, "add", "I keep bees", **model, MEMORCH_BACKGROUND_INFERENCE="on")
     assert pending.exit_code == 0, pending.output

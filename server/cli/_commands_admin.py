@@ -48,9 +48,19 @@ def reprocess(as_json: JsonOpt = False) -> None:
         result,
         as_json,
         lambda r: out.print(
-            f"processed {plural(r['processed'], 'message')}, {r['failed']} failed, {r['remaining']} still pending"
+            f"processed {plural(r['processed'], 'message')}{_found_nothing(r['found_nothing'])}, "
+            f"{r['failed']} failed, {r['remaining']} still pending",
+            soft_wrap=True,
         ),
     )
+
+
+def _found_nothing(ids: list[str]) -> str:
+    """Messages reprocess deleted because the model found nothing to keep: said, with the way back."""
+    if not ids:
+        return ""
+    named = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+    return f" ({len(ids)} with nothing worth remembering, deleted: `memorch restore ID` brings one back: {named})"
 
 
 def doctor(as_json: JsonOpt = False) -> None:

@@ -75,7 +75,7 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
         )
     ledger = engine.components.ledger
     pending = await engine.workers.read(ledger.pending_inference, limit)
-    processed, failed = 0, 0
+    processed, failed, found_nothing = 0, 0, []
     results: list[AddEvent] = []
     for batch in batches(pending):
         try:
@@ -86,9 +86,12 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
             continue
         if not plan.skipped:
             processed += len(batch)
+            found_nothing += [] if plan.results else [r.id for r in batch]
             results.extend(plan.results)
     remaining = (await engine.workers.read(ledger.counts))["pending_inference"]
-    return ReprocessResult(processed=processed, failed=failed, remaining=remaining, results=results)
+    return ReprocessResult(
+        processed=processed, found_nothing=found_nothing, failed=failed, remaining=remaining, results=results
+    )
 
 
 class BackgroundInference:
