@@ -232,7 +232,7 @@ class DoctorCheck(TypedDict):
 
 class ReprocessResult(TypedDict):
     processed: int  # messages replaced by the model's facts
-    found_nothing: list[str]  # of those, the ids of messages the model found nothing worth keeping in (deleted; restorable)
+    found_nothing: list[str]  # of those, the ids of messages with nothing worth keeping (deleted, restorable)
     failed: int  # messages left pending because no model answered
     remaining: int  # messages still pending after this run
     results: list[AddEvent]

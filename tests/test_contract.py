@@ -98,5 +98,7 @@ def test_a_message_ending_its_own_sentence_gets_one_stop_before_the_suggestion()
     from memorch.errors import NetworkError
 
     said = str(NetworkError("model could not be reached: Connection error.", suggestion="check MEMORCH_LLM_API_BASE"))
-    assert said == "[NETWORK_ERROR] model could not be reached: Connection error. Suggestion: check MEMORCH_LLM_API_BASE"
+    assert (
+        said == "[NETWORK_ERROR] model could not be reached: Connection error. Suggestion: check MEMORCH_LLM_API_BASE"
+    )
     assert ERROR_FORM.match(said)

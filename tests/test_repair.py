@@ -127,10 +127,10 @@ def test_doctor_counts_queued_index_writes_apart(tmp_path: Path) -> None:
         memory.add("I play the violin", user_id="alice", infer=False)
         checks = {c["name"]: c for c in memory.doctor()}
         assert "0 vectors and 1 queued in the ledger" in checks["vector index (LanceDB)"]["detail"]
-        assert "1 index writes queued" in checks["ledger (SQLite)"]["detail"]
+        assert "1 memory, 1 index write queued" in checks["ledger (SQLite)"]["detail"]
     with Memory(config) as memory:  # closing wrote it
         checks = {c["name"]: c for c in memory.doctor()}
-        assert "1 vectors, as many as the ledger's memories" in checks["vector index (LanceDB)"]["detail"]
+        assert "1 vector, as many as the ledger's memories" in checks["vector index (LanceDB)"]["detail"]
 
 
 def test_a_broken_lance_manifest_is_repaired_by_reindex(tmp_path: Path) -> None:

@@ -406,7 +406,7 @@ async def test_replicas_read_the_graph_from_the_ledger(shared: tuple[str, str], 
         assert [r["id"] for r in (await a.search("Marta lives in Porto", user_id="u"))["results"]] == [kept]
         graph_check = next(c for c in await a.doctor() if c["name"] == "graph")
         assert graph_check["ok"], graph_check
-        assert "read from the ledger: 2 entities, 1 relations" in graph_check["detail"], graph_check
+        assert "read from the ledger: 2 entities, 1 relation" in graph_check["detail"], graph_check
     finally:
         await a.close()
         await b.close()

@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 
 from memorch.cli._errors import report, report_failure, stderr
 from memorch.config import MemoryConfig
+from memorch.domain._counts import memories, plural  # noqa: F401 - the CLI modules import them from here
 from memorch.domain._validation import ScopeIds
 
 try:  # typer ≥ 0.22 vendors click; older releases use click itself
@@ -156,16 +157,6 @@ class HelpGroup(ReportingGroup):
             if command.help:
                 command.help = reflow(command.help)
         return command
-
-
-def plural(count: int, singular: str, plural_form: str | None = None) -> str:
-    """``1 memory``, ``2 memories``, ``0 duplicates``."""
-    return f"{count} {singular if count == 1 else plural_form or singular + 's'}"
-
-
-def memories(count: int) -> str:
-    """``1 memory``, ``3 memories``."""
-    return plural(count, "memory", "memories")
 
 
 def scope_words(scope: dict[str, Any]) -> str:

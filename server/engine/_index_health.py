@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from memorch.domain._counts import memories, plural
 from memorch.engine._components import Components
 from memorch.errors import StorageError
 from memorch.storage.base import Scope
@@ -168,7 +169,7 @@ def probe_ledger(parts: Components) -> str:
     ledger = parts.ledger
     counts = ledger.counts()
     if not isinstance(ledger, SQLiteCore):  # PostgreSQL checks its own pages; a count proves the connection
-        return f"{counts['memories']} memories, {counts['pending_index']} index writes queued (PostgreSQL)"
+        return f"{memories(counts['memories'])}, {plural(counts['pending_index'], 'index write')} queued (PostgreSQL)"
     # A read-only directory may not allow the shared-memory file WAL readers need; nobody can
     # write there, so reading the file as immutable is exact.
     flags = "immutable=1" if parts.read_only else "mode=ro"
@@ -186,8 +187,8 @@ def probe_ledger(parts: Components) -> str:
             "`memorch export FILE` saves what is readable; then " + RECOVERY.split("; ")[0],
         )
     return (
-        f"{counts['memories']} memories, {counts['pending_index']} index writes queued, "
-        f"{counts['pending_inference']} messages awaiting reprocess; integrity ok"
+        f"{memories(counts['memories'])}, {plural(counts['pending_index'], 'index write')} queued, "
+        f"{plural(counts['pending_inference'], 'message')} awaiting reprocess; integrity ok"
     )
 
 
@@ -209,16 +210,17 @@ def probe_vectors(parts: Components) -> str:
         )
     if health.owed:  # a process stopped before its index write: the next start (or write) does it
         return (
-            f"{health.index or 0} vectors and {health.owed} queued in the ledger for the next start "
-            f"or write, for {health.ledger} memories"
+            f"{plural(health.index or 0, 'vector')} and {health.owed} queued in the ledger for the next start "
+            f"or write, for {memories(health.ledger)}"
         )
-    return f"{health.index or 0} vectors, as many as the ledger's memories"
+    return f"{plural(health.index or 0, 'vector')}, as many as the ledger's memories"
 
 
 def probe_graph(parts: Components) -> str:
     if parts.config.ledger_url:  # several replicas: graph reads are answered from the ledger
         counts = parts.graph.counts()
-        return f"read from the ledger: {counts['entities']} entities, {counts['relations']} relations"
+        graph = f"{plural(counts['entities'], 'entity', 'entities')}, {plural(counts['relations'], 'relation')}"
+        return f"read from the ledger: {graph}"
     if not parts.graph_path.exists():
         if parts.ledger.holds_relations():
             raise _unhealthy(
@@ -230,4 +232,4 @@ def probe_graph(parts: Components) -> str:
             return "empty: no relations yet (the LLM extracts them from what is added)"
         return "empty: relations come from an LLM's fact extraction (set MEMORCH_LLM_MODEL)"
     counts = parts.graph.counts()
-    return f"{counts['entities']} entities, {counts['relations']} relations"
+    return f"{plural(counts['entities'], 'entity', 'entities')}, {plural(counts['relations'], 'relation')}"

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from memorch.domain._counts import memories
+
 if TYPE_CHECKING:
     from memorch.storage.base import Scope
     from memorch.storage.ledger import Ledger
-
-
-def _memories(n: int) -> str:
-    return f"{n} memory" if n == 1 else f"{n} memories"
 
 
 def scope_words(scope: Scope) -> str:
@@ -32,10 +30,10 @@ def why_empty(ledger: Ledger, scope: Scope, filtered: bool, as_of: str | None = 
     stored, deleted = counts["memories"], counts["deleted"]
     who = scope_words(scope)
     if as_of is not None:
-        return f"no memory of {who} existed at {as_of} ({_memories(stored)} now)"
+        return f"no memory of {who} existed at {as_of} ({memories(stored)} now)"
     if stored == 0:
-        gone = f"; {_memories(deleted)} deleted (restore_memory brings one back)" if deleted else ""
+        gone = f"; {memories(deleted)} deleted (restore_memory brings one back)" if deleted else ""
         return f"no memories are stored for {who}{gone}"
     if filtered:
-        return f"{_memories(stored)} of {who}, none whose metadata matches the filters"
-    return f"{_memories(stored)} of {who}, none matching the query"
+        return f"{memories(stored)} of {who}, none whose metadata matches the filters"
+    return f"{memories(stored)} of {who}, none matching the query"
