@@ -350,6 +350,8 @@ def test_cli_doctor_stats_and_reprocess(tmp_path: Path, fake: FakeLLM) -> None:
     fake.push(Failure(401))
     failing = runner.invoke(app, ["doctor", "--json"], env=env)
     assert failing.exit_code == 1 and "AUTHENTICATION_ERROR" in failing.stdout
+    form = {c["name"]: c for c in json.loads(failing.stdout)}["structured output"]
+    assert form["detail"].endswith("(unconfirmed: the LLM check failed)")
 
     fake.push(add("Cli collects vinyl records"))
     report = json.loads(runner.invoke(app, ["reprocess", "--json"], env=env).stdout)

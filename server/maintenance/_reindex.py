@@ -212,9 +212,12 @@ def doctor(components: Components) -> list[Check]:
             components.llm.structured(message, _Ping)
             return ", ".join(components.llm.models)
 
-        checks.append(_timed("LLM", llm))
+        checks.append(answered := _timed("LLM", llm))
         # How the reply schema travels, as the probe found it ("enforced (json_schema)", "JSON mode only, ...").
-        checks.append(_timed("structured output", components.llm.structure_report))
+        form = _timed("structured output", components.llm.structure_report)
+        if not answered.ok and form.ok:  # what the server says it enforces, not seen in a reply
+            form = Check(form.name, True, f"{form.detail} (unconfirmed: the LLM check failed)", form.seconds)
+        checks.append(form)
     else:
         checks.append(Check("LLM", True, "none configured: add() stores text verbatim (set MEMORCH_LLM_MODEL)", 0.0))
     return checks

@@ -236,7 +236,7 @@ class LLMClient:
                     f"{model} did not return valid JSON for {schema.__name__}, even after a repair request",
                     details={"model": model, "error": str(exc)[:500], "reply": (text or "")[:500]},
                     suggestion="use a model that follows JSON instructions (MEMORCH_LLM_MODEL) or add "
-                    "MEMORCH_LLM_FALLBACKS; the messages were kept for `memorch reprocess`",
+                    "MEMORCH_LLM_FALLBACKS; an add that meets this keeps what was said for `memorch reprocess`",
                 ) from exc
 
     # -- which form of structured output ------------------------------------------------------
