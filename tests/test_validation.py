@@ -63,6 +63,9 @@ async def test_unknown_id_is_not_found(seeded: AsyncMemory) -> None:
             await call
         assert info.value.error_code == "MEMORY_NOT_FOUND" and "search_memories" in info.value.suggestion
     assert await _snapshot(seeded) == before
+    with pytest.raises(MemoryNotFoundError) as info:  # history keeps deleted memories: no pointing back at it
+        await seeded.history(unknown)
+    assert "was ever stored" in info.value.message and "memory_history" not in info.value.suggestion
 
 
 @pytest.mark.parametrize("metadata", [["a"], "text", 3, {"_memorch": {"x": 1}}, {"bad": float("nan")}, {"o": object()}])

@@ -239,7 +239,7 @@ class AsyncMemory(AdminMixin):
         scope = validation.scope(scope_args, required=False)
         events = await self.engine.read(self.engine.components.ledger.history, memory_id, scope)
         if not events:
-            raise not_found(memory_id)
+            raise not_found(memory_id, ever=True)
         return [HistoryItem(**e.public()) for e in events]  # type: ignore[typeddict-item]
 
     # -- change -----------------------------------------------------------------------------

@@ -27,7 +27,15 @@ def successive(start: str, step: int) -> str:
     return (datetime.fromisoformat(start) + timedelta(microseconds=step)).isoformat(timespec="microseconds")
 
 
-def not_found(memory_id: str) -> MemoryNotFoundError:
+def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
+    """``ever``: not even in the history (which keeps deleted memories), so never in this scope."""
+    if ever:
+        return MemoryNotFoundError(
+            f"no memory with id {memory_id} was ever stored in this scope",
+            details={"memory_id": memory_id},
+            suggestion="check the id (a deleted memory keeps its history, so this one never existed here); "
+            "call search_memories or list_memories to find ids",
+        )
     return MemoryNotFoundError(
         f"no memory with id {memory_id} in this scope",
         details={"memory_id": memory_id},
