@@ -268,6 +268,9 @@ def test_token_cli_add_list_revoke(tmp_path: Path) -> None:
     tokens_file = tmp_path / "tokens.json"
     first = add_token(tokens_file, "alice", "--agent", "bot", "--agent", "cli", "--project", "p1", "--name", "lap")
     second = json.loads(token_cli(tokens_file, "add", "bob", "--json").stdout)
+    said = " ".join(token_cli(tokens_file, "add", "carol").stderr.split())
+    assert "now asks each client for a token; `memorch token revoke carol` removes this one." in said
+    assert token_cli(tokens_file, "revoke", "carol").returncode == 0
     assert stat.S_IMODE(os.stat(tokens_file).st_mode) == 0o600
     stored = tokens_file.read_text()
     assert first not in stored and second["token"] not in stored  # only hashes are kept
