@@ -97,3 +97,12 @@ def test_maintain_purges_what_expired_and_says_so(tmp_path: Path) -> None:
         assert events.fetchall() == [("PURGE", None, None)]
     assert [r["id"] for r in ok_json(tmp_path, "list")["results"]] == [kept]
     assert ok_json(tmp_path, "maintain") == {"expired": 0, "expired_ids": [], "history_events_cleared": 0}
+
+
+def test_a_long_memory_keeps_its_expiry_in_view_at_80_columns(tmp_path: Path) -> None:
+    text = "Dentist appointment with Dr Silva on Friday morning at nine, bring the insurance card and forms"
+    expires = ok_json(tmp_path, "add", text, "--expires-at", "2030-01-01")["expires_at"]
+    listing = invoke(tmp_path, "list")
+    local = datetime.fromisoformat(expires).astimezone().strftime("%Y-%m-%d %H:%M")
+    [line] = [line for line in listing.stdout.splitlines() if "Dentist" in line]
+    assert len(line) <= 80 and "…" in line and f"(expires {local})" in line, listing.stdout

@@ -93,8 +93,9 @@ def memory_table(console: Console, rows: list[dict[str, Any]], *, with_score: bo
         columns.append(Column("score", 5, "right"))
     columns.append(Column("updated", TIME_WIDTH, style="dim"))
     table = fitted_table(console, "id", columns, full_ids)
+    width = table.columns[1].width
     for row in rows:
-        cells: list[Any] = [row["id"], with_expiry(one_line(row["memory"]), row.get("expires_at"))]
+        cells: list[Any] = [row["id"], with_expiry(one_line(row["memory"]), row.get("expires_at"), width)]
         if with_score:
             cells.append(f"{row.get('score', 0):.3f}")
         cells.append(local_time(row.get("updated_at")))
@@ -102,11 +103,15 @@ def memory_table(console: Console, rows: list[dict[str, Any]], *, with_score: bo
     console.print(table)
 
 
-def with_expiry(text: Text, expires_at: str | None) -> Text:
+def with_expiry(text: Text, expires_at: str | None, width: int | None = None) -> Text:
     """A memory's text, and when it expires if it does (in its cell: no column of its own, so
-    the table keeps within 80 columns)."""
+    the table keeps within 80 columns). ``width``: the cell's; a long text is shortened so the
+    expiry still shows."""
     if expires_at:
-        text.append(f" (expires {local_time(expires_at)})", style="yellow")
+        said = f" (expires {local_time(expires_at)})"
+        if width is not None and len(text) + len(said) > width:
+            text.truncate(max(1, width - len(said)), overflow="ellipsis")
+        text.append(said, style="yellow")
     return text
 
 
