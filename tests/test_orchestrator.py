@@ -382,3 +382,21 @@ async def test_infer_asked_for_without_a_model_says_so(amem: AsyncMemory) -> Non
     assert asked["reason"] == "stored as said: infer was asked for, but no LLM is configured (set MEMORCH_LLM_MODEL)"
     plain = (await amem.add("I like go", user_id="c"))["results"][0]
     assert plain["reason"] == "stored as said (no inference)"
+
+
+async def test_an_import_keeps_the_times_it_is_given(amem: AsyncMemory) -> None:
+    """A given ``created_at`` is stored as given; items that share one keep their order, a
+    microsecond apart (a chat's turns often share their session's time)."""
+    at = "2023-04-04T19:00:00Z"
+    items = [
+        {"memory": "We met at the museum", "user_id": "t", "created_at": at},
+        {"memory": "Then we had lunch by the river", "user_id": "t", "created_at": at},
+        {"memory": "The next day it rained", "user_id": "t", "created_at": "2023-04-05T08:30:00+00:00"},
+    ]
+    await amem.import_memories(items)
+    listed = {r["memory"]: r["created_at"] for r in (await amem.get_all(user_id="t"))["results"]}
+    assert listed == {
+        "We met at the museum": "2023-04-04T19:00:00.000000+00:00",
+        "Then we had lunch by the river": "2023-04-04T19:00:00.000001+00:00",
+        "The next day it rained": "2023-04-05T08:30:00.000000+00:00",
+    }

@@ -82,6 +82,7 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
     embedded = [i for i in fresh if i.text is not None]
     vectors = dict(zip(map(id, embedded), store.parts.embedder.embed([i.text for i in embedded]), strict=True))
     changes, now = [], utc_now()
+    same_time: dict[str, int] = {}  # a time given to several items: how many had it before
     for position, item in enumerate(fresh):
         vector = vectors.get(id(item))
         if item.exported is not None:
@@ -92,8 +93,13 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
             if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
                 continue
             seen.add(key)
-            # The items of one time keep their order (a chat's turns often share one).
-            created = successive(item.created_at or now, position)
+            # The items of one time keep their order (a chat's turns often share one): a given time
+            # is kept as given, the ones after it that repeat it a microsecond apart each.
+            if item.created_at is None:
+                created = successive(now, position)
+            else:
+                earlier = same_time[item.created_at] = same_time.get(item.created_at, -1) + 1
+                created = successive(item.created_at, earlier)
             changes.append(Change("ADD", new_record(item.text, vector, item.scope, item.metadata, created)))
             changes[-1].record.expires_at = item.expires_at
         _default_expiry(store, changes[-1])
