@@ -217,3 +217,55 @@ async def test_a_scope_too_large_to_hold_fetches_shallower_lists(
     await amem.search("cello", user_id="alice")
     await amem.search("cello", user_id="alice", limit=20)
     assert asked == [90, 30, 60]
+
+
+# The same eight facts as the user says them, and as an LLM writes them down with the user's name.
+SAID = (
+    "I moved to Lisbon",
+    "I am allergic to peanuts",
+    "My sister Carla is a nurse",
+    "I work as a data engineer at Acme",
+    "I prefer window seats",
+    "I have a dog named Rufus",
+    "I play the cello on Fridays",
+    "I drink green tea every morning",
+)
+NAMED = tuple(
+    text.replace("My sister", "Alice's sister").replace("I am", "Alice is").replace("I ", "Alice ") for text in SAID
+)
+ASKED_BY_NAME = (
+    "where does alice live?",
+    "what is Alice allergic to?",
+    "who is alice's sister?",
+    "what does alice do for work?",
+    "alice seat preference",
+    "does Alice have pets?",
+    "what instrument does alice play?",
+    "alice morning drink",
+)
+
+
+@pytest.mark.parametrize("facts", [SAID, NAMED], ids=["first-person", "named"])
+async def test_a_query_naming_the_user_finds_their_memories(amem: AsyncMemory, facts: tuple[str, ...]) -> None:
+    """In alice's memories "alice" names no topic: it is read as "I" / "my". Said in the first
+    person, a memory that happens to name her ("Alice said hi") took the first place from the
+    right one, and "where does alice live?" left "I moved to Lisbon" under the threshold."""
+    await _store(amem, "alice", (*facts, "Alice said hi on the phone"))
+    for query, wanted in zip(ASKED_BY_NAME, facts, strict=True):
+        found = (await amem.search(query, user_id="alice"))["results"]
+        assert found and found[0]["memory"] == wanted, (query, found[:2])
+
+
+def test_only_the_scopes_own_name_is_read_as_the_first_person() -> None:
+    from memorch.retrieval._self import as_first_person
+    from memorch.storage.base import Scope
+
+    alice = Scope(user_id="alice")
+    assert as_first_person("where does Alice live?", alice) == "where does I live?"
+    assert as_first_person("what is ALICE's job? and alice\u2019s car", alice) == "what is my job? and my car"
+    assert as_first_person("alicent and malice", alice) == "alicent and malice"  # whole words only
+    assert as_first_person("where does bob live?", alice) == "where does bob live?"
+    for not_a_name in ("default", "user", "u-123", "bob@example.com", "x"):
+        query = f"what is my {not_a_name} setting"
+        assert as_first_person(query, Scope(user_id=not_a_name)) == query
+    assert as_first_person("where does alice live?", Scope(agent_id="alice")) == "where does alice live?"
