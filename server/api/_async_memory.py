@@ -37,7 +37,6 @@ from memorch.results import (
 from memorch.retrieval._cut import Cut
 from memorch.retrieval._empty import why_empty
 from memorch.retrieval._search import search_memories
-from memorch.retrieval._self import as_first_person
 from memorch.storage.base import Scope
 from memorch.storage.filters import compile_filters
 
@@ -206,7 +205,7 @@ class AsyncMemory(AdminMixin):
         counts from ``asked_at`` (an ISO time; default now), and the memories created then rank
         higher."""
         scope = validation.scope(scope_args, required=True, default_project=self.config.project)
-        query = as_first_person(validation.text(query, self.config.max_text_bytes, "query"), scope)
+        query = validation.text(query, self.config.max_text_bytes, "query")
         limit = validation.limit(limit)
         cut = Cut.of(validation.threshold(threshold), self.config.search_threshold)
         budget = _budget(max_tokens)
