@@ -44,6 +44,26 @@ def _connect(path: Path, flags: str) -> sqlite3.Connection:
     return conn
 
 
+# The columns ``storage.schema.migrate`` adds to a ledger an earlier version wrote. A read-only
+# ledger cannot be migrated, so such a column is read as NULL (what the migration would store).
+LATER_COLUMNS = {
+    "memories": ("project", "expires_at"),
+    "history": ("project", "reason", "relations_before", "expires_at", "metadata"),
+    "relations": ("project",),
+}
+
+
+def _read_as_current(conn: sqlite3.Connection) -> None:
+    """Shadow each table that lacks later columns with a TEMP view that adds them as NULL (temp
+    objects live in memory, and unqualified names find them first)."""
+    for table, later in LATER_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
+        missing = [column for column in later if column not in have]
+        if have and missing:
+            extra = ", ".join(f"NULL AS {column}" for column in missing)
+            conn.execute(f"CREATE TEMP VIEW {table} AS SELECT *, {extra} FROM main.{table}")
+
+
 class ReadOnlyLedger(SQLiteCore):
     """The ledger of a read-only data directory (every write raises ``READ_ONLY``)."""
 
@@ -66,6 +86,7 @@ class ReadOnlyLedger(SQLiteCore):
                 self._conn = _connect(path, "immutable=1")
             except sqlite3.Error as exc:
                 raise self._error("open read-only", exc) from exc
+        _read_as_current(self._conn)
         log.info("the data directory %s is read-only; opened the ledger read-only", path.parent)
 
     def _write(self, durable: bool = True) -> NoReturn:

@@ -160,12 +160,47 @@ async def test_an_add_before_litellm_loaded_meets_the_missing_key_once_in_the_ba
         assert (await memory.add(SAID, user_id="u"))["pending"] is True
         backlog = await memory.flush_inference()
         assert backlog["pending_inference"] == 1 and "MISSING_CREDENTIALS" in backlog["last_error"]
-        await memory.add("I also have a cat", user_id="u")
-        assert (await memory.flush_inference())["pending_inference"] == 2  # not tried again
+        await memory.add("I also have a cat", user_id="u")  # its kick finds the worker stopped
+        await memory.background.idle()
+        assert (await memory.stats())["pending_inference"] == 2
         assert sorted(await texts(memory, "pets")) == sorted([SAID, "I also have a cat"])
+        said = [r.getMessage() for r in caplog.records if r.name == "memorch.pending"]
+        assert len(said) == 1 and "stopped" in said[0] and "retrying" not in said[0], said
+        # Asked for, it tries again (a library may have set the key meanwhile): once more, no retries.
+        assert (await memory.flush_inference())["pending_inference"] == 2
+        assert len([r for r in caplog.records if r.name == "memorch.pending"]) == 2
     assert fake.requests == []
+
+
+async def test_fallbacks_all_without_keys_stop_the_worker_too(
+    tmp_path: Path, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With fallbacks, no model having its key fails as ALL_MODELS_FAILED, not as the missing key
+    itself: the worker asks each model and stops all the same."""
+    from memorch.models._llm import LLMClient, import_litellm
+
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    import_litellm()
+    real = LLMClient.missing_credentials
+    calls: list[int] = []
+
+    def first_unknown(self: LLMClient) -> object:  # the add's check: LiteLLM still loading
+        calls.append(1)
+        return None if len(calls) == 1 else real(self)
+
+    monkeypatch.setattr(LLMClient, "missing_credentials", first_unknown)
+    config = background_config(
+        tmp_path, fake, llm_api_base=None, llm_api_key=None, llm_fallbacks=["anthropic/claude-3-5-haiku-latest"]
+    )
+    async with AsyncMemory(config) as memory:
+        assert (await memory.add(SAID, user_id="u"))["pending"] is True
+        await memory.background.idle()
+        assert memory.background.last_error is not None and "MISSING_CREDENTIALS" in memory.background.last_error
+        assert (await memory.stats())["pending_inference"] == 1
     said = [r.getMessage() for r in caplog.records if r.name == "memorch.pending"]
     assert len(said) == 1 and "stopped" in said[0] and "retrying" not in said[0], said
+    assert fake.requests == []
 
 
 async def test_a_message_edited_during_the_model_call_is_inferred_again(memory: AsyncMemory, fake: FakeLLM) -> None:

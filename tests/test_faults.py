@@ -261,3 +261,26 @@ def test_a_graph_engine_abort_is_a_typed_error_and_the_next_call_recovers(tmp_pa
         assert graph.counts() == {"entities": 0, "relations": 0}  # a new child took over
     finally:
         graph.close()
+
+
+def test_a_read_only_ledger_of_an_earlier_version_reads_its_history(tmp_path: Path) -> None:
+    """A ledger written before a column was added cannot be migrated when read-only: the column
+    reads as NULL (what the migration would store), so history, as_of and export still work."""
+    import sqlite3
+
+    from memorch.storage.readonly import ReadOnlyLedger
+
+    config = _config(tmp_path / "data", graph="off")
+    with Memory(config) as memory:
+        kept = memory.add("I keep bees", user_id="alice", infer=False)["results"][0]["id"]
+        gone = memory.add("I drink green tea", user_id="alice", infer=False)["results"][0]["id"]
+        memory.delete(gone)
+    path = config.data_dir / "memorch.db"
+    with sqlite3.connect(path) as conn:  # as the previous version left it
+        conn.execute("ALTER TABLE history DROP COLUMN metadata")
+    ledger = ReadOnlyLedger(path)
+    try:
+        assert [e.event for e in ledger.history(gone)] == ["ADD", "DELETE"]
+        assert ledger.history(gone)[-1].metadata is None and ledger.get(kept) is not None
+    finally:
+        ledger.close()

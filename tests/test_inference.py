@@ -277,6 +277,25 @@ async def test_reprocess_drains_pending_exactly_once(memory: AsyncMemory, fake: 
     assert again["processed"] == 0 and len(fake.chat_requests()) == requests_before + 2
 
 
+async def test_a_message_found_to_hold_nothing_comes_back_as_the_users_text(memory: AsyncMemory, fake: FakeLLM) -> None:
+    """reprocess deletes a message the model finds nothing in and names it; restored, it is the
+    user's text again (its metadata back, no longer waiting for the model): a second reprocess
+    leaves it alone."""
+    fake.push(Failure(400))
+    said = (await memory.add("Hello there", user_id="k", metadata={"source": "chat"}))["results"][0]["id"]
+    fake.push({"memory": []})
+    report = await memory.reprocess()
+    assert report["processed"] == 1 and report["found_nothing"] == [said]
+    assert (await memory.get_all(user_id="k"))["results"] == []
+    await memory.restore(said)
+    back = await memory.get(said)
+    assert back["memory"] == "Hello there" and back["metadata"]["source"] == "chat"
+    assert "pending_inference" not in back["metadata"].get("_memorch", {})
+    requests = len(fake.chat_requests())
+    assert (await memory.reprocess())["processed"] == 0 and len(fake.chat_requests()) == requests
+    assert [r["id"] for r in (await memory.get_all(user_id="k"))["results"]] == [said]
+
+
 async def test_procedural_memory_summarizes_a_run(memory: AsyncMemory, fake: FakeLLM) -> None:
     fake.push({"summary": "Task: deploy. Ran tests (pass), built image v2, deploy pending."})
     run = [{"role": "user", "content": "Deploy the app"}, {"role": "assistant", "content": "Tests pass; built v2"}]

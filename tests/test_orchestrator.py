@@ -384,14 +384,19 @@ async def test_infer_asked_for_without_a_model_says_so(amem: AsyncMemory) -> Non
     assert plain["reason"] == "stored as said (no inference)"
 
 
-async def test_an_import_keeps_the_times_it_is_given(amem: AsyncMemory) -> None:
+async def test_an_import_keeps_the_times_it_is_given(amem: AsyncMemory, monkeypatch: pytest.MonkeyPatch) -> None:
     """A given ``created_at`` is stored as given; items that share one keep their order, a
-    microsecond apart (a chat's turns often share their session's time)."""
+    microsecond apart (a chat's turns often share their session's time), across the import's
+    batches too (two items each here)."""
+    import memorch.maintenance._bulk as bulk
+
+    monkeypatch.setattr(bulk, "BATCH", 2)
     at = "2023-04-04T19:00:00Z"
     items = [
         {"memory": "We met at the museum", "user_id": "t", "created_at": at},
         {"memory": "Then we had lunch by the river", "user_id": "t", "created_at": at},
         {"memory": "The next day it rained", "user_id": "t", "created_at": "2023-04-05T08:30:00+00:00"},
+        {"memory": "And the museum was closed", "user_id": "t", "created_at": at},
     ]
     await amem.import_memories(items)
     listed = {r["memory"]: r["created_at"] for r in (await amem.get_all(user_id="t"))["results"]}
@@ -399,4 +404,5 @@ async def test_an_import_keeps_the_times_it_is_given(amem: AsyncMemory) -> None:
         "We met at the museum": "2023-04-04T19:00:00.000000+00:00",
         "Then we had lunch by the river": "2023-04-04T19:00:00.000001+00:00",
         "The next day it rained": "2023-04-05T08:30:00.000000+00:00",
+        "And the museum was closed": "2023-04-04T19:00:00.000002+00:00",
     }

@@ -217,4 +217,3 @@ async def test_a_scope_too_large_to_hold_fetches_shallower_lists(
     await amem.search("cello", user_id="alice")
     await amem.search("cello", user_id="alice", limit=20)
     assert asked == [90, 30, 60]
-

@@ -77,15 +77,15 @@ async def test_a_deleted_memory_comes_back_with_its_metadata(amem: AsyncMemory) 
 
 
 async def test_a_deletion_recorded_before_metadata_was_kept_restores_without_it(tmp_path: Path) -> None:
-    """A ledger written before DELETE events kept the metadata (the column is NULL there, as
-    after an upgrade): the memory comes back with none, as it did then."""
+    """A ledger written before DELETE events kept the metadata (no such column: the next open
+    adds it, NULL for the earlier events): the memory comes back with none, as it did then."""
     config = MemoryConfig(data_dir=tmp_path, graph="off")
     memory = AsyncMemory(config)
     memory_id = (await memory.add("I keep bees", user_id="al", metadata={"topic": "garden"}))["results"][0]["id"]
     await memory.delete(memory_id)
     await memory.close()
     with sqlite3.connect(tmp_path / "memorch.db") as conn:
-        conn.execute("UPDATE history SET metadata = NULL")
+        conn.execute("ALTER TABLE history DROP COLUMN metadata")
     memory = AsyncMemory(config)
     await memory.restore(memory_id)
     assert (await memory.get(memory_id))["metadata"] == {}

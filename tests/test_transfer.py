@@ -38,7 +38,8 @@ async def test_export_import_round_trip(tmp_path: Path, fake: FakeLLM) -> None:
     added = await source.add("Alice lives in Lisbon and works at Acme", user_id="alice", metadata={"src": "chat"})
     lisbon = next(r["id"] for r in added["results"] if "Lisbon" in r["memory"])
     await source.update(lisbon, "Alice lives in Porto", metadata={"src": "edit", "n": 2})
-    gone = (await source.add("a passing thought", user_id="alice", infer=False))["results"][0]["id"]
+    thought = await source.add("a passing thought", user_id="alice", infer=False, metadata={"mood": "idle"})
+    gone = thought["results"][0]["id"]
     await source.delete(gone)
     await source.add("Bob plays chess", user_id="bob", infer=False)
     export = tmp_path / "backup.jsonl"
@@ -65,6 +66,9 @@ async def test_export_import_round_trip(tmp_path: Path, fake: FakeLLM) -> None:
     again = tmp_path / "again.jsonl"
     await target.export_memories(again)
     assert again.read_text() == export.read_text()
+    await target.restore(gone)  # the deletion's record of the metadata came along
+    assert (await target.get(gone))["metadata"] == {"mood": "idle"}
+    await target.delete(gone)
     stats = await target.stats()
     assert await target.import_memories(lines(export)) == {"imported": 0, "duplicates": 4}
     assert (await target.stats())["history_events"] == stats["history_events"]

@@ -292,7 +292,7 @@ class MemorchServer(MCPServer):
             explained = self._explain(name, exc)
             if isinstance(explained, MemoryError):
                 return tool_error(name, explained)
-            raise explained from exc  # the SDK's own refusal (an unknown tool name) as it words it
+            raise  # the SDK's own refusal (an unknown tool name), as it words it
 
     def _arguments(self, name: str) -> list[str]:
         """The argument names of tool ``name``, as its input schema lists them."""
@@ -328,7 +328,7 @@ def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
     (``error_code``, ``message``, ``details``, ``suggestion``), so a client needs no parsing."""
     from mcp.types import CallToolResult, TextContent
 
-    log.info("tool %s failed: [%s] %s", tool, exc.error_code, exc.message)
+    log.info("tool %s failed: [%s] %r", tool, exc.error_code, exc.message)  # %r: a caller's text on one line
     return CallToolResult(
         content=[TextContent(type="text", text=str(exc))], structured_content={"error": exc.to_dict()}, is_error=True
     )

@@ -136,7 +136,7 @@ class AdminMixin:
         """Wake background inference and wait until it has done what it can now; returns how
         many messages still wait (e.g. the model is failing) and the last model error."""
         if self.config.background_enabled:
-            self.background.kick()
+            self.background.kick(again=True)
             await self.background.idle()
         pending = (await self.engine.read(self.engine.components.ledger.counts))["pending_inference"]
         return {"pending_inference": pending, "last_error": self.background.last_error}

@@ -223,8 +223,9 @@ class AsyncMemory(AdminMixin):
     async def _said_if_empty(
         self, found: MemoryList, scope: Scope, filtered: bool, as_of: str | None = None
     ) -> MemoryList:
-        """``found``, with ``empty`` saying why when it holds nothing and no weaker match was cut."""
-        if found["results"] or "below_threshold" in found:
+        """``found``, with ``empty`` saying why when it holds nothing and no weaker match was cut
+        (nor every match left out for ``max_tokens``: ``omitted`` says that)."""
+        if found["results"] or "below_threshold" in found or found.get("omitted"):
             return found
         reason = await self.engine.read(why_empty, self.engine.components.ledger, scope, filtered, as_of)
         return {**found, "empty": reason}

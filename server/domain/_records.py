@@ -27,6 +27,19 @@ def successive(start: str, step: int) -> str:
     return (datetime.fromisoformat(start) + timedelta(microseconds=step)).isoformat(timespec="microseconds")
 
 
+# The marks of a message waiting for inference (``memorch.inference._add``): a deleted message
+# restored is the user's text again, not work for the model (it would be inferred and deleted again).
+INFERENCE_MARKS = ("pending_inference", "error_code", "batch", "part")
+
+
+def restored_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The metadata a deletion recorded, as a restored memory gets it back: without the marks of
+    pending inference."""
+    metadata = dict(metadata or {})
+    marks = {k: v for k, v in metadata.pop(RESERVED_METADATA_KEY, {}).items() if k not in INFERENCE_MARKS}
+    return {**metadata, RESERVED_METADATA_KEY: marks} if marks else metadata
+
+
 def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
     """``ever``: not even in the history (which keeps deleted memories), so never in this scope."""
     if ever:

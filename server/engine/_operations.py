@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from memorch.domain._expiry import NEVER
 from memorch.domain._messages import Message, normalized_hash
-from memorch.domain._records import deletion, expired, new_record, not_found, replaced, successive, utc_now
+from memorch.domain._records import (
+    deletion,
+    expired,
+    new_record,
+    not_found,
+    replaced,
+    restored_metadata,
+    successive,
+    utc_now,
+)
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._store import DELETE_BATCH, Store
 from memorch.errors import MemoryNotFoundError, ValidationError
@@ -212,7 +221,7 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
             first = events[0]
             owner = store.parts.ledger.history_scope(memory_id) or scope
             deletion = next((e for e in reversed(events) if e.event == "DELETE"), None)
-            restored = new_record(text, vector, owner, (deletion and deletion.metadata) or {}, utc_now())
+            restored = new_record(text, vector, owner, restored_metadata(deletion and deletion.metadata), utc_now())
             restored.id, restored.created_at = memory_id, first.created_at
             # The expiry and metadata it had when deleted come back with it; an expiry passed
             # meanwhile is refused (``MEMORY_EXPIRED``), as for a memory that expired undeleted.

@@ -97,11 +97,12 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
 class BackgroundInference:
     """The server's worker for pending messages: one task on the event loop, woken by ``kick``
     (each deferred ``add``, and the first use after a start, so a crash's leftovers resume).
-    A model failure leaves the work pending and retries later with a growing pause, except a
-    model without its API key: the process's settings cannot gain one, so the worker says so once
-    and stops for good (the messages stay stored as said; ``memorch reprocess`` infers once a key
-    is set). Any other exception is a bug: logged with its traceback, and the worker stops until
-    the next kick."""
+    A model failure leaves the work pending and retries later with a growing pause, except when no
+    configured model has its API key: retrying cannot make one appear, so the worker says so once
+    and stops (the messages stay stored as said) until ``kick(again=True)`` (``flush_inference``:
+    a library may set the key meanwhile) or the next start; ``memorch reprocess`` infers them once
+    a key is set. Any other exception is a bug: logged with its traceback, and the worker stops
+    until the next kick."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -112,8 +113,10 @@ class BackgroundInference:
         self._no_key = False
         self.last_error: str | None = None
 
-    def kick(self) -> None:
-        """Make sure the worker runs (call from the event loop)."""
+    def kick(self, again: bool = False) -> None:
+        """Make sure the worker runs (call from the event loop); ``again``: also after it stopped
+        for a missing key."""
+        self._no_key = self._no_key and not again
         if self._closed or self._no_key:
             return
         if self._task is not None and not self._task.done():
@@ -169,8 +172,13 @@ class BackgroundInference:
                 plan = await process(engine, batch)
             except MODEL_FAILURES as exc:
                 failed, self.last_error = True, str(exc)
-                if isinstance(exc, MissingCredentialsError):  # every batch would meet it
-                    self._no_key = True
+                # Every batch would meet it (with fallbacks the error is theirs together; the
+                # check asks each model, LiteLLM being loaded by now).
+                missing = (
+                    exc if isinstance(exc, MissingCredentialsError) else engine.components.llm.missing_credentials()
+                )
+                if missing is not None:
+                    self._no_key, self.last_error = True, str(missing)
                     break
                 continue
             self._retry, self.last_error = RETRY_FIRST, None

@@ -73,7 +73,7 @@ def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
     return out
 
 
-def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]:
+def _plan_batch(store: Store, batch: list[Item], seen: set[Any], same_time: dict[str, int]) -> list[Change]:
     """The batch's changes. New items are judged duplicates by exact text in their scope;
     exported ones by id (an id the ledger has seen, alive or deleted, is left as it is)."""
     ledger = store.parts.ledger
@@ -82,7 +82,6 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
     embedded = [i for i in fresh if i.text is not None]
     vectors = dict(zip(map(id, embedded), store.parts.embedder.embed([i.text for i in embedded]), strict=True))
     changes, now = [], utc_now()
-    same_time: dict[str, int] = {}  # a time given to several items: how many had it before
     for position, item in enumerate(fresh):
         vector = vectors.get(id(item))
         if item.exported is not None:
@@ -94,7 +93,8 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any]) -> list[Change]
                 continue
             seen.add(key)
             # The items of one time keep their order (a chat's turns often share one): a given time
-            # is kept as given, the ones after it that repeat it a microsecond apart each.
+            # is kept as given, the ones after it that repeat it a microsecond apart each
+            # (``same_time``: how many of the import's items had that time before, every batch).
             if item.created_at is None:
                 created = successive(now, position)
             else:
@@ -121,10 +121,10 @@ def import_memories(
 ) -> ImportResult:
     """Validate every item, then write them in batches through the store's one commit path."""
     checked = _checked(store, items, default)
-    imported, seen = 0, set()
+    imported, seen, same_time = 0, set(), {}
     with store.writing(), store.parts.vectors.deferred_maintenance():
         for start in range(0, len(checked), BATCH):
-            changes = _plan_batch(store, checked[start : start + BATCH], seen)
+            changes = _plan_batch(store, checked[start : start + BATCH], seen, same_time)
             store.commit(changes)
             imported += len(changes)
             if progress:

@@ -54,6 +54,10 @@ class ExportedEvent(BaseModel):
     actor_id: str | None = None
     role: str | None = None
     reason: str | None = None
+    # A DELETE's record of the memory as it was deleted, which restore gives back (exports made
+    # before they were kept have neither).
+    metadata: dict[str, Any] | None = None
+    expires_at: str | None = None
 
     @field_validator("id")
     @classmethod

@@ -167,9 +167,10 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
             details=details,
             suggestion=f"set a valid API key in {env_hint}_API_KEY (or the provider's usual variable)",
         )
-    # A 5xx that waiting cannot mend (501 Not Implemented: a server without this endpoint) was
-    # answered by a server that is up: the request is refused, not the provider unreachable.
-    if status is not None and 400 <= status < 600 and not _retryable(exc):
+    # 501 Not Implemented (a server without this endpoint) and 505 come from a server that is up:
+    # the request is refused, not the provider unreachable. Other 5xx (507, a proxy's 511,
+    # Cloudflare's 52x) say the provider or the way to it is down.
+    if status is not None and (400 <= status <= 500 or status in (501, 505)) and not _retryable(exc):
         return ModelRejectedError(
             f"{model} rejected the request (HTTP {status}): {str(exc)[:200]}",
             details=details,
