@@ -217,3 +217,72 @@ async def test_a_scope_too_large_to_hold_fetches_shallower_lists(
     await amem.search("cello", user_id="alice")
     await amem.search("cello", user_id="alice", limit=20)
     assert asked == [90, 30, 60]
+
+
+# The same eight facts as the user says them, and as an LLM writes them down with the user's name.
+SAID = (
+    "I moved to Lisbon",
+    "I am allergic to peanuts",
+    "My sister Carla is a nurse",
+    "I work as a data engineer at Acme",
+    "I prefer window seats",
+    "I have a dog named Rufus",
+    "I play the cello on Fridays",
+    "I drink green tea every morning",
+)
+NAMED = tuple(
+    text.replace("My sister", "Alice's sister").replace("I am", "Alice is").replace("I ", "Alice ") for text in SAID
+)
+OTHERS = ("Tom is allergic to cats", "Maria was born in Madrid", "Tom plays chess on Sundays")
+ASKED_BY_NAME = (
+    "where does Alice live?",
+    "what is Alice allergic to?",
+    "who is Alice's sister?",
+    "what does Alice do for work?",
+    "Alice seat preference",
+    "does Alice have pets?",
+    "what instrument does Alice play?",
+    "Alice morning drink",
+)
+
+
+@pytest.mark.parametrize(
+    "facts",
+    [(*SAID, "Alice said hi on the phone"), (*NAMED, *OTHERS), (*SAID, *OTHERS)],
+    ids=["first-person", "named-beside-others", "first-person-beside-others"],
+)
+async def test_a_query_naming_the_user_finds_their_memories(amem: AsyncMemory, facts: tuple[str, ...]) -> None:
+    """ "Alice" in alice's memories: said in the first person, a memory that happens to name her
+    ("Alice said hi") took the first place from the right one, and "where does Alice live?" left
+    "I moved to Lisbon" under the threshold; there the name is read as "I" / "my". Written down
+    with her name beside other people's facts, the name is what tells hers apart, and stays."""
+    await _store(amem, "alice", facts)
+    first = {}
+    for query in ASKED_BY_NAME:
+        found = (await amem.search(query, user_id="alice"))["results"]
+        first[query] = found[0]["memory"] if found else None
+    assert first == dict(zip(ASKED_BY_NAME, facts, strict=False))
+
+
+def test_only_the_scopes_own_capitalized_name_is_read_as_the_first_person(tmp_path: Path) -> None:
+    from memorch import Memory
+    from memorch.retrieval._self import as_first_person, naming_the_user
+    from memorch.storage.base import Scope
+
+    alice = Scope(user_id="alice")
+    assert naming_the_user("where does alice live?", alice) is None  # a name is written capitalized
+    assert naming_the_user("Alicent and Malice", alice) is None  # whole words only
+    assert naming_the_user("where does Bob live?", alice) is None
+    for id_ in ("default", "user", "u-123", "bob@example.com", "x"):
+        assert naming_the_user(f"what is the {id_.capitalize()} setting", Scope(user_id=id_)) is None
+    assert naming_the_user("what may cause it?", Scope(user_id="may")) is None  # an id that is a word
+    assert naming_the_user("where does Alice live?", Scope(agent_id="alice")) is None
+    with Memory(MemoryConfig(data_dir=tmp_path, graph="off")) as memory:
+        memory.add("I keep bees", user_id="alice", infer=False)
+        name = naming_the_user("what is ALICE's job? and Alice\u2019s car", alice)
+        assert name is not None
+        ledger = memory.async_memory.engine.components.ledger
+        assert (
+            as_first_person("what is ALICE's job? and Alice\u2019s car", name, alice, ledger)
+            == "what is my job? and my car"
+        )

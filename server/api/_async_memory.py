@@ -37,6 +37,7 @@ from memorch.results import (
 from memorch.retrieval._cut import Cut
 from memorch.retrieval._empty import why_empty
 from memorch.retrieval._search import search_memories
+from memorch.retrieval._self import as_first_person, naming_the_user
 from memorch.storage.base import Scope
 from memorch.storage.filters import compile_filters
 
@@ -206,6 +207,8 @@ class AsyncMemory(AdminMixin):
         higher."""
         scope = validation.scope(scope_args, required=True, default_project=self.config.project)
         query = validation.text(query, self.config.max_text_bytes, "query")
+        if (name := naming_the_user(query, scope)) is not None:  # "Alice" in alice's memories
+            query = await self.engine.read(as_first_person, query, name, scope, self.engine.components.ledger)
         limit = validation.limit(limit)
         cut = Cut.of(validation.threshold(threshold), self.config.search_threshold)
         budget = _budget(max_tokens)
