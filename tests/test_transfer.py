@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memorch import AsyncMemory
+from memorch import AsyncMemory, MemoryConfig
 from memorch.errors import ValidationError
 
 from .fake_llm import FakeLLM
@@ -115,3 +115,15 @@ def test_cli_export_then_import(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out) == {"imported": 1, "duplicates": 0}
     code, out = run(tmp_path / "two", "get", memory_id, "--json")
     assert code == 0 and json.loads(out)["memory"] == "I am allergic to peanuts"
+
+
+async def test_a_file_that_repeats_a_line_imports_it_once(amem: AsyncMemory, tmp_path: Path) -> None:
+    """The same exported memory twice in one file (two exports concatenated, a repeated
+    observation) is one memory and one duplicate, not a failed write (UNIQUE history.id)."""
+    await amem.add("I keep bees", user_id="al", infer=False)
+    export = tmp_path / "e.jsonl"
+    await amem.export_memories(export)
+    target = AsyncMemory(MemoryConfig(data_dir=tmp_path / "b", graph="off"))
+    assert await target.import_memories(lines(export) * 2) == {"imported": 1, "duplicates": 1}
+    assert [r["memory"] for r in (await target.get_all(user_id="al"))["results"]] == ["I keep bees"]
+    await target.close()

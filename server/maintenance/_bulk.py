@@ -85,6 +85,8 @@ def _plan_batch(store: Store, batch: list[Item], seen: set[Any], same_time: dict
     for position, item in enumerate(fresh):
         vector = vectors.get(id(item))
         if item.exported is not None:
+            if item.exported.id in seen:  # the same id twice in one batch (a file that repeats a line)
+                continue
             seen.add(item.exported.id)
             changes.append(item.exported.change(item.scope, item.text, vector, item.metadata))
         else:
