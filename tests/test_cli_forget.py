@@ -102,3 +102,21 @@ def test_forget_a_scope_and_the_history_of_its_deleted(tmp_path: Path, monkeypat
     assert nothing.stdout.strip() == "no memories for user_id 'bob'; nothing was purged"
     data = json.loads(invoke(tmp_path, "forget", "--user-id", "carol", "--yes", "--json").stdout)
     assert data["deleted"] == 1 and data["ids"] == [other] and data["purged"] is True
+
+
+@pytest.mark.parametrize("command", ["forget", "delete-all"])
+def test_a_scope_is_forgotten_in_every_project_whatever_memorch_project_says(tmp_path: Path, command: str) -> None:
+    """With MEMORCH_PROJECT set, forgetting (or deleting all of) a user reached only that project's
+    layer and the global one: another project's memories, and their text, stayed."""
+    from memorch import Memory, MemoryConfig
+
+    words = {layer: token() for layer in ("global", "app", "other")}
+    for project, layer in ((None, "global"), ("p/app", "app"), ("p/other", "other")):
+        with Memory(MemoryConfig(data_dir=tmp_path, graph="off", project=project)) as memory:
+            memory.add(f"The {layer} code is {words[layer]}", user_id="me", infer=False, layer=None)
+    done = invoke(tmp_path, command, "--user-id", "me", "--yes", MEMORCH_PROJECT="p/app")
+    assert done.exit_code == 0, done.output
+    with Memory(MemoryConfig(data_dir=tmp_path, graph="off")) as memory:
+        assert memory.get_all(user_id="me")["results"] == []
+    if command == "forget":
+        assert not set(occurrences(tmp_path, list(words.values())))

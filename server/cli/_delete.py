@@ -72,9 +72,10 @@ def _needs_yes(command: str, verb: str) -> ValidationError:
 def delete_all(scope: ScopeIds, yes: YesOpt = False, as_json: JsonOpt = False) -> None:
     """Forget every memory of a scope.
 
-    Needs --user-id, --agent-id or --run-id (MEMORCH_USER_ID alone is not enough) and deletes what
-    `memorch list` shows with the same options, all of it. Asks first; with no terminal to ask on
-    it needs --yes. The history stays: `memorch restore ID` brings a memory back.
+    Needs --user-id, --agent-id or --run-id (MEMORCH_USER_ID alone is not enough) and deletes
+    every memory of that scope, in every project's layer too (as delete_all_memories: "forget
+    everything"). Asks first; with no terminal to ask on it needs --yes. The history stays:
+    `memorch restore ID` brings a memory back.
     Example: memorch delete-all --user-id alice --yes"""
     if not any(scope.values()):
         raise _needs_scope("delete-all", "a scope")
@@ -82,13 +83,13 @@ def delete_all(scope: ScopeIds, yes: YesOpt = False, as_json: JsonOpt = False) -
         raise _needs_yes("delete-all", "delete")
     with open_memory() as m:
         scope = default_user(m, scope)
-        layers = {"project": m.config.project} if m.config.project else {}  # as `list`: this project and global
+        # Every layer, whatever MEMORCH_PROJECT says: "forget everything" (docs/projects.md).
         if not yes:
-            count, _ = _scope_counts(m, {**scope, **layers})
+            count, _ = _scope_counts(m, scope)
             if count:
                 every = "all " if count > 1 else ""
                 confirm(f"Delete {every}{memories(count)} of {scope_words(scope)}?", "nothing was deleted")
-        result = m.delete_all(**scope, **layers)
+        result = m.delete_all(**scope)
 
     def render(r: dict[str, Any]) -> None:
         if r["deleted"]:
@@ -185,12 +186,12 @@ def _purge_words(live: int, earlier: int, scope: dict[str, Any], every: bool = F
 def _forget_scope(scope: ScopeIds, yes: bool, as_json: bool) -> None:
     with open_memory() as m:
         scope = default_user(m, scope)
-        layers = {"project": m.config.project} if m.config.project else {}  # as `list`: this project and global
-        live, earlier = _scope_counts(m, {**scope, **layers})
+        # Every layer, whatever MEMORCH_PROJECT says: forgetting a user leaves no project's copy.
+        live, earlier = _scope_counts(m, scope)
         if (live or earlier) and not yes:
             what = _purge_words(live, earlier, scope, every=True)
             confirm(f"Forget {what}? Their text and history are removed; this cannot be undone.", "nothing was purged")
-        result = m.delete_all(purge=True, **scope, **layers)
+        result = m.delete_all(purge=True, **scope)
 
     def render(r: dict[str, Any]) -> None:
         if r["deleted"] or earlier:

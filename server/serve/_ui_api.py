@@ -184,8 +184,8 @@ class UiApi:
                 'send {"user_id": "...", "confirm": true}',
                 "CONFIRMATION_REQUIRED",
             )
-        layers = {"project": self.config.project} if self.config.project else {}  # as the list: project and global
-        return await self.memory.delete_all(purge=True, user_id=user, **layers)
+        # Every layer, whatever the server's project: forgetting a user leaves no project's copy.
+        return await self.memory.delete_all(purge=True, user_id=user)
 
     async def history(self, request: Request) -> Any:
         return await self.memory.history(request.path_params["memory_id"])
