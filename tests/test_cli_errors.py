@@ -6,6 +6,7 @@ run concurrently, once per module.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -231,6 +232,19 @@ def test_suggestions_use_the_cli_words() -> None:
     assert cli_words("memory_history shows it; pass the text in 'text'") == (
         "`memorch history` shows it; pass the text in TEXT"
     )
+    example = 'give mem0\'s get_all output: {"results": [{"memory": "...", "user_id": "..."}]}'
+    assert cli_words(example) == example  # a file's fields stay as the file writes them
+
+
+def test_an_imported_files_error_keeps_the_files_field_names(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"memory": "fine", "user_id": 5}\n')
+    env = {"MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_GRAPH": "off"}
+    done = subprocess.run(
+        [sys.executable, "-m", "memorch", "import", str(bad)], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and "bad.jsonl line 1: user_id" in done.stderr, done.stderr
+    assert "--user-id" not in done.stderr and "user_id" in done.stderr, done.stderr
 
 
 def test_serve_as_mcp_clients_run_it_starts_without_the_command_line(tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ _TOOLS = re.compile(r"(\bcall )?`?\b(" + "|".join(TOOL_COMMANDS) + r")\b(?:\(\))
 _UNDERSCORED = "|".join(name for name in ARGUMENT_OPTIONS if "_" in name)
 _WORDS = "|".join(name for name in ARGUMENT_OPTIONS if "_" not in name)
 _ARGUMENTS = re.compile(
-    rf"\b(?P<u>{_UNDERSCORED})\b"
+    rf"(?<![\"'])\b(?P<u>{_UNDERSCORED})\b(?![\"'])"  # not a JSON key: '{"user_id": ...}' stays
     rf"|['`](?P<q>{_WORDS})['`]"
     rf"|\b(?P<a>{_WORDS})(?P<assign>=)"
 )
@@ -116,7 +116,9 @@ _SHORT_ID = re.compile(r"[0-9a-f]{4,35}-?…?$")
 
 
 def report_error(exc: MemoryError) -> None:
-    suggestion = cli_words(exc.suggestion) if exc.suggestion else None
+    # An imported file's item is about the file's own fields ("user_id"), not the CLI's options.
+    about_a_file = any(key in exc.details for key in ("item", "line", "where"))
+    suggestion = cli_words(exc.suggestion) if exc.suggestion and not about_a_file else exc.suggestion
     given = exc.details.get("memory_id") if exc.error_code == "INVALID_MEMORY_ID" else None
     if isinstance(given, str) and _SHORT_ID.match(given.strip().lower()):
         suggestion = f"tables shorten ids: add --full-ids to `memorch list` or `memorch search`; {suggestion}"

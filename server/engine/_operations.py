@@ -204,8 +204,9 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
                 suggestion="pick a later event from memory_history, or update_memory with the text the user gives",
             )
         if event_.old_memory is None:
+            how = "the memory was created there" if event_.event == "ADD" else "it brought back a deleted memory"
             raise ValidationError(
-                f"there is no version before event {event_.id} ({event_.event}: the memory was created there)",
+                f"there is no version before event {event_.id} ({event_.event}: {how})",
                 error_code="NOTHING_TO_RESTORE",
                 suggestion="pick a later event from memory_history, or delete_memory to remove it",
             )
