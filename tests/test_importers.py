@@ -194,6 +194,7 @@ async def test_dry_run_writes_nothing(store: AsyncMemory) -> None:
         ("openmemory", "memories.json", '{"memories": [{"id": "x"}]}', "memories item 1", "'content'"),
         ("text", "bad.txt", "fine\n\xe9t\xe9\n", "bad.txt line 2", "UTF-8"),
         ("mem0", "bad.json", "[{", "bad.json line 1", "not valid JSON"),
+        ("basic-memory", "facts.txt", "I like tea\n- a plain list item\n", "facts.txt", "no basic-memory observation"),
     ],
 )
 async def test_bad_item_is_refused_whole(

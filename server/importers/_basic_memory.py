@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from memorch.importers._base import Batch, Options, add_relation, stable_id
+from memorch.importers._base import Batch, Options, add_relation, refuse, stable_id
 from memorch.importers._files import files, read_text
 
 _ITEM = re.compile(r"^\s*[-*+]\s+(.+?)\s*$")
@@ -116,4 +116,11 @@ def read(path: Path, options: Options) -> Batch:
                 scope=scope,
                 metadata={**note, **extra},
             )
+    if not batch.items:  # Markdown that is no basic-memory note: say so, not "imported 0"
+        raise refuse(
+            str(path),
+            "holds no basic-memory observation ('- [category] text') or relation ('- relates_to [[Note]]')",
+            "point at a basic-memory notes folder, or import plain text or Markdown with --from text",
+            code="NOT_BASIC_MEMORY",
+        )
     return batch
