@@ -212,7 +212,8 @@ class GraphView(TypedDict):
 
 class ImportResult(TypedDict):
     imported: int
-    duplicates: int  # items whose text the scope already held
+    duplicates: int  # items whose text the scope already held, or whose id the store has or had
+    known_ids: NotRequired[int]  # of those, ids the store has or had (deleted and purged memories keep theirs)
 
 
 class ExportResult(TypedDict):

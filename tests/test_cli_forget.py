@@ -136,3 +136,16 @@ def test_forget_reaches_the_ledger_a_restore_kept(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert occurrences(data, [word]) == []
     assert invoke(data, "restore", secret).exit_code == 1  # purged, in the live ledger as before
+
+
+def test_an_import_of_a_purged_memory_says_why_it_is_skipped(tmp_path: Path) -> None:
+    """A purged memory keeps its id (so an old export cannot bring its text back): importing
+    that export again skips it, and the line says it is by id, not by text."""
+    data = tmp_path / "data"
+    secret = added_id(data, "My locker code is 4411")
+    assert invoke(data, "export", str(tmp_path / "e.jsonl")).exit_code == 0
+    assert invoke(data, "forget", secret, "--yes").exit_code == 0
+    again = invoke(data, "import", str(tmp_path / "e.jsonl"))
+    assert again.exit_code == 0, again.output
+    line = " ".join(again.stdout.split())
+    assert line.startswith("imported 0 memories, skipped 1 duplicate (1 by id: this store has or had them"), line

@@ -64,7 +64,7 @@ async def test_mem0_keeps_ids_users_metadata_timestamps_and_relations(store: Asy
     await store.flush_graph()
     around = await store.graph("Priya", user_id="priya")
     assert ("Priya", "works_at", "Northwind Labs") in triples(around["relations"])
-    assert await import_source(store, "mem0", path) == {"imported": 0, "duplicates": 4}
+    assert await import_source(store, "mem0", path) == {"imported": 0, "duplicates": 4, "known_ids": 4}
 
     rows = json.loads(path.read_text())["results"][1:2]  # a bare list, moved to another user
     rows[0]["id"] = "legacy-7"
@@ -116,7 +116,7 @@ async def test_mcp_memory_graph_becomes_memories_and_relations(store: AsyncMemor
     assert after["relations"] - before["relations"] == 2
     relation = next(m for m in (await store.get_all(user_id="ana"))["results"] if m["memory"].endswith("Porto"))
     assert relation["memory"] == "Ana Souza lives in Porto"
-    assert await import_source(store, "mcp-memory", path, user_id="ana") == {"imported": 0, "duplicates": 5}
+    assert await import_source(store, "mcp-memory", path, user_id="ana") == {"imported": 0, "duplicates": 5, "known_ids": 5}
     assert (await store.stats())["memories"] == after["memories"]
 
 
@@ -142,7 +142,7 @@ async def test_basic_memory_notes_folder(store: AsyncMemory) -> None:
         ("Marta Silva", "member_of", "Allotment Association"),
     } <= (triples(around["relations"]))
     again = await import_source(store, "basic-memory", DATA / "basic_memory", user_id="gardener")
-    assert again == {"imported": 0, "duplicates": 8}
+    assert again == {"imported": 0, "duplicates": 8, "known_ids": 8}
 
 
 @module_loop

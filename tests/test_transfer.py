@@ -70,7 +70,7 @@ async def test_export_import_round_trip(tmp_path: Path, fake: FakeLLM) -> None:
     assert (await target.get(gone))["metadata"] == {"mood": "idle"}
     await target.delete(gone)
     stats = await target.stats()
-    assert await target.import_memories(lines(export)) == {"imported": 0, "duplicates": 4}
+    assert await target.import_memories(lines(export)) == {"imported": 0, "duplicates": 4, "known_ids": 4}
     assert (await target.stats())["history_events"] == stats["history_events"]
 
     only_bob = tmp_path / "bob.jsonl"

@@ -57,7 +57,9 @@ def _done(r: dict[str, Any]) -> str:
         line = f"{plural(r['chunks'], 'chunk')}: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged"
         return line + (f", {r['degraded']} stored verbatim (no model answered)" if r["degraded"] else "")
     skipped = "".join(f", skipped {n} {kind}" for kind, n in r.get("skipped", {}).items())
-    return f"imported {memories(r['imported'])}, skipped {plural(r['duplicates'], 'duplicate')}{skipped}"
+    known = r.get("known_ids", 0)
+    why = f" ({known} by id: this store has or had them, deleted or purged memories keep theirs)" if known else ""
+    return f"imported {memories(r['imported'])}, skipped {plural(r['duplicates'], 'duplicate')}{why}{skipped}"
 
 
 def _report(out: Console, r: dict[str, Any]) -> None:

@@ -123,6 +123,8 @@ def import_memories(
 ) -> ImportResult:
     """Validate every item, then write them in batches through the store's one commit path."""
     checked = _checked(store, items, default)
+    # Ids the ledger has or had (a deleted or purged memory keeps its id): skipped, and said apart.
+    known = len(store.parts.ledger.known_ids(list({i.exported.id for i in checked if i.exported})))
     imported, seen, same_time = 0, set(), {}
     with store.writing(), store.parts.vectors.deferred_maintenance():
         for start in range(0, len(checked), BATCH):
@@ -136,4 +138,7 @@ def import_memories(
         # search then wrote them (12-15 ms) and read them by a flat scan, with BM25 statistics
         # that depend on when a background pass folds them (lance-format/lance#9058).
         store.index_owed()
-    return ImportResult(imported=imported, duplicates=len(checked) - imported)
+    result = ImportResult(imported=imported, duplicates=len(checked) - imported)
+    if known:
+        result["known_ids"] = known
+    return result
