@@ -116,7 +116,11 @@ async def test_mcp_memory_graph_becomes_memories_and_relations(store: AsyncMemor
     assert after["relations"] - before["relations"] == 2
     relation = next(m for m in (await store.get_all(user_id="ana"))["results"] if m["memory"].endswith("Porto"))
     assert relation["memory"] == "Ana Souza lives in Porto"
-    assert await import_source(store, "mcp-memory", path, user_id="ana") == {"imported": 0, "duplicates": 5, "known_ids": 5}
+    assert await import_source(store, "mcp-memory", path, user_id="ana") == {
+        "imported": 0,
+        "duplicates": 5,
+        "known_ids": 5,
+    }
     assert (await store.stats())["memories"] == after["memories"]
 
 
@@ -194,6 +198,7 @@ async def test_dry_run_writes_nothing(store: AsyncMemory) -> None:
         ("openmemory", "memories.json", '{"memories": [{"id": "x"}]}', "memories item 1", "'content'"),
         ("text", "bad.txt", "fine\n\xe9t\xe9\n", "bad.txt line 2", "UTF-8"),
         ("mem0", "bad.json", "[{", "bad.json line 1", "not valid JSON"),
+        ("memorch", "list.json", '[{"memory": "x"}]\n', "list.json line 1", "is a JSON list"),
         ("basic-memory", "facts.txt", "I like tea\n- a plain list item\n", "facts.txt", "no basic-memory observation"),
     ],
 )

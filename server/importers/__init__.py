@@ -23,7 +23,7 @@ import memorch.importers._openmemory as openmemory
 import memorch.importers._text as text
 from memorch.domain._validation import ScopeIds
 from memorch.errors import ConfigurationError, MemoryError, ValidationError
-from memorch.importers._base import Batch, Options
+from memorch.importers._base import Batch, Options, refuse
 from memorch.importers._files import json_lines, read_text
 
 if TYPE_CHECKING:
@@ -34,10 +34,17 @@ __all__ = ["FORMATS", "Batch", "Options", "import_source", "load", "options_for"
 
 
 def _memorch(path: Path, options: Options) -> Batch:
-    suggestion = 'write one JSON object per line, like {"memory": "..."}'
+    suggestion = (
+        'write one JSON object per line, like {"memory": "..."}; for another server\'s data, name it: '
+        "--from mem0, openmemory, mcp-memory, basic-memory or text"
+    )
     text = read_text(path, suggestion="check the path; `memorch export FILE.jsonl` writes a file this command reads")
     batch = Batch("memorch")
     for number, item in json_lines(text, str(path), suggestion, code="INVALID_JSONL", objects_only=False):
+        if isinstance(item, list):  # a JSON list (mem0's get_all, an API's page): not memorch's JSONL
+            raise refuse(
+                f"{path} line {number}", "is a JSON list, not one object per line", suggestion, "INVALID_JSONL"
+            )
         batch.add(item, f"{path} line {number}", "restored" if isinstance(item, dict) and "id" in item else "memory")
     return batch
 
