@@ -390,3 +390,15 @@ async def test_export_and_import_keep_the_layer(config: MemoryConfig, tmp_path: 
     finally:
         await source.close()
         await target.close()
+
+
+def test_the_cli_adds_to_the_global_layer_with_layer_global(tmp_path: Path) -> None:
+    from .test_cli import invoke
+
+    added = invoke(tmp_path, "add", "I prefer British English", "--layer", "global", MEMORCH_PROJECT="p/app")
+    assert added.exit_code == 0, added.output
+    invoke(tmp_path, "add", "Run the tests with make check", MEMORCH_PROJECT="p/app")
+    elsewhere = invoke(tmp_path, "list", MEMORCH_PROJECT="p/other").stdout
+    assert "British English" in elsewhere and "make check" not in elsewhere
+    refused = invoke(tmp_path, "add", "x", "--layer", "nope", MEMORCH_PROJECT="p/app")
+    assert refused.exit_code == 1 and "[INVALID_LAYER]" in refused.stderr

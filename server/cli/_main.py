@@ -108,6 +108,14 @@ def add(
         bool | None, typer.Option("--infer/--no-infer", help="Extract facts with the LLM (default: when one is set)")
     ] = None,
     expires_at: ExpiresOpt = None,
+    layer: Annotated[
+        str | None,
+        typer.Option(
+            "--layer",
+            metavar="global|project",
+            help="With MEMORCH_PROJECT: global stores it for every project (docs/projects.md)",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Remember TEXT.
@@ -116,7 +124,8 @@ def add(
     answered (the text is stored as said, for `memorch reprocess`) or the facts come later
     (background inference). --expires-at: not returned after then, purged by maintenance.
     Example: memorch add "I moved to Lisbon" --user-id alice
-    Example: memorch add "Parked on level 3" --expires-at 1d"""
+    Example: memorch add "Parked on level 3" --expires-at 1d
+    Example: MEMORCH_PROJECT=auto memorch add "I prefer British English" --layer global"""
     with open_memory() as m:
         result = m.add(
             text,
@@ -124,6 +133,7 @@ def add(
             metadata=_json_arg(metadata, "--metadata"),
             infer=infer,
             expires_at=expires_at,
+            layer=layer,
         )
     emit(result, as_json, print_added)
 
