@@ -344,7 +344,7 @@ def test_counts_are_plural_only_when_they_are_many(tmp_path: Path) -> None:
     lines.write_text(json.dumps({"memory": "I am allergic to peanuts"}) + "\n")
     dry = invoke(tmp_path, "import", str(lines), "--dry-run")
     assert " ".join(dry.stdout.split()).startswith(
-        "dry run, nothing written: 1 memory from memorch (1 memory), 0 relations"
+        "dry run, nothing written: 1 memory from memorch (1 memory); 0 relations for the graph"
     )
     done = invoke(tmp_path, "import", str(lines))
     assert done.stdout.strip() == "imported 1 memory, skipped 0 duplicates"

@@ -251,7 +251,7 @@ def test_cli_dry_run_and_refusal_touch_no_store(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert (
-        "dry run, nothing written: 5 memories from mcp-memory (3 observations, 2 relations), 2 relations"
+        "dry run, nothing written: 5 memories from mcp-memory (3 observations, 2 relations); 2 relations for the graph"
         in result.stdout
     )
     result = runner.invoke(app, ["import", "--from", "mcp-memory", str(DATA / "mcp_memory_bad.jsonl")], env=env)

@@ -65,7 +65,8 @@ def _done(r: dict[str, Any]) -> str:
 def _report(out: Console, r: dict[str, Any]) -> None:
     kinds = ", ".join(plural(n, kind, KIND_PLURALS.get(kind)) for kind, n in r["kinds"].items()) or "nothing"
     head = f"dry run, nothing written: {memories(r['memories'])} from {r['source']} ({kinds})"
-    out.print(f"{head}, {plural(r['relations'], 'relation')}", soft_wrap=True)
+    # A relation is both a memory ("Ana lives in Porto") and a link of the graph: said apart.
+    out.print(f"{head}; {plural(r['relations'], 'relation')} for the graph", soft_wrap=True)
     for kind, n in r["skipped"].items():
         out.print(f"  would skip {n} {kind}")
     for sample in r["samples"]:
