@@ -22,9 +22,6 @@ from memorch.storage.sql import Connection, Transactions, scope_sql, select_in
 if TYPE_CHECKING:
     import numpy as np
 
-# The ledgers ``restore-backup`` keeps beside the live one (``maintenance._backup``): a purge
-# removes its memories from them too.
-KEPT_COPIES = "memorch.db.before-restore-*"
 # The history event a purge leaves: no text, no relations.
 PURGE = "PURGE"
 PURGE_REASON = "purged: its text, history and relations were removed for good"
@@ -136,33 +133,3 @@ class PurgeQueries:
             ).fetchall()
         keys = ("id", "memory", "created_at", "deleted_at", "events")
         return [dict(zip(keys, tuple(row), strict=True)) for row in rows]
-
-
-def purge_kept_copy(path: Any, memory_ids: Sequence[str], cache_key: Callable[[str], str]) -> int:
-    """The same memories gone from a ledger file kept beside the live one (``restore-backup``'s
-    ``memorch.db.before-restore-<time>``): their rows, history, relations and cached vectors
-    deleted with ``secure_delete``, then the file rewritten (``VACUUM``), so "forget" leaves no
-    copy under the data directory. How many of the memories the copy held."""
-    import sqlite3
-
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA secure_delete = ON")
-        conn.execute("BEGIN IMMEDIATE")
-        ids = list(memory_ids)
-        texts = {row[0] for row in select_in(conn, "SELECT memory FROM memories WHERE id IN ({marks})", ids)}
-        for row in select_in(conn, "SELECT old_memory, new_memory FROM history WHERE memory_id IN ({marks})", ids):
-            texts.update(t for t in row if t is not None)
-        held = len(
-            {row[0] for row in select_in(conn, "SELECT memory_id FROM history WHERE memory_id IN ({marks})", ids)}
-        )
-        for table, column in (("memories", "id"), ("relations", "memory_id"), ("history", "memory_id")):
-            conn.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in ids])
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'embedding_cache'").fetchone() is not None:
-            forget_cached(conn, texts, cache_key)
-        conn.execute("COMMIT")
-        if held:
-            conn.execute("VACUUM")
-        return held
-    finally:
-        conn.close()

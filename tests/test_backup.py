@@ -117,6 +117,8 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "RESTORE_WOULD_REPLACE" in refused.stderr and "Traceback" not in refused.stderr
     done = _cli("restore-backup", str(snap), "--force", data_dir=fresh)
     assert done.returncode == 0, done.stderr
+    said = " ".join(done.stdout.split())
+    assert "the replaced ledger is kept as" in said and "`memorch forget` does not reach it" in said
     with Memory(_config(fresh)) as memory:
         found = memory.search("bees", user_id="alice")
     assert found["results"][0]["memory"] == "I keep bees on the roof"

@@ -122,22 +122,6 @@ def test_a_scope_is_forgotten_in_every_project_whatever_memorch_project_says(tmp
         assert not set(occurrences(tmp_path, list(words.values())))
 
 
-def test_forget_reaches_the_ledger_a_restore_kept(tmp_path: Path) -> None:
-    """restore-backup --force keeps the replaced ledger in the data directory; a later purge of a
-    memory it held removes it from that copy too (it was the one file still saying the text)."""
-    word = token()
-    data = tmp_path / "data"
-    secret = added_id(data, f"My locker code is {word}")
-    assert invoke(data, "backup", str(tmp_path / "b")).exit_code == 0
-    restored = invoke(data, "restore-backup", str(tmp_path / "b"), "--force")
-    assert restored.exit_code == 0, restored.output
-    assert any(".before-restore-" in hit for hit in occurrences(data, [word]))
-    done = invoke(data, "forget", secret, "--yes")
-    assert done.exit_code == 0, done.output
-    assert occurrences(data, [word]) == []
-    assert invoke(data, "restore", secret).exit_code == 1  # purged, in the live ledger as before
-
-
 def test_an_import_of_a_purged_memory_says_why_it_is_skipped(tmp_path: Path) -> None:
     """A purged memory keeps its id (so an old export cannot bring its text back): importing
     that export again skips it, and the line says it is by id, not by text."""

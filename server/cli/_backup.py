@@ -72,7 +72,12 @@ def restore_command(
     if as_json:
         out.print_json(json.dumps(result))
     else:
-        kept = f"; the replaced ledger is kept as {result['kept']}" if result["kept"] else ""
+        kept = (
+            f"; the replaced ledger is kept as {result['kept']} (every text it held, for good: a later "
+            "`memorch forget` does not reach it; delete it once you no longer need it)"
+            if result["kept"]
+            else ""
+        )
         out.print(f"restored {memories(result['memories'])} from {src} and rebuilt the indexes{kept}", soft_wrap=True)
 
 

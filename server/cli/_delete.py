@@ -113,7 +113,8 @@ def forget(
     """Forget for good: the text and its whole history are removed (a purge).
 
     Unlike delete, nothing is left to restore: the memory's text leaves the ledger, its history,
-    the search index and the graph, and no copy stays in the data directory's files. Give memory
+    the search index and the graph, and no copy stays in the store's files (a ledger
+    restore-backup kept, and backups, are copies of your own to delete). Give memory
     ids (a deleted one too), or a scope (--user-id, --agent-id, --run-id) for every memory of it
     and the history of those deleted before. Asks first; with no terminal to ask on it needs --yes.
     Example: memorch forget 3f1c2d4e-... --yes

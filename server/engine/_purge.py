@@ -62,8 +62,6 @@ class StorePurge:
         cached = embedder.take_unsaved() if embedder is not None else None
         why = {} if reason is None else {"reason": reason}
         purged = self.parts.ledger.purge(ids, [VECTORS], graph, text_hash, utc_now(), cached=cached, **why)
-        if not self.config.ledger_url:
-            self._purge_kept_copies(ids, text_hash)
         if self._nearest is not None:
             self._nearest.apply([deletion(r) for r in records])
         with self._unindexed_lock:  # rows owed but not written: nothing left to write
@@ -72,25 +70,6 @@ class StorePurge:
         if indexes:
             self.purge_indexes(ids)
         return purged
-
-    def _purge_kept_copies(self, ids: Sequence[str], cache_key: Callable[[str], str]) -> None:
-        """The same memories gone from the ledger files ``restore-backup`` kept in the data
-        directory (``memorch.db.before-restore-<time>``): "forget" leaves no copy under it."""
-        import sqlite3
-
-        from memorch.errors import StorageError
-        from memorch.storage.purge import KEPT_COPIES, purge_kept_copy
-
-        for copy in sorted(self.config.data_dir.glob(KEPT_COPIES)):
-            try:
-                purge_kept_copy(copy, ids, cache_key)
-            except sqlite3.Error as exc:  # the live ledger is purged; this copy may still hold the text
-                raise StorageError(
-                    f"purged from the store, but the ledger copy {copy.name} could not be purged ({exc})",
-                    error_code="PURGE_INCOMPLETE",
-                    details={"path": str(copy)},
-                    suggestion=f"delete {copy} (the ledger restore-backup replaced) if it is not needed",
-                ) from exc
 
     def purge_indexes(self, ids: Sequence[str]) -> None:
         """The derived indexes' part of a purge (inside ``writing``): the vector rows and every
