@@ -239,10 +239,10 @@ ASKED_BY_NAME = (
     "what is Alice allergic to?",
     "who is Alice's sister?",
     "what does Alice do for work?",
-    "Alice seat preference",
+    "what is Alice's seat preference?",
     "does Alice have pets?",
     "what instrument does Alice play?",
-    "Alice morning drink",
+    "what does Alice drink in the morning?",
 )
 
 
@@ -276,6 +276,11 @@ def test_only_the_scopes_own_capitalized_name_is_read_as_the_first_person(tmp_pa
     for id_ in ("default", "user", "u-123", "bob@example.com", "x"):
         assert naming_the_user(f"what is the {id_.capitalize()} setting", Scope(user_id=id_)) is None
     assert naming_the_user("what may cause it?", Scope(user_id="may")) is None  # an id that is a word
+    assert naming_the_user("What did I do in May?", Scope(user_id="may")) is None  # months are capitalized
+    assert naming_the_user("Will it rain on my trip?", Scope(user_id="will")) is None  # a sentence's capital
+    assert naming_the_user("Alice seat preference", alice) is None
+    assert naming_the_user("Alice's seat preference", alice) is not None  # a possessive is a name anywhere
+    assert naming_the_user("Bob-Alice met", alice) is None
     assert naming_the_user("where does Alice live?", Scope(agent_id="alice")) is None
     with Memory(MemoryConfig(data_dir=tmp_path, graph="off")) as memory:
         memory.add("I keep bees", user_id="alice", infer=False)

@@ -88,7 +88,8 @@ def delete_all(scope: ScopeIds, yes: YesOpt = False, as_json: JsonOpt = False) -
             count, _ = _scope_counts(m, scope)
             if count:
                 every = "all " if count > 1 else ""
-                confirm(f"Delete {every}{memories(count)} of {scope_words(scope)}?", "nothing was deleted")
+                layers = " in every project" if m.config.project else ""  # not only what `list` shows here
+                confirm(f"Delete {every}{memories(count)} of {scope_words(scope)}{layers}?", "nothing was deleted")
         result = m.delete_all(**scope)
 
     def render(r: dict[str, Any]) -> None:

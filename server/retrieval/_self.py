@@ -29,7 +29,15 @@ if TYPE_CHECKING:
 SAMPLE = 200  # the scope's newest memories looked at (one indexed read, only for such a query)
 NAMED_SHARE = 0.25
 APOSTROPHES = "['\u2019]"  # "Alice's", and its typographic form
-GENERIC_IDS = frozenset({"default", "user", "users", "me", "you", "self", "owner", "guest", "admin", "root", "test"})
+GENERIC_IDS = frozenset(
+    {"default", "user", "users", "me", "you", "self", "owner", "guest", "admin", "root", "test"}
+    # capitalized wherever they are written, so a capital says nothing of a name
+    | {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october"}
+    | {"november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+)
+# A word that opens a sentence is capitalized whatever it is ("Will it rain?" for user "will",
+# "Mark my calendar" for "mark"): there only the possessive ("Alice's job") counts as the name.
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;]\s+|\n)\W*$")
 
 
 @functools.lru_cache(maxsize=256)
@@ -37,11 +45,15 @@ def _name(user_id: str) -> re.Pattern[str] | None:
     """The user id as a word (and its possessive), in any case; None for an id that is no name."""
     if len(user_id) < 2 or not user_id.isalpha() or user_id.lower() in GENERIC_IDS:
         return None
-    return re.compile(rf"\b{re.escape(user_id)}(?P<own>{APOSTROPHES}s)?\b", re.IGNORECASE)
+    # Whole words: "Bob-Alice" and "Alicent" are other names; "James'" is a possessive too.
+    return re.compile(rf"(?<![\w-]){re.escape(user_id)}(?P<own>{APOSTROPHES}s?)?(?![\w-])", re.IGNORECASE)
 
 
 def _capitalized(match: re.Match[str]) -> bool:
-    return match.group(0)[0].isupper()
+    """Written as a name: capitalized, and not merely because it opens a sentence."""
+    if not match.group(0)[0].isupper():
+        return False
+    return bool(match.group("own")) or not _SENTENCE_START.search(match.string[: match.start()])
 
 
 def naming_the_user(query: str, scope: Scope) -> re.Pattern[str] | None:
