@@ -226,9 +226,10 @@ class MemoryConfig(BaseModel):
     def _api_base(cls, value: str | None) -> str | None:
         # Without a scheme LiteLLM's HTTP client fails each request as a connection error, after
         # the retries: said here, once, instead of "could not be reached" 15 s later.
-        if value is not None and value.strip() and not value.strip().lower().startswith(("http://", "https://")):
-            raise ValueError(f"must be a URL starting with http:// or https:// (e.g. http://{value.strip()})")
-        return value.strip() or None if value is not None else None
+        value = value.strip() if value is not None else ""
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"must be a URL starting with http:// or https:// (e.g. http://{value})")
+        return value or None
 
     @field_validator("tokens_file", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from memorch.errors import StorageError
 from memorch.storage.engine import log, reason
 from memorch.storage.history import BUSY_TIMEOUT_S, SQLiteCore
+from memorch.storage.schema import LATER_COLUMNS
 
 READ_ONLY_HINT = (
     "the data directory (MEMORCH_DATA_DIR) is read-only: reads (search, list, get, export, stats) work; "
@@ -44,18 +45,10 @@ def _connect(path: Path, flags: str) -> sqlite3.Connection:
     return conn
 
 
-# The columns ``storage.schema.migrate`` adds to a ledger an earlier version wrote. A read-only
-# ledger cannot be migrated, so such a column is read as NULL (what the migration would store).
-LATER_COLUMNS = {
-    "memories": ("project", "expires_at"),
-    "history": ("project", "reason", "relations_before", "expires_at", "metadata"),
-    "relations": ("project",),
-}
-
-
 def _read_as_current(conn: sqlite3.Connection) -> None:
-    """Shadow each table that lacks later columns with a TEMP view that adds them as NULL (temp
-    objects live in memory, and unqualified names find them first)."""
+    """A ledger an earlier version wrote cannot be migrated here: shadow each table that lacks
+    ``LATER_COLUMNS`` with a TEMP view that adds them as NULL, what the migration would store
+    (temp objects live in memory, and unqualified names find them first)."""
     for table, later in LATER_COLUMNS.items():
         have = {row[1] for row in conn.execute(f"PRAGMA main.table_info({table})")}
         missing = [column for column in later if column not in have]

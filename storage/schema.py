@@ -123,9 +123,7 @@ def ddl(template: str, dialect: str) -> str:
 EMBEDDING_CACHE = ddl(EMBEDDING_CACHE_TABLE, "sqlite")
 SCHEMA = ddl(TABLES + EMBEDDING_CACHE_TABLE, "sqlite")
 
-# Tables that carry a memory's layer (``project``; NULL = its owner's global layer), and the index
-# a layered read of one user uses.
-LAYERED_TABLES = ("memories", "history", "relations")
+# The index a layered read of one user uses (``project``; NULL = its owner's global layer).
 LAYER_INDEX = "CREATE INDEX IF NOT EXISTS memories_layer ON memories (user_id, project)"
 # The memories that expire, by time: what a read hides and maintenance purges (storage/expiry.py).
 # Partial: most memories never expire and cost the index nothing.
@@ -137,26 +135,29 @@ MEMORY_COLUMNS = (
 MEMORY_COLUMN_COUNT = len(MEMORY_COLUMNS.split(","))
 
 
+# The TEXT columns later versions added to each table, NULL in rows written before: ``migrate``
+# adds them; a read-only ledger (``storage.readonly``), which cannot be migrated, reads them as NULL.
+# Layers: a memory stored before projects is in its owner's global layer, what NULL ``project``
+# says. Expiry: one stored before never expires. Explained and reversible history: an event's
+# ``reason`` and the relations it replaced; a deletion's record of the memory's expiry and
+# metadata (restore brings them back).
+LATER_COLUMNS = {
+    "memories": ("project", "expires_at"),
+    "history": ("project", "reason", "relations_before", "expires_at", "metadata"),
+    "relations": ("project",),
+}
+
+
 def migrate(conn: sqlite3.Connection) -> None:
-    """Bring a ledger made by an earlier version up to this schema. Layers: every memory stored
-    before there were projects is in its owner's global layer, which is what a NULL ``project``
-    says, so adding the column (no table rewrite in SQLite) is the whole migration."""
-    for table in LAYERED_TABLES:
+    """Bring a ledger made by an earlier version up to this schema: adding the ``LATER_COLUMNS``
+    it lacks (no table rewrite in SQLite) is the whole migration of its rows."""
+    for table, later in LATER_COLUMNS.items():
         columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if "project" not in columns:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN project TEXT")
+        for column in later:
+            if column not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
     conn.execute(LAYER_INDEX)
-    # Expiry: a memory stored before it never expires (NULL).
-    if "expires_at" not in {row[1] for row in conn.execute("PRAGMA table_info(memories)")}:
-        conn.execute("ALTER TABLE memories ADD COLUMN expires_at TEXT")
     conn.execute(EXPIRY_INDEX)
-    # Explained and reversible history: events before this version have neither (NULL).
-    # A deletion's record of the memory's expiry and metadata (restore brings them back): NULL
-    # before, as never / none.
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
-    for column in ("reason", "relations_before", "expires_at", "metadata"):
-        if column not in columns:
-            conn.execute(f"ALTER TABLE history ADD COLUMN {column} TEXT")
     # The embedding cache was a WITHOUT ROWID table: its 1.5 kB vectors overflowed the index
     # b-tree's ~1 kB of local payload, so each entry took ~4.6 kB. A rowid table keeps them
     # inline (~1.7 kB). It is a cache (every entry can be recomputed): dropped, not copied.

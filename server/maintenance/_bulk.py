@@ -15,7 +15,7 @@ times): the memory is dated then, so a search that names a time ("last week") fi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -73,11 +73,22 @@ def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
     return out
 
 
-def _plan_batch(store: Store, batch: list[Item], seen: set[Any], same_time: dict[str, int]) -> list[Change]:
+@dataclass
+class _Planned:
+    """What the batches of one import planned so far."""
+
+    seen: set[Any] = field(default_factory=set)  # exported ids and (scope, text hash) keys
+    same_time: dict[str, int] = field(default_factory=dict)  # a given time: how many items had it
+    known: set[str] = field(default_factory=set)  # ids the ledger had before the import (skipped)
+
+
+def _plan_batch(store: Store, batch: list[Item], planned: _Planned) -> list[Change]:
     """The batch's changes. New items are judged duplicates by exact text in their scope;
     exported ones by id (an id the ledger has seen, alive or deleted, is left as it is)."""
     ledger = store.parts.ledger
     known = ledger.known_ids([i.exported.id for i in batch if i.exported])
+    planned.known |= known - planned.seen  # not those this import wrote in an earlier batch
+    seen, same_time = planned.seen, planned.same_time
     fresh = [i for i in batch if not (i.exported and (i.exported.id in known or i.exported.id in seen))]
     embedded = [i for i in fresh if i.text is not None]
     vectors = dict(zip(map(id, embedded), store.parts.embedder.embed([i.text for i in embedded]), strict=True))
@@ -123,12 +134,10 @@ def import_memories(
 ) -> ImportResult:
     """Validate every item, then write them in batches through the store's one commit path."""
     checked = _checked(store, items, default)
-    # Ids the ledger has or had (a deleted or purged memory keeps its id): skipped, and said apart.
-    known = len(store.parts.ledger.known_ids(list({i.exported.id for i in checked if i.exported})))
-    imported, seen, same_time = 0, set(), {}
+    imported, planned = 0, _Planned()
     with store.writing(), store.parts.vectors.deferred_maintenance():
         for start in range(0, len(checked), BATCH):
-            changes = _plan_batch(store, checked[start : start + BATCH], seen, same_time)
+            changes = _plan_batch(store, checked[start : start + BATCH], planned)
             store.commit(changes)
             imported += len(changes)
             if progress:
@@ -139,6 +148,6 @@ def import_memories(
         # that depend on when a background pass folds them (lance-format/lance#9058).
         store.index_owed()
     result = ImportResult(imported=imported, duplicates=len(checked) - imported)
-    if known:
-        result["known_ids"] = known
+    if planned.known:  # ids the ledger has or had (a deleted or purged memory keeps its id): said apart
+        result["known_ids"] = len(planned.known)
     return result
