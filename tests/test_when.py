@@ -124,6 +124,51 @@ async def test_a_question_about_a_time_finds_what_was_said_then(amem: AsyncMemor
     assert {f["memory"]: f["score"] for f in plain}[pesto["memory"]] < 0.3
 
 
+@pytest.mark.parametrize(
+    ("query", "topic"),
+    [
+        ("I saw a sports event two weeks ago. What was the event?", "I saw a sports event. What was the event?"),
+        ("what did we talk about yesterday?", "what did we talk about?"),
+        ("In the last 3 days, what did I eat?", "what did I eat?"),
+        ("what did I do over the past week", "what did I do"),
+        ("yesterday", "yesterday"),  # nothing else to search by
+    ],
+)
+def test_the_query_without_its_time_phrase(query: str, topic: str) -> None:
+    span = window(query, ASKED)
+    assert span is not None and span.topic == topic
+
+
+EVENTS = [
+    ("I played in the company's charity soccer tournament today", "2023-03-22T15:00:00Z"),
+    ("Two weeks ago I thought I would never finish the quarterly report, and it is done", "2023-04-04T09:00:00Z"),
+    ("Two weeks ago I started a sourdough starter, and it is two weeks old", "2023-04-03T09:00:00Z"),
+    ("I fixed the leaking kitchen tap", "2023-03-10T12:00:00Z"),
+]
+
+
+async def test_a_time_phrase_is_not_searched_as_words_when_something_was_said_then(amem: AsyncMemory) -> None:
+    """ "Two weeks ago" names when, not what: memories that happen to say "two weeks ago" are no
+    answer to "what sports event did I mention two weeks ago?". When the scope holds memories of
+    that span (and others), the phrase is left out of the words and meaning searched, and the time
+    signal alone carries it; with nothing said then, the phrase is searched as words."""
+    await amem.import_memories([{"memory": m, "user_id": "u", "created_at": at} for m, at in EVENTS])
+    query = "I mentioned a sports event two weeks ago. What was the event?"
+
+    async def search(asked_at: datetime) -> tuple[str, set[str]]:
+        found = await amem.search(query, user_id="u", asked_at=asked_at.isoformat(), threshold=0, explain=True)
+        hits = found["results"]
+        return hits[0]["memory"], {f["memory"] for f in hits if "text" in f["explain"]}
+
+    saying_it = {m for m, _ in EVENTS[1:3]}
+    # Asked then, the phrase is left out: the memories that merely say "two weeks ago" match no word.
+    first, matched = await search(ASKED)
+    assert first == EVENTS[0][0] and not saying_it & matched
+    # Asked a year later, nothing was said two weeks before: the phrase's words are searched.
+    first, matched = await search(ASKED + timedelta(days=365))
+    assert first in saying_it and saying_it <= matched
+
+
 async def test_imported_items_keep_when_they_were_said_in_order(amem: AsyncMemory) -> None:
     await amem.import_memories(
         [{"memory": f"turn {i} of the chat", "user_id": "u", "created_at": "2023-03-01T10:00:00Z"} for i in range(3)]

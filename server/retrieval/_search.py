@@ -149,33 +149,36 @@ def _signals(
     return signals, vector
 
 
-def _window_hits(
-    components: Components,
-    scope: Scope,
-    span: Window,
-    vector: np.ndarray,
-    fetch: int,
-    where: tuple[str, list[Any]] | None,
-    held: NearestCache | None,
-    vector_hits: list[VectorHit],
-) -> tuple[list[VectorHit], set[str]]:
-    """The time signal: the scope's memories created in ``span`` (and matching ``where``), by
-    similarity to the query, and their ids. Up to ``MAX_ID_PREFILTER`` of them are searched among
-    themselves; past that, the vector signal's own candidates that fall in the span."""
+def _created_in(components: Components, scope: Scope, span: Window, where: tuple[str, list[Any]] | None) -> set[str]:
+    """The ids of the scope's memories created in ``span`` (and matching ``where``)."""
     within = cast(
         "tuple[str, list[Any]]", compile_filters({"created_at": {"gte": stamp(span.start), "lt": stamp(span.end)}})
     )
     if where is not None:
         within = (f"({where[0]}) AND ({within[0]})", [*where[1], *within[1]])
-    inside = set(components.ledger.ids(scope, within))
+    return set(components.ledger.ids(scope, within))
+
+
+def _window_hits(
+    components: Components,
+    scope: Scope,
+    inside: set[str],
+    vector: np.ndarray,
+    fetch: int,
+    held: NearestCache | None,
+    vector_hits: list[VectorHit],
+) -> list[VectorHit]:
+    """The time signal: the memories created in the span (``inside``), by similarity to the
+    query. Up to ``MAX_ID_PREFILTER`` of them are searched among themselves; past that, the
+    vector signal's own candidates that fall in the span."""
     if not inside:
-        return [], inside
+        return []
     if len(inside) > MAX_ID_PREFILTER:  # by plain similarity, as the list below is
         spanned = sorted((h for h in vector_hits if h.id in inside), key=lambda h: (-h.score, h.id))
-        return [VectorHit(h.id, h.score) for h in spanned], inside
+        return [VectorHit(h.id, h.score) for h in spanned]
     ids = sorted(inside)
     hits = held.top(vector, scope, fetch, ids) if held is not None else None
-    return (hits if hits is not None else components.vectors.search(vector, scope, fetch, ids)), inside
+    return hits if hits is not None else components.vectors.search(vector, scope, fetch, ids)
 
 
 def _outside(vector_hits: list[VectorHit], inside: set[str]) -> float:
@@ -269,10 +272,19 @@ def hybrid_search(
             only_ids = matching
         else:
             allowed, fetch = set(matching), fetch * 10
-    signals, vector = _signals(components, config, query, scope, fetch, only_ids, held, centroids)
     inside: set[str] | None = None
     if span is not None and config.search_weights.get("time", 0.0) > 0:
-        signals["time"], inside = _window_hits(components, scope, span, vector, fetch, where, held, signals["vector"])
+        inside = _created_in(components, scope, span, where)
+        # "Two weeks ago" names when, not what: while the time signal carries it (something was
+        # said then, and not everything was), its words would only match memories that say them.
+        # LongMemEval dev, the 8 of 72 questions naming a time: turn recall@10 0.667 -> 0.792
+        # ("a sports event two weeks ago" found its soccer tournament); LOCOMO dev, whose turns
+        # carry no dates (no span holds a memory), unchanged.
+        if 0 < len(inside) < rows:
+            query = span.topic
+    signals, vector = _signals(components, config, query, scope, fetch, only_ids, held, centroids)
+    if inside is not None:
+        signals["time"] = _window_hits(components, scope, inside, vector, fetch, held, signals["vector"])
     if allowed is not None:
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     if hidden:

@@ -56,6 +56,8 @@ DAYS = re.compile(
 )
 
 PATTERNS = (AGO, PERIOD, WEEKDAY, WITHIN, DAYS)
+# Words before a phrase that belong to it ("in the past week", "over the last 3 days").
+LEAD_INS = frozenset(("the", "in", "over", "during", "within"))
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Window:
     start: datetime
     end: datetime
     phrase: str
+    topic: str  # the query without the phrase (the query itself if nothing else is left)
 
 
 def window(query: str, asked_at: datetime) -> Window | None:
@@ -77,7 +80,18 @@ def window(query: str, asked_at: datetime) -> Window | None:
     match = min(found, key=lambda m: (m.start(), PATTERNS.index(m.re)))
     # No overflow: ``asked_at`` is now or a moment validation keeps within the years 1900-9000.
     start, end = _span(match, asked_at)
-    return Window(start - SLACK, min(end + SLACK, asked_at + SLACK), match.group(0))
+    topic = _without(query, match)
+    return Window(start - SLACK, min(end + SLACK, asked_at + SLACK), match.group(0), topic)
+
+
+def _without(query: str, match: re.Match[str]) -> str:
+    """The query without the time phrase: "what did I cook last week?" -> "what did I cook?"."""
+    before = query[: match.start()].split()
+    while before and before[-1].lower() in LEAD_INS:  # "in the last 3 days"
+        before.pop()
+    rest = f"{' '.join(before)} {query[match.end() :].lstrip()}".strip()
+    rest = re.sub(r"\s+([?.,!;:])", r"\1", rest).lstrip(" ,;:")
+    return rest if re.search(r"\w", rest) else query
 
 
 def _names_a_topic(match: re.Match[str], query: str) -> bool:
