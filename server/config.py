@@ -26,6 +26,12 @@ from memorch.errors import ConfigurationError
 log = logging.getLogger("memorch")
 
 DEFAULT_MAX_TEXT_BYTES = 100_000
+# A limit under a sentence or two would refuse every query (queries are held to it too).
+MIN_TEXT_BYTES = 256
+# MEMORCH_VECTOR_URI's object stores (LanceDB's schemes).
+OBJECT_STORES = ("s3://", "s3+ddb://", "gs://", "az://")
+# The bundled embedders' names (a LiteLLM model has a provider/ prefix).
+BUNDLED_EMBEDDERS = frozenset(("auto", "local", "local-int8", "static", "all-MiniLM-L6-v2"))
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The fusion's signals (docs/search.md "Order and score"); "context" is a share of the way to a
@@ -78,12 +84,14 @@ class MemoryConfig(BaseModel):
     llm_api_base: str | None = None
     llm_api_key: str | None = None
     llm_fallbacks: list[str] = Field(default_factory=list)  # "a,b" from the environment
-    llm_timeout: float = 60.0
-    llm_max_retries: int = 3
-    llm_backoff_base: float = 0.5
-    llm_backoff_max: float = 20.0
-    circuit_failure_threshold: int = 5
-    circuit_cooldown: float = 30.0
+    # Every number below has the range it can work in: a value outside it stops every command
+    # at start (one INVALID_SETTING line), not each call later.
+    llm_timeout: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0)
+    llm_backoff_base: float = Field(default=0.5, ge=0)
+    llm_backoff_max: float = Field(default=20.0, ge=0)
+    circuit_failure_threshold: int = Field(default=5, ge=1)
+    circuit_cooldown: float = Field(default=30.0, ge=0)
     # How requests carry the reply schema (models/_structured.py): "auto" probes the endpoint once
     # per model, API base and server version; "schema", "json" (JSON mode, schema in the prompt)
     # and "prompt" (schema in the prompt only) skip the probe.
@@ -102,29 +110,29 @@ class MemoryConfig(BaseModel):
     embedder_api_base: str | None = None
     embedder_api_key: str | None = None
     embedding_batch_size: int = Field(default=32, gt=0)
-    embedding_cache_size: int = 4096
+    embedding_cache_size: int = Field(default=4096, ge=0)
     # Graph
     graph: Literal["on", "off"] = "on"
-    entity_merge_threshold: float = 0.95
-    graph_flush_delay: float = 1.0  # seconds after a write before the graph catches up
+    entity_merge_threshold: float = Field(default=0.95, ge=0, le=1)
+    graph_flush_delay: float = Field(default=1.0, ge=0)  # seconds after a write before the graph catches up
     # Seconds after a write before its vector rows are written (batched; a search writes them
     # first); 0 writes them before the write is answered. See ``Store.index_owed``.
     index_flush_delay: float = Field(default=1.0, ge=0.0, le=5.0)
     # Behaviour
-    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+    max_text_bytes: int = Field(default=DEFAULT_MAX_TEXT_BYTES, ge=MIN_TEXT_BYTES)
     redact: Literal["on", "off"] = "on"  # credentials replaced before storing (server/redaction.py)
     # An inferring add acknowledges once the messages are stored; a worker extracts the facts
     # after (server/pending.py). Unset: on for `memorch serve`, off for the library.
     background_inference: Literal["on", "off"] | None = None
-    dedup_threshold: float = 0.95
-    candidate_limit: int = 10
+    dedup_threshold: float = Field(default=0.95, ge=0, le=1)
+    candidate_limit: int = Field(default=10, ge=1)
     # Hybrid search: weight of each signal in the relative score fusion.
     search_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SEARCH_WEIGHTS))
     # A search that gives no threshold of its own returns nothing unless its best result scores
     # this, and then the results down to half of it (retrieval/_cut.py). Scores are absolute
     # relevance; the default is chosen by bench/relevance.py (docs/search.md "How the score was
     # measured": it keeps every LOCOMO own-scope top hit).
-    search_threshold: float = 0.3
+    search_threshold: float = Field(default=0.3, ge=0, le=1)
     # Expiry and retention (docs/security.md). A new memory's expiry when its add names none, by the
     # most specific scope part it has: {"run_id": "7d"} (JSON from the environment); empty: never.
     default_expiry: dict[str, str] = Field(default_factory=dict)
@@ -219,6 +227,44 @@ class MemoryConfig(BaseModel):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _embedder(cls, value: str) -> str:
+        # Checked here, once, rather than failing every call (models/_embeddings.make_embedder).
+        value = value.strip()
+        if value not in BUNDLED_EMBEDDERS and "/" not in value:
+            raise ValueError(
+                "must be auto, local, local-int8, static or a LiteLLM embedding model such as "
+                "openai/text-embedding-3-small"
+            )
+        return value
+
+    @field_validator("ledger_url")
+    @classmethod
+    def _ledger_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.lower().startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "must be a PostgreSQL URL such as postgresql://user@host:5432/memorch "
+                "(empty: the SQLite ledger in the data directory)"
+            )
+        return value
+
+    @field_validator("vector_uri")
+    @classmethod
+    def _vector_uri(cls, value: str) -> str:
+        # A relative path would be resolved against whatever directory a client started the
+        # server in: a new, empty index each time.
+        value = value.strip()
+        if value.startswith("~"):
+            value = str(Path(value).expanduser())
+        if value and not (value.lower().startswith(OBJECT_STORES) or Path(value).is_absolute()):
+            raise ValueError(
+                "must be an object-storage URI (s3://bucket/prefix, gs://..., az://...) or an absolute path "
+                "(empty: LanceDB in the data directory)"
+            )
         return value
 
     @field_validator("llm_api_base", "embedder_api_base")

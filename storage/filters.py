@@ -25,9 +25,11 @@ binds at most 32,766 values.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from memorch.errors import ValidationError
+from memorch.storage.expiry import stamp
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 COLUMN_FIELDS = {"created_at", "updated_at"}
@@ -158,6 +160,8 @@ def _column(key: str) -> str:
 
 
 def _scalar(value: Any, key: str) -> Scalar:
+    if key in COLUMN_FIELDS:
+        return _moment(value, key)
     if isinstance(value, str):
         return _text(value, key)
     if isinstance(value, int) and not isinstance(value, bool) and not SQLITE_INT_MIN <= value <= SQLITE_INT_MAX:
@@ -176,6 +180,26 @@ def _text(value: str, key: str) -> str:
     except UnicodeEncodeError:
         raise _invalid("filter values must be valid Unicode text (no lone surrogates)", key=key) from None
     return value
+
+
+def _moment(value: Any, key: str) -> Scalar:
+    """A ``created_at`` / ``updated_at`` operand: an ISO 8601 date or datetime (with an offset:
+    compared in UTC, as the ledger writes times). Anything else would compare as a string and
+    match nothing, silently ("yesterday", "2026-13-45")."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise _invalid(
+            f"{key} compares with an ISO 8601 date or datetime such as '2026-01-31' or '2026-01-31T09:00:00Z' "
+            f"(got {str(value)[:40]!r})",
+            "pass a date such as {'created_at': {'gte': '2026-01-01'}}",
+            key=key,
+        )
+    return stamp(moment) if moment.tzinfo is not None else _text(value, key)
 
 
 def _field(key: str, value: Any, params: list[Any]) -> str:

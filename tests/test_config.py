@@ -133,3 +133,51 @@ def test_a_wrong_search_weight_names_itself(weights: str, message: str, monkeypa
 def test_a_json_null_environment_value_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MEMORCH_SEARCH_WEIGHTS", "null")
     assert MemoryConfig().search_weights == MemoryConfig.model_fields["search_weights"].default_factory()  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("MEMORCH_SEARCH_THRESHOLD", "1.5", "less than or equal to 1"),
+        ("MEMORCH_SEARCH_THRESHOLD", "-1", "greater than or equal to 0"),
+        ("MEMORCH_MAX_TEXT_BYTES", "0", "greater than or equal to 256"),
+        ("MEMORCH_EMBEDDER", "bogus-model", "must be auto, local, local-int8, static or a LiteLLM"),
+        ("MEMORCH_LLM_TIMEOUT", "-5", "greater than 0"),
+        ("MEMORCH_LLM_MAX_RETRIES", "-1", "greater than or equal to 0"),
+        ("MEMORCH_CIRCUIT_FAILURE_THRESHOLD", "0", "greater than or equal to 1"),
+        ("MEMORCH_CANDIDATE_LIMIT", "0", "greater than or equal to 1"),
+        ("MEMORCH_EMBEDDING_CACHE_SIZE", "-1", "greater than or equal to 0"),
+        ("MEMORCH_GRAPH_FLUSH_DELAY", "-1", "greater than or equal to 0"),
+        ("MEMORCH_DEDUP_THRESHOLD", "2", "less than or equal to 1"),
+        ("MEMORCH_ENTITY_MERGE_THRESHOLD", "7", "less than or equal to 1"),
+        ("MEMORCH_LEDGER_URL", "mysql://x", "must be a PostgreSQL URL"),
+        ("MEMORCH_VECTOR_URI", "ftp://x", "must be an object-storage URI"),
+        ("MEMORCH_VECTOR_URI", "relative/dir", "or an absolute path"),
+    ],
+)
+def test_a_value_that_cannot_work_stops_at_start(
+    variable: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/configuration.md: "A value that cannot work stops every command" -- not each call
+    later (a threshold over 1 emptied every search, a text limit of 0 refused every call)."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as raised:
+        MemoryConfig()
+    assert raised.value.error_code == "INVALID_SETTING" and says in raised.value.message
+    assert raised.value.details == {"settings": [variable]}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MEMORCH_EMBEDDER", "local-int8"),
+        ("MEMORCH_EMBEDDER", "ollama/nomic-embed-text"),
+        ("MEMORCH_LEDGER_URL", "postgresql://me@127.0.0.1:5432/memorch"),
+        ("MEMORCH_VECTOR_URI", "s3://bucket/prefix"),
+        ("MEMORCH_SEARCH_THRESHOLD", "0"),
+        ("MEMORCH_LLM_MAX_RETRIES", "0"),
+    ],
+)
+def test_the_edges_of_what_works_are_accepted(variable: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(variable, value)
+    MemoryConfig()

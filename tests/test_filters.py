@@ -4,6 +4,7 @@ changed), not ledger failures; filters up to the documented limits still work.""
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -98,3 +99,35 @@ async def test_filters_up_to_the_limits_work(store: AsyncMemory) -> None:
         deepest = {"AND": [deepest]}
     hits = await store.search("note number", user_id="u", filters=deepest)
     assert hits["results"] and all(r["metadata"]["tag"] == "t1" for r in hits["results"])
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"created_at": {"gte": "yesterday"}},
+        {"created_at": {"gte": "2026-13-45"}},
+        {"updated_at": "garbage"},
+        {"created_at": {"lt": 5}},
+        {"updated_at": {"in": ["2026-01-01", "soon"]}},
+    ],
+)
+async def test_a_time_that_is_no_date_is_refused_not_matched_to_nothing(store: AsyncMemory, filters: Any) -> None:
+    """A time filter compares with ISO dates: "yesterday" compared as a string matched nothing,
+    and the answer said no memory matches, as if the filter were right."""
+    error = await assert_refused(store, filters)
+    assert "ISO 8601" in error.message
+
+
+async def test_a_time_with_an_offset_is_compared_in_utc(store: AsyncMemory) -> None:
+    everything = await snapshot(store)
+    newest = max(m["created_at"] for m in everything)
+    assert newest.endswith("+00:00")
+    moment = datetime.fromisoformat(newest)
+    # Just after the newest, written in a zone west of UTC: as a string it sorts hours before it.
+    west = (moment + timedelta(microseconds=1)).astimezone(timezone(timedelta(hours=-5)))
+    after = await store.get_all(user_id="u", filters={"created_at": {"gte": west.isoformat()}})
+    assert after["results"] == []
+    until = await store.get_all(user_id="u", filters={"created_at": {"lt": west.isoformat()}}, limit=1000)
+    assert len(until["results"]) == len(everything)
+    dated = await store.get_all(user_id="u", filters={"created_at": {"gte": moment.date().isoformat()}}, limit=1000)
+    assert len(dated["results"]) >= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -49,15 +50,22 @@ _TEXT_PURPOSE = {
 }
 
 
+def _visible(value: str) -> bool:
+    """Whether any character shows: not only spaces, controls and format characters (U+200B)."""
+    return any(unicodedata.category(c)[0] not in "CZ" for c in value)
+
+
 def text(value: Any, max_bytes: int, field: str = "text") -> str:
     if not isinstance(value, str):
         raise ValidationError(
             f"{field} must be a string", error_code="INVALID_TEXT", suggestion=f"pass {_purpose(field)} as a string"
         )
     stripped = value.strip()
-    if not stripped:
+    if not stripped or not _visible(stripped):
+        # Zero-width spaces alone embed near every query: a blank memory was the top hit of
+        # unrelated searches (0.52 for "cat").
         raise ValidationError(
-            f"{field} is empty",
+            f"{field} is empty" if not stripped else f"{field} has no visible characters (only invisible ones)",
             error_code="EMPTY_TEXT",
             suggestion=f"pass {_purpose(field)} in '{field}'",
         )
