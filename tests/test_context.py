@@ -57,3 +57,29 @@ def test_a_lifted_memory_under_the_threshold_does_not_lower_the_others() -> None
     # Without a threshold it stays, and the scores below it never rise above its own.
     kept = calibrate([Ranked(r.id, s, r.signals) for r, s in ((hit, 1.0), (lifted, 0.8), (other, 0.5))], {}, scale)
     assert [r.id for r in kept] == ["hit", "next", "other"] and kept[2].score == pytest.approx(0.1)
+
+
+FACTS = [
+    "I live in Berlin with my wife Anna.",
+    "I am allergic to peanuts.",
+    "My mother lives in Munich.",
+    "I play guitar in a small band.",
+    "I work as a software engineer at Siemens.",
+    "My daughter Mia is seven years old.",
+    "My dog is a beagle called Bruno.",
+    "I drink oat milk in my coffee.",
+    "I drive a Volkswagen Golf.",
+    "My brother Tom lives in Hamburg.",
+]
+LIVING = {"I live in Berlin with my wife Anna.", "My mother lives in Munich.", "My brother Tom lives in Hamburg."}
+
+
+@pytest.mark.parametrize("query", ["Where do I live?", "Where does my family live?"])
+async def test_facts_told_one_after_another_do_not_lift_each_other(amem: AsyncMemory, query: str) -> None:
+    """A user's unrelated facts, added one by one, are each other's neighbours in time: only a
+    neighbour alike in meaning is lifted (a newcomer's trial: "I am allergic to peanuts" ranked
+    above "My mother lives in Munich" for "Where do I live?")."""
+    for fact in FACTS:
+        await amem.add(fact, user_id="u", infer=False)
+    found = (await amem.search(query, user_id="u", limit=5, threshold=0, explain=True))["results"]
+    assert {hit["memory"] for hit in found[:3]} == LIVING, [(h["memory"], h["explain"].get("context")) for h in found]
