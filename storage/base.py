@@ -140,11 +140,10 @@ class HistoryEvent:
     # The memory's relations just before this event (None: not recorded), so a restore to the
     # version before it brings its relations back too.
     relations_before: tuple[dict[str, Any], ...] | None = None
-    # A DELETE event's: the expiry the memory had when deleted, which ``restore`` gives it back
-    # (None on other events, and on deletions before this was recorded). Not in ``public``.
+    # The metadata and expiry the memory had just before a DELETE, UPDATE or RESTORE event, which
+    # ``restore`` gives it back with the text (metadata None: not recorded, as on ADD events and on
+    # events before this was recorded; the expiry then means nothing). Not in ``public``.
     expires_at: str | None = None
-    # A DELETE event's: the metadata the memory had when deleted, which ``restore`` gives it back
-    # (None on other events, and on deletions before this was recorded). Not in ``public``.
     metadata: dict[str, Any] | None = None
 
     def public(self) -> dict[str, Any]:
@@ -180,6 +179,8 @@ class Change:
     # a new event describing this change.
     history: tuple[HistoryEvent, ...] | None = None
     reason: str | None = None  # kept in the change's history event
+    # An UPDATE's or RESTORE's memory as it was before: its metadata and expiry go into the event.
+    before: MemoryRecord | None = None
 
 
 # A vector or full-text query asks its index for this many more rows than it returns, and never

@@ -230,6 +230,7 @@ def history_event(values: Sequence[Any]) -> HistoryEvent:
 def event_for(change: Change) -> HistoryEvent:
     """The history event that records ``change`` (a new id; the change's own times)."""
     r = change.record
+    before = r if change.kind == "DELETE" else change.before
     return HistoryEvent(
         id=str(uuid.uuid4()),
         memory_id=r.id,
@@ -242,6 +243,6 @@ def event_for(change: Change) -> HistoryEvent:
         actor_id=change.actor_id,
         role=change.role,
         reason=change.reason,
-        expires_at=r.expires_at if change.kind == "DELETE" else None,
-        metadata=r.metadata if change.kind == "DELETE" else None,
+        expires_at=None if before is None else before.expires_at,
+        metadata=None if before is None else before.metadata,
     )

@@ -71,10 +71,10 @@ def _export_rows(ledger: Exporting, ids: list[str]) -> list[dict[str, Any]]:
             recorded = history_event(values)
             event = recorded.public()
             del event["memory_id"]
-            if recorded.event == "DELETE":  # what restore gives back, so a moved store keeps it
-                event.update(
-                    {k: v for k, v in (("metadata", recorded.metadata), ("expires_at", recorded.expires_at)) if v}
-                )
+            if recorded.metadata is not None:  # what restore gives back, so a moved store keeps it
+                event["metadata"] = recorded.metadata
+                if recorded.expires_at:
+                    event["expires_at"] = recorded.expires_at
             events[row["memory_id"]].append(event)
             scope_values = values[EVENT_COLUMN_COUNT:]
             scopes[row["memory_id"]] = dict(zip(SCOPE_KEYS, scope_values, strict=True))

@@ -103,3 +103,30 @@ async def test_restore_over_mcp(tmp_path: Path) -> None:
         assert restored.structured_content["memory"] == "My flight is on Monday"
         bad = await client.call_tool("restore_memory", {"memory_id": memory_id, "event_id": "nope"})
         assert bad.is_error and bad.content[0].text.startswith("[INVALID_EVENT_ID]")
+
+
+async def test_an_update_of_metadata_or_expiry_alone_is_undone(amem: AsyncMemory) -> None:
+    """ "Undo a change": an update that kept the text but changed the metadata or the expiry
+    comes undone too (it answered NONE, "already says this", and kept the new metadata)."""
+    added = (await amem.add("I am allergic to peanuts", user_id="u", metadata={"k": 0}, infer=False))["results"][0]
+    memory_id = added["id"]
+    await amem.update(memory_id, "I am allergic to peanuts", metadata={"k": 1})
+    undone = await amem.restore(memory_id)
+    assert undone["event"] == "RESTORE"
+    assert (await amem.get(memory_id))["metadata"] == {"k": 0}
+    # The restore is itself a change with a before: restoring again brings {"k": 1} back.
+    assert (await amem.restore(memory_id))["event"] == "RESTORE"
+    assert (await amem.get(memory_id))["metadata"] == {"k": 1}
+    # An expiry set by an update is undone, and a filter sees the restored metadata.
+    await amem.update(memory_id, "I am allergic to peanuts", expires_at="30d")
+    assert "expires_at" in await amem.get(memory_id)
+    await amem.restore(memory_id)
+    restored = await amem.get(memory_id)
+    assert "expires_at" not in restored and restored["metadata"] == {"k": 1}
+    found = await amem.get_all(user_id="u", filters={"k": 1})
+    assert [m["id"] for m in found["results"]] == [memory_id]
+    # Restoring to the version it already is says so and records nothing.
+    events = await amem.history(memory_id)
+    assert events[-2]["event"] == "UPDATE"  # the one that set the expiry: before it is as now
+    assert (await amem.restore(memory_id, event_id=events[-2]["id"]))["event"] == "NONE"
+    assert len(await amem.history(memory_id)) == len(events)

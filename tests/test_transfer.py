@@ -69,6 +69,12 @@ async def test_export_import_round_trip(tmp_path: Path, fake: FakeLLM) -> None:
     await target.restore(gone)  # the deletion's record of the metadata came along
     assert (await target.get(gone))["metadata"] == {"mood": "idle"}
     await target.delete(gone)
+    # An update's record of the metadata it replaced came along too: undone alike in both stores.
+    for store in (source, target):
+        await store.restore(lisbon)
+    undone = (await target.get(lisbon))["metadata"]
+    assert undone == (await source.get(lisbon))["metadata"] and undone.get("src") == "chat" and "n" not in undone
+    await target.restore(lisbon)  # back to the updated version, so the re-import below finds it as exported
     stats = await target.stats()
     assert await target.import_memories(lines(export)) == {"imported": 0, "duplicates": 4, "known_ids": 4}
     assert (await target.stats())["history_events"] == stats["history_events"]

@@ -176,7 +176,7 @@ def update(
         # Relations were extracted from the old text; a hand edit clears them rather than
         # leave the graph asserting what the memory no longer says.
         cleared = () if store.config.graph_enabled else None
-        store.commit([Change("UPDATE", updated, old_memory=current.memory, relations=cleared)])
+        store.commit([Change("UPDATE", updated, old_memory=current.memory, relations=cleared, before=current)])
     return {"id": updated.id, "memory": text, "event": "UPDATE", "previous_memory": current.memory}
 
 
@@ -213,11 +213,18 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
         text, current = event_.old_memory, store.parts.ledger.get(memory_id)
         if current is not None and current.expired(utc_now()):
             raise expired(current)
-        if current is not None and current.memory == text:
+        if current is not None and says_already(current, event_):
             return {"id": memory_id, "memory": text, "event": "NONE", "message": "already says this"}
         vector = store.parts.embedder.embed([text])[0]
         if current is not None:
+            # The metadata and expiry from before the event come back with the text, when the
+            # event recorded them (an update of metadata alone is undone too).
             restored = replaced(current, text, vector, None)
+            if event_.metadata is not None:
+                metadata = restored_metadata(event_.metadata)
+                restored = replace(restored, metadata=metadata, expires_at=event_.expires_at)
+                if restored.expired(utc_now()):
+                    raise expired(restored)
         else:  # deleted: its scope and creation time come from its history
             first = events[0]
             owner = store.parts.ledger.history_scope(memory_id) or scope
@@ -234,7 +241,8 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
         relations = (event_.relations_before or ()) if store.config.graph_enabled else None
         previous = current.memory if current is not None else None
         reason = f"restored the version from before event {event_.id}"
-        store.commit([Change("RESTORE", restored, old_memory=previous, relations=relations, reason=reason)])
+        change = Change("RESTORE", restored, old_memory=previous, relations=relations, reason=reason, before=current)
+        store.commit([change])
     result: ChangeResult = {
         "id": memory_id,
         "memory": text,
@@ -244,6 +252,16 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
     if previous is not None:
         result["previous_memory"] = previous
     return result
+
+
+def says_already(current: MemoryRecord, event: HistoryEvent) -> bool:
+    """Whether ``current`` is the version from before ``event``: its text, and its metadata and
+    expiry where the event recorded them."""
+    if current.memory != event.old_memory:
+        return False
+    if event.metadata is None:
+        return True
+    return current.metadata == restored_metadata(event.metadata) and current.expires_at == event.expires_at
 
 
 def purged(memory_id: str) -> MemoryNotFoundError:
