@@ -121,6 +121,32 @@ async def test_scope_wide_tools_default_to_the_server_user(tmp_path: Path) -> No
         assert mine.structured_content["results"][0]["event"] == "ADD"
 
 
+async def test_an_empty_scope_argument_counts_as_not_given(tmp_path: Path) -> None:
+    """Some clients send "" for every optional text argument: user_id "" was the server's user,
+    but agent_id "" and run_id "" were refused (INVALID_SCOPE) -- one rule for all of them."""
+    blank = {"user_id": "", "agent_id": "", "run_id": "", "project": ""}
+    config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="alice")
+    async with Client(build_server(config)) as client:
+        added = await client.call_tool("add_memory", {"text": "alice owns a cat", **blank})
+        assert not added.is_error, added.content[0].text
+        memory_id = added.structured_content["results"][0]["id"]
+        got = (await client.call_tool("get_memory", {"memory_id": memory_id})).structured_content
+        assert got["user_id"] == "alice" and not got.get("agent_id") and not got.get("run_id")
+        for tool, extra in (
+            ("search_memories", {"query": "cat", "threshold": 0}),
+            ("list_memories", {}),
+            ("get_memory", {"memory_id": memory_id}),
+            ("memory_history", {"memory_id": memory_id}),
+            ("update_memory", {"memory_id": memory_id, "text": "alice owns two cats"}),
+            ("restore_memory", {"memory_id": memory_id}),
+            ("delete_memory", {"memory_id": memory_id}),
+        ):
+            done = await client.call_tool(tool, {**extra, **blank})
+            assert not done.is_error, (tool, done.content[0].text)
+        history = (await client.call_tool("memory_history", {"memory_id": memory_id})).structured_content
+        assert [e["event"] for e in history["events"]] == ["ADD", "UPDATE", "RESTORE", "DELETE"]
+
+
 async def test_an_id_from_search_works_in_every_id_tool(tmp_path: Path) -> None:
     """The id names the memory: no user_id needed; a given user_id narrows (mismatch: not found)."""
     config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="default")

@@ -141,8 +141,21 @@ class ServerState:
         self, user_id: str | None, agent_id: str | None = None, run_id: str | None = None, project: str | None = None
     ) -> dict[str, str | None]:
         """The scope of a scope-wide operation (add, search, list, delete all); ``user_id``
-        defaults to MEMORCH_USER_ID. Id-level tools pass only what the caller gave."""
-        return {"user_id": user_id or self.config.user_id, "agent_id": agent_id, "run_id": run_id, "project": project}
+        defaults to MEMORCH_USER_ID. Id-level tools pass only what the caller gave. An empty string
+        is no value, as for ``user_id``: some clients send "" for every optional text argument."""
+        return {
+            "user_id": user_id or self.config.user_id,
+            "agent_id": agent_id or None,
+            "run_id": run_id or None,
+            "project": project or None,
+        }
+
+
+def given(user_id: str | None, agent_id: str | None, run_id: str | None, project: str | None) -> dict[str, str | None]:
+    """An id-level tool's scope arguments as the caller gave them, an empty string as none (as
+    ``ServerState.scope`` reads them: some clients send "" for every optional text argument)."""
+    scope = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id, "project": project}
+    return {name: value or None for name, value in scope.items()}
 
 
 def hits(found: MemoryList, *, full: bool, project: str | None) -> HitList:

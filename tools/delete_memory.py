@@ -6,7 +6,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from memorch.results import ChangeResult
-from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, Purge, ServerState
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, Purge, ServerState, given
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -23,6 +23,4 @@ def register(server: MCPServer, state: ServerState) -> None:
         run_id: IdRunId = None,
         project: IdProject = None,
     ) -> ChangeResult:
-        return await state.memory().delete(
-            memory_id, purge=purge, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
-        )
+        return await state.memory().delete(memory_id, purge=purge, **given(user_id, agent_id, run_id, project))

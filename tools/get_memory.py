@@ -6,7 +6,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from memorch.results import MemoryItem
-from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState, given
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -22,4 +22,4 @@ def register(server: MCPServer, state: ServerState) -> None:
         run_id: IdRunId = None,
         project: IdProject = None,
     ) -> MemoryItem:
-        return await state.memory().get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project)
+        return await state.memory().get(memory_id, **given(user_id, agent_id, run_id, project))

@@ -6,7 +6,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from memorch.results import HistoryResult
-from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState, given
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -23,7 +23,5 @@ def register(server: MCPServer, state: ServerState) -> None:
         run_id: IdRunId = None,
         project: IdProject = None,
     ) -> HistoryResult:
-        events = await state.memory().history(
-            memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
-        )
+        events = await state.memory().history(memory_id, **given(user_id, agent_id, run_id, project))
         return {"memory_id": events[0]["memory_id"], "events": events}

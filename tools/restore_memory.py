@@ -8,7 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 
 from memorch.results import ChangeResult
-from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState, optional
+from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, MemoryId, ServerState, given, optional
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -33,6 +33,4 @@ def register(server: MCPServer, state: ServerState) -> None:
         run_id: IdRunId = None,
         project: IdProject = None,
     ) -> ChangeResult:
-        return await state.memory().restore(
-            memory_id, event_id, user_id=user_id, agent_id=agent_id, run_id=run_id, project=project
-        )
+        return await state.memory().restore(memory_id, event_id, **given(user_id, agent_id, run_id, project))

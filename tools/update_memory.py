@@ -17,6 +17,7 @@ from memorch.tools._common import (
     MemoryId,
     ReplacingMetadata,
     ServerState,
+    given,
     optional,
 )
 
@@ -44,8 +45,5 @@ def register(server: MCPServer, state: ServerState) -> None:
             text,
             metadata=metadata,
             expires_at=expires_at,
-            user_id=user_id,
-            agent_id=agent_id,
-            run_id=run_id,
-            project=project,
+            **given(user_id, agent_id, run_id, project),
         )
