@@ -130,6 +130,12 @@ async def test_every_empty_answer_says_why(config: MemoryConfig) -> None:
             assert said == f"no memory of user_id '{user}' existed at 2020-01-01"
         budget = (await client.call_tool("list_memories", {"max_tokens": 1})).structured_content
         assert budget["results"] == [] and budget["omitted"] >= 1 and "empty" not in budget
+        # A cursor past a list's last memory (here another user's list's, whose memories are all
+        # newer than it, and lists are newest first) says so.
+        await client.call_tool("add_memory", {"text": "I collect stamps", "user_id": "zed"})
+        first = (await client.call_tool("list_memories", {"limit": 1})).structured_content
+        past = await empty("list_memories", {"limit": 1, "cursor": first["next_cursor"], "user_id": "zed"})
+        assert past == "no memory of user_id 'zed' comes after this cursor: the list is complete"
         await client.call_tool("delete_all_memories", {"confirm": True})
         said = await empty("search_memories", {"query": "green tea"})
         assert said == f"no memories are stored for user_id '{user}'"

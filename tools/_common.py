@@ -93,7 +93,7 @@ AsOf = _optional(
 )
 MaxTokens = _optional(
     int,
-    {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+    {"type": "integer", "minimum": 1},
     "Token budget (~4 chars each); `omitted` counts what did not fit.",
 )
 # strict: "yes", "true" or 1 must not erase a memory for good by coercion.

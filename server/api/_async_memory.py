@@ -35,7 +35,7 @@ from memorch.results import (
     memory_item,
 )
 from memorch.retrieval._cut import Cut
-from memorch.retrieval._empty import why_empty
+from memorch.retrieval._empty import scope_words, why_empty
 from memorch.retrieval._search import search_memories
 from memorch.retrieval._self import as_first_person, naming_the_user
 from memorch.storage.base import Scope
@@ -184,7 +184,11 @@ class AsyncMemory(AdminMixin):
         kept = page["results"]
         if kept and (len(records) > limit or page.get("omitted")):
             page["next_cursor"] = validation.page_cursor(kept[-1]["created_at"], kept[-1]["id"])
-        return page if after is not None else await self._said_if_empty(page, scope, bool(filters))
+        if after is None:
+            return await self._said_if_empty(page, scope, bool(filters))
+        if not kept and not page.get("omitted"):
+            page["empty"] = f"no memory of {scope_words(scope)} comes after this cursor: the list is complete"
+        return page
 
     async def search(
         self,
