@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import subprocess
@@ -57,6 +58,40 @@ def test_calling_from_the_loop_thread_is_refused_not_a_deadlock(tmp_path: Path) 
         memory._loop.call_soon_threadsafe(from_loop)
         assert done.wait(10), "the call from the loop thread hung"
         assert isinstance(outcome[0], ValidationError) and outcome[0].error_code == "WRONG_THREAD"
+
+
+def test_a_closed_memory_refuses_every_call_at_once(tmp_path: Path) -> None:
+    """After close (or a ``with`` block), a call is CLOSED: the sync facade waited for ever on its
+    stopped loop, and AsyncMemory's calls failed as LEDGER_ERROR ("check the data directory") or
+    reopened the ledger and answered (a newcomer's trial)."""
+    with Memory(data_dir=tmp_path / "sync") as memory:
+        memory.add("before", user_id="a", infer=False)
+    for call in (lambda: memory.add("after", user_id="a"), lambda: memory.get_all(user_id="a"), memory.stats):
+        with pytest.raises(ValidationError) as refused:
+            call()
+        assert refused.value.error_code == "CLOSED" and refused.value.suggestion
+    memory.close()  # closing again is fine
+
+    async def run() -> None:
+        amemory = AsyncMemory(data_dir=tmp_path / "async")
+        await amemory.add("before", user_id="a", infer=False)
+        await amemory.close()
+        calls = (
+            amemory.add("after", user_id="a"),
+            amemory.get_all(user_id="a"),
+            amemory.search("before", user_id="a"),
+            amemory.stats(),
+            amemory.export_memories(tmp_path / "out.jsonl"),
+        )
+        for call in calls:
+            with pytest.raises(ValidationError) as refused:
+                await call
+            assert refused.value.error_code == "CLOSED"
+        await amemory.close()
+
+    asyncio.run(run())
+    with Memory(data_dir=tmp_path / "async") as again:  # nothing was written after the close
+        assert [m["memory"] for m in again.get_all(user_id="a")["results"]] == ["before"]
 
 
 @pytest.mark.parametrize("name", PUBLIC)

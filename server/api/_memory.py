@@ -18,6 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from memorch.api._async_memory import AsyncMemory
 from memorch.config import MemoryConfig
+from memorch.engine._engine import closed_error
 from memorch.errors import ValidationError
 
 T = TypeVar("T")
@@ -64,6 +65,9 @@ class Memory:
                 error_code="WRONG_THREAD",
                 suggestion="inside async code (callbacks included), use AsyncMemory and await it",
             )
+        if not self._loop.is_running():  # closed: the call would wait for ever on a stopped loop
+            coro.close()
+            raise closed_error()
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     # -- memories ---------------------------------------------------------------------------

@@ -49,9 +49,17 @@ class Engine:
         self.graph_sync = Debounced(self.store.drain_graph, config.graph_flush_delay, "graph")
         self.index_sync = Debounced(self.store.index_owed, config.index_flush_delay, "vector index")
         self.sweeper = Sweeper()  # expiry and history retention, now and then (``_expiry``)
+        self.closed = False
+
+    def check_open(self) -> None:
+        """A closed memory refuses every call (its stores would reopen half-way, or its sync
+        facade wait for ever on a stopped loop)."""
+        if self.closed:
+            raise closed_error()
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the writer thread; index and graph work it owes is scheduled on this loop."""
+        self.check_open()
         loop = asyncio.get_running_loop()
         self.store.on_graph_work = functools.partial(loop.call_soon_threadsafe, self.graph_sync.schedule)
         self.store.on_index_work = functools.partial(loop.call_soon_threadsafe, self.index_sync.schedule)
@@ -62,6 +70,7 @@ class Engine:
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the reader pool, beside other reads and the writer."""
+        self.check_open()
         try:
             return await self.workers.read(fn, *args)
         finally:
@@ -70,6 +79,7 @@ class Engine:
     async def maintain(self, now: datetime | None = None) -> MaintainResult:
         """Purge expired memories and, with ``MEMORCH_HISTORY_RETENTION``, old history text
         (``_expiry.sweep``); ``now``: the time to judge by (default: now)."""
+        self.check_open()
         async with self.graph_sync.lock:  # no graph sync beside a purge's (see ``Store.purge_indexes``)
             return await self.workers.write(sweep, self.store, now)
 
@@ -111,7 +121,7 @@ class Engine:
             )
         # Redaction, embedding and the nearest-memory lookup run beside other writes, in one
         # worker hop; only the plan and the commit queue on the writer thread.
-        stored, metadata, redacted, prep = await self.workers.read(
+        stored, metadata, redacted, prep = await self.read(
             self._prepare_verbatim, stored, scope, metadata, redact
         )
         metadata = noting_redactions(metadata, redacted)
@@ -129,6 +139,7 @@ class Engine:
     async def close(self) -> None:
         """Write owed index work (kept for the next start if that fails), stop the workers, close
         the stores."""
+        self.closed = True
         await self.sweeper.close()
         if self.components.opened:
             await self.index_sync.close()
@@ -136,6 +147,14 @@ class Engine:
             await self.graph_sync.close()
         self.workers.close()
         await asyncio.to_thread(self.components.close)
+
+
+def closed_error() -> ValidationError:
+    return ValidationError(
+        "this memory was closed",
+        error_code="CLOSED",
+        suggestion="open a new Memory or AsyncMemory on the same data directory",
+    )
 
 
 def noting_redactions(metadata: dict[str, Any], redacted: list[Redaction]) -> dict[str, Any]:
