@@ -104,10 +104,13 @@ class PurgeQueries:
             forget_cached(conn, texts, cache_key)
         return purged
 
-    def deleted_ids(self: Transactions, scope: Scope) -> list[str]:
+    def deleted_ids(self: Transactions, scope: Scope, where: tuple[str, list[Any]] | None = None) -> list[str]:
         """The memories of the scope that are gone but whose history is not purged yet
-        (deleted ones): what ``delete_all`` with ``purge`` removes besides the live ones."""
+        (deleted ones): what ``delete_all`` with ``purge`` removes besides the live ones.
+        ``where``: a further condition on the history rows' columns (``project = ?``)."""
         sql, params = scope_sql(scope)
+        if where is not None:
+            sql, params = f"{sql} AND ({where[0]})", [*params, *where[1]]
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT memory_id FROM history WHERE {sql} AND event != '{PURGE}'"

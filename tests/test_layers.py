@@ -102,6 +102,26 @@ async def test_configured_project_is_the_default_and_global_is_asked_for(config:
         await memory.close()
 
 
+@pytest.mark.parametrize("purge", [False, True])
+async def test_delete_all_of_a_project_takes_that_layer_alone(amem: AsyncMemory, purge: bool) -> None:
+    """The global layer is every project's: "forget project a" took it too (a newcomer's trial).
+    With a project, delete_all reaches that layer alone; without one, every layer."""
+    a = (await amem.add("A1", user_id="u", project="a", infer=False))["results"][0]["id"]
+    await amem.add("B1", user_id="u", project="b", infer=False)
+    await amem.add("G1", user_id="u", project="a", layer="global", infer=False)
+    if purge:  # a memory of project a deleted before: a purge of the project takes its history too
+        old = (await amem.add("A0", user_id="u", project="a", infer=False))["results"][0]["id"]
+        await amem.delete(old)
+    done = await amem.delete_all(user_id="u", project="a", purge=purge)
+    assert done["ids"] == [a]
+    left = {m["memory"] for m in (await amem.get_all(user_id="u"))["results"]}
+    assert left == {"B1", "G1"}
+    if purge:
+        assert [e["event"] for e in await amem.history(old)] == ["PURGE"]  # gone for good, with project a
+    everything = await amem.delete_all(user_id="u", purge=purge)
+    assert everything["deleted"] == 2 and (await amem.get_all(user_id="u"))["results"] == []
+
+
 async def test_layer_argument_is_checked(amem: AsyncMemory) -> None:
     with pytest.raises(ValidationError) as no_project:
         await amem.add("x", user_id="u", layer="project", infer=False)

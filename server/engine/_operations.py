@@ -332,12 +332,19 @@ def _purge_one(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
     }
 
 
+def own_layer(scope: Scope) -> tuple[str, list[Any]] | None:
+    """What ``delete_all`` of a scope that names a project reaches besides the scope rule: that
+    project's layer alone. The global layer is every project's: forgetting one project must not
+    take it (a scope with a project reads both)."""
+    return None if scope.project is None else ("project = ?", [scope.project])
+
+
 def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
     """``delete_all`` with ``purge``: every memory of the scope, and those deleted before (only
     their history was left), removed for good; one ``scrub`` at the end."""
     with store.writing():
-        ids = store.parts.ledger.ids(scope)
-        earlier = store.parts.ledger.deleted_ids(scope)
+        ids = store.parts.ledger.ids(scope, own_layer(scope))
+        earlier = store.parts.ledger.deleted_ids(scope, own_layer(scope))
         for batch in chunks(ids, DELETE_BATCH):
             store.purge(store.parts.ledger.get_many(batch), batch, indexes=False)
         for batch in chunks(earlier, DELETE_BATCH):
@@ -356,7 +363,7 @@ def delete_all(store: Store, scope: Scope) -> DeleteAllResult:
     maintenance purges them (a plain delete would keep their text in history)."""
     with store.writing():
         hidden = store.parts.ledger.expired_ids(utc_now())
-        ids = [i for i in store.parts.ledger.ids(scope) if i not in hidden]
+        ids = [i for i in store.parts.ledger.ids(scope, own_layer(scope)) if i not in hidden]
         for batch in chunks(ids, DELETE_BATCH):
             store.commit([deletion(r) for r in store.parts.ledger.get_many(batch)])
     message = f"Deleted {len(ids)} {'memory' if len(ids) == 1 else 'memories'}"
