@@ -133,3 +133,22 @@ async def test_a_file_that_repeats_a_line_imports_it_once(amem: AsyncMemory, tmp
     assert await target.import_memories(lines(export) * 2) == {"imported": 1, "duplicates": 1}
     assert [r["memory"] for r in (await target.get_all(user_id="al"))["results"]] == ["I keep bees"]
     await target.close()
+
+
+async def test_the_library_imports_the_file_an_export_wrote(tmp_path: Path) -> None:
+    """``export_memories`` says ``import_memories`` reads it back: a path (str or Path) is that
+    file; anything else that is no list of items is INVALID_ITEMS (a str was read letter by
+    letter, a Path or None was a bare TypeError)."""
+    async with AsyncMemory(MemoryConfig(data_dir=tmp_path / "a", graph="off")) as source:
+        await source.add("I like tea", user_id="u", metadata={"k": 1}, infer=False)
+        await source.export_memories(tmp_path / "x.jsonl")
+    async with AsyncMemory(MemoryConfig(data_dir=tmp_path / "b", graph="off")) as target:
+        assert (await target.import_memories(str(tmp_path / "x.jsonl")))["imported"] == 1
+        assert (await target.import_memories(tmp_path / "x.jsonl"))["duplicates"] == 1
+        assert [(m["memory"], m["metadata"]) for m in (await target.get_all(user_id="u"))["results"]] == [
+            ("I like tea", {"k": 1})
+        ]
+        for bad in (None, 5, {"memory": "x"}):
+            with pytest.raises(ValidationError) as refused:
+                await target.import_memories(bad)
+            assert refused.value.error_code == "INVALID_ITEMS"

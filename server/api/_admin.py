@@ -5,7 +5,9 @@ facade's own module stays about memories themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Self, Unpack
 
@@ -99,10 +101,21 @@ class AdminMixin:
         progress: Callable[[int, int], None] | None = None,
         **scope_ids: Unpack[ScopeIds],
     ) -> ImportResult:
-        """Store many memories verbatim in batches: ``[{"memory", "metadata"?, "user_id"?...}]``.
-        Every item is validated before anything is written."""
+        """Store many memories verbatim in batches: ``[{"memory", "metadata"?, "user_id"?...}]``,
+        or the path of a file ``export_memories`` wrote (memorch's JSONL). Every item is validated
+        before anything is written."""
         from memorch.maintenance._bulk import import_memories
 
+        if isinstance(items, str | os.PathLike):
+            from memorch.maintenance._export import read_export
+
+            items = await asyncio.to_thread(read_export, Path(items))
+        if isinstance(items, dict) or not isinstance(items, Iterable):
+            raise ValidationError(
+                f"items must be a list of memories, not {type(items).__name__}",
+                error_code="INVALID_ITEMS",
+                suggestion='pass [{"memory": "..."}, ...], or the path of a file memorch export wrote',
+            )
         default = validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)
         return await self.engine.write(import_memories, self.engine.store, list(items), default, progress)
 

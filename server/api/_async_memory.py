@@ -329,8 +329,9 @@ class AsyncMemory(AdminMixin):
         **scope_args: Unpack[ScopeArgs],
     ) -> DeleteAllResult:
         """Delete every memory of a scope (with ``project``: that project's layer alone, the
-        global layer being every project's; without: every layer). Refuses an empty scope (see ``reset``). ``purge=True``:
-        each one is purged as ``delete`` does, and so is the history of those deleted before."""
+        global layer being every project's; without: every layer). Refuses an empty scope (see
+        ``reset``). ``purge=True``: each one is purged as ``delete`` does, and so is the history
+        of those deleted before."""
         purge = validation.flag(purge, "purge")
         scope = validation.scope(scope_args, required=True)
         if purge:

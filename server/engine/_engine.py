@@ -121,9 +121,7 @@ class Engine:
             )
         # Redaction, embedding and the nearest-memory lookup run beside other writes, in one
         # worker hop; only the plan and the commit queue on the writer thread.
-        stored, metadata, redacted, prep = await self.read(
-            self._prepare_verbatim, stored, scope, metadata, redact
-        )
+        stored, metadata, redacted, prep = await self.read(self._prepare_verbatim, stored, scope, metadata, redact)
         metadata = noting_redactions(metadata, redacted)
         result = await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
         if redacted:

@@ -171,3 +171,34 @@ def export_memories(store: Store, path: Path, scope: Scope) -> ExportResult:
             suggestion="choose a writable path with free space",
         ) from exc
     return counts
+
+
+def read_export(path: Path) -> list[dict[str, Any]]:
+    """The lines of a file ``export_memories`` wrote, for ``import_memories`` (which checks each
+    one); an unreadable file, or a line that is no JSON object, is refused with its name."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
+            error_code="IMPORT_FILE_UNREADABLE",
+            details={"path": str(path)},
+            suggestion="pass the path of a file memorch export wrote (JSONL, UTF-8)",
+        ) from exc
+    lines: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            item = None
+        if not isinstance(item, dict):
+            raise ValidationError(
+                f"{path} line {number} is not a JSON object",
+                error_code="INVALID_ITEMS",
+                details={"path": str(path), "line": number},
+                suggestion="pass a file memorch export wrote; another server's data goes through memorch import --from",
+            )
+        lines.append(item)
+    return lines
