@@ -422,3 +422,12 @@ def test_the_cli_adds_to_the_global_layer_with_layer_global(tmp_path: Path) -> N
     assert "British English" in elsewhere and "make check" not in elsewhere
     refused = invoke(tmp_path, "add", "x", "--layer", "nope", MEMORCH_PROJECT="p/app")
     assert refused.exit_code == 1 and "[INVALID_LAYER]" in refused.stderr
+
+
+async def test_a_call_cannot_name_the_project_auto(amem: AsyncMemory) -> None:
+    """``auto`` is detected where the process starts (the setting); a call naming it stored a
+    project literally called "auto" (a newcomer's trial)."""
+    with pytest.raises(ValidationError) as refused:
+        await amem.add("x", user_id="me", project="auto", infer=False)
+    assert refused.value.error_code == "INVALID_SCOPE" and "MEMORCH_PROJECT=auto" in refused.value.suggestion
+    assert (await amem.get_all(user_id="me"))["results"] == []

@@ -162,7 +162,17 @@ def scope(
     unknown = sorted(set(args) - allowed)
     if unknown:  # what Python says of a misspelt keyword, as these keywords arrive as ``**``
         raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
-    project = args.get("project") or default_project
+    given = args.get("project")
+    if isinstance(given, str) and given.strip().lower() == "auto":
+        # "auto" is detected once, where the process starts (the setting): a call's project
+        # would otherwise be a project literally named "auto".
+        raise ValidationError(
+            "project 'auto' is for the setting, not a call: a call names its project",
+            error_code="INVALID_SCOPE",
+            suggestion="pass the project's name (e.g. github.com/acme/app), or set MEMORCH_PROJECT=auto "
+            "(Memory(project='auto')) to detect it from the repository",
+        )
+    project = given or default_project
     checked = Scope(
         scope_id(args.get("user_id"), "user_id"),
         scope_id(args.get("agent_id"), "agent_id"),
