@@ -192,7 +192,11 @@ def _forget_scope(scope: ScopeIds, yes: bool, as_json: bool) -> None:
         live, earlier = _scope_counts(m, scope)
         if (live or earlier) and not yes:
             what = _purge_words(live, earlier, scope, every=True)
-            confirm(f"Forget {what}? Their text and history are removed; this cannot be undone.", "nothing was purged")
+            layers = " in every project" if m.config.project else ""  # as delete-all asks
+            confirm(
+                f"Forget {what}{layers}? Their text and history are removed; this cannot be undone.",
+                "nothing was purged",
+            )
         result = m.delete_all(purge=True, **scope)
 
     def render(r: dict[str, Any]) -> None:
