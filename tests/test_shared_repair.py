@@ -104,6 +104,9 @@ async def test_a_lost_ledger_is_refused_on_a_shared_deployment(shared: tuple[str
         with pytest.raises(StorageError) as caught:
             await two.search("pear trees", user_id="u")
         assert caught.value.error_code == "LEDGER_BEHIND_INDEX"
+        # The advice is PostgreSQL's: there is no memorch.db here, and `memorch backup` refuses.
+        assert "PostgreSQL" in caught.value.message and "memorch.db" not in str(caught.value)
+        assert "pg_dump" in caught.value.suggestion and "restore-backup" not in caught.value.suggestion
         assert two.engine.components.vectors.count() == 3
     finally:
         await two.close()

@@ -83,13 +83,26 @@ def _ledger_lost_rows(parts: Components, health: VectorHealth) -> bool:
     return _lost_for_sure(parts) if parts.config.ledger_url else True
 
 
-def ledger_behind_index(health: VectorHealth) -> StorageError:
+SHARED_RECOVERY = (
+    "restore the PostgreSQL database (MEMORCH_LEDGER_URL) from your database backup (pg_dump); "
+    "`memorch reindex --force` rebuilds the indexes from the ledger as it is, which drops what only "
+    "the index still holds"
+)
+
+
+def ledger_behind_index(health: VectorHealth, shared: bool = False) -> StorageError:
+    """``shared``: the ledger is PostgreSQL (no memorch.db, no ``memorch backup``)."""
+    what = (
+        "the PostgreSQL ledger looks truncated or replaced"
+        if shared
+        else ("the ledger file (memorch.db) looks truncated or replaced")
+    )
     return StorageError(
-        f"the ledger holds {health.ledger} memories but the search index holds {health.index}: the ledger "
-        "file (memorch.db) looks truncated or replaced, so nothing is rebuilt from it",
+        f"the ledger holds {health.ledger} memories but the search index holds {health.index}: {what}, "
+        "so nothing is rebuilt from it",
         error_code="LEDGER_BEHIND_INDEX",
         details={"ledger_memories": health.ledger, "index_rows": health.index},
-        suggestion=RECOVERY,
+        suggestion=SHARED_RECOVERY if shared else RECOVERY,
     )
 
 
@@ -97,7 +110,7 @@ def refuse_lost_ledger(parts: Components) -> None:
     """Raise ``LEDGER_BEHIND_INDEX`` when the vector index holds rows the ledger lost."""
     health = vector_health(parts)
     if _ledger_lost_rows(parts, health):
-        raise ledger_behind_index(health)
+        raise ledger_behind_index(health, bool(parts.config.ledger_url))
 
 
 def settle(parts: Components, graph_copy: bool, reindex_rows: list[str]) -> None:
@@ -105,7 +118,7 @@ def settle(parts: Components, graph_copy: bool, reindex_rows: list[str]) -> None
     rows must be written again; the caller (``Store.ready``) writes them."""
     health = vector_health(parts)
     if _ledger_lost_rows(parts, health):
-        raise ledger_behind_index(health)
+        raise ledger_behind_index(health, bool(parts.config.ledger_url))
     if health.behind:
         indexed = parts.vectors.all_ids() if health.index else set()
         missing = [i for i in parts.ledger.ids(Scope()) if i not in indexed]
@@ -196,7 +209,7 @@ def probe_vectors(parts: Components) -> str:
     """The vector index against the ledger, without creating or repairing anything."""
     health = vector_health(parts)
     if _ledger_lost_rows(parts, health):
-        raise ledger_behind_index(health)
+        raise ledger_behind_index(health, bool(parts.config.ledger_url))
     if health.index is None and not parts.vectors_remote and parts.vectors_path.exists():
         parts.vectors.count()  # unreadable: opening it raises the engine's typed error
     if health.behind:
