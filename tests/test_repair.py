@@ -156,6 +156,37 @@ def test_a_deleted_graph_is_rebuilt_from_the_ledger(tmp_path: Path) -> None:
         assert memory.stats()["relations"] == N
 
 
+@pytest.mark.parametrize("first", ["graph", "doctor"])
+def test_a_deleted_graph_is_rebuilt_whatever_is_asked_first(tmp_path: Path, first: str) -> None:
+    """`memorch graph` as the first command after graph.kuzu was deleted created an empty graph
+    that was never rebuilt (and doctor then said ok): a newcomer's trial."""
+    config = _config(tmp_path / "data")
+    _seed(config)
+    (config.data_dir / "graph.kuzu").unlink()
+    with Memory(config) as memory:
+        if first == "doctor":
+            assert not {c["name"]: c for c in memory.doctor()}["graph (Kuzu)"]["ok"]
+        assert memory.graph("person1", user_id="alice")["relations"]
+        assert memory.stats()["relations"] == N
+        assert {c["name"]: c for c in memory.doctor()}["graph (Kuzu)"]["ok"]
+
+
+def test_doctor_finds_an_empty_graph_beside_a_ledger_of_relations(tmp_path: Path) -> None:
+    config = _config(tmp_path / "data")
+    _seed(config)
+    (config.data_dir / "graph.kuzu").unlink()
+    with Memory(config.with_overrides(graph="off")) as memory:
+        memory.add("nothing to relate", user_id="bob", infer=False)
+    from memorch.storage.graph import KuzuGraph
+
+    assert KuzuGraph(config.data_dir / "graph.kuzu", config.data_dir / "graph.lock").counts()["relations"] == 0
+    with Memory(config) as memory:
+        check = {c["name"]: c for c in memory.doctor()}["graph (Kuzu)"]
+        assert not check["ok"] and "empty" in check["detail"], check
+        memory.reindex()
+        assert {c["name"]: c for c in memory.doctor()}["graph (Kuzu)"]["ok"]
+
+
 def test_a_truncated_ledger_is_refused_and_restored_from_a_backup(tmp_path: Path) -> None:
     config = _config(tmp_path / "data", graph="off")
     _seed(config)

@@ -84,6 +84,9 @@ class AdminMixin:
         scope = validation.scope(scope_ids, required=True, allowed=validation.SCOPE_IDS)
         name = validation.text(entity, 1000, "entity")
         hops = validation.bounded_int(hops, "hops", 1, MAX_HOPS)
+        # The store's checks on open first: opening the graph before them would create an empty
+        # file where a deleted one is to be rebuilt, and it would never be.
+        await self.engine.read(self.engine.store.ready)
         await self.engine.graph_sync.flush()
         relations = await self.engine.read(self.engine.components.graph.neighbourhood, scope, name, hops)
         # An expired memory's relations are forgotten with it, before maintenance purges them.

@@ -245,4 +245,10 @@ def probe_graph(parts: Components) -> str:
             return "empty: no relations yet (the LLM extracts them from what is added)"
         return "empty: relations come from an LLM's fact extraction (set MEMORCH_LLM_MODEL)"
     counts = parts.graph.counts()
+    if not counts["relations"] and parts.ledger.holds_relations() and not parts.ledger.pending(GRAPH):
+        raise _unhealthy(
+            "the graph (graph.kuzu) is empty, but the ledger holds relations",
+            "GRAPH_MISSING",
+            "run `memorch reindex` to rebuild it from the ledger",
+        )
     return f"{plural(counts['entities'], 'entity', 'entities')}, {plural(counts['relations'], 'relation')}"
