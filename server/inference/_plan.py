@@ -208,7 +208,8 @@ def _plan(
             touched.add(target.id)
             merged = {**target.metadata, **metadata}
             updated = replaced(target, text, vector, merged)
-            plan.changes.append(Change("UPDATE", updated, old_memory=target.memory, relations=rels, reason=reason))
+            change = Change("UPDATE", updated, old_memory=target.memory, relations=rels, reason=reason, before=target)
+            plan.changes.append(change)
             plan.results.append(event("UPDATE", updated, previous=target.memory, reason=reason))
     if graph_on and touched:
         previous = store.parts.ledger.relations_for(sorted(touched))
