@@ -183,14 +183,15 @@ def _text(value: str, key: str) -> str:
 
 
 def _moment(value: Any, key: str) -> Scalar:
-    """A ``created_at`` / ``updated_at`` operand: an ISO 8601 date or datetime (with an offset:
-    compared in UTC, as the ledger writes times). Anything else would compare as a string and
-    match nothing, silently ("yesterday", "2026-13-45")."""
+    """A ``created_at`` / ``updated_at`` operand: an ISO 8601 date or datetime, written as the
+    ledger writes times (UTC; no offset means UTC, a date its midnight), so any form Python reads
+    ("20260131", "2026-01-31 10:00", "+05:00") compares right. Anything else would compare as a
+    string and match nothing, silently ("yesterday", "2026-13-45")."""
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        moment = stamp(datetime.fromisoformat(value)) if isinstance(value, str) else None
+    except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
         moment = None
     if moment is None:
         raise _invalid(
@@ -199,7 +200,7 @@ def _moment(value: Any, key: str) -> Scalar:
             "pass a date such as {'created_at': {'gte': '2026-01-01'}}",
             key=key,
         )
-    return stamp(moment) if moment.tzinfo is not None else _text(value, key)
+    return moment
 
 
 def _field(key: str, value: Any, params: list[Any]) -> str:

@@ -109,6 +109,7 @@ async def test_filters_up_to_the_limits_work(store: AsyncMemory) -> None:
         {"updated_at": "garbage"},
         {"created_at": {"lt": 5}},
         {"updated_at": {"in": ["2026-01-01", "soon"]}},
+        {"created_at": {"gte": "0001-01-01T00:00:00+05:00"}},  # UTC would be before year 1
     ],
 )
 async def test_a_time_that_is_no_date_is_refused_not_matched_to_nothing(store: AsyncMemory, filters: Any) -> None:
@@ -131,3 +132,8 @@ async def test_a_time_with_an_offset_is_compared_in_utc(store: AsyncMemory) -> N
     assert len(until["results"]) == len(everything)
     dated = await store.get_all(user_id="u", filters={"created_at": {"gte": moment.date().isoformat()}}, limit=1000)
     assert len(dated["results"]) >= 1
+    # Forms Python reads but the ledger does not write (a space, no offset: UTC; a basic date).
+    naive = (moment + timedelta(microseconds=1)).replace(tzinfo=None).isoformat(sep=" ")
+    assert (await store.get_all(user_id="u", filters={"created_at": {"gte": naive}}))["results"] == []
+    basic = moment.date().strftime("%Y%m%d")
+    assert len((await store.get_all(user_id="u", filters={"created_at": {"gte": basic}}, limit=1000))["results"]) >= 1

@@ -565,3 +565,19 @@ async def test_decisions_that_all_name_unoffered_ids_degrade(memory: AsyncMemory
     result = await memory.add("I live in Oslo now", user_id="ids")
     assert result["degraded"] is True and "LLM_OUTPUT_INVALID" in result["reason"]
     assert (await memory.get(result["results"][0]["id"]))["memory"] == "I live in Oslo now"
+
+
+async def test_restoring_a_message_still_waiting_for_the_model_keeps_it_waiting(
+    memory: AsyncMemory, fake: FakeLLM
+) -> None:
+    """Restore gives back the metadata from before an update, but whether a message still waits
+    for inference is now's: the marks stay (a review found a restore taking them, so the message
+    was never inferred)."""
+    fake.responder = lambda request: Failure(500)
+    added = await memory.add("I moved to Lisbon last monht", user_id="u")
+    memory_id = added["results"][0]["id"]
+    assert (await memory.stats())["pending_inference"] == 1
+    await memory.update(memory_id, "I moved to Lisbon last month")
+    assert (await memory.restore(memory_id))["event"] == "RESTORE"
+    assert (await memory.get(memory_id))["memory"] == "I moved to Lisbon last monht"
+    assert (await memory.stats())["pending_inference"] == 1

@@ -82,11 +82,15 @@ def test_a_closed_memory_refuses_every_call_at_once(tmp_path: Path) -> None:
             amemory.search("before", user_id="a"),
             amemory.stats(),
             amemory.export_memories(tmp_path / "out.jsonl"),
+            amemory.flush_graph(),
+            amemory.reprocess(),
+            amemory.flush_inference(),
         )
         for call in calls:
             with pytest.raises(ValidationError) as refused:
                 await call
             assert refused.value.error_code == "CLOSED"
+        assert not amemory.engine.components.opened  # nothing reopened the stores
         await amemory.close()
 
     asyncio.run(run())

@@ -235,3 +235,19 @@ async def test_http_transports_with_bearer_token(tmp_path: Path, transport: str)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_delete_all_of_a_project_says_and_does_that_layer_alone(tmp_path: Path) -> None:
+    """The model reads the tool's schema: delete_all_memories' project is "only this layer",
+    not the layer-and-global of search and add (a review found the shared text)."""
+    config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="me", project="acme/app")
+    async with Client(build_server(config)) as client:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        said = tools["delete_all_memories"].input_schema["properties"]["project"]["description"]
+        assert "Only this project's layer" in said
+        await client.call_tool("add_memory", {"text": "Run the tests with make check"})
+        await client.call_tool("add_memory", {"text": "I want answers in British English", "layer": "global"})
+        wiped = await client.call_tool("delete_all_memories", {"confirm": True, "project": "acme/app"})
+        assert wiped.structured_content["deleted"] == 1
+        left = (await client.call_tool("list_memories", {})).structured_content["results"]
+        assert [m["memory"] for m in left] == ["I want answers in British English"]

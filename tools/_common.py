@@ -81,6 +81,7 @@ Project = _optional(
     "Project layer to use with the global one; omit for the server's.",
 )
 IdProject = _optional(str, _STRING, "Omit; if given, must match or be global.")
+OnlyProject = _optional(str, _STRING, "Only this project's layer; omit for every layer.")  # delete_all
 Filters = _optional(
     dict,
     _OBJECT,

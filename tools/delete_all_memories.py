@@ -10,7 +10,7 @@ from pydantic import Field
 
 from memorch.errors import ValidationError
 from memorch.results import DeleteAllResult
-from memorch.tools._common import AgentId, Project, Purge, RunId, ServerState, UserId
+from memorch.tools._common import AgentId, OnlyProject, Purge, RunId, ServerState, UserId
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -38,7 +38,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
-        project: Project = None,
+        project: OnlyProject = None,
     ) -> DeleteAllResult:
         if confirm is not True:
             raise ValidationError(

@@ -95,6 +95,7 @@ class AdminMixin:
 
     async def flush_graph(self) -> int:
         """Bring the graph up to date now (it otherwise follows writes after a short delay)."""
+        self.engine.check_open()
         return await self.engine.graph_sync.flush()
 
     async def import_memories(
@@ -146,11 +147,13 @@ class AdminMixin:
         has not reached them yet), each exactly once."""
         from memorch.inference._pending import reprocess_pending
 
+        self.engine.check_open()
         return await reprocess_pending(self.engine, limit)
 
     async def flush_inference(self) -> InferenceBacklog:
         """Wake background inference and wait until it has done what it can now; returns how
         many messages still wait (e.g. the model is failing) and the last model error."""
+        self.engine.check_open()
         if self.config.background_enabled:
             self.background.kick(again=True)
             await self.background.idle()

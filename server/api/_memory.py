@@ -18,7 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from memorch.api._async_memory import AsyncMemory
 from memorch.config import MemoryConfig
-from memorch.engine._engine import closed_error
+from memorch.engine._components import closed_error
 from memorch.errors import ValidationError
 
 T = TypeVar("T")

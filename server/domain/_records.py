@@ -40,6 +40,17 @@ def restored_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     return {**metadata, RESERVED_METADATA_KEY: marks} if marks else metadata
 
 
+def restored_over(recorded: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """The metadata an event recorded, as a live memory gets it back: its own keys and marks from
+    then, with the current marks of pending inference (whether the message still waits for the
+    model is now's, not then's)."""
+    metadata = restored_metadata(recorded)
+    waiting = {k: v for k, v in current.get(RESERVED_METADATA_KEY, {}).items() if k in INFERENCE_MARKS}
+    if not waiting:
+        return metadata
+    return {**metadata, RESERVED_METADATA_KEY: {**metadata.get(RESERVED_METADATA_KEY, {}), **waiting}}
+
+
 def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
     """``ever``: not even in the history (which keeps deleted memories), so never in this scope."""
     if ever:

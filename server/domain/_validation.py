@@ -50,9 +50,15 @@ _TEXT_PURPOSE = {
 }
 
 
+# Spaces, line and paragraph separators, controls, format characters, lone surrogates.
+INVISIBLE = frozenset(("Zs", "Zl", "Zp", "Cc", "Cf", "Cs"))
+
+
 def _visible(value: str) -> bool:
-    """Whether any character shows: not only spaces, controls and format characters (U+200B)."""
-    return any(unicodedata.category(c)[0] not in "CZ" for c in value)
+    """Whether any character shows: not only spaces, controls and format characters (U+200B).
+    Unassigned and private-use code points count as shown: an emoji newer than Python's Unicode
+    tables is one."""
+    return any(unicodedata.category(c) not in INVISIBLE for c in value)
 
 
 def text(value: Any, max_bytes: int, field: str = "text") -> str:

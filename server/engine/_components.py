@@ -41,6 +41,15 @@ def usable_data_dir(config: MemoryConfig) -> None:
     config.prepare_data_dir()
 
 
+def closed_error() -> ValidationError:
+    """Any call on a memory after ``close``."""
+    return ValidationError(
+        "this memory was closed",
+        error_code="CLOSED",
+        suggestion="open a new Memory or AsyncMemory on the same data directory",
+    )
+
+
 class Components:
     """Holds the ledger, embedder and indexes of one data directory."""
 
@@ -55,11 +64,17 @@ class Components:
         self._llm: LLMClient | None = None
         self._index_file_lock: FileLock | None = None
         self._read_only: bool | None = None
+        self._closed = False  # for good: ``close`` is the memory's (``release_vectors`` reopens)
         self.resilience = Resilience(
             RetryPolicy(config.llm_max_retries, config.llm_backoff_base, config.llm_backoff_max),
             config.circuit_failure_threshold,
             config.circuit_cooldown,
         )
+
+    def _refuse_if_closed(self) -> None:
+        """A store opened after the memory closed would stay open, never closed again."""
+        if self._closed:
+            raise closed_error()
 
     @property
     def read_only(self) -> bool:
@@ -74,6 +89,7 @@ class Components:
     def ledger(self) -> Ledger:
         with self._lock:
             if self._ledger is None:
+                self._refuse_if_closed()
                 if self.config.ledger_url:  # several replicas: README "Running several replicas"
                     from memorch.storage.postgres import PostgresLedger
 
@@ -94,6 +110,7 @@ class Components:
     def embedder(self) -> CachedEmbedder:
         with self._lock:
             if self._embedder is None:
+                self._refuse_if_closed()
                 from memorch.models._embeddings import CachedEmbedder, make_embedder, resolve_auto
 
                 c = self.config
@@ -132,6 +149,7 @@ class Components:
         # two threads wait for each other.
         with self.index_lock(), self._lock:
             if self._vectors is None:
+                self._refuse_if_closed()
                 # On object storage the writers hold no common lock: no unverified-file cleanup.
                 writers = None if self.vectors_remote else self.index_lock
                 self._vectors = open_vector_index(self.config, ledger, dimension, writers)
@@ -206,6 +224,7 @@ class Components:
 
                 self._graph = LedgerGraph(self.ledger)
             elif self._graph is None:
+                self._refuse_if_closed()
                 # Kuzu runs in a child process: on a full disk it can abort the process it runs in.
                 from memorch.storage.graph_process import GraphProcess
 
@@ -244,6 +263,7 @@ class Components:
         with self._lock:
             vectors, ledger, graph = self._vectors, self._ledger, self._graph
             self._ledger = self._embedder = self._vectors = self._graph = None
+            self._closed = True
         if vectors is not None:
             vectors.close()
         if ledger is not None:

@@ -25,7 +25,7 @@ from memorch.domain._messages import Message
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine import _operations as operations
 from memorch.engine._blas import one_blas_thread
-from memorch.engine._components import Components
+from memorch.engine._components import Components, closed_error
 from memorch.engine._debounce import Debounced
 from memorch.engine._expiry import Sweeper, sweep
 from memorch.engine._store import Store
@@ -136,23 +136,15 @@ class Engine:
 
     async def close(self) -> None:
         """Write owed index work (kept for the next start if that fails), stop the workers, close
-        the stores."""
-        self.closed = True
+        the stores. (Closed from then on: a sweep already running finishes first.)"""
         await self.sweeper.close()
+        self.closed = True
         if self.components.opened:
             await self.index_sync.close()
         if self.config.graph_enabled and self.components.opened:
             await self.graph_sync.close()
         self.workers.close()
         await asyncio.to_thread(self.components.close)
-
-
-def closed_error() -> ValidationError:
-    return ValidationError(
-        "this memory was closed",
-        error_code="CLOSED",
-        suggestion="open a new Memory or AsyncMemory on the same data directory",
-    )
 
 
 def noting_redactions(metadata: dict[str, Any], redacted: list[Redaction]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from memorch.domain._records import (
     not_found,
     replaced,
     restored_metadata,
+    restored_over,
     successive,
     utc_now,
 )
@@ -221,7 +222,7 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
             # event recorded them (an update of metadata alone is undone too).
             restored = replaced(current, text, vector, None)
             if event_.metadata is not None:
-                metadata = restored_metadata(event_.metadata)
+                metadata = restored_over(event_.metadata, current.metadata)
                 restored = replace(restored, metadata=metadata, expires_at=event_.expires_at)
                 if restored.expired(utc_now()):
                     raise expired(restored)
@@ -261,7 +262,8 @@ def says_already(current: MemoryRecord, event: HistoryEvent) -> bool:
         return False
     if event.metadata is None:
         return True
-    return current.metadata == restored_metadata(event.metadata) and current.expires_at == event.expires_at
+    same = current.metadata == restored_over(event.metadata, current.metadata)
+    return same and current.expires_at == event.expires_at
 
 
 def purged(memory_id: str) -> MemoryNotFoundError:
