@@ -176,3 +176,11 @@ async def test_methods_of_the_three_ids_refuse_project_and_a_misspelt_one(seeded
     with pytest.raises(TypeError, match="unexpected keyword argument 'usr_id'"):  # even a dry run
         await import_source(seeded, "text", source, usr_id="zz", dry_run=True)  # type: ignore[call-arg]
     assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("text", ["\U0001fa77", "\uf8ff", "👍"])
+async def test_a_sign_python_does_not_know_yet_is_visible_text(amem: AsyncMemory, text: str) -> None:
+    """An emoji newer than Python's Unicode tables is unassigned there, a private-use sign is
+    private: both show, and are stored (only spaces and invisible format characters are empty)."""
+    added = await amem.add(text, user_id="v", infer=False)
+    assert added["results"][0]["memory"] == text
