@@ -25,7 +25,7 @@ binds at most 32,766 values.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from memorch.errors import ValidationError
@@ -208,7 +208,7 @@ def _field(key: str, value: Any, params: list[Any]) -> str:
     if value == "*":
         return f"{column} IS NOT NULL"
     if not isinstance(value, dict):
-        return _compare(column, "eq", _scalar(value, key), params)
+        return _condition(column, key, "eq", value, params)
     if not value:
         raise _invalid("an operator object needs at least one operator", key=key)
     parts = [_operator(column, key, op, operand, params) for op, operand in value.items()]
@@ -217,11 +217,14 @@ def _field(key: str, value: Any, params: list[Any]) -> str:
 
 def _operator(column: str, key: str, op: Any, operand: Any, params: list[Any]) -> str:
     if op in COMPARISONS:
-        return _compare(column, op, _scalar(operand, key), params)
+        return _condition(column, key, op, operand, params)
     if op in ("in", "nin"):
         if not isinstance(operand, list) or not 0 < len(operand) <= MAX_LIST:
             hint = SIZE_HINT if isinstance(operand, list) and operand else SHAPE_HINT  # too long, or not a list
             raise _invalid(f"'{op}' takes a list of 1 to {MAX_LIST} values", hint, key=key)
+        if key in COLUMN_FIELDS:  # each a moment or a whole day
+            any_of = "(" + " OR ".join(_condition(column, key, "eq", item, params) for item in operand) + ")"
+            return any_of if op == "in" else f"NOT {any_of}"
         params.extend(_scalar(item, key) for item in operand)
         marks = ", ".join("?" * len(operand))
         return f"{column} {'IN' if op == 'in' else 'NOT IN'} ({marks})"
@@ -235,6 +238,36 @@ def _operator(column: str, key: str, op: Any, operand: Any, params: list[Any]) -
         params.append(operand)
         return f"instr({column}, ?) > 0"
     raise _invalid(f"unknown filter operator {op!r}", key=key, operator=str(op)[:40])
+
+
+def _condition(column: str, key: str, op: str, value: Any, params: list[Any]) -> str:
+    """``column op value``; a time column compared with a bare date compares with that whole day."""
+    day = _day(value) if key in COLUMN_FIELDS else None
+    if day is None:
+        return _compare(column, op, _scalar(value, key), params)
+    start, end = day
+    if op in ("gte", "lt"):  # from the day's start; before it
+        params.append(start)
+        return f"{column} {COMPARISONS[op]} ?"
+    if op in ("gt", "lte"):  # after the day; up to its end
+        params.append(end)
+        return f"{column} {'>=' if op == 'gt' else '<'} ?"
+    params.extend([start, end])
+    within = f"({column} >= ? AND {column} < ?)"
+    return within if op == "eq" else f"NOT {within}"
+
+
+def _day(value: Any) -> tuple[str, str] | None:
+    """A bare ISO date ("2026-01-31", "20260131") as the UTC times its day starts and ends; None
+    for anything else. A day, not its midnight: "lte 2026-01-31" includes that afternoon."""
+    if not isinstance(value, str):
+        return None
+    try:
+        day = date.fromisoformat(value)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return stamp(start), stamp(start + timedelta(days=1))
+    except (ValueError, OverflowError):  # not a bare date (a time, or nothing), or the last day
+        return None
 
 
 def _compare(column: str, op: str, value: Scalar, params: list[Any]) -> str:

@@ -137,3 +137,28 @@ async def test_a_time_with_an_offset_is_compared_in_utc(store: AsyncMemory) -> N
     assert (await store.get_all(user_id="u", filters={"created_at": {"gte": naive}}))["results"] == []
     basic = moment.date().strftime("%Y%m%d")
     assert len((await store.get_all(user_id="u", filters={"created_at": {"gte": basic}}, limit=1000))["results"]) >= 1
+
+
+async def test_a_bare_date_is_its_whole_day(amem: AsyncMemory) -> None:
+    """A date means the day, not its midnight: items imported with a date alone (stored at
+    midnight and a microsecond after) and one that afternoon are all "on" 2026-01-31 (a review
+    found "gt" dropping the first and "lte" keeping only it)."""
+    said = [("I cooked curry", "2026-01-31"), ("I baked bread", "2026-01-31"), ("I ran 5 km", "2026-01-31")]
+    items = [{"memory": m, "user_id": "d", "created_at": at} for m, at in said]
+    items.append({"memory": "I read a book", "user_id": "d", "created_at": "2026-01-31T10:00:00Z"})
+    items.append({"memory": "I swam", "user_id": "d", "created_at": "2026-02-01T08:00:00Z"})
+    await amem.import_memories(items)
+
+    async def on(condition: Any) -> set[str]:
+        found = await amem.get_all(user_id="d", filters={"created_at": condition})
+        return {m["memory"] for m in found["results"]}
+
+    that_day = {"I cooked curry", "I baked bread", "I ran 5 km", "I read a book"}
+    assert await on("2026-01-31") == that_day
+    assert await on({"in": ["2026-01-31"]}) == that_day
+    assert await on({"gte": "2026-01-31", "lte": "2026-01-31"}) == that_day
+    assert await on({"gt": "2026-01-31"}) == {"I swam"}
+    assert await on({"lt": "2026-02-01"}) == that_day
+    assert await on({"ne": "2026-01-31"}) == {"I swam"}
+    assert await on({"nin": ["2026-01-31", "2026-02-01"]}) == set()
+    assert await on({"gte": "2026-01-31T10:00:00Z", "lt": "2026-02-01"}) == {"I read a book"}

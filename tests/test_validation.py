@@ -21,7 +21,9 @@ async def seeded(amem: AsyncMemory) -> AsyncMemory:
     return amem
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\n\t ", "\u200b\u200b", "\ufeff \u2060"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "\n\t ", "\u200b\u200b", "\ufeff \u2060", "\uffff", "\u2065", "\U000e0002"]
+)
 async def test_empty_text_is_refused(seeded: AsyncMemory, text: str) -> None:
     before = await _snapshot(seeded)
     with pytest.raises(ValidationError) as info:

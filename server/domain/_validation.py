@@ -56,9 +56,17 @@ INVISIBLE = frozenset(("Zs", "Zl", "Zp", "Cc", "Cf", "Cs"))
 
 def _visible(value: str) -> bool:
     """Whether any character shows: not only spaces, controls and format characters (U+200B).
-    Unassigned and private-use code points count as shown: an emoji newer than Python's Unicode
-    tables is one."""
-    return any(unicodedata.category(c) not in INVISIBLE for c in value)
+    A private-use sign shows; an unassigned code point only among the emoji and symbols
+    (U+1F000-U+1FFFD: an emoji newer than Python's Unicode tables), never a noncharacter."""
+    return any(_shows(c) for c in value)
+
+
+def _shows(char: str) -> bool:
+    category = unicodedata.category(char)
+    if category != "Cn":
+        return category not in INVISIBLE
+    point = ord(char)
+    return 0x1F000 <= point <= 0x1FFFD
 
 
 def text(value: Any, max_bytes: int, field: str = "text") -> str:

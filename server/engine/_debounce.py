@@ -26,9 +26,13 @@ class Debounced:
         self.what = what
         self.lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def schedule(self) -> None:
-        """Drain soon (one pending drain at a time)."""
+        """Drain soon (one pending drain at a time); after ``close``, nothing (a write finishing
+        while its memory closes leaves its work owed in the ledger, for the next start)."""
+        if self._closed:
+            return
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._later())
 
@@ -49,7 +53,11 @@ class Debounced:
             # the next write, flush or start.
             log.warning("%s update deferred; it stays queued", self.what, exc_info=True)
 
-    async def close(self) -> None:
+    async def close(self, flush: bool = True) -> None:
+        """No drain after this; ``flush``: the owed work is applied now (not when nothing was
+        opened: there is nothing to apply)."""
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()  # the debounced drain: flushed right here instead
-        await self.flush_quietly()
+        if flush:
+            await self.flush_quietly()

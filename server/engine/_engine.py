@@ -139,11 +139,11 @@ class Engine:
         the stores. (Closed from then on: a sweep already running finishes first.)"""
         await self.sweeper.close()
         self.closed = True
-        if self.components.opened:
-            await self.index_sync.close()
-        if self.config.graph_enabled and self.components.opened:
-            await self.graph_sync.close()
+        # The workers first: a write still queued commits, and its owed index and graph work is
+        # flushed below with the rest (after the debouncers close, nothing schedules a drain).
         self.workers.close()
+        await self.index_sync.close(flush=self.components.opened)
+        await self.graph_sync.close(flush=self.config.graph_enabled and self.components.opened)
         await asyncio.to_thread(self.components.close)
 
 

@@ -79,10 +79,12 @@ class Sweeper:
     def __init__(self) -> None:
         self._last = float("-inf")
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def maybe_start(self, store: Store, maintain: Callable[[], Awaitable[MaintainResult]]) -> None:
-        """Start ``maintain`` when a sweep is due (called on the event loop after an operation)."""
-        if time.monotonic() - self._last < SWEEP_EVERY_S:
+        """Start ``maintain`` when a sweep is due (called on the event loop after an operation);
+        never after ``close`` (a call finishing while its memory closes)."""
+        if self._closed or time.monotonic() - self._last < SWEEP_EVERY_S:
             return
         if not store.parts.opened or store.parts.read_only:
             return  # nothing opened yet (a validation error), or nothing can be removed
@@ -110,5 +112,6 @@ class Sweeper:
     async def close(self) -> None:
         """Let a running sweep finish (its purge is atomic per step, but the files are scrubbed
         at its end)."""
+        self._closed = True
         if self._task is not None and not self._task.done():
             await asyncio.gather(self._task, return_exceptions=True)
