@@ -144,12 +144,7 @@ class ServerState:
         """The scope of a scope-wide operation (add, search, list, delete all); ``user_id``
         defaults to MEMORCH_USER_ID. Id-level tools pass only what the caller gave. An empty string
         is no value, as for ``user_id``: some clients send "" for every optional text argument."""
-        return {
-            "user_id": user_id or self.config.user_id,
-            "agent_id": agent_id or None,
-            "run_id": run_id or None,
-            "project": project or None,
-        }
+        return {**given(user_id, agent_id, run_id, project), "user_id": user_id or self.config.user_id}
 
 
 def given(user_id: str | None, agent_id: str | None, run_id: str | None, project: str | None) -> dict[str, str | None]:

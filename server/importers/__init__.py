@@ -24,7 +24,7 @@ import memorch.importers._text as text
 from memorch.domain._validation import ScopeIds
 from memorch.errors import ConfigurationError, MemoryError, ValidationError
 from memorch.importers._base import Batch, Options, refuse
-from memorch.importers._files import json_lines, read_text
+from memorch.maintenance._files import json_lines, read_text
 
 if TYPE_CHECKING:
     from memorch.api._async_memory import AsyncMemory

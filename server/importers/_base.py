@@ -22,13 +22,10 @@ import memorch.domain._validation as validation
 from memorch.domain._records import utc_now
 from memorch.errors import MemoryError, ValidationError
 from memorch.maintenance._export import parse_exported
+from memorch.maintenance._files import refuse
 from memorch.storage.base import SCOPE_KEYS
 
 NAMESPACE = uuid.UUID("17fd6531-ad9e-4919-a08e-2e75578a5e06")  # memorch's importers; never change it
-
-
-def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPORT_ITEM") -> ValidationError:
-    return ValidationError(f"{where}: {message}", error_code=code, details={"where": where}, suggestion=suggestion)
 
 
 def stable_id(*parts: str | None) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from memorch.importers._base import Batch, Options, add_relation, refuse, stable_id
-from memorch.importers._files import files, read_text
+from memorch.maintenance._files import files, read_text
 
 _ITEM = re.compile(r"^\s*[-*+]\s+(.+?)\s*$")
 _CATEGORY = re.compile(r"^\[([^\[\]()]+)\]\s+(.+)$")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from memorch.importers._base import Batch, Options, add_relation, refuse, stable_id, text_field, timestamp
-from memorch.importers._files import json_lines, read_text
+from memorch.maintenance._files import json_lines, read_text
 
 HINT = 'lines like {"type": "entity", "name": "...", "entityType": "...", "observations": ["..."]}'
 REL_HINT = '{"type": "relation", "from": "...", "to": "...", "relationType": "..."}'

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from memorch.importers._base import Batch, Options, add_relation, refuse, source_uuid, stable_id, text_field, timestamp
-from memorch.importers._files import json_lines, parse_json, read_text
+from memorch.maintenance._files import json_lines, parse_json, read_text
 
 HINT = 'give mem0\'s get_all output: {"results": [{"memory": "...", "user_id": "..."}]} or a list of memories'
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import memorch.importers._mem0 as mem0
 from memorch.importers._base import Batch, Options, refuse, text_field
-from memorch.importers._files import json_lines, parse_json, read_text
+from memorch.maintenance._files import json_lines, parse_json, read_text
 
 HINT = "give OpenMemory's export zip (memories.json inside), memories.json, or memories.jsonl.gz"
 

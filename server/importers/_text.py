@@ -18,7 +18,7 @@ from pathlib import Path
 
 from memorch.importers._base import Batch, Options, refuse
 from memorch.importers._basic_memory import front_matter
-from memorch.importers._files import files, read_text
+from memorch.maintenance._files import files, read_text
 
 SPLITS = ("line", "paragraph")
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")

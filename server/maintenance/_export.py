@@ -21,6 +21,7 @@ from pydantic import ValidationError as PydanticError
 import memorch.domain._validation as validation
 from memorch.domain._messages import normalized_hash
 from memorch.errors import StorageError, ValidationError
+from memorch.maintenance._files import json_lines, read_text
 from memorch.results import ExportResult
 from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope
 from memorch.storage.expiry import stamp
@@ -176,29 +177,6 @@ def export_memories(store: Store, path: Path, scope: Scope) -> ExportResult:
 def read_export(path: Path) -> list[dict[str, Any]]:
     """The lines of a file ``export_memories`` wrote, for ``import_memories`` (which checks each
     one); an unreadable file, or a line that is no JSON object, is refused with its name."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(
-            f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}",
-            error_code="IMPORT_FILE_UNREADABLE",
-            details={"path": str(path)},
-            suggestion="pass the path of a file memorch export wrote (JSONL, UTF-8)",
-        ) from exc
-    lines: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            item = None
-        if not isinstance(item, dict):
-            raise ValidationError(
-                f"{path} line {number} is not a JSON object",
-                error_code="INVALID_ITEMS",
-                details={"path": str(path), "line": number},
-                suggestion="pass a file memorch export wrote; another server's data goes through memorch import --from",
-            )
-        lines.append(item)
-    return lines
+    suggestion = "pass a file memorch export wrote; another server's data goes through memorch import --from"
+    text = read_text(path, suggestion=suggestion)
+    return [item for _, item in json_lines(text, str(path), suggestion, code="INVALID_JSONL")]

@@ -1,4 +1,6 @@
-"""Reading source files: every problem names the file and its line."""
+"""Reading files to import (another server's export, or memorch's own): every problem names the
+file and its line. The importers read their sources with it, and ``AsyncMemory.import_memories``
+the file ``export_memories`` wrote."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from memorch.errors import ValidationError
-from memorch.importers._base import refuse
+
+
+def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPORT_ITEM") -> ValidationError:
+    return ValidationError(f"{where}: {message}", error_code=code, details={"where": where}, suggestion=suggestion)
 
 
 def read_text(path: Path, data: bytes | None = None, suggestion: str = "check the path and the --from format") -> str:
