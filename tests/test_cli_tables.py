@@ -163,3 +163,23 @@ def test_doctor_and_graph_tables_fit_80_columns(tmp_path: Path) -> None:
     assert nobody.stdout.strip() == (
         "no relations around Zed for user_id 'cli-user' (relations come from an LLM when memories are added)"
     )
+
+
+def test_a_projects_tables_mark_the_global_layer(tmp_path: Path) -> None:
+    """With MEMORCH_PROJECT set, `list` and `search` show the project's memories and the global
+    layer's; a global one says so in its cell (within 80 columns), a project's does not."""
+    project = {"MEMORCH_PROJECT": "acme/app", "MEMORCH_EMBEDDER": "static"}
+    assert invoke(tmp_path, "add", "I prefer British English", "--layer", "global", **project).exit_code == 0
+    assert invoke(tmp_path, "add", "This app is deployed with Fly.io", **project).exit_code == 0
+
+    for args in (("list",), ("search", "English or deployment", "--threshold", "0")):
+        shown = invoke(tmp_path, *args, **project)
+        assert shown.exit_code == 0, shown.output
+        lines = shown.stdout.splitlines()
+        assert max(len(line) for line in lines) <= 80
+        [british] = [line for line in lines if "British" in line]
+        [fly] = [line for line in lines if "Fly.io" in line]
+        assert "(global)" in british and "(global)" not in fly
+
+    alone = invoke(tmp_path, "list", MEMORCH_EMBEDDER="static")  # no project: one layer, no mark
+    assert "British" in alone.stdout and "(global)" not in alone.stdout

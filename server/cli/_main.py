@@ -171,7 +171,7 @@ def search(
     def render(r: dict[str, Any]) -> None:
         rows, below = r["results"], r.get("below_threshold")
         if rows:
-            memory_table(out, rows, with_score=True, full_ids=full_ids)
+            memory_table(out, rows, with_score=True, full_ids=full_ids, project=m.config.project)
             if explain:
                 explain_table(out, rows)
         if below:
@@ -210,7 +210,7 @@ def list_(
 
     def render(r: dict[str, Any]) -> None:
         if r["results"]:
-            memory_table(out, r["results"], with_score=False, full_ids=full_ids)
+            memory_table(out, r["results"], with_score=False, full_ids=full_ids, project=m.config.project)
         elif cursor is None:
             print_none(scope)
         else:

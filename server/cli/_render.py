@@ -86,8 +86,11 @@ def fitted_table(console: Console, id_header: str, columns: list[Column], full_i
     return table
 
 
-def memory_table(console: Console, rows: list[dict[str, Any]], *, with_score: bool, full_ids: bool) -> None:
-    """``list`` / ``search``: id, memory, (score,) updated."""
+def memory_table(
+    console: Console, rows: list[dict[str, Any]], *, with_score: bool, full_ids: bool, project: str | None = None
+) -> None:
+    """``list`` / ``search``: id, memory, (score,) updated. ``project``: the one the command works
+    for; then a memory of the global layer (seen from every project) says so in its cell."""
     columns = [Column("memory")]
     if with_score:
         columns.append(Column("score", 5, "right"))
@@ -95,7 +98,10 @@ def memory_table(console: Console, rows: list[dict[str, Any]], *, with_score: bo
     table = fitted_table(console, "id", columns, full_ids)
     width = table.columns[1].width
     for row in rows:
-        cells: list[Any] = [row["id"], with_expiry(one_line(row["memory"]), row.get("expires_at"), width)]
+        notes = [(" (global)", "cyan")] if project and row.get("layer") == "global" else []
+        if row.get("expires_at"):
+            notes.append((f" (expires {local_time(row['expires_at'])})", "yellow"))
+        cells: list[Any] = [row["id"], with_notes(one_line(row["memory"]), notes, width)]
         if with_score:
             cells.append(f"{row.get('score', 0):.3f}")
         cells.append(local_time(row.get("updated_at")))
@@ -103,15 +109,15 @@ def memory_table(console: Console, rows: list[dict[str, Any]], *, with_score: bo
     console.print(table)
 
 
-def with_expiry(text: Text, expires_at: str | None, width: int | None = None) -> Text:
-    """A memory's text, and when it expires if it does (in its cell: no column of its own, so
-    the table keeps within 80 columns). ``width``: the cell's; a long text is shortened so the
-    expiry still shows."""
-    if expires_at:
-        said = f" (expires {local_time(expires_at)})"
-        if width is not None and len(text) + len(said) > width:
-            text.truncate(max(1, width - len(said)), overflow="ellipsis")
-        text.append(said, style="yellow")
+def with_notes(text: Text, notes: list[tuple[str, str]], width: int | None = None) -> Text:
+    """A memory's text and what else to know of it, such as when it expires or that it is in the
+    global layer (in its cell: no column of their own, so the table keeps within 80 columns).
+    ``width``: the cell's; a long text is shortened so the notes still show."""
+    said = sum(len(note) for note, _ in notes)
+    if notes and width is not None and len(text) + said > width:
+        text.truncate(max(1, width - said), overflow="ellipsis")
+    for note, style in notes:
+        text.append(note, style=style)
     return text
 
 
@@ -256,7 +262,8 @@ def print_added(result: dict[str, Any]) -> None:
         text = one_line(event["memory"])
         stored = event["event"] in ("ADD", "UPDATE")  # the add's expiry is on what it stored
         expiry = result.get("expires_at") if stored else None
-        line = Text.assemble(f"{event['event']:<6} {event['id']}  ", with_expiry(text, expiry))
+        notes = [(f" (expires {local_time(expiry)})", "yellow")] if expiry else []
+        line = Text.assemble(f"{event['event']:<6} {event['id']}  ", with_notes(text, notes))
         note = _add_note(result, event)
         if note is not None:
             line.append(f"  ({note[0]})", style=note[1])
