@@ -228,6 +228,26 @@ def test_stats_on_a_really_full_disk_is_one_line_never_an_abort(tmpfs: Path) -> 
         conn.close()
 
 
+def test_doctor_on_a_disk_with_no_space_left_says_disk_full(tmpfs: Path) -> None:
+    """Every byte taken: doctor names the full disk (it said DATA_DIR_UNUSABLE, "set
+    MEMORCH_DATA_DIR to a writable directory", of a directory that is writable), in one line."""
+    config = _config(tmpfs / "data", graph="off")
+    with Memory(config) as memory:
+        memory.import_memories(_items(5))
+    with open(tmpfs / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+    result = _run(config.data_dir, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(result.stdout)} if result.stdout else {}
+    disk = checks.get("data directory", {})
+    assert disk.get("ok") is False and disk["detail"].startswith("[DISK_FULL] no space left"), result.stdout
+    assert disk["detail"].endswith("Suggestion: free disk space in MEMORCH_DATA_DIR")
+
+
 # -- an engine that aborts ----------------------------------------------------------------------
 
 

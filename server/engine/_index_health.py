@@ -16,6 +16,7 @@ after owed work was replayed, so the counts of the ledger and the vector index m
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import sqlite3
@@ -161,6 +162,13 @@ def probe_data_dir(parts: Components) -> str:
         probe.unlink()
         free = shutil.disk_usage(d).free
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # writable, but full: the probe's few bytes found no room
+            raise _unhealthy(
+                f"no space left in {d} ({exc.strerror}); writes will fail (acknowledged ones stay in the ledger)",
+                "DISK_FULL",
+                "free disk space in MEMORCH_DATA_DIR",
+                free_bytes=0,
+            ) from exc
         raise _unhealthy(
             f"cannot write to {d} ({exc.strerror or exc})",
             "DATA_DIR_UNUSABLE",
