@@ -98,6 +98,75 @@ def test_a_closed_memory_refuses_every_call_at_once(tmp_path: Path) -> None:
         assert [m["memory"] for m in again.get_all(user_id="a")["results"]] == ["before"]
 
 
+def _slow_searches(monkeypatch: pytest.MonkeyPatch, in_ledger: bool) -> threading.Event:
+    """Each search ranks a second longer or (``in_ledger``) reads its candidates' texts from the
+    ledger a second later; the event is set when one has started."""
+    import time
+
+    import memorch.retrieval._search as search_module
+    from memorch.storage.ledger_core import LedgerCore
+
+    started = threading.Event()
+    rank, read = search_module.hybrid_search, LedgerCore.texts
+
+    def slow_rank(*args: object, **kwargs: object) -> object:
+        started.set()
+        time.sleep(1.0)
+        return rank(*args, **kwargs)  # type: ignore[arg-type]
+
+    def slow_read(self: LedgerCore, ids: list[str]) -> dict[str, str]:
+        started.set()
+        time.sleep(1.0)
+        return read(self, ids)
+
+    if in_ledger:
+        monkeypatch.setattr(LedgerCore, "texts", slow_read)
+    else:
+        monkeypatch.setattr(search_module, "hybrid_search", slow_rank)
+    return started
+
+
+def test_closing_while_another_thread_searches_ends_that_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync search running in another thread when ``close`` is called finishes (or is CLOSED):
+    its thread waited for ever on the stopped loop (a newcomer's trial)."""
+    memory = Memory(data_dir=tmp_path, graph="off")
+    memory.add("I like tea", user_id="u", infer=False)
+    started = _slow_searches(monkeypatch, in_ledger=False)
+    outcome: list[object] = []
+
+    def search() -> None:
+        try:
+            outcome.append([r["memory"] for r in memory.search("tea", user_id="u")["results"]])
+        except MemoryError as exc:
+            outcome.append(exc.error_code)
+
+    caller = threading.Thread(target=search, daemon=True)
+    caller.start()
+    assert started.wait(30)
+    memory.close()
+    caller.join(timeout=30)
+    assert not caller.is_alive() and outcome in ([["I like tea"]], ["CLOSED"])
+
+
+def test_closing_while_a_task_searches_lets_it_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AsyncMemory search running when ``close`` is awaited answers or is CLOSED: the stores
+    closed under it and it failed as LEDGER_ERROR ("check that the data directory is writable")."""
+
+    async def run() -> object:
+        memory = AsyncMemory(data_dir=tmp_path, graph="off")
+        await memory.add("I like tea", user_id="u", infer=False)
+        started = _slow_searches(monkeypatch, in_ledger=True)
+        task = asyncio.create_task(memory.search("tea", user_id="u"))
+        await asyncio.to_thread(started.wait, 30)
+        await memory.close()
+        try:
+            return [r["memory"] for r in (await task)["results"]]
+        except MemoryError as exc:
+            return exc.error_code
+
+    assert asyncio.run(run()) in (["I like tea"], "CLOSED")
+
+
 @pytest.mark.parametrize("name", PUBLIC)
 def test_each_sync_method_belongs_to_the_facade(name: str) -> None:
     # What help(), tracebacks and IDEs show: the facade's method, with the async one's docstring.

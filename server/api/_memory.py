@@ -11,6 +11,7 @@ typed in ``memorch.results``), and ``functools.wraps`` gives IDEs, ``help()`` an
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import threading
 from collections.abc import Callable, Coroutine
@@ -68,7 +69,10 @@ class Memory:
         if not self._loop.is_running():  # closed: the call would wait for ever on a stopped loop
             coro.close()
             raise closed_error()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        except concurrent.futures.CancelledError:  # still running when the memory closed (``close``)
+            raise closed_error() from None
 
     # -- memories ---------------------------------------------------------------------------
 
@@ -101,6 +105,10 @@ class Memory:
     def close(self) -> None:
         if self._loop.is_running():
             self.run_sync(self.async_memory.close())
+            # A call another thread made before the close and still waiting on the loop (its read
+            # finished; its next step was refused, or awaits nothing more) ends now, as CLOSED:
+            # once the loop stops it would never be resumed, and its caller would wait for ever.
+            self.run_sync(_end_other_calls())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
 
@@ -109,3 +117,11 @@ class Memory:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def _end_other_calls() -> None:
+    """Cancel every task on this loop but the caller's, and wait until each has ended."""
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)

@@ -35,6 +35,9 @@ from memorch.results import AddResult, MaintainResult, Redaction
 from memorch.storage.base import Scope
 
 T = TypeVar("T")
+# How long closing waits for reads already running (a search is milliseconds; a remote embedder's
+# query is bounded by its own timeout, usually less).
+READS_AT_CLOSE_S = 30.0
 
 
 class Engine:
@@ -139,6 +142,8 @@ class Engine:
         the stores. (Closed from then on: a sweep already running finishes first.)"""
         await self.sweeper.close()
         self.closed = True
+        # Reads already running finish on open stores (new ones are refused from here on).
+        await asyncio.to_thread(self.workers.wait_for_reads, READS_AT_CLOSE_S)
         # The workers first: a write still queued commits, and its owed index and graph work is
         # flushed below with the rest (after the debouncers close, nothing schedules a drain).
         self.workers.close()
