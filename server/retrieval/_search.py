@@ -192,7 +192,13 @@ def _outside(vector_hits: list[VectorHit], inside: set[str]) -> float:
 
 def peak(values: Sequence[float]) -> float:
     """How far a candidate list's best value stands out from its next best, on the list's own
-    min-max scale: (best - mean of the best ``PEAK_TOP``) / (best - last), 0 for a flat list."""
+    min-max scale: (best - mean of the best ``PEAK_TOP``) / (best - last), 0 for a flat list,
+    the most (``1 - 1 / PEAK_TOP``) for a list of one."""
+    if len(values) == 1:
+        # The one memory that matches at all (the text signal's only hit for a ticket number or a
+        # rare name) stands out as far as a best can: at 0 the one exact match weighed least, and
+        # "ticket 1253" ranked 1252 and 1251 above it, on their numbers' meaning (a trial).
+        return 1 - 1 / PEAK_TOP
     ordered = sorted(values, reverse=True)
     spread = ordered[0] - ordered[-1]
     if spread <= 0:
