@@ -40,7 +40,11 @@ MAX_CACHED_SCOPES = 1000
 def quote(value: str) -> str:
     """A SQL string literal for a LanceDB filter: quotes doubled, NULs refused."""
     if "\x00" in value:
-        raise ValidationError("identifiers may not contain NUL characters", error_code="INVALID_SCOPE")
+        raise ValidationError(
+            "identifiers may not contain NUL characters",
+            error_code="INVALID_SCOPE",
+            suggestion="pass ids of printable characters",
+        )
     return "'" + value.replace("'", "''") + "'"
 
 

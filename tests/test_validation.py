@@ -186,3 +186,47 @@ async def test_a_sign_python_does_not_know_yet_is_visible_text(amem: AsyncMemory
     private: both show, and are stored (only spaces and invisible format characters are empty)."""
     added = await amem.add(text, user_id="v", infer=False)
     assert added["results"][0]["memory"] == text
+
+
+@pytest.mark.parametrize(
+    ("call", "code"),
+    [
+        (lambda m: m.add("I like tea", user_id="v", infer="no"), "INVALID_ARGUMENT"),  # "no" is truthy
+        (lambda m: m.add("I like tea", user_id="v", dry_run="yes"), "INVALID_ARGUMENT"),
+        (lambda m: m.add("I like tea", user_id="v", memory_type="x"), "INVALID_MEMORY_TYPE"),
+        (lambda m: m.import_memories([None], user_id="v"), "INVALID_ITEM"),
+        (lambda m: m.search("tea", user_id="v", explain="yes"), "INVALID_ARGUMENT"),
+        (lambda m: m.search("tea", user_id="v", as_of=5), "INVALID_AS_OF"),
+        (lambda m: m.reindex(force="yes"), "INVALID_ARGUMENT"),
+    ],
+)
+async def test_a_switch_is_a_real_boolean_and_every_refusal_says_what_to_do(seeded: AsyncMemory, call, code) -> None:
+    """``infer="no"`` was taken as true (and would ask the model), ``explain="yes"`` too, while
+    ``dry_run="yes"`` was refused; some refusals had no suggestion (a newcomer's trial)."""
+    before = await _snapshot(seeded)
+    with pytest.raises(ValidationError) as info:
+        await call(seeded)
+    assert info.value.error_code == code and info.value.suggestion
+    assert await _snapshot(seeded) == before
+
+
+def test_every_typed_error_the_source_raises_names_a_next_step() -> None:
+    """Each ``...Error(..., error_code=...)`` written in the package passes a ``suggestion``
+    (helpers that supply one, such as ``engine_errors``, are named here)."""
+    import ast
+    from pathlib import Path
+
+    helpers = {"engine_errors", "_marked"}  # a default suggestion of its own; metadata marks, no error
+    root = Path(__file__).resolve().parents[1]
+    missing = []
+    for folder in ("server", "storage", "tools"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                keywords = {k.arg for k in node.keywords}
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                unguided = "error_code" in keywords and not keywords & {"suggestion", None}
+                if unguided and name not in helpers:
+                    missing.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    assert missing == []

@@ -180,6 +180,7 @@ class AdminMixin:
         Expired memories are purged first (``maintain``), unless ``force``."""
         from memorch.maintenance._reindex import rebuild
 
+        re_embed, force = validation.flag(re_embed, "re_embed"), validation.flag(force, "force")
         return await rebuild(self.engine, re_embed=re_embed, progress=progress, force=force)
 
     async def close(self) -> None:

@@ -101,11 +101,14 @@ class AsyncMemory(AdminMixin):
         parsed = parse_messages(messages, self.config.max_text_bytes)
         if memory_type not in (None, "procedural_memory"):
             raise ValidationError(
-                "memory_type must be 'procedural_memory' or omitted", error_code="INVALID_MEMORY_TYPE"
+                "memory_type must be 'procedural_memory' or omitted",
+                error_code="INVALID_MEMORY_TYPE",
+                details={"field": "memory_type"},
+                suggestion="omit memory_type for facts, or pass memory_type='procedural_memory' for a how-to",
             )
-        infer = self.config.llm_enabled if infer is None else bool(infer)
-        if not isinstance(dry_run, bool):
-            raise ValidationError("dry_run must be true or false", error_code="INVALID_ARGUMENT")
+        # A real boolean: "false" or "no" is truthy, and would ask the model.
+        infer = self.config.llm_enabled if infer is None else validation.flag(infer, "infer")
+        dry_run = validation.flag(dry_run, "dry_run")
         if not (infer and self.config.llm_enabled):
             # Redaction runs in the same worker hop as the embedding (add_verbatim).
             said = users_turns(parsed)
@@ -214,6 +217,7 @@ class AsyncMemory(AdminMixin):
         if (name := naming_the_user(query, scope)) is not None:  # "Alice" in alice's memories
             query = await self.engine.read(as_first_person, query, name, scope, self.engine.components.ledger)
         limit = validation.limit(limit)
+        explain = validation.flag(explain, "explain")
         cut = Cut.of(validation.threshold(threshold), self.config.search_threshold)
         budget = _budget(max_tokens)
         asked = validation.moment(asked_at, "asked_at")

@@ -130,7 +130,11 @@ class Batch:
         for item, where in zip(self.items, self.where, strict=True):
             try:
                 if not isinstance(item, dict):
-                    raise ValidationError("each item must be a JSON object", error_code="INVALID_ITEM")
+                    raise ValidationError(
+                        "each item must be a JSON object",
+                        error_code="INVALID_ITEM",
+                        suggestion='write each item as an object, e.g. {"memory": "I like tea"}',
+                    )
                 for key in SCOPE_KEYS:
                     validation.scope_id(item.get(key), key)
                 validation.metadata(item.get("metadata"), allow_reserved=self.source == "memorch" and "id" in item)

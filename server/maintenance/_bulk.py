@@ -47,7 +47,11 @@ class Item:
 
 def _item(store: Store, item: Any, default: Scope) -> Item:
     if not isinstance(item, dict):
-        raise ValidationError("each item must be an object", error_code="INVALID_ITEM")
+        raise ValidationError(
+            "each item must be an object",
+            error_code="INVALID_ITEM",
+            suggestion='pass each item as a dict, e.g. {"memory": "I like tea"}',
+        )
     exported, text = None, None
     if "id" in item:
         exported, text = parse_exported(item, store.config.max_text_bytes)

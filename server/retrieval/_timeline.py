@@ -36,7 +36,12 @@ def parse_as_of(value: Any) -> str:
     """An ISO date (the end of that day, UTC) or datetime (naive = UTC) as a UTC timestamp string
     comparable with the ledger's."""
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError("as_of must be an ISO date or datetime string", error_code="INVALID_AS_OF")
+        raise ValidationError(
+            "as_of must be an ISO date or datetime string",
+            error_code="INVALID_AS_OF",
+            details={"field": "as_of"},
+            suggestion='pass as_of as "2026-01-31" (the end of that day, UTC) or "2026-01-31T09:00:00Z"',
+        )
     text = value.strip()
     try:
         if len(text) == 10:
