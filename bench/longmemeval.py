@@ -2,7 +2,7 @@
 
     python bench/longmemeval.py [../shared/bench/longmemeval_s_dev.json.gz] [--questions N]
         [--types single-session-user,multi-session,...] [--systems memorch,dense,bm25]
-        [--mem0-python PY] [--embedder local] [--no-dates] [--naming-a-time] [--vector-cache FILE]
+        [--mem0-python PY] [--embedder auto] [--no-dates] [--naming-a-time] [--vector-cache FILE]
 
 Protocol (``../shared/bench/README.md``): one scope per question; every turn of its haystack is
 stored verbatim as ``"<role>: <content>"`` with metadata ``{"session", "date", "turn"}``, then the
@@ -341,7 +341,11 @@ def main() -> None:
     parser.add_argument("--types", help="comma-separated question types; all by default")
     parser.add_argument("--systems", default="memorch,dense,bm25", help="in-process systems to run")
     parser.add_argument("--mem0-python", help="an interpreter with mem0ai (adds the mem0 baseline)")
-    parser.add_argument("--embedder", default="local", help="MEMORCH_EMBEDDER for memorch (local, local-int8, static)")
+    parser.add_argument(
+        "--embedder",
+        default="auto",
+        help="MEMORCH_EMBEDDER for memorch (auto: the default, a new store's int8 model; local, static)",
+    )
     parser.add_argument("--no-dates", action="store_true", help="memorch without the turns' and questions' dates")
     parser.add_argument(
         "--naming-a-time", action="store_true", help="only the questions whose text names a span ('last week')"
