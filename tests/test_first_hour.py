@@ -198,10 +198,18 @@ async def test_a_local_server_needs_no_key(tmp_path: Path, fake: FakeLLM, no_pro
     assert "degraded" not in added and len(fake.chat_requests()) == 1
 
 
-async def test_a_missing_key_is_a_configuration_error_at_once(tmp_path: Path, no_provider_keys: None) -> None:
-    """A hosted model with no key anywhere: said at once, naming the settings, never retried and
-    never counted against the model's circuit breaker; the words are kept for reprocess."""
+@pytest.mark.parametrize("key", [None, "", "  "])
+async def test_a_missing_key_is_a_configuration_error_at_once(
+    tmp_path: Path, no_provider_keys: None, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    """A hosted model with no key anywhere (or ``OPENAI_API_KEY=""``, which LiteLLM counts as a
+    key and which failed as a NETWORK_ERROR after retries): said at once, naming the settings,
+    never retried and never counted against the model's circuit breaker; the words are kept for
+    reprocess."""
     from memorch.models._llm import import_litellm
+
+    if key is not None:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
 
     import_litellm()  # its import (seconds) is not what is measured
     config = MemoryConfig(data_dir=tmp_path / "data", graph="off", llm_model="openai/gpt-4.1-mini")

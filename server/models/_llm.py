@@ -378,7 +378,16 @@ def _missing_keys(litellm: ModuleType, model: str) -> list[str]:
     """The provider's key variables LiteLLM would need and the environment lacks (its own check);
     an unset ``*_API_BASE`` is no credential (Ollama's has a default)."""
     missing = litellm.validate_environment(model=model).get("missing_keys") or []
-    return [name for name in missing if not name.endswith("_API_BASE")]
+    missing = [name for name in missing if not name.endswith("_API_BASE")]
+    if not missing:  # LiteLLM counts a variable set to "" as a key; the provider then refuses it
+        try:
+            provider = litellm.get_llm_provider(model)[1]
+        except litellm.exceptions.BadRequestError:  # no provider LiteLLM knows: its request says so
+            return []
+        variable = f"{provider.upper()}_API_KEY"
+        if variable in os.environ and not os.environ[variable].strip():
+            missing = [variable]
+    return missing
 
 
 def _prompt_tokens(litellm: ModuleType, model: str, messages: list[dict[str, str]], response: Any) -> int:
