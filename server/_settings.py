@@ -62,6 +62,14 @@ MEM0_KEYS = frozenset(
 )
 
 
+def unknown_keys(config: Any, fields: Iterable[str]) -> list[str]:
+    """The keys of ``config`` (a mapping) that are neither memorch settings nor mem0's."""
+    if not isinstance(config, Mapping):  # a str would be read letter by letter
+        raise TypeError(f"from_config takes a dict of settings or a MemoryConfig, not {type(config).__name__}")
+    known = set(fields)
+    return [key for key in config if key not in known and key not in MEM0_KEYS]
+
+
 def unexpected(owner: str, kind: str, names: Iterable[str], valid: Iterable[str]) -> TypeError:
     """``<owner> an unexpected <kind> 'x'; did you mean 'y'?``, for each unknown name."""
     choices = list(valid)
@@ -237,9 +245,14 @@ def from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:
             out[dst] = llm[src]
     embedder = (config.get("embedder") or {}).get("config") or {}
     if embedder.get("model"):
-        out["embedder"] = embedder["model"]
-    if embedder.get("api_base"):
-        out["embedder_api_base"] = embedder["api_base"]
+        out["embedder"] = _embedder(str(embedder["model"]), (config.get("embedder") or {}).get("provider"))
+    for src, dst in (
+        ("api_base", "embedder_api_base"),
+        ("openai_base_url", "embedder_api_base"),
+        ("api_key", "embedder_api_key"),
+    ):
+        if embedder.get(src):
+            out[dst] = embedder[src]
     store = (config.get("vector_store") or {}).get("config") or {}
     if store.get("path"):
         out["data_dir"] = store["path"]
@@ -250,3 +263,12 @@ def from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("custom_update_memory_prompt"):
         out["custom_update_memory_prompt"] = config["custom_update_memory_prompt"]
     return out
+
+
+def _embedder(model: str, provider: Any) -> str:
+    """mem0's embedder model as memorch names it: MiniLM (mem0's huggingface default,
+    "sentence-transformers/all-MiniLM-L6-v2") is the bundled model; another is a LiteLLM model,
+    prefixed with its provider as the LLM's is."""
+    if model.rsplit("/", 1)[-1].lower() == "all-minilm-l6-v2":
+        return "auto"
+    return model if "/" in model or not provider else f"{provider}/{model}"

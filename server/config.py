@@ -377,7 +377,7 @@ class MemoryConfig(BaseModel):
         mem0's top-level keys (``MEM0_KEYS``) are read where memorch has the setting and ignored
         otherwise, so a mem0 config works as it is; any other key is a typo, refused with the
         same ``TypeError`` as an unknown keyword argument."""
-        unknown = [key for key in config if key not in cls.model_fields and key not in settings.MEM0_KEYS]
+        unknown = settings.unknown_keys(config, cls.model_fields)
         if unknown:
             raise settings.unexpected(
                 "MemoryConfig.from_mapping got", "key", unknown, [*cls.model_fields, *settings.MEM0_KEYS]
