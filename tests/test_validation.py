@@ -230,3 +230,23 @@ def test_every_typed_error_the_source_raises_names_a_next_step() -> None:
                 if unguided and name not in helpers:
                     missing.append(f"{path.relative_to(root)}:{node.lineno} {name}")
     assert missing == []
+
+
+@pytest.mark.parametrize("bad", ["alice ", " alice", "\u200b", "x\u202ey", "a\u200bb", "\ufeffalice", "a\u0085b"])
+async def test_an_id_that_looks_like_another_is_refused(seeded: AsyncMemory, bad: str) -> None:
+    """ "alice " was a scope of its own beside "alice" (quietly empty answers), and invisible or
+    reordering characters made ids that look alike (a newcomer's trial)."""
+    before = await _snapshot(seeded)
+    for call in (lambda: seeded.add("I like tea", user_id=bad), lambda: seeded.search("tea", agent_id=bad)):
+        with pytest.raises(ValidationError) as info:
+            await call()
+        assert info.value.error_code == "INVALID_SCOPE" and "no space at either end" in str(info.value)
+    assert await _snapshot(seeded) == before
+
+
+@pytest.mark.parametrize(
+    "good", ["Zoë", "東京", "user@example.com", "team/app", "\U0001f468\u200d\U0001f469\u200d\U0001f467"]
+)
+async def test_ids_of_any_script_and_emoji_are_fine(seeded: AsyncMemory, good: str) -> None:
+    await seeded.add("I like tea", user_id=good)
+    assert [r["memory"] for r in (await seeded.get_all(user_id=good))["results"]] == ["I like tea"]

@@ -129,14 +129,31 @@ def scope_id(value: Any, name: str) -> str | None:
             error_code="INVALID_SCOPE",
             suggestion=f"omit {name}, or pass a short name such as 'alice'",
         )
-    # Surrogates too (fuzzer: an INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
-    if len(value) > MAX_SCOPE_ID_CHARS or any(ord(c) < 32 for c in value) or _has_surrogate(value):
+    if len(value) > MAX_SCOPE_ID_CHARS:
         raise ValidationError(
-            f"{name} must be at most {MAX_SCOPE_ID_CHARS} printable characters",
+            f"{name} must be at most {MAX_SCOPE_ID_CHARS} characters",
             error_code="INVALID_SCOPE",
-            suggestion=f"omit {name}, or pass a short name without control characters",
+            details={"field": name, "length": len(value)},
+            suggestion=f"omit {name}, or pass a short name such as 'alice'",
+        )
+    # Control and format characters (a zero-width space, a right-to-left override: "x\u202ey" shows
+    # as "y" then "x") and spaces around it ("alice " is not "alice") make an id that looks like
+    # another and finds nothing; a joiner inside an emoji is kept. Surrogates too (fuzzer: an
+    # INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
+    hidden = value != value.strip() or any(_hides(c) for c in value) or _has_surrogate(value)
+    if hidden or not _visible(value):
+        raise ValidationError(
+            f"{name} must be printable characters, with no space at either end",
+            error_code="INVALID_SCOPE",
+            details={"field": name, "value": ascii(value)[:80]},
+            suggestion=f"omit {name}, or pass it as plain visible text such as 'alice' (no space at either end)",
         )
     return value
+
+
+def _hides(char: str) -> bool:
+    """A control character, or a format character other than the joiner emoji sequences use."""
+    return unicodedata.category(char) == "Cc" or (unicodedata.category(char) == "Cf" and char != "\u200d")
 
 
 LAYERS = ("project", "global")
