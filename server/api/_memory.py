@@ -14,6 +14,8 @@ import asyncio
 import concurrent.futures
 import functools
 import threading
+import warnings
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -50,6 +52,12 @@ class Memory:
         self._thread.start()
         self.async_memory = AsyncMemory(config, **overrides)
         self.config = self.async_memory.config
+        # A Memory dropped without ``close`` is closed when it is collected (its loop thread, the
+        # stores' threads and files would stay for the life of the process), with a
+        # ResourceWarning, as Python does for a file left open. Not at exit: nothing to free then,
+        # and an acknowledged write is already in the ledger.
+        self._finalizer = weakref.finalize(self, _close_abandoned, self._loop, self._thread, self.async_memory)
+        self._finalizer.atexit = False
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | MemoryConfig) -> Memory:
@@ -103,6 +111,7 @@ class Memory:
     # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._finalizer.detach()
         if self._loop.is_running():
             self.run_sync(self.async_memory.close())
             # A call another thread made before the close and still waiting on the loop (its read
@@ -111,6 +120,8 @@ class Memory:
             self.run_sync(_end_other_calls())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()
 
     def __enter__(self) -> Memory:
         return self
@@ -125,3 +136,23 @@ async def _end_other_calls() -> None:
     for task in others:
         task.cancel()
     await asyncio.gather(*others, return_exceptions=True)
+
+
+def _close_abandoned(loop: asyncio.AbstractEventLoop, thread: threading.Thread, memory: AsyncMemory) -> None:
+    """Close a collected Memory that was never closed (``Memory.__init__``)."""
+    warnings.warn(
+        "a memorch Memory was never closed; close it, or use `with Memory(...) as m:`",
+        ResourceWarning,
+        stacklevel=2,
+    )
+    if not loop.is_running():
+        return
+    closing = asyncio.run_coroutine_threadsafe(memory.close(), loop)
+    if threading.current_thread() is thread:  # collected on its own loop's thread: cannot wait there
+        loop.call_soon_threadsafe(loop.stop)
+        return
+    closing.result(timeout=60)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    if not thread.is_alive():
+        loop.close()
