@@ -234,6 +234,22 @@ async def test_a_rejected_key_is_not_retried(tmp_path: Path, fake: FakeLLM) -> N
     assert len(fake.chat_requests()) == 1  # one request, no retries
 
 
+async def test_a_reply_with_no_choice_keeps_the_words(tmp_path: Path, fake: FakeLLM) -> None:
+    """An endpoint answering 200 with ``"choices": []`` (probe and request alike): the add was an
+    INTERNAL_ERROR (IndexError) and the words were lost; doctor and reprocess failed the same way
+    (a newcomer's trial with a local server). Now a typed failure, the words kept as said."""
+    config = fake_llm_config(tmp_path, fake)
+    empty = {"id": "x", "object": "chat.completion", "created": 1, "model": "fake-model", "choices": []}
+    fake.fail_models["fake-model"] = Failure(200, empty)
+    async with AsyncMemory(config) as memory:
+        added = await memory.add("I own a garbage boat", user_id="u")
+        checks = {c["name"]: c for c in await memory.doctor()}
+        listed = await memory.get_all(user_id="u")
+    assert added["degraded"] is True and added["reason"].startswith("[LLM_OUTPUT_INVALID]"), added
+    assert [m["memory"] for m in listed["results"]] == ["I own a garbage boat"]
+    assert "INTERNAL_ERROR" not in str(checks) and checks["LLM"]["ok"] is False, checks
+
+
 # -- tokens in one place ---------------------------------------------------------------------------
 
 

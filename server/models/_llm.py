@@ -301,8 +301,7 @@ class LLMClient:
         kwargs = self._request(litellm, model, PROBE_MESSAGES, trial, PROBE_TITLE, schema)
         kwargs["max_tokens"] = PROBE_MAX_TOKENS
         self.stats.probe_requests += 1
-        response = litellm.completion(**kwargs)
-        return response.choices[0].message.content  # type: ignore[no-any-return]
+        return _content(litellm.completion(**kwargs))
 
     def structure_report(self) -> str:
         """``memorch doctor``'s line: each model's form of structured output and why."""
@@ -371,7 +370,7 @@ class LLMClient:
         retry_timeouts = not structure.server.keeps_computing
         response = self.resilience.call(model, litellm.completion, ENV_HINT, retry_timeouts=retry_timeouts, **kwargs)
         self.stats.count(_prompt_tokens(litellm, model, messages, response))
-        return response.choices[0].message.content  # type: ignore[no-any-return]
+        return _content(response)
 
 
 def _missing_keys(litellm: ModuleType, model: str) -> list[str]:
@@ -388,6 +387,14 @@ def _missing_keys(litellm: ModuleType, model: str) -> list[str]:
         if variable in os.environ and not os.environ[variable].strip():
             missing = [variable]
     return missing
+
+
+def _content(response: Any) -> str | None:
+    """The reply's text; None when there is none, as for a reply with no choice at all (a server
+    that cannot complete a request may answer 200 with ``"choices": []``; indexing it was an
+    IndexError, an INTERNAL_ERROR that lost the add)."""
+    choices = getattr(response, "choices", None) or []
+    return choices[0].message.content if choices else None  # type: ignore[no-any-return]
 
 
 def _prompt_tokens(litellm: ModuleType, model: str, messages: list[dict[str, str]], response: Any) -> int:
