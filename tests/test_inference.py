@@ -581,3 +581,16 @@ async def test_restoring_a_message_still_waiting_for_the_model_keeps_it_waiting(
     assert (await memory.restore(memory_id))["event"] == "RESTORE"
     assert (await memory.get(memory_id))["memory"] == "I moved to Lisbon last monht"
     assert (await memory.stats())["pending_inference"] == 1
+
+
+async def test_a_no_op_naming_a_memory_only_alike_keeps_the_users_words(memory: AsyncMemory, fake: FakeLLM) -> None:
+    """SmolLM2 answered "I moved to Berlin" with NONE for "I am living in Paris" and an UPDATE
+    rewriting "Paris is my home" to itself; both are related (over the search threshold), so the
+    reply was read as "already stored" and Berlin was stored nowhere (a trial)."""
+    fake.push(add("I am living in Paris"))
+    paris = (await memory.add("I live in Paris", user_id="me"))["results"][0]["id"]
+    fake.responder = lambda request: {"memory": [{"event": "NONE", "id": _number(request.prompt, "Paris")}]}
+    result = await memory.add("I moved to Berlin", user_id="me")
+    assert result["degraded"] is True and "unrelated" in result["reason"]
+    assert (await memory.get(result["results"][0]["id"]))["memory"] == "I moved to Berlin"
+    assert [e["event"] for e in await memory.history(paris)] == ["ADD"]
