@@ -147,6 +147,18 @@ async def test_an_empty_scope_argument_counts_as_not_given(tmp_path: Path) -> No
         assert [e["event"] for e in history["events"]] == ["ADD", "UPDATE", "RESTORE", "DELETE"]
 
 
+async def test_a_switch_given_as_text_is_refused(tmp_path: Path) -> None:
+    """``dry_run: "yes"`` was coerced to true and ``infer: "yes"`` asked the model, while
+    ``confirm: "yes"`` was refused (a trial): every switch is a JSON boolean, nothing is written."""
+    config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="alice")
+    async with Client(build_server(config)) as client:
+        for arguments in ({"dry_run": "yes"}, {"infer": "yes"}, {"infer": "false"}, {"dry_run": 1}):
+            done = await client.call_tool("add_memory", {"text": "I like figs", **arguments})
+            assert done.is_error and done.content[0].text.startswith("[INVALID_ARGUMENT]"), arguments
+        listed = await client.call_tool("list_memories", {})
+        assert listed.structured_content["results"] == []
+
+
 async def test_an_id_from_search_works_in_every_id_tool(tmp_path: Path) -> None:
     """The id names the memory: no user_id needed; a given user_id narrows (mismatch: not found)."""
     config = MemoryConfig(data_dir=tmp_path, graph="off", user_id="default")

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
+from pydantic import Field
 
 from memorch.errors import ValidationError
 from memorch.results import AddResult
@@ -56,6 +57,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         metadata: Metadata = None,
         infer: Annotated[
             bool | None,
+            Field(strict=True),  # "yes" or "false" must not be read as a switch
             *optional(
                 {"type": "boolean"},
                 "false: store as given, without the LLM.",
@@ -63,6 +65,7 @@ def register(server: MCPServer, state: ServerState) -> None:
         ] = None,
         dry_run: Annotated[
             bool,
+            Field(strict=True),
             *optional(
                 {"type": "boolean"},
                 "Only report the decisions; write nothing.",
