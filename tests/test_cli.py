@@ -305,7 +305,9 @@ def test_add_says_when_nothing_was_inferred_and_what_repeats(tmp_path: Path, fak
     fake.responder = lambda request: {"memory": []}
     pending = invoke(tmp_path, "add", "I keep bees", **model, MEMORCH_BACKGROUND_INFERENCE="on")
     assert pending.exit_code == 0, pending.output
-    assert " ".join(pending.stdout.split()).endswith("I keep bees (pending: facts are extracted in the background)")
+    assert " ".join(pending.stdout.split()).endswith(
+        "I keep bees (pending: `memorch reprocess`, or a running server, extracts its facts)"
+    )
 
     plain = invoke(tmp_path, "add", "I [bold]like[/bold] tea")  # no model: no note; text is not markup
     assert plain.stdout.strip().endswith("  I [bold]like[/bold] tea")

@@ -316,6 +316,10 @@ async def test_a_slow_model_leaves_the_messages_pending_instead_of_blocking(tmp_
         finally:
             await memory.close()
         assert elapsed < 5.0 and result["pending"] and "MEMORCH_LLM_ADD_TIMEOUT" in result["reason"], result
+        # No background inference here: the add says what does come back to it (it said
+        # "background inference", which was off: a trial).
+        assert "`memorch reprocess` extracts" in result["reason"] and "background" not in result["reason"]
+        assert "`memorch reprocess` replaces it" in kept["reason"], kept
         assert stored["memory"] == "I drink tea every morning"
         assert stored["metadata"]["_memorch"]["pending_inference"]
         assert done["processed"] == 1

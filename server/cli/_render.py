@@ -251,7 +251,9 @@ def _add_note(result: dict[str, Any], event: dict[str, Any]) -> tuple[str, str] 
             "yellow",
         )
     if event["event"] == "ADD" and result.get("pending"):
-        return "pending: facts are extracted in the background", "dim"
+        # This command ends now: a running server's background inference or `memorch reprocess`
+        # comes back to it, not this process (it said "extracted in the background").
+        return "pending: `memorch reprocess`, or a running server, extracts its facts", "dim"
     if event["event"] == "NONE" and event.get("reason"):
         return str(event["reason"]), "dim"
     return None

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memorch.pending")
 PENDING_REASON = "stored as said; the model's facts replace it shortly (background inference)"
+# Background inference off (a pending message is then one whose model was too slow): nothing in
+# this process will come back to it.
+WAITING_REASON = "stored as said; `memorch reprocess` replaces it with the model's facts (background inference is off)"
 
 
 def _marked(metadata: dict[str, Any], **marks: Any) -> dict[str, Any]:
@@ -57,13 +60,15 @@ async def defer(engine: Engine, messages: list[Message], scope: Scope, metadata:
     """Background inference: store the messages as one pending batch and acknowledge."""
     marked = _marked(metadata, pending_inference=True, batch=str(uuid.uuid4()))
     result = await engine.add_verbatim(messages, scope, marked, _said(messages))
+    background = engine.config.background_enabled
     for item in result["results"]:
         if item["event"] == "ADD":
-            item["reason"] = PENDING_REASON
+            item["reason"] = PENDING_REASON if background else WAITING_REASON
+    later = "facts are extracted in the background" if background else "`memorch reprocess` extracts the facts"
     return {
         **result,
         "pending": True,
-        "reason": "acknowledged: the messages are stored and searchable; facts are extracted in the background "
+        "reason": f"acknowledged: the messages are stored and searchable; {later} "
         "(memory_history on an id shows the outcome)",
     }
 
@@ -82,8 +87,9 @@ async def overdue(engine: Engine, messages: list[Message], scope: Scope, metadat
     return {
         **result,
         "reason": f"the model did not answer within {timeout:g} s (MEMORCH_LLM_ADD_TIMEOUT): the messages are "
-        "stored as said and searchable, marked pending; background inference or `memorch reprocess` "
-        "extracts the facts",
+        "stored as said and searchable, marked pending; "
+        + ("background inference" if engine.config.background_enabled else "`memorch reprocess`")
+        + " extracts the facts",
     }
 
 

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("memorch.pending")
 BATCH_FETCH = 1000  # pending messages read per round
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # seconds before the worker tries a failing model again
-PENDING_REASON = "stored as said; the model's facts replace it shortly (background inference)"
 
 
 def batches(records: list[MemoryRecord]) -> list[list[MemoryRecord]]:
