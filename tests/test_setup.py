@@ -289,6 +289,7 @@ def test_a_client_that_takes_no_url_refuses_one(tmp_path: Path) -> None:
         (["--url", "http://127.0.0.1:99999/mcp"], "'--url': 'http://127.0.0.1:99999/mcp' is not a URL"),
         (["--url", "http://h/mcp", "--header", "Bearer x"], "'--header': 'Bearer x' is not NAME: VALUE"),
         (["--url", "http://h/mcp", "--llm", "m", "--user-id", "u"], "so --user-id and --llm do not apply"),
+        (["--llm-api-base", "127.0.0.1:8000/v1"], "'--llm-api-base': MEMORCH_LLM_API_BASE must be a URL"),
     ],
     ids=[
         "unknown-setting",
@@ -304,6 +305,7 @@ def test_a_client_that_takes_no_url_refuses_one(tmp_path: Path) -> None:
         "bad-port",
         "bad-header",
         "url-with-server-settings",
+        "api-base-without-scheme",  # it blamed --env, which was not given (a trial)
     ],
 )
 def test_bad_setup_arguments_are_one_line_and_write_nothing(tmp_path: Path, args: list[str], says: str) -> None:

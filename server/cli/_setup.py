@@ -196,8 +196,11 @@ def _settings(
         if not equals or not variable.strip():
             raise typer.BadParameter(f"{text!r} is not NAME=VALUE (e.g. MEMORCH_LLM_API_KEY=...)", param_hint="'--env'")
         put(variable.strip().upper(), value, "--env")
+    for variable, (value, option) in given.items():  # each named by the option that gave it
+        if problem := setting_problems({variable: value}):
+            raise typer.BadParameter(problem, param_hint=f"'{option}'")
     settings = {variable: value for variable, (value, _) in given.items()}
-    problem = setting_problems(settings)
+    problem = setting_problems(settings)  # what only the settings together get wrong
     if problem:
         raise typer.BadParameter(problem, param_hint="'--env'")
     return settings
