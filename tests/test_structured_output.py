@@ -190,6 +190,7 @@ async def test_a_server_refusing_every_form_decides_nothing_and_the_add_degrades
         finally:
             await memory.close()
         assert result["degraded"] and "rejected the request (HTTP 404)" in result["reason"], result
+        assert "MEMORCH_LLM_API_BASE, which for an OpenAI-compatible server ends in /v1" in result["reason"]
         assert len(fake.probes) == 5 and len(fake.chat_requests()) == 1  # every form refused, then the add
         assert not (tmp_path / "data" / "llm_structure.json").exists()
     finally:
@@ -422,3 +423,14 @@ async def test_an_add_to_a_local_server_allows_only_the_ids_it_offered(tmp_path:
         assert all(LOCAL_ONLY not in json.dumps(s) for s in (first, second))
     finally:
         fake.stop()
+
+
+def test_a_provider_message_is_cut_at_a_word() -> None:
+    """LiteLLM's long messages were cut at 200 characters mid-word ("... pass in `com"), read as
+    the provider's own words (a trial): now at a word, with "…"."""
+    from memorch.models._resilience import _short
+
+    said = "LLM Provider NOT provided. Pass in the LLM provider you are trying to call. " * 5
+    short = _short(said)
+    assert len(short) <= 202 and short.endswith(" …") and said.startswith(short[:-2].rstrip())
+    assert _short("a short message") == "a short message"

@@ -171,17 +171,31 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
     # the request is refused, not the provider unreachable. Other 5xx (507, a proxy's 511,
     # Cloudflare's 52x) say the provider or the way to it is down.
     if status is not None and (400 <= status <= 500 or status in (501, 505)) and not _retryable(exc):
+        # A 404 is as often an API base without its /v1 (the server is found, the route is not)
+        # as a model the server does not know (a trial: MEMORCH_LLM_API_BASE=http://127.0.0.1:8000).
+        where = f"{env_hint}_API_BASE" + (
+            ", which for an OpenAI-compatible server ends in /v1" if status == 404 else ""
+        )
         return ModelRejectedError(
-            f"{model} rejected the request (HTTP {status}): {str(exc)[:200]}",
+            f"{model} rejected the request (HTTP {status}): {_short(str(exc))}",
             details=details,
-            suggestion=f"check the model name in {env_hint}_MODEL and {env_hint}_API_BASE",
+            suggestion=f"check the model name in {env_hint}_MODEL (with its provider, e.g. openai/NAME) and {where}",
         )
     return NetworkError(
-        f"{model} could not be reached or kept failing: {str(exc)[:200]}",
+        f"{model} could not be reached or kept failing: {_short(str(exc))}",
         details=details,
         suggestion=f"check {env_hint}_API_BASE and that the provider is up; memorch retries and "
         "falls back automatically",
     )
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """``text`` cut at a word to at most ``limit`` characters, "…" saying so (a cut mid-word read
+    as the provider's own words: "pass in `com")."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 # A 500 whose body says the request itself was invalid: llama-cpp-python's server answers a
