@@ -83,3 +83,21 @@ async def test_facts_told_one_after_another_do_not_lift_each_other(amem: AsyncMe
         await amem.add(fact, user_id="u", infer=False)
     found = (await amem.search(query, user_id="u", limit=5, threshold=0, explain=True))["results"]
     assert {hit["memory"] for hit in found[:3]} == LIVING, [(h["memory"], h["explain"].get("context")) for h in found]
+
+
+async def test_a_fact_told_next_to_the_answer_is_not_lifted_unless_alike(amem: AsyncMemory) -> None:
+    """A second trial: "My birthday is on March 14", told just before "I drive a blue Volkswagen
+    Golf" (cosine ~0.15 between them with the int8 model, over the 0.15 bar of then), came second
+    for "what car do I drive?", lifted as the car's context."""
+    facts = [
+        "My wife Sofia is a teacher",
+        "We have two kids, Leo (7) and Mia (4)",
+        "My birthday is on March 14",
+        "I drive a blue Volkswagen Golf",
+        "I'm learning Japanese on Duolingo",
+    ]
+    for fact in facts:
+        await amem.add(fact, user_id="u", infer=False)
+    found = (await amem.search("what car do I drive?", user_id="u", threshold=0, explain=True))["results"]
+    assert found[0]["memory"] == "I drive a blue Volkswagen Golf"
+    assert not any("context" in hit["explain"] for hit in found if hit["memory"] == "My birthday is on March 14")

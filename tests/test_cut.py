@@ -74,7 +74,9 @@ def test_the_default_keeps_weaker_hits_after_a_match_and_nothing_without_one(mem
     assert all(every[text] < 0.15 for text in set(HABITS) - set(kept))
     # ... but not when the caller asks for 0.3 on every hit
     strict = mem.search("exercise", user_id="u", threshold=0.3)
-    assert [r["memory"] for r in strict["results"]] == [kept[0]]
+    # (The sugar fact scores 0.29-0.31 with the int8 model, by the CPU's int8 instructions.)
+    assert [r["memory"] for r in strict["results"]] == [text for text in kept if every[text] >= 0.3]
+    assert "I bought a new bike for commuting" not in {r["memory"] for r in strict["results"]}
     assert strict["below_threshold"]["threshold"] == 0.3
 
     # A search whose best hit is under 0.3 has no answer, though a hit scores over 0.15.

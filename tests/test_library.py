@@ -55,7 +55,7 @@ def test_calling_from_the_loop_thread_is_refused_not_a_deadlock(tmp_path: Path) 
                 outcome.append(exc)
             done.set()
 
-        memory._loop.call_soon_threadsafe(from_loop)
+        memory._runner.loop.call_soon_threadsafe(from_loop)
         assert done.wait(10), "the call from the loop thread hung"
         assert isinstance(outcome[0], ValidationError) and outcome[0].error_code == "WRONG_THREAD"
 
@@ -244,7 +244,42 @@ def test_a_memory_dropped_without_close_is_closed_with_a_warning(tmp_path: Path)
             memory.add(f"fact {i}", user_id="u", infer=False)
             del memory
             gc.collect()
-    left = [t.name for t in threading.enumerate() if t.ident not in before and t.name == "memorch-loop"]
-    assert left == []
+    loops = [t for t in threading.enumerate() if t.ident not in before and t.name == "memorch-loop"]
+    for loop in loops:  # the collector does not wait for the close: the loop stops once it is done
+        loop.join(timeout=30)
+    assert not any(loop.is_alive() for loop in loops)
     with Memory(data_dir=tmp_path / "2", graph="off") as again:
         assert [m["memory"] for m in again.get_all(user_id="u")["results"]] == ["fact 2"]
+
+
+def test_closing_ends_a_call_still_waiting_on_a_model_as_closed(tmp_path: Path) -> None:
+    """A sync call waiting on a model thread (an inferring add) when ``close`` is called: its
+    caller gets CLOSED at once, not after the model (or never: the stopped loop would not resume
+    it); and two threads closing at once both return."""
+    import time
+
+    memory = Memory(data_dir=tmp_path, graph="off")
+
+    async def slow_model_call() -> None:
+        await memory.async_memory.engine.workers.model(time.sleep, 20)
+
+    outcome: list[object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(memory.run_sync(slow_model_call()))
+        except MemoryError as exc:
+            outcome.append(exc.error_code)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    time.sleep(0.3)
+    closers = [threading.Thread(target=memory.close) for _ in range(2)]
+    started = time.monotonic()
+    for closer in closers:
+        closer.start()
+    for closer in closers:
+        closer.join(timeout=30)
+    caller.join(timeout=5)
+    assert not any(c.is_alive() for c in closers) and not caller.is_alive()
+    assert outcome == ["CLOSED"] and time.monotonic() - started < 15

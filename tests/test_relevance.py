@@ -173,7 +173,11 @@ def test_the_bundled_models_ceilings_are_what_it_measures(quantized: bool) -> No
 
     embedder = LocalEmbedder(quantized=quantized)
     measured = measure_ceilings(embedder, _unit(embedder.embed(list(CHANCE_SENTENCES))))
-    assert measured == pytest.approx(BUNDLED_CEILINGS[embedder.model_id], abs=2e-4)
+    # The int8 model's vectors depend a little on the CPU's int8 instructions (onnxruntime's
+    # kernels for AVX-512 VNNI and for AVX2, whose multiply-add saturates, round apart): measured
+    # on a VNNI machine, the ceilings came out up to 0.013 apart on an AVX2-only one (2026-12-07).
+    # The float model's are the same everywhere.
+    assert measured == pytest.approx(BUNDLED_CEILINGS[embedder.model_id], abs=0.02 if quantized else 2e-4)
 
 
 async def test_a_search_starts_the_same_whatever_its_limit(amem: AsyncMemory) -> None:

@@ -96,7 +96,13 @@ def test_the_shipped_vectors_are_what_the_script_makes_of_the_model() -> None:
     table = word_pieces()
     assert table is word_pieces()  # one per process
     again = WordPieces(made).cosines(sample, sample)
-    assert np.abs(table.cosines(sample, sample) - again).max() < 0.02  # axes' signs may differ
+    # The int8 model rounds apart on CPUs with and without AVX-512 VNNI (onnxruntime's kernels
+    # differ), and the projection's axes move with it: where the table was made (VNNI) the
+    # largest difference is under 0.02; on an AVX2-only machine (2026-12-07) mean 0.013, 99th
+    # percentile 0.048, largest 0.11. A table from another model or stale by a model change is
+    # off by far more on every pair.
+    apart = np.abs(table.cosines(sample, sample) - again)
+    assert apart.mean() < 0.025 and np.percentile(apart, 99) < 0.1
 
 
 def test_related_pieces_are_closer_than_unrelated_ones() -> None:

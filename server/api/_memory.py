@@ -47,16 +47,18 @@ class Memory:
     """Blocking API with the same methods and arguments as ``AsyncMemory``."""
 
     def __init__(self, config: MemoryConfig | None = None, **overrides: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="memorch-loop", daemon=True)
-        self._thread.start()
-        self.async_memory = AsyncMemory(config, **overrides)
+        self._runner = _LoopThread()
+        try:
+            self.async_memory = AsyncMemory(config, **overrides)
+        except BaseException:  # a bad configuration: no loop thread left behind; re-raised
+            self._runner.stop()
+            raise
         self.config = self.async_memory.config
         # A Memory dropped without ``close`` is closed when it is collected (its loop thread, the
         # stores' threads and files would stay for the life of the process), with a
         # ResourceWarning, as Python does for a file left open. Not at exit: nothing to free then,
         # and an acknowledged write is already in the ledger.
-        self._finalizer = weakref.finalize(self, _close_abandoned, self._loop, self._thread, self.async_memory)
+        self._finalizer = weakref.finalize(self, _close_abandoned, self._runner, self.async_memory)
         self._finalizer.atexit = False
 
     @classmethod
@@ -66,21 +68,7 @@ class Memory:
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine of ``self.async_memory`` (or one that awaits it) on this Memory's loop
         and wait for its result: for async helpers that have no sync twin."""
-        if threading.current_thread() is self._thread:
-            # Waiting here for the loop this very thread runs would never return.
-            coro.close()
-            raise ValidationError(
-                "a Memory method was called from memorch's own event-loop thread",
-                error_code="WRONG_THREAD",
-                suggestion="inside async code (callbacks included), use AsyncMemory and await it",
-            )
-        if not self._loop.is_running():  # closed: the call would wait for ever on a stopped loop
-            coro.close()
-            raise closed_error()
-        try:
-            return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-        except concurrent.futures.CancelledError:  # still running when the memory closed (``close``)
-            raise closed_error() from None
+        return self._runner.run(coro)
 
     # -- memories ---------------------------------------------------------------------------
 
@@ -111,17 +99,10 @@ class Memory:
     # -- lifetime ---------------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the memory and stop its loop; from several threads at once, each returns once
+        it is closed."""
         self._finalizer.detach()
-        if self._loop.is_running():
-            self.run_sync(self.async_memory.close())
-            # A call another thread made before the close and still waiting on the loop (its read
-            # finished; its next step was refused, or awaits nothing more) ends now, as CLOSED:
-            # once the loop stops it would never be resumed, and its caller would wait for ever.
-            self.run_sync(_end_other_calls())
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-            if not self._thread.is_alive():
-                self._loop.close()
+        self._runner.close(self.async_memory, wait=True)
 
     def __enter__(self) -> Memory:
         return self
@@ -130,29 +111,93 @@ class Memory:
         self.close()
 
 
-async def _end_other_calls() -> None:
-    """Cancel every task on this loop but the caller's, and wait until each has ended."""
-    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
+class _LoopThread:
+    """The event loop a ``Memory`` runs its ``AsyncMemory`` on, in a thread of its own, and the
+    calls waiting on it. Once closing, a call is refused (``CLOSED``); one already submitted ends
+    with its result or as ``CLOSED`` (a two-step call whose first step was running when the
+    stores closed would otherwise wait for ever on the stopped loop)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, name="memorch-loop", daemon=True)
+        self._lock = threading.Lock()
+        self._closing = False
+        self._waiting: set[concurrent.futures.Future[Any]] = set()
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.loop.run_forever()
+        self.loop.close()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if threading.current_thread() is self.thread:
+            # Waiting here for the loop this very thread runs would never return.
+            coro.close()
+            raise ValidationError(
+                "a Memory method was called from memorch's own event-loop thread",
+                error_code="WRONG_THREAD",
+                suggestion="inside async code (callbacks included), use AsyncMemory and await it",
+            )
+        with self._lock:  # checked and submitted at once: a close cannot come in between
+            if self._closing:
+                coro.close()
+                raise closed_error()
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            self._waiting.add(future)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            if self._closing:  # ended by ``close``
+                raise closed_error() from None
+            raise
+        finally:
+            with self._lock:
+                self._waiting.discard(future)
+
+    def close(self, memory: AsyncMemory, wait: bool) -> None:
+        """Close ``memory`` on the loop, end the calls still on it, then stop the loop; ``wait``:
+        until that is done (a second caller waits for the first's close)."""
+        with self._lock:
+            first, self._closing = not self._closing, True
+            if first:
+                closing = asyncio.run_coroutine_threadsafe(_close_and_end_calls(memory), self.loop)
+                closing.add_done_callback(lambda _: self.stop())
+        if not wait or threading.current_thread() is self.thread:
+            return
+        try:
+            if first:
+                closing.result()
+        finally:
+            self.thread.join(timeout=30)
+            with self._lock:  # anything the loop never ran (it stopped first) ends as CLOSED too
+                for future in self._waiting:
+                    future.cancel()
+
+    def stop(self) -> None:
+        if not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def _close_abandoned(loop: asyncio.AbstractEventLoop, thread: threading.Thread, memory: AsyncMemory) -> None:
-    """Close a collected Memory that was never closed (``Memory.__init__``)."""
-    warnings.warn(
-        "a memorch Memory was never closed; close it, or use `with Memory(...) as m:`",
-        ResourceWarning,
-        stacklevel=2,
-    )
-    if not loop.is_running():
-        return
-    closing = asyncio.run_coroutine_threadsafe(memory.close(), loop)
-    if threading.current_thread() is thread:  # collected on its own loop's thread: cannot wait there
-        loop.call_soon_threadsafe(loop.stop)
-        return
-    closing.result(timeout=60)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=5)
-    if not thread.is_alive():
-        loop.close()
+async def _close_and_end_calls(memory: AsyncMemory) -> None:
+    """Close ``memory``, then cancel every other task on this loop and wait until each has ended."""
+    try:
+        await memory.close()
+    finally:
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+
+def _close_abandoned(runner: _LoopThread, memory: AsyncMemory) -> None:
+    """Close a collected Memory that was never closed (``Memory.__init__``), without waiting:
+    whichever thread collected it (its own loop's, or one its close would wait for) goes on."""
+    try:
+        runner.close(memory, wait=False)
+    finally:
+        # (No caller's line to point at: the collector runs wherever the last reference went.)
+        warnings.warn(
+            "a memorch Memory was never closed; close it, or use `with Memory(...) as m:`",
+            ResourceWarning,
+            stacklevel=1,
+        )

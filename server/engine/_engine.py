@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -35,6 +36,7 @@ from memorch.results import AddResult, MaintainResult, Redaction
 from memorch.storage.base import Scope
 
 T = TypeVar("T")
+log = logging.getLogger("memorch.engine")
 # How long closing waits for reads already running (a search is milliseconds; a remote embedder's
 # query is bounded by its own timeout, usually less).
 READS_AT_CLOSE_S = 30.0
@@ -142,8 +144,10 @@ class Engine:
         the stores. (Closed from then on: a sweep already running finishes first.)"""
         await self.sweeper.close()
         self.closed = True
-        # Reads already running finish on open stores (new ones are refused from here on).
-        await asyncio.to_thread(self.workers.wait_for_reads, READS_AT_CLOSE_S)
+        # Reads already running finish on open stores; new ones, even those that do not pass
+        # through ``read``, are refused from here on.
+        if not await asyncio.to_thread(self.workers.wait_for_reads, READS_AT_CLOSE_S):
+            log.warning("closing with reads still running after %s s", READS_AT_CLOSE_S)
         # The workers first: a write still queued commits, and its owed index and graph work is
         # flushed below with the rest (after the debouncers close, nothing schedules a drain).
         self.workers.close()

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from memorch.engine._components import closed_error
+
 T = TypeVar("T")
 MODEL_THREADS = 16  # concurrent model calls (each mostly waits on the network)
 
@@ -30,20 +32,31 @@ class Workers:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memorch-write")
         self._models = ThreadPoolExecutor(max_workers=MODEL_THREADS, thread_name_prefix="memorch-model")
         self._reads = 0
+        self._closing = False
         self._idle = threading.Condition()
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        call = _Read(self)
+        return await asyncio.to_thread(self._counted, fn, *args)
+
+    def _counted(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn`` on a pool thread, counted from its start (counted there, a read the pool never
+        ran cannot leave its count behind); once closing, refused."""
+        with self._idle:
+            if self._closing:
+                raise closed_error()
+            self._reads += 1
         try:
-            return await asyncio.to_thread(call.run, fn, *args)
-        except asyncio.CancelledError:
-            if not call.started:  # the pool never ran it: nothing else gives its count back
-                call.done()
-            raise
+            return fn(*args)
+        finally:
+            with self._idle:
+                self._reads -= 1
+                self._idle.notify_all()
 
     def wait_for_reads(self, timeout: float) -> bool:
-        """Block until no read runs (at most ``timeout`` seconds); whether none does."""
+        """Refuse new reads, and block until none runs (at most ``timeout`` seconds); whether
+        none does."""
         with self._idle:
+            self._closing = True
             return self._idle.wait_for(lambda: self._reads == 0, timeout)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -55,28 +68,3 @@ class Workers:
     def close(self) -> None:
         self._writer.shutdown(wait=True)
         self._models.shutdown(wait=False, cancel_futures=True)
-
-
-class _Read:
-    """One read's place in ``Workers``' count, given back once."""
-
-    def __init__(self, workers: Workers) -> None:
-        self.workers = workers
-        self.started = False
-        self._counted = True
-        with workers._idle:
-            workers._reads += 1
-
-    def run(self, fn: Callable[..., T], *args: Any) -> T:
-        self.started = True
-        try:
-            return fn(*args)
-        finally:
-            self.done()
-
-    def done(self) -> None:
-        with self.workers._idle:
-            if self._counted:
-                self._counted = False
-                self.workers._reads -= 1
-                self.workers._idle.notify_all()

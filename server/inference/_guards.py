@@ -56,10 +56,15 @@ def refuse_unrelated_replies(
     known = [v for v in shown.values() if v is not None]
     if any(not any(float(v @ k) >= COPY_SIMILARITY for k in known) for v in written.values()):
         return  # it wrote something new: a judgement of its own, whatever the scale says
+    # A DELETE is a judgement of its own ("I have left" ends "Bob lives in Oslo"): believed when
+    # the memory it ends is related to a message at all (the search threshold); a reply that
+    # changes nothing, only when a memory it names says what a message says.
+    deletes = any(c.kind == "DELETE" for c in changes)
+    bar = store.config.search_threshold if deletes else SAYS_IT
     embedder = store.parts.embedder
     for text, vector in said:
         scale = vector_scale(embedder, text, vector)
-        if any(float(scale.relevance(float(v @ vector))) >= SAYS_IT for v in decided):
+        if any(float(scale.relevance(float(v @ vector))) >= bar for v in decided):
             return
     raise LLMOutputError(
         "the model wrote nothing new and named only memories that do not say what these messages say "

@@ -46,8 +46,13 @@ WINDOW_S = 30 * 60.0
 # "My brother lives in Hamburg" for "where does my family live?" (a newcomer's trial, 2026-12).
 # Replays of both dev files (product search, int8 vectors): LOCOMO dev recall@5/10/30 and
 # LongMemEval's 72 questions unchanged at 0.15 (0.636 / 0.744 / 0.842; 0.707 / 0.898 / 0.982);
-# 0.25 cost LOCOMO 0.001 at 10, 0.35 LongMemEval 0.014 at 10.
-COHERENCE = 0.15
+# 0.25 cost LOCOMO 0.001 at 10, 0.35 LongMemEval 0.014 at 10. Raised to 0.25 when a second trial
+# found 0.15 too low for the int8 vectors of short personal facts: "My birthday is on March 14"
+# (0.154 to "I drive a blue Volkswagen Golf", told next) came second for "what car do I drive?",
+# and "I am allergic to peanuts" is 0.174 to "I live in Berlin". Replayed again (2026-12-07, the
+# stores of this day's runs): LongMemEval 72 unchanged (0.693 / 0.905 / 0.982), LOCOMO dev
+# questions 0.629 / 0.737 / 0.841 -> 0.629 / 0.737 / 0.839.
+COHERENCE = 0.25
 
 
 def with_context(
