@@ -8,10 +8,8 @@ from the internet: we point it at its bundled copy and switch its telemetry off)
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from memorch.config import MemoryConfig
 from memorch.errors import AuthenticationError, MemoryError, MissingCredentialsError, NetworkError, ValidationError
+from memorch.models._replies import parse_reply, reply_json
 from memorch.models._resilience import ModelRejectedError, Resilience
 from memorch.models._structured import (
     PROBE_MAX_TOKENS,
@@ -82,48 +81,6 @@ COMPACT_CONTEXT = 4096
 # What of an unusable reply goes back in the repair request: a runaway reply from a small model
 # would otherwise push the repair past its context window.
 REPAIR_ECHO_CHARS = 2000
-# Reasoning a model wrote before its answer ("thinking"): closed blocks, and the end of a block a
-# chat template opened in the prompt.
-REASONING = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
-REASONING_END = re.compile(r"^.*</(?:think|thinking|reasoning)>", re.DOTALL | re.IGNORECASE)
-
-
-def extract_json(text: str) -> Any:
-    """The JSON value in a reply that may wrap it in code fences or prose: the whole reply
-    when it parses, else the first object, or the first list of objects, found in the text."""
-    stripped = text.strip()
-    try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
-        pass
-    decoder = json.JSONDecoder()
-    for start in (i for i, ch in enumerate(stripped) if ch in "{["):
-        try:
-            value, _ = decoder.raw_decode(stripped[start:])
-        except json.JSONDecodeError:
-            continue
-        if isinstance(value, dict):
-            return value
-        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
-            return value  # a bare list of objects; "[1]" or "[note]" in prose is skipped
-    raise ValueError("no JSON object found in the reply")
-
-
-def strip_reasoning(text: str) -> str:
-    """The reply without the reasoning a model may write before its answer."""
-    return REASONING_END.sub("", REASONING.sub("", text))
-
-
-def parse_reply(text: str | None, schema: type[M]) -> M:
-    answer = strip_reasoning(text or "").strip()
-    if not answer:
-        raise ValueError("the reply was empty")
-    return schema.model_validate(extract_json(answer))
-
-
-def reply_json(text: str | None) -> Any:
-    """The JSON value of a reply (reasoning stripped); ``ValueError`` when it has none."""
-    return extract_json(strip_reasoning(text or ""))
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -373,6 +330,11 @@ class LLMClient:
         return _content(response)
 
 
+# Servers that answer without a key (a local Ollama, vLLM, LM Studio, llamafile): an empty
+# ``OLLAMA_API_KEY`` there is no missing key.
+KEYLESS_PROVIDERS = frozenset(("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio", "llamafile"))
+
+
 def _missing_keys(litellm: ModuleType, model: str) -> list[str]:
     """The provider's key variables LiteLLM would need and the environment lacks (its own check);
     an unset ``*_API_BASE`` is no credential (Ollama's has a default)."""
@@ -384,7 +346,7 @@ def _missing_keys(litellm: ModuleType, model: str) -> list[str]:
         except litellm.exceptions.BadRequestError:  # no provider LiteLLM knows: its request says so
             return []
         variable = f"{provider.upper()}_API_KEY"
-        if variable in os.environ and not os.environ[variable].strip():
+        if provider not in KEYLESS_PROVIDERS and variable in os.environ and not os.environ[variable].strip():
             missing = [variable]
     return missing
 
