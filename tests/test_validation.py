@@ -232,7 +232,10 @@ def test_every_typed_error_the_source_raises_names_a_next_step() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("bad", ["alice ", " alice", "\u200b", "x\u202ey", "a\u200bb", "\ufeffalice", "a\u0085b"])
+@pytest.mark.parametrize(
+    "bad",
+    ["alice ", " alice", "\u200b", "x\u202ey", "a\u200bb", "\ufeffalice", "a\u0085b", "alice\u200d", "\u200calice"],
+)
 async def test_an_id_that_looks_like_another_is_refused(seeded: AsyncMemory, bad: str) -> None:
     """ "alice " was a scope of its own beside "alice" (quietly empty answers), and invisible or
     reordering characters made ids that look alike (a newcomer's trial)."""
@@ -245,7 +248,16 @@ async def test_an_id_that_looks_like_another_is_refused(seeded: AsyncMemory, bad
 
 
 @pytest.mark.parametrize(
-    "good", ["Zoë", "東京", "user@example.com", "team/app", "\U0001f468\u200d\U0001f469\u200d\U0001f467"]
+    "good",
+    [
+        "Zoë",
+        "東京",
+        "user@example.com",
+        "team/app",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: joiners between emoji
+        "می\u200cخواهم",  # a Persian word with its non-joiner
+        "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # Scotland's flag: tags
+    ],
 )
 async def test_ids_of_any_script_and_emoji_are_fine(seeded: AsyncMemory, good: str) -> None:
     await seeded.add("I like tea", user_id=good)

@@ -141,6 +141,7 @@ def scope_id(value: Any, name: str) -> str | None:
     # another and finds nothing; a joiner inside an emoji is kept. Surrogates too (fuzzer: an
     # INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
     hidden = value != value.strip() or any(_hides(c) for c in value) or _has_surrogate(value)
+    hidden = hidden or _is_format(value[0]) or (_is_format(value[-1]) and value[-1] != TAG_END)
     if hidden or not _visible(value):
         raise ValidationError(
             f"{name} must be printable characters, with no space at either end",
@@ -151,9 +152,21 @@ def scope_id(value: Any, name: str) -> str | None:
     return value
 
 
+# Format characters an id may hold inside it: the zero-width non-joiner and joiner (Persian and
+# Indic names, emoji sequences) and the tags of a subdivision flag (ending in CANCEL TAG).
+JOINERS = frozenset(("\u200c", "\u200d"))
+TAG_END = "\U000e007f"
+
+
+def _is_format(char: str) -> bool:
+    return unicodedata.category(char) == "Cf"
+
+
 def _hides(char: str) -> bool:
-    """A control character, or a format character other than the joiner emoji sequences use."""
-    return unicodedata.category(char) == "Cc" or (unicodedata.category(char) == "Cf" and char != "\u200d")
+    """A control character, or a format character other than a joiner or a flag's tag."""
+    if unicodedata.category(char) == "Cc":
+        return True
+    return _is_format(char) and char not in JOINERS and not "\U000e0020" <= char <= TAG_END
 
 
 LAYERS = ("project", "global")
