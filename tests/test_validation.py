@@ -255,7 +255,7 @@ async def test_an_id_that_looks_like_another_is_refused(seeded: AsyncMemory, bad
         "user@example.com",
         "team/app",
         "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: joiners between emoji
-        "می\u200cخواهم",  # a Persian word with its non-joiner
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # a Persian word with its non-joiner
         "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # Scotland's flag: tags
     ],
 )
