@@ -285,7 +285,7 @@ def test_add_says_when_nothing_was_inferred_and_what_repeats(tmp_path: Path, fak
     degraded = invoke(tmp_path, "add", "I collect vinyl", **model)
     assert degraded.exit_code == 0, degraded.output
     line = " ".join(degraded.stdout.split())
-    assert line.startswith("ADD ") and "I collect vinyl (stored as said: no model answered — [" in line
+    assert line.startswith("ADD ") and "I collect vinyl (stored as said: no usable answer from the model — [" in line
     assert line.endswith("; run `memorch reprocess` once one does)") and "Suggestion:" not in line
     fake.push({"memory": [{"event": "ADD", "text": "Collects vinyl records"}]})
     reprocessed = invoke(tmp_path, "reprocess", **model)

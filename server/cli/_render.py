@@ -247,7 +247,9 @@ def _add_note(result: dict[str, Any], event: dict[str, Any]) -> tuple[str, str] 
         # the model's error, without its suggestion: what to do here is reprocess
         reason = " ".join(str(result.get("reason") or "unknown").split()).partition(". Suggestion: ")[0]
         return (
-            f"stored as said: no model answered — {reason.rstrip('.')}; run `memorch reprocess` once one does",
+            # (not "no model answered": a reply out of shape or refused for what it says is one)
+            f"stored as said: no usable answer from the model — {reason.rstrip('.')}; "
+            "run `memorch reprocess` once one answers",
             "yellow",
         )
     if event["event"] == "ADD" and result.get("pending"):
