@@ -286,7 +286,7 @@ def test_add_says_when_nothing_was_inferred_and_what_repeats(tmp_path: Path, fak
     assert degraded.exit_code == 0, degraded.output
     line = " ".join(degraded.stdout.split())
     assert line.startswith("ADD ") and "I collect vinyl (stored as said: no usable answer from the model — [" in line
-    assert line.endswith("; run `memorch reprocess` once one does)") and "Suggestion:" not in line
+    assert line.endswith("; run `memorch reprocess` once one answers)") and "Suggestion:" not in line
     fake.push({"memory": [{"event": "ADD", "text": "Collects vinyl records"}]})
     reprocessed = invoke(tmp_path, "reprocess", **model)
     assert reprocessed.stdout.strip() == "processed 1 message, 0 failed, 0 still pending"
