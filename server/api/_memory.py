@@ -47,13 +47,10 @@ class Memory:
     """Blocking API with the same methods and arguments as ``AsyncMemory``."""
 
     def __init__(self, config: MemoryConfig | None = None, **overrides: Any) -> None:
-        self._runner = _LoopThread()
-        try:
-            self.async_memory = AsyncMemory(config, **overrides)
-        except BaseException:  # a bad configuration: no loop thread left behind; re-raised
-            self._runner.stop()
-            raise
+        # The memory first: a bad configuration then leaves no loop thread behind.
+        self.async_memory = AsyncMemory(config, **overrides)
         self.config = self.async_memory.config
+        self._runner = _LoopThread()
         # A Memory dropped without ``close`` is closed when it is collected (its loop thread, the
         # stores' threads and files would stay for the life of the process), with a
         # ResourceWarning, as Python does for a file left open. Not at exit: nothing to free then,
@@ -157,15 +154,16 @@ class _LoopThread:
     def close(self, memory: AsyncMemory, wait: bool) -> None:
         """Close ``memory`` on the loop, end the calls still on it, then stop the loop; ``wait``:
         until that is done (a second caller waits for the first's close)."""
+        closing: concurrent.futures.Future[None] | None = None
         with self._lock:
-            first, self._closing = not self._closing, True
-            if first:
+            if not self._closing:  # the first caller closes; a second one waits for it
+                self._closing = True
                 closing = asyncio.run_coroutine_threadsafe(_close_and_end_calls(memory), self.loop)
                 closing.add_done_callback(lambda _: self.stop())
         if not wait or threading.current_thread() is self.thread:
             return
         try:
-            if first:
+            if closing is not None:
                 closing.result()
         finally:
             self.thread.join(timeout=30)

@@ -138,8 +138,8 @@ def scope_id(value: Any, name: str) -> str | None:
         )
     # Control and format characters (a zero-width space, a right-to-left override: "x\u202ey" shows
     # as "y" then "x") and spaces around it ("alice " is not "alice") make an id that looks like
-    # another and finds nothing; a joiner inside an emoji is kept. Surrogates too (fuzzer: an
-    # INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
+    # another and finds nothing; a joiner or a flag's tags inside it are kept (``JOINERS``).
+    # Surrogates too (fuzzer: an INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
     hidden = value != value.strip() or any(_hides(c) for c in value) or _has_surrogate(value)
     hidden = hidden or _is_format(value[0]) or (_is_format(value[-1]) and value[-1] != TAG_END)
     if hidden or not _visible(value):

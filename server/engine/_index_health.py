@@ -91,8 +91,9 @@ SHARED_RECOVERY = (
 )
 
 
-def ledger_behind_index(health: VectorHealth, shared: bool = False) -> StorageError:
-    """``shared``: the ledger is PostgreSQL (no memorch.db, no ``memorch backup``)."""
+def ledger_behind_index(parts: Components, health: VectorHealth) -> StorageError:
+    """A shared ledger (PostgreSQL) has no memorch.db and no ``memorch backup``: its own recovery."""
+    shared = bool(parts.config.ledger_url)
     what = (
         "the PostgreSQL ledger looks truncated or replaced"
         if shared
@@ -111,7 +112,7 @@ def refuse_lost_ledger(parts: Components) -> None:
     """Raise ``LEDGER_BEHIND_INDEX`` when the vector index holds rows the ledger lost."""
     health = vector_health(parts)
     if _ledger_lost_rows(parts, health):
-        raise ledger_behind_index(health, bool(parts.config.ledger_url))
+        raise ledger_behind_index(parts, health)
 
 
 def settle(parts: Components, graph_copy: bool, reindex_rows: list[str]) -> None:
@@ -119,7 +120,7 @@ def settle(parts: Components, graph_copy: bool, reindex_rows: list[str]) -> None
     rows must be written again; the caller (``Store.ready``) writes them."""
     health = vector_health(parts)
     if _ledger_lost_rows(parts, health):
-        raise ledger_behind_index(health, bool(parts.config.ledger_url))
+        raise ledger_behind_index(parts, health)
     if health.behind:
         indexed = parts.vectors.all_ids() if health.index else set()
         missing = [i for i in parts.ledger.ids(Scope()) if i not in indexed]
@@ -217,7 +218,7 @@ def probe_vectors(parts: Components) -> str:
     """The vector index against the ledger, without creating or repairing anything."""
     health = vector_health(parts)
     if _ledger_lost_rows(parts, health):
-        raise ledger_behind_index(health, bool(parts.config.ledger_url))
+        raise ledger_behind_index(parts, health)
     if health.index is None and not parts.vectors_remote and parts.vectors_path.exists():
         parts.vectors.count()  # unreadable: opening it raises the engine's typed error
     if health.behind:
