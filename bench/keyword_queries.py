@@ -262,6 +262,19 @@ def is_noun(word: str) -> bool:
     return not lemmas or "NOUN" in lemmas
 
 
+def lemmas(word: str) -> set[str]:
+    """The word and every lemma lemminflect knows for it ("parties" -> party)."""
+    from lemminflect import getAllLemmas
+
+    return {word, *(lemma.lower() for forms in getAllLemmas(word).values() for lemma in forms)}
+
+
+def holding(noun: str, texts: dict[str, str]) -> set[str]:
+    """The turns whose words share a lemma with ``noun`` (the one-noun query's own word)."""
+    wanted = lemmas(noun)
+    return {key for key, text in texts.items() if any(lemmas(w) & wanted for w in set(WORD.findall(text.lower())))}
+
+
 def key_nouns(question: str, names: set[str], count: int) -> str:
     """The issue's form, "their key nouns": the question's last noun and the ``count - 1``
     content words before it (its modifier: "poetry reading", "physical transformation"),
@@ -298,7 +311,8 @@ def collect(data: list[dict[str, Any]], embedder: str) -> list[dict[str, Any]]:
                 items = [{"memory": t.content, "user_id": t.sample_id, "metadata": t.metadata} for t in stored]
                 memory.import_memories(items)
                 names = {t.speaker.lower() for t in stored}
-                for question in questions(sample):
+                texts = {t.dia_id: t.content for t in stored}
+                for number, question in enumerate(questions(sample)):
                     forms = {
                         "question": question.text,
                         "two nouns": key_nouns(question.text, names, 2),
@@ -319,8 +333,11 @@ def collect(data: list[dict[str, Any]], embedder: str) -> list[dict[str, Any]]:
                                 "evidence": list(question.evidence),
                                 "hits": [hit(r) for r in ranked["results"]],
                                 "kept": [r["metadata"].get("dia_id") for r in kept["results"]],
+                                "question_id": f"{question.sample_id}/{number}",
                             }
                         )
+                        if form == "one noun":
+                            rows[-1]["holders"] = sorted(holding(query, texts))
         finally:
             memory.close()
     return rows
@@ -369,7 +386,46 @@ def main() -> None:
             f"{form:>10}: recall@10 {r['ranking']['recall@10']:.3f} ranked, {r['at_threshold']['recall@10']:.3f} "
             f"by default (threshold {threshold}; empty {r['at_threshold']['empty']:.1%})"
         )
+    result["one noun by its word"] = print_breakdown(rows)
     print(json.dumps(result))
+
+
+def print_breakdown(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Why a one-noun query finds less than its question: split the questions by whether their
+    evidence holds the noun and by how many turns of the conversation do. Where more than 10 turns
+    hold it, the word alone cannot say which of them the question meant: the "question-blind"
+    bound is the recall@10 of picking 10 of the turns holding it, mean(min(1, 10 / holders))."""
+    question = {r["question_id"]: r for r in rows if r["form"] == "question"}
+    nouns = [r for r in rows if r["form"] == "one noun"]
+    groups = {
+        "evidence holds the noun, <= 10 turns do": lambda r: held(r) and len(r["holders"]) <= 10,
+        "evidence holds the noun, > 10 turns do": lambda r: held(r) and len(r["holders"]) > 10,
+        "evidence does not hold the noun": lambda r: not held(r),
+    }
+    out: dict[str, Any] = {}
+    for name, belongs in groups.items():
+        subset = [r for r in nouns if belongs(r)]
+        if not subset:
+            continue
+        out[name] = {
+            "questions": len(subset),
+            "question": recall([question[r["question_id"]] for r in subset], kept)["recall@10"],
+            "one noun": recall(subset, kept)["recall@10"],
+        }
+        o = out[name]
+        bound = ""
+        if held(subset[0]):  # picking among the turns that hold the word reaches the evidence
+            o["question-blind bound"] = round(statistics.fmean(min(1, 10 / len(r["holders"])) for r in subset), 4)
+            bound = f"; question-blind bound {o['question-blind bound']:.3f}"
+        print(
+            f"  one noun, {name} ({o['questions']} questions): recall@10 {o['one noun']:.3f} "
+            f"(its questions {o['question']:.3f}{bound})"
+        )
+    return out
+
+
+def held(row: dict[str, Any]) -> bool:
+    return all(e in row["holders"] for e in row["evidence"])
 
 
 if __name__ == "__main__":

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from memorch import AsyncMemory, Memory, MemoryConfig
+# pytest-xdist's workers start with COLUMNS=80 and LINES=24 set. The CLI's consoles are made when
+# its modules are imported, and rich then keeps that width, so a test could not ask for another
+# one (tests/test_cli.py renders at 80 and 120 columns). A real terminal has neither variable set.
+for _variable in ("COLUMNS", "LINES"):
+    os.environ.pop(_variable, None)
 
-from .fake_llm import FakeLLM
+from memorch import AsyncMemory, Memory, MemoryConfig  # noqa: E402
+
+from .fake_llm import FakeLLM  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -248,7 +248,7 @@ def test_tables_fit_80_columns_one_line_per_row(tmp_path: Path) -> None:
         assert all(len(line) <= 80 for line in whole.stdout.splitlines())
         assert all(sum(memory_id in line for line in whole.stdout.splitlines()) == 1 for memory_id in rows)
         wide = invoke(tmp_path, *args, columns=120)  # room for whole ids and the text: no caption
-        assert all(memory_id in wide.stdout for memory_id in rows) and "--full-ids" not in wide.stdout
+        assert all(memory_id in wide.stdout for memory_id in rows) and "--full-ids" not in wide.stdout, wide.stdout
 
     events = json.loads(invoke(tmp_path, "history", short_id, "--json").stdout)
     shown = invoke(tmp_path, "history", short_id)

@@ -83,7 +83,7 @@ async def test_openmemory_zip_export(store: AsyncMemory, tmp_path: Path) -> None
         zf.writestr("memories.json", json.dumps(exported))
         zf.writestr("memories.jsonl.gz", gzip.compress("\n".join(map(json.dumps, lines)).encode()))
     result = await import_source(store, "openmemory", archive)
-    assert result == {"imported": 2, "duplicates": 0, "skipped": {"deleted": 1}}
+    assert result == {"imported": 2, "duplicates": 0, "skipped": {"deleted memory": 1}}
     deploys = await store.get("f1e2d3c4-b5a6-4978-8695-a4b3c2d1e0f9")
     assert deploys["user_id"] == "kenji"  # the export's user name, not OpenMemory's row id
     assert deploys["metadata"] == {
@@ -130,7 +130,7 @@ async def test_basic_memory_notes_folder(store: AsyncMemory) -> None:
     assert result == {"imported": 8, "duplicates": 0}  # 5 observations + 3 relations; prose and code left out
     memories = (await store.get_all(user_id="gardener"))["results"]
     tomatoes = next(m for m in memories if "Tomatoes" in m["memory"])
-    assert tomatoes["memory"] == "Garden Planning: Tomatoes go in the south bed this year"
+    assert tomatoes["memory"] == "Garden Planning: Tomatoes go in the south bed this year #vegetables"
     assert {k: tomatoes["metadata"][k] for k in ("category", "tags", "context", "note", "permalink")} == {
         "category": "decision",
         "tags": ["vegetables"],
@@ -273,4 +273,4 @@ def test_cli_imports_through_a_subprocess(tmp_path: Path) -> None:
     # What the import wrote, searched in this process (a second CLI launch costs ~10 s of imports).
     with Memory(MemoryConfig(data_dir=tmp_path / "data", graph="off")) as memory:
         found = memory.search("heirloom beans", user_id="cli")
-    assert found["results"][0]["memory"] == "Marta Silva: Likes heirloom bean varieties"
+    assert found["results"][0]["memory"] == "Marta Silva: Likes heirloom bean varieties #seeds"

@@ -49,26 +49,30 @@ def run(
 
 
 # What the importers call their items (``Batch.kinds``), when there are several of one.
-KIND_PLURALS = {"memory": "memories", "restored": "restored"}
+KIND_PLURALS = {"memory": "memories", "restored": "restored", "deleted memory": "deleted memories"}
+
+
+def _count(n: int, kind: str) -> str:
+    return plural(n, kind, KIND_PLURALS.get(kind))
 
 
 def _done(r: dict[str, Any]) -> str:
     if "chunks" in r:
         line = f"{plural(r['chunks'], 'chunk')}: {r['added']} added, {r['updated']} updated, {r['unchanged']} unchanged"
         return line + (f", {r['degraded']} stored verbatim (no model answered)" if r["degraded"] else "")
-    skipped = "".join(f", skipped {n} {kind}" for kind, n in r.get("skipped", {}).items())
+    skipped = "".join(f", skipped {_count(n, kind)}" for kind, n in r.get("skipped", {}).items())
     known = r.get("known_ids", 0)
     why = f" ({known} by id: this store has or had them, deleted or purged memories keep theirs)" if known else ""
     return f"imported {memories(r['imported'])}, skipped {plural(r['duplicates'], 'duplicate')}{why}{skipped}"
 
 
 def _report(out: Console, r: dict[str, Any]) -> None:
-    kinds = ", ".join(plural(n, kind, KIND_PLURALS.get(kind)) for kind, n in r["kinds"].items()) or "nothing"
+    kinds = ", ".join(_count(n, kind) for kind, n in r["kinds"].items()) or "nothing"
     head = f"dry run, nothing written: {memories(r['memories'])} from {r['source']} ({kinds})"
     # A relation is both a memory ("Ana lives in Porto") and a link of the graph: said apart.
     out.print(f"{head}; {plural(r['relations'], 'relation')} for the graph", soft_wrap=True)
     for kind, n in r["skipped"].items():
-        out.print(f"  would skip {n} {kind}")
+        out.print(f"  would skip {_count(n, kind)}")
     for sample in r["samples"]:
         out.print(f"  e.g. {sample.get('memory')!r}", highlight=False, soft_wrap=True)
     out.print("memories the store already holds are skipped when importing")

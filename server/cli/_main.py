@@ -211,6 +211,8 @@ def list_(
     def render(r: dict[str, Any]) -> None:
         if r["results"]:
             memory_table(out, r["results"], with_score=False, full_ids=full_ids, project=m.config.project)
+        elif cursor is None and filters and r.get("empty"):  # the scope has memories, none matching
+            out.print(r["empty"], soft_wrap=True, highlight=False)
         elif cursor is None:
             print_none(scope)
         else:

@@ -24,6 +24,7 @@ import memorch.importers._text as text
 from memorch.domain._validation import ScopeIds
 from memorch.errors import ConfigurationError, MemoryError, ValidationError
 from memorch.importers._base import Batch, Options, refuse
+from memorch.importers._sniff import looks_like
 from memorch.maintenance._files import json_lines, read_text
 
 if TYPE_CHECKING:
@@ -73,8 +74,15 @@ def load(source: str, path: str | Path, options: Options) -> Batch:
             error_code="UNKNOWN_IMPORT_FORMAT",
             suggestion=f"pass --from with one of: {', '.join(FORMATS)}",
         )
-    batch = READERS[source](Path(path), options)
-    batch.check(options.max_text_bytes)
+    try:
+        batch = READERS[source](Path(path), options)
+        batch.check(options.max_text_bytes)
+    except ValidationError as exc:
+        guess = looks_like(Path(path))
+        if guess is not None and guess != source:  # the usual cause: --from left out or another one's
+            exc.suggestion = f"this looks like {guess} data: import it with --from {guess}"
+            exc.details["looks_like"] = guess
+        raise
     return batch
 
 

@@ -108,6 +108,7 @@ class Batch:
         created_at: str | None = None,
         updated_at: str | None = None,
         relations: list[dict[str, Any]] | None = None,
+        expires_at: str | None = None,
     ) -> None:
         """One memory as an export line: one ADD event, dated when the source says it was made."""
         created = created_at or updated_at or utc_now()
@@ -122,6 +123,8 @@ class Batch:
             "is_deleted": False,
         }
         line = {"id": memory_id, "memory": text, **scope, "metadata": metadata, "created_at": created}
+        if expires_at:
+            line["expires_at"] = expires_at
         self.add({**line, "updated_at": updated, "relations": relations or [], "history": [event]}, where, kind)
 
     def check(self, max_text_bytes: int) -> None:
@@ -187,6 +190,7 @@ def add_relation(
     types: tuple[str | None, str | None] = (None, None),
     metadata: dict[str, Any] | None = None,
     created_at: str | None = None,
+    updated_at: str | None = None,
 ) -> None:
     """A relation as a memory of its own that states it ("Alice works at Acme"): searchable by its
     words, and deleting it removes exactly that edge (a memory owns the relations it states)."""
@@ -199,6 +203,7 @@ def add_relation(
         scope=scope,
         metadata={"imported_from": batch.source, **(metadata or {})},
         created_at=created_at,
+        updated_at=updated_at,
         relations=[
             {
                 "source": source,

@@ -1,58 +1,84 @@
 """A basic-memory notes folder (Markdown files; basic-memory's "Knowledge Format").
 
-From basic-memory's documentation (docs.basicmemory.com, "Knowledge Format"; NOTE-FORMAT.md):
-a note has YAML front matter (``title``, ``type``, ``tags``, ``permalink``; the title defaults to
+From basic-memory's documentation (docs.basicmemory.com, "Knowledge Format"; NOTE-FORMAT.md) and
+its parser (checked against basic-memory 0.24's ``EntityParser`` on notes its own tools wrote): a
+note has YAML front matter (``title``, ``type``, ``tags``, ``permalink``; the title defaults to
 the file name), then Markdown. List items shaped ``- [category] content #tag (context)`` are
 observations (a ``#tag`` alone also makes one), and ``- relation_type [[Target]] (context)`` are
-relations from the note's entity to Target. The ``## Observations`` / ``## Relations`` headings are
-conventional; like basic-memory, the line's shape decides, anywhere outside code and quotes.
+relations from the note's entity to Target. A ``[[link]]`` anywhere else (prose, an observation)
+is a ``links_to`` relation. The ``## Observations`` / ``## Relations`` headings are conventional;
+like basic-memory, the line's shape decides, anywhere outside code.
 
-Mapping: each observation is one memory, ``"<note title>: <content>"`` (tags removed from the text),
-with category, tags, context, note title, permalink, type and file in metadata. Each relation is
-a memory of its own (``"<title> <relation type> <Target>"``) carrying the graph relation.
-Front matter is read as flat ``key: value`` lines (lists inline ``[a, b]`` or as ``- a`` items);
-nested YAML is not needed by these keys. Plain prose and inline ``[[links]]`` are not imported.
+Mapping: each observation is one memory, ``"<note title>: <content>"`` (its ``#tags`` stay in the
+text, as basic-memory keeps them), with category, tags, context, note title, permalink, type and
+file in metadata, and the front matter's other fields (``front_matter``). Each relation is a
+memory of its own (``"<title> <relation type> <Target>"``) carrying the graph relation; a
+relation type of several words (``- works at [[Acme]]``, as basic-memory's ``import
+memory-json`` writes them) becomes ``works_at`` where basic-memory itself reads a bare link. The
+front matter's ``created`` / ``modified`` date the memories. Prose is not imported (a note with
+nothing else is counted as skipped).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from pathlib import Path
 from typing import Any
 
-from memorch.importers._base import Batch, Options, add_relation, refuse, stable_id
+import yaml
+
+from memorch.importers._base import Batch, Options, add_relation, refuse, stable_id, timestamp
 from memorch.maintenance._files import files, read_text
 
 _ITEM = re.compile(r"^\s*[-*+]\s+(.+?)\s*$")
 _CATEGORY = re.compile(r"^\[([^\[\]()]+)\]\s+(.+)$")
 _CLOCK = re.compile(r"^\d{1,3}:\d{2}(:\d{2})?([.,]\d{1,3})?$")  # transcript times are not categories
-_RELATION = re.compile(r"^(\"[^\"]+\"|'[^']+'|[^\s\[\]\"']+)\s+\[\[([^\[\]]+)\]\]\s*(?:\((.*)\))?$")
+# A relation's type: one word or a quoted phrase, or up to four plain words ("works at").
+_RELATION = re.compile(
+    r"^(\"[^\"]+\"|'[^']+'|[^\s\[\]\"'#]+(?:\s+[^\s\[\]\"'#]+){0,3})\s+\[\[([^\[\]]+)\]\]\s*(?:\((.*)\))?$"
+)
+_LINK = re.compile(r"\[\[([^\[\]]+)\]\]")
 _TAG = re.compile(r"(?<!\S)#([\w/-]+)")
+# Front matter keys that become the note's own metadata; the others are kept in ``front_matter``.
+_OWN_KEYS = ("title", "type", "permalink", "tags", "created", "modified")
 
 
-def front_matter(lines: list[str]) -> tuple[dict[str, Any], int]:
-    """Flat front matter and the index of the first body line."""
+def front_matter_end(lines: list[str]) -> int:
+    """The index of the first line after the front matter (0 without one)."""
     if not lines or lines[0].strip() != "---":
+        return 0
+    end = next((i for i, line in enumerate(lines[1:], start=1) if line.strip() in ("---", "...")), None)
+    return 0 if end is None else end + 1  # no closing fence: not front matter
+
+
+def front_matter(lines: list[str], where: Path) -> tuple[dict[str, Any], int]:
+    """The note's YAML front matter and the index of the first body line."""
+    body = front_matter_end(lines)
+    if body == 0:
         return {}, 0
-    fields: dict[str, Any] = {}
-    key = None
-    for index, line in enumerate(lines[1:], start=1):
-        if line.strip() == "---":
-            return fields, index + 1
-        if key and line.lstrip().startswith("- "):
-            fields[key] = [*(fields.get(key) or []), _scalar(line.lstrip()[2:])]
-        elif ":" in line and not line.startswith((" ", "\t")):
-            key, value = (part.strip() for part in line.split(":", 1))
-            if value.startswith("[") and value.endswith("]"):
-                fields[key] = [_scalar(v) for v in value[1:-1].split(",") if v.strip()]
-            else:
-                fields[key] = _scalar(value) if value else None
-    return {}, 0  # no closing fence: not front matter
+    end = body - 1
+    try:
+        fields = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        fix = "fix the note's front matter and import again"
+        raise refuse(f"{where}{line}", f"the front matter is not YAML ({problem})", fix) from None
+    if fields is None:
+        return {}, end + 1
+    if not isinstance(fields, dict):
+        raise refuse(
+            f"{where} line 2", "the front matter is not a mapping of keys to values", "write it as key: value lines"
+        )
+    return {str(k): v for k, v in fields.items()}, end + 1
 
 
-def _scalar(value: str) -> str:
-    value = value.strip()
-    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
+def plain(value: Any) -> Any:
+    """A YAML value as JSON has it (dates as ISO strings)."""
+    return json.loads(json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime.date) else str(v)))
 
 
 def observation(content: str) -> dict[str, Any] | None:
@@ -63,16 +89,30 @@ def observation(content: str) -> dict[str, Any] | None:
     match = _CATEGORY.match(content)
     if match and not _CLOCK.match(match.group(1).strip()):
         category, content = match.group(1).strip(), match.group(2).strip()
-    tags = _TAG.findall(content)
-    if category is None and not tags:
+    if category is None and not _TAG.findall(content):
         return None
     context = None
     if content.endswith(")") and "(" in content:
         start = content.rfind("(")
         context, content = content[start + 1 : -1].strip() or None, content[:start].strip()
-    tags = _TAG.findall(content)
-    text = " ".join(_TAG.sub("", content).split()) or content
-    return {"category": category, "text": text, "tags": tags, "context": context}
+    # The id comes from the text without its tags, as memorch read it before it kept them.
+    keyed = " ".join(_TAG.sub("", content).split()) or content
+    return {"category": category, "text": content, "tags": _TAG.findall(content), "context": context, "key": keyed}
+
+
+def target(link: str) -> str:
+    return link.split("|")[0].strip()
+
+
+def relation_label(words: str) -> str:
+    return "_".join(words.strip("\"'").split())
+
+
+def when(meta: dict[str, Any], key: str, file: Path) -> str | None:
+    value = meta.get(key)
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        value = value.isoformat()
+    return timestamp(value.isoformat() if isinstance(value, datetime.datetime) else value, str(file), key)
 
 
 def read(path: Path, options: Options) -> Batch:
@@ -81,41 +121,30 @@ def read(path: Path, options: Options) -> Batch:
     notes = []
     for file in files(path, (".md", ".markdown")):
         lines = read_text(file).split("\n")
-        meta, body = front_matter(lines)
+        meta, body = front_matter(lines, file)
         name = file.relative_to(path) if path.is_dir() else Path(file.name)
         title = str(meta.get("title") or file.stem)
         permalink = str(meta.get("permalink") or re.sub(r"[^\w/]+", "-", str(name.with_suffix(""))).lower())
-        notes.append((file, lines, body, title, permalink, meta.get("type") or "note", str(name)))
-    types = {title: kind for _, _, _, title, _, kind, _ in notes}
-    for file, lines, body, title, permalink, kind, name in notes:
-        note = {"imported_from": batch.source, "note": title, "permalink": permalink, "entity_type": kind, "file": name}
-        fenced = False
-        for number, line in enumerate(lines[body:], start=body + 1):
-            if line.lstrip().startswith(("```", "~~~")):
-                fenced = not fenced
-            item = _ITEM.match(line)
-            if fenced or item is None:
-                continue
-            where = f"{file} line {number}"
-            relation = _RELATION.match(item.group(1))
-            if relation:
-                label, target = relation.group(1).strip("\"'"), relation.group(2).split("|")[0].strip()
-                context = {"context": relation.group(3).strip()} if relation.group(3) else {}
-                meta = {k: note[k] for k in ("note", "permalink", "file")} | context
-                add_relation(batch, where, scope, (title, label, target), (kind, types.get(target)), meta)
-                continue
-            found = observation(item.group(1))
-            if found is None:
-                continue
-            extra = {k: v for k, v in found.items() if k != "text" and v}
-            batch.record(
-                where,
-                "observation",
-                memory_id=stable_id(batch.source, *scope.values(), permalink, found["category"], found["text"]),
-                text=f"{title}: {found['text']}",
-                scope=scope,
-                metadata={**note, **extra},
-            )
+        notes.append((file, lines, body, meta, title, permalink, str(meta.get("type") or "note"), str(name)))
+    types = {title: kind for _, _, _, _, title, _, kind, _ in notes}
+    for file, lines, body, meta, title, permalink, kind, name in notes:
+        note: dict[str, Any] = {
+            "imported_from": batch.source,
+            "note": title,
+            "permalink": permalink,
+            "entity_type": kind,
+            "file": name,
+        }
+        if meta.get("tags"):
+            note["note_tags"] = plain(meta["tags"] if isinstance(meta["tags"], list) else [meta["tags"]])
+        extra = {k: plain(v) for k, v in meta.items() if k not in _OWN_KEYS}
+        if extra:
+            note["front_matter"] = extra
+        dates = {"created_at": when(meta, "created", file), "updated_at": when(meta, "modified", file)}
+        before = len(batch.items)
+        _read_note(batch, scope, file, lines[body:], body, (title, permalink, kind), note, types, dates)
+        if len(batch.items) == before:
+            batch.skipped["prose-only note"] += 1
     if not batch.items:  # Markdown that is no basic-memory note: say so, not "imported 0"
         raise refuse(
             str(path),
@@ -124,3 +153,54 @@ def read(path: Path, options: Options) -> Batch:
             code="NOT_BASIC_MEMORY",
         )
     return batch
+
+
+def _read_note(
+    batch: Batch,
+    scope: dict[str, str | None],
+    file: Path,
+    body: list[str],
+    offset: int,
+    entity: tuple[str, str, str],
+    note: dict[str, Any],
+    types: dict[str, str],
+    dates: dict[str, str | None],
+) -> None:
+    """One note's observations, relations and links into ``batch``."""
+    title, permalink, kind = entity
+    where_of = {k: note[k] for k in ("note", "permalink", "file")}
+    related: set[str] = set()
+    links: dict[str, str] = {}  # inline [[links]]: target -> where first seen
+    fenced = False
+    for number, line in enumerate(body, start=offset + 1):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        if fenced:
+            continue
+        where = f"{file} line {number}"
+        item = _ITEM.match(line)
+        relation = _RELATION.match(item.group(1)) if item else None
+        if relation:
+            label, to = relation_label(relation.group(1)), target(relation.group(2))
+            context = {"context": relation.group(3).strip()} if relation.group(3) else {}
+            add_relation(batch, where, scope, (title, label, to), (kind, types.get(to)), where_of | context, **dates)
+            related.add(to)
+            continue
+        for link in _LINK.findall(line):
+            links.setdefault(target(link), where)
+        found = observation(item.group(1)) if item else None
+        if found is None:
+            continue
+        facts = {k: v for k, v in found.items() if k not in ("text", "key") and v}
+        batch.record(
+            where,
+            "observation",
+            memory_id=stable_id(batch.source, *scope.values(), permalink, found["category"], found["key"]),
+            text=f"{title}: {found['text']}",
+            scope=scope,
+            metadata={**note, **facts},
+            **dates,
+        )
+    for to, where in links.items():
+        if to not in related and to != title:
+            add_relation(batch, where, scope, (title, "links_to", to), (kind, types.get(to)), where_of, **dates)

@@ -7,7 +7,10 @@ the same content) holds one JSON object per line, as its ``saveGraph`` writes th
     {"type": "entity", "name": "...", "entityType": "...", "observations": ["...", ...]}
     {"type": "relation", "from": "...", "to": "...", "relationType": "..."}
 
-A saved ``read_graph`` answer (``{"entities": [...], "relations": [...]}``) is read too.
+A saved ``read_graph`` answer (``{"entities": [...], "relations": [...]}``) is read too, also as
+the tool result that wraps it (``{"content": [{"type": "text", "text": "<that JSON>"}]}``, what a
+client shows). An empty observation (the server accepts ``""``) says nothing: it is skipped and
+counted.
 
 Mapping: each observation is one memory, ``"<entity>: <observation>"`` (an observation is written
 about its entity and rarely names it: "Speaks fluent Spanish"), with ``entity`` and ``entity_type``
@@ -41,6 +44,7 @@ def read(path: Path, options: Options) -> Batch:
         whole = json.loads(text)
     except json.JSONDecodeError:
         whole = None
+    whole = unwrapped(whole)
     if isinstance(whole, dict) and ("entities" in whole or "relations" in whole):  # a read_graph answer
         entities, relations = whole.get("entities") or [], whole.get("relations") or []
         if not isinstance(entities, list) or not isinstance(relations, list):
@@ -58,6 +62,19 @@ def read(path: Path, options: Options) -> Batch:
     else:
         rows = [(f"{path} line {n}", value) for n, value in json_lines(text, str(path), HINT)]
     return convert(rows, options)
+
+
+def unwrapped(whole: Any) -> Any:
+    """A read_graph tool result saved whole: its structured content, or its text parsed."""
+    if not isinstance(whole, dict) or not isinstance(whole.get("content"), list):
+        return whole
+    if isinstance(whole.get("structuredContent"), dict):
+        return whole["structuredContent"]
+    texts = [c.get("text") for c in whole["content"] if isinstance(c, dict) and c.get("type") == "text"]
+    try:
+        return json.loads(texts[0]) if texts and isinstance(texts[0], str) else whole
+    except json.JSONDecodeError:
+        return whole
 
 
 def _observation(value: Any, where: str) -> tuple[str, str | None]:
@@ -89,6 +106,9 @@ def convert(rows: list[tuple[str, dict[str, Any]]], options: Options) -> Batch:
         if not isinstance(observations, list):
             raise refuse(where, "'observations' must be a list of strings", HINT)
         for number, value in enumerate(observations, 1):
+            if isinstance(value, str) and not value.strip():
+                batch.skipped["empty observation"] += 1
+                continue
             text, created = _observation(value, f"{where} observation {number}")
             batch.record(
                 f"{where} observation {number}",

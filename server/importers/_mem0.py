@@ -7,7 +7,9 @@ Accepted shapes (from mem0's documented return values):
 - a bare list of memories, or JSONL with one memory per line.
 
 A memory is ``{"id", "memory", "hash", "metadata", "user_id", "agent_id", "run_id", "created_at",
-"updated_at"}``; the platform adds ``categories`` and ``app_id``, which are kept in metadata.
+"updated_at"}``; the platform adds ``categories``, ``app_id``, ``immutable`` and
+``structured_attributes``, which are kept in metadata, and ``expiration_date``, which becomes the
+memory's expiry (an expired one is imported expired: hidden, and removed like any other).
 The ``hash`` is recomputed. A UUID id stays the memory's id (mem0 ids are UUID4, so references to
 them keep working and a re-import is recognised by id); any other id is kept as
 ``metadata.source_id``. mem0's graph relations (``{"source", "relationship", "target"}``, or
@@ -54,7 +56,7 @@ def convert(
         if not isinstance(metadata, dict):
             raise refuse(where, "metadata is not a JSON object", HINT)
         metadata = {**metadata, "imported_from": source}
-        for key in ("categories", "app_id"):
+        for key in ("categories", "app_id", "immutable", "structured_attributes"):
             if row.get(key) and key not in metadata:
                 metadata[key] = row[key]
         scope = options.scope(row)
@@ -73,6 +75,7 @@ def convert(
             metadata=metadata,
             created_at=timestamp(row.get("created_at"), where, "created_at"),
             updated_at=timestamp(row.get("updated_at"), where, "updated_at"),
+            expires_at=timestamp(row.get("expiration_date"), where, "expiration_date"),
         )
     # get_all is asked for one scope, so its relations belong to that scope.
     scope = dict(zip(("user_id", "agent_id", "run_id"), scopes.pop(), strict=True)) if len(scopes) == 1 else None

@@ -110,5 +110,5 @@ def _convert(rows: list[tuple[str, Any]], renamed: dict[str, str], options: Opti
         }
         shaped.append((where, memory))
     batch = mem0.convert(shaped, [], options, "openmemory", name)
-    batch.skipped["deleted"] += skipped
+    batch.skipped["deleted memory"] += skipped
     return batch

@@ -3,8 +3,11 @@
 The default split follows the file type: Markdown (``.md``, ``.markdown``) by paragraph, since
 Markdown prose is wrapped across lines and a line is often half a sentence; anything else by
 line, the usual shape of a plain notes file (one fact per line). ``--split line|paragraph``
-overrides. In Markdown, front matter and code blocks are left out, a heading is not a memory but
-names the ``section`` of what follows, and each item of a list is its own memory.
+overrides. In Markdown, front matter and code blocks are left out (code blocks are counted as
+skipped), a heading is not a memory but names the ``section`` of what follows, each item of a
+list is its own memory, a quote's ``>`` goes, and each row of a table is one memory that names
+its columns ("Name: Ana, Role: lead"). A folder's empty files add nothing; a source with no text
+at all is refused, not reported as "imported 0".
 
 These lines have no ids: they go in as plain ``{"memory", "metadata"}`` items, and the bulk
 import skips a text the scope already holds (exact text), so importing a file twice adds nothing.
@@ -17,12 +20,14 @@ import re
 from pathlib import Path
 
 from memorch.importers._base import Batch, Options, refuse
-from memorch.importers._basic_memory import front_matter
+from memorch.importers._basic_memory import front_matter_end
 from memorch.maintenance._files import files, read_text
 
 SPLITS = ("line", "paragraph")
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 _LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?")
+_QUOTE = re.compile(r"^(?:>\s?)+")
+_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?$")
 
 
 def read(path: Path, options: Options) -> Batch:
@@ -34,49 +39,91 @@ def read(path: Path, options: Options) -> Batch:
         markdown = file.suffix.lower() in (".md", ".markdown")
         split = options.split or ("paragraph" if markdown else "line")
         name = str(file.relative_to(path)) if path.is_dir() else file.name
-        for number, chunk, section in chunks(read_text(file), markdown, split):
+        found = Chunks(markdown, split)
+        for number, chunk, section in found.read(read_text(file)):
             metadata = {"imported_from": "text", "file": name, "line": number}
             if section:
                 metadata["section"] = section
             batch.add({"memory": chunk, **scope, "metadata": metadata}, f"{file} line {number}", split)
+        if found.code_blocks:
+            batch.skipped["code block"] += found.code_blocks
+    if not batch.items:
+        hint = "check the path (an empty file imports nothing)"
+        raise refuse(str(path), "holds no text to import", hint, "EMPTY_IMPORT")
     return batch
 
 
-def chunks(text: str, markdown: bool, split: str) -> list[tuple[int, str, str | None]]:
-    """(first line number, text, Markdown section) of each memory."""
-    lines = text.split("\n")
-    start = front_matter(lines)[1] if markdown else 0
-    out: list[tuple[int, str, str | None]] = []
-    block: list[tuple[int, str]] = []
-    section = None
-    fenced = False
+class Chunks:
+    """A file's memories: (first line number, text, Markdown section) of each."""
 
-    def flush() -> None:
-        if block:
-            out.append((block[0][0], " ".join(t for _, t in block), section))
-            block.clear()
+    def __init__(self, markdown: bool, split: str) -> None:
+        self.markdown, self.split = markdown, split
+        self.code_blocks = 0
+        self.out: list[tuple[int, str, str | None]] = []
+        self.block: list[tuple[int, str]] = []
+        self.section: str | None = None
+        self.header: list[str] | None = None  # the table being read: its column names
 
-    for number, raw in enumerate(lines[start:], start=start + 1):
-        line = raw.strip()
-        if markdown and line.startswith(("```", "~~~")):
-            fenced = not fenced
-            flush()
-            continue
-        if not line or fenced:
-            flush()
-            continue
-        heading = _HEADING.match(line) if markdown else None
+    def read(self, text: str) -> list[tuple[int, str, str | None]]:
+        lines = text.split("\n")
+        start = front_matter_end(lines) if self.markdown else 0
+        fenced = False
+        for number, raw in enumerate(lines[start:], start=start + 1):
+            line = raw.strip()
+            if self.markdown and line.startswith(("```", "~~~")):
+                fenced = not fenced
+                self.code_blocks += fenced
+                self.flush()
+            elif not line or fenced:
+                self.flush()
+            elif self.markdown:
+                self.markdown_line(number, raw, line)
+            else:
+                self.add(number, line)
+        self.flush()
+        return self.out
+
+    def markdown_line(self, number: int, raw: str, line: str) -> None:
+        heading = _HEADING.match(line)
         if heading:
-            flush()
-            section = heading.group(1) or None
-            continue
-        item = _LIST.match(raw) if markdown else None
-        if item or split == "line":
-            flush()
-            line = raw[item.end() :].strip() if item else line
-        if line:
-            block.append((number, line))
-        if split == "line":
-            flush()
-    flush()
-    return out
+            self.flush()
+            self.section = heading.group(1) or None
+        elif line.startswith("|"):
+            self.table_row(number, line)
+        else:
+            self.header = None
+            line = _QUOTE.sub("", line).strip()
+            raw = _QUOTE.sub("", raw.strip())
+            item = _LIST.match(raw)
+            if item:
+                self.flush()
+                line = raw[item.end() :].strip()
+            if line:
+                self.add(number, line)
+
+    def table_row(self, number: int, line: str) -> None:
+        """The first row names the columns, the rule under it is skipped, each row after is a memory."""
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if _TABLE_RULE.match(line):
+            return
+        if self.header is None:
+            self.flush()
+            self.header = cells
+            return
+        pairs = zip(self.header, cells, strict=False)
+        said = [f"{name}: {cell}" if name else cell for name, cell in pairs if cell]
+        if said:
+            self.out.append((number, ", ".join(said), self.section))
+
+    def add(self, number: int, line: str) -> None:
+        if self.split == "line":
+            self.flush()
+        self.block.append((number, line))
+        if self.split == "line":
+            self.flush()
+
+    def flush(self) -> None:
+        if self.block:
+            self.out.append((self.block[0][0], " ".join(t for _, t in self.block), self.section))
+            self.block.clear()
+        self.header = None  # a table ends at a blank line, a heading or other text

@@ -88,27 +88,21 @@ class _Planned:
 
 def _plan_batch(store: Store, batch: list[Item], planned: _Planned) -> list[Change]:
     """The batch's changes. New items are judged duplicates by exact text in their scope;
-    exported ones by id (an id the ledger has seen, alive or deleted, is left as it is)."""
+    exported ones by id (an id the ledger has seen, alive or deleted, is left as it is). Both are
+    set aside before the embedding, so importing a file again embeds nothing."""
     ledger = store.parts.ledger
     known = ledger.known_ids([i.exported.id for i in batch if i.exported])
     planned.known |= known - planned.seen  # not those this import wrote in an earlier batch
     seen, same_time = planned.seen, planned.same_time
-    fresh = [i for i in batch if not (i.exported and (i.exported.id in known or i.exported.id in seen))]
+    fresh = _fresh(store, batch, known, seen)
     embedded = [i for i in fresh if i.text is not None]
     vectors = dict(zip(map(id, embedded), store.parts.embedder.embed([i.text for i in embedded]), strict=True))
     changes, now = [], utc_now()
     for position, item in enumerate(fresh):
         vector = vectors.get(id(item))
         if item.exported is not None:
-            if item.exported.id in seen:  # the same id twice in one batch (a file that repeats a line)
-                continue
-            seen.add(item.exported.id)
             changes.append(item.exported.change(item.scope, item.text, vector, item.metadata))
         else:
-            key = (item.scope, normalized_hash(item.text))
-            if key in seen or ledger.find_by_hash(item.scope, key[1]) is not None:
-                continue
-            seen.add(key)
             # The items of one time keep their order (a chat's turns often share one): a given time
             # is kept as given, the ones after it that repeat it a microsecond apart each
             # (``same_time``: how many of the import's items had that time before, every batch).
@@ -121,6 +115,24 @@ def _plan_batch(store: Store, batch: list[Item], planned: _Planned) -> list[Chan
             changes[-1].record.expires_at = item.expires_at
         _default_expiry(store, changes[-1])
     return changes
+
+
+def _fresh(store: Store, batch: list[Item], known: set[str], seen: set[Any]) -> list[Item]:
+    """The batch's items this import writes, each marked ``seen``: not an id the ledger knows or
+    the import wrote already (a file that repeats a line), not a text its scope holds."""
+    fresh = []
+    for item in batch:
+        if item.exported is not None:
+            if item.exported.id in known or item.exported.id in seen:
+                continue
+            seen.add(item.exported.id)
+        else:
+            key = (item.scope, normalized_hash(item.text))
+            if key in seen or store.parts.ledger.find_by_hash(item.scope, key[1]) is not None:
+                continue
+            seen.add(key)
+        fresh.append(item)
+    return fresh
 
 
 def _default_expiry(store: Store, change: Change) -> None:

@@ -4,6 +4,7 @@ the file ``export_memories`` wrote."""
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,19 @@ def read_text(path: Path, data: bytes | None = None, suggestion: str = "check th
             details={"path": str(path)},
             suggestion=suggestion,
         ) from exc
+    # A byte order mark says the encoding: UTF-16 is what Windows tools ("Unicode" in Notepad,
+    # PowerShell's Out-File) write. Without one, UTF-8 alone: a guess at legacy encodings
+    # could silently turn text into other characters.
+    encoding = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise refuse(
             f"{path} line {line}",
-            f"is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-            "convert the file to UTF-8 (e.g. `iconv -t UTF-8`)",
+            f"is not {encoding.upper().removesuffix('-SIG')} text (byte 0x{raw[exc.start]:02x})",
+            "convert the file to UTF-8 from its encoding, e.g. "
+            f"`iconv -f WINDOWS-1252 -t UTF-8 {path.name} > {path.stem}-utf8{path.suffix}`",
             "IMPORT_NOT_UTF8",
         ) from exc
 

@@ -1,0 +1,77 @@
+"""Which server wrote a file: so ``memorch import FILE`` without ``--from`` can name the right one.
+
+Only consulted once reading the file as memorch's own JSONL has failed, to add "this looks like
+X: add --from X" to that error. The shapes are the ones the importers read (their modules say
+where each comes from); a file that matches none gets no guess.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+HEAD_BYTES = 64 * 1024
+_OBSERVATION = re.compile(r"^\s*[-*+]\s+\[[^\[\]()]+\]\s+\S|^\s*[-*+]\s+\S+\s+\[\[[^\[\]]+\]\]", re.MULTILINE)
+
+
+def looks_like(path: Path) -> str | None:
+    """The ``--from`` format ``path`` most likely is, or None."""
+    if path.is_dir():
+        return _folder(path)
+    suffix = path.suffix.lower()
+    if suffix in (".zip", ".gz"):
+        return "openmemory"
+    try:
+        with path.open("rb") as file:
+            head = file.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
+    except OSError:
+        return None
+    if suffix in (".md", ".markdown"):
+        return "basic-memory" if _OBSERVATION.search(head) else "text"
+    found = _json_head(head)
+    if found is not None:
+        return _shape(found)
+    return "text" if suffix in (".txt", ".text") else None
+
+
+def _folder(path: Path) -> str | None:
+    if (path / "memory.jsonl").exists() or (path / "memory.json").exists():
+        return "mcp-memory"
+    if (path / "memories.json").exists() or (path / "memories.jsonl.gz").exists():
+        return "openmemory"
+    notes = [p for p in path.rglob("*") if p.suffix.lower() in (".md", ".markdown")][:50]
+    if any(_OBSERVATION.search(p.read_text("utf-8", errors="replace")[:HEAD_BYTES]) for p in notes):
+        return "basic-memory"
+    return "text" if notes or any(path.rglob("*.txt")) else None
+
+
+def _json_head(head: str) -> Any:
+    """The whole head as JSON, else its first line as JSON (JSONL), else None."""
+    for candidate in (head, head.lstrip().split("\n", 1)[0]):
+        try:
+            return json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def _shape(value: Any) -> str | None:
+    if isinstance(value, dict) and isinstance(value.get("content"), list):  # a saved MCP tool result
+        return "mcp-memory" if '"entities"' in json.dumps(value) else None
+    if isinstance(value, dict):
+        if value.get("type") in ("entity", "relation") or "entities" in value:
+            return "mcp-memory"
+        if isinstance(value.get("items"), list) or ("memories" in value and "user" in value):
+            return "openmemory"
+        if isinstance(value.get("results"), list) or isinstance(value.get("memories"), list):
+            return "mem0"
+        if "memory" in value and "history" not in value and ("hash" in value or "id" in value):
+            return "mem0"
+        if "content" in value and "state" in value:
+            return "openmemory"
+        return None
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "memory" in value[0]:
+        return "mem0"
+    return None

@@ -1,0 +1,166 @@
+"""Moving in from a peer, with files shaped as the peers' own tools write them (a newcomer trial
+made them with @modelcontextprotocol/server-memory 2026.8.31 and basic-memory 0.24.1, and checked
+what basic-memory's own parser reads): YAML front matter as basic-memory writes it, tags kept in
+the text, relations of several words and inline links, an empty observation, a saved tool result,
+mem0's expiry, text files in UTF-16, tables and code, and a file imported without ``--from``."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from typer.testing import CliRunner
+
+from memorch import AsyncMemory, MemoryConfig
+from memorch.cli._main import app
+from memorch.errors import ValidationError
+from memorch.importers import import_source
+from memorch.importers._base import stable_id
+
+module_loop = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncMemory]:
+    memory = AsyncMemory(MemoryConfig(data_dir=tmp_path_factory.mktemp("store"), graph="on", llm_model=""))
+    yield memory
+    await memory.close()
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+async def texts(memory: AsyncMemory, user: str) -> dict[str, dict]:
+    return {m["memory"]: m for m in (await memory.get_all(user_id=user))["results"]}
+
+
+@module_loop
+async def test_a_basic_memory_note_as_its_tools_write_it(store: AsyncMemory, tmp_path: Path) -> None:
+    # basic-memory's write_note quotes a title holding ': ' the YAML way ('' is one quote).
+    write(
+        tmp_path,
+        "Bob's plan- v2.md",
+        "---\ntitle: 'Bob''s plan: v2'\ntype: note\npermalink: bobs-plan\n"
+        "created: 2025-11-02T10:15:00+01:00\nstatus: draft\ntags:\n- planning\n---\n\n"
+        "Some prose that links to [[Garden Planning]] in passing.\n\n"
+        "- [tool] I use #python for scripting and #rust for speed\n"
+        "- works at [[Brightline Robotics]]\n- leads [[Project Falcon]] (since May)\n",
+    )
+    write(tmp_path, "Thoughts.md", "---\ntitle: Thoughts\n---\n\nOnly prose here.\n")
+    result = await import_source(store, "basic-memory", tmp_path, user_id="bm")
+    assert result == {"imported": 4, "duplicates": 0, "skipped": {"prose-only note": 1}}
+    stored = await texts(store, "bm")
+    # The tags stay in the text, as basic-memory keeps them.
+    tagged = stored["Bob's plan: v2: I use #python for scripting and #rust for speed"]
+    assert tagged["metadata"]["tags"] == ["python", "rust"]
+    assert tagged["metadata"]["note_tags"] == ["planning"]
+    assert tagged["metadata"]["front_matter"] == {"status": "draft"}
+    assert tagged["created_at"].startswith("2025-11-02T09:15:00")  # the note's date, in UTC
+    # The id is the one an earlier memorch gave it (from the text without its tags): no duplicate.
+    key = "I use for scripting and for speed"
+    assert tagged["id"] == stable_id("basic-memory", "bm", None, None, "bobs-plan", "tool", key)
+    assert {
+        "Bob's plan: v2 works at Brightline Robotics",
+        "Bob's plan: v2 leads Project Falcon",
+        "Bob's plan: v2 links to Garden Planning",
+    } <= set(stored)
+    around = await store.graph("Brightline Robotics", user_id="bm")
+    assert ("Bob's plan: v2", "works_at", "Brightline Robotics") in {
+        (r["source"], r["relationship"], r["destination"]) for r in around["relations"]
+    }
+
+
+@module_loop
+async def test_front_matter_that_is_no_yaml_is_refused_by_its_line(store: AsyncMemory, tmp_path: Path) -> None:
+    write(tmp_path, "bad.md", "---\ntitle: ok\ntags: [unclosed\n---\n- [fact] something\n")
+    with pytest.raises(ValidationError) as refused:
+        await import_source(store, "basic-memory", tmp_path, user_id="bad")
+    assert refused.value.error_code == "INVALID_IMPORT_ITEM"
+    assert "bad.md line" in refused.value.message and "front matter is not YAML" in refused.value.message
+    assert (await store.get_all(user_id="bad"))["results"] == []
+
+
+@module_loop
+async def test_an_empty_observation_is_skipped_and_a_saved_tool_result_is_read(
+    store: AsyncMemory, tmp_path: Path
+) -> None:
+    entity = {"type": "entity", "name": "Ana", "entityType": "person", "observations": ["", "Runs"]}
+    graph = json.dumps({"entities": [entity]})
+    wrapped = write(tmp_path, "read_graph.json", json.dumps({"content": [{"type": "text", "text": graph}]}))
+    result = await import_source(store, "mcp-memory", wrapped, user_id="mcp")
+    assert result == {"imported": 1, "duplicates": 0, "skipped": {"empty observation": 1}}
+    assert list(await texts(store, "mcp")) == ["Ana: Runs"]
+
+
+@module_loop
+async def test_mem0_expiry_and_platform_fields_are_kept(store: AsyncMemory, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "mem0.json",
+        """[
+      {"id": "8e4f6b7d-0a2c-4d3e-8f5a-6b7c8d9e0f1b", "memory": "Works nights", "user_id": "m0",
+       "expiration_date": "2030-01-01", "immutable": true, "structured_attributes": {"year": 2024}},
+      {"id": "8e4f6b7d-0a2c-4d3e-8f5a-6b7c8d9e0f1c", "memory": "Lived in Leeds", "user_id": "m0",
+       "expiration_date": "2020-01-01"}]""",
+    )
+    assert (await import_source(store, "mem0", path))["imported"] == 2
+    [live] = (await texts(store, "m0")).values()  # the one that expired in 2020 is not shown
+    assert live["memory"] == "Works nights" and live["expires_at"].startswith("2030-01-01T00:00:00")
+    assert live["metadata"]["immutable"] is True and live["metadata"]["structured_attributes"] == {"year": 2024}
+
+
+@module_loop
+async def test_text_in_utf16_tables_quotes_and_code(store: AsyncMemory, tmp_path: Path) -> None:
+    (tmp_path / "win.txt").write_bytes(codecs.BOM_UTF16_LE + "naïve café\r\n".encode("utf-16-le"))
+    write(
+        tmp_path,
+        "notes.md",
+        "> A quote about tea\n\n| name | role |\n|---|---|\n| Ana | lead |\n\n```\nprint('no')\n```\n",
+    )
+    result = await import_source(store, "text", tmp_path, user_id="txt")
+    assert result == {"imported": 3, "duplicates": 0, "skipped": {"code block": 1}}
+    assert set(await texts(store, "txt")) == {"naïve café", "A quote about tea", "name: Ana, role: lead"}
+    (tmp_path / "empty.txt").write_bytes(b"")
+    with pytest.raises(ValidationError) as empty:
+        await import_source(store, "text", tmp_path / "empty.txt", user_id="txt")
+    assert empty.value.error_code == "EMPTY_IMPORT"
+
+
+@module_loop
+async def test_importing_text_again_embeds_nothing(store: AsyncMemory, tmp_path: Path) -> None:
+    path = write(tmp_path, "facts.txt", "".join(f"Fact number {n} about the garden\n" for n in range(40)))
+    assert (await import_source(store, "text", path, user_id="again"))["imported"] == 40
+    embedder = store.engine.components.embedder
+    embedded: list[int] = []
+    original = embedder.embed
+    embedder.embed = lambda texts: embedded.append(len(texts)) or original(texts)  # type: ignore[method-assign]
+    try:
+        assert await import_source(store, "text", path, user_id="again") == {"imported": 0, "duplicates": 40}
+    finally:
+        del embedder.embed
+    assert sum(embedded) == 0
+
+
+def test_a_peers_file_without_from_names_the_format(tmp_path: Path) -> None:
+    entity = {"type": "entity", "name": "Ana", "entityType": "person", "observations": []}
+    graph = write(tmp_path, "memory.jsonl", json.dumps(entity) + "\n")
+    env = {"MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_GRAPH": "off"}
+    refused = CliRunner().invoke(app, ["import", str(graph)], env=env)
+    assert refused.exit_code == 1
+    assert "this looks like mcp-memory data: import it with --from mcp-memory" in refused.stderr
+
+
+def test_list_says_when_filters_match_nothing(tmp_path: Path) -> None:
+    env = {"MEMORCH_DATA_DIR": str(tmp_path), "MEMORCH_GRAPH": "off", "MEMORCH_USER_ID": "f"}
+    runner = CliRunner()
+    assert runner.invoke(app, ["add", "I like tea"], env=env).exit_code == 0
+    shown = runner.invoke(app, ["list", "--filters", '{"app": "none"}'], env=env)
+    assert shown.stdout.strip() == "user_id 'f' has memories, none whose metadata matches the filters"
