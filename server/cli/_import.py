@@ -62,7 +62,8 @@ def _done(r: dict[str, Any]) -> str:
         return line + (f", {r['degraded']} stored verbatim (no model answered)" if r["degraded"] else "")
     skipped = "".join(f", skipped {_count(n, kind)}" for kind, n in r.get("skipped", {}).items())
     known = r.get("known_ids", 0)
-    why = f" ({known} by id: this store has or had them, deleted or purged memories keep theirs)" if known else ""
+    kept = "this store has or had them, in any scope; deleted or purged memories keep theirs"
+    why = f" ({known} by id: {kept})" if known else ""
     return f"imported {memories(r['imported'])}, skipped {plural(r['duplicates'], 'duplicate')}{why}{skipped}"
 
 
