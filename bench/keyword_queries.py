@@ -366,7 +366,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT)
-    parser.add_argument("--embedder", default="auto", help="MEMORCH_EMBEDDER for memorch (default: the product's, auto)")
+    parser.add_argument(
+        "--embedder", default="auto", help="MEMORCH_EMBEDDER for memorch (default: the product's, auto)"
+    )
     parser.add_argument("--out", type=Path, help="also write every search's hits here (JSON)")
     args = parser.parse_args()
     rows = collect(load(args.data), args.embedder)

@@ -52,11 +52,11 @@ async def test_add_acknowledges_before_the_model_answers(memory: AsyncMemory, fa
     # first write imports LanceDB under the store's lock, seconds on a loaded machine), before timing.
     await memory.add("warm up", user_id="warm", infer=False)
     await memory.engine.index_sync.flush()
-    fake.push(Delay(3.0, facts(FACT)))
+    fake.push(Delay(5.0, facts(FACT)))
     started = time.perf_counter()
     result = await memory.add(SAID, user_id="u")
     acknowledged = time.perf_counter() - started
-    assert acknowledged < 2.0, acknowledged  # the model takes 3 s (a loaded machine is slow)
+    assert acknowledged < 3.5, acknowledged  # the model takes 5 s (a loaded machine is slow)
     assert result["pending"] is True and "background" in result["reason"]
     [event] = result["results"]
     assert event["event"] == "ADD" and event["memory"] == SAID and "background" in event["reason"]

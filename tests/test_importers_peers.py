@@ -1,8 +1,9 @@
 """Moving in from a peer, with files shaped as the peers' own tools write them (a newcomer trial
 made them with @modelcontextprotocol/server-memory 2026.8.31 and basic-memory 0.24.1, and checked
-what basic-memory's own parser reads): YAML front matter as basic-memory writes it, tags kept in
-the text, relations of several words and inline links, an empty observation, a saved tool result,
-mem0's expiry, text files in UTF-16, tables and code, and a file imported without ``--from``."""
+what basic-memory's own parser reads), and notes a review of that work found odd: YAML front
+matter as basic-memory writes it (and front matter YAML cannot read), tags kept in the text,
+relations of several words and inline links, an empty observation, a saved tool result, mem0's
+expiry, text files in UTF-16, tables and code, and a file imported without ``--from``."""
 
 from __future__ import annotations
 
@@ -76,16 +77,6 @@ async def test_a_basic_memory_note_as_its_tools_write_it(store: AsyncMemory, tmp
     assert ("Bob's plan: v2", "works_at", "Brightline Robotics") in {
         (r["source"], r["relationship"], r["destination"]) for r in around["relations"]
     }
-
-
-@module_loop
-async def test_front_matter_that_is_no_yaml_is_refused_by_its_line(store: AsyncMemory, tmp_path: Path) -> None:
-    write(tmp_path, "bad.md", "---\ntitle: ok\ntags: [unclosed\n---\n- [fact] something\n")
-    with pytest.raises(ValidationError) as refused:
-        await import_source(store, "basic-memory", tmp_path, user_id="bad")
-    assert refused.value.error_code == "INVALID_IMPORT_ITEM"
-    assert "bad.md line" in refused.value.message and "front matter is not YAML" in refused.value.message
-    assert (await store.get_all(user_id="bad"))["results"] == []
 
 
 @module_loop
@@ -164,3 +155,40 @@ def test_list_says_when_filters_match_nothing(tmp_path: Path) -> None:
     assert runner.invoke(app, ["add", "I like tea"], env=env).exit_code == 0
     shown = runner.invoke(app, ["list", "--filters", '{"app": "none"}'], env=env)
     assert shown.stdout.strip() == "user_id 'f' has memories, none whose metadata matches the filters"
+
+
+@module_loop
+async def test_odd_notes_are_read_not_refused(store: AsyncMemory, tmp_path: Path) -> None:
+    """What a review found refusing a whole folder, or worse: front matter YAML cannot read, a
+    date in words, aliases that expand to gigabytes, a note opening with a rule, an empty link."""
+    write(tmp_path, "meeting.md", "---\ntitle: Meeting: notes\ncreated: May 1, 2024\n---\n- [fact] Budget approved\n")
+    bomb = "".join(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]\n" for n in range(1, 8))
+    write(tmp_path, "bomb.md", f"---\ntitle: Bomb\nl0: &l0 [lol]\n{bomb}---\n- [fact] Still here\n")
+    write(tmp_path, "rule.md", "---\nIntro prose, then a rule.\n\n---\n- [fact] After the rule\n")
+    write(
+        tmp_path,
+        "links.md",
+        "---\ntitle: Links\n---\nSee [[ ]] and [[|x]].\n- Meeting with [[Ana]]\n"
+        '- **Owner**: [[Dana]]\n- "works at" [[Acme]]\n',
+    )
+    await import_source(store, "basic-memory", tmp_path, user_id="odd")
+    stored = await texts(store, "odd")
+    meeting = stored["Meeting: notes: Budget approved"]
+    assert meeting["metadata"]["front_matter"] == {"created": "May 1, 2024"}  # kept as written, not a date
+    assert "Bomb: Still here" in stored and "rule: After the rule" in stored
+    assert {"Links links to Ana", "Links links to Dana", "Links works at Acme"} <= set(stored)
+    # A quoted type is kept as written, so the relation keeps the id an earlier memorch gave it.
+    acme = stored["Links works at Acme"]
+    assert acme["id"] == stable_id("basic-memory", "relation", "odd", None, None, "Links", "works at", "Acme")
+
+
+@module_loop
+async def test_a_file_the_format_guess_cannot_read_keeps_the_readers_error(store: AsyncMemory, tmp_path: Path) -> None:
+    (tmp_path / "folder.md").mkdir()  # a folder named like a note
+    write(tmp_path, "facts.json", '{"not": "mem0"}')
+    with pytest.raises(ValidationError) as refused:
+        await import_source(store, "mem0", tmp_path / "facts.json", user_id="guess")
+    assert refused.value.error_code == "UNKNOWN_IMPORT_FORMAT"
+    with pytest.raises(ValidationError) as unreadable:
+        await import_source(store, "mem0", tmp_path, user_id="guess")
+    assert unreadable.value.error_code == "IMPORT_FILE_UNREADABLE"

@@ -69,7 +69,7 @@ async def test_a_newcomers_first_hour(tmp_path: Path) -> None:
     proc, port = start_http_server("streamable-http", data, MEMORCH_GRAPH="on", XDG_CONFIG_HOME=str(config_home))
     try:
         url = f"http://127.0.0.1:{port}/mcp"
-        async with httpx2.AsyncClient() as anonymous:
+        async with httpx2.AsyncClient(timeout=60) as anonymous:
             refused = await anonymous.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         assert refused.status_code == 401
         authorised = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)

@@ -331,7 +331,9 @@ async def test_written_http_entry_reaches_a_served_memorch(tmp_path: Path) -> No
         assert code == 0, out
         entry = json.loads((tmp_path / ".claude.json").read_text())["mcpServers"]["memorch"]
         assert entry["type"] == "http"
-        target = streamable_http_client(entry["url"], http_client=httpx2.AsyncClient(headers=entry["headers"]))
+        target = streamable_http_client(
+            entry["url"], http_client=httpx2.AsyncClient(headers=entry["headers"], timeout=60)
+        )
         async with Client(target) as client:
             added = await client.call_tool("add_memory", {"text": "I keep my bike in the cellar"})
             assert added.structured_content["results"][0]["event"] == "ADD"

@@ -655,7 +655,7 @@ def test_token_protects_every_request(locked_url: str) -> None:
     ok = httpx.get(url + "/api/scopes", headers={"Authorization": "bearer s3cret"})
     assert ok.status_code == 200 and ok.json()["default_user_id"] == "alice"
 
-    with httpx.Client(base_url=url) as client:
+    with httpx.Client(base_url=url, timeout=60) as client:
         login = client.get("/?token=s3cret")
         assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
         assert client.get(login.headers["location"]).status_code == 200

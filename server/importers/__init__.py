@@ -78,12 +78,31 @@ def load(source: str, path: str | Path, options: Options) -> Batch:
         batch = READERS[source](Path(path), options)
         batch.check(options.max_text_bytes)
     except ValidationError as exc:
-        guess = looks_like(Path(path))
-        if guess is not None and guess != source:  # the usual cause: --from left out or another one's
-            exc.suggestion = f"this looks like {guess} data: import it with --from {guess}"
-            exc.details["looks_like"] = guess
+        _name_the_format(exc, source, Path(path))
         raise
     return batch
+
+
+# Errors that say a file is not of the format asked for (rather than one bad item in it).
+SHAPE_ERRORS = frozenset(
+    ("NOT_BASIC_MEMORY", "UNKNOWN_IMPORT_FORMAT", "INVALID_JSON", "INVALID_JSONL", "IMPORT_NOT_UTF8")
+)
+
+
+def _name_the_format(exc: ValidationError, source: str, path: Path) -> None:
+    """When the file looks like another server's: without ``--from`` (memorch's own JSONL) that is
+    the likely cause and the hint replaces the generic one; with another ``--from``, it is added
+    to errors about the file's shape only, after what the reader said."""
+    if source != "memorch" and exc.error_code not in SHAPE_ERRORS:
+        return
+    guess = looks_like(path)
+    if guess is None or guess == source:
+        return
+    if exc.error_code == "IMPORT_NOT_UTF8" and guess != "openmemory":  # an encoding, not a format (but a zip)
+        return
+    hint = f"this looks like {guess} data: import it with --from {guess}"
+    exc.suggestion = hint if source == "memorch" or not exc.suggestion else f"{exc.suggestion}; or, {hint}"
+    exc.details["looks_like"] = guess
 
 
 def need_llm(config: MemoryConfig, source: str) -> None:

@@ -21,23 +21,25 @@ nothing else is counted as skipped).
 
 from __future__ import annotations
 
-import datetime
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from memorch.errors import ValidationError
 from memorch.importers._base import Batch, Options, add_relation, refuse, stable_id, timestamp
 from memorch.maintenance._files import files, read_text
 
 _ITEM = re.compile(r"^\s*[-*+]\s+(.+?)\s*$")
 _CATEGORY = re.compile(r"^\[([^\[\]()]+)\]\s+(.+)$")
 _CLOCK = re.compile(r"^\d{1,3}:\d{2}(:\d{2})?([.,]\d{1,3})?$")  # transcript times are not categories
-# A relation's type: one word or a quoted phrase, or up to four plain words ("works at").
+# A relation's type: one word (a letter first: not "10:30", "**Owner**:" or a URL), a quoted
+# phrase, or up to four lowercase words ("works at", as basic-memory's ``import memory-json``
+# writes them). "Meeting with [[Ana]]" is prose with a link.
 _RELATION = re.compile(
-    r"^(\"[^\"]+\"|'[^']+'|[^\s\[\]\"'#]+(?:\s+[^\s\[\]\"'#]+){0,3})\s+\[\[([^\[\]]+)\]\]\s*(?:\((.*)\))?$"
+    r"^(\"[^\"]+\"|'[^']+'|[^\W\d_][\w-]*|[a-z][a-z0-9_-]*(?:\s+[a-z][a-z0-9_-]*){1,3})"
+    r"\s+\[\[([^\[\]]+)\]\]\s*(?:\((.*)\))?$"
 )
 _LINK = re.compile(r"\[\[([^\[\]]+)\]\]")
 _TAG = re.compile(r"(?<!\S)#([\w/-]+)")
@@ -53,32 +55,54 @@ def front_matter_end(lines: list[str]) -> int:
     return 0 if end is None else end + 1  # no closing fence: not front matter
 
 
-def front_matter(lines: list[str], where: Path) -> tuple[dict[str, Any], int]:
-    """The note's YAML front matter and the index of the first body line."""
+def front_matter(lines: list[str]) -> tuple[dict[str, Any], int]:
+    """The note's front matter and the index of the first body line. YAML, each value read as
+    written (``title: yes`` is "yes", a date a string): front matter YAML cannot read (``title:
+    Meeting: notes``) or that uses aliases is read as plain ``key: value`` lines, as memorch read
+    all front matter before; a block that holds no mapping (a note opening with a ``---`` rule)
+    is body."""
     body = front_matter_end(lines)
     if body == 0:
         return {}, 0
-    end = body - 1
+    block = lines[1 : body - 1]
     try:
-        fields = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 2}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        fix = "fix the note's front matter and import again"
-        raise refuse(f"{where}{line}", f"the front matter is not YAML ({problem})", fix) from None
+        fields = _yaml("\n".join(block))
+    except yaml.YAMLError:
+        fields = _flat(block)
     if fields is None:
-        return {}, end + 1
+        return {}, body
     if not isinstance(fields, dict):
-        raise refuse(
-            f"{where} line 2", "the front matter is not a mapping of keys to values", "write it as key: value lines"
-        )
-    return {str(k): v for k, v in fields.items()}, end + 1
+        return {}, 0
+    return {str(k): v for k, v in fields.items()}, body
 
 
-def plain(value: Any) -> Any:
-    """A YAML value as JSON has it (dates as ISO strings)."""
-    return json.loads(json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime.date) else str(v)))
+def _yaml(text: str) -> Any:
+    # An alias (*name) repeats a value without writing it out: a few nested ones expand to
+    # gigabytes once the fields are copied into metadata. A note's front matter needs none.
+    if any(isinstance(token, yaml.AliasToken) for token in yaml.scan(text, Loader=yaml.BaseLoader)):
+        raise yaml.YAMLError("aliases")
+    return yaml.load(text, Loader=yaml.BaseLoader)  # BaseLoader builds only str, list and dict
+
+
+def _flat(block: list[str]) -> dict[str, Any]:
+    """``key: value`` lines (lists inline ``[a, b]`` or as ``- a`` items)."""
+    fields: dict[str, Any] = {}
+    key = None
+    for line in block:
+        if key and line.lstrip().startswith("- "):
+            fields[key] = [*(fields.get(key) or []), _scalar(line.lstrip()[2:])]
+        elif ":" in line and not line.startswith((" ", "\t")):
+            key, value = (part.strip() for part in line.split(":", 1))
+            if value.startswith("[") and value.endswith("]"):
+                fields[key] = [_scalar(v) for v in value[1:-1].split(",") if v.strip()]
+            else:
+                fields[key] = _scalar(value) if value else None
+    return fields
+
+
+def _scalar(value: str) -> str:
+    value = value.strip()
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
 
 
 def observation(content: str) -> dict[str, Any] | None:
@@ -105,14 +129,23 @@ def target(link: str) -> str:
 
 
 def relation_label(words: str) -> str:
-    return "_".join(words.strip("\"'").split())
+    """A quoted type as written (memorch kept it so before: the relation's id stays), plain words
+    joined by ``_``."""
+    return words[1:-1] if words[:1] in "\"'" and words[:1] else "_".join(words.split())
 
 
-def when(meta: dict[str, Any], key: str, file: Path) -> str | None:
-    value = meta.get(key)
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        value = value.isoformat()
-    return timestamp(value.isoformat() if isinstance(value, datetime.datetime) else value, str(file), key)
+def when(value: Any, file: Path, key: str) -> str | None:
+    """A front matter date in UTC, or None when it is none (``May 1, 2024``: kept as written)."""
+    try:
+        return timestamp(value, str(file), key) if isinstance(value, str) else None
+    except ValidationError:
+        return None
+
+
+def tags(value: Any) -> list[str]:
+    """``[a, b]``, ``- a`` items or ``"a, b"``, as basic-memory reads them."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    return [str(t).strip().lstrip("#") for t in items if str(t).strip()]
 
 
 def read(path: Path, options: Options) -> Batch:
@@ -121,7 +154,7 @@ def read(path: Path, options: Options) -> Batch:
     notes = []
     for file in files(path, (".md", ".markdown")):
         lines = read_text(file).split("\n")
-        meta, body = front_matter(lines, file)
+        meta, body = front_matter(lines)
         name = file.relative_to(path) if path.is_dir() else Path(file.name)
         title = str(meta.get("title") or file.stem)
         permalink = str(meta.get("permalink") or re.sub(r"[^\w/]+", "-", str(name.with_suffix(""))).lower())
@@ -136,11 +169,13 @@ def read(path: Path, options: Options) -> Batch:
             "file": name,
         }
         if meta.get("tags"):
-            note["note_tags"] = plain(meta["tags"] if isinstance(meta["tags"], list) else [meta["tags"]])
-        extra = {k: plain(v) for k, v in meta.items() if k not in _OWN_KEYS}
+            note["note_tags"] = tags(meta["tags"])
+        columns = {"created": "created_at", "modified": "updated_at"}
+        dates = {column: when(meta.get(key), file, key) for key, column in columns.items()}
+        unread = {key for key, column in columns.items() if meta.get(key) is not None and dates[column] is None}
+        extra = {k: v for k, v in meta.items() if k not in _OWN_KEYS or k in unread}
         if extra:
             note["front_matter"] = extra
-        dates = {"created_at": when(meta, "created", file), "updated_at": when(meta, "modified", file)}
         before = len(batch.items)
         _read_note(batch, scope, file, lines[body:], body, (title, permalink, kind), note, types, dates)
         if len(batch.items) == before:
@@ -180,14 +215,15 @@ def _read_note(
         where = f"{file} line {number}"
         item = _ITEM.match(line)
         relation = _RELATION.match(item.group(1)) if item else None
-        if relation:
+        if relation and target(relation.group(2)):
             label, to = relation_label(relation.group(1)), target(relation.group(2))
             context = {"context": relation.group(3).strip()} if relation.group(3) else {}
             add_relation(batch, where, scope, (title, label, to), (kind, types.get(to)), where_of | context, **dates)
             related.add(to)
             continue
         for link in _LINK.findall(line):
-            links.setdefault(target(link), where)
+            if target(link):
+                links.setdefault(target(link), where)
         found = observation(item.group(1)) if item else None
         if found is None:
             continue

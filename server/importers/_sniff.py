@@ -17,17 +17,22 @@ _OBSERVATION = re.compile(r"^\s*[-*+]\s+\[[^\[\]()]+\]\s+\S|^\s*[-*+]\s+\S+\s+\[
 
 
 def looks_like(path: Path) -> str | None:
-    """The ``--from`` format ``path`` most likely is, or None."""
+    """The ``--from`` format ``path`` most likely is, or None (also when it cannot be read: this
+    only adds a hint to an error already on its way)."""
+    try:
+        return _guess(path)
+    except (OSError, RecursionError):  # unreadable files or folders; JSON nested past the stack
+        return None
+
+
+def _guess(path: Path) -> str | None:
     if path.is_dir():
         return _folder(path)
     suffix = path.suffix.lower()
     if suffix in (".zip", ".gz"):
         return "openmemory"
-    try:
-        with path.open("rb") as file:
-            head = file.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
-    except OSError:
-        return None
+    with path.open("rb") as file:
+        head = file.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
     if suffix in (".md", ".markdown"):
         return "basic-memory" if _OBSERVATION.search(head) else "text"
     found = _json_head(head)
@@ -42,9 +47,14 @@ def _folder(path: Path) -> str | None:
     if (path / "memories.json").exists() or (path / "memories.jsonl.gz").exists():
         return "openmemory"
     notes = [p for p in path.rglob("*") if p.suffix.lower() in (".md", ".markdown")][:50]
-    if any(_OBSERVATION.search(p.read_text("utf-8", errors="replace")[:HEAD_BYTES]) for p in notes):
+    if any(_OBSERVATION.search(_head(p)) for p in notes):
         return "basic-memory"
     return "text" if notes or any(path.rglob("*.txt")) else None
+
+
+def _head(path: Path) -> str:
+    with path.open("rb") as file:
+        return file.read(HEAD_BYTES).decode("utf-8", errors="replace")
 
 
 def _json_head(head: str) -> Any:

@@ -17,6 +17,7 @@ With ``--infer`` each chunk goes through ``add`` and the LLM extracts the facts 
 from __future__ import annotations
 
 import re
+from itertools import zip_longest
 from pathlib import Path
 
 from memorch.importers._base import Batch, Options, refuse
@@ -27,7 +28,7 @@ SPLITS = ("line", "paragraph")
 _HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
 _LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s+)?")
 _QUOTE = re.compile(r"^(?:>\s?)+")
-_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?$")
+_TABLE_RULE = re.compile(r"^\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?$")
 
 
 def read(path: Path, options: Options) -> Batch:
@@ -62,7 +63,10 @@ class Chunks:
         self.out: list[tuple[int, str, str | None]] = []
         self.block: list[tuple[int, str]] = []
         self.section: str | None = None
-        self.header: list[str] | None = None  # the table being read: its column names
+        # The table being read: its first row (line number, text, cells) and whether the rule row
+        # under it came (only then is it a table, as GitHub's Markdown has it).
+        self.header: tuple[int, str, list[str]] | None = None
+        self.ruled = False
 
     def read(self, text: str) -> list[tuple[int, str, str | None]]:
         lines = text.split("\n")
@@ -91,9 +95,12 @@ class Chunks:
         elif line.startswith("|"):
             self.table_row(number, line)
         else:
-            self.header = None
+            self.end_table()
             line = _QUOTE.sub("", line).strip()
             raw = _QUOTE.sub("", raw.strip())
+            if not line:  # a quote's empty line ends its paragraph
+                self.flush()
+                return
             item = _LIST.match(raw)
             if item:
                 self.flush()
@@ -102,18 +109,27 @@ class Chunks:
                 self.add(number, line)
 
     def table_row(self, number: int, line: str) -> None:
-        """The first row names the columns, the rule under it is skipped, each row after is a memory."""
+        """The first row names the columns, the rule under it is skipped, each row after is a memory
+        ("name: Ana, role: lead"; a cell past the named columns is kept unnamed)."""
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if _TABLE_RULE.match(line):
-            return
         if self.header is None:
             self.flush()
-            self.header = cells
-            return
-        pairs = zip(self.header, cells, strict=False)
-        said = [f"{name}: {cell}" if name else cell for name, cell in pairs if cell]
-        if said:
-            self.out.append((number, ", ".join(said), self.section))
+            self.header, self.ruled = (number, line, cells), False
+        elif not self.ruled and _TABLE_RULE.match(line):
+            self.ruled = True
+        elif not self.ruled:  # no rule under the first row: a line of text, not a table
+            self.end_table()
+            self.header, self.ruled = (number, line, cells), False
+        else:
+            pairs = zip_longest(self.header[2], cells, fillvalue="")
+            said = [f"{name}: {cell}" if name else cell for name, cell in pairs if cell]
+            if said:
+                self.out.append((number, ", ".join(said), self.section))
+
+    def end_table(self) -> None:
+        if self.header is not None and not self.ruled:
+            self.out.append((self.header[0], self.header[1], self.section))
+        self.header = None
 
     def add(self, number: int, line: str) -> None:
         if self.split == "line":
@@ -126,4 +142,4 @@ class Chunks:
         if self.block:
             self.out.append((self.block[0][0], " ".join(t for _, t in self.block), self.section))
             self.block.clear()
-        self.header = None  # a table ends at a blank line, a heading or other text
+        self.end_table()  # a table ends at a blank line, a heading or other text

@@ -16,6 +16,15 @@ def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPOR
     return ValidationError(f"{where}: {message}", error_code=code, details={"where": where}, suggestion=suggestion)
 
 
+# Longest first: UTF-32's little-endian mark begins with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def read_text(path: Path, data: bytes | None = None, suggestion: str = "check the path and the --from format") -> str:
     """A file's text; unreadable or non-UTF-8 files are refused with their name (and line)."""
     try:
@@ -30,17 +39,20 @@ def read_text(path: Path, data: bytes | None = None, suggestion: str = "check th
     # A byte order mark says the encoding: UTF-16 is what Windows tools ("Unicode" in Notepad,
     # PowerShell's Out-File) write. Without one, UTF-8 alone: a guess at legacy encodings
     # could silently turn text into other characters.
-    encoding = "utf-16" if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8-sig"
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), "utf-8-sig")
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise refuse(
-            f"{path} line {line}",
-            f"is not {encoding.upper().removesuffix('-SIG')} text (byte 0x{raw[exc.start]:02x})",
+        line = raw[: exc.start].decode(encoding, errors="replace").count("\n") + 1
+        said = encoding.upper().removesuffix("-SIG")
+        fix = (
             "convert the file to UTF-8 from its encoding, e.g. "
-            f"`iconv -f WINDOWS-1252 -t UTF-8 {path.name} > {path.stem}-utf8{path.suffix}`",
-            "IMPORT_NOT_UTF8",
+            f"`iconv -f WINDOWS-1252 -t UTF-8 {path.name} > {path.stem}-utf8{path.suffix}`"
+            if said == "UTF-8"
+            else f"the file starts as {said} but is damaged there: save it again as UTF-8"
+        )
+        raise refuse(
+            f"{path} line {line}", f"is not {said} text (byte 0x{raw[exc.start]:02x})", fix, "IMPORT_NOT_UTF8"
         ) from exc
 
 
