@@ -670,6 +670,14 @@ def test_refuses_a_non_loopback_host_without_a_token(tmp_path: Path) -> None:
     result = subprocess.run(command, env=ui_env(tmp_path / "data"), capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "UNAUTHENTICATED_BIND" in result.stderr and "MEMORCH_AUTH_TOKEN" in result.stderr
+    assert "--allow-unauthenticated" not in result.stderr  # serve's option: `memorch ui` has none
+
+
+def wait_for_alert(driver, timeout: float = 20):
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(ec.alert_is_present())
 
 
 def history_events(data: Path, memory_id: str) -> list[tuple[str, str | None, str | None]]:
@@ -715,19 +723,19 @@ def test_forget_a_memory_and_a_whole_user_for_good(browser, ui_url: str, seeded:
     # The whole user: a wrong name forgets nothing; carol's name does.
     tab(browser, "list")
     click(browser, "#list-form button.forget-all")
-    prompt = browser.switch_to.alert
+    prompt = wait_for_alert(browser)  # asked once the page has the count of every layer
     assert "carol" in prompt.text and "cannot be undone" in prompt.text
     prompt.send_keys("bob")
     prompt.accept()
     wait_for(browser, "#notice", text="Nothing was forgotten")
     assert ledger_ids(data, "carol") == {last}
     click(browser, "#list-form button.forget-all")
-    prompt = browser.switch_to.alert
+    prompt = wait_for_alert(browser)
     prompt.send_keys("carol")
     prompt.accept()
     wait_for(browser, "#notice", text="Purged 1 memory")
     wait_for(browser, '#stats[data-memories="0"]')
-    wait_for(browser, "#list-results .empty", text="no memories for carol")
+    wait_for(browser, "#list-results .empty", text="no memories are stored for user_id 'carol'")
     assert ledger_ids(data, "carol") == set() and history_events(data, last) == [("PURGE", None, None)]
     assert occurrences(data, secrets) == []
     assert ledger_ids(data, "bob") and ledger_ids(data, "alice")  # the other users are untouched

@@ -18,9 +18,18 @@ from memorch.config import MemoryConfig, package_version, warn_unknown_settings
 
 def serve_ui(host: str, port: int, config: MemoryConfig) -> None:
     """Serve the page until Ctrl+C (refuses a non-loopback host without a token)."""
-    from memorch.serve._http_edge import check_exposure
+    from memorch.errors import ConfigurationError
+    from memorch.serve._http_edge import is_loopback
 
-    check_exposure(host, bool(config.auth_token), False)
+    if not config.auth_token and not is_loopback(host):  # the page has one token, none of serve's options
+        raise ConfigurationError(
+            f"refusing to serve the page on {host} without MEMORCH_AUTH_TOKEN: anyone who can reach that "
+            "address could read and change every memory",
+            error_code="UNAUTHENTICATED_BIND",
+            details={"host": host},
+            suggestion="set MEMORCH_AUTH_TOKEN (the page takes that one token; per-caller tokens are the MCP "
+            "server's), or keep --host 127.0.0.1 and reach it through an SSH tunnel",
+        )
     import anyio
     import uvicorn
 

@@ -157,7 +157,10 @@ class UiApi:
 
     async def memories(self, request: Request) -> Any:
         return await self.memory.get_all(
-            user_id=self.user(request), filters=_json_param(request, "filters"), limit=_number(request, "limit", 100)
+            user_id=self.user(request),
+            filters=_json_param(request, "filters"),
+            limit=_number(request, "limit", 100),
+            cursor=request.query_params.get("cursor") or None,  # the next page: the last answer's next_cursor
         )
 
     async def one(self, request: Request) -> Any:
@@ -245,6 +248,7 @@ class Guard:
             return
         request = Request(scope, receive)
         response = self.refusal(request)
+        send = _unframed(send)
         if response is None:
             await self.app(scope, receive, send)
         else:
@@ -266,19 +270,34 @@ class Guard:
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
             return response
         if request.url.path.startswith("/api/"):
-            body = _refused("UNAUTHORIZED", "this page needs the token in MEMORCH_AUTH_TOKEN")
+            where = request.headers.get("host", "127.0.0.1:PORT")
+            body = _refused("UNAUTHORIZED", "this page needs the token in MEMORCH_AUTH_TOKEN", where)
             return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return _login_page()
 
 
-def _refused(code: str, message: str) -> dict[str, Any]:
+def _refused(code: str, message: str, where: str = "127.0.0.1:PORT") -> dict[str, Any]:
     return {
         "error_code": code,
         "message": message,
         "details": {},
-        "suggestion": "open the page at http://127.0.0.1:PORT/?token=<MEMORCH_AUTH_TOKEN>, or send "
+        "suggestion": f"open the page at http://{where}/?token=<MEMORCH_AUTH_TOKEN>, or send "
         "Authorization: Bearer <token>",
     }
+
+
+# No other site may show the page in a frame of its own (clickjacking: Save and Restore ask for
+# no confirmation).
+NO_FRAMES = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'")]
+
+
+def _unframed(send: Any) -> Any:
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *NO_FRAMES]}
+        await send(message)
+
+    return sending
 
 
 def build_app(config: MemoryConfig, host: str = "127.0.0.1") -> Any:

@@ -22,8 +22,13 @@ async function forgetOne(item) {
 // must be typed to confirm.
 async function forgetUser() {
   const user = state.user;
-  const typed = window.prompt("Forget every memory of " + user + " for good, and the history of those deleted " +
-    "before? Their text is removed, and this cannot be undone.\n\nType " + user + " to confirm.");
+  // The count of every layer (each project's and the global one), not only those this page lists.
+  const scopes = await api("/api/scopes");
+  const row = scopes.scopes.find((s) => s.user_id === user);
+  const count = row ? row.memories : 0;
+  const typed = window.prompt("Forget all " + count + " memories of " + user + " for good (in every project, " +
+    "also those this page does not list), and the history of those deleted before? Their text is removed, " +
+    "and this cannot be undone.\n\nType " + user + " to confirm.");
   if (typed === null) return;
   if (typed.trim() !== user) {
     showNotice("Nothing was forgotten: the name typed was not " + user + ".");

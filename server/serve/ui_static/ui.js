@@ -1,5 +1,6 @@
 // memorch ui: list, search, deleted memories, history (word diff) and graph, over /api (see _ui_api.py).
-// Forgetting for good (Forget, Forget all…) is in forget.js.
+// Times, ids and the word diff are in parts.js (loaded first); forgetting for good (Forget,
+// Forget all…) is in forget.js.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
@@ -25,10 +26,10 @@ function el(tag, attrs, ...children) {
 function showError(body) {
   const box = $("#error");
   if (!body) { box.hidden = true; box.textContent = ""; return; }
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("span", { class: "code" }, body.error_code || "ERROR"), " ", body.message || "",
     body.suggestion ? el("div", { class: "suggestion" }, "Suggestion: ", body.suggestion) : null,
-  );
+  ].filter((part) => part !== null)); // replaceChildren writes a null as the text "null"
   box.hidden = false;
 }
 
@@ -36,12 +37,22 @@ function showError(body) {
 function showNotice(text, button) {
   const box = $("#notice");
   if (!text) { box.hidden = true; box.replaceChildren(); return; }
-  box.replaceChildren(el("span", {}, text), button || null);
+  box.replaceChildren(...[el("span", {}, text), button].filter(Boolean));
   box.hidden = false;
 }
 
+// What the page says when the server does not answer (stopped, or the network is down).
+const NO_ANSWER = { error_code: "NO_ANSWER", message: "memorch ui did not answer: it may have stopped.",
+  suggestion: "start it again (memorch ui) and reload this page; nothing was changed by this click." };
+
 async function api(path, options) {
-  const response = await fetch(path, { credentials: "same-origin", ...options });
+  let response;
+  try {
+    response = await fetch(path, { credentials: "same-origin", ...options });
+  } catch (_) { // a network error: fetch rejects without a response
+    showError(NO_ANSWER);
+    throw Object.assign(new Error(NO_ANSWER.message), { body: NO_ANSWER });
+  }
   let body;
   try { body = await response.json(); } catch (_) { body = { error_code: "HTTP_" + response.status, message: response.statusText }; }
   if (!response.ok) { showError(body); throw Object.assign(new Error(body.message), { body }); }
@@ -63,69 +74,6 @@ const post = (path, body) => api(path, {
   method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}),
 });
 
-// --- times: local, with the zone's name; the stored ISO time in the title -------------------------
-const pad = (n) => String(n).padStart(2, "0");
-
-function zoneName(date) {
-  const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(date)
-    .find((p) => p.type === "timeZoneName");
-  return part ? part.value : "";
-}
-
-function timeNode(iso) {
-  if (!iso) return "";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  const text = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-    pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + zoneName(d);
-  return el("time", { datetime: iso, title: iso + " (stored, UTC)" }, text);
-}
-
-// --- ids: shown whole, with a copy button -------------------------------------------------------
-async function copyText(text, button) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch (_) { // no clipboard API (a page served over plain http on another host): the old way
-    const area = el("textarea", { readonly: "", class: "offscreen" });
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-  button.textContent = "Copied";
-  setTimeout(() => { button.textContent = "Copy"; }, 1500);
-}
-
-function idNode(id) {
-  const button = el("button", { type: "button", class: "copy", title: "Copy the id" }, "Copy");
-  button.addEventListener("click", () => copyText(id, button).catch(() => {}));
-  return el("span", { class: "id-line" }, el("code", { class: "full-id" }, id), " ", button);
-}
-
-// --- word-level diff (LCS over words and spaces) -------------------------------------------------
-function wordDiff(oldText, newText) {
-  const a = (oldText || "").split(/(\s+)/).filter((w) => w !== "");
-  const b = (newText || "").split(/(\s+)/).filter((w) => w !== "");
-  const n = a.length, m = b.length;
-  const lcs = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--)
-    for (let j = m - 1; j >= 0; j--)
-      lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const runs = []; // [kind, text]: consecutive words of one kind merge into one run
-  const push = (kind, word) => {
-    const last = runs[runs.length - 1];
-    if (last && last[0] === kind) last[1] += word; else runs.push([kind, word]);
-  };
-  let i = 0, j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) { push("same", a[i]); i++; j++; }
-    else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) { push("del", a[i]); i++; }
-    else { push("ins", b[j]); j++; }
-  }
-  return runs.map(([kind, text]) => (kind === "same" ? document.createTextNode(text) : el(kind, {}, text)));
-}
-
 // --- memory tables with edit / delete / history --------------------------------------------------
 function explainText(explain) {
   if (!explain) return "";
@@ -142,10 +90,11 @@ function table(cls, labels, rows) {
   return el("table", { class: cls }, el("thead", {}, head), el("tbody", {}, rows));
 }
 
-function memoryTable(items, withScore, refresh) {
-  if (!items.length) return el("p", { class: "empty" }, "no memories for " + state.user);
-  const labels = [...(withScore ? ["score"] : []), "memory", "metadata", "updated", "id", ""];
-  return table("memories", labels, items.map((item) => memoryRow(item, withScore, refresh)));
+const memoryLabels = (withScore) => [...(withScore ? ["score"] : []), "memory", "metadata", "updated", "id", ""];
+
+function memoryTable(items, withScore, refresh, empty) {
+  if (!items.length) return el("p", { class: "empty" }, empty || "no memories for " + state.user);
+  return table("memories", memoryLabels(withScore), items.map((item) => memoryRow(item, withScore, refresh)));
 }
 
 function memoryRow(item, withScore, refresh) {
@@ -217,14 +166,42 @@ function quiet(error) {
 async function runSearch() {
   const q = $("#search-q").value;
   const body = await userApi("/api/search", { q, threshold: $("#search-threshold").value, limit: $("#search-limit").value });
-  const parts = [memoryTable(body.results, true, runSearch)];
+  const parts = [memoryTable(body.results, true, runSearch, searchEmpty(body))];
   if (body.relations && body.relations.length) parts.push(el("h3", {}, "relations"), relationTable(body.relations));
   $("#search-results").replaceChildren(...parts);
 }
 
+// Why a search found nothing: matches all under the threshold, or nothing at all.
+function searchEmpty(body) {
+  const below = body.below_threshold;
+  if (below && below.count) {
+    return "no memory scored " + below.threshold + " or more (" + below.count + " below it, best " +
+      Number(below.best_score).toFixed(2) + "); a threshold of 0 shows them";
+  }
+  return body.empty || null;
+}
+
 async function runList() {
   const body = await userApi("/api/memories", { filters: $("#list-filters").value, limit: $("#list-limit").value });
-  $("#list-results").replaceChildren(memoryTable(body.results, false, runList));
+  const parts = [memoryTable(body.results, false, runList, body.empty)];
+  if (body.next_cursor) parts.push(moreButton(body.next_cursor, body.results.length));
+  $("#list-results").replaceChildren(...parts);
+}
+
+// The next page of the list, added under the rows shown (the ledger pages by a cursor).
+function moreButton(cursor, shown) {
+  const button = el("button", { type: "button", class: "more" }, "More (" + shown + " shown)");
+  button.addEventListener("click", async () => {
+    const body = await userApi("/api/memories",
+      { filters: $("#list-filters").value, limit: $("#list-limit").value, cursor }).catch(quiet);
+    if (!body) return;
+    const page = table("memories", memoryLabels(false), body.results.map((item) => memoryRow(item, false, runList)));
+    $("#list-results tbody").append(...page.querySelectorAll("tbody > tr"));
+    const total = shown + body.results.length;
+    const done = el("p", { class: "empty" }, "all " + total + " shown");
+    button.replaceWith(body.next_cursor ? moreButton(body.next_cursor, total) : done);
+  });
+  return button;
 }
 
 async function runDeleted() {
@@ -353,8 +330,10 @@ async function loadScopes() {
   if (!users.includes(body.default_user_id)) users.unshift(body.default_user_id);
   const counts = Object.fromEntries(body.scopes.map((s) => [s.user_id, s.memories]));
   $("#user").replaceChildren(...users.map((u) => el("option", { value: u }, u + " (" + (counts[u] || 0) + ")")));
-  $("#user").value = body.default_user_id;
-  await selectUser(body.default_user_id);
+  // The default user, unless it holds nothing and someone else does (scopes come most first).
+  const start = counts[body.default_user_id] || !body.scopes.length ? body.default_user_id : body.scopes[0].user_id;
+  $("#user").value = start;
+  await selectUser(start);
 }
 
 // Each view: its form's inputs ([id after the view's name, label or null, attributes]), its
