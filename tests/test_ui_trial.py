@@ -111,3 +111,28 @@ def test_it_opens_on_a_user_with_memories_when_the_default_has_none(browser, eri
         wait_for(browser, f'#stats[data-user="{USER}"]')
     finally:
         stop(proc)
+
+
+def test_the_editor_saves_with_ctrl_enter_and_cancels_with_escape(browser, erin_url: str) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, erin_url, USER)
+    click(browser, "#list-results tr[data-id] button.edit")
+    box = wait_for(browser, "#list-results textarea.edit")
+    box.send_keys(" (edited)", Keys.ESCAPE)
+    wait_until(browser, lambda: not browser.find_elements("css selector", "#list-results textarea.edit"))
+    click(browser, "#list-results tr[data-id] button.edit")
+    box = wait_for(browser, "#list-results textarea.edit")
+    box.send_keys(" (edited)", Keys.CONTROL, Keys.ENTER)
+    wait_for(browser, "#list-results tr[data-id] td.text", text="(edited)")
+
+
+def test_a_wrong_token_is_said_so(tmp_path: Path) -> None:
+    proc, url = start_ui(ui_env(tmp_path / "data", MEMORCH_AUTH_TOKEN="s3cret"))
+    try:
+        asked = httpx.get(url + "/")
+        wrong = httpx.get(url + "/?token=nope")
+    finally:
+        stop(proc)
+    assert asked.status_code == wrong.status_code == 401
+    assert "not the one" not in asked.text and "That token is not the one in MEMORCH_AUTH_TOKEN" in wrong.text

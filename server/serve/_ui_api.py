@@ -216,8 +216,10 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def _login_page(status: int = 401) -> HTMLResponse:
+def _login_page(status: int = 401, wrong: bool = False) -> HTMLResponse:
     page = (STATIC / "login.html").read_text(encoding="utf-8")
+    if wrong:  # a token was given and is not MEMORCH_AUTH_TOKEN: say so, not just ask again
+        page = page.replace("<!--wrong-->", '<p class="wrong">That token is not the one in MEMORCH_AUTH_TOKEN.</p>')
     return HTMLResponse(page, status_code=status)
 
 
@@ -265,7 +267,7 @@ class Guard:
         given = request.query_params.get("token")
         if given is not None and request.method == "GET":
             if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return _login_page()
+                return _login_page(wrong=True)
             response = RedirectResponse(request.url.path, status_code=303)
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict", path="/")
             return response

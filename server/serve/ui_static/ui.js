@@ -129,8 +129,12 @@ function startEdit(item, cell, refresh) {
     await afterChange();
   };
   cell.replaceChildren(box, el("div", {},
-    el("button", { class: "save", onclick: () => save().catch(quiet) }, "Save"),
-    el("button", { class: "cancel", onclick: () => refresh().catch(quiet) }, "Cancel")));
+    el("button", { class: "save", title: "Ctrl+Enter", onclick: () => save().catch(quiet) }, "Save"),
+    el("button", { class: "cancel", title: "Escape", onclick: () => refresh().catch(quiet) }, "Cancel")));
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") refresh().catch(quiet);
+    else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) save().catch(quiet);
+  });
   box.focus();
 }
 
