@@ -192,3 +192,68 @@ async def test_a_file_the_format_guess_cannot_read_keeps_the_readers_error(store
     with pytest.raises(ValidationError) as unreadable:
         await import_source(store, "mem0", tmp_path, user_id="guess")
     assert unreadable.value.error_code == "IMPORT_FILE_UNREADABLE"
+
+
+def service_db(path: Path, rows: list[tuple]) -> Path:
+    """A database as mcp-memory-service's sqlite_vec backend writes it: its memories table, and the
+    vec0 table of its vectors in the schema (a module this SQLite does not have, as on a user's
+    machine without sqlite-vec: its rows are never read)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE memories (id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT UNIQUE NOT NULL, "
+            "content TEXT NOT NULL, tags TEXT, memory_type TEXT, metadata TEXT, created_at REAL, updated_at REAL, "
+            "created_at_iso TEXT, updated_at_iso TEXT, deleted_at REAL DEFAULT NULL)"
+        )
+        db.executemany(
+            "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, created_at, updated_at, "
+            "deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        db.execute("PRAGMA writable_schema = ON")
+        db.execute(
+            "INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql) VALUES ('table', 'memory_embeddings', "
+            "'memory_embeddings', 0, 'CREATE VIRTUAL TABLE memory_embeddings USING vec0(content_embedding FLOAT[384])')"
+        )
+    return path
+
+
+@module_loop
+async def test_an_mcp_memory_service_database(store: AsyncMemory, tmp_path: Path) -> None:
+    may = 1_746_000_000.0  # 2025-04-30
+    db = service_db(
+        tmp_path / "sqlite_vec.db",
+        [
+            ("h1", "Deploys go out on Tuesdays", "ops,release", "decision", '{"source": "chat"}', may, may + 60, None),
+            ("h2", "The staging key rotated", '["ops"]', "note", "NOT JSON", may, may, None),
+            ("h3", "An old fact", "", "note", "{}", may, may, may + 3600),  # deleted in the service
+        ],
+    )
+    result = await import_source(store, "mcp-memory-service", tmp_path, user_id="svc")
+    assert result == {"imported": 2, "duplicates": 0, "skipped": {"deleted memory": 1}}
+    stored = await texts(store, "svc")
+    deploys = stored["Deploys go out on Tuesdays"]
+    assert {k: deploys["metadata"][k] for k in ("tags", "memory_type", "content_hash", "source")} == {
+        "tags": ["ops", "release"],
+        "memory_type": "decision",
+        "content_hash": "h1",
+        "source": "chat",
+    }
+    assert deploys["created_at"].startswith("2025-04-30T08:00:00") and deploys["updated_at"].startswith(
+        "2025-04-30T08:01"
+    )
+    assert stored["The staging key rotated"]["metadata"]["source_metadata"] == "NOT JSON"
+    assert await import_source(store, "mcp-memory-service", db, user_id="svc") == {
+        "imported": 0,
+        "duplicates": 2,
+        "known_ids": 2,
+        "skipped": {"deleted memory": 1},
+    }
+    # Without --from, the file is named for what it is; a file that is no database says so.
+    with pytest.raises(ValidationError) as unnamed:
+        await import_source(store, "memorch", db, user_id="svc")
+    assert unnamed.value.details["looks_like"] == "mcp-memory-service"
+    with pytest.raises(ValidationError) as not_db:
+        await import_source(store, "mcp-memory-service", write(tmp_path, "notes.db", "hello"), user_id="svc")
+    assert not_db.value.error_code == "UNKNOWN_IMPORT_FORMAT" and "not a SQLite database" in not_db.value.message

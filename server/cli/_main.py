@@ -327,7 +327,10 @@ def import_(
     path: Annotated[Path, typer.Argument(help="the file or folder to import (JSONL from `memorch export` by default)")],
     scope: ScopeIds,
     source: Annotated[
-        str, typer.Option("--from", help="memorch | mem0 | openmemory | mcp-memory | basic-memory | text")
+        str,
+        typer.Option(
+            "--from", help="memorch | mem0 | openmemory | mcp-memory | mcp-memory-service | basic-memory | text"
+        ),
     ] = "memorch",
     split: Annotated[str | None, typer.Option(help="text: line | paragraph (default: paragraph for .md)")] = None,
     infer: Annotated[bool, typer.Option("--infer", help="text: extract facts with the LLM")] = False,

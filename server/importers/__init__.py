@@ -2,8 +2,9 @@
 
 Each module reads one format into a ``Batch`` of lines for ``AsyncMemory.import_memories``
 (``_base`` says how): ``_mem0``, ``_openmemory``, ``_mcp_memory`` (the reference MCP memory
-server), ``_basic_memory`` and ``_text``; ``memorch`` is memorch's own JSONL (``memorch export``
-files, or ``{"memory": ...}`` lines). Every line is checked before anything is written.
+server), ``_mcp_memory_service`` (doobidoo's mcp-memory-service), ``_basic_memory`` and
+``_text``; ``memorch`` is memorch's own JSONL (``memorch export`` files, or ``{"memory": ...}``
+lines). Every line is checked before anything is written.
 
     from memorch.importers import import_source
     await import_source(memory, "mcp-memory", "memory.jsonl", user_id="alice")
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 import memorch.domain._validation as validation
 import memorch.importers._basic_memory as basic_memory
 import memorch.importers._mcp_memory as mcp_memory
+import memorch.importers._mcp_memory_service as mcp_memory_service
 import memorch.importers._mem0 as mem0
 import memorch.importers._openmemory as openmemory
 import memorch.importers._text as text
@@ -37,7 +39,7 @@ __all__ = ["FORMATS", "Batch", "Options", "import_source", "load", "options_for"
 def _memorch(path: Path, options: Options) -> Batch:
     suggestion = (
         'write one JSON object per line, like {"memory": "..."}; for another server\'s data, name it: '
-        "--from mem0, openmemory, mcp-memory, basic-memory or text"
+        "--from mem0, openmemory, mcp-memory, mcp-memory-service, basic-memory or text"
     )
     text = read_text(path, suggestion="check the path; `memorch export FILE.jsonl` writes a file this command reads")
     batch = Batch("memorch")
@@ -55,6 +57,7 @@ READERS: dict[str, Callable[[Path, Options], Batch]] = {
     "mem0": mem0.read,
     "openmemory": openmemory.read,
     "mcp-memory": mcp_memory.read,
+    "mcp-memory-service": mcp_memory_service.read,
     "basic-memory": basic_memory.read,
     "text": text.read,
 }
@@ -89,6 +92,10 @@ SHAPE_ERRORS = frozenset(
 )
 
 
+# Formats whose files are no text (a zip, a database): "not UTF-8" is what another reader says.
+BINARY_FORMATS = frozenset(("openmemory", "mcp-memory-service"))
+
+
 def _name_the_format(exc: ValidationError, source: str, path: Path) -> None:
     """When the file looks like another server's: without ``--from`` (memorch's own JSONL) that is
     the likely cause and the hint replaces the generic one; with another ``--from``, it is added
@@ -98,7 +105,7 @@ def _name_the_format(exc: ValidationError, source: str, path: Path) -> None:
     guess = looks_like(path)
     if guess is None or guess == source:
         return
-    if exc.error_code == "IMPORT_NOT_UTF8" and guess != "openmemory":  # an encoding, not a format (but a zip)
+    if exc.error_code == "IMPORT_NOT_UTF8" and guess not in BINARY_FORMATS:  # an encoding, not a format
         return
     hint = f"this looks like {guess} data: import it with --from {guess}"
     exc.suggestion = hint if source == "memorch" or not exc.suggestion else f"{exc.suggestion}; or, {hint}"

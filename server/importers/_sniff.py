@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from memorch.importers._mcp_memory_service import looks_like_service_db
+
 HEAD_BYTES = 64 * 1024
 _OBSERVATION = re.compile(r"^\s*[-*+]\s+\[[^\[\]()]+\]\s+\S|^\s*[-*+]\s+\S+\s+\[\[[^\[\]]+\]\]", re.MULTILINE)
 
@@ -31,6 +33,8 @@ def _guess(path: Path) -> str | None:
     suffix = path.suffix.lower()
     if suffix in (".zip", ".gz"):
         return "openmemory"
+    if suffix in (".db", ".sqlite", ".sqlite3"):
+        return "mcp-memory-service" if looks_like_service_db(path) else None
     with path.open("rb") as file:
         head = file.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
     if suffix in (".md", ".markdown"):
@@ -46,6 +50,8 @@ def _folder(path: Path) -> str | None:
         return "mcp-memory"
     if (path / "memories.json").exists() or (path / "memories.jsonl.gz").exists():
         return "openmemory"
+    if (path / "sqlite_vec.db").is_file():
+        return "mcp-memory-service"
     notes = [p for p in path.rglob("*") if p.suffix.lower() in (".md", ".markdown")][:50]
     if any(_OBSERVATION.search(_head(p)) for p in notes):
         return "basic-memory"
