@@ -228,11 +228,13 @@ async def test_an_mcp_memory_service_database(store: AsyncMemory, tmp_path: Path
             ("h1", "Deploys go out on Tuesdays", "ops,release", "decision", '{"source": "chat"}', may, may + 60, None),
             ("h2", "The staging key rotated", '["ops"]', "note", "NOT JSON", may, may, None),
             ("h3", "An old fact", "", "note", "{}", may, may, may + 3600),  # deleted in the service
+            ("h4", "No tags here", "untagged", "note", "{}", may, may, None),  # the service's "none"
         ],
     )
     result = await import_source(store, "mcp-memory-service", tmp_path, user_id="svc")
-    assert result == {"imported": 2, "duplicates": 0, "skipped": {"deleted memory": 1}}
+    assert result == {"imported": 3, "duplicates": 0, "skipped": {"deleted memory": 1}}
     stored = await texts(store, "svc")
+    assert "tags" not in stored["No tags here"]["metadata"]
     deploys = stored["Deploys go out on Tuesdays"]
     assert {k: deploys["metadata"][k] for k in ("tags", "memory_type", "content_hash", "source")} == {
         "tags": ["ops", "release"],
@@ -246,8 +248,8 @@ async def test_an_mcp_memory_service_database(store: AsyncMemory, tmp_path: Path
     assert stored["The staging key rotated"]["metadata"]["source_metadata"] == "NOT JSON"
     assert await import_source(store, "mcp-memory-service", db, user_id="svc") == {
         "imported": 0,
-        "duplicates": 2,
-        "known_ids": 2,
+        "duplicates": 3,
+        "known_ids": 3,
         "skipped": {"deleted memory": 1},
     }
     # Without --from, the file is named for what it is; a file that is no database says so.

@@ -1,12 +1,14 @@
 """mcp-memory-service (doobidoo/mcp-memory-service): its SQLite database (the sqlite_vec backend,
 ``sqlite_vec.db``, or the local file the hybrid backend keeps).
 
-Read from its storage code (``storage/sqlite_vec.py``): a table ``memories`` with ``content_hash``
-(unique), ``content``, ``tags`` (comma-separated; some versions wrote a JSON list),
-``memory_type``, ``metadata`` (JSON text), ``created_at`` / ``updated_at`` (epoch seconds), and
-in later versions ``deleted_at`` (a soft delete: such rows are skipped and counted). The vectors
-live in a ``vec0`` virtual table that is not read: memorch embeds the texts with its own model.
-The file is opened read-only, so the service may keep running.
+Read from its storage code (``storage/sqlite_vec.py``), and checked on a database its own
+storage class wrote (mcp-memory-service 12.4.0 with sqlite-vec, embeddings stubbed): a table
+``memories`` with ``content_hash`` (unique), ``content``, ``tags`` (comma-separated, "untagged"
+for none; some versions wrote a JSON list), ``memory_type``, ``metadata`` (JSON text),
+``created_at`` / ``updated_at`` (epoch seconds), and ``deleted_at`` (its delete is a soft one:
+such rows are skipped and counted). The vectors live in a ``vec0`` virtual table that is not
+read: memorch embeds the texts with its own model. The file is opened read-only, so the service
+may keep running.
 
 Mapping: each row is one memory, its text the content; tags, memory type, content hash and the
 service's own metadata go into metadata; the id is derived from the content hash and the scope,
@@ -100,8 +102,12 @@ def _open(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
+# The tag the service writes for a memory stored without any (12.4: "untagged").
+NO_TAGS = "untagged"
+
+
 def _tags(value: Any) -> list[str]:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or value.strip() == NO_TAGS:
         return []
     if value.lstrip().startswith("["):
         try:
