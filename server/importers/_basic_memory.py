@@ -131,7 +131,13 @@ def target(link: str) -> str:
 def relation_label(words: str) -> str:
     """A quoted type as written (memorch kept it so before: the relation's id stays), plain words
     joined by ``_``."""
-    return words[1:-1] if words[:1] in "\"'" and words[:1] else "_".join(words.split())
+    return words[1:-1] if words[:1] in ('"', "'") else "_".join(words.split())
+
+
+def is_note_line(line: str) -> bool:
+    """Whether ``line`` is an observation or a relation as this reader takes them."""
+    item = _ITEM.match(line)
+    return item is not None and (_RELATION.match(item.group(1)) is not None or observation(item.group(1)) is not None)
 
 
 def when(value: Any, file: Path, key: str) -> str | None:

@@ -68,20 +68,23 @@ def read(path: Path, options: Options) -> Batch:
 def looks_like_service_db(path: Path) -> bool:
     """A SQLite file whose ``memories`` table has the service's ``content_hash``."""
     try:
-        return "content_hash" in _columns(path)
-    except ValueError:
+        with closing(_open(path)) as db:
+            return "content_hash" in _columns(db)
+    except sqlite3.DatabaseError:
         return False
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
+    """Every row of ``memories`` (the columns it has of those read), one connection."""
     try:
-        columns = _columns(path)
-    except ValueError as exc:
-        raise refuse(str(path), str(exc), HINT, "UNKNOWN_IMPORT_FORMAT") from None
-    if "content" not in columns:
-        raise refuse(str(path), "has no memories table with a content column", HINT, "UNKNOWN_IMPORT_FORMAT")
-    wanted = [c for c in (*COLUMNS, "deleted_at") if c in columns]
-    with closing(_open(path)) as db:
+        db = _open(path)
+        columns = _columns(db)
+    except sqlite3.DatabaseError as exc:  # not a database, or encrypted, or damaged
+        raise refuse(str(path), f"is not a SQLite database ({exc})", HINT, "UNKNOWN_IMPORT_FORMAT") from None
+    with closing(db):
+        if "content" not in columns:
+            raise refuse(str(path), "has no memories table with a content column", HINT, "UNKNOWN_IMPORT_FORMAT")
+        wanted = [c for c in (*COLUMNS, "deleted_at") if c in columns]
         try:
             cursor = db.execute(f"SELECT {', '.join(wanted)} FROM memories ORDER BY id")  # names from COLUMNS
             return [dict(zip(wanted, values, strict=True)) for values in cursor]
@@ -89,13 +92,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
             raise refuse(str(path), f"cannot be read ({exc})", HINT, "IMPORT_FILE_UNREADABLE") from None
 
 
-def _columns(path: Path) -> set[str]:
-    """The ``memories`` table's columns; ValueError when ``path`` is no readable SQLite database."""
-    try:
-        with closing(_open(path)) as db:
-            return {row[1] for row in db.execute("PRAGMA table_info(memories)")}
-    except sqlite3.DatabaseError as exc:  # not a database, or encrypted, or damaged
-        raise ValueError(f"is not a SQLite database ({exc})") from None
+def _columns(db: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in db.execute("PRAGMA table_info(memories)")}
 
 
 def _open(path: Path) -> sqlite3.Connection:

@@ -1,21 +1,21 @@
 """Which server wrote a file: so ``memorch import FILE`` without ``--from`` can name the right one.
 
-Only consulted once reading the file as memorch's own JSONL has failed, to add "this looks like
-X: add --from X" to that error. The shapes are the ones the importers read (their modules say
-where each comes from); a file that matches none gets no guess.
+Only consulted once reading a file has failed: without ``--from`` (memorch's own JSONL) to name
+the format in the error, with another ``--from`` to add it to an error about the file's shape.
+The shapes are the ones the importers read (basic-memory's through its own reader); a file that
+matches none gets no guess.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+import memorch.importers._basic_memory as basic_memory
 from memorch.importers._mcp_memory_service import looks_like_service_db
 
 HEAD_BYTES = 64 * 1024
-_OBSERVATION = re.compile(r"^\s*[-*+]\s+\[[^\[\]()]+\]\s+\S|^\s*[-*+]\s+\S+\s+\[\[[^\[\]]+\]\]", re.MULTILINE)
 
 
 def looks_like(path: Path) -> str | None:
@@ -38,7 +38,7 @@ def _guess(path: Path) -> str | None:
     with path.open("rb") as file:
         head = file.read(HEAD_BYTES).decode("utf-8-sig", errors="replace")
     if suffix in (".md", ".markdown"):
-        return "basic-memory" if _OBSERVATION.search(head) else "text"
+        return "basic-memory" if _holds_notes(head) else "text"
     found = _json_head(head)
     if found is not None:
         return _shape(found)
@@ -52,10 +52,15 @@ def _folder(path: Path) -> str | None:
         return "openmemory"
     if (path / "sqlite_vec.db").is_file():
         return "mcp-memory-service"
-    notes = [p for p in path.rglob("*") if p.suffix.lower() in (".md", ".markdown")][:50]
-    if any(_OBSERVATION.search(_head(p)) for p in notes):
+    notes = [p for p in path.rglob("*") if p.suffix.lower() in (".md", ".markdown") and p.is_file()][:50]
+    if any(_holds_notes(_head(p)) for p in notes):
         return "basic-memory"
     return "text" if notes or any(path.rglob("*.txt")) else None
+
+
+def _holds_notes(text: str) -> bool:
+    """basic-memory's shapes, as its reader takes them, on a line of ``text``."""
+    return any(basic_memory.is_note_line(line) for line in text.splitlines())
 
 
 def _head(path: Path) -> str:
