@@ -35,8 +35,17 @@ BUNDLED_EMBEDDERS = frozenset(("auto", "local", "local-int8", "static", "all-Min
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The fusion's signals (docs/search.md "Order and score"); "context" is a share of the way to a
-# hit, "words" the share of related words in re-ordering the first hits (retrieval/_words.py).
-DEFAULT_SEARCH_WEIGHTS = {"vector": 1.0, "text": 1.0, "graph": 0.5, "context": 0.3, "time": 1.0, "words": 0.2}
+# hit, "words" the share of related words in re-ordering the first hits (retrieval/_words.py),
+# "diversity" what a first hit's likeness to one above it costs it (retrieval/_diversity.py).
+DEFAULT_SEARCH_WEIGHTS = {
+    "vector": 1.0,
+    "text": 1.0,
+    "graph": 0.5,
+    "context": 0.3,
+    "time": 1.0,
+    "words": 0.2,
+    "diversity": 0.15,
+}
 
 
 def package_version() -> str:
@@ -294,7 +303,7 @@ class MemoryConfig(BaseModel):
         negative = sorted(name for name, weight in value.items() if weight < 0)
         if negative:
             raise ValueError(f"weights cannot be negative ({', '.join(negative)})")
-        shares = sorted(name for name in ("context", "words") if value.get(name, 0.0) > 1)
+        shares = sorted(name for name in ("context", "words", "diversity") if value.get(name, 0.0) > 1)
         if shares:
             raise ValueError(f"{', '.join(shares)} is a share, at most 1")
         return value

@@ -43,7 +43,7 @@ def test_a_misspelt_setting_is_a_type_error_naming_the_closest_one(tmp_path: Pat
 def test_with_overrides_validates_exactly_like_the_constructor(config: MemoryConfig) -> None:
     faster = config.with_overrides(index_flush_delay=0, graph=True, search_weights={"graph": 0})
     assert (faster.index_flush_delay, faster.graph) == (0.0, "on")
-    merged = {"vector": 1.0, "text": 1.0, "graph": 0.0, "context": 0.3, "time": 1.0, "words": 0.2}
+    merged = {"vector": 1.0, "text": 1.0, "graph": 0.0, "context": 0.3, "time": 1.0, "words": 0.2, "diversity": 0.15}
     assert faster.search_weights == merged
     assert (config.index_flush_delay, config.graph, faster.data_dir) == (1.0, "off", config.data_dir)
 

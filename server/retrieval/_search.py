@@ -9,7 +9,9 @@ weights scaled by how clearly each list's best stands out (``peak``). On LOCOMO 
 (k=60) ranked below BM25 alone (recall@10 0.583 vs 0.618) because a rank carries no strength;
 min-max fusion with equal weights reached 0.664. When the query names a time ("last week",
 ``_when``), the memories created then are a fourth list, ranked by similarity among themselves
-(``_window_hits``). Related words then re-order the fusion's first hits (``_words``).
+(``_window_hits``). Related words then re-order the fusion's first hits (``_words``), context
+lifts their neighbours (``_context``), and hits that repeat a hit above them give way
+(``_diversity``).
 
 **Score** (how relevant, in absolute terms): min-max makes the best hit of every search 1.0, so
 it cannot tell "nothing relevant is stored" from a match (AUROC 0.72 on ``bench/relevance.py``).
@@ -30,7 +32,7 @@ The returned score is instead each hit's own evidence, on fixed scales:
 
 A hit's score is the lowest evidence among it and every hit ranked above it, so scores never
 rise down the list (score order = fused order, ``threshold`` cuts a prefix) and no hit scores
-above its own evidence; a hit lifted by context, time or related words with its own evidence
+above its own evidence; a hit lifted by context, time, related words or diversity with its own evidence
 under the threshold scores that and lowers none after it (``calibrate``). Which hits a search
 returns: ``_cut``. A memory the vector signal did not return gets the lowest
 similarity it did return (a bound: it ranked below all of them); one BM25 did not return has no
@@ -57,6 +59,8 @@ from memorch.retrieval._calibration import Ranked, calibrate, fused_order, set_a
 from memorch.retrieval._centering import centered, from_ledger
 from memorch.retrieval._context import with_context
 from memorch.retrieval._cut import NO_CUT, Cut, below_threshold
+from memorch.retrieval._diversity import DEPTH as DIVERSITY_DEPTH
+from memorch.retrieval._diversity import asks_for_more_than_a_topic, diversify
 from memorch.retrieval._when import Window, window
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
@@ -256,7 +260,7 @@ def hybrid_search(
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query``, with absolute scores; ``held``: the
     scopes' embeddings in memory, if this process keeps them; ``cut``: the search's
-    threshold (``_cut``: a hit lifted by context, time or related words under ``cut.answer`` does
+    threshold (``_cut``: a hit lifted by context, time, related words or diversity under ``cut.answer`` does
     not lower the scores after it, and one under ``cut.each`` is left out); ``span``: the time the query names,
     whose memories make a signal of their own; ``centroids``: the centres of scopes not held
     (``engine._centroids``), kept by the caller between searches."""
@@ -312,13 +316,17 @@ def hybrid_search(
         return (only is None or memory_id in only) and (allowed is None or memory_id in allowed)
 
     ranked = with_context(components, scope, ranked, vector, config.search_weights.get("context", 0.0), visible)
+    redundancy = config.search_weights.get("diversity", 0.0)
+    if redundancy > 0 and asks_for_more_than_a_topic(query):
+        vectors = components.ledger.embeddings_of([item.id for item in ranked[:DIVERSITY_DEPTH]])
+        ranked = diversify(ranked, vectors, redundancy)
     scale = vector_scale(components.embedder, query, vector)
     scored = calibrate(ranked, signals, scale, cut.answer, text_half(query), outside)
     return _first(scored, limit, cut.each)
 
 
 def _first(scored: list[Ranked], limit: int, min_score: float) -> list[Ranked]:
-    """The first ``limit`` hits, not counting those lifted by context, time or related words that
+    """The first ``limit`` hits, not counting those lifted by context, time, related words or diversity that
     the threshold leaves out (under ``min_score``, the search's ``Cut.each``): they are kept, to be
     counted under the threshold, but take no place."""
     kept: list[Ranked] = []
