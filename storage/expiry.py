@@ -25,6 +25,14 @@ from memorch.storage.sql import Transactions
 LIVE = "(expires_at IS NULL OR expires_at > ?)"
 # The ids of the memories expired by a time (served by the partial ``memories_expiry`` index).
 EXPIRED_IDS = "SELECT id FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ?"
+# The deleted memories (not purged) whose expiry, as their last deletion recorded it, has passed:
+# their history keeps their text until maintenance purges them as it purges an expired memory.
+# (A scan of the history's deletions: maintenance asks at most once an hour.)
+EXPIRED_DELETED_IDS = (
+    "SELECT h.memory_id FROM history h WHERE h.event = 'DELETE' AND h.expires_at IS NOT NULL"
+    " AND h.expires_at <= ? AND h.memory_id NOT IN (SELECT id FROM memories)"
+    " AND h.seq = (SELECT MAX(d.seq) FROM history d WHERE d.memory_id = h.memory_id AND d.event = 'DELETE')"
+)
 RETENTION_REASON = "its text was removed by history retention (MEMORCH_HISTORY_RETENTION)"
 EXPIRY_REASON = "expired: its text, history and relations were removed for good"
 
@@ -53,6 +61,12 @@ class ExpiryQueries:
         maintenance purges them), and what maintenance purges."""
         with self._read() as conn:
             return {row[0] for row in conn.execute(EXPIRED_IDS, (now,))}
+
+    def expired_deleted_ids(self: Transactions, now: str) -> set[str]:
+        """Every deleted memory (its history not purged) whose expiry had passed by ``now``: a
+        deletion does not end what an expiry promised, so maintenance purges these too."""
+        with self._read() as conn:
+            return {row[0] for row in conn.execute(EXPIRED_DELETED_IDS, (now,))}
 
     def strip_history(self: Transactions, before: str, cache_key: Callable[[str], str]) -> HistoryStrip:
         """Remove the text (old and new, the relations replaced, the reason) of every history event

@@ -11,6 +11,7 @@ for the web page's Deleted view, with each one's last text and deletion time in 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -103,6 +104,18 @@ class PurgeQueries:
                 )
             forget_cached(conn, texts, cache_key)
         return purged
+
+    def metadata_of(self: Transactions, memory_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Every metadata ``memory_ids`` have or had: their rows' and each history event's (a
+        purge reads there which messages a memory was inferred from)."""
+        with self._read() as conn:
+            rows = [
+                *select_in(conn, "SELECT metadata FROM memories WHERE id IN ({marks})", memory_ids),
+                *select_in(
+                    conn, "SELECT metadata FROM history WHERE metadata IS NOT NULL AND memory_id IN ({marks})", memory_ids
+                ),
+            ]
+        return [json.loads(row[0]) for row in rows if row[0]]
 
     def deleted_ids(self: Transactions, scope: Scope, where: tuple[str, list[Any]] | None = None) -> list[str]:
         """The memories of the scope that are gone but whose history is not purged yet

@@ -256,7 +256,7 @@ async def test_a_server_without_the_endpoint_rejects_the_request_it_is_not_unrea
 
 async def test_reprocess_drains_pending_exactly_once(memory: AsyncMemory, fake: FakeLLM) -> None:
     fake.push(Failure(400), Failure(400))
-    await memory.add("I have two sisters", user_id="k", metadata={"source": "chat"})
+    sisters = (await memory.add("I have two sisters", user_id="k", metadata={"source": "chat"}))["results"][0]["id"]
     await memory.add("I was born in Porto", user_id="k")
     assert (await memory.stats())["pending_inference"] == 2
     requests_before = len(fake.chat_requests())
@@ -271,7 +271,7 @@ async def test_reprocess_drains_pending_exactly_once(memory: AsyncMemory, fake: 
     assert len(fake.chat_requests()) == requests_before + 2
     memories = {r["memory"]: r for r in (await memory.get_all(user_id="k"))["results"]}
     assert set(memories) == {"K has two sisters", "K was born in Porto"}
-    assert memories["K has two sisters"]["metadata"] == {"source": "chat"}
+    assert memories["K has two sisters"]["metadata"] == {"source": "chat", "_memorch": {"from": [sisters]}}
 
     again = await memory.reprocess()
     assert again["processed"] == 0 and len(fake.chat_requests()) == requests_before + 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,27 @@ def successive(start: str, step: int) -> str:
 # The marks of a message waiting for inference (``memorch.inference._add``): a deleted message
 # restored is the user's text again, not work for the model (it would be inferred and deleted again).
 INFERENCE_MARKS = ("pending_inference", "error_code", "batch", "part")
+# The pending messages a memory was inferred from (``_memorch.from``, their ids): a purge of the
+# memory purges them too, since each holds what the memory says in the user's own words.
+MADE_FROM = "from"
+
+
+def made_from(metadata: dict[str, Any], messages: Sequence[str]) -> dict[str, Any]:
+    """``metadata`` with ``messages`` added to the ids of the messages it was inferred from."""
+    marks = metadata.get(RESERVED_METADATA_KEY, {})
+    sources = sorted({*marks.get(MADE_FROM, ()), *messages})
+    return {**metadata, RESERVED_METADATA_KEY: {**marks, MADE_FROM: sources}}
+
+
+def sources_in(metadata: Iterable[dict[str, Any]]) -> set[str]:
+    """The ids of the messages these metadata say their memory was inferred from."""
+    found: set[str] = set()
+    for one in metadata:
+        marks = one.get(RESERVED_METADATA_KEY)
+        ids = marks.get(MADE_FROM) if isinstance(marks, dict) else None
+        if isinstance(ids, list):
+            found.update(i for i in ids if isinstance(i, str))
+    return found
 
 
 def restored_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:

@@ -38,16 +38,21 @@ PURGE_BATCH = 500  # expired memories per ledger transaction
 
 
 def has_work(store: Store, now: datetime) -> bool:
-    """Whether ``sweep`` has anything to do: a memory expired, or a history retention set (the
-    usual answer, no: one indexed read, no lock taken)."""
+    """Whether ``sweep`` has anything to do: a memory expired, a deleted one whose expiry has
+    passed, or a history retention set (the usual answer, no: an indexed read and a scan of the
+    history's deletions, no lock taken)."""
     if store.parts.read_only:
         return False
-    return store.config.retention is not None or bool(store.parts.ledger.expired_ids(stamp(now)))
+    ledger = store.parts.ledger
+    if store.config.retention is not None or ledger.expired_ids(stamp(now)):
+        return True
+    return bool(ledger.expired_deleted_ids(stamp(now)))
 
 
 def sweep(store: Store, now: datetime | None = None) -> MaintainResult:
-    """Purge every memory expired at ``now`` (default: now) and, with a history retention,
-    remove the text of history events older than ``now`` minus it; then scrub the ledger's files.
+    """Purge every memory expired at ``now`` (default: now), and every deleted one whose expiry
+    has passed, and, with a history retention, remove the text of history events older than
+    ``now`` minus it; then scrub the ledger's files.
     On the writer thread, with the graph debouncer's lock held (``Engine.maintain``)."""
     from memorch.models._embeddings import text_hash
 
@@ -58,10 +63,12 @@ def sweep(store: Store, now: datetime | None = None) -> MaintainResult:
     retention = store.config.retention
     ledger = store.parts.ledger
     with store.writing():
-        ids = sorted(ledger.expired_ids(stamp(moment)))
+        # A deleted memory's expiry ends its history as it would have ended the memory.
+        ids = sorted(ledger.expired_ids(stamp(moment)) | ledger.expired_deleted_ids(stamp(moment)))
+        purged: set[str] = set()
         for batch in chunks(ids, PURGE_BATCH):
-            store.purge(ledger.get_many(batch), batch, indexes=False, reason=EXPIRY_REASON)
-        store.purge_indexes(ids)
+            purged.update(store.purge(ledger.get_many(batch), batch, indexes=False, reason=EXPIRY_REASON))
+        store.purge_indexes(sorted({*ids, *purged}))
         if retention is not None:
             stripped = ledger.strip_history(stamp(moment - retention), text_hash)
             store.rewrite_indexes(stripped.memory_ids, stripped.relations)

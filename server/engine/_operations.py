@@ -347,11 +347,12 @@ def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
     with store.writing():
         ids = store.parts.ledger.ids(scope, own_layer(scope))
         earlier = store.parts.ledger.deleted_ids(scope, own_layer(scope))
+        purged: set[str] = set()
         for batch in chunks(ids, DELETE_BATCH):
-            store.purge(store.parts.ledger.get_many(batch), batch, indexes=False)
+            purged.update(store.purge(store.parts.ledger.get_many(batch), batch, indexes=False))
         for batch in chunks(earlier, DELETE_BATCH):
-            store.purge([], batch, indexes=False)
-        store.purge_indexes([*ids, *earlier])
+            purged.update(store.purge([], batch, indexes=False))
+        store.purge_indexes(sorted({*ids, *earlier, *purged}))
     store.scrub()
     noun = "memory" if len(ids) == 1 else "memories"
     message = f"Purged {len(ids)} {noun} for good"

@@ -48,13 +48,18 @@ class StorePurge:
         history (a text-free PURGE event stays), relations and embedding-cache entries in one
         transaction; then, before answering, ``purge_indexes`` (``indexes=False``: the caller
         does, once for several batches); ``reason``: the PURGE event's, if not a user's purge
-        (an expiry). ``scrub`` (after the caller's lock transaction) clears
-        the ledger's files. Returns what ``Ledger.purge`` does."""
+        (an expiry). The messages they were inferred from go with them (``_made_from``): the
+        caller's ``purge_indexes`` takes the keys of what this returns. ``scrub`` (after the
+        caller's lock transaction) clears the ledger's files. Returns what ``Ledger.purge`` does."""
         from memorch.domain._records import deletion, utc_now
         from memorch.models._embeddings import text_hash
 
         if not ids:
             return {}
+        sources = self._made_from(ids)
+        if sources:
+            ids = [*ids, *sources]
+            records = [*records, *self.parts.ledger.get_many(sources)]
         graph = [GRAPH] if self.config.graph_copy else []
         embedder = self.parts.loaded_embedder()
         # Embeddings computed since the last commit go to the cache first, so that the purge's
@@ -70,6 +75,14 @@ class StorePurge:
         if indexes:
             self.purge_indexes(ids)
         return purged
+
+    def _made_from(self, ids: Sequence[str]) -> list[str]:
+        """The pending messages ``ids`` were inferred from (``_memorch.from``) and not among them:
+        a message holds what its facts say in the user's words, and was deleted (restorable, its
+        text in its history) when they were made, so forgetting a fact purges it too."""
+        from memorch.domain._records import sources_in
+
+        return sorted(sources_in(self.parts.ledger.metadata_of(ids)) - set(ids))
 
     def purge_indexes(self, ids: Sequence[str]) -> None:
         """The derived indexes' part of a purge (inside ``writing``): the vector rows and every

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from memorch.domain._messages import Message
-from memorch.domain._records import deletion, new_record, replaced, successive, utc_now
+from memorch.domain._records import deletion, made_from, new_record, replaced, successive, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._operations import find_repeat
 from memorch.inference._guards import refuse_unrelated_replies
@@ -300,16 +300,26 @@ def apply(
             return None
         plan = _plan(store, reply, prepared, vector_of, changed)
         outcome = _outcome(plan)
-        store.commit([*plan.changes, *(replace(deletion(r), reason=outcome) for r in retired)])
+        messages = [r.id for r in retired]
+        made = [_made_from(change, messages) for change in plan.changes]
+        store.commit([*made, *(replace(deletion(r), reason=outcome) for r in retired)])
     return plan
 
 
 def _outcome(plan: Plan) -> str:
-    """What a pending message became, for its history (``memory_history`` on a pending id)."""
+    """What a pending message became, for its history (``memory_history`` on a pending id): the
+    ids, not the texts, so that purging a fact leaves no copy of it in the message's history."""
     if not plan.results:
         return "inference found nothing worth remembering in it"
-    done = "; ".join(f"{r['event']} {r['id']}: {r['memory']}" for r in plan.results)
+    done = ", ".join(f"{r['event']} {r['id']}" for r in plan.results)
     return f"replaced by what inference made of it: {done}"
+
+
+def _made_from(change: Change, messages: Sequence[str]) -> Change:
+    """A memory added or updated from pending messages remembers their ids (``made_from``)."""
+    if not messages or change.kind not in ("ADD", "UPDATE"):
+        return change
+    return replace(change, record=replace(change.record, metadata=made_from(change.record.metadata, messages)))
 
 
 def preview(store: Store, prepared: Prepared, reply: InferenceReply) -> Plan:

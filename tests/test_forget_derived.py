@@ -1,0 +1,133 @@
+"""Forget means gone for what a memory was made from, and after an expiry a deletion postponed
+(a forget audit, 2026-12-07): purging a fact that background inference made also purges the
+message it was made from (deleted when the fact was made, restorable, its text in its history);
+the message's history names its facts by id, never by text; and a deleted memory whose expiry
+passes is purged by maintenance as an undeleted one is. The model is the fake OpenAI-compatible
+server behind LiteLLM's real HTTP path; the stores are real, in a temporary directory."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from memorch import AsyncMemory, MemoryConfig
+from memorch.domain._records import deletion, made_from, new_record, utc_now
+from memorch.errors import MemoryNotFoundError
+from memorch.storage.base import Change, Scope
+from memorch.storage.expiry import stamp
+from memorch.storage.ledger import Ledger
+
+from .conftest import fake_llm_config
+from .fake_llm import FakeLLM
+from .test_expiry import until, warm
+from .test_ledger_backends import ledger  # noqa: F401 - the SQLite and PostgreSQL ledgers, one test each
+from .test_purge import occurrences, token
+
+
+async def inferred(memory: AsyncMemory, fake: FakeLLM, said: str, facts: list[str], **add: object) -> tuple[str, dict]:
+    """``said`` added with background inference, the model answering ``facts``: the message's id
+    and the facts by text, once inference replaced the message."""
+    fake.push({"memory": [{"event": "ADD", "text": text} for text in facts]})
+    message = (await memory.add(said, user_id="u", **add))["results"][0]["id"]
+    assert (await memory.flush_inference())["pending_inference"] == 0
+    made = {m["memory"]: m for m in (await memory.get_all(user_id="u"))["results"]}
+    assert set(made) == set(facts)
+    return message, made
+
+
+async def test_purging_a_fact_purges_the_message_it_was_made_from(tmp_path: Path, fake: FakeLLM) -> None:
+    secret, other = token(), token()
+    said = f"Remember my locker code {secret} and that I swim on Mondays {other}"
+    config = fake_llm_config(tmp_path, fake, background_inference="on")
+    async with AsyncMemory(config) as memory:
+        await memory.add("warm-up", user_id="warm", infer=False)
+        code, swim = f"User's locker code is {secret}", f"User swims on Mondays {other}"
+        message, made = await inferred(memory, fake, said, [code, swim])
+        # The message's history names what it became by id: the fact's text is the fact's alone.
+        [added, replaced] = await memory.history(message)
+        assert added["new_memory"] == said and replaced["event"] == "DELETE"
+        assert replaced["reason"] == (
+            f"replaced by what inference made of it: ADD {made[code]['id']}, ADD {made[swim]['id']}"
+        )
+        assert made[code]["metadata"]["_memorch"]["from"] == [message]
+        assert occurrences(config.data_dir, [secret])  # the control: the text is on disk before
+
+        await memory.delete(made[code]["id"], purge=True)
+        assert [e["event"] for e in await memory.history(message)] == ["PURGE"]
+        with pytest.raises(MemoryNotFoundError) as refused:
+            await memory.restore(message)
+        assert refused.value.error_code == "MEMORY_PURGED"
+        # The other fact is a memory of its own: it stays, in its own words.
+        assert [m["memory"] for m in (await memory.get_all(user_id="u"))["results"]] == [swim]
+        await memory.export_memories(tmp_path / "export.jsonl")
+        assert secret not in (tmp_path / "export.jsonl").read_text()
+    assert occurrences(config.data_dir, [secret]) == []
+
+
+async def test_a_fact_updated_from_a_message_takes_the_message_with_it(tmp_path: Path, fake: FakeLLM) -> None:
+    secret = token()
+    config = fake_llm_config(tmp_path, fake, background_inference="on")
+    async with AsyncMemory(config) as memory:
+        first, made = await inferred(memory, fake, "I live in Lisbon", ["User lives in Lisbon"])
+        target = made["User lives in Lisbon"]["id"]
+        fake.push({"memory": [{"event": "UPDATE", "id": 0, "text": f"User lives in Porto, flat {secret}"}]})
+        second = (await memory.add(f"I moved to Porto, flat {secret}", user_id="u"))["results"][0]["id"]
+        await memory.flush_inference()
+        updated = await memory.get(target)
+        assert updated["memory"].endswith(secret) and updated["metadata"]["_memorch"]["from"] == sorted([first, second])
+        await memory.delete(target, purge=True)
+        for message in (first, second):
+            assert [e["event"] for e in await memory.history(message)] == ["PURGE"]
+    assert occurrences(config.data_dir, [secret]) == []
+
+
+async def test_a_deleted_memory_is_purged_when_its_expiry_passes(amem: AsyncMemory, config: MemoryConfig) -> None:
+    secret = token()
+    await warm(amem)
+    deadline = time.monotonic() + 2
+    gone = (await amem.add(f"Parcel locker code {secret}", user_id="u", expires_at="2s"))["results"][0]["id"]
+    kept = (await amem.add("Deleted, and no expiry", user_id="u"))["results"][0]["id"]
+    await amem.delete(gone)
+    await amem.delete(kept)
+    done = await amem.maintain()  # before the expiry: a deletion's history stays, to restore
+    assert done["expired"] == 0 and [e["event"] for e in await amem.history(gone)] == ["ADD", "DELETE"]
+    await until(deadline)
+    done = await amem.maintain()
+    assert done["expired_ids"] == [gone]
+    assert [e["event"] for e in await amem.history(gone)] == ["PURGE"]
+    assert [e["event"] for e in await amem.history(kept)] == ["ADD", "DELETE"]  # no expiry: restorable
+    await amem.restore(kept)
+    await amem.close()
+    assert occurrences(config.data_dir, [secret]) == []
+
+
+async def test_a_time_bound_add_leaves_nothing_once_it_expires(tmp_path: Path, fake: FakeLLM) -> None:
+    """The message goes at the add's expiry with its facts, though inference deleted it first."""
+    secret = token()
+    config = fake_llm_config(tmp_path, fake, background_inference="on")
+    async with AsyncMemory(config) as memory:
+        await warm(memory)
+        deadline = time.monotonic() + 2
+        message, made = await inferred(memory, fake, f"Hotel room code {secret}", [f"Room code {secret}"], expires_at="2s")
+        await until(deadline)
+        done = await memory.maintain()
+        assert sorted(done["expired_ids"]) == sorted([message, made[f"Room code {secret}"]["id"]])
+    assert occurrences(config.data_dir, [secret]) == []
+
+
+def test_the_ledgers_read_sources_and_expired_deletions(ledger: Ledger) -> None:  # noqa: F811 - the fixture imported above
+    scope, vector = Scope(user_id="u"), np.ones(4, dtype=np.float32) / 2
+    message = new_record("the message", vector, scope, {}, utc_now())
+    fact = new_record("the fact", vector, scope, made_from({"k": 1}, [message.id]), utc_now())
+    short = new_record("short-lived", vector, scope, {}, utc_now())
+    short.expires_at = stamp(datetime.now(UTC) + timedelta(milliseconds=50))
+    ledger.apply([Change("ADD", r) for r in (message, fact, short)], ["vectors"])
+    ledger.apply([deletion(message), deletion(short), deletion(fact)], ["vectors"])
+    assert {m["_memorch"]["from"][0] for m in ledger.metadata_of([fact.id]) if "_memorch" in m} == {message.id}
+    assert ledger.expired_deleted_ids(utc_now()) == set()
+    later = stamp(datetime.now(UTC) + timedelta(seconds=1))
+    assert ledger.expired_deleted_ids(later) == {short.id}
