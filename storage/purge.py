@@ -111,9 +111,7 @@ class PurgeQueries:
         with self._read() as conn:
             rows = [
                 *select_in(conn, "SELECT metadata FROM memories WHERE id IN ({marks})", memory_ids),
-                *select_in(
-                    conn, "SELECT metadata FROM history WHERE metadata IS NOT NULL AND memory_id IN ({marks})", memory_ids
-                ),
+                *select_in(conn, "SELECT metadata FROM history WHERE memory_id IN ({marks})", memory_ids),
             ]
         return [json.loads(row[0]) for row in rows if row[0]]
 

@@ -112,10 +112,11 @@ async def test_a_time_bound_add_leaves_nothing_once_it_expires(tmp_path: Path, f
     async with AsyncMemory(config) as memory:
         await warm(memory)
         deadline = time.monotonic() + 2
-        message, made = await inferred(memory, fake, f"Hotel room code {secret}", [f"Room code {secret}"], expires_at="2s")
+        said, fact = f"Hotel room code {secret}", f"Room code {secret}"
+        message, made = await inferred(memory, fake, said, [fact], expires_at="2s")
         await until(deadline)
         done = await memory.maintain()
-        assert sorted(done["expired_ids"]) == sorted([message, made[f"Room code {secret}"]["id"]])
+        assert sorted(done["expired_ids"]) == sorted([message, made[fact]["id"]])
     assert occurrences(config.data_dir, [secret]) == []
 
 
