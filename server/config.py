@@ -20,7 +20,9 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+import memorch._search_weights as search_weights
 import memorch._settings as settings
+from memorch._search_weights import DEFAULT_SEARCH_WEIGHTS
 from memorch.errors import ConfigurationError
 
 log = logging.getLogger("memorch")
@@ -34,18 +36,6 @@ OBJECT_STORES = ("s3://", "s3+ddb://", "gs://", "az://")
 BUNDLED_EMBEDDERS = frozenset(("auto", "local", "local-int8", "static", "all-MiniLM-L6-v2"))
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # the mcp SDK's own default for HTTP request bodies
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# The fusion's signals (docs/search.md "Order and score"); "context" is a share of the way to a
-# hit, "words" the share of related words in re-ordering the first hits (retrieval/_words.py),
-# "diversity" what a first hit's likeness to one above it costs it (retrieval/_diversity.py).
-DEFAULT_SEARCH_WEIGHTS = {
-    "vector": 1.0,
-    "text": 1.0,
-    "graph": 0.5,
-    "context": 0.3,
-    "time": 1.0,
-    "words": 0.2,
-    "diversity": 0.15,
-}
 
 
 def package_version() -> str:
@@ -296,17 +286,7 @@ class MemoryConfig(BaseModel):
     @field_validator("search_weights")
     @classmethod
     def _search_weights(cls, value: dict[str, float]) -> dict[str, float]:
-        # A misspelt signal would otherwise be ignored, and its weight stay the default.
-        unknown = sorted(set(value) - set(DEFAULT_SEARCH_WEIGHTS))
-        if unknown:
-            raise ValueError(f"has no signal {', '.join(unknown)} (the signals: {', '.join(DEFAULT_SEARCH_WEIGHTS)})")
-        negative = sorted(name for name, weight in value.items() if weight < 0)
-        if negative:
-            raise ValueError(f"weights cannot be negative ({', '.join(negative)})")
-        shares = sorted(name for name in ("context", "words", "diversity") if value.get(name, 0.0) > 1)
-        if shares:
-            raise ValueError(f"{', '.join(shares)} is a share, at most 1")
-        return value
+        return search_weights.checked(value)
 
     @field_validator("default_expiry", mode="before")
     @classmethod

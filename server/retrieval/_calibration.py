@@ -218,9 +218,9 @@ def calibrate(
     time_factor: float = 0.0,
 ) -> list[Ranked]:
     """Replace each fused value by absolute relevance, keeping the fused order (module docstring).
-    A hit lifted by context, time, related words or diversity (``set_aside``) whose own evidence is under
-    ``min_score`` (the search's ``Cut.answer``) keeps that evidence as its score and does not lower
-    the scores below it: it is there for its neighbour, its time or its words, so the threshold
+    A hit lifted by context, time, related words or diversity (``set_aside``) whose own evidence
+    is under ``min_score`` (the search's ``Cut.answer``) keeps that evidence as its score and does
+    not lower the scores below it: it is there for its neighbour, its time or its words, so the threshold
     leaves it out, or (under the default, between ``Cut.each`` and ``Cut.answer``) returns it at
     its own evidence, without cutting the hits after it.
     ``half``: the query's ``text_half``; ``time_factor``: the time signal's weight factor (the
@@ -245,9 +245,8 @@ def set_aside(item: Ranked, score: float, min_score: float) -> bool:
     """Whether a hit scoring ``score`` is there only for its neighbour, its time, its words or
     what it adds: lifted by context (``_context``), by the time the query names (``_when``),
     re-ordered by related words (``_words``) or for diversity (``_diversity``), and under
-    ``min_score``. It does not lower the scores after it (a
-    weak hit moved up would otherwise cut every hit after it); ``_search._first`` gives it no
-    place when the threshold leaves it out."""
+    ``min_score``. It does not lower the scores after it (a weak hit moved up would otherwise cut
+    every hit after it); ``_search._first`` gives it no place when the threshold leaves it out."""
     return any(lift in item.signals for lift in LIFTS) and score < min_score
 
 

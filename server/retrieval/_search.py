@@ -32,9 +32,9 @@ The returned score is instead each hit's own evidence, on fixed scales:
 
 A hit's score is the lowest evidence among it and every hit ranked above it, so scores never
 rise down the list (score order = fused order, ``threshold`` cuts a prefix) and no hit scores
-above its own evidence; a hit lifted by context, time, related words or diversity with its own evidence
-under the threshold scores that and lowers none after it (``calibrate``). Which hits a search
-returns: ``_cut``. A memory the vector signal did not return gets the lowest
+above its own evidence; a hit lifted by context, time, related words or diversity with its own
+evidence under the threshold scores that and lowers none after it (``calibrate``). Which hits a
+search returns: ``_cut``. A memory the vector signal did not return gets the lowest
 similarity it did return (a bound: it ranked below all of them); one BM25 did not return has no
 text evidence.
 
@@ -260,10 +260,10 @@ def hybrid_search(
 ) -> list[Ranked]:
     """The scope's best ``limit`` memories for ``query``, with absolute scores; ``held``: the
     scopes' embeddings in memory, if this process keeps them; ``cut``: the search's
-    threshold (``_cut``: a hit lifted by context, time, related words or diversity under ``cut.answer`` does
-    not lower the scores after it, and one under ``cut.each`` is left out); ``span``: the time the query names,
-    whose memories make a signal of their own; ``centroids``: the centres of scopes not held
-    (``engine._centroids``), kept by the caller between searches."""
+    threshold (``_cut``: a hit lifted by context, time, related words or diversity under
+    ``cut.answer`` does not lower the scores after it, and one under ``cut.each`` is left out);
+    ``span``: the time the query names, whose memories make a signal of their own; ``centroids``:
+    the centres of scopes not held (``engine._centroids``), kept by the caller between searches."""
     # Expired memories are left out from their expiry on, before maintenance purges them: few
     # (one indexed read finds them), so each signal fetches that many more and drops them.
     hidden = components.ledger.expired_ids(stamp())
@@ -326,9 +326,9 @@ def hybrid_search(
 
 
 def _first(scored: list[Ranked], limit: int, min_score: float) -> list[Ranked]:
-    """The first ``limit`` hits, not counting those lifted by context, time, related words or diversity that
-    the threshold leaves out (under ``min_score``, the search's ``Cut.each``): they are kept, to be
-    counted under the threshold, but take no place."""
+    """The first ``limit`` hits, not counting those lifted by context, time, related words or
+    diversity that the threshold leaves out (under ``min_score``, the search's ``Cut.each``): they
+    are kept, to be counted under the threshold, but take no place."""
     kept: list[Ranked] = []
     places = 0
     for item in scored:
