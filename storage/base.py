@@ -64,6 +64,12 @@ class Scope:
     def is_empty(self) -> bool:
         return not self.items()
 
+    def holds(self, other: Scope) -> bool:
+        """The scope rule between scopes: every part this scope gives, ``other`` gives alike, and
+        its layer is one this scope sees (a user's scope holds that user's agents' scopes)."""
+        in_layer = self.project is None or other.project in (None, self.project)
+        return in_layer and all(getattr(other, key) == value for key, value in self.items())
+
     def contains(self, record: MemoryRecord) -> bool:
         """The scope rule: True when every part this scope gives equals the record's, and the
         record is in a layer the scope sees (its project's or the global one)."""

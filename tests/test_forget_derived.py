@@ -7,6 +7,7 @@ server behind LiteLLM's real HTTP path; the stores are real, in a temporary dire
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,13 +29,15 @@ from .test_ledger_backends import ledger  # noqa: F401 - the SQLite and PostgreS
 from .test_purge import occurrences, token
 
 
-async def inferred(memory: AsyncMemory, fake: FakeLLM, said: str, facts: list[str], **add: object) -> tuple[str, dict]:
+async def inferred(
+    memory: AsyncMemory, fake: FakeLLM, said: str, facts: list[str], user_id: str = "u", **add: object
+) -> tuple[str, dict]:
     """``said`` added with background inference, the model answering ``facts``: the message's id
     and the facts by text, once inference replaced the message."""
     fake.push({"memory": [{"event": "ADD", "text": text} for text in facts]})
-    message = (await memory.add(said, user_id="u", **add))["results"][0]["id"]
+    message = (await memory.add(said, user_id=user_id, **add))["results"][0]["id"]
     assert (await memory.flush_inference())["pending_inference"] == 0
-    made = {m["memory"]: m for m in (await memory.get_all(user_id="u"))["results"]}
+    made = {m["memory"]: m for m in (await memory.get_all(user_id=user_id))["results"]}
     assert set(made) == set(facts)
     return message, made
 
@@ -111,6 +114,8 @@ async def test_a_time_bound_add_leaves_nothing_once_it_expires(tmp_path: Path, f
     config = fake_llm_config(tmp_path, fake, background_inference="on")
     async with AsyncMemory(config) as memory:
         await warm(memory)
+        # LiteLLM's first completion (its import: seconds) before the clock starts.
+        await inferred(memory, fake, "Hello there", ["User said hello"], user_id="warm-llm")
         deadline = time.monotonic() + 2
         said, fact = f"Hotel room code {secret}", f"Room code {secret}"
         message, made = await inferred(memory, fake, said, [fact], expires_at="2s")
@@ -134,3 +139,41 @@ def test_the_ledgers_read_sources_and_expired_deletions(ledger: Ledger) -> None:
     assert ledger.expired_deleted_ids(utc_now()) == set()
     later = stamp(datetime.now(UTC) + timedelta(hours=2))
     assert ledger.expired_deleted_ids(later) == {short.id}
+
+
+async def test_a_purge_follows_sources_only_within_the_facts_scope(tmp_path: Path, fake: FakeLLM) -> None:
+    """Inference for a user's message may update an agent's memory of that user (the user's scope
+    sees it); the agent's purge of that memory must not reach the user-level message, which the
+    agent's scope cannot see (a review, 2026-12-07)."""
+    secret = token()
+    config = fake_llm_config(tmp_path, fake, background_inference="on")
+    async with AsyncMemory(config) as memory:
+        await memory.add("warm-up", user_id="warm", infer=False)
+        agents = (await memory.add("Team standup is at 9", user_id="u", agent_id="A", infer=False))["results"][0]["id"]
+        fake.push({"memory": [{"event": "UPDATE", "id": 0, "text": "Team standup is at 10"}]})
+        message = (await memory.add(f"Standup moved to 10, badge {secret}", user_id="u"))["results"][0]["id"]
+        assert (await memory.flush_inference())["pending_inference"] == 0
+        assert (await memory.get(agents))["metadata"]["_memorch"]["from"] == [message]  # the link is kept
+        with pytest.raises(MemoryNotFoundError):
+            await memory.history(message, user_id="u", agent_id="A")
+        await memory.delete(agents, purge=True, user_id="u", agent_id="A")
+        assert [e["event"] for e in await memory.history(message)] == ["ADD", "DELETE"]  # the user's to forget
+        await memory.delete(message, purge=True, user_id="u")
+    assert occurrences(config.data_dir, [secret]) == []
+
+
+async def test_an_imported_source_in_another_scope_is_not_purged(amem: AsyncMemory, tmp_path: Path) -> None:
+    """A line of memorch's own export format may carry ``_memorch.from``: one naming another
+    user's memory does not let this user's purge reach it."""
+    victim = (await amem.add("Bob's bank PIN is 4321", user_id="bob", infer=False))["results"][0]["id"]
+    await amem.export_memories(tmp_path / "bob.jsonl", user_id="bob")
+    line = json.loads((tmp_path / "bob.jsonl").read_text().splitlines()[0])  # bob's line, made mallory's
+    mine = "11111111-1111-4111-8111-111111111111"
+    line.update(id=mine, user_id="mallory", memory="my note", metadata={"_memorch": {"from": [victim]}})
+    for event in line["history"]:
+        event.update(id="22222222-2222-4222-8222-222222222222", memory_id=mine, new_memory="my note", user_id="mallory")
+    (tmp_path / "forged.jsonl").write_text(json.dumps(line) + "\n")
+    assert (await amem.import_memories(tmp_path / "forged.jsonl"))["imported"] == 1
+    assert (await amem.get(mine))["metadata"]["_memorch"]["from"] == [victim]
+    await amem.delete(mine, purge=True, user_id="mallory")
+    assert (await amem.get(victim))["memory"] == "Bob's bank PIN is 4321"

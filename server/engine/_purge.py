@@ -79,10 +79,23 @@ class StorePurge:
     def _made_from(self, ids: Sequence[str]) -> list[str]:
         """The pending messages ``ids`` were inferred from (``_memorch.from``) and not among them:
         a message holds what its facts say in the user's words, and was deleted (restorable, its
-        text in its history) when they were made, so forgetting a fact purges it too."""
+        text in its history) when they were made, so forgetting a fact purges it too. Only a
+        message within the fact's own scope: inference for a user's message may update an agent's
+        memory of that user, and the agent's purge must not reach what only the user's scope sees
+        (nor may an imported ``from`` name another user's memory). One read when nothing was
+        inferred; else two per fact and one per message."""
         from memorch.domain._records import sources_in
 
-        return sorted(sources_in(self.parts.ledger.metadata_of(ids)) - set(ids))
+        ledger, purged = self.parts.ledger, set(ids)
+        if not sources_in(ledger.metadata_of(ids)) - purged:
+            return []
+        found: set[str] = set()
+        for memory_id in ids:
+            sources = sources_in(ledger.metadata_of([memory_id])) - purged
+            owner = ledger.history_scope(memory_id) if sources else None
+            if owner is not None:
+                found |= {s for s in sources if (scope := ledger.history_scope(s)) is not None and owner.holds(scope)}
+        return sorted(found)
 
     def purge_indexes(self, ids: Sequence[str]) -> None:
         """The derived indexes' part of a purge (inside ``writing``): the vector rows and every

@@ -156,7 +156,7 @@ def measure_ceilings(embedder: Any, sentences: np.ndarray) -> dict[int, float]:
     return {n: float(np.median([best[n, i] for i in range(len(CHANCE_SENTENCES))])) for n in EXCERPT_WORDS}
 
 
-def _reference(embedder: Any) -> tuple[np.ndarray, dict[int, float]]:
+def reference(embedder: Any) -> tuple[np.ndarray, dict[int, float]]:
     """Per embedder model, once per process: the unit vectors of ``CHANCE_SENTENCES`` and the
     ceilings, the bundled model's from ``BUNDLED_CEILINGS`` and any other model's measured (the
     embedding cache keeps those texts' vectors for the next process)."""
@@ -200,7 +200,7 @@ def vector_scale(embedder: Any, query: str, query_vector: np.ndarray) -> VectorS
     (the median, so one reference sentence on the query's topic does not move it; per query,
     because it varies with the embedder and the query's length); ``ceiling`` the embedder's
     measured ceiling for a query of this many content words."""
-    sentences, ceilings = _reference(embedder)
+    sentences, ceilings = reference(embedder)
     vector = np.asarray(query_vector, dtype=np.float32)
     cosines = sentences @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
     # Clamped: a negative or near-1 level would make the scale meaningless.

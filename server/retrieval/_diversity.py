@@ -36,9 +36,9 @@ def asks_for_more_than_a_topic(query: str) -> bool:
 
 def diversify(ranked: list[Ranked], vectors: dict[str, np.ndarray], redundancy: float) -> list[Ranked]:
     """``ranked`` (best first) with its first ``DEPTH`` hits re-ordered (module docstring);
-    ``vectors``: their embeddings (unit length). A hit without one keeps its place; each of the
-    others gets ``diversity: {rank, redundancy}`` in its explain (its greatest cosine to a hit
-    placed above it)."""
+    ``vectors``: their embeddings (unit length). A hit without one keeps its place; each hit
+    moved up gets ``diversity: {rank, redundancy}`` in its explain (its greatest cosine to a hit
+    placed above it): only those are lifted (``LIFTS``), as for related words."""
     block = ranked[:DEPTH]
     movable = [place for place, item in enumerate(block) if item.id in vectors]
     if redundancy <= 0 or len(movable) < 2:
@@ -53,7 +53,8 @@ def diversify(ranked: list[Ranked], vectors: dict[str, np.ndarray], redundancy: 
     while left:
         gains = values[left] - redundancy * np.maximum(closest[left], 0.0)
         pick = left.pop(int(np.argmax(gains)))  # a tie goes to the earlier hit: the fused order
-        items[pick].signals["diversity"] = {"rank": len(taken) + 1, "redundancy": round(float(closest[pick]), 6)}
+        if pick > len(taken):  # it takes a place above its own
+            items[pick].signals["diversity"] = {"rank": len(taken) + 1, "redundancy": round(float(closest[pick]), 6)}
         taken.append(pick)
         closest = np.maximum(closest, alike[pick])
     slots = [item.score for item in items]

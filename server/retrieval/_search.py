@@ -61,6 +61,7 @@ from memorch.retrieval._context import with_context
 from memorch.retrieval._cut import NO_CUT, Cut, below_threshold
 from memorch.retrieval._diversity import DEPTH as DIVERSITY_DEPTH
 from memorch.retrieval._diversity import asks_for_more_than_a_topic, diversify
+from memorch.retrieval._fragments import discount_fragments, mark
 from memorch.retrieval._when import Window, window
 from memorch.storage.base import Scope, VectorHit
 from memorch.storage.expiry import stamp
@@ -299,9 +300,11 @@ def hybrid_search(
         signals = {name: [h for h in hits if h.id in allowed] for name, hits in signals.items()}
     if hidden:
         signals = {name: [h for h in hits if h.id not in hidden] for name, hits in signals.items()}
+    fragments = discount_fragments(signals, components.ledger.texts, components.embedder, vector)
     outside = 0.0 if inside is None else _outside(signals["vector"], inside)
     weights = {**config.search_weights, "time": config.search_weights.get("time", 0.0) * outside}
     ranked = fuse(signals, weights)
+    mark(ranked, fragments)
     share = config.search_weights.get("words", 0.0)
     if share > 0:
         from memorch.models._token_vectors import word_pieces
