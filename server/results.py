@@ -236,6 +236,7 @@ class ReprocessResult(TypedDict):
     found_nothing: list[str]  # of those, the ids of messages with nothing worth keeping (deleted, restorable)
     failed: int  # messages left pending because no model answered
     remaining: int  # messages still pending after this run
+    last_error: dict[str, Any] | None  # the model's last failure (error_code, message, details, suggestion)
     results: list[AddEvent]
 
 

@@ -209,6 +209,20 @@ def test_delete_all_needs_a_scope_and_a_yes(tmp_path: Path, monkeypatch: pytest.
     assert none.stdout.strip() == "no memories for user_id 'bob'; nothing was deleted"
 
 
+@pytest.mark.parametrize(("command", "done"), [("delete-all", "deleted"), ("forget", "purged")])
+def test_a_run_id_alone_is_the_scope_as_given(tmp_path: Path, command: str, done: str) -> None:
+    """`memorch delete-all --run-id session-42 --yes` (docs/cli.md) deletes that run's memories,
+    whoever's: MEMORCH_USER_ID's user is not added to a scope given on the command line (a
+    newcomer's trial: it was, and the session's memory of alice stayed with exit code 0)."""
+    alices = added_id(tmp_path, "session note", "--run-id", "session-42", "--user-id", "alice")
+    kept = added_id(tmp_path, "not in the session", "--user-id", "alice")
+    result = invoke(tmp_path, command, "--run-id", "session-42", "--yes")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{done} 1 memory of run_id 'session-42'")
+    left = json.loads(invoke(tmp_path, "list", "--user-id", "alice", "--json").stdout)["results"]
+    assert [r["id"] for r in left] == [kept] and alices != kept
+
+
 LONG = (
     "I am allergic to peanuts and tree nuts, so I carry an epinephrine auto-injector on every trip "
     "and ask restaurants about their cooking oil before I order anything at all"
@@ -270,6 +284,37 @@ def test_stats_is_a_table_and_json_only_when_asked(tmp_path: Path) -> None:
     assert "LLM none (memories are stored as said)" in " ".join(shown.stdout.split())
     data = json.loads(invoke(tmp_path, "stats", "--json").stdout)
     assert data["memories"] == 1 and data["llm_model"] is None
+
+
+def test_reprocess_says_why_the_model_failed_and_stops_at_a_failure_of_the_model(tmp_path: Path, fake: Any) -> None:
+    """A newcomer's trial: with nothing answering, `memorch reprocess` printed "3 failed" with exit
+    code 0 and no cause, and met the refused connection once per batch."""
+    from .fake_llm import Failure
+
+    model = {
+        "MEMORCH_LLM_MODEL": "openai/fake-model",
+        "MEMORCH_LLM_API_BASE": fake.url,
+        "MEMORCH_LLM_API_KEY": "k",
+        "MEMORCH_LLM_MAX_RETRIES": "0",
+    }
+    for text in ("I collect vinyl", "I keep bees", "I moved to Lisbon"):
+        fake.push(Failure(500))
+        assert invoke(tmp_path, "add", text, **model).exit_code == 0
+    asked = len(fake.chat_requests())
+    fake.responder = lambda request: Failure(500)  # nothing answers
+    failed = invoke(tmp_path, "reprocess", **model)
+    assert failed.exit_code == 1
+    assert failed.stdout.strip() == "processed 0 messages, 1 failed, 3 still pending"
+    assert failed.stderr.strip().startswith("error [NETWORK_ERROR] openai/fake-model could not be reached")
+    assert "Suggestion: check MEMORCH_LLM_API_BASE" in failed.stderr
+    assert len(fake.chat_requests()) == asked + 1  # one batch tried: the others would meet the same
+    data = json.loads(invoke(tmp_path, "reprocess", "--json", **model).stdout)
+    assert data["last_error"]["error_code"] == "NETWORK_ERROR" and data["remaining"] == 3
+    facts = itertools.count()
+    fake.responder = lambda request: {"memory": [{"event": "ADD", "text": f"Fact number {next(facts)}"}]}
+    done = invoke(tmp_path, "reprocess", "--json", **model)
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["last_error"] is None
 
 
 def test_add_says_when_nothing_was_inferred_and_what_repeats(tmp_path: Path, fake: Any) -> None:

@@ -41,7 +41,8 @@ def reindex(
 def reprocess(as_json: JsonOpt = False) -> None:
     """Extract facts from messages stored while no model answered.
 
-    Each message once; those the model still cannot answer stay pending.  Example: memorch reprocess"""
+    Each message once; those the model still cannot answer stay pending, and the model's error
+    is said (exit code 1). Example: memorch reprocess"""
     with open_memory() as m, err.status("reprocessing"):
         result = m.reprocess()
     emit(
@@ -53,6 +54,12 @@ def reprocess(as_json: JsonOpt = False) -> None:
             soft_wrap=True,
         ),
     )
+    if (failure := result["last_error"]) is not None:
+        from memorch.cli._errors import cli_words, report
+
+        suggestion = failure["suggestion"]
+        report(failure["error_code"], failure["message"], cli_words(suggestion) if suggestion else None)
+        raise typer.Exit(1)
 
 
 def _found_nothing(ids: list[str]) -> str:

@@ -27,7 +27,6 @@ from memorch.cli._options import (
     UserOpt,
     YesOpt,
     confirm,
-    default_user,
     emit,
     memories,
     open_memory,
@@ -82,8 +81,8 @@ def delete_all(scope: ScopeIds, yes: YesOpt = False, as_json: JsonOpt = False) -
     if not yes and not _options.interactive():
         raise _needs_yes("delete-all", "delete")
     with open_memory() as m:
-        scope = default_user(m, scope)
-        # Every layer, whatever MEMORCH_PROJECT says: "forget everything" (docs/projects.md).
+        # The scope as given: MEMORCH_USER_ID is not added (`--run-id X` is that run, whoever's),
+        # and every layer, whatever MEMORCH_PROJECT says: "forget everything" (docs/projects.md).
         if not yes:
             count, _ = _scope_counts(m, scope)
             if count:
@@ -187,8 +186,8 @@ def _purge_words(live: int, earlier: int, scope: dict[str, Any], every: bool = F
 
 def _forget_scope(scope: ScopeIds, yes: bool, as_json: bool) -> None:
     with open_memory() as m:
-        scope = default_user(m, scope)
-        # Every layer, whatever MEMORCH_PROJECT says: forgetting a user leaves no project's copy.
+        # The scope as given (as delete-all), in every layer, whatever MEMORCH_PROJECT says:
+        # forgetting a user leaves no project's copy.
         live, earlier = _scope_counts(m, scope)
         if (live or earlier) and not yes:
             what = _purge_words(live, earlier, scope, every=True)

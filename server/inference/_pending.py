@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from memorch.domain._expiry import with_expiry
 from memorch.domain._messages import Message
 from memorch.domain._validation import RESERVED_METADATA_KEY
-from memorch.errors import ConfigurationError, MissingCredentialsError
+from memorch.errors import AuthenticationError, ConfigurationError, MissingCredentialsError, NetworkError
 from memorch.inference._plan import Plan, infer
 from memorch.models._llm import MODEL_FAILURES
 from memorch.results import AddEvent, ReprocessResult
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memorch.pending")
 BATCH_FETCH = 1000  # pending messages read per round
+# Failures of the model, not of a batch: every batch after would meet them too.
+EVERY_BATCH_FAILURES = (NetworkError, AuthenticationError, MissingCredentialsError)
 RETRY_FIRST, RETRY_MAX = 5.0, 300.0  # seconds before the worker tries a failing model again
 
 
@@ -65,7 +67,10 @@ async def process(engine: Engine, batch: list[MemoryRecord]) -> Plan:
 
 
 async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
-    """Infer over pending messages, batch by batch, each exactly once."""
+    """Infer over pending messages, batch by batch, each at most once. A batch the model fails
+    stays pending and its error is returned (``last_error``); one no batch can escape (the model
+    unreachable, credentials refused or missing) ends the run there, rather than meeting it again
+    for every batch (a newcomer waited 24 s for three refused connections)."""
     if not engine.config.llm_enabled:
         raise ConfigurationError(
             "reprocessing needs an LLM",
@@ -76,12 +81,15 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
     pending = await engine.workers.read(ledger.pending_inference, limit)
     processed, failed, found_nothing = 0, 0, []
     results: list[AddEvent] = []
+    last_error: dict[str, Any] | None = None
     for batch in batches(pending):
         try:
             plan = await process(engine, batch)
         except MODEL_FAILURES as exc:
             log.warning("reprocess of %s failed, left pending: %s", [r.id for r in batch], exc)
-            failed += len(batch)
+            failed, last_error = failed + len(batch), exc.to_dict()
+            if isinstance(exc, EVERY_BATCH_FAILURES):
+                break
             continue
         if not plan.skipped:
             processed += len(batch)
@@ -89,7 +97,12 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
             results.extend(plan.results)
     remaining = (await engine.workers.read(ledger.counts))["pending_inference"]
     return ReprocessResult(
-        processed=processed, found_nothing=found_nothing, failed=failed, remaining=remaining, results=results
+        processed=processed,
+        found_nothing=found_nothing,
+        failed=failed,
+        remaining=remaining,
+        last_error=last_error,
+        results=results,
     )
 
 
