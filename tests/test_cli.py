@@ -425,3 +425,17 @@ def test_help_fits_80_columns_and_wraps_only_where_the_line_is_full() -> None:
     for name in ("delete-all", "stats", "setup"):
         summary = reflow(root.get_command(typer.Context(root), name).help).split("\n\n")[0]
         assert f"{name} {summary[:30]}" in listing.replace("│ ", "").replace(" │", "")
+
+
+def test_add_dash_reads_the_text_from_stdin(tmp_path: Path) -> None:
+    """`memorch add -` stored a literal "-" (a newcomer's trial); it reads stdin, as cat does."""
+    piped = invoke(tmp_path, "add", "-", "--json", input="I moved to Porto\nlast week\n")
+    assert piped.exit_code == 0, piped.output
+    stored = json.loads(piped.stdout)["results"][0]["memory"]
+    assert stored.startswith("I moved to Porto") and "last week" in stored
+    assert invoke(tmp_path, "add", "-", input="").stderr.startswith("error [EMPTY_TEXT]")
+    latin1 = runner.invoke(
+        app, ["add", "-"], env={"MEMORCH_DATA_DIR": str(tmp_path), "MEMORCH_GRAPH": "off"}, input=b"caf\xe9"
+    )
+    assert latin1.exit_code == 1 and latin1.stderr.startswith("error [INVALID_TEXT] the text on stdin is not UTF-8")
+    assert len(json.loads(invoke(tmp_path, "list", "--json").stdout)["results"]) == 1

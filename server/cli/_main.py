@@ -62,6 +62,7 @@ from memorch.cli._serve import serve
 from memorch.cli._setup import setup
 from memorch.config import package_version
 from memorch.domain._validation import MAX_LIMIT, ScopeIds
+from memorch.errors import ValidationError
 
 app = typer.Typer(
     cls=HelpGroup,
@@ -86,6 +87,18 @@ def _main(
     """memorch: long-term memory for AI assistants over MCP."""
 
 
+def _stdin_text() -> str:
+    """``memorch add -``: the text piped in, as UTF-8."""
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"the text on stdin is not UTF-8 (byte {exc.start})",
+            error_code="INVALID_TEXT",
+            suggestion="convert it first, e.g. `iconv -f latin1 -t utf-8 file | memorch add -`",
+        ) from None
+
+
 def _json_arg(value: str | None, name: str) -> Any:
     if value is None:
         return None
@@ -101,7 +114,7 @@ app.command()(serve)  # `memorch serve` (_serve.py), first in --help
 @app.command()
 @scope_options
 def add(
-    text: Annotated[str, typer.Argument(help="What to remember")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="What to remember (-: read it from stdin)")],
     scope: ScopeIds,
     metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
     infer: Annotated[
@@ -125,7 +138,10 @@ def add(
     (background inference). --expires-at: not returned after then, purged by maintenance.
     Example: memorch add "I moved to Lisbon" --user-id alice
     Example: memorch add "Parked on level 3" --expires-at 1d
+    Example: memorch add - --user-id alice < note.txt
     Example: MEMORCH_PROJECT=auto memorch add "I prefer British English" --layer global"""
+    if text == "-":  # as cat and git do: the text comes on stdin
+        text = _stdin_text()
     with open_memory() as m:
         result = m.add(
             text,
