@@ -70,6 +70,13 @@ CASES = {
     "import-not-utf8": Case(["import", "{latin1}"], "IMPORT_NOT_UTF8", "line 2: is not UTF-8 text (byte 0xe9)"),
     "import-bad-json": Case(["import", "{badjson}"], "INVALID_JSONL", "badjson.jsonl line 3: is not valid JSON"),
     "import-missing-file": Case(["import", "{missing}"], "IMPORT_FILE_UNREADABLE", "No such file"),
+    # Every format says so (a zip reader said "is not a readable zip file", UNKNOWN_IMPORT_FORMAT).
+    "import-missing-zip": Case(
+        ["import", "{missing}", "--from", "openmemory"], "IMPORT_FILE_UNREADABLE", "No such file"
+    ),
+    "import-missing-database": Case(
+        ["import", "{missing}", "--from", "mcp-memory-service"], "IMPORT_FILE_UNREADABLE", "No such file"
+    ),
     "export-bad-size-env": Case(
         ["export", "{out}"],
         "INVALID_SETTING",

@@ -27,7 +27,7 @@ from memorch.domain._validation import ScopeIds
 from memorch.errors import ConfigurationError, MemoryError, ValidationError
 from memorch.importers._base import Batch, Options, refuse
 from memorch.importers._sniff import looks_like
-from memorch.maintenance._files import json_lines, read_text
+from memorch.maintenance._files import json_lines, missing, read_text
 
 if TYPE_CHECKING:
     from memorch.api._async_memory import AsyncMemory
@@ -77,6 +77,8 @@ def load(source: str, path: str | Path, options: Options) -> Batch:
             error_code="UNKNOWN_IMPORT_FORMAT",
             suggestion=f"pass --from with one of: {', '.join(FORMATS)}",
         )
+    if not Path(path).exists():  # one answer for every format (a zip reader said "not a zip file")
+        raise missing(Path(path))
     try:
         batch = READERS[source](Path(path), options)
         batch.check(options.max_text_bytes)

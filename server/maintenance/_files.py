@@ -97,10 +97,15 @@ def files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
             raise refuse(str(path), f"has no {'/'.join(suffixes)} files", "point at a file or a folder of notes")
         return found
     if not path.exists():
-        raise ValidationError(
-            f"cannot read {path}: No such file or directory",
-            error_code="IMPORT_FILE_UNREADABLE",
-            details={"path": str(path)},
-            suggestion="check the path",
-        )
+        raise missing(path)
     return [path]
+
+
+def missing(path: Path) -> ValidationError:
+    """An import source that is not there (said alike for every format)."""
+    return ValidationError(
+        f"cannot read {path}: No such file or directory",
+        error_code="IMPORT_FILE_UNREADABLE",
+        details={"path": str(path)},
+        suggestion="check the path",
+    )
