@@ -29,6 +29,20 @@ TOOLS = {
 }
 
 
+async def test_a_message_in_text_parts(config: MemoryConfig) -> None:
+    """OpenAI-style content parts, as the schema in tools/list says (they were refused)."""
+    async with Client(build_server(config)) as client:
+        listed = {t.name: t for t in (await client.list_tools()).tools}
+        content = listed["add_memory"].input_schema["properties"]["messages"]["items"]["properties"]
+        assert content["content"]["type"] == ["string", "array"]
+        parts = [{"role": "user", "content": [{"type": "text", "text": "I swim on Sundays"}]}]
+        swim = await client.call_tool("add_memory", {"messages": parts})
+        assert not swim.is_error and swim.structured_content["results"][0]["memory"] == "I swim on Sundays"
+        image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]
+        refused = await client.call_tool("add_memory", {"messages": image})
+        assert refused.is_error and "[INVALID_MESSAGES]" in refused.content[0].text
+
+
 async def test_all_tools_in_process(config: MemoryConfig) -> None:
     async with Client(build_server(config)) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}

@@ -144,6 +144,24 @@ async def test_scope_is_required_for_add_and_search(amem: AsyncMemory) -> None:
         await amem.add("bad scope", user_id="  ")
 
 
+async def test_text_parts_are_one_message(amem: AsyncMemory) -> None:
+    """OpenAI-style content parts (chat clients and SDKs send them) were refused as "must be a
+    string" (a newcomer's trial); text parts are now one text, a part that is not text refused."""
+    parts = [{"type": "text", "text": "I love climbing"}, "and swimming on Sundays"]
+    added = await amem.add([{"role": "user", "content": parts}], user_id="m", infer=False)
+    assert added["results"][0]["memory"] == "I love climbing\nand swimming on Sundays"
+    image = [{"type": "text", "text": "Look"}, {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]
+    with pytest.raises(ValidationError) as info:
+        await amem.add([{"role": "user", "content": image}], user_id="m")
+    assert info.value.error_code == "INVALID_MESSAGES" and "content[1] is not a text part ('image_url')" in str(
+        info.value
+    )
+    with pytest.raises(ValidationError) as info:
+        await amem.add([{"role": "user", "content": []}], user_id="m")
+    assert info.value.error_code == "EMPTY_TEXT"
+    assert (await amem.stats())["memories"] == 1
+
+
 async def test_bad_messages(amem: AsyncMemory) -> None:
     for messages in ([], [{"role": "wizard", "content": "x"}], [{"role": "user"}], [42], {"content": ""}):
         with pytest.raises(ValidationError):

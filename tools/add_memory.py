@@ -26,7 +26,7 @@ _MESSAGES = {
         "type": "object",
         "properties": {
             "role": {"type": "string", "enum": ["user", "assistant", "system", "tool"]},
-            "content": {"type": "string"},
+            "content": {"type": ["string", "array"]},  # an array: OpenAI-style text parts
             "name": {"type": "string"},
         },
         "required": ["content"],

@@ -82,6 +82,28 @@ def _message(item: Any, index: int, max_bytes: int) -> Message:
             error_code="INVALID_MESSAGES",
             suggestion=f"pass messages[{index}].name as a string, or omit it",
         )
-    content = validation.text(item.get("content"), max_bytes, f"messages[{index}].content")
+    content = validation.text(_joined_parts(item.get("content"), index), max_bytes, f"messages[{index}].content")
     timestamp = item.get("timestamp", item.get("created_at"))
     return Message(role, content, name, str(timestamp) if timestamp is not None else None)
+
+
+def _joined_parts(content: Any, index: int) -> Any:
+    """OpenAI-style content parts (``[{"type": "text", "text": "..."}]``, as chat clients and SDKs
+    send them) as one text, the parts a line each; anything else is left to the text check. A
+    part that is not text (an image) is refused: dropping it would store less than was said."""
+    if not isinstance(content, list):
+        return content
+    texts = []
+    for number, part in enumerate(content):
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        else:
+            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+            raise ValidationError(
+                f"messages[{index}].content[{number}] is not a text part ({kind!r}): only text is remembered",
+                error_code="INVALID_MESSAGES",
+                suggestion='pass the content as a string, or its text parts only: [{"type": "text", "text": "..."}]',
+            )
+    return "\n".join(texts)
