@@ -219,6 +219,31 @@ async def test_stdio_subprocess(tmp_path: Path) -> None:
         ledger.close()
 
 
+async def test_stdio_imports_the_stores_once_the_tools_are_listed(tmp_path: Path) -> None:
+    """The first tool call after a launch paid LanceDB's and the model runtime's imports (2.7 s
+    of a 3.5 s first search, `bench/cold_start.py --first-search 3`): `memorch serve` imports
+    them on a thread once the client has listed the tools, and says so in its debug log."""
+    import anyio
+
+    command = memorch_command()
+    env = server_env(tmp_path, MEMORCH_LOG_LEVEL="debug")
+    params = StdioServerParameters(command=command[0], args=[*command[1:], "serve"], env=env)
+    errors = tmp_path.with_name(tmp_path.name + ".stderr")
+    warmed = "the stores' modules imported in the background"
+    with errors.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+            await anyio.sleep(1)
+            assert warmed not in errors.read_text()  # not before the client asks for the tools
+            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+            with anyio.fail_after(60):
+                while warmed not in errors.read_text():
+                    await anyio.sleep(0.1)
+            await client.list_tools()
+            found = await client.call_tool("search_memories", {"query": "anything"})
+            assert not found.is_error
+    assert errors.read_text().count(warmed) == 1  # once
+
+
 async def _add_search_and_add_again(client: Client) -> None:
     assert {t.name for t in (await client.list_tools()).tools} == TOOLS
     added = await client.call_tool("add_memory", {"text": "I am allergic to peanuts"})

@@ -266,6 +266,9 @@ class MemorchServer(MCPServer):
     """
 
     state: ServerState | None = None  # set by serve.build_server
+    # Called once, at the first tools/list (``memorch serve``: its stores' imports on a thread,
+    # once the client's start-up requests are answered).
+    on_first_list: Callable[[], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # No change notifications to listen for: the tool list is fixed for the server's life.
@@ -280,7 +283,11 @@ class MemorchServer(MCPServer):
         # Output schemas would double tools/list (about 11 KB of every conversation's context)
         # and no model needs them: results still come as structuredContent beside the same JSON
         # as text, which is what clients read.
-        return [tool.model_copy(update={"output_schema": None}) for tool in await super().list_tools()]
+        listed = [tool.model_copy(update={"output_schema": None}) for tool in await super().list_tools()]
+        if self.on_first_list is not None:
+            first, self.on_first_list = self.on_first_list, None
+            first()
+        return listed
 
     def add_tool(self, fn: Callable[..., Any], name: str | None = None, *args: Any, **kwargs: Any) -> None:
         super().add_tool(fn, name, *args, **kwargs)
