@@ -83,6 +83,8 @@ CASES = {
         "MEMORCH_MAX_TEXT_BYTES must be a whole number (got 'abc')",
         env={"MEMORCH_MAX_TEXT_BYTES": "abc"},
     ),
+    # One code for "no model configured", as `import --infer` says it (reprocess said NO_LLM).
+    "reprocess-no-llm": Case(["reprocess"], "LLM_NOT_CONFIGURED", "reprocessing needs an LLM"),
     "reprocess-bad-timeout-env": Case(
         ["reprocess"], "INVALID_SETTING", "MEMORCH_LLM_TIMEOUT must be a number", env={"MEMORCH_LLM_TIMEOUT": "soon"}
     ),

@@ -280,3 +280,25 @@ async def test_an_id_that_looks_like_another_is_refused(seeded: AsyncMemory, bad
 async def test_ids_of_any_script_and_emoji_are_fine(seeded: AsyncMemory, good: str) -> None:
     await seeded.add("I like tea", user_id=good)
     assert [r["memory"] for r in (await seeded.get_all(user_id=good))["results"]] == ["I like tea"]
+
+
+async def test_a_deleted_memory_says_it_was_deleted_and_how_to_restore_it(amem: AsyncMemory) -> None:
+    """get or update of a deleted memory said only "no memory with id … in this scope" (a
+    newcomer's trial): the history knows it was deleted, so the error says so and names the way
+    back. A purged one has no way back: it is not found."""
+    added = (await amem.add("I live in Lisbon", user_id="m", infer=False))["results"][0]["id"]
+    await amem.delete(added)
+    for call in (amem.get(added), amem.update(added, "I live in Porto")):
+        with pytest.raises(MemoryNotFoundError) as info:
+            await call
+        assert info.value.error_code == "MEMORY_NOT_FOUND" and "was deleted at" in info.value.message
+        assert info.value.suggestion is not None and info.value.suggestion.startswith("call restore_memory")
+    with pytest.raises(MemoryNotFoundError) as info:
+        await amem.get(added, user_id="someone-else")  # another scope learns nothing of it
+    assert "was deleted" not in info.value.message
+    await amem.restore(added)
+    assert (await amem.update(added, "I live in Porto"))["event"] == "UPDATE"
+    await amem.delete(added, purge=True)
+    with pytest.raises(MemoryNotFoundError) as info:
+        await amem.get(added)
+    assert "was deleted" not in info.value.message

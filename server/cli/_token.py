@@ -76,9 +76,10 @@ def add_command(
     limits = "".join(f", {key} {', '.join(values)}" for key, values in record.identity().limits.items() if values)
     err.print(
         f"token {record.name!r} for user {record.user_id!r}{limits} added to {path}; it is shown only now. "
-        "Clients send it as Authorization: Bearer <token>. Every HTTP server started with this file "
-        "(whatever its data directory) now asks each client for a token; `memorch token revoke "
-        f"{record.name}` removes this one."
+        "Clients send it as Authorization: Bearer <token>. Every MCP server over HTTP (`memorch serve "
+        "--transport ...`) started with this file, whatever its data directory, now asks each client for "
+        "a token (the web page of `memorch ui` does not read this file: it takes MEMORCH_AUTH_TOKEN); "
+        f"`memorch token revoke {record.name}` removes this one."
     )
 
 

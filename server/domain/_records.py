@@ -90,6 +90,16 @@ def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
     )
 
 
+def was_deleted(memory_id: str, when: str) -> MemoryNotFoundError:
+    """A memory that is deleted (not purged): not found, and how to bring it back."""
+    return MemoryNotFoundError(
+        f"memory {memory_id} was deleted at {when}",
+        details={"memory_id": memory_id, "deleted_at": when},
+        suggestion="call restore_memory with its id to bring it back, then try again; "
+        "memory_history shows what it said",
+    )
+
+
 def expired(record: MemoryRecord) -> MemoryNotFoundError:
     """The error for a memory whose expiry has passed: it is forgotten, whatever maintenance
     has not removed yet."""

@@ -23,6 +23,7 @@ from memorch.domain._records import (
     restored_over,
     successive,
     utc_now,
+    was_deleted,
 )
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._store import DELETE_BATCH, Store
@@ -47,6 +48,11 @@ def in_scope(store: Store, memory_id: str, scope: Scope) -> MemoryRecord:
     """The memory, if ``scope`` may see it; else ``MEMORY_NOT_FOUND`` (``MEMORY_EXPIRED`` once
     its expiry has passed: from that moment on, not only once maintenance purged it)."""
     found = store.parts.ledger.get(memory_id)
+    if found is None:
+        # A deleted memory says so, with the way back (its history is only read on this path).
+        events = store.parts.ledger.history(memory_id, scope)
+        if events and events[-1].is_deleted and not is_purged(events):
+            raise was_deleted(memory_id, events[-1].created_at)
     if found is None or not scope.contains(found):
         raise not_found(memory_id)
     if found.expired(utc_now()):

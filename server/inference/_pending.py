@@ -74,7 +74,7 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
     if not engine.config.llm_enabled:
         raise ConfigurationError(
             "reprocessing needs an LLM",
-            error_code="NO_LLM",
+            error_code="LLM_NOT_CONFIGURED",
             suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE if needed)",
         )
     ledger = engine.components.ledger
