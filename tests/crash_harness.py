@@ -322,9 +322,9 @@ def preload() -> None:
     # per process: here, for every fork. Tokenizers must not start its thread pool before a fork.
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     from memorch.models._embeddings import LocalEmbedder
-    from memorch.retrieval._calibration import _reference
+    from memorch.retrieval._calibration import reference
 
-    _reference(LocalEmbedder())
+    reference(LocalEmbedder())
 
 
 def make_template(folder: Path) -> Path:

@@ -171,7 +171,7 @@ def _warm_litellm() -> None:
         import_litellm()
         log.debug("LiteLLM imported in the background in %.1f s", time.perf_counter() - started)
 
-    threading.Thread(target=warm, name="memorch-import-litellm", daemon=True).start()
+    threading.Thread(target=warm, name="memorch-import-litellm", daemon=False).start()  # as _warm_stores
 
 
 def _warm_stores() -> None:
@@ -191,7 +191,10 @@ def _warm_stores() -> None:
 
         log.debug("the stores' modules imported in the background in %.1f s", time.perf_counter() - started)
 
-    threading.Thread(target=warm, name="memorch-import-stores", daemon=True).start()
+    # Not a daemon: the interpreter waits for it before it exits. A client that closes stdin at
+    # once would otherwise end the process in the middle of a native library's import, which
+    # aborts it (SIGABRT, seen once in CI).
+    threading.Thread(target=warm, name="memorch-import-stores", daemon=False).start()
 
 
 def _has_token(config: MemoryConfig) -> bool:
