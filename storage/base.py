@@ -65,9 +65,11 @@ class Scope:
         return not self.items()
 
     def holds(self, other: Scope) -> bool:
-        """The scope rule between scopes: every part this scope gives, ``other`` gives alike, and
-        its layer is one this scope sees (a user's scope holds that user's agents' scopes)."""
-        in_layer = self.project is None or other.project in (None, self.project)
+        """Between two memories' own scopes (``Ledger.history_scope``): every part this one gives,
+        ``other`` gives alike, and ``other``'s layer is this one's or the global one (a memory's
+        project None *is* the global layer, which sees no project's). A user's memory holds that
+        user's agents' memories."""
+        in_layer = other.project in (None, self.project)
         return in_layer and all(getattr(other, key) == value for key, value in self.items())
 
     def contains(self, record: MemoryRecord) -> bool:

@@ -177,3 +177,14 @@ async def test_an_imported_source_in_another_scope_is_not_purged(amem: AsyncMemo
     assert (await amem.get(mine))["metadata"]["_memorch"]["from"] == [victim]
     await amem.delete(mine, purge=True, user_id="mallory")
     assert (await amem.get(victim))["memory"] == "Bob's bank PIN is 4321"
+
+
+def test_a_scope_holds_its_agents_and_its_layer_not_a_projects() -> None:
+    """What a purge may follow (``_made_from``): the fact's own scope holds the source's. A
+    memory's project None is the global layer, which sees no project's (a review, 2026-12-07)."""
+    user, agent = Scope(user_id="u"), Scope(user_id="u", agent_id="A")
+    assert user.holds(agent) and not agent.holds(user)
+    assert not user.holds(Scope(user_id="u", project="P"))  # a global fact, a project's message
+    assert Scope(user_id="u", project="P").holds(user)  # a project's fact, a global message
+    assert not Scope(user_id="u", project="P").holds(Scope(user_id="u", project="Q"))
+    assert not user.holds(Scope(user_id="v"))

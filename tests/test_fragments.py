@@ -31,7 +31,22 @@ async def chatty(amem: AsyncMemory) -> AsyncMemory:
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("ok", 1), ("thanks!", 1), ("yes please", 2), ("  Berlin ", 1), ("I am vegetarian", 0), ("", 0), ("…", 0)],
+    [
+        ("ok", 1),
+        ("thanks!", 1),
+        ("yes please", 2),
+        ("  Berlin ", 1),
+        ("I am vegetarian", 0),
+        ("", 0),
+        ("  ", 0),
+        # Emoji and punctuation are filler too; other scripts' words are what spaces separate.
+        ("👍", 1),
+        ("😂😂", 1),
+        ("??", 1),
+        ("…", 1),
+        ("नमस्ते दोस्त", 2),
+        ("감사합니다", 1),
+    ],
 )
 def test_a_fragment_is_a_word_or_two(text: str, words: int) -> None:
     assert fragment_words(text) == words
@@ -59,12 +74,15 @@ async def test_a_keyword_finds_the_fact_not_the_filler(chatty: AsyncMemory) -> N
 
 
 async def test_a_keyword_about_nothing_stored_comes_back_empty(chatty: AsyncMemory) -> None:
+    for reaction in ("👍", "😂😂"):  # a review: reactions answered "football" at 0.39 as "ok" had
+        await chatty.add(reaction, user_id="u", infer=False)
     found = await chatty.search("football", user_id="u")
     assert found["results"] == []
     assert found["below_threshold"]["count"] > 0  # it says weaker matches exist
     # "dog" finds "I am vegetarian" (a weak association of the model's, 0.33), never the filler
     # ("ok" scored 0.49 before).
-    assert not {r["memory"] for r in (await chatty.search("dog", user_id="u"))["results"]} & set(FILLER)
+    dog = {r["memory"] for r in (await chatty.search("dog", user_id="u"))["results"]}
+    assert not dog & {*FILLER, "👍", "😂😂"}
 
 
 async def test_explain_names_the_fragments_excess(chatty: AsyncMemory) -> None:

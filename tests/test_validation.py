@@ -302,3 +302,15 @@ async def test_a_deleted_memory_says_it_was_deleted_and_how_to_restore_it(amem: 
     with pytest.raises(MemoryNotFoundError) as info:
         await amem.get(added)
     assert "was deleted" not in info.value.message
+
+
+async def test_a_deleted_memory_whose_expiry_passed_is_not_offered_for_restore(amem: AsyncMemory) -> None:
+    """restore_memory refuses it (MEMORY_EXPIRED), so the error does not point there (a review)."""
+    import asyncio
+
+    added = (await amem.add("Parked on level 3", user_id="m", infer=False, expires_at="1s"))["results"][0]["id"]
+    await amem.delete(added)
+    await asyncio.sleep(1.3)
+    with pytest.raises(MemoryNotFoundError) as info:
+        await amem.get(added)
+    assert "was deleted" not in info.value.message

@@ -51,8 +51,11 @@ def in_scope(store: Store, memory_id: str, scope: Scope) -> MemoryRecord:
     if found is None:
         # A deleted memory says so, with the way back (its history is only read on this path).
         events = store.parts.ledger.history(memory_id, scope)
-        if events and events[-1].is_deleted and not is_purged(events):
-            raise was_deleted(memory_id, events[-1].created_at)
+        last = events[-1] if events else None
+        # Not one whose expiry has passed since: restoring it cannot work (MEMORY_EXPIRED).
+        restorable = last is not None and last.is_deleted and not is_purged(events)
+        if restorable and (last.expires_at is None or last.expires_at > utc_now()):
+            raise was_deleted(memory_id, last.created_at)
     if found is None or not scope.contains(found):
         raise not_found(memory_id)
     if found.expired(utc_now()):

@@ -77,8 +77,10 @@ def load(source: str, path: str | Path, options: Options) -> Batch:
             error_code="UNKNOWN_IMPORT_FORMAT",
             suggestion=f"pass --from with one of: {', '.join(FORMATS)}",
         )
-    if not Path(path).exists():  # one answer for every format (a zip reader said "not a zip file")
-        raise missing(Path(path))
+    try:  # one answer for every format (a zip reader said "not a zip file"); EACCES too
+        Path(path).stat()
+    except OSError as exc:
+        raise missing(Path(path), exc) from None
     try:
         batch = READERS[source](Path(path), options)
         batch.check(options.max_text_bytes)

@@ -101,10 +101,11 @@ def files(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
     return [path]
 
 
-def missing(path: Path) -> ValidationError:
-    """An import source that is not there (said alike for every format)."""
+def missing(path: Path, exc: OSError | None = None) -> ValidationError:
+    """An import source that is not there, or cannot be reached (``exc``), said alike for every format."""
+    why = (exc.strerror or str(exc)) if exc is not None else "No such file or directory"
     return ValidationError(
-        f"cannot read {path}: No such file or directory",
+        f"cannot read {path}: {why}",
         error_code="IMPORT_FILE_UNREADABLE",
         details={"path": str(path)},
         suggestion="check the path",

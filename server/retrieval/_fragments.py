@@ -10,14 +10,15 @@ unrelated single words 0.31, so "ok" (0.30), "x" (0.32) and "thanks!" (0.29) sco
 2026-12-07: messages stored verbatim keep a user's "ok" and "thanks!"). A question is pulled
 toward fragments less, but still: "what is my job?" has 0.05 to sentences and 0.21 to words.
 
-So a vector hit whose text is ``MAX_WORDS`` words or fewer (a CJK character counts as one; and
-``MAX_CHARS`` characters at most) has the query's *excess* for that length
-taken off its cosine and its centered value before fusion: the median cosine between the query
-and every n consecutive content words of ``CHANCE_SENTENCES``, less the median to the whole
-sentences (never below 0). "ok" for ``job`` then sits at chance, below the threshold; a fragment
-that matches the query better than unrelated words do ("cello" for ``music``: 0.48 against a
-median of 0.27) keeps what it has above them. Sentences are left alone: the reference sentences
-are what their chance already measures. Explain shows the amount as ``fragment_excess``.
+So a vector hit whose text is ``MAX_WORDS`` words or fewer (what spaces separate, emoji and
+punctuation included; a CJK character counts as one; ``MAX_CHARS`` characters at most) has the
+query's *excess* for that length taken off its cosine and its centered value before fusion:
+the median cosine between the query and every n consecutive content words of
+``CHANCE_SENTENCES``, less the median to the whole sentences (never below 0). "ok" for ``job``
+then sits at chance, below the threshold; a fragment that matches the query better than
+unrelated words do ("cello" for ``music``: 0.48 against a median of 0.27) keeps what it has
+above them. Sentences are left alone: the reference sentences are what their chance already
+measures. Explain shows the amount as ``fragment_excess``.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from memorch.storage.base import VectorHit
 
 MAX_WORDS = 2
 MAX_CHARS = 24
-# A word, or one character of a script written without spaces (CJK ideographs, kana, hangul),
-# so a Chinese sentence is not taken for one word.
-_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
-_WORD = re.compile(rf"[{_UNSPACED}]|[^\W_{_UNSPACED}]+(?:'[^\W_{_UNSPACED}]+)*")
+# Kana and CJK ideographs: written without spaces, so each counts as a word of its own (a Chinese
+# sentence is not one word). Other scripts' words are what spaces separate, emoji and punctuation
+# too: "👍" and "??" are filler as "ok" is.
+_UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _excerpts: dict[str, dict[int, np.ndarray]] = {}
 _lock = threading.Lock()
 
@@ -44,10 +45,10 @@ _lock = threading.Lock()
 def fragment_words(text: str) -> int:
     """How many words ``text`` has when it is a fragment (1 to ``MAX_WORDS``), else 0."""
     stripped = text.strip()
-    if len(stripped) > MAX_CHARS:
+    if not stripped or len(stripped) > MAX_CHARS:
         return 0
-    words = len(_WORD.findall(stripped))
-    return words if 1 <= words <= MAX_WORDS else 0
+    words = sum(max(1, len(_UNSPACED.findall(token))) for token in stripped.split())
+    return words if words <= MAX_WORDS else 0
 
 
 def _unit(vectors: Any) -> np.ndarray:
