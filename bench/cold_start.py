@@ -81,7 +81,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--first-search", type=float, metavar="PAUSE", help="time a first search, PAUSE s in")
     args = parser.parse_args()
-    import os
 
     memorch = str(Path(sys.executable).parent / "memorch")
     if args.first_search is not None:
@@ -90,11 +89,8 @@ def main() -> None:
     ours: list[tuple[float, int]] = []
     base: list[tuple[float, int]] = []
     with tempfile.TemporaryDirectory() as data:
-        # Python caches compiled modules after the first start; a PYTHONDONTWRITEBYTECODE in the
-        # bench's environment would make every start compile the uncached ones again, which no
-        # MCP client's launch does. One untimed start of each side writes those caches.
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env["MEMORCH_DATA_DIR"] = data
+        # One untimed start of each side writes the compiled-module caches (``launch_env``).
+        env = launch_env(data)
         time_to_tools_list([memorch, "serve"], env)
         time_to_tools_list([sys.executable, "-c", BASELINE], env)
         for run in range(args.runs):  # alternated, so a busy moment slows both sides alike
@@ -120,12 +116,19 @@ def main() -> None:
     )
 
 
-def first_search(memorch: str, runs: int, pause: float) -> None:
+def launch_env(data: str) -> dict[str, str]:
+    """This environment for a server on ``data``. Python caches compiled modules after the first
+    start; a PYTHONDONTWRITEBYTECODE here would make every start compile the uncached ones again,
+    which no MCP client's launch does."""
     import os
 
+    return {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, "MEMORCH_DATA_DIR": data}
+
+
+def first_search(memorch: str, runs: int, pause: float) -> None:
+
     with tempfile.TemporaryDirectory() as data:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env["MEMORCH_DATA_DIR"] = data
+        env = launch_env(data)
         subprocess.run([memorch, "add", "I work as a nurse"], env=env, check=True, capture_output=True)
         time_to_tools_list([memorch, "serve"], env, pause)  # compiled-module caches, untimed
         times = [time_to_tools_list([memorch, "serve"], env, pause)[0] for _ in range(runs)]

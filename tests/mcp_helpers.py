@@ -60,3 +60,16 @@ def start_http_server(transport: str, data_dir: Path, *args: str, **env: str) ->
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("server did not start listening")
+
+
+def stdio_server(data_dir: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """``memorch serve`` on stdio over ``data_dir``, its pipes text, for tests that speak raw JSON-RPC."""
+    return subprocess.Popen(
+        [*memorch_command(), "serve"],
+        env=server_env(data_dir),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        encoding="utf-8",
+    )

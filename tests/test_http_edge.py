@@ -24,7 +24,7 @@ from mcp import Client
 from memorch import MemoryConfig
 from memorch.errors import ConfigurationError
 
-from .mcp_helpers import memorch_command, server_env, start_http_server
+from .mcp_helpers import memorch_command, server_env, start_http_server, stdio_server
 
 TOKEN = "s3cret"
 LIMIT = 64 * 1024
@@ -253,15 +253,7 @@ MALFORMED = [
 
 
 def test_malformed_stdio_lines_get_a_json_rpc_error(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [*memorch_command(), "serve"],
-        env=server_env(tmp_path),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        encoding="utf-8",
-    )
+    proc = stdio_server(tmp_path)
     assert proc.stdin is not None and proc.stdout is not None
     replies: queue.Queue[dict[str, Any]] = queue.Queue()
     stdout = proc.stdout

@@ -14,7 +14,7 @@ from mcp.client.stdio import stdio_client
 from memorch import MemoryConfig
 from memorch.serve._app import build_server
 
-from .mcp_helpers import memorch_command, server_env, start_http_server
+from .mcp_helpers import memorch_command, server_env, start_http_server, stdio_server
 
 TOOLS = {
     "add_memory",
@@ -253,14 +253,7 @@ def test_stdio_exits_cleanly_when_closed_while_it_warms(tmp_path: Path, delay: f
     import subprocess
     import time
 
-    proc = subprocess.Popen(
-        [*memorch_command(), "serve"],
-        env=server_env(tmp_path),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = stdio_server(tmp_path, stderr=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
     for message in (

@@ -169,10 +169,10 @@ def test_the_bundled_models_ceilings_are_what_it_measures(quantized: bool) -> No
     """The shipped ceilings save each process ~360 embeddings at its first search; they must be
     what measuring the bundled model gives (a new model or new reference sentences change them)."""
     from memorch.models._embeddings import LocalEmbedder
-    from memorch.retrieval._calibration import BUNDLED_CEILINGS, CHANCE_SENTENCES, _unit, measure_ceilings
+    from memorch.retrieval._calibration import BUNDLED_CEILINGS, CHANCE_SENTENCES, measure_ceilings, unit_rows
 
     embedder = LocalEmbedder(quantized=quantized)
-    measured = measure_ceilings(embedder, _unit(embedder.embed(list(CHANCE_SENTENCES))))
+    measured = measure_ceilings(embedder, unit_rows(embedder.embed(list(CHANCE_SENTENCES))))
     # The int8 model's vectors depend a little on the CPU's int8 instructions (onnxruntime's
     # kernels for AVX-512 VNNI and for AVX2, whose multiply-add saturates, round apart): measured
     # on a VNNI machine, the ceilings came out up to 0.013 apart on an AVX2-only one (2026-12-07).

@@ -48,6 +48,7 @@ from memorch.cli._options import (
     print_none,
     scope_options,
     scope_words,
+    stdin_text,
 )
 from memorch.cli._render import (
     below_threshold_line,
@@ -62,7 +63,6 @@ from memorch.cli._serve import serve
 from memorch.cli._setup import setup
 from memorch.config import package_version
 from memorch.domain._validation import MAX_LIMIT, ScopeIds
-from memorch.errors import ValidationError
 
 app = typer.Typer(
     cls=HelpGroup,
@@ -85,18 +85,6 @@ def _main(
     ] = False,
 ) -> None:
     """memorch: long-term memory for AI assistants over MCP."""
-
-
-def _stdin_text() -> str:
-    """``memorch add -``: the text piped in, as UTF-8."""
-    try:
-        return sys.stdin.buffer.read().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(
-            f"the text on stdin is not UTF-8 (byte {exc.start})",
-            error_code="INVALID_TEXT",
-            suggestion="convert it first, e.g. `iconv -f latin1 -t utf-8 file | memorch add -`",
-        ) from None
 
 
 def _json_arg(value: str | None, name: str) -> Any:
@@ -141,7 +129,7 @@ def add(
     Example: memorch add - --user-id alice < note.txt
     Example: MEMORCH_PROJECT=auto memorch add "I prefer British English" --layer global"""
     if text == "-":  # as cat and git do: the text comes on stdin
-        text = _stdin_text()
+        text = stdin_text()
     with open_memory() as m:
         result = m.add(
             text,

@@ -27,6 +27,7 @@ from memorch.cli._errors import report, report_failure, stderr
 from memorch.config import MemoryConfig
 from memorch.domain._counts import memories, plural  # noqa: F401 - the CLI modules import them from here
 from memorch.domain._validation import ScopeIds
+from memorch.errors import ValidationError
 
 try:  # typer ≥ 0.22 vendors click; older releases use click itself
     from typer._click.exceptions import ClickException, UsageError
@@ -205,3 +206,15 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
         render(data)
+
+
+def stdin_text() -> str:
+    """``memorch add -``: the text piped in, as UTF-8."""
+    try:
+        return sys.stdin.buffer.read().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            f"the text on stdin is not UTF-8 (byte {exc.start})",
+            error_code="INVALID_TEXT",
+            suggestion="convert it first, e.g. `iconv -f latin1 -t utf-8 file | memorch add -`",
+        ) from None

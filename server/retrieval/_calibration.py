@@ -126,7 +126,7 @@ def text_half(query: str) -> float:
     return TEXT_HALF * words / TEXT_HALF_WORDS
 
 
-def _unit(vectors: Any) -> np.ndarray:
+def unit_rows(vectors: Any) -> np.ndarray:
     array = np.asarray(vectors, dtype=np.float32)
     return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
 
@@ -148,7 +148,7 @@ def measure_ceilings(embedder: Any, sentences: np.ndarray) -> dict[int, float]:
     content words of it (how close n words that name a topic as well as n words can get to a
     sentence on it). ~360 short texts to embed."""
     windows = [(n, i, " ".join(words[j : j + n])) for n, i, words, j in _windows()]
-    vectors = _unit(embedder.embed([text for _, _, text in windows]))
+    vectors = unit_rows(embedder.embed([text for _, _, text in windows]))
     cosines = (vectors * sentences[[i for _, i, _ in windows]]).sum(1)
     best: dict[tuple[int, int], float] = {}
     for (n, i, _), cosine in zip(windows, cosines, strict=True):
@@ -164,7 +164,7 @@ def reference(embedder: Any) -> tuple[np.ndarray, dict[int, float]]:
     with _scale_lock:
         if model in _scales:
             return _scales[model]
-    sentences = _unit(embedder.embed(list(CHANCE_SENTENCES)))
+    sentences = unit_rows(embedder.embed(list(CHANCE_SENTENCES)))
     ceilings = BUNDLED_CEILINGS.get(model) or measure_ceilings(embedder, sentences)
     with _scale_lock:
         _scales[model] = (sentences, ceilings)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from memorch.retrieval._calibration import CHANCE_SENTENCES, Ranked, content_words, reference
+from memorch.retrieval._calibration import CHANCE_SENTENCES, Ranked, content_words, reference, unit_rows
 from memorch.storage.base import VectorHit
 
 MAX_WORDS = 2
@@ -51,11 +51,6 @@ def fragment_words(text: str) -> int:
     return words if words <= MAX_WORDS else 0
 
 
-def _unit(vectors: Any) -> np.ndarray:
-    array = np.asarray(vectors, dtype=np.float32)
-    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
-
-
 def excerpts(embedder: Any) -> dict[int, np.ndarray]:
     """Per length n up to ``MAX_WORDS``: the unit vectors of every n consecutive content words of
     the reference sentences, embedded once per model and process, at the first search that meets
@@ -69,7 +64,7 @@ def excerpts(embedder: Any) -> dict[int, np.ndarray]:
         n: sorted({" ".join(words[i : i + n]) for words in sentences for i in range(len(words) - n + 1)})
         for n in range(1, MAX_WORDS + 1)
     }
-    vectors = {n: _unit(embedder.embed(texts[n])) for n in texts}
+    vectors = {n: unit_rows(embedder.embed(texts[n])) for n in texts}
     with _lock:
         _excerpts[model] = vectors
     return vectors

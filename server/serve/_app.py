@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -161,17 +162,9 @@ def _warm_litellm() -> None:
     """Import LiteLLM on a thread while the server starts answering: the import takes seconds
     (12 s measured on a loaded machine), and the first inferring add or background inference
     would otherwise wait for it. ``tools/list`` does not: nothing it needs imports LiteLLM."""
-    import threading
-    import time
-
     from memorch.models._llm import import_litellm
 
-    def warm() -> None:
-        started = time.perf_counter()
-        import_litellm()
-        log.debug("LiteLLM imported in the background in %.1f s", time.perf_counter() - started)
-
-    threading.Thread(target=warm, name="memorch-import-litellm", daemon=False).start()  # as _warm_stores
+    _import_on_thread("LiteLLM", "memorch-import-litellm", import_litellm)
 
 
 def _warm_stores() -> None:
@@ -180,21 +173,29 @@ def _warm_stores() -> None:
     launch paid it with the model's runtime: 2.7 s, 0.5 s once these are imported (a newcomer's
     trial measured 4.4-6.2 s for the first search on a loaded machine). Only imports: the stores
     and the model are opened by the first call, as before."""
+    import importlib
+
+    def stores() -> None:
+        for module in ("lancedb", "onnxruntime", "tokenizers"):
+            importlib.import_module(module)
+
+    _import_on_thread("the stores' modules", "memorch-import-stores", stores)
+
+
+def _import_on_thread(what: str, name: str, load: Callable[[], object]) -> None:
+    """Run ``load`` (imports) on a thread, its time in the debug log. Not a daemon: the
+    interpreter waits for it before it exits. A client that closes stdin at once would otherwise
+    end the process in the middle of a native library's import, which aborts it (SIGABRT, seen
+    once in CI)."""
     import threading
     import time
 
-    def warm() -> None:
+    def run() -> None:
         started = time.perf_counter()
-        import lancedb  # noqa: F401 - imported for its import's time
-        import onnxruntime  # noqa: F401
-        import tokenizers  # noqa: F401
+        load()
+        log.debug("%s imported in the background in %.1f s", what, time.perf_counter() - started)
 
-        log.debug("the stores' modules imported in the background in %.1f s", time.perf_counter() - started)
-
-    # Not a daemon: the interpreter waits for it before it exits. A client that closes stdin at
-    # once would otherwise end the process in the middle of a native library's import, which
-    # aborts it (SIGABRT, seen once in CI).
-    threading.Thread(target=warm, name="memorch-import-stores", daemon=False).start()
+    threading.Thread(target=run, name=name, daemon=False).start()
 
 
 def _has_token(config: MemoryConfig) -> bool:
