@@ -27,6 +27,7 @@ from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from memorch.storage.engine import LANCE_ERRORS
+from memorch.storage.vector_connection import INDEX_CACHE_BYTES
 from memorch.storage.vector_versions import NO_PRUNE, Bursts, VersionPruner, held_if_free
 
 # Past this many rows written since the last optimize (or 2% of the table, up to 5,000), fold
@@ -43,6 +44,10 @@ MAX_VECTOR_DELTAS = 4
 # Below this many rows brute force is exact and fast (~7 ms at 100k is not: ~200 ms); past it
 # an IVF-HNSW-SQ index is built in the background (3.5 ms at 100k, measured in DESIGN §9).
 ANN_MIN_ROWS = 50_000
+# An index up to this size is loaded whole into the connection's cache after each fold
+# (``_refresh_caches``); LanceDB's full-text index of 35,000 LongMemEval turns is 6.3 MB and loads
+# in ~90 ms on two cores. A larger one would push the rest out of the cache, so it loads as read.
+PREWARM_MAX_BYTES = INDEX_CACHE_BYTES // 4
 log = logging.getLogger("memorch.vectors")
 
 
@@ -237,7 +242,7 @@ class VectorMaintenance:
                 self._build_vector_index()
             if outside_bulk and not forced and self.folds_in_writer:
                 # After a writer's fold, which folded and pruned in its thread (module doc).
-                self._drop_replaced_from_caches()
+                self._refresh_caches()
                 return
             started = time.monotonic()
             # Writes wait (~0.2 s at 5,000 memories): a compaction a delete commits beside loses
@@ -259,11 +264,24 @@ class VectorMaintenance:
             if prune:
                 self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
                 self._bursts.covered(burst)
-            self._drop_replaced_from_caches()
+            self._refresh_caches()
         except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
             # next write schedules another attempt.
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
+
+    def _refresh_caches(self) -> None:
+        """After a fold: drop the replaced versions' cache entries when they are most of it, then
+        load the new version's full-text and scalar indexes whole (``PREWARM_MAX_BYTES``).
+        Otherwise each search after a fold loaded the pages its own words and scope needed:
+        the first BM25 query of each question after a LongMemEval import took 10-25 ms, 5-7 ms
+        once loaded (``bench/longmemeval.py``). The vector index is left to the reads: a scope
+        held in memory does not read it, and past ``ANN_MIN_ROWS`` it is large."""
+        self._drop_replaced_from_caches()
+        for index in self._table.list_indices():
+            size = getattr(index, "size_bytes", None)
+            if index.columns != ["vector"] and size is not None and size <= PREWARM_MAX_BYTES:
+                self._table.prewarm_index(index.name)
 
     def _vector_index_due(self, rows: int | None = None) -> bool:
         """Whether the ANN index should be built (or rebuilt: too many deltas) now."""

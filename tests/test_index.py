@@ -124,3 +124,45 @@ def test_an_import_ends_with_every_row_it_wrote_folded_into_the_indexes(tmp_path
         assert store.unindexed_changes() == []
         assert table.count_rows() == 600
         assert table.index_stats("memory_idx").num_unindexed_rows == 0
+
+
+def _loaded_indexes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the indexes LanceDB is asked to load whole, in order (a spy on the table)."""
+    from lancedb.table import LanceTable
+
+    loaded: list[str] = []
+    original = LanceTable.prewarm_index
+
+    def spy(table: LanceTable, name: str) -> None:
+        loaded.append(name)
+        original(table, name)
+
+    monkeypatch.setattr(LanceTable, "prewarm_index", spy)
+    return loaded
+
+
+def test_after_a_fold_the_text_and_scope_indexes_are_loaded_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first BM25 query of each question after a LongMemEval import took 10-25 ms loading
+    the pages it needed, 5-7 ms with the new version's indexes loaded as the fold ends. The
+    vector index is left to the reads, and so is an index past ``PREWARM_MAX_BYTES``."""
+    monkeypatch.setattr(maintenance, "ANN_MIN_ROWS", 100)
+    monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 50)
+    loaded = _loaded_indexes(monkeypatch)
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    with index.deferred_maintenance():
+        index.upsert(records(120, 0))
+    index.close()  # the ANN build the bulk write's end started, then its cache refresh
+    assert index._vector_index_segments() == 1
+    assert {"memory_idx", "user_id_idx", "agent_id_idx", "run_id_idx", "project_idx", "id_idx"} <= set(loaded)
+    vector_indexes = [i.name for i in index._table.list_indices() if i.columns == ["vector"]]
+    assert vector_indexes and not set(vector_indexes) & set(loaded)
+
+    loaded.clear()
+    sizes = {i.name: i.size_bytes for i in index._table.list_indices()}
+    monkeypatch.setattr(maintenance, "PREWARM_MAX_BYTES", sizes["memory_idx"] - 1)
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    index.upsert(records(60, 1))  # past OPTIMIZE_EVERY: the writer folds, a pass refreshes
+    index.close()
+    assert "user_id_idx" in loaded and "memory_idx" not in loaded

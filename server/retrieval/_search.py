@@ -144,13 +144,15 @@ def _signals(
     found = held.top_centered(vector, scope, fetch, only_ids) if held is not None else None
     if found is None:  # not held: the index's hits, their vectors and the centre from the ledger
         found = from_ledger(vectors.search(vector, scope, fetch, only_ids), scope, centroids, components.ledger)
-    signals = {"vector": centered(found), "text": text_future.result()}
-    if config.graph_enabled:
-        hits = _graph_hits(components, scope, query, fetch)
+    graph = None
+    if config.graph_enabled:  # while the BM25 query runs (it is most often the slower)
+        graph = _graph_hits(components, scope, query, fetch)
         if only_ids is not None:
             allowed = set(only_ids)
-            hits = [h for h in hits if h.id in allowed]
-        signals["graph"] = hits
+            graph = [h for h in graph if h.id in allowed]
+    signals = {"vector": centered(found), "text": text_future.result()}
+    if graph is not None:
+        signals["graph"] = graph
     return signals, vector
 
 
