@@ -208,6 +208,15 @@ class MemoryConfig(BaseModel):
                 raise ValueError("must be one of " + ", ".join(LOG_LEVELS))
         return value
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        """Absolute, with ``~`` expanded: an MCP client's JSON config passes
+        ``"MEMORCH_DATA_DIR": "~/memorch"`` as written (no shell expands it), which made a
+        directory named ``~`` wherever the client started the server (and Kuzu, which expands it
+        itself, failed on the other path); and every message names the directory in full."""
+        return value.expanduser().absolute()
+
     @field_validator("project")
     @classmethod
     def _project(cls, value: str | None) -> str | None:

@@ -181,3 +181,22 @@ def test_a_value_that_cannot_work_stops_at_start(
 def test_the_edges_of_what_works_are_accepted(variable: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(variable, value)
     MemoryConfig()
+
+
+def test_the_data_directory_is_absolute_with_its_tilde_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An MCP client's JSON passes ``~/memorch`` unexpanded: it made a directory named ``~`` where
+    the server started, and Kuzu (which expands ``~`` itself) failed with GRAPH_ERROR."""
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("MEMORCH_DATA_DIR", "~/memorch")
+    config = MemoryConfig()
+    assert config.data_dir == home / "memorch"
+    with Memory(config) as memory:
+        memory.add("I keep bees", user_id="alice", infer=False)
+    assert (home / "memorch" / "memorch.db").is_file()
+    assert not (elsewhere / "~").exists()
+    assert MemoryConfig(data_dir=Path("stores/a")).data_dir == elsewhere / "stores" / "a"

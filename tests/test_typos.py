@@ -246,3 +246,21 @@ async def test_a_misspelt_argument_names_the_right_one_and_changes_nothing(confi
         history = await client.call_tool("memory_history", {"memory_id": memory_id})
         assert [event["event"] for event in history.structured_content["events"]] == ["ADD"]
         assert (await client.call_tool("list_memories", {})).structured_content["results"] == []
+
+
+async def test_an_unknown_tool_is_refused_in_the_one_form_naming_the_nearest(config: MemoryConfig) -> None:
+    """The SDK answered a bare ``Unknown tool: search_memory``; a model then has no next step."""
+    async with Client(build_server(config)) as client:
+        listed = sorted(tool.name for tool in (await client.list_tools()).tools)
+        misspelt = await client.call_tool("search_memory", {"query": "bees", "user_id": "alice"})
+        assert misspelt.is_error
+        text = misspelt.content[0].text
+        assert text.startswith("[UNKNOWN_TOOL] this server has no tool named 'search_memory'. "), text
+        assert "Suggestion: call search_memories, or another of the tools in details.tools" in text, text
+        error = misspelt.structured_content["error"]
+        assert error["details"] == {"tool": "search_memory", "tools": listed}
+
+        peer = (await client.call_tool("create_entities", {"entities": []})).content[0].text
+        assert peer.startswith("[UNKNOWN_TOOL] ") and "Suggestion: call one of the tools in details.tools (tools/list describes them)" in peer, peer
+        # Nothing was written by either call.
+        assert (await client.call_tool("list_memories", {"user_id": "alice"})).structured_content["results"] == []

@@ -298,6 +298,8 @@ class MemorchServer(MCPServer):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
+        if self._tool_manager.get_tool(name) is None:
+            return tool_error(name, unknown_tool(name, [tool.name for tool in self._tool_manager.list_tools()]))
         try:
             arguments = self._bind_to_caller(name, arguments)
         except MemoryError as exc:  # PermissionDeniedError: refused before the tool runs
@@ -308,7 +310,7 @@ class MemorchServer(MCPServer):
             explained = self._explain(name, exc)
             if isinstance(explained, MemoryError):
                 return tool_error(name, explained)
-            raise  # the SDK's own refusal (an unknown tool name), as it words it
+            raise  # the SDK's own refusal, as it words it
 
     def _arguments(self, name: str) -> list[str]:
         """The argument names of tool ``name``, as its input schema lists them."""
@@ -320,7 +322,7 @@ class MemorchServer(MCPServer):
         if identity is None:  # unbound: stdio, in-process, the MEMORCH_AUTH_TOKEN admin token
             return arguments
         tool = self._tool_manager.get_tool(name)
-        if tool is None:  # the SDK refuses the unknown name itself
+        if tool is None:  # refused by ``call_tool`` first (``unknown_tool``)
             return arguments
         return identity.bind(name, arguments, set(tool.parameters.get("properties", {})))
 
@@ -335,7 +337,7 @@ class MemorchServer(MCPServer):
         if isinstance(exc, UnexpectedToolError) or cause is not None:
             log.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
             return InternalError.wrap(cause or exc)
-        return exc  # the SDK's own refusal, e.g. an unknown tool name
+        return exc  # the SDK's own refusal
 
 
 def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
@@ -347,6 +349,24 @@ def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
     log.info("tool %s failed: [%s] %r", tool, exc.error_code, exc.message)  # %r: a caller's text on one line
     return CallToolResult(
         content=[TextContent(type="text", text=str(exc))], structured_content={"error": exc.to_dict()}, is_error=True
+    )
+
+
+def unknown_tool(name: str, tools: list[str]) -> ValidationError:
+    """A call to a tool this server does not have, in the one error form (the SDK's own answer
+    was a bare ``Unknown tool: NAME``): the server's tools in ``details``, and the nearest name
+    (a misspelling, a peer's name such as ``add_observations``) as the next step."""
+    import difflib
+
+    known = sorted(tools)
+    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return ValidationError(
+        f"this server has no tool named {name!r}",
+        error_code="UNKNOWN_TOOL",
+        details={"tool": name, "tools": known},
+        suggestion=f"call {nearest[0]}, or another of the tools in details.tools"
+        if nearest
+        else "call one of the tools in details.tools (tools/list describes them)",
     )
 
 
