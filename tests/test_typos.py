@@ -261,6 +261,7 @@ async def test_an_unknown_tool_is_refused_in_the_one_form_naming_the_nearest(con
         assert error["details"] == {"tool": "search_memory", "tools": listed}
 
         peer = (await client.call_tool("create_entities", {"entities": []})).content[0].text
-        assert peer.startswith("[UNKNOWN_TOOL] ") and "Suggestion: call one of the tools in details.tools (tools/list describes them)" in peer, peer
+        assert peer.startswith("[UNKNOWN_TOOL] "), peer
+        assert "Suggestion: call one of the tools in details.tools (tools/list describes them)" in peer, peer
         # Nothing was written by either call.
         assert (await client.call_tool("list_memories", {"user_id": "alice"})).structured_content["results"] == []
