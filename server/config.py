@@ -215,7 +215,10 @@ class MemoryConfig(BaseModel):
         ``"MEMORCH_DATA_DIR": "~/memorch"`` as written (no shell expands it), which made a
         directory named ``~`` wherever the client started the server (and Kuzu, which expands it
         itself, failed on the other path); and every message names the directory in full."""
-        return value.expanduser().absolute()
+        try:
+            return value.expanduser().absolute()
+        except RuntimeError:  # no home directory to expand ~ to (no HOME, a user without one)
+            raise ValueError(f"{value}: ~ cannot be expanded here; give an absolute path") from None
 
     @field_validator("project")
     @classmethod

@@ -103,6 +103,7 @@ def build_vectors(
     with _file_errors("clearing an earlier rebuild"):
         remove_path(staging)
     index = LanceVectorIndex(staging, dimension, freshness_s=None)
+    index.prewarms = False  # closed and swapped in at once: nothing searches this copy
     try:
         done = 0
         for batch in batches:

@@ -44,10 +44,14 @@ MAX_VECTOR_DELTAS = 4
 # Below this many rows brute force is exact and fast (~7 ms at 100k is not: ~200 ms); past it
 # an IVF-HNSW-SQ index is built in the background (3.5 ms at 100k, measured in DESIGN §9).
 ANN_MIN_ROWS = 50_000
-# An index up to this size is loaded whole into the connection's cache after each fold
-# (``_refresh_caches``); LanceDB's full-text index of 35,000 LongMemEval turns is 6.3 MB and loads
-# in ~90 ms on two cores. A larger one would push the rest out of the cache, so it loads as read.
-PREWARM_MAX_BYTES = INDEX_CACHE_BYTES // 4
+# After each fold the full-text and scope indexes are loaded whole into the connection's cache
+# (``_prewarm``), while what they take there (about ``PREWARM_CACHE_FACTOR`` times their size on
+# disk: 1.4-4.3x measured at 100,000 rows) fits in this share of it, the full-text index first;
+# the rest loads as searches read it. LanceDB's full-text index of 35,000 LongMemEval turns is
+# 6.3 MB on disk and loads in ~90 ms on two cores.
+PREWARM_BUDGET_BYTES = INDEX_CACHE_BYTES // 4
+PREWARM_CACHE_FACTOR = 4
+PREWARM_ORDER = ("memory_idx", "user_id_idx", "agent_id_idx", "run_id_idx", "project_idx")
 log = logging.getLogger("memorch.vectors")
 
 
@@ -58,11 +62,14 @@ class VectorMaintenance:
     # dataset, their writes interleave anyway, and a lease picks the one replica whose
     # background passes fold (``SharedLanceVectorIndex``).
     folds_in_writer = True
+    # False for an index that is only being built (``_prewarm``).
+    prewarms = True
 
     _table: Any
     _lock: threading.Lock
     _pass_lock: Any
     _pruner: VersionPruner
+    _closed: threading.Event
 
     def _drop_replaced_from_caches(self) -> None: ...
 
@@ -197,6 +204,8 @@ class VectorMaintenance:
         during a bulk write, after a writer's fold (``due``), or when ``force``d. The lock is
         taken before the thread starts, so close() cannot slip in between; a forced request that
         finds a pass running makes that pass run once more."""
+        if self._closed.is_set():  # a write or the idle watch after close(): no pass to start
+            return
         with self._schedule_lock:
             if force:
                 self._rerun = self._prune_next = True
@@ -271,17 +280,36 @@ class VectorMaintenance:
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
 
     def _refresh_caches(self) -> None:
-        """After a fold: drop the replaced versions' cache entries when they are most of it, then
-        load the new version's full-text and scalar indexes whole (``PREWARM_MAX_BYTES``).
-        Otherwise each search after a fold loaded the pages its own words and scope needed:
-        the first BM25 query of each question after a LongMemEval import took 10-25 ms, 5-7 ms
-        once loaded (``bench/longmemeval.py``). The vector index is left to the reads: a scope
-        held in memory does not read it, and past ``ANN_MIN_ROWS`` it is large."""
+        """After a pass: drop the replaced versions' cache entries when they are most of it, then
+        load the new version's search indexes (``_prewarm``)."""
         self._drop_replaced_from_caches()
-        for index in self._table.list_indices():
-            size = getattr(index, "size_bytes", None)
-            if index.columns != ["vector"] and size is not None and size <= PREWARM_MAX_BYTES:
-                self._table.prewarm_index(index.name)
+        self._prewarm()
+
+    def _prewarm(self) -> None:
+        """Load the full-text index and the scope columns' B-trees whole, within
+        ``PREWARM_BUDGET_BYTES``. Otherwise each search after a fold loaded the pages its own
+        words and scope needed: the first BM25 query of each question after a LongMemEval import
+        took 10-25 ms, 6-10 ms with these loaded. Not during a bulk write (the next fold replaces
+        them), not for an index that is only built (``prewarm`` False: a rebuild's staging copy),
+        and not where several replicas share the dataset (a pass there runs under the lease, and
+        the indexes would come from object storage). The vector index is left to the reads: a
+        scope held in memory does not read it, and past ``ANN_MIN_ROWS`` it is large. A failure
+        costs only speed: logged, and the next fold tries again."""
+        if not (self.prewarms and self.folds_in_writer) or self._deferring:
+            return
+        try:
+            sizes = {index.name: getattr(index, "size_bytes", None) for index in self._table.list_indices()}
+            budget = PREWARM_BUDGET_BYTES
+            for name in PREWARM_ORDER:
+                size = sizes.get(name)
+                if size is None or size * PREWARM_CACHE_FACTOR > budget:
+                    continue
+                budget -= size * PREWARM_CACHE_FACTOR
+                self._table.prewarm_index(name)
+        except LANCE_ERRORS:
+            log.warning(
+                "loading the LanceDB indexes into the cache failed; searches load them as they read", exc_info=True
+            )
 
     def _vector_index_due(self, rows: int | None = None) -> bool:
         """Whether the ANN index should be built (or rebuilt: too many deltas) now."""

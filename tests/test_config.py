@@ -200,3 +200,14 @@ def test_the_data_directory_is_absolute_with_its_tilde_expanded(
     assert (home / "memorch" / "memorch.db").is_file()
     assert not (elsewhere / "~").exists()
     assert MemoryConfig(data_dir=Path("stores/a")).data_dir == elsewhere / "stores" / "a"
+
+
+def test_a_tilde_with_no_home_to_expand_to_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_home(path: Path) -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "expanduser", no_home)
+    with pytest.raises(ConfigurationError) as raised:
+        MemoryConfig(data_dir="~/memorch")
+    assert raised.value.details == {"settings": ["data_dir"]}
+    assert "~ cannot be expanded here" in raised.value.message

@@ -145,24 +145,64 @@ def test_after_a_fold_the_text_and_scope_indexes_are_loaded_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first BM25 query of each question after a LongMemEval import took 10-25 ms loading
-    the pages it needed, 5-7 ms with the new version's indexes loaded as the fold ends. The
-    vector index is left to the reads, and so is an index past ``PREWARM_MAX_BYTES``."""
+    the pages it needed, 6-10 ms with the new version's indexes loaded as the fold ends. The
+    vector index and the id index are left to the reads, and so is what passes the budget."""
     monkeypatch.setattr(maintenance, "ANN_MIN_ROWS", 100)
     monkeypatch.setattr(maintenance, "OPTIMIZE_EVERY", 50)
     loaded = _loaded_indexes(monkeypatch)
     index = lance.LanceVectorIndex(tmp_path / "lance", 384)
     with index.deferred_maintenance():
         index.upsert(records(120, 0))
+        assert loaded == []  # not during the bulk write: its next fold replaces them
     index.close()  # the ANN build the bulk write's end started, then its cache refresh
     assert index._vector_index_segments() == 1
-    assert {"memory_idx", "user_id_idx", "agent_id_idx", "run_id_idx", "project_idx", "id_idx"} <= set(loaded)
+    assert loaded[:5] == list(maintenance.PREWARM_ORDER)
     vector_indexes = [i.name for i in index._table.list_indices() if i.columns == ["vector"]]
-    assert vector_indexes and not set(vector_indexes) & set(loaded)
+    assert vector_indexes and not {*vector_indexes, "id_idx"} & set(loaded)
+
+    loaded.clear()
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    index.upsert(records(60, 1))  # past OPTIMIZE_EVERY: the writer folds, a pass refreshes
+    with index._maintaining:  # that pass ended
+        pass
+    assert loaded[:5] == list(maintenance.PREWARM_ORDER)
 
     loaded.clear()
     sizes = {i.name: i.size_bytes for i in index._table.list_indices()}
-    monkeypatch.setattr(maintenance, "PREWARM_MAX_BYTES", sizes["memory_idx"] - 1)
-    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
-    index.upsert(records(60, 1))  # past OPTIMIZE_EVERY: the writer folds, a pass refreshes
+    scope_indexes = maintenance.PREWARM_ORDER[1:]
+    room = sum(sizes[name] for name in scope_indexes) * maintenance.PREWARM_CACHE_FACTOR
+    assert sizes["memory_idx"] * maintenance.PREWARM_CACHE_FACTOR > room
+    monkeypatch.setattr(maintenance, "PREWARM_BUDGET_BYTES", room)
+    index._prewarm()
+    assert loaded == list(scope_indexes)  # the full-text index alone would pass the budget
     index.close()
-    assert "user_id_idx" in loaded and "memory_idx" not in loaded
+
+
+def test_a_failed_prewarm_costs_nothing_but_speed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lancedb.table import LanceTable
+
+    def refuse(table: LanceTable, name: str) -> None:
+        raise RuntimeError("cache refused")
+
+    monkeypatch.setattr(LanceTable, "prewarm_index", refuse)
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    with index.deferred_maintenance():
+        index.upsert(records(120, 0))
+    assert "loading the LanceDB indexes into the cache failed" in caplog.text
+    assert index.text_search("memory 0-7", Scope(user_id="u"), 3)
+    assert index._table.index_stats("memory_idx").num_unindexed_rows == 0  # the pass went on
+    index.close()
+
+
+def test_a_rebuilds_staging_copy_is_not_loaded_into_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It is closed and swapped in as soon as it is built: nothing searches it."""
+    from memorch.storage.rebuild import build_vectors
+
+    loaded = _loaded_indexes(monkeypatch)
+    built = build_vectors(tmp_path / "lance", 384, [records(120, 0)], 120, lambda done: None)
+    assert built == 120 and loaded == []
+    index = lance.LanceVectorIndex(tmp_path / "lance", 384)
+    assert index.count() == 120
+    index.close()

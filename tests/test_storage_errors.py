@@ -104,3 +104,41 @@ async def test_reindex_repairs_a_damaged_vector_index(config: MemoryConfig, dama
         assert found["results"][0]["memory"] == "I like green tea (alice)"
     finally:
         await memory.close()
+
+
+async def test_a_search_that_fails_after_its_bm25_query_started_waits_for_it(
+    config: MemoryConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graph's candidates are read while the BM25 query runs on another thread: a ledger
+    failure there is the search's typed error, returned only once that query has ended (it must
+    not outlive the search, nor run into a close that follows)."""
+    import time
+
+    from memorch.storage.vectors import LanceVectorIndex
+
+    memory = AsyncMemory(config.with_overrides(graph="on"))
+    await memory.add("I keep bees in the garden", user_id="alice", infer=False)
+    ran: dict[str, float] = {}
+    text_search = LanceVectorIndex.text_search
+
+    def slow_text_search(self: LanceVectorIndex, *args: object, **kwargs: object) -> object:
+        ran["started"] = time.monotonic()
+        time.sleep(0.5)
+        try:
+            return text_search(self, *args, **kwargs)
+        finally:
+            ran["finished"] = time.monotonic()
+
+    def failing(*args: object, **kwargs: object) -> object:
+        raise StorageError("the SQLite ledger could not read (disk I/O error)", error_code="LEDGER_ERROR")
+
+    monkeypatch.setattr(LanceVectorIndex, "text_search", slow_text_search)
+    monkeypatch.setattr(type(memory.engine.components.ledger), "relations_touching", failing)
+    with pytest.raises(StorageError) as raised:
+        await memory.search("bees", user_id="alice")
+    returned = time.monotonic()
+    assert raised.value.error_code == "LEDGER_ERROR"
+    time.sleep(1.0)  # a query left running would end now
+    # Cancelled before a pool thread took it, or ended before the search returned.
+    assert "started" not in ran or ran["finished"] <= returned
+    await memory.close()

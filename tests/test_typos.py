@@ -260,7 +260,14 @@ async def test_an_unknown_tool_is_refused_in_the_one_form_naming_the_nearest(con
         error = misspelt.structured_content["error"]
         assert error["details"] == {"tool": "search_memory", "tools": listed}
 
-        peer = (await client.call_tool("create_entities", {"entities": []})).content[0].text
+        peers = {"store_memory": "add_memory", "search_nodes": "search_memories", "delete_entities": "delete_memory"}
+        for peer_name, ours in peers.items():
+            text = (await client.call_tool(peer_name, {})).content[0].text
+            assert f"Suggestion: call {ours}, or another" in text, text
+        long_name = "x" * 100_000 + "\nERROR forged log line"
+        refused = await client.call_tool(long_name, {})
+        assert refused.structured_content["error"]["details"]["tool"] == "x" * 80
+        peer = (await client.call_tool("read_graph", {})).content[0].text
         assert peer.startswith("[UNKNOWN_TOOL] "), peer
         assert "Suggestion: call one of the tools in details.tools (tools/list describes them)" in peer, peer
         # Nothing was written by either call.

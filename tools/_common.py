@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -299,7 +300,7 @@ class MemorchServer(MCPServer):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
         if self._tool_manager.get_tool(name) is None:
-            return tool_error(name, unknown_tool(name, [tool.name for tool in self._tool_manager.list_tools()]))
+            return tool_error(name, unknown_tool(name, self._usable_tools()))
         try:
             arguments = self._bind_to_caller(name, arguments)
         except MemoryError as exc:  # PermissionDeniedError: refused before the tool runs
@@ -311,6 +312,14 @@ class MemorchServer(MCPServer):
             if isinstance(explained, MemoryError):
                 return tool_error(name, explained)
             raise  # the SDK's own refusal, as it words it
+
+    def _usable_tools(self) -> list[str]:
+        """The tools this caller may call: all, or for a caller bound to an identity those it
+        can be bound to (they take ``user_id``, see ``Identity.bind``)."""
+        tools = self._tool_manager.list_tools()
+        if caller_identity() is None:
+            return [tool.name for tool in tools]
+        return [tool.name for tool in tools if "user_id" in tool.parameters.get("properties", {})]
 
     def _arguments(self, name: str) -> list[str]:
         """The argument names of tool ``name``, as its input schema lists them."""
@@ -346,28 +355,61 @@ def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
     (``error_code``, ``message``, ``details``, ``suggestion``), so a client needs no parsing."""
     from mcp.types import CallToolResult, TextContent
 
-    log.info("tool %s failed: [%s] %r", tool, exc.error_code, exc.message)  # %r: a caller's text on one line
+    # %r: a caller's text (and an unknown tool's name) on one line
+    log.info("tool %r failed: [%s] %r", tool[:80], exc.error_code, exc.message)
     return CallToolResult(
         content=[TextContent(type="text", text=str(exc))], structured_content={"error": exc.to_dict()}, is_error=True
     )
 
 
 def unknown_tool(name: str, tools: list[str]) -> ValidationError:
-    """A call to a tool this server does not have, in the one error form (the SDK's own answer
-    was a bare ``Unknown tool: NAME``): the server's tools in ``details``, and the nearest name
-    (a misspelling, a peer's name such as ``add_observations``) as the next step."""
-    import difflib
-
+    """A call to a tool this server does not have (or this caller may not call), in the one error
+    form (the SDK's own answer was a bare ``Unknown tool: NAME``): the tools in ``details``, and
+    the nearest name as the next step (``nearest_tool``). The name is cut to 80 characters: it is
+    the caller's text."""
     known = sorted(tools)
-    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    shown = name[:80]
+    nearest = nearest_tool(shown, known)
     return ValidationError(
-        f"this server has no tool named {name!r}",
+        f"this server has no tool named {shown!r}",
         error_code="UNKNOWN_TOOL",
-        details={"tool": name, "tools": known},
-        suggestion=f"call {nearest[0]}, or another of the tools in details.tools"
+        details={"tool": shown, "tools": known},
+        suggestion=f"call {nearest}, or another of the tools in details.tools"
         if nearest
         else "call one of the tools in details.tools (tools/list describes them)",
     )
+
+
+def nearest_tool(name: str, tools: list[str]) -> str | None:
+    """The tool that shares the most words with ``name`` ("memory" aside, which they all say; a
+    peer's verb read as ours: ``store_memory`` is ``add_memory``, ``retrieve_memory`` and
+    ``search_nodes`` ``search_memories``), the one with fewest other words among those (so
+    ``delete_entities`` is ``delete_memory``, never ``delete_all_memories``), then the closest in
+    spelling; with no word shared, a close misspelling or none."""
+    asked = _tool_words(name)
+
+    def closeness(tool: str) -> tuple[int, int, float]:
+        words = _tool_words(tool)
+        return (len(asked & words), -len(words - asked), difflib.SequenceMatcher(None, name, tool).ratio())
+
+    best = max(tools, key=closeness, default=None)
+    if best is not None and closeness(best)[0]:
+        return best
+    close = difflib.get_close_matches(name, tools, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+# Peers' verbs for what a memorch tool does (the reference server's, mcp-memory-service's, mem0's).
+_SAME_VERB = {
+    "store": "add", "save": "add", "remember": "add", "create": "add", "insert": "add",
+    "retrieve": "search", "recall": "search", "find": "search", "query": "search",
+    "remove": "delete", "erase": "delete", "edit": "update", "modify": "update",
+}  # fmt: skip
+
+
+def _tool_words(name: str) -> set[str]:
+    words = {word.removesuffix("s") for word in re.split(r"[^a-z]+", name.lower()) if word}
+    return {_SAME_VERB.get(word, word) for word in words} - {"memory", "memorie"}
 
 
 def _fallback_suggestion(tool: str, exc: MemoryError) -> str:

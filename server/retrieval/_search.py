@@ -136,24 +136,30 @@ def _signals(
     text_future = _POOL.submit(vectors.text_search, query, scope, fetch, only_ids)
     try:
         vector = components.embedder.embed([query])[0]
+        found = held.top_centered(vector, scope, fetch, only_ids) if held is not None else None
+        if found is None:  # not held: the index's hits, their vectors and the centre from the ledger
+            found = from_ledger(vectors.search(vector, scope, fetch, only_ids), scope, centroids, components.ledger)
+        # The graph's candidates while the BM25 query runs (it is most often the slower).
+        graph = _graph_signal(components, scope, query, fetch, only_ids) if config.graph_enabled else None
     except BaseException:  # noqa: BLE001, RUF100 - the BM25 query must not outlive the search; re-raised
-        # The embedder's error is the search's own.
+        # The embedder's or a store's error is the search's own.
         text_future.cancel()
         wait([text_future])
         raise
-    found = held.top_centered(vector, scope, fetch, only_ids) if held is not None else None
-    if found is None:  # not held: the index's hits, their vectors and the centre from the ledger
-        found = from_ledger(vectors.search(vector, scope, fetch, only_ids), scope, centroids, components.ledger)
-    graph = None
-    if config.graph_enabled:  # while the BM25 query runs (it is most often the slower)
-        graph = _graph_hits(components, scope, query, fetch)
-        if only_ids is not None:
-            allowed = set(only_ids)
-            graph = [h for h in graph if h.id in allowed]
     signals = {"vector": centered(found), "text": text_future.result()}
     if graph is not None:
         signals["graph"] = graph
     return signals, vector
+
+
+def _graph_signal(
+    components: Components, scope: Scope, query: str, fetch: int, only_ids: Sequence[str] | None
+) -> list[VectorHit]:
+    hits = _graph_hits(components, scope, query, fetch)
+    if only_ids is None:
+        return hits
+    allowed = set(only_ids)
+    return [h for h in hits if h.id in allowed]
 
 
 def _created_in(components: Components, scope: Scope, span: Window, where: tuple[str, list[Any]] | None) -> set[str]:
