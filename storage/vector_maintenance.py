@@ -250,8 +250,9 @@ class VectorMaintenance:
             if outside_bulk and self._vector_index_due():
                 self._build_vector_index()
             if outside_bulk and not forced and self.folds_in_writer:
-                # After a writer's fold, which folded and pruned in its thread (module doc).
-                self._refresh_caches()
+                # After a writer's fold, which folded and pruned in its thread (module doc). No
+                # prewarm: writes go on, and their next fold replaces the indexes.
+                self._drop_replaced_from_caches()
                 return
             started = time.monotonic()
             # Writes wait (~0.2 s at 5,000 memories): a compaction a delete commits beside loses
@@ -280,21 +281,24 @@ class VectorMaintenance:
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
 
     def _refresh_caches(self) -> None:
-        """After a pass: drop the replaced versions' cache entries when they are most of it, then
-        load the new version's search indexes (``_prewarm``)."""
+        """After a full pass: drop the replaced versions' cache entries when they are most of it,
+        then load the new version's search indexes (``_prewarm``)."""
         self._drop_replaced_from_caches()
         self._prewarm()
 
     def _prewarm(self) -> None:
         """Load the full-text index and the scope columns' B-trees whole, within
-        ``PREWARM_BUDGET_BYTES``. Otherwise each search after a fold loaded the pages its own
-        words and scope needed: the first BM25 query of each question after a LongMemEval import
-        took 10-25 ms, 6-10 ms with these loaded. Not during a bulk write (the next fold replaces
-        them), not for an index that is only built (``prewarm`` False: a rebuild's staging copy),
-        and not where several replicas share the dataset (a pass there runs under the lease, and
-        the indexes would come from object storage). The vector index is left to the reads: a
-        scope held in memory does not read it, and past ``ANN_MIN_ROWS`` it is large. A failure
-        costs only speed: logged, and the next fold tries again."""
+        ``PREWARM_BUDGET_BYTES``, after the passes that end a burst of writes: a bulk write's
+        (an import's), an explicit one, and the one once the index has been idle
+        (``watch_idle``). Otherwise each search after them loaded the pages its own words and
+        scope needed: the first BM25 query of each question after a LongMemEval import took
+        10-25 ms, 6-10 ms with these loaded. Not after a writer's fold while writes go on (the
+        next fold replaces them: work for nothing), not during a bulk write, not for an index that is only built
+        (``prewarm`` False: a rebuild's staging copy), and not where several replicas share the
+        dataset (a pass there runs under the lease, and the indexes would come from object
+        storage). The vector index is left to the reads: a scope held in memory does not read
+        it, and past ``ANN_MIN_ROWS`` it is large. A failure costs only speed: logged, and the
+        next pass tries again."""
         if not (self.prewarms and self.folds_in_writer) or self._deferring:
             return
         try:
