@@ -300,7 +300,7 @@ class MemorchServer(MCPServer):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
         if self._tool_manager.get_tool(name) is None:
-            return tool_error(name, unknown_tool(name, self._usable_tools()))
+            return tool_error(name, unknown_tool(name, [tool.name for tool in self._tool_manager.list_tools()]))
         try:
             arguments = self._bind_to_caller(name, arguments)
         except MemoryError as exc:  # PermissionDeniedError: refused before the tool runs
@@ -312,14 +312,6 @@ class MemorchServer(MCPServer):
             if isinstance(explained, MemoryError):
                 return tool_error(name, explained)
             raise  # the SDK's own refusal, as it words it
-
-    def _usable_tools(self) -> list[str]:
-        """The tools this caller may call: all, or for a caller bound to an identity those it
-        can be bound to (they take ``user_id``, see ``Identity.bind``)."""
-        tools = self._tool_manager.list_tools()
-        if caller_identity() is None:
-            return [tool.name for tool in tools]
-        return [tool.name for tool in tools if "user_id" in tool.parameters.get("properties", {})]
 
     def _arguments(self, name: str) -> list[str]:
         """The argument names of tool ``name``, as its input schema lists them."""
@@ -363,10 +355,9 @@ def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
 
 
 def unknown_tool(name: str, tools: list[str]) -> ValidationError:
-    """A call to a tool this server does not have (or this caller may not call), in the one error
-    form (the SDK's own answer was a bare ``Unknown tool: NAME``): the tools in ``details``, and
-    the nearest name as the next step (``nearest_tool``). The name is cut to 80 characters: it is
-    the caller's text."""
+    """A call to a tool this server does not have, in the one error form (the SDK's own answer
+    was a bare ``Unknown tool: NAME``): the tools in ``details``, and the nearest name as the next
+    step (``nearest_tool``). The name is cut to 80 characters: it is the caller's text."""
     known = sorted(tools)
     shown = name[:80]
     nearest = nearest_tool(shown, known)
