@@ -22,6 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 import memorch._search_weights as search_weights
 import memorch._settings as settings
+from memorch._paths import default_data_dir, default_tokens_file, home_path
 from memorch._search_weights import DEFAULT_SEARCH_WEIGHTS
 from memorch.errors import ConfigurationError
 
@@ -48,20 +49,6 @@ def package_version() -> str:
         from memorch._version import __version__
 
         return __version__
-
-
-def default_tokens_file() -> Path:
-    """Where ``memorch token add`` keeps tokens and a server reads them when MEMORCH_TOKENS_FILE
-    is unset (``~/.config/memorch/tokens.json`` on Linux)."""
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("memorch", appauthor=False)) / "tokens.json"
-
-
-def default_data_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("memorch", appauthor=False))
 
 
 class MemoryConfig(BaseModel):
@@ -211,14 +198,10 @@ class MemoryConfig(BaseModel):
     @field_validator("data_dir")
     @classmethod
     def _data_dir(cls, value: Path) -> Path:
-        """Absolute, with ``~`` expanded: an MCP client's JSON config passes
-        ``"MEMORCH_DATA_DIR": "~/memorch"`` as written (no shell expands it), which made a
-        directory named ``~`` wherever the client started the server (and Kuzu, which expands it
-        itself, failed on the other path); and every message names the directory in full."""
-        try:
-            return value.expanduser().absolute()
-        except RuntimeError:  # no home directory to expand ~ to (no HOME, a user without one)
-            raise ValueError(f"{value}: ~ cannot be expanded here; give an absolute path") from None
+        # Absolute, with ~ expanded: "~/memorch" from a client's JSON made a directory named ~
+        # wherever the client started the server (and Kuzu, which expands ~ itself, failed on the
+        # other path); and every message names the directory in full.
+        return home_path(value).absolute()
 
     @field_validator("project")
     @classmethod
@@ -270,7 +253,7 @@ class MemoryConfig(BaseModel):
         # server in: a new, empty index each time.
         value = value.strip()
         if value.startswith("~"):
-            value = str(Path(value).expanduser())
+            value = str(home_path(Path(value)))
         if value and not (value.lower().startswith(OBJECT_STORES) or Path(value).is_absolute()):
             raise ValueError(
                 "must be an object-storage URI (s3://bucket/prefix, gs://..., az://...) or an absolute path "
@@ -292,7 +275,7 @@ class MemoryConfig(BaseModel):
     @classmethod
     def _tokens_path(cls, value: Any) -> Any:
         if isinstance(value, str):  # MEMORCH_TOKENS_FILE="" means unset; "~/..." is the home directory
-            return Path(value.strip()).expanduser() if value.strip() else None
+            return home_path(Path(value.strip())) if value.strip() else None
         return value
 
     @field_validator("search_weights")

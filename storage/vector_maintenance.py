@@ -44,8 +44,8 @@ MAX_VECTOR_DELTAS = 4
 # Below this many rows brute force is exact and fast (~7 ms at 100k is not: ~200 ms); past it
 # an IVF-HNSW-SQ index is built in the background (3.5 ms at 100k, measured in DESIGN §9).
 ANN_MIN_ROWS = 50_000
-# After each fold the full-text and scope indexes are loaded whole into the connection's cache
-# (``_prewarm``), while what they take there (about ``PREWARM_CACHE_FACTOR`` times their size on
+# When a burst of writes ends the full-text and scope indexes are loaded whole into the
+# connection's cache (``_prewarm``), while what they take there (about ``PREWARM_CACHE_FACTOR`` times their size on
 # disk: 1.4-4.3x measured at 100,000 rows) fits in this share of it, the full-text index first;
 # the rest loads as searches read it. LanceDB's full-text index of 35,000 LongMemEval turns is
 # 6.3 MB on disk and loads in ~90 ms on two cores.
@@ -274,17 +274,12 @@ class VectorMaintenance:
             if prune:
                 self._pruner.prune(self._table, self._lock, self._table.version, time.monotonic() - started)
                 self._bursts.covered(burst)
-            self._refresh_caches()
+            self._drop_replaced_from_caches()
+            self._prewarm()
         except LANCE_ERRORS:
             # Only performance is at stake (unoptimized data is still searched, exactly); the
             # next write schedules another attempt.
             log.warning("LanceDB maintenance failed; will retry", exc_info=True)
-
-    def _refresh_caches(self) -> None:
-        """After a full pass: drop the replaced versions' cache entries when they are most of it,
-        then load the new version's search indexes (``_prewarm``)."""
-        self._drop_replaced_from_caches()
-        self._prewarm()
 
     def _prewarm(self) -> None:
         """Load the full-text index and the scope columns' B-trees whole, within
@@ -293,9 +288,9 @@ class VectorMaintenance:
         (``watch_idle``). Otherwise each search after them loaded the pages its own words and
         scope needed: the first BM25 query of each question after a LongMemEval import took
         10-25 ms, 6-10 ms with these loaded. Not after a writer's fold while writes go on (the
-        next fold replaces them: work for nothing), not during a bulk write, not for an index that is only built
-        (``prewarm`` False: a rebuild's staging copy), and not where several replicas share the
-        dataset (a pass there runs under the lease, and the indexes would come from object
+        next fold replaces them: work for nothing), not during a bulk write, not for an index
+        that is only built (``prewarms`` False: a rebuild's staging copy), and not where several
+        replicas share the dataset (a pass there runs under the lease, and the indexes would come from object
         storage). The vector index is left to the reads: a scope held in memory does not read
         it, and past ``ANN_MIN_ROWS`` it is large. A failure costs only speed: logged, and the
         next pass tries again."""

@@ -24,7 +24,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("memorch.errors", "memorch._version", "memorch._atomic"),  # vocabulary, no imports of ours
     ("memorch.storage",),  # the ledger and the derived indexes; knows no LLM, no MCP
     # values, checks, results, settings
-    ("memorch.domain", "memorch.results", "memorch.config", "memorch._settings", "memorch._search_weights"),
+    (
+        "memorch.domain",
+        "memorch.results",
+        "memorch.config",
+        "memorch._settings",
+        "memorch._search_weights",
+        "memorch._paths",
+    ),
     ("memorch.models",),  # LLM client, resilience, embedders
     ("memorch.engine",),  # the Engine: components, the Store (owner of writes), workers, debouncers
     ("memorch.retrieval", "memorch.maintenance"),  # search, graph reads, timeline; reindex, bulk, export, backup

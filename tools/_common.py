@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -22,6 +21,7 @@ from pydantic import ConfigDict, Field, WithJsonSchema
 from memorch.domain._identity import caller_identity
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import InternalError, MemoryError, ValidationError
+from memorch.tools._unknown import unknown_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -299,10 +299,11 @@ class MemorchServer(MCPServer):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | Any:
-        if self._tool_manager.get_tool(name) is None:
-            return tool_error(name, unknown_tool(name, [tool.name for tool in self._tool_manager.list_tools()]))
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            return tool_error(name, unknown_tool(name, [known.name for known in self._tool_manager.list_tools()]))
         try:
-            arguments = self._bind_to_caller(name, arguments)
+            arguments = self._bind_to_caller(tool, arguments)
         except MemoryError as exc:  # PermissionDeniedError: refused before the tool runs
             return tool_error(name, exc)
         try:
@@ -318,14 +319,11 @@ class MemorchServer(MCPServer):
         tool = self._tool_manager.get_tool(name)
         return list(tool.parameters.get("properties", {})) if tool is not None else []
 
-    def _bind_to_caller(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _bind_to_caller(self, tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
         identity = caller_identity()
         if identity is None:  # unbound: stdio, in-process, the MEMORCH_AUTH_TOKEN admin token
             return arguments
-        tool = self._tool_manager.get_tool(name)
-        if tool is None:  # refused by ``call_tool`` first (``unknown_tool``)
-            return arguments
-        return identity.bind(name, arguments, set(tool.parameters.get("properties", {})))
+        return identity.bind(tool.name, arguments, set(tool.parameters.get("properties", {})))
 
     def _explain(self, name: str, exc: ToolError) -> MemoryError | ToolError:
         cause = exc.__cause__
@@ -352,55 +350,6 @@ def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=str(exc))], structured_content={"error": exc.to_dict()}, is_error=True
     )
-
-
-def unknown_tool(name: str, tools: list[str]) -> ValidationError:
-    """A call to a tool this server does not have, in the one error form (the SDK's own answer
-    was a bare ``Unknown tool: NAME``): the tools in ``details``, and the nearest name as the next
-    step (``nearest_tool``). The name is cut to 80 characters: it is the caller's text."""
-    known = sorted(tools)
-    shown = name[:80]
-    nearest = nearest_tool(shown, known)
-    return ValidationError(
-        f"this server has no tool named {shown!r}",
-        error_code="UNKNOWN_TOOL",
-        details={"tool": shown, "tools": known},
-        suggestion=f"call {nearest}, or another of the tools in details.tools"
-        if nearest
-        else "call one of the tools in details.tools (tools/list describes them)",
-    )
-
-
-def nearest_tool(name: str, tools: list[str]) -> str | None:
-    """The tool that shares the most words with ``name`` ("memory" aside, which they all say; a
-    peer's verb read as ours: ``store_memory`` is ``add_memory``, ``retrieve_memory`` and
-    ``search_nodes`` ``search_memories``), the one with fewest other words among those (so
-    ``delete_entities`` is ``delete_memory``, never ``delete_all_memories``), then the closest in
-    spelling; with no word shared, a close misspelling or none."""
-    asked = _tool_words(name)
-
-    def closeness(tool: str) -> tuple[int, int, float]:
-        words = _tool_words(tool)
-        return (len(asked & words), -len(words - asked), difflib.SequenceMatcher(None, name, tool).ratio())
-
-    best = max(tools, key=closeness, default=None)
-    if best is not None and closeness(best)[0]:
-        return best
-    close = difflib.get_close_matches(name, tools, n=1, cutoff=0.75)
-    return close[0] if close else None
-
-
-# Peers' verbs for what a memorch tool does (the reference server's, mcp-memory-service's, mem0's).
-_SAME_VERB = {
-    "store": "add", "save": "add", "remember": "add", "create": "add", "insert": "add",
-    "retrieve": "search", "recall": "search", "find": "search", "query": "search",
-    "remove": "delete", "erase": "delete", "edit": "update", "modify": "update",
-}  # fmt: skip
-
-
-def _tool_words(name: str) -> set[str]:
-    words = {word.removesuffix("s") for word in re.split(r"[^a-z]+", name.lower()) if word}
-    return {_SAME_VERB.get(word, word) for word in words} - {"memory", "memorie"}
 
 
 def _fallback_suggestion(tool: str, exc: MemoryError) -> str:

@@ -104,8 +104,11 @@ PEAKED_SIGNALS = ("vector", "text")
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="memorch-search")
 
 
-def _graph_hits(components: Components, scope: Scope, query: str, fetch: int) -> list[VectorHit]:
-    """Memories that state relations about entities the query names, most relations first."""
+def _graph_hits(
+    components: Components, scope: Scope, query: str, fetch: int, only_ids: Sequence[str] | None
+) -> list[VectorHit]:
+    """Memories that state relations about entities the query names, most relations first; of
+    the first ``fetch``, those in ``only_ids`` when given."""
     from memorch.retrieval._graph import query_ngrams
 
     rows = components.ledger.relations_touching(scope, query_ngrams(query), [], fetch * 4)
@@ -113,7 +116,8 @@ def _graph_hits(components: Components, scope: Scope, query: str, fetch: int) ->
     for row in rows:
         counts[row["memory_id"]] = counts.get(row["memory_id"], 0) + 1
     ranked = sorted(counts, key=lambda i: -counts[i])[:fetch]
-    return [VectorHit(i, float(counts[i])) for i in ranked]
+    allowed = None if only_ids is None else set(only_ids)
+    return [VectorHit(i, float(counts[i])) for i in ranked if allowed is None or i in allowed]
 
 
 def _signals(
@@ -140,7 +144,7 @@ def _signals(
         if found is None:  # not held: the index's hits, their vectors and the centre from the ledger
             found = from_ledger(vectors.search(vector, scope, fetch, only_ids), scope, centroids, components.ledger)
         # The graph's candidates while the BM25 query runs (it is most often the slower).
-        graph = _graph_signal(components, scope, query, fetch, only_ids) if config.graph_enabled else None
+        graph = _graph_hits(components, scope, query, fetch, only_ids) if config.graph_enabled else None
     except BaseException:  # noqa: BLE001, RUF100 - the BM25 query must not outlive the search; re-raised
         # The embedder's or a store's error is the search's own.
         text_future.cancel()
@@ -150,16 +154,6 @@ def _signals(
     if graph is not None:
         signals["graph"] = graph
     return signals, vector
-
-
-def _graph_signal(
-    components: Components, scope: Scope, query: str, fetch: int, only_ids: Sequence[str] | None
-) -> list[VectorHit]:
-    hits = _graph_hits(components, scope, query, fetch)
-    if only_ids is None:
-        return hits
-    allowed = set(only_ids)
-    return [h for h in hits if h.id in allowed]
 
 
 def _created_in(components: Components, scope: Scope, span: Window, where: tuple[str, list[Any]] | None) -> set[str]:
