@@ -18,9 +18,14 @@ An exception that is not a ``MemoryError`` is never mapped to a guess (a ``TypeE
 provider outage): it propagates, and only the outermost surface (an MCP tool, a CLI command)
 logs its traceback and reports it as ``InternalError`` (``INTERNAL_ERROR``).
 
-A ``suggestion`` is written for whoever reads it next, usually an assistant: it names the tool
-or argument to use ("call search_memories to find the id"). ``details`` holds machine-readable
-context safe to show a client; internals (paths, engine messages) go to the log only.
+A ``suggestion`` is written for whoever reads it next: it names the operation or argument to use
+("use search() or get_all() to find the id"). An operation is written once, by its MCP tool's
+name in braces (``"use {search_memories} to find the id"``), and each surface words it its own
+way (``worded``): the library's methods by default, since an exception read in Python code is
+read by a library user; the tools' names over MCP (``memorch.tools``), the commands on the
+command line (``memorch.cli._errors``), the buttons on the web page (``memorch.serve._ui_api``).
+``details`` holds machine-readable context safe to show a client; internals (paths, engine
+messages) go to the log only.
 
 ``MemoryError`` shadows the builtin of the same name inside this package on purpose (the public
 API is mem0-compatible); the builtin is never raised by memorch.
@@ -28,7 +33,24 @@ API is mem0-compatible); the builtin is never raised by memorch.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
+
+# The operations a suggestion may name (``{search_memories}``), in the library's words.
+LIBRARY_WORDS: Mapping[str, str] = {
+    "add_memory": "add()",
+    "search_memories": "search()",
+    "list_memories": "get_all()",
+    "get_memory": "get()",
+    "update_memory": "update()",
+    "delete_memory": "delete()",
+    "memory_history": "history()",
+    "restore_memory": "restore()",
+    "delete_all_memories": "delete_all()",
+}
+# Only these names in braces are operations: any other brace in a suggestion is its own text.
+_OPERATION = re.compile(r"\{(" + "|".join(LIBRARY_WORDS) + r")\}")
 
 
 class MemoryError(Exception):
@@ -52,16 +74,40 @@ class MemoryError(Exception):
         self.message = message
         self.error_code = error_code or self.default_code
         self.details = details or {}
-        self.suggestion = suggestion
+        self.next_step = suggestion  # as written, operations in braces
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def suggestion(self) -> str | None:
+        """The next step in the library's words."""
+        return self.worded(LIBRARY_WORDS)
+
+    @suggestion.setter
+    def suggestion(self, value: str | None) -> None:
+        self.next_step = value
+
+    def worded(self, words: Mapping[str, str]) -> str | None:
+        """The next step with each operation it names in ``words`` (one per ``LIBRARY_WORDS`` key)."""
+        if self.next_step is None:
+            return None
+        return _OPERATION.sub(lambda match: words[match.group(1)], self.next_step)
+
+    def to_dict(self, words: Mapping[str, str] = LIBRARY_WORDS) -> dict[str, Any]:
         """The client-safe view."""
-        return {key: getattr(self, key) for key in ("error_code", "message", "details", "suggestion")}
+        return {
+            "error_code": self.error_code,
+            "message": self.message,
+            "details": self.details,
+            "suggestion": self.worded(words),
+        }
+
+    def text(self, words: Mapping[str, str] = LIBRARY_WORDS) -> str:
+        """The one line a reader sees: ``[CODE] message. Suggestion: next step``."""
+        text, suggestion = f"[{self.error_code}] {self.message}", self.worded(words)
+        # A message ending its own sentence (a provider's "Connection error.") gets no second stop.
+        return f"{text.removesuffix('.')}. Suggestion: {suggestion}" if suggestion else text
 
     def __str__(self) -> str:
-        text = f"[{self.error_code}] {self.message}"
-        # A message ending its own sentence (a provider's "Connection error.") gets no second stop.
-        return f"{text.removesuffix('.')}. Suggestion: {self.suggestion}" if self.suggestion else text
+        return self.text()
 
 
 class ValidationError(MemoryError, code="VALIDATION_ERROR"):
@@ -112,6 +158,7 @@ class InternalError(MemoryError, code="INTERNAL_ERROR"):
 
 
 __all__ = [
+    "LIBRARY_WORDS",
     "AuthenticationError",
     "ConfigurationError",
     "InternalError",

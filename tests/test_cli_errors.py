@@ -44,7 +44,7 @@ CASES = {
     "list-bad-log-level": Case(
         ["list"], "INVALID_SETTING", "MEMORCH_LOG_LEVEL must be", env={"MEMORCH_LOG_LEVEL": "loud"}
     ),
-    "get-bad-id": Case(["get", "not-an-id"], "INVALID_MEMORY_ID", "run `memorch search` or `memorch list`"),
+    "get-bad-id": Case(["get", "not-an-id"], "INVALID_MEMORY_ID", "use `memorch search` or `memorch list`"),
     "list-zero-limit": Case(["list", "--limit", "0"], "INVALID_LIMIT", "from 1 to 1000"),
     "get-table-id": Case(
         ["get", "b0f8ef85"], "INVALID_MEMORY_ID", "tables shorten ids: add --full-ids to `memorch list`"
@@ -231,16 +231,11 @@ def test_invalid_settings_name_the_variable_for_library_callers(monkeypatch: pyt
     assert config.model_copy(update={"graph": "on"}).graph_enabled
 
 
-def test_suggestions_use_the_cli_words() -> None:
-    assert cli_words("call search_memories or list_memories to find the id") == (
-        "run `memorch search` or `memorch list` to find the id"
-    )
+def test_suggestions_name_the_cli_options() -> None:
     assert cli_words("pass user_id (the MCP server fills it from MEMORCH_USER_ID)") == (
         "pass --user-id (the MCP server fills it from MEMORCH_USER_ID)"
     )
-    assert cli_words("memory_history shows it; pass the text in 'text'") == (
-        "`memorch history` shows it; pass the text in TEXT"
-    )
+    assert cli_words("it shows; pass the text in 'text'") == "it shows; pass the text in TEXT"
     example = 'give mem0\'s get_all output: {"results": [{"memory": "...", "user_id": "..."}]}'
     assert cli_words(example) == example  # a file's fields stay as the file writes them
 

@@ -53,7 +53,7 @@ async def test_malformed_ids(seeded: AsyncMemory, bad_id) -> None:
         with pytest.raises(ValidationError) as info:
             await call
         assert info.value.error_code == "INVALID_MEMORY_ID"
-        assert "search_memories" in info.value.suggestion
+        assert info.value.suggestion == "use search() or get_all() to find the id"
     assert await _snapshot(seeded) == before
 
 
@@ -63,11 +63,11 @@ async def test_unknown_id_is_not_found(seeded: AsyncMemory) -> None:
     for call in (seeded.get(unknown), seeded.delete(unknown), seeded.update(unknown, "x"), seeded.history(unknown)):
         with pytest.raises(MemoryNotFoundError) as info:
             await call
-        assert info.value.error_code == "MEMORY_NOT_FOUND" and "search_memories" in info.value.suggestion
+        assert info.value.error_code == "MEMORY_NOT_FOUND" and "search() or get_all()" in info.value.suggestion
     assert await _snapshot(seeded) == before
     with pytest.raises(MemoryNotFoundError) as info:  # history keeps deleted memories: no pointing back at it
         await seeded.history(unknown)
-    assert "was ever stored" in info.value.message and "memory_history" not in info.value.suggestion
+    assert "was ever stored" in info.value.message and "history()" not in info.value.suggestion
 
 
 @pytest.mark.parametrize("metadata", [["a"], "text", 3, {"_memorch": {"x": 1}}, {"bad": float("nan")}, {"o": object()}])
@@ -292,7 +292,7 @@ async def test_a_deleted_memory_says_it_was_deleted_and_how_to_restore_it(amem: 
         with pytest.raises(MemoryNotFoundError) as info:
             await call
         assert info.value.error_code == "MEMORY_NOT_FOUND" and "was deleted at" in info.value.message
-        assert info.value.suggestion is not None and info.value.suggestion.startswith("call restore_memory")
+        assert info.value.suggestion is not None and info.value.suggestion.startswith("bring it back with restore()")
     with pytest.raises(MemoryNotFoundError) as info:
         await amem.get(added, user_id="someone-else")  # another scope learns nothing of it
     assert "was deleted" not in info.value.message

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, WithJsonSchema
 
 from memorch.domain._identity import caller_identity
 from memorch.domain._validation import RESERVED_METADATA_KEY
-from memorch.errors import InternalError, MemoryError, ValidationError
+from memorch.errors import LIBRARY_WORDS, InternalError, MemoryError, ValidationError
 from memorch.tools._unknown import unknown_tool
 
 if TYPE_CHECKING:
@@ -328,7 +328,7 @@ class MemorchServer(MCPServer):
     def _explain(self, name: str, exc: ToolError) -> MemoryError | ToolError:
         cause = exc.__cause__
         if isinstance(cause, MemoryError):
-            if not cause.suggestion:  # the one form always names a next step (tests/test_fuzz.py found errors without)
+            if not cause.next_step:  # the one form always names a next step (tests/test_fuzz.py found errors without)
                 cause.suggestion = _fallback_suggestion(name, cause)
             return cause
         if isinstance(cause, pydantic.ValidationError) and not isinstance(exc, UnexpectedToolError):
@@ -337,6 +337,10 @@ class MemorchServer(MCPServer):
             log.error("tool %s failed unexpectedly", name, exc_info=cause or exc)
             return InternalError.wrap(cause or exc)
         return exc  # the SDK's own refusal
+
+
+# The operations a suggestion names, as a model calls them: by their tools' names.
+TOOL_WORDS = {operation: operation for operation in LIBRARY_WORDS}
 
 
 def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
@@ -348,7 +352,9 @@ def tool_error(tool: str, exc: MemoryError) -> CallToolResult:
     # %r: a caller's text (and an unknown tool's name) on one line
     log.info("tool %r failed: [%s] %r", tool[:80], exc.error_code, exc.message)
     return CallToolResult(
-        content=[TextContent(type="text", text=str(exc))], structured_content={"error": exc.to_dict()}, is_error=True
+        content=[TextContent(type="text", text=exc.text(TOOL_WORDS))],
+        structured_content={"error": exc.to_dict(TOOL_WORDS)},
+        is_error=True,
     )
 
 

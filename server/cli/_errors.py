@@ -9,9 +9,9 @@ sees when something fails:
 - anything else is a bug → ``error [INTERNAL_ERROR] ...``, exit 1; its traceback goes to the log
   (shown on stderr only when ``MEMORCH_LOG_LEVEL`` is set, e.g. ``ERROR`` or ``DEBUG``).
 
-The core writes suggestions for an assistant and names MCP tools and their arguments
-("call search_memories", "pass user_id"). ``cli_words`` renders them with the CLI's commands
-and options, from the one table below.
+A suggestion names the operations in the CLI's commands (``COMMAND_WORDS``, the words of
+``MemoryError.worded``) and the arguments the core names ("pass user_id") as the CLI's options
+(``cli_words``).
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-# MCP tool → the CLI command that does the same.
-TOOL_COMMANDS = {
-    "add_memory": "memorch add",
-    "search_memories": "memorch search",
-    "list_memories": "memorch list",
-    "get_memory": "memorch get",
-    "update_memory": "memorch update",
-    "delete_memory": "memorch delete",
-    "memory_history": "memorch history",
-    "restore_memory": "memorch restore",
-    "delete_all_memories": "memorch delete-all",
+# An operation (its MCP tool's name) → the CLI command that does it.
+COMMAND_WORDS = {
+    "add_memory": "`memorch add`",
+    "search_memories": "`memorch search`",
+    "list_memories": "`memorch list`",
+    "get_memory": "`memorch get`",
+    "update_memory": "`memorch update`",
+    "delete_memory": "`memorch delete`",
+    "memory_history": "`memorch history`",
+    "restore_memory": "`memorch restore`",
+    "delete_all_memories": "`memorch delete-all`",
 }
 # Tool argument → the CLI option or argument. Names without "_" are English words too
 # ("the text"), so those are replaced only when written as a name: 'text', text=, `text`.
@@ -71,12 +71,6 @@ ARGUMENT_OPTIONS = {
 }
 
 
-def _tool(match: re.Match[str]) -> str:
-    command = f"`{TOOL_COMMANDS[match.group(2)]}`"
-    return f"run {command}" if match.group(1) else command
-
-
-_TOOLS = re.compile(r"(\bcall )?`?\b(" + "|".join(TOOL_COMMANDS) + r")\b(?:\(\))?`?")
 _UNDERSCORED = "|".join(name for name in ARGUMENT_OPTIONS if "_" in name)
 _WORDS = "|".join(name for name in ARGUMENT_OPTIONS if "_" not in name)
 _ARGUMENTS = re.compile(
@@ -87,8 +81,7 @@ _ARGUMENTS = re.compile(
 
 
 def cli_words(text: str) -> str:
-    """A suggestion written for an assistant, in the command line's words."""
-    text = _TOOLS.sub(_tool, text)
+    """A suggestion's arguments as the command line's options."""
 
     def argument(match: re.Match[str]) -> str:
         name = match.group("u") or match.group("q") or match.group("a")
@@ -118,7 +111,9 @@ _SHORT_ID = re.compile(r"[0-9a-f]{4,35}-?…?$")
 def report_error(exc: MemoryError) -> None:
     # An imported file's item is about the file's own fields ("user_id"), not the CLI's options.
     about_a_file = any(key in exc.details for key in ("item", "line", "where"))
-    suggestion = cli_words(exc.suggestion) if exc.suggestion and not about_a_file else exc.suggestion
+    suggestion = exc.worded(COMMAND_WORDS)
+    if suggestion and not about_a_file:
+        suggestion = cli_words(suggestion)
     given = exc.details.get("memory_id") if exc.error_code == "INVALID_MEMORY_ID" else None
     if isinstance(given, str) and _SHORT_ID.match(given.strip().lower()):
         suggestion = f"tables shorten ids: add --full-ids to `memorch list` or `memorch search`; {suggestion}"

@@ -80,13 +80,13 @@ def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
             f"no memory with id {memory_id} was ever stored in this scope",
             details={"memory_id": memory_id},
             suggestion="check the id (a deleted memory keeps its history, so this one never existed here); "
-            "call search_memories or list_memories to find ids",
+            "use {search_memories} or {list_memories} to find ids",
         )
     return MemoryNotFoundError(
         f"no memory with id {memory_id} in this scope",
         details={"memory_id": memory_id},
-        suggestion="call search_memories or list_memories to find current ids; if it was deleted, "
-        "memory_history shows what it said",
+        suggestion="use {search_memories} or {list_memories} to find current ids; if it was deleted, "
+        "{memory_history} shows what it said",
     )
 
 
@@ -95,8 +95,7 @@ def was_deleted(memory_id: str, when: str) -> MemoryNotFoundError:
     return MemoryNotFoundError(
         f"memory {memory_id} was deleted at {when}",
         details={"memory_id": memory_id, "deleted_at": when},
-        suggestion="call restore_memory with its id to bring it back, then try again; "
-        "memory_history shows what it said",
+        suggestion="bring it back with {restore_memory}, then try again; {memory_history} shows what it said",
     )
 
 

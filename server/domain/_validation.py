@@ -23,12 +23,12 @@ MIN_YEAR, MAX_YEAR = 1900, 9000
 
 
 def memory_id(value: Any, name: str = "memory_id") -> str:
-    """A canonical UUID string, or a ValidationError naming the tool to find real ids."""
-    where = "memory_history" if name == "event_id" else "search_memories or list_memories"
+    """A canonical UUID string, or a ValidationError naming the operation that finds real ids."""
+    where = "{memory_history}" if name == "event_id" else "{search_memories} or {list_memories}"
     code = "INVALID_EVENT_ID" if name == "event_id" else "INVALID_MEMORY_ID"
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
-            f"{name} must be a non-empty string", error_code=code, suggestion=f"call {where} to find the id"
+            f"{name} must be a non-empty string", error_code=code, suggestion=f"use {where} to find the id"
         )
     try:
         return str(uuid.UUID(value.strip()))
@@ -37,7 +37,7 @@ def memory_id(value: Any, name: str = "memory_id") -> str:
             f"{name} {value[:80]!r} is not {'an event' if name == 'event_id' else 'a memory'} id (ids are UUIDs)",
             error_code=code,
             details={name: value[:80]},
-            suggestion=f"call {where} to find the id",
+            suggestion=f"use {where} to find the id",
         ) from None
 
 

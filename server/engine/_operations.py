@@ -204,21 +204,21 @@ def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) ->
             raise ValidationError(
                 f"memory {memory_id} has no history event {event_id}",
                 error_code="EVENT_NOT_FOUND",
-                suggestion="call memory_history to see the memory's event ids",
+                suggestion="use {memory_history} to see the memory's event ids",
             )
         if event_.old_memory is None and event_.reason == RETENTION_REASON and event_.event != "ADD":
             raise ValidationError(
                 f"the version before event {event_.id} is gone: history retention removed its text",
                 error_code="HISTORY_EXPIRED",
                 details={"memory_id": memory_id, "event_id": event_.id},
-                suggestion="pick a later event from memory_history, or update_memory with the text the user gives",
+                suggestion="pick a later event from {memory_history}, or give {update_memory} the text the user wants",
             )
         if event_.old_memory is None:
             how = "the memory was created there" if event_.event == "ADD" else "it brought back a deleted memory"
             raise ValidationError(
                 f"there is no version before event {event_.id} ({event_.event}: {how})",
                 error_code="NOTHING_TO_RESTORE",
-                suggestion="pick a later event from memory_history, or delete_memory to remove it",
+                suggestion="pick a later event from {memory_history}, or remove the memory with {delete_memory}",
             )
         text, current = event_.old_memory, store.parts.ledger.get(memory_id)
         if current is not None and current.expired(utc_now()):

@@ -68,8 +68,7 @@ async def defer(engine: Engine, messages: list[Message], scope: Scope, metadata:
     return {
         **result,
         "pending": True,
-        "reason": f"acknowledged: the messages are stored and searchable; {later} "
-        "(memory_history on an id shows the outcome)",
+        "reason": f"acknowledged: the messages are stored and searchable; {later} (an id's history shows the outcome)",
     }
 
 

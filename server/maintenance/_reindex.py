@@ -164,7 +164,7 @@ def _partial(failures: dict[str, StorageError]) -> StorageError:
         f"reindex could not rebuild the {' or the '.join(failures)} ({reasons}); each kept its previous copy",
         error_code="REINDEX_FAILED",
         details={what: exc.error_code for what, exc in failures.items()},
-        suggestion=next(iter(failures.values())).suggestion,
+        suggestion=next(iter(failures.values())).next_step,
     )
 
 

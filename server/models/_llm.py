@@ -171,7 +171,7 @@ class LLMClient:
             f"all {len(failures)} models failed; last: {failures[-1].message}",
             error_code="ALL_MODELS_FAILED",
             details={"failures": [f.to_dict() for f in failures]},
-            suggestion=failures[-1].suggestion,
+            suggestion=failures[-1].next_step,
         )
 
     def _structured_from(self, model: str, messages: list[dict[str, str]], schema: type[M], wire: dict[str, Any]) -> M:

@@ -23,7 +23,8 @@ vanilla JS (``ui.js``; forgetting for good in ``forget.js``) and one CSS file. T
 The summary and the deleted list are one ledger query each (``scope_counts``, ``deleted``), not
 a walk over every history.
 
-Failures answer JSON ``{error_code, message, details, suggestion}`` (``MemoryError.to_dict()``).
+Failures answer JSON ``{error_code, message, details, suggestion}`` (``MemoryError.to_dict()``),
+the operations a suggestion names in the page's words (``PAGE_WORDS``).
 
 Access: loopback only by default (a non-loopback ``--host`` needs ``MEMORCH_AUTH_TOKEN``). With a
 token every request needs ``Authorization: Bearer <token>`` or the HttpOnly cookie that opening
@@ -63,6 +64,18 @@ FAVICON = (
 )
 
 Handler = Callable[[Request], Awaitable[Any]]
+# An operation a suggestion names → where the page does it (or the command, where it does not).
+PAGE_WORDS = {
+    "add_memory": "`memorch add`",
+    "search_memories": "Search",
+    "list_memories": "the List",
+    "get_memory": "the List",
+    "update_memory": "Edit",
+    "delete_memory": "Delete",
+    "memory_history": "its History",
+    "restore_memory": "Restore (in Deleted)",
+    "delete_all_memories": "`memorch delete-all`",
+}
 
 
 def _status(exc: MemoryError) -> int:
@@ -211,7 +224,7 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         try:
             return JSONResponse(await handler(request))
         except MemoryError as exc:
-            return JSONResponse(exc.to_dict(), status_code=_status(exc))
+            return JSONResponse(exc.to_dict(PAGE_WORDS), status_code=_status(exc))
 
     return endpoint
 
