@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from memorch.errors import StorageError
 from memorch.storage.base import Scope
 from memorch.storage.cache import trim_cache
 from memorch.storage.engine import log, reason
+from memorch.storage.in_use import InUse
 from memorch.storage.ledger_core import LedgerCore
 from memorch.storage.schema import SCHEMA, migrate
 
@@ -38,6 +39,7 @@ class SQLiteCore(LedgerCore):
     path: Path
     _conn: sqlite3.Connection
     _lock: threading.RLock
+    _in_use: InUse  # held while open: ``memorch restore-backup`` refuses to replace the file under it
 
     @abstractmethod
     def _error(self, action: str, exc: BaseException) -> StorageError:
@@ -54,6 +56,7 @@ class SQLiteCore(LedgerCore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self._in_use.close()
 
     def backup_to(self, path: Path) -> None:
         """A consistent copy of the whole ledger into a new SQLite file (SQLite's online backup:
@@ -75,8 +78,8 @@ class SQLiteCore(LedgerCore):
         (``Store.writing``); the PostgreSQL ledger takes an advisory lock."""
         return nullcontext()
 
-    def memory_lock(self, memory_id: str) -> AbstractContextManager[None]:
-        """As ``scope_lock``, for a change of one memory (update, restore, delete)."""
+    def memory_locks(self, memory_ids: Sequence[str]) -> AbstractContextManager[None]:
+        """As ``scope_lock``, for a change of these memories."""
         return nullcontext()
 
 
@@ -95,6 +98,10 @@ class SQLiteLedger(SQLiteCore):
         try:
             # A data directory that is a file, or cannot be created, is an OSError here.
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._in_use = InUse(path)
+        except OSError as exc:
+            raise self._error("open", exc) from exc
+        try:
             with FileLock(str(path) + ".open.lock", timeout=OPEN_LOCK_TIMEOUT_S):
                 self._conn = sqlite3.connect(
                     path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
@@ -111,6 +118,7 @@ class SQLiteLedger(SQLiteCore):
                 if cache_rows is not None:  # a cache grown before the bound: cut once, not in a write
                     trim_cache(self._conn, cache_rows)
         except (sqlite3.Error, OSError) as exc:
+            self._in_use.close()
             raise self._error("open", exc) from exc
 
     def _error(self, action: str, exc: BaseException) -> StorageError:

@@ -80,8 +80,9 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
         write one ledger)."""
 
     @abstractmethod
-    def memory_lock(self, memory_id: str) -> AbstractContextManager[None]:
-        """As ``scope_lock``, for a change of one memory (update, restore, delete)."""
+    def memory_locks(self, memory_ids: Sequence[str]) -> AbstractContextManager[None]:
+        """As ``scope_lock``, for a change of these memories (update, restore, delete, purge, and
+        what inference changes)."""
 
     def _purging(self) -> AbstractContextManager[None]:
         """Around a purge's transaction: SQLite overwrites what it deletes (``secure_delete``)."""

@@ -216,10 +216,14 @@ class PostgresLedger(LedgerCore):
             yield
 
     @contextmanager
-    def memory_lock(self, memory_id: str) -> Iterator[None]:
-        """As ``scope_lock``, for a change of one memory: two replicas updating it at once take
-        turns, so each reads the version the other wrote (history chains old → new)."""
-        with self.named_lock("memory\x1f" + memory_id):
+    def memory_locks(self, memory_ids: Sequence[str]) -> Iterator[None]:
+        """As ``scope_lock``, for a change of these memories: two replicas updating one at once
+        take turns, so each reads the version the other wrote (history chains old → new), and a
+        purge never interleaves with inference changing what it purges. Taken in the ids' order,
+        so two writers locking several never wait on each other in a circle."""
+        with self._write() as conn:
+            for memory_id in sorted(set(memory_ids)):
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("memory\x1f" + memory_id,))
             yield
 
     @contextmanager

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from memorch.errors import StorageError
 from memorch.storage.engine import log, reason
 from memorch.storage.history import BUSY_TIMEOUT_S, SQLiteCore
+from memorch.storage.in_use import InUse
 from memorch.storage.schema import LATER_COLUMNS
 
 READ_ONLY_HINT = (
@@ -80,6 +81,7 @@ class ReadOnlyLedger(SQLiteCore):
             except sqlite3.Error as exc:
                 raise self._error("open read-only", exc) from exc
         _read_as_current(self._conn)
+        self._in_use = InUse(path)
         log.info("the data directory %s is read-only; opened the ledger read-only", path.parent)
 
     def _write(self, durable: bool = True) -> NoReturn:

@@ -122,3 +122,29 @@ def test_cli_round_trip(tmp_path: Path) -> None:
     with Memory(_config(fresh)) as memory:
         found = memory.search("bees", user_id="alice")
     assert found["results"][0]["memory"] == "I keep bees on the roof"
+
+
+def test_a_restore_is_refused_while_another_process_has_the_ledger_open(tmp_path: Path) -> None:
+    """restore-backup --force under a running server moved its ledger aside and unlinked its WAL:
+    the server went on acknowledging writes that no ledger kept (a newcomer's trial, 2026-12-07).
+    A data directory whose memories are all deleted was replaced without --force: their history
+    restores them, so it counts as holding memories."""
+    live, snap = tmp_path / "live", tmp_path / "snap"
+    with Memory(_config(live)) as memory:
+        memory.add("I keep bees on the roof", user_id="alice", infer=False)
+    assert _cli("backup", str(snap), data_dir=live).returncode == 0
+    with Memory(_config(live)) as memory:
+        gone = memory.add("Bob has a boat", user_id="bob", infer=False)["results"][0]["id"]
+        refused = _cli("restore-backup", str(snap), "--force", data_dir=live)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr
+        assert "DATA_DIR_IN_USE" in refused.stderr and "stop every memorch process" in refused.stderr
+        assert memory.get(gone)["memory"] == "Bob has a boat"  # still this process's ledger
+        memory.delete_all(user_id="alice")
+        memory.delete(gone)
+    assert not list(live.glob("memorch.db.before-restore-*"))
+    deleted_only = _cli("restore-backup", str(snap), data_dir=live)
+    assert deleted_only.returncode == 1 and "RESTORE_WOULD_REPLACE" in deleted_only.stderr
+    assert "0 memories and 4 history events" in " ".join(deleted_only.stderr.split())
+    assert _cli("restore-backup", str(snap), "--force", data_dir=live).returncode == 0
+    with Memory(_config(live)) as memory:
+        assert [m["memory"] for m in memory.get_all(user_id="alice")["results"]] == ["I keep bees on the roof"]

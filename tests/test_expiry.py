@@ -125,6 +125,30 @@ async def test_bad_expires_at_changes_nothing(amem: AsyncMemory) -> None:
     assert "expires_at" not in await amem.get(memory_id)
 
 
+async def test_a_repeated_text_says_its_expiry_and_metadata_were_not_applied(amem: AsyncMemory) -> None:
+    """A text already stored, added again with an expiry and metadata, answered NONE with the
+    add's `expires_at` beside it: an assistant told the user "forgotten in 7 days" of a memory
+    kept for good (a newcomer's trial, 2026-12-07). The answer says what was not applied."""
+    first = (await amem.add("I live in Berlin.", user_id="u"))["results"][0]
+    again = await amem.add("I live in Berlin!", user_id="u", metadata={"category": "home"}, expires_at="7d")
+    assert [r["event"] for r in again["results"]] == ["NONE"] and "expires_at" not in again
+    assert again["results"][0]["reason"] == (
+        "the same text is already stored; this add's metadata and expiry were not applied (an update changes them)"
+    )
+    assert (await amem.add("I live in Berlin", user_id="u", metadata={"category": "home"}))["results"][0][
+        "reason"
+    ].endswith("this add's metadata was not applied (an update changes them)")
+    plain = await amem.add("I live in Berlin", user_id="u")
+    assert plain["results"][0]["reason"] == "the same text is already stored"
+    stored = await amem.get(first["id"])
+    assert stored["metadata"] == {} and "expires_at" not in stored
+    added = await amem.add("I live in Lisbon now", user_id="u", expires_at="7d")
+    assert (
+        added["results"][0]["event"] == "ADD"
+        and added["expires_at"] == (await amem.get(added["results"][0]["id"]))["expires_at"]
+    )
+
+
 async def test_update_sets_keeps_and_removes_an_expiry(amem: AsyncMemory) -> None:
     memory_id = (await amem.add("The office is closed", user_id="u"))["results"][0]["id"]
     when = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)

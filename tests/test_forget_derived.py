@@ -7,7 +7,9 @@ server behind LiteLLM's real HTTP path; the stores are real, in a temporary dire
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import memorch.inference._plan as inference_plan
 from memorch import AsyncMemory, MemoryConfig
 from memorch.domain._records import deletion, made_from, new_record, utc_now
 from memorch.errors import MemoryNotFoundError
@@ -27,6 +30,7 @@ from .fake_llm import FakeLLM
 from .test_expiry import until, warm
 from .test_ledger_backends import ledger  # noqa: F401 - the SQLite and PostgreSQL ledgers, one test each
 from .test_purge import occurrences, token
+from .test_replicas import s3_env, shared  # noqa: F401 - a PostgreSQL ledger and a bucket, as replicas share
 
 
 async def inferred(
@@ -188,3 +192,61 @@ def test_a_scope_holds_its_agents_and_its_layer_not_a_projects() -> None:
     assert Scope(user_id="u", project="P").holds(user)  # a project's fact, a global message
     assert not Scope(user_id="u", project="P").holds(Scope(user_id="u", project="Q"))
     assert not user.holds(Scope(user_id="v"))
+
+
+@pytest.mark.parametrize("whole_scope", [False, True], ids=["one", "delete_all"])
+async def test_a_purge_and_another_replicas_inference_take_turns(
+    shared: tuple[str, str],  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+    fake: FakeLLM,
+    monkeypatch: pytest.MonkeyPatch,
+    whole_scope: bool,
+) -> None:
+    """Inference on one replica updated a memory another replica purged meanwhile (a review,
+    2026-12-07): its commit, after the purge's, brought the memory back with the purged text
+    as the old text of its history. Inference now locks what it may change, so the purge waits
+    for its commit and takes what it wrote. The inference is held between its check of the
+    memory and its commit, as long as the purge takes or 2 s (the purge waits for it now)."""
+    url, uri = shared
+    secret = token()
+    purger = AsyncMemory(MemoryConfig(data_dir=tmp_path / "one", graph="off", ledger_url=url, vector_uri=uri))
+    inferring = AsyncMemory(fake_llm_config(tmp_path / "two", fake, ledger_url=url, vector_uri=uri))
+    in_window, purged = threading.Event(), threading.Event()
+    plan = inference_plan._plan
+
+    def held(*args: object, **kwargs: object) -> object:
+        in_window.set()
+        purged.wait(2)
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(inference_plan, "_plan", held)
+
+    async def purge(memory_id: str) -> dict:
+        await asyncio.to_thread(in_window.wait, 60)  # LiteLLM's import comes first
+        # A maintenance pass of the purger's starts while its purge waits for the inference: the
+        # pass waits for the ledger (its lease), so the purge must not wait for the pass inside
+        # its ledger transaction (it did: a deadlock).
+        threading.Timer(0.5, purger.engine.components.vectors._schedule, kwargs={"force": True}).start()
+        try:
+            if whole_scope:
+                return await purger.delete_all(purge=True, user_id="u")
+            return await purger.delete(memory_id, purge=True)
+        finally:
+            purged.set()
+
+    try:
+        fact = (await purger.add(f"User's locker code is {secret}", user_id="u", infer=False))["results"][0]["id"]
+        time.sleep(0.3)  # past the read-consistency interval: the other replica's search finds it
+        fake.push({"memory": [{"event": "UPDATE", "id": 0, "text": "User's locker code is 4321"}]})
+        updated, gone = await asyncio.gather(inferring.add("My locker code is now 4321", user_id="u"), purge(fact))
+        with pytest.raises(MemoryNotFoundError):
+            await inferring.get(fact)
+        assert [e["event"] for e in await inferring.history(fact)] == ["PURGE"]
+        assert (await purger.get_all(user_id="u"))["results"] == []
+        # The inference's update went first, and the purge took it.
+        assert [r["event"] for r in updated["results"]] == ["UPDATE"]
+        if not whole_scope:
+            assert gone["event"] == "PURGE" and gone["memory"] == "User's locker code is 4321"
+    finally:
+        await purger.close()
+        await inferring.close()

@@ -195,6 +195,9 @@ async def test_server_errors_retry_then_circuit_opens_and_recovers(tmp_path: Pat
     second = await memory.add("I like climbing", user_id="f")
     assert len(fake.chat_requests()) == 3  # fail fast: no request while open
     assert "CIRCUIT_OPEN" in second["reason"]
+    # With the failure that opened it, not only "wait" (a newcomer's mistyped API base was hidden).
+    assert "after failing 3 times in a row: openai/fake-model could not be reached" in second["reason"]
+    assert "check MEMORCH_LLM_API_BASE" in second["reason"]
 
     time.sleep(2.1)  # cool-down passes: one trial call is allowed and succeeds
     fake.push(add("F likes kayaking"))

@@ -12,7 +12,7 @@ from memorch import AsyncMemory, MemoryConfig
 from memorch.errors import ValidationError
 
 from .fake_llm import FakeLLM
-from .test_cli import run
+from .test_cli import app, run, runner
 from .test_graph import graph_config, rel, triples
 
 
@@ -121,6 +121,14 @@ def test_cli_export_then_import(tmp_path: Path) -> None:
     assert code == 0 and json.loads(out) == {"imported": 1, "duplicates": 0}
     code, out = run(tmp_path / "two", "get", memory_id, "--json")
     assert code == 0 and json.loads(out)["memory"] == "I am allergic to peanuts"
+    # A second export to the same path (here a mistyped user: an empty one) replaced the first.
+    before = (tmp_path / "all.jsonl").read_bytes()
+    data = {"MEMORCH_DATA_DIR": str(tmp_path / "one"), "MEMORCH_GRAPH": "off"}
+    refused = runner.invoke(app, ["export", str(tmp_path / "all.jsonl"), "--user-id", "typo"], env=data)
+    assert refused.exit_code == 1 and "EXPORT_EXISTS" in refused.stderr and "--force" in refused.stderr
+    assert (tmp_path / "all.jsonl").read_bytes() == before
+    code, out = run(tmp_path / "one", "export", str(tmp_path / "all.jsonl"), "--user-id", "typo", "--force")
+    assert code == 0 and (tmp_path / "all.jsonl").read_bytes() == b""
 
 
 async def test_a_file_that_repeats_a_line_imports_it_once(amem: AsyncMemory, tmp_path: Path) -> None:

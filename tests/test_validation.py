@@ -288,10 +288,12 @@ async def test_a_deleted_memory_says_it_was_deleted_and_how_to_restore_it(amem: 
     back. A purged one has no way back: it is not found."""
     added = (await amem.add("I live in Lisbon", user_id="m", infer=False))["results"][0]["id"]
     await amem.delete(added)
+    deleted_at = (await amem.history(added))[-1]["updated_at"]  # not the memory's created_at (a trial)
     for call in (amem.get(added), amem.update(added, "I live in Porto")):
         with pytest.raises(MemoryNotFoundError) as info:
             await call
-        assert info.value.error_code == "MEMORY_NOT_FOUND" and "was deleted at" in info.value.message
+        assert info.value.error_code == "MEMORY_NOT_FOUND" and f"was deleted at {deleted_at}" in info.value.message
+        assert info.value.details["deleted_at"] == deleted_at
         assert info.value.suggestion is not None and info.value.suggestion.startswith("bring it back with restore()")
     with pytest.raises(MemoryNotFoundError) as info:
         await amem.get(added, user_id="someone-else")  # another scope learns nothing of it

@@ -353,7 +353,8 @@ def _said_without_a_model(result: AddResult) -> AddResult:
 
 
 def _with_expiry(result: AddResult, expiry: str | None) -> AddResult:
-    if expiry is not None:
+    """The add's expiry, said only when something was stored with it (a repeat keeps its own)."""
+    if expiry is not None and any(item["event"] in ("ADD", "UPDATE") for item in result["results"]):
         result["expires_at"] = expiry
     return result
 

@@ -1,4 +1,5 @@
-"""``memorch backup`` and ``memorch restore-backup`` (the logic is in ``backup.py``)."""
+"""``memorch backup``, ``memorch restore-backup`` (the logic is in ``maintenance/_backup.py``) and
+``memorch export``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from memorch.cli._options import err, memories, plural
-from memorch.errors import ConfigurationError
+from memorch.cli._options import AgentOpt, RunOpt, emit, err, memories, open_memory, plural
+from memorch.errors import ConfigurationError, ValidationError
 
 out = Console(highlight=False)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
@@ -61,7 +62,8 @@ def restore_command(
 ) -> None:
     """Put a backup's ledger back, then rebuild the indexes.
 
-    Into MEMORCH_DATA_DIR; one that holds memories needs --force.
+    Into MEMORCH_DATA_DIR; one that holds memories (deleted ones too) needs --force. Refused
+    while a server or another memorch command has the data directory open: stop them first.
     Example: memorch restore-backup ~/memorch-backups/today"""
     from memorch.config import MemoryConfig
     from memorch.maintenance._backup import restore
@@ -79,6 +81,38 @@ def restore_command(
             else ""
         )
         out.print(f"restored {memories(result['memories'])} from {src} and rebuilt the indexes{kept}", soft_wrap=True)
+
+
+def export_command(
+    path: Annotated[Path, typer.Argument(help="where to write the JSONL file")],
+    user_id: Annotated[str | None, typer.Option(help="only this user's memories (default: every scope)")] = None,
+    agent_id: AgentOpt = None,
+    run_id: RunOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write memories, with their history, to a JSONL file.
+
+    Ids, metadata, relations and history, of every scope unless one is given; `memorch import`
+    reads the file back. An existing PATH is replaced only with --force.
+    Example: memorch export backup.jsonl"""
+    if path.exists() and not force:  # a second export (a mistyped --user-id: an empty one) over the first
+        raise ValidationError(
+            f"{path} already exists",
+            error_code="EXPORT_EXISTS",
+            details={"path": str(path)},
+            suggestion="choose a new path for each export, or pass --force to replace it",
+        )
+    with open_memory() as m:
+        result = m.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id)
+    emit(
+        result,
+        as_json,
+        lambda r: out.print(
+            f"exported {memories(r['memories'])} and {plural(r['deleted'], 'deleted one')}"
+            f" ({plural(r['history_events'], 'history event')}) to {path}"
+        ),
+    )
 
 
 def register_backup(app: typer.Typer) -> None:

@@ -29,14 +29,12 @@ import typer
 from rich.text import Text
 
 from memorch.cli._options import (
-    AgentOpt,
     ExpiresOpt,
     FullIdsOpt,
     HelpGroup,
     JsonOpt,
     LimitOpt,
     MemoryIdArg,
-    RunOpt,
     ThresholdOpt,
     UserOpt,
     default_user,
@@ -44,7 +42,6 @@ from memorch.cli._options import (
     memories,
     open_memory,
     out,
-    plural,
     print_none,
     scope_options,
     scope_words,
@@ -351,29 +348,9 @@ def import_(
     run(path, source, scope, split=split, infer=infer, dry_run=dry_run, as_json=as_json)
 
 
-@app.command("export")
-def export(
-    path: Annotated[Path, typer.Argument(help="where to write the JSONL file")],
-    user_id: Annotated[str | None, typer.Option(help="only this user's memories (default: every scope)")] = None,
-    agent_id: AgentOpt = None,
-    run_id: RunOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Write memories, with their history, to a JSONL file.
+from memorch.cli._backup import export_command  # noqa: E402 - with backup: one page, docs/backups.md
 
-    Ids, metadata, relations and history, of every scope unless one is given; `memorch import`
-    reads the file back.
-    Example: memorch export backup.jsonl"""
-    with open_memory() as m:
-        result = m.export_memories(path, user_id=user_id, agent_id=agent_id, run_id=run_id)
-    emit(
-        result,
-        as_json,
-        lambda r: out.print(
-            f"exported {memories(r['memories'])} and {plural(r['deleted'], 'deleted one')}"
-            f" ({plural(r['history_events'], 'history event')}) to {path}"
-        ),
-    )
+app.command("export")(export_command)
 
 
 from memorch.cli._commands_admin import register_admin  # noqa: E402 - stats, reindex, reprocess, doctor, maintain

@@ -159,3 +159,22 @@ def replaced(record: MemoryRecord, text: str, vector: np.ndarray, metadata: dict
 def deletion(record: MemoryRecord) -> Change:
     gone = MemoryRecord(**{**record.__dict__, "updated_at": utc_now()})
     return Change("DELETE", gone, old_memory=record.memory)
+
+
+def repeat_reason(repeat: MemoryRecord, asked: dict[str, Any]) -> str:
+    """Why an add of a text already stored changed nothing, and that the metadata or expiry it
+    asked for (when they differ from the memory's) were not applied: an assistant told the user
+    "forgotten in 7 days" of a memory kept for good (a newcomer's trial, 2026-12-07)."""
+    metadata, expiry = take_expiry(asked)
+    own = {k: v for k, v in metadata.items() if k != RESERVED_METADATA_KEY}
+    kept = {k: v for k, v in repeat.metadata.items() if k != RESERVED_METADATA_KEY}
+    differs = [
+        name
+        for name, same in (("metadata", not own or own == kept), ("expiry", expiry in (None, repeat.expires_at)))
+        if not same
+    ]
+    if not differs:
+        return "the same text is already stored"
+    verb = "were" if len(differs) > 1 else "was"
+    unapplied = f"this add's {' and '.join(differs)} {verb} not applied"
+    return f"the same text is already stored; {unapplied} (an update changes them)"

@@ -18,6 +18,7 @@ from memorch.domain._records import (
     expired,
     new_record,
     not_found,
+    repeat_reason,
     replaced,
     restored_metadata,
     restored_over,
@@ -55,7 +56,7 @@ def in_scope(store: Store, memory_id: str, scope: Scope) -> MemoryRecord:
         # Not one whose expiry has passed since: restoring it cannot work (MEMORY_EXPIRED).
         restorable = last is not None and last.is_deleted and not is_purged(events)
         if restorable and (last.expires_at is None or last.expires_at > utc_now()):
-            raise was_deleted(memory_id, last.created_at)
+            raise was_deleted(memory_id, last.updated_at or last.created_at)
     if found is None or not scope.contains(found):
         raise not_found(memory_id)
     if found.expired(utc_now()):
@@ -148,7 +149,7 @@ def add_verbatim(
         for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
             repeat = find_repeat(store, message.content, scope, changes)  # under the lock: exact
             if repeat is not None:
-                results.append(event("NONE", repeat, reason="the same text is already stored"))
+                results.append(event("NONE", repeat, reason=repeat_reason(repeat, _with_marks(metadata, marks, i))))
                 continue
             record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), successive(now, i))
             said = (
@@ -180,7 +181,7 @@ def update(
     if text == before.memory and (metadata is None or metadata == before.metadata) and expires == before.expires_at:
         return {"id": before.id, "memory": before.memory, "event": "NONE", "message": "already says this"}
     vector = store.parts.embedder.embed([text])[0]  # outside the lock
-    with store.reconciling(memory_id=memory_id):
+    with store.reconciling(memories=[memory_id]):
         current = in_scope(store, memory_id, scope)  # as it is now, under the lock
         updated = replace(replaced(current, text, vector, metadata), expires_at=expires)
         # Relations were extracted from the old text; a hand edit clears them rather than
@@ -193,7 +194,7 @@ def update(
 def restore(store: Store, memory_id: str, scope: Scope, event_id: str | None) -> ChangeResult:
     """Bring back the text a memory had before one of its history events (default: before
     the last change), as a new RESTORE event; a deleted memory comes back under its old id."""
-    with store.reconciling(memory_id=memory_id):
+    with store.reconciling(memories=[memory_id]):
         events = store.parts.ledger.history(memory_id, scope)
         if not events:
             raise not_found(memory_id)
@@ -293,7 +294,7 @@ def delete(store: Store, memory_id: str, scope: Scope, purge: bool = False) -> C
     ``purge``: remove it for good (``Store.purge``), also one deleted before."""
     if purge:
         return _purge_one(store, memory_id, scope)
-    with store.reconciling(memory_id=memory_id):
+    with store.reconciling(memories=[memory_id]):
         record = store.parts.ledger.get(memory_id)
         if record is not None and scope.contains(record):
             if record.expired(utc_now()):  # forgotten already; a plain delete would keep its text in history
@@ -316,7 +317,7 @@ def delete(store: Store, memory_id: str, scope: Scope, purge: bool = False) -> C
 
 def _purge_one(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
     said: str | None = None
-    with store.reconciling(memory_id=memory_id):
+    with store.reconciling(memories=[memory_id]):
         record = store.parts.ledger.get(memory_id)
         if record is not None and not scope.contains(record):
             raise not_found(memory_id)
@@ -357,10 +358,12 @@ def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
         ids = store.parts.ledger.ids(scope, own_layer(scope))
         earlier = store.parts.ledger.deleted_ids(scope, own_layer(scope))
         purged: set[str] = set()
-        for batch in chunks(ids, DELETE_BATCH):
-            purged.update(store.purge(store.parts.ledger.get_many(batch), batch, indexes=False))
+        for batch in chunks(ids, DELETE_BATCH):  # each batch locked as one purge is (``reconciling``)
+            with store.parts.ledger.memory_locks(batch):
+                purged.update(store.purge(store.parts.ledger.get_many(batch), batch, indexes=False))
         for batch in chunks(earlier, DELETE_BATCH):
-            purged.update(store.purge([], batch, indexes=False))
+            with store.parts.ledger.memory_locks(batch):
+                purged.update(store.purge([], batch, indexes=False))
         store.purge_indexes(sorted({*ids, *earlier, *purged}))
     store.scrub()
     noun = "memory" if len(ids) == 1 else "memories"

@@ -33,6 +33,7 @@ class StorePurge:
     _unindexed: dict[str, Any]
     _unindexed_lock: threading.Lock
     _owed_after_lock: list[str] | None
+    _purged_after_lock: list[str] | None
 
     def _index_safely(self, work: Callable[[], None]) -> None: ...
 
@@ -103,10 +104,14 @@ class StorePurge:
         (the graph's own sync, at once)."""
         if not ids:
             return
+        if self._purged_after_lock is not None:
+            # Inside ``reconciling``'s ledger transaction (several replicas): after its commit, as
+            # a commit's index work is. The vector purge waits for a maintenance pass to end, and
+            # a pass waits for the ledger (its lease) that this transaction holds.
+            self._purged_after_lock.extend(ids)
+            return
         self.parts.vectors.purge(list(ids))
-        if self._owed_after_lock is not None:  # several replicas: their outbox rows, after the lock's commit
-            self._owed_after_lock.extend(ids)
-        elif self.config.ledger_url:
+        if self.config.ledger_url:
             self._index_safely(lambda: self._index_shared(list(ids)))
         else:  # the rows are gone: the work the purge queued is done
             for batch in chunks(list(ids), REPLAY_BATCH):

@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
 from memorch.config import MemoryConfig
@@ -66,6 +66,7 @@ class Store(StorePurge):
         # Inside ``reconciling`` with several replicas: the ids whose index work waits for its lock
         # transaction to commit.
         self._owed_after_lock: list[str] | None = None
+        self._purged_after_lock: list[str] | None = None
         # Committed to the ledger (and owed in its outbox) but not yet in the vector index: id ->
         # its latest change. Read by ``operations.closest_stored``; written by ``index_owed``.
         self._unindexed: dict[str, Change] = {}
@@ -156,22 +157,29 @@ class Store(StorePurge):
             self._centroids.clear()
 
     @contextmanager
-    def reconciling(self, scope: Scope | None = None, *, memory_id: str | None = None) -> Iterator[None]:
-        """``writing``, plus a lock across replicas on the scope (a duplicate check and the
-        write it decides on never interleave with another replica's in the same scope) or on
-        one memory (an update reads the version it replaces). With several replicas that lock's
-        transaction is the ledger commit, so the index work of what was committed inside runs
-        after it ends (still under the write lock); a failure inside rolls the ledger back and
-        leaves nothing to index."""
+    def reconciling(self, scope: Scope | None = None, *, memories: Sequence[str] = ()) -> Iterator[None]:
+        """``writing``, plus locks across replicas: on the scope (a duplicate check and the write
+        it decides on never interleave with another replica's in the same scope), then on each
+        memory the block may change (an update reads the version it replaces; a purge and an
+        inference changing what it purges take turns, so neither brings back what the other
+        removed). With several replicas the locks' transaction is the ledger commit, so the
+        index work of what was committed inside runs after it ends (still under the write lock);
+        a failure inside rolls the ledger back and leaves nothing to index."""
         ledger = self.parts.ledger
         with self.writing():
             self._owed_after_lock = [] if self.config.ledger_url else None
+            self._purged_after_lock = [] if self.config.ledger_url else None
             try:
-                with ledger.scope_lock(scope) if scope is not None else ledger.memory_lock(str(memory_id)):
+                with ExitStack() as locks:
+                    if scope is not None:
+                        locks.enter_context(ledger.scope_lock(scope))
+                    locks.enter_context(ledger.memory_locks(memories))
                     yield
-                owed = self._owed_after_lock
+                owed, purged = self._owed_after_lock, self._purged_after_lock
             finally:
-                self._owed_after_lock = None
+                self._owed_after_lock = self._purged_after_lock = None
+            if purged:
+                self.purge_indexes(purged)
             if owed:
                 self._index_safely(lambda: self._index_shared(owed))
 

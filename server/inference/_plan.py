@@ -291,7 +291,10 @@ def apply(
     """Commit the reply's decisions, or None when a candidate changed and a new plan is wanted.
     ``retire``: pending messages this inference replaces, deleted in the same transaction."""
     vector_of = _embed_texts(store, reply)  # outside the lock
-    with store.reconciling(prepared.scope):
+    # The memories it may change are locked too: a purge of one meanwhile (another replica's)
+    # would otherwise be undone by this commit, the purged text back in the history.
+    changeable = [*(c.id for c in prepared.candidates), *(r.id for r in retire)]
+    with store.reconciling(prepared.scope, memories=changeable):
         retired = _unchanged(store, retire)  # as they are now, under the lock
         if retired is None:
             return Plan(skipped=True)  # changed, deleted or already processed meanwhile

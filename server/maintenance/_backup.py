@@ -16,6 +16,7 @@ from typing import Any
 
 from memorch.config import MemoryConfig, package_version
 from memorch.errors import StorageError, ValidationError
+from memorch.storage.in_use import alone
 from memorch.storage.ledger import Ledger
 
 LEDGER = "memorch.db"
@@ -71,6 +72,7 @@ def backup(ledger: Ledger, dest: Path) -> dict[str, Any]:
 
 def restore_ledger(config: MemoryConfig, src: Path, force: bool) -> dict[str, Any]:
     """Put ``src``'s ledger in place of the data directory's; the replaced one is kept aside.
+    Refused (``DATA_DIR_IN_USE``) while any process has the ledger open (``storage.in_use``).
     The caller rebuilds the indexes afterwards (``restore`` does)."""
     src = Path(src)
     source = src / LEDGER
@@ -86,13 +88,15 @@ def restore_ledger(config: MemoryConfig, src: Path, force: bool) -> dict[str, An
     kept = None
     from filelock import FileLock
 
-    with FileLock(str(data_dir / "index.lock"), timeout=120):  # no writer of this directory mid-commit
+    with alone(target), FileLock(str(data_dir / "index.lock"), timeout=120):
         if target.exists():
-            memories = _counts(target)["memories"]
-            if memories and not force:
+            held = _counts(target)  # deleted memories too: their history restores them
+            if (held["memories"] or held["history_events"]) and not force:
                 raise ValidationError(
-                    f"the data directory already holds {memories} memories",
+                    f"the data directory already holds {held['memories']} memories and "
+                    f"{held['history_events']} history events",
                     error_code="RESTORE_WOULD_REPLACE",
+                    details=held,
                     suggestion="pass --force to replace them (the current ledger is kept beside it)",
                 )
             conn = sqlite3.connect(target)

@@ -83,6 +83,7 @@ class CircuitBreaker:
     cooldown: float = 30.0
     failures: int = 0
     opened_at: float | None = None
+    last_error: MemoryError | None = None  # why, said while the breaker is open
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -105,8 +106,9 @@ class CircuitBreaker:
         with self._lock:
             self.failures, self.opened_at = 0, None
 
-    def failure(self) -> None:
+    def failure(self, error: MemoryError) -> None:
         with self._lock:
+            self.last_error = error
             self.failures += 1
             if self.failures >= self.threshold or self.opened_at is not None:
                 self.opened_at = time.monotonic()
@@ -189,6 +191,20 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
     )
 
 
+def circuit_open(model: str, breaker: CircuitBreaker) -> NetworkError:
+    """A model not asked while its breaker is open, with the failure that opened it: "wait for the
+    cool-down" alone hid a mistyped API base that nothing listens at (a newcomer's trial)."""
+    last = breaker.last_error
+    cause = f": {last.message}" if last is not None else ""
+    return NetworkError(
+        f"{model} is not asked for {breaker.cooldown:g} s after failing {breaker.failures} times in a row{cause}",
+        error_code="CIRCUIT_OPEN",
+        details={"model": model, "cooldown_s": breaker.cooldown, "last_error": last.to_dict() if last else None},
+        suggestion=(f"{last.next_step}; " if last is not None and last.next_step else "")
+        + "it is asked again after the cool-down, or configure fallbacks in MEMORCH_LLM_FALLBACKS",
+    )
+
+
 def _short(text: str, limit: int = 200) -> str:
     """``text`` cut at a word to at most ``limit`` characters, "…" saying so (a cut mid-word read
     as the provider's own words: "pass in `com")."""
@@ -247,20 +263,16 @@ class Resilience:
         attempt = 0
         while True:
             if not breaker.allow():
-                raise NetworkError(
-                    f"{model} is failing; its circuit breaker is open",
-                    error_code="CIRCUIT_OPEN",
-                    details={"model": model, "cooldown_s": breaker.cooldown},
-                    suggestion="wait for the cool-down or configure fallbacks in MEMORCH_LLM_FALLBACKS",
-                )
+                raise circuit_open(model, breaker)
             try:
                 result = fn(**kwargs)
             except provider_errors() as exc:  # anything else is a bug and propagates unchanged
+                error = translate(exc, model, env_hint)
                 if not _retryable(exc):  # our request or key is wrong; the model is not down
-                    raise translate(exc, model, env_hint) from exc
-                breaker.failure()
+                    raise error from exc
+                breaker.failure(error)
                 if attempt >= self.policy.max_retries or (not retry_timeouts and is_timeout(exc)):
-                    raise translate(exc, model, env_hint) from exc
+                    raise error from exc
                 self.sleep(self.policy.delay(attempt, _retry_after(exc)))
                 attempt += 1
                 continue
