@@ -130,6 +130,9 @@ def test_a_restore_is_refused_while_another_process_has_the_ledger_open(tmp_path
     A data directory whose memories are all deleted was replaced without --force: their history
     restores them, so it counts as holding memories."""
     live, snap = tmp_path / "live", tmp_path / "snap"
+    mistyped = _cli("backup", str(snap), data_dir=tmp_path / "liev")  # made an empty store, backed it up
+    assert mistyped.returncode == 1 and "NOTHING_TO_BACK_UP" in mistyped.stderr
+    assert not (tmp_path / "liev").exists() and not snap.exists()
     with Memory(_config(live)) as memory:
         memory.add("I keep bees on the roof", user_id="alice", infer=False)
     assert _cli("backup", str(snap), data_dir=live).returncode == 0

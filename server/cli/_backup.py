@@ -42,7 +42,15 @@ def backup_command(
 
     config = MemoryConfig()
     refuse_shared_ledger(config)
-    ledger = SQLiteLedger(config.prepare_data_dir() / LEDGER)
+    if not (config.data_dir / LEDGER).is_file():  # a mistyped directory: no empty store made, no empty backup
+        raise ConfigurationError(
+            f"the data directory {config.data_dir} holds no ledger ({LEDGER}): nothing to back up",
+            error_code="NOTHING_TO_BACK_UP",
+            details={"data_dir": str(config.data_dir)},
+            suggestion="set MEMORCH_DATA_DIR to the directory your server uses (as in your MCP client's config); "
+            "`memorch doctor` shows the one a command uses",
+        )
+    ledger = SQLiteLedger(config.data_dir / LEDGER)
     try:
         with err.status("backing up"):
             result = backup(ledger, dest)
