@@ -265,8 +265,9 @@ def test_a_missing_or_unknown_token_is_401(served: Served, token: str | None) ->
 
 
 def test_token_cli_add_list_revoke(tmp_path: Path) -> None:
+    name, project = "alice-work-laptop", "github.com/acme/a-rather-long-repository-name"
     tokens_file = tmp_path / "tokens.json"
-    first = add_token(tokens_file, "alice", "--agent", "bot", "--agent", "cli", "--project", "p1", "--name", "lap")
+    first = add_token(tokens_file, "alice", "--agent", "bot", "--agent", "cli", "--project", project, "--name", name)
     second = json.loads(token_cli(tokens_file, "add", "bob", "--json").stdout)
     said = " ".join(token_cli(tokens_file, "add", "carol").stderr.split())
     assert "now asks each client for a token (the web page of `memorch ui` does not read this file" in said
@@ -278,20 +279,20 @@ def test_token_cli_add_list_revoke(tmp_path: Path) -> None:
 
     table = token_cli(tokens_file, "list")
     assert table.returncode == 0
-    assert all(word in table.stdout for word in ("lap", "alice", "bot, cli", "p1", "bob", "any"))
+    assert all(word in table.stdout for word in (name, "alice", "bob", "any"))  # the name whole at 80 columns
     listed = json.loads(token_cli(tokens_file, "list", "--json").stdout)
     assert [(t["name"], t["user_id"], t["agent_id"], t["project"]) for t in listed] == [
-        ("lap", "alice", ["bot", "cli"], ["p1"]),
+        (name, "alice", ["bot", "cli"], [project]),
         ("bob", "bob", [], []),
     ]
     for output in (table.stdout, json.dumps(listed)):
         assert first not in output and second["token"] not in output and "sha256" not in output
 
-    taken = token_cli(tokens_file, "add", "carol", "--name", "lap")
+    taken = token_cli(tokens_file, "add", "carol", "--name", name)
     assert taken.returncode == 1 and "[TOKEN_NAME_TAKEN]" in taken.stderr
     unknown = token_cli(tokens_file, "revoke", "nobody")
     assert unknown.returncode == 1 and "[TOKEN_NOT_FOUND]" in unknown.stderr and "Suggestion:" in unknown.stderr
-    assert token_cli(tokens_file, "revoke", "lap").returncode == 0
+    assert token_cli(tokens_file, "revoke", name).returncode == 0
     assert token_cli(tokens_file, "revoke", second["token"]).returncode == 0  # the whole token works too
     assert json.loads(token_cli(tokens_file, "list", "--json").stdout) == []
 

@@ -92,3 +92,16 @@ def test_every_operation_has_words_on_every_surface() -> None:
 
     for words in (COMMAND_WORDS, PAGE_WORDS, TOOL_WORDS):
         assert set(words) == set(LIBRARY_WORDS)
+
+
+def test_the_web_pages_refusals_name_what_to_do(config: MemoryConfig) -> None:
+    """A refused Host or Origin was told to send a token that the page had none of, and an
+    unknown /api path answered plain text (a newcomer's trial, 2026-12-07)."""
+    with TestClient(build_app(config), base_url="http://127.0.0.1") as page:
+        host = page.get("/api/scopes", headers={"Host": "evil.example"})
+        origin = page.delete("/api/memories/x", headers={"Origin": "http://evil.example"})
+        unknown = page.get("/api/nope")
+    assert host.status_code == 421 and "token" not in host.json()["suggestion"]
+    assert "`memorch ui` printed" in host.json()["suggestion"]
+    assert origin.status_code == 403 and "token" not in origin.json()["suggestion"]
+    assert unknown.status_code == 404 and unknown.json()["error_code"] == "UNKNOWN_ENDPOINT"

@@ -103,8 +103,11 @@ def list_command(file: FileOpt = None, as_json: JsonOpt = False) -> None:
     table = Table(
         "name", "user", "agents", "projects", "prefix", "created", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False
     )
-    for column in table.columns[-2:]:  # the prefix and the date whole (revoke takes the prefix)
+    # The name, the prefix and the date whole: revoke takes the name or the prefix as shown, and
+    # a name cut to "dave-work…" on an 80-column terminal matched no token.
+    for column in (table.columns[0], *table.columns[-2:]):
         column.no_wrap = True
+    table.columns[0].min_width = max(len(row["name"]) for row in records)
     for row in records:
         agents, projects = ", ".join(row["agent_id"]) or "any", ", ".join(row["project"]) or "any"
         table.add_row(row["name"], row["user_id"], agents, projects, row["prefix"] + "…", local_time(row["created_at"]))

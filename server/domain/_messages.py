@@ -50,13 +50,14 @@ def parse_messages(messages: Any, max_bytes: int) -> list[Message]:
         raise ValidationError(
             "messages is empty: nothing to remember",
             error_code="INVALID_MESSAGES",
-            suggestion='pass at least one message, messages=[{"role": "user", "content": "..."}], or text="..."',
+            suggestion='pass at least one message ({"role": "user", "content": "..."}), or the text to remember',
         )
     if not isinstance(messages, list):
         raise ValidationError(
             "messages must be a string, a {role, content} object, or a list of them",
             error_code="INVALID_MESSAGES",
-            suggestion='pass text="..." or messages=[{"role": "user", "content": "..."}]',
+            # Not text="...": the library's add takes the text as its first argument (a TypeError).
+            suggestion='pass the text to remember, or messages as [{"role": "user", "content": "..."}]',
         )
     return [_message(item, i, max_bytes) for i, item in enumerate(messages)]
 

@@ -271,10 +271,12 @@ class Guard:
 
     def refusal(self, request: Request) -> Response | None:
         if not self._host_ok(request.headers.get("host")):
-            return JSONResponse(_refused("HOST_NOT_ALLOWED", "this Host name is not served"), status_code=421)
+            body = _refused("HOST_NOT_ALLOWED", "this Host name is not served", HOST_HINT)
+            return JSONResponse(body, status_code=421)
         origin = request.headers.get("origin")
         if request.method not in ("GET", "HEAD") and origin and not self._host_ok(urlsplit(origin).netloc):
-            return JSONResponse(_refused("ORIGIN_NOT_ALLOWED", "changes come only from the page"), status_code=403)
+            body = _refused("ORIGIN_NOT_ALLOWED", "changes come only from the page", ORIGIN_HINT)
+            return JSONResponse(body, status_code=403)
         if self.token is None or request.url.path in PUBLIC or self._token_ok(request):
             return None
         given = request.query_params.get("token")
@@ -286,19 +288,31 @@ class Guard:
             return response
         if request.url.path.startswith("/api/"):
             where = request.headers.get("host", "127.0.0.1:PORT")
-            body = _refused("UNAUTHORIZED", "this page needs the token in MEMORCH_AUTH_TOKEN", where)
+            suggestion = (
+                f"open the page at http://{where}/?token=<MEMORCH_AUTH_TOKEN>, or send Authorization: Bearer <token>"
+            )
+            body = _refused("UNAUTHORIZED", "this page needs the token in MEMORCH_AUTH_TOKEN", suggestion)
             return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         return _login_page()
 
 
-def _refused(code: str, message: str, where: str = "127.0.0.1:PORT") -> dict[str, Any]:
-    return {
-        "error_code": code,
-        "message": message,
-        "details": {},
-        "suggestion": f"open the page at http://{where}/?token=<MEMORCH_AUTH_TOKEN>, or send "
-        "Authorization: Bearer <token>",
-    }
+# Where a refused Host or Origin should have come from (a token has nothing to do with them).
+HOST_HINT = "open the page at the address `memorch ui` printed (its --host and --port); other names are refused"
+ORIGIN_HINT = "make changes on the page itself, opened at the address `memorch ui` printed"
+
+
+def _refused(code: str, message: str, suggestion: str) -> dict[str, Any]:
+    return {"error_code": code, "message": message, "details": {}, "suggestion": suggestion}
+
+
+async def _unknown_endpoint(request: Request) -> Response:
+    """An /api path the page does not have: JSON in the one error form, as every answer of the API."""
+    body = _refused(
+        "UNKNOWN_ENDPOINT",
+        f"no {request.method} {request.url.path} here",
+        "the endpoints are listed in `memorch.serve._ui_api`'s docstring; the page itself is at /",
+    )
+    return JSONResponse(body, status_code=404)
 
 
 # No other site may show the page in a frame of its own (clickjacking: Save and Restore ask for
@@ -350,6 +364,7 @@ def build_app(config: MemoryConfig, host: str = "127.0.0.1") -> Any:
         Route("/api/forget", _endpoint(api.forget_user), methods=["POST"]),
         Route("/api/graph", _endpoint(api.graph)),
         Route("/api/stats", _endpoint(api.stats)),
+        Route("/api/{rest:path}", _unknown_endpoint, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Guard(Starlette(routes=routes, lifespan=lifespan), host, config.auth_token)
