@@ -115,8 +115,14 @@ async def test_a_failing_model_leaves_the_work_pending_until_it_answers(memory: 
     outcome = await memory.flush_inference()
     assert outcome["pending_inference"] == 1 and "AUTHENTICATION" in outcome["last_error"]
     assert await texts(memory, "beagle") == [SAID]  # nothing lost while the model fails
+    # An add meanwhile says the model is failing, not that its facts come "shortly" (a trial).
+    fake.push(Failure(401, body={"error": {"message": "bad key", "type": "invalid_request_error"}}))
+    meanwhile = (await memory.add("I also have a cat", user_id="u"))["results"][0]["reason"]
+    assert meanwhile.startswith("stored as said; the model's facts replace it once the model answers (its last")
+    assert "AUTHENTICATION" in meanwhile
+    await memory.flush_inference()
 
-    fake.push(facts(FACT))
+    fake.push(facts(FACT), facts("User has a cat"))
     assert (await memory.flush_inference())["pending_inference"] == 0
     assert await texts(memory, "beagle") == [FACT]
     assert [e["event"] for e in await memory.history(result["results"][0]["id"])] == ["ADD", "DELETE"]

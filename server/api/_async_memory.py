@@ -129,7 +129,7 @@ class AsyncMemory(AdminMixin):
             if unusable is not None:
                 result = await degrade(self.engine, parsed, scope, meta, unusable)
             else:
-                result = await defer(self.engine, parsed, scope, meta)
+                result = await defer(self.engine, parsed, scope, meta, self.background.last_error)
                 self.background.kick()
         else:
             result = await infer_and_apply(self.engine, parsed, scope, meta, procedural=procedural, dry_run=dry_run)

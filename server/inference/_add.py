@@ -56,14 +56,21 @@ async def degrade(
     return {**result, "degraded": True, "reason": str(exc)}
 
 
-async def defer(engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any]) -> AddResult:
-    """Background inference: store the messages as one pending batch and acknowledge."""
+async def defer(
+    engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any], failing: str | None = None
+) -> AddResult:
+    """Background inference: store the messages as one pending batch and acknowledge. ``failing``:
+    the model's last failure in the background, said rather than "shortly" (a newcomer's trial:
+    adds kept promising facts while nothing listened at the API base)."""
     marked = _marked(metadata, pending_inference=True, batch=str(uuid.uuid4()))
     result = await engine.add_verbatim(messages, scope, marked, _said(messages))
     background = engine.config.background_enabled
+    reason = PENDING_REASON if background else WAITING_REASON
+    if background and failing is not None:
+        reason = f"stored as said; the model's facts replace it once the model answers (its last failure: {failing})"
     for item in result["results"]:
         if item["event"] == "ADD":
-            item["reason"] = PENDING_REASON if background else WAITING_REASON
+            item["reason"] = reason
     later = "facts are extracted in the background" if background else "`memorch reprocess` extracts the facts"
     return {
         **result,
