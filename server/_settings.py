@@ -256,6 +256,8 @@ def from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:
     store = (config.get("vector_store") or {}).get("config") or {}
     if store.get("path"):
         out["data_dir"] = store["path"]
+    if "enable_graph" in config:
+        out["graph"] = "on" if config["enable_graph"] else "off"
     if "graph_store" in config:
         out["graph"] = "on" if config["graph_store"] else "off"
     if config.get("custom_fact_extraction_prompt"):
@@ -263,6 +265,33 @@ def from_mem0_shape(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("custom_update_memory_prompt"):
         out["custom_update_memory_prompt"] = config["custom_update_memory_prompt"]
     return out
+
+
+# mem0's keys that ``from_mem0_shape`` reads (a section's other keys are not used).
+READ_MEM0 = frozenset(
+    {
+        "vector_store",
+        "llm",
+        "embedder",
+        "graph_store",
+        "enable_graph",
+        "custom_fact_extraction_prompt",
+        "custom_update_memory_prompt",
+    }
+)
+
+
+def unused_mem0(config: dict[str, Any]) -> list[str]:
+    """A line for each mem0 setting given that memorch does not use: a config naming Qdrant was
+    taken without a word, the memories going to the data directory (a newcomer's trial)."""
+    lines = [f"mem0's {key!r} is not used by memorch" for key in config if key in MEM0_KEYS - READ_MEM0]
+    store = config.get("vector_store") or {}
+    if store.get("provider") not in (None, "lancedb"):
+        lines.append(
+            f"vector_store provider {store['provider']!r} is not used: memorch keeps memories in its own "
+            "ledger and LanceDB index, in data_dir (vector_store.config.path, MEMORCH_DATA_DIR)"
+        )
+    return lines
 
 
 def _embedder(model: str, provider: Any) -> str:

@@ -368,6 +368,8 @@ class MemoryConfig(BaseModel):
             )
         flat: dict[str, Any] = {k: v for k, v in config.items() if k in cls.model_fields}
         flat.update(settings.from_mem0_shape(config))
+        for line in settings.unused_mem0(dict(config)):
+            log.warning("%s", line)
         return cls(**flat)
 
 

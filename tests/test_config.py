@@ -211,3 +211,52 @@ def test_a_tilde_with_no_home_to_expand_to_is_a_configuration_error(monkeypatch:
         MemoryConfig(data_dir="~/memorch")
     assert raised.value.details == {"settings": ["data_dir"]}
     assert "~ cannot be expanded here" in raised.value.message
+
+
+def test_from_config_accepts_mem0_shape(tmp_path) -> None:
+    memory = Memory.from_config(
+        {
+            "vector_store": {"provider": "lancedb", "config": {"path": str(tmp_path / "m0")}},
+            "llm": {"provider": "openai", "config": {"model": "gpt-4.1-mini", "api_key": "k"}},
+            "graph_store": None,
+        }
+    )
+    try:
+        assert memory.config.data_dir == tmp_path / "m0"
+        assert memory.config.llm_model == "openai/gpt-4.1-mini"
+        assert memory.config.graph_enabled is False
+        assert memory.add("stored without an LLM call", user_id="x", infer=False)["results"][0]["event"] == "ADD"
+    finally:
+        memory.close()
+
+
+def test_from_config_says_which_mem0_settings_it_does_not_use(caplog: pytest.LogCaptureFixture) -> None:
+    """A mem0 config naming Qdrant was taken without a word, the memories going to the data
+    directory (a newcomer's trial, 2026-12-07)."""
+    qdrant = {"provider": "qdrant", "config": {"host": "localhost", "port": 6333}}
+    MemoryConfig.from_mapping({"vector_store": qdrant, "history_db_path": "/tmp/h.db", "version": "v1.1"})
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("vector_store provider 'qdrant' is not used" in line and "data_dir" in line for line in said)
+    assert {"mem0's 'history_db_path' is not used by memorch", "mem0's 'version' is not used by memorch"} <= set(said)
+    caplog.clear()
+    MemoryConfig.from_mapping({"vector_store": {"provider": "lancedb", "config": {"path": "/tmp/m0"}}})
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_from_config_maps_mem0s_embedder_as_its_llm(tmp_path) -> None:
+    """mem0's embedder section: provider and model make a LiteLLM model (as the LLM's do; the
+    provider was dropped, and "text-embedding-3-small" refused), its key and base URL apply,
+    and mem0's MiniLM is the bundled model (a newcomer's trial)."""
+    hosted = MemoryConfig.from_mapping(
+        {"embedder": {"provider": "openai", "config": {"model": "text-embedding-3-small", "api_key": "k"}}}
+    )
+    assert hosted.embedder == "openai/text-embedding-3-small" and hosted.embedder_api_key == "k"
+    served = MemoryConfig.from_mapping(
+        {"embedder": {"provider": "openai", "config": {"model": "nomic", "openai_base_url": "http://127.0.0.1:9/v1"}}}
+    )
+    assert served.embedder == "openai/nomic" and served.embedder_api_base == "http://127.0.0.1:9/v1"
+    minilm = {"provider": "huggingface", "config": {"model": "sentence-transformers/all-MiniLM-L6-v2"}}
+    assert MemoryConfig.from_mapping({"embedder": minilm}).embedder == "auto"
+    assert MemoryConfig.from_mapping({"enable_graph": False}).graph == "off"
+    with pytest.raises(TypeError, match="dict of settings"):
+        Memory.from_config("x")  # type: ignore[arg-type]

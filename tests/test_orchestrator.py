@@ -332,41 +332,6 @@ def test_sync_facade_runs_the_async_core(mem: Memory) -> None:
     assert mem.stats()["memories"] == 1
 
 
-def test_from_config_accepts_mem0_shape(tmp_path) -> None:
-    memory = Memory.from_config(
-        {
-            "vector_store": {"provider": "lancedb", "config": {"path": str(tmp_path / "m0")}},
-            "llm": {"provider": "openai", "config": {"model": "gpt-4.1-mini", "api_key": "k"}},
-            "graph_store": None,
-        }
-    )
-    try:
-        assert memory.config.data_dir == tmp_path / "m0"
-        assert memory.config.llm_model == "openai/gpt-4.1-mini"
-        assert memory.config.graph_enabled is False
-        assert memory.add("stored without an LLM call", user_id="x", infer=False)["results"][0]["event"] == "ADD"
-    finally:
-        memory.close()
-
-
-def test_from_config_maps_mem0s_embedder_as_its_llm(tmp_path) -> None:
-    """mem0's embedder section: provider and model make a LiteLLM model (as the LLM's do; the
-    provider was dropped, and "text-embedding-3-small" refused), its key and base URL apply,
-    and mem0's MiniLM is the bundled model (a newcomer's trial)."""
-    hosted = MemoryConfig.from_mapping(
-        {"embedder": {"provider": "openai", "config": {"model": "text-embedding-3-small", "api_key": "k"}}}
-    )
-    assert hosted.embedder == "openai/text-embedding-3-small" and hosted.embedder_api_key == "k"
-    served = MemoryConfig.from_mapping(
-        {"embedder": {"provider": "openai", "config": {"model": "nomic", "openai_base_url": "http://127.0.0.1:9/v1"}}}
-    )
-    assert served.embedder == "openai/nomic" and served.embedder_api_base == "http://127.0.0.1:9/v1"
-    minilm = {"provider": "huggingface", "config": {"model": "sentence-transformers/all-MiniLM-L6-v2"}}
-    assert MemoryConfig.from_mapping({"embedder": minilm}).embedder == "auto"
-    with pytest.raises(TypeError, match="dict of settings"):
-        Memory.from_config("x")  # type: ignore[arg-type]
-
-
 async def test_hybrid_search_fuses_meaning_and_keywords_and_explains(amem: AsyncMemory) -> None:
     texts = [
         "My locker code is QX-7731",
