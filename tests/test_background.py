@@ -301,7 +301,7 @@ async def test_dry_run_calls_the_model_once_and_writes_nothing(tmp_path: Path, f
             "id": ids["Dana has a cat"],
             "memory": "Dana has a cat",
             "event": "DELETE",
-            "reason": "the cat moved out",
+            "reason": "the cat moved out (dry run: nothing was written)",
         }
         assert by_event["ADD"]["memory"] == "Dana plays the cello" and by_event["ADD"]["reason"]
         # Nothing changed: counts, the ledger's bytes, the search index, the history.
@@ -322,7 +322,7 @@ async def test_dry_run_without_inference_and_in_background_mode(memory: AsyncMem
         dry_run=True,
     )
     assert [(r["event"], r["reason"]) for r in plan["results"]] == [
-        ("NONE", "the same text is already stored"),
+        ("NONE", "the same text is already stored (dry run: nothing was written)"),
         ("ADD", "would be stored as said (dry run: nothing was written)"),
     ]
     assert await texts(memory, "jazz") == ["I like tea"]
@@ -331,6 +331,7 @@ async def test_dry_run_without_inference_and_in_background_mode(memory: AsyncMem
     plan = await memory.add("I love jazz", user_id="u", dry_run=True)
     assert plan["dry_run"] is True and "pending" not in plan
     assert [r["memory"] for r in plan["results"]] == ["User likes jazz"]
+    assert plan["results"][0]["reason"].endswith("(dry run: nothing was written)")  # with the model too
     assert (await memory.stats())["memories"] == 1
     with pytest.raises(Exception) as caught:
         await memory.add("x", user_id="u", dry_run="yes")

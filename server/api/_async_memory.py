@@ -115,7 +115,7 @@ class AsyncMemory(AdminMixin):
             result = await self.engine.add_verbatim(said, scope, meta, dry_run=dry_run, redact=True)
             if infer:  # asked for, and no model to ask: say so, not a bare "no inference"
                 result = _said_without_a_model(result)
-            return _with_expiry({**result, "dry_run": True} if dry_run else result, expiry)
+            return _with_expiry(_as_dry_run(result) if dry_run else result, expiry)
         # Before anything is stored, embedded or sent; on a worker, as detection is CPU work
         # (~130 ms for a 100 kB text, plus the detector's import on first use).
         parsed, meta, redacted = await self.engine.read(self.engine.redact, parsed, meta)
@@ -134,7 +134,7 @@ class AsyncMemory(AdminMixin):
         else:
             result = await infer_and_apply(self.engine, parsed, scope, meta, procedural=procedural, dry_run=dry_run)
         if dry_run:
-            result = {**result, "dry_run": True}
+            result = _as_dry_run(result)
         if redacted:
             result["redacted"] = redacted
         return _with_expiry(result, expiry)
@@ -350,6 +350,14 @@ def _said_without_a_model(result: AddResult) -> AddResult:
             said = item["reason"].removesuffix(" (no inference)")
             item["reason"] = f"{said}: infer was asked for, but no LLM is configured (set MEMORCH_LLM_MODEL)"
     return result
+
+
+def _as_dry_run(result: AddResult) -> AddResult:
+    """A dry run's answer: every event's reason says nothing was written (with a model, an ADD's
+    id read as a memory's, and the next call met MEMORY_NOT_FOUND: a newcomer's trial)."""
+    for item in result["results"]:
+        item["reason"] = f"{item.get('reason') or 'planned'} (dry run: nothing was written)"
+    return {**result, "dry_run": True}
 
 
 def _with_expiry(result: AddResult, expiry: str | None) -> AddResult:

@@ -152,9 +152,7 @@ def add_verbatim(
                 results.append(event("NONE", repeat, reason=repeat_reason(repeat, _with_marks(metadata, marks, i))))
                 continue
             record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), successive(now, i))
-            said = (
-                "would be stored as said (dry run: nothing was written)" if dry_run else "stored as said (no inference)"
-            )
+            said = "would be stored as said" if dry_run else "stored as said (no inference)"
             item = event("ADD", record, reason=said)
             hint = similar(store, vector, stored, changes)
             if hint is not None:
