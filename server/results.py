@@ -229,6 +229,7 @@ class DoctorCheck(TypedDict):
     ok: bool
     detail: str
     seconds: float
+    error: dict[str, Any] | None  # a failed check's error_code, message, details, suggestion
 
 
 class ReprocessResult(TypedDict):

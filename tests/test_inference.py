@@ -372,7 +372,12 @@ def test_cli_doctor_stats_and_reprocess(tmp_path: Path, fake: FakeLLM) -> None:
     fake.push(Failure(401))
     failing = runner.invoke(app, ["doctor", "--json"], env=env)
     assert failing.exit_code == 1 and "AUTHENTICATION_ERROR" in failing.stdout
-    form = {c["name"]: c for c in json.loads(failing.stdout)}["structured output"]
+    checks = {c["name"]: c for c in json.loads(failing.stdout)}
+    # The failure's typed fields beside its text (a monitoring script had to read "[CODE]" out of it).
+    llm = next(c for name, c in checks.items() if name.startswith("LLM"))
+    assert llm["ok"] is False and llm["error"]["error_code"] == "AUTHENTICATION_ERROR" and llm["error"]["suggestion"]
+    assert checks["ledger (SQLite)"]["error"] is None
+    form = checks["structured output"]
     assert form["detail"].endswith("(unconfirmed: the LLM check failed)")
 
     fake.push(add("Cli collects vinyl records"))

@@ -140,7 +140,7 @@ class AdminMixin:
         from memorch.maintenance._reindex import doctor
 
         checks = await self.engine.read(doctor, self.engine.components)
-        return [DoctorCheck(name=c.name, ok=c.ok, detail=c.detail, seconds=c.seconds) for c in checks]
+        return [DoctorCheck(name=c.name, ok=c.ok, detail=c.detail, seconds=c.seconds, error=c.error) for c in checks]
 
     async def reprocess(self, *, limit: int = 1000) -> ReprocessResult:
         """Run inference over messages waiting for it (a model failed, or background inference

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -178,6 +178,7 @@ class Check:
     ok: bool
     detail: str
     seconds: float
+    error: dict[str, Any] | None = None  # a failure's typed fields, as every error has them
 
 
 def _timed(name: str, probe: Callable[[], str]) -> Check:
@@ -185,7 +186,7 @@ def _timed(name: str, probe: Callable[[], str]) -> Check:
     try:
         detail = probe()
     except MemoryError as exc:
-        return Check(name, False, str(exc), time.perf_counter() - start)
+        return Check(name, False, str(exc), time.perf_counter() - start, exc.to_dict())
     return Check(name, True, detail, time.perf_counter() - start)
 
 
