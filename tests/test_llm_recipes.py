@@ -102,3 +102,23 @@ def test_without_its_key_a_hosted_recipe_says_which_variable_at_once(tmp_path: P
     assert done.returncode == 0, done.stderr[-2000:]
     assert "MISSING_CREDENTIALS" in done.stdout and "ANTHROPIC_API_KEY" in done.stdout
     assert fake.chat_requests() == []
+
+
+async def test_an_api_base_nothing_listens_at_is_said_as_a_refused_connection(tmp_path: Path) -> None:
+    """LiteLLM raises a refused connection as InternalServerError with status 500: the add said
+    "status 500" and "InternalServerError" of a server that never answered (a newcomer's trial,
+    2026-12-07). The innermost cause is what happened."""
+    import socket
+
+    from memorch import AsyncMemory, MemoryConfig
+
+    with socket.socket() as probe:  # a port on 127.0.0.1 that nothing listens at once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = {"llm_model": "openai/my-model", "llm_api_base": f"http://127.0.0.1:{port}/v1", "llm_api_key": "k"}
+    config = MemoryConfig(data_dir=tmp_path / "data", graph="off", llm_max_retries=0, **settings)
+    async with AsyncMemory(config) as memory:
+        added = await memory.add("I moved to Lisbon in March", user_id="u")
+    assert added["degraded"] is True
+    assert "[NETWORK_ERROR] openai/my-model could not be reached: [Errno 111] Connection refused" in added["reason"]
+    assert "InternalServerError" not in added["reason"] and "500" not in added["reason"]

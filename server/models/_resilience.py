@@ -154,14 +154,28 @@ def is_timeout(exc: BaseException) -> bool:
 
 def is_connection(exc: BaseException) -> bool:
     """No usable answer arrived: refused, reset, DNS, or timed out."""
-    return isinstance(exc, _connection_errors())
+    return connection_cause(exc) is not None
+
+
+def connection_cause(exc: BaseException) -> BaseException | None:
+    """The innermost connection failure ``exc`` came from ("[Errno 111] Connection refused"),
+    or None. LiteLLM raises a refused connection as an ``InternalServerError`` with status 500
+    whose causes are the OpenAI SDK's ``APIConnectionError`` and httpx's ``ConnectError``."""
+    found, seen = None, set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, _connection_errors()):
+            found = exc
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return found
 
 
 def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
     """A provider failure (one of ``provider_errors()``) as the memorch error a user can act on."""
     if isinstance(exc, MemoryError):
         return exc
-    status = status_of(exc)
+    refused = connection_cause(exc)
+    status = None if refused is not None else status_of(exc)  # no HTTP exchange took place
     details = {"model": model, "status": status, "provider_error": str(exc)[:300]}
     if status in (401, 403):
         return AuthenticationError(
@@ -183,8 +197,10 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
             details=details,
             suggestion=f"check the model name in {env_hint}_MODEL (with its provider, e.g. openai/NAME) and {where}",
         )
+    # A refused connection says so; LiteLLM's words for it ("InternalServerError") stay in details.
+    said = f"could not be reached: {_short(str(refused))}" if refused is not None else None
     return NetworkError(
-        f"{model} could not be reached or kept failing: {_short(str(exc))}",
+        f"{model} {said}" if said else f"{model} could not be reached or kept failing: {_short(str(exc))}",
         details=details,
         suggestion=f"check {env_hint}_API_BASE and that the provider is up; memorch retries and "
         "falls back automatically",
