@@ -33,7 +33,9 @@ LANCE_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError, ValueErr
 KUZU_ERRORS: tuple[type[BaseException], ...] = (OSError, RuntimeError)
 SQLITE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
 
-REPAIR = "run `memorch doctor`, then `memorch reindex` to rebuild the search index and graph from the ledger"
+# The repair itself (read in `memorch doctor`'s own table, "run `memorch doctor` first" went round
+# in a circle: a newcomer's trial).
+REPAIR = "run `memorch reindex` to rebuild the search index and graph from the ledger"
 # Engine messages are cut to this many characters: long enough for the reason, short enough
 # that a chain of wrapped errors does not fill the answer.
 MAX_REASON_CHARS = 160

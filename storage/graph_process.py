@@ -35,7 +35,7 @@ _HEADER = struct.Struct("!Q")
 # What a child may be asked to run: the ``KuzuGraph`` methods, nothing else.
 METHODS = frozenset({"apply", "wipe", "neighbourhood", "snapshot", "counts"})
 CRASH_HINT = (
-    "check free disk space in MEMORCH_DATA_DIR; run `memorch doctor`, then `memorch reindex` to rebuild the graph "
+    "check free disk space in MEMORCH_DATA_DIR; run `memorch reindex` to rebuild the graph "
     "from the ledger (queued graph work is kept and retried)"
 )
 
