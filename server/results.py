@@ -197,6 +197,9 @@ class StatsResult(TypedDict):
     relations: int
     llm_model: str | None
     circuits: dict[str, str]  # model -> "closed" | "open" | "half-open"
+    # A derived part that failed (its error's error_code, message, details, suggestion): the
+    # ledger's counts still come, as a damaged index is when they are wanted.
+    problems: list[dict[str, Any]]
 
 
 class GraphRelation(Relation):

@@ -12,8 +12,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from memorch import Memory, MemoryConfig, StorageError
+from memorch.cli._main import app
 from memorch.maintenance._backup import backup, restore_ledger
 from memorch.storage import rebuild
 from memorch.storage.history import SQLiteLedger
@@ -138,11 +140,20 @@ def test_a_broken_lance_manifest_is_repaired_by_reindex(tmp_path: Path) -> None:
     _seed(config)
     for manifest in (config.data_dir / "lance").glob("*/_versions/*"):
         manifest.write_text("garbage")
+    env = {"MEMORCH_DATA_DIR": str(config.data_dir), "MEMORCH_GRAPH": "off", "MEMORCH_EMBEDDER": "static"}
+    shown = CliRunner().invoke(app, ["stats"], env=env)
+    assert shown.exit_code == 1 and "VECTOR_STORE_OPEN_FAILED" in shown.stderr
+    assert f"memories                     {N}" in shown.stdout and "problems" not in shown.stdout
     with Memory(config) as memory:
         with pytest.raises(StorageError):
             memory.search("llamas", user_id="alice")
         assert not {c["name"]: c for c in memory.doctor()}["vector index (LanceDB)"]["ok"]
+        # The ledger's counts still come, the index's failure beside them (stats failed whole).
+        stats = memory.stats()
+        assert stats["memories"] == N and [p["error_code"] for p in stats["problems"]] == ["VECTOR_STORE_OPEN_FAILED"]
+        assert "memorch reindex" in stats["problems"][0]["suggestion"]
         assert memory.reindex()["memories"] == N
+        assert memory.stats()["problems"] == []
         assert _found(memory) == N
 
 

@@ -15,7 +15,7 @@ import memorch.domain._validation as validation
 from memorch.config import MemoryConfig
 from memorch.domain._validation import ScopeIds
 from memorch.engine._engine import Engine
-from memorch.errors import ConfigurationError, ValidationError
+from memorch.errors import ConfigurationError, StorageError, ValidationError
 from memorch.inference._pending import BackgroundInference
 from memorch.results import (
     DoctorCheck,
@@ -53,12 +53,23 @@ class AdminMixin:
 
     async def stats(self) -> StatsResult:
         """Counts, pending work, and the health of each model's circuit breaker. Index work a
-        crash left owed is finished first, so the counts describe a settled store."""
-        await self.engine.read(self.engine.store.searchable)
+        crash left owed is finished first, so the counts describe a settled store. A search index
+        or graph that fails is one of ``problems``, beside the ledger's counts (a damaged index
+        made the whole answer an error: a newcomer's trial)."""
+        problems: list[dict[str, Any]] = []
+        try:
+            await self.engine.read(self.engine.store.searchable)
+        except StorageError as exc:
+            if exc.error_code == "LEDGER_BEHIND_INDEX":  # the ledger lost memories: its counts would mislead
+                raise
+            problems.append(exc.to_dict())
         graph = {"entities": 0, "relations": 0}
         if self.config.graph_enabled:
-            await self.engine.graph_sync.flush()
-            graph = await self.engine.read(self.engine.components.graph.counts)
+            try:
+                await self.engine.graph_sync.flush()
+                graph = await self.engine.read(self.engine.components.graph.counts)
+            except StorageError as exc:
+                problems.append(exc.to_dict())
         counts = await self.engine.read(self.engine.components.ledger.counts)
         return StatsResult(
             memories=counts["memories"],
@@ -69,6 +80,7 @@ class AdminMixin:
             relations=graph["relations"],
             llm_model=self.config.llm_model or None,
             circuits=self.engine.components.resilience.states(),
+            problems=problems,
         )
 
     async def graph(

@@ -18,6 +18,12 @@ def stats(as_json: JsonOpt = False) -> None:
     with open_memory() as m:
         result = m.stats()
     emit(result, as_json, lambda r: stats_table(out, r))
+    if result["problems"]:  # the counts above, then what failed, and exit 1
+        from memorch.cli._errors import report_fields
+
+        for problem in result["problems"]:
+            report_fields(problem)
+        raise typer.Exit(1)
 
 
 def reindex(
@@ -55,10 +61,9 @@ def reprocess(as_json: JsonOpt = False) -> None:
         ),
     )
     if (failure := result["last_error"]) is not None:
-        from memorch.cli._errors import cli_words, report
+        from memorch.cli._errors import report_fields
 
-        suggestion = failure["suggestion"]
-        report(failure["error_code"], failure["message"], cli_words(suggestion) if suggestion else None)
+        report_fields(failure)
         raise typer.Exit(1)
 
 

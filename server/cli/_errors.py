@@ -20,7 +20,7 @@ import functools
 import logging
 import os
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from memorch.config import LOG_LEVELS
 from memorch.errors import InternalError, MemoryError
@@ -106,6 +106,12 @@ def report(code: str, message: str, suggestion: str | None) -> None:
 
 # A table's shortened id ("b0f8ef85…"): the start of a UUID, which no command takes.
 _SHORT_ID = re.compile(r"[0-9a-f]{4,35}-?…?$")
+
+
+def report_fields(error: dict[str, Any]) -> None:
+    """An error reported in a result (``MemoryError.to_dict()``: reprocess's last, stats' problems)."""
+    suggestion = error.get("suggestion")
+    report(error["error_code"], error["message"], cli_words(suggestion) if suggestion else None)
 
 
 def report_error(exc: MemoryError) -> None:

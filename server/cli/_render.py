@@ -207,11 +207,13 @@ _STATS = {
 
 
 def stats_table(console: Console, stats: dict[str, Any]) -> None:
-    """``stats``: one row per count, in words."""
+    """``stats``: one row per count, in words (its ``problems`` are reported as errors after it)."""
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in stats.items():
+        if key == "problems":
+            continue
         if key == "llm_model":
             shown = value or "none (memories are stored as said)"
         elif isinstance(value, dict):
