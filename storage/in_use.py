@@ -5,11 +5,13 @@ server whose ledger was moved aside went on writing to it, its WAL already unlin
 acknowledged writes that no ledger kept (a newcomer's trial, 2026-12-07).
 
 The lock goes with the process: a server killed with -9 holds nothing. Where ``flock`` does not
-exist (Windows) nothing is held or checked, as the backups page says.
+exist (Windows) or the file system refuses it (some network mounts) nothing is held or checked,
+as the backups page says.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
+log = logging.getLogger("memorch.storage")
 SUFFIX = ".in-use"
 # How long an open waits for a restore holding the lock alone (it copies one ledger file).
 WAIT_S = 60.0
@@ -36,10 +39,13 @@ class InUse:
         if self._fd is None:
             return
         deadline = time.monotonic() + WAIT_S
-        while not _try(self._fd, fcntl.LOCK_SH):  # type: ignore[union-attr]
+        while not (got := _locked(self._fd, fcntl.LOCK_SH)):  # type: ignore[union-attr]
+            if got is None:  # a file system without flock: nothing held (a restore cannot see us)
+                self.close()
+                return
             if time.monotonic() > deadline:
-                os.close(self._fd)
-                raise in_use(ledger, "being restored")
+                self.close()
+                raise in_use_error(ledger, "being restored")
             time.sleep(0.05)
 
     def close(self) -> None:
@@ -49,19 +55,19 @@ class InUse:
 
 
 @contextmanager
-def alone(ledger: Path) -> Iterator[None]:
+def held_alone(ledger: Path) -> Iterator[None]:
     """Hold ``ledger``'s lock alone for the block, or raise ``DATA_DIR_IN_USE`` at once."""
     fd = _open(ledger)
     try:
-        if fd is not None and not _try(fd, fcntl.LOCK_EX):  # type: ignore[union-attr]
-            raise in_use(ledger, "open in another process")
+        if fd is not None and _locked(fd, fcntl.LOCK_EX) is False:  # type: ignore[union-attr]
+            raise in_use_error(ledger, "open in another process")
         yield
     finally:
         if fd is not None:
             os.close(fd)
 
 
-def in_use(ledger: Path, state: str) -> StorageError:
+def in_use_error(ledger: Path, state: str) -> StorageError:
     return StorageError(
         f"the ledger of {ledger.parent} is {state}",
         error_code="DATA_DIR_IN_USE",
@@ -76,7 +82,8 @@ def _open(ledger: Path) -> int | None:
         return None
     path = str(ledger) + SUFFIX
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        # Readable by all: a process of another user locks it through a read-only descriptor.
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:  # a read-only data directory: the file if it is there (nothing replaces its ledger)
         try:
             return os.open(path, os.O_RDONLY)
@@ -84,9 +91,14 @@ def _open(ledger: Path) -> int | None:
             return None
 
 
-def _try(fd: int, kind: int) -> bool:
+def _locked(fd: int, kind: int) -> bool | None:
+    """Whether the lock was taken without waiting; None where the file system has no flock (an
+    NFS or Lustre mount without it): then nothing is held or checked, as on Windows."""
     try:
         fcntl.flock(fd, kind | fcntl.LOCK_NB)  # type: ignore[union-attr]
     except BlockingIOError:
         return False
+    except OSError:
+        log.warning("this file system cannot lock the ledger's in-use file; restore-backup cannot see who has it open")
+        return None
     return True

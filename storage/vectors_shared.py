@@ -16,9 +16,13 @@ the lease expires by itself if the replica dies mid-pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from memorch.storage.engine import log
+from memorch.storage.vector_purge import PURGE_PASS_WAIT_S
 from memorch.storage.vectors import LanceVectorIndex
 
 # Longer than one maintenance pass (the ANN build at 100k rows: ~60 s on one core), short enough
@@ -50,6 +54,24 @@ class SharedLanceVectorIndex(LanceVectorIndex):
         with self._lock, self._from_latest("wipe"):
             self._table.delete("true")
             self._planner.forget()
+
+    @contextmanager
+    def _other_passes_held(self) -> Iterator[None]:
+        """A purge holds the lease the replicas' passes take, so none runs meanwhile: a pass's
+        index fold beside the purge's rebuild of the full-text index lost LanceDB's commit race
+        ("CreateIndex transaction was preempted by concurrent transaction CreateIndex") and the
+        purge failed. Waits up to ``PURGE_PASS_WAIT_S`` for a pass running."""
+        deadline = time.monotonic() + PURGE_PASS_WAIT_S
+        while not (held := self._take_lease()):
+            if time.monotonic() > deadline:
+                log.warning("another replica's maintenance pass is still running; purging beside it")
+                break
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            if held:
+                self._release_lease()
 
     def _maintain_once(self) -> None:
         if not self._take_lease():

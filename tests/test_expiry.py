@@ -175,6 +175,8 @@ async def test_a_default_expiry_per_scope(tmp_path: Path) -> None:
         assert "expires_at" not in lasting and "expires_at" not in await memory.get(lasting["results"][0]["id"])
         chosen = await memory.add("The build is red", user_id="u", run_id="r1", expires_at="10m")
         assert chosen["expires_at"] < session["expires_at"]  # the add's own wins over the default
+        again = await memory.add("We are debugging the login page", user_id="u", run_id="r1")
+        assert again["results"][0]["reason"] == "the same text is already stored"  # the default was not asked for
     with pytest.raises(ConfigurationError):
         MemoryConfig(data_dir=tmp_path / "data", default_expiry={"session": "2h"})
     with pytest.raises(ConfigurationError):

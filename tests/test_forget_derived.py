@@ -194,19 +194,20 @@ def test_a_scope_holds_its_agents_and_its_layer_not_a_projects() -> None:
     assert not user.holds(Scope(user_id="v"))
 
 
-@pytest.mark.parametrize("whole_scope", [False, True], ids=["one", "delete_all"])
+@pytest.mark.parametrize("how", ["one", "delete_all", "expiry"])
 async def test_a_purge_and_another_replicas_inference_take_turns(
     shared: tuple[str, str],  # noqa: F811 - the fixture imported above
     tmp_path: Path,
     fake: FakeLLM,
     monkeypatch: pytest.MonkeyPatch,
-    whole_scope: bool,
+    how: str,
 ) -> None:
     """Inference on one replica updated a memory another replica purged meanwhile (a review,
     2026-12-07): its commit, after the purge's, brought the memory back with the purged text
     as the old text of its history. Inference now locks what it may change, so the purge waits
-    for its commit and takes what it wrote. The inference is held between its check of the
-    memory and its commit, as long as the purge takes or 2 s (the purge waits for it now)."""
+    for its commit and takes what it wrote: a purge of one memory, of a scope, and the sweep of
+    an expired one. The inference is held between its check of the memory and its commit, as
+    long as the purge takes or a few seconds (the purge waits for it now)."""
     url, uri = shared
     secret = token()
     purger = AsyncMemory(MemoryConfig(data_dir=tmp_path / "one", graph="off", ledger_url=url, vector_uri=uri))
@@ -216,37 +217,47 @@ async def test_a_purge_and_another_replicas_inference_take_turns(
 
     def held(*args: object, **kwargs: object) -> object:
         in_window.set()
-        purged.wait(2)
+        purged.wait(4 if how == "expiry" else 2)
         return plan(*args, **kwargs)
 
-    monkeypatch.setattr(inference_plan, "_plan", held)
-
-    async def purge(memory_id: str) -> dict:
-        await asyncio.to_thread(in_window.wait, 60)  # LiteLLM's import comes first
+    async def purge(memory_id: str, expires: float) -> dict:
+        await asyncio.to_thread(in_window.wait, 60)
         # A maintenance pass of the purger's starts while its purge waits for the inference: the
         # pass waits for the ledger (its lease), so the purge must not wait for the pass inside
         # its ledger transaction (it did: a deadlock).
         threading.Timer(0.5, purger.engine.components.vectors._schedule, kwargs={"force": True}).start()
         try:
-            if whole_scope:
+            if how == "delete_all":
                 return await purger.delete_all(purge=True, user_id="u")
+            if how == "expiry":  # expired while the model answered: the inference had read it live
+                await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)
+                return dict(await purger.maintain())
             return await purger.delete(memory_id, purge=True)
         finally:
             purged.set()
 
     try:
-        fact = (await purger.add(f"User's locker code is {secret}", user_id="u", infer=False))["results"][0]["id"]
+        fake.push({"memory": [{"event": "ADD", "text": "User likes tea"}]})  # LiteLLM's import, before
+        await inferring.add("I like tea", user_id="warm")
+        monkeypatch.setattr(inference_plan, "_plan", held)
+        expiry = {"expires_at": "2s"} if how == "expiry" else {}
+        added = await purger.add(f"User's locker code is {secret}", user_id="u", infer=False, **expiry)
+        fact, expires = added["results"][0]["id"], time.time() + 2
         time.sleep(0.3)  # past the read-consistency interval: the other replica's search finds it
         fake.push({"memory": [{"event": "UPDATE", "id": 0, "text": "User's locker code is 4321"}]})
-        updated, gone = await asyncio.gather(inferring.add("My locker code is now 4321", user_id="u"), purge(fact))
+        updated, gone = await asyncio.gather(
+            inferring.add("My locker code is now 4321", user_id="u"), purge(fact, expires)
+        )
         with pytest.raises(MemoryNotFoundError):
             await inferring.get(fact)
         assert [e["event"] for e in await inferring.history(fact)] == ["PURGE"]
         assert (await purger.get_all(user_id="u"))["results"] == []
         # The inference's update went first, and the purge took it.
         assert [r["event"] for r in updated["results"]] == ["UPDATE"]
-        if not whole_scope:
+        if how == "one":
             assert gone["event"] == "PURGE" and gone["memory"] == "User's locker code is 4321"
+        if how == "expiry":
+            assert gone["expired_ids"] == [fact]
     finally:
         await purger.close()
         await inferring.close()

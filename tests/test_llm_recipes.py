@@ -120,5 +120,6 @@ async def test_an_api_base_nothing_listens_at_is_said_as_a_refused_connection(tm
     async with AsyncMemory(config) as memory:
         added = await memory.add("I moved to Lisbon in March", user_id="u")
     assert added["degraded"] is True
-    assert "[NETWORK_ERROR] openai/my-model could not be reached: [Errno 111] Connection refused" in added["reason"]
+    assert "[NETWORK_ERROR] openai/my-model could not be reached: " in added["reason"]
+    assert "Connection refused" in added["reason"]  # the OS's words (Linux: "[Errno 111] Connection refused")
     assert "InternalServerError" not in added["reason"] and "500" not in added["reason"]

@@ -101,7 +101,10 @@ def test_the_web_pages_refusals_name_what_to_do(config: MemoryConfig) -> None:
         host = page.get("/api/scopes", headers={"Host": "evil.example"})
         origin = page.delete("/api/memories/x", headers={"Origin": "http://evil.example"})
         unknown = page.get("/api/nope")
+        wrong_method = page.get("/api/forget")  # a POST endpoint
     assert host.status_code == 421 and "token" not in host.json()["suggestion"]
     assert "`memorch ui` printed" in host.json()["suggestion"]
     assert origin.status_code == 403 and "token" not in origin.json()["suggestion"]
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "UNKNOWN_ENDPOINT"
+    assert wrong_method.status_code == 405 and wrong_method.json()["error_code"] == "METHOD_NOT_ALLOWED"
+    assert "POST" in wrong_method.json()["message"]

@@ -112,7 +112,9 @@ class AsyncMemory(AdminMixin):
         if not (infer and self.config.llm_enabled):
             # Redaction runs in the same worker hop as the embedding (add_verbatim).
             said = users_turns(parsed)
-            result = await self.engine.add_verbatim(said, scope, meta, dry_run=dry_run, redact=True)
+            result = await self.engine.add_verbatim(
+                said, scope, meta, dry_run=dry_run, redact=True, expiry_asked=expires_at is not None
+            )
             if infer:  # asked for, and no model to ask: say so, not a bare "no inference"
                 result = _said_without_a_model(result)
             return _with_expiry(_as_dry_run(result) if dry_run else result, expiry)

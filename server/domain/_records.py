@@ -161,7 +161,7 @@ def deletion(record: MemoryRecord) -> Change:
     return Change("DELETE", gone, old_memory=record.memory)
 
 
-def repeat_reason(repeat: MemoryRecord, asked: dict[str, Any]) -> str:
+def repeat_reason(repeat: MemoryRecord, asked: dict[str, Any], expiry_asked: bool = True) -> str:
     """Why an add of a text already stored changed nothing, and that the metadata or expiry it
     asked for (when they differ from the memory's) were not applied: an assistant told the user
     "forgotten in 7 days" of a memory kept for good (a newcomer's trial, 2026-12-07)."""
@@ -170,7 +170,10 @@ def repeat_reason(repeat: MemoryRecord, asked: dict[str, Any]) -> str:
     kept = {k: v for k, v in repeat.metadata.items() if k != RESERVED_METADATA_KEY}
     differs = [
         name
-        for name, same in (("metadata", not own or own == kept), ("expiry", expiry in (None, repeat.expires_at)))
+        for name, same in (
+            ("metadata", not own or own == kept),
+            ("expiry", not expiry_asked or expiry in (None, repeat.expires_at)),
+        )
         if not same
     ]
     if not differs:

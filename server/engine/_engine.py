@@ -114,9 +114,11 @@ class Engine:
         *,
         dry_run: bool = False,
         redact: bool = False,
+        expiry_asked: bool = True,
     ) -> AddResult:
         """Store each non-system message as it is (see ``operations.add_verbatim``); ``redact``:
-        take credentials out first (``MEMORCH_REDACT``)."""
+        take credentials out first (``MEMORCH_REDACT``); ``expiry_asked``: False when the
+        metadata's expiry is the scope's default, not the caller's."""
         stored = [m for m in messages if m.role != "system"]
         if not stored:
             raise ValidationError(
@@ -128,7 +130,9 @@ class Engine:
         # worker hop; only the plan and the commit queue on the writer thread.
         stored, metadata, redacted, prep = await self.read(self._prepare_verbatim, stored, scope, metadata, redact)
         metadata = noting_redactions(metadata, redacted)
-        result = await self.write(operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run)
+        result = await self.write(
+            operations.add_verbatim, self.store, stored, scope, metadata, prep, marks, dry_run, expiry_asked
+        )
         if redacted:
             result["redacted"] = redacted
         return result

@@ -66,8 +66,18 @@ def sweep(store: Store, now: datetime | None = None) -> MaintainResult:
         # A deleted memory's expiry ends its history as it would have ended the memory.
         ids = sorted(ledger.expired_ids(stamp(moment)) | ledger.expired_deleted_ids(stamp(moment)))
         purged: set[str] = set()
+        renewed: set[str] = set()
         for batch in chunks(ids, PURGE_BATCH):
-            purged.update(store.purge(ledger.get_many(batch), batch, indexes=False, reason=EXPIRY_REASON))
+            # Locked as any purge is (``Store.reconciling``), so another replica's inference does
+            # not bring a memory back with its text; read again under the locks, so one given a
+            # later expiry meanwhile (an update) stays.
+            with ledger.memory_locks(batch):
+                live = ledger.get_many(batch)
+                renewed |= {r.id for r in live if not r.expired(stamp(moment))}
+                records = [r for r in live if r.id not in renewed]
+                due = [i for i in batch if i not in renewed]
+                purged.update(store.purge(records, due, indexes=False, reason=EXPIRY_REASON))
+        ids = [i for i in ids if i not in renewed]
         store.purge_indexes(sorted({*ids, *purged}))
         if retention is not None:
             stripped = ledger.strip_history(stamp(moment - retention), text_hash)

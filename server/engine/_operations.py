@@ -136,11 +136,13 @@ def add_verbatim(
     prep: VerbatimPrep | None = None,
     marks: Sequence[dict[str, Any]] | None = None,
     dry_run: bool = False,
+    expiry_asked: bool = True,
 ) -> AddResult:
     """Store each message as it is. Only a true repeat (same normalized text) is NONE; a
     merely similar memory is reported as ``similar`` (an embedding cannot tell "Monday" from
     "Tuesday", so dropping it would lose what was just said). ``marks``: per message, added
-    to its reserved ``_memorch`` metadata; ``dry_run``: the same answer, nothing written."""
+    to its reserved ``_memorch`` metadata; ``dry_run``: the same answer, nothing written;
+    ``expiry_asked``: a repeat's reason names an expiry it did not apply (not the default's)."""
     prep = prep or prepare_verbatim(store, messages, scope)
     results: list[AddEvent] = []
     changes: list[Change] = []
@@ -149,7 +151,8 @@ def add_verbatim(
         for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
             repeat = find_repeat(store, message.content, scope, changes)  # under the lock: exact
             if repeat is not None:
-                results.append(event("NONE", repeat, reason=repeat_reason(repeat, _with_marks(metadata, marks, i))))
+                asked = _with_marks(metadata, marks, i)
+                results.append(event("NONE", repeat, reason=repeat_reason(repeat, asked, expiry_asked)))
                 continue
             record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), successive(now, i))
             said = "would be stored as said" if dry_run else "stored as said (no inference)"

@@ -32,7 +32,6 @@ class StorePurge:
     _nearest: NearestCache | None
     _unindexed: dict[str, Any]
     _unindexed_lock: threading.Lock
-    _owed_after_lock: list[str] | None
     _purged_after_lock: list[str] | None
 
     def _index_safely(self, work: Callable[[], None]) -> None: ...

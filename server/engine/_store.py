@@ -173,7 +173,8 @@ class Store(StorePurge):
                 with ExitStack() as locks:
                     if scope is not None:
                         locks.enter_context(ledger.scope_lock(scope))
-                    locks.enter_context(ledger.memory_locks(memories))
+                    if memories:  # with a scope alone, no savepoint for no lock (every add)
+                        locks.enter_context(ledger.memory_locks(memories))
                     yield
                 owed, purged = self._owed_after_lock, self._purged_after_lock
             finally:

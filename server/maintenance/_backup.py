@@ -16,7 +16,7 @@ from typing import Any
 
 from memorch.config import MemoryConfig, package_version
 from memorch.errors import StorageError, ValidationError
-from memorch.storage.in_use import alone
+from memorch.storage.in_use import held_alone
 from memorch.storage.ledger import Ledger
 
 LEDGER = "memorch.db"
@@ -88,7 +88,7 @@ def restore_ledger(config: MemoryConfig, src: Path, force: bool) -> dict[str, An
     kept = None
     from filelock import FileLock
 
-    with alone(target), FileLock(str(data_dir / "index.lock"), timeout=120):
+    with held_alone(target), FileLock(str(data_dir / "index.lock"), timeout=120):
         if target.exists():
             held = _counts(target)  # deleted memories too: their history restores them
             if (held["memories"] or held["history_events"]) and not force:

@@ -160,7 +160,10 @@ def is_connection(exc: BaseException) -> bool:
 def connection_cause(exc: BaseException) -> BaseException | None:
     """The innermost connection failure ``exc`` came from ("[Errno 111] Connection refused"),
     or None. LiteLLM raises a refused connection as an ``InternalServerError`` with status 500
-    whose causes are the OpenAI SDK's ``APIConnectionError`` and httpx's ``ConnectError``."""
+    whose causes are the OpenAI SDK's ``APIConnectionError`` and httpx's ``ConnectError``. An
+    answer below 500 is an answer, whatever was being handled when it was raised."""
+    if (status_of(exc) or 500) < 500:
+        return None
     found, seen = None, set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from memorch.config import MemoryConfig
@@ -305,14 +305,20 @@ def _refused(code: str, message: str, suggestion: str) -> dict[str, Any]:
     return {"error_code": code, "message": message, "details": {}, "suggestion": suggestion}
 
 
-async def _unknown_endpoint(request: Request) -> Response:
-    """An /api path the page does not have: JSON in the one error form, as every answer of the API."""
-    body = _refused(
-        "UNKNOWN_ENDPOINT",
-        f"no {request.method} {request.url.path} here",
-        "the endpoints are listed in `memorch.serve._ui_api`'s docstring; the page itself is at /",
-    )
-    return JSONResponse(body, status_code=404)
+def _unknown_endpoint(routes: list[Route]) -> Handler:
+    """What answers an /api request no route takes: JSON in the one error form, as every answer
+    of the API; 405 for a path that exists with other methods (the catch-all took it)."""
+
+    async def unknown(request: Request) -> Response:
+        allowed = sorted({m for r in routes if r.matches(request.scope)[0] == Match.PARTIAL for m in (r.methods or ())})
+        if allowed:
+            message, code, status = f"{request.url.path} takes {', '.join(allowed)}", "METHOD_NOT_ALLOWED", 405
+        else:
+            message, code, status = f"no {request.method} {request.url.path} here", "UNKNOWN_ENDPOINT", 404
+        hint = "the endpoints are listed in `memorch.serve._ui_api`'s docstring; the page itself is at /"
+        return JSONResponse(_refused(code, message, hint), status_code=status)
+
+    return unknown
 
 
 # No other site may show the page in a frame of its own (clickjacking: Save and Restore ask for
@@ -364,7 +370,8 @@ def build_app(config: MemoryConfig, host: str = "127.0.0.1") -> Any:
         Route("/api/forget", _endpoint(api.forget_user), methods=["POST"]),
         Route("/api/graph", _endpoint(api.graph)),
         Route("/api/stats", _endpoint(api.stats)),
-        Route("/api/{rest:path}", _unknown_endpoint, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
+    every = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    routes.insert(-1, Route("/api/{rest:path}", _unknown_endpoint(routes[:-1]), methods=every))
     return Guard(Starlette(routes=routes, lifespan=lifespan), host, config.auth_token)
