@@ -74,16 +74,12 @@ class MemoryError(Exception):
         self.message = message
         self.error_code = error_code or self.default_code
         self.details = details or {}
-        self.next_step = suggestion  # as written, operations in braces
+        self.next_step = suggestion  # as written, operations in braces; set it to change the suggestion
 
     @property
     def suggestion(self) -> str | None:
         """The next step in the library's words."""
         return self.worded(LIBRARY_WORDS)
-
-    @suggestion.setter
-    def suggestion(self, value: str | None) -> None:
-        self.next_step = value
 
     def worded(self, words: Mapping[str, str]) -> str | None:
         """The next step with each operation it names in ``words`` (one per ``LIBRARY_WORDS`` key)."""

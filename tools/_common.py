@@ -329,7 +329,7 @@ class MemorchServer(MCPServer):
         cause = exc.__cause__
         if isinstance(cause, MemoryError):
             if not cause.next_step:  # the one form always names a next step (tests/test_fuzz.py found errors without)
-                cause.suggestion = _fallback_suggestion(name, cause)
+                cause.next_step = _fallback_suggestion(name, cause)
             return cause
         if isinstance(cause, pydantic.ValidationError) and not isinstance(exc, UnexpectedToolError):
             return argument_error(name, cause, self._arguments(name))

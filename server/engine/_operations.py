@@ -149,12 +149,12 @@ def add_verbatim(
     with store.reconciling(scope):
         now = utc_now()
         for i, (message, vector, stored) in enumerate(zip(messages, prep.vectors, prep.nearest, strict=True)):
+            asked = _with_marks(metadata, marks, i)
             repeat = find_repeat(store, message.content, scope, changes)  # under the lock: exact
             if repeat is not None:
-                asked = _with_marks(metadata, marks, i)
                 results.append(event("NONE", repeat, reason=repeat_reason(repeat, asked, expiry_asked)))
                 continue
-            record = new_record(message.content, vector, scope, _with_marks(metadata, marks, i), successive(now, i))
+            record = new_record(message.content, vector, scope, asked, successive(now, i))
             said = "would be stored as said" if dry_run else "stored as said (no inference)"
             item = event("ADD", record, reason=said)
             hint = similar(store, vector, stored, changes)
@@ -359,12 +359,10 @@ def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
         ids = store.parts.ledger.ids(scope, own_layer(scope))
         earlier = store.parts.ledger.deleted_ids(scope, own_layer(scope))
         purged: set[str] = set()
-        for batch in chunks(ids, DELETE_BATCH):  # each batch locked as one purge is (``reconciling``)
+        # Each batch locked as one purge is (``reconciling``); the deleted ones have no row to read.
+        for batch in chunks([*ids, *earlier], DELETE_BATCH):
             with store.parts.ledger.memory_locks(batch):
                 purged.update(store.purge(store.parts.ledger.get_many(batch), batch, indexes=False))
-        for batch in chunks(earlier, DELETE_BATCH):
-            with store.parts.ledger.memory_locks(batch):
-                purged.update(store.purge([], batch, indexes=False))
         store.purge_indexes(sorted({*ids, *earlier, *purged}))
     store.scrub()
     noun = "memory" if len(ids) == 1 else "memories"

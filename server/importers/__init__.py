@@ -112,7 +112,7 @@ def _name_the_format(exc: ValidationError, source: str, path: Path) -> None:
     if exc.error_code == "IMPORT_NOT_UTF8" and guess not in BINARY_FORMATS:  # an encoding, not a format
         return
     hint = f"this looks like {guess} data: import it with --from {guess}"
-    exc.suggestion = hint if source == "memorch" or not exc.next_step else f"{exc.next_step}; or, {hint}"
+    exc.next_step = hint if source == "memorch" or not exc.next_step else f"{exc.next_step}; or, {hint}"
     exc.details["looks_like"] = guess
 
 

@@ -148,7 +148,7 @@ class Batch:
             except MemoryError as exc:
                 exc.message = f"{where}: {exc.message}"
                 exc.details["where"] = where
-                exc.suggestion = exc.next_step or "fix or remove that item and import again (nothing was written)"
+                exc.next_step = exc.next_step or "fix or remove that item and import again (nothing was written)"
                 raise
 
     def locate(self, exc: MemoryError) -> MemoryError:
