@@ -39,20 +39,20 @@ PURGE_BATCH = 500  # expired memories per ledger transaction
 
 def has_work(store: Store, now: datetime) -> bool:
     """Whether ``sweep`` has anything to do: a memory expired, a deleted one whose expiry has
-    passed, or a history retention set (the usual answer, no: an indexed read and a scan of the
+    passed, a purge left unfinished, or a history retention set (the usual answer, no: an indexed read and a scan of the
     history's deletions, no lock taken)."""
     if store.parts.read_only:
         return False
     ledger = store.parts.ledger
-    if store.config.retention is not None or ledger.expired_ids(stamp(now)):
+    if store.config.retention is not None or ledger.expired_ids(stamp(now)) or store.owed_purges():
         return True
     return bool(ledger.expired_deleted_ids(stamp(now)))
 
 
 def sweep(store: Store, now: datetime | None = None) -> MaintainResult:
     """Purge every memory expired at ``now`` (default: now), and every deleted one whose expiry
-    has passed, and, with a history retention, remove the text of history events older than
-    ``now`` minus it; then scrub the ledger's files.
+    has passed, finish every purge a stop left unfinished, and, with a history retention, remove
+    the text of history events older than ``now`` minus it; then scrub the ledger's files.
     On the writer thread, with the graph debouncer's lock held (``Engine.maintain``)."""
     from memorch.models._embeddings import text_hash
 
@@ -78,14 +78,19 @@ def sweep(store: Store, now: datetime | None = None) -> MaintainResult:
                 due = [i for i in batch if i not in renewed]
                 purged.update(store.purge(records, due, indexes=False, reason=EXPIRY_REASON))
         ids = [i for i in ids if i not in renewed]
-        store.purge_indexes(sorted({*ids, *purged}))
+        # A purge a stop left unfinished (``Store.owed_purges``) is finished with these.
+        owed = store.owed_purges()
+        if left := set(owed) - purged:
+            log.info("finishing %d purges a stop left unfinished", len(left))
+        every = sorted({*ids, *purged, *owed})
+        store.purge_indexes(every, unfinished=bool(left))
         if retention is not None:
             stripped = ledger.strip_history(stamp(moment - retention), text_hash)
             store.rewrite_indexes(stripped.memory_ids, stripped.relations)
             done["history_events_cleared"] = stripped.events
     done["expired"], done["expired_ids"] = len(ids), ids
-    if ids or done["history_events_cleared"]:
-        store.scrub()
+    if every or done["history_events_cleared"]:
+        store.scrub(every)
     return done
 
 

@@ -328,12 +328,12 @@ def _purge_one(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
         if is_purged(events):
             # A retry: the ledger's part is done; the index and file steps run again (a failure
             # of one of them the first time is finished now), and change nothing else.
-            store.purge_indexes([memory_id])
+            store.purge_indexes([memory_id], unfinished=True)
             done = True
         else:
             said = store.purge([] if record is None else [record], [memory_id]).get(memory_id)
             done = False
-    store.scrub()
+    store.scrub([memory_id])
     if done:
         return {"id": memory_id, "memory": "", "event": "NONE", "message": "Memory was already purged"}
     return {
@@ -363,8 +363,9 @@ def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
         for batch in chunks([*ids, *earlier], DELETE_BATCH):
             with store.parts.ledger.memory_locks(batch):
                 purged.update(store.purge(store.parts.ledger.get_many(batch), batch, indexes=False))
-        store.purge_indexes(sorted({*ids, *earlier, *purged}))
-    store.scrub()
+        every = sorted({*ids, *earlier, *purged})
+        store.purge_indexes(every)
+    store.scrub(every)
     noun = "memory" if len(ids) == 1 else "memories"
     message = f"Purged {len(ids)} {noun} for good"
     if earlier:

@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 
 VECTORS = "vectors"
 GRAPH = "graph"
+# A purge whose index and file part is not finished yet (a stop between its ledger commit and
+# ``scrub``): the expiry sweep does that part again (``Store.owed_purges``), every LanceDB
+# version, the graph file and the ledger's own files, where replaying the vectors target alone
+# deletes the row from the latest version only.
+PURGED = "purged"
 # Memories per index batch when replaying owed work, and per ledger transaction in delete_all
 # (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
 REPLAY_BATCH = 1000
@@ -50,7 +55,8 @@ class StorePurge:
         does, once for several batches); ``reason``: the PURGE event's, if not a user's purge
         (an expiry). The messages they were inferred from go with them (``_made_from``): the
         caller's ``purge_indexes`` takes the keys of what this returns. ``scrub`` (after the
-        caller's lock transaction) clears the ledger's files. Returns what ``Ledger.purge`` does."""
+        caller's lock transaction) clears the ledger's files and the ``PURGED`` outbox rows, which
+        until then name the purge as unfinished. Returns what ``Ledger.purge`` does."""
         from memorch.domain._records import deletion, utc_now
         from memorch.models._embeddings import text_hash
 
@@ -66,7 +72,7 @@ class StorePurge:
         # own transaction removes a purged text's among them (none is saved after it).
         cached = embedder.take_unsaved() if embedder is not None else None
         why = {} if reason is None else {"reason": reason}
-        purged = self.parts.ledger.purge(ids, [VECTORS], graph, text_hash, utc_now(), cached=cached, **why)
+        purged = self.parts.ledger.purge(ids, [VECTORS, PURGED], graph, text_hash, utc_now(), cached=cached, **why)
         if self._nearest is not None:
             self._nearest.apply([deletion(r) for r in records])
         with self._unindexed_lock:  # rows owed but not written: nothing left to write
@@ -97,10 +103,12 @@ class StorePurge:
                 found |= {s for s in sources if (scope := ledger.history_scope(s)) is not None and owner.holds(scope)}
         return sorted(found)
 
-    def purge_indexes(self, ids: Sequence[str]) -> None:
+    def purge_indexes(self, ids: Sequence[str], *, unfinished: bool = False) -> None:
         """The derived indexes' part of a purge (inside ``writing``): the vector rows and every
         LanceDB version that held them (``LanceVectorIndex.purge``), and the graph's relations
-        (the graph's own sync, at once)."""
+        (the graph's own sync, at once). ``unfinished``: some of ``ids`` are purges a stop left
+        unfinished (``owed_purges``), whose graph work may have been drained since: the graph
+        file, which keeps a removed entity's name, is rebuilt whatever the outbox says."""
         if not ids:
             return
         if self._purged_after_lock is not None:
@@ -120,8 +128,24 @@ class StorePurge:
             related = self.parts.ledger.outbox_tokens(GRAPH, ids)
             for batch in chunks(list(ids), GRAPH_BATCH):
                 self.sync_graph(batch)
-            if related:
+            if related or (unfinished and self.parts.graph_path.exists()):
                 self._rebuild_graph()
+
+    def scrub(self, purged: Sequence[str]) -> None:
+        """After a purge's ``purge_indexes``, outside the ledger transaction of ``reconciling``:
+        ``Ledger.scrub``, then the purge of ``purged`` is finished (its ``PURGED`` rows cleared).
+        Cleared last: a stop before leaves it to the expiry sweep (``owed_purges``)."""
+        ledger = self.parts.ledger
+        ledger.scrub()
+        for batch in chunks(list(purged), REPLAY_BATCH):
+            ledger.clear_pending(PURGED, ledger.outbox_tokens(PURGED, batch))
+
+    def owed_purges(self) -> list[str]:
+        """The memories whose purge stopped between its ledger commit and its ``scrub`` (a crash,
+        a failed index write): their text may still be in an older LanceDB version, the graph's
+        file or the ledger's free pages. Finished by the expiry sweep (``_expiry.sweep``), which
+        every process runs at its first operation, or by purging the memory again."""
+        return self.parts.ledger.pending(PURGED)
 
     def rewrite_indexes(self, ids: Sequence[str], relations: bool) -> None:
         """History retention removed old texts of ``ids`` from the ledger (inside ``writing``):

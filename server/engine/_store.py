@@ -204,10 +204,6 @@ class Store(StorePurge):
         if graph:
             self.on_graph_work()
 
-    def scrub(self) -> None:
-        """After a purge, outside the ledger transaction of ``reconciling``: ``Ledger.scrub``."""
-        self.parts.ledger.scrub()
-
     def _defer_index(self, latest: dict[str, Change]) -> None:
         """The caller's write is durable (ledger and outbox); its vector rows follow shortly."""
         with self._unindexed_lock:
