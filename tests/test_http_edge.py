@@ -77,6 +77,21 @@ def test_anything_else_is_401(edge_server: str, authorization: str | None) -> No
     assert _post(edge_server, {"Authorization": authorization} if authorization else {}) == 401
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic s3cret"])
+def test_a_refused_token_is_told_from_a_missing_one(edge_server: str, authorization: str | None) -> None:
+    """A caller who sent a bearer token that is not known is told so, not "authentication required"."""
+    headers = {**MCP_HEADERS, **({"Authorization": authorization} if authorization else {})}
+    response = httpx.post(edge_server, headers=headers, content=json.dumps(INITIALIZE).encode(), timeout=30)
+    said = response.json()["error_description"]
+    assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+    assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    if authorization == "Bearer wrong":
+        assert "not recognised" in said and "memorch token list" in said
+        assert "not recognised" in response.headers["www-authenticate"]
+    else:
+        assert said == "Authentication required"
+
+
 @pytest.mark.parametrize(
     "path",
     [

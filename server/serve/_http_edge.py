@@ -123,7 +123,7 @@ def check_exposure(bind_host: str, has_token: bool, allow_unauthenticated: bool)
     )
 
 
-# --- ASGI: the OAuth discovery paths -----------------------------------------------------------
+# --- ASGI: the OAuth discovery paths, a refused token -----------------------------------------------------------
 
 
 async def _respond(send: Any, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:
@@ -137,8 +137,17 @@ async def _respond(send: Any, status: int, body: dict[str, str], headers: list[t
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
+# The SDK answers a missing and a refused token alike ("Authentication required"); a caller who
+# sent one is told it was not recognised instead (a stale or mistyped token is the usual cause).
+TOKEN_REFUSED = (
+    "the bearer token was not recognised (mistyped, revoked, or another server's): "
+    "check MEMORCH_AUTH_TOKEN, or `memorch token list` for the tokens of MEMORCH_TOKENS_FILE"
+)
+
+
 class HttpEdge:
-    """ASGI middleware in front of the SDK's app: 404 for OAuth discovery, before any token check.
+    """ASGI middleware in front of the SDK's app: 404 for OAuth discovery, before any token check;
+    a 401 to a request that sent a bearer token says the token was refused.
 
     The bearer token itself is checked behind it, by the SDK (``identities.auth_options``)."""
 
@@ -151,7 +160,39 @@ class HttpEdge:
             body = {"error": "not_found", "hint": "memorch offers no OAuth; send Authorization: Bearer <token>"}
             await _respond(send, 404, body, [])
             return
+        if scope["type"] == "http" and _sent_bearer(scope):
+            send = _refusal_reworded(send)
         await self.app(scope, receive, send)
+
+
+def _sent_bearer(scope: dict[str, Any]) -> bool:
+    """The request has ``Authorization: Bearer <something>`` (the scheme in any case)."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            return scheme.lower() == "bearer" and bool(token.strip())
+    return False
+
+
+def _refusal_reworded(send: Any) -> Any:
+    """``send``, with a 401 (the SDK's bearer middleware refusing the token) answered as
+    ``TOKEN_REFUSED``: the same status, error and header, its description and body replaced."""
+    refused = False
+
+    async def sending(message: dict[str, Any]) -> None:
+        nonlocal refused
+        if message["type"] == "http.response.start" and message["status"] == 401:
+            refused = True
+            return
+        if not refused:
+            await send(message)
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            refused = False  # sent once, when the SDK's body ends
+            header = f'Bearer error="invalid_token", error_description="{TOKEN_REFUSED}"'.encode()
+            body = {"error": "invalid_token", "error_description": TOKEN_REFUSED}
+            await _respond(send, 401, body, [(b"www-authenticate", header)])
+
+    return sending
 
 
 # --- stdio: a JSON-RPC error for every line the SDK's reader cannot use ----------------------
