@@ -152,9 +152,16 @@ def test_a_broken_lance_manifest_is_repaired_by_reindex(tmp_path: Path) -> None:
         stats = memory.stats()
         assert stats["memories"] == N and [p["error_code"] for p in stats["problems"]] == ["VECTOR_STORE_OPEN_FAILED"]
         assert "memorch reindex" in stats["problems"][0]["suggestion"]
-        assert memory.reindex()["memories"] == N
+        # A write still goes to the ledger (the only copy that matters), its index work queued.
+        added = memory.add("Alice also keeps two alpacas", user_id="alice", infer=False)["results"][0]
+        assert added["event"] == "ADD" and memory.get(added["id"])["memory"] == "Alice also keeps two alpacas"
+        assert memory.stats()["pending_index"] >= 1
+        with pytest.raises(StorageError):
+            memory.search("alpacas", user_id="alice")  # a search still says the index is broken
+        assert memory.reindex()["memories"] == N + 1
         assert memory.stats()["problems"] == []
-        assert _found(memory) == N
+        assert _found(memory) == N + 1  # every memory of the scope, at threshold 0
+        assert memory.search("alpacas", user_id="alice")["results"][0]["id"] == added["id"]
 
 
 def test_a_deleted_graph_is_rebuilt_from_the_ledger(tmp_path: Path) -> None:

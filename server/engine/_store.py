@@ -51,6 +51,9 @@ log = logging.getLogger("memorch")
 # (``searchable``), or at once when this many are owed.
 INDEX_BATCH = 256
 DELETE_BATCH = 500
+# The vector index failing to open, be read or be written: a write still commits to the ledger
+# (what makes it durable) and leaves its index work queued; a search reports the failure.
+INDEX_UNAVAILABLE = frozenset({"VECTOR_WRITE_FAILED", "VECTOR_STORE_OPEN_FAILED", "VECTOR_READ_FAILED"})
 
 
 class Store(StorePurge):
@@ -99,9 +102,10 @@ class Store(StorePurge):
         the indexes are in step with the ledger (``index_health``); idempotent. With several
         replicas, also look again now and then for work another replica died owing.
 
-        ``for_write``: an index that cannot be written now (``VECTOR_WRITE_FAILED``, a full
-        disk) does not stop a write, whose ledger commit is what makes it durable: the owed work
-        stays queued and is tried again by the next operation. A search raises it instead, as
+        ``for_write``: an index that cannot be opened, read or written now (``INDEX_UNAVAILABLE``:
+        a full disk, a damaged LanceDB manifest) does not stop a write, whose ledger commit is
+        what makes it durable: the owed work stays queued and is tried again by the next
+        operation (after ``memorch reindex`` for a damaged index). A search raises it instead, as
         its answer would miss those memories."""
         if self._replayed and not self._sweep_due():
             return
@@ -115,16 +119,16 @@ class Store(StorePurge):
             if not self._replayed:
                 try:
                     self._replay_owed()
+                    missing: list[str] = []
+                    settle(self.parts, self.config.graph_copy, missing)
+                    for batch in chunks(missing, REPLAY_BATCH):
+                        self.sync_vectors(batch)
                 except StorageError as exc:
-                    if not for_write or exc.error_code != "VECTOR_WRITE_FAILED":
+                    if not for_write or exc.error_code not in INDEX_UNAVAILABLE:
                         raise
                     refuse_lost_ledger(self.parts)  # the one check a write must not skip
-                    log.warning("owed index work could not be written; it stays queued", exc_info=True)
+                    log.warning("the vector index cannot be brought up to date; its work stays queued", exc_info=True)
                     return
-                missing: list[str] = []
-                settle(self.parts, self.config.graph_copy, missing)
-                for batch in chunks(missing, REPLAY_BATCH):
-                    self.sync_vectors(batch)
                 self._replayed = True
             elif self._sweep_due():
                 self._replay_owed()
