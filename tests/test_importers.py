@@ -218,6 +218,50 @@ async def test_bad_item_is_refused_whole(
 
 
 @module_loop
+@pytest.mark.parametrize(
+    ("lines", "named"),
+    [
+        # Not JSON; bad items; times the import refuses (a dry run checks them too).
+        (['{"memory": "fine"}', "{oops", '{"memory": "also fine"}', "[1", "nope"], ["line 2", "line 4", "line 5"]),
+        (
+            [
+                '{"memory": ""}',
+                '{"memory": "fine"}',
+                '{"memory": "x", "metadata": 3}',
+                '{"memory": "y", "expires_at": 9}',
+            ],
+            ["line 1", "line 3", "line 4"],
+        ),
+        (
+            [
+                '{"memory": "a", "created_at": "2999-01-01T00:00:00Z"}',
+                '{"memory": "b"}',
+                '{"memory": "c", "created_at": "yesterday-ish"}',
+            ],
+            ["line 1", "line 3"],
+        ),
+    ],
+)
+async def test_every_bad_line_is_named_in_one_refusal(
+    store: AsyncMemory, tmp_path: Path, lines: list[str], named: list[str]
+) -> None:
+    """A file with several bad lines is fixed in one pass: each is named (the first few in the
+    message, all in ``details.problems``), and nothing is written."""
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValidationError) as caught:
+        await import_source(store, "memorch", path, user_id="many")
+    error = caught.value
+    assert [p["where"] for p in error.details["problems"]] == [f"{path} {line}" for line in named]
+    assert error.details["problem_count"] == len(named)
+    assert all(f"{path} {line}: " in error.message for line in named)
+    if error.error_code != "INVALID_JSONL":  # a line that is not JSON: the format's hint instead
+        assert "details.problems lists every one" in error.suggestion
+    assert all(p["error_code"] and p["message"].startswith(p["where"]) for p in error.details["problems"])
+    assert (await store.get_all(user_id="many"))["results"] == []
+
+
+@module_loop
 async def test_infer_needs_a_model_and_a_text_source(store: AsyncMemory) -> None:
     with pytest.raises(ConfigurationError) as caught:
         await import_source(store, "text", DATA / "notes.txt", infer=True)

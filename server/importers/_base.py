@@ -20,12 +20,19 @@ from typing import Any
 
 import memorch.domain._validation as validation
 from memorch.domain._records import utc_now
-from memorch.errors import MemoryError, ValidationError
-from memorch.maintenance._export import parse_exported
-from memorch.maintenance._files import refuse
-from memorch.storage.base import SCOPE_KEYS
+from memorch.errors import MemoryError
+from memorch.maintenance._bulk import checked_item
+from memorch.maintenance._files import refuse, refuse_all
+from memorch.storage.base import SCOPE_KEYS, Scope
 
 NAMESPACE = uuid.UUID("17fd6531-ad9e-4919-a08e-2e75578a5e06")  # memorch's importers; never change it
+
+# The check's stand-in for the scope an import gives an item that names none (the ids an item
+# names are checked as given).
+CHECKED_SCOPE = Scope(user_id="default")
+SEVERAL_BAD_LINES = (
+    "fix or remove the lines named (details.problems lists every one) and import again; nothing was written"
+)
 
 
 def stable_id(*parts: str | None) -> str:
@@ -128,38 +135,36 @@ class Batch:
         self.add({**line, "updated_at": updated, "relations": relations or [], "history": [event]}, where, kind)
 
     def check(self, max_text_bytes: int) -> None:
-        """Every line passes the checks ``import_memories`` makes, named by its place in the source.
-        Only memorch's own export lines may carry memorch's reserved metadata key."""
+        """Every line passes the checks ``import_memories`` makes (``checked_item``), named by its
+        place in the source, all of them in one refusal. Only memorch's own export lines may
+        carry memorch's reserved metadata key."""
+        problems: list[MemoryError] = []
         for item, where in zip(self.items, self.where, strict=True):
             try:
-                if not isinstance(item, dict):
-                    raise ValidationError(
-                        "each item must be a JSON object",
-                        error_code="INVALID_ITEM",
-                        suggestion='write each item as an object, e.g. {"memory": "I like tea"}',
-                    )
-                for key in SCOPE_KEYS:
-                    validation.scope_id(item.get(key), key)
-                validation.metadata(item.get("metadata"), allow_reserved=self.source == "memorch" and "id" in item)
-                if "id" in item:
-                    parse_exported(item, max_text_bytes)
-                else:
-                    validation.text(item.get("memory", item.get("text")), max_text_bytes, "memory")
+                if isinstance(item, dict) and "id" in item and self.source != "memorch":
+                    validation.metadata(item.get("metadata"))
+                checked_item(item, CHECKED_SCOPE, max_text_bytes)
             except MemoryError as exc:
                 exc.message = f"{where}: {exc.message}"
                 exc.details["where"] = where
-                exc.next_step = exc.next_step or "fix or remove that item and import again (nothing was written)"
-                raise
+                exc.next_step = exc.next_step or "fix or remove that line and import again (nothing was written)"
+                problems.append(exc)
+        if problems:
+            raise refuse_all(problems, SEVERAL_BAD_LINES)
 
     def locate(self, exc: MemoryError) -> MemoryError:
-        """Name the source's file and line instead of the item's position."""
-        item = exc.details.get("item")
-        if isinstance(item, int) and 1 <= item <= len(self.where):
-            exc.details["where"] = self.where[item - 1]
-            line = re.search(r" line (\d+)$", self.where[item - 1])
-            if line:
-                exc.details["line"] = int(line.group(1))
-            exc.message = exc.message.replace(f"item {item}: ", f"{self.where[item - 1]}: ", 1)
+        """Name the source's file and line instead of the item's position (each of the problems
+        ``refuse_all`` listed, too)."""
+        for found in [exc.details, *exc.details.get("problems", ())]:
+            item = found.get("item")
+            if isinstance(item, int) and 1 <= item <= len(self.where):
+                found["where"] = self.where[item - 1]
+                line = re.search(r" line (\d+)$", self.where[item - 1])
+                if line:
+                    found["line"] = int(line.group(1))
+                exc.message = exc.message.replace(f"item {item}: ", f"{self.where[item - 1]}: ", 1)
+                if "message" in found:  # a problem's own message
+                    found["message"] = found["message"].replace(f"item {item}: ", f"{self.where[item - 1]}: ", 1)
         return exc
 
     def summary(self, samples: int = 3) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from memorch.domain._messages import normalized_hash
 from memorch.domain._records import new_record, successive, utc_now
 from memorch.errors import ValidationError
 from memorch.maintenance._export import ExportedMemory, parse_exported
+from memorch.maintenance._files import refuse_all
 from memorch.results import ImportResult
 from memorch.storage.base import Change, Scope
 from memorch.storage.expiry import stamp
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from memorch.engine._store import Store
 
 BATCH = 512
+SEVERAL_BAD_ITEMS = "fix or remove the items named (details.problems lists every one); nothing was written"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,9 @@ class Item:
     created_at: str | None = None  # a plain item's: when it was said (a chat history's times)
 
 
-def _item(store: Store, item: Any, default: Scope) -> Item:
+def checked_item(item: Any, default: Scope, max_text_bytes: int) -> Item:
+    """One item of an import, validated (``default``: the scope of an item that names none);
+    also what ``importers.Batch.check`` runs on every line of a file before anything is opened."""
     if not isinstance(item, dict):
         raise ValidationError(
             "each item must be an object",
@@ -54,9 +58,9 @@ def _item(store: Store, item: Any, default: Scope) -> Item:
         )
     exported, text = None, None
     if "id" in item:
-        exported, text = parse_exported(item, store.config.max_text_bytes)
+        exported, text = parse_exported(item, max_text_bytes)
     else:
-        text = validation.text(item.get("memory", item.get("text")), store.config.max_text_bytes, "memory")
+        text = validation.text(item.get("memory", item.get("text")), max_text_bytes, "memory")
     scope = validation.scope({key: item.get(key, value) for key, value in default.as_dict().items()}, required=True)
     metadata = validation.metadata(item.get("metadata"), allow_reserved=exported is not None)
     own = None if exported else expiry_rules.expires_at(item.get("expires_at"), datetime.now(UTC))
@@ -66,14 +70,18 @@ def _item(store: Store, item: Any, default: Scope) -> Item:
 
 def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
     """Validate every item before anything is written: a bad line changes nothing."""
-    out = []
+    out, problems = [], []
     for number, item in enumerate(items, start=1):
         try:
-            out.append(_item(store, item, default))
+            out.append(checked_item(item, default, store.config.max_text_bytes))
         except ValidationError as exc:
             exc.details["item"] = number
             exc.message = f"item {number}: {exc.message}"
-            raise
+            problems.append(exc)
+    if problems:  # every bad item named at once
+        raise refuse_all(
+            problems, "fix or remove the items named (details.problems lists every one); nothing was written"
+        )
     return out
 
 

@@ -6,14 +6,42 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from memorch.errors import ValidationError
+from memorch.errors import MemoryError, ValidationError
+
+E = TypeVar("E", bound=MemoryError)
+
+
+# Problems named in one refusal's message (all of them, up to ``LISTED_IN_DETAILS``, in its
+# details): a file with many bad lines is fixed in one pass, not one run per line.
+SAID_IN_MESSAGE = 5
+LISTED_IN_DETAILS = 100
 
 
 def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPORT_ITEM") -> ValidationError:
     return ValidationError(f"{where}: {message}", error_code=code, details={"where": where}, suggestion=suggestion)
+
+
+def refuse_all(errors: Sequence[E], several: str | None = None) -> E:
+    """One refusal for every problem a check found: the first one's code and details, its
+    message followed by the next few, and ``details.problems`` (each one's ``where``,
+    ``error_code`` and ``message``) with ``details.problem_count``; ``several``: the next step
+    when there are several (else the first one's)."""
+    first = errors[0]
+    if len(errors) == 1:
+        return first
+    if several is not None:
+        first.next_step = several
+    listed = [_problem(e) for e in errors[:LISTED_IN_DETAILS]]  # before the first's message grows
+    more = [e.message for e in errors[1:SAID_IN_MESSAGE]]
+    left = len(errors) - SAID_IN_MESSAGE
+    first.message = "; ".join([first.message, *more]) + (f"; and {left} more" if left > 0 else "")
+    first.details["problem_count"] = len(errors)
+    first.details["problems"] = listed
+    return first
 
 
 # Longest first: UTF-32's little-endian mark begins with UTF-16's.
@@ -63,12 +91,19 @@ def parse_json(text: str, name: str, suggestion: str) -> Any:
         raise refuse(f"{name} line {exc.lineno}", f"is not valid JSON: {exc.msg}", suggestion, "INVALID_JSON") from exc
 
 
+def _problem(error: MemoryError) -> dict[str, Any]:
+    """One entry of ``details.problems``: where (or which item), its code and message."""
+    placed = {key: error.details[key] for key in ("where", "item") if key in error.details}
+    return {**placed, "error_code": error.error_code, "message": error.message}
+
+
 def json_lines(
     text: str, name: str, suggestion: str, *, code: str = "INVALID_JSON", objects_only: bool = True
 ) -> list[tuple[int, Any]]:
     """(line number, value) for each non-blank line of a JSONL text; ``objects_only``: each value
-    must be a JSON object (otherwise the caller checks each item itself)."""
-    out = []
+    must be a JSON object (otherwise the caller checks each item itself). Every bad line is named
+    in one refusal (``refuse_all``)."""
+    out, problems = [], []
     for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 is valid in JSON
         if not line.strip():
             continue
@@ -76,10 +111,14 @@ def json_lines(
             value = json.loads(line)
         except json.JSONDecodeError as exc:
             message = f"is not valid JSON: {exc.msg} (column {exc.colno})"
-            raise refuse(f"{name} line {number}", message, suggestion, code) from exc
+            problems.append(refuse(f"{name} line {number}", message, suggestion, code))
+            continue
         if objects_only and not isinstance(value, dict):
-            raise refuse(f"{name} line {number}", "is not a JSON object", suggestion)
+            problems.append(refuse(f"{name} line {number}", "is not a JSON object", suggestion))
+            continue
         out.append((number, value))
+    if problems:
+        raise refuse_all(problems)
     return out
 
 
