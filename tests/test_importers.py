@@ -256,7 +256,7 @@ async def test_every_bad_line_is_named_in_one_refusal(
     assert error.details["problem_count"] == len(named)
     assert all(f"{path} {line}: " in error.message for line in named)
     if error.error_code != "INVALID_JSONL":  # a line that is not JSON: the format's hint instead
-        assert "details.problems lists every one" in error.suggestion
+        assert "every line named" in error.suggestion
     assert all(p["error_code"] and p["message"].startswith(p["where"]) for p in error.details["problems"])
     assert (await store.get_all(user_id="many"))["results"] == []
 
@@ -303,6 +303,16 @@ def test_cli_dry_run_and_refusal_touch_no_store(tmp_path: Path) -> None:
     assert "error [INVALID_IMPORT_ITEM]" in result.stderr and "mcp_memory_bad.jsonl line 3" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "data").exists()  # neither opened the store
+
+
+def test_cli_names_every_bad_line(tmp_path: Path) -> None:
+    path = tmp_path / "empty_lines.jsonl"
+    path.write_text('{"memory": ""}\n' * 8)
+    env = {"MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_GRAPH": "off"}
+    result = CliRunner().invoke(app, ["import", str(path)], env=env)
+    assert result.exit_code == 1 and "and 3 more" in result.stderr
+    assert [f"line {n}: memory is empty" in result.stderr for n in range(1, 9)] == [True] * 8
+    assert "Traceback" not in result.output
 
 
 def test_cli_imports_through_a_subprocess(tmp_path: Path) -> None:

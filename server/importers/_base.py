@@ -30,9 +30,7 @@ NAMESPACE = uuid.UUID("17fd6531-ad9e-4919-a08e-2e75578a5e06")  # memorch's impor
 # The check's stand-in for the scope an import gives an item that names none (the ids an item
 # names are checked as given).
 CHECKED_SCOPE = Scope(user_id="default")
-SEVERAL_BAD_LINES = (
-    "fix or remove the lines named (details.problems lists every one) and import again; nothing was written"
-)
+SEVERAL_BAD_LINES = "fix or remove every line named and import again; nothing was written"
 
 
 def stable_id(*parts: str | None) -> str:

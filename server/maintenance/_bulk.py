@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from memorch.engine._store import Store
 
 BATCH = 512
-SEVERAL_BAD_ITEMS = "fix or remove the items named (details.problems lists every one); nothing was written"
+SEVERAL_BAD_ITEMS = "fix or remove every item named (details.problems lists them all); nothing was written"
 
 
 @dataclass(frozen=True)
