@@ -40,6 +40,11 @@ if TYPE_CHECKING:
     import psycopg
 
 CONNECT_TIMEOUT_S = 10
+# How long a replica waits for another's lock on a scope or a memory (a duplicate check and its
+# write, an inference's commit: seconds at most) before it refuses with ``LOCK_TIMEOUT``: a
+# replica stuck while holding one (its process frozen, its connection not yet dropped) makes
+# the others fail and say so instead of hanging every call on that scope.
+LOCK_WAIT_S = 60
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
@@ -131,6 +136,13 @@ class PostgresLedger(LedgerCore):
         return self._raw
 
     def _error(self, action: str, exc: BaseException) -> StorageError:
+        if isinstance(exc, self._pg.errors.LockNotAvailable):
+            return StorageError(
+                f"another replica held a lock this {action} needs for over {LOCK_WAIT_S} s",
+                error_code="LOCK_TIMEOUT",
+                suggestion="try again; if it persists, a replica may be stuck holding it: restart that "
+                "replica (its locks go with its connection)",
+            )
         log.warning("the PostgreSQL ledger could not %s (%s)", action, self.location, exc_info=True)
         return StorageError(
             f"the PostgreSQL ledger could not {action} ({reason(exc)})",
@@ -222,6 +234,7 @@ class PostgresLedger(LedgerCore):
         purge never interleaves with inference changing what it purges. Taken in the ids' order,
         so two writers locking several never wait on each other in a circle."""
         with self._write() as conn:
+            _bound_lock_waits(conn)
             for memory_id in sorted(set(memory_ids)):
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("memory\x1f" + memory_id,))
             yield
@@ -230,6 +243,7 @@ class PostgresLedger(LedgerCore):
     def named_lock(self, name: str) -> Iterator[None]:
         """Hold an advisory lock on ``name`` across replicas for the block (one transaction)."""
         with self._write() as conn:
+            _bound_lock_waits(conn)
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
             yield
 
@@ -282,3 +296,8 @@ class PostgresLedger(LedgerCore):
     def release_lease(self, name: str, holder: str) -> None:
         with self._write() as conn:
             conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+
+def _bound_lock_waits(conn: PgConnection) -> None:
+    """Every lock wait of the transaction ends after ``LOCK_WAIT_S`` (``LOCK_TIMEOUT``)."""
+    conn.raw.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S * 1000)}ms'")

@@ -383,6 +383,27 @@ def test_scope_lock_serializes_one_scope_across_replicas(pg_url: str) -> None:
     b.close()
 
 
+def test_a_lock_held_too_long_is_refused_as_lock_timeout(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica stuck holding a scope's or a memory's lock makes another fail with LOCK_TIMEOUT
+    after ``LOCK_WAIT_S``, not wait for ever; the lock is taken once it is free."""
+    import memorch.storage.postgres as postgres
+
+    monkeypatch.setattr(postgres, "LOCK_WAIT_S", 1)
+    a, b = postgres.PostgresLedger(pg_url), postgres.PostgresLedger(pg_url)
+    locks = (lambda ledger: ledger.scope_lock(Scope("alice")), lambda ledger: ledger.memory_locks(["m1"]))
+    for lock in locks:
+        with lock(a):
+            started = time.perf_counter()
+            with pytest.raises(StorageError) as refused, lock(b):
+                pass
+            assert refused.value.error_code == "LOCK_TIMEOUT" and "restart" in refused.value.suggestion
+            assert 0.9 < time.perf_counter() - started < 10
+        with lock(b):  # free now
+            pass
+    a.close()
+    b.close()
+
+
 def test_scope_lock_makes_a_check_and_its_write_atomic(pg_url: str) -> None:
     """Ten writers on two connections add the same text in one scope, each checking first:
     exactly one memory is stored."""
