@@ -65,6 +65,7 @@ async def test_purging_a_fact_purges_the_message_it_was_made_from(tmp_path: Path
 
         await memory.delete(made[code]["id"], purge=True)
         assert [e["event"] for e in await memory.history(message)] == ["PURGE"]
+        assert (await memory.stats())["pending_index"] == 0  # the message's purge is finished too
         with pytest.raises(MemoryNotFoundError) as refused:
             await memory.restore(message)
         assert refused.value.error_code == "MEMORY_PURGED"

@@ -29,7 +29,7 @@ from .test_purge import occurrences, token
 # scrubbed: (module, class, method) replaced by a SIGKILL in the victim.
 KILL_POINTS = {
     "before_the_index_part": ("memorch.storage.vectors", "LanceVectorIndex", "purge"),
-    "before_the_scrub": ("memorch.engine._store", "Store", "scrub"),
+    "before_the_scrub": ("memorch.storage.history", "SQLiteLedger", "scrub"),
 }
 
 VICTIM = """
@@ -57,11 +57,11 @@ def owed_purges(data_dir: Path) -> int:
         return conn.execute("SELECT count(*) FROM index_outbox WHERE target = 'purged'").fetchone()[0]
 
 
-@pytest.mark.parametrize("point", sorted(KILL_POINTS))
-async def test_a_purge_killed_midway_is_finished_by_the_next_process(tmp_path: Path, point: str) -> None:
+@pytest.mark.parametrize("kill_at", sorted(KILL_POINTS))
+async def test_a_purge_killed_midway_is_finished_by_the_next_process(tmp_path: Path, kill_at: str) -> None:
     data_dir, first, second = tmp_path / "data", token(), token()
     victim = subprocess.run(
-        [sys.executable, "-c", VICTIM, *KILL_POINTS[point], str(data_dir), first, second],
+        [sys.executable, "-c", VICTIM, *KILL_POINTS[kill_at], str(data_dir), first, second],
         capture_output=True,
         text=True,
         timeout=300,

@@ -164,6 +164,30 @@ def test_a_broken_lance_manifest_is_repaired_by_reindex(tmp_path: Path) -> None:
         assert memory.search("alpacas", user_id="alice")["results"][0]["id"] == added["id"]
 
 
+def test_a_purge_with_a_broken_index_is_finished_by_the_reindex(tmp_path: Path) -> None:
+    """A purge the broken index stops is said as half done, and the reindex (the repair its
+    error names) is not stopped by it: it rebuilds, then finishes the purge."""
+    from .test_purge import occurrences
+
+    config = _config(tmp_path / "data", graph="off")
+    _seed(config)
+    with Memory(config) as memory:
+        secret = memory.add("My bank PIN is QX4471ZK", user_id="alice", infer=False)["results"][0]["id"]
+        memory.search("bank PIN", user_id="alice")  # its row written
+    for manifest in (config.data_dir / "lance").glob("*/_versions/*"):
+        manifest.write_text("garbage")
+    with Memory(config) as memory:
+        with pytest.raises(StorageError) as failed:
+            memory.delete(secret, purge=True)
+        assert failed.value.details["purged_in_ledger"] == [secret]
+        assert "done in the ledger" in failed.value.message
+        assert [e["event"] for e in memory.history(secret)] == ["PURGE"]
+        assert memory.reindex()["memories"] == N
+        assert memory.stats()["pending_index"] == 0  # the purge finished too
+        assert _found(memory) == N
+    assert occurrences(config.data_dir, ["QX4471ZK", "qx4471zk"]) == []
+
+
 def test_a_deleted_graph_is_rebuilt_from_the_ledger(tmp_path: Path) -> None:
     config = _config(tmp_path / "data")
     _seed(config)

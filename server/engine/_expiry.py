@@ -44,7 +44,7 @@ def has_work(store: Store, now: datetime) -> bool:
     if store.parts.read_only:
         return False
     ledger = store.parts.ledger
-    if store.config.retention is not None or ledger.expired_ids(stamp(now)) or store.owed_purges():
+    if store.config.retention is not None or ledger.expired_ids(stamp(now)) or store.purge_is_owed():
         return True
     return bool(ledger.expired_deleted_ids(stamp(now)))
 
@@ -76,21 +76,20 @@ def sweep(store: Store, now: datetime | None = None) -> MaintainResult:
                 renewed |= {r.id for r in live if not r.expired(stamp(moment))}
                 records = [r for r in live if r.id not in renewed]
                 due = [i for i in batch if i not in renewed]
-                purged.update(store.purge(records, due, indexes=False, reason=EXPIRY_REASON))
+                purged.update(store.purge(records, due, reason=EXPIRY_REASON))
         ids = [i for i in ids if i not in renewed]
-        # A purge a stop left unfinished (``Store.owed_purges``) is finished with these.
-        owed = store.owed_purges()
-        if left := set(owed) - purged:
-            log.info("finishing %d purges a stop left unfinished", len(left))
-        every = sorted({*ids, *purged, *owed})
-        store.purge_indexes(every, unfinished=bool(left))
         if retention is not None:
             stripped = ledger.strip_history(stamp(moment - retention), text_hash)
             store.rewrite_indexes(stripped.memory_ids, stripped.relations)
             done["history_events_cleared"] = stripped.events
+        if purged:  # its scrub is retention's too
+            store.finish_purges(sorted(purged))
+        elif done["history_events_cleared"]:
+            ledger.scrub()
+        # Then the purges a stop left unfinished (none is running: this holds the write lock).
+        if finished := store.finish_owed_purges():
+            log.info("finished %d purges a stop left unfinished", finished)
     done["expired"], done["expired_ids"] = len(ids), ids
-    if every or done["history_events_cleared"]:
-        store.scrub(every)
     return done
 
 

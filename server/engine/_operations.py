@@ -317,28 +317,27 @@ def delete(store: Store, memory_id: str, scope: Scope, purge: bool = False) -> C
 
 
 def _purge_one(store: Store, memory_id: str, scope: Scope) -> ChangeResult:
-    said: str | None = None
-    with store.reconciling(memories=[memory_id]):
-        record = store.parts.ledger.get(memory_id)
-        if record is not None and not scope.contains(record):
-            raise not_found(memory_id)
-        events = store.parts.ledger.history(memory_id, scope)
-        if record is None and not events:
-            raise not_found(memory_id)
-        if is_purged(events):
-            # A retry: the ledger's part is done; the index and file steps run again (a failure
-            # of one of them the first time is finished now), and change nothing else.
-            store.purge_indexes([memory_id], unfinished=True)
-            done = True
-        else:
-            said = store.purge([] if record is None else [record], [memory_id]).get(memory_id)
-            done = False
-    store.scrub([memory_id])
-    if done:
+    purged: dict[str, str | None] | None = None
+    with store.writing():  # the purge's files are finished under the write lock, before a sweep looks
+        with store.reconciling(memories=[memory_id]):
+            record = store.parts.ledger.get(memory_id)
+            if record is not None and not scope.contains(record):
+                raise not_found(memory_id)
+            events = store.parts.ledger.history(memory_id, scope)
+            if record is None and not events:
+                raise not_found(memory_id)
+            if not is_purged(events):
+                purged = store.purge([] if record is None else [record], [memory_id])
+        if purged is not None:
+            store.finish_purges([memory_id, *purged])
+        elif store.purge_is_owed(memory_id):
+            # A retry of a purge whose index or file part failed or was stopped: finished now.
+            store.finish_purges([memory_id], unfinished=True)
+    if purged is None:
         return {"id": memory_id, "memory": "", "event": "NONE", "message": "Memory was already purged"}
     return {
         "id": memory_id,
-        "memory": said or "",  # what it said (empty when it was deleted before): in this answer only
+        "memory": purged.get(memory_id) or "",  # what it said (empty if deleted before): in this answer only
         "event": "PURGE",
         "purged": True,
         "message": "Memory purged: its text, history and relations are gone for good (restore cannot bring it back)",
@@ -354,7 +353,7 @@ def own_layer(scope: Scope) -> tuple[str, list[Any]] | None:
 
 def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
     """``delete_all`` with ``purge``: every memory of the scope, and those deleted before (only
-    their history was left), removed for good; one ``scrub`` at the end."""
+    their history was left), removed for good; their index and file part once at the end."""
     with store.writing():
         ids = store.parts.ledger.ids(scope, own_layer(scope))
         earlier = store.parts.ledger.deleted_ids(scope, own_layer(scope))
@@ -362,10 +361,8 @@ def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
         # Each batch locked as one purge is (``reconciling``); the deleted ones have no row to read.
         for batch in chunks([*ids, *earlier], DELETE_BATCH):
             with store.parts.ledger.memory_locks(batch):
-                purged.update(store.purge(store.parts.ledger.get_many(batch), batch, indexes=False))
-        every = sorted({*ids, *earlier, *purged})
-        store.purge_indexes(every)
-    store.scrub(every)
+                purged.update(store.purge(store.parts.ledger.get_many(batch), batch))
+        store.finish_purges(sorted(purged))
     noun = "memory" if len(ids) == 1 else "memories"
     message = f"Purged {len(ids)} {noun} for good"
     if earlier:

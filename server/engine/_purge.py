@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from memorch.config import MemoryConfig
 from memorch.engine._components import Components
+from memorch.errors import StorageError
 from memorch.storage.base import MemoryRecord, Scope
+from memorch.storage.ledger import shared_ledger
 from memorch.storage.sql import chunks
 
 if TYPE_CHECKING:
@@ -19,9 +21,9 @@ if TYPE_CHECKING:
 VECTORS = "vectors"
 GRAPH = "graph"
 # A purge whose index and file part is not finished yet (a stop between its ledger commit and
-# ``scrub``): the expiry sweep does that part again (``Store.owed_purges``), every LanceDB
-# version, the graph file and the ledger's own files, where replaying the vectors target alone
-# deletes the row from the latest version only.
+# its scrub): the expiry sweep does that part again (``Store.finish_owed_purges``), every
+# LanceDB version, the graph file and the ledger's own files, where replaying the vectors target
+# alone deletes the row from the latest version only.
 PURGED = "purged"
 # Memories per index batch when replaying owed work, and per ledger transaction in delete_all
 # (one transaction per batch keeps a huge scope's deletion from holding the ledger for long).
@@ -37,7 +39,6 @@ class StorePurge:
     _nearest: NearestCache | None
     _unindexed: dict[str, Any]
     _unindexed_lock: threading.Lock
-    _purged_after_lock: list[str] | None
 
     def _index_safely(self, work: Callable[[], None]) -> None: ...
 
@@ -46,17 +47,16 @@ class StorePurge:
     def sync_graph(self, ids: list[str]) -> None: ...
 
     def purge(
-        self, records: Sequence[MemoryRecord], ids: Sequence[str], *, indexes: bool = True, reason: str | None = None
+        self, records: Sequence[MemoryRecord], ids: Sequence[str], *, reason: str | None = None
     ) -> dict[str, str | None]:
-        """Remove memories for good (the caller is inside ``writing`` and checked the scope;
-        ``records``: the live ones among ``ids``, as read under the lock): the ledger's rows,
-        history (a text-free PURGE event stays), relations and embedding-cache entries in one
-        transaction; then, before answering, ``purge_indexes`` (``indexes=False``: the caller
-        does, once for several batches); ``reason``: the PURGE event's, if not a user's purge
-        (an expiry). The messages they were inferred from go with them (``_made_from``): the
-        caller's ``purge_indexes`` takes the keys of what this returns. ``scrub`` (after the
-        caller's lock transaction) clears the ledger's files and the ``PURGED`` outbox rows, which
-        until then name the purge as unfinished. Returns what ``Ledger.purge`` does."""
+        """The ledger's part of removing memories for good (the caller is inside ``writing``
+        and checked the scope; ``records``: the live ones among ``ids``, as read under the lock):
+        their rows, history (a text-free PURGE event stays), relations and embedding-cache
+        entries in one transaction, which also marks each purge unfinished (a ``PURGED`` outbox
+        row); ``reason``: the PURGE event's, if not a user's purge (an expiry). The messages they
+        were inferred from go with them (``_made_from``). The caller then runs
+        ``finish_purges`` on the keys of what this returns (once for several batches), after its
+        lock transaction and before it answers. Returns what ``Ledger.purge`` does."""
         from memorch.domain._records import deletion, utc_now
         from memorch.models._embeddings import text_hash
 
@@ -78,8 +78,6 @@ class StorePurge:
         with self._unindexed_lock:  # rows owed but not written: nothing left to write
             for memory_id in ids:
                 self._unindexed.pop(memory_id, None)
-        if indexes:
-            self.purge_indexes(ids)
         return purged
 
     def _made_from(self, ids: Sequence[str]) -> list[str]:
@@ -107,15 +105,9 @@ class StorePurge:
         """The derived indexes' part of a purge (inside ``writing``): the vector rows and every
         LanceDB version that held them (``LanceVectorIndex.purge``), and the graph's relations
         (the graph's own sync, at once). ``unfinished``: some of ``ids`` are purges a stop left
-        unfinished (``owed_purges``), whose graph work may have been drained since: the graph
+        unfinished (``finish_owed_purges``), whose graph work may have been drained since: the graph
         file, which keeps a removed entity's name, is rebuilt whatever the outbox says."""
         if not ids:
-            return
-        if self._purged_after_lock is not None:
-            # Inside ``reconciling``'s ledger transaction (several replicas): after its commit, as
-            # a commit's index work is. The vector purge waits for a maintenance pass to end, and
-            # a pass waits for the ledger (its lease) that this transaction holds.
-            self._purged_after_lock.extend(ids)
             return
         self.parts.vectors.purge(list(ids))
         if self.config.ledger_url:
@@ -131,21 +123,61 @@ class StorePurge:
             if related or (unfinished and self.parts.graph_path.exists()):
                 self._rebuild_graph()
 
-    def scrub(self, purged: Sequence[str]) -> None:
-        """After a purge's ``purge_indexes``, outside the ledger transaction of ``reconciling``:
-        ``Ledger.scrub``, then the purge of ``purged`` is finished (its ``PURGED`` rows cleared).
-        Cleared last: a stop before leaves it to the expiry sweep (``owed_purges``)."""
+    def finish_purges(self, ids: Sequence[str], *, unfinished: bool = False) -> None:
+        """The index and file part of the purges of ``ids``, whose ledger part committed: the
+        derived indexes (``purge_indexes``) and the ledger's own files (``Ledger.scrub``). The
+        caller holds the write lock and no ledger transaction: a vector purge waits for a
+        maintenance pass, which waits for the ledger (its lease). Their ``PURGED`` rows are cleared
+        when it is done, never on a failure (``finish_owed_purges`` then finishes it). With
+        several replicas the rows are claimed meanwhile, so no replica's sweep does it beside
+        this one; with SQLite the write lock, which every purge and sweep holds, does that."""
+        ids = sorted(set(ids))
+        if not ids:
+            return
         ledger = self.parts.ledger
-        ledger.scrub()
-        for batch in chunks(list(purged), REPLAY_BATCH):
-            ledger.clear_pending(PURGED, ledger.outbox_tokens(PURGED, batch))
+        if self.config.ledger_url:
+            with shared_ledger(ledger).claim_outbox(PURGED, len(ids), ids=ids):
+                self._purge_files(ids, unfinished)
+            return
+        tokens: dict[str, str] = {}
+        for batch in chunks(ids, REPLAY_BATCH):
+            tokens.update(ledger.outbox_tokens(PURGED, batch))
+        self._purge_files(ids, unfinished)
+        ledger.clear_pending(PURGED, tokens)
 
-    def owed_purges(self) -> list[str]:
-        """The memories whose purge stopped between its ledger commit and its ``scrub`` (a crash,
-        a failed index write): their text may still be in an older LanceDB version, the graph's
-        file or the ledger's free pages. Finished by the expiry sweep (``_expiry.sweep``), which
-        every process runs at its first operation, or by purging the memory again."""
-        return self.parts.ledger.pending(PURGED)
+    def finish_owed_purges(self) -> int:
+        """Finish the purges a stop left unfinished (a crash between a purge's ledger commit and
+        its scrub, a failed index write): their text may still be in an older LanceDB version,
+        the graph's file or the ledger's free pages. Run by the expiry sweep, which every process
+        runs soon after its first operation (the caller holds the write lock). With several
+        replicas, only those no replica is finishing (claimed, skipping locked rows). How many."""
+        ledger = self.parts.ledger
+        if self.config.ledger_url:
+            with shared_ledger(ledger).claim_outbox(PURGED, REPLAY_BATCH) as claimed:
+                if claimed:
+                    self._purge_files(sorted(claimed), unfinished=True)
+            return len(claimed)
+        owed = ledger.pending(PURGED)
+        self.finish_purges(owed, unfinished=True)
+        return len(owed)
+
+    def purge_is_owed(self, memory_id: str | None = None) -> bool:
+        """A purge (of ``memory_id``, or any) committed in the ledger whose index and file part is
+        not done."""
+        ledger = self.parts.ledger
+        return bool(ledger.pending(PURGED) if memory_id is None else ledger.outbox_tokens(PURGED, [memory_id]))
+
+    def _purge_files(self, ids: list[str], unfinished: bool) -> None:
+        try:
+            self.purge_indexes(ids, unfinished=unfinished)
+            self.parts.ledger.scrub()
+        except StorageError as exc:  # said as what it is: half done, and finished later
+            exc.message += (
+                f" (the purge of {len(ids)} memories is done in the ledger, their text gone from"
+                " memories and history; the index files are cleaned at the next start or by purging again)"
+            )
+            exc.details["purged_in_ledger"] = ids[:100]
+            raise
 
     def rewrite_indexes(self, ids: Sequence[str], relations: bool) -> None:
         """History retention removed old texts of ``ids`` from the ledger (inside ``writing``):

@@ -69,7 +69,6 @@ class Store(StorePurge):
         # Inside ``reconciling`` with several replicas: the ids whose index work waits for its lock
         # transaction to commit.
         self._owed_after_lock: list[str] | None = None
-        self._purged_after_lock: list[str] | None = None
         # Committed to the ledger (and owed in its outbox) but not yet in the vector index: id ->
         # its latest change. Read by ``operations.closest_stored``; written by ``index_owed``.
         self._unindexed: dict[str, Change] = {}
@@ -172,7 +171,6 @@ class Store(StorePurge):
         ledger = self.parts.ledger
         with self.writing():
             self._owed_after_lock = [] if self.config.ledger_url else None
-            self._purged_after_lock = [] if self.config.ledger_url else None
             try:
                 with ExitStack() as locks:
                     if scope is not None:
@@ -180,11 +178,9 @@ class Store(StorePurge):
                     if memories:  # with a scope alone, no savepoint for no lock (every add)
                         locks.enter_context(ledger.memory_locks(memories))
                     yield
-                owed, purged = self._owed_after_lock, self._purged_after_lock
+                owed = self._owed_after_lock
             finally:
-                self._owed_after_lock = self._purged_after_lock = None
-            if purged:
-                self.purge_indexes(purged)
+                self._owed_after_lock = None
             if owed:
                 self._index_safely(lambda: self._index_shared(owed))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,9 +12,9 @@ from pydantic import BaseModel
 
 from memorch.engine._components import Components
 from memorch.engine._index_health import probe_data_dir, probe_graph, probe_ledger, probe_vectors, refuse_lost_ledger
-from memorch.engine._store import GRAPH, GRAPH_BATCH, REPLAY_BATCH, VECTORS, Store
+from memorch.engine._store import GRAPH, GRAPH_BATCH, INDEX_UNAVAILABLE, REPLAY_BATCH, VECTORS, Store
 from memorch.errors import MemoryError, StorageError, ValidationError
-from memorch.results import ReindexResult
+from memorch.results import MaintainResult, ReindexResult
 from memorch.storage.base import Scope
 from memorch.storage.sql import chunks
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from memorch.engine._engine import Engine
 
 BATCH = 256
+log = logging.getLogger("memorch")
 
 
 async def rebuild(
@@ -32,13 +34,27 @@ async def rebuild(
 ) -> ReindexResult:
     """``reindex`` on the engine's writer, with the graph's debouncer held off meanwhile; first
     (unless ``force``, for a ledger the index is ahead of) expired memories are purged and old
-    history text removed (``Engine.maintain``), so the rebuilt indexes never hold them."""
-    swept = None if force else await engine.maintain()
+    history text removed (``Engine.maintain``), so the rebuilt indexes never hold them. That
+    sweep also finishes purges left unfinished, which needs the index: when the index is what is
+    broken (``INDEX_UNAVAILABLE``, what a reindex repairs), it runs after the rebuild instead."""
+    swept = None if force else await _sweep_unless_the_index_is_broken(engine)
     async with engine.graph_sync.lock:
         result = await engine.write(reindex, engine.store, re_embed, progress, force)
+    if swept is None and not force:
+        swept = await engine.maintain()
     if swept is not None and (swept["expired"] or swept["history_events_cleared"]):
         result["expired"], result["history_events_cleared"] = swept["expired"], swept["history_events_cleared"]
     return result
+
+
+async def _sweep_unless_the_index_is_broken(engine: Engine) -> MaintainResult | None:
+    try:
+        return await engine.maintain()
+    except StorageError as exc:
+        if exc.error_code not in INDEX_UNAVAILABLE:
+            raise
+        log.warning("maintenance could not reach the broken index; it runs after the rebuild (%s)", exc.error_code)
+        return None
 
 
 def reindex(
