@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     import psycopg
 
 CONNECT_TIMEOUT_S = 10
-# How long a replica waits for another's lock on a scope or a memory (a duplicate check and its
-# write, an inference's commit: seconds at most) before it refuses with ``LOCK_TIMEOUT``: a
+# How long a replica waits for another's advisory lock on a scope or a memory (a duplicate check
+# and its write, an inference's commit: seconds at most) before it refuses with ``LOCK_TIMEOUT``: a
 # replica stuck while holding one (its process frozen, its connection not yet dropped) makes
 # the others fail and say so instead of hanging every call on that scope.
 LOCK_WAIT_S = 60
@@ -234,17 +234,17 @@ class PostgresLedger(LedgerCore):
         purge never interleaves with inference changing what it purges. Taken in the ids' order,
         so two writers locking several never wait on each other in a circle."""
         with self._write() as conn:
-            _bound_lock_waits(conn)
-            for memory_id in sorted(set(memory_ids)):
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("memory\x1f" + memory_id,))
+            with _lock_waits_bounded(conn):
+                for memory_id in sorted(set(memory_ids)):
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", ("memory\x1f" + memory_id,))
             yield
 
     @contextmanager
     def named_lock(self, name: str) -> Iterator[None]:
         """Hold an advisory lock on ``name`` across replicas for the block (one transaction)."""
         with self._write() as conn:
-            _bound_lock_waits(conn)
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
+            with _lock_waits_bounded(conn):
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (name,))
             yield
 
     @contextmanager
@@ -298,6 +298,11 @@ class PostgresLedger(LedgerCore):
             conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
 
-def _bound_lock_waits(conn: PgConnection) -> None:
-    """Every lock wait of the transaction ends after ``LOCK_WAIT_S`` (``LOCK_TIMEOUT``)."""
+@contextmanager
+def _lock_waits_bounded(conn: PgConnection) -> Iterator[None]:
+    """The advisory locks taken in the block wait at most ``LOCK_WAIT_S`` (``LOCK_TIMEOUT``); the
+    rest of the transaction waits as before (a row another replica's outbox claim holds while it
+    writes to object storage is no stuck replica)."""
     conn.raw.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S * 1000)}ms'")
+    yield
+    conn.raw.execute("SET LOCAL lock_timeout = DEFAULT")

@@ -124,16 +124,18 @@ def report_error(exc: MemoryError) -> None:
     if isinstance(given, str) and _SHORT_ID.match(given.strip().lower()):
         suggestion = f"tables shorten ids: add --full-ids to `memorch list` or `memorch search`; {suggestion}"
     report(exc.error_code, exc.message, suggestion)
-    _report_the_rest(exc.details.get("problems", ()))
+    _report_the_rest(exc.details.get("problems", []), exc.details.get("problem_count", 0))
 
 
-def _report_the_rest(problems: list[dict[str, Any]]) -> None:
+def _report_the_rest(problems: list[dict[str, Any]], count: int) -> None:
     """The problems of one refusal its message does not name (``maintenance._files.refuse_all``
     names the first few), one indented line each: a file's bad lines are all fixed in one pass."""
     from memorch.maintenance._files import SAID_IN_MESSAGE
 
     for problem in problems[SAID_IN_MESSAGE:]:
         stderr().print(f"  [{problem['error_code']}] {problem['message']}", soft_wrap=True, markup=False)
+    if unlisted := count - len(problems):
+        stderr().print(f"  and {unlisted} more not listed", soft_wrap=True, markup=False)
 
 
 def _log_bug(exc: BaseException, command: str) -> bool:

@@ -39,8 +39,8 @@ PURGE_BATCH = 500  # expired memories per ledger transaction
 
 def has_work(store: Store, now: datetime) -> bool:
     """Whether ``sweep`` has anything to do: a memory expired, a deleted one whose expiry has
-    passed, a purge left unfinished, or a history retention set (the usual answer, no: an indexed read and a scan of the
-    history's deletions, no lock taken)."""
+    passed, a purge left unfinished, or a history retention set (the usual answer, no: an
+    indexed read, a read of the outbox and a scan of the history's deletions, no lock taken)."""
     if store.parts.read_only:
         return False
     ledger = store.parts.ledger

@@ -69,6 +69,7 @@ class Store(StorePurge):
         # Inside ``reconciling`` with several replicas: the ids whose index work waits for its lock
         # transaction to commit.
         self._owed_after_lock: list[str] | None = None
+        self._index_failures_said: set[str] = set()  # index failures a write went on despite, logged
         # Committed to the ledger (and owed in its outbox) but not yet in the vector index: id ->
         # its latest change. Read by ``operations.closest_stored``; written by ``index_owed``.
         self._unindexed: dict[str, Change] = {}
@@ -126,7 +127,14 @@ class Store(StorePurge):
                     if not for_write or exc.error_code not in INDEX_UNAVAILABLE:
                         raise
                     refuse_lost_ledger(self.parts)  # the one check a write must not skip
-                    log.warning("the vector index cannot be brought up to date; its work stays queued", exc_info=True)
+                    # Every write tries again until it works: the traceback once, then a line.
+                    said = exc.error_code in self._index_failures_said
+                    log.warning(
+                        "the vector index cannot be brought up to date (%s); its work stays queued",
+                        exc.error_code,
+                        exc_info=not said,
+                    )
+                    self._index_failures_said.add(exc.error_code)
                     return
                 self._replayed = True
             elif self._sweep_due():

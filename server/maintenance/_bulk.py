@@ -79,9 +79,7 @@ def _checked(store: Store, items: Iterable[Any], default: Scope) -> list[Item]:
             exc.message = f"item {number}: {exc.message}"
             problems.append(exc)
     if problems:  # every bad item named at once
-        raise refuse_all(
-            problems, "fix or remove the items named (details.problems lists every one); nothing was written"
-        )
+        raise refuse_all(problems, SEVERAL_BAD_ITEMS)
     return out
 
 

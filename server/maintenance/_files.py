@@ -15,10 +15,10 @@ from memorch.errors import MemoryError, ValidationError
 E = TypeVar("E", bound=MemoryError)
 
 
-# Problems named in one refusal's message (all of them, up to ``LISTED_IN_DETAILS``, in its
-# details): a file with many bad lines is fixed in one pass, not one run per line.
+# Problems named in one refusal's message, and listed in its details (a file with many bad lines
+# is fixed in one pass, not one run per line; the list is capped so a refusal stays small).
 SAID_IN_MESSAGE = 5
-LISTED_IN_DETAILS = 100
+LISTED_IN_DETAILS = 1000
 
 
 def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPORT_ITEM") -> ValidationError:
@@ -27,12 +27,20 @@ def refuse(where: str, message: str, suggestion: str, code: str = "INVALID_IMPOR
 
 def refuse_all(errors: Sequence[E], several: str | None = None) -> E:
     """One refusal for every problem a check found: the first one's code and details, its
-    message followed by the next few, and ``details.problems`` (each one's ``where``,
-    ``error_code`` and ``message``) with ``details.problem_count``; ``several``: the next step
-    when there are several (else the first one's)."""
+    message followed by the next few, ``details.problems`` (each one's ``where`` or ``item``,
+    ``error_code`` and ``message``; the first ``LISTED_IN_DETAILS``) and
+    ``details.problem_count``; ``several``: the next step when there are several (else the
+    first one's)."""
     first = errors[0]
-    if len(errors) == 1:
-        return first
+    listed = [_problem(e) for e in errors[:LISTED_IN_DETAILS]]  # before the first's message grows
+    more = [e.message for e in errors[1:SAID_IN_MESSAGE]]
+    left = len(errors) - SAID_IN_MESSAGE
+    first.message = "; ".join([first.message, *more]) + (f"; and {left} more" if left > 0 else "")
+    first.details["problem_count"] = len(errors)
+    first.details["problems"] = listed
+    if several is not None and len(errors) > 1:
+        first.next_step = several
+    return first
     if several is not None:
         first.next_step = several
     listed = [_problem(e) for e in errors[:LISTED_IN_DETAILS]]  # before the first's message grows

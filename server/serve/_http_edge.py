@@ -123,7 +123,7 @@ def check_exposure(bind_host: str, has_token: bool, allow_unauthenticated: bool)
     )
 
 
-# --- ASGI: the OAuth discovery paths, a refused token -----------------------------------------------------------
+# --- ASGI: the OAuth discovery paths, a refused token ---------------------------------------------
 
 
 async def _respond(send: Any, status: int, body: dict[str, str], headers: list[tuple[bytes, bytes]]) -> None:
@@ -140,8 +140,9 @@ async def _respond(send: Any, status: int, body: dict[str, str], headers: list[t
 # The SDK answers a missing and a refused token alike ("Authentication required"); a caller who
 # sent one is told it was not recognised instead (a stale or mistyped token is the usual cause).
 TOKEN_REFUSED = (
-    "the bearer token was not recognised (mistyped, revoked, or another server's): "
-    "check MEMORCH_AUTH_TOKEN, or `memorch token list` for the tokens of MEMORCH_TOKENS_FILE"
+    "the bearer token was not recognised (mistyped, revoked, or another server's; or the server's "
+    "tokens file is unreadable, which its log says): check MEMORCH_AUTH_TOKEN, or `memorch token list` "
+    "for the tokens of MEMORCH_TOKENS_FILE"
 )
 
 
@@ -174,6 +175,14 @@ def _sent_bearer(scope: dict[str, Any]) -> bool:
     return False
 
 
+def _token_refused(start: dict[str, Any]) -> bool:
+    """The SDK's bearer middleware refusing the token: 401 with ``Bearer error="invalid_token"``
+    (another 401, should there be one, keeps its own words)."""
+    headers = dict((name.lower(), value) for name, value in start.get("headers", []))
+    challenge = headers.get(b"www-authenticate", b"")
+    return start["status"] == 401 and challenge.startswith(b'Bearer error="invalid_token"')
+
+
 def _refusal_reworded(send: Any) -> Any:
     """``send``, with a 401 (the SDK's bearer middleware refusing the token) answered as
     ``TOKEN_REFUSED``: the same status, error and header, its description and body replaced."""
@@ -181,7 +190,7 @@ def _refusal_reworded(send: Any) -> Any:
 
     async def sending(message: dict[str, Any]) -> None:
         nonlocal refused
-        if message["type"] == "http.response.start" and message["status"] == 401:
+        if message["type"] == "http.response.start" and _token_refused(message):
             refused = True
             return
         if not refused:
