@@ -165,6 +165,7 @@ class HistoryItem(TypedDict):
     is_deleted: bool
     actor_id: str | None
     role: str | None
+    reason: NotRequired[str]  # why: the model's reason, a restore, what inference replaced it by
 
 
 class HistoryResult(TypedDict):

@@ -123,13 +123,17 @@ def with_notes(text: Text, notes: list[tuple[str, str]], width: int | None = Non
 
 def history_table(console: Console, events: list[dict[str, Any]], *, full_ids: bool) -> None:
     """``history``: each event's id (for ``restore --event``), when, what, and the memory's text
-    after it (for a DELETE, the text deleted, dimmed)."""
+    after it (for a DELETE, the text deleted, dimmed); then the events' reasons, numbered."""
     columns = [Column("when", TIME_WIDTH, style="dim"), Column("event", 7), Column("memory")]
     table = fitted_table(console, "event id", columns, full_ids)
     for e in events:
         text = one_line(e["new_memory"]) if e.get("new_memory") is not None else one_line(e["old_memory"], "dim")
         table.add_row(e["id"], local_time(e.get("updated_at")), e["event"], text)
     console.print(table)
+    # Each event's reason whole, below (in a cell it was cut): what a message's facts are, by id.
+    for position, e in enumerate(events, start=1):
+        if e.get("reason"):
+            console.print(Text.assemble((f"{position}. {e['event']}: ", "bold"), one_line(e["reason"])), soft_wrap=True)
 
 
 SIGNALS = ("vector", "text", "graph")

@@ -90,12 +90,31 @@ def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
     )
 
 
-def was_deleted(memory_id: str, when: str) -> MemoryNotFoundError:
-    """A memory that is deleted (not purged): not found, and how to bring it back."""
+# Why inference deleted a message it found nothing in (its DELETE event's reason).
+NOTHING_FOUND = "inference found nothing worth remembering in it"
+
+
+def was_deleted(memory_id: str, when: str, inferred: str | None = None) -> MemoryNotFoundError:
+    """A memory that is deleted (not purged): not found, and how to bring it back. ``inferred``:
+    a message that inference replaced by its facts, or found nothing in (its DELETE event's
+    reason, which names the facts): restoring it would say what they say twice (a newcomer's
+    trial, 2026-12-07), so the way on is to the facts."""
+    if inferred is None:
+        return MemoryNotFoundError(
+            f"memory {memory_id} was deleted at {when}",
+            details={"memory_id": memory_id, "deleted_at": when},
+            suggestion="bring it back with {restore_memory}, then try again; {memory_history} shows what it said",
+        )
+    way_on = (
+        "restore it with {restore_memory} only if it should be kept as said"
+        if inferred == NOTHING_FOUND
+        else "use {get_memory} on the facts named, or {search_memories}; restoring the message would store "
+        "what they say a second time"
+    )
     return MemoryNotFoundError(
-        f"memory {memory_id} was deleted at {when}",
-        details={"memory_id": memory_id, "deleted_at": when},
-        suggestion="bring it back with {restore_memory}, then try again; {memory_history} shows what it said",
+        f"memory {memory_id} was a message that inference processed at {when}: {inferred}",
+        details={"memory_id": memory_id, "deleted_at": when, "reason": inferred},
+        suggestion=way_on,
     )
 
 

@@ -53,10 +53,12 @@ def in_scope(store: Store, memory_id: str, scope: Scope) -> MemoryRecord:
         # A deleted memory says so, with the way back (its history is only read on this path).
         events = store.parts.ledger.history(memory_id, scope)
         last = events[-1] if events else None
+        if is_purged(events):
+            raise purged(memory_id)  # as restore says it: nothing can bring it back
         # Not one whose expiry has passed since: restoring it cannot work (MEMORY_EXPIRED).
-        restorable = last is not None and last.is_deleted and not is_purged(events)
+        restorable = last is not None and last.is_deleted
         if restorable and (last.expires_at is None or last.expires_at > utc_now()):
-            raise was_deleted(memory_id, last.updated_at or last.created_at)
+            raise was_deleted(memory_id, last.updated_at or last.created_at, _retired_by_inference(last))
     if found is None or not scope.contains(found):
         raise not_found(memory_id)
     if found.expired(utc_now()):
@@ -275,6 +277,13 @@ def says_already(current: MemoryRecord, event: HistoryEvent) -> bool:
         return True
     same = current.metadata == restored_over(event.metadata, current.metadata)
     return same and current.expires_at == event.expires_at
+
+
+def _retired_by_inference(deleted: HistoryEvent) -> str | None:
+    """The reason of a DELETE by which inference retired a message (a message that was waiting
+    for inference when deleted, with a reason: a user's delete gives none); else None."""
+    waiting = (deleted.metadata or {}).get(RESERVED_METADATA_KEY, {}).get("pending_inference")
+    return deleted.reason if waiting and deleted.reason else None
 
 
 def purged(memory_id: str) -> MemoryNotFoundError:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from memorch.domain._messages import Message
-from memorch.domain._records import deletion, made_from, new_record, replaced, successive, utc_now
+from memorch.domain._records import NOTHING_FOUND, deletion, made_from, new_record, replaced, successive, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.engine._operations import find_repeat
 from memorch.inference._guards import refuse_unrelated_replies
@@ -313,7 +313,7 @@ def _outcome(plan: Plan) -> str:
     """What a pending message became, for its history (``memory_history`` on a pending id): the
     ids, not the texts, so that purging a fact leaves no copy of it in the message's history."""
     if not plan.results:
-        return "inference found nothing worth remembering in it"
+        return NOTHING_FOUND
     done = ", ".join(f"{r['event']} {r['id']}" for r in plan.results)
     return f"replaced by what inference made of it: {done}"
 
