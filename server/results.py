@@ -187,6 +187,13 @@ class ResetResult(TypedDict):
     message: str
 
 
+class UserCount(TypedDict):
+    """``users()``: a user_id that holds memories, and how many."""
+
+    user_id: str
+    memories: int
+
+
 class StatsResult(TypedDict):
     """Counts of a settled store, and the state of each model's circuit breaker."""
 
@@ -304,6 +311,7 @@ __all__ = [
     "Relation",
     "RelationsReport",
     "SimilarMemory",
+    "UserCount",
     "event",
     "layer_of",
     "memory_item",

@@ -383,7 +383,8 @@ def test_search_says_what_scored_below_the_threshold(tmp_path: Path) -> None:
     # A search that found a match keeps the hits after it down to half the default threshold.
     assert some.stdout.rstrip().splitlines()[-1].startswith("2 more memories scored below 0.15 (best 0.")
     nobody = invoke(tmp_path, "search", "anything", "--user-id", "nobody")
-    assert nobody.stdout.strip() == "no memories for user_id 'nobody'"  # a scope with no memories at all
+    first, hint = nobody.stdout.strip().split("\n")  # a scope with no memories at all
+    assert first == "no memories for user_id 'nobody'" and "holds memories of user_id 'newbie'" in hint
 
 
 def test_counts_are_plural_only_when_they_are_many(tmp_path: Path) -> None:

@@ -306,3 +306,29 @@ async def test_a_first_run_without_an_llm_is_healthy_and_quiet(
         assert found["results"]
         assert all(check["ok"] for check in await again.doctor())
     assert [r.getMessage() for r in caplog.records if r.levelname in ("WARNING", "ERROR", "CRITICAL")] == []
+
+
+def test_an_empty_list_names_the_users_that_hold_memories(tmp_path: Path) -> None:
+    """The README's client config writes as MEMORCH_USER_ID=me; the shell's `memorch list` reads
+    user 'default' and said only "no memories" while `stats` counted them (a newcomer's trial)."""
+    from typer.testing import CliRunner
+
+    from memorch import Memory
+    from memorch.cli._main import app
+
+    data_dir = tmp_path / "data"
+    with Memory(MemoryConfig(data_dir=data_dir, graph="off", user_id="me")) as memory:
+        memory.add("I like tea", user_id="me", infer=False)
+        memory.add("I like maps", user_id="bo", infer=False)
+        memory.add("I like rain", user_id="bo", infer=False)
+        assert memory.users() == [{"user_id": "bo", "memories": 2}, {"user_id": "me", "memories": 1}]
+    env = {"MEMORCH_DATA_DIR": str(data_dir), "MEMORCH_GRAPH": "off", "MEMORCH_USER_ID": "default"}
+    runner = CliRunner()
+    for command in (["list"], ["search", "tea"]):
+        shown = runner.invoke(app, command, env=env)
+        assert shown.exit_code == 0 and "no memories for user_id 'default'" in shown.stdout
+        assert "user_id 'bo' (2 memories), user_id 'me' (1 memory): pass --user-id" in shown.stdout
+    mine = runner.invoke(app, ["list", "--user-id", "me"], env=env)
+    assert "I like tea" in mine.stdout and "holds memories of" not in mine.stdout
+    other = runner.invoke(app, ["search", "volcano", "--user-id", "me", "--threshold", "0.99"], env=env)
+    assert "holds memories of" not in other.stdout  # the user has memories: no other user named

@@ -29,6 +29,7 @@ from memorch.results import (
     ReprocessResult,
     ResetResult,
     StatsResult,
+    UserCount,
 )
 from memorch.storage.expiry import stamp
 from memorch.storage.graph import MAX_HOPS
@@ -82,6 +83,14 @@ class AdminMixin:
             circuits=self.engine.components.resilience.states(),
             problems=problems,
         )
+
+    async def users(self) -> list[UserCount]:
+        """The user_ids that hold memories and how many each, most first: which ``user_id`` to
+        read with when a scope looks empty (a client configured with ``MEMORCH_USER_ID=me``
+        wrote what the shell's default user does not see). For the operator of the data
+        directory: over MCP a caller learns no other user's id."""
+        rows = await self.engine.read(self.engine.components.ledger.scopes)
+        return [UserCount(user_id=row["user_id"], memories=row["memories"]) for row in rows]
 
     async def graph(
         self,

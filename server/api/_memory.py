@@ -83,6 +83,7 @@ class Memory:
 
     reset = _forward(AsyncMemory.reset)
     stats = _forward(AsyncMemory.stats)
+    users = _forward(AsyncMemory.users)
     graph = _forward(AsyncMemory.graph)
     flush_graph = _forward(AsyncMemory.flush_graph)
     import_memories = _forward(AsyncMemory.import_memories)

@@ -41,6 +41,7 @@ from memorch.cli._options import (
     emit,
     memories,
     open_memory,
+    other_holders,
     out,
     print_none,
     scope_options,
@@ -168,6 +169,7 @@ def search(
             threshold=threshold,
             explain=explain,
         )
+        holders = other_holders(m, scope) if not result["results"] and not result.get("below_threshold") else None
 
     def render(r: dict[str, Any]) -> None:
         rows, below = r["results"], r.get("below_threshold")
@@ -178,7 +180,7 @@ def search(
         if below:
             out.print(below_threshold_line(below, scope, len(rows)), soft_wrap=True, highlight=False)
         elif not rows:
-            print_none(scope)
+            print_none(scope, holders=holders)
 
     emit(result, as_json, render)
 
@@ -208,6 +210,7 @@ def list_(
         scope = default_user(m, scope)
         size = (MAX_LIMIT if every else 100) if limit is None else limit  # 0 is refused as MCP refuses it
         result = _pages(m, scope, size, _json_arg(filters, "--filters"), cursor, every)
+        holders = other_holders(m, scope) if not result["results"] and cursor is None and not filters else None
 
     def render(r: dict[str, Any]) -> None:
         if r["results"]:
@@ -215,7 +218,7 @@ def list_(
         elif cursor is None and filters and r.get("empty"):  # the scope has memories, none matching
             out.print(r["empty"], soft_wrap=True, highlight=False)
         elif cursor is None:
-            print_none(scope)
+            print_none(scope, holders=holders)
         else:
             out.print(f"no more memories for {scope_words(scope)}", soft_wrap=True, highlight=False)
         if r.get("next_cursor"):

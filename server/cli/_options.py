@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 
 if TYPE_CHECKING:
     from memorch.api._memory import Memory
+    from memorch.results import UserCount
 
 err = stderr()  # messages and progress on stderr; stdout carries results
 out = Console()  # results
@@ -170,9 +171,30 @@ def default_user(memory: Any, scope: ScopeIds) -> ScopeIds:
     return {**scope, "user_id": scope.get("user_id") or memory.config.user_id}
 
 
-def print_none(scope: dict[str, Any], then: str = "") -> None:
-    """``no memories for user_id 'alice'`` (and what did not happen, ``then``)."""
+def print_none(scope: dict[str, Any], then: str = "", holders: list[UserCount] | None = None) -> None:
+    """``no memories for user_id 'alice'`` (and what did not happen, ``then``); ``holders``: the
+    users that hold memories instead (``other_holders``), and how to read theirs."""
     out.print(f"no memories for {scope_words(scope)}{then}", soft_wrap=True, highlight=False)
+    if holders:
+        named = ", ".join(f"user_id {u['user_id']!r} ({memories(u['memories'])})" for u in holders)
+        out.print(
+            f"this data directory holds memories of {named}: pass --user-id, or set MEMORCH_USER_ID "
+            "as your assistant's configuration does",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+def other_holders(memory: Memory, scope: dict[str, Any], shown: int = 3) -> list[UserCount]:
+    """When a scope of a user alone holds no memory: the users that do (most first), since a
+    client configured with ``MEMORCH_USER_ID=me`` wrote what the shell's default user does not
+    see (a newcomer's trial, 2026-12-07). Empty otherwise."""
+    if {key for key, value in scope.items() if value is not None} - {"user_id", "project"}:
+        return []
+    holders = memory.users()
+    if any(u["user_id"] == scope.get("user_id") for u in holders):
+        return []
+    return holders[:shown]
 
 
 def interactive() -> bool:

@@ -137,8 +137,7 @@ class UiApi:
         return validation.scope(args, required=True, default_project=self.config.project)
 
     async def scopes(self, request: Request) -> Any:
-        m = self.memory
-        rows = await m.engine.workers.read(m.engine.components.ledger.scopes)
+        rows = await self.memory.users()
         return {"default_user_id": self.config.user_id, "scopes": rows, "graph": self.config.graph_enabled}
 
     async def summary(self, request: Request) -> Any:
