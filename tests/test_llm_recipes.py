@@ -123,3 +123,33 @@ async def test_an_api_base_nothing_listens_at_is_said_as_a_refused_connection(tm
     assert "[NETWORK_ERROR] openai/my-model could not be reached: " in added["reason"]
     assert "Connection refused" in added["reason"]  # the OS's words (Linux: "[Errno 111] Connection refused")
     assert "InternalServerError" not in added["reason"] and "500" not in added["reason"]
+
+
+async def test_a_slow_model_and_a_rate_limit_are_told_from_a_dead_endpoint(tmp_path: Path, fake: FakeLLM) -> None:
+    """A model slower than MEMORCH_LLM_TIMEOUT, and one rate-limited, were "could not be reached"
+    with advice for a dead endpoint, "status 408" that no server sent, and "falls back
+    automatically" with no fallback configured (a newcomer's trial, 2026-12-07)."""
+    from memorch import AsyncMemory
+    from memorch.errors import NetworkError
+
+    from .conftest import fake_llm_config
+    from .fake_llm import Delay, Failure
+
+    config = fake_llm_config(tmp_path, fake, llm_timeout=0.5, llm_max_retries=0)
+    async with AsyncMemory(config) as memory:
+        llm = memory.engine.components.llm
+        fake.push(Delay(2.0, {"memory": []}))
+        with pytest.raises(NetworkError) as slow:
+            llm.structured([{"role": "user", "content": "hi"}], _Reply)
+        fake.push(Failure(429))
+        with pytest.raises(NetworkError) as limited:
+            llm.structured([{"role": "user", "content": "hi"}], _Reply)
+    assert slow.value.error_code == "MODEL_TIMEOUT" and "did not answer within 0.5 s" in slow.value.message
+    assert "raise MEMORCH_LLM_TIMEOUT" in slow.value.suggestion and slow.value.details["status"] is None
+    assert limited.value.error_code == "RATE_LIMITED" and limited.value.details["status"] == 429
+    for said in (slow.value.suggestion, limited.value.suggestion):
+        assert "MEMORCH_LLM_FALLBACKS if any" in said and "automatically" not in said
+
+
+class _Reply(__import__("pydantic").BaseModel):
+    memory: list[dict]

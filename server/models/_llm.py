@@ -325,7 +325,14 @@ class LLMClient:
         litellm = import_litellm()
         kwargs = self._request(litellm, model, messages, structure, name, wire)
         retry_timeouts = not structure.server.keeps_computing
-        response = self.resilience.call(model, litellm.completion, ENV_HINT, retry_timeouts=retry_timeouts, **kwargs)
+        response = self.resilience.call(
+            model,
+            litellm.completion,
+            ENV_HINT,
+            retry_timeouts=retry_timeouts,
+            timeout_setting="MEMORCH_LLM_TIMEOUT",
+            **kwargs,
+        )
         self.stats.count(_prompt_tokens(litellm, model, messages, response))
         return _content(response)
 

@@ -173,13 +173,27 @@ def connection_cause(exc: BaseException) -> BaseException | None:
     return found
 
 
-def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
-    """A provider failure (one of ``provider_errors()``) as the memorch error a user can act on."""
+# What a failing model's user is told memorch does about it: retries, then the fallbacks.
+RETRIES_THEN_FALLBACKS = "memorch retries with backoff, then tries the models of MEMORCH_LLM_FALLBACKS if any"
+
+
+def translate(exc: BaseException, model: str, env_hint: str, timeout: tuple[str, float] | None = None) -> MemoryError:
+    """A provider failure (one of ``provider_errors()``) as the memorch error a user can act on.
+    ``timeout``: the setting that bounds a request, and its value (``MEMORCH_LLM_TIMEOUT``)."""
     if isinstance(exc, MemoryError):
         return exc
+    if is_timeout(exc):  # LiteLLM says 408 for it: no HTTP exchange ended, the client gave up
+        return _timed_out(exc, model, timeout)
     refused = connection_cause(exc)
     status = None if refused is not None else status_of(exc)  # no HTTP exchange took place
     details = {"model": model, "status": status, "provider_error": str(exc)[:300]}
+    if status == 429:
+        return NetworkError(
+            f"{model} is rate-limited (HTTP 429): {_short(str(exc))}",
+            error_code="RATE_LIMITED",
+            details=details,
+            suggestion=f"wait, or send fewer requests (a plan with a higher limit); {RETRIES_THEN_FALLBACKS}",
+        )
     if status in (401, 403):
         return AuthenticationError(
             f"{model} refused the credentials (HTTP {status})",
@@ -205,8 +219,27 @@ def translate(exc: BaseException, model: str, env_hint: str) -> MemoryError:
     return NetworkError(
         f"{model} {said}" if said else f"{model} could not be reached or kept failing: {_short(str(exc))}",
         details=details,
-        suggestion=f"check {env_hint}_API_BASE and that the provider is up; memorch retries and "
-        "falls back automatically",
+        suggestion=f"check {env_hint}_API_BASE and that the provider is up; {RETRIES_THEN_FALLBACKS}",
+    )
+
+
+def _timed_out(exc: BaseException, model: str, timeout: tuple[str, float] | None) -> NetworkError:
+    """A request that got no answer in time: a slow (often local) model more than a dead one."""
+    details = {"model": model, "status": None, "provider_error": str(exc)[:300]}
+    if timeout is None:
+        return NetworkError(
+            f"{model} did not answer in time",
+            error_code="MODEL_TIMEOUT",
+            details=details,
+            suggestion=f"check that the provider is up and not overloaded; {RETRIES_THEN_FALLBACKS}",
+        )
+    setting, seconds = timeout
+    return NetworkError(
+        f"{model} did not answer within {seconds:g} s ({setting})",
+        error_code="MODEL_TIMEOUT",
+        details={**details, "timeout_s": seconds},
+        suggestion=f"raise {setting} for a slow or local model, or check that its server is not "
+        f"overloaded; {RETRIES_THEN_FALLBACKS}",
     )
 
 
@@ -273,11 +306,21 @@ class Resilience:
             return {model: b.state for model, b in self._breakers.items()}
 
     def call(
-        self, model: str, fn: Callable[..., T], env_hint: str, /, *, retry_timeouts: bool = True, **kwargs: Any
+        self,
+        model: str,
+        fn: Callable[..., T],
+        env_hint: str,
+        /,
+        *,
+        retry_timeouts: bool = True,
+        timeout_setting: str | None = None,
+        **kwargs: Any,
     ) -> T:
         """Run ``fn(**kwargs)`` with retries behind ``model``'s breaker (``kwargs`` may hold
         ``model`` too: the parameters before ``/`` are positional-only). ``retry_timeouts=False``:
-        a timed-out call counts as a failure but is not sent again."""
+        a timed-out call counts as a failure but is not sent again. ``timeout_setting``: the
+        setting whose value ``kwargs["timeout"]`` is, named when a request times out."""
+        timeout = (timeout_setting, kwargs["timeout"]) if timeout_setting and "timeout" in kwargs else None
         breaker = self.breaker(model)
         attempt = 0
         while True:
@@ -286,7 +329,7 @@ class Resilience:
             try:
                 result = fn(**kwargs)
             except provider_errors() as exc:  # anything else is a bug and propagates unchanged
-                error = translate(exc, model, env_hint)
+                error = translate(exc, model, env_hint, timeout)
                 if not _retryable(exc):  # our request or key is wrong; the model is not down
                     raise error from exc
                 breaker.failure(error)
