@@ -153,3 +153,22 @@ async def test_a_slow_model_and_a_rate_limit_are_told_from_a_dead_endpoint(tmp_p
 
 class _Reply(__import__("pydantic").BaseModel):
     memory: list[dict]
+
+
+@pytest.mark.parametrize("model", ["openia/my-model", "my-model"])
+async def test_a_model_no_provider_routes_is_a_setting_to_fix(tmp_path: Path, fake: FakeLLM, model: str) -> None:
+    """A mistyped or missing provider prefix: LiteLLM refused the request itself, and the add said
+    the model "rejected the request (HTTP 400)" of a server that never saw it (a newcomer's trial)."""
+    from memorch import AsyncMemory
+
+    from .conftest import fake_llm_config
+
+    config = fake_llm_config(tmp_path, fake).model_copy(update={"llm_model": model})
+    async with AsyncMemory(config) as memory:
+        added = await memory.add("I play chess on Sundays", user_id="u")
+        checks = {c["name"]: c for c in await memory.doctor()}
+    assert added["degraded"] is True and "[UNKNOWN_LLM_PROVIDER]" in added["reason"]
+    assert "HTTP 400" not in added["reason"] and fake.chat_requests() == []
+    [llm] = [c for name, c in checks.items() if name.startswith("LLM")]
+    assert not llm["ok"] and llm["error"]["error_code"] == "UNKNOWN_LLM_PROVIDER"
+    assert "openai/NAME" in llm["error"]["suggestion"]

@@ -23,7 +23,7 @@ from pydantic import ValidationError as PydanticValidationError
 from memorch.config import MemoryConfig
 from memorch.errors import AuthenticationError, MemoryError, MissingCredentialsError, NetworkError, ValidationError
 from memorch.models._replies import parse_reply, reply_json
-from memorch.models._resilience import ModelRejectedError, Resilience
+from memorch.models._resilience import ModelRejectedError, Resilience, UnknownProviderError
 from memorch.models._structured import (
     PROBE_MAX_TOKENS,
     PROBE_MESSAGES,
@@ -132,9 +132,10 @@ class LLMClient:
         self._structures: dict[str, tuple[Structure, float]] = {}  # model -> (decision, when)
         self._structure_lock = threading.Lock()
 
-    def missing_credentials(self) -> MissingCredentialsError | None:
-        """The first model's ``MissingCredentialsError`` when no configured model has the key it
-        needs (known without a request, and no retry can mend it); None when one could be asked,
+    def missing_credentials(self) -> MissingCredentialsError | UnknownProviderError | None:
+        """The first model's ``MissingCredentialsError`` (or ``UnknownProviderError``) when no
+        configured model has the key it needs or a provider LiteLLM routes to (known without a
+        request, and no retry can mend it); None when one could be asked,
         and while LiteLLM is still loading: an add never waits seconds for that import (the server
         starts it at launch), and background inference meets the same error on its first try."""
         if not import_litellm.cache_info().currsize:
@@ -144,7 +145,7 @@ class LLMClient:
         for model in self.models:
             try:
                 self._api(litellm, model)
-            except MissingCredentialsError as exc:
+            except (MissingCredentialsError, UnknownProviderError) as exc:
                 problems.append(exc)
                 continue
             return None
@@ -279,6 +280,7 @@ class LLMClient:
         """api_base / api_key apply to models of the primary model's provider. A model that needs
         a key and has none is a ``MissingCredentialsError`` before any request: waiting and
         retrying cannot make a key appear (it was reported as a network error after 20 s)."""
+        _check_routable(litellm, model)
         provider = self.config.llm_model.split("/", 1)[0]
         api: dict[str, Any] = {}
         if model.split("/", 1)[0] == provider:
@@ -340,6 +342,24 @@ class LLMClient:
 # Servers that answer without a key (a local Ollama, vLLM, LM Studio, llamafile): an empty
 # ``OLLAMA_API_KEY`` there is no missing key.
 KEYLESS_PROVIDERS = frozenset(("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio", "llamafile"))
+
+
+def _check_routable(litellm: ModuleType, model: str) -> None:
+    """``UNKNOWN_LLM_PROVIDER`` for a model LiteLLM routes to no provider (``openia/x``, a bare
+    ``my-model``): it refused the request itself, which read as "rejected the request (HTTP 400)"
+    and sent the user to a server that never saw it (a newcomer's trial, 2026-12-07)."""
+    try:
+        litellm.get_llm_provider(model)
+    except litellm.exceptions.BadRequestError as exc:
+        prefix = model.split("/", 1)[0] if "/" in model else None
+        said = f"no provider {prefix!r}" if prefix else "no provider prefix"
+        raise UnknownProviderError(
+            f"LiteLLM cannot route the model {model!r}: {said}",
+            details={"model": model},
+            suggestion=f"name it with its provider in {ENV_HINT}_MODEL: openai/NAME for an OpenAI-compatible "
+            f"server (llama.cpp, vLLM, LM Studio; with {ENV_HINT}_API_BASE ending in /v1), ollama_chat/NAME "
+            "for Ollama, anthropic/NAME, gemini/NAME (docs/llm-setup.md)",
+        ) from exc
 
 
 def _missing_keys(litellm: ModuleType, model: str) -> list[str]:

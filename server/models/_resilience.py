@@ -43,6 +43,11 @@ class ModelRejectedError(ValidationError, code="MODEL_REJECTED"):
     an unknown model name, an unsupported parameter, a prompt over the context window."""
 
 
+class UnknownProviderError(ModelRejectedError, code="UNKNOWN_LLM_PROVIDER"):
+    """A model name LiteLLM cannot route to any provider (a mistyped or missing prefix): known
+    before any request, which LiteLLM refuses itself; said as a setting to fix."""
+
+
 @cache
 def provider_errors() -> tuple[type[BaseException], ...]:
     """The exception types that mean "the provider failed", never "memorch has a bug".

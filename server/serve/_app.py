@@ -96,6 +96,14 @@ def http_app(
     return HttpEdge(app)
 
 
+def _llm_words(config: MemoryConfig) -> str:
+    """The start line's model: a client's log is where a wrong MEMORCH_LLM_MODEL shows first."""
+    if not config.llm_enabled:
+        return "no LLM (memories are stored as said)"
+    where = f" at {config.llm_api_base}" if config.llm_api_base else ""
+    return f"LLM {config.llm_model}{where}"
+
+
 def endpoint_url(transport: Transport, host: str, port: int) -> str:
     """The URL a client connects to (``/mcp`` for streamable HTTP, ``/sse`` for SSE)."""
     shown = f"[{host}]" if ":" in host else host
@@ -234,7 +242,9 @@ def serve(
     if transport == "stdio":
         # One line, always: MCP clients start servers with a minimal environment, so a client's
         # log is where one finds which data directory (and so which memories) it is serving.
-        started = f"memorch {package_version()}: MCP server on stdio, data directory {config.data_dir}"
+        started = (
+            f"memorch {package_version()}: MCP server on stdio, data directory {config.data_dir}, {_llm_words(config)}"
+        )
         if sys.stdin.isatty():
             started += (
                 "; waiting for an MCP client to speak JSON-RPC on stdin (MCP clients such as Claude Desktop "
