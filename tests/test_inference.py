@@ -177,6 +177,7 @@ async def test_invalid_json_gets_one_repair_then_degrades(memory: AsyncMemory, f
     degraded = await memory.add("I swim on Mondays", user_id="eve")
     assert len(fake.chat_requests()) == 4  # exactly one repair attempt
     assert degraded["degraded"] is True and "LLM_OUTPUT_INVALID" in degraded["reason"]
+    assert "did not return valid JSON" in degraded["reason"]  # the last reply was no JSON at all
     stored = await memory.get(degraded["results"][0]["id"])
     assert stored["memory"] == "I swim on Mondays"
     assert stored["metadata"]["_memorch"]["pending_inference"] is True
@@ -516,6 +517,7 @@ async def test_a_reply_of_the_wrong_shape_is_repaired_then_degraded(
     assert len(fake.chat_requests()) == 2  # the one repair request was made
     assert "could not be used" in fake.chat_requests()[1].prompt
     assert result["degraded"] is True and "LLM_OUTPUT_INVALID" in result["reason"]
+    assert "returned JSON that does not have the reply's shape (" in result["reason"]  # JSON, of another shape
     stored = await memory.get(result["results"][0]["id"])
     assert stored["memory"] == said  # the user's words, verbatim
     assert stored["metadata"]["_memorch"]["pending_inference"] is True

@@ -23,6 +23,8 @@ AUTO = "auto"
 # git answers these two local reads in milliseconds; a hung git (a network file system, a
 # credential helper someone wired into config) must not hang the server's start.
 GIT_TIMEOUT_S = 10.0
+# Every surface takes MEMORCH_PROJECT; only `memorch serve` (and setup) take --project too.
+NAME_IT = "name the project: MEMORCH_PROJECT=NAME (memorch serve: --project NAME)"
 # scp-like address: [user@]host:path (no scheme, and the part before ':' has no '/').
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.+)$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?(?P<host>[^/:]*)(?::\d*)?(?P<path>/.*)?$")
@@ -59,15 +61,15 @@ def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         )
     except FileNotFoundError:
         raise ConfigurationError(
-            "--project auto needs git, and git is not installed (or not on PATH)",
+            "the project setting 'auto' needs git, and git is not installed (or not on PATH)",
             error_code="GIT_NOT_FOUND",
-            suggestion="install git, or name the project: --project NAME (or MEMORCH_PROJECT=NAME)",
+            suggestion=f"install git, or {NAME_IT}",
         ) from None
     except subprocess.TimeoutExpired:
         raise ConfigurationError(
-            f"--project auto: git did not answer within {GIT_TIMEOUT_S:.0f} s in {cwd}",
+            f"the project setting 'auto': git did not answer within {GIT_TIMEOUT_S:.0f} s in {cwd}",
             error_code="PROJECT_NOT_DETECTED",
-            suggestion="name the project: --project NAME (or MEMORCH_PROJECT=NAME)",
+            suggestion=NAME_IT,
         ) from None
 
 
@@ -77,11 +79,11 @@ def detect_project(cwd: Path) -> str:
     if root.returncode != 0:
         reason = (root.stderr.strip().splitlines() or ["not a git repository"])[0]
         raise ConfigurationError(
-            f"--project auto: {cwd} is not inside a git repository ({reason})",
+            f"the project setting 'auto': {cwd} is not inside a git repository ({reason})",
             error_code="PROJECT_NOT_DETECTED",
             details={"directory": str(cwd)},
-            suggestion="start memorch from the project's directory (set the MCP server's working directory), "
-            "or name the project: --project NAME (or MEMORCH_PROJECT=NAME)",
+            suggestion="run memorch inside the project's git repository (a server: set its working directory), "
+            f"or {NAME_IT}",
         )
     remote = _git(cwd, "config", "--get", "remote.origin.url")
     if remote.returncode == 0 and remote.stdout.strip():

@@ -190,9 +190,21 @@ class LLMClient:
             try:
                 return parse_reply(text, schema)
             except (ValueError, PydanticValidationError) as exc:
+                # JSON of another shape is not "no JSON": a user checking the server's JSON mode
+                # was sent the wrong way (a newcomer's trial, 2026-12-07).
+                said = (
+                    f"returned JSON that does not have the reply's shape ({_fields_wrong(exc)})"
+                    if isinstance(exc, PydanticValidationError)
+                    else "did not return valid JSON"
+                )
                 raise LLMOutputError(
-                    f"{model} did not return valid JSON for {schema.__name__}, even after a repair request",
-                    details={"model": model, "error": str(exc)[:500], "reply": (text or "")[:500]},
+                    f"{model} {said}, even after a repair request",
+                    details={
+                        "model": model,
+                        "schema": schema.__name__,
+                        "error": str(exc)[:500],
+                        "reply": (text or "")[:500],
+                    },
                     suggestion="use a model that follows JSON instructions (MEMORCH_LLM_MODEL) or add "
                     "MEMORCH_LLM_FALLBACKS; an add that meets this keeps what was said for `memorch reprocess`",
                 ) from exc
@@ -342,6 +354,13 @@ class LLMClient:
 # Servers that answer without a key (a local Ollama, vLLM, LM Studio, llamafile): an empty
 # ``OLLAMA_API_KEY`` there is no missing key.
 KEYLESS_PROVIDERS = frozenset(("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio", "llamafile"))
+
+
+def _fields_wrong(exc: PydanticValidationError, shown: int = 3) -> str:
+    """``missing 'memory'; unexpected 'facts'``: the first few fields a reply got wrong."""
+    words = {"missing": "missing", "extra_forbidden": "unexpected"}
+    said = [f"{words.get(e['type'], 'wrong')} {'.'.join(map(str, e['loc'])) or 'value'!r}" for e in exc.errors()]
+    return "; ".join(said[:shown]) + ("; …" if len(said) > shown else "")
 
 
 def _check_routable(litellm: ModuleType, model: str) -> None:
