@@ -169,6 +169,9 @@ async def test_a_model_no_provider_routes_is_a_setting_to_fix(tmp_path: Path, fa
         checks = {c["name"]: c for c in await memory.doctor()}
     assert added["degraded"] is True and "[UNKNOWN_LLM_PROVIDER]" in added["reason"]
     assert "HTTP 400" not in added["reason"] and fake.chat_requests() == []
+    # Typed, and each event says the model failed ("(no inference)" read as no LLM configured).
+    assert added["error"]["error_code"] == "UNKNOWN_LLM_PROVIDER" and added["error"]["suggestion"]
+    assert added["results"][0]["reason"].startswith("stored as said: the model gave no usable answer (UNKNOWN")
     [llm] = [c for name, c in checks.items() if name.startswith("LLM")]
     assert not llm["ok"] and llm["error"]["error_code"] == "UNKNOWN_LLM_PROVIDER"
     assert "openai/NAME" in llm["error"]["suggestion"]

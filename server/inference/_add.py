@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from memorch.domain._messages import Message
 from memorch.domain._records import new_record, utc_now
 from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.errors import MemoryError
 from memorch.inference._plan import (
     NOTHING_TO_REMEMBER,
     SUMMARY,
@@ -47,13 +48,17 @@ def _marked(metadata: dict[str, Any], **marks: Any) -> dict[str, Any]:
 
 
 async def degrade(
-    engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: Exception
+    engine: Engine, messages: list[Message], scope: Scope, metadata: dict[str, Any], exc: MemoryError
 ) -> AddResult:
     """No model could answer: keep the messages as said, for ``reprocess``."""
     log.warning("no model could answer; storing verbatim for `memorch reprocess`: %s", exc)
-    marked = _marked(metadata, pending_inference=True, error_code=getattr(exc, "error_code", "UNKNOWN"))
+    code = exc.error_code
+    marked = _marked(metadata, pending_inference=True, error_code=code)
     result = await engine.add_verbatim(messages, scope, marked, _said(messages))
-    return {**result, "degraded": True, "reason": str(exc)}
+    for item in result["results"]:  # each event says why too: "(no inference)" read as no LLM set
+        if item["event"] == "ADD":
+            item["reason"] = f"stored as said: the model gave no usable answer ({code}); reprocess extracts its facts"
+    return {**result, "degraded": True, "reason": str(exc), "error": exc.to_dict()}
 
 
 async def defer(
