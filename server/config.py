@@ -268,7 +268,11 @@ class MemoryConfig(BaseModel):
         # the retries: said here, once, instead of "could not be reached" 15 s later.
         value = value.strip() if value is not None else ""
         if value and not value.lower().startswith(("http://", "https://")):
-            raise ValueError(f"must be a URL starting with http:// or https:// (e.g. http://{value})")
+            # An OpenAI-compatible server's base ends in /v1: an example without it is a 404.
+            shown = value if value.rstrip("/").endswith("/v1") else f"{value.rstrip('/')}/v1"
+            raise ValueError(
+                f"must be a URL starting with http:// or https:// (e.g. http://{shown} for an OpenAI-compatible server)"
+            )
         return value or None
 
     @field_validator("tokens_file", mode="before")

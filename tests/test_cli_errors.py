@@ -91,7 +91,8 @@ CASES = {
     "llm-base-without-scheme": Case(
         ["add", "I like tea"],
         "INVALID_SETTING",
-        "MEMORCH_LLM_API_BASE must be a URL starting with http:// or https:// (e.g. http://127.0.0.1:4000/v1)",
+        "MEMORCH_LLM_API_BASE must be a URL starting with http:// or https:// "
+        "(e.g. http://127.0.0.1:4000/v1 for an OpenAI-compatible server)",
         env={"MEMORCH_LLM_MODEL": "openai/local", "MEMORCH_LLM_API_BASE": "127.0.0.1:4000/v1"},
     ),
     "doctor-data-dir-is-a-file": Case(["doctor"], "DATA_DIR_UNUSABLE", "MEMORCH_DATA_DIR", data_dir="file"),

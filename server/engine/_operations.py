@@ -364,16 +364,21 @@ def purge_all(store: Store, scope: Scope) -> DeleteAllResult:
     """``delete_all`` with ``purge``: every memory of the scope, and those deleted before (only
     their history was left), removed for good; their index and file part once at the end."""
     with store.writing():
-        ids = store.parts.ledger.ids(scope, own_layer(scope))
+        every = store.parts.ledger.ids(scope, own_layer(scope))
+        # Expired ones go too, but are not counted as deleted: they were forgotten already.
+        hidden = store.parts.ledger.expired_ids(utc_now())
+        ids, expired_now = [i for i in every if i not in hidden], [i for i in every if i in hidden]
         earlier = store.parts.ledger.deleted_ids(scope, own_layer(scope))
         purged: set[str] = set()
         # Each batch locked as one purge is (``reconciling``); the deleted ones have no row to read.
-        for batch in chunks([*ids, *earlier], DELETE_BATCH):
+        for batch in chunks([*every, *earlier], DELETE_BATCH):
             with store.parts.ledger.memory_locks(batch):
                 purged.update(store.purge(store.parts.ledger.get_many(batch), batch))
         store.finish_purges(sorted(purged))
     noun = "memory" if len(ids) == 1 else "memories"
     message = f"Purged {len(ids)} {noun} for good"
+    if expired_now:
+        message += f", {len(expired_now)} expired one{'' if len(expired_now) == 1 else 's'} too"
     if earlier:
         message += f", and the history of {len(earlier)} deleted before"
     return {"deleted": len(ids), "ids": ids, "purged": True, "message": message}
