@@ -26,7 +26,9 @@ _MESSAGES = {
         "type": "object",
         "properties": {
             "role": {"type": "string", "enum": ["user", "assistant", "system", "tool"]},
-            "content": {"type": ["string", "array"]},  # an array: OpenAI-style text parts
+            # Text, or OpenAI-style text parts; anyOf, not a list of types, which single-type schema
+            # dialects (Gemini's function declarations) may reject: the MCP Inspector's --strict warns.
+            "content": {"anyOf": [{"type": "string"}, {"type": "array"}]},
             "name": {"type": "string"},
         },
         "required": ["content"],

@@ -26,7 +26,7 @@ from memorch.tools._common import (
 
 DESCRIPTION = """Search the user's memories before answering what may depend on what they said
 earlier. Best first (`score`: each hit's own relevance, 0-1). Weaker matches are left out:
-`below_threshold` says how many; `threshold: 0` returns them. Overview: list_memories."""
+`below_threshold` says how many; `threshold: 0` returns them."""
 
 
 def register(server: MCPServer, state: ServerState) -> None:
