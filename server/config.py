@@ -203,6 +203,19 @@ class MemoryConfig(BaseModel):
         # other path); and every message names the directory in full.
         return home_path(value).absolute()
 
+    @field_validator("user_id")
+    @classmethod
+    def _user_id(cls, value: str) -> str:
+        # Checked here, naming MEMORCH_USER_ID: "alice " failed every call later as an argument
+        # the caller had not given ("omit --user-id"; a newcomer's trial).
+        import memorch.domain._validation as validation
+        from memorch.errors import ValidationError
+
+        try:
+            return validation.scope_id(value, "user_id") or value
+        except ValidationError as exc:
+            raise ValueError(exc.message) from None
+
     @field_validator("project")
     @classmethod
     def _project(cls, value: str | None) -> str | None:

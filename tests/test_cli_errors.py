@@ -88,6 +88,9 @@ CASES = {
     "reprocess-bad-timeout-env": Case(
         ["reprocess"], "INVALID_SETTING", "MEMORCH_LLM_TIMEOUT must be a number", env={"MEMORCH_LLM_TIMEOUT": "soon"}
     ),
+    "user-id-env-with-a-space": Case(
+        ["list"], "INVALID_SETTING", "MEMORCH_USER_ID is invalid: user_id must be", env={"MEMORCH_USER_ID": "alice "}
+    ),
     "llm-base-without-scheme": Case(
         ["add", "I like tea"],
         "INVALID_SETTING",
