@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,6 +49,8 @@ log = logging.getLogger("memorch")
 # How long in-flight requests may take to finish once a stop is asked for (a search or an add
 # takes milliseconds; an open event stream would otherwise hold the process forever).
 GRACEFUL_SHUTDOWN_S = 10
+# When the stores' imports start if no client has listed the tools by then (seconds after launch).
+WARM_UNLISTED_S = 1.5
 
 
 def build_server(config: MemoryConfig | None = None) -> MemorchServer:
@@ -190,12 +193,25 @@ def _warm_stores() -> None:
     _import_on_thread("the stores' modules", "memorch-import-stores", stores)
 
 
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    """``fn``, run by the first of its callers only (the first tools/list, or the timer)."""
+    lock, done = threading.Lock(), [False]
+
+    def run() -> None:
+        with lock:
+            if done[0]:
+                return
+            done[0] = True
+        fn()
+
+    return run
+
+
 def _import_on_thread(what: str, name: str, load: Callable[[], object]) -> None:
     """Run ``load`` (imports) on a thread, its time in the debug log. Not a daemon: the
     interpreter waits for it before it exits. A client that closes stdin at once would otherwise
     end the process in the middle of a native library's import, which aborts it (SIGABRT, seen
     once in CI)."""
-    import threading
     import time
 
     def run() -> None:
@@ -228,15 +244,37 @@ def serve(
     logging.basicConfig(level=_sdk_level(config.log_level))
     warn_unknown_settings()  # once, first: a misspelt MEMORCH_AUTH_TOKEN explains a refusal below
     steady_heap()
+    tokens = None
     if transport != "stdio":  # before anything loads: a refused bind is one error line
         check_exposure(host, _has_token(config), allow_unauthenticated)
         tokens = check_tokens_file(config)  # a missing or broken tokens file stops here
         transport_security(host, [*config.allowed_hosts, *(allowed_hosts or [])])  # names checked up front
     server = build_server(config)
     # Not before: the imports' hold on the GIL made the start-up answers 10 % slower.
-    server.on_first_list = _warm_stores
+    warm = _once(_warm_stores)
+    server.on_first_list = warm
+    # A client that calls a tool without listing first (the TypeScript SDK's Client does not
+    # list on connect) waited 2.4-3 s for its first search: the imports start anyway, a moment
+    # after the start-up answers.
+    unlisted = threading.Timer(WARM_UNLISTED_S, warm)
+    unlisted.start()
     if config.llm_enabled:
         _warm_litellm()
+    try:
+        _serve(server, transport, host, port, config, allowed_hosts, tokens)
+    finally:
+        unlisted.cancel()  # a process done before it fires does not wait for it
+
+
+def _serve(
+    server: Any,
+    transport: Transport,
+    host: str,
+    port: int,
+    config: MemoryConfig,
+    allowed_hosts: list[str] | None,
+    tokens: int | None,
+) -> None:
     import anyio
 
     if transport == "stdio":
