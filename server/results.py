@@ -138,7 +138,9 @@ class AddResult(TypedDict):
     pending: NotRequired[bool]
     dry_run: NotRequired[bool]
     reason: NotRequired[str]
-    error: NotRequired[dict[str, Any]]  # degraded: the model's failure (error_code, message, details, suggestion)
+    # Degraded: the model's failure (error_code, message, details, suggestion). Not ``error``, the
+    # key a failed tool call's structuredContent has: this add succeeded.
+    model_error: NotRequired[dict[str, Any]]
     redacted: NotRequired[list[Redaction]]  # credentials replaced before storing (server/redaction.py)
     expires_at: NotRequired[str]  # what this add stores stops being returned then (ISO UTC)
 

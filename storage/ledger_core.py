@@ -336,11 +336,13 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
             return [r[0] for r in conn.execute("SELECT memory_id FROM index_outbox WHERE target = ?", (target,))]
 
     def scopes(self) -> list[dict[str, Any]]:
-        """The user_ids that hold memories, with how many each (most first; the UI's scope list)."""
+        """The user_ids that hold memories, with how many each (most first; the UI's scope list);
+        expired ones are forgotten, so not counted."""
         with self._read() as conn:
             rows = conn.execute(
-                "SELECT user_id, count(*) FROM memories WHERE user_id IS NOT NULL"
-                " GROUP BY user_id ORDER BY count(*) DESC, user_id"
+                f"SELECT user_id, count(*) FROM memories WHERE user_id IS NOT NULL AND {LIVE}"
+                " GROUP BY user_id ORDER BY count(*) DESC, user_id",
+                [stamp()],
             ).fetchall()
         return [{"user_id": row[0], "memories": row[1]} for row in rows]
 

@@ -372,3 +372,20 @@ async def test_imports_take_an_items_expiry_or_the_scopes_default(tmp_path: Path
     assert listed["Session scratch note"][:13] == listed["Exported run note"][:13] == two_hours
     assert listed["Lasting fact"] is None
     assert listed["Own expiry note"] < listed["Session scratch note"]  # the item's own wins
+
+
+async def test_delete_all_with_purge_says_expired_ones_apart(amem: AsyncMemory, config: MemoryConfig) -> None:
+    """They go with the rest, but were forgotten already: not counted as deleted, not listed
+    among the users that hold memories (a newcomer's trial)."""
+    await warm(amem)
+    secret = token()
+    deadline = time.monotonic() + SHORT_S
+    await amem.add(f"Door code {secret}", user_id="u", expires_at=f"{SHORT_S:g}s", infer=False)
+    kept = (await amem.add("I like rain", user_id="u", infer=False))["results"][0]["id"]
+    await amem.add(f"Old code {token()}", user_id="gone", expires_at=f"{SHORT_S:g}s", infer=False)
+    await until(deadline)
+    assert {u["user_id"] for u in await amem.users()} == {"u", "warm"}
+    result = await amem.delete_all(purge=True, user_id="u")
+    assert result["deleted"] == 1 and result["ids"] == [kept]
+    assert result["message"] == "Purged 1 memory for good, 1 expired one too"
+    assert occurrences(config.data_dir, [secret]) == []

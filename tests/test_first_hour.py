@@ -227,13 +227,14 @@ async def test_a_missing_key_is_a_configuration_error_at_once(
 def test_an_empty_key_of_a_server_that_needs_none_is_no_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """``OLLAMA_API_KEY=""`` beside a local Ollama is not a missing key (a review: the empty-key
     rule made it MISSING_CREDENTIALS); an empty ``OPENAI_API_KEY`` for OpenAI is."""
-    from memorch.models._llm import _missing_keys, import_litellm
+    from memorch.models._llm import import_litellm
+    from memorch.models._providers import missing_keys
 
     litellm = import_litellm()
     monkeypatch.setenv("OLLAMA_API_KEY", "")
     monkeypatch.setenv("OPENAI_API_KEY", "")
-    assert _missing_keys(litellm, "ollama/llama3") == [] and _missing_keys(litellm, "ollama_chat/llama3") == []
-    assert _missing_keys(litellm, "openai/gpt-4.1-mini") == ["OPENAI_API_KEY"]
+    assert missing_keys(litellm, "ollama/llama3") == [] and missing_keys(litellm, "ollama_chat/llama3") == []
+    assert missing_keys(litellm, "openai/gpt-4.1-mini") == ["OPENAI_API_KEY"]
 
 
 async def test_a_rejected_key_is_not_retried(tmp_path: Path, fake: FakeLLM) -> None:

@@ -148,7 +148,7 @@ async def test_a_slow_model_and_a_rate_limit_are_told_from_a_dead_endpoint(tmp_p
     assert "raise MEMORCH_LLM_TIMEOUT" in slow.value.suggestion and slow.value.details["status"] is None
     assert limited.value.error_code == "RATE_LIMITED" and limited.value.details["status"] == 429
     for said in (slow.value.suggestion, limited.value.suggestion):
-        assert "MEMORCH_LLM_FALLBACKS if any" in said and "automatically" not in said
+        assert "MEMORCH_LLM_FALLBACKS are tried next, if any" in said and "automatically" not in said
 
 
 class _Reply(__import__("pydantic").BaseModel):
@@ -170,8 +170,64 @@ async def test_a_model_no_provider_routes_is_a_setting_to_fix(tmp_path: Path, fa
     assert added["degraded"] is True and "[UNKNOWN_LLM_PROVIDER]" in added["reason"]
     assert "HTTP 400" not in added["reason"] and fake.chat_requests() == []
     # Typed, and each event says the model failed ("(no inference)" read as no LLM configured).
-    assert added["error"]["error_code"] == "UNKNOWN_LLM_PROVIDER" and added["error"]["suggestion"]
+    assert added["model_error"]["error_code"] == "UNKNOWN_LLM_PROVIDER" and added["model_error"]["suggestion"]
     assert added["results"][0]["reason"].startswith("stored as said: the model gave no usable answer (UNKNOWN")
     [llm] = [c for name, c in checks.items() if name.startswith("LLM")]
     assert not llm["ok"] and llm["error"]["error_code"] == "UNKNOWN_LLM_PROVIDER"
     assert "openai/NAME" in llm["error"]["suggestion"]
+
+
+def test_a_connection_that_never_opened_is_unreachable_not_slow() -> None:
+    """A host that drops the connection attempt (a wrong address, a VPN down) times out too: that
+    is "could not be reached", not a slow model to give more time (a review's finding)."""
+    import httpx
+    import openai
+
+    from memorch.models._resilience import translate
+
+    def timed_out(cause: Exception) -> Exception:
+        error = openai.APITimeoutError(request=httpx.Request("POST", "http://10.0.0.9/v1/chat/completions"))
+        error.__cause__ = cause
+        return error
+
+    never = translate(
+        timed_out(httpx.ConnectTimeout("timed out")), "openai/m", "MEMORCH_LLM", ("MEMORCH_LLM_TIMEOUT", 60)
+    )
+    slow = translate(timed_out(httpx.ReadTimeout("timed out")), "openai/m", "MEMORCH_LLM", ("MEMORCH_LLM_TIMEOUT", 60))
+    assert never.error_code == "NETWORK_ERROR" and "could not be reached: timed out" in never.message
+    assert "MEMORCH_LLM_API_BASE" in never.suggestion and "MEMORCH_LLM_TIMEOUT" not in never.suggestion
+    assert slow.error_code == "MODEL_TIMEOUT" and "within 60 s" in slow.message
+    embedder = translate(httpx.ConnectError("refused"), "openai/text-embedding-3-small", "MEMORCH_EMBEDDER")
+    assert "MEMORCH_LLM_FALLBACKS" not in embedder.suggestion  # the LLM's fallbacks are no embedder's
+
+
+def test_a_provider_named_by_the_api_base_is_routable() -> None:
+    """LiteLLM knows some providers by their API base: a bare ``mistral-small`` at Mistral's."""
+    from memorch.models._llm import import_litellm
+    from memorch.models._providers import check_routable
+    from memorch.models._resilience import UnknownProviderError
+
+    litellm = import_litellm()
+    check_routable(litellm, "mistral-small", "https://api.mistral.ai/v1")
+    check_routable(litellm, "openai/my-model", "http://127.0.0.1:8000/v1")
+    with pytest.raises(UnknownProviderError):
+        check_routable(litellm, "my-model", "http://127.0.0.1:8000/v1")
+
+
+async def test_a_mistyped_primary_model_leaves_the_fallbacks_to_answer(
+    tmp_path: Path, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check on the primary model's name must not stop its fallbacks (a review's finding:
+    the compact-prompt choice asked the primary first, outside the loop over the models)."""
+    from memorch import AsyncMemory, MemoryConfig
+
+    monkeypatch.setenv("OPENAI_API_BASE", fake.url)  # the fallback's provider differs: its own base
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    fake.push({"memory": [{"event": "ADD", "text": "User plays chess"}]})
+    config = MemoryConfig(
+        data_dir=tmp_path / "data", graph="off", llm_model="openia/my-model", llm_fallbacks="openai/backup-model"
+    )
+    async with AsyncMemory(config) as memory:
+        added = await memory.add("I play chess", user_id="u")
+    assert "degraded" not in added and [r["memory"] for r in added["results"]] == ["User plays chess"]
+    assert [r.model for r in fake.chat_requests()] == ["backup-model"]

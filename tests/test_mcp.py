@@ -34,7 +34,7 @@ async def test_a_message_in_text_parts(config: MemoryConfig) -> None:
     async with Client(build_server(config)) as client:
         listed = {t.name: t for t in (await client.list_tools()).tools}
         content = listed["add_memory"].input_schema["properties"]["messages"]["items"]["properties"]
-        assert content["content"] == {"anyOf": [{"type": "string"}, {"type": "array"}]}  # portable
+        assert content["content"] == {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
         parts = [{"role": "user", "content": [{"type": "text", "text": "I swim on Sundays"}]}]
         swim = await client.call_tool("add_memory", {"messages": parts})
         assert not swim.is_error and swim.structured_content["results"][0]["memory"] == "I swim on Sundays"
@@ -328,3 +328,11 @@ async def test_delete_all_of_a_project_says_and_does_that_layer_alone(tmp_path: 
         assert wiped.structured_content["deleted"] == 1
         left = (await client.call_tool("list_memories", {})).structured_content["results"]
         assert [m["memory"] for m in left] == ["I want answers in British English"]
+
+
+def test_the_start_line_names_the_llm_without_credentials(tmp_path: Path) -> None:
+    from memorch.serve._app import _llm_words
+
+    config = MemoryConfig(data_dir=tmp_path, llm_model="openai/m", llm_api_base="https://bob:s3cret@llm.example/v1")
+    assert _llm_words(config) == "LLM openai/m at https://llm.example/v1"
+    assert _llm_words(MemoryConfig(data_dir=tmp_path)) == "no LLM (memories are stored as said)"

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mcp import Client
 from typer.testing import CliRunner
 
 from memorch import AsyncMemory
 from memorch.cli._main import app
+from memorch.errors import MemoryNotFoundError
 from memorch.serve._app import build_server
 
 from .conftest import fake_llm_config
@@ -52,3 +54,15 @@ async def test_a_get_of_a_purged_memory_says_it_was_purged(tmp_path: Path, fake:
         async with Client(build_server(memory.config)) as client:
             got = await client.call_tool("get_memory", {"memory_id": gone, "user_id": "u"})
     assert got.is_error and got.content[0].text.startswith("[MEMORY_PURGED]")
+
+
+async def test_a_message_inference_found_nothing_in_may_be_restored(tmp_path: Path, fake: FakeLLM) -> None:
+    config = fake_llm_config(tmp_path, fake, background_inference="on")
+    fake.push({"memory": []})
+    async with AsyncMemory(config) as memory:
+        message = (await memory.add("hmm, ok", user_id="u"))["results"][0]["id"]
+        await memory.flush_inference()
+        with pytest.raises(MemoryNotFoundError) as gone:
+            await memory.get(message, user_id="u")
+    assert "found nothing worth remembering" in gone.value.message
+    assert gone.value.suggestion.startswith("restore it with restore() only if")

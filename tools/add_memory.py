@@ -28,7 +28,7 @@ _MESSAGES = {
             "role": {"type": "string", "enum": ["user", "assistant", "system", "tool"]},
             # Text, or OpenAI-style text parts; anyOf, not a list of types, which single-type schema
             # dialects (Gemini's function declarations) may reject: the MCP Inspector's --strict warns.
-            "content": {"anyOf": [{"type": "string"}, {"type": "array"}]},
+            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
             "name": {"type": "string"},
         },
         "required": ["content"],

@@ -13,7 +13,7 @@ def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="memory_history",
         description="Every change to one memory, oldest first, also once deleted: ADD, UPDATE, DELETE, "
-        "RESTORE (PURGE: no text left). An event's time is `updated_at` (`created_at`: the memory's).",
+        "RESTORE (PURGE: no text left), each with its `reason`; time: `updated_at`.",
         annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def memory_history(

@@ -94,26 +94,35 @@ def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
 NOTHING_FOUND = "inference found nothing worth remembering in it"
 
 
-def was_deleted(memory_id: str, when: str, inferred: str | None = None) -> MemoryNotFoundError:
-    """A memory that is deleted (not purged): not found, and how to bring it back. ``inferred``:
-    a message that inference replaced by its facts, or found nothing in (its DELETE event's
-    reason, which names the facts): restoring it would say what they say twice (a newcomer's
-    trial, 2026-12-07), so the way on is to the facts."""
-    if inferred is None:
+def was_deleted(memory_id: str, when: str, awaiting: bool = False, reason: str | None = None) -> MemoryNotFoundError:
+    """A memory that is deleted (not purged): not found, and how to bring it back. ``awaiting``:
+    it was a message awaiting inference, which inference replaced by its facts or found nothing
+    in (``reason``: its DELETE event's, naming the facts; None once history retention removed
+    it): restoring it would say what they say twice (a newcomer's trial, 2026-12-07), so the way
+    on is to the facts."""
+    details: dict[str, Any] = {"memory_id": memory_id, "deleted_at": when}
+    if not awaiting:
         return MemoryNotFoundError(
             f"memory {memory_id} was deleted at {when}",
-            details={"memory_id": memory_id, "deleted_at": when},
+            details=details,
             suggestion="bring it back with {restore_memory}, then try again; {memory_history} shows what it said",
         )
-    way_on = (
-        "restore it with {restore_memory} only if it should be kept as said"
-        if inferred == NOTHING_FOUND
-        else "use {get_memory} on the facts named, or {search_memories}; restoring the message would store "
-        "what they say a second time"
-    )
+    if reason == NOTHING_FOUND:
+        way_on = "restore it with {restore_memory} only if it should be kept as said"
+    elif reason is not None:
+        way_on = (
+            "use {get_memory} on the facts named, or {search_memories}; restoring the message would store "
+            "what they say a second time"
+        )
+    else:
+        way_on = (
+            "{search_memories} for what it said first (inference may have replaced it by facts); restore it "
+            "with {restore_memory} only if nothing holds it"
+        )
+    said = reason or "its history no longer says what became of it"
     return MemoryNotFoundError(
-        f"memory {memory_id} was a message that inference processed at {when}: {inferred}",
-        details={"memory_id": memory_id, "deleted_at": when, "reason": inferred},
+        f"memory {memory_id} was a message awaiting inference, deleted at {when}: {said}",
+        details={**details, "reason": reason},
         suggestion=way_on,
     )
 

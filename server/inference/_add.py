@@ -58,7 +58,7 @@ async def degrade(
     for item in result["results"]:  # each event says why too: "(no inference)" read as no LLM set
         if item["event"] == "ADD":
             item["reason"] = f"stored as said: the model gave no usable answer ({code}); reprocess extracts its facts"
-    return {**result, "degraded": True, "reason": str(exc), "error": exc.to_dict()}
+    return {**result, "degraded": True, "reason": str(exc), "model_error": exc.to_dict()}
 
 
 async def defer(

@@ -22,7 +22,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from memorch.config import MemoryConfig
 from memorch.errors import AuthenticationError, MemoryError, MissingCredentialsError, NetworkError, ValidationError
-from memorch.models._replies import parse_reply, reply_json
+from memorch.models._providers import ENV_HINT, check_routable, missing_keys
+from memorch.models._replies import fields_wrong, parse_reply, reply_json
 from memorch.models._resilience import ModelRejectedError, Resilience, UnknownProviderError
 from memorch.models._structured import (
     PROBE_MAX_TOKENS,
@@ -42,7 +43,6 @@ from memorch.models._wire import request_params, with_schema_in_prompt
 
 log = logging.getLogger("memorch.llm")
 M = TypeVar("M", bound=BaseModel)
-ENV_HINT = "MEMORCH_LLM"
 
 
 @cache
@@ -193,7 +193,7 @@ class LLMClient:
                 # JSON of another shape is not "no JSON": a user checking the server's JSON mode
                 # was sent the wrong way (a newcomer's trial, 2026-12-07).
                 said = (
-                    f"returned JSON that does not have the reply's shape ({_fields_wrong(exc)})"
+                    f"returned JSON that does not have the reply's shape ({fields_wrong(exc)})"
                     if isinstance(exc, PydanticValidationError)
                     else "did not return valid JSON"
                 )
@@ -282,7 +282,10 @@ class LLMClient:
         primary model's server reports a context window of at most ``COMPACT_CONTEXT`` tokens."""
         if self.config.llm_prompt != "auto":
             return self.config.llm_prompt == "compact"
-        server = self.structure(self.models[0]).server
+        try:
+            server = self.structure(self.models[0]).server
+        except (MissingCredentialsError, UnknownProviderError):
+            return False  # the primary cannot be asked: its fallbacks are, with the full prompt
         context = self.config.llm_num_ctx if server.kind == "ollama" else server.context
         return context is not None and context <= COMPACT_CONTEXT
 
@@ -292,14 +295,14 @@ class LLMClient:
         """api_base / api_key apply to models of the primary model's provider. A model that needs
         a key and has none is a ``MissingCredentialsError`` before any request: waiting and
         retrying cannot make a key appear (it was reported as a network error after 20 s)."""
-        _check_routable(litellm, model)
         provider = self.config.llm_model.split("/", 1)[0]
         api: dict[str, Any] = {}
         if model.split("/", 1)[0] == provider:
             api = {k: v for k, v in (("api_base", self.config.llm_api_base), ("api_key", self.config.llm_api_key)) if v}
+        check_routable(litellm, model, api.get("api_base"))
         if "api_key" in api:
             return api
-        missing = _missing_keys(litellm, model)
+        missing = missing_keys(litellm, model)
         if missing and "api_base" in api:
             return {**api, "api_key": NO_KEY}
         if missing:
@@ -349,52 +352,6 @@ class LLMClient:
         )
         self.stats.count(_prompt_tokens(litellm, model, messages, response))
         return _content(response)
-
-
-# Servers that answer without a key (a local Ollama, vLLM, LM Studio, llamafile): an empty
-# ``OLLAMA_API_KEY`` there is no missing key.
-KEYLESS_PROVIDERS = frozenset(("ollama", "ollama_chat", "hosted_vllm", "vllm", "lm_studio", "llamafile"))
-
-
-def _fields_wrong(exc: PydanticValidationError, shown: int = 3) -> str:
-    """``missing 'memory'; unexpected 'facts'``: the first few fields a reply got wrong."""
-    words = {"missing": "missing", "extra_forbidden": "unexpected"}
-    said = [f"{words.get(e['type'], 'wrong')} {'.'.join(map(str, e['loc'])) or 'value'!r}" for e in exc.errors()]
-    return "; ".join(said[:shown]) + ("; …" if len(said) > shown else "")
-
-
-def _check_routable(litellm: ModuleType, model: str) -> None:
-    """``UNKNOWN_LLM_PROVIDER`` for a model LiteLLM routes to no provider (``openia/x``, a bare
-    ``my-model``): it refused the request itself, which read as "rejected the request (HTTP 400)"
-    and sent the user to a server that never saw it (a newcomer's trial, 2026-12-07)."""
-    try:
-        litellm.get_llm_provider(model)
-    except litellm.exceptions.BadRequestError as exc:
-        prefix = model.split("/", 1)[0] if "/" in model else None
-        said = f"no provider {prefix!r}" if prefix else "no provider prefix"
-        raise UnknownProviderError(
-            f"LiteLLM cannot route the model {model!r}: {said}",
-            details={"model": model},
-            suggestion=f"name it with its provider in {ENV_HINT}_MODEL: openai/NAME for an OpenAI-compatible "
-            f"server (llama.cpp, vLLM, LM Studio; with {ENV_HINT}_API_BASE ending in /v1), ollama_chat/NAME "
-            "for Ollama, anthropic/NAME, gemini/NAME (docs/llm-setup.md)",
-        ) from exc
-
-
-def _missing_keys(litellm: ModuleType, model: str) -> list[str]:
-    """The provider's key variables LiteLLM would need and the environment lacks (its own check);
-    an unset ``*_API_BASE`` is no credential (Ollama's has a default)."""
-    missing = litellm.validate_environment(model=model).get("missing_keys") or []
-    missing = [name for name in missing if not name.endswith("_API_BASE")]
-    if not missing:  # LiteLLM counts a variable set to "" as a key; the provider then refuses it
-        try:
-            provider = litellm.get_llm_provider(model)[1]
-        except litellm.exceptions.BadRequestError:  # no provider LiteLLM knows: its request says so
-            return []
-        variable = f"{provider.upper()}_API_KEY"
-        if provider not in KEYLESS_PROVIDERS and variable in os.environ and not os.environ[variable].strip():
-            missing = [variable]
-    return missing
 
 
 def _content(response: Any) -> str | None:

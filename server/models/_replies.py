@@ -8,6 +8,7 @@ import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,3 +54,10 @@ def parse_reply(text: str | None, schema: type[M]) -> M:
 def reply_json(text: str | None) -> Any:
     """The JSON value of a reply (reasoning stripped); ``ValueError`` when it has none."""
     return extract_json(strip_reasoning(text or ""))
+
+
+def fields_wrong(exc: PydanticValidationError, shown: int = 3) -> str:
+    """``missing 'memory'; unexpected 'facts'``: the first few fields a reply got wrong."""
+    words = {"missing": "missing", "extra_forbidden": "unexpected"}
+    said = [f"{words.get(e['type'], 'wrong')} {'.'.join(map(str, e['loc'])) or 'value'!r}" for e in exc.errors()]
+    return "; ".join(said[:shown]) + ("; …" if len(said) > shown else "")

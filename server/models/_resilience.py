@@ -162,6 +162,20 @@ def is_connection(exc: BaseException) -> bool:
     return connection_cause(exc) is not None
 
 
+def _never_connected(exc: BaseException) -> BaseException | None:
+    """The connection attempt itself timed out (a host that drops it, a wrong address, a VPN
+    down): no server took the request, so it is "could not be reached", not a slow model."""
+    import httpx
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, httpx.ConnectTimeout):
+            return exc
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None
+
+
 def connection_cause(exc: BaseException) -> BaseException | None:
     """The innermost connection failure ``exc`` came from ("[Errno 111] Connection refused"),
     or None. LiteLLM raises a refused connection as an ``InternalServerError`` with status 500
@@ -178,8 +192,13 @@ def connection_cause(exc: BaseException) -> BaseException | None:
     return found
 
 
-# What a failing model's user is told memorch does about it: retries, then the fallbacks.
-RETRIES_THEN_FALLBACKS = "memorch retries with backoff, then tries the models of MEMORCH_LLM_FALLBACKS if any"
+# What a failing model's user is told memorch does about it: retries, then (the LLM's) fallbacks.
+FALLBACKS = "the models of MEMORCH_LLM_FALLBACKS are tried next, if any"
+
+
+def _then(env_hint: str) -> str:
+    """What memorch does next: retries, then (for the LLM, not an embedder) the fallbacks."""
+    return "memorch retries with backoff" + (f"; then {FALLBACKS}" if env_hint == "MEMORCH_LLM" else "")
 
 
 def translate(exc: BaseException, model: str, env_hint: str, timeout: tuple[str, float] | None = None) -> MemoryError:
@@ -187,9 +206,9 @@ def translate(exc: BaseException, model: str, env_hint: str, timeout: tuple[str,
     ``timeout``: the setting that bounds a request, and its value (``MEMORCH_LLM_TIMEOUT``)."""
     if isinstance(exc, MemoryError):
         return exc
-    if is_timeout(exc):  # LiteLLM says 408 for it: no HTTP exchange ended, the client gave up
-        return _timed_out(exc, model, timeout)
-    refused = connection_cause(exc)
+    if is_timeout(exc) and not _never_connected(exc):  # LiteLLM says 408: no answer came, none was sent
+        return _timed_out(exc, model, timeout, env_hint)
+    refused = _never_connected(exc) or connection_cause(exc)
     status = None if refused is not None else status_of(exc)  # no HTTP exchange took place
     details = {"model": model, "status": status, "provider_error": str(exc)[:300]}
     if status == 429:
@@ -197,7 +216,7 @@ def translate(exc: BaseException, model: str, env_hint: str, timeout: tuple[str,
             f"{model} is rate-limited (HTTP 429): {_short(str(exc))}",
             error_code="RATE_LIMITED",
             details=details,
-            suggestion=f"wait, or send fewer requests (a plan with a higher limit); {RETRIES_THEN_FALLBACKS}",
+            suggestion=f"wait, or send fewer requests (a plan with a higher limit); {_then(env_hint)}",
         )
     if status in (401, 403):
         return AuthenticationError(
@@ -224,27 +243,28 @@ def translate(exc: BaseException, model: str, env_hint: str, timeout: tuple[str,
     return NetworkError(
         f"{model} {said}" if said else f"{model} could not be reached or kept failing: {_short(str(exc))}",
         details=details,
-        suggestion=f"check {env_hint}_API_BASE and that the provider is up; {RETRIES_THEN_FALLBACKS}",
+        suggestion=f"check {env_hint}_API_BASE and that the provider is up; {_then(env_hint)}",
     )
 
 
-def _timed_out(exc: BaseException, model: str, timeout: tuple[str, float] | None) -> NetworkError:
-    """A request that got no answer in time: a slow (often local) model more than a dead one."""
+def _timed_out(exc: BaseException, model: str, timeout: tuple[str, float] | None, env_hint: str) -> NetworkError:
+    """A request a server took and did not answer in time: a slow (often local) model more than a
+    dead one. A local server that keeps computing is not sent it again (``retry_timeouts``)."""
     details = {"model": model, "status": None, "provider_error": str(exc)[:300]}
+    fallbacks = f"; {FALLBACKS}" if env_hint == "MEMORCH_LLM" else ""
     if timeout is None:
         return NetworkError(
             f"{model} did not answer in time",
             error_code="MODEL_TIMEOUT",
             details=details,
-            suggestion=f"check that the provider is up and not overloaded; {RETRIES_THEN_FALLBACKS}",
+            suggestion=f"check that the provider is up and not overloaded{fallbacks}",
         )
     setting, seconds = timeout
     return NetworkError(
         f"{model} did not answer within {seconds:g} s ({setting})",
         error_code="MODEL_TIMEOUT",
         details={**details, "timeout_s": seconds},
-        suggestion=f"raise {setting} for a slow or local model, or check that its server is not "
-        f"overloaded; {RETRIES_THEN_FALLBACKS}",
+        suggestion=f"raise {setting} for a slow or local model, or check that its server is not overloaded{fallbacks}",
     )
 
 

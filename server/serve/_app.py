@@ -103,8 +103,21 @@ def _llm_words(config: MemoryConfig) -> str:
     """The start line's model: a client's log is where a wrong MEMORCH_LLM_MODEL shows first."""
     if not config.llm_enabled:
         return "no LLM (memories are stored as said)"
-    where = f" at {config.llm_api_base}" if config.llm_api_base else ""
+    where = f" at {_without_credentials(config.llm_api_base)}" if config.llm_api_base else ""
     return f"LLM {config.llm_model}{where}"
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a user and password in it (``https://user:secret@host/v1``): a client's log
+    is no place for them."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    return urlunsplit(parts._replace(netloc=netloc + (f":{parts.port}" if parts.port else "")))
 
 
 def endpoint_url(transport: Transport, host: str, port: int) -> str:
