@@ -7,6 +7,8 @@
   llama-cpp-python's schema extension, ``guided_json``, Ollama's ``format``, or JSON mode with the
   schema in the prompt), found by a probe on first use and cached per model, API base and server
   version in the data directory.
+- ``_providers``: what is known of a model before any request: the provider LiteLLM routes it
+  to (``UNKNOWN_LLM_PROVIDER``) and the keys it needs (``MISSING_CREDENTIALS``).
 - ``_resilience``: retries with backoff, a circuit breaker per model (only failed calls count:
   a model that answers is not an outage), error translation.
 - ``_embeddings``: the bundled local embedder (default, offline) or any LiteLLM embedding model,
