@@ -297,9 +297,13 @@ def test_reprocess_says_why_the_model_failed_and_stops_at_a_failure_of_the_model
         "MEMORCH_LLM_API_KEY": "k",
         "MEMORCH_LLM_MAX_RETRIES": "0",
     }
+    idle = invoke(tmp_path, "reprocess")  # no model, nothing pending: nothing to do is no failure
+    assert idle.exit_code == 0 and idle.stdout.strip() == "processed 0 messages, 0 failed, 0 still pending"
     for text in ("I collect vinyl", "I keep bees", "I moved to Lisbon"):
         fake.push(Failure(500))
         assert invoke(tmp_path, "add", text, **model).exit_code == 0
+    modelless = invoke(tmp_path, "reprocess")  # three wait for a model: without one, an error
+    assert modelless.exit_code == 1 and modelless.stderr.startswith("error [LLM_NOT_CONFIGURED]")
     asked = len(fake.chat_requests())
     fake.responder = lambda request: Failure(500)  # nothing answers
     failed = invoke(tmp_path, "reprocess", **model)

@@ -84,7 +84,6 @@ CASES = {
         env={"MEMORCH_MAX_TEXT_BYTES": "abc"},
     ),
     # One code for "no model configured", as `import --infer` says it (reprocess said NO_LLM).
-    "reprocess-no-llm": Case(["reprocess"], "LLM_NOT_CONFIGURED", "reprocessing needs an LLM"),
     "reprocess-bad-timeout-env": Case(
         ["reprocess"], "INVALID_SETTING", "MEMORCH_LLM_TIMEOUT must be a number", env={"MEMORCH_LLM_TIMEOUT": "soon"}
     ),
@@ -99,6 +98,7 @@ CASES = {
         env={"MEMORCH_LLM_MODEL": "openai/local", "MEMORCH_LLM_API_BASE": "127.0.0.1:4000/v1"},
     ),
     "doctor-data-dir-is-a-file": Case(["doctor"], "DATA_DIR_UNUSABLE", "MEMORCH_DATA_DIR", data_dir="file"),
+    "option-without-its-value": Case(["add", "--user-id"], "USAGE_ERROR", "see `memorch add --help`"),
     "serve-port-out-of-range": Case(["serve", "--port", "99999"], "USAGE_ERROR", "'--port': must be a TCP port from 1"),
     "serve-bad-transport": Case(["serve", "--transport", "pigeon"], "USAGE_ERROR", "'--transport': must be stdio"),
     "serve-bad-flag": Case(["serve"], "INVALID_SETTING", "MEMORCH_GRAPH", env={"MEMORCH_GRAPH": "maybe"}),

@@ -109,16 +109,25 @@ def _flags_without_type(params: list[Any]) -> list[Any]:
     return params
 
 
+def _subcommand(ctx: Any) -> str | None:
+    """The command named on the command line, before it was invoked (click keeps it aside)."""
+    named = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", None) or []
+    return named[0] if named else None
+
+
 class ReportingGroup(TyperGroup):
     """The CLI's command group: every failure of every command is reported here, as one line."""
 
     def invoke(self, ctx: Any) -> Any:
+        named = _subcommand(ctx)  # read first: click consumes it
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, EOFError, BrokenPipeError):
             raise  # typer's own handling: exit codes, Ctrl+D, `memorch --help | head`
         except UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            if where == ctx.command_path and named:  # an option's value missing: the group's ctx
+                where = f"{where} {named}"
             report("USAGE_ERROR", exc.format_message(), f"see `{where} --help`")
             raise typer.Exit(exc.exit_code) from exc
         except ClickException as exc:

@@ -71,14 +71,14 @@ async def reprocess_pending(engine: Engine, limit: int) -> ReprocessResult:
     stays pending and its error is returned (``last_error``); one no batch can escape (the model
     unreachable, credentials refused or missing) ends the run there, rather than meeting it again
     for every batch (a newcomer waited 24 s for three refused connections)."""
-    if not engine.config.llm_enabled:
+    ledger = engine.components.ledger
+    pending = await engine.workers.read(ledger.pending_inference, limit)
+    if pending and not engine.config.llm_enabled:  # nothing to do is no failure, with or without a model
         raise ConfigurationError(
             "reprocessing needs an LLM",
             error_code="LLM_NOT_CONFIGURED",
             suggestion="set MEMORCH_LLM_MODEL (and MEMORCH_LLM_API_BASE if needed)",
         )
-    ledger = engine.components.ledger
-    pending = await engine.workers.read(ledger.pending_inference, limit)
     processed, failed, found_nothing = 0, 0, []
     results: list[AddEvent] = []
     last_error: dict[str, Any] | None = None
