@@ -160,3 +160,16 @@ async def test_the_library_imports_the_file_an_export_wrote(tmp_path: Path) -> N
             with pytest.raises(ValidationError) as refused:
                 await target.import_memories(bad)
             assert refused.value.error_code == "INVALID_ITEMS"
+
+
+async def test_an_export_into_a_missing_folder_names_the_folder(amem: AsyncMemory, tmp_path: Path) -> None:
+    """The OS named the temporary ``.partial`` file it failed on (a newcomer's trial)."""
+    from memorch.errors import StorageError
+
+    await amem.add("I like tea", user_id="u", infer=False)
+    target = tmp_path / "no" / "such" / "folder" / "x.jsonl"
+    with pytest.raises(StorageError) as failed:
+        await amem.export_memories(target, user_id="u")
+    assert failed.value.error_code == "EXPORT_FAILED" and ".partial" not in failed.value.message
+    assert f"the folder {target.parent} does not exist" in failed.value.message
+    assert not target.parent.exists()

@@ -165,11 +165,15 @@ def export_memories(store: Store, path: Path, scope: Scope) -> ExportResult:
         partial.replace(path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
+        # The reason in the user's terms: the OS names the temporary ".partial" file it failed on.
+        reason = exc.strerror or str(exc)
+        if not path.parent.is_dir():
+            reason = f"the folder {path.parent} does not exist"
         raise StorageError(
-            f"cannot write the export to {path}: {exc}",
+            f"cannot write the export to {path}: {reason}",
             error_code="EXPORT_FAILED",
             details={"path": str(path)},
-            suggestion="choose a writable path with free space",
+            suggestion="choose a writable path with free space (in a folder that exists)",
         ) from exc
     return counts
 
