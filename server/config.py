@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 import memorch._search_weights as search_weights
@@ -203,29 +203,18 @@ class MemoryConfig(BaseModel):
         # other path); and every message names the directory in full.
         return home_path(value).absolute()
 
-    @field_validator("user_id")
+    @field_validator("user_id", "project")
     @classmethod
-    def _user_id(cls, value: str) -> str:
-        # Checked here, naming MEMORCH_USER_ID: "alice " failed every call later as an argument
-        # the caller had not given ("omit --user-id"; a newcomer's trial).
-        import memorch.domain._validation as validation
-        from memorch.errors import ValidationError
-
-        try:
-            return validation.scope_id(value, "user_id") or value
-        except ValidationError as exc:
-            raise ValueError(exc.message) from None
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, value: str | None) -> str | None:
+    def _scope_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Checked here, once, naming the variable ("alice " in MEMORCH_USER_ID failed every later
+        # call as an argument the caller had not given: a newcomer's trial).
         import memorch.domain._validation as validation
         from memorch.domain._project import resolve_project  # runs git only for "auto"
         from memorch.errors import ValidationError
 
-        name = resolve_project(value)
-        try:  # checked here, once, rather than failing every later call
-            return validation.scope_id(name, "project")
+        name = resolve_project(value) if info.field_name == "project" else value
+        try:
+            return validation.scope_id(name, str(info.field_name))
         except ValidationError as exc:
             raise ValueError(exc.message) from None
 

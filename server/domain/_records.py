@@ -11,7 +11,7 @@ from memorch.domain._expiry import take_expiry
 from memorch.domain._messages import normalized_hash
 from memorch.domain._validation import RESERVED_METADATA_KEY
 from memorch.errors import MemoryNotFoundError
-from memorch.storage.base import Change, MemoryRecord, Scope
+from memorch.storage.base import Change, HistoryEvent, MemoryRecord, Scope
 
 if TYPE_CHECKING:
     import numpy as np
@@ -90,18 +90,25 @@ def not_found(memory_id: str, *, ever: bool = False) -> MemoryNotFoundError:
     )
 
 
+def awaits_inference(metadata: dict[str, Any] | None) -> bool:
+    """The memory with this metadata was stored as said, waiting for inference (a failed model,
+    or background inference); a DELETE event's metadata says it of the memory it deleted."""
+    return bool((metadata or {}).get(RESERVED_METADATA_KEY, {}).get("pending_inference"))
+
+
 # Why inference deleted a message it found nothing in (its DELETE event's reason).
 NOTHING_FOUND = "inference found nothing worth remembering in it"
 
 
-def was_deleted(memory_id: str, when: str, awaiting: bool = False, reason: str | None = None) -> MemoryNotFoundError:
-    """A memory that is deleted (not purged): not found, and how to bring it back. ``awaiting``:
-    it was a message awaiting inference, which inference replaced by its facts or found nothing
-    in (``reason``: its DELETE event's, naming the facts; None once history retention removed
-    it): restoring it would say what they say twice (a newcomer's trial, 2026-12-07), so the way
-    on is to the facts."""
+def was_deleted(deleted: HistoryEvent) -> MemoryNotFoundError:
+    """A memory that is deleted (not purged; ``deleted``: its DELETE event): not found, and how to
+    bring it back. A message that was awaiting inference was replaced by its facts, or had
+    nothing in it, as the event's reason says (naming the facts; None once history retention
+    removed it): restoring it would say what they say twice (a newcomer's trial, 2026-12-07), so
+    the way on is to the facts."""
+    memory_id, when, reason = deleted.memory_id, deleted.updated_at or deleted.created_at, deleted.reason
     details: dict[str, Any] = {"memory_id": memory_id, "deleted_at": when}
-    if not awaiting:
+    if not awaits_inference(deleted.metadata):
         return MemoryNotFoundError(
             f"memory {memory_id} was deleted at {when}",
             details=details,

@@ -58,7 +58,7 @@ def in_scope(store: Store, memory_id: str, scope: Scope) -> MemoryRecord:
         # Not one whose expiry has passed since: restoring it cannot work (MEMORY_EXPIRED).
         restorable = last is not None and last.is_deleted
         if restorable and (last.expires_at is None or last.expires_at > utc_now()):
-            raise was_deleted(memory_id, last.updated_at or last.created_at, _was_awaiting(last), last.reason)
+            raise was_deleted(last)
     if found is None or not scope.contains(found):
         raise not_found(memory_id)
     if found.expired(utc_now()):
@@ -277,12 +277,6 @@ def says_already(current: MemoryRecord, event: HistoryEvent) -> bool:
         return True
     same = current.metadata == restored_over(event.metadata, current.metadata)
     return same and current.expires_at == event.expires_at
-
-
-def _was_awaiting(deleted: HistoryEvent) -> bool:
-    """The deleted memory was a message awaiting inference (its DELETE event's metadata, the
-    memory's as it was): inference replaced it, or found nothing in it, as its reason says."""
-    return bool((deleted.metadata or {}).get(RESERVED_METADATA_KEY, {}).get("pending_inference"))
 
 
 def purged(memory_id: str) -> MemoryNotFoundError:

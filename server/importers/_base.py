@@ -155,14 +155,14 @@ class Batch:
         ``refuse_all`` listed, too)."""
         for found in [exc.details, *exc.details.get("problems", ())]:
             item = found.get("item")
-            if isinstance(item, int) and 1 <= item <= len(self.where):
-                found["where"] = self.where[item - 1]
-                line = re.search(r" line (\d+)$", self.where[item - 1])
-                if line:
-                    found["line"] = int(line.group(1))
-                exc.message = exc.message.replace(f"item {item}: ", f"{self.where[item - 1]}: ", 1)
-                if "message" in found:  # a problem's own message
-                    found["message"] = found["message"].replace(f"item {item}: ", f"{self.where[item - 1]}: ", 1)
+            if not (isinstance(item, int) and 1 <= item <= len(self.where)):
+                continue
+            place = found["where"] = self.where[item - 1]
+            if line := re.search(r" line (\d+)$", place):
+                found["line"] = int(line.group(1))
+            exc.message = exc.message.replace(f"item {item}: ", f"{place}: ", 1)
+            if "message" in found:  # a problem's own message
+                found["message"] = found["message"].replace(f"item {item}: ", f"{place}: ", 1)
         return exc
 
     def summary(self, samples: int = 3) -> dict[str, Any]:

@@ -29,8 +29,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from memorch.domain._messages import Message
-from memorch.domain._records import NOTHING_FOUND, deletion, made_from, new_record, replaced, successive, utc_now
-from memorch.domain._validation import RESERVED_METADATA_KEY
+from memorch.domain._records import (
+    NOTHING_FOUND,
+    awaits_inference,
+    deletion,
+    made_from,
+    new_record,
+    replaced,
+    successive,
+    utc_now,
+)
 from memorch.engine._operations import find_repeat
 from memorch.inference._guards import refuse_unrelated_replies
 from memorch.inference._prompts import COMPACT_CANDIDATES, InferenceReply, inference_messages, reply_schema
@@ -120,7 +128,7 @@ def _candidates(store: Store, vectors: np.ndarray, scope: Scope, exclude: set[st
 
 def is_pending(record: MemoryRecord) -> bool:
     """Stored as said, waiting for inference (a failed model, or background inference)."""
-    return bool(record.metadata.get(RESERVED_METADATA_KEY, {}).get("pending_inference"))
+    return awaits_inference(record.metadata)
 
 
 def _candidate_entities(store: Store, candidates: list[MemoryRecord], limit: int = 50) -> list[str]:

@@ -41,15 +41,6 @@ def refuse_all(errors: Sequence[E], several: str | None = None) -> E:
     if several is not None and len(errors) > 1:
         first.next_step = several
     return first
-    if several is not None:
-        first.next_step = several
-    listed = [_problem(e) for e in errors[:LISTED_IN_DETAILS]]  # before the first's message grows
-    more = [e.message for e in errors[1:SAID_IN_MESSAGE]]
-    left = len(errors) - SAID_IN_MESSAGE
-    first.message = "; ".join([first.message, *more]) + (f"; and {left} more" if left > 0 else "")
-    first.details["problem_count"] = len(errors)
-    first.details["problems"] = listed
-    return first
 
 
 # Longest first: UTF-32's little-endian mark begins with UTF-16's.

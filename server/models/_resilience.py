@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import cache
@@ -162,18 +162,21 @@ def is_connection(exc: BaseException) -> bool:
     return connection_cause(exc) is not None
 
 
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc``, then what it was raised from or while handling, outermost first (once each)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def _never_connected(exc: BaseException) -> BaseException | None:
     """The connection attempt itself timed out (a host that drops it, a wrong address, a VPN
     down): no server took the request, so it is "could not be reached", not a slow model."""
     import httpx
 
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, httpx.ConnectTimeout):
-            return exc
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return None
+    return next((e for e in _causes(exc) if isinstance(e, httpx.ConnectTimeout)), None)
 
 
 def connection_cause(exc: BaseException) -> BaseException | None:
@@ -183,13 +186,8 @@ def connection_cause(exc: BaseException) -> BaseException | None:
     answer below 500 is an answer, whatever was being handled when it was raised."""
     if (status_of(exc) or 500) < 500:
         return None
-    found, seen = None, set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, _connection_errors()):
-            found = exc
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return found
+    found = [e for e in _causes(exc) if isinstance(e, _connection_errors())]
+    return found[-1] if found else None
 
 
 # What a failing model's user is told memorch does about it: retries, then (the LLM's) fallbacks.

@@ -208,14 +208,11 @@ def _warm_stores() -> None:
 
 def _once(fn: Callable[[], None]) -> Callable[[], None]:
     """``fn``, run by the first of its callers only (the first tools/list, or the timer)."""
-    lock, done = threading.Lock(), [False]
+    first = threading.Lock()  # taken once, never released
 
     def run() -> None:
-        with lock:
-            if done[0]:
-                return
-            done[0] = True
-        fn()
+        if first.acquire(blocking=False):
+            fn()
 
     return run
 
