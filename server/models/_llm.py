@@ -2,18 +2,15 @@
 (``_structured``: probed once per model, API base and server version), tolerant parsing
 everywhere (reasoning blocks stripped), one repair attempt, ordered fallback models.
 
-LiteLLM is imported only on the first call (it costs ~3 s and, by default, fetches a cost map
-from the internet: we point it at its bundled copy and switch its telemetry off).
+LiteLLM is imported on first use, by ``_litellm``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import cache
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -22,6 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from memorch.config import MemoryConfig
 from memorch.errors import AuthenticationError, MemoryError, MissingCredentialsError, NetworkError, ValidationError
+from memorch.models._litellm import import_litellm, litellm_loaded
 from memorch.models._providers import ENV_HINT, check_routable, missing_keys
 from memorch.models._replies import fields_wrong, parse_reply, reply_json
 from memorch.models._resilience import ModelRejectedError, Resilience, UnknownProviderError
@@ -43,17 +41,6 @@ from memorch.models._wire import request_params, with_schema_in_prompt
 
 log = logging.getLogger("memorch.llm")
 M = TypeVar("M", bound=BaseModel)
-
-
-@cache
-def import_litellm() -> ModuleType:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    os.environ.setdefault("LITELLM_TELEMETRY", "False")
-    import litellm
-
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    return litellm
 
 
 class LLMOutputError(ValidationError, code="LLM_OUTPUT_INVALID"):
@@ -138,7 +125,7 @@ class LLMClient:
         request, and no retry can mend it); None when one could be asked,
         and while LiteLLM is still loading: an add never waits seconds for that import (the server
         starts it at launch), and background inference meets the same error on its first try."""
-        if not import_litellm.cache_info().currsize:
+        if not litellm_loaded():
             return None
         litellm = import_litellm()
         problems = []

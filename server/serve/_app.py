@@ -183,12 +183,12 @@ def steady_heap() -> None:
 
 
 def _warm_litellm() -> None:
-    """Import LiteLLM on a thread while the server starts answering: the import takes seconds
-    (12 s measured on a loaded machine), and the first inferring add or background inference
-    would otherwise wait for it. ``tools/list`` does not: nothing it needs imports LiteLLM."""
-    from memorch.models._llm import import_litellm
+    """Import LiteLLM on a thread while the server starts answering: the first inferring add or
+    background inference would otherwise wait for it. ``tools/list`` does not: nothing it needs
+    imports LiteLLM."""
+    from memorch.models._litellm import start_litellm_import
 
-    _import_on_thread("LiteLLM", "memorch-import-litellm", import_litellm)
+    start_litellm_import()
 
 
 def _warm_stores() -> None:
