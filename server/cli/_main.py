@@ -128,7 +128,7 @@ def add(
     Example: MEMORCH_PROJECT=auto memorch add "I prefer British English" --layer global"""
     if text == "-":  # as cat and git do: the text comes on stdin
         text = stdin_text()
-    with open_memory(asks_the_model=infer is not False) as m:
+    with open_memory() as m:
         result = m.add(
             text,
             **default_user(m, scope),

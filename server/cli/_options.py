@@ -219,19 +219,13 @@ def confirm(question: str, refused: str) -> None:
 
 
 @contextmanager
-def open_memory(asks_the_model: bool = False) -> Iterator[Memory]:
-    """A Memory for one command, on a data directory that exists (failures: ``_errors``).
-    ``asks_the_model``: LiteLLM's import (seconds) starts now, beside the stores' opening, when a
-    model is set. Not for every command: the process waits for that import before it exits."""
+def open_memory() -> Iterator[Memory]:
+    """A Memory for one command, on a data directory that exists (failures: ``_errors``)."""
     from memorch.api._memory import Memory
     from memorch.engine._components import usable_data_dir
 
     config = MemoryConfig()
     usable_data_dir(config)  # a read-only one with a ledger is fine for reads
-    if asks_the_model and config.llm_enabled:
-        from memorch.models._litellm import start_litellm_import
-
-        start_litellm_import()
 
     with Memory(config) as memory:
         yield memory

@@ -1,8 +1,9 @@
 """The models memorch calls: the LLM through LiteLLM, and the embedders.
 
 - ``_llm``: structured LLM calls: the schema in the form the endpoint enforces, tolerant parsing
-  (reasoning stripped), one repair request, fallback models; ``import_litellm`` (lazy, offline
-  cost map).
+  (reasoning stripped), one repair request, fallback models.
+- ``_litellm``: LiteLLM's import, once, on a thread the interpreter waits for at exit (offline
+  cost map, no telemetry).
 - ``_structured``: which form of structured output an endpoint enforces (``json_schema``,
   llama-cpp-python's schema extension, ``guided_json``, Ollama's ``format``, or JSON mode with the
   schema in the prompt), found by a probe on first use and cached per model, API base and server

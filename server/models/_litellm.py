@@ -1,12 +1,13 @@
 """LiteLLM, imported once, on a thread of its own, and set up offline.
 
-The import takes 3-12 s (9 s on a loaded 2-core machine): the server starts it at launch and a
-CLI command that will call the model as it begins, so the first call waits for what is left of
-it. It always runs on a thread the interpreter waits for at exit (not a daemon): model calls
-run on daemon threads (``engine/_workers.py``), which a process may leave behind when it ends,
-and ending one in the middle of a native library's import aborts the process (SIGABRT, seen
-once in CI). By default LiteLLM also fetches a cost map from the internet: it is pointed at its
-bundled copy, and its telemetry is off.
+The import takes 3-12 s (9 s on a loaded 2-core machine): the server starts it at launch, so the
+first call waits for what is left of it (a CLI add starting it beside the stores' opening was
+measured and gained nothing: the import holds the GIL). It always runs on a thread the
+interpreter waits for at exit (not a daemon): model calls run on daemon threads
+(``engine/_workers.py``), which a process may leave behind when it ends, and ending one in the
+middle of a native library's import aborts the process (SIGABRT, seen once in CI). By default
+LiteLLM also fetches a cost map from the internet: it is pointed at its bundled copy, and its
+telemetry is off.
 """
 
 from __future__ import annotations
