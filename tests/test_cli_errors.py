@@ -38,6 +38,7 @@ CASES = {
     "add-empty-text": Case(["add", ""], "EMPTY_TEXT", "TEXT"),
     "add-bad-metadata": Case(["add", "x", "--metadata", "{bad"], "USAGE_ERROR", "'--metadata': is not valid JSON"),
     "search-empty-query": Case(["search", ""], "EMPTY_TEXT", "QUERY"),
+    "graph-empty-entity": Case(["graph", ""], "EMPTY_TEXT", "in ENTITY", env={"MEMORCH_GRAPH": "on"}),
     "search-bad-weights-env": Case(
         ["search", "q"], "INVALID_SETTING", "MEMORCH_SEARCH_WEIGHTS", env={"MEMORCH_SEARCH_WEIGHTS": "{bad"}
     ),

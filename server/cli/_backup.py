@@ -30,7 +30,7 @@ def refuse_shared_ledger(config: Any) -> None:
 
 
 def backup_command(
-    dest: Annotated[Path, typer.Argument(help="A new directory: gets memorch.db and backup.json")],
+    dest: Annotated[Path, typer.Argument(metavar="DIR", help="A new directory: gets memorch.db and backup.json")],
     as_json: JsonOpt = False,
 ) -> None:
     """Snapshot the SQLite ledger, also while a server runs.
@@ -64,7 +64,7 @@ def backup_command(
 
 
 def restore_command(
-    src: Annotated[Path, typer.Argument(help="A directory written by `memorch backup`")],
+    src: Annotated[Path, typer.Argument(metavar="DIR", help="A directory written by `memorch backup`")],
     force: Annotated[bool, typer.Option("--force", help="Replace a data directory that holds memories")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -92,7 +92,7 @@ def restore_command(
 
 
 def export_command(
-    path: Annotated[Path, typer.Argument(help="where to write the JSONL file")],
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="where to write the JSONL file")],
     user_id: Annotated[str | None, typer.Option(help="only this user's memories (default: every scope)")] = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,

@@ -62,6 +62,7 @@ ARGUMENT_OPTIONS = {
     "run_id": "--run-id",
     "text": "TEXT",
     "query": "QUERY",
+    "entity": "ENTITY",
     "metadata": "--metadata",
     "filters": "--filters",
     "threshold": "--threshold",

@@ -143,7 +143,7 @@ def add(
 @app.command()
 @scope_options
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, in your own words")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for, in your own words")],
     scope: ScopeIds,
     limit: LimitOpt = 10,
     filters: Annotated[str | None, typer.Option(help="JSON filter")] = None,
@@ -250,7 +250,7 @@ def get(memory_id: MemoryIdArg, user_id: UserOpt = None, as_json: JsonOpt = Fals
 @app.command()
 def update(
     memory_id: MemoryIdArg,
-    text: Annotated[str, typer.Argument(help="The memory's new text")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The memory's new text")],
     user_id: UserOpt = None,
     metadata: Annotated[str | None, typer.Option(help="JSON object")] = None,
     expires_at: Annotated[
@@ -306,7 +306,7 @@ def history(
 @app.command()
 @scope_options
 def graph(
-    entity: Annotated[str, typer.Argument(help="A person, place or thing the graph knows")],
+    entity: Annotated[str, typer.Argument(metavar="ENTITY", help="A person, place or thing the graph knows")],
     scope: ScopeIds,
     hops: Annotated[int, typer.Option(help="How far from the entity (1-3)")] = 2,
     as_json: JsonOpt = False,
@@ -328,7 +328,10 @@ def graph(
 @app.command("import")
 @scope_options
 def import_(
-    path: Annotated[Path, typer.Argument(help="the file or folder to import (JSONL from `memorch export` by default)")],
+    path: Annotated[
+        Path,
+        typer.Argument(metavar="PATH", help="the file or folder to import (JSONL from `memorch export` by default)"),
+    ],
     scope: ScopeIds,
     source: Annotated[
         str,

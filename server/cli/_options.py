@@ -54,7 +54,9 @@ ProjectOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON")]
-MemoryIdArg = Annotated[str, typer.Argument(help="A memory's id, from `memorch search` or `memorch list`")]
+MemoryIdArg = Annotated[
+    str, typer.Argument(metavar="MEMORY_ID", help="A memory's id, from `memorch search` or `memorch list`")
+]
 LimitOpt = Annotated[int, typer.Option(help="At most this many memories")]
 ThresholdOpt = Annotated[
     float | None,
