@@ -297,40 +297,48 @@ async def test_a_local_server_that_timed_out_is_not_sent_the_request_again(tmp_p
         fake.stop()
 
 
-async def test_the_cli_exits_once_it_answers_even_while_the_model_is_still_thinking(tmp_path: Path) -> None:
+# A process that adds with MEMORCH_LLM_ADD_TIMEOUT (as `memorch add` does), prints, and ends.
+# An add without the deadline first (LiteLLM's import, the first call's, the probe), so that the
+# second add's 2 s go to its request alone.
+ADD_THEN_EXIT = """
+import json
+from memorch import Memory, MemoryConfig
+with Memory(MemoryConfig(llm_add_timeout=None)) as memory:
+    memory.add("warm up", user_id="w")
+with Memory(MemoryConfig()) as memory:
+    result = memory.add("I drink tea every morning", user_id="u")
+print(json.dumps(result), flush=True)
+"""
+
+
+def test_a_process_ends_once_it_answers_even_while_the_model_is_still_thinking(tmp_path: Path) -> None:
     """A newcomer's trial: `memorch add` with MEMORCH_LLM_ADD_TIMEOUT printed its answer, then
     the process lived until the abandoned model request ended (19.6 s): interpreter exit joined
     the model call's pool thread. The reply, 150 s late here, is not waited for."""
     fake = FakeLLM().start()
     try:
-        warm = AsyncMemory(_config(tmp_path, fake))  # the probe, cached on disk: the add's request goes out
-        try:
-            await warm.add("warm up", user_id="w")
-        finally:
-            await warm.close()
-        fake.push(Delay(150.0, FACT))
+        fake.push(FACT, Delay(150.0, FACT))
         env = {
             **os.environ,
             "MEMORCH_DATA_DIR": str(tmp_path / "data"),
             "MEMORCH_GRAPH": "off",
             "MEMORCH_EMBEDDER": "static",
-            "MEMORCH_USER_ID": "u",
             "MEMORCH_LLM_MODEL": "openai/fake-model",
             "MEMORCH_LLM_API_BASE": fake.url,
             "MEMORCH_LLM_MAX_RETRIES": "0",
-            "MEMORCH_LLM_ADD_TIMEOUT": "25",  # LiteLLM's import (9-14 s here) comes before the request
+            "MEMORCH_LLM_API_KEY": "k",
+            "MEMORCH_LLM_ADD_TIMEOUT": "2",
             "MEMORCH_LLM_TIMEOUT": "120",
         }
-        command = [sys.executable, "-m", "memorch", "add", "I drink tea every morning", "--json"]
         started = time.monotonic()
-        done = await asyncio.to_thread(
-            subprocess.run, command, env=env, capture_output=True, text=True, timeout=220, check=False
+        done = subprocess.run(
+            [sys.executable, "-c", ADD_THEN_EXIT], env=env, capture_output=True, text=True, timeout=220, check=False
         )
         elapsed = time.monotonic() - started
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["pending"] is True
         assert len(fake.chat_requests()) == 2, "the add's request was not sent: the test shows nothing"
-        assert elapsed < 90, elapsed  # before: 150 s and more, the model call's thread was joined at exit
+        assert elapsed < 90, elapsed  # before: 120 s and more, the model call's thread was joined at exit
     finally:
         fake.stop()
 
