@@ -269,10 +269,15 @@ def _drop_layer_columns(data_dir: Path) -> None:
         "git@github.com:acme/app.git",
         "ssh://git@github.com:22/acme/app.git",
         "git+ssh://github.com/acme/app",
+        "https://alice:ghp_secret@GitHub.com/Acme/App.git",  # GitHub ignores the path's case
     ],
 )
 def test_one_repository_one_name_however_its_remote_is_written(url: str) -> None:
     assert normalize_remote(url) == "github.com/acme/app"
+
+
+def test_a_host_that_reads_case_keeps_the_paths_case() -> None:
+    assert normalize_remote("https://Git.Example.org/Team/App.git") == "git.example.org/Team/App"
 
 
 def test_local_remotes_stay_paths() -> None:
@@ -331,6 +336,35 @@ def test_auto_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
     assert started.returncode == 1
     lines = started.stderr.strip().splitlines()
     assert len(lines) == 1 and "[PROJECT_NOT_DETECTED]" in lines[0] and "Traceback" not in started.stderr
+    named = subprocess.run(
+        [*memorch_command(), "serve", "--project", "acme/app"],
+        cwd=plain,
+        env=server_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    # The start line says which project's layer this server writes to (a client's log shows it).
+    assert f"data directory {tmp_path / 'data'}, project acme/app, no LLM" in named.stderr, named.stderr
+
+
+def test_auto_in_memorchs_own_clone_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newcomer's trial: the README's `uv run --directory /path/to/memorch` entry starts the
+    server in the clone, and `auto` named every workspace after memorch's own repository."""
+    import memorch.domain._project as project
+
+    real = project.MEMORCH_CLONE  # a clone's top (its server/ is the package) or site-packages
+    assert any((real / package / "domain" / "_project.py").is_file() for package in ("server", "memorch"))
+    clone = _repo(tmp_path / "memorch", "https://github.com/someone/memorch.git")
+    (clone / "server").mkdir()
+    monkeypatch.setattr(project, "MEMORCH_CLONE", clone.resolve())
+    with pytest.raises(ConfigurationError) as error:
+        detect_project(clone / "server")
+    assert error.value.error_code == "PROJECT_NOT_DETECTED" and "uv run --project" in error.value.suggestion
+    # A project whose virtualenv holds memorch is still the project.
+    monkeypatch.setattr(project, "MEMORCH_CLONE", (clone / ".venv" / "lib" / "site-packages").resolve())
+    assert detect_project(clone) == "github.com/someone/memorch"
 
 
 # -- MCP -------------------------------------------------------------------------------------

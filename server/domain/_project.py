@@ -4,9 +4,10 @@ The name is the repository's ``origin`` URL, normalized so that every way of wri
 repository's address gives one name (``https://user:token@GitHub.com/acme/app.git``,
 ``git@github.com:acme/app`` and ``ssh://git@github.com:22/acme/app.git`` are all
 ``github.com/acme/app``): the scheme, credentials, port and ``.git`` suffix are dropped and the
-host is lower-cased. A repository without ``origin`` is named by its root directory, found from
-git's common directory, which all worktrees of one repository share, so ``git worktree add``
-checkouts are one project.
+host is lower-cased, and so is the path on GitHub, GitLab and Bitbucket, which ignore its case.
+A repository without ``origin`` is named by its root directory, found from git's common
+directory, which all worktrees of one repository share, so ``git worktree add`` checkouts are
+one project.
 
 git runs as a subprocess (no dependency), with a timeout; it reads only local configuration.
 """
@@ -20,11 +21,15 @@ from pathlib import Path
 from memorch.errors import ConfigurationError
 
 AUTO = "auto"
+# The directory holding memorch's package when it runs from a clone (the package is its
+# ``server/`` folder); an installed memorch's parent is site-packages, never a repository's top.
+MEMORCH_CLONE = Path(__file__).resolve().parents[2]
 # git answers these two local reads in milliseconds; a hung git (a network file system, a
 # credential helper someone wired into config) must not hang the server's start.
 GIT_TIMEOUT_S = 10.0
 # Every surface takes MEMORCH_PROJECT; only `memorch serve` (and setup) take --project too.
 NAME_IT = "name the project: MEMORCH_PROJECT=NAME (memorch serve: --project NAME)"
+CASELESS_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org"})
 # scp-like address: [user@]host:path (no scheme, and the part before ':' has no '/').
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.+)$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?(?P<host>[^/:]*)(?::\d*)?(?P<path>/.*)?$")
@@ -46,7 +51,9 @@ def normalize_remote(url: str) -> str:
     path = path.removesuffix(".git").rstrip("/")
     if not host:
         return path
-    return f"{host.lower()}/{path.lstrip('/')}"
+    host, path = host.lower(), path.lstrip("/")
+    # These hosts read a repository's path whatever its case: one repository, one project.
+    return f"{host}/{path.lower() if host in CASELESS_HOSTS else path}"
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -85,12 +92,30 @@ def detect_project(cwd: Path) -> str:
             suggestion="run memorch inside the project's git repository (a server: set its working directory), "
             f"or {NAME_IT}",
         )
+    _refuse_memorchs_own_clone(cwd)
     remote = _git(cwd, "config", "--get", "remote.origin.url")
     if remote.returncode == 0 and remote.stdout.strip():
         return normalize_remote(remote.stdout)
     common = Path(root.stdout.strip()).resolve()
     # A normal repository's common directory is <root>/.git; a bare one's is the repository.
     return str(common.parent if common.name == ".git" else common)
+
+
+def _refuse_memorchs_own_clone(cwd: Path) -> None:
+    """A working directory in the clone memorch runs from is no project of the user's: a client
+    entry of ``uv run --directory /path/to/memorch`` starts the server there, and every
+    workspace was that one project (a newcomer's trial). ``--project`` keeps the client's
+    directory. Only the clone: an install inside a project's virtualenv is deeper down."""
+    top = _git(cwd, "rev-parse", "--show-toplevel")
+    if top.returncode == 0 and top.stdout.strip() and Path(top.stdout.strip()).resolve() == MEMORCH_CLONE:
+        raise ConfigurationError(
+            f"the project setting 'auto': {cwd} is memorch's own clone, not a project of yours "
+            "(a client entry of `uv run --directory` starts the server there)",
+            error_code="PROJECT_NOT_DETECTED",
+            details={"directory": str(cwd)},
+            suggestion="start the server with `uv run --project /path/to/memorch memorch serve`, which keeps the "
+            f"client's working directory, or {NAME_IT}",
+        )
 
 
 def resolve_project(value: str | None, cwd: Path | None = None) -> str | None:

@@ -99,6 +99,11 @@ def http_app(
     return HttpEdge(app)
 
 
+def _project_words(config: MemoryConfig) -> str:
+    """The start line's project: which layer a workspace's server writes to shows in its log."""
+    return f"project {config.project}, " if config.project else ""
+
+
 def _llm_words(config: MemoryConfig) -> str:
     """The start line's model: a client's log is where a wrong MEMORCH_LLM_MODEL shows first."""
     if not config.llm_enabled:
@@ -291,7 +296,8 @@ def _serve(
         # One line, always: MCP clients start servers with a minimal environment, so a client's
         # log is where one finds which data directory (and so which memories) it is serving.
         started = (
-            f"memorch {package_version()}: MCP server on stdio, data directory {config.data_dir}, {_llm_words(config)}"
+            f"memorch {package_version()}: MCP server on stdio, data directory {config.data_dir}, "
+            f"{_project_words(config)}{_llm_words(config)}"
         )
         if sys.stdin.isatty():
             started += (
@@ -310,7 +316,10 @@ def _serve(
     if tokens is not None:
         auth = f" (requests need Authorization: Bearer <a token>: {tokens} in {config.tokens_in_use}"
         auth += ", or MEMORCH_AUTH_TOKEN)" if config.auth_token else ")"
-    _announce(f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}")
+    _announce(
+        f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}, {_project_words(config)}"
+        f"{_llm_words(config)}"
+    )
     uv_config = uvicorn.Config(
         app,
         host=host,
