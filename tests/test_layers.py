@@ -377,6 +377,8 @@ async def test_mcp_session_of_a_project_server(config: MemoryConfig) -> None:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert tools["add_memory"].input_schema["properties"]["layer"]["enum"] == ["project", "global"]
         assert "github.com/acme/app" in tools["search_memories"].description
+        # Without `project` it reaches layers no reading tool shows here: its description says so.
+        assert "other projects' too, unless `project`" in tools["delete_all_memories"].description
         here = await client.call_tool("add_memory", {"text": "Run the tests with make check", "infer": False})
         assert here.structured_content["results"][0]["event"] == "ADD"
         everywhere = {"text": "I want answers in British English", "layer": "global", "infer": False}

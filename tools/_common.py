@@ -194,7 +194,15 @@ def layers_note(config: MemoryConfig) -> str:
     """What a reading tool's description adds when the server works for a project."""
     if config.project is None:
         return ""
-    return f"\n\nServer project {config.project!r}: results come from its layer and the global one (`layer`)."
+    return f"\n\nServer project {config.project!r}: its layer and the global one (`layer`)."
+
+
+def delete_all_note(config: MemoryConfig) -> str:
+    """What delete_all_memories adds on a project server: without ``project`` it reaches layers
+    the reading tools never show (a newcomer's trial: a list of 2 memories, then 5 deleted)."""
+    if config.project is None:
+        return ""
+    return f"\n\nServer project {config.project!r}: all layers, other projects' too, unless `project`."
 
 
 def argument_error(tool: str, exc: pydantic.ValidationError, arguments: Sequence[str] = ()) -> ValidationError:

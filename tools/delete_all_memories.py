@@ -10,14 +10,14 @@ from pydantic import Field
 
 from memorch.errors import ValidationError
 from memorch.results import DeleteAllResult
-from memorch.tools._common import AgentId, OnlyProject, Purge, RunId, ServerState, UserId
+from memorch.tools._common import AgentId, OnlyProject, Purge, RunId, ServerState, UserId, delete_all_note
 
 
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="delete_all_memories",
-        description="Forget every memory of the user (or agent/run), only if the user explicitly asks. "
-        "Returns the ids; restore_memory brings one back unless purged.",
+        description="Forget every memory of the user (or agent/run), only if the user explicitly asks; "
+        "restore_memory undoes it unless purged." + delete_all_note(state.config),
         annotations=ToolAnnotations(
             readOnlyHint=False,
             destructiveHint=True,

@@ -45,8 +45,8 @@ def register(server: MCPServer, state: ServerState) -> None:
             float | None,
             *optional(
                 {"type": "number", "minimum": 0, "maximum": 1},
-                f"Minimum score of every result, 0-1; by default the best must reach {default.answer:g} "
-                f"and the rest {default.each:g}; 0 returns the best matches however weak.",
+                f"Minimum score, 0-1; by default the best must reach {default.answer:g}, "
+                f"the rest {default.each:g}; 0 returns even weak matches.",
             ),
         ] = None,
         user_id: UserId = None,
