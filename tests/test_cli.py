@@ -76,7 +76,7 @@ def test_cli_import_batches_and_refuses_bad_files_whole(tmp_path: Path) -> None:
     good.write_text("\n".join(json.dumps(line) for line in lines))
     code, out = run(tmp_path, "import", str(good), "--json")
     assert code == 0, out
-    assert json.loads(out) == {"imported": 1201, "duplicates": 1}
+    assert json.loads(out) == {"imported": 1201, "duplicates": 1, "users": {"cli-user": 1201, "other": 1}}
     code, out = run(tmp_path, "search", "fact number 1117", "--limit", "1", "--json")
     assert json.loads(out)["results"][0]["metadata"] == {"n": 1117}
     code, out = run(tmp_path, "list", "--user-id", "other", "--json")
@@ -399,7 +399,7 @@ def test_counts_are_plural_only_when_they_are_many(tmp_path: Path) -> None:
         "dry run, nothing written: 1 memory from memorch (1 memory); 0 relations for the graph"
     )
     done = invoke(tmp_path, "import", str(lines))
-    assert done.stdout.strip() == "imported 1 memory, skipped 0 duplicates"
+    assert done.stdout.strip() == "imported 1 memory, skipped 0 duplicates; for user 'cli-user' (1)"
     backup = invoke(tmp_path, "backup", str(tmp_path / "backup"))
     assert backup.exit_code == 0, backup.output
     assert " ".join(backup.stdout.split()).startswith("backed up 1 memory (1 history event) to ")

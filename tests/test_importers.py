@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from memorch import AsyncMemory, Memory, MemoryConfig
 from memorch.cli._main import app
 from memorch.errors import ConfigurationError, ValidationError
-from memorch.importers import import_source
+from memorch.importers import Options, import_source, load
 
 from .conftest import fake_llm_config
 from .fake_llm import FakeLLM
@@ -262,6 +262,33 @@ async def test_every_bad_line_is_named_in_one_refusal(
 
 
 @module_loop
+async def test_every_bad_item_of_a_peers_file_is_named_in_one_refusal(store: AsyncMemory, tmp_path: Path) -> None:
+    """A newcomer's trial: a mem0 file with three bad items took three runs (the importer raised
+    at the first); a 2030 `created_at` was imported (it sorted as the newest memory for years)
+    and a numeric user_id went to the default user."""
+    items = [
+        {"memory": "from the future", "user_id": "sam", "created_at": "2030-01-01T00:00:00Z"},
+        {"memory": "said yesterday", "user_id": "sam", "created_at": "yesterday"},
+        {"text": "no memory field", "user_id": "sam"},
+        {"memory": "a numbered user", "user_id": 5},
+        {"memory": "fine", "user_id": "sam", "expiration_date": "2031-01-01T00:00:00Z"},
+    ]
+    relations = [{"source": "sam", "relationship": "lives_in", "target": "berlin"}, {"source": "sam"}]
+    path = tmp_path / "mem0.json"
+    path.write_text(json.dumps({"results": items, "relations": relations}))
+    with pytest.raises(ValidationError) as caught:
+        await import_source(store, "mem0", path)
+    problems = caught.value.details["problems"]
+    assert [p["where"] for p in problems] == [f"{path} item {n}" for n in (1, 2, 3, 4)] + [f"{path} relation 2"]
+    assert "is in the future" in problems[0]["message"] and "user_id 5 is not a string" in problems[3]["message"]
+    assert (await store.get_all(user_id="sam"))["results"] == []  # nothing written
+    # An expiry may be later than now; the file's relations go to the user of its memories.
+    path.write_text(json.dumps({"results": items[4:], "relations": relations[:1]}))
+    batch = load("mem0", path, Options(default_user="me"))
+    assert batch.summary()["users"] == {"sam": 2}
+
+
+@module_loop
 async def test_infer_needs_a_model_and_a_text_source(store: AsyncMemory) -> None:
     with pytest.raises(ConfigurationError) as caught:
         await import_source(store, "text", DATA / "notes.txt", infer=True)
@@ -323,7 +350,7 @@ def test_cli_imports_through_a_subprocess(tmp_path: Path) -> None:
         [*command, "--user-id", "cli", "--json"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported": 8, "duplicates": 0}
+    assert json.loads(done.stdout) == {"imported": 8, "duplicates": 0, "users": {"cli": 8}}
     # What the import wrote, searched in this process (a second CLI launch costs ~10 s of imports).
     with Memory(MemoryConfig(data_dir=tmp_path / "data", graph="off")) as memory:
         found = memory.search("heirloom beans", user_id="cli")

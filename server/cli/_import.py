@@ -31,8 +31,9 @@ def run(
     if infer:
         need_llm(config, source)
     batch = load(source, path, options_for(config, scope, split))
+    owner = scope.get("user_id") or config.user_id  # of a line that names no scope
     if dry_run:
-        emit(batch.summary(), as_json, lambda r: _report(out, r))
+        emit(batch.summary(default_user=owner), as_json, lambda r: _report(out, r))
         return
     with open_memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing from {source}", total=len(batch.items))
@@ -45,7 +46,16 @@ def run(
                 **scope,
             )
         )
-    emit(result, as_json, lambda r: out.print(_done(r), soft_wrap=True))
+    emit({**result, "users": batch.users(owner)}, as_json, lambda r: out.print(_done(r) + _whose(r), soft_wrap=True))
+
+
+def _whose(r: dict[str, Any]) -> str:
+    """Whose memories the lines are (the file's users, or the one the import gave them)."""
+    users = r.get("users") or {}
+    if not users:
+        return ""
+    shown = ", ".join(f"{user!r} ({n})" for user, n in list(users.items())[:5])
+    return f"; for user {shown}" + (f" and {len(users) - 5} more" if len(users) > 5 else "")
 
 
 # What the importers call their items (``Batch.kinds``), when there are several of one.
@@ -71,7 +81,7 @@ def _report(out: Console, r: dict[str, Any]) -> None:
     kinds = ", ".join(_count(n, kind) for kind, n in r["kinds"].items()) or "nothing"
     head = f"dry run, nothing written: {memories(r['memories'])} from {r['source']} ({kinds})"
     # A relation is both a memory ("Ana lives in Porto") and a link of the graph: said apart.
-    out.print(f"{head}; {plural(r['relations'], 'relation')} for the graph", soft_wrap=True)
+    out.print(f"{head}; {plural(r['relations'], 'relation')} for the graph{_whose(r)}", soft_wrap=True)
     for kind, n in r["skipped"].items():
         out.print(f"  would skip {_count(n, kind)}")
     for sample in r["samples"]:

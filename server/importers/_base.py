@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,8 +48,10 @@ def source_uuid(value: Any) -> str | None:
         return None
 
 
-def timestamp(value: Any, where: str, name: str) -> str | None:
-    """ISO 8601 UTC from an ISO string (any offset; none means UTC) or epoch seconds/milliseconds."""
+def timestamp(value: Any, where: str, name: str, *, past: bool = True) -> str | None:
+    """ISO 8601 UTC from an ISO string (any offset; none means UTC) or epoch seconds/milliseconds.
+    ``past``: a time something was said or changed, so not later than now (a 2030 ``created_at``
+    sorted as the newest memory for years: a newcomer's trial); an expiry may be later."""
     if value is None or value == "":
         return None
     try:
@@ -63,6 +67,8 @@ def timestamp(value: Any, where: str, name: str) -> str | None:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if past and moment > datetime.now(UTC):
+        raise refuse(where, f"{name} {str(value)[:40]!r} is in the future", "give the time it was said, not later")
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -77,10 +83,15 @@ class Options:
     split: str | None = None  # text: "line" | "paragraph" (default by file type)
     max_text_bytes: int = 16_000
 
-    def scope(self, item: dict[str, Any] | None = None) -> dict[str, str | None]:
+    def scope(self, item: dict[str, Any] | None = None, where: str = "") -> dict[str, str | None]:
+        """The scope of ``item`` (one of the source's, at ``where``): an id it names that is not
+        text is refused, not replaced by the default user (a ``user_id`` of 5 was)."""
         given = {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
         item = item or {}
-        scope = {k: given[k] or (item.get(k) if isinstance(item.get(k), str) else None) for k in SCOPE_KEYS}
+        for key in SCOPE_KEYS:
+            if not given[key] and item.get(key) is not None and not isinstance(item[key], str):
+                raise refuse(where, f"{key} {repr(item[key])[:40]} is not a string", f"write {key} as text")
+        scope = {k: given[k] or item.get(k) for k in SCOPE_KEYS}
         if not any(scope.values()):
             scope["user_id"] = self.default_user
         return scope
@@ -95,6 +106,16 @@ class Batch:
     where: list[str] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[MemoryError] = field(default_factory=list)  # the source's items that could not be read
+
+    @contextmanager
+    def item(self) -> Iterator[None]:
+        """Read one of the source's items: its refusal is kept, and the next item is read, so that
+        one error names every bad item (``check``) and a file is fixed in one pass."""
+        try:
+            yield
+        except MemoryError as exc:  # refusals name their place (``refuse``); a bug is not one
+            self.problems.append(exc)
 
     def add(self, item: dict[str, Any], where: str, kind: str) -> None:
         self.items.append(item)
@@ -136,7 +157,7 @@ class Batch:
         """Every line passes the checks ``import_memories`` makes (``checked_item``), named by its
         place in the source, all of them in one refusal. Only memorch's own export lines may
         carry memorch's reserved metadata key."""
-        problems: list[MemoryError] = []
+        problems: list[MemoryError] = list(self.problems)
         for item, where in zip(self.items, self.where, strict=True):
             try:
                 if isinstance(item, dict) and "id" in item and self.source != "memorch":
@@ -165,10 +186,18 @@ class Batch:
                 found["message"] = found["message"].replace(f"item {item}: ", f"{place}: ", 1)
         return exc
 
-    def summary(self, samples: int = 3) -> dict[str, Any]:
+    def users(self, default: str | None = None) -> dict[str, int]:
+        """How many of the lines go to each user (``default``: the user of a line that names no
+        scope): an import says whose memories it writes (a file's relations went to the default
+        user, its memories to theirs, unsaid)."""
+        owners = (item.get("user_id") if "user_id" in item else default for item in self.items)
+        return dict(Counter(str(user) for user in owners if user))
+
+    def summary(self, samples: int = 3, default_user: str | None = None) -> dict[str, Any]:
         return {
             "source": self.source,
             "memories": len(self.items),
+            "users": self.users(default_user),
             "relations": sum(len(i.get("relations", ())) for i in self.items),
             "kinds": dict(self.kinds),
             "skipped": dict(self.skipped),

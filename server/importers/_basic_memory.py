@@ -167,26 +167,27 @@ def read(path: Path, options: Options) -> Batch:
         notes.append((file, lines, body, meta, title, permalink, str(meta.get("type") or "note"), str(name)))
     types = {title: kind for _, _, _, _, title, _, kind, _ in notes}
     for file, lines, body, meta, title, permalink, kind, name in notes:
-        note: dict[str, Any] = {
-            "imported_from": batch.source,
-            "note": title,
-            "permalink": permalink,
-            "entity_type": kind,
-            "file": name,
-        }
-        if meta.get("tags"):
-            note["note_tags"] = tags(meta["tags"])
-        columns = {"created": "created_at", "modified": "updated_at"}
-        dates = {column: when(meta.get(key), file, key) for key, column in columns.items()}
-        unread = {key for key, column in columns.items() if meta.get(key) is not None and dates[column] is None}
-        extra = {k: v for k, v in meta.items() if k not in _OWN_KEYS or k in unread}
-        if extra:
-            note["front_matter"] = extra
-        before = len(batch.items)
-        _read_note(batch, scope, file, lines[body:], body, (title, permalink, kind), note, types, dates)
-        if len(batch.items) == before:
-            batch.skipped["prose-only note"] += 1
-    if not batch.items:  # Markdown that is no basic-memory note: say so, not "imported 0"
+        with batch.item():
+            note: dict[str, Any] = {
+                "imported_from": batch.source,
+                "note": title,
+                "permalink": permalink,
+                "entity_type": kind,
+                "file": name,
+            }
+            if meta.get("tags"):
+                note["note_tags"] = tags(meta["tags"])
+            columns = {"created": "created_at", "modified": "updated_at"}
+            dates = {column: when(meta.get(key), file, key) for key, column in columns.items()}
+            unread = {key for key, column in columns.items() if meta.get(key) is not None and dates[column] is None}
+            extra = {k: v for k, v in meta.items() if k not in _OWN_KEYS or k in unread}
+            if extra:
+                note["front_matter"] = extra
+            before = len(batch.items)
+            _read_note(batch, scope, file, lines[body:], body, (title, permalink, kind), note, types, dates)
+            if len(batch.items) == before:
+                batch.skipped["prose-only note"] += 1
+    if not batch.items and not batch.problems:  # Markdown that is no basic-memory note: say so, not "imported 0"
         raise refuse(
             str(path),
             "holds no basic-memory observation ('- [category] text') or relation ('- relates_to [[Note]]')",

@@ -92,33 +92,36 @@ def convert(rows: list[tuple[str, dict[str, Any]]], options: Options) -> Batch:
     types: dict[str, str | None] = {}
     relations = []
     for where, row in rows:
-        kind = row.get("type")
-        if kind == "relation":
-            triple = tuple(text_field(row.get(k), where, f"'{k}'", REL_HINT) for k in ("from", "relationType", "to"))
-            relations.append((where, triple))
-            continue
-        if kind != "entity":
-            raise refuse(where, f"type must be 'entity' or 'relation', not {kind!r}", HINT)
-        name = text_field(row.get("name"), where, "'name'", HINT)
-        entity_type = row.get("entityType") if isinstance(row.get("entityType"), str) else None
-        types[name] = entity_type
-        observations = row.get("observations") or []
-        if not isinstance(observations, list):
-            raise refuse(where, "'observations' must be a list of strings", HINT)
-        for number, value in enumerate(observations, 1):
-            if isinstance(value, str) and not value.strip():
-                batch.skipped["empty observation"] += 1
+        with batch.item():
+            kind = row.get("type")
+            if kind == "relation":
+                triple = tuple(
+                    text_field(row.get(k), where, f"'{k}'", REL_HINT) for k in ("from", "relationType", "to")
+                )
+                relations.append((where, triple))
                 continue
-            text, created = _observation(value, f"{where} observation {number}")
-            batch.record(
-                f"{where} observation {number}",
-                "observation",
-                memory_id=stable_id(batch.source, *scope.values(), "observation", name, text),
-                text=f"{name}: {text}",
-                scope=scope,
-                metadata={"imported_from": batch.source, "entity": name, "entity_type": entity_type},
-                created_at=created,
-            )
+            if kind != "entity":
+                raise refuse(where, f"type must be 'entity' or 'relation', not {kind!r}", HINT)
+            name = text_field(row.get("name"), where, "'name'", HINT)
+            entity_type = row.get("entityType") if isinstance(row.get("entityType"), str) else None
+            types[name] = entity_type
+            observations = row.get("observations") or []
+            if not isinstance(observations, list):
+                raise refuse(where, "'observations' must be a list of strings", HINT)
+            for number, value in enumerate(observations, 1):
+                if isinstance(value, str) and not value.strip():
+                    batch.skipped["empty observation"] += 1
+                    continue
+                text, created = _observation(value, f"{where} observation {number}")
+                batch.record(
+                    f"{where} observation {number}",
+                    "observation",
+                    memory_id=stable_id(batch.source, *scope.values(), "observation", name, text),
+                    text=f"{name}: {text}",
+                    scope=scope,
+                    metadata={"imported_from": batch.source, "entity": name, "entity_type": entity_type},
+                    created_at=created,
+                )
     for where, (source, relationship, destination) in relations:
         types_of = (types.get(source), types.get(destination))
         add_relation(batch, where, scope, (source, relationship, destination), types_of)

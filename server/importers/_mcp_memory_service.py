@@ -40,28 +40,29 @@ def read(path: Path, options: Options) -> Batch:
     scope = options.scope()
     for number, row in enumerate(_rows(path), 1):
         where = f"{path} row {number}"
-        if row.get("deleted_at") is not None:
-            batch.skipped["deleted memory"] += 1
-            continue
-        content, key = row.get("content"), row.get("content_hash")
-        if not isinstance(content, str) or not content.strip():
-            batch.skipped["empty memory"] += 1
-            continue
-        metadata = {"imported_from": batch.source, **_their_metadata(row.get("metadata"))}
-        metadata.update(
-            {k: v for k, v in (("tags", _tags(row.get("tags"))), ("memory_type", row.get("memory_type"))) if v}
-        )
-        metadata["content_hash"] = key
-        batch.record(
-            where,
-            "memory",
-            memory_id=stable_id(batch.source, *scope.values(), str(key or content)),
-            text=content.strip(),
-            scope=scope,
-            metadata=metadata,
-            created_at=timestamp(row.get("created_at"), where, "created_at"),
-            updated_at=timestamp(row.get("updated_at"), where, "updated_at"),
-        )
+        with batch.item():
+            if row.get("deleted_at") is not None:
+                batch.skipped["deleted memory"] += 1
+                continue
+            content, key = row.get("content"), row.get("content_hash")
+            if not isinstance(content, str) or not content.strip():
+                batch.skipped["empty memory"] += 1
+                continue
+            metadata = {"imported_from": batch.source, **_their_metadata(row.get("metadata"))}
+            metadata.update(
+                {k: v for k, v in (("tags", _tags(row.get("tags"))), ("memory_type", row.get("memory_type"))) if v}
+            )
+            metadata["content_hash"] = key
+            batch.record(
+                where,
+                "memory",
+                memory_id=stable_id(batch.source, *scope.values(), str(key or content)),
+                text=content.strip(),
+                scope=scope,
+                metadata=metadata,
+                created_at=timestamp(row.get("created_at"), where, "created_at"),
+                updated_at=timestamp(row.get("updated_at"), where, "updated_at"),
+            )
     return batch
 
 

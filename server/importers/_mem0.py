@@ -49,43 +49,45 @@ def convert(
     batch = Batch(source)
     scopes = set()
     for where, row in rows:
-        if not isinstance(row, dict):
-            raise refuse(where, "is not a JSON object", HINT)
-        text = text_field(row.get("memory"), where, "'memory'", HINT)
-        metadata = row.get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise refuse(where, "metadata is not a JSON object", HINT)
-        metadata = {**metadata, "imported_from": source}
-        for key in ("categories", "app_id", "immutable", "structured_attributes"):
-            if row.get(key) and key not in metadata:
-                metadata[key] = row[key]
-        scope = options.scope(row)
-        scopes.add(tuple(scope.values()))
-        memory_id = source_uuid(row.get("id"))
-        if memory_id is None:
-            if row.get("id") is not None:
-                metadata["source_id"] = str(row["id"])
-            memory_id = stable_id(source, *scope.values(), str(row.get("id") or text))
-        batch.record(
-            where,
-            "memory",
-            memory_id=memory_id,
-            text=text,
-            scope=scope,
-            metadata=metadata,
-            created_at=timestamp(row.get("created_at"), where, "created_at"),
-            updated_at=timestamp(row.get("updated_at"), where, "updated_at"),
-            expires_at=timestamp(row.get("expiration_date"), where, "expiration_date"),
-        )
+        with batch.item():
+            if not isinstance(row, dict):
+                raise refuse(where, "is not a JSON object", HINT)
+            text = text_field(row.get("memory"), where, "'memory'", HINT)
+            metadata = row.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise refuse(where, "metadata is not a JSON object", HINT)
+            metadata = {**metadata, "imported_from": source}
+            for key in ("categories", "app_id", "immutable", "structured_attributes"):
+                if row.get(key) and key not in metadata:
+                    metadata[key] = row[key]
+            scope = options.scope(row, where)
+            scopes.add(tuple(scope.values()))
+            memory_id = source_uuid(row.get("id"))
+            if memory_id is None:
+                if row.get("id") is not None:
+                    metadata["source_id"] = str(row["id"])
+                memory_id = stable_id(source, *scope.values(), str(row.get("id") or text))
+            batch.record(
+                where,
+                "memory",
+                memory_id=memory_id,
+                text=text,
+                scope=scope,
+                metadata=metadata,
+                created_at=timestamp(row.get("created_at"), where, "created_at"),
+                updated_at=timestamp(row.get("updated_at"), where, "updated_at"),
+                expires_at=timestamp(row.get("expiration_date"), where, "expiration_date", past=False),
+            )
     # get_all is asked for one scope, so its relations belong to that scope.
     scope = dict(zip(("user_id", "agent_id", "run_id"), scopes.pop(), strict=True)) if len(scopes) == 1 else None
     for number, rel in enumerate(relations, 1):
         where = f"{name} relation {number}"
-        if not isinstance(rel, dict):
-            raise refuse(where, "is not a JSON object", '{"source", "relationship", "target"}')
-        triple = tuple(
-            text_field(rel.get(k) or rel.get(alt or k), where, f"'{k}'", '{"source", "relationship", "target"}')
-            for k, alt in (("source", None), ("relationship", None), ("target", "destination"))
-        )
-        add_relation(batch, where, scope or options.scope(), triple)  # type: ignore[arg-type]
+        with batch.item():
+            if not isinstance(rel, dict):
+                raise refuse(where, "is not a JSON object", '{"source", "relationship", "target"}')
+            triple = tuple(
+                text_field(rel.get(k) or rel.get(alt or k), where, f"'{k}'", '{"source", "relationship", "target"}')
+                for k, alt in (("source", None), ("relationship", None), ("target", "destination"))
+            )
+            add_relation(batch, where, scope or options.scope(), triple)  # type: ignore[arg-type]
     return batch

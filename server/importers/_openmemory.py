@@ -85,30 +85,33 @@ def _from_file(path: Path, data: bytes | None, options: Options) -> Batch:
 def _convert(rows: list[tuple[str, Any]], renamed: dict[str, str], options: Options, name: str) -> Batch:
     """OpenMemory rows in mem0's memory shape, then the mem0 conversion (one set of rules)."""
     shaped, skipped = [], 0
+    unread = Batch("openmemory")  # the rows that cannot be read, all named in one error
     for where, row in rows:
-        if not isinstance(row, dict):
-            raise refuse(where, "is not a JSON object", HINT)
-        get = lambda key, row=row: row.get(renamed.get(key, key))  # noqa: E731 - a field under either name
-        state = get("state") or "active"
-        if state == "deleted":
-            skipped += 1
-            continue
-        metadata = get("metadata") or {}
-        if not isinstance(metadata, dict):
-            raise refuse(where, "metadata is not a JSON object", HINT)
-        extra = {"app": get("app"), "categories": get("categories") or None}
-        if state != "active":
-            extra["state"] = state
-        extra = {k: v for k, v in extra.items() if v and k not in metadata}
-        memory = {
-            "id": row.get("id"),
-            "memory": text_field(row.get("content"), where, "'content'", HINT),
-            "metadata": {**metadata, **extra},
-            "user_id": row.get("user_id"),
-            "created_at": row.get("created_at"),
-            "updated_at": row.get("updated_at"),
-        }
-        shaped.append((where, memory))
+        with unread.item():
+            if not isinstance(row, dict):
+                raise refuse(where, "is not a JSON object", HINT)
+            get = lambda key, row=row: row.get(renamed.get(key, key))  # noqa: E731 - a field under either name
+            state = get("state") or "active"
+            if state == "deleted":
+                skipped += 1
+                continue
+            metadata = get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise refuse(where, "metadata is not a JSON object", HINT)
+            extra = {"app": get("app"), "categories": get("categories") or None}
+            if state != "active":
+                extra["state"] = state
+            extra = {k: v for k, v in extra.items() if v and k not in metadata}
+            memory = {
+                "id": row.get("id"),
+                "memory": text_field(row.get("content"), where, "'content'", HINT),
+                "metadata": {**metadata, **extra},
+                "user_id": row.get("user_id"),
+                "created_at": row.get("created_at"),
+                "updated_at": row.get("updated_at"),
+            }
+            shaped.append((where, memory))
     batch = mem0.convert(shaped, [], options, "openmemory", name)
+    batch.problems[:0] = unread.problems
     batch.skipped["deleted memory"] += skipped
     return batch
