@@ -81,3 +81,8 @@ def __getattr__(name: str) -> Any:
     if name in _ERRORS:
         return getattr(import_module(".errors", __name__), name)
     raise AttributeError(f"module 'memorch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazily imported names too, for a REPL's completion (PEP 562)."""
+    return sorted({*globals(), *__all__})

@@ -100,6 +100,7 @@ CASES = {
     ),
     "doctor-data-dir-is-a-file": Case(["doctor"], "DATA_DIR_UNUSABLE", "MEMORCH_DATA_DIR", data_dir="file"),
     "option-without-its-value": Case(["add", "--user-id"], "USAGE_ERROR", "see `memorch add --help`"),
+    "no-such-command": Case(["users"], "USAGE_ERROR", "Did you mean 'serve'? Suggestion: see `memorch --help`"),
     "serve-port-out-of-range": Case(["serve", "--port", "99999"], "USAGE_ERROR", "'--port': must be a TCP port from 1"),
     "serve-bad-transport": Case(["serve", "--transport", "pigeon"], "USAGE_ERROR", "'--transport': must be stdio"),
     "serve-bad-flag": Case(["serve"], "INVALID_SETTING", "MEMORCH_GRAPH", env={"MEMORCH_GRAPH": "maybe"}),

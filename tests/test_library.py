@@ -24,6 +24,13 @@ PUBLIC = sorted(
 )
 
 
+def test_the_public_names_are_listed_for_completion() -> None:
+    """A newcomer's trial: `dir(memorch)` listed neither Memory nor AsyncMemory (imported lazily)."""
+    import memorch
+
+    assert set(memorch.__all__) <= set(dir(memorch))
+
+
 def test_every_async_operation_has_a_sync_twin_with_the_same_signature() -> None:
     assert "flush_graph" in PUBLIC and "search" in PUBLIC
     for name in PUBLIC:

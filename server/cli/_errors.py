@@ -94,8 +94,8 @@ def cli_words(text: str) -> str:
 
 def error_line(code: str, message: str, suggestion: str | None) -> str:
     line = f"[{code}] {message.strip().rstrip('.')}"
-    if suggestion:
-        line += f". Suggestion: {suggestion.strip()}"
+    if suggestion:  # a message ending in a question ("Did you mean 'serve'?") takes no stop after it
+        line += f"{'' if line.endswith(('?', '!')) else '.'} Suggestion: {suggestion.strip()}"
     return re.sub(r"\s*[\r\n]+\s*", " ", line)  # one line, whatever the message held
 
 

@@ -128,7 +128,7 @@ class ReportingGroup(TyperGroup):
             raise  # typer's own handling: exit codes, Ctrl+D, `memorch --help | head`
         except UsageError as exc:
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
-            if where == ctx.command_path and named:  # an option's value missing: the group's ctx
+            if where == ctx.command_path and named in self.commands:  # an option's value missing: the group's ctx
                 where = f"{where} {named}"
             report("USAGE_ERROR", exc.format_message(), f"see `{where} --help`")
             raise typer.Exit(exc.exit_code) from exc
