@@ -126,6 +126,11 @@ def test_allowed_hosts_pass_and_others_are_refused(edge_server: str) -> None:
     assert _post(edge_server, {**auth, "Host": "tunnel.example.com.evil.example"}) == 421
     assert _post(edge_server, {**auth, "Origin": "http://evil.example"}) == 403  # forged Origin, loopback Host
     assert _post(edge_server, {**auth, "Host": "tunnel.example.com", "Origin": "https://evil.example"}) == 403
+    # The refusal names the Host and the option that allows it (the SDK said "Invalid Host header").
+    refused = httpx.post(edge_server, headers={**MCP_HEADERS, **auth, "Host": "evil.example"}, json=INITIALIZE)
+    assert refused.status_code == 421 and refused.json()["error"] == "invalid_host"
+    assert "'evil.example'" in refused.json()["error_description"]
+    assert "--allowed-host NAME" in refused.json()["error_description"]
 
 
 async def test_a_real_client_through_a_tunnel_host(edge_server: str) -> None:

@@ -148,7 +148,8 @@ TOKEN_REFUSED = (
 
 class HttpEdge:
     """ASGI middleware in front of the SDK's app: 404 for OAuth discovery, before any token check;
-    a 401 to a request that sent a bearer token says the token was refused.
+    a 401 to a request that sent a bearer token says the token was refused; a 421 names the Host
+    and how to allow it.
 
     The bearer token itself is checked behind it, by the SDK (``identities.auth_options``)."""
 
@@ -161,8 +162,8 @@ class HttpEdge:
             body = {"error": "not_found", "hint": "memorch offers no OAuth; send Authorization: Bearer <token>"}
             await _respond(send, 404, body, [])
             return
-        if scope["type"] == "http" and _sent_bearer(scope):
-            send = _refusal_reworded(send)
+        if scope["type"] == "http":
+            send = _refusal_reworded(send, _sent_bearer(scope), _header(scope, b"host"))
         await self.app(scope, receive, send)
 
 
@@ -183,23 +184,44 @@ def _token_refused(start: dict[str, Any]) -> bool:
     return start["status"] == 401 and challenge.startswith(b'Bearer error="invalid_token"')
 
 
-def _refusal_reworded(send: Any) -> Any:
-    """``send``, with a 401 (the SDK's bearer middleware refusing the token) answered as
-    ``TOKEN_REFUSED``: the same status, error and header, its description and body replaced."""
-    refused = False
+def _header(scope: dict[str, Any], wanted: bytes) -> str:
+    return next((value.decode("latin-1") for name, value in scope.get("headers", []) if name.lower() == wanted), "")
+
+
+def _host_refused(host: str) -> dict[str, str]:
+    """The SDK's 421 says only "Invalid Host header": the name, and how to allow it."""
+    return {
+        "error": "invalid_host",
+        "error_description": f"this server does not answer to the Host {host[:100]!r} (DNS-rebinding "
+        "protection): if clients reach it by that name, start it with --allowed-host NAME (or "
+        "MEMORCH_ALLOWED_HOSTS)",
+    }
+
+
+def _refusal_reworded(send: Any, sent_bearer: bool, host: str) -> Any:
+    """``send``, with two of the SDK's refusals said in full: a 401 to a request that sent a bearer
+    token (the SDK's bearer middleware refusing it) as ``TOKEN_REFUSED``, the same status, error
+    and header, its description and body replaced; a 421 (a Host not allowed) naming the Host
+    and ``--allowed-host``."""
+    replacing: tuple[int, dict[str, str], list[tuple[bytes, bytes]]] | None = None
 
     async def sending(message: dict[str, Any]) -> None:
-        nonlocal refused
-        if message["type"] == "http.response.start" and _token_refused(message):
-            refused = True
-            return
-        if not refused:
+        nonlocal replacing
+        if message["type"] == "http.response.start":
+            if sent_bearer and _token_refused(message):
+                header = f'Bearer error="invalid_token", error_description="{TOKEN_REFUSED}"'.encode()
+                body = {"error": "invalid_token", "error_description": TOKEN_REFUSED}
+                replacing = (401, body, [(b"www-authenticate", header)])
+                return
+            if message["status"] == 421:
+                replacing = (421, _host_refused(host), [])
+                return
+        if replacing is None:
             await send(message)
         elif message["type"] == "http.response.body" and not message.get("more_body"):
-            refused = False  # sent once, when the SDK's body ends
-            header = f'Bearer error="invalid_token", error_description="{TOKEN_REFUSED}"'.encode()
-            body = {"error": "invalid_token", "error_description": TOKEN_REFUSED}
-            await _respond(send, 401, body, [(b"www-authenticate", header)])
+            status, body, headers = replacing  # sent once, when the SDK's body ends
+            replacing = None
+            await _respond(send, status, body, headers)
 
     return sending
 
