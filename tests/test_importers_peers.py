@@ -147,6 +147,10 @@ def test_a_peers_file_without_from_names_the_format(tmp_path: Path) -> None:
     refused = CliRunner().invoke(app, ["import", str(graph)], env=env)
     assert refused.exit_code == 1
     assert "this looks like mcp-memory data: import it with --from mcp-memory" in refused.stderr
+    # Named with the wrong --from, its items fail to read as mem0's: the hint comes after them.
+    wrong = CliRunner().invoke(app, ["import", "--from", "mem0", str(graph)], env=env)
+    assert wrong.exit_code == 1 and "'memory' is missing" in wrong.stderr
+    assert "or, this looks like mcp-memory data: import it with --from mcp-memory" in wrong.stderr
 
 
 def test_list_says_when_filters_match_nothing(tmp_path: Path) -> None:

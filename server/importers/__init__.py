@@ -90,12 +90,6 @@ def load(source: str, path: str | Path, options: Options) -> Batch:
     return batch
 
 
-# Errors that say a file is not of the format asked for (rather than one bad item in it).
-SHAPE_ERRORS = frozenset(
-    ("NOT_BASIC_MEMORY", "UNKNOWN_IMPORT_FORMAT", "INVALID_JSON", "INVALID_JSONL", "IMPORT_NOT_UTF8")
-)
-
-
 # Formats whose files are no text (a zip, a database): "not UTF-8" is what another reader says.
 BINARY_FORMATS = frozenset(("openmemory", "mcp-memory-service"))
 
@@ -103,9 +97,9 @@ BINARY_FORMATS = frozenset(("openmemory", "mcp-memory-service"))
 def _name_the_format(exc: ValidationError, source: str, path: Path) -> None:
     """When the file looks like another server's: without ``--from`` (memorch's own JSONL) that is
     the likely cause and the hint replaces the generic one; with another ``--from``, it is added
-    to errors about the file's shape only, after what the reader said."""
-    if source != "memorch" and exc.error_code not in SHAPE_ERRORS:
-        return
+    after what the reader said (also to its items' errors: `--from mem0` on the MCP memory
+    server's file named its first line's missing 'memory' and no more, a newcomer's trial). A
+    file of the format asked for, with a bad item, is guessed as that format: no hint."""
     guess = looks_like(path)
     if guess is None or guess == source:
         return
