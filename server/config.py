@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -375,7 +376,9 @@ class MemoryConfig(BaseModel):
         flat: dict[str, Any] = {k: v for k, v in config.items() if k in cls.model_fields}
         flat.update(settings.from_mem0_shape(config))
         for line in settings.unused_mem0(dict(config)):
-            log.warning("%s", line)
+            # A warning, not a log line: a script that set up no logging saw nothing while its
+            # memories went to the data directory instead of its Qdrant (a newcomer's trial).
+            warnings.warn(line, UserWarning, stacklevel=3)
         return cls(**flat)
 
 

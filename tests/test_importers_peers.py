@@ -140,6 +140,18 @@ async def test_importing_text_again_embeds_nothing(store: AsyncMemory, tmp_path:
     assert sum(embedded) == 0
 
 
+def test_an_indented_json_document_is_one_error_not_one_per_line(tmp_path: Path) -> None:
+    """A newcomer's trial: mem0's get_all saved with indent=2 and given without --from was read as
+    JSON Lines, 997 error lines for 50,000 memories, and past the sniffer's 64 KB no format named."""
+    items = [{"memory": f"fact number {n}", "user_id": "sam"} for n in range(3000)]  # ~150 KB
+    pretty = write(tmp_path, "get_all.json", json.dumps({"results": items}, indent=2))
+    env = {"MEMORCH_DATA_DIR": str(tmp_path / "data"), "MEMORCH_GRAPH": "off"}
+    refused = CliRunner().invoke(app, ["import", str(pretty)], env=env)
+    assert refused.exit_code == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "is one JSON document over several lines" in refused.stderr
+    assert "this looks like mem0 data: import it with --from mem0" in refused.stderr
+
+
 def test_a_peers_file_without_from_names_the_format(tmp_path: Path) -> None:
     entity = {"type": "entity", "name": "Ana", "entityType": "person", "observations": []}
     graph = write(tmp_path, "memory.jsonl", json.dumps(entity) + "\n")

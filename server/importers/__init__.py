@@ -12,6 +12,7 @@ lines). Every line is checked before anything is written.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -26,7 +27,7 @@ import memorch.importers._text as text
 from memorch.domain._validation import ScopeIds
 from memorch.errors import ConfigurationError, MemoryError, ValidationError
 from memorch.importers._base import Batch, Options, refuse
-from memorch.importers._sniff import looks_like
+from memorch.importers._sniff import looks_like, shape_of
 from memorch.maintenance._files import json_lines, missing, read_text
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def _memorch(path: Path, options: Options) -> Batch:
         "--from mem0, openmemory, mcp-memory, mcp-memory-service, basic-memory or text"
     )
     text = read_text(path, suggestion="check the path; `memorch export FILE.jsonl` writes a file this command reads")
+    _refuse_one_document(path, text, suggestion)
     batch = Batch("memorch")
     for number, item in json_lines(text, str(path), suggestion, code="INVALID_JSONL", objects_only=False):
         if isinstance(item, list):  # a JSON list (mem0's get_all, an API's page): not memorch's JSONL
@@ -50,6 +52,30 @@ def _memorch(path: Path, options: Options) -> Batch:
             )
         batch.add(item, f"{path} line {number}", "restored" if isinstance(item, dict) and "id" in item else "memory")
     return batch
+
+
+def _refuse_one_document(path: Path, text: str, suggestion: str) -> None:
+    """A JSON document over several lines (mem0's get_all saved with an indent) is one refusal,
+    naming the format when its shape tells: read as JSON Lines it was one error per line, 997
+    lines on a terminal for a newcomer's 50,000 memories. JSON Lines of several lines fails this
+    parse at its first line's end, so the check costs a line's read."""
+    body = text.strip()
+    if body[:1] not in ("{", "[") or "\n" not in body:
+        return
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return
+    guess = shape_of(document)
+    exc = refuse(
+        str(path),
+        "is one JSON document over several lines, not JSON Lines (one object per line)",
+        f"this looks like {guess} data: import it with --from {guess}" if guess else suggestion,
+        "INVALID_JSONL",
+    )
+    if guess:
+        exc.details["looks_like"] = guess
+    raise exc
 
 
 READERS: dict[str, Callable[[Path, Options], Batch]] = {

@@ -41,7 +41,7 @@ def _guess(path: Path) -> str | None:
         return "basic-memory" if _holds_notes(head) else "text"
     found = _json_head(head)
     if found is not None:
-        return _shape(found)
+        return shape_of(found)
     return "text" if suffix in (".txt", ".text") else None
 
 
@@ -78,7 +78,8 @@ def _json_head(head: str) -> Any:
     return None
 
 
-def _shape(value: Any) -> str | None:
+def shape_of(value: Any) -> str | None:
+    """The ``--from`` format of a parsed JSON value, or None."""
     if isinstance(value, dict) and isinstance(value.get("content"), list):  # a saved MCP tool result
         return "mcp-memory" if '"entities"' in json.dumps(value) else None
     if isinstance(value, dict):
