@@ -19,6 +19,7 @@ one dataset (``folds_in_writer`` False) background passes fold, under a lease.""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -53,6 +54,10 @@ PREWARM_BUDGET_BYTES = INDEX_CACHE_BYTES // 4
 PREWARM_CACHE_FACTOR = 4
 PREWARM_ORDER = ("memory_idx", "user_id_idx", "agent_id_idx", "run_id_idx", "project_idx")
 log = logging.getLogger("memorch.vectors")
+# ``index_stats`` (read here for its count of index segments) printed a Rust WARN line on stderr
+# that its statistics include the centroids, "which can use significant memory", until this is
+# set; we never read them (a newcomer's 50,000-line import showed the line).
+os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
 
 class VectorMaintenance:

@@ -444,3 +444,15 @@ def test_add_dash_reads_the_text_from_stdin(tmp_path: Path) -> None:
     )
     assert latin1.exit_code == 1 and latin1.stderr.startswith("error [INVALID_TEXT] the text on stdin is not UTF-8")
     assert len(json.loads(invoke(tmp_path, "list", "--json").stdout)["results"]) == 1
+
+
+def test_an_import_off_a_terminal_says_how_far_it_got(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newcomer's trial: a 50,000-line import with its output in a file was minutes of silence."""
+    import memorch.cli._import as cli_import
+
+    monkeypatch.setattr(cli_import, "LOGGED_EVERY", 2)
+    lines = tmp_path / "five.jsonl"
+    lines.write_text("".join(json.dumps({"memory": f"imported fact {n}"}) + "\n" for n in range(5)))
+    done = invoke(tmp_path, "import", str(lines))
+    assert done.exit_code == 0, done.output
+    assert [line for line in done.stderr.splitlines() if line.startswith("imported")][-1] == "imported 5 of 5"
