@@ -76,7 +76,7 @@ def test_cli_import_batches_and_refuses_bad_files_whole(tmp_path: Path) -> None:
     good.write_text("\n".join(json.dumps(line) for line in lines))
     code, out = run(tmp_path, "import", str(good), "--json")
     assert code == 0, out
-    assert json.loads(out) == {"imported": 1201, "duplicates": 1, "users": {"cli-user": 1201, "other": 1}}
+    assert json.loads(out) == {"imported": 1201, "duplicates": 1, "users": {"cli-user": 1201, "other": 1}, "expired": 0}
     code, out = run(tmp_path, "search", "fact number 1117", "--limit", "1", "--json")
     assert json.loads(out)["results"][0]["metadata"] == {"n": 1117}
     code, out = run(tmp_path, "list", "--user-id", "other", "--json")

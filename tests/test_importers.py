@@ -283,9 +283,16 @@ async def test_every_bad_item_of_a_peers_file_is_named_in_one_refusal(store: Asy
     assert "is in the future" in problems[0]["message"] and "user_id 5 is not a string" in problems[3]["message"]
     assert (await store.get_all(user_id="sam"))["results"] == []  # nothing written
     # An expiry may be later than now; the file's relations go to the user of its memories.
-    path.write_text(json.dumps({"results": items[4:], "relations": relations[:1]}))
+    gone = {
+        "memory": "parked on level 3",
+        "user_id": "sam",
+        "created_at": "2025-01-01",
+        "expiration_date": "2025-01-02",
+    }
+    path.write_text(json.dumps({"results": [*items[4:], gone], "relations": relations[:1]}))
     batch = load("mem0", path, Options(default_user="me"))
-    assert batch.summary()["users"] == {"sam": 2}
+    assert batch.summary()["users"] == {"sam": 3}
+    assert batch.summary()["expired"] == 1  # imported as it was, hidden, and said
 
 
 @module_loop
@@ -350,7 +357,7 @@ def test_cli_imports_through_a_subprocess(tmp_path: Path) -> None:
         [*command, "--user-id", "cli", "--json"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"imported": 8, "duplicates": 0, "users": {"cli": 8}}
+    assert json.loads(done.stdout) == {"imported": 8, "duplicates": 0, "users": {"cli": 8}, "expired": 0}
     # What the import wrote, searched in this process (a second CLI launch costs ~10 s of imports).
     with Memory(MemoryConfig(data_dir=tmp_path / "data", graph="off")) as memory:
         found = memory.search("heirloom beans", user_id="cli")

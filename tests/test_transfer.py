@@ -118,7 +118,7 @@ def test_cli_export_then_import(tmp_path: Path) -> None:
     code, out = run(tmp_path / "one", "export", str(tmp_path / "all.jsonl"), "--json")
     assert code == 0 and json.loads(out)["memories"] == 1
     code, out = run(tmp_path / "two", "import", str(tmp_path / "all.jsonl"), "--json")
-    assert code == 0 and json.loads(out) == {"imported": 1, "duplicates": 0, "users": {"cli-user": 1}}
+    assert code == 0 and json.loads(out) == {"imported": 1, "duplicates": 0, "users": {"cli-user": 1}, "expired": 0}
     code, out = run(tmp_path / "two", "get", memory_id, "--json")
     assert code == 0 and json.loads(out)["memory"] == "I am allergic to peanuts"
     # A second export to the same path (here a mistyped user: an empty one) replaced the first.

@@ -37,27 +37,29 @@ def run(
         return
     with open_memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing from {source}", total=len(batch.items))
-        said = [0]
+        logged = [0]  # the last ten-thousand said
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done)
             # Off a terminal (a log, a pipe), a line now and then: a 50,000-line import was
             # minutes of silence (a newcomer's trial).
-            if not err.is_terminal and done // LOGGED_EVERY > said[0]:
-                said[0] = done // LOGGED_EVERY
+            if not err.is_terminal and done // LOGGED_EVERY > logged[0]:
+                logged[0] = done // LOGGED_EVERY
                 err.print(f"imported {done} of {total}")
 
         result = m.run_sync(write(m.async_memory, batch, infer=infer, progress=progress, **scope))
-    emit({**result, "users": batch.users(owner)}, as_json, lambda r: out.print(_done(r) + _whose(r), soft_wrap=True))
+    outcome = {**result, "users": batch.users(owner), "expired": batch.expired()}
+    emit(outcome, as_json, lambda r: out.print(_done(r) + _whose(r), soft_wrap=True))
 
 
 def _whose(r: dict[str, Any]) -> str:
-    """Whose memories the lines are (the file's users, or the one the import gave them)."""
+    """Whose memories the lines are (the file's users, or the one the import gave them), and how
+    many had expired already."""
     users = r.get("users") or {}
-    if not users:
-        return ""
     shown = ", ".join(f"{user!r} ({n})" for user, n in list(users.items())[:5])
-    return f"; for user {shown}" + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+    whose = (f"; for user {shown}" + (f" and {len(users) - 5} more" if len(users) > 5 else "")) if users else ""
+    expired = r.get("expired") or 0
+    return whose + (f"; {expired} already expired (hidden, removed by maintenance)" if expired else "")
 
 
 LOGGED_EVERY = 10_000  # lines between two progress lines off a terminal

@@ -193,11 +193,18 @@ class Batch:
         owners = (item.get("user_id") if "user_id" in item else default for item in self.items)
         return dict(Counter(str(user) for user in owners if user))
 
+    def expired(self) -> int:
+        """How many lines have an expiry already past: imported as they were (hidden, removed by
+        maintenance), and said, since `get` of one then answers that it expired."""
+        now = datetime.now(UTC)
+        return sum(1 for item in self.items if _past(item.get("expires_at"), now))
+
     def summary(self, samples: int = 3, default_user: str | None = None) -> dict[str, Any]:
         return {
             "source": self.source,
             "memories": len(self.items),
             "users": self.users(default_user),
+            "expired": self.expired(),
             "relations": sum(len(i.get("relations", ())) for i in self.items),
             "kinds": dict(self.kinds),
             "skipped": dict(self.skipped),
@@ -206,6 +213,16 @@ class Batch:
                 for i in self.items[:samples]
             ],
         }
+
+
+def _past(value: Any, now: datetime) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # the check (``checked_item``) refused it already
+        return False
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= now
 
 
 def text_field(value: Any, where: str, name: str, suggestion: str) -> str:
