@@ -333,6 +333,8 @@ def test_screenshots_of_every_view(ui_url: str, browser, seeded: dict, tmp_path:
     submit(browser, "#list-form", {"#list-filters": "{not json"})
     wait_for(browser, "#error", text="INVALID_REQUEST")  # the API's error JSON, shown in the page
     assert "Suggestion" in browser.find_element(By.CSS_SELECTOR, "#error").text
+    # No rows of the list before the bad filter under its error (a newcomer's trial).
+    assert browser.find_elements(By.CSS_SELECTOR, "#list-results tr[data-id]") == []
 
     tab(browser, "deleted")
     wait_for(browser, f'#deleted-results tr[data-id="{seeded["gone"]}"]', text="Berlin")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
 
 from memorch import Memory, MemoryConfig
 
@@ -68,11 +69,18 @@ def test_an_empty_search_says_why_and_notices_hold_no_null(browser, erin_url: st
     submit(browser, "#search-form", {"#search-q": "allotment", "#search-threshold": "0.95"})  # the input's step: 0.05
     empty = wait_for(browser, "#search-results p.empty").text
     assert "no memory scored 0.95 or more" in empty and "below it" in empty, empty
+    # An empty box: the page's words, and the last search's answer gone from under the error.
+    submit(browser, "#search-form", {"#search-q": " "})
+    error = wait_for(browser, "#error", text="EMPTY_TEXT").text
+    assert "type what to look for in the Search box" in error, error
+    assert browser.find_elements(By.CSS_SELECTOR, "#search-results p.empty") == []
     tab(browser, "list")
     browser.execute_script("window.confirm = () => true")
     click(browser, "#list-results tr[data-id] button.delete")
     notice = wait_for(browser, "#notice", text="Deleted").text
     assert "null" not in notice, notice
+    tab(browser, "history")  # a notice is about the view it was said in
+    assert not browser.find_element(By.CSS_SELECTOR, "#notice").is_displayed()
 
 
 def test_forget_all_says_how_many_go(browser, erin_url: str) -> None:

@@ -81,6 +81,7 @@ def text(value: Any, max_bytes: int, field: str = "text") -> str:
         raise ValidationError(
             f"{field} is empty" if not stripped else f"{field} has no visible characters (only invisible ones)",
             error_code="EMPTY_TEXT",
+            details={"field": field},  # a surface names its own box for it (the web page)
             suggestion=f"pass {_purpose(field)} in '{field}'",
         )
     if "\x00" in stripped:

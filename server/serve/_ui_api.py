@@ -65,6 +65,12 @@ FAVICON = (
 
 Handler = Callable[[Request], Awaitable[Any]]
 # An operation a suggestion names → where the page does it (or the command, where it does not).
+# An empty box on the page: what to do there ("pass ... in 'query'" named the API's argument).
+PAGE_FIELDS = {
+    "query": "type what to look for in the Search box",
+    "text": "type the memory's new text, or press Delete to remove the memory",
+    "entity": "type a person, place or thing in the Graph box",
+}
 PAGE_WORDS = {
     "add_memory": "`memorch add`",
     "search_memories": "Search",
@@ -223,7 +229,10 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         try:
             return JSONResponse(await handler(request))
         except MemoryError as exc:
-            return JSONResponse(exc.to_dict(PAGE_WORDS), status_code=_status(exc))
+            body = exc.to_dict(PAGE_WORDS)
+            if exc.error_code == "EMPTY_TEXT" and exc.details.get("field") in PAGE_FIELDS:
+                body["suggestion"] = PAGE_FIELDS[exc.details["field"]]
+            return JSONResponse(body, status_code=_status(exc))
 
     return endpoint
 

@@ -90,7 +90,8 @@ function table(cls, labels, rows) {
   return el("table", { class: cls }, el("thead", {}, head), el("tbody", {}, rows));
 }
 
-const memoryLabels = (withScore) => [...(withScore ? ["score"] : []), "memory", "metadata", "updated", "id", ""];
+// "created": the list's order (newest first); an edit's time is in the memory's History.
+const memoryLabels = (withScore) => [...(withScore ? ["score"] : []), "memory", "metadata", "created", "id", ""];
 
 function memoryTable(items, withScore, refresh, empty) {
   if (!items.length) return el("p", { class: "empty" }, empty || "no memories for " + state.user);
@@ -98,20 +99,28 @@ function memoryTable(items, withScore, refresh, empty) {
 }
 
 function memoryRow(item, withScore, refresh) {
-  const text = el("td", { class: "text" }, item.memory, expiryLabel(item.expires_at),
+  const text = el("td", { class: "text" }, item.memory, expiryLabel(item.expires_at), scopeLabel(item),
     withScore && item.explain ? el("div", { class: "explain" }, explainText(item.explain)) : null);
   const meta = Object.keys(item.metadata || {}).length ? JSON.stringify(item.metadata) : "";
   return el("tr", { "data-id": item.id },
     withScore ? el("td", { class: "score" }, Number(item.score).toFixed(3)) : null,
     text,
     el("td", { class: meta ? "mono" : "mono none" }, meta),
-    el("td", { class: "mono when" }, timeNode(item.updated_at || item.created_at)),
+    el("td", { class: "mono when" }, timeNode(item.created_at)),
     el("td", { class: "id" }, idNode(item.id)),
     el("td", { class: "actions" },
       el("button", { class: "edit", onclick: () => startEdit(item, text, refresh) }, "Edit"),
       el("button", { class: "delete", onclick: () => remove(item).catch(quiet) }, "Delete"),
       el("button", { class: "history", onclick: () => openHistory(item.id) }, "History"),
       forgetButton(item)));
+}
+
+// Where a memory belongs beyond its user, small, after its text: a project's layer, an agent, a
+// run (they looked like the user's own: a newcomer's trial).
+function scopeLabel(item) {
+  const parts = [item.project ? "project " + item.project : null,
+    item.agent_id ? "agent " + item.agent_id : null, item.run_id ? "run " + item.run_id : null].filter(Boolean);
+  return parts.length ? el("small", { class: "scope" }, parts.join(" · ")) : null;
 }
 
 // A memory that expires says when, small, after its text (it is not returned after then).
@@ -167,9 +176,21 @@ function quiet(error) {
   if (!(error instanceof Stale) && !error.body) console.error(error);
 }
 
+// A view's request that fails leaves no earlier answer under its error: the rows of the list
+// before a bad filter, the last search's "nothing scored" read as this one's (a newcomer's trial).
+async function clearedOnFailure(selector, request) {
+  try {
+    return await request;
+  } catch (error) {
+    if (!(error instanceof Stale)) $(selector).replaceChildren();
+    throw error;
+  }
+}
+
 async function runSearch() {
   const q = $("#search-q").value;
-  const body = await userApi("/api/search", { q, threshold: $("#search-threshold").value, limit: $("#search-limit").value });
+  const body = await clearedOnFailure("#search-results",
+    userApi("/api/search", { q, threshold: $("#search-threshold").value, limit: $("#search-limit").value }));
   const parts = [memoryTable(body.results, true, runSearch, searchEmpty(body))];
   if (body.relations && body.relations.length) parts.push(el("h3", {}, "relations"), relationTable(body.relations));
   $("#search-results").replaceChildren(...parts);
@@ -186,7 +207,8 @@ function searchEmpty(body) {
 }
 
 async function runList() {
-  const body = await userApi("/api/memories", { filters: $("#list-filters").value, limit: $("#list-limit").value });
+  const body = await clearedOnFailure("#list-results",
+    userApi("/api/memories", { filters: $("#list-filters").value, limit: $("#list-limit").value }));
   const parts = [memoryTable(body.results, false, runList, body.empty)];
   if (body.next_cursor) parts.push(moreButton(body.next_cursor, body.results.length));
   $("#list-results").replaceChildren(...parts);
@@ -234,7 +256,7 @@ function openHistory(id) {
 
 async function runHistory() {
   const id = $("#history-id").value.trim();
-  const events = await api("/api/memories/" + encodeURIComponent(id) + "/history");
+  const events = await clearedOnFailure("#history-results", api("/api/memories/" + encodeURIComponent(id) + "/history"));
   const rows = events.map((e) => el("tr", { class: "event event-" + e.event.toLowerCase() },
     el("td", { class: "mono when" }, timeNode(e.updated_at || e.created_at)),
     el("td", {}, e.event),
@@ -291,6 +313,7 @@ async function runGraph() {
 }
 
 function showView(name) {
+  if (name !== state.view) showNotice(null); // "Restored ..." was said about the view left
   state.view = name;
   for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.view === name);
   for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== "view-" + name;
