@@ -269,15 +269,16 @@ def _drop_layer_columns(data_dir: Path) -> None:
         "git@github.com:acme/app.git",
         "ssh://git@github.com:22/acme/app.git",
         "git+ssh://github.com/acme/app",
-        "https://alice:ghp_secret@GitHub.com/Acme/App.git",  # GitHub ignores the path's case
     ],
 )
 def test_one_repository_one_name_however_its_remote_is_written(url: str) -> None:
     assert normalize_remote(url) == "github.com/acme/app"
 
 
-def test_a_host_that_reads_case_keeps_the_paths_case() -> None:
-    assert normalize_remote("https://Git.Example.org/Team/App.git") == "git.example.org/Team/App"
+def test_the_path_keeps_its_case() -> None:
+    """Memories stored under a project's name keep that name: a path lower-cased after the fact
+    would hide them (a review of a change that did so)."""
+    assert normalize_remote("https://GitHub.com/Acme/App.git") == "github.com/Acme/App"
 
 
 def test_local_remotes_stay_paths() -> None:

@@ -30,10 +30,10 @@ def run(
     config = MemoryConfig()
     if infer:
         need_llm(config, source)
-    batch = load(source, path, options_for(config, scope, split))
-    owner = scope.get("user_id") or config.user_id  # of a line that names no scope
+    options = options_for(config, scope, split)
+    batch = load(source, path, options)
     if dry_run:
-        emit(batch.summary(default_user=owner), as_json, lambda r: _report(out, r))
+        emit(batch.summary(default_user=options.owner), as_json, lambda r: _report(out, r))
         return
     with open_memory() as m, Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(f"importing from {source}", total=len(batch.items))
@@ -48,7 +48,7 @@ def run(
                 err.print(f"imported {done} of {total}")
 
         result = m.run_sync(write(m.async_memory, batch, infer=infer, progress=progress, **scope))
-    outcome = {**result, "users": batch.users(owner), "expired": batch.expired()}
+    outcome = {**result, "users": batch.users(options.owner), "expired": batch.expired()}
     emit(outcome, as_json, lambda r: out.print(_done(r) + _whose(r), soft_wrap=True))
 
 

@@ -4,10 +4,10 @@ The name is the repository's ``origin`` URL, normalized so that every way of wri
 repository's address gives one name (``https://user:token@GitHub.com/acme/app.git``,
 ``git@github.com:acme/app`` and ``ssh://git@github.com:22/acme/app.git`` are all
 ``github.com/acme/app``): the scheme, credentials, port and ``.git`` suffix are dropped and the
-host is lower-cased, and so is the path on GitHub, GitLab and Bitbucket, which ignore its case.
-A repository without ``origin`` is named by its root directory, found from git's common
-directory, which all worktrees of one repository share, so ``git worktree add`` checkouts are
-one project.
+host is lower-cased (not the path: GitHub ignores its case, but memories stored under a project
+name keep that name). A repository without ``origin`` is named by its root directory, found from
+git's common directory, which all worktrees of one repository share, so ``git worktree add``
+checkouts are one project.
 
 git runs as a subprocess (no dependency), with a timeout; it reads only local configuration.
 """
@@ -29,7 +29,6 @@ MEMORCH_CLONE = Path(__file__).resolve().parents[2]
 GIT_TIMEOUT_S = 10.0
 # Every surface takes MEMORCH_PROJECT; only `memorch serve` (and setup) take --project too.
 NAME_IT = "name the project: MEMORCH_PROJECT=NAME (memorch serve: --project NAME)"
-CASELESS_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org"})
 # scp-like address: [user@]host:path (no scheme, and the part before ':' has no '/').
 _SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^:/]+):(?P<path>.+)$")
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://(?:[^@/]*@)?(?P<host>[^/:]*)(?::\d*)?(?P<path>/.*)?$")
@@ -51,9 +50,7 @@ def normalize_remote(url: str) -> str:
     path = path.removesuffix(".git").rstrip("/")
     if not host:
         return path
-    host, path = host.lower(), path.lstrip("/")
-    # These hosts read a repository's path whatever its case: one repository, one project.
-    return f"{host}/{path.lower() if host in CASELESS_HOSTS else path}"
+    return f"{host.lower()}/{path.lstrip('/')}"
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

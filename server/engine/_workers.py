@@ -33,8 +33,8 @@ MODEL_THREADS = 16  # concurrent model calls (each mostly waits on the network)
 class Workers:
     def __init__(self) -> None:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memorch-write")
-        self._model_slots = threading.BoundedSemaphore(MODEL_THREADS)
-        self._stopped = False  # after ``close``: a model call still waiting for a slot is refused
+        self._model_slots = asyncio.Semaphore(MODEL_THREADS)
+        self._stopped = False  # after ``close``: no model call starts
         self._reads = 0
         self._closing = False
         self._idle = threading.Condition()
@@ -67,38 +67,47 @@ class Workers:
         return await asyncio.get_running_loop().run_in_executor(self._writer, functools.partial(fn, *args))
 
     async def model(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn`` on a daemon thread of its own, once one of ``MODEL_THREADS`` slots is free. The
+        slot is taken here, on the loop: a caller cancelled while it waits never starts a call,
+        and a waiting call holds no thread."""
+        if self._stopped:
+            raise closed_error()
+        await self._model_slots.acquire()
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[T] = loop.create_future()
-        call = functools.partial(self._model_call, loop, answer, fn, *args)
-        threading.Thread(target=call, name="memorch-model", daemon=True).start()
+        try:
+            threading.Thread(
+                target=self._model_call, args=(loop, answer, fn, *args), name="memorch-model", daemon=True
+            ).start()
+        except BaseException:
+            self._model_slots.release()
+            raise
         return await answer
 
     def _model_call(
         self, loop: asyncio.AbstractEventLoop, answer: asyncio.Future[T], fn: Callable[..., T], *args: Any
     ) -> None:
-        """``fn`` once one of the MODEL_THREADS slots is free (a call still waiting for one when
-        the workers close is refused), its outcome handed to the caller's loop."""
-        with self._model_slots:
-            try:
-                if self._stopped:
-                    raise closed_error()
-                outcome: tuple[T | None, BaseException | None] = (fn(*args), None)
-            except BaseException as exc:  # noqa: BLE001, RUF100 - handed to the awaiting caller, which raises it
-                outcome = (None, exc)
+        """Run ``fn`` and hand its outcome, and the slot, back to the caller's loop."""
         try:
-            loop.call_soon_threadsafe(_settle, answer, *outcome)
-        except RuntimeError:  # the loop closed: nobody waits for this answer any more
+            outcome: tuple[T | None, BaseException | None] = (fn(*args), None)
+        except BaseException as exc:  # noqa: BLE001, RUF100 - handed to the awaiting caller, which raises it
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(self._settle, answer, *outcome)
+        except RuntimeError:  # the loop closed: nobody waits for this answer, or for the slot
             return
+
+    def _settle(self, answer: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
+        self._model_slots.release()
+        if answer.cancelled():  # the caller gave up (MEMORCH_LLM_ADD_TIMEOUT): the reply is dropped
+            return
+        if isinstance(error, StopIteration):  # a future cannot carry one (asyncio refuses it)
+            error = RuntimeError(f"a model call raised StopIteration: {error!r}")
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(result)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self._stopped = True
         self._writer.shutdown(wait=True)
-
-
-def _settle(answer: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
-    if answer.cancelled():
-        return
-    if error is not None:
-        answer.set_exception(error)
-    else:
-        answer.set_result(result)  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def _refuse_one_document(path: Path, text: str, suggestion: str) -> None:
         return
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # JSON Lines, or not JSON: read line by line as before
         return
     guess = shape_of(document)
     exc = refuse(
@@ -169,9 +169,10 @@ async def import_source(
     validation.scope(scope_ids, required=False, allowed=validation.SCOPE_IDS)  # before anything is read
     if infer:
         need_llm(memory.config, source)
-    batch = load(source, path, options_for(memory.config, scope_ids, split))
+    options = options_for(memory.config, scope_ids, split)
+    batch = load(source, path, options)
     if dry_run:
-        return batch.summary()
+        return batch.summary(default_user=options.owner)
     return await write(memory, batch, infer=infer, progress=progress, **scope_ids)
 
 

@@ -83,6 +83,11 @@ class Options:
     split: str | None = None  # text: "line" | "paragraph" (default by file type)
     max_text_bytes: int = 16_000
 
+    @property
+    def owner(self) -> str:
+        """The user of a line that names no scope: the import's, or the configured one."""
+        return self.user_id or self.default_user
+
     def scope(self, item: dict[str, Any] | None = None, where: str = "") -> dict[str, str | None]:
         """The scope of ``item`` (one of the source's, at ``where``): an id it names that is not
         text is refused, not replaced by the default user (a ``user_id`` of 5 was)."""

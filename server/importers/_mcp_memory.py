@@ -112,16 +112,17 @@ def convert(rows: list[tuple[str, dict[str, Any]]], options: Options) -> Batch:
                 if isinstance(value, str) and not value.strip():
                     batch.skipped["empty observation"] += 1
                     continue
-                text, created = _observation(value, f"{where} observation {number}")
-                batch.record(
-                    f"{where} observation {number}",
-                    "observation",
-                    memory_id=stable_id(batch.source, *scope.values(), "observation", name, text),
-                    text=f"{name}: {text}",
-                    scope=scope,
-                    metadata={"imported_from": batch.source, "entity": name, "entity_type": entity_type},
-                    created_at=created,
-                )
+                with batch.item():  # every bad observation of an entity named, not its first
+                    text, created = _observation(value, f"{where} observation {number}")
+                    batch.record(
+                        f"{where} observation {number}",
+                        "observation",
+                        memory_id=stable_id(batch.source, *scope.values(), "observation", name, text),
+                        text=f"{name}: {text}",
+                        scope=scope,
+                        metadata={"imported_from": batch.source, "entity": name, "entity_type": entity_type},
+                        created_at=created,
+                    )
     for where, (source, relationship, destination) in relations:
         types_of = (types.get(source), types.get(destination))
         add_relation(batch, where, scope, (source, relationship, destination), types_of)

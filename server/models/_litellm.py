@@ -5,9 +5,10 @@ first call waits for what is left of it (a CLI add starting it beside the stores
 measured and gained nothing: the import holds the GIL). It always runs on a thread the
 interpreter waits for at exit (not a daemon): model calls run on daemon threads
 (``engine/_workers.py``), which a process may leave behind when it ends, and ending one in the
-middle of a native library's import aborts the process (SIGABRT, seen once in CI). By default
-LiteLLM also fetches a cost map from the internet: it is pointed at its bundled copy, and its
-telemetry is off.
+middle of a native library's import aborts the process (SIGABRT, seen once in CI). A first
+call's own lazy imports (LiteLLM's provider modules, httpcore's backends: Python, and ctypes)
+still run on the model's thread. By default LiteLLM also fetches a cost map from the internet:
+it is pointed at its bundled copy, and its telemetry is off.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def start_litellm_import() -> threading.Thread:
 
 
 def litellm_loaded() -> bool:
-    """Whether the import is done (a caller that must not wait seconds for it asks first)."""
-    return bool(_outcome)
+    """Whether LiteLLM is imported (a caller that must not wait seconds for it asks first); not
+    after a failed import, which the model call itself then raises."""
+    return bool(_outcome) and not isinstance(_outcome[0], ImportError)
 
 
 def import_litellm() -> ModuleType:

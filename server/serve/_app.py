@@ -316,9 +316,10 @@ def _serve(
     if tokens is not None:
         auth = f" (requests need Authorization: Bearer <a token>: {tokens} in {config.tokens_in_use}"
         auth += ", or MEMORCH_AUTH_TOKEN)" if config.auth_token else ")"
+    # The URL last but for the token's note: scripts read it as "listening on (http://\S+)".
     _announce(
-        f"memorch {package_version()}: MCP server ({transport}) listening on {url}{auth}, {_project_words(config)}"
-        f"{_llm_words(config)}"
+        f"memorch {package_version()}: MCP server ({transport}), {_project_words(config)}{_llm_words(config)}, "
+        f"listening on {url}{auth}"
     )
     uv_config = uvicorn.Config(
         app,
