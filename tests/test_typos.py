@@ -80,7 +80,8 @@ def test_from_mapping_takes_mem0_keys_but_refuses_a_typo(tmp_path: Path) -> None
         "graph_store": None,
     }
     assert {"history_db_path", "version", "reranker"} <= MEM0_KEYS
-    config = MemoryConfig.from_mapping(mem0)
+    with pytest.warns(UserWarning, match="is not used by memorch"):  # history_db_path, version
+        config = MemoryConfig.from_mapping(mem0)
     assert (config.data_dir, config.graph) == (tmp_path / "m0", "off")
     assert MemoryConfig.from_mapping({"data_dir": tmp_path, "redact": "off"}).redact == "off"
     with pytest.raises(TypeError) as raised:
