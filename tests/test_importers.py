@@ -267,6 +267,7 @@ async def test_every_bad_item_of_a_peers_file_is_named_in_one_refusal(store: Asy
     at the first); a 2030 `created_at` was imported (it sorted as the newest memory for years)
     and a numeric user_id went to the default user."""
     items = [
+        {"memory": "x" * 200_000, "user_id": "sam"},  # refused by the check after reading, listed first
         {"memory": "from the future", "user_id": "sam", "created_at": "2030-01-01T00:00:00Z"},
         {"memory": "said yesterday", "user_id": "sam", "created_at": "yesterday"},
         {"text": "no memory field", "user_id": "sam"},
@@ -279,8 +280,8 @@ async def test_every_bad_item_of_a_peers_file_is_named_in_one_refusal(store: Asy
     with pytest.raises(ValidationError) as caught:
         await import_source(store, "mem0", path)
     problems = caught.value.details["problems"]
-    assert [p["where"] for p in problems] == [f"{path} item {n}" for n in (1, 2, 3, 4)] + [f"{path} relation 2"]
-    assert "is in the future" in problems[0]["message"] and "user_id 5 is not a string" in problems[3]["message"]
+    assert [p["where"] for p in problems] == [f"{path} item {n}" for n in (1, 2, 3, 4, 5)] + [f"{path} relation 2"]
+    assert "is in the future" in problems[1]["message"] and "user_id 5 is not a string" in problems[4]["message"]
     assert (await store.get_all(user_id="sam"))["results"] == []  # nothing written
     # An expiry may be later than now; the file's relations go to the user of its memories.
     gone = {
@@ -289,7 +290,7 @@ async def test_every_bad_item_of_a_peers_file_is_named_in_one_refusal(store: Asy
         "created_at": "2025-01-01",
         "expiration_date": "2025-01-02",
     }
-    path.write_text(json.dumps({"results": [*items[4:], gone], "relations": relations[:1]}))
+    path.write_text(json.dumps({"results": [*items[5:], gone], "relations": relations[:1]}))
     batch = load("mem0", path, Options(default_user="me"))
     assert batch.summary()["users"] == {"sam": 3}
     assert batch.summary()["expired"] == 1  # imported as it was, hidden, and said
