@@ -325,27 +325,19 @@ def test_auto_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as error:
         detect_project(plain)
     assert error.value.error_code == "PROJECT_NOT_DETECTED" and "--project NAME" in error.value.suggestion
-    started = subprocess.run(
-        [*memorch_command(), "serve", "--project", "auto"],
-        cwd=plain,
-        env=server_env(tmp_path / "data"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+
+    def serve(project: str) -> subprocess.CompletedProcess[str]:  # stdin closed: it ends at once
+        command = [*memorch_command(), "serve", "--project", project]
+        env = server_env(tmp_path / "data")
+        return subprocess.run(
+            command, cwd=plain, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+
+    started = serve("auto")
     assert started.returncode == 1
     lines = started.stderr.strip().splitlines()
     assert len(lines) == 1 and "[PROJECT_NOT_DETECTED]" in lines[0] and "Traceback" not in started.stderr
-    named = subprocess.run(
-        [*memorch_command(), "serve", "--project", "acme/app"],
-        cwd=plain,
-        env=server_env(tmp_path / "data"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    named = serve("acme/app")
     # The start line says which project's layer this server writes to (a client's log shows it).
     assert f"data directory {tmp_path / 'data'}, project acme/app, no LLM" in named.stderr, named.stderr
 

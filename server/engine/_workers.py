@@ -75,13 +75,15 @@ class Workers:
         await self._model_slots.acquire()
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[T] = loop.create_future()
+        started = False
         try:
             threading.Thread(
                 target=self._model_call, args=(loop, answer, fn, *args), name="memorch-model", daemon=True
             ).start()
-        except BaseException:
-            self._model_slots.release()
-            raise
+            started = True
+        finally:
+            if not started:  # no thread will hand the slot back ("can't start new thread")
+                self._model_slots.release()
         return await answer
 
     def _model_call(

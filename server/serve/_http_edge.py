@@ -169,11 +169,8 @@ class HttpEdge:
 
 def _sent_bearer(scope: dict[str, Any]) -> bool:
     """The request has ``Authorization: Bearer <something>`` (the scheme in any case)."""
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return scheme.lower() == "bearer" and bool(token.strip())
-    return False
+    scheme, _, token = _header(scope, b"authorization").partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
 
 
 def _token_refused(start: dict[str, Any]) -> bool:
