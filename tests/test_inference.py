@@ -604,3 +604,35 @@ async def test_a_no_op_naming_a_memory_only_alike_keeps_the_users_words(memory: 
     assert result["degraded"] is True and "unrelated" in result["reason"]
     assert (await memory.get(result["results"][0]["id"]))["memory"] == "I moved to Berlin"
     assert [e["event"] for e in await memory.history(paris)] == ["ADD"]
+
+
+async def test_one_reply_decides_each_memory_once(memory: AsyncMemory, fake: FakeLLM) -> None:
+    """SmolLM2 answered one add with NONE for a memory and then UPDATE of it (and another
+    reply repeated a fact, then deleted the memory that held it): the first decision about a
+    memory counts, so each memory is in the result once, as stored, and a memory holding a
+    fact of the messages is not rewritten or deleted by the same reply."""
+    fake.push(add("Erin is allergic to peanuts"), add("Erin likes hiking"))
+    allergy = (await memory.add("I'm allergic to peanuts", user_id="erin"))["results"][0]["id"]
+    hiking = (await memory.add("I like hiking", user_id="erin"))["results"][0]["id"]
+    fake.responder = lambda request: {
+        "memory": [
+            {"event": "ADD", "text": "Erin is allergic to peanuts"},
+            {"event": "DELETE", "id": _number(request.prompt, "Erin is allergic to peanuts")},
+            {"event": "NONE", "id": _number(request.prompt, "Erin likes hiking")},
+            {"event": "UPDATE", "id": _number(request.prompt, "Erin likes hiking"), "text": "Erin hates hiking"},
+            {"event": "ADD", "text": "Erin moved to Porto"},
+            {"event": "ADD", "text": "Erin moved to Porto"},
+        ]
+    }
+    result = await memory.add("Peanuts are still a no for me. I moved to Porto.", user_id="erin")
+    events = [(r["event"], r["memory"]) for r in result["results"]]
+    assert events == [
+        ("NONE", "Erin is allergic to peanuts"),
+        ("NONE", "Erin likes hiking"),
+        ("ADD", "Erin moved to Porto"),
+    ], events
+    assert len({r["id"] for r in result["results"]}) == 3
+    assert (await memory.get(allergy))["memory"] == "Erin is allergic to peanuts"
+    assert (await memory.get(hiking))["memory"] == "Erin likes hiking"
+    for r in result["results"]:
+        assert (await memory.get(r["id"]))["memory"] == r["memory"]

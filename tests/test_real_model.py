@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from memorch import AsyncMemory, MemoryConfig
+from memorch.errors import MemoryNotFoundError
 
 from .llama_server import ALIAS, ServerUnavailable, llama_server, missing
 
@@ -86,11 +87,18 @@ async def test_real_model_never_drops_user_content(llama_server_base: str, tmp_p
                 )
                 outcomes.append(f"{kind} ({result['reason'][:80]}) {elapsed:.1f}s")
                 continue
-            # The model's facts: at least one, and each reported memory is really stored.
-            assert result["results"], f"nothing stored and not degraded for {said!r}: {result}"
+            # The model's facts: at least one kept, and each reported event is what the store
+            # holds. A DELETE (the model's judgement: SmolLM2 on AVX-512 VNNI cores deleted a
+            # memory it had made up two adds before) leaves the memory gone.
+            kept = [e for e in result["results"] if e["event"] in ("ADD", "UPDATE", "NONE")]
+            assert kept, f"nothing stored and not degraded for {said!r}: {result}"
             for event in result["results"]:
-                assert event["event"] in ("ADD", "UPDATE", "NONE"), result
-                assert (await memory.get(event["id"]))["memory"] == event["memory"]
+                if event["event"] == "DELETE":
+                    with pytest.raises(MemoryNotFoundError):
+                        await memory.get(event["id"])
+                else:
+                    assert event["event"] in ("ADD", "UPDATE", "NONE"), result
+                    assert (await memory.get(event["id"]))["memory"] == event["memory"]
             outcomes.append(f"{[e['event'] for e in result['results']]} {elapsed:.1f}s")
         stats = await memory.stats()
         assert stats["memories"] >= 1

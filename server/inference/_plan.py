@@ -93,6 +93,11 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     decisions: int = 0  # how many decisions the model returned
     ignored: int = 0  # decisions naming ids the model invented
+    # Memories a decision of this reply already named (kept, changed, deleted, or an added fact's
+    # repeat): the first decision about a memory counts, so the result says each one once and as
+    # it is stored (SmolLM2 once answered NONE, then UPDATE, for one memory), and a memory that
+    # holds a fact of these messages is not deleted or rewritten by a later decision of the same reply.
+    decided: set[str] = field(default_factory=set)
     removed_relations: list[dict[str, Any]] = field(default_factory=list)
     skipped: bool = False  # reprocess: the pending message was handled elsewhere meanwhile
 
@@ -200,12 +205,15 @@ def _plan(
             log.warning("ignored a %s decision for id %r, which was not offered", decision.event, decision.id)
             plan.ignored += 1
             continue
-        if target.id in touched:
+        if target.id in plan.decided:
+            log.info("ignored a second decision (%s) about memory %s in one reply", decision.event, target.id)
             continue
         if target.id in changed:
             log.info("kept %s of memory %s: it changed while the model was answering", decision.event, target.id)
             continue
         reason = decision.reason or REASONS[decision.event]
+        if decision.event != "UPDATE" or vector is not None:
+            plan.decided.add(target.id)
         if decision.event == "NONE":
             plan.results.append(event("NONE", target, reason=reason))
         elif decision.event == "DELETE":
@@ -249,9 +257,12 @@ def _add(
     # A message waiting for inference is not a fact (and may be the one this plan replaces): a
     # fact with its very words is still added, or the message would go with nothing left of it.
     if duplicate is not None and not is_pending(duplicate):
-        plan.results.append(event("NONE", duplicate, reason=REPEAT))
+        if duplicate.id not in plan.decided:
+            plan.decided.add(duplicate.id)
+            plan.results.append(event("NONE", duplicate, reason=REPEAT))
         return
     record = new_record(text, vector, scope, metadata, now)
+    plan.decided.add(record.id)  # the same fact twice in one reply is said once
     plan.changes.append(Change("ADD", record, relations=relations, reason=reason))
     plan.results.append(event("ADD", record, reason=reason))
 

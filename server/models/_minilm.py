@@ -41,6 +41,8 @@ TOKEN_BUDGET = 512
 WEIGHTS_DIR = Path(__file__).resolve().parent / "_weights"
 MODEL_FILES = ("config.json", "tokenizer.json", "model.onnx")
 INT8_MODEL = "model_int8.onnx"
+# onnxruntime graph rewrites the session must not make (see ``session``).
+UNFUSED = ["SkipLayerNormFusion"]
 
 
 def model_file(quantized: bool) -> str:
@@ -75,7 +77,7 @@ class MiniLMEncoder:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; runs are padded to their longest
         self._pad_id = int(config.get("pad_token_id", 0))
-        self._session = _session(model_dir / model_file(quantized))
+        self._session = session(model_dir / model_file(quantized))
 
     @property
     def dimension(self) -> int:
@@ -128,7 +130,20 @@ class MiniLMEncoder:
         return self._session.run(["hidden"], feed)[0]
 
 
-def _session(path: Path) -> Any:
+def session(path: Path, options: Any = None) -> Any:
+    """A session of the model at ``path`` with ``session_options()`` (or ``options``)."""
+    options = options or session_options()  # first: it switches telemetry off before the import
+    import onnxruntime
+
+    # The graph's residual LayerNorms are plain Add and LayerNormalization operators; onnxruntime
+    # would fuse them into SkipLayerNormalization, whose CPU kernel is ~4x slower (22 % of the
+    # int8 model's time, bench/make_bundled_weights.py ``_Graph.residual_layer_norm``).
+    return onnxruntime.InferenceSession(
+        str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=UNFUSED
+    )
+
+
+def session_options() -> Any:
     # onnxruntime's official wheels collect usage telemetry (on Linux and macOS since 1.2x: a
     # device id and an event cache under ~/.cache/Microsoft/DeveloperTools, uploaded to
     # Microsoft). memorch promises that nothing leaves the machine, so it is switched off before
@@ -150,7 +165,7 @@ def _session(path: Path) -> Any:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # warnings about the graph are the build script's business
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return options
 
 
 def runs(lengths: list[int], max_texts: int, budget: int = TOKEN_BUDGET) -> list[list[int]]:
