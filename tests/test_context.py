@@ -103,6 +103,5 @@ async def test_a_fact_told_next_to_the_answer_is_not_lifted_unless_alike(amem: A
     assert car["memory"] == "I drive a blue Volkswagen Golf"
     birthday = next(hit for hit in found if hit["memory"] == "My birthday is on March 14")
     # Not the car's context. (It may be the kids' line's: cosine 0.258-0.260 with the int8 model
-    # on AVX-512 VNNI cores, over the bar; its lift there is ~0.001, and it stays below that line.)
+    # on AVX-512 VNNI cores, over the bar, with a lift of ~0.001.)
     assert birthday["explain"].get("context", {}).get("of") != car["id"]
-    assert found.index(birthday) > 1

@@ -607,10 +607,10 @@ async def test_a_no_op_naming_a_memory_only_alike_keeps_the_users_words(memory: 
 
 
 async def test_one_reply_decides_each_memory_once(memory: AsyncMemory, fake: FakeLLM) -> None:
-    """SmolLM2 answered one add with NONE for a memory and then UPDATE of it (and another
-    reply repeated a fact, then deleted the memory that held it): the first decision about a
-    memory counts, so each memory is in the result once, as stored, and a memory holding a
-    fact of the messages is not rewritten or deleted by the same reply."""
+    """SmolLM2 answered one add with NONE for a memory and then UPDATE of it: the first decision
+    about a memory counts, so each memory is in the result once and as stored; a later UPDATE's
+    text is added beside it (nothing the model drew from the messages is dropped), a later DELETE
+    of a memory holding a repeated fact is ignored, and a fact repeated in one reply is said once."""
     fake.push(add("Erin is allergic to peanuts"), add("Erin likes hiking"))
     allergy = (await memory.add("I'm allergic to peanuts", user_id="erin"))["results"][0]["id"]
     hiking = (await memory.add("I like hiking", user_id="erin"))["results"][0]["id"]
@@ -619,20 +619,40 @@ async def test_one_reply_decides_each_memory_once(memory: AsyncMemory, fake: Fak
             {"event": "ADD", "text": "Erin is allergic to peanuts"},
             {"event": "DELETE", "id": _number(request.prompt, "Erin is allergic to peanuts")},
             {"event": "NONE", "id": _number(request.prompt, "Erin likes hiking")},
-            {"event": "UPDATE", "id": _number(request.prompt, "Erin likes hiking"), "text": "Erin hates hiking"},
+            {"event": "UPDATE", "id": _number(request.prompt, "Erin likes hiking"), "text": "Erin hikes in the Alps"},
             {"event": "ADD", "text": "Erin moved to Porto"},
             {"event": "ADD", "text": "Erin moved to Porto"},
         ]
     }
-    result = await memory.add("Peanuts are still a no for me. I moved to Porto.", user_id="erin")
+    result = await memory.add("Peanuts are still a no. I hike in the Alps. I moved to Porto.", user_id="erin")
     events = [(r["event"], r["memory"]) for r in result["results"]]
     assert events == [
         ("NONE", "Erin is allergic to peanuts"),
         ("NONE", "Erin likes hiking"),
+        ("ADD", "Erin hikes in the Alps"),
         ("ADD", "Erin moved to Porto"),
     ], events
-    assert len({r["id"] for r in result["results"]}) == 3
+    assert "already decided memory" in result["results"][2]["reason"]
+    assert len({r["id"] for r in result["results"]}) == 4
     assert (await memory.get(allergy))["memory"] == "Erin is allergic to peanuts"
     assert (await memory.get(hiking))["memory"] == "Erin likes hiking"
     for r in result["results"]:
         assert (await memory.get(r["id"]))["memory"] == r["memory"]
+
+
+async def test_a_fact_a_reply_deletes_and_repeats_is_kept(memory: AsyncMemory, fake: FakeLLM) -> None:
+    """A reply that deletes a memory and then adds its very text: the text is added anew (it
+    used to be matched to the memory being deleted, and went with it)."""
+    fake.push(add("Finn plays the cello"))
+    cello = (await memory.add("I play the cello", user_id="finn"))["results"][0]["id"]
+    fake.responder = lambda request: {
+        "memory": [
+            {"event": "DELETE", "id": _number(request.prompt, "Finn plays the cello")},
+            {"event": "ADD", "text": "Finn plays the cello"},
+        ]
+    }
+    result = await memory.add("Still playing the cello every day", user_id="finn")
+    assert [r["event"] for r in result["results"]] == ["DELETE", "ADD"], result
+    kept = [m["memory"] for m in (await memory.get_all(user_id="finn"))["results"]]
+    assert kept == ["Finn plays the cello"]
+    assert result["results"][1]["id"] != cello

@@ -95,8 +95,8 @@ class Plan:
     ignored: int = 0  # decisions naming ids the model invented
     # Memories a decision of this reply already named (kept, changed, deleted, or an added fact's
     # repeat): the first decision about a memory counts, so the result says each one once and as
-    # it is stored (SmolLM2 once answered NONE, then UPDATE, for one memory), and a memory that
-    # holds a fact of these messages is not deleted or rewritten by a later decision of the same reply.
+    # it is stored (SmolLM2 once answered NONE, then UPDATE, for one memory); a later UPDATE's
+    # text is added beside it, a later DELETE or NONE is ignored, so nothing said is dropped.
     decided: set[str] = field(default_factory=set)
     removed_relations: list[dict[str, Any]] = field(default_factory=list)
     skipped: bool = False  # reprocess: the pending message was handled elsewhere meanwhile
@@ -195,9 +195,10 @@ def _plan(
         text = decision.text.strip() if decision.text else ""
         target = candidates[decision.id] if decision.id is not None and 0 <= decision.id < len(candidates) else None
         stale = decision.event == "UPDATE" and target is not None and target.id in changed
-        if decision.event == "ADD" or stale:
+        again = decision.event == "UPDATE" and target is not None and target.id in plan.decided
+        if decision.event == "ADD" or stale or again:
             if vector is not None:
-                why = f"memory {target.id} changed while the model was answering; added beside it" if stale else None
+                why = _beside(target.id, stale) if stale or again else None
                 at = successive(now, position)
                 _add(store, plan, text, vector, scope, metadata, at, rels, why or decision.reason or REASONS["ADD"])
             continue
@@ -242,6 +243,13 @@ def _plan(
     return plan
 
 
+def _beside(memory_id: str, stale: bool) -> str:
+    """Why an UPDATE's text was added as a memory of its own instead."""
+    if stale:
+        return f"memory {memory_id} changed while the model was answering; added beside it"
+    return f"this reply had already decided memory {memory_id}; added beside it"
+
+
 def _add(
     store: Store,
     plan: Plan,
@@ -256,7 +264,8 @@ def _add(
     duplicate = find_repeat(store, text, scope, plan.changes)
     # A message waiting for inference is not a fact (and may be the one this plan replaces): a
     # fact with its very words is still added, or the message would go with nothing left of it.
-    if duplicate is not None and not is_pending(duplicate):
+    # So is a memory this reply deletes or rewrites (its stored text is what the ledger matched).
+    if duplicate is not None and not is_pending(duplicate) and not _undone(plan, duplicate):
         if duplicate.id not in plan.decided:
             plan.decided.add(duplicate.id)
             plan.results.append(event("NONE", duplicate, reason=REPEAT))
@@ -265,6 +274,13 @@ def _add(
     plan.decided.add(record.id)  # the same fact twice in one reply is said once
     plan.changes.append(Change("ADD", record, relations=relations, reason=reason))
     plan.results.append(event("ADD", record, reason=reason))
+
+
+def _undone(plan: Plan, record: MemoryRecord) -> bool:
+    """Whether ``record`` (as stored) is deleted or given another text by ``plan``."""
+    return any(
+        c.record.id == record.id and c.record is not record and c.kind in ("DELETE", "UPDATE") for c in plan.changes
+    )
 
 
 # -- the three steps ---------------------------------------------------------------------------

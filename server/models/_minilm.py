@@ -13,10 +13,11 @@ with int8 dot-product instructions, vectors at cosine ~0.99 to the reference, th
 the benchmarks (docs/embeddings.md).
 
 Why onnxruntime and not the numpy forward pass memorch had before: onnxruntime runs BERT with
-fused operators (attention, LayerNorm with the residual, GELU with its bias), so a batch makes
-far fewer passes over memory; measured on the same texts and machine (``bench/embedder.py``),
-it embeds faster per core and degrades far less when the cores are busy (numpy's BLAS threads
-spin against other processes). Its session is thread-safe, so one is shared.
+fused operators (attention, GELU with its bias), so a batch makes far fewer passes over memory
+(the residual LayerNorms are plain operators: ``session``); measured on the same texts and
+machine (``bench/embedder.py``), it embeds faster per core and degrades far less when the cores
+are busy (numpy's BLAS threads spin against other processes). Its session is thread-safe, so one
+is shared.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def session(path: Path, options: Any = None) -> Any:
     import onnxruntime
 
     # The graph's residual LayerNorms are plain Add and LayerNormalization operators; onnxruntime
-    # would fuse them into SkipLayerNormalization, whose CPU kernel is ~4x slower (22 % of the
+    # would fuse them into SkipLayerNormalization, whose CPU kernel is ~4x slower (a fifth of the
     # int8 model's time, bench/make_bundled_weights.py ``_Graph.residual_layer_norm``).
     return onnxruntime.InferenceSession(
         str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=UNFUSED
