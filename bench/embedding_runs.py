@@ -27,19 +27,15 @@ BEFORE_TEXTS = 32
 
 
 def two_thread_model(quantized: bool):
-    """The model as memorch ran it until 2026-12-06: a session of two intra-op threads."""
-    import onnxruntime
+    """The model as memorch ran it until 2026-12-06: a session of two intra-op threads (the
+    graph's operators as the product runs them now, so only the runs differ)."""
+    from memorch.models._minilm import WEIGHTS_DIR, MiniLMEncoder, model_file, session, session_options
 
-    from memorch.models._minilm import WEIGHTS_DIR, MiniLMEncoder, model_file
-
-    options = onnxruntime.SessionOptions()
+    options = session_options()
     options.intra_op_num_threads = 2
-    options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
     model = MiniLMEncoder(quantized=quantized)
-    path = WEIGHTS_DIR / model_file(quantized)
-    model._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    model._session = session(WEIGHTS_DIR / model_file(quantized), options)
     return model
 
 

@@ -7,10 +7,11 @@ their vectors are. For a change to a model file, measured against the file it re
         [--n 500] [--rounds 7] [--profile]
 
 Both files run in this process on the same texts with the same session settings
-(``memorch.models._minilm.session``), alternating round by round so a change in the machine's
-load hits both alike; each line is a round, the summary the medians and every round's ratio
-(second / first). ``--profile`` also prints each file's time by operator (onnxruntime's profiler,
-one thread, the same runs).
+(``memorch.models._minilm.session``), alternating within each round (the file that goes first
+alternating too) so a change in the machine's load hits both alike; each line is a round, the
+summary each file's median rate and every round's ratio (second / first), sorted.
+``--profile`` also prints each file's time by operator (onnxruntime's profiler, one thread, the
+same runs).
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from pathlib import Path
 
 from int8_speed import cpu_flags, texts
 
+from memorch.models._minilm import MiniLMEncoder
+
 WEIGHTS = Path(__file__).resolve().parent.parent / "server" / "models" / "_weights"
 
 
-def encoder(path: Path) -> object:
+def encoder(path: Path) -> MiniLMEncoder:
     from memorch.models import _minilm
 
     model = _minilm.MiniLMEncoder(quantized=True)
@@ -70,7 +73,8 @@ def main() -> None:
         rates: dict[str, list[float]] = {"first": [], "second": []}
         vectors = {}
         for round_ in range(1, args.rounds + 1):
-            for kind, model in models.items():
+            order = list(models.items()) if round_ % 2 else list(models.items())[::-1]  # neither always first
+            for kind, model in order:
                 start = time.perf_counter()
                 vectors[kind] = model.encode(batch)
                 rates[kind].append(len(batch) / (time.perf_counter() - start))
