@@ -483,3 +483,22 @@ def test_a_provider_message_is_cut_at_a_word() -> None:
     short = _short(said)
     assert len(short) <= 202 and short.endswith(" …") and said.startswith(short[:-2].rstrip())
     assert _short("a short message") == "a short message"
+
+
+def test_the_probe_reads_an_escaped_character_as_the_grammar_wrote_it() -> None:
+    """The probe's pattern is the grammar's, over the reply as encoded (``\\n`` is one character
+    of it); checked against the decoded string, an enforced reply with an escaped newline was
+    judged unenforced and the server sent JSON mode only."""
+    from memorch.models._structured import probe_schema
+
+    schema, conforms = probe_schema()
+    outer = next(iter(schema["properties"]))
+    said = next(iter(schema["properties"][outer]["items"]["anyOf"][2]["properties"]))
+
+    def reply(text: str) -> Any:
+        return json.loads(json.dumps({outer: [{said: text}]}))
+
+    assert conforms(reply("sunny\nand mild"))  # 14 characters encoded, as the grammar counts
+    assert conforms(reply('a "warm" day'))
+    assert not conforms(reply("sunny and mild, with a breeze"))  # over the pattern's 16
+    assert not conforms(reply(" sunny"))  # the pattern's first character is not a space

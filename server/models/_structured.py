@@ -232,12 +232,20 @@ def probe_schema() -> tuple[dict[str, Any], Callable[[Any], bool]]:
             and (
                 (set(item) == {word} and item[word] in choices)
                 or (set(item) == {number} and isinstance(item[number], int) and not isinstance(item[number], bool))
-                or (set(item) == {said} and isinstance(item[said], str) and re.match(PROBE_PATTERN, item[said]))
+                or (set(item) == {said} and isinstance(item[said], str) and _matches_encoded(item[said]))
             )
             for item in items
         )
 
     return schema, conforms
+
+
+def _matches_encoded(text: str) -> bool:
+    """Whether ``text`` (decoded from the reply) matches ``PROBE_PATTERN`` as the grammar saw it:
+    encoded, an escape one character of it. Matched decoded, a reply with an escaped newline or
+    quote, which the grammar allows, read as "accepted without enforcing it", and the server was
+    sent JSON mode only from then on."""
+    return re.match(PROBE_PATTERN, json.dumps(text, ensure_ascii=False)[1:-1]) is not None
 
 
 PROBE_MESSAGES = [
