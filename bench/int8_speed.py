@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,20 @@ def cpu_flags() -> str:
         return "unknown"
     found = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags.split()]
     return " ".join(found) or "none of avx2/avx512/vnni"
+
+
+QUERY = ["How many days ago did I meet Emma?"]
+
+
+def query_p50_ms(model: Any, rounds: int) -> float:
+    """Median time of one short query through ``model.encode``, after a warm-up."""
+    model.encode(QUERY)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        model.encode(QUERY)
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -67,15 +82,8 @@ def main() -> None:
             f"{name}: cosine int8 to float mean {cosines.mean():.4f}, 5th percentile "
             f"{np.percentile(cosines, 5):.4f}, min {cosines.min():.4f}"
         )
-    query = ["How many days ago did I meet Emma?"]
     for kind, model in models.items():
-        model.encode(query)
-        times = []
-        for _ in range(50):
-            start = time.perf_counter()
-            model.encode(query)
-            times.append((time.perf_counter() - start) * 1000)
-        print(f"one query, {kind}: p50 {statistics.median(times):.2f} ms")
+        print(f"one query, {kind}: p50 {query_p50_ms(model, 50):.2f} ms")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from int8_speed import cpu_flags, texts
+from int8_speed import cpu_flags, query_p50_ms, texts
 
 from memorch.models._minilm import MiniLMEncoder
 
@@ -86,15 +86,8 @@ def main() -> None:
             f"{statistics.median(rates['second']):.1f}/s; ratios {' '.join(f'{r:.2f}' for r in ratios)}; "
             f"cosine between them mean {cosines.mean():.5f}, min {cosines.min():.5f}"
         )
-    query = ["How many days ago did I meet Emma?"]
     for kind, model in models.items():
-        model.encode(query)
-        times = []
-        for _ in range(100):
-            start = time.perf_counter()
-            model.encode(query)
-            times.append((time.perf_counter() - start) * 1000)
-        print(f"one query, {kind}: p50 {statistics.median(times):.2f} ms")
+        print(f"one query, {kind}: p50 {query_p50_ms(model, 100):.2f} ms")
     if args.profile:
         batch = texts(args.n)["LongMemEval turns"]
         for kind, path in (("first", args.first), ("second", args.second)):

@@ -446,7 +446,7 @@ async def test_a_validation_error_that_is_not_the_model_propagates(
     def bad_filter(*args, **kwargs):
         raise ValidationError("filter too wide", error_code="INVALID_FILTER")
 
-    monkeypatch.setattr(inference, "_candidates", bad_filter)
+    monkeypatch.setattr(inference, "candidates_for", bad_filter)
     with pytest.raises(ValidationError) as info:
         await memory.add("I moved to Lisbon", user_id="val")
     assert info.value.error_code == "INVALID_FILTER"

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 from memorch.domain._messages import Message
 from memorch.domain._records import (
     NOTHING_FOUND,
-    awaits_inference,
     deletion,
     made_from,
     new_record,
@@ -40,6 +39,7 @@ from memorch.domain._records import (
     utc_now,
 )
 from memorch.engine._operations import find_repeat
+from memorch.inference._candidates import candidate_entities, candidates_for, is_pending
 from memorch.inference._guards import refuse_unrelated_replies
 from memorch.inference._prompts import COMPACT_CANDIDATES, InferenceReply, inference_messages, reply_schema
 from memorch.models._llm import LLMOutputError
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from memorch.engine._store import Store
 
 log = logging.getLogger("memorch.inference")
-MAX_CANDIDATES = 30
 REPLANS = 1  # extra model calls when candidates changed during the first one
 # Why a decision was taken, when the model gave no reason of its own.
 REASONS = {
@@ -116,33 +115,6 @@ def conversation(messages: list[Message], metadata: dict[str, Any]) -> list[tupl
 
 def today() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d (%A)")
-
-
-def _candidates(store: Store, vectors: np.ndarray, scope: Scope, exclude: set[str]) -> list[MemoryRecord]:
-    """Top memories of the scope for any of the new messages, best first, deduplicated.
-    Messages still waiting for inference are not facts yet, so they are never offered."""
-    scores: dict[str, float] = {}
-    for vector in vectors:
-        for hit in store.parts.vectors.search(vector, scope, store.config.candidate_limit):
-            if hit.id not in exclude:
-                scores[hit.id] = max(scores.get(hit.id, 0.0), hit.score)
-    ranked = sorted(scores, key=scores.__getitem__, reverse=True)[:MAX_CANDIDATES]
-    now = utc_now()  # an expired memory is forgotten: never offered for the model to update
-    return [r for r in store.parts.ledger.get_many(ranked) if not is_pending(r) and not r.expired(now)]
-
-
-def is_pending(record: MemoryRecord) -> bool:
-    """Stored as said, waiting for inference (a failed model, or background inference)."""
-    return awaits_inference(record.metadata)
-
-
-def _candidate_entities(store: Store, candidates: list[MemoryRecord], limit: int = 50) -> list[str]:
-    """Entity names the candidate memories mention, so the model can reuse them."""
-    if not store.config.graph_enabled or not candidates:
-        return []
-    relations = store.parts.ledger.relations_for([c.id for c in candidates])
-    names = dict.fromkeys(n for rels in relations.values() for r in rels for n in (r["source"], r["destination"]))
-    return list(names)[:limit]
 
 
 def _relations_by_fact(store: Store, reply: InferenceReply, scope: Scope) -> dict[int, tuple[dict, ...]]:
@@ -292,8 +264,8 @@ def prepare(
     store.searchable()
     said = [m for m in messages if m.role != "system"]
     vectors = store.parts.embedder.embed([m.content for m in said])
-    candidates = _candidates(store, vectors, scope, exclude)
-    entities = _candidate_entities(store, candidates)
+    candidates = candidates_for(store, vectors, scope, exclude)
+    entities = candidate_entities(store, candidates)
     texts = [(m.content, vector) for m, vector in zip(said, vectors, strict=True)]
     return Prepared(messages, scope, metadata, candidates, entities, said=texts)
 
