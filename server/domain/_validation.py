@@ -54,7 +54,7 @@ _TEXT_PURPOSE = {
 INVISIBLE = frozenset(("Zs", "Zl", "Zp", "Cc", "Cf", "Cs"))
 
 
-def _visible(value: str) -> bool:
+def visible(value: str) -> bool:
     """Whether any character shows: not only spaces, controls and format characters (U+200B).
     A private-use sign shows; an unassigned code point only among the emoji and symbols
     (U+1F000-U+1FFFD: an emoji newer than Python's Unicode tables), never a noncharacter."""
@@ -75,7 +75,7 @@ def text(value: Any, max_bytes: int, field: str = "text") -> str:
             f"{field} must be a string", error_code="INVALID_TEXT", suggestion=f"pass {_purpose(field)} as a string"
         )
     stripped = value.strip()
-    if not stripped or not _visible(stripped):
+    if not stripped or not visible(stripped):
         # Zero-width spaces alone embed near every query: a blank memory was the top hit of
         # unrelated searches (0.52 for "cat").
         raise ValidationError(
@@ -143,7 +143,7 @@ def scope_id(value: Any, name: str) -> str | None:
     # Surrogates too (fuzzer: an INTERNAL_ERROR from SQLite's UTF-8 encoding before this check).
     hidden = value != value.strip() or any(_hides(c) for c in value) or _has_surrogate(value)
     hidden = hidden or _is_format(value[0]) or (_is_format(value[-1]) and value[-1] != TAG_END)
-    if hidden or not _visible(value):
+    if hidden or not visible(value):
         raise ValidationError(
             f"{name} must be printable characters, with no space at either end",
             error_code="INVALID_SCOPE",

@@ -6,7 +6,8 @@ line, the usual shape of a plain notes file (one fact per line). ``--split line|
 overrides. In Markdown, front matter and code blocks are left out (code blocks are counted as
 skipped), a heading is not a memory but names the ``section`` of what follows, each item of a
 list is its own memory, a quote's ``>`` goes, and each row of a table is one memory that names
-its columns ("Name: Ana, Role: lead"). A folder's empty files add nothing; a source with no text
+its columns ("Name: Ana, Role: lead"). A line of invisible characters alone (a zero-width
+space) is a blank line, as it looks, not a memory the whole import is refused for. A folder's empty files add nothing; a source with no text
 at all is refused, not reported as "imported 0".
 
 These lines have no ids: they go in as plain ``{"memory", "metadata"}`` items, and the bulk
@@ -20,6 +21,7 @@ import re
 from itertools import zip_longest
 from pathlib import Path
 
+from memorch.domain._validation import visible
 from memorch.importers._base import Batch, Options, refuse
 from memorch.importers._basic_memory import front_matter_end
 from memorch.maintenance._files import files, read_text
@@ -78,7 +80,7 @@ class Chunks:
                 fenced = not fenced
                 self.code_blocks += fenced
                 self.flush()
-            elif not line or fenced:
+            elif not line or fenced or not visible(line):  # a zero-width space alone looks blank too
                 self.flush()
             elif self.markdown:
                 self.markdown_line(number, raw, line)
