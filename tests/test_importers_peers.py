@@ -127,7 +127,9 @@ async def test_text_in_utf16_tables_quotes_and_code(store: AsyncMemory, tmp_path
 
 @module_loop
 async def test_a_text_line_of_invisible_characters_is_a_blank_line(store: AsyncMemory, tmp_path: Path) -> None:
-    path = write(tmp_path, "pasted.txt", "The boiler was serviced in May\n\u200b\n \u2060 \nThe gutter needs cleaning\n")
+    path = write(
+        tmp_path, "pasted.txt", "The boiler was serviced in May\n\u200b\n \u2060 \nThe gutter needs cleaning\n"
+    )
     result = await import_source(store, "text", path, user_id="blank")
     assert result == {"imported": 2, "duplicates": 0}
     assert set(await texts(store, "blank")) == {"The boiler was serviced in May", "The gutter needs cleaning"}

@@ -132,3 +132,43 @@ async def test_a_purge_whose_index_part_failed_is_finished_graph_file_included(
         await memory.close()
     assert occurrences(config.data_dir, [person, place]) == []
     assert owed_purges(config.data_dir) == 0
+
+
+async def test_a_shared_ledgers_sweep_finishes_every_owed_purge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With replicas (a PostgreSQL ledger) a sweep claims the owed purges a batch at a time until
+    none is left: one batch per sweep left the rest's text in LanceDB's files until the next
+    hourly sweep, and the one after."""
+    from memorch.engine import _purge
+
+    from .pg_helpers import fresh_schema
+
+    with fresh_schema() as url:
+        config = MemoryConfig(data_dir=tmp_path / "replica", graph="off", ledger_url=url)
+        memory = AsyncMemory(config)
+        secrets = [token() for _ in range(5)]
+        try:
+            ids = [
+                (await memory.add(f"The vault code is {secret}", user_id="u", infer=False))["results"][0]["id"]
+                for secret in secrets
+            ]
+            await memory.search("vault code", user_id="u")  # every row written to LanceDB
+
+            def full_disk(*args: object, **kwargs: object) -> None:
+                raise StorageError("No space left on device", error_code="VECTOR_WRITE_FAILED")
+
+            with monkeypatch.context() as patch:
+                patch.setattr(LanceVectorIndex, "purge", full_disk)
+                for memory_id in ids:
+                    with pytest.raises(StorageError):
+                        await memory.delete(memory_id, purge=True)
+            assert len(occurrences(config.data_dir, secrets)) >= len(secrets), "the test must see the texts left"
+            monkeypatch.setattr(_purge, "REPLAY_BATCH", 2)  # five owed purges: three claims
+            assert memory.engine.store.purge_is_owed()
+
+            await memory.maintain()
+            assert not memory.engine.store.purge_is_owed()
+        finally:
+            await memory.close()
+        assert occurrences(config.data_dir, secrets) == []

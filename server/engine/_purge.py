@@ -150,13 +150,21 @@ class StorePurge:
         its scrub, a failed index write): their text may still be in an older LanceDB version,
         the graph's file or the ledger's free pages. Run by the expiry sweep, which every process
         runs soon after its first operation (the caller holds the write lock). With several
-        replicas, only those no replica is finishing (claimed, skipping locked rows). How many."""
+        replicas, only those no replica is finishing (claimed, skipping locked rows), a batch at a
+        time until a claim comes back short: one batch per sweep left a crash's thousands of
+        purges owed for hours (the sweep is hourly). How many."""
         ledger = self.parts.ledger
         if self.config.ledger_url:
-            with shared_ledger(ledger).claim_outbox(PURGED, REPLAY_BATCH) as claimed:
-                if claimed:
-                    self._purge_files(sorted(claimed), unfinished=True)
-            return len(claimed)
+            finished: set[str] = set()
+            while True:
+                with shared_ledger(ledger).claim_outbox(PURGED, REPLAY_BATCH) as claimed:
+                    if claimed:
+                        self._purge_files(sorted(claimed), unfinished=True)
+                # A claim of only purges this sweep finished already (owed again: a failed clear)
+                # ends it too, so a row that cannot be cleared is not purged over and over.
+                if len(claimed) < REPLAY_BATCH or claimed.keys() <= finished:
+                    return len(finished | claimed.keys())
+                finished |= claimed.keys()
         owed = ledger.pending(PURGED)
         self.finish_purges(owed, unfinished=True)
         return len(owed)

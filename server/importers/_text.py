@@ -7,8 +7,8 @@ overrides. In Markdown, front matter and code blocks are left out (code blocks a
 skipped), a heading is not a memory but names the ``section`` of what follows, each item of a
 list is its own memory, a quote's ``>`` goes, and each row of a table is one memory that names
 its columns ("Name: Ana, Role: lead"). A line of invisible characters alone (a zero-width
-space) is a blank line, as it looks, not a memory the whole import is refused for. A folder's empty files add nothing; a source with no text
-at all is refused, not reported as "imported 0".
+space) is a blank line, as it looks, not a memory the whole import is refused for. A folder's
+empty files add nothing; a source with no text at all is refused, not reported as "imported 0".
 
 These lines have no ids: they go in as plain ``{"memory", "metadata"}`` items, and the bulk
 import skips a text the scope already holds (exact text), so importing a file twice adds nothing.
