@@ -339,7 +339,8 @@ def test_auto_outside_a_repository_is_a_clear_error(tmp_path: Path) -> None:
     assert len(lines) == 1 and "[PROJECT_NOT_DETECTED]" in lines[0] and "Traceback" not in started.stderr
     named = serve("acme/app")
     # The start line says which project's layer this server writes to (a client's log shows it).
-    assert f"data directory {tmp_path / 'data'}, project acme/app, no LLM" in named.stderr, named.stderr
+    started = f"data directory {tmp_path / 'data'}, user_id 'default' by default, project acme/app, no LLM"
+    assert started in named.stderr, named.stderr
 
 
 def test_auto_in_memorchs_own_clone_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

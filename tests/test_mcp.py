@@ -208,7 +208,11 @@ async def test_stdio_subprocess(tmp_path: Path) -> None:
         async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
             await _add_search_and_add_again(client)
     # One line says which data directory this server works on (clients' logs show stderr).
-    assert f"MCP server on stdio, data directory {tmp_path}, no LLM (memories are stored as said)" in errors.read_text()
+    started = (
+        f"MCP server on stdio, data directory {tmp_path}, user_id 'default' by default, "
+        "no LLM (memories are stored as said)"
+    )
+    assert started in errors.read_text()
     # The client closed stdin: the server wrote the index rows it owed before it exited (the
     # last add's row was left queued for the next start before).
     ledger = sqlite3.connect(tmp_path / "memorch.db")

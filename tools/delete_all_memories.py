@@ -17,7 +17,7 @@ def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="delete_all_memories",
         description="Forget every memory of the user (or agent/run), only if the user explicitly asks; "
-        "restore_memory undoes it unless purged." + delete_all_note(state.config),
+        "restore_memory brings each back unless purged." + delete_all_note(state.config),
         annotations=ToolAnnotations(
             readOnlyHint=False,
             destructiveHint=True,

@@ -28,7 +28,7 @@ def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="list_memories",
         description="List the user's memories, newest first; "
-        "`next_cursor` pages on. Use search_memories to find by meaning." + layers_note(state.config),
+        "`next_cursor` pages on. search_memories finds by meaning." + layers_note(state.config),
         annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def list_memories(

@@ -12,8 +12,8 @@ from memorch.tools._common import IdAgentId, IdProject, IdRunId, IdUserId, Memor
 def register(server: MCPServer, state: ServerState) -> None:
     @server.tool(
         name="memory_history",
-        description="Every change to one memory, oldest first, also once deleted: ADD, UPDATE, DELETE, "
-        "RESTORE (PURGE: no text left), each with its `reason`; time: `updated_at`.",
+        description="Every change to one memory, oldest first, deleted ones too: ADD, UPDATE, DELETE, "
+        "RESTORE (PURGE: no text left), each with its `reason` and `updated_at`.",
         annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
     )
     async def memory_history(

@@ -24,9 +24,11 @@ from memorch.tools._common import (
     optional,
 )
 
-DESCRIPTION = """Search the user's memories before answering what may depend on what they said
-earlier. Best first (`score`: each hit's own relevance, 0-1). Weaker matches are left out:
-`below_threshold` says how many; `threshold: 0` returns them."""
+DESCRIPTION = (
+    "Search the user's memories before answering what may depend on what they said. Best first "
+    "(`score`: each hit's own relevance, 0-1; a weak one can score under the next). Weaker matches "
+    "are left out: `below_threshold` says how many; `threshold: 0` returns them."
+)
 
 
 def register(server: MCPServer, state: ServerState) -> None:
@@ -46,14 +48,14 @@ def register(server: MCPServer, state: ServerState) -> None:
             *optional(
                 {"type": "number", "minimum": 0, "maximum": 1},
                 f"Minimum score, 0-1; by default the best must reach {default.answer:g}, "
-                f"the rest {default.each:g}; 0 returns even weak matches.",
+                f"the rest {default.each:g}; 0 returns every match.",
             ),
         ] = None,
         user_id: UserId = None,
         agent_id: AgentId = None,
         run_id: RunId = None,
         project: Project = None,
-        explain: Annotated[bool, Field(description="Every field of each result, with each signal's score")] = False,
+        explain: Annotated[bool, Field(description="All fields and each signal's score")] = False,
         as_of: AsOf = None,
         max_tokens: MaxTokens = None,
     ) -> HitList:

@@ -99,6 +99,13 @@ def http_app(
     return HttpEdge(app)
 
 
+def _store_words(config: MemoryConfig) -> str:
+    """The start line's store: which data directory, and whose memories a call without a
+    ``user_id`` reads and writes (two clients with different MEMORCH_USER_ID see different
+    memories; the line is where that shows, a newcomer's trial)."""
+    return f"data directory {config.data_dir}, user_id {config.user_id!r} by default, "
+
+
 def _project_words(config: MemoryConfig) -> str:
     """The start line's project: which layer a workspace's server writes to shows in its log."""
     return f"project {config.project}, " if config.project else ""
@@ -296,7 +303,7 @@ def _serve(
         # One line, always: MCP clients start servers with a minimal environment, so a client's
         # log is where one finds which data directory (and so which memories) it is serving.
         started = (
-            f"memorch {package_version()}: MCP server on stdio, data directory {config.data_dir}, "
+            f"memorch {package_version()}: MCP server on stdio, {_store_words(config)}"
             f"{_project_words(config)}{_llm_words(config)}"
         )
         if sys.stdin.isatty():
@@ -318,8 +325,8 @@ def _serve(
         auth += ", or MEMORCH_AUTH_TOKEN)" if config.auth_token else ")"
     # The URL last but for the token's note: scripts read it as "listening on (http://\S+)".
     _announce(
-        f"memorch {package_version()}: MCP server ({transport}), {_project_words(config)}{_llm_words(config)}, "
-        f"listening on {url}{auth}"
+        f"memorch {package_version()}: MCP server ({transport}), {_store_words(config)}{_project_words(config)}"
+        f"{_llm_words(config)}, listening on {url}{auth}"
     )
     uv_config = uvicorn.Config(
         app,
