@@ -65,6 +65,7 @@ class Request:
     path: str
     body: dict[str, Any]
     model: str | None
+    authorization: str | None = None  # the Authorization header, as sent
 
     @property
     def prompt(self) -> str:
@@ -125,7 +126,7 @@ class FakeLLM:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                request = Request(self.path, body, body.get("model"))
+                request = Request(self.path, body, body.get("model"), self.headers.get("Authorization"))
                 if self.path.endswith("/api/show"):  # LiteLLM asks Ollama about the model: not a chat
                     with fake._lock:
                         fake.identity_gets.append(self.path)

@@ -333,3 +333,18 @@ def test_an_empty_list_names_the_users_that_hold_memories(tmp_path: Path) -> Non
     assert "I like tea" in mine.stdout and "holds memories of" not in mine.stdout
     other = runner.invoke(app, ["search", "volcano", "--user-id", "me", "--threshold", "0.99"], env=env)
     assert "holds memories of" not in other.stdout  # the user has memories: no other user named
+
+
+async def test_a_server_refusing_the_placeholder_key_says_none_is_set(
+    tmp_path: Path, fake: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an API base and no key memorch sends a placeholder (a local server needs none); a
+    server that wants one answers 401, which said "refused the credentials" of a key never set."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = fake_llm_config(tmp_path, fake, llm_api_key=None)
+    fake.fail_models["fake-model"] = Failure(401, {"error": {"message": "missing api key", "type": "auth"}})
+    async with AsyncMemory(config) as memory:
+        added = await memory.add("I live in Lisbon", user_id="u")
+    assert added["degraded"] is True and added["reason"].startswith("[MISSING_CREDENTIALS]"), added["reason"]
+    assert "no MEMORCH_LLM_API_KEY is set" in added["reason"] and "placeholder" in added["reason"]
+    assert fake.chat_requests()[-1].authorization == "Bearer memorch-no-key"

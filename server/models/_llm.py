@@ -329,16 +329,34 @@ class LLMClient:
         litellm = import_litellm()
         kwargs = self._request(litellm, model, messages, structure, name, wire)
         retry_timeouts = not structure.server.keeps_computing
-        response = self.resilience.call(
-            model,
-            litellm.completion,
-            ENV_HINT,
-            retry_timeouts=retry_timeouts,
-            timeout_setting="MEMORCH_LLM_TIMEOUT",
-            **kwargs,
-        )
+        try:
+            response = self.resilience.call(
+                model,
+                litellm.completion,
+                ENV_HINT,
+                retry_timeouts=retry_timeouts,
+                timeout_setting="MEMORCH_LLM_TIMEOUT",
+                **kwargs,
+            )
+        except AuthenticationError as exc:
+            if kwargs.get("api_key") != NO_KEY:
+                raise
+            raise _placeholder_refused(model, exc) from exc
         self.stats.count(_prompt_tokens(litellm, model, messages, response))
         return _content(response)
+
+
+def _placeholder_refused(model: str, refused: AuthenticationError) -> MissingCredentialsError:
+    """A server at MEMORCH_LLM_API_BASE refused the placeholder key sent when none is set (a local
+    server needs none): the setting to fix is the missing key, not a wrong one (a newcomer was
+    told "refused the credentials" for a key they had never set)."""
+    return MissingCredentialsError(
+        f"{model} needs an API key: {ENV_HINT}_API_BASE's server refused the request without one "
+        f"({refused.details.get('status')}; no {ENV_HINT}_API_KEY is set, so memorch sent a placeholder, "
+        "as for a local server that needs none)",
+        details={**refused.details, "variables": [f"{ENV_HINT}_API_KEY"]},
+        suggestion=f"set {ENV_HINT}_API_KEY to the key that server expects",
+    )
 
 
 def _content(response: Any) -> str | None:
