@@ -227,6 +227,7 @@ class GraphView(TypedDict):
 class ImportResult(TypedDict):
     imported: int
     duplicates: int  # items whose text the scope already held, or whose id the store has or had
+    deleted: NotRequired[int]  # of ``imported``, an export's deleted memories (their history, for restore)
     known_ids: NotRequired[int]  # of those, ids the store has or had (deleted and purged memories keep theirs)
 
 

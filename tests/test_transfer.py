@@ -52,7 +52,7 @@ async def test_export_import_round_trip(tmp_path: Path, fake: FakeLLM) -> None:
 
     target = AsyncMemory(graph_config(tmp_path / "b", fake))
     requests_before = len(fake.chat_requests())
-    assert await target.import_memories(lines(export)) == {"imported": 4, "duplicates": 0}
+    assert await target.import_memories(lines(export)) == {"imported": 4, "duplicates": 0, "deleted": 1}
     assert len(fake.chat_requests()) == requests_before  # restored as stored: no inference
     for user in ("alice", "bob"):
         assert (await target.get_all(user_id=user)) == (await source.get_all(user_id=user))
@@ -129,6 +129,18 @@ def test_cli_export_then_import(tmp_path: Path) -> None:
     assert (tmp_path / "all.jsonl").read_bytes() == before
     code, out = run(tmp_path / "one", "export", str(tmp_path / "all.jsonl"), "--user-id", "typo", "--force")
     assert code == 0 and (tmp_path / "all.jsonl").read_bytes() == b""
+
+
+def test_cli_import_of_an_export_says_its_deleted_memories_apart(tmp_path: Path) -> None:
+    """An export carries deleted memories (their history, so restore works after a move); the
+    import's line counted them as memories ("imported 2 memories" where one came back)."""
+    for text in ("I am allergic to peanuts", "I drive a blue car"):
+        code, out = run(tmp_path / "one", "add", text, "--json")
+        assert code == 0, out
+    assert run(tmp_path / "one", "delete", json.loads(out)["results"][0]["id"])[0] == 0
+    assert run(tmp_path / "one", "export", str(tmp_path / "all.jsonl"))[0] == 0
+    code, out = run(tmp_path / "two", "import", str(tmp_path / "all.jsonl"))
+    assert code == 0 and out.startswith("imported 1 memory and 1 deleted (their history, for restore), skipped 0"), out
 
 
 async def test_a_file_that_repeats_a_line_imports_it_once(amem: AsyncMemory, tmp_path: Path) -> None:

@@ -96,13 +96,13 @@ def export_command(
     user_id: Annotated[str | None, typer.Option(help="only this user's memories (default: every scope)")] = None,
     agent_id: AgentOpt = None,
     run_id: RunOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Write memories, with their history, to a JSONL file.
 
     Ids, metadata, relations and history, of every scope unless one is given; `memorch import`
-    reads the file back. An existing PATH is replaced only with --force.
+    reads the file back. An existing FILE is replaced only with --force.
     Example: memorch export backup.jsonl"""
     if path.exists() and not force:  # a second export (a mistyped --user-id: an empty one) over the first
         raise ValidationError(

@@ -81,7 +81,11 @@ def _done(r: dict[str, Any]) -> str:
     known = r.get("known_ids", 0)
     kept = "this store has or had them, in any scope; deleted or purged memories keep theirs"
     why = f" ({known} by id: {kept})" if known else ""
-    return f"imported {memories(r['imported'])}, skipped {plural(r['duplicates'], 'duplicate')}{why}{skipped}"
+    deleted = r.get("deleted", 0)
+    what = memories(r["imported"] - deleted)
+    if deleted:  # an export's deleted memories: their history came back, for restore
+        what += f" and {deleted} deleted (their history, for restore)"
+    return f"imported {what}, skipped {plural(r['duplicates'], 'duplicate')}{why}{skipped}"
 
 
 def _report(out: Console, r: dict[str, Any]) -> None:

@@ -156,12 +156,13 @@ def import_memories(
 ) -> ImportResult:
     """Validate every item, then write them in batches through the store's one commit path."""
     checked = _checked(store, items, default)
-    imported, planned = 0, _Planned()
+    imported, deleted, planned = 0, 0, _Planned()
     with store.writing(), store.parts.vectors.deferred_maintenance():
         for start in range(0, len(checked), BATCH):
             changes = _plan_batch(store, checked[start : start + BATCH], planned)
             store.commit(changes)
             imported += len(changes)
+            deleted += sum(change.kind == "DELETE" for change in changes)  # an export's deleted ones
             if progress:
                 progress(min(start + BATCH, len(checked)), len(checked))
         # The last rows the commits deferred (under ``INDEX_BATCH``) are written before the fold
@@ -170,6 +171,8 @@ def import_memories(
         # that depend on when a background pass folds them (lance-format/lance#9058).
         store.index_owed()
     result = ImportResult(imported=imported, duplicates=len(checked) - imported)
+    if deleted:  # in `imported`, said apart: they come back as history, for restore, not as memories
+        result["deleted"] = deleted
     if planned.known:  # ids the ledger has or had (a deleted or purged memory keeps its id): said apart
         result["known_ids"] = len(planned.known)
     return result
