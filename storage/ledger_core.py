@@ -346,6 +346,16 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
             ).fetchall()
         return [{"user_id": row[0], "memories": row[1]} for row in rows]
 
+    def deleted_by_user(self) -> dict[str, int]:
+        """How many deleted memories (not purged) each user_id has: the UI lists a user whose
+        memories were all deleted, so its Deleted view can bring them back."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT user_id, count(DISTINCT memory_id) FROM history WHERE user_id IS NOT NULL AND {gone()}"
+                " GROUP BY user_id"
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             one = conn.execute(

@@ -99,10 +99,14 @@ def test_lists_follow_the_scope_rule_and_order(ledger: SQLiteLedger) -> None:
     assert set(ledger.ids(Scope())) == {a.id, b.id, c.id}
     assert [r.id for r in ledger.get_many([c.id, "missing", a.id])] == [c.id, a.id]
     assert ledger.scopes() == [{"user_id": "alice", "memories": 2}, {"user_id": "bob", "memories": 1}]
+    assert ledger.deleted_by_user() == {}
+    ledger.apply([deletion(c)], ["vectors"])
+    assert ledger.scopes() == [{"user_id": "alice", "memories": 2}]
+    assert ledger.deleted_by_user() == {"bob": 1}  # the UI still lists bob, for its Deleted view
     assert ledger.mark_all_pending("vectors") == 3
     assert sorted(ledger.pending("vectors")) == sorted([a.id, b.id, c.id])
-    assert ledger.mark_all_pending("graph") == 3
-    assert len(ledger.pending("graph")) == 3
+    assert ledger.mark_all_pending("graph") == 2
+    assert len(ledger.pending("graph")) == 2
     ledger.wipe()
     assert ledger.counts()["memories"] == 0 and ledger.pending("vectors") == []
 

@@ -124,6 +124,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         m.delete(carol[1])
         # dave's one memory expires (test_an_expiring_memory_shows_when).
         m.add("My passport renewal is due", user_id="dave", expires_at="30d")
+        # erin's every memory was deleted (test_a_user_whose_memories_were_all_deleted_is_listed).
+        erin = m.add("I collect stamps from Iceland", user_id="erin")["results"][0]["id"]
+        m.delete_all(user_id="erin")
         m.flush_graph()
     return {
         "data": data,
@@ -133,6 +136,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "gone": gone,
         "carol": carol,
         "secrets": secrets,
+        "erin": erin,
     }
 
 
@@ -419,6 +423,29 @@ def test_header_counts_are_the_selected_users(browser, ui_url: str, seeded: dict
         assert stats.text.startswith(f"{user}: {mine} memor")
         option = browser.find_element(By.CSS_SELECTOR, f"#user option[value={user}]")
         assert option.text == f"{user} ({mine})"
+
+
+def test_a_user_whose_memories_were_all_deleted_is_listed(browser, ui_url: str, seeded: dict) -> None:
+    """After delete_all a user held no memory, so the page did not list it: the one user whose
+    Deleted view was needed could not be picked, and a page whose default user it was opened on
+    another user's memories (a newcomer's trial)."""
+    from selenium.webdriver.common.by import By
+
+    scopes = httpx.get(ui_url + "/api/scopes").json()["scopes"]
+    assert {"user_id": "erin", "memories": 0, "deleted": 1} in scopes
+    assert scopes[-1]["user_id"] == "erin"  # after every user that holds memories
+    open_page(browser, ui_url, "erin")
+    assert browser.find_element(By.CSS_SELECTOR, "#user option[value=erin]").text == "erin (0, 1 deleted)"
+    tab(browser, "deleted")
+    erin = seeded["erin"]
+    wait_for(browser, f'#deleted-results tr[data-id="{erin}"]', text="stamps")
+
+    proc, url = start_ui(ui_env(seeded["data"], MEMORCH_USER_ID="erin"))
+    try:
+        browser.get(url + "/")
+        wait_for(browser, '#stats[data-user="erin"]')  # its own page, not the user with the most
+    finally:
+        stop(proc)
 
 
 def history_count(data: Path, user: str) -> int:

@@ -4,7 +4,8 @@ Starlette + uvicorn (the MCP server's stack), no build step: ``ui_static/`` hold
 vanilla JS (``ui.js``; forgetting for good in ``forget.js``) and one CSS file. The JSON API under
 ``/api`` uses ``AsyncMemory``'s public methods plus the ledger's scope queries (read-only):
 
-- ``GET /api/scopes``: the user_ids that hold memories (with counts) and the default user
+- ``GET /api/scopes``: the user_ids that hold memories, or deleted ones only (with both counts),
+  and the default user
 - ``GET /api/summary?user_id=``: that user's counts (memories, deleted, changes, relations), whether the
   graph is on and which LLM is configured (the page's header)
 - ``GET /api/deleted?user_id=&limit=``: that user's deleted memories (last text, when), newest
@@ -117,6 +118,10 @@ def _json_param(request: Request, name: str) -> Any:
         raise _bad(f"{name} is not valid JSON: {exc}", 'write a JSON object, e.g. {"category": "health"}') from exc
 
 
+def _most_first(user_count: tuple[str, int]) -> tuple[int, str]:
+    return -user_count[1], user_count[0]
+
+
 def _number(request: Request, name: str, default: Any, kind: type = int) -> Any:
     raw = request.query_params.get(name, "").strip()
     if not raw:
@@ -143,8 +148,13 @@ class UiApi:
         return validation.scope(args, required=True, default_project=self.config.project)
 
     async def scopes(self, request: Request) -> Any:
+        """The users that hold memories (most first), then those whose memories were all deleted
+        (restorable: a user wiped by delete_all is who the Deleted view is for), with both counts."""
         rows = await self.memory.users()
-        return {"default_user_id": self.config.user_id, "scopes": rows, "graph": self.config.graph_enabled}
+        deleted = await self.memory.engine.read(self.memory.engine.components.ledger.deleted_by_user)
+        scopes = [{**row, "deleted": deleted.pop(row["user_id"], 0)} for row in rows]
+        scopes += [{"user_id": u, "memories": 0, "deleted": n} for u, n in sorted(deleted.items(), key=_most_first)]
+        return {"default_user_id": self.config.user_id, "scopes": scopes, "graph": self.config.graph_enabled}
 
     async def summary(self, request: Request) -> Any:
         """The user's counts, one ledger round trip: memories, deleted, changes, relations."""

@@ -322,6 +322,12 @@ function showView(name) {
 }
 
 // The header: the selected user's counts (not the whole store's).
+// A user in the picker: its memories, and its deleted ones when it has nothing else to show
+// (a user whose every memory was deleted is listed for its Deleted view).
+function userLabel(user, memories, deleted) {
+  return user + " (" + memories + (deleted && !memories ? ", " + deleted + " deleted" : "") + ")";
+}
+
 async function loadSummary() {
   const s = await userApi("/api/summary");
   state.summary = s;
@@ -335,7 +341,7 @@ async function loadSummary() {
     " · ", s.deleted + " deleted", " · ", count(s.history_events, "change", "changes"),
     " · ", s.graph ? count(s.relations, "relation", "relations") : "graph off");
   const option = $("#user option[value=\"" + CSS.escape(s.user_id) + "\"]");
-  if (option) option.textContent = s.user_id + " (" + s.memories + ")";
+  if (option) option.textContent = userLabel(s.user_id, s.memories, s.deleted);
   if (state.view === "graph") showGraphNote();
 }
 
@@ -355,9 +361,11 @@ async function loadScopes() {
   const body = await api("/api/scopes");
   const users = body.scopes.map((s) => s.user_id);
   if (!users.includes(body.default_user_id)) users.unshift(body.default_user_id);
-  const counts = Object.fromEntries(body.scopes.map((s) => [s.user_id, s.memories]));
-  $("#user").replaceChildren(...users.map((u) => el("option", { value: u }, u + " (" + (counts[u] || 0) + ")")));
-  // The default user, unless it holds nothing and someone else does (scopes come most first).
+  const counts = Object.fromEntries(body.scopes.map((s) => [s.user_id, s]));
+  const label = (u) => userLabel(u, counts[u] ? counts[u].memories : 0, counts[u] ? counts[u].deleted : 0);
+  $("#user").replaceChildren(...users.map((u) => el("option", { value: u }, label(u))));
+  // The default user, unless it holds nothing, not even deleted memories to restore, and someone
+  // else does (scopes come most first).
   const start = counts[body.default_user_id] || !body.scopes.length ? body.default_user_id : body.scopes[0].user_id;
   $("#user").value = start;
   await selectUser(start);
