@@ -192,7 +192,7 @@ async def test_a_server_refusing_every_form_decides_nothing_and_the_add_degrades
             result = await memory.add("I drink tea every morning", user_id="u")
         finally:
             await memory.close()
-        assert result["degraded"] and "rejected the request (HTTP 404)" in result["reason"], result
+        assert result["degraded"] and "rejected the request (HTTP 404): model not found" in result["reason"], result
         assert "MEMORCH_LLM_API_BASE, which for an OpenAI-compatible server ends in /v1" in result["reason"]
         assert len(fake.probes) == 5 and len(fake.chat_requests()) == 1  # every form refused, then the add
         assert not (tmp_path / "data" / "llm_structure.json").exists()

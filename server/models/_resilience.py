@@ -24,6 +24,7 @@ so this logic exists once.
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -280,10 +281,16 @@ def circuit_open(model: str, breaker: CircuitBreaker) -> NetworkError:
     )
 
 
+# LiteLLM's messages repeat its class names before the provider's words ("litellm.NotFoundError:
+# NotFoundError: OpenAIException - model not found"): a reader sees the words (``details`` keeps
+# the whole message).
+_LITELLM_PREFIX = re.compile(r"^litellm\.\w+: (?:\w+: )?(?:\w+Exception - )?")
+
+
 def _short(text: str, limit: int = 200) -> str:
-    """``text`` cut at a word to at most ``limit`` characters, "…" saying so (a cut mid-word read
-    as the provider's own words: "pass in `com")."""
-    text = " ".join(text.split())
+    """``text`` without LiteLLM's class names, cut at a word to at most ``limit`` characters, "…"
+    saying so (a cut mid-word read as the provider's own words: "pass in `com")."""
+    text = _LITELLM_PREFIX.sub("", " ".join(text.split()))
     if len(text) <= limit:
         return text
     return text[:limit].rsplit(" ", 1)[0] + " …"
