@@ -49,8 +49,11 @@ async def test_every_tool_argument_is_described_and_never_any_of_null(config: Me
 
 async def test_invalid_arguments_come_back_as_coded_errors(config: MemoryConfig) -> None:
     async with Client(build_server(config)) as client:
-        missing = _error_text(await client.call_tool("delete_all_memories", {}))
-        assert missing.startswith("[INVALID_ARGUMENT]") and "confirm is required" in missing
+        missing = _error_text(await client.call_tool("get_memory", {}))
+        assert missing.startswith("[INVALID_ARGUMENT]") and "memory_id is required" in missing
+        # Without confirm: told to ask the user, not to "fix" the argument (a model then added it).
+        unconfirmed = _error_text(await client.call_tool("delete_all_memories", {}))
+        assert unconfirmed.startswith("[CONFIRMATION_REQUIRED]") and "ask the user" in unconfirmed
         zero = _error_text(await client.call_tool("search_memories", {"query": "x", "limit": 0}))
         assert zero.startswith("[INVALID_ARGUMENT]") and "limit" in zero
         wrong_type = _error_text(await client.call_tool("add_memory", {"text": 42}))

@@ -26,14 +26,15 @@ def register(server: MCPServer, state: ServerState) -> None:
         ),
     )
     async def delete_all_memories(
-        # strict: "yes", "true" or 1 must not delete a whole scope by coercion.
+        # strict: "yes", "true" or 1 must not delete a whole scope by coercion. Optional, so a call
+        # without it is told to ask the user (a schema error said "fix confirm", read as "add it").
         confirm: Annotated[
             bool,
             Field(
                 strict=True,
                 description="true, only after the user asked to forget everything",
             ),
-        ],
+        ] = False,
         purge: Purge = False,
         user_id: UserId = None,
         agent_id: AgentId = None,
