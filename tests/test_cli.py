@@ -273,6 +273,9 @@ def test_tables_fit_80_columns_one_line_per_row(tmp_path: Path) -> None:
         assert local(event["updated_at"]) in line and event["event"] in line and text in line
     whole = invoke(tmp_path, "history", short_id, "--full-ids").stdout
     assert all(event["id"] in whole for event in events)  # what `memorch restore --event` takes
+    # ... and each version's text whole, wrapped in its cell (cut alike, they looked the same)
+    assert "I live in Porto now, near the river" in " ".join(whole.split()), whole
+    assert all(len(line) <= 80 for line in whole.splitlines())
 
 
 def test_stats_is_a_table_and_json_only_when_asked(tmp_path: Path) -> None:

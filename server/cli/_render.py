@@ -126,6 +126,8 @@ def history_table(console: Console, events: list[dict[str, Any]], *, full_ids: b
     after it (for a DELETE, the text deleted, dimmed); then the events' reasons, numbered."""
     columns = [Column("when", TIME_WIDTH, style="dim"), Column("event", 7), Column("memory")]
     table = fitted_table(console, "event id", columns, full_ids)
+    if full_ids:  # whole ids leave the text a dozen columns at 80: each version cut alike said nothing
+        table.columns[-1].no_wrap, table.columns[-1].overflow = False, "fold"
     for e in events:
         text = one_line(e["new_memory"]) if e.get("new_memory") is not None else one_line(e["old_memory"], "dim")
         table.add_row(e["id"], local_time(e.get("updated_at")), e["event"], text)
