@@ -363,6 +363,11 @@ def test_cli_doctor_stats_and_reprocess(tmp_path: Path, fake: FakeLLM) -> None:
     result = runner.invoke(app, ["doctor", "--json"], env=env)
     assert result.exit_code == 0, result.output
     assert {c["name"]: c["ok"] for c in json.loads(result.stdout)}["LLM"] is True
+    # A reply out of shape names the question doctor asked ("missing 'ok'" named one not shown).
+    fake.push({"memory": []}, {"memory": []})
+    shapeless = {c["name"]: c for c in json.loads(runner.invoke(app, ["doctor", "--json"], env=env).stdout)}["LLM"]
+    assert shapeless["error"]["error_code"] == "LLM_OUTPUT_INVALID"
+    assert shapeless["detail"].startswith('[LLM_OUTPUT_INVALID] asked to reply with the JSON object {"ok": true}: ')
 
     fake.push(Failure(500))
     added = json.loads(runner.invoke(app, ["add", "I collect vinyl", "--json"], env=env).stdout)

@@ -226,7 +226,12 @@ def doctor(components: Components) -> list[Check]:
 
         def llm() -> str:
             message = [{"role": "user", "content": 'Reply with exactly this JSON object: {"ok": true}'}]
-            components.llm.structured(message, _Ping)
+            try:
+                components.llm.structured(message, _Ping)
+            except MemoryError as exc:
+                if exc.error_code == "LLM_OUTPUT_INVALID":  # "missing 'ok'" named a question not shown
+                    exc.message = f'asked to reply with the JSON object {{"ok": true}}: {exc.message}'
+                raise
             return ", ".join(components.llm.models)
 
         checks.append(answered := _timed("LLM", llm))
