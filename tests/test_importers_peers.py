@@ -133,7 +133,7 @@ async def test_a_text_line_of_invisible_characters_is_a_blank_line(store: AsyncM
     result = await import_source(store, "text", path, user_id="blank")
     assert result == {"imported": 2, "duplicates": 0}
     assert set(await texts(store, "blank")) == {"The boiler was serviced in May", "The gutter needs cleaning"}
-    by_paragraph = write(tmp_path, "pasted.md", "First paragraph\ngoes on\n\u200b\nSecond one\n")
+    by_paragraph = write(tmp_path, "pasted.md", "First paragraph\ngoes on\n\u200b\nSecond one\n- \u200b\n> \u200b\n")
     await import_source(store, "text", by_paragraph, user_id="blank-md")
     assert set(await texts(store, "blank-md")) == {"First paragraph goes on", "Second one"}
 

@@ -5,10 +5,10 @@ answered, pending background inference, a repeat; credentials replaced before st
 
 Tables (memories, history, counts) fit the terminal, 80 columns too.
 A row never wraps: text longer than its column ends in "…" (``memorch get ID`` or ``--json``
-shows it whole), times are local ``YYYY-MM-DD HH:MM``, and ids are whole when the terminal
-leaves the text ``TEXT_MIN`` columns beside them, else cut to their first 8 characters, which a
-caption says (``--full-ids`` shows them whole: ``get``, ``history`` and ``restore`` take only a
-whole id).
+shows it whole; ``history --full-ids`` wraps its text column instead, ``history_table``), times
+are local ``YYYY-MM-DD HH:MM``, and ids are whole when the terminal leaves the text ``TEXT_MIN``
+columns beside them, else cut to their first 8 characters, which a caption says (``--full-ids``
+shows them whole: ``get``, ``history`` and ``restore`` take only a whole id).
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def one_line(text: Any, style: str = "") -> Text:
 
 
 def fitted_table(console: Console, id_header: str, columns: list[Column], full_ids: bool) -> Table:
-    """A table of an id column then ``columns``, as wide as the terminal, whose rows never wrap."""
+    """A table of an id column then ``columns``, as wide as the terminal, whose rows never wrap
+    (a caller may let one column fold)."""
     others = sum(c.width or 0 for c in columns)
     gaps = GAP * len(columns)
     cut = not full_ids and console.width - others - gaps - ID_WIDTH < TEXT_MIN

@@ -100,14 +100,14 @@ class Chunks:
             self.end_table()
             line = _QUOTE.sub("", line).strip()
             raw = _QUOTE.sub("", raw.strip())
-            if not line:  # a quote's empty line ends its paragraph
+            if not line or not visible(line):  # a quote's empty line ends its paragraph
                 self.flush()
                 return
             item = _LIST.match(raw)
             if item:
                 self.flush()
                 line = raw[item.end() :].strip()
-            if line:
+            if line and visible(line):  # a list item of a zero-width space alone adds nothing
                 self.add(number, line)
 
     def table_row(self, number: int, line: str) -> None:

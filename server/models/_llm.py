@@ -61,7 +61,8 @@ MODEL_FAILURES: tuple[type[MemoryError], ...] = (
 )
 # The key sent to a self-hosted endpoint (MEMORCH_LLM_API_BASE) when no key is set anywhere: the
 # OpenAI SDK refuses to send a request without one, servers that check none (llama.cpp, Ollama,
-# vLLM) ignore it, and one that does check answers 401 (an AuthenticationError naming the setting).
+# vLLM) ignore it, and one that does check answers 401 (a MissingCredentialsError naming the
+# setting: ``_placeholder_refused``).
 NO_KEY = "memorch-no-key"
 # A server reporting a context window this small gets the compact prompt (MEMORCH_LLM_PROMPT=auto).
 COMPACT_CONTEXT = 4096
@@ -352,7 +353,7 @@ def _placeholder_refused(model: str, refused: AuthenticationError) -> MissingCre
     told "refused the credentials" for a key they had never set)."""
     return MissingCredentialsError(
         f"{model} needs an API key: {ENV_HINT}_API_BASE's server refused the request without one "
-        f"({refused.details.get('status')}; no {ENV_HINT}_API_KEY is set, so memorch sent a placeholder, "
+        f"(HTTP {refused.details.get('status')}; no {ENV_HINT}_API_KEY is set, so memorch sent a placeholder, "
         "as for a local server that needs none)",
         details={**refused.details, "variables": [f"{ENV_HINT}_API_KEY"]},
         suggestion=f"set {ENV_HINT}_API_KEY to the key that server expects",

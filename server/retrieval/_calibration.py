@@ -19,7 +19,8 @@ carries comes from here. Each signal is put on a fixed scale, then combined (doc
 - time (when the query names one, ``_when``): ``TIME_EVIDENCE`` times the hit's min-max place
   among the memories created in that span, times the share of candidates outside the span.
 - evidence = ``1 - (1 - vector)(1 - text)(1 - time)``; a hit's score is the lowest evidence
-  among it and every hit above it, so scores never rise down the list.
+  among it and every hit above it, so scores never rise down the list, except where a lifted hit
+  under the threshold shows its own evidence (``calibrate``, ``set_aside``).
 """
 
 from __future__ import annotations
