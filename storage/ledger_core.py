@@ -346,19 +346,6 @@ class LedgerCore(RelationQueries, CacheQueries, TransferQueries, PurgeQueries, E
             ).fetchall()
         return [{"user_id": row[0], "memories": row[1]} for row in rows]
 
-    def deleted_by_user(self) -> dict[str, int]:
-        """How many deleted memories (not purged) each user_id has: the UI lists a user whose
-        memories were all deleted, so its Deleted view can bring them back."""
-        with self._read() as conn:
-            # NOT EXISTS, not gone()'s NOT IN: over every user's history PostgreSQL ran NOT IN as a
-            # quadratic scan (150,000 memories: over 20 s against 0.13 s; a review's measurement).
-            rows = conn.execute(
-                "SELECT h.user_id, count(DISTINCT h.memory_id) FROM history h WHERE h.user_id IS NOT NULL"
-                f" AND h.event != '{PURGE}' AND NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = h.memory_id)"
-                " GROUP BY h.user_id"
-            ).fetchall()
-        return {row[0]: row[1] for row in rows}
-
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             one = conn.execute(

@@ -30,8 +30,12 @@ PURGE_REASON = "purged: its text, history and relations were removed for good"
 
 # A memory gone from ``memories`` whose history is not purged: a deleted one (to ``restore``).
 def gone(prefix: str = "") -> str:
-    """The condition on ``history`` rows (``prefix``: their table's alias) of a deleted memory."""
-    return f"{prefix}event != '{PURGE}' AND {prefix}memory_id NOT IN (SELECT id FROM memories)"
+    """The condition on ``history`` rows (``prefix``: their table's alias, else the table) of a
+    deleted memory. ``NOT EXISTS``, not ``NOT IN``: over every user's history PostgreSQL ran
+    ``NOT IN (SELECT id FROM memories)`` as a quadratic scan (150,000 memories: over 20 s against
+    0.13 s; a review's measurement)."""
+    row = prefix or "history."
+    return f"{row}event != '{PURGE}' AND NOT EXISTS (SELECT 1 FROM memories m WHERE m.id = {row}memory_id)"
 
 
 def forget_cached(conn: Connection, texts: set[str], cache_key: Callable[[str], str]) -> None:
@@ -124,8 +128,7 @@ class PurgeQueries:
             sql, params = f"{sql} AND ({where[0]})", [*params, *where[1]]
         with self._read() as conn:
             rows = conn.execute(
-                f"SELECT memory_id FROM history WHERE {sql} AND event != '{PURGE}'"
-                " AND memory_id NOT IN (SELECT id FROM memories) GROUP BY memory_id",
+                f"SELECT memory_id FROM history WHERE {sql} AND {gone()} GROUP BY memory_id",
                 params,
             ).fetchall()
         return [row[0] for row in rows]
@@ -147,3 +150,13 @@ class PurgeQueries:
             ).fetchall()
         keys = ("id", "memory", "created_at", "deleted_at", "events")
         return [dict(zip(keys, tuple(row), strict=True)) for row in rows]
+
+    def deleted_by_user(self: Transactions) -> dict[str, int]:
+        """How many deleted memories (not purged) each user_id has: the UI lists a user whose
+        memories were all deleted, so its Deleted view can bring them back."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT user_id, count(DISTINCT memory_id) FROM history WHERE user_id IS NOT NULL AND {gone()}"
+                " GROUP BY user_id"
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
