@@ -14,6 +14,7 @@ from memorch.engine._components import Components
 from memorch.engine._index_health import probe_data_dir, probe_graph, probe_ledger, probe_vectors, refuse_lost_ledger
 from memorch.engine._store import GRAPH, GRAPH_BATCH, INDEX_UNAVAILABLE, REPLAY_BATCH, VECTORS, Store
 from memorch.errors import MemoryError, StorageError, ValidationError
+from memorch.models._llm import LLMOutputError
 from memorch.results import MaintainResult, ReindexResult
 from memorch.storage.base import Scope
 from memorch.storage.sql import chunks
@@ -228,9 +229,8 @@ def doctor(components: Components) -> list[Check]:
             message = [{"role": "user", "content": 'Reply with exactly this JSON object: {"ok": true}'}]
             try:
                 components.llm.structured(message, _Ping)
-            except MemoryError as exc:
-                if exc.error_code == "LLM_OUTPUT_INVALID":  # "missing 'ok'" named a question not shown
-                    exc.message = f'asked to reply with the JSON object {{"ok": true}}: {exc.message}'
+            except LLMOutputError as exc:  # "missing 'ok'" named a question the reader never saw
+                exc.message = f'asked to reply with the JSON object {{"ok": true}}: {exc.message}'
                 raise
             return ", ".join(components.llm.models)
 
