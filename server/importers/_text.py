@@ -80,7 +80,7 @@ class Chunks:
                 fenced = not fenced
                 self.code_blocks += fenced
                 self.flush()
-            elif not line or fenced or not visible(line):  # a zero-width space alone looks blank too
+            elif fenced or not visible(line):  # blank, or a zero-width space alone, which looks blank
                 self.flush()
             elif self.markdown:
                 self.markdown_line(number, raw, line)
@@ -100,14 +100,14 @@ class Chunks:
             self.end_table()
             line = _QUOTE.sub("", line).strip()
             raw = _QUOTE.sub("", raw.strip())
-            if not line or not visible(line):  # a quote's empty line ends its paragraph
+            if not visible(line):  # a quote's empty line ends its paragraph
                 self.flush()
                 return
             item = _LIST.match(raw)
             if item:
                 self.flush()
                 line = raw[item.end() :].strip()
-            if line and visible(line):  # a list item of a zero-width space alone adds nothing
+            if visible(line):  # a list item of a zero-width space alone adds nothing
                 self.add(number, line)
 
     def table_row(self, number: int, line: str) -> None:

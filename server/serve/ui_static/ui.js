@@ -362,7 +362,7 @@ async function loadScopes() {
   const users = body.scopes.map((s) => s.user_id);
   if (!users.includes(body.default_user_id)) users.unshift(body.default_user_id);
   const counts = Object.fromEntries(body.scopes.map((s) => [s.user_id, s]));
-  const label = (u) => userLabel(u, counts[u] ? counts[u].memories : 0, counts[u] ? counts[u].deleted : 0);
+  const label = (u, c = counts[u] || { memories: 0, deleted: 0 }) => userLabel(u, c.memories, c.deleted);
   $("#user").replaceChildren(...users.map((u) => el("option", { value: u }, label(u))));
   // The default user, unless it holds nothing, not even deleted memories to restore, and someone
   // else does (scopes come most first).
